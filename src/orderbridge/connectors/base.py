@@ -1,0 +1,161 @@
+"""The declared connector interface: what the hub asks of a channel and of a destination.
+
+Kept deliberately small so every connector (Shopify, WooCommerce, Mirakl, ShipStation, Square,
+QuickBooks, file export …) can implement it and pass one shared contract suite
+(``tests/connectors/contract.py``). Connectors raise only :mod:`orderbridge.errors` types.
+
+Cursor semantics: a channel yields :class:`ChannelBatch` objects; each carries ``cursor_after``,
+the value the hub may store *after* committing that batch (``None``: not yet — e.g. a bulk export
+that is not sorted by update time only yields a cursor with its last batch). The hub never moves
+a cursor before the batch it covers is committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from orderbridge.domain.order import Order
+from orderbridge.domain.pipeline import ResolvedOrder
+from orderbridge.domain.shipments import Shipment
+from orderbridge.errors import OrderBridgeError
+
+
+class Role(StrEnum):
+    CHANNEL = "channel"
+    DESTINATION = "destination"
+
+
+class Capability(StrEnum):
+    LIST_CHANGED = "list_changed"
+    FETCH_ORDER = "fetch_order"
+    BULK_BACKFILL = "bulk_backfill"
+    PUSH_FULFILMENT = "push_fulfilment"
+    POST_ORDERS = "post_orders"
+    LIST_SHIPMENTS = "list_shipments"
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialField:
+    name: str
+    description: str
+    secret: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Declaration:
+    kind: str
+    role: Role
+    title: str
+    capabilities: frozenset[Capability]
+    credentials: tuple[CredentialField, ...]
+    default_settings: Mapping[str, Any] = field(default_factory=dict)
+    cursor_field: str = "updated_at"
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadableOrder:
+    """A channel record the mapper could not turn into an :class:`Order`.
+
+    It is still stored (raw payload kept) and held with ``invalid_order`` — never dropped.
+    """
+
+    external_id: str
+    number: str
+    updated_at: datetime | None
+    problem: str
+    raw: Mapping[str, Any]
+
+
+ChannelRecord = Order | UnreadableOrder
+
+
+@dataclass(slots=True)
+class ChannelBatch:
+    records: list[ChannelRecord]
+    cursor_after: datetime | None
+    #: API cost of producing this batch, for reports (requests, GraphQL points …)
+    cost: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FulfilmentLine:
+    line_external_id: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class FulfilmentRequest:
+    order_external_id: str
+    lines: tuple[FulfilmentLine, ...]
+    tracking_number: str
+    carrier: str
+    tracking_url: str | None = None
+    notify_customer: bool = False
+    #: when set, update the tracking of this existing channel fulfilment instead of creating one
+    replaces_fulfilment_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingOrder:
+    """One order version for one destination."""
+
+    idempotency_key: str
+    #: stable per (order, destination): the destination's upsert key (e.g. ShipStation orderKey)
+    order_key: str
+    resolved: ResolvedOrder
+
+
+@dataclass(frozen=True, slots=True)
+class PostResult:
+    order_key: str
+    document_id: str | None
+    error: OrderBridgeError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.document_id is not None
+
+
+@dataclass(slots=True)
+class ShipmentBatch:
+    shipments: list[Shipment]
+    cursor_after: datetime | None
+
+
+@runtime_checkable
+class Connector(Protocol):
+    declaration: Declaration
+
+    def check(self) -> str:
+        """Make one cheap authenticated call; return a human description (shop name …)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ChannelConnector(Connector, Protocol):
+    def list_changed(self, since: datetime | None, until: datetime | None = None) -> Iterator[ChannelBatch]:
+        """Orders updated at or after ``since`` (all when ``None``), oldest update first."""
+        ...
+
+    def fetch_order(self, external_id: str) -> ChannelRecord: ...
+
+    def push_fulfilment(self, request: FulfilmentRequest) -> str:
+        """Create (or update tracking of) a fulfilment; return the channel's fulfilment id."""
+        ...
+
+
+@runtime_checkable
+class DestinationConnector(Connector, Protocol):
+    max_batch: int
+
+    def post_orders(self, orders: Sequence[OutgoingOrder]) -> list[PostResult]:
+        """Post a batch; one result per order, in order. Whole-batch failures raise."""
+        ...
+
+    def list_shipments(self, since: datetime | None) -> Iterator[ShipmentBatch]: ...

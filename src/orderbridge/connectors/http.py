@@ -1,0 +1,111 @@
+"""Shared HTTP plumbing for connector clients: error translation and bounded retries.
+
+Translation happens here, at the boundary, so nothing above a client sees an httpx type:
+timeouts, refused connections, 5xx and truncated bodies become :class:`RemoteUnavailable`;
+429 becomes :class:`RateLimited` carrying ``Retry-After``; 401/403 become :class:`AuthFailed`;
+other 4xx are returned to the caller, which knows whether they hold an order.
+
+``call_with_retries`` retries only ``RetryLater`` errors, honouring ``retry_after`` when the
+remote gave one and exponential backoff with jitter otherwise, and gives up after a bounded number
+of attempts or total wait by re-raising the last error (the service layer then records it and
+tries again on the next run — nothing is dropped).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+from orderbridge.errors import AuthFailed, RateLimited, RemoteUnavailable, RetryLater
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_total_wait: float = 120.0
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def send(client: httpx.Client, request: httpx.Request, *, system: str) -> httpx.Response:
+    """Send one request; translate transport failures and retryable/auth statuses."""
+    try:
+        response = client.send(request)
+        response.read()
+    except httpx.TimeoutException as exc:
+        raise RemoteUnavailable(f"{system} did not answer in time ({type(exc).__name__})") from exc
+    except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
+        raise RemoteUnavailable(f"{system} could not be reached: {exc}") from exc
+    status = response.status_code
+    if status == 429:
+        raise RateLimited(
+            f"{system} rate limit reached (HTTP 429)",
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+    if status in (401, 403):
+        raise AuthFailed(
+            f"{system} refused the credentials (HTTP {status}): {_short(response)}",
+            hint=f"Check or renew the {system} credentials: orderbridge connections update <name> --credential …",
+        )
+    if status >= 500:
+        raise RemoteUnavailable(f"{system} failed with HTTP {status}: {_short(response)}")
+    return response
+
+
+def json_body(response: httpx.Response, *, system: str) -> Any:
+    """Parse a JSON body; a truncated or garbled body is transient (retry), never half-used."""
+    try:
+        return json.loads(response.content)
+    except ValueError as exc:
+        raise RemoteUnavailable(
+            f"{system} sent a body that is not complete JSON ({len(response.content)} bytes)"
+        ) from exc
+
+
+def call_with_retries(
+    fn: Callable[[], T],
+    policy: RetryPolicy = RetryPolicy(),
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    on_retry: Callable[[RetryLater, float], None] | None = None,
+) -> T:
+    waited = 0.0
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            return fn()
+        except RetryLater as exc:
+            if attempt == policy.attempts:
+                raise
+            delay = exc.retry_after
+            if delay is None:
+                delay = min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
+                delay *= 0.5 + random.random() / 2
+            if waited + delay > policy.max_total_wait:
+                raise
+            if on_retry is not None:
+                on_retry(exc, delay)
+            sleep(delay)
+            waited += delay
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _short(response: httpx.Response) -> str:
+    text = response.text.strip().replace("\n", " ")
+    return text[:300] if text else response.reason_phrase

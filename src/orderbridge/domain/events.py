@@ -1,0 +1,23 @@
+"""Timeline events: append-only facts about an order, named as things that happened."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventKind(StrEnum):
+    RECEIVED = "received"
+    VERSION_CHANGED = "version_changed"
+    SKIPPED = "skipped"
+    HELD = "held"
+    RELEASED = "released"
+    READY = "ready"
+    POST_ATTEMPT_FAILED = "post_attempt_failed"
+    POSTED = "posted"
+    CANCELLED = "cancelled"
+    SHIPMENT_RECEIVED = "shipment_received"
+    SHIPMENT_VOIDED = "shipment_voided"
+    FULFILMENT_PUSHED = "fulfilment_pushed"
+    FULFILMENT_PUSH_HELD = "fulfilment_push_held"
+    FULFILLED = "fulfilled"
+    USER_ACTION = "user_action"

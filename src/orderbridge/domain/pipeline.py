@@ -1,0 +1,100 @@
+"""The pipeline: download rules → mappings → required fields → ``ready``, ``held`` or ``skipped``.
+
+Pure functions over the canonical order. ``evaluate`` collects *every* reason (all unmapped SKUs,
+not only the first) so one fix screen shows the whole problem. ``resolve`` produces what a
+destination connector sends, and refuses (``ValueError``) to resolve an order that evaluate would
+hold — a line is never dropped to make an order fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from orderbridge.domain import reasons
+from orderbridge.domain.mappings import DestinationPolicy, ServiceRef
+from orderbridge.domain.order import Order
+from orderbridge.domain.reasons import Reason
+from orderbridge.domain.rules import DownloadRules
+from orderbridge.domain.states import OrderState
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    state: OrderState
+    reasons: tuple[Reason, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedLine:
+    line_key: str
+    channel_sku: str
+    destination_sku: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedOrder:
+    order: Order
+    lines: tuple[ResolvedLine, ...]
+    service: ServiceRef | None
+
+
+def hold_reasons_for(order: Order, policy: DestinationPolicy) -> list[Reason]:
+    found: list[Reason] = []
+    seen_skus: set[str] = set()
+    for line in order.lines:
+        if not line.sku:
+            found.append(reasons.sku_missing(line.title, line.external_id))
+        elif line.sku not in seen_skus:
+            seen_skus.add(line.sku)
+            if policy.destination_sku(line.sku) is None:
+                found.append(reasons.sku_unmapped(line.sku, policy.name))
+    if policy.shipping_mapping_required and policy.service_for(order.shipping_method) is None:
+        method = order.shipping_method
+        found.append(
+            reasons.shipping_method_unmapped(method, policy.name)
+            if method
+            else reasons.shipping_method_missing(policy.name)
+        )
+    for name in policy.required_fields:
+        if not _field_value(order, name):
+            found.append(reasons.required_field_missing(name, policy.name))
+    return found
+
+
+def evaluate(order: Order, rules: DownloadRules, destinations: Sequence[DestinationPolicy]) -> Decision:
+    skips = rules.skip_reasons(order)
+    if skips:
+        return Decision(OrderState.SKIPPED, tuple(skips))
+    holds: list[Reason] = []
+    if not order.lines:
+        holds.append(reasons.invalid_order("the order has no lines"))
+    for policy in destinations:
+        for reason in hold_reasons_for(order, policy):
+            if reason not in holds:
+                holds.append(reason)
+    if holds:
+        return Decision(OrderState.HELD, tuple(holds))
+    return Decision(OrderState.READY)
+
+
+def resolve(order: Order, policy: DestinationPolicy) -> ResolvedOrder:
+    problems = hold_reasons_for(order, policy)
+    if problems:
+        raise ValueError("; ".join(r.message for r in problems))
+    lines = []
+    for line in order.lines:
+        assert line.sku is not None  # guaranteed by hold_reasons_for
+        dest = policy.destination_sku(line.sku)
+        assert dest is not None
+        lines.append(ResolvedLine(line.external_id, line.sku, dest))
+    return ResolvedOrder(order, tuple(lines), policy.service_for(order.shipping_method))
+
+
+def _field_value(order: Order, dotted: str) -> object:
+    value: object = order
+    for part in dotted.split("."):
+        if value is None:
+            return None
+        value = getattr(value, part, None)
+    return value

@@ -1,0 +1,82 @@
+"""Download rules: which channel orders a connection takes.
+
+Defaults follow seed 000 (a 3PL downloads Shopify orders that are paid and unfulfilled or
+partially fulfilled, open, and not test orders); each one is a setting on the connection. An
+order the rules exclude is ``skipped`` with a reason, never dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from orderbridge.domain import reasons
+from orderbridge.domain.order import Order
+from orderbridge.domain.reasons import Reason
+
+DEFAULT_FINANCIAL = frozenset({"paid"})
+DEFAULT_FULFILMENT = frozenset({"unfulfilled", "partial"})
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadRules:
+    financial_statuses: frozenset[str] = DEFAULT_FINANCIAL
+    fulfilment_statuses: frozenset[str] = DEFAULT_FULFILMENT
+    include_closed: bool = False
+    include_test: bool = False
+    earliest: datetime | None = None
+
+    @classmethod
+    def from_settings(cls, data: dict[str, Any] | None) -> DownloadRules:
+        """Build from a connection's JSON settings; unknown keys are refused by name."""
+        data = dict(data or {})
+        known = {"financial_statuses", "fulfillment_statuses", "include_closed", "include_test", "earliest"}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(
+                f"unknown download rule(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
+            )
+        earliest = data.get("earliest")
+        if isinstance(earliest, str):
+            earliest = datetime.fromisoformat(earliest)
+            if earliest.tzinfo is None:
+                raise ValueError(f"earliest date {data['earliest']!r} needs a timezone, e.g. 2024-01-01T00:00:00+00:00")
+        return cls(
+            financial_statuses=frozenset(data.get("financial_statuses", DEFAULT_FINANCIAL)),
+            fulfilment_statuses=frozenset(data.get("fulfillment_statuses", DEFAULT_FULFILMENT)),
+            include_closed=bool(data.get("include_closed", False)),
+            include_test=bool(data.get("include_test", False)),
+            earliest=earliest,
+        )
+
+    def to_settings(self) -> dict[str, Any]:
+        return {
+            "financial_statuses": sorted(self.financial_statuses),
+            "fulfillment_statuses": sorted(self.fulfilment_statuses),
+            "include_closed": self.include_closed,
+            "include_test": self.include_test,
+            "earliest": self.earliest.isoformat() if self.earliest else None,
+        }
+
+    def skip_reasons(self, order: Order) -> list[Reason]:
+        """Every rule the order fails, in a stable order (all of them, not just the first)."""
+        found: list[Reason] = []
+        if order.cancelled_at is not None:
+            found.append(reasons.cancelled_order())
+        if order.test and not self.include_test:
+            found.append(reasons.test_order())
+        if order.closed_at is not None and not self.include_closed:
+            found.append(reasons.closed_order())
+        if "any" not in self.financial_statuses and order.payment_status.value not in self.financial_statuses:
+            found.append(reasons.financial_status_not_downloaded(order.payment_status.value, self.financial_statuses))
+        if (
+            "any" not in self.fulfilment_statuses
+            and order.fulfilment_status.value not in self.fulfilment_statuses
+        ):
+            found.append(
+                reasons.fulfilment_status_not_downloaded(order.fulfilment_status.value, self.fulfilment_statuses)
+            )
+        if self.earliest is not None and order.created_at < self.earliest:
+            found.append(reasons.before_earliest_date(order.created_at.isoformat(), self.earliest.isoformat()))
+        return found

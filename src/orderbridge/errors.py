@@ -1,0 +1,88 @@
+"""The error tree, typed by what the caller should do next.
+
+Every error carries a stable ``code`` (for metrics, holds and tests) and a human ``hint`` that
+names the fix. Third-party exceptions (httpx, SQLAlchemy, JSON) are translated into these at the
+boundary with ``raise ... from exc`` so callers never branch on library types::
+
+    OrderBridgeError
+    ├── RetryLater              transient: try again after ``retry_after`` seconds (or backoff)
+    │   ├── RateLimited         the remote said 429 / THROTTLED
+    │   └── RemoteUnavailable   5xx, timeout, connection refused, truncated body
+    ├── FixConfiguration        the connection cannot work until a person changes something
+    │   ├── AuthFailed          credentials rejected or revoked
+    │   └── SettingsError       missing or unsafe settings (e.g. default secret key)
+    ├── HoldOrder               this order cannot go; hold it with the remote's own message
+    │   └── DestinationRejected
+    └── InvalidInput            bad input from a user or a file; nothing accepted is lost
+"""
+
+from __future__ import annotations
+
+
+class OrderBridgeError(Exception):
+    """Base of every error OrderBridge raises on purpose."""
+
+    code: str = "error"
+
+    def __init__(self, message: str, *, hint: str = "", code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return f"{self.message} — {self.hint}" if self.hint else self.message
+
+
+class RetryLater(OrderBridgeError):
+    code = "retry_later"
+
+    def __init__(
+        self, message: str, *, hint: str = "", code: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, hint=hint or "OrderBridge retries automatically.", code=code)
+        self.retry_after = retry_after
+
+
+class RateLimited(RetryLater):
+    code = "rate_limited"
+
+
+class RemoteUnavailable(RetryLater):
+    code = "remote_unavailable"
+
+
+class FixConfiguration(OrderBridgeError):
+    code = "fix_configuration"
+
+
+class AuthFailed(FixConfiguration):
+    code = "connection_auth_failed"
+
+
+class SettingsError(FixConfiguration):
+    code = "settings_invalid"
+
+
+class HoldOrder(OrderBridgeError):
+    code = "hold_order"
+
+
+class DestinationRejected(HoldOrder):
+    code = "destination_rejected"
+
+    def __init__(self, message: str, *, hint: str = "", status: int | None = None) -> None:
+        super().__init__(
+            message,
+            hint=hint or "Correct the order or the destination's settings, then retry the order.",
+        )
+        self.status = status
+
+
+class InvalidInput(OrderBridgeError):
+    code = "invalid_input"
+
+
+class NotFound(InvalidInput):
+    code = "not_found"
