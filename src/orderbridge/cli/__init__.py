@@ -1,0 +1,1 @@
+"""The command line (Typer + Rich). Commands parse input, call one service, render the result."""

@@ -1,0 +1,504 @@
+"""``orderbridge`` — the operator's command line.
+
+Every command: parse arguments → build the hub once (:func:`_hub`) → call one service function →
+render with Rich (or JSON with ``--json``). Typed errors (:class:`OrderBridgeError`) print their
+message and fix hint and exit with code 2; nothing is printed as a bare traceback for them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from orderbridge.errors import InvalidInput, OrderBridgeError
+from orderbridge.logging import configure
+from orderbridge.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="OrderBridge: every order posted once, or visibly held.")
+connections_app = typer.Typer(no_args_is_help=True, help="Configured links to channels and destinations.")
+orders_app = typer.Typer(no_args_is_help=True, help="The order ledger.")
+mappings_app = typer.Typer(no_args_is_help=True, help="SKU and shipping-method mappings per destination.")
+sandbox_app = typer.Typer(no_args_is_help=True, help="Run a local emulator of an external API.")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (print figures; not tests).")
+app.add_typer(connections_app, name="connections")
+app.add_typer(orders_app, name="orders")
+app.add_typer(mappings_app, name="mappings")
+app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(bench_app, name="bench")
+
+console = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG level.")] = False,
+    log_json: Annotated[bool, typer.Option("--log-json", help="Logs as JSON lines on stderr.")] = False,
+) -> None:
+    settings = Settings()
+    configure("DEBUG" if verbose else settings.log_level if settings.log_level != "INFO" else "WARNING",
+              json=log_json or settings.log_json)
+
+
+def _json_default(value: object) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: getattr(value, k) for k in value.__dataclass_fields__}
+    raise TypeError(type(value).__name__)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, default=_json_default, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except OrderBridgeError as exc:
+        err.print(f"[bold red]error[/] [{exc.code}] {exc.message}")
+        if exc.hint:
+            err.print(f"[bold]fix:[/] {exc.hint}")
+        raise typer.Exit(2) from exc
+
+
+def _hub() -> Any:
+    from orderbridge.services.hub import Hub
+
+    return Hub.from_settings(Settings())
+
+
+def _run(fn: Callable[[Any], T]) -> T:
+    with _errors():
+        hub = _hub()
+        try:
+            return fn(hub)
+        finally:
+            hub.close()
+
+
+# --- setup -----------------------------------------------------------------------------------------
+
+
+@app.command()
+def keygen() -> None:
+    """Print a new secret key for ORDERBRIDGE_SECRET_KEY."""
+    from orderbridge.crypto import generate_key
+
+    console.print(generate_key())
+
+
+@app.command()
+def init() -> None:
+    """Create the data directory, a secret key file (0600) and the database schema."""
+    from orderbridge.crypto import generate_key
+    from orderbridge.storage.db import Database
+
+    settings = Settings()
+    with _errors():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if settings.secret_key is None and not settings.key_file.exists():
+            settings.key_file.write_text(generate_key() + "\n")
+            settings.key_file.chmod(0o600)
+            console.print(f"wrote a new secret key to {settings.key_file} (keep it; credentials need it)")
+        settings.resolved_secret_key()
+        db = Database(settings.resolved_database_url)
+        db.migrate()
+        db.dispose()
+    console.print(f"database ready: {settings.resolved_database_url}")
+
+
+# --- connections -----------------------------------------------------------------------------------
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"{what} {item!r} must look like NAME=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+def _settings_pairs(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in _pairs(items, "setting").items():
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+@connections_app.command("add")
+def connections_add(
+    name: str,
+    kind: Annotated[str, typer.Option(help="shopify | shipstation")],
+    url: Annotated[str, typer.Option(help="Base URL, e.g. https://shop.myshopify.com or a sandbox URL")],
+    credential: Annotated[list[str], typer.Option(help="NAME=VALUE, repeatable")] = [],  # noqa: B006
+    setting: Annotated[list[str], typer.Option(help="NAME=JSON, repeatable")] = [],  # noqa: B006
+) -> None:
+    """Add a connection; credentials are encrypted at rest."""
+    from orderbridge.services.connections import add_connection
+
+    with _errors():
+        creds, sets = _pairs(credential, "credential"), _settings_pairs(setting)
+    row = _run(lambda hub: add_connection(hub, name, kind, url, creds, sets))
+    console.print(f"added {row.role} connection [bold]{row.name}[/] ({row.kind}) → {row.base_url}")
+
+
+@connections_app.command("update")
+def connections_update(
+    name: str,
+    credential: Annotated[list[str], typer.Option(help="NAME=VALUE, repeatable")] = [],  # noqa: B006
+    setting: Annotated[list[str], typer.Option(help="NAME=JSON, repeatable")] = [],  # noqa: B006
+    url: Annotated[str | None, typer.Option(help="New base URL")] = None,
+) -> None:
+    """Change credentials, settings or URL of a connection."""
+    from orderbridge.services.connections import update_connection
+
+    with _errors():
+        creds, sets = _pairs(credential, "credential"), _settings_pairs(setting)
+    _run(lambda hub: update_connection(hub, name, credentials=creds, settings=sets, base_url=url))
+    console.print(f"updated {name}")
+
+
+@connections_app.command("list")
+def connections_list(as_json: JsonOpt = False) -> None:
+    """Connections with their health and cursor."""
+    from orderbridge.services.connections import list_connections
+
+    rows = _run(list_connections)
+    if as_json:
+        print_json([r.__dict__ for r in rows])
+        return
+    table = Table("name", "kind", "role", "health", "last success", "cursor", "message")
+    for r in rows:
+        color = {"healthy": "green", "failing": "red", "degraded": "yellow"}.get(r.health, "white")
+        table.add_row(r.name, r.kind, r.role, f"[{color}]{r.health}[/]",
+                      r.last_success_at.isoformat(timespec="seconds") if r.last_success_at else "-",
+                      r.cursor.isoformat(timespec="seconds") if r.cursor else "-", r.health_message)
+    console.print(table)
+
+
+@connections_app.command("test")
+def connections_test(name: str) -> None:
+    """Make one authenticated call to the connection."""
+    from orderbridge.services.connections import test_connection
+
+    description = _run(lambda hub: test_connection(hub, name))
+    console.print(f"[green]ok[/] {name}: {description}")
+
+
+# --- sync / serve ----------------------------------------------------------------------------------
+
+
+@app.command()
+def sync(
+    connection: Annotated[str | None, typer.Argument(help="Channel to pull (default: every channel)")] = None,
+    full: Annotated[bool, typer.Option(help="Ignore the cursor and re-read everything")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """One full pass: pull orders, post ready ones, read shipments, push fulfilments."""
+    from orderbridge.connectors.base import Role
+    from orderbridge.runtime.worker import run_cycle
+    from orderbridge.services.sync import SyncReport, sync_channel
+
+    def work(hub: Any) -> dict[str, Any]:
+        with hub.db.read() as conn:
+            channels = [connection] if connection else hub.connection_names(conn, Role.CHANNEL)
+        reports = []
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                      console=err, transient=True, disable=as_json) as progress:
+            for name in channels:
+                task = progress.add_task(f"{name}: fetching")
+
+                def show(r: SyncReport, task: Any = task, name: str = name) -> None:
+                    progress.update(task, description=f"{name}: {r.counts.fetched} fetched, "
+                                    f"{r.counts.inserted} new, {r.counts.changed} changed")
+
+                reports.append(sync_channel(hub, name, progress=show, full=full).as_dict())
+            cycle = run_cycle(hub, sync=False)
+        return {"syncs": reports, "posts": cycle.posts, "shipments": cycle.shipments, "pushes": cycle.pushes,
+                "busy": cycle.busy, "crashed": cycle.crashed}
+
+    result = _run(work)
+    if as_json:
+        print_json(result)
+    else:
+        for s in result["syncs"]:
+            line = (f"{s['connection']}: {s['fetched']} fetched, {s['inserted']} new, {s['changed']} changed, "
+                    f"{s['unchanged']} unchanged")
+            console.print(line + (f" — [red]{s['error']['message']}[/]" if s["error"] else ""))
+        for p in result["posts"]:
+            console.print(f"{p['destination']}: {p['posted']} posted, {p['rejected']} rejected"
+                          + (f" — [red]{p['error']['message']}[/]" if p["error"] else ""))
+        for p in result["pushes"]:
+            console.print(f"{p['connection']}: {p['pushed']} fulfilments pushed, {p['held']} held")
+    if result["crashed"] or any(s["error"] for s in result["syncs"]) or any(p["error"] for p in result["posts"]):
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    tick: Annotated[float, typer.Option(help="Seconds between scheduler ticks")] = 1.0,
+) -> None:
+    """Run the scheduler and workers in this process until interrupted (Ctrl-C)."""
+    import signal
+
+    from orderbridge.runtime.worker import serve as serve_loop
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with _errors():
+        hub = _hub()
+    console.print(f"serving; polling channels every {hub.settings.poll_interval_s:g}s (Ctrl-C stops)")
+    try:
+        serve_loop(hub, stop, tick_s=tick)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        hub.close()
+
+
+# --- orders / holds --------------------------------------------------------------------------------
+
+
+@orders_app.command("list")
+def orders_list(
+    state: Annotated[str | None, typer.Option(help="received|skipped|held|ready|posted|fulfilled|…")] = None,
+    connection: Annotated[str | None, typer.Option(help="Only this channel")] = None,
+    search: Annotated[str | None, typer.Option(help="Order number or channel id")] = None,
+    limit: int = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Orders, newest first, with their state and open reasons."""
+    from orderbridge.services.queries import list_orders
+
+    rows = _run(lambda hub: list_orders(hub, state=state, connection=connection, search=search, limit=limit))
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("number", "channel", "id", "state", "v", "total", "reasons")
+    for r in rows:
+        table.add_row(r.number, r.connection, r.external_id, r.state, str(r.version), r.total, ", ".join(r.reasons))
+    console.print(table)
+
+
+@orders_app.command("show")
+def orders_show(ref: str, raw: bool = False, as_json: JsonOpt = False) -> None:
+    """One order: state, open reasons with fixes, postings, timeline."""
+    from orderbridge.services.queries import show_order
+
+    d = _run(lambda hub: show_order(hub, ref))
+    if as_json:
+        data = dict(d.__dict__)
+        if not raw:
+            data.pop("raw")
+        print_json(data)
+        return
+    console.print(f"[bold]{d.number}[/] ({d.connection} id {d.external_id}) — [bold]{d.state}[/], version {d.version}, {d.total}")
+    for r in d.reasons:
+        console.print(f"  [red]{r['kind']}[/] {r['code']}: {r['message']}\n    [bold]fix:[/] {r['fix']}")
+    for p in d.postings:
+        console.print(f"  posting → {p['destination']} v{p['version']}: {p['status']} {p['document_id'] or ''} "
+                      f"(attempts {p['attempts']}) {p['last_error'] or ''}")
+    for p in d.pushes:
+        console.print(f"  fulfilment push: {p['status']} {p['fulfilment_id'] or ''} {p['message']}")
+    table = Table("at", "event", "message")
+    for e in d.timeline:
+        table.add_row(e["at"].isoformat(timespec="seconds"), e["kind"], e["message"])
+    console.print(table)
+    if raw:
+        print_json(d.raw)
+
+
+@orders_app.command("retry")
+def orders_retry(ref: str) -> None:
+    """After fixing what a destination rejected, send the order again."""
+    from orderbridge.services.queries import retry_order
+
+    state = _run(lambda hub: retry_order(hub, ref))
+    console.print(f"{ref} is now {state}")
+
+
+@app.command()
+def holds(
+    skipped: Annotated[bool, typer.Option("--skipped", help="Also list skipped orders by rule")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Held orders grouped by root cause, with counts and the fix."""
+    from orderbridge.services.queries import holds as holds_query
+
+    groups = _run(lambda hub: holds_query(hub, include_skipped=skipped))
+    if as_json:
+        print_json(groups)
+        return
+    if not groups:
+        console.print("[green]nothing held[/]")
+    for g in groups:
+        console.print(f"[bold]{g.orders}[/] order(s) {g.kind} — {g.code}"
+                      + (f" [bold]{g.value}[/]" if g.value else "")
+                      + f": {g.message}\n    [bold]fix:[/] {g.fix}\n    e.g. {', '.join(g.examples)}")
+
+
+# --- mappings --------------------------------------------------------------------------------------
+
+
+@mappings_app.command("set")
+def mappings_set(
+    kind: Annotated[str, typer.Argument(help="sku | shipping")],
+    source: Annotated[str, typer.Argument(help="The channel's value ('*' = default shipping)")],
+    target: Annotated[str, typer.Argument(help="Destination SKU, or carrier:service")],
+    destination: Annotated[str | None, typer.Option(help="Destination connection")] = None,
+) -> None:
+    """Map one value; orders held for it are re-evaluated at once."""
+    from orderbridge.services.mappings import set_mapping
+
+    r = _run(lambda hub: set_mapping(hub, kind, source, target, destination))
+    console.print(f"mapped {r.kind} {r.source!r} → {r.target!r}; released {r.released} order(s)"
+                  + (f", {r.still_held} still held for other reasons" if r.still_held else ""))
+
+
+@mappings_app.command("import")
+def mappings_import(
+    kind: Annotated[str, typer.Argument(help="sku | shipping")],
+    file: Annotated[Path, typer.Argument(help="CSV with source,target columns ('-' for stdin)")],
+    destination: Annotated[str | None, typer.Option(help="Destination connection")] = None,
+) -> None:
+    """Import mappings from CSV; bad rows are listed, good rows applied."""
+    from orderbridge.services.mappings import import_mappings
+
+    text = sys.stdin.read() if str(file) == "-" else file.read_text()
+    results, errors = _run(lambda hub: import_mappings(hub, kind, text, destination))
+    console.print(f"imported {len(results)} mapping(s); released {sum(r.released for r in results)} order(s)")
+    for e in errors:
+        err.print(f"[red]line {e.line}[/]: {e.message}")
+    if errors:
+        raise typer.Exit(1)
+
+
+@mappings_app.command("unmapped")
+def mappings_unmapped(as_json: JsonOpt = False) -> None:
+    """Unmapped values seen on held orders, most blocking first."""
+    from orderbridge.services.mappings import unmapped
+
+    rows = _run(unmapped)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("kind", "value", "orders held")
+    for r in rows:
+        table.add_row(r.kind, r.value, str(r.orders))
+    console.print(table)
+
+
+# --- sandboxes, demo, bench ------------------------------------------------------------------------
+
+
+@sandbox_app.command("shopify")
+def sandbox_shopify(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 8701,
+    orders: Annotated[int, typer.Option(help="Generated orders to serve")] = 200,
+    seed: int = 1,
+    limits: Annotated[bool, typer.Option(help="Enforce Shopify's rate/cost limits")] = True,
+    plan: Annotated[str, typer.Option(help="standard | advanced | plus")] = "standard",
+    realistic: Annotated[bool, typer.Option(help="Mix of statuses and problems (else all clean)")] = True,
+    lines: Annotated[int | None, typer.Option(help="Lines per order (default 1–4)")] = None,
+) -> None:
+    """Serve the Shopify Admin API emulator (REST + GraphQL + bulk) until stopped."""
+    from orderbridge.sandboxes.base import serve_forever
+    from orderbridge.sandboxes.shopify.app import create_sandbox
+
+    _, asgi = create_sandbox(orders=orders, seed=seed, limits=limits, plan=plan, realistic=realistic,
+                             lines_per_order=lines)
+    err.print(f"Shopify sandbox: {orders} orders on http://127.0.0.1:{port} (token shpat_sandbox)")
+    serve_forever(asgi, port)
+
+
+@sandbox_app.command("shipstation")
+def sandbox_shipstation(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 8702,
+    limits: Annotated[bool, typer.Option(help="Enforce 40 requests/minute")] = True,
+    ship_after: Annotated[float, typer.Option(help="Seconds until a received order ships")] = 5.0,
+    partial_rate: float = 0.0,
+    void_rate: float = 0.0,
+    orders: Annotated[int, typer.Option(help="Accepted for symmetry; ShipStation starts empty")] = 0,
+) -> None:
+    """Serve the ShipStation V1 emulator until stopped."""
+    from orderbridge.sandboxes.base import serve_forever
+    from orderbridge.sandboxes.shipstation.app import create_sandbox
+
+    _, asgi = create_sandbox(limits=limits, ship_after_seconds=ship_after, partial_rate=partial_rate,
+                             void_rate=void_rate)
+    err.print(f"ShipStation sandbox on http://127.0.0.1:{port} (Basic ss_key:ss_secret)")
+    serve_forever(asgi, port)
+
+
+@app.command()
+def demo(
+    orders: Annotated[int, typer.Option(help="Orders in the demo store")] = 300,
+    seed: int = 7,
+    as_json: JsonOpt = False,
+    data_dir: Annotated[Path | None, typer.Option(help="Keep the demo database here")] = None,
+) -> None:
+    """Run the whole flow against local sandboxes and print the accounting."""
+    from orderbridge.demo import run_demo
+
+    with _errors():
+        result = run_demo(orders=orders, seed=seed, data_dir=data_dir, quiet=as_json, console=err)
+    if as_json:
+        print_json(result)
+    else:
+        from orderbridge.demo import render
+
+        render(result, console)
+    if result["unaccounted"] != 0:
+        raise typer.Exit(1)
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    orders: Annotated[int, typer.Option(help="Orders in the store")] = 20_000,
+    lines: Annotated[int, typer.Option(help="Lines per order")] = 3,
+    peer: Annotated[bool, typer.Option(help="Also time dlt's rest_api source")] = True,
+    backfill: Annotated[bool, typer.Option(help="Also time a bulk backfill under Standard limits")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Throughput: fetch+parse floor, ingest, end to end, dlt peer; peak memory."""
+    from orderbridge.bench.ingest import render, run
+
+    with _errors():
+        result = run(orders=orders, lines=lines, peer=peer, backfill=backfill, quiet=as_json)
+    if as_json:
+        print_json(result)
+    else:
+        render(result, console)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""Runtime: database leases, the embedded scheduler/worker and crash points for tests."""

@@ -1,0 +1,83 @@
+"""Named leases in the database: one sync per connection at a time, across processes.
+
+A lease is a row ``(name, holder, expires_at)``. Acquire = one conditional UPDATE (free or expired
+or already ours) or, if no row exists, an INSERT that the primary key makes race-free. Because it
+is just rows and a unique key, the same code holds on SQLite (one file, many processes) and on
+PostgreSQL (many machines). A killed holder's lease expires after its TTL; holders renew while
+they work (:meth:`Lease.renew`, called per batch).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, insert, update
+from sqlalchemy.exc import IntegrityError
+
+from orderbridge.storage.db import Database
+from orderbridge.storage.tables import leases
+
+
+def holder_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class LeaseBusy(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} is already running in another worker")
+        self.name = name
+
+
+class Lease:
+    def __init__(self, db: Database, name: str, holder: str, ttl_s: float, now: Callable[[], datetime]) -> None:
+        self.db, self.name, self.holder, self.ttl, self.now = db, name, holder, timedelta(seconds=ttl_s), now
+
+    def try_acquire(self) -> bool:
+        now = self.now()
+        with self.db.transaction() as conn:
+            taken = conn.execute(
+                update(leases)
+                .where(
+                    leases.c.name == self.name,
+                    (leases.c.expires_at < now) | (leases.c.holder == self.holder),
+                )
+                .values(holder=self.holder, expires_at=now + self.ttl)
+            ).rowcount
+            if taken:
+                return True
+        try:
+            with self.db.transaction() as conn:
+                conn.execute(insert(leases).values(name=self.name, holder=self.holder, expires_at=now + self.ttl))
+            return True
+        except IntegrityError:
+            return False
+
+    def renew(self) -> None:
+        with self.db.transaction() as conn:
+            ok = conn.execute(
+                update(leases)
+                .where(leases.c.name == self.name, leases.c.holder == self.holder)
+                .values(expires_at=self.now() + self.ttl)
+            ).rowcount
+        if not ok:
+            raise LeaseBusy(self.name)
+
+    def release(self) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(delete(leases).where(leases.c.name == self.name, leases.c.holder == self.holder))
+
+
+@contextmanager
+def held(db: Database, name: str, ttl_s: float, now: Callable[[], datetime], holder: str | None = None) -> Iterator[Lease]:
+    lease = Lease(db, name, holder or holder_id(), ttl_s, now)
+    if not lease.try_acquire():
+        raise LeaseBusy(name)
+    try:
+        yield lease
+    finally:
+        lease.release()

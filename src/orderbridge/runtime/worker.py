@@ -1,0 +1,92 @@
+"""The embedded worker: scheduler and jobs in one process (``orderbridge serve``).
+
+Jobs are idempotent nudges over the database, which is the source of truth: a sync pulls from
+the cursor, a post run sends whatever is ``ready``, a shipment poll reads from its cursor, a push
+run sends what has no push yet. Killing the process at any instruction loses nothing; the next
+run picks up from committed state. Each job runs under a database lease, so two workers (or a
+worker and a CLI ``sync``) never run the same connection's job at once — the second one skips.
+
+An unexpected exception in a job (a bug) is logged with its traceback and counted; the loop goes
+on with the next job rather than stopping every connection's sync silently.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from orderbridge.connectors.base import Role
+from orderbridge.runtime.leases import LeaseBusy
+from orderbridge.services.backsync import poll_shipments, push_fulfilments
+from orderbridge.services.hub import Hub
+from orderbridge.services.posting import post_ready
+from orderbridge.services.sync import sync_channel
+
+log = structlog.get_logger("orderbridge.worker")
+
+
+@dataclass
+class CycleReport:
+    syncs: list[dict[str, Any]] = field(default_factory=list)
+    posts: list[dict[str, Any]] = field(default_factory=list)
+    shipments: list[dict[str, Any]] = field(default_factory=list)
+    pushes: list[dict[str, Any]] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)
+    crashed: list[str] = field(default_factory=list)
+
+
+def _guard(report: CycleReport, what: str, fn: Callable[[], Any], sink: list[dict[str, Any]]) -> None:
+    try:
+        sink.append(fn().as_dict())
+    except LeaseBusy as exc:
+        report.busy.append(exc.name)
+    except Exception:
+        log.exception("job.crashed", job=what)
+        report.crashed.append(what)
+
+
+def run_cycle(
+    hub: Hub, *, sync: bool = True, post: bool = True, shipments: bool = True, push: bool = True
+) -> CycleReport:
+    report = CycleReport()
+    with hub.db.read() as conn:
+        channels = [c.name for c in hub.connections_by_role(conn, Role.CHANNEL)]
+        destinations = [d.name for d in hub.connections_by_role(conn, Role.DESTINATION)]
+    if sync:
+        for name in channels:
+            _guard(report, f"sync:{name}", lambda n=name: sync_channel(hub, n), report.syncs)  # type: ignore[misc]
+    if post:
+        for name in destinations:
+            _guard(report, f"post:{name}", lambda n=name: post_ready(hub, n), report.posts)  # type: ignore[misc]
+    if shipments:
+        for name in destinations:
+            _guard(report, f"shipments:{name}", lambda n=name: poll_shipments(hub, n), report.shipments)  # type: ignore[misc]
+    if push:
+        for name in channels:
+            _guard(report, f"push:{name}", lambda n=name: push_fulfilments(hub, n), report.pushes)  # type: ignore[misc]
+    return report
+
+
+def serve(hub: Hub, stop: threading.Event, *, tick_s: float = 1.0) -> None:
+    """Run jobs until ``stop`` is set: channel syncs every ``poll_interval_s``, shipment polls every
+    ``shipment_poll_interval_s``, posting and pushes every tick (they are cheap when idle)."""
+    last_sync = last_ship = float("-inf")
+    log.info("worker.start", poll_interval_s=hub.settings.poll_interval_s)
+    while not stop.is_set():
+        started = time.monotonic()
+        do_sync = started - last_sync >= hub.settings.poll_interval_s
+        do_ship = started - last_ship >= hub.settings.shipment_poll_interval_s
+        report = run_cycle(hub, sync=do_sync, post=True, shipments=do_ship, push=True)
+        if do_sync:
+            last_sync = started
+        if do_ship:
+            last_ship = started
+        if report.crashed:
+            log.error("worker.cycle_with_crashes", jobs=report.crashed)
+        stop.wait(max(0.0, tick_s - (time.monotonic() - started)))
+    log.info("worker.stop")

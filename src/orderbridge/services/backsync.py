@@ -1,0 +1,289 @@
+"""Back-sync: shipments from destinations → fulfilments on the channel.
+
+Two steps, each idempotent:
+
+- ``poll_shipments``: read the destination's shipments from its cursor (minus overlap) and upsert
+  them on ``(destination, external id)``; link each to its order through the posting's
+  ``order_key``. A voided label updates the row (``voided``) and is never pushed.
+- ``push_fulfilments``: for each shipment without a push, validate it (tracking number, carrier);
+  what cannot be sent is ``held`` with the reason and re-validated when the shipment changes.
+  Otherwise a ``pending`` push row is committed *before* the channel call (the unique
+  ``shipment_id`` makes it the only one), and the channel connector is asked to create the
+  fulfilment idempotently (it first looks for an existing fulfilment with the same tracking
+  number, so a resend after a crash does not fulfil twice). A reshipment after a voided, already
+  pushed label updates that fulfilment's tracking instead of creating another.
+
+When every line's quantity is covered by non-voided pushed shipments the order becomes
+``fulfilled``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from orderbridge.connectors.base import FulfilmentLine, FulfilmentRequest, Role
+from orderbridge.domain.events import EventKind
+from orderbridge.domain.shipments import Shipment, push_hold_reasons
+from orderbridge.domain.states import OrderState
+from orderbridge.errors import HoldOrder, InvalidInput, OrderBridgeError
+from orderbridge.runtime.crashpoints import crashpoint
+from orderbridge.runtime.leases import held
+from orderbridge.services.connections import record_failure, record_success
+from orderbridge.services.hub import ConnectionRow, Hub
+from orderbridge.services.ingest import read_cursor, since_with_overlap, write_cursor
+from orderbridge.services.ledger import add_events, event_row
+from orderbridge.storage.codec import order_from_json
+from orderbridge.storage.tables import fulfilment_pushes, orders, postings, shipments
+
+log = structlog.get_logger("orderbridge.backsync")
+
+
+@dataclass
+class BackSyncReport:
+    connection: str
+    shipments_new: int = 0
+    shipments_updated: int = 0
+    pushed: int = 0
+    held: int = 0
+    voided: int = 0
+    error: OrderBridgeError | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "connection": self.connection, "shipments_new": self.shipments_new,
+            "shipments_updated": self.shipments_updated, "pushed": self.pushed, "held": self.held,
+            "voided": self.voided,
+            "error": None if self.error is None else {"code": self.error.code, "message": str(self.error)},
+        }  # fmt: skip
+
+
+def _insert(conn: Connection) -> Any:
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+def poll_shipments(hub: Hub, destination: str) -> BackSyncReport:
+    with hub.db.read() as conn:
+        row = hub.connection(conn, destination)
+    if row.role is not Role.DESTINATION:
+        raise InvalidInput(f"{destination!r} is not a destination; shipments come from destinations")
+    report = BackSyncReport(destination)
+    connector = hub.destination(row)
+    with held(hub.db, f"shipments:{row.id}", hub.settings.lease_ttl_s, hub.now):
+        with hub.db.read() as conn:
+            cursor = read_cursor(conn, row.id, "shipments")
+        try:
+            for batch in connector.list_shipments(since_with_overlap(cursor, hub.settings.cursor_overlap_s)):
+                now = hub.now()
+                with hub.db.transaction() as conn:
+                    for shipment in batch.shipments:
+                        _upsert_shipment(conn, hub.tenant_id, row, shipment, now, report)
+                    if batch.cursor_after is not None:
+                        write_cursor(conn, hub.tenant_id, row.id, batch.cursor_after, now, "shipments")
+        except OrderBridgeError as exc:
+            report.error = exc
+            record_failure(hub, row, exc)
+    return report
+
+
+def _shipment_values(s: Shipment) -> dict[str, Any]:
+    return {
+        "tracking_number": s.tracking_number, "carrier": s.carrier, "service": s.service,
+        "tracking_url": s.tracking_url, "ship_date": s.ship_date, "voided": s.voided,
+        "lines": [{"line_key": ln.line_key, "sku": ln.sku, "quantity": ln.quantity} for ln in s.lines],
+    }  # fmt: skip
+
+
+def _upsert_shipment(
+    conn: Connection, tenant_id: int, row: ConnectionRow, s: Shipment, now: datetime, report: BackSyncReport
+) -> None:
+    values = _shipment_values(s)
+    existing = conn.execute(
+        select(shipments).where(shipments.c.destination_id == row.id, shipments.c.external_id == s.external_id)
+    ).one_or_none()
+    order_id = conn.execute(
+        select(postings.c.order_id).where(postings.c.destination_id == row.id, postings.c.order_key == s.order_key)
+        .limit(1)
+    ).scalar_one_or_none()
+    if existing is None:
+        result = conn.execute(
+            _insert(conn)(shipments)
+            .values(tenant_id=tenant_id, destination_id=row.id, order_id=order_id, external_id=s.external_id,
+                    order_key=s.order_key, received_at=now, updated_at=now, **values)
+            .on_conflict_do_nothing(index_elements=["destination_id", "external_id"])
+        )
+        if result.rowcount:
+            report.shipments_new += 1
+            add_events(conn, [event_row(
+                tenant_id, order_id, EventKind.SHIPMENT_RECEIVED, now,
+                f"shipment {s.external_id} from {row.name}: {s.carrier or '?'} {s.tracking_number or '(no tracking)'}"
+                + (" (voided)" if s.voided else ""), shipment=s.external_id, connection_id=row.id)])
+        return
+    changed = {k: v for k, v in values.items() if existing._mapping[k] != v}
+    if not changed:
+        return
+    report.shipments_updated += 1
+    conn.execute(update(shipments).where(shipments.c.id == existing.id).values(updated_at=now, **changed))
+    if changed.get("voided"):
+        report.voided += 1
+        add_events(conn, [event_row(tenant_id, existing.order_id, EventKind.SHIPMENT_VOIDED, now,
+                                    f"label {s.tracking_number} of shipment {s.external_id} was voided",
+                                    shipment=s.external_id)])
+    # a held push is re-validated with the new data
+    conn.execute(
+        update(fulfilment_pushes)
+        .where(fulfilment_pushes.c.shipment_id == existing.id, fulfilment_pushes.c.status == "held")
+        .values(status="recheck", updated_at=now)
+    )
+
+
+def push_fulfilments(hub: Hub, channel: str) -> BackSyncReport:
+    with hub.db.read() as conn:
+        row = hub.connection(conn, channel)
+    if row.role is not Role.CHANNEL:
+        raise InvalidInput(f"{channel!r} is not a channel; fulfilments are pushed to channels")
+    report = BackSyncReport(channel)
+    connector = hub.channel(row)
+    with held(hub.db, f"push:{row.id}", hub.settings.lease_ttl_s, hub.now):
+        try:
+            for item in _work(hub, row):
+                _push_one(hub, row, connector, item, report)
+        except OrderBridgeError as exc:
+            report.error = exc
+            record_failure(hub, row, exc)
+        else:
+            if report.pushed:
+                record_success(hub, row)
+    return report
+
+
+def _work(hub: Hub, row: ConnectionRow) -> list[Any]:
+    """Shipments of this channel's orders with no push yet, or whose push must be re-checked/resent."""
+    with hub.db.read() as conn:
+        q = (
+            select(shipments, fulfilment_pushes.c.id.label("push_id"), fulfilment_pushes.c.status.label("push_status"),
+                   orders.c.external_id.label("order_external_id"), orders.c.canonical)
+            .join(orders, orders.c.id == shipments.c.order_id)
+            .outerjoin(fulfilment_pushes, fulfilment_pushes.c.shipment_id == shipments.c.id)
+            .where(
+                orders.c.connection_id == row.id,
+                (fulfilment_pushes.c.id.is_(None)) | (fulfilment_pushes.c.status.in_(("pending", "recheck"))),
+            )
+            .order_by(shipments.c.id)
+        )
+        return list(conn.execute(q).all())
+
+
+def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: BackSyncReport) -> None:
+    now = hub.now()
+    shipment = Shipment(s.external_id, s.order_key, s.tracking_number, s.carrier, s.service, s.ship_date,
+                        s.voided, (), s.tracking_url)
+    if s.voided:
+        if s.push_id is None:
+            with hub.db.transaction() as conn:
+                conn.execute(insert(fulfilment_pushes).values(
+                    tenant_id=hub.tenant_id, shipment_id=s.id, order_id=s.order_id, channel_id=row.id, status="voided",
+                    message="label voided before it was pushed; not sent", created_at=now, updated_at=now))
+        return
+    problems = push_hold_reasons(shipment)
+    if problems:
+        message = "; ".join(p.message for p in problems)
+        with hub.db.transaction() as conn:
+            _set_push(conn, hub, row, s, now, status="held", reason_code=problems[0].code, message=message)
+            add_events(conn, [event_row(hub.tenant_id, s.order_id, EventKind.FULFILMENT_PUSH_HELD, now,
+                                        f"fulfilment push held: {message} — {problems[0].fix}",
+                                        shipment=s.external_id, codes=[p.code for p in problems])])
+        report.held += 1
+        return
+    # reshipment after a voided label already pushed: update that fulfilment's tracking
+    with hub.db.read() as conn:
+        replaces = conn.execute(
+            select(fulfilment_pushes.c.channel_fulfilment_id)
+            .join(shipments, shipments.c.id == fulfilment_pushes.c.shipment_id)
+            .where(shipments.c.order_id == s.order_id, shipments.c.voided.is_(True),
+                   fulfilment_pushes.c.status == "pushed", shipments.c.id != s.id)
+            .limit(1)
+        ).scalar_one_or_none()
+    order = order_from_json(s.canonical)
+    by_key = {line.external_id: line for line in order.lines}
+    by_sku = {line.sku: line for line in order.lines if line.sku}
+    lines: list[FulfilmentLine] = []
+    for ln in s.lines:
+        line = by_key.get(ln["line_key"] or "") or by_sku.get(ln["sku"] or "")
+        if line is not None:
+            lines.append(FulfilmentLine(line.external_id, int(ln["quantity"])))
+    with hub.db.transaction() as conn:
+        _set_push(conn, hub, row, s, now, status="pending", reason_code=None, message="sending", attempt=True)
+    crashpoint("push.before_send")
+    request = FulfilmentRequest(s.order_external_id, tuple(lines), s.tracking_number, s.carrier,
+                                tracking_url=s.tracking_url, replaces_fulfilment_id=replaces)
+    try:
+        fulfilment_id = connector.push_fulfilment(request)
+    except HoldOrder as exc:
+        with hub.db.transaction() as conn:
+            _set_push(conn, hub, row, s, now, status="held", reason_code="channel_rejected", message=str(exc))
+            add_events(conn, [event_row(hub.tenant_id, s.order_id, EventKind.FULFILMENT_PUSH_HELD, now,
+                                        f"{row.name} rejected the fulfilment: {exc}", shipment=s.external_id)])
+        report.held += 1
+        return
+    crashpoint("push.after_send")
+    with hub.db.transaction() as conn:
+        _set_push(conn, hub, row, s, now, status="pushed", reason_code=None, message="", fulfilment_id=fulfilment_id)
+        add_events(conn, [event_row(hub.tenant_id, s.order_id, EventKind.FULFILMENT_PUSHED, now,
+                                    f"fulfilment {fulfilment_id} pushed to {row.name} with tracking "
+                                    f"{s.carrier} {s.tracking_number}", shipment=s.external_id)])
+        report.pushed += 1
+        _maybe_fulfilled(conn, hub, s.order_id, order, now)
+
+
+def _set_push(conn: Connection, hub: Hub, row: ConnectionRow, s: Any, now: datetime, *, status: str,
+              reason_code: str | None, message: str, fulfilment_id: str | None = None, attempt: bool = False) -> None:
+    values: dict[str, Any] = {"status": status, "reason_code": reason_code, "message": message, "updated_at": now}
+    if fulfilment_id is not None:
+        values["channel_fulfilment_id"] = fulfilment_id
+    stmt = _insert(conn)(fulfilment_pushes).values(
+        tenant_id=hub.tenant_id, shipment_id=s.id, order_id=s.order_id, channel_id=row.id, created_at=now,
+        attempts=1 if attempt else 0, **values)
+    set_ = dict(values)
+    if attempt:
+        set_["attempts"] = fulfilment_pushes.c.attempts + 1
+    conn.execute(stmt.on_conflict_do_update(index_elements=["shipment_id"], set_=set_))
+
+
+def _maybe_fulfilled(conn: Connection, hub: Hub, order_id: int, order: Any, now: datetime) -> None:
+    rows = conn.execute(
+        select(shipments.c.lines)
+        .join(fulfilment_pushes, fulfilment_pushes.c.shipment_id == shipments.c.id)
+        .where(shipments.c.order_id == order_id, shipments.c.voided.is_(False), fulfilment_pushes.c.status == "pushed")
+    ).scalars().all()
+    shipped: dict[str, int] = {}
+    for lines in rows:
+        for ln in lines:
+            key = ln.get("line_key") or ln.get("sku") or ""
+            shipped[key] = shipped.get(key, 0) + int(ln["quantity"])
+    complete = all(
+        shipped.get(line.external_id, 0) + (shipped.get(line.sku, 0) if line.sku else 0) >= line.quantity
+        for line in order.lines
+    )
+    if complete:
+        n = conn.execute(
+            update(orders).where(orders.c.id == order_id, orders.c.state == OrderState.POSTED.value)
+            .values(state=OrderState.FULFILLED.value, updated_at=now)
+        ).rowcount
+        if n:
+            add_events(conn, [event_row(hub.tenant_id, order_id, EventKind.FULFILLED, now, "all lines fulfilled")])
+
+
+def pending_push_count(hub: Hub) -> int:
+    with hub.db.read() as conn:
+        return int(conn.execute(
+            select(func.count()).select_from(fulfilment_pushes).where(
+                fulfilment_pushes.c.tenant_id == hub.tenant_id, fulfilment_pushes.c.status != "pushed")
+        ).scalar_one())
+
+

@@ -1,0 +1,138 @@
+"""The hub: the wiring every service function receives (database, secrets, clock, HTTP, tenant).
+
+Built in one bootstrap place (:func:`Hub.from_settings`), never at import time. ``now`` is a
+function so tests can drive time; the domain receives ``now`` as a value from here.
+``http_factory`` lets tests route a connection to an in-process sandbox; by default each
+connector gets a real ``httpx.Client`` with the configured timeout.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import structlog
+from sqlalchemy import Connection, select
+
+from orderbridge.connectors import registry
+from orderbridge.connectors.base import ChannelConnector, DestinationConnector, Role
+from orderbridge.crypto import SecretBox
+from orderbridge.errors import InvalidInput, NotFound
+from orderbridge.settings import Settings
+from orderbridge.storage.db import Database
+from orderbridge.storage.tables import connections, tenants
+
+log = structlog.get_logger("orderbridge")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class ConnectionRow:
+    id: int
+    tenant_id: int
+    name: str
+    kind: str
+    role: Role
+    base_url: str
+    credentials_token: str
+    settings: dict[str, Any]
+    health: str
+    health_message: str
+
+    @classmethod
+    def from_row(cls, row: Any) -> ConnectionRow:
+        return cls(
+            row.id, row.tenant_id, row.name, row.kind, Role(row.role), row.base_url, row.credentials,
+            dict(row.settings or {}), row.health, row.health_message,
+        )  # fmt: skip
+
+
+@dataclass
+class Hub:
+    db: Database
+    box: SecretBox
+    settings: Settings
+    tenant_id: int = 1
+    now: Callable[[], datetime] = utcnow
+    sleep: Callable[[float], None] = time.sleep
+    http_factory: Callable[[ConnectionRow], httpx.Client | None] | None = None
+    #: connection name → ready connector object (tests and embedding code inject fakes here)
+    connectors: dict[str, Any] = field(default_factory=dict)
+    _clients: dict[int, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, migrate: bool = True, tenant: str = "default") -> Hub:
+        db = Database(settings.resolved_database_url)
+        if migrate:
+            db.migrate()
+        hub = cls(db=db, box=SecretBox(settings.resolved_secret_key()), settings=settings)
+        with db.read() as conn:
+            tid = conn.execute(select(tenants.c.id).where(tenants.c.slug == tenant)).scalar_one_or_none()
+        if tid is None:
+            raise InvalidInput(f"tenant {tenant!r} does not exist", hint="Run `orderbridge init` first.")
+        hub.tenant_id = int(tid)
+        return hub
+
+    # --- connections -----------------------------------------------------------------------------
+    def connection(self, conn: Connection, name: str) -> ConnectionRow:
+        row = conn.execute(
+            select(connections).where(connections.c.tenant_id == self.tenant_id, connections.c.name == name)
+        ).one_or_none()
+        if row is None:
+            names = self.connection_names(conn)
+            raise NotFound(
+                f"no connection named {name!r}",
+                hint=f"Known connections: {', '.join(names) or 'none'}. Add one with `orderbridge connections add`.",
+            )
+        return ConnectionRow.from_row(row)
+
+    def connection_names(self, conn: Connection, role: Role | None = None) -> list[str]:
+        q = select(connections.c.name).where(connections.c.tenant_id == self.tenant_id)
+        if role is not None:
+            q = q.where(connections.c.role == role.value)
+        return list(conn.execute(q.order_by(connections.c.id)).scalars())
+
+    def connections_by_role(self, conn: Connection, role: Role) -> list[ConnectionRow]:
+        rows = conn.execute(
+            select(connections)
+            .where(connections.c.tenant_id == self.tenant_id, connections.c.role == role.value)
+            .order_by(connections.c.id)
+        ).all()
+        return [ConnectionRow.from_row(r) for r in rows]
+
+    def _build(self, row: ConnectionRow) -> Any:
+        if row.name in self.connectors:
+            return self.connectors[row.name]
+        cached = self._clients.get(row.id)
+        if cached is not None and cached[0] == (row.base_url, row.credentials_token, repr(row.settings)):
+            return cached[1]
+        if cached is not None:
+            cached[1].close()
+        http = self.http_factory(row) if self.http_factory else None
+        if http is None:
+            http = httpx.Client(timeout=self.settings.http_timeout_s)
+        credentials: Mapping[str, str] = self.box.open(row.credentials_token, what=f"credentials of {row.name!r}")
+        connector = registry.build(row.kind, row.base_url, credentials, row.settings, http=http, sleep=self.sleep)
+        self._clients[row.id] = ((row.base_url, row.credentials_token, repr(row.settings)), connector)
+        return connector
+
+    def channel(self, row: ConnectionRow) -> ChannelConnector:
+        connector: ChannelConnector = self._build(row)
+        return connector
+
+    def destination(self, row: ConnectionRow) -> DestinationConnector:
+        connector: DestinationConnector = self._build(row)
+        return connector
+
+    def close(self) -> None:
+        for _, connector in self._clients.values():
+            connector.close()
+        self._clients.clear()
+        self.db.dispose()

@@ -1,0 +1,152 @@
+"""Ledger helpers shared by ingest, mappings, posting and back-sync.
+
+``apply_decisions`` is the one place an order's pipeline outcome is written: the state, the open
+reasons (released ones get ``released_at``, never deleted) and the timeline events — so a release
+caused by a new mapping and a decision made at ingest leave the same trail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from orderbridge.connectors import registry
+from orderbridge.domain.events import EventKind
+from orderbridge.domain.mappings import DestinationPolicy, MappingKind, ServiceRef
+from orderbridge.domain.pipeline import Decision
+from orderbridge.domain.reasons import Reason
+from orderbridge.domain.states import OrderState, check_transition
+from orderbridge.services.hub import ConnectionRow
+from orderbridge.storage.tables import events, mappings, order_reasons, orders
+
+#: defaults per destination kind; a connection's settings override them
+DESTINATION_DEFAULTS: dict[str, dict[str, Any]] = {
+    "shipstation": {
+        "sku_mapping": "required",
+        "shipping_mapping": "required",
+        "required_fields": ["shipping_address.name", "shipping_address.address1", "shipping_address.city",
+                            "shipping_address.country_code"],
+    },
+}
+
+
+def destination_policy(conn: Connection, row: ConnectionRow) -> DestinationPolicy:
+    defaults = {**DESTINATION_DEFAULTS.get(row.kind, {}), **registry.declaration(row.kind).default_settings}
+    settings = {**defaults, **row.settings}
+    sku_map: dict[str, str] = {}
+    shipping_map: dict[str, ServiceRef] = {}
+    for kind, source, target in conn.execute(
+        select(mappings.c.kind, mappings.c.source_value, mappings.c.target_value).where(
+            mappings.c.destination_id == row.id
+        )
+    ):
+        if kind == MappingKind.SKU:
+            sku_map[source] = target
+        elif kind == MappingKind.SHIPPING:
+            shipping_map[source] = ServiceRef.parse(target)
+    return DestinationPolicy(
+        name=row.name,
+        sku_map=sku_map,
+        shipping_map=shipping_map,
+        sku_mapping_required=settings.get("sku_mapping", "required") == "required",
+        shipping_mapping_required=settings.get("shipping_mapping", "required") == "required",
+        required_fields=tuple(settings.get("required_fields", ())),
+    )
+
+
+@dataclass
+class Outcome:
+    order_id: int
+    previous: OrderState | None
+    decision: Decision
+
+
+def event_row(
+    tenant_id: int, order_id: int | None, kind: EventKind, at: datetime, message: str, **data: Any
+) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant_id, "order_id": order_id, "connection_id": data.pop("connection_id", None),
+        "kind": kind.value, "at": at, "message": message, "data": data or None,
+    }  # fmt: skip
+
+
+def add_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(events), list(rows))
+
+
+def _reason_text(reasons: Iterable[Reason]) -> str:
+    return "; ".join(r.message for r in reasons)
+
+
+def apply_decisions(conn: Connection, tenant_id: int, outcomes: Sequence[Outcome], now: datetime) -> None:
+    """Write states, reasons and events for pipeline outcomes (new or re-evaluated orders)."""
+    if not outcomes:
+        return
+    reevaluated = [o.order_id for o in outcomes if o.previous is not None]
+    open_by_order: dict[int, dict[tuple[str, str], int]] = {}
+    if reevaluated:
+        for rid, oid, code, value in conn.execute(
+            select(order_reasons.c.id, order_reasons.c.order_id, order_reasons.c.code, order_reasons.c.value).where(
+                order_reasons.c.order_id.in_(reevaluated), order_reasons.c.released_at.is_(None)
+            )
+        ):
+            open_by_order.setdefault(oid, {})[(code, value)] = rid
+    new_reasons: list[dict[str, Any]] = []
+    released: list[int] = []
+    event_rows: list[dict[str, Any]] = []
+    by_state: dict[str, list[int]] = {}
+    for o in outcomes:
+        d = o.decision
+        kind = "skip" if d.state is OrderState.SKIPPED else "hold"
+        wanted = {r.key: r for r in d.reasons}
+        current = open_by_order.get(o.order_id, {})
+        gone = [rid for key, rid in current.items() if key not in wanted]
+        released.extend(gone)
+        for key, reason in wanted.items():
+            if key not in current:
+                new_reasons.append(
+                    {
+                        "tenant_id": tenant_id, "order_id": o.order_id, "kind": kind, "code": reason.code,
+                        "value": reason.value, "message": reason.message, "fix": reason.fix, "created_at": now,
+                    }  # fmt: skip
+                )
+        if o.previous is d.state and not gone and len(wanted) == len(current):
+            continue
+        if o.previous is not None:
+            check_transition(o.previous, d.state)
+        if o.previous is not None:  # new orders are inserted with their decided state already
+            by_state.setdefault(d.state.value, []).append(o.order_id)
+        if gone:
+            event_rows.append(
+                event_row(tenant_id, o.order_id, EventKind.RELEASED, now, f"released: {len(gone)} reason(s) resolved")
+            )
+        if d.state is OrderState.SKIPPED:
+            event_rows.append(
+                event_row(tenant_id, o.order_id, EventKind.SKIPPED, now, "skipped: " + _reason_text(d.reasons),
+                          codes=[r.code for r in d.reasons])
+            )
+        elif d.state is OrderState.HELD:
+            event_rows.append(
+                event_row(tenant_id, o.order_id, EventKind.HELD, now, "held: " + _reason_text(d.reasons),
+                          codes=[r.code for r in d.reasons])
+            )
+        elif d.state is OrderState.READY:
+            event_rows.append(event_row(tenant_id, o.order_id, EventKind.READY, now, "ready to post"))
+    for state, ids in by_state.items():
+        for chunk in _chunks(ids, 500):
+            conn.execute(update(orders).where(orders.c.id.in_(chunk)).values(state=state, updated_at=now))
+    for chunk in _chunks(released, 500):
+        conn.execute(update(order_reasons).where(order_reasons.c.id.in_(chunk)).values(released_at=now))
+    if new_reasons:
+        conn.execute(insert(order_reasons), new_reasons)
+    add_events(conn, event_rows)
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

@@ -1,0 +1,282 @@
+"""Posting: ready orders → each destination, exactly once per order version.
+
+The sequence per batch, and why it survives a kill at any instruction:
+
+1. In one transaction, insert a ``postings`` row per order with the idempotency key
+   ``<order>:<destination>:v<version>`` (unique in the database) as ``pending``, and append an
+   attempt. A re-run finds the same row (``ON CONFLICT DO NOTHING``), never a second one.
+2. Send the batch. The destination document is keyed by ``order_key`` (stable per order and
+   destination: ShipStation's ``orderKey`` upserts), so a resend after a crash between 2 and 3
+   updates the same document instead of creating another.
+3. In one transaction, record each result: ``posted`` with the document id (and the order's state
+   when every destination has it), or ``rejected`` with the destination's own message, which holds
+   the order with ``destination_rejected``.
+
+Transient errors (after the connector's own bounded retries) leave the postings ``pending`` for
+the next run and mark the destination ``degraded``; refused credentials mark it ``failing``. In
+both cases the orders stay ``ready`` — visible as waiting for that destination — and nothing is
+lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, and_, exists, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from orderbridge.connectors.base import OutgoingOrder, PostResult, Role
+from orderbridge.domain import reasons as R
+from orderbridge.domain.events import EventKind
+from orderbridge.domain.mappings import DestinationPolicy
+from orderbridge.domain.pipeline import Decision, hold_reasons_for, resolve
+from orderbridge.domain.states import OrderState
+from orderbridge.errors import InvalidInput, OrderBridgeError
+from orderbridge.runtime.crashpoints import crashpoint
+from orderbridge.runtime.leases import held
+from orderbridge.services.connections import record_failure, record_success
+from orderbridge.services.hub import ConnectionRow, Hub
+from orderbridge.services.ledger import Outcome, add_events, apply_decisions, destination_policy, event_row
+from orderbridge.storage.codec import order_from_json
+from orderbridge.storage.tables import orders, posting_attempts, postings
+
+log = structlog.get_logger("orderbridge.post")
+
+
+def _pairs(result: Any) -> list[tuple[Any, Any]]:
+    return [(row[0], row[1]) for row in result]
+
+
+@dataclass
+class PostReport:
+    destination: str
+    posted: int = 0
+    rejected: int = 0
+    held: int = 0
+    batches: int = 0
+    error: OrderBridgeError | None = None
+    rejections: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "destination": self.destination, "posted": self.posted, "rejected": self.rejected, "held": self.held,
+            "batches": self.batches,
+            "error": None if self.error is None else {"code": self.error.code, "message": str(self.error)},
+        }  # fmt: skip
+
+
+def order_key(channel_connection_id: int, external_id: str) -> str:
+    return f"ob-{channel_connection_id}-{external_id}"
+
+
+def idempotency_key(order_id: int, destination_id: int, version: int) -> str:
+    return f"{order_id}:{destination_id}:v{version}"
+
+
+def _insert(conn: Connection) -> Any:
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+def post_ready(
+    hub: Hub, destination: str, *, limit: int | None = None, progress: Callable[[PostReport], None] | None = None
+) -> PostReport:
+    with hub.db.read() as conn:
+        row = hub.connection(conn, destination)
+    if row.role is not Role.DESTINATION:
+        raise InvalidInput(f"{destination!r} is a {row.role} connection; orders are posted to destinations")
+    report = PostReport(destination)
+    bound = log.bind(tenant_id=hub.tenant_id, connection_id=row.id, connection=destination)
+    connector = hub.destination(row)
+    with held(hub.db, f"post:{row.id}", hub.settings.lease_ttl_s, hub.now) as lease:
+        with hub.db.read() as conn:
+            policy = destination_policy(conn, row)
+            n_destinations = len(hub.connections_by_role(conn, Role.DESTINATION))
+        remaining = limit
+        try:
+            while remaining is None or remaining > 0:
+                size = connector.max_batch if remaining is None else min(connector.max_batch, remaining)
+                batch = _prepare_batch(hub, row, policy, size, report)
+                if batch is None:
+                    continue  # orders were held during preparation; look again
+                if not batch:
+                    break
+                crashpoint("post.before_send")
+                results = connector.post_orders([b for b, _ in batch])
+                crashpoint("post.after_send")
+                _record_results(hub, row, batch, results, n_destinations, report)
+                crashpoint("post.after_commit")
+                report.batches += 1
+                if remaining is not None:
+                    remaining -= len(batch)
+                lease.renew()
+                if progress is not None:
+                    progress(report)
+        except OrderBridgeError as exc:
+            report.error = exc
+            bound.warning("post.failed", code=exc.code, error=str(exc))
+            record_failure(hub, row, exc)
+        else:
+            if report.batches:
+                record_success(hub, row)
+            bound.info("post.done", posted=report.posted, rejected=report.rejected)
+    return report
+
+
+def _prepare_batch(
+    hub: Hub, row: ConnectionRow, policy: DestinationPolicy, size: int, report: PostReport
+) -> list[tuple[OutgoingOrder, int]] | None:
+    """Reserve the next batch: returns [(outgoing, posting id)], [] when nothing is left, or None
+    when some candidates were held instead (their mapping vanished) so the caller looks again."""
+    now = hub.now()
+    done = exists().where(
+        and_(
+            postings.c.order_id == orders.c.id,
+            postings.c.destination_id == row.id,
+            postings.c.order_version == orders.c.version,
+            postings.c.status.in_(("posted", "rejected")),
+        )
+    )
+    with hub.db.transaction() as conn:
+        candidates = conn.execute(
+            select(orders.c.id, orders.c.version, orders.c.canonical, orders.c.connection_id, orders.c.external_id)
+            .where(orders.c.tenant_id == hub.tenant_id, orders.c.state == OrderState.READY.value, ~done)
+            .order_by(orders.c.id)
+            .limit(size)
+        ).all()
+        if not candidates:
+            return []
+        pairs: list[tuple[OutgoingOrder, Any]] = []
+        to_hold: list[Outcome] = []
+        for c in candidates:
+            order = order_from_json(c.canonical)
+            problems = hold_reasons_for(order, policy)
+            if problems:
+                to_hold.append(Outcome(c.id, OrderState.READY, Decision(OrderState.HELD, tuple(problems))))
+                continue
+            key = idempotency_key(c.id, row.id, c.version)
+            pairs.append((OutgoingOrder(key, order_key(c.connection_id, c.external_id), resolve(order, policy)), c))
+        if to_hold:
+            apply_decisions(conn, hub.tenant_id, to_hold, now)
+            report.held += len(to_hold)
+            if not pairs:
+                return None
+        outgoing = [o for o, _ in pairs]
+        by_key = {o.idempotency_key: c for o, c in pairs}
+        conn.execute(
+            _insert(conn)(postings).on_conflict_do_nothing(index_elements=["idempotency_key"]),
+            [
+                {
+                    "tenant_id": hub.tenant_id, "order_id": by_key[o.idempotency_key].id, "destination_id": row.id,
+                    "order_version": by_key[o.idempotency_key].version, "idempotency_key": o.idempotency_key,
+                    "order_key": o.order_key, "status": "pending", "attempts": 0, "created_at": now,
+                }  # fmt: skip
+                for o in outgoing
+            ],
+        )
+        keys = [o.idempotency_key for o in outgoing]
+        conn.execute(
+            update(postings)
+            .where(postings.c.idempotency_key.in_(keys))
+            .values(status="pending", attempts=postings.c.attempts + 1)
+        )
+        ids = dict(_pairs(conn.execute(
+                select(postings.c.idempotency_key, postings.c.id).where(postings.c.idempotency_key.in_(keys))
+            ))
+        )
+        # older versions still pending are superseded: the same order_key will carry the new one
+        order_ids = [by_key[k].id for k in keys]
+        conn.execute(
+            update(postings)
+            .where(
+                postings.c.order_id.in_(order_ids),
+                postings.c.destination_id == row.id,
+                postings.c.status == "pending",
+                postings.c.idempotency_key.not_in(keys),
+            )
+            .values(status="superseded")
+        )
+        conn.execute(
+            insert(posting_attempts),
+            [
+                {"tenant_id": hub.tenant_id, "posting_id": ids[k], "at": now, "outcome": "sent",
+                 "message": f"sent to {row.name}"}
+                for k in keys
+            ],
+        )
+    return [(o, ids[o.idempotency_key]) for o in outgoing]
+
+
+def _record_results(
+    hub: Hub,
+    row: ConnectionRow,
+    batch: Sequence[tuple[OutgoingOrder, int]],
+    results: Sequence[PostResult],
+    n_destinations: int,
+    report: PostReport,
+) -> None:
+    if len(results) != len(batch):
+        raise AssertionError(f"{row.name} returned {len(results)} results for {len(batch)} orders")
+    now = hub.now()
+    with hub.db.transaction() as conn:
+        order_ids = dict(_pairs(conn.execute(
+            select(postings.c.id, postings.c.order_id).where(postings.c.id.in_([pid for _, pid in batch]))
+        )))
+        attempts: list[dict[str, Any]] = []
+        event_rows: list[dict[str, Any]] = []
+        holds: list[Outcome] = []
+        posted_orders: list[int] = []
+        for (outgoing, pid), result in zip(batch, results, strict=True):
+            oid = order_ids[pid]
+            if result.ok:
+                conn.execute(
+                    update(postings)
+                    .where(postings.c.id == pid)
+                    .values(status="posted", document_id=result.document_id, posted_at=now, last_error=None)
+                )
+                attempts.append({"tenant_id": hub.tenant_id, "posting_id": pid, "at": now, "outcome": "posted",
+                                 "message": f"document {result.document_id}"})
+                event_rows.append(event_row(hub.tenant_id, oid, EventKind.POSTED, now,
+                                            f"posted to {row.name} as document {result.document_id}",
+                                            destination=row.name, document_id=result.document_id,
+                                            idempotency_key=outgoing.idempotency_key))
+                posted_orders.append(oid)
+                report.posted += 1
+            else:
+                message = str(result.error) if result.error else "no document id returned"
+                conn.execute(
+                    update(postings).where(postings.c.id == pid).values(status="rejected", last_error=message)
+                )
+                attempts.append({"tenant_id": hub.tenant_id, "posting_id": pid, "at": now, "outcome": "rejected",
+                                 "message": message})
+                reason = R.destination_rejected(row.name, result.error.message if result.error else message)
+                holds.append(Outcome(oid, OrderState.READY, Decision(OrderState.HELD, (reason,))))
+                report.rejected += 1
+                report.rejections.append(f"{outgoing.resolved.order.number}: {message}")
+        conn.execute(insert(posting_attempts), attempts)
+        add_events(conn, event_rows)
+        apply_decisions(conn, hub.tenant_id, holds, now)
+        if posted_orders:
+            _mark_posted(conn, posted_orders, n_destinations, now)
+
+
+def _mark_posted(conn: Connection, order_ids: list[int], n_destinations: int, now: Any) -> None:
+    counts = conn.execute(
+        select(postings.c.order_id, func.count())
+        .select_from(postings.join(orders, orders.c.id == postings.c.order_id))
+        .where(
+            postings.c.order_id.in_(order_ids),
+            postings.c.status == "posted",
+            postings.c.order_version == orders.c.version,
+        )
+        .group_by(postings.c.order_id)
+    ).all()
+    complete = [oid for oid, n in counts if n >= n_destinations]
+    if complete:
+        conn.execute(
+            update(orders)
+            .where(orders.c.id.in_(complete), orders.c.state == OrderState.READY.value)
+            .values(state=OrderState.POSTED.value, updated_at=now)
+        )

@@ -1,0 +1,221 @@
+"""Read models: order lists, one order's full story, holds grouped by cause, the accounting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from orderbridge.domain.events import EventKind
+from orderbridge.domain.reasons import HoldCode
+from orderbridge.domain.states import OrderState
+from orderbridge.errors import InvalidInput, NotFound
+from orderbridge.services.hub import Hub
+from orderbridge.services.ledger import add_events, event_row
+from orderbridge.services.reevaluate import reevaluate_orders
+from orderbridge.storage.tables import connections, events, fulfilment_pushes, order_reasons, orders, postings
+
+
+def _pairs(result: Any) -> list[tuple[Any, Any]]:
+    return [(row[0], row[1]) for row in result]
+
+
+@dataclass(frozen=True)
+class OrderSummary:
+    id: int
+    connection: str
+    external_id: str
+    number: str
+    state: str
+    version: int
+    total: str
+    reasons: list[str]
+    updated_at: datetime
+
+
+def list_orders(hub: Hub, *, state: str | None = None, connection: str | None = None, search: str | None = None,
+                limit: int = 50) -> list[OrderSummary]:
+    if state is not None and state not in {s.value for s in OrderState}:
+        raise InvalidInput(f"unknown state {state!r}", hint=f"States: {', '.join(s.value for s in OrderState)}")
+    q = (
+        select(orders.c.id, connections.c.name, orders.c.external_id, orders.c.number, orders.c.state,
+               orders.c.version, orders.c.total, orders.c.currency, orders.c.updated_at)
+        .join(connections, connections.c.id == orders.c.connection_id)
+        .where(orders.c.tenant_id == hub.tenant_id)
+        .order_by(orders.c.id.desc())
+        .limit(limit)
+    )
+    if state:
+        q = q.where(orders.c.state == state)
+    if connection:
+        q = q.where(connections.c.name == connection)
+    if search:
+        q = q.where((orders.c.number == search) | (orders.c.external_id == search))
+    with hub.db.read() as conn:
+        rows = conn.execute(q).all()
+        reasons: dict[int, list[str]] = {}
+        if rows:
+            for oid, code, value in conn.execute(
+                select(order_reasons.c.order_id, order_reasons.c.code, order_reasons.c.value).where(
+                    order_reasons.c.order_id.in_([r.id for r in rows]), order_reasons.c.released_at.is_(None))
+            ):
+                reasons.setdefault(oid, []).append(f"{code}:{value}" if value else code)
+    return [
+        OrderSummary(r.id, r.name, r.external_id, r.number, r.state, r.version,
+                     f"{r.total} {r.currency}" if r.total is not None else "", reasons.get(r.id, []), r.updated_at)
+        for r in rows
+    ]
+
+
+@dataclass
+class OrderDetail:
+    id: int
+    connection: str
+    external_id: str
+    number: str
+    state: str
+    version: int
+    total: str
+    reasons: list[dict[str, str]]
+    timeline: list[dict[str, Any]]
+    postings: list[dict[str, Any]]
+    pushes: list[dict[str, Any]]
+    raw: dict[str, Any] = field(repr=False)
+
+
+def find_order_id(hub: Hub, ref: str) -> int:
+    with hub.db.read() as conn:
+        q = select(orders.c.id).where(orders.c.tenant_id == hub.tenant_id)
+        cond = (orders.c.number == ref) | (orders.c.external_id == ref)
+        if ref.isdigit():
+            cond = cond | (orders.c.number == f"#{ref}")
+        ids = list(conn.execute(q.where(cond)).scalars())
+    if not ids:
+        raise NotFound(f"no order {ref!r}", hint="Use the order number (#1001), the channel's id, or `orders list`.")
+    if len(ids) > 1:
+        raise InvalidInput(f"{ref!r} matches {len(ids)} orders", hint="Use the channel's order id instead.")
+    return int(ids[0])
+
+
+def show_order(hub: Hub, ref: str) -> OrderDetail:
+    oid = find_order_id(hub, ref)
+    with hub.db.read() as conn:
+        o = conn.execute(
+            select(orders, connections.c.name.label("connection"))
+            .join(connections, connections.c.id == orders.c.connection_id).where(orders.c.id == oid)
+        ).one()
+        reasons = [
+            {"kind": r.kind, "code": r.code, "value": r.value, "message": r.message, "fix": r.fix}
+            for r in conn.execute(select(order_reasons).where(order_reasons.c.order_id == oid,
+                                                              order_reasons.c.released_at.is_(None)))
+        ]
+        timeline = [
+            {"at": e.at, "kind": e.kind, "message": e.message}
+            for e in conn.execute(select(events).where(events.c.order_id == oid).order_by(events.c.id))
+        ]
+        posts = [
+            {"destination": p.name, "version": p.order_version, "status": p.status, "document_id": p.document_id,
+             "attempts": p.attempts, "idempotency_key": p.idempotency_key, "last_error": p.last_error}
+            for p in conn.execute(
+                select(postings, connections.c.name).join(connections, connections.c.id == postings.c.destination_id)
+                .where(postings.c.order_id == oid).order_by(postings.c.id))
+        ]
+        pushes = [
+            {"status": p.status, "fulfilment_id": p.channel_fulfilment_id, "message": p.message}
+            for p in conn.execute(select(fulfilment_pushes).where(fulfilment_pushes.c.order_id == oid))
+        ]
+    return OrderDetail(o.id, o.connection, o.external_id, o.number, o.state, o.version,
+                       f"{o.total} {o.currency}" if o.total is not None else "", reasons, timeline, posts, pushes,
+                       dict(o.raw))
+
+
+@dataclass(frozen=True)
+class HoldGroup:
+    kind: str
+    code: str
+    value: str
+    orders: int
+    message: str
+    fix: str
+    examples: list[str]
+
+
+def holds(hub: Hub, *, include_skipped: bool = False) -> list[HoldGroup]:
+    """Open reasons grouped by root cause (code, value) with counts, the fix and a few examples."""
+    kinds = ["hold", "skip"] if include_skipped else ["hold"]
+    with hub.db.read() as conn:
+        rows = conn.execute(
+            select(order_reasons.c.kind, order_reasons.c.code, order_reasons.c.value,
+                   func.count(func.distinct(order_reasons.c.order_id)).label("n"),
+                   func.min(order_reasons.c.message), func.min(order_reasons.c.fix))
+            .join(orders, orders.c.id == order_reasons.c.order_id)
+            .where(order_reasons.c.tenant_id == hub.tenant_id, order_reasons.c.released_at.is_(None),
+                   order_reasons.c.kind.in_(kinds),
+                   orders.c.state.in_([OrderState.HELD.value, OrderState.SKIPPED.value]))
+            .group_by(order_reasons.c.kind, order_reasons.c.code, order_reasons.c.value)
+            .order_by(order_reasons.c.kind, func.count(func.distinct(order_reasons.c.order_id)).desc())
+        ).all()
+        groups = []
+        for kind, code, value, n, message, fix in rows:
+            examples = list(conn.execute(
+                select(orders.c.number).join(order_reasons, order_reasons.c.order_id == orders.c.id)
+                .where(order_reasons.c.tenant_id == hub.tenant_id, order_reasons.c.code == code,
+                       order_reasons.c.value == value, order_reasons.c.released_at.is_(None))
+                .order_by(orders.c.id).limit(3)).scalars())
+            groups.append(HoldGroup(kind, code, value, int(n), message, fix, examples))
+    return groups
+
+
+def accounting(hub: Hub) -> dict[str, Any]:
+    """Every ledger order in exactly one bucket, with held/skipped broken down by reason code."""
+    with hub.db.read() as conn:
+        by_state = dict(_pairs(conn.execute(
+            select(orders.c.state, func.count()).where(orders.c.tenant_id == hub.tenant_id).group_by(orders.c.state)
+        )))
+        reason_rows = conn.execute(
+            select(orders.c.state, order_reasons.c.code, func.count(func.distinct(orders.c.id)))
+            .join(order_reasons, order_reasons.c.order_id == orders.c.id)
+            .where(orders.c.tenant_id == hub.tenant_id, order_reasons.c.released_at.is_(None),
+                   orders.c.state.in_([OrderState.HELD.value, OrderState.SKIPPED.value]))
+            .group_by(orders.c.state, order_reasons.c.code)
+        ).all()
+    held_by: dict[str, int] = {}
+    skipped_by: dict[str, int] = {}
+    for state, code, n in reason_rows:
+        (held_by if state == OrderState.HELD.value else skipped_by)[code] = int(n)
+    posted = sum(by_state.get(s.value, 0) for s in (OrderState.POSTED, OrderState.FULFILLED, OrderState.CLOSED))
+    return {
+        "ledger_orders": sum(by_state.values()),
+        "posted": posted,
+        "fulfilled": by_state.get(OrderState.FULFILLED.value, 0),
+        "held": by_state.get(OrderState.HELD.value, 0),
+        "skipped": by_state.get(OrderState.SKIPPED.value, 0),
+        "ready": by_state.get(OrderState.READY.value, 0),
+        "received": by_state.get(OrderState.RECEIVED.value, 0),
+        "cancelled": by_state.get(OrderState.CANCELLED.value, 0),
+        "held_by_reason": dict(sorted(held_by.items())),
+        "skipped_by_reason": dict(sorted(skipped_by.items())),
+        "by_state": dict(sorted(by_state.items())),
+    }
+
+
+def retry_order(hub: Hub, ref: str, *, actor: str = "cli") -> str:
+    """Release a destination rejection (after the user fixed its cause) and re-evaluate the order."""
+    oid = find_order_id(hub, ref)
+    now = hub.now()
+    with hub.db.transaction() as conn:
+        state = conn.execute(select(orders.c.state).where(orders.c.id == oid)).scalar_one()
+        if state not in (OrderState.HELD.value, OrderState.SKIPPED.value, OrderState.READY.value):
+            raise InvalidInput(f"order {ref} is {state}; only held, skipped or ready orders can be retried")
+        conn.execute(update(order_reasons).where(
+            order_reasons.c.order_id == oid, order_reasons.c.code == HoldCode.DESTINATION_REJECTED.value,
+            order_reasons.c.released_at.is_(None)).values(released_at=now))
+        conn.execute(update(postings).where(postings.c.order_id == oid, postings.c.status == "rejected")
+                     .values(status="pending"))
+        conn.execute(update(orders).where(orders.c.id == oid).values(state=OrderState.HELD.value))
+        add_events(conn, [event_row(hub.tenant_id, oid, EventKind.USER_ACTION, now, f"retry requested by {actor}")])
+        reevaluate_orders(conn, hub, [oid])
+        new_state: str = conn.execute(select(orders.c.state).where(orders.c.id == oid)).scalar_one()
+    return new_state

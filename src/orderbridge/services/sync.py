@@ -1,0 +1,122 @@
+"""Channel sync: poll the channel from the cursor (minus the overlap window) into the ledger.
+
+Runs under the connection's lease (one sync per connection across processes). Each batch is
+committed with its cursor; an error after some batches keeps those batches and that cursor, marks
+the connection (``failing`` for refused credentials, ``degraded`` for transient trouble) and
+re-raises nothing to the scheduler — the next run resumes from the last committed cursor, so an
+expired token loses nothing: once it is fixed, the next sync catches up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy import insert, update
+
+from orderbridge.connectors.base import Role
+from orderbridge.domain.rules import DownloadRules
+from orderbridge.errors import InvalidInput, OrderBridgeError
+from orderbridge.runtime.crashpoints import crashpoint
+from orderbridge.runtime.leases import held
+from orderbridge.services.connections import record_failure, record_success
+from orderbridge.services.hub import ConnectionRow, Hub
+from orderbridge.services.ingest import ChannelContext, IngestCounts, commit_batch, read_cursor, since_with_overlap
+from orderbridge.services.ledger import destination_policy
+from orderbridge.storage.tables import sync_runs
+
+log = structlog.get_logger("orderbridge.sync")
+
+
+@dataclass
+class SyncReport:
+    connection: str
+    counts: IngestCounts = field(default_factory=IngestCounts)
+    batches: int = 0
+    cost: int = 0
+    error: OrderBridgeError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "connection": self.connection, "batches": self.batches, "cost": self.cost, **self.counts.as_dict(),
+            "error": None if self.error is None else {"code": self.error.code, "message": str(self.error)},
+        }  # fmt: skip
+
+
+def download_rules(row: ConnectionRow) -> DownloadRules:
+    try:
+        return DownloadRules.from_settings(row.settings.get("download_rules"))
+    except ValueError as exc:
+        raise InvalidInput(
+            f"connection {row.name!r} has invalid download rules: {exc}",
+            hint="Fix them with `orderbridge connections rules`.",
+        ) from exc
+
+
+def channel_context(hub: Hub, row: ConnectionRow) -> ChannelContext:
+    rules = download_rules(row)
+    with hub.db.read() as conn:
+        policies = [destination_policy(conn, d) for d in hub.connections_by_role(conn, Role.DESTINATION)]
+    return ChannelContext(row, rules, policies)
+
+
+def sync_channel(
+    hub: Hub, name: str, *, progress: Callable[[SyncReport], None] | None = None, full: bool = False
+) -> SyncReport:
+    with hub.db.read() as conn:
+        row = hub.connection(conn, name)
+    if row.role is not Role.CHANNEL:
+        raise InvalidInput(f"{name!r} is a {row.role} connection; sync pulls orders from channels")
+    report = SyncReport(name)
+    bound = log.bind(tenant_id=hub.tenant_id, connection_id=row.id, connection=name)
+    with held(hub.db, f"sync:{row.id}", hub.settings.lease_ttl_s, hub.now) as lease:
+        ctx = channel_context(hub, row)
+        connector = hub.channel(row)
+        with hub.db.transaction() as conn:
+            cursor = None if full else read_cursor(conn, row.id)
+            run_id = conn.execute(
+                insert(sync_runs).values(
+                    tenant_id=hub.tenant_id, connection_id=row.id, kind="orders", started_at=hub.now(),
+                    outcome="running", counts={},
+                )  # fmt: skip
+            ).inserted_primary_key[0]
+        since = since_with_overlap(cursor, hub.settings.cursor_overlap_s)
+        bound.info("sync.start", since=since.isoformat() if since else None)
+        try:
+            for batch in connector.list_changed(since):
+                crashpoint("sync.after_fetch")
+                now = hub.now()
+                with hub.db.transaction() as conn:
+                    counts = commit_batch(conn, hub.tenant_id, ctx, batch, now)
+                    crashpoint("sync.before_commit")
+                crashpoint("sync.after_commit")
+                report.counts.add(counts)
+                report.batches += 1
+                report.cost += batch.cost
+                lease.renew()
+                if progress is not None:
+                    progress(report)
+        except OrderBridgeError as exc:
+            report.error = exc
+            bound.warning("sync.failed", code=exc.code, error=str(exc))
+            record_failure(hub, row, exc)
+        else:
+            record_success(hub, row)
+            bound.info("sync.done", **report.counts.as_dict())
+        finally:
+            with hub.db.transaction() as conn:
+                conn.execute(
+                    update(sync_runs)
+                    .where(sync_runs.c.id == run_id)
+                    .values(
+                        finished_at=hub.now(), outcome="ok" if report.ok else "failed",
+                        counts=report.counts.as_dict(), error=None if report.ok else str(report.error),
+                    )  # fmt: skip
+                )
+    return report

@@ -1,0 +1,249 @@
+"""The schema. Database constraints, not application look-ups, do the deduplication.
+
+- ``orders``: unique ``(connection_id, external_id)`` — the binder; two webhook retries racing
+  each other cannot create two orders.
+- ``postings``: unique ``idempotency_key`` (order, destination, version) — one posting row per
+  order version per destination, whatever crashes in between.
+- ``shipments``: unique ``(destination_id, external_id)``; ``fulfilment_pushes``: unique
+  ``shipment_id``.
+- ``events`` and ``posting_attempts`` are append-only: triggers (added by the migration) refuse
+  UPDATE and DELETE on both SQLite and PostgreSQL.
+- ``leases``: one row per named lease (``sync:<connection>``) so only one sync per connection runs
+  at a time across processes.
+
+Every row carries ``tenant_id`` from the first migration.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from orderbridge.storage.types import DecimalAmount, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+# BigInteger ids on PostgreSQL, INTEGER PRIMARY KEY (rowid) on SQLite.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+connections = Table(
+    "connections",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("base_url", String(500), nullable=False),
+    Column("credentials", Text, nullable=False),  # Fernet token
+    Column("settings", JSON, nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("health", String(20), nullable=False, default="unknown"),
+    Column("health_message", Text, nullable=False, default=""),
+    Column("last_success_at", UTCDateTime()),
+    Column("last_error_at", UTCDateTime()),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("tenant_id", "name", name="uq_connections_tenant_name"),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("connection_id", Id, ForeignKey("connections.id"), primary_key=True),
+    Column("name", String(40), primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("value", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("connection_id", Id, ForeignKey("connections.id"), nullable=False),
+    Column("external_id", String(100), nullable=False),
+    Column("number", String(100), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("channel_created_at", UTCDateTime()),
+    Column("channel_updated_at", UTCDateTime()),
+    Column("currency", String(3)),
+    Column("total", DecimalAmount()),
+    Column("canonical", JSON),  # the domain Order (codec.order_to_json); null when unreadable
+    Column("raw", JSON, nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("connection_id", "external_id", name="uq_orders_connection_external"),
+    Index("ix_orders_tenant_state", "tenant_id", "state"),
+)
+
+order_reasons = Table(
+    "order_reasons",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("order_id", Id, ForeignKey("orders.id"), nullable=False),
+    Column("kind", String(10), nullable=False),  # hold | skip
+    Column("code", String(60), nullable=False),
+    Column("value", String(300), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("fix", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("released_at", UTCDateTime()),
+    Index("ix_order_reasons_open", "tenant_id", "code", "value", "released_at"),
+    Index("ix_order_reasons_order", "order_id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("order_id", Id, ForeignKey("orders.id"), nullable=True),
+    Column("connection_id", Id, ForeignKey("connections.id"), nullable=True),
+    Column("kind", String(40), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("data", JSON),
+    Index("ix_events_order", "order_id", "id"),
+)
+
+postings = Table(
+    "postings",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("order_id", Id, ForeignKey("orders.id"), nullable=False),
+    Column("destination_id", Id, ForeignKey("connections.id"), nullable=False),
+    Column("order_version", Integer, nullable=False),
+    Column("idempotency_key", String(120), nullable=False, unique=True),
+    Column("order_key", String(120), nullable=False),
+    Column("status", String(20), nullable=False),  # pending | posted | rejected
+    Column("document_id", String(120)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("posted_at", UTCDateTime()),
+    Index("ix_postings_status", "destination_id", "status"),
+    Index("ix_postings_order_key", "destination_id", "order_key"),
+)
+
+posting_attempts = Table(
+    "posting_attempts",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("posting_id", Id, ForeignKey("postings.id"), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("outcome", String(20), nullable=False),  # sent | posted | rejected | retry | auth_failed
+    Column("message", Text, nullable=False),
+)
+
+mappings = Table(
+    "mappings",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("destination_id", Id, ForeignKey("connections.id"), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("source_value", String(300), nullable=False),
+    Column("target_value", String(300), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("destination_id", "kind", "source_value", name="uq_mappings_destination_kind_source"),
+)
+
+shipments = Table(
+    "shipments",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("destination_id", Id, ForeignKey("connections.id"), nullable=False),
+    Column("order_id", Id, ForeignKey("orders.id"), nullable=True),
+    Column("external_id", String(100), nullable=False),
+    Column("order_key", String(120), nullable=False),
+    Column("tracking_number", String(200)),
+    Column("carrier", String(100)),
+    Column("service", String(100)),
+    Column("tracking_url", String(500)),
+    Column("ship_date", UTCDateTime()),
+    Column("voided", Boolean, nullable=False, default=False),
+    Column("lines", JSON, nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("destination_id", "external_id", name="uq_shipments_destination_external"),
+)
+
+fulfilment_pushes = Table(
+    "fulfilment_pushes",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("shipment_id", Id, ForeignKey("shipments.id"), nullable=False, unique=True),
+    Column("order_id", Id, ForeignKey("orders.id"), nullable=False),
+    Column("channel_id", Id, ForeignKey("connections.id"), nullable=False),
+    Column("status", String(20), nullable=False),  # pending | pushed | held | voided
+    Column("channel_fulfilment_id", String(200)),
+    Column("reason_code", String(60)),
+    Column("message", Text, nullable=False, default=""),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_fulfilment_pushes_status", "channel_id", "status"),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(120), primary_key=True),
+    Column("holder", String(120), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+sync_runs = Table(
+    "sync_runs",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("connection_id", Id, ForeignKey("connections.id"), nullable=False),
+    Column("kind", String(20), nullable=False),  # orders | post | shipments | push
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    Column("outcome", String(20), nullable=False),  # running | ok | failed
+    Column("counts", JSON, nullable=False),
+    Column("error", Text),
+)
+
+APPEND_ONLY = ("events", "posting_attempts")

@@ -1,0 +1,26 @@
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import pytest
+
+from tests.builders import order
+
+
+def test_content_hash_ignores_updated_at_and_raw_payload() -> None:
+    a = order()
+    b = replace(a, updated_at=a.updated_at + timedelta(hours=1), raw={"other": True})
+    assert a.content_hash() == b.content_hash()
+
+
+def test_content_hash_changes_when_a_line_changes() -> None:
+    assert order(skus=("A",)).content_hash() != order(skus=("B",)).content_hash()
+
+
+def test_orders_refuse_naive_timestamps() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        replace(order(), created_at=datetime(2026, 1, 1))
+
+
+def test_shipping_method_prefers_the_code_over_the_title() -> None:
+    assert order(shipping="Express").shipping_method == "Express"
+    assert order(shipping=None).shipping_method is None

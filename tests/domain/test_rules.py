@@ -1,0 +1,57 @@
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from orderbridge.domain.order import FulfilmentStatus, PaymentStatus
+from orderbridge.domain.reasons import SkipCode
+from orderbridge.domain.rules import DownloadRules
+from tests.builders import T0, order
+
+
+def test_default_rules_take_paid_unfulfilled_open_live_orders() -> None:
+    assert DownloadRules().skip_reasons(order()) == []
+
+
+def test_pending_payment_is_skipped_naming_the_status_and_the_fix() -> None:
+    (reason,) = DownloadRules().skip_reasons(order(payment_status=PaymentStatus.PENDING))
+    assert reason.code == SkipCode.FINANCIAL_STATUS_NOT_DOWNLOADED
+    assert "'pending'" in reason.message
+    assert "download rules" in reason.fix
+
+
+def test_fulfilled_test_and_closed_orders_get_every_reason_not_just_the_first() -> None:
+    o = order(fulfilment_status=FulfilmentStatus.FULFILLED, test=True, closed_at=T0)
+    codes = {r.code for r in DownloadRules().skip_reasons(o)}
+    assert codes == {SkipCode.FULFILMENT_STATUS_NOT_DOWNLOADED, SkipCode.TEST_ORDER, SkipCode.CLOSED_ORDER}
+
+
+def test_each_rule_is_configurable() -> None:
+    rules = DownloadRules.from_settings(
+        {"financial_statuses": ["paid", "pending"], "include_test": True, "include_closed": True,
+         "fulfillment_statuses": ["any"]}
+    )
+    o = order(payment_status=PaymentStatus.PENDING, test=True, closed_at=T0,
+              fulfilment_status=FulfilmentStatus.FULFILLED)
+    assert rules.skip_reasons(o) == []
+
+
+def test_earliest_date_skips_older_orders() -> None:
+    rules = DownloadRules(earliest=datetime(2026, 11, 2, tzinfo=UTC))
+    (reason,) = rules.skip_reasons(order())
+    assert reason.code == SkipCode.BEFORE_EARLIEST_DATE
+
+
+def test_unknown_rule_names_are_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="financial_status\\b"):
+        DownloadRules.from_settings({"financial_status": ["paid"]})
+
+
+def test_rules_round_trip_through_settings() -> None:
+    rules = DownloadRules(include_test=True, earliest=datetime(2026, 1, 1, tzinfo=UTC))
+    assert DownloadRules.from_settings(rules.to_settings()) == rules
+
+
+def test_cancelled_orders_are_skipped() -> None:
+    (reason,) = DownloadRules().skip_reasons(replace(order(), cancelled_at=T0))
+    assert reason.code == SkipCode.CANCELLED_ORDER

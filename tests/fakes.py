@@ -1,0 +1,131 @@
+"""In-memory fakes of the connector interface, for fast service tests (no HTTP).
+
+They subclass nothing but honour the same Protocols as the real connectors; the end-to-end
+tests use the real connectors against the sandboxes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from orderbridge.connectors.base import (
+    Capability,
+    ChannelBatch,
+    ChannelRecord,
+    CredentialField,
+    Declaration,
+    FulfilmentRequest,
+    OutgoingOrder,
+    PostResult,
+    Role,
+    ShipmentBatch,
+)
+from orderbridge.domain.order import Order
+from orderbridge.domain.shipments import Shipment
+from orderbridge.errors import AuthFailed, DestinationRejected, OrderBridgeError
+
+
+@dataclass
+class FakeChannel:
+    orders: dict[str, ChannelRecord] = field(default_factory=dict)
+    page_size: int = 3
+    fail_after_pages: int | None = None
+    error: OrderBridgeError | None = None
+    pushed: list[FulfilmentRequest] = field(default_factory=list)
+    declaration: Declaration = Declaration(
+        "fake_channel", Role.CHANNEL, "Fake", frozenset({Capability.LIST_CHANGED}),
+        (CredentialField("token", "t"),),
+    )
+
+    def put(self, order: Order) -> None:
+        self.orders[order.external_id] = order
+
+    def check(self) -> str:
+        if self.error:
+            raise self.error
+        return "fake shop"
+
+    def close(self) -> None:
+        pass
+
+    def list_changed(self, since: datetime | None, until: datetime | None = None) -> Iterator[ChannelBatch]:
+        items = sorted(
+            (o for o in self.orders.values() if since is None or (o.updated_at and o.updated_at >= since)),
+            key=lambda o: (o.updated_at, o.external_id),
+        )
+        for page, i in enumerate(range(0, len(items), self.page_size)):
+            if self.fail_after_pages is not None and page >= self.fail_after_pages and self.error:
+                raise self.error
+            chunk = items[i : i + self.page_size]
+            yield ChannelBatch(list(chunk), max(o.updated_at for o in chunk if o.updated_at), cost=1)
+
+    def fetch_order(self, external_id: str) -> ChannelRecord:
+        return self.orders[external_id]
+
+    def push_fulfilment(self, request: FulfilmentRequest) -> str:
+        self.pushed.append(request)
+        return f"F{len(self.pushed)}"
+
+
+@dataclass
+class FakeDestination:
+    documents: dict[str, dict[str, object]] = field(default_factory=dict)
+    creates: dict[str, int] = field(default_factory=dict)
+    reject_skus: set[str] = field(default_factory=set)
+    error: OrderBridgeError | None = None
+    shipments: list[Shipment] = field(default_factory=list)
+    max_batch: int = 2
+    declaration: Declaration = Declaration(
+        "fake_destination", Role.DESTINATION, "Fake", frozenset({Capability.POST_ORDERS}),
+        (CredentialField("key", "k"),),
+    )
+
+    def check(self) -> str:
+        return "fake 3pl"
+
+    def close(self) -> None:
+        pass
+
+    def post_orders(self, orders: Sequence[OutgoingOrder]) -> list[PostResult]:
+        if self.error:
+            raise self.error
+        results = []
+        for o in orders:
+            bad = [ln.destination_sku for ln in o.resolved.lines if ln.destination_sku in self.reject_skus]
+            if bad:
+                results.append(PostResult(o.order_key, None, DestinationRejected(f"unknown product {bad[0]}")))
+                continue
+            if o.order_key not in self.documents:
+                self.creates[o.order_key] = self.creates.get(o.order_key, 0) + 1
+            self.documents[o.order_key] = {"number": o.resolved.order.number, "key": o.idempotency_key}
+            results.append(PostResult(o.order_key, f"D-{o.order_key}"))
+        return results
+
+    def list_shipments(self, since: datetime | None) -> Iterator[ShipmentBatch]:
+        items = [s for s in self.shipments if since is None or (s.ship_date and s.ship_date >= since)]
+        if items:
+            yield ShipmentBatch(items, max(s.ship_date for s in items if s.ship_date))
+
+
+def revoked() -> AuthFailed:
+    return AuthFailed("fake refused the credentials (HTTP 401)", hint="Renew the token.")
+
+
+__all__ = ["FakeChannel", "FakeDestination", "replace", "revoked"]
+
+
+def install(hub: object, channel: FakeChannel | None = None, destination: FakeDestination | None = None) -> None:
+    """Register the fake kinds and add connections ``shop`` / ``wh`` served by the given fakes."""
+    from orderbridge.connectors import registry
+    from orderbridge.services.connections import add_connection
+
+    registry.register("fake_channel", FakeChannel)
+    registry.register("fake_destination", FakeDestination)
+    if channel is not None:
+        add_connection(hub, "shop", "fake_channel", "http://fake", {"token": "t"})  # type: ignore[arg-type]
+        hub.connectors["shop"] = channel  # type: ignore[attr-defined]
+    if destination is not None:
+        add_connection(hub, "wh", "fake_destination", "http://fake", {"key": "k"})  # type: ignore[arg-type]
+        hub.connectors["wh"] = destination  # type: ignore[attr-defined]
