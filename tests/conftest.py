@@ -91,8 +91,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, database_url=db_url, secret_key=generate_key(), poll_interval_s=0.2,
-                    shipment_poll_interval_s=0.2, cursor_overlap_s=5, lease_ttl_s=30)
+    return Settings(
+        data_dir=tmp_path,
+        database_url=db_url,
+        secret_key=generate_key(),
+        poll_interval_s=0.2,
+        shipment_poll_interval_s=0.2,
+        cursor_overlap_s=5,
+        lease_ttl_s=30,
+    )
 
 
 @pytest.fixture

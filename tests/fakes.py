@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import ClassVar
 
 from orderbridge.connectors.base import (
     Capability,
@@ -26,6 +27,13 @@ from orderbridge.domain.order import Order
 from orderbridge.domain.shipments import Shipment
 from orderbridge.errors import AuthFailed, DestinationRejected, OrderBridgeError
 
+CHANNEL_DECL = Declaration(
+    "fake_channel", Role.CHANNEL, "Fake", frozenset({Capability.LIST_CHANGED}), (CredentialField("token", "t"),)
+)
+DESTINATION_DECL = Declaration(
+    "fake_destination", Role.DESTINATION, "Fake", frozenset({Capability.POST_ORDERS}), (CredentialField("key", "k"),)
+)
+
 
 @dataclass
 class FakeChannel:
@@ -34,10 +42,7 @@ class FakeChannel:
     fail_after_pages: int | None = None
     error: OrderBridgeError | None = None
     pushed: list[FulfilmentRequest] = field(default_factory=list)
-    declaration: Declaration = Declaration(
-        "fake_channel", Role.CHANNEL, "Fake", frozenset({Capability.LIST_CHANGED}),
-        (CredentialField("token", "t"),),
-    )
+    declaration: ClassVar[Declaration] = CHANNEL_DECL
 
     def put(self, order: Order) -> None:
         self.orders[order.external_id] = order
@@ -77,10 +82,7 @@ class FakeDestination:
     error: OrderBridgeError | None = None
     shipments: list[Shipment] = field(default_factory=list)
     max_batch: int = 2
-    declaration: Declaration = Declaration(
-        "fake_destination", Role.DESTINATION, "Fake", frozenset({Capability.POST_ORDERS}),
-        (CredentialField("key", "k"),),
-    )
+    declaration: ClassVar[Declaration] = DESTINATION_DECL
 
     def check(self) -> str:
         return "fake 3pl"

@@ -28,49 +28,66 @@ from orderbridge.services.queries import accounting
 from orderbridge.settings import Settings
 
 
-def run_demo(*, orders: int = 300, seed: int = 7, data_dir: Path | None = None, quiet: bool = False,
-             console: Console | None = None) -> dict[str, Any]:
+def run_demo(
+    *,
+    orders: int = 300,
+    seed: int = 7,
+    data_dir: Path | None = None,
+    quiet: bool = False,
+    console: Console | None = None,
+) -> dict[str, Any]:
     from orderbridge.runtime.worker import run_cycle
     from orderbridge.sandboxes.shipstation.app import create_sandbox as shipstation_sandbox
     from orderbridge.sandboxes.shopify import generator
     from orderbridge.sandboxes.shopify.app import create_sandbox as shopify_sandbox
 
     out = console or Console(stderr=True)
-    say = (lambda _msg: None) if quiet else out.print
+
+    def say(message: str) -> None:
+        if not quiet:
+            out.print(message)
+
     tmp = None
     if data_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="orderbridge-demo-")
         data_dir = Path(tmp.name)
     settings = Settings(data_dir=data_dir, demo=True, database_url=None, secret_key=None)
     shop_state, shop_app = shopify_sandbox(orders=orders, seed=seed, realistic=True, limits=True)
-    ss_state, ss_app = shipstation_sandbox(limits=False, ship_after_seconds=0.0, partial_rate=0.1, void_rate=0.05,
-                                           seed=seed)
+    ss_state, ss_app = shipstation_sandbox(
+        limits=False, ship_after_seconds=0.0, partial_rate=0.1, void_rate=0.05, seed=seed
+    )
     started = time.monotonic()
     with run_in_thread(shop_app) as shop, run_in_thread(ss_app) as ss:
         say(f"Shopify sandbox with {orders} orders on {shop.base_url}; ShipStation sandbox on {ss.base_url}")
         hub = Hub.from_settings(settings)
         try:
             add_connection(hub, "shop", "shopify", shop.base_url, {"access_token": "shpat_sandbox"})
-            add_connection(hub, "warehouse", "shipstation", ss.base_url, {"api_key": "ss_key", "api_secret": "ss_secret"})
+            add_connection(
+                hub, "warehouse", "shipstation", ss.base_url, {"api_key": "ss_key", "api_secret": "ss_secret"}
+            )
             unstocked = set(generator.UNSTOCKED_SKUS)
             for sku, _title, _price in generator.CATALOG:
                 if sku not in unstocked:
                     set_mapping(hub, "sku", sku, sku, "warehouse")
             for i, method in enumerate(generator.SHIPPING_METHODS):
-                set_mapping(hub, "shipping", method, f"ups:ups_{['ground', '2nd_day_air', 'next_day_air'][i % 3]}",
-                            "warehouse")
+                set_mapping(
+                    hub, "shipping", method, f"ups:ups_{['ground', '2nd_day_air', 'next_day_air'][i % 3]}", "warehouse"
+                )
             say("mapped the 3PL's SKUs and the usual shipping methods; syncing…")
             first = run_cycle(hub)  # pull, post, (shipments not yet due/seen), push
-            say(f"pulled {sum(s['fetched'] for s in first.syncs)} orders; posted "
-                f"{sum(p['posted'] for p in first.posts)}; reading shipments back…")
+            say(
+                f"pulled {sum(s['fetched'] for s in first.syncs)} orders; posted "
+                f"{sum(p['posted'] for p in first.posts)}; reading shipments back…"
+            )
             second = run_cycle(hub, sync=False)  # shipments → fulfilment pushes
             third = run_cycle(hub, sync=False)  # reshipments after voided labels
             acct = accounting(hub)
         finally:
             hub.close()
         with httpx.Client(base_url=shop.base_url, headers={"X-Shopify-Access-Token": "shpat_sandbox"}) as client:
-            channel_total = int(client.get("/admin/api/2025-01/orders/count.json", params={"status": "any"})
-                                .json()["count"])
+            channel_total = int(
+                client.get("/admin/api/2025-01/orders/count.json", params={"status": "any"}).json()["count"]
+            )
         docs = ss_state.orders_by_key()
         twice = sum(1 for key in docs if ss_state.create_count(key) > 1)
         fulfilments = len(shop_state.entries("fulfillment"))
@@ -109,8 +126,10 @@ def render(result: dict[str, Any], console: Console) -> None:
     for code, n in result["skipped_by_reason"].items():
         table.add_row(f"  {code}", str(n))
     table.add_row("unaccounted", f"[bold {'green' if result['unaccounted'] == 0 else 'red'}]{result['unaccounted']}[/]")
-    table.add_row("3PL documents (its own ledger) / posted twice",
-                  f"{result['destination_documents']} / {result['destination_posted_twice']}")
+    table.add_row(
+        "3PL documents (its own ledger) / posted twice",
+        f"{result['destination_documents']} / {result['destination_posted_twice']}",
+    )
     table.add_row("shipments read / fulfilments pushed", f"{result['shipments_read']} / {result['fulfilments_pushed']}")
     console.print(table)
     console.print("Next: `orderbridge holds` lists each cause with its fix; a mapping releases its orders at once.")

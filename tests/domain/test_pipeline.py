@@ -12,8 +12,11 @@ UPS = ServiceRef("ups", "ups_ground")
 
 
 def policy(**kw: object) -> DestinationPolicy:
-    base: dict[str, object] = {"name": "3pl", "sku_map": {"SKU-1": "W-1", "SKU-2": "W-2"},
-                               "shipping_map": {"Standard": UPS}}
+    base: dict[str, object] = {
+        "name": "3pl",
+        "sku_map": {"SKU-1": "W-1", "SKU-2": "W-2"},
+        "shipping_map": {"Standard": UPS},
+    }
     base.update(kw)
     return DestinationPolicy(**base)  # type: ignore[arg-type]
 

@@ -28,11 +28,16 @@ def test_fulfilled_test_and_closed_orders_get_every_reason_not_just_the_first() 
 
 def test_each_rule_is_configurable() -> None:
     rules = DownloadRules.from_settings(
-        {"financial_statuses": ["paid", "pending"], "include_test": True, "include_closed": True,
-         "fulfillment_statuses": ["any"]}
+        {
+            "financial_statuses": ["paid", "pending"],
+            "include_test": True,
+            "include_closed": True,
+            "fulfillment_statuses": ["any"],
+        }
     )
-    o = order(payment_status=PaymentStatus.PENDING, test=True, closed_at=T0,
-              fulfilment_status=FulfilmentStatus.FULFILLED)
+    o = order(
+        payment_status=PaymentStatus.PENDING, test=True, closed_at=T0, fulfilment_status=FulfilmentStatus.FULFILLED
+    )
     assert rules.skip_reasons(o) == []
 
 
@@ -43,7 +48,7 @@ def test_earliest_date_skips_older_orders() -> None:
 
 
 def test_unknown_rule_names_are_refused_by_name() -> None:
-    with pytest.raises(ValueError, match="financial_status\\b"):
+    with pytest.raises(ValueError, match=r"financial_status\b"):
         DownloadRules.from_settings({"financial_status": ["paid"]})
 
 

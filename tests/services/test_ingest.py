@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from orderbridge.connectors.base import UnreadableOrder
 from orderbridge.domain.order import PaymentStatus
@@ -112,8 +113,9 @@ def test_skipped_and_held_orders_are_visible_with_reasons(hub: Hub) -> None:
 
 def test_an_unreadable_record_is_stored_and_held_not_dropped(hub: Hub) -> None:
     channel = setup(hub, 1)
-    channel.orders["999"] = UnreadableOrder("999", "#999", order(9).updated_at, "total_price 'abc' is not decimal",
-                                            {"id": 999, "total_price": "abc"})
+    channel.orders["999"] = UnreadableOrder(
+        "999", "#999", order(9).updated_at, "total_price 'abc' is not decimal", {"id": 999, "total_price": "abc"}
+    )
     sync_channel(hub, "shop")
     detail = show_order(hub, "999")
     assert detail.state == "held"
@@ -129,7 +131,7 @@ def test_events_are_append_only_in_the_database(hub: Hub) -> None:
         try:
             with hub.db.transaction() as conn:
                 conn.execute(text(statement))
-        except Exception as exc:  # the database's own refusal (IntegrityError/InternalError by dialect)
+        except DBAPIError as exc:  # the database's own refusal (IntegrityError/InternalError by dialect)
             assert "append-only" in str(exc)
         else:
             raise AssertionError(f"{statement} was allowed")

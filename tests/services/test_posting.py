@@ -67,7 +67,9 @@ def test_a_destination_rejection_holds_that_order_with_its_message_and_posts_the
     assert (report.posted, report.rejected) == (1, 1)
     detail = show_order(hub, "#1002")
     assert detail.state == "held"
-    assert detail.reasons[0]["code"] == "destination_rejected" and "unknown product W-BAD" in detail.reasons[0]["message"]
+    assert (
+        detail.reasons[0]["code"] == "destination_rejected" and "unknown product W-BAD" in detail.reasons[0]["message"]
+    )
     dest.reject_skus.clear()
     assert retry_order(hub, "#1002") == "ready"
     assert post_ready(hub, "wh").posted == 1
@@ -82,7 +84,10 @@ def test_a_transient_destination_error_keeps_orders_ready_and_loses_nothing(hub:
     assert report.error is not None and accounting(hub)["ready"] == 2
     with hub.db.read() as conn:
         assert hub.connection(conn, "wh").health == "degraded"
-        assert conn.execute(select(func.count()).select_from(postings).where(postings.c.status == "pending")).scalar_one() == 2
+        assert (
+            conn.execute(select(func.count()).select_from(postings).where(postings.c.status == "pending")).scalar_one()
+            == 2
+        )
     dest.error = None
     assert post_ready(hub, "wh").posted == 2
     with hub.db.read() as conn:

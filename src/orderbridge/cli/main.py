@@ -26,7 +26,9 @@ from orderbridge.errors import InvalidInput, OrderBridgeError
 from orderbridge.logging import configure
 from orderbridge.settings import Settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="OrderBridge: every order posted once, or visibly held.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="OrderBridge: every order posted once, or visibly held."
+)
 connections_app = typer.Typer(no_args_is_help=True, help="Configured links to channels and destinations.")
 orders_app = typer.Typer(no_args_is_help=True, help="The order ledger.")
 mappings_app = typer.Typer(no_args_is_help=True, help="SKU and shipping-method mappings per destination.")
@@ -51,8 +53,10 @@ def _main(
     log_json: Annotated[bool, typer.Option("--log-json", help="Logs as JSON lines on stderr.")] = False,
 ) -> None:
     settings = Settings()
-    configure("DEBUG" if verbose else settings.log_level if settings.log_level != "INFO" else "WARNING",
-              json=log_json or settings.log_json)
+    configure(
+        "DEBUG" if verbose else settings.log_level if settings.log_level != "INFO" else "WARNING",
+        json=log_json or settings.log_json,
+    )
 
 
 def _json_default(value: object) -> Any:
@@ -195,9 +199,15 @@ def connections_list(as_json: JsonOpt = False) -> None:
     table = Table("name", "kind", "role", "health", "last success", "cursor", "message")
     for r in rows:
         color = {"healthy": "green", "failing": "red", "degraded": "yellow"}.get(r.health, "white")
-        table.add_row(r.name, r.kind, r.role, f"[{color}]{r.health}[/]",
-                      r.last_success_at.isoformat(timespec="seconds") if r.last_success_at else "-",
-                      r.cursor.isoformat(timespec="seconds") if r.cursor else "-", r.health_message)
+        table.add_row(
+            r.name,
+            r.kind,
+            r.role,
+            f"[{color}]{r.health}[/]",
+            r.last_success_at.isoformat(timespec="seconds") if r.last_success_at else "-",
+            r.cursor.isoformat(timespec="seconds") if r.cursor else "-",
+            r.health_message,
+        )
     console.print(table)
 
 
@@ -228,31 +238,50 @@ def sync(
         with hub.db.read() as conn:
             channels = [connection] if connection else hub.connection_names(conn, Role.CHANNEL)
         reports = []
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                      console=err, transient=True, disable=as_json) as progress:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=as_json,
+        ) as progress:
             for name in channels:
                 task = progress.add_task(f"{name}: fetching")
 
                 def show(r: SyncReport, task: Any = task, name: str = name) -> None:
-                    progress.update(task, description=f"{name}: {r.counts.fetched} fetched, "
-                                    f"{r.counts.inserted} new, {r.counts.changed} changed")
+                    progress.update(
+                        task,
+                        description=f"{name}: {r.counts.fetched} fetched, "
+                        f"{r.counts.inserted} new, {r.counts.changed} changed",
+                    )
 
                 reports.append(sync_channel(hub, name, progress=show, full=full).as_dict())
             cycle = run_cycle(hub, sync=False)
-        return {"syncs": reports, "posts": cycle.posts, "shipments": cycle.shipments, "pushes": cycle.pushes,
-                "busy": cycle.busy, "crashed": cycle.crashed}
+        return {
+            "syncs": reports,
+            "posts": cycle.posts,
+            "shipments": cycle.shipments,
+            "pushes": cycle.pushes,
+            "busy": cycle.busy,
+            "crashed": cycle.crashed,
+        }
 
     result = _run(work)
     if as_json:
         print_json(result)
     else:
         for s in result["syncs"]:
-            line = (f"{s['connection']}: {s['fetched']} fetched, {s['inserted']} new, {s['changed']} changed, "
-                    f"{s['unchanged']} unchanged")
+            line = (
+                f"{s['connection']}: {s['fetched']} fetched, {s['inserted']} new, {s['changed']} changed, "
+                f"{s['unchanged']} unchanged"
+            )
             console.print(line + (f" — [red]{s['error']['message']}[/]" if s["error"] else ""))
         for p in result["posts"]:
-            console.print(f"{p['destination']}: {p['posted']} posted, {p['rejected']} rejected"
-                          + (f" — [red]{p['error']['message']}[/]" if p["error"] else ""))
+            console.print(
+                f"{p['destination']}: {p['posted']} posted, {p['rejected']} rejected"
+                + (f" — [red]{p['error']['message']}[/]" if p["error"] else "")
+            )
         for p in result["pushes"]:
             console.print(f"{p['connection']}: {p['pushed']} fulfilments pushed, {p['held']} held")
     if result["crashed"] or any(s["error"] for s in result["syncs"]) or any(p["error"] for p in result["posts"]):
@@ -317,12 +346,16 @@ def orders_show(ref: str, raw: bool = False, as_json: JsonOpt = False) -> None:
             data.pop("raw")
         print_json(data)
         return
-    console.print(f"[bold]{d.number}[/] ({d.connection} id {d.external_id}) — [bold]{d.state}[/], version {d.version}, {d.total}")
+    console.print(
+        f"[bold]{d.number}[/] ({d.connection} id {d.external_id}) — [bold]{d.state}[/], version {d.version}, {d.total}"
+    )
     for r in d.reasons:
         console.print(f"  [red]{r['kind']}[/] {r['code']}: {r['message']}\n    [bold]fix:[/] {r['fix']}")
     for p in d.postings:
-        console.print(f"  posting → {p['destination']} v{p['version']}: {p['status']} {p['document_id'] or ''} "
-                      f"(attempts {p['attempts']}) {p['last_error'] or ''}")
+        console.print(
+            f"  posting → {p['destination']} v{p['version']}: {p['status']} {p['document_id'] or ''} "
+            f"(attempts {p['attempts']}) {p['last_error'] or ''}"
+        )
     for p in d.pushes:
         console.print(f"  fulfilment push: {p['status']} {p['fulfilment_id'] or ''} {p['message']}")
     table = Table("at", "event", "message")
@@ -357,9 +390,11 @@ def holds(
     if not groups:
         console.print("[green]nothing held[/]")
     for g in groups:
-        console.print(f"[bold]{g.orders}[/] order(s) {g.kind} — {g.code}"
-                      + (f" [bold]{g.value}[/]" if g.value else "")
-                      + f": {g.message}\n    [bold]fix:[/] {g.fix}\n    e.g. {', '.join(g.examples)}")
+        console.print(
+            f"[bold]{g.orders}[/] order(s) {g.kind} — {g.code}"
+            + (f" [bold]{g.value}[/]" if g.value else "")
+            + f": {g.message}\n    [bold]fix:[/] {g.fix}\n    e.g. {', '.join(g.examples)}"
+        )
 
 
 # --- mappings --------------------------------------------------------------------------------------
@@ -376,8 +411,10 @@ def mappings_set(
     from orderbridge.services.mappings import set_mapping
 
     r = _run(lambda hub: set_mapping(hub, kind, source, target, destination))
-    console.print(f"mapped {r.kind} {r.source!r} → {r.target!r}; released {r.released} order(s)"
-                  + (f", {r.still_held} still held for other reasons" if r.still_held else ""))
+    console.print(
+        f"mapped {r.kind} {r.source!r} → {r.target!r}; released {r.released} order(s)"
+        + (f", {r.still_held} still held for other reasons" if r.still_held else "")
+    )
 
 
 @mappings_app.command("import")
@@ -430,8 +467,9 @@ def sandbox_shopify(
     from orderbridge.sandboxes.base import serve_forever
     from orderbridge.sandboxes.shopify.app import create_sandbox
 
-    _, asgi = create_sandbox(orders=orders, seed=seed, limits=limits, plan=plan, realistic=realistic,
-                             lines_per_order=lines)
+    _, asgi = create_sandbox(
+        orders=orders, seed=seed, limits=limits, plan=plan, realistic=realistic, lines_per_order=lines
+    )
     err.print(f"Shopify sandbox: {orders} orders on http://127.0.0.1:{port} (token shpat_sandbox)")
     serve_forever(asgi, port)
 
@@ -449,8 +487,9 @@ def sandbox_shipstation(
     from orderbridge.sandboxes.base import serve_forever
     from orderbridge.sandboxes.shipstation.app import create_sandbox
 
-    _, asgi = create_sandbox(limits=limits, ship_after_seconds=ship_after, partial_rate=partial_rate,
-                             void_rate=void_rate)
+    _, asgi = create_sandbox(
+        limits=limits, ship_after_seconds=ship_after, partial_rate=partial_rate, void_rate=void_rate
+    )
     err.print(f"ShipStation sandbox on http://127.0.0.1:{port} (Basic ss_key:ss_secret)")
     serve_forever(asgi, port)
 

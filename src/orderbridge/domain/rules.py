@@ -7,7 +7,7 @@ order the rules exclude is ``skipped`` with a reason, never dropped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -70,10 +70,7 @@ class DownloadRules:
             found.append(reasons.closed_order())
         if "any" not in self.financial_statuses and order.payment_status.value not in self.financial_statuses:
             found.append(reasons.financial_status_not_downloaded(order.payment_status.value, self.financial_statuses))
-        if (
-            "any" not in self.fulfilment_statuses
-            and order.fulfilment_status.value not in self.fulfilment_statuses
-        ):
+        if "any" not in self.fulfilment_statuses and order.fulfilment_status.value not in self.fulfilment_statuses:
             found.append(
                 reasons.fulfilment_status_not_downloaded(order.fulfilment_status.value, self.fulfilment_statuses)
             )

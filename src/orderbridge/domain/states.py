@@ -28,9 +28,7 @@ ALLOWED: dict[OrderState, frozenset[OrderState]] = {
     OrderState.RECEIVED: frozenset({OrderState.SKIPPED, OrderState.HELD, OrderState.READY, OrderState.CANCELLED}),
     OrderState.SKIPPED: frozenset({OrderState.HELD, OrderState.READY, OrderState.CANCELLED}),
     OrderState.HELD: frozenset({OrderState.SKIPPED, OrderState.READY, OrderState.CANCELLED}),
-    OrderState.READY: frozenset(
-        {OrderState.SKIPPED, OrderState.HELD, OrderState.POSTED, OrderState.CANCELLED}
-    ),
+    OrderState.READY: frozenset({OrderState.SKIPPED, OrderState.HELD, OrderState.POSTED, OrderState.CANCELLED}),
     # a posted order can be held again only by a failing destination amendment/back-sync in
     # later issues; for now it moves forward only.
     OrderState.POSTED: frozenset({OrderState.FULFILLED, OrderState.CLOSED, OrderState.CANCELLED}),

@@ -73,7 +73,9 @@ class Lease:
 
 
 @contextmanager
-def held(db: Database, name: str, ttl_s: float, now: Callable[[], datetime], holder: str | None = None) -> Iterator[Lease]:
+def held(
+    db: Database, name: str, ttl_s: float, now: Callable[[], datetime], holder: str | None = None
+) -> Iterator[Lease]:
     lease = Lease(db, name, holder or holder_id(), ttl_s, now)
     if not lease.try_acquire():
         raise LeaseBusy(name)

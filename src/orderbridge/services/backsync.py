@@ -56,11 +56,14 @@ class BackSyncReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "connection": self.connection, "shipments_new": self.shipments_new,
-            "shipments_updated": self.shipments_updated, "pushed": self.pushed, "held": self.held,
+            "connection": self.connection,
+            "shipments_new": self.shipments_new,
+            "shipments_updated": self.shipments_updated,
+            "pushed": self.pushed,
+            "held": self.held,
             "voided": self.voided,
             "error": None if self.error is None else {"code": self.error.code, "message": str(self.error)},
-        }  # fmt: skip
+        }
 
 
 def _insert(conn: Connection) -> Any:
@@ -93,10 +96,14 @@ def poll_shipments(hub: Hub, destination: str) -> BackSyncReport:
 
 def _shipment_values(s: Shipment) -> dict[str, Any]:
     return {
-        "tracking_number": s.tracking_number, "carrier": s.carrier, "service": s.service,
-        "tracking_url": s.tracking_url, "ship_date": s.ship_date, "voided": s.voided,
+        "tracking_number": s.tracking_number,
+        "carrier": s.carrier,
+        "service": s.service,
+        "tracking_url": s.tracking_url,
+        "ship_date": s.ship_date,
+        "voided": s.voided,
         "lines": [{"line_key": ln.line_key, "sku": ln.sku, "quantity": ln.quantity} for ln in s.lines],
-    }  # fmt: skip
+    }
 
 
 def _upsert_shipment(
@@ -107,22 +114,42 @@ def _upsert_shipment(
         select(shipments).where(shipments.c.destination_id == row.id, shipments.c.external_id == s.external_id)
     ).one_or_none()
     order_id = conn.execute(
-        select(postings.c.order_id).where(postings.c.destination_id == row.id, postings.c.order_key == s.order_key)
+        select(postings.c.order_id)
+        .where(postings.c.destination_id == row.id, postings.c.order_key == s.order_key)
         .limit(1)
     ).scalar_one_or_none()
     if existing is None:
         result = conn.execute(
             _insert(conn)(shipments)
-            .values(tenant_id=tenant_id, destination_id=row.id, order_id=order_id, external_id=s.external_id,
-                    order_key=s.order_key, received_at=now, updated_at=now, **values)
+            .values(
+                tenant_id=tenant_id,
+                destination_id=row.id,
+                order_id=order_id,
+                external_id=s.external_id,
+                order_key=s.order_key,
+                received_at=now,
+                updated_at=now,
+                **values,
+            )
             .on_conflict_do_nothing(index_elements=["destination_id", "external_id"])
         )
         if result.rowcount:
             report.shipments_new += 1
-            add_events(conn, [event_row(
-                tenant_id, order_id, EventKind.SHIPMENT_RECEIVED, now,
-                f"shipment {s.external_id} from {row.name}: {s.carrier or '?'} {s.tracking_number or '(no tracking)'}"
-                + (" (voided)" if s.voided else ""), shipment=s.external_id, connection_id=row.id)])
+            add_events(
+                conn,
+                [
+                    event_row(
+                        tenant_id,
+                        order_id,
+                        EventKind.SHIPMENT_RECEIVED,
+                        now,
+                        f"shipment {s.external_id} from {row.name}: {s.carrier or '?'} "
+                        f"{s.tracking_number or '(no tracking)'}" + (" (voided)" if s.voided else ""),
+                        shipment=s.external_id,
+                        connection_id=row.id,
+                    )
+                ],
+            )
         return
     changed = {k: v for k, v in values.items() if existing._mapping[k] != v}
     if not changed:
@@ -131,9 +158,19 @@ def _upsert_shipment(
     conn.execute(update(shipments).where(shipments.c.id == existing.id).values(updated_at=now, **changed))
     if changed.get("voided"):
         report.voided += 1
-        add_events(conn, [event_row(tenant_id, existing.order_id, EventKind.SHIPMENT_VOIDED, now,
-                                    f"label {s.tracking_number} of shipment {s.external_id} was voided",
-                                    shipment=s.external_id)])
+        add_events(
+            conn,
+            [
+                event_row(
+                    tenant_id,
+                    existing.order_id,
+                    EventKind.SHIPMENT_VOIDED,
+                    now,
+                    f"label {s.tracking_number} of shipment {s.external_id} was voided",
+                    shipment=s.external_id,
+                )
+            ],
+        )
     # a held push is re-validated with the new data
     conn.execute(
         update(fulfilment_pushes)
@@ -166,8 +203,13 @@ def _work(hub: Hub, row: ConnectionRow) -> list[Any]:
     """Shipments of this channel's orders with no push yet, or whose push must be re-checked/resent."""
     with hub.db.read() as conn:
         q = (
-            select(shipments, fulfilment_pushes.c.id.label("push_id"), fulfilment_pushes.c.status.label("push_status"),
-                   orders.c.external_id.label("order_external_id"), orders.c.canonical)
+            select(
+                shipments,
+                fulfilment_pushes.c.id.label("push_id"),
+                fulfilment_pushes.c.status.label("push_status"),
+                orders.c.external_id.label("order_external_id"),
+                orders.c.canonical,
+            )
             .join(orders, orders.c.id == shipments.c.order_id)
             .outerjoin(fulfilment_pushes, fulfilment_pushes.c.shipment_id == shipments.c.id)
             .where(
@@ -181,23 +223,44 @@ def _work(hub: Hub, row: ConnectionRow) -> list[Any]:
 
 def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: BackSyncReport) -> None:
     now = hub.now()
-    shipment = Shipment(s.external_id, s.order_key, s.tracking_number, s.carrier, s.service, s.ship_date,
-                        s.voided, (), s.tracking_url)
+    shipment = Shipment(
+        s.external_id, s.order_key, s.tracking_number, s.carrier, s.service, s.ship_date, s.voided, (), s.tracking_url
+    )
     if s.voided:
         if s.push_id is None:
             with hub.db.transaction() as conn:
-                conn.execute(insert(fulfilment_pushes).values(
-                    tenant_id=hub.tenant_id, shipment_id=s.id, order_id=s.order_id, channel_id=row.id, status="voided",
-                    message="label voided before it was pushed; not sent", created_at=now, updated_at=now))
+                conn.execute(
+                    insert(fulfilment_pushes).values(
+                        tenant_id=hub.tenant_id,
+                        shipment_id=s.id,
+                        order_id=s.order_id,
+                        channel_id=row.id,
+                        status="voided",
+                        message="label voided before it was pushed; not sent",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
         return
     problems = push_hold_reasons(shipment)
     if problems:
         message = "; ".join(p.message for p in problems)
         with hub.db.transaction() as conn:
             _set_push(conn, hub, row, s, now, status="held", reason_code=problems[0].code, message=message)
-            add_events(conn, [event_row(hub.tenant_id, s.order_id, EventKind.FULFILMENT_PUSH_HELD, now,
-                                        f"fulfilment push held: {message} — {problems[0].fix}",
-                                        shipment=s.external_id, codes=[p.code for p in problems])])
+            add_events(
+                conn,
+                [
+                    event_row(
+                        hub.tenant_id,
+                        s.order_id,
+                        EventKind.FULFILMENT_PUSH_HELD,
+                        now,
+                        f"fulfilment push held: {message} — {problems[0].fix}",
+                        shipment=s.external_id,
+                        codes=[p.code for p in problems],
+                    )
+                ],
+            )
         report.held += 1
         return
     # reshipment after a voided label already pushed: update that fulfilment's tracking
@@ -205,8 +268,12 @@ def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: Back
         replaces = conn.execute(
             select(fulfilment_pushes.c.channel_fulfilment_id)
             .join(shipments, shipments.c.id == fulfilment_pushes.c.shipment_id)
-            .where(shipments.c.order_id == s.order_id, shipments.c.voided.is_(True),
-                   fulfilment_pushes.c.status == "pushed", shipments.c.id != s.id)
+            .where(
+                shipments.c.order_id == s.order_id,
+                shipments.c.voided.is_(True),
+                fulfilment_pushes.c.status == "pushed",
+                shipments.c.id != s.id,
+            )
             .limit(1)
         ).scalar_one_or_none()
     order = order_from_json(s.canonical)
@@ -220,35 +287,79 @@ def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: Back
     with hub.db.transaction() as conn:
         _set_push(conn, hub, row, s, now, status="pending", reason_code=None, message="sending", attempt=True)
     crashpoint("push.before_send")
-    request = FulfilmentRequest(s.order_external_id, tuple(lines), s.tracking_number, s.carrier,
-                                tracking_url=s.tracking_url, replaces_fulfilment_id=replaces)
+    request = FulfilmentRequest(
+        s.order_external_id,
+        tuple(lines),
+        s.tracking_number,
+        s.carrier,
+        tracking_url=s.tracking_url,
+        replaces_fulfilment_id=replaces,
+    )
     try:
         fulfilment_id = connector.push_fulfilment(request)
     except HoldOrder as exc:
         with hub.db.transaction() as conn:
             _set_push(conn, hub, row, s, now, status="held", reason_code="channel_rejected", message=str(exc))
-            add_events(conn, [event_row(hub.tenant_id, s.order_id, EventKind.FULFILMENT_PUSH_HELD, now,
-                                        f"{row.name} rejected the fulfilment: {exc}", shipment=s.external_id)])
+            add_events(
+                conn,
+                [
+                    event_row(
+                        hub.tenant_id,
+                        s.order_id,
+                        EventKind.FULFILMENT_PUSH_HELD,
+                        now,
+                        f"{row.name} rejected the fulfilment: {exc}",
+                        shipment=s.external_id,
+                    )
+                ],
+            )
         report.held += 1
         return
     crashpoint("push.after_send")
     with hub.db.transaction() as conn:
         _set_push(conn, hub, row, s, now, status="pushed", reason_code=None, message="", fulfilment_id=fulfilment_id)
-        add_events(conn, [event_row(hub.tenant_id, s.order_id, EventKind.FULFILMENT_PUSHED, now,
-                                    f"fulfilment {fulfilment_id} pushed to {row.name} with tracking "
-                                    f"{s.carrier} {s.tracking_number}", shipment=s.external_id)])
+        add_events(
+            conn,
+            [
+                event_row(
+                    hub.tenant_id,
+                    s.order_id,
+                    EventKind.FULFILMENT_PUSHED,
+                    now,
+                    f"fulfilment {fulfilment_id} pushed to {row.name} with tracking {s.carrier} {s.tracking_number}",
+                    shipment=s.external_id,
+                )
+            ],
+        )
         report.pushed += 1
         _maybe_fulfilled(conn, hub, s.order_id, order, now)
 
 
-def _set_push(conn: Connection, hub: Hub, row: ConnectionRow, s: Any, now: datetime, *, status: str,
-              reason_code: str | None, message: str, fulfilment_id: str | None = None, attempt: bool = False) -> None:
+def _set_push(
+    conn: Connection,
+    hub: Hub,
+    row: ConnectionRow,
+    s: Any,
+    now: datetime,
+    *,
+    status: str,
+    reason_code: str | None,
+    message: str,
+    fulfilment_id: str | None = None,
+    attempt: bool = False,
+) -> None:
     values: dict[str, Any] = {"status": status, "reason_code": reason_code, "message": message, "updated_at": now}
     if fulfilment_id is not None:
         values["channel_fulfilment_id"] = fulfilment_id
     stmt = _insert(conn)(fulfilment_pushes).values(
-        tenant_id=hub.tenant_id, shipment_id=s.id, order_id=s.order_id, channel_id=row.id, created_at=now,
-        attempts=1 if attempt else 0, **values)
+        tenant_id=hub.tenant_id,
+        shipment_id=s.id,
+        order_id=s.order_id,
+        channel_id=row.id,
+        created_at=now,
+        attempts=1 if attempt else 0,
+        **values,
+    )
     set_ = dict(values)
     if attempt:
         set_["attempts"] = fulfilment_pushes.c.attempts + 1
@@ -256,11 +367,17 @@ def _set_push(conn: Connection, hub: Hub, row: ConnectionRow, s: Any, now: datet
 
 
 def _maybe_fulfilled(conn: Connection, hub: Hub, order_id: int, order: Any, now: datetime) -> None:
-    rows = conn.execute(
-        select(shipments.c.lines)
-        .join(fulfilment_pushes, fulfilment_pushes.c.shipment_id == shipments.c.id)
-        .where(shipments.c.order_id == order_id, shipments.c.voided.is_(False), fulfilment_pushes.c.status == "pushed")
-    ).scalars().all()
+    rows = (
+        conn.execute(
+            select(shipments.c.lines)
+            .join(fulfilment_pushes, fulfilment_pushes.c.shipment_id == shipments.c.id)
+            .where(
+                shipments.c.order_id == order_id, shipments.c.voided.is_(False), fulfilment_pushes.c.status == "pushed"
+            )
+        )
+        .scalars()
+        .all()
+    )
     shipped: dict[str, int] = {}
     for lines in rows:
         for ln in lines:
@@ -272,7 +389,8 @@ def _maybe_fulfilled(conn: Connection, hub: Hub, order_id: int, order: Any, now:
     )
     if complete:
         n = conn.execute(
-            update(orders).where(orders.c.id == order_id, orders.c.state == OrderState.POSTED.value)
+            update(orders)
+            .where(orders.c.id == order_id, orders.c.state == OrderState.POSTED.value)
             .values(state=OrderState.FULFILLED.value, updated_at=now)
         ).rowcount
         if n:
@@ -281,9 +399,10 @@ def _maybe_fulfilled(conn: Connection, hub: Hub, order_id: int, order: Any, now:
 
 def pending_push_count(hub: Hub) -> int:
     with hub.db.read() as conn:
-        return int(conn.execute(
-            select(func.count()).select_from(fulfilment_pushes).where(
-                fulfilment_pushes.c.tenant_id == hub.tenant_id, fulfilment_pushes.c.status != "pushed")
-        ).scalar_one())
-
-
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(fulfilment_pushes)
+                .where(fulfilment_pushes.c.tenant_id == hub.tenant_id, fulfilment_pushes.c.status != "pushed")
+            ).scalar_one()
+        )

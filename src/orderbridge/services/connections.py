@@ -66,10 +66,19 @@ def add_connection(
             raise InvalidInput(f"a connection named {name!r} already exists", hint="Pick another name or update it.")
         conn.execute(
             insert(connections).values(
-                tenant_id=hub.tenant_id, name=name, kind=kind, role=decl.role.value, base_url=base_url.rstrip("/"),
-                credentials=hub.box.seal(credentials), settings=merged, enabled=True, health="unknown",
-                health_message="not synced yet", consecutive_failures=0, created_at=now,
-            )  # fmt: skip
+                tenant_id=hub.tenant_id,
+                name=name,
+                kind=kind,
+                role=decl.role.value,
+                base_url=base_url.rstrip("/"),
+                credentials=hub.box.seal(credentials),
+                settings=merged,
+                enabled=True,
+                health="unknown",
+                health_message="not synced yet",
+                consecutive_failures=0,
+                created_at=now,
+            )
         )
         return hub.connection(conn, name)
 
@@ -107,9 +116,16 @@ def list_connections(hub: Hub) -> list[ConnectionInfo]:
         ).all()
     return [
         ConnectionInfo(
-            r.name, r.kind, r.role, r.base_url, r.health, r.health_message, r.last_success_at,
-            r.consecutive_failures, r.cursor,
-        )  # fmt: skip
+            r.name,
+            r.kind,
+            r.role,
+            r.base_url,
+            r.health,
+            r.health_message,
+            r.last_success_at,
+            r.consecutive_failures,
+            r.cursor,
+        )
         for r in rows
     ]
 

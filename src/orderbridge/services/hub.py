@@ -49,9 +49,17 @@ class ConnectionRow:
     @classmethod
     def from_row(cls, row: Any) -> ConnectionRow:
         return cls(
-            row.id, row.tenant_id, row.name, row.kind, Role(row.role), row.base_url, row.credentials,
-            dict(row.settings or {}), row.health, row.health_message,
-        )  # fmt: skip
+            row.id,
+            row.tenant_id,
+            row.name,
+            row.kind,
+            Role(row.role),
+            row.base_url,
+            row.credentials,
+            dict(row.settings or {}),
+            row.health,
+            row.health_message,
+        )
 
 
 @dataclass

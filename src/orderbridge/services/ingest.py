@@ -62,9 +62,13 @@ class IngestCounts:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "fetched": self.fetched, "inserted": self.inserted, "changed": self.changed,
-            "unchanged": self.unchanged, "stale": self.stale, "by_state": dict(self.by_state),
-        }  # fmt: skip
+            "fetched": self.fetched,
+            "inserted": self.inserted,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+            "stale": self.stale,
+            "by_state": dict(self.by_state),
+        }
 
 
 @dataclass
@@ -88,15 +92,25 @@ def _row_values(record: ChannelRecord) -> dict[str, Any]:
     if isinstance(record, UnreadableOrder):
         raw = dict(record.raw)
         return {
-            "number": record.number or record.external_id, "content_hash": _raw_hash(raw),
-            "channel_created_at": None, "channel_updated_at": record.updated_at, "currency": None,
-            "total": None, "canonical": None, "raw": raw,
-        }  # fmt: skip
+            "number": record.number or record.external_id,
+            "content_hash": _raw_hash(raw),
+            "channel_created_at": None,
+            "channel_updated_at": record.updated_at,
+            "currency": None,
+            "total": None,
+            "canonical": None,
+            "raw": raw,
+        }
     return {
-        "number": record.number, "content_hash": record.content_hash(), "channel_created_at": record.created_at,
-        "channel_updated_at": record.updated_at, "currency": record.currency, "total": record.total.amount,
-        "canonical": order_to_json(record), "raw": dict(record.raw),
-    }  # fmt: skip
+        "number": record.number,
+        "content_hash": record.content_hash(),
+        "channel_created_at": record.created_at,
+        "channel_updated_at": record.updated_at,
+        "currency": record.currency,
+        "total": record.total.amount,
+        "canonical": order_to_json(record),
+        "raw": dict(record.raw),
+    }
 
 
 def _raw_hash(raw: dict[str, Any]) -> str:
@@ -127,9 +141,15 @@ def ingest_records(
         decisions = {ext: _decide(latest[ext], ctx) for ext in new_ids}
         rows = [
             {
-                "tenant_id": tenant_id, "connection_id": ctx.row.id, "external_id": ext, "state": decisions[ext].state.value,
-                "version": 1, "received_at": now, "updated_at": now, **values[ext],
-            }  # fmt: skip
+                "tenant_id": tenant_id,
+                "connection_id": ctx.row.id,
+                "external_id": ext,
+                "state": decisions[ext].state.value,
+                "version": 1,
+                "received_at": now,
+                "updated_at": now,
+                **values[ext],
+            }
             for ext in new_ids
         ]
         stmt = (
@@ -146,8 +166,14 @@ def ingest_records(
             d = decisions[ext]
             counts.by_state[d.state.value] = counts.by_state.get(d.state.value, 0) + 1
             event_rows.append(
-                event_row(tenant_id, oid, EventKind.RECEIVED, now,
-                          f"received {values[ext]['number']} from {ctx.row.name}", version=1)
+                event_row(
+                    tenant_id,
+                    oid,
+                    EventKind.RECEIVED,
+                    now,
+                    f"received {values[ext]['number']} from {ctx.row.name}",
+                    version=1,
+                )
             )
             outcomes.append(Outcome(oid, None, d))
         raced = [ext for ext in new_ids if ext not in inserted]
@@ -175,9 +201,15 @@ def ingest_records(
         fields = _changed_fields(old_canonical, v["canonical"])
         note = "" if is_evaluable(state) else " (already posted: not re-posted; review the change)"
         event_rows.append(
-            event_row(tenant_id, cur["id"], EventKind.VERSION_CHANGED, now,
-                      f"version {version} from {ctx.row.name}: {', '.join(fields)} changed{note}",
-                      version=version, fields=fields)
+            event_row(
+                tenant_id,
+                cur["id"],
+                EventKind.VERSION_CHANGED,
+                now,
+                f"version {version} from {ctx.row.name}: {', '.join(fields)} changed{note}",
+                version=version,
+                fields=fields,
+            )
         )
         if is_evaluable(state):
             d = _decide(rec, ctx)
@@ -200,7 +232,11 @@ def _existing(conn: Connection, connection_id: int, external_ids: list[str]) -> 
         chunk = external_ids[i : i + 500]
         for row in conn.execute(
             select(
-                orders.c.id, orders.c.external_id, orders.c.content_hash, orders.c.version, orders.c.state,
+                orders.c.id,
+                orders.c.external_id,
+                orders.c.content_hash,
+                orders.c.version,
+                orders.c.state,
                 orders.c.channel_updated_at,
             ).where(orders.c.connection_id == connection_id, orders.c.external_id.in_(chunk))
         ):
@@ -226,9 +262,7 @@ def write_cursor(
         connection_id=connection_id, name=name, tenant_id=tenant_id, value=value, updated_at=now
     )
     conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["connection_id", "name"], set_={"value": value, "updated_at": now}
-        )
+        stmt.on_conflict_do_update(index_elements=["connection_id", "name"], set_={"value": value, "updated_at": now})
     )
 
 

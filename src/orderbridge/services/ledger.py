@@ -28,8 +28,12 @@ DESTINATION_DEFAULTS: dict[str, dict[str, Any]] = {
     "shipstation": {
         "sku_mapping": "required",
         "shipping_mapping": "required",
-        "required_fields": ["shipping_address.name", "shipping_address.address1", "shipping_address.city",
-                            "shipping_address.country_code"],
+        "required_fields": [
+            "shipping_address.name",
+            "shipping_address.address1",
+            "shipping_address.city",
+            "shipping_address.country_code",
+        ],
     },
 }
 
@@ -69,9 +73,14 @@ def event_row(
     tenant_id: int, order_id: int | None, kind: EventKind, at: datetime, message: str, **data: Any
 ) -> dict[str, Any]:
     return {
-        "tenant_id": tenant_id, "order_id": order_id, "connection_id": data.pop("connection_id", None),
-        "kind": kind.value, "at": at, "message": message, "data": data or None,
-    }  # fmt: skip
+        "tenant_id": tenant_id,
+        "order_id": order_id,
+        "connection_id": data.pop("connection_id", None),
+        "kind": kind.value,
+        "at": at,
+        "message": message,
+        "data": data or None,
+    }
 
 
 def add_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -111,9 +120,15 @@ def apply_decisions(conn: Connection, tenant_id: int, outcomes: Sequence[Outcome
             if key not in current:
                 new_reasons.append(
                     {
-                        "tenant_id": tenant_id, "order_id": o.order_id, "kind": kind, "code": reason.code,
-                        "value": reason.value, "message": reason.message, "fix": reason.fix, "created_at": now,
-                    }  # fmt: skip
+                        "tenant_id": tenant_id,
+                        "order_id": o.order_id,
+                        "kind": kind,
+                        "code": reason.code,
+                        "value": reason.value,
+                        "message": reason.message,
+                        "fix": reason.fix,
+                        "created_at": now,
+                    }
                 )
         if o.previous is d.state and not gone and len(wanted) == len(current):
             continue
@@ -127,13 +142,25 @@ def apply_decisions(conn: Connection, tenant_id: int, outcomes: Sequence[Outcome
             )
         if d.state is OrderState.SKIPPED:
             event_rows.append(
-                event_row(tenant_id, o.order_id, EventKind.SKIPPED, now, "skipped: " + _reason_text(d.reasons),
-                          codes=[r.code for r in d.reasons])
+                event_row(
+                    tenant_id,
+                    o.order_id,
+                    EventKind.SKIPPED,
+                    now,
+                    "skipped: " + _reason_text(d.reasons),
+                    codes=[r.code for r in d.reasons],
+                )
             )
         elif d.state is OrderState.HELD:
             event_rows.append(
-                event_row(tenant_id, o.order_id, EventKind.HELD, now, "held: " + _reason_text(d.reasons),
-                          codes=[r.code for r in d.reasons])
+                event_row(
+                    tenant_id,
+                    o.order_id,
+                    EventKind.HELD,
+                    now,
+                    "held: " + _reason_text(d.reasons),
+                    codes=[r.code for r in d.reasons],
+                )
             )
         elif d.state is OrderState.READY:
             event_rows.append(event_row(tenant_id, o.order_id, EventKind.READY, now, "ready to post"))

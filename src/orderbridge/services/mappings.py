@@ -25,8 +25,10 @@ from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.reevaluate import reevaluate_orders
 from orderbridge.storage.tables import mappings, order_reasons, orders
 
-_RELEASES = {MappingKind.SKU: (HoldCode.SKU_UNMAPPED,),
-             MappingKind.SHIPPING: (HoldCode.SHIPPING_METHOD_UNMAPPED, HoldCode.SHIPPING_METHOD_MISSING)}
+_RELEASES = {
+    MappingKind.SKU: (HoldCode.SKU_UNMAPPED,),
+    MappingKind.SHIPPING: (HoldCode.SHIPPING_METHOD_UNMAPPED, HoldCode.SHIPPING_METHOD_MISSING),
+}
 
 
 @dataclass(frozen=True)
@@ -132,8 +134,11 @@ def unmapped(hub: Hub) -> list[Unmapped]:
     with hub.db.read() as conn:
         rows = conn.execute(
             select(order_reasons.c.code, order_reasons.c.value, func.count(func.distinct(order_reasons.c.order_id)))
-            .where(order_reasons.c.tenant_id == hub.tenant_id, order_reasons.c.released_at.is_(None),
-                   order_reasons.c.code.in_(list(codes)))
+            .where(
+                order_reasons.c.tenant_id == hub.tenant_id,
+                order_reasons.c.released_at.is_(None),
+                order_reasons.c.code.in_(list(codes)),
+            )
             .group_by(order_reasons.c.code, order_reasons.c.value)
             .order_by(func.count(func.distinct(order_reasons.c.order_id)).desc(), order_reasons.c.value)
         ).all()
@@ -150,20 +155,32 @@ def _kind(kind: str) -> MappingKind:
 def _upsert(conn: Connection, hub: Hub, dest: ConnectionRow, kind: MappingKind, source: str, target: str) -> None:
     now = hub.now()
     stmt = _insert(conn)(mappings).values(
-        tenant_id=hub.tenant_id, destination_id=dest.id, kind=kind.value, source_value=source,
-        target_value=target, created_at=now, updated_at=now,
+        tenant_id=hub.tenant_id,
+        destination_id=dest.id,
+        kind=kind.value,
+        source_value=source,
+        target_value=target,
+        created_at=now,
+        updated_at=now,
     )
-    conn.execute(stmt.on_conflict_do_update(
-        index_elements=["destination_id", "kind", "source_value"], set_={"target_value": target, "updated_at": now}))
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["destination_id", "kind", "source_value"], set_={"target_value": target, "updated_at": now}
+        )
+    )
 
 
 def _release(conn: Connection, hub: Hub, kind: MappingKind, source: str) -> tuple[int, int]:
     q = (
-        select(order_reasons.c.order_id).distinct()
+        select(order_reasons.c.order_id)
+        .distinct()
         .join(orders, orders.c.id == order_reasons.c.order_id)
-        .where(order_reasons.c.tenant_id == hub.tenant_id, order_reasons.c.released_at.is_(None),
-               order_reasons.c.code.in_([c.value for c in _RELEASES[kind]]),
-               orders.c.state == OrderState.HELD.value)
+        .where(
+            order_reasons.c.tenant_id == hub.tenant_id,
+            order_reasons.c.released_at.is_(None),
+            order_reasons.c.code.in_([c.value for c in _RELEASES[kind]]),
+            orders.c.state == OrderState.HELD.value,
+        )
     )
     if not (kind is MappingKind.SHIPPING and source == DEFAULT_KEY):
         q = q.where(order_reasons.c.value == source)

@@ -62,10 +62,13 @@ class PostReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "destination": self.destination, "posted": self.posted, "rejected": self.rejected, "held": self.held,
+            "destination": self.destination,
+            "posted": self.posted,
+            "rejected": self.rejected,
+            "held": self.held,
             "batches": self.batches,
             "error": None if self.error is None else {"code": self.error.code, "message": str(self.error)},
-        }  # fmt: skip
+        }
 
 
 def order_key(channel_connection_id: int, external_id: str) -> str:
@@ -169,10 +172,16 @@ def _prepare_batch(
             _insert(conn)(postings).on_conflict_do_nothing(index_elements=["idempotency_key"]),
             [
                 {
-                    "tenant_id": hub.tenant_id, "order_id": by_key[o.idempotency_key].id, "destination_id": row.id,
-                    "order_version": by_key[o.idempotency_key].version, "idempotency_key": o.idempotency_key,
-                    "order_key": o.order_key, "status": "pending", "attempts": 0, "created_at": now,
-                }  # fmt: skip
+                    "tenant_id": hub.tenant_id,
+                    "order_id": by_key[o.idempotency_key].id,
+                    "destination_id": row.id,
+                    "order_version": by_key[o.idempotency_key].version,
+                    "idempotency_key": o.idempotency_key,
+                    "order_key": o.order_key,
+                    "status": "pending",
+                    "attempts": 0,
+                    "created_at": now,
+                }
                 for o in outgoing
             ],
         )
@@ -182,9 +191,12 @@ def _prepare_batch(
             .where(postings.c.idempotency_key.in_(keys))
             .values(status="pending", attempts=postings.c.attempts + 1)
         )
-        ids = dict(_pairs(conn.execute(
-                select(postings.c.idempotency_key, postings.c.id).where(postings.c.idempotency_key.in_(keys))
-            ))
+        ids = dict(
+            _pairs(
+                conn.execute(
+                    select(postings.c.idempotency_key, postings.c.id).where(postings.c.idempotency_key.in_(keys))
+                )
+            )
         )
         # older versions still pending are superseded: the same order_key will carry the new one
         order_ids = [by_key[k].id for k in keys]
@@ -201,8 +213,13 @@ def _prepare_batch(
         conn.execute(
             insert(posting_attempts),
             [
-                {"tenant_id": hub.tenant_id, "posting_id": ids[k], "at": now, "outcome": "sent",
-                 "message": f"sent to {row.name}"}
+                {
+                    "tenant_id": hub.tenant_id,
+                    "posting_id": ids[k],
+                    "at": now,
+                    "outcome": "sent",
+                    "message": f"sent to {row.name}",
+                }
                 for k in keys
             ],
         )
@@ -221,9 +238,13 @@ def _record_results(
         raise AssertionError(f"{row.name} returned {len(results)} results for {len(batch)} orders")
     now = hub.now()
     with hub.db.transaction() as conn:
-        order_ids = dict(_pairs(conn.execute(
-            select(postings.c.id, postings.c.order_id).where(postings.c.id.in_([pid for _, pid in batch]))
-        )))
+        order_ids = dict(
+            _pairs(
+                conn.execute(
+                    select(postings.c.id, postings.c.order_id).where(postings.c.id.in_([pid for _, pid in batch]))
+                )
+            )
+        )
         attempts: list[dict[str, Any]] = []
         event_rows: list[dict[str, Any]] = []
         holds: list[Outcome] = []
@@ -236,21 +257,41 @@ def _record_results(
                     .where(postings.c.id == pid)
                     .values(status="posted", document_id=result.document_id, posted_at=now, last_error=None)
                 )
-                attempts.append({"tenant_id": hub.tenant_id, "posting_id": pid, "at": now, "outcome": "posted",
-                                 "message": f"document {result.document_id}"})
-                event_rows.append(event_row(hub.tenant_id, oid, EventKind.POSTED, now,
-                                            f"posted to {row.name} as document {result.document_id}",
-                                            destination=row.name, document_id=result.document_id,
-                                            idempotency_key=outgoing.idempotency_key))
+                attempts.append(
+                    {
+                        "tenant_id": hub.tenant_id,
+                        "posting_id": pid,
+                        "at": now,
+                        "outcome": "posted",
+                        "message": f"document {result.document_id}",
+                    }
+                )
+                event_rows.append(
+                    event_row(
+                        hub.tenant_id,
+                        oid,
+                        EventKind.POSTED,
+                        now,
+                        f"posted to {row.name} as document {result.document_id}",
+                        destination=row.name,
+                        document_id=result.document_id,
+                        idempotency_key=outgoing.idempotency_key,
+                    )
+                )
                 posted_orders.append(oid)
                 report.posted += 1
             else:
                 message = str(result.error) if result.error else "no document id returned"
-                conn.execute(
-                    update(postings).where(postings.c.id == pid).values(status="rejected", last_error=message)
+                conn.execute(update(postings).where(postings.c.id == pid).values(status="rejected", last_error=message))
+                attempts.append(
+                    {
+                        "tenant_id": hub.tenant_id,
+                        "posting_id": pid,
+                        "at": now,
+                        "outcome": "rejected",
+                        "message": message,
+                    }
                 )
-                attempts.append({"tenant_id": hub.tenant_id, "posting_id": pid, "at": now, "outcome": "rejected",
-                                 "message": message})
                 reason = R.destination_rejected(row.name, result.error.message if result.error else message)
                 holds.append(Outcome(oid, OrderState.READY, Decision(OrderState.HELD, (reason,))))
                 report.rejected += 1

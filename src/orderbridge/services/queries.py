@@ -35,13 +35,23 @@ class OrderSummary:
     updated_at: datetime
 
 
-def list_orders(hub: Hub, *, state: str | None = None, connection: str | None = None, search: str | None = None,
-                limit: int = 50) -> list[OrderSummary]:
+def list_orders(
+    hub: Hub, *, state: str | None = None, connection: str | None = None, search: str | None = None, limit: int = 50
+) -> list[OrderSummary]:
     if state is not None and state not in {s.value for s in OrderState}:
         raise InvalidInput(f"unknown state {state!r}", hint=f"States: {', '.join(s.value for s in OrderState)}")
     q = (
-        select(orders.c.id, connections.c.name, orders.c.external_id, orders.c.number, orders.c.state,
-               orders.c.version, orders.c.total, orders.c.currency, orders.c.updated_at)
+        select(
+            orders.c.id,
+            connections.c.name,
+            orders.c.external_id,
+            orders.c.number,
+            orders.c.state,
+            orders.c.version,
+            orders.c.total,
+            orders.c.currency,
+            orders.c.updated_at,
+        )
         .join(connections, connections.c.id == orders.c.connection_id)
         .where(orders.c.tenant_id == hub.tenant_id)
         .order_by(orders.c.id.desc())
@@ -59,12 +69,22 @@ def list_orders(hub: Hub, *, state: str | None = None, connection: str | None = 
         if rows:
             for oid, code, value in conn.execute(
                 select(order_reasons.c.order_id, order_reasons.c.code, order_reasons.c.value).where(
-                    order_reasons.c.order_id.in_([r.id for r in rows]), order_reasons.c.released_at.is_(None))
+                    order_reasons.c.order_id.in_([r.id for r in rows]), order_reasons.c.released_at.is_(None)
+                )
             ):
                 reasons.setdefault(oid, []).append(f"{code}:{value}" if value else code)
     return [
-        OrderSummary(r.id, r.name, r.external_id, r.number, r.state, r.version,
-                     f"{r.total} {r.currency}" if r.total is not None else "", reasons.get(r.id, []), r.updated_at)
+        OrderSummary(
+            r.id,
+            r.name,
+            r.external_id,
+            r.number,
+            r.state,
+            r.version,
+            f"{r.total} {r.currency}" if r.total is not None else "",
+            reasons.get(r.id, []),
+            r.updated_at,
+        )
         for r in rows
     ]
 
@@ -104,31 +124,54 @@ def show_order(hub: Hub, ref: str) -> OrderDetail:
     with hub.db.read() as conn:
         o = conn.execute(
             select(orders, connections.c.name.label("connection"))
-            .join(connections, connections.c.id == orders.c.connection_id).where(orders.c.id == oid)
+            .join(connections, connections.c.id == orders.c.connection_id)
+            .where(orders.c.id == oid)
         ).one()
         reasons = [
             {"kind": r.kind, "code": r.code, "value": r.value, "message": r.message, "fix": r.fix}
-            for r in conn.execute(select(order_reasons).where(order_reasons.c.order_id == oid,
-                                                              order_reasons.c.released_at.is_(None)))
+            for r in conn.execute(
+                select(order_reasons).where(order_reasons.c.order_id == oid, order_reasons.c.released_at.is_(None))
+            )
         ]
         timeline = [
             {"at": e.at, "kind": e.kind, "message": e.message}
             for e in conn.execute(select(events).where(events.c.order_id == oid).order_by(events.c.id))
         ]
         posts = [
-            {"destination": p.name, "version": p.order_version, "status": p.status, "document_id": p.document_id,
-             "attempts": p.attempts, "idempotency_key": p.idempotency_key, "last_error": p.last_error}
+            {
+                "destination": p.name,
+                "version": p.order_version,
+                "status": p.status,
+                "document_id": p.document_id,
+                "attempts": p.attempts,
+                "idempotency_key": p.idempotency_key,
+                "last_error": p.last_error,
+            }
             for p in conn.execute(
-                select(postings, connections.c.name).join(connections, connections.c.id == postings.c.destination_id)
-                .where(postings.c.order_id == oid).order_by(postings.c.id))
+                select(postings, connections.c.name)
+                .join(connections, connections.c.id == postings.c.destination_id)
+                .where(postings.c.order_id == oid)
+                .order_by(postings.c.id)
+            )
         ]
         pushes = [
             {"status": p.status, "fulfilment_id": p.channel_fulfilment_id, "message": p.message}
             for p in conn.execute(select(fulfilment_pushes).where(fulfilment_pushes.c.order_id == oid))
         ]
-    return OrderDetail(o.id, o.connection, o.external_id, o.number, o.state, o.version,
-                       f"{o.total} {o.currency}" if o.total is not None else "", reasons, timeline, posts, pushes,
-                       dict(o.raw))
+    return OrderDetail(
+        o.id,
+        o.connection,
+        o.external_id,
+        o.number,
+        o.state,
+        o.version,
+        f"{o.total} {o.currency}" if o.total is not None else "",
+        reasons,
+        timeline,
+        posts,
+        pushes,
+        dict(o.raw),
+    )
 
 
 @dataclass(frozen=True)
@@ -147,23 +190,40 @@ def holds(hub: Hub, *, include_skipped: bool = False) -> list[HoldGroup]:
     kinds = ["hold", "skip"] if include_skipped else ["hold"]
     with hub.db.read() as conn:
         rows = conn.execute(
-            select(order_reasons.c.kind, order_reasons.c.code, order_reasons.c.value,
-                   func.count(func.distinct(order_reasons.c.order_id)).label("n"),
-                   func.min(order_reasons.c.message), func.min(order_reasons.c.fix))
+            select(
+                order_reasons.c.kind,
+                order_reasons.c.code,
+                order_reasons.c.value,
+                func.count(func.distinct(order_reasons.c.order_id)).label("n"),
+                func.min(order_reasons.c.message),
+                func.min(order_reasons.c.fix),
+            )
             .join(orders, orders.c.id == order_reasons.c.order_id)
-            .where(order_reasons.c.tenant_id == hub.tenant_id, order_reasons.c.released_at.is_(None),
-                   order_reasons.c.kind.in_(kinds),
-                   orders.c.state.in_([OrderState.HELD.value, OrderState.SKIPPED.value]))
+            .where(
+                order_reasons.c.tenant_id == hub.tenant_id,
+                order_reasons.c.released_at.is_(None),
+                order_reasons.c.kind.in_(kinds),
+                orders.c.state.in_([OrderState.HELD.value, OrderState.SKIPPED.value]),
+            )
             .group_by(order_reasons.c.kind, order_reasons.c.code, order_reasons.c.value)
             .order_by(order_reasons.c.kind, func.count(func.distinct(order_reasons.c.order_id)).desc())
         ).all()
         groups = []
         for kind, code, value, n, message, fix in rows:
-            examples = list(conn.execute(
-                select(orders.c.number).join(order_reasons, order_reasons.c.order_id == orders.c.id)
-                .where(order_reasons.c.tenant_id == hub.tenant_id, order_reasons.c.code == code,
-                       order_reasons.c.value == value, order_reasons.c.released_at.is_(None))
-                .order_by(orders.c.id).limit(3)).scalars())
+            examples = list(
+                conn.execute(
+                    select(orders.c.number)
+                    .join(order_reasons, order_reasons.c.order_id == orders.c.id)
+                    .where(
+                        order_reasons.c.tenant_id == hub.tenant_id,
+                        order_reasons.c.code == code,
+                        order_reasons.c.value == value,
+                        order_reasons.c.released_at.is_(None),
+                    )
+                    .order_by(orders.c.id)
+                    .limit(3)
+                ).scalars()
+            )
             groups.append(HoldGroup(kind, code, value, int(n), message, fix, examples))
     return groups
 
@@ -171,14 +231,23 @@ def holds(hub: Hub, *, include_skipped: bool = False) -> list[HoldGroup]:
 def accounting(hub: Hub) -> dict[str, Any]:
     """Every ledger order in exactly one bucket, with held/skipped broken down by reason code."""
     with hub.db.read() as conn:
-        by_state = dict(_pairs(conn.execute(
-            select(orders.c.state, func.count()).where(orders.c.tenant_id == hub.tenant_id).group_by(orders.c.state)
-        )))
+        by_state = dict(
+            _pairs(
+                conn.execute(
+                    select(orders.c.state, func.count())
+                    .where(orders.c.tenant_id == hub.tenant_id)
+                    .group_by(orders.c.state)
+                )
+            )
+        )
         reason_rows = conn.execute(
             select(orders.c.state, order_reasons.c.code, func.count(func.distinct(orders.c.id)))
             .join(order_reasons, order_reasons.c.order_id == orders.c.id)
-            .where(orders.c.tenant_id == hub.tenant_id, order_reasons.c.released_at.is_(None),
-                   orders.c.state.in_([OrderState.HELD.value, OrderState.SKIPPED.value]))
+            .where(
+                orders.c.tenant_id == hub.tenant_id,
+                order_reasons.c.released_at.is_(None),
+                orders.c.state.in_([OrderState.HELD.value, OrderState.SKIPPED.value]),
+            )
             .group_by(orders.c.state, order_reasons.c.code)
         ).all()
     held_by: dict[str, int] = {}
@@ -209,11 +278,18 @@ def retry_order(hub: Hub, ref: str, *, actor: str = "cli") -> str:
         state = conn.execute(select(orders.c.state).where(orders.c.id == oid)).scalar_one()
         if state not in (OrderState.HELD.value, OrderState.SKIPPED.value, OrderState.READY.value):
             raise InvalidInput(f"order {ref} is {state}; only held, skipped or ready orders can be retried")
-        conn.execute(update(order_reasons).where(
-            order_reasons.c.order_id == oid, order_reasons.c.code == HoldCode.DESTINATION_REJECTED.value,
-            order_reasons.c.released_at.is_(None)).values(released_at=now))
-        conn.execute(update(postings).where(postings.c.order_id == oid, postings.c.status == "rejected")
-                     .values(status="pending"))
+        conn.execute(
+            update(order_reasons)
+            .where(
+                order_reasons.c.order_id == oid,
+                order_reasons.c.code == HoldCode.DESTINATION_REJECTED.value,
+                order_reasons.c.released_at.is_(None),
+            )
+            .values(released_at=now)
+        )
+        conn.execute(
+            update(postings).where(postings.c.order_id == oid, postings.c.status == "rejected").values(status="pending")
+        )
         conn.execute(update(orders).where(orders.c.id == oid).values(state=OrderState.HELD.value))
         add_events(conn, [event_row(hub.tenant_id, oid, EventKind.USER_ACTION, now, f"retry requested by {actor}")])
         reevaluate_orders(conn, hub, [oid])

@@ -27,8 +27,9 @@ def reevaluate_orders(conn: Connection, hub: Hub, order_ids: Sequence[int]) -> t
     now = hub.now()
     for i in range(0, len(order_ids), 500):
         rows = conn.execute(
-            select(orders.c.id, orders.c.state, orders.c.canonical, orders.c.connection_id)
-            .where(orders.c.id.in_(order_ids[i : i + 500]))
+            select(orders.c.id, orders.c.state, orders.c.canonical, orders.c.connection_id).where(
+                orders.c.id.in_(order_ids[i : i + 500])
+            )
         ).all()
         for r in rows:
             state = OrderState(r.state)

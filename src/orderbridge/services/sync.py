@@ -44,9 +44,12 @@ class SyncReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "connection": self.connection, "batches": self.batches, "cost": self.cost, **self.counts.as_dict(),
+            "connection": self.connection,
+            "batches": self.batches,
+            "cost": self.cost,
+            **self.counts.as_dict(),
             "error": None if self.error is None else {"code": self.error.code, "message": str(self.error)},
-        }  # fmt: skip
+        }
 
 
 def download_rules(row: ConnectionRow) -> DownloadRules:
@@ -80,12 +83,18 @@ def sync_channel(
         connector = hub.channel(row)
         with hub.db.transaction() as conn:
             cursor = None if full else read_cursor(conn, row.id)
-            run_id = conn.execute(
+            inserted = conn.execute(
                 insert(sync_runs).values(
-                    tenant_id=hub.tenant_id, connection_id=row.id, kind="orders", started_at=hub.now(),
-                    outcome="running", counts={},
-                )  # fmt: skip
-            ).inserted_primary_key[0]
+                    tenant_id=hub.tenant_id,
+                    connection_id=row.id,
+                    kind="orders",
+                    started_at=hub.now(),
+                    outcome="running",
+                    counts={},
+                )
+            ).inserted_primary_key
+            assert inserted is not None
+            run_id = inserted[0]
         since = since_with_overlap(cursor, hub.settings.cursor_overlap_s)
         bound.info("sync.start", since=since.isoformat() if since else None)
         try:
@@ -115,8 +124,10 @@ def sync_channel(
                     update(sync_runs)
                     .where(sync_runs.c.id == run_id)
                     .values(
-                        finished_at=hub.now(), outcome="ok" if report.ok else "failed",
-                        counts=report.counts.as_dict(), error=None if report.ok else str(report.error),
-                    )  # fmt: skip
+                        finished_at=hub.now(),
+                        outcome="ok" if report.ok else "failed",
+                        counts=report.counts.as_dict(),
+                        error=None if report.ok else str(report.error),
+                    )
                 )
     return report

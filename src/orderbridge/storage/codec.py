@@ -40,10 +40,16 @@ def _addr(a: Address | None) -> dict[str, str] | None:
     if a is None:
         return None
     return {
-        "name": a.name, "company": a.company, "address1": a.address1, "address2": a.address2,
-        "city": a.city, "province_code": a.province_code, "postal_code": a.postal_code,
-        "country_code": a.country_code, "phone": a.phone,
-    }  # fmt: skip
+        "name": a.name,
+        "company": a.company,
+        "address1": a.address1,
+        "address2": a.address2,
+        "city": a.city,
+        "province_code": a.province_code,
+        "postal_code": a.postal_code,
+        "country_code": a.country_code,
+        "phone": a.phone,
+    }
 
 
 def order_to_json(o: Order) -> dict[str, Any]:
@@ -66,11 +72,18 @@ def order_to_json(o: Order) -> dict[str, Any]:
         "total": _m(o.total),
         "lines": [
             {
-                "external_id": li.external_id, "sku": li.sku, "title": li.title, "quantity": li.quantity,
-                "unit_price": _m(li.unit_price), "product_id": li.product_id, "variant_id": li.variant_id,
-                "discount": _m(li.discount), "tax": _m(li.tax), "properties": [list(p) for p in li.properties],
+                "external_id": li.external_id,
+                "sku": li.sku,
+                "title": li.title,
+                "quantity": li.quantity,
+                "unit_price": _m(li.unit_price),
+                "product_id": li.product_id,
+                "variant_id": li.variant_id,
+                "discount": _m(li.discount),
+                "tax": _m(li.tax),
+                "properties": [list(p) for p in li.properties],
                 "fulfilment_ref": li.fulfilment_ref,
-            }  # fmt: skip
+            }
             for li in o.lines
         ],
         "shipping_lines": [

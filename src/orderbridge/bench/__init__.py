@@ -1,0 +1,1 @@
+"""Benchmarks run as commands (``orderbridge bench …``), never as timed unit tests."""

@@ -1,0 +1,140 @@
+"""The schema's guarantees, checked against the real databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from orderbridge.runtime.leases import Lease, LeaseBusy, held
+from orderbridge.services.hub import Hub
+from orderbridge.storage.codec import order_from_json, order_to_json
+from orderbridge.storage.tables import connections, orders, postings
+from tests.builders import order
+
+
+def _connection(hub: Hub) -> int:
+    with hub.db.transaction() as conn:
+        return int(
+            conn.execute(
+                insert(connections).values(
+                    tenant_id=1,
+                    name="c",
+                    kind="shopify",
+                    role="channel",
+                    base_url="http://x",
+                    credentials="t",
+                    settings={},
+                    enabled=True,
+                    health="unknown",
+                    health_message="",
+                    consecutive_failures=0,
+                    created_at=datetime.now(UTC),
+                )
+            ).inserted_primary_key[0]
+        )
+
+
+def _order_row(cid: int, ext: str) -> dict[str, object]:
+    now = datetime.now(UTC)
+    return {
+        "tenant_id": 1,
+        "connection_id": cid,
+        "external_id": ext,
+        "number": ext,
+        "state": "received",
+        "version": 1,
+        "content_hash": "h",
+        "raw": {},
+        "received_at": now,
+        "updated_at": now,
+        "total": Decimal("12.3456"),
+        "currency": "USD",
+    }
+
+
+def test_the_database_refuses_a_second_order_with_the_same_external_id(hub: Hub) -> None:
+    cid = _connection(hub)
+    with hub.db.transaction() as conn:
+        conn.execute(insert(orders).values(**_order_row(cid, "1")))
+    with pytest.raises(IntegrityError), hub.db.transaction() as conn:
+        conn.execute(insert(orders).values(**_order_row(cid, "1")))
+
+
+def test_the_database_refuses_a_second_posting_with_the_same_idempotency_key(hub: Hub) -> None:
+    cid = _connection(hub)
+    with hub.db.transaction() as conn:
+        oid = conn.execute(insert(orders).values(**_order_row(cid, "1"))).inserted_primary_key[0]
+    row = {
+        "tenant_id": 1,
+        "order_id": oid,
+        "destination_id": cid,
+        "order_version": 1,
+        "idempotency_key": "k",
+        "order_key": "ok",
+        "status": "pending",
+        "attempts": 0,
+        "created_at": datetime.now(UTC),
+    }
+    with hub.db.transaction() as conn:
+        conn.execute(insert(postings).values(**row))
+    with pytest.raises(IntegrityError), hub.db.transaction() as conn:
+        conn.execute(insert(postings).values(**row))
+
+
+def test_amounts_and_timestamps_round_trip_exactly_and_aware(hub: Hub) -> None:
+    cid = _connection(hub)
+    with hub.db.transaction() as conn:
+        conn.execute(insert(orders).values(**_order_row(cid, "1")))
+    with hub.db.read() as conn:
+        total, received = conn.execute(select(orders.c.total, orders.c.received_at)).one()
+    assert total == Decimal("12.3456") and isinstance(total, Decimal)
+    assert received.tzinfo is not None and received.utcoffset() == timedelta(0)
+
+
+def test_naive_datetimes_are_refused_on_the_way_in(hub: Hub) -> None:
+    cid = _connection(hub)
+    row = _order_row(cid, "1") | {"received_at": datetime(2026, 1, 1)}
+    with pytest.raises(Exception, match="naive"), hub.db.transaction() as conn:
+        conn.execute(insert(orders).values(**row))
+
+
+def test_only_one_holder_gets_a_lease_until_it_expires(hub: Hub) -> None:
+    clock = [datetime(2026, 1, 1, tzinfo=UTC)]
+    a = Lease(hub.db, "sync:1", "a", 60, lambda: clock[0])
+    b = Lease(hub.db, "sync:1", "b", 60, lambda: clock[0])
+    assert a.try_acquire() and not b.try_acquire()
+    clock[0] += timedelta(seconds=61)  # a was killed and never renewed
+    assert b.try_acquire()
+    with pytest.raises(LeaseBusy):
+        a.renew()
+
+
+def test_a_held_lease_makes_a_second_sync_skip(hub: Hub) -> None:
+    with held(hub.db, "sync:9", 60, hub.now), pytest.raises(LeaseBusy), held(hub.db, "sync:9", 60, hub.now):
+        pass
+    with held(hub.db, "sync:9", 60, hub.now):  # released on exit
+        pass
+
+
+money = st.decimals(
+    min_value=Decimal("-1e9"), max_value=Decimal("1e9"), places=4, allow_nan=False, allow_infinity=False
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(price=money, email=st.text(max_size=30), skus=st.lists(st.text(min_size=1, max_size=12), max_size=4))
+def test_the_canonical_codec_round_trips_any_order(price: Decimal, email: str, skus: list[str]) -> None:
+    from dataclasses import replace
+
+    from orderbridge.domain.money import Money
+
+    o = order(skus=tuple(skus) or ("X",), email=email)
+    o = replace(o, total=Money(price, "USD"))
+    back = order_from_json(order_to_json(o))
+    assert back == o and back.content_hash() == o.content_hash()
