@@ -31,9 +31,7 @@ def connector_class(kind: str) -> Any:
     try:
         target = _KINDS[kind]
     except KeyError:
-        raise InvalidInput(
-            f"unknown connection kind {kind!r}", hint=f"Known kinds: {', '.join(kinds())}."
-        ) from None
+        raise InvalidInput(f"unknown connection kind {kind!r}", hint=f"Known kinds: {', '.join(kinds())}.") from None
     if isinstance(target, type):
         return target
     module, _, name = target.partition(":")

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, insert, update
 from sqlalchemy.exc import IntegrityError
 
+from orderbridge.errors import RetryLater
 from orderbridge.storage.db import Database
 from orderbridge.storage.tables import leases
 
@@ -27,9 +28,16 @@ def holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-class LeaseBusy(Exception):
+class LeaseBusy(RetryLater):
+    """Another worker holds the lease: this run skips; the holder (or a later run) does the work."""
+
+    code = "busy"
+
     def __init__(self, name: str) -> None:
-        super().__init__(f"{name} is already running in another worker")
+        super().__init__(
+            f"{name} is already running in another worker",
+            hint="Wait for it to finish; a killed worker's lease expires after ORDERBRIDGE_LEASE_TTL_S.",
+        )
         self.name = name
 
 

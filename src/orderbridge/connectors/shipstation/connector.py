@@ -1,0 +1,217 @@
+"""ShipStation V1 as a destination: post orders (idempotent by ``orderKey``), list shipments.
+
+Posting. Orders go in chunks of :attr:`ShipStationDestination.max_batch` (100, ShipStation's
+``createorders`` limit) — one ``createorders`` call per chunk, ``createorder`` for a lone order.
+Results come back one per input, in input order: success carries ShipStation's ``orderId`` as the
+document id, a per-order refusal carries :class:`DestinationRejected` with ShipStation's own
+``errorMessage`` (the hub holds that order; the others still go). Because every body carries the
+stable ``orderKey``, a retry after a timeout or a truncated answer, or a repost of a new version,
+updates the order in ShipStation instead of creating a duplicate.
+
+Decision — a *whole-batch* 400 (ShipStation rejected the request, not one order) is split: each
+order of the chunk is posted alone with ``createorder``, so the one bad order is isolated and
+held with its own message while the rest are created. This costs up to 100 extra requests only
+in that rare case, and is safe because of the ``orderKey`` upsert.
+
+Failures that are not about an order raise, per the interface: 401/403 → :class:`AuthFailed`,
+429/5xx/timeouts/truncated bodies → :class:`RetryLater` subclasses after bounded retries,
+404/405 → :class:`SettingsError` (wrong base URL), any other status → :class:`DestinationRejected`.
+
+Shipments. ``GET /shipments`` sorted by ``createDate`` ascending, filtered with
+``createDateStart = since`` (inclusive: a shipment created at exactly the cursor is listed again;
+the hub dedupes by shipment id), 500 per page. Each page becomes a :class:`ShipmentBatch` whose
+``cursor_after`` is the newest ``createDate`` seen so far (never earlier than ``since``); new
+shipments are appended at the end of the ordering, so page offsets stay stable while paging.
+
+Real-world caveats (documented, handled):
+
+- ShipStation's date parameters and timestamps are *naive US Pacific time*, not UTC. The
+  ``timezone`` setting (default ``America/Los_Angeles``) converts both ways; the sandbox speaks
+  the same convention. Ambiguous DST hours are read as the earlier instant (cursor only earlier).
+- Voiding a label changes ``voided`` on the old shipment but not its ``createDate``, so a
+  listing by creation date does not see a void that happens after the label was listed. The
+  replacement label arrives as a new shipment with a new tracking number, which is what the hub
+  pushes to the channel.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import httpx
+
+from orderbridge.connectors.base import (
+    Capability,
+    CredentialField,
+    Declaration,
+    OutgoingOrder,
+    PostResult,
+    Role,
+    ShipmentBatch,
+)
+from orderbridge.connectors.shipstation import mapper
+from orderbridge.connectors.shipstation.client import SYSTEM, ShipStationClient
+from orderbridge.errors import DestinationRejected, RemoteUnavailable, SettingsError
+
+DEFAULT_BASE_URL = "https://ssapi.shipstation.com"
+SHIPMENT_PAGE_SIZE = 500
+
+
+class ShipStationDestination:
+    declaration = Declaration(
+        kind="shipstation",
+        role=Role.DESTINATION,
+        title="ShipStation",
+        capabilities=frozenset({Capability.POST_ORDERS, Capability.LIST_SHIPMENTS}),
+        credentials=(
+            CredentialField("api_key", "ShipStation API key (Settings → Account → API Settings)", secret=False),
+            CredentialField("api_secret", "ShipStation API secret"),
+        ),
+        default_settings={"timezone": "America/Los_Angeles", "store_id": None},
+        cursor_field="createDate",
+    )
+    max_batch = 100
+
+    def __init__(
+        self,
+        base_url: str,
+        credentials: Mapping[str, str],
+        settings: Mapping[str, Any],
+        http: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        missing = [f.name for f in self.declaration.credentials if not credentials.get(f.name)]
+        if missing:
+            raise SettingsError(
+                f"ShipStation credentials missing: {', '.join(missing)}",
+                hint="Set them with: orderbridge connections update <name> --credential api_key=… "
+                "--credential api_secret=…",
+            )
+        merged = {**self.declaration.default_settings, **settings}
+        try:
+            self.tz = ZoneInfo(str(merged["timezone"]))
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise SettingsError(
+                f"unknown timezone {merged['timezone']!r} for ShipStation",
+                hint="Use an IANA name; ShipStation V1 speaks America/Los_Angeles.",
+            ) from exc
+        store = merged.get("store_id")
+        self.store_id = int(store) if store not in (None, "") else None
+        self.client = ShipStationClient(
+            base_url or DEFAULT_BASE_URL,
+            credentials["api_key"],
+            credentials["api_secret"],
+            http=http,
+            sleep=sleep,
+        )
+
+    # --- Connector -----------------------------------------------------------------------------
+    def check(self) -> str:
+        status, body = self.client.get("/orders", {"pageSize": "1"})
+        self._raise_unexpected(status, body, "/orders")
+        total = body.get("total") if isinstance(body, Mapping) else None
+        return f"ShipStation account reachable ({total if total is not None else '?'} orders)"
+
+    def close(self) -> None:
+        self.client.close()
+
+    # --- posting -------------------------------------------------------------------------------
+    def post_orders(self, orders: Sequence[OutgoingOrder]) -> list[PostResult]:
+        results: list[PostResult] = []
+        for start in range(0, len(orders), self.max_batch):
+            chunk = orders[start : start + self.max_batch]
+            results.extend([self._post_one(chunk[0])] if len(chunk) == 1 else self._post_chunk(chunk))
+        return results
+
+    def _body(self, outgoing: OutgoingOrder) -> dict[str, Any]:
+        return mapper.order_body(outgoing, tz=self.tz, store_id=self.store_id)
+
+    def _post_chunk(self, chunk: Sequence[OutgoingOrder]) -> list[PostResult]:
+        status, body = self.client.post("/orders/createorders", [self._body(o) for o in chunk])
+        if status == 400:
+            # the request as a whole was refused: isolate the offending order(s) one by one
+            return [self._post_one(o) for o in chunk]
+        self._raise_unexpected(status, body, "/orders/createorders")
+        entries = body.get("results") if isinstance(body, Mapping) else None
+        if not isinstance(entries, list) or len(entries) != len(chunk):
+            raise RemoteUnavailable(
+                f"{SYSTEM} answered createorders with {len(entries) if isinstance(entries, list) else 'no'} "
+                f"results for {len(chunk)} orders"
+            )
+        by_key = {e.get("orderKey"): e for e in entries if isinstance(e, Mapping) and e.get("orderKey")}
+        results = []
+        for outgoing, positional in zip(chunk, entries, strict=True):
+            entry = by_key.get(outgoing.order_key, positional)
+            results.append(self._result(outgoing, entry))
+        return results
+
+    def _result(self, outgoing: OutgoingOrder, entry: Any) -> PostResult:
+        if isinstance(entry, Mapping) and entry.get("success") and entry.get("orderId"):
+            return PostResult(outgoing.order_key, str(entry["orderId"]))
+        message = entry.get("errorMessage") if isinstance(entry, Mapping) else None
+        return PostResult(
+            outgoing.order_key,
+            None,
+            DestinationRejected(f"{SYSTEM} refused order {outgoing.resolved.order.number}: {message or 'no reason'}"),
+        )
+
+    def _post_one(self, outgoing: OutgoingOrder) -> PostResult:
+        status, body = self.client.post("/orders/createorder", self._body(outgoing))
+        if status == 400:
+            message = mapper.error_message(body, "HTTP 400")
+            return PostResult(
+                outgoing.order_key,
+                None,
+                DestinationRejected(f"{SYSTEM} refused order {outgoing.resolved.order.number}: {message}", status=400),
+            )
+        self._raise_unexpected(status, body, "/orders/createorder")
+        order_id = body.get("orderId") if isinstance(body, Mapping) else None
+        if not order_id:
+            raise RemoteUnavailable(f"{SYSTEM} answered createorder without an orderId")
+        return PostResult(outgoing.order_key, str(order_id))
+
+    # --- shipments -----------------------------------------------------------------------------
+    def list_shipments(self, since: datetime | None) -> Iterator[ShipmentBatch]:
+        params = {
+            "includeShipmentItems": "true",
+            "pageSize": str(SHIPMENT_PAGE_SIZE),
+            "sortBy": "CreateDate",
+            "sortDir": "ASC",
+        }
+        if since is not None:
+            params["createDateStart"] = mapper.to_remote_time(since, self.tz)
+        cursor = since
+        page = 1
+        while True:
+            status, body = self.client.get("/shipments", {**params, "page": str(page)})
+            self._raise_unexpected(status, body, "/shipments")
+            docs = body.get("shipments") if isinstance(body, Mapping) else None
+            if not isinstance(docs, list):
+                raise RemoteUnavailable(f"{SYSTEM} answered /shipments without a shipments list")
+            shipments = []
+            for doc in docs:
+                shipments.append(mapper.shipment_from(doc, self.tz))
+                created = mapper.shipment_created(doc, self.tz)
+                if cursor is None or created > cursor:
+                    cursor = created
+            yield ShipmentBatch(shipments, cursor)
+            pages = body.get("pages") if isinstance(body, Mapping) else None
+            if not docs or not isinstance(pages, int) or page >= pages:
+                return
+            page += 1
+
+    # -------------------------------------------------------------------------------------------
+    def _raise_unexpected(self, status: int, body: Any, path: str) -> None:
+        if 200 <= status < 300:
+            return
+        message = mapper.error_message(body, f"HTTP {status}")
+        if status in (404, 405):
+            raise SettingsError(
+                f"{SYSTEM} has no {path} at {self.client.base_url} (HTTP {status}): {message}",
+                hint="Check the connection's base URL (https://ssapi.shipstation.com).",
+            )
+        raise DestinationRejected(f"{SYSTEM} refused {path} (HTTP {status}): {message}", status=status)

@@ -1,0 +1,686 @@
+"""The Shopify Admin API sandbox: REST ``orders.json`` and GraphQL ``graphql.json`` over one store.
+
+Built to the facts in ``shared/api-facts.md`` and checked against the official ``ShopifyAPI``
+client (``tests/sandboxes/test_shopify_official_client.py``). Decisions where the docs leave room:
+
+- REST ``orders.json`` sorts by id descending unless ``order`` says otherwise (``since_id`` sorts
+  ascending); ``status`` defaults to ``open``. ``page_info`` excludes every other filter (HTTP 400),
+  as on Shopify; ``limit`` above 250 is refused with 400.
+- GraphQL ``orders`` has no default status filter (``status:any``), like Shopify's GraphQL API:
+  closed and cancelled orders are listed unless the ``query`` says ``status:open``. Query terms
+  understood: ``updated_at``/``created_at``/``processed_at`` with ``>= > <= < :``, ``status``,
+  ``financial_status``, ``fulfillment_status``, ``test``, ``id``, ``name``; unknown terms are
+  ignored (Shopify treats them as free text).
+- Throttling: the requested cost is static (see :mod:`.executor`); ``actualQueryCost`` is the cost
+  of what was returned (unused points are refunded, as Shopify does). Bulk results are served at
+  ``/bulk-results/{id}.jsonl`` without credentials (Shopify hands out a signed storage URL).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+from urllib.parse import urlencode
+
+from graphql import GraphQLSchema, build_schema
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from orderbridge.sandboxes.base import ASGIApp, build_app
+from orderbridge.sandboxes.shopify.executor import (
+    ExecutionError,
+    Executor,
+    PlanField,
+    ValidationFailed,
+    _cost,
+    _wrap,
+    compile_projector,
+    project,
+)
+from orderbridge.sandboxes.shopify.state import (
+    FINANCIAL_FILTERS,
+    FULFILLMENT_FILTERS,
+    BulkOperation,
+    Predicate,
+    ShopifyState,
+    dumps,
+    epoch,
+)
+
+AUTH_ERROR = b'{"errors":"[API] Invalid API key or access token (unrecognized login or wrong password)"}'
+REST_FILTERS = (
+    "ids",
+    "since_id",
+    "created_at_min",
+    "created_at_max",
+    "updated_at_min",
+    "updated_at_max",
+    "processed_at_min",
+    "processed_at_max",
+    "status",
+    "financial_status",
+    "fulfillment_status",
+    "name",
+    "order",
+)
+
+
+@cache
+def shopify_schema() -> GraphQLSchema:
+    text = resources.files("orderbridge.sandboxes.shopify").joinpath("schema.graphql").read_text()
+    return build_schema(text)
+
+
+def create_sandbox(
+    *,
+    orders: int = 0,
+    seed: int = 1,
+    realistic: bool = True,
+    lines_per_order: int | None = None,
+    limits: bool = True,
+    plan: str = "standard",
+    access_token: str = "shpat_sandbox",
+    maximum_available: float = 1000.0,
+    restore_rate: float | None = None,
+    max_query_cost: int = 1000,
+) -> tuple[ShopifyState, ASGIApp]:
+    """A Shopify store with ``orders`` generated orders, and the ASGI app that serves it."""
+    state = ShopifyState(
+        orders=orders,
+        seed=seed,
+        realistic=realistic,
+        lines_per_order=lines_per_order,
+        limits=limits,
+        plan=plan,
+        access_token=access_token,
+        maximum_available=maximum_available,
+        restore_rate=restore_rate,
+        max_query_cost=max_query_cost,
+    )
+    return state, build_app(state, routes(state))
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(dumps(data), status_code=status, media_type="application/json", headers=headers)
+
+
+def routes(state: ShopifyState) -> list[Route]:
+    executor = Executor(shopify_schema())
+
+    def authorised(request: Request) -> bool:
+        return state.credentials_ok(request.headers.get("x-shopify-access-token"))
+
+    def rest_gate(request: Request) -> Response | dict[str, str]:
+        if not authorised(request):
+            return Response(AUTH_ERROR, status_code=401, media_type="application/json")
+        ok, used, retry = state.take_rest_call()
+        limit_header = {"X-Shopify-Shop-Api-Call-Limit": f"{used}/40"}
+        if not ok:
+            return _json(
+                {
+                    "errors": "Exceeded 2 calls per second for api client. Reduce request rates to resume "
+                    "uninterrupted service."
+                },
+                429,
+                {**limit_header, "Retry-After": f"{max(retry, 0.001):.3f}"},
+            )
+        return limit_header
+
+    # --- REST ------------------------------------------------------------------------------------
+    async def orders_json(request: Request) -> Response:
+        gate = rest_gate(request)
+        if isinstance(gate, Response):
+            return gate
+        params = dict(request.query_params)
+        try:
+            limit = int(params.pop("limit", "50"))
+        except ValueError:
+            return _json({"errors": {"limit": ["is not a number"]}}, 400, gate)
+        if not 1 <= limit <= 250:
+            return _json({"errors": {"limit": ["must be between 1 and 250"]}}, 400, gate)
+        fields = params.pop("fields", None)
+        page_info = params.pop("page_info", None)
+        direction = "next"
+        after: tuple[int, int] | None = None
+        if page_info is not None:
+            extra = [k for k in params if k in REST_FILTERS]
+            if extra:
+                return _json(
+                    {"errors": {"page_info": [f"cannot be combined with {', '.join(extra)}"]}}, 400, gate
+                )
+            try:
+                token = json.loads(base64.urlsafe_b64decode(page_info + "=" * (-len(page_info) % 4)))
+                params, direction, after = token["f"], token["d"], (int(token["k"][0]), int(token["k"][1]))
+            except (ValueError, KeyError, TypeError):
+                return _json({"errors": {"page_info": ["Invalid value."]}}, 400, gate)
+        try:
+            predicate, sort, descending = rest_query(params)
+        except ValueError as exc:
+            return _json({"errors": str(exc)}, 400, gate)
+        scan_desc = descending if direction == "next" else not descending
+        with state.lock:
+            found: list[tuple[tuple[int, int], Any]] = []
+            more = False
+            for key, seed in state.scan(sort, scan_desc, predicate, after):
+                if len(found) == limit:
+                    more = True
+                    break
+                found.append((key, seed))
+            if direction == "prev":
+                found.reverse()
+            parts = (
+                [state.rest_json(s.id) for _, s in found]
+                if not fields
+                else [dumps(_only(state.order(s.id) or {}, fields)) for _, s in found]
+            )
+        links = []
+        base = str(request.url.remove_query_params(list(request.query_params.keys())))
+        has_next = more if direction == "next" else bool(found)
+        has_prev = (page_info is not None) if direction == "next" else more
+        common = {"limit": str(limit), **({"fields": fields} if fields else {})}
+        if found and has_prev:
+            links.append(
+                f"<{base}?{urlencode({**common, 'page_info': _page(params, 'prev', found[0][0])})}>; "
+                f'rel="previous"'
+            )
+        if found and has_next:
+            links.append(
+                f"<{base}?{urlencode({**common, 'page_info': _page(params, 'next', found[-1][0])})}>; "
+                f'rel="next"'
+            )
+        headers = dict(gate)
+        if links:
+            headers["Link"] = ", ".join(links)
+        return Response(
+            b'{"orders":[' + b",".join(parts) + b"]}", media_type="application/json", headers=headers
+        )
+
+    async def order_json(request: Request) -> Response:
+        gate = rest_gate(request)
+        if isinstance(gate, Response):
+            return gate
+        try:
+            order_id = int(request.path_params["order_id"])
+        except ValueError:
+            return _json({"errors": "Not Found"}, 404, gate)
+        with state.lock:
+            if order_id not in state.orders:
+                return _json({"errors": "Not Found"}, 404, gate)
+            fields = request.query_params.get("fields")
+            body = (
+                state.rest_json(order_id) if not fields else dumps(_only(state.order(order_id) or {}, fields))
+            )
+        return Response(b'{"order":' + body + b"}", media_type="application/json", headers=gate)
+
+    async def count_json(request: Request) -> Response:
+        gate = rest_gate(request)
+        if isinstance(gate, Response):
+            return gate
+        try:
+            predicate, _sort, _descending = rest_query(dict(request.query_params))
+        except ValueError as exc:
+            return _json({"errors": str(exc)}, 400, gate)
+        with state.lock:
+            count = sum(1 for _ in state.scan("id", False, predicate))
+        return _json({"count": count}, 200, gate)
+
+    # --- GraphQL ---------------------------------------------------------------------------------
+    async def graphql(request: Request) -> Response:
+        if not authorised(request):
+            return Response(AUTH_ERROR, status_code=401, media_type="application/json")
+        try:
+            body = await request.json()
+            query = body["query"]
+        except (ValueError, KeyError, TypeError):
+            return _json({"errors": [{"message": "Parse error: the body must be JSON with a 'query'."}]}, 400)
+        base_url = str(request.base_url)
+        return _json(
+            run_graphql(state, executor, query, body.get("variables"), body.get("operationName"), base_url)
+        )
+
+    async def bulk_result(request: Request) -> Response:
+        op_id = int(request.path_params["op_id"])
+        data = state.bulk_results.get(op_id)
+        if data is None:
+            return Response(b"NoSuchKey", status_code=404)
+        return Response(data, media_type="application/jsonl")
+
+    # --- control ---------------------------------------------------------------------------------
+    async def control_add(request: Request) -> Response:
+        overrides = await request.json() if await request.body() else {}
+        return _json(state.add_order(**overrides))
+
+    async def control_update(request: Request) -> Response:
+        try:
+            order = state.update_order(int(request.path_params["order_id"]), **(await request.json()))
+        except KeyError as exc:
+            return _json({"error": str(exc)}, 404)
+        return _json(order)
+
+    async def control_fulfillments(request: Request) -> Response:
+        order_id = request.query_params.get("order_id")
+        return _json(state.fulfillments(int(order_id) if order_id else None))
+
+    return [
+        Route("/admin/api/{version}/orders.json", orders_json, methods=["GET"]),
+        Route("/admin/api/{version}/orders/count.json", count_json, methods=["GET"]),
+        Route("/admin/api/{version}/orders/{order_id}.json", order_json, methods=["GET"]),
+        Route("/admin/api/{version}/graphql.json", graphql, methods=["POST"]),
+        Route("/bulk-results/{op_id:int}.jsonl", bulk_result, methods=["GET"]),
+        Route("/_sandbox/orders", control_add, methods=["POST"]),
+        Route("/_sandbox/orders/{order_id}/update", control_update, methods=["POST"]),
+        Route("/_sandbox/fulfillments", control_fulfillments, methods=["GET"]),
+    ]
+
+
+def _page(filters: dict[str, Any], direction: str, key: tuple[int, int]) -> str:
+    raw = json.dumps({"f": filters, "d": direction, "k": list(key)}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _only(order: dict[str, Any], fields: str) -> dict[str, Any]:
+    wanted = [f.strip() for f in fields.split(",") if f.strip()]
+    return {k: order[k] for k in wanted if k in order}
+
+
+def _time_bound(value: str) -> float:
+    ts = epoch(value.strip().strip("'\""))
+    assert ts is not None
+    return float(ts)
+
+
+def rest_query(params: dict[str, Any]) -> tuple[Predicate, str, bool]:
+    """REST list parameters → (predicate, sort index, descending)."""
+    p = Predicate()
+    p.status = params.get("status", "open")
+    if p.status not in ("open", "closed", "cancelled", "any"):
+        raise ValueError(f"status {p.status!r} is not one of open, closed, cancelled, any")
+    if params.get("ids"):
+        p.ids = {int(x) for x in str(params["ids"]).split(",") if x.strip()}
+    if params.get("since_id"):
+        p.min_id = int(params["since_id"])
+    for name, attr in (("created_at", "created"), ("updated_at", "updated"), ("processed_at", "created")):
+        lo, hi = getattr(p, attr)
+        if params.get(f"{name}_min"):
+            lo = max(lo, _time_bound(params[f"{name}_min"]))
+        if params.get(f"{name}_max"):
+            hi = min(hi, _time_bound(params[f"{name}_max"]))
+        setattr(p, attr, (lo, hi))
+    fin = params.get("financial_status")
+    if fin:
+        p.financial = FINANCIAL_FILTERS.get(fin, {fin})
+    ful = params.get("fulfillment_status")
+    if ful:
+        if ful not in FULFILLMENT_FILTERS:
+            raise ValueError(f"fulfillment_status {ful!r} is not one of {', '.join(FULFILLMENT_FILTERS)}")
+        p.fulfillment = FULFILLMENT_FILTERS[ful]
+    if params.get("name"):
+        p.number = int(str(params["name"]).lstrip("#"))
+    order = str(params.get("order", "id asc" if p.min_id is not None else "id desc")).split()
+    sort = {"created_at": "created", "updated_at": "updated", "processed_at": "created"}.get(order[0], "id")
+    return p, sort, len(order) > 1 and order[1].lower() == "desc"
+
+
+def graphql_query_filter(text: str | None) -> Predicate:
+    """Shopify search syntax (the subset in the module docstring) → predicate."""
+    p = Predicate()
+    if not text:
+        return p
+    for token in text.replace(" AND ", " ").split():
+        name, sep, value = token.partition(":")
+        if not sep:
+            continue
+        value = value.strip("'\"")
+        op = ""
+        for candidate in (">=", "<=", ">", "<"):
+            if value.startswith(candidate):
+                op, value = candidate, value[len(candidate) :].strip("'\"")
+                break
+        if name in ("updated_at", "created_at", "processed_at"):
+            attr = "updated" if name == "updated_at" else "created"
+            lo, hi = getattr(p, attr)
+            try:
+                bound = _time_bound(value)
+            except ValueError:
+                continue
+            if op in (">=", ""):
+                lo = max(lo, bound)
+            if op in ("<=", ""):
+                hi = min(hi, bound)
+            if op == ">":
+                lo = max(lo, bound + 1)
+            if op == "<":
+                hi = min(hi, bound - 1)
+            setattr(p, attr, (lo, hi))
+        elif name == "status" and value in ("open", "closed", "cancelled", "any"):
+            p.status = value
+        elif name == "financial_status":
+            p.financial = FINANCIAL_FILTERS.get(value, {value})
+        elif name == "fulfillment_status" and value in FULFILLMENT_FILTERS:
+            p.fulfillment = FULFILLMENT_FILTERS[value]
+        elif name == "test":
+            p.test = value.lower() == "true"
+        elif name == "id" and value.isdigit():
+            p.ids = {int(value)}
+        elif name == "name":
+            try:
+                p.number = int(value.lstrip("#"))
+            except ValueError:
+                continue
+    return p
+
+
+_SORTS = {
+    "UPDATED_AT": "updated",
+    "CREATED_AT": "created",
+    "PROCESSED_AT": "created",
+    "ID": "id",
+    "ORDER_NUMBER": "id",
+}
+
+
+def resolve_orders(state: ShopifyState, args: dict[str, Any], *, bulk: bool = False) -> dict[str, Any]:
+    first, last = args.get("first"), args.get("last")
+    if not bulk:
+        if first is None and last is None:
+            raise ExecutionError("you must provide one of first or last", "BAD_REQUEST")
+        if (first or 0) > 250 or (last or 0) > 250:
+            raise ExecutionError("The maximum number of records that can be requested is 250.", "BAD_REQUEST")
+    sort = _SORTS[args.get("sortKey") or "ID"]
+    reverse = bool(args.get("reverse"))
+    predicate = graphql_query_filter(args.get("query"))
+    descending = reverse
+    after: tuple[int, int] | None = None
+    cursor = args.get("after")
+    if last is not None and first is None:
+        descending = not reverse
+        cursor = args.get("before")
+    if cursor:
+        try:
+            after = state.decode_key(cursor)
+        except ValueError as exc:
+            raise ExecutionError(
+                f"Invalid cursor for current pagination sort: {cursor}", "BAD_REQUEST"
+            ) from exc
+    limit = first if first is not None else last
+    found: list[tuple[tuple[int, int], Any]] = []
+    more = False
+    with state.lock:
+        scan = state.scan(sort, descending, predicate, after)
+        for key, seed in scan:
+            if limit is not None and len(found) == limit:
+                more = True
+                break
+            found.append((key, seed))
+        nodes = [state.node(s.id) for _, s in found]
+    if first is None and last is not None:
+        found.reverse()
+        nodes.reverse()
+    cursors = [state.encode_key(k) for k, _ in found]
+    return {
+        "edges": [{"cursor": c, "node": n} for c, n in zip(cursors, nodes, strict=True)],
+        "nodes": nodes,
+        "pageInfo": {
+            "hasNextPage": more if first is not None or last is None else bool(cursor),
+            "hasPreviousPage": bool(cursor) if first is not None else more,
+            "startCursor": cursors[0] if cursors else None,
+            "endCursor": cursors[-1] if cursors else None,
+        },
+    }
+
+
+def _order_by_gid(state: ShopifyState, gid: str) -> dict[str, Any] | None:
+    prefix = "gid://shopify/Order/"
+    if not gid.startswith(prefix) or not gid[len(prefix) :].isdigit():
+        return None
+    with state.lock:
+        return state.node(int(gid[len(prefix) :]))
+
+
+def _fulfillment_payload(
+    state: ShopifyState, result: tuple[dict[str, Any] | None, list[dict[str, Any]]]
+) -> Any:
+    from orderbridge.sandboxes.shopify.nodes import fulfillment_node
+
+    fulfillment, errors = result
+    return {"fulfillment": fulfillment_node(fulfillment) if fulfillment else None, "userErrors": errors}
+
+
+def run_graphql(
+    state: ShopifyState,
+    executor: Executor,
+    query: str,
+    variables: dict[str, Any] | None,
+    operation_name: str | None,
+    base_url: str,
+) -> dict[str, Any]:
+    """Execute one GraphQL request with cost accounting; the response body as a dict."""
+    try:
+        doc = executor.document(query)
+        op = executor.operation(doc, operation_name)
+        _root, plan = executor.plan(doc, op, variables)
+    except ValidationFailed as exc:
+        return {"errors": exc.errors}
+    except ExecutionError as exc:
+        return {"errors": [exc.as_dict()]}
+    except Exception as exc:  # noqa: BLE001 - graphql-core coercion errors arrive as GraphQLError
+        return {"errors": [{"message": str(exc)}]}
+    mutation = op.operation.value == "mutation"
+    requested = executor.cost(plan, mutation=mutation)
+    if state.limits and requested > state.max_query_cost:
+        return {
+            "errors": [
+                {
+                    "message": f"Query cost is {requested}, which exceeds the single query max cost limit "
+                    f"({state.max_query_cost}).\n\nSee https://shopify.dev/concepts/about-apis/rate-limits "
+                    "for more information on how the cost of a query is calculated.",
+                    "extensions": {
+                        "code": "MAX_COST_EXCEEDED",
+                        "cost": requested,
+                        "maxCost": state.max_query_cost,
+                    },
+                }
+            ]
+        }
+    ok, status = state.take_points(requested)
+    if not ok:
+        return {
+            "errors": [
+                {
+                    "message": "Throttled",
+                    "extensions": {
+                        "code": "THROTTLED",
+                        "documentation": "https://shopify.dev/api/usage/rate-limits",
+                    },
+                }
+            ],
+            "extensions": {
+                "cost": {"requestedQueryCost": requested, "actualQueryCost": None, "throttleStatus": status}
+            },
+        }
+    data: dict[str, Any] = {}
+    errors: list[dict[str, Any]] = []
+    actual = 0
+    for f in plan:
+        try:
+            value = _resolve_root(state, executor, f, base_url)
+        except ExecutionError as exc:
+            errors.append({**exc.as_dict(), "path": [f.key]})
+            data[f.key] = None
+            continue
+        data[f.key] = (
+            _wrap(value, compile_projector(f.sub), f.args, f.connection and f.name != "orders", f.is_list)
+            if f.sub is not None
+            else value
+        )
+        actual += _actual_cost(f, value, mutation)
+    if not mutation and actual < requested:
+        status = state.refund_points(requested - actual)
+    else:
+        actual = requested
+    body: dict[str, Any] = {"data": data}
+    if errors:
+        body["errors"] = errors
+    body["extensions"] = {
+        "cost": {"requestedQueryCost": requested, "actualQueryCost": actual, "throttleStatus": status}
+    }
+    return body
+
+
+def _actual_cost(f: PlanField, value: Any, mutation: bool) -> int:
+    if mutation:
+        return 10
+    if f.sub is None:
+        return 0
+    if f.connection and isinstance(value, dict) and f.name == "orders":
+        per_item = _cost_per_item(f.sub)
+        return 2 + len(value.get("nodes", [])) * per_item
+    return 1 + _cost(f.sub)
+
+
+def _cost_per_item(sub: list[PlanField]) -> int:
+    from orderbridge.sandboxes.shopify.executor import connection_item_cost
+
+    return connection_item_cost(sub)
+
+
+def _resolve_root(state: ShopifyState, executor: Executor, f: PlanField, base_url: str) -> Any:
+    args = f.args
+    name = f.name
+    if name == "orders":
+        return resolve_orders(state, args)
+    if name == "order":
+        return _order_by_gid(state, args["id"])
+    if name == "shop":
+        return {
+            "id": "gid://shopify/Shop/1",
+            "name": state.shop_name,
+            "myshopifyDomain": "orderbridge-sandbox.myshopify.com",
+            "currencyCode": "USD",
+            "ianaTimezone": "America/Panama",
+            "email": "owner@example.com",
+        }
+    if name == "currentBulkOperation":
+        return _poll_bulk(state, executor, base_url)
+    if name == "fulfillmentCreate":
+        fi = args["fulfillment"]
+        return _fulfillment_payload(
+            state,
+            state.create_fulfillment(
+                fi.get("lineItemsByFulfillmentOrder") or [],
+                fi.get("trackingInfo"),
+                bool(fi.get("notifyCustomer")),
+            ),
+        )
+    if name == "fulfillmentTrackingInfoUpdate":
+        fid = str(args["fulfillmentId"]).rsplit("/", 1)[-1]
+        return _fulfillment_payload(
+            state, state.update_tracking(int(fid) if fid.isdigit() else None, args["trackingInfoInput"])
+        )
+    if name == "bulkOperationRunQuery":
+        return _run_bulk(state, executor, args["query"])
+    raise ExecutionError(f"Field '{name}' is not implemented by the sandbox.")
+
+
+def _run_bulk(state: ShopifyState, executor: Executor, query: str) -> dict[str, Any]:
+    try:
+        doc = executor.document(query)
+        op = executor.operation(doc, None)
+        _, plan = executor.plan(doc, op, {})
+    except ValidationFailed as exc:
+        return {
+            "bulkOperation": None,
+            "userErrors": [{"field": ["query"], "message": e["message"]} for e in exc.errors],
+        }
+    except ExecutionError as exc:
+        return {"bulkOperation": None, "userErrors": [{"field": ["query"], "message": exc.message}]}
+    if op.operation.value != "query" or not plan or not plan[0].connection:
+        return {
+            "bulkOperation": None,
+            "userErrors": [
+                {"field": ["query"], "message": "Bulk queries must contain a top-level connection."}
+            ],
+        }
+    op_record, errors = state.start_bulk(query)
+    return {"bulkOperation": op_record.node() if op_record else None, "userErrors": errors}
+
+
+def _poll_bulk(state: ShopifyState, executor: Executor, base_url: str) -> dict[str, Any] | None:
+    with state.lock:
+        op = state.bulk
+        if op is None:
+            return None
+        if op.status in ("CREATED", "RUNNING"):
+            op.polls += 1
+            if op.polls <= state.bulk_polls_before_complete:
+                op.status = "RUNNING"
+            else:
+                _complete_bulk(state, executor, op, base_url)
+        return op.node()
+
+
+def _complete_bulk(state: ShopifyState, executor: Executor, op: BulkOperation, base_url: str) -> None:
+    from datetime import UTC, datetime
+
+    doc = executor.document(op.query)
+    _, plan = executor.plan(doc, executor.operation(doc, None), {})
+    root = plan[0]
+    if root.name != "orders":
+        op.status, op.error_code = "FAILED", "INTERNAL_SERVER_ERROR"
+        return
+    connection = resolve_orders(state, {**root.args, "first": None, "last": None}, bulk=True)
+    data = project(connection, _unlimited(root.sub or []))
+    lines: list[bytes] = []
+    roots = 0
+    for node in data.get("nodes") or [e["node"] for e in data.get("edges", [])]:
+        roots += 1
+        _flatten(node, None, lines)
+    body = b"\n".join(lines) + (b"\n" if lines else b"")
+    state.bulk_results[op.id] = body
+    op.status = "COMPLETED"
+    op.completed_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    op.object_count = len(lines)
+    op.root_object_count = roots
+    op.file_size = len(body)
+    op.url = f"{base_url.rstrip('/')}/bulk-results/{op.id}.jsonl" if lines else None
+
+
+def _unlimited(plan: list[PlanField]) -> list[PlanField]:
+    """Bulk queries take whole nested connections: drop ``first`` everywhere."""
+    out = []
+    for f in plan:
+        args = {k: v for k, v in f.args.items() if k not in ("first", "last")} if f.connection else f.args
+        out.append(
+            PlanField(
+                f.key,
+                f.name,
+                args,
+                _unlimited(f.sub) if f.sub else f.sub,
+                f.connection,
+                f.is_list,
+                f.typename,
+            )
+        )
+    return out
+
+
+def _flatten(node: dict[str, Any], parent: str | None, out: list[bytes]) -> None:
+    """One JSONL line per node; nested connection nodes become later lines with ``__parentId``."""
+    line: dict[str, Any] = {}
+    children: list[dict[str, Any]] = []
+    for key, value in node.items():
+        if isinstance(value, dict) and (
+            isinstance(value.get("edges"), list) or isinstance(value.get("nodes"), list)
+        ):
+            children.extend(value.get("nodes") or [e["node"] for e in value.get("edges", [])])
+        else:
+            line[key] = value
+    if parent is not None:
+        line["__parentId"] = parent
+    out.append(dumps(line))
+    for child in children:
+        _flatten(child, node.get("id"), out)

@@ -1,0 +1,341 @@
+"""A compact GraphQL executor: graphql-core parses and validates, a projector executes over dicts.
+
+Why not ``graphql.execute``: measured on this machine, graphql-core's executor takes ~300 ms for
+one 250-order page of the connector's list query (three lines per order, data already built as
+dicts) — about 830 orders/s before any JSON is written, far below the 2,000 orders/s the
+benchmark needs from the
+sandbox. The schema is still real (SDL in ``schema.graphql``) and graphql-core still does the
+parts that make the sandbox honest: parsing, validation against the schema (unknown fields,
+wrong argument types, missing variables are refused exactly as a GraphQL server refuses them),
+variable and argument coercion (``get_variable_values``/``get_argument_values``). What is
+replaced is only execution: the validated selection set (fields, aliases, arguments, fragments,
+inline fragments, ``@skip``/``@include``, variables) is compiled once per request into a small
+*plan* and projected over plain dicts that the sandbox builds per order. The same plan gives the
+static query cost (Shopify's rules: scalars 0, objects 1, connections ``2 + first × item cost``,
+mutation fields 10).
+
+Data conventions for the projector: object values are dicts keyed by GraphQL field name; a
+connection field's value may be a plain list (the projector slices it by ``first``/``after`` and
+builds ``edges``/``nodes``/``pageInfo``) or an already-built connection dict (root ``orders``);
+a value may be a callable taking the coerced arguments (computed lazily).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLIncludeDirective,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    GraphQLSkipDirective,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    get_named_type,
+    parse,
+    validate,
+)
+from graphql.execution.values import get_argument_values, get_directive_values, get_variable_values
+from graphql.type import is_list_type, is_non_null_type
+
+MUTATION_COST = 10
+
+
+class ExecutionError(Exception):
+    """A request error reported in ``errors`` with no data (bad operation, bad variables …)."""
+
+    def __init__(self, message: str, code: str | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.extra = extra
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"message": self.message}
+        if self.code:
+            out["extensions"] = {"code": self.code, **self.extra}
+        return out
+
+
+@dataclass(slots=True)
+class PlanField:
+    key: str
+    name: str
+    args: dict[str, Any]
+    sub: list[PlanField] | None
+    connection: bool
+    is_list: bool
+    typename: str | None = None  # set for __typename: the constant answer
+
+
+Plan = list[PlanField]
+
+
+def _is_connection(type_: GraphQLNamedType) -> bool:
+    return type_.name.endswith("Connection")
+
+
+class Executor:
+    """Parses, validates and caches documents; compiles plans; projects data; computes cost."""
+
+    def __init__(self, schema: GraphQLSchema, cache_size: int = 256) -> None:
+        self.schema = schema
+        self._cache: OrderedDict[str, DocumentNode | list[dict[str, Any]]] = OrderedDict()
+        self._cache_size = cache_size
+
+    def document(self, query: str) -> DocumentNode:
+        """Parse and validate (cached by query text); raise with GraphQL error dicts on failure."""
+        cached = self._cache.get(query)
+        if cached is None:
+            try:
+                doc = parse(query)
+                errors = validate(self.schema, doc)
+            except GraphQLError as exc:
+                errors = [exc]
+            cached = [dict(e.formatted) for e in errors] if errors else doc
+            self._cache[query] = cached
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        if isinstance(cached, list):
+            raise ValidationFailed(cached)
+        return cached
+
+    def operation(self, doc: DocumentNode, name: str | None) -> OperationDefinitionNode:
+        ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
+        if name:
+            ops = [o for o in ops if o.name is not None and o.name.value == name]
+            if not ops:
+                raise ExecutionError(f"Unknown operation named '{name}'.")
+        if len(ops) != 1:
+            raise ExecutionError("Must provide operation name if query contains multiple operations.")
+        return ops[0]
+
+    def plan(
+        self, doc: DocumentNode, op: OperationDefinitionNode, raw_variables: Mapping[str, Any] | None
+    ) -> tuple[GraphQLObjectType, Plan]:
+        coerced = get_variable_values(self.schema, op.variable_definitions or (), dict(raw_variables or {}))
+        if isinstance(coerced, list):
+            raise ValidationFailed([dict(e.formatted) for e in coerced])
+        root = self.schema.mutation_type if op.operation.value == "mutation" else self.schema.query_type
+        if root is None:  # pragma: no cover - the schema has both
+            raise ExecutionError(f"schema has no {op.operation.value} type")
+        fragments = {d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)}
+        return root, _Compiler(self.schema, coerced, fragments).compile(root, [op.selection_set])
+
+    # --- cost ------------------------------------------------------------------------------------
+    def cost(self, plan: Plan, *, mutation: bool = False) -> int:
+        if mutation:
+            return MUTATION_COST * len(plan)
+        return _cost(plan)
+
+
+class ValidationFailed(Exception):
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__("; ".join(str(e.get("message")) for e in errors))
+        self.errors = errors
+
+
+class _Compiler:
+    def __init__(
+        self, schema: GraphQLSchema, variables: Any, fragments: dict[str, FragmentDefinitionNode]
+    ) -> None:
+        self.schema = schema
+        self.variables = variables
+        self.fragments = fragments
+
+    def compile(self, parent: GraphQLObjectType, sets: Sequence[SelectionSetNode]) -> Plan:
+        grouped: dict[str, list[FieldNode]] = {}
+        for selection_set in sets:
+            self._collect(parent, selection_set, grouped, set())
+        plan: Plan = []
+        for key, nodes in grouped.items():
+            name = nodes[0].name.value
+            if name == "__typename":
+                plan.append(PlanField(key, name, {}, None, False, False, parent.name))
+                continue
+            field_def = parent.fields[name]
+            args = get_argument_values(field_def, nodes[0], self.variables)
+            type_ = field_def.type
+            if is_non_null_type(type_):
+                type_ = type_.of_type
+            is_list = is_list_type(type_)
+            named = get_named_type(type_)
+            sub: Plan | None = None
+            if isinstance(named, GraphQLObjectType):
+                sub = self.compile(named, [n.selection_set for n in nodes if n.selection_set is not None])
+            plan.append(PlanField(key, name, args, sub, _is_connection(named), is_list))
+        return plan
+
+    def _collect(
+        self,
+        parent: GraphQLObjectType,
+        selection_set: SelectionSetNode,
+        grouped: dict[str, list[FieldNode]],
+        seen_fragments: set[str],
+    ) -> None:
+        for sel in selection_set.selections:
+            if not self._included(sel):
+                continue
+            if isinstance(sel, FieldNode):
+                key = sel.alias.value if sel.alias else sel.name.value
+                grouped.setdefault(key, []).append(sel)
+            elif isinstance(sel, InlineFragmentNode):
+                if sel.type_condition is None or self._applies(sel.type_condition.name.value, parent):
+                    self._collect(parent, sel.selection_set, grouped, seen_fragments)
+            elif isinstance(sel, FragmentSpreadNode):
+                name = sel.name.value
+                if name in seen_fragments:
+                    continue
+                seen_fragments.add(name)
+                fragment = self.fragments[name]
+                if self._applies(fragment.type_condition.name.value, parent):
+                    self._collect(parent, fragment.selection_set, grouped, seen_fragments)
+
+    def _applies(self, condition: str, parent: GraphQLObjectType) -> bool:
+        if condition == parent.name:
+            return True
+        abstract = self.schema.get_type(condition)
+        return abstract is not None and self.schema.is_sub_type(abstract, parent)  # type: ignore[arg-type]
+
+    def _included(self, node: Any) -> bool:
+        skip = get_directive_values(GraphQLSkipDirective, node, self.variables)
+        if skip is not None and skip.get("if") is True:
+            return False
+        include = get_directive_values(GraphQLIncludeDirective, node, self.variables)
+        return not (include is not None and include.get("if") is False)
+
+
+def _cost(plan: Plan) -> int:
+    total = 0
+    for f in plan:
+        if f.sub is None:
+            continue
+        if f.connection:
+            count = f.args.get("first") or f.args.get("last") or 0
+            total += 2 + count * connection_item_cost(f.sub)
+        else:
+            total += 1 + _cost(f.sub)
+    return total
+
+
+def connection_item_cost(sub: Plan) -> int:
+    """Cost of one item of a connection: the node object (1) and what is selected in it."""
+    best = 0
+    for f in sub:
+        if f.name == "nodes" and f.sub is not None:
+            best = max(best, 1 + _cost(f.sub))
+        elif f.name == "edges" and f.sub is not None:
+            for g in f.sub:
+                if g.name == "node" and g.sub is not None:
+                    best = max(best, 1 + _cost(g.sub))
+    return best
+
+
+# --- projection ----------------------------------------------------------------------------------
+
+
+def encode_cursor(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode()
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor.encode()).decode()
+    except ValueError as exc:
+        raise ExecutionError(f"Invalid cursor for current pagination sort: {cursor!r}") from exc
+
+
+_INDEX_CURSORS = [base64.urlsafe_b64encode(str(i).encode()).decode() for i in range(64)]
+
+
+def list_connection(items: Sequence[Any], args: Mapping[str, Any]) -> dict[str, Any]:
+    """A Relay connection over an in-memory list (nested connections: line items …)."""
+    start = 0
+    after = args.get("after")
+    if after:
+        try:
+            start = int(decode_cursor(after)) + 1
+        except ValueError as exc:
+            raise ExecutionError(f"Invalid cursor {after!r}") from exc
+    first = args.get("first")
+    end = len(items) if first is None else min(len(items), start + first)
+    page = items[start:end]
+    cursors = [_INDEX_CURSORS[i] if i < 64 else encode_cursor(str(i)) for i in range(start, end)]
+    return {
+        "edges": [{"cursor": c, "node": n} for c, n in zip(cursors, page, strict=True)],
+        "nodes": page,
+        "pageInfo": {
+            "hasNextPage": end < len(items),
+            "hasPreviousPage": start > 0,
+            "startCursor": cursors[0] if cursors else None,
+            "endCursor": cursors[-1] if cursors else None,
+        },
+    }
+
+
+def project(value: Any, plan: Plan) -> Any:
+    """The response for ``value`` (dict, list of dicts or None) under a compiled selection."""
+    return _wrap(value, compile_projector(plan), {}, connection=False, is_list=True)
+
+
+def _wrap(
+    value: Any, fn: Callable[[Any], Any], args: Mapping[str, Any], connection: bool, is_list: bool
+) -> Any:
+    if value is None:
+        return None
+    if callable(value):
+        value = value(args)
+    if type(value) is list:
+        if connection:
+            return fn(list_connection(value, args))
+        first = args.get("first")
+        return [fn(v) for v in (value if first is None else value[:first])]
+    return fn(value)
+
+
+def compile_projector(plan: Plan) -> Callable[[Any], Any]:
+    """Generate a Python function projecting one dict under ``plan`` (a dict literal per level).
+
+    Generated source instead of a generic recursive walk: one dict display per object with
+    ``get`` calls is ~4x faster than looping over plan entries per value, which is what lets one
+    sandbox process serve thousands of orders per second. Names come from a validated document
+    (GraphQL names are ``[_A-Za-z][_0-9A-Za-z]*``) and are emitted with ``repr``.
+    """
+    env: dict[str, Any] = {"_wrap": _wrap}
+    counter = [0]
+
+    def build(sub: Plan) -> str:
+        counter[0] += 1
+        fname = f"_p{counter[0]}"
+        items = []
+        for f in sub:
+            if f.typename is not None:
+                items.append(f"{f.key!r}: {f.typename!r}")
+            elif f.sub is None:
+                items.append(f"{f.key!r}: g({f.name!r})")
+            else:
+                child = build(f.sub)
+                arg_name = f"_a{counter[0]}_{len(items)}"
+                env[arg_name] = f.args
+                call = f"_wrap(x, {child}, {arg_name}, {f.connection!r}, {f.is_list!r})"
+                items.append(f"{f.key!r}: ({child}(x) if type(x := g({f.name!r})) is dict else {call})")
+        body = ", ".join(items)
+        src = f"def {fname}(v):\n    g = v.get\n    return {{{body}}}\n"
+        exec(compile(src, f"<projector {fname}>", "exec"), env)
+        return fname
+
+    return env[build(plan)]  # type: ignore[no-any-return]
+
+
+Resolver = Callable[[PlanField], Any]
