@@ -51,14 +51,20 @@ def ledger_entries(base_url: str, kind: str) -> list[dict[str, Any]]:
     return entries
 
 
-def cli(env: dict[str, str], *args: str, crash_at: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def cli(
+    env: dict[str, str], *args: str, crash_at: str | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **env}
     full_env.pop("ORDERBRIDGE_CRASH_AT", None)
     if crash_at:
         full_env["ORDERBRIDGE_CRASH_AT"] = crash_at
     return subprocess.run(
         [sys.executable, "-m", "orderbridge.cli.main", *args],
-        env=full_env, capture_output=True, text=True, timeout=timeout, check=False,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 

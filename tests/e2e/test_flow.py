@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -97,7 +98,7 @@ def show_order_states(hub: Hub) -> list[str]:
 
 def test_a_shipment_without_tracking_is_held_with_that_reason(world: World) -> None:
     map_stocked(world.hub)
-    world.ss_state.ship_after_seconds = 3600.0  # nothing ships by itself
+    world.ss_state.ship_after = timedelta(hours=1)  # nothing ships by itself
     run_cycle(world.hub)
     key = next(iter(world.ss_state.orders_by_key()))
     world.ss_state.ship_now(key, tracking_number=None)
@@ -113,8 +114,14 @@ def test_a_shipment_without_tracking_is_held_with_that_reason(world: World) -> N
 def test_a_revoked_token_mid_sync_marks_the_connection_failing_and_loses_nothing(hub: Hub) -> None:
     shop_state, shop_app = shopify_sandbox(orders=400, seed=9, limits=False)
     with run_in_thread(shop_app) as shop:
-        add_connection(hub, "shop", "shopify", shop.base_url, {"access_token": TOKEN},
-                       {"bulk_backfill": False, "page_size": 50})
+        add_connection(
+            hub,
+            "shop",
+            "shopify",
+            shop.base_url,
+            {"access_token": TOKEN},
+            {"bulk_backfill": False, "max_page_size": 50},
+        )
         pages = []
 
         def revoke_after_two(report: Any) -> None:

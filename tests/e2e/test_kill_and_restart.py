@@ -32,9 +32,7 @@ CRASH_POINTS = [
 
 
 @pytest.mark.slow
-def test_a_worker_killed_at_any_point_posts_every_downloadable_order_exactly_once(
-    hub: Hub, settings: Settings
-) -> None:
+def test_a_worker_killed_at_any_point_posts_every_downloadable_order_exactly_once(hub: Hub, settings: Settings) -> None:
     with (
         sandbox_process("shopify", "--orders", "400", "--seed", "11", "--no-limits") as shop,
         sandbox_process("shipstation", "--no-limits", "--ship-after", "0", "--partial-rate", "0.2") as ss,

@@ -238,17 +238,14 @@ class ShopifyChannel:
         data = self.client.execute(ORDER_QUERY, {"id": f"gid://shopify/Order/{external_id}"}).data
         node = data.get("order")
         if node is None:
-            raise NotFound(
-                f"Shopify has no order {external_id}", hint="Check the order id in the Shopify admin."
-            )
+            raise NotFound(f"Shopify has no order {external_id}", hint="Check the order id in the Shopify admin.")
         return self._complete(node)
 
     def _bulk_backfill(self) -> Iterator[ChannelBatch]:
         run = self.client.execute(BULK_RUN, {"query": BULK_QUERY}).data["bulkOperationRunQuery"]
         if run["userErrors"]:
             raise RemoteUnavailable(
-                "Shopify could not start the bulk export: "
-                + "; ".join(e["message"] for e in run["userErrors"]),
+                "Shopify could not start the bulk export: " + "; ".join(e["message"] for e in run["userErrors"]),
                 retry_after=60.0,
             )
         op_id = run["bulkOperation"]["id"]
@@ -273,9 +270,7 @@ class ShopifyChannel:
             try:
                 row = json.loads(raw)
             except ValueError as exc:
-                raise RemoteUnavailable(
-                    "Shopify bulk result has a line that is not JSON (truncated?)"
-                ) from exc
+                raise RemoteUnavailable("Shopify bulk result has a line that is not JSON (truncated?)") from exc
             parent = row.pop("__parentId", None)
             if parent is None:
                 if current is not None:
@@ -286,9 +281,7 @@ class ShopifyChannel:
                 current = {**row, "lineItems": [], "shippingLines": []}
                 continue
             if current is None or current.get("id") != parent:
-                raise RemoteUnavailable(
-                    f"Shopify bulk result has a child of {parent} outside its parent's block"
-                )
+                raise RemoteUnavailable(f"Shopify bulk result has a child of {parent} outside its parent's block")
             kind = str(row.get("id", "")).split("/")[-2] if "/" in str(row.get("id", "")) else ""
             current.setdefault(_CHILD_KEYS.get(kind, "lineItems"), []).append(row)
         if current is not None:
@@ -332,10 +325,7 @@ class ShopifyChannel:
             for fo_id, line in open_lines:
                 if left == 0:
                     break
-                if (
-                    legacy_id(line["lineItem"]["id"]) != wanted.line_external_id
-                    or line["remainingQuantity"] <= 0
-                ):
+                if legacy_id(line["lineItem"]["id"]) != wanted.line_external_id or line["remainingQuantity"] <= 0:
                     continue
                 take = min(left, int(line["remainingQuantity"]))
                 line["remainingQuantity"] -= take
@@ -358,9 +348,7 @@ class ShopifyChannel:
             "trackingInfo": tracking,
             "notifyCustomer": request.notify_customer,
         }
-        payload = self.client.execute(FULFILLMENT_CREATE, {"fulfillment": fulfillment}).data[
-            "fulfillmentCreate"
-        ]
+        payload = self.client.execute(FULFILLMENT_CREATE, {"fulfillment": fulfillment}).data["fulfillmentCreate"]
         if payload["userErrors"]:
             raise _rejected("; ".join(e["message"] for e in payload["userErrors"]))
         return legacy_id(payload["fulfillment"]["id"])

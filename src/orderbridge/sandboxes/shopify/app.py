@@ -36,7 +36,6 @@ from orderbridge.sandboxes.shopify.executor import (
     Executor,
     PlanField,
     ValidationFailed,
-    _cost,
     _wrap,
     compile_projector,
     project,
@@ -149,9 +148,7 @@ def routes(state: ShopifyState) -> list[Route]:
         if page_info is not None:
             extra = [k for k in params if k in REST_FILTERS]
             if extra:
-                return _json(
-                    {"errors": {"page_info": [f"cannot be combined with {', '.join(extra)}"]}}, 400, gate
-                )
+                return _json({"errors": {"page_info": [f"cannot be combined with {', '.join(extra)}"]}}, 400, gate)
             try:
                 token = json.loads(base64.urlsafe_b64decode(page_info + "=" * (-len(page_info) % 4)))
                 params, direction, after = token["f"], token["d"], (int(token["k"][0]), int(token["k"][1]))
@@ -184,20 +181,16 @@ def routes(state: ShopifyState) -> list[Route]:
         common = {"limit": str(limit), **({"fields": fields} if fields else {})}
         if found and has_prev:
             links.append(
-                f"<{base}?{urlencode({**common, 'page_info': _page(params, 'prev', found[0][0])})}>; "
-                f'rel="previous"'
+                f'<{base}?{urlencode({**common, "page_info": _page(params, "prev", found[0][0])})}>; rel="previous"'
             )
         if found and has_next:
             links.append(
-                f"<{base}?{urlencode({**common, 'page_info': _page(params, 'next', found[-1][0])})}>; "
-                f'rel="next"'
+                f'<{base}?{urlencode({**common, "page_info": _page(params, "next", found[-1][0])})}>; rel="next"'
             )
         headers = dict(gate)
         if links:
             headers["Link"] = ", ".join(links)
-        return Response(
-            b'{"orders":[' + b",".join(parts) + b"]}", media_type="application/json", headers=headers
-        )
+        return Response(b'{"orders":[' + b",".join(parts) + b"]}", media_type="application/json", headers=headers)
 
     async def order_json(request: Request) -> Response:
         gate = rest_gate(request)
@@ -211,9 +204,7 @@ def routes(state: ShopifyState) -> list[Route]:
             if order_id not in state.orders:
                 return _json({"errors": "Not Found"}, 404, gate)
             fields = request.query_params.get("fields")
-            body = (
-                state.rest_json(order_id) if not fields else dumps(_only(state.order(order_id) or {}, fields))
-            )
+            body = state.rest_json(order_id) if not fields else dumps(_only(state.order(order_id) or {}, fields))
         return Response(b'{"order":' + body + b"}", media_type="application/json", headers=gate)
 
     async def count_json(request: Request) -> Response:
@@ -238,9 +229,7 @@ def routes(state: ShopifyState) -> list[Route]:
         except (ValueError, KeyError, TypeError):
             return _json({"errors": [{"message": "Parse error: the body must be JSON with a 'query'."}]}, 400)
         base_url = str(request.base_url)
-        return _json(
-            run_graphql(state, executor, query, body.get("variables"), body.get("operationName"), base_url)
-        )
+        return _json(run_graphql(state, executor, query, body.get("variables"), body.get("operationName"), base_url))
 
     async def bulk_result(request: Request) -> Response:
         op_id = int(request.path_params["op_id"])
@@ -403,9 +392,7 @@ def resolve_orders(state: ShopifyState, args: dict[str, Any], *, bulk: bool = Fa
         try:
             after = state.decode_key(cursor)
         except ValueError as exc:
-            raise ExecutionError(
-                f"Invalid cursor for current pagination sort: {cursor}", "BAD_REQUEST"
-            ) from exc
+            raise ExecutionError(f"Invalid cursor for current pagination sort: {cursor}", "BAD_REQUEST") from exc
     limit = first if first is not None else last
     found: list[tuple[tuple[int, int], Any]] = []
     more = False
@@ -441,9 +428,7 @@ def _order_by_gid(state: ShopifyState, gid: str) -> dict[str, Any] | None:
         return state.node(int(gid[len(prefix) :]))
 
 
-def _fulfillment_payload(
-    state: ShopifyState, result: tuple[dict[str, Any] | None, list[dict[str, Any]]]
-) -> Any:
+def _fulfillment_payload(state: ShopifyState, result: tuple[dict[str, Any] | None, list[dict[str, Any]]]) -> Any:
     from orderbridge.sandboxes.shopify.nodes import fulfillment_node
 
     fulfillment, errors = result
@@ -517,7 +502,7 @@ def run_graphql(
             if f.sub is not None
             else value
         )
-        actual += _actual_cost(f, value, mutation)
+        actual += 10 if mutation else _returned_cost([f], data)
     if not mutation and actual < requested:
         status = state.refund_points(requested - actual)
     else:
@@ -531,21 +516,30 @@ def run_graphql(
     return body
 
 
-def _actual_cost(f: PlanField, value: Any, mutation: bool) -> int:
-    if mutation:
-        return 10
-    if f.sub is None:
+def _returned_cost(plan: list[PlanField], data: Any) -> int:
+    """Shopify's actual cost: objects and connection items actually returned (scalars free)."""
+    if not isinstance(data, dict):
         return 0
-    if f.connection and isinstance(value, dict) and f.name == "orders":
-        per_item = _cost_per_item(f.sub)
-        return 2 + len(value.get("nodes", [])) * per_item
-    return 1 + _cost(f.sub)
-
-
-def _cost_per_item(sub: list[PlanField]) -> int:
-    from orderbridge.sandboxes.shopify.executor import connection_item_cost
-
-    return connection_item_cost(sub)
+    total = 0
+    for f in plan:
+        value = data.get(f.key)
+        if f.sub is None or value is None:
+            continue
+        if f.connection:
+            total += 2
+            for g in f.sub:
+                items = value.get(g.key) or []
+                if g.name == "nodes" and g.sub is not None:
+                    total += sum(1 + _returned_cost(g.sub, node) for node in items)
+                elif g.name == "edges" and g.sub is not None:
+                    for h in g.sub:
+                        if h.name == "node" and h.sub is not None:
+                            total += sum(1 + _returned_cost(h.sub, e.get(h.key)) for e in items)
+        elif isinstance(value, list):
+            total += sum(1 + _returned_cost(f.sub, item) for item in value)
+        else:
+            total += 1 + _returned_cost(f.sub, value)
+    return total
 
 
 def _resolve_root(state: ShopifyState, executor: Executor, f: PlanField, base_url: str) -> Any:
@@ -601,9 +595,7 @@ def _run_bulk(state: ShopifyState, executor: Executor, query: str) -> dict[str, 
     if op.operation.value != "query" or not plan or not plan[0].connection:
         return {
             "bulkOperation": None,
-            "userErrors": [
-                {"field": ["query"], "message": "Bulk queries must contain a top-level connection."}
-            ],
+            "userErrors": [{"field": ["query"], "message": "Bulk queries must contain a top-level connection."}],
         }
     op_record, errors = state.start_bulk(query)
     return {"bulkOperation": op_record.node() if op_record else None, "userErrors": errors}
@@ -673,9 +665,7 @@ def _flatten(node: dict[str, Any], parent: str | None, out: list[bytes]) -> None
     line: dict[str, Any] = {}
     children: list[dict[str, Any]] = []
     for key, value in node.items():
-        if isinstance(value, dict) and (
-            isinstance(value.get("edges"), list) or isinstance(value.get("nodes"), list)
-        ):
+        if isinstance(value, dict) and (isinstance(value.get("edges"), list) or isinstance(value.get("nodes"), list)):
             children.extend(value.get("nodes") or [e["node"] for e in value.get("edges", [])])
         else:
             line[key] = value
