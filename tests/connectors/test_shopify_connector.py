@@ -94,7 +94,10 @@ def test_shopify_channel_implements_the_channel_interface() -> None:
 def test_a_bulk_backfill_reassembles_children_and_puts_the_cursor_only_on_the_last_batch() -> None:
     env, http = make_env(30, bulk_batch_size=8)
     env.add_order(line_items=[{"sku": f"SKU-{i}", "quantity": 1, "price": "2.00"} for i in range(7)])
-    batches = list(env.connector.list_changed(None))
+    every = list(env.connector.list_changed(None))
+    waits = [b for b in every if not b.records]
+    assert all(b.cursor_after is None for b in waits), "lease-renewal ticks while polling carry no cursor"
+    batches = [b for b in every if b.records]
     records = [r for b in batches for r in b.records]
     assert [len(b.records) for b in batches] == [8, 8, 8, 7]
     assert [b.cursor_after is not None for b in batches] == [False, False, False, True]

@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from orderbridge.runtime.leases import held
+from orderbridge.services.connections import add_connection
+from orderbridge.services.hub import Hub
+from orderbridge.settings import Settings
 from tests.e2e.helpers import cli
 
 
@@ -41,3 +45,17 @@ def test_init_then_the_operator_commands_work_on_an_empty_ledger(tmp_path: Path)
     assert bad.returncode == 2 and "unknown connection kind 'nosuch'" in bad.stderr
     missing = cli(env, "connections", "add", "x", "--kind", "shopify", "--url", "http://x")
     assert missing.returncode == 2 and "access_token" in missing.stderr
+
+
+def test_a_second_process_cannot_sync_a_connection_whose_lease_is_held(hub: Hub, settings: Settings) -> None:
+    add_connection(hub, "shop", "shopify", "http://127.0.0.1:9", {"access_token": "x"})
+    env = {
+        "ORDERBRIDGE_DATABASE_URL": settings.resolved_database_url,
+        "ORDERBRIDGE_SECRET_KEY": settings.resolved_secret_key(),
+    }
+    with hub.db.read() as conn:
+        shop_id = hub.connection(conn, "shop").id
+    with held(hub.db, f"sync:{shop_id}", 60, hub.now):
+        result = cli(env, "sync", "shop")
+    assert result.returncode == 2
+    assert "already running in another worker" in result.stderr

@@ -126,7 +126,7 @@ def test_an_unreadable_record_is_stored_and_held_not_dropped(hub: Hub) -> None:
 def test_events_are_append_only_in_the_database(hub: Hub) -> None:
     setup(hub, 1)
     sync_channel(hub, "shop")
-    assert count(hub, events) >= 2
+    assert count(hub, events) >= 1
     for statement in ("UPDATE events SET message = 'x'", "DELETE FROM events"):
         try:
             with hub.db.transaction() as conn:

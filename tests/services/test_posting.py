@@ -46,7 +46,8 @@ def test_adding_the_missing_mapping_releases_and_posts_the_held_orders(hub: Hub)
     run_cycle(hub, sync=False)
     assert accounting(hub)["posted"] == 3 and len(dest.documents) == 3
     timeline = [e["kind"] for e in show_order(hub, "#1001").timeline]
-    assert timeline[:2] == ["received", "held"] and "released" in timeline and timeline[-1] == "posted"
+    assert timeline == ["received", "released", "ready", "posted"]
+    assert "held: SKU 'ABC-1'" in show_order(hub, "#1001").timeline[0]["message"]
 
 
 def test_a_mapping_that_fixes_only_one_of_two_problems_keeps_the_order_held(hub: Hub) -> None:

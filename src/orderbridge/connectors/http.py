@@ -13,7 +13,7 @@ tries again on the next run — nothing is dropped).
 
 from __future__ import annotations
 
-import json
+import orjson
 import random
 import time
 from collections.abc import Callable
@@ -72,8 +72,8 @@ def send(client: httpx.Client, request: httpx.Request, *, system: str) -> httpx.
 def json_body(response: httpx.Response, *, system: str) -> Any:
     """Parse a JSON body; a truncated or garbled body is transient (retry), never half-used."""
     try:
-        return json.loads(response.content)
-    except ValueError as exc:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError as exc:
         raise RemoteUnavailable(
             f"{system} sent a body that is not complete JSON ({len(response.content)} bytes)"
         ) from exc

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 class MoneyError(ValueError):
@@ -23,7 +20,8 @@ class Money:
             raise MoneyError(f"amount must be a Decimal, got {type(self.amount).__name__} {self.amount!r}")
         if not self.amount.is_finite():
             raise MoneyError(f"amount must be finite, got {self.amount!r}")
-        if not _CURRENCY.match(self.currency):
+        c = self.currency
+        if not (len(c) == 3 and c.isascii() and c.isalpha() and c.isupper()):
             raise MoneyError(f"currency must be an ISO 4217 code like 'USD', got {self.currency!r}")
 
     @classmethod
@@ -37,6 +35,14 @@ class Money:
             return cls(Decimal(str(amount)), currency)
         except InvalidOperation as exc:
             raise MoneyError(f"{amount!r} is not a decimal amount") from exc
+
+    @classmethod
+    def trusted(cls, amount: Decimal, currency: str) -> Money:
+        """Rebuild money the ledger already validated (storage codec hot path): no checks."""
+        money = object.__new__(cls)
+        object.__setattr__(money, "amount", amount)
+        object.__setattr__(money, "currency", currency)
+        return money
 
     @classmethod
     def zero(cls, currency: str) -> Money:

@@ -28,6 +28,9 @@ from orderbridge.storage.tables import connections, tenants
 
 log = structlog.get_logger("orderbridge")
 
+#: connection settings the hub itself reads (pipeline, rules); connectors never see them
+HUB_SETTINGS = frozenset({"download_rules", "sku_mapping", "shipping_mapping", "required_fields"})
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -127,7 +130,8 @@ class Hub:
         if http is None:
             http = httpx.Client(timeout=self.settings.http_timeout_s)
         credentials: Mapping[str, str] = self.box.open(row.credentials_token, what=f"credentials of {row.name!r}")
-        connector = registry.build(row.kind, row.base_url, credentials, row.settings, http=http, sleep=self.sleep)
+        own = {k: v for k, v in row.settings.items() if k not in HUB_SETTINGS}
+        connector = registry.build(row.kind, row.base_url, credentials, own, http=http, sleep=self.sleep)
         self._clients[row.id] = ((row.base_url, row.credentials_token, repr(row.settings)), connector)
         return connector
 

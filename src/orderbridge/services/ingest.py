@@ -35,7 +35,7 @@ from orderbridge.domain.pipeline import Decision, evaluate
 from orderbridge.domain.rules import DownloadRules
 from orderbridge.domain.states import OrderState, is_evaluable
 from orderbridge.services.hub import ConnectionRow
-from orderbridge.services.ledger import Outcome, add_events, apply_decisions, event_row
+from orderbridge.services.ledger import Outcome, add_events, apply_decisions, decision_text, event_row
 from orderbridge.storage.codec import order_to_json
 from orderbridge.storage.tables import cursors, orders
 
@@ -171,8 +171,10 @@ def ingest_records(
                     oid,
                     EventKind.RECEIVED,
                     now,
-                    f"received {values[ext]['number']} from {ctx.row.name}",
+                    f"received {values[ext]['number']} from {ctx.row.name} — {decision_text(d)}",
                     version=1,
+                    state=d.state.value,
+                    codes=[r.code for r in d.reasons],
                 )
             )
             outcomes.append(Outcome(oid, None, d))

@@ -88,6 +88,12 @@ def add_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(insert(events), list(rows))
 
 
+def decision_text(d: Decision) -> str:
+    if d.state is OrderState.READY:
+        return "ready to post"
+    return f"{d.state.value}: " + _reason_text(d.reasons)
+
+
 def _reason_text(reasons: Iterable[Reason]) -> str:
     return "; ".join(r.message for r in reasons)
 
@@ -132,10 +138,10 @@ def apply_decisions(conn: Connection, tenant_id: int, outcomes: Sequence[Outcome
                 )
         if o.previous is d.state and not gone and len(wanted) == len(current):
             continue
-        if o.previous is not None:
-            check_transition(o.previous, d.state)
-        if o.previous is not None:  # new orders are inserted with their decided state already
-            by_state.setdefault(d.state.value, []).append(o.order_id)
+        if o.previous is None:
+            continue  # new orders: state set at insert, decision told by their "received" event
+        check_transition(o.previous, d.state)
+        by_state.setdefault(d.state.value, []).append(o.order_id)
         if gone:
             event_rows.append(
                 event_row(tenant_id, o.order_id, EventKind.RELEASED, now, f"released: {len(gone)} reason(s) resolved")

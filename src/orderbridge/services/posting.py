@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, and_, exists, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from orderbridge.connectors.base import OutgoingOrder, PostResult, Role
@@ -210,19 +210,6 @@ def _prepare_batch(
             )
             .values(status="superseded")
         )
-        conn.execute(
-            insert(posting_attempts),
-            [
-                {
-                    "tenant_id": hub.tenant_id,
-                    "posting_id": ids[k],
-                    "at": now,
-                    "outcome": "sent",
-                    "message": f"sent to {row.name}",
-                }
-                for k in keys
-            ],
-        )
     return [(o, ids[o.idempotency_key]) for o in outgoing]
 
 
@@ -249,14 +236,12 @@ def _record_results(
         event_rows: list[dict[str, Any]] = []
         holds: list[Outcome] = []
         posted_orders: list[int] = []
+        posted_rows: list[dict[str, Any]] = []
+        rejected_rows: list[dict[str, Any]] = []
         for (outgoing, pid), result in zip(batch, results, strict=True):
             oid = order_ids[pid]
             if result.ok:
-                conn.execute(
-                    update(postings)
-                    .where(postings.c.id == pid)
-                    .values(status="posted", document_id=result.document_id, posted_at=now, last_error=None)
-                )
+                posted_rows.append({"pid": pid, "doc": result.document_id})
                 attempts.append(
                     {
                         "tenant_id": hub.tenant_id,
@@ -282,7 +267,7 @@ def _record_results(
                 report.posted += 1
             else:
                 message = str(result.error) if result.error else "no document id returned"
-                conn.execute(update(postings).where(postings.c.id == pid).values(status="rejected", last_error=message))
+                rejected_rows.append({"pid": pid, "err": message})
                 attempts.append(
                     {
                         "tenant_id": hub.tenant_id,
@@ -296,6 +281,20 @@ def _record_results(
                 holds.append(Outcome(oid, OrderState.READY, Decision(OrderState.HELD, (reason,))))
                 report.rejected += 1
                 report.rejections.append(f"{outgoing.resolved.order.number}: {message}")
+        if posted_rows:
+            conn.execute(
+                update(postings)
+                .where(postings.c.id == bindparam("pid"))
+                .values(status="posted", document_id=bindparam("doc"), posted_at=now, last_error=None),
+                posted_rows,
+            )
+        if rejected_rows:
+            conn.execute(
+                update(postings)
+                .where(postings.c.id == bindparam("pid"))
+                .values(status="rejected", last_error=bindparam("err")),
+                rejected_rows,
+            )
         conn.execute(insert(posting_attempts), attempts)
         add_events(conn, event_rows)
         apply_decisions(conn, hub.tenant_id, holds, now)

@@ -102,11 +102,15 @@ def order_to_json(o: Order) -> dict[str, Any]:
 def order_from_json(d: dict[str, Any], raw: dict[str, Any] | None = None) -> Order:
     cur = d["currency"]
 
+    if not (len(cur) == 3 and cur.isalpha() and cur.isupper()):
+        raise ValueError(f"stored order has an invalid currency {cur!r}")
+    trusted = Money.trusted
+
     def money(value: str | None) -> Money:
-        return Money(Decimal(value) if value is not None else Decimal(0), cur)
+        return trusted(Decimal(value) if value is not None else Decimal(0), cur)
 
     def opt_money(value: str | None) -> Money | None:
-        return Money(Decimal(value), cur) if value is not None else None
+        return trusted(Decimal(value), cur) if value is not None else None
 
     def addr(a: dict[str, str] | None) -> Address | None:
         return Address(**a) if a is not None else None

@@ -158,6 +158,7 @@ postings = Table(
     Column("posted_at", UTCDateTime()),
     Index("ix_postings_status", "destination_id", "status"),
     Index("ix_postings_order_key", "destination_id", "order_key"),
+    Index("ix_postings_order", "order_id", "destination_id", "order_version"),
 )
 
 posting_attempts = Table(

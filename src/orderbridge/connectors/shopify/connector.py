@@ -17,7 +17,7 @@ Reads use the GraphQL Admin API only (REST is legacy for new apps since 2024-10)
 
 from __future__ import annotations
 
-import json
+import orjson
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
@@ -139,8 +139,8 @@ def _rejected(message: str) -> HoldOrder:
     return HoldOrder(
         f"Shopify rejected the fulfilment: {message}",
         code="channel_rejected",
-        hint="Correct what Shopify names (quantities, line ids, order state); "
-        "the push is retried on the next back-sync.",
+        hint="Correct what Shopify names (quantities, line ids, order state); the push is tried again "
+        "when the shipment changes in the 3PL.",
     )
 
 
@@ -250,6 +250,7 @@ class ShopifyChannel:
             )
         op_id = run["bulkOperation"]["id"]
         interval = float(self.settings["bulk_poll_interval"])
+        wait = min(0.05, interval)  # small exports finish in moments: poll soon, then back off
         while True:
             op = self.client.execute(BULK_POLL).data["currentBulkOperation"]
             if op is None or op["id"] != op_id:
@@ -258,7 +259,10 @@ class ShopifyChannel:
                 break
             if op["status"] in ("FAILED", "CANCELED", "CANCELING", "EXPIRED"):
                 raise RemoteUnavailable(f"Shopify bulk export ended {op['status']} ({op.get('errorCode')})")
-            self.sleep(interval)
+            self.sleep(wait)
+            wait = min(interval, wait * 2)
+            # an empty batch lets the hub renew its sync lease while a long export runs
+            yield ChannelBatch([], cursor_after=None)
         cursor = parse_time(op["createdAt"], "createdAt")
         if not op.get("url"):
             yield ChannelBatch([], cursor_after=cursor)
@@ -268,7 +272,7 @@ class ShopifyChannel:
         current: dict[str, Any] | None = None
         for raw in self.client.stream_lines(op["url"]):
             try:
-                row = json.loads(raw)
+                row = orjson.loads(raw)
             except ValueError as exc:
                 raise RemoteUnavailable("Shopify bulk result has a line that is not JSON (truncated?)") from exc
             parent = row.pop("__parentId", None)

@@ -197,6 +197,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("postings", schema=None) as batch_op:
         batch_op.create_index("ix_postings_order_key", ["destination_id", "order_key"], unique=False)
+        batch_op.create_index("ix_postings_order", ["order_id", "destination_id", "order_version"], unique=False)
         batch_op.create_index("ix_postings_status", ["destination_id", "status"], unique=False)
 
     op.create_table(
@@ -280,6 +281,7 @@ def downgrade() -> None:
     op.drop_table("shipments")
     with op.batch_alter_table("postings", schema=None) as batch_op:
         batch_op.drop_index("ix_postings_status")
+        batch_op.drop_index("ix_postings_order")
         batch_op.drop_index("ix_postings_order_key")
 
     op.drop_table("postings")
