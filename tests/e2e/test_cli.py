@@ -59,3 +59,28 @@ def test_a_second_process_cannot_sync_a_connection_whose_lease_is_held(hub: Hub,
         result = cli(env, "sync", "shop")
     assert result.returncode == 2
     assert "already running in another worker" in result.stderr
+
+
+@pytest.mark.slow
+def test_the_ingest_benchmark_prints_its_figures_as_one_json_object(tmp_path: Path) -> None:
+    result = cli(
+        {"ORDERBRIDGE_DATA_DIR": str(tmp_path)},
+        "bench",
+        "ingest",
+        "--orders",
+        "300",
+        "--no-backfill",
+        "--json",
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(result.stdout)
+    for key in (
+        "floor_orders_per_s",
+        "ingest_orders_per_s",
+        "e2e_orders_per_s",
+        "peer_dlt_orders_per_s",
+        "peak_rss_mb",
+    ):
+        assert data[key] > 0
+    assert data["destination_state"]["orders"] == 300

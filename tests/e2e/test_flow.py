@@ -152,3 +152,28 @@ def test_holds_name_the_value_and_the_fix(world: World) -> None:
     assert groups and all(g.fix for g in groups)
     sku_group = next(g for g in groups if g.code == "sku_unmapped")
     assert sku_group.value in generator.UNSTOCKED_SKUS and sku_group.value in sku_group.message
+
+
+def test_download_rules_on_the_channel_connection_change_what_is_skipped(hub: Hub) -> None:
+    _shop_state, shop_app = shopify_sandbox(orders=120, seed=5, limits=False)
+    _ss_state, ss_app = shipstation_sandbox(limits=False, ship_after_seconds=3600.0)
+    with run_in_thread(shop_app) as shop, run_in_thread(ss_app) as ss:
+        rules = {"include_test": True, "financial_statuses": ["paid", "pending", "authorized"]}
+        add_connection(
+            hub,
+            "shop",
+            "shopify",
+            shop.base_url,
+            {"access_token": TOKEN},
+            {"bulk_backfill": False, "download_rules": rules},
+        )
+        add_connection(hub, "warehouse", "shipstation", ss.base_url, {"api_key": "ss_key", "api_secret": "ss_secret"})
+        report = sync_channel(hub, "shop")
+        assert report.ok and report.counts.inserted == 120
+        skipped = accounting(hub)["skipped_by_reason"]
+        assert "test_order" not in skipped
+        assert "financial_status_not_downloaded" not in skipped or all(
+            g.value not in ("pending", "authorized")
+            for g in holds(hub, include_skipped=True)
+            if g.code == "financial_status_not_downloaded"
+        )

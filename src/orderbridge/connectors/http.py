@@ -13,7 +13,6 @@ tries again on the next run — nothing is dropped).
 
 from __future__ import annotations
 
-import orjson
 import random
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
+import orjson
 
 from orderbridge.errors import AuthFailed, RateLimited, RemoteUnavailable, RetryLater
 

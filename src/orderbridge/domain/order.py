@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, fields
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -148,7 +148,8 @@ class Order:
         aware datetime, enums, tuples) and several times faster than ``asdict`` + JSON, which
         matters on the ingest hot path.
         """
-        return hashlib.sha256(repr(replace(self, updated_at=_EPOCH)).encode()).hexdigest()
+        content = tuple(getattr(self, name) for name in _HASHED_FIELDS)
+        return hashlib.sha256(repr(content).encode()).hexdigest()
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_HASHED_FIELDS = tuple(f.name for f in fields(Order) if f.name not in ("updated_at", "raw"))

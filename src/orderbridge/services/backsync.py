@@ -262,6 +262,7 @@ def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: Back
                 ],
             )
         report.held += 1
+        log.info("push.held", tenant_id=hub.tenant_id, connection_id=row.id, order_id=s.order_id, reason=message)
         return
     # reshipment after a voided label already pushed: update that fulfilment's tracking
     with hub.db.read() as conn:

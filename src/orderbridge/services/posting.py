@@ -268,6 +268,9 @@ def _record_results(
             else:
                 message = str(result.error) if result.error else "no document id returned"
                 rejected_rows.append({"pid": pid, "err": message})
+                log.warning(
+                    "post.rejected", tenant_id=hub.tenant_id, connection_id=row.id, order_id=oid, error=message
+                )
                 attempts.append(
                     {
                         "tenant_id": hub.tenant_id,

@@ -17,13 +17,13 @@ Reads use the GraphQL Admin API only (REST is legacy for new apps since 2024-10)
 
 from __future__ import annotations
 
-import orjson
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
 import httpx
+import orjson
 
 from orderbridge.connectors.base import (
     Capability,
