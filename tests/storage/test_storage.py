@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from orderbridge.domain.canonical import order_from_json, order_to_json
 from orderbridge.runtime.leases import Lease, LeaseBusy, held
 from orderbridge.services.hub import Hub
-from orderbridge.storage.codec import order_from_json, order_to_json
 from orderbridge.storage.tables import connections, orders, postings
 from tests.builders import order
 

@@ -38,7 +38,7 @@ class Money:
 
     @classmethod
     def trusted(cls, amount: Decimal, currency: str) -> Money:
-        """Rebuild money the ledger already validated (storage codec hot path): no checks."""
+        """Rebuild money the ledger already validated (canonical decoding hot path): no checks."""
         money = object.__new__(cls)
         object.__setattr__(money, "amount", amount)
         object.__setattr__(money, "currency", currency)

@@ -8,9 +8,8 @@ and the raw payload: a touch that changes nothing material is not a new version.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -142,14 +141,7 @@ class Order:
         return total
 
     def content_hash(self) -> str:
-        """SHA-256 of the canonical content (no raw payload, no ``updated_at``).
+        """SHA-256 of the canonical content (no raw payload, no ``updated_at``)."""
+        from orderbridge.domain.canonical import canonical_hash, order_to_json
 
-        The dataclass ``repr`` is deterministic for these field types (str, int, bool, Decimal,
-        aware datetime, enums, tuples) and several times faster than ``asdict`` + JSON, which
-        matters on the ingest hot path.
-        """
-        content = tuple(getattr(self, name) for name in _HASHED_FIELDS)
-        return hashlib.sha256(repr(content).encode()).hexdigest()
-
-
-_HASHED_FIELDS = tuple(f.name for f in fields(Order) if f.name not in ("updated_at", "raw"))
+        return canonical_hash(order_to_json(self))

@@ -28,6 +28,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from orderbridge.connectors.base import FulfilmentLine, FulfilmentRequest, Role
+from orderbridge.domain.canonical import order_from_json
 from orderbridge.domain.events import EventKind
 from orderbridge.domain.shipments import Shipment, push_hold_reasons
 from orderbridge.domain.states import OrderState
@@ -38,7 +39,6 @@ from orderbridge.services.connections import record_failure, record_success
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ingest import read_cursor, since_with_overlap, write_cursor
 from orderbridge.services.ledger import add_events, event_row
-from orderbridge.storage.codec import order_from_json
 from orderbridge.storage.tables import fulfilment_pushes, orders, postings, shipments
 
 log = structlog.get_logger("orderbridge.backsync")

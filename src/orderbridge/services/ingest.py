@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from orderbridge.connectors.base import ChannelBatch, ChannelRecord, UnreadableOrder
 from orderbridge.domain import reasons as R
+from orderbridge.domain.canonical import canonical_hash, order_to_json
 from orderbridge.domain.events import EventKind
 from orderbridge.domain.mappings import DestinationPolicy
 from orderbridge.domain.order import Order
@@ -36,7 +37,6 @@ from orderbridge.domain.rules import DownloadRules
 from orderbridge.domain.states import OrderState, is_evaluable
 from orderbridge.services.hub import ConnectionRow
 from orderbridge.services.ledger import Outcome, add_events, apply_decisions, decision_text, event_row
-from orderbridge.storage.codec import order_to_json
 from orderbridge.storage.tables import cursors, orders
 
 log = structlog.get_logger("orderbridge.ingest")
@@ -101,14 +101,15 @@ def _row_values(record: ChannelRecord) -> dict[str, Any]:
             "canonical": None,
             "raw": raw,
         }
+    canonical = order_to_json(record)
     return {
         "number": record.number,
-        "content_hash": record.content_hash(),
+        "content_hash": canonical_hash(canonical),
         "channel_created_at": record.created_at,
         "channel_updated_at": record.updated_at,
         "currency": record.currency,
         "total": record.total.amount,
-        "canonical": order_to_json(record),
+        "canonical": canonical,
         "raw": dict(record.raw),
     }
 

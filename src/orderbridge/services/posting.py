@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from orderbridge.connectors.base import OutgoingOrder, PostResult, Role
 from orderbridge.domain import reasons as R
+from orderbridge.domain.canonical import order_from_json
 from orderbridge.domain.events import EventKind
 from orderbridge.domain.mappings import DestinationPolicy
 from orderbridge.domain.pipeline import Decision, hold_reasons_for, resolve
@@ -40,7 +41,6 @@ from orderbridge.runtime.leases import held
 from orderbridge.services.connections import record_failure, record_success
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ledger import Outcome, add_events, apply_decisions, destination_policy, event_row
-from orderbridge.storage.codec import order_from_json
 from orderbridge.storage.tables import orders, posting_attempts, postings
 
 log = structlog.get_logger("orderbridge.post")

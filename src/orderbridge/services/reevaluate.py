@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, select
 
 from orderbridge.connectors.base import Role
+from orderbridge.domain.canonical import order_from_json
 from orderbridge.domain.pipeline import Decision, evaluate
 from orderbridge.domain.reasons import invalid_order
 from orderbridge.domain.states import OrderState, is_evaluable
 from orderbridge.services.hub import Hub
 from orderbridge.services.ledger import Outcome, apply_decisions, destination_policy
 from orderbridge.services.sync import download_rules
-from orderbridge.storage.codec import order_from_json
 from orderbridge.storage.tables import orders
 
 

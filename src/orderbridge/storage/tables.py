@@ -101,7 +101,7 @@ orders = Table(
     Column("channel_updated_at", UTCDateTime()),
     Column("currency", String(3)),
     Column("total", DecimalAmount()),
-    Column("canonical", JSON),  # the domain Order (codec.order_to_json); null when unreadable
+    Column("canonical", JSON),  # domain.canonical.order_to_json; null when unreadable
     Column("raw", JSON, nullable=False),
     Column("received_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),

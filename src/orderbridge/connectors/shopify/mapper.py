@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from orderbridge.connectors.base import ChannelRecord, UnreadableOrder
@@ -81,12 +81,27 @@ def _opt_time(value: Any, field: str) -> datetime | None:
 
 
 def _money(value: Any, currency: str, field: str) -> Money:
+    if isinstance(value, str):  # the common case, on the ingest hot path; currency checked per order
+        try:
+            amount = Decimal(value)
+        except InvalidOperation:
+            raise _Problem(f"{field}: {value!r} is not a decimal amount") from None
+        if amount.is_finite():
+            return Money.trusted(amount, currency)
+        raise _Problem(f"{field}: amount must be finite, got {value!r}")
     if isinstance(value, float):
         raise _Problem(f"{field} is a float ({value!r}); Shopify sends money as strings")
     try:
         return Money.parse(value, currency)
     except MoneyError as exc:
         raise _Problem(f"{field}: {exc}") from exc
+
+
+def _check_currency(currency: str) -> None:
+    try:
+        Money.zero(currency)
+    except MoneyError as exc:
+        raise _Problem(str(exc)) from exc
 
 
 def _bag(bag: Any, currency: str, field: str) -> Money:
@@ -182,6 +197,7 @@ def _graphql(n: Mapping[str, Any]) -> Order:
     currency = n.get("currencyCode")
     if not isinstance(currency, str):
         raise _Problem("currencyCode is missing")
+    _check_currency(currency)
     lines = []
     for li in _items(n.get("lineItems")):
         variant, product = li.get("variant"), li.get("product")
@@ -270,6 +286,7 @@ def _rest(o: Mapping[str, Any]) -> Order:
     currency = o.get("currency")
     if not isinstance(currency, str):
         raise _Problem("currency is missing")
+    _check_currency(currency)
     lines = tuple(
         OrderLine(
             external_id=str(li["id"]),

@@ -1,12 +1,15 @@
-"""Canonical order ↔ JSON for the ``orders.canonical`` column.
+"""The canonical JSON form of an order, and the content hash computed from it.
 
-Hand-written rather than ``dataclasses.asdict`` + a generic decoder because it runs on the ingest
-hot path for every order and must round-trip exactly: amounts as strings (``Decimal`` exact),
-datetimes as ISO 8601 with offset, enums by value.
+Used for the ``orders.canonical`` column and for :meth:`Order.content_hash`, so the stored form and
+the hash can never disagree. Hand-written rather than ``dataclasses.asdict`` + a generic decoder
+because it runs on the ingest hot path for every order and must round-trip exactly: amounts as
+strings (``Decimal`` exact), datetimes as ISO 8601 with offset, enums by value. Pure (stdlib only).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -164,3 +167,9 @@ def order_from_json(d: dict[str, Any], raw: dict[str, Any] | None = None) -> Ord
         custom_fields=tuple((str(k), str(v)) for k, v in d.get("custom_fields", [])),
         raw=raw or {},
     )
+
+
+def canonical_hash(canonical: dict[str, Any]) -> str:
+    """SHA-256 of the canonical content, excluding ``updated_at`` (a touch is not a change)."""
+    content = {k: v for k, v in canonical.items() if k != "updated_at"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
