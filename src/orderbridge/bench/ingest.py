@@ -85,7 +85,7 @@ def _connect(hub: Hub, shop_url: str, ss_url: str | None, *, bulk: bool) -> None
 def _floor(requests: list[tuple[str, str, dict[str, str], bytes]]) -> tuple[float, int]:
     started = time.perf_counter()
     parsed_bytes = 0
-    with httpx.Client(timeout=60) as client:
+    with httpx.Client(timeout=600) as client:  # a replayed bulk export of 100k orders takes a while
         for method, url, headers, body in requests:
             if url.endswith(".jsonl"):  # streamed line by line, as the connector reads it
                 with client.stream(method, url, headers=headers, content=body) as response:

@@ -1,0 +1,66 @@
+"""``orderbridge serve``: the embedded scheduler keeps syncing on its interval until stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from orderbridge.sandboxes.base import run_in_thread
+from orderbridge.sandboxes.shipstation.app import create_sandbox as shipstation_sandbox
+from orderbridge.sandboxes.shopify import generator
+from orderbridge.sandboxes.shopify.app import create_sandbox as shopify_sandbox
+from orderbridge.services.connections import add_connection
+from orderbridge.services.hub import Hub
+from orderbridge.services.mappings import set_mapping
+from orderbridge.settings import Settings
+from tests.e2e.helpers import TOKEN
+
+
+def test_serve_posts_orders_created_after_it_started_and_stops_on_sigterm(hub: Hub, settings: Settings) -> None:
+    shop_state, shop_app = shopify_sandbox(orders=20, seed=3, limits=False, realistic=False)
+    ss_state, ss_app = shipstation_sandbox(limits=False, ship_after_seconds=0.0)
+    with run_in_thread(shop_app) as shop, run_in_thread(ss_app) as ss:
+        add_connection(hub, "shop", "shopify", shop.base_url, {"access_token": TOKEN})
+        add_connection(hub, "warehouse", "shipstation", ss.base_url, {"api_key": "ss_key", "api_secret": "ss_secret"})
+        for sku, _t, _p in generator.CATALOG:
+            set_mapping(hub, "sku", sku, sku, "warehouse")
+        set_mapping(hub, "shipping", "*", "ups:ups_ground", "warehouse")
+        env = {
+            **os.environ,
+            "ORDERBRIDGE_DATABASE_URL": settings.resolved_database_url,
+            "ORDERBRIDGE_SECRET_KEY": settings.resolved_secret_key(),
+            "ORDERBRIDGE_POLL_INTERVAL_S": "0.5",
+            "ORDERBRIDGE_SHIPMENT_POLL_INTERVAL_S": "0.5",
+            "ORDERBRIDGE_CURSOR_OVERLAP_S": "5",
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "orderbridge.cli.main", "serve", "--tick", "0.2"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert _wait(lambda: len(ss_state.orders_by_key()) == 20), "the first sync did not post the store"
+            new_id = shop_state.add_order()["id"]
+            assert _wait(lambda: len(ss_state.orders_by_key()) == 21), "an order placed later was not posted"
+            assert _wait(lambda: len(shop_state.entries("fulfillment")) >= 21), "shipments were not pushed back"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err[-2000:]
+        with hub.db.read() as conn:
+            shop_id = hub.connection(conn, "shop").id
+        assert ss_state.create_count(f"ob-{shop_id}-{new_id}") == 1
+
+
+def _wait(predicate: object, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.1)
+    return False
