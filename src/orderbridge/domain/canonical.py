@@ -3,16 +3,18 @@
 Used for the ``orders.canonical`` column and for :meth:`Order.content_hash`, so the stored form and
 the hash can never disagree. Hand-written rather than ``dataclasses.asdict`` + a generic decoder
 because it runs on the ingest hot path for every order and must round-trip exactly: amounts as
-strings (``Decimal`` exact), datetimes as ISO 8601 with offset, enums by value. Pure (stdlib only).
+strings (``Decimal`` exact), datetimes as ISO 8601 with offset, enums by value. Pure: no I/O; the
+hash serialises with orjson (C, deterministic with sorted keys), the ingest hot path's largest saving.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 from orderbridge.domain.money import Money
 from orderbridge.domain.order import (
@@ -172,4 +174,4 @@ def order_from_json(d: dict[str, Any], raw: dict[str, Any] | None = None) -> Ord
 def canonical_hash(canonical: dict[str, Any]) -> str:
     """SHA-256 of the canonical content, excluding ``updated_at`` (a touch is not a change)."""
     content = {k: v for k, v in canonical.items() if k != "updated_at"}
-    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
