@@ -21,6 +21,7 @@ lost.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +72,15 @@ class PostReport:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """One order reserved for sending: what goes out, its posting row and its order row."""
+
+    outgoing: OutgoingOrder
+    posting_id: int
+    order_id: int
+
+
 def order_key(channel_connection_id: int, external_id: str) -> str:
     return f"ob-{channel_connection_id}-{external_id}"
 
@@ -98,25 +108,39 @@ def post_ready(
             policy = destination_policy(conn, row)
             n_destinations = len(hub.connections_by_role(conn, Role.DESTINATION))
         remaining = limit
+        # One batch is on the wire while the next is reserved and the previous recorded: the
+        # destination's time overlaps the hub's. At most one request is in flight, so order and
+        # rate limits are as with a plain loop; a crash leaves at most two batches pending.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"post-{row.name}")
+        in_flight: tuple[list[Reserved], Future[list[PostResult]]] | None = None
+        sending: set[int] = set()
         try:
-            while remaining is None or remaining > 0:
-                size = connector.max_batch if remaining is None else min(connector.max_batch, remaining)
-                batch = _prepare_batch(hub, row, policy, size, report)
-                if batch is None:
-                    continue  # orders were held during preparation; look again
+            while True:
+                batch: list[Reserved] | None = []
+                if remaining is None or remaining > 0:
+                    size = connector.max_batch if remaining is None else min(connector.max_batch, remaining)
+                    batch = _prepare_batch(hub, row, policy, size, report, exclude=sending)
+                    if batch is None:
+                        continue  # orders were held during preparation; look again
+                if in_flight is not None:
+                    sent, future = in_flight
+                    in_flight = None
+                    results = future.result()
+                    crashpoint("post.after_send")
+                    _record_results(hub, row, sent, results, n_destinations, report)
+                    crashpoint("post.after_commit")
+                    sending.difference_update(r.order_id for r in sent)
+                    report.batches += 1
+                    lease.renew()
+                    if progress is not None:
+                        progress(report)
                 if not batch:
                     break
-                crashpoint("post.before_send")
-                results = connector.post_orders([b for b, _ in batch])
-                crashpoint("post.after_send")
-                _record_results(hub, row, batch, results, n_destinations, report)
-                crashpoint("post.after_commit")
-                report.batches += 1
                 if remaining is not None:
                     remaining -= len(batch)
-                lease.renew()
-                if progress is not None:
-                    progress(report)
+                crashpoint("post.before_send")
+                in_flight = (batch, pool.submit(connector.post_orders, [r.outgoing for r in batch]))
+                sending.update(r.order_id for r in batch)
         except OrderBridgeError as exc:
             report.error = exc
             bound.warning("post.failed", code=exc.code, error=str(exc))
@@ -125,14 +149,17 @@ def post_ready(
             if report.batches:
                 record_success(hub, row)
             bound.info("post.done", posted=report.posted, rejected=report.rejected)
+        finally:
+            pool.shutdown(wait=True)  # an unrecorded batch stays pending: resent (upserted) next run
     return report
 
 
 def _prepare_batch(
-    hub: Hub, row: ConnectionRow, policy: DestinationPolicy, size: int, report: PostReport
-) -> list[tuple[OutgoingOrder, int]] | None:
-    """Reserve the next batch: returns [(outgoing, posting id)], [] when nothing is left, or None
-    when some candidates were held instead (their mapping vanished) so the caller looks again."""
+    hub: Hub, row: ConnectionRow, policy: DestinationPolicy, size: int, report: PostReport, exclude: set[int]
+) -> list[Reserved] | None:
+    """Reserve the next batch (skipping orders in ``exclude``, already on the wire): [] when nothing
+    is left, or None when some candidates were held instead (their mapping vanished) so the caller
+    looks again."""
     now = hub.now()
     done = exists().where(
         and_(
@@ -145,7 +172,12 @@ def _prepare_batch(
     with hub.db.transaction() as conn:
         candidates = conn.execute(
             select(orders.c.id, orders.c.version, orders.c.canonical, orders.c.connection_id, orders.c.external_id)
-            .where(orders.c.tenant_id == hub.tenant_id, orders.c.state == OrderState.READY.value, ~done)
+            .where(
+                orders.c.tenant_id == hub.tenant_id,
+                orders.c.state == OrderState.READY.value,
+                ~done,
+                *([orders.c.id.not_in(exclude)] if exclude else []),
+            )
             .order_by(orders.c.id)
             .limit(size)
         ).all()
@@ -210,13 +242,13 @@ def _prepare_batch(
             )
             .values(status="superseded")
         )
-    return [(o, ids[o.idempotency_key]) for o in outgoing]
+    return [Reserved(o, ids[o.idempotency_key], by_key[o.idempotency_key].id) for o in outgoing]
 
 
 def _record_results(
     hub: Hub,
     row: ConnectionRow,
-    batch: Sequence[tuple[OutgoingOrder, int]],
+    batch: Sequence[Reserved],
     results: Sequence[PostResult],
     n_destinations: int,
     report: PostReport,
@@ -225,21 +257,14 @@ def _record_results(
         raise AssertionError(f"{row.name} returned {len(results)} results for {len(batch)} orders")
     now = hub.now()
     with hub.db.transaction() as conn:
-        order_ids = dict(
-            _pairs(
-                conn.execute(
-                    select(postings.c.id, postings.c.order_id).where(postings.c.id.in_([pid for _, pid in batch]))
-                )
-            )
-        )
         attempts: list[dict[str, Any]] = []
         event_rows: list[dict[str, Any]] = []
         holds: list[Outcome] = []
         posted_orders: list[int] = []
         posted_rows: list[dict[str, Any]] = []
         rejected_rows: list[dict[str, Any]] = []
-        for (outgoing, pid), result in zip(batch, results, strict=True):
-            oid = order_ids[pid]
+        for reserved, result in zip(batch, results, strict=True):
+            outgoing, pid, oid = reserved.outgoing, reserved.posting_id, reserved.order_id
             if result.ok:
                 posted_rows.append({"pid": pid, "doc": result.document_id})
                 attempts.append(
@@ -268,9 +293,7 @@ def _record_results(
             else:
                 message = str(result.error) if result.error else "no document id returned"
                 rejected_rows.append({"pid": pid, "err": message})
-                log.warning(
-                    "post.rejected", tenant_id=hub.tenant_id, connection_id=row.id, order_id=oid, error=message
-                )
+                log.warning("post.rejected", tenant_id=hub.tenant_id, connection_id=row.id, order_id=oid, error=message)
                 attempts.append(
                     {
                         "tenant_id": hub.tenant_id,
@@ -306,20 +329,19 @@ def _record_results(
 
 
 def _mark_posted(conn: Connection, order_ids: list[int], n_destinations: int, now: Any) -> None:
-    counts = conn.execute(
-        select(postings.c.order_id, func.count())
-        .select_from(postings.join(orders, orders.c.id == postings.c.order_id))
+    """One statement: an order is ``posted`` once every destination has its current version."""
+    posted_here = (
+        select(func.count())
+        .select_from(postings)
         .where(
-            postings.c.order_id.in_(order_ids),
+            postings.c.order_id == orders.c.id,
             postings.c.status == "posted",
             postings.c.order_version == orders.c.version,
         )
-        .group_by(postings.c.order_id)
-    ).all()
-    complete = [oid for oid, n in counts if n >= n_destinations]
-    if complete:
-        conn.execute(
-            update(orders)
-            .where(orders.c.id.in_(complete), orders.c.state == OrderState.READY.value)
-            .values(state=OrderState.POSTED.value, updated_at=now)
-        )
+        .scalar_subquery()
+    )
+    conn.execute(
+        update(orders)
+        .where(orders.c.id.in_(order_ids), orders.c.state == OrderState.READY.value, posted_here >= n_destinations)
+        .values(state=OrderState.POSTED.value, updated_at=now)
+    )
