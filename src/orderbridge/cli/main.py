@@ -391,7 +391,7 @@ def holds(
         console.print("[green]nothing held[/]")
     for g in groups:
         console.print(
-            f"[bold]{g.orders}[/] order(s) {g.kind} — {g.code}"
+            f"[bold]{g.orders}[/] order(s) {'held' if g.kind == 'hold' else 'skipped'} — {g.code}"
             + (f" [bold]{g.value}[/]" if g.value else "")
             + f": {g.message}\n    [bold]fix:[/] {g.fix}\n    e.g. {', '.join(g.examples)}"
         )
