@@ -9,8 +9,9 @@ All phases run in one process against sandboxes in other processes over real HTT
    (each line of the JSONL) is only ``json.loads``-ed (run twice; the median is used).
 6. ``paged``: for reference, the incremental path (GraphQL pages sized to the 1,000-point query cost
    cap) on N/10 orders, with its own floor.
-3. ``e2e``: a fresh ledger ingests the same orders and posts every one to the ShipStation sandbox
-   (rate limit off), through ``createorders`` batches.
+3. ``e2e``: a fresh ledger runs the worker cycle (what ``orderbridge serve`` runs): the same
+   sync, with posting to the ShipStation sandbox (rate limit off, ``createorders`` batches)
+   running alongside it and finishing after it.
 4. ``peer_dlt``: dlt's generic ``rest_api`` source extracts the same orders from the sandbox's REST
    ``orders.json`` (Link-header pagination) — iterated bare, no pipeline/destination.
 5. ``backfill``: with Shopify's Standard-plan limits on, a fresh ledger backfills through a bulk
@@ -35,10 +36,10 @@ from rich.table import Table
 
 from orderbridge.bench.procs import sandbox_process
 from orderbridge.crypto import generate_key
+from orderbridge.runtime.worker import run_cycle
 from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import import_mappings, set_mapping
-from orderbridge.services.posting import post_ready
 from orderbridge.services.sync import sync_channel
 from orderbridge.settings import Settings
 
@@ -166,12 +167,12 @@ def run(
             _connect(hub, shop_url, ss_url, bulk=True)
             _map_everything(hub)
             t0 = time.perf_counter()
-            sync_report = sync_channel(hub, "shop")
-            post_report = post_ready(hub, "warehouse")
+            cycle = run_cycle(hub, shipments=False, push=False)  # what `orderbridge serve` runs
             t_e2e = time.perf_counter() - t0
             hub.close()
-            if post_report.posted != orders or post_report.error:
-                raise RuntimeError(f"e2e did not post every order: {sync_report.as_dict()} {post_report.as_dict()}")
+            posted = sum(p["posted"] for p in cycle.posts)
+            if posted != orders or cycle.crashed or any(p["error"] for p in cycle.posts):
+                raise RuntimeError(f"e2e did not post every order: {cycle}")
             result["peak_rss_mb"] = round(_peak_rss_mb(), 1)
             # 2. floor: the same requests, JSON parse only (after the hub phases: not in the hub's peak)
             say(f"floor: replaying {len(recorder.requests)} requests…")

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,9 @@ from orderbridge.services.posting import post_ready
 from orderbridge.services.sync import sync_channel
 
 log = structlog.get_logger("orderbridge.worker")
+
+#: how often the alongside poster looks for ready orders while a sync runs
+ALONGSIDE_INTERVAL_S = 0.2
 
 
 @dataclass
@@ -50,6 +54,44 @@ def _guard(report: CycleReport, what: str, fn: Callable[[], Any], sink: list[dic
         report.crashed.append(what)
 
 
+@contextmanager
+def _posting_alongside(hub: Hub, report: CycleReport, destinations: list[str]) -> Iterator[None]:
+    """While channels sync, a second thread posts what is already ready, so a large backfill
+    starts reaching destinations before its last page is read (and the two overlap on I/O)."""
+    if not destinations:
+        yield
+        return
+    with hub.db.read() as conn:  # build the connectors before two threads share the hub
+        for row in hub.connections_by_role(conn, Role.DESTINATION):
+            hub.destination(row)
+    stop = threading.Event()
+
+    def poster() -> None:
+        while not stop.wait(ALONGSIDE_INTERVAL_S):
+            for name in destinations:
+                _guard(report, f"post:{name}", lambda n=name: post_ready(hub, n), report.posts)  # type: ignore[misc]
+
+    thread = threading.Thread(target=poster, name="post-alongside-sync", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _merge_posts(posts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One summary per destination out of the alongside passes and the final one."""
+    merged: dict[str, dict[str, Any]] = {}
+    for p in posts:
+        m = merged.setdefault(p["destination"], {**p, "posted": 0, "rejected": 0, "held": 0, "batches": 0})
+        for key in ("posted", "rejected", "held", "batches"):
+            m[key] += p[key]
+        if p["error"] is not None:
+            m["error"] = p["error"]
+    return list(merged.values())
+
+
 def run_cycle(
     hub: Hub, *, sync: bool = True, post: bool = True, shipments: bool = True, push: bool = True
 ) -> CycleReport:
@@ -58,11 +100,13 @@ def run_cycle(
         channels = [c.name for c in hub.connections_by_role(conn, Role.CHANNEL)]
         destinations = [d.name for d in hub.connections_by_role(conn, Role.DESTINATION)]
     if sync:
-        for name in channels:
-            _guard(report, f"sync:{name}", lambda n=name: sync_channel(hub, n), report.syncs)  # type: ignore[misc]
+        with _posting_alongside(hub, report, destinations if post else []):
+            for name in channels:
+                _guard(report, f"sync:{name}", lambda n=name: sync_channel(hub, n), report.syncs)  # type: ignore[misc]
     if post:
         for name in destinations:
             _guard(report, f"post:{name}", lambda n=name: post_ready(hub, n), report.posts)  # type: ignore[misc]
+        report.posts = _merge_posts(report.posts)
     if shipments:
         for name in destinations:
             _guard(report, f"shipments:{name}", lambda n=name: poll_shipments(hub, n), report.shipments)  # type: ignore[misc]
