@@ -245,24 +245,17 @@ def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: Back
     problems = push_hold_reasons(shipment)
     if problems:
         message = "; ".join(p.message for p in problems)
-        with hub.db.transaction() as conn:
-            _set_push(conn, hub, row, s, now, status="held", reason_code=problems[0].code, message=message)
-            add_events(
-                conn,
-                [
-                    event_row(
-                        hub.tenant_id,
-                        s.order_id,
-                        EventKind.FULFILMENT_PUSH_HELD,
-                        now,
-                        f"fulfilment push held: {message} — {problems[0].fix}",
-                        shipment=s.external_id,
-                        codes=[p.code for p in problems],
-                    )
-                ],
-            )
-        report.held += 1
-        log.info("push.held", tenant_id=hub.tenant_id, connection_id=row.id, order_id=s.order_id, reason=message)
+        _hold_push(
+            hub,
+            row,
+            s,
+            now,
+            report,
+            problems[0].code,
+            message,
+            f"fulfilment push held: {message} — {problems[0].fix}",
+            [p.code for p in problems],
+        )
         return
     # reshipment after a voided label already pushed: update that fulfilment's tracking
     with hub.db.read() as conn:
@@ -299,22 +292,17 @@ def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: Back
     try:
         fulfilment_id = connector.push_fulfilment(request)
     except HoldOrder as exc:
-        with hub.db.transaction() as conn:
-            _set_push(conn, hub, row, s, now, status="held", reason_code="channel_rejected", message=str(exc))
-            add_events(
-                conn,
-                [
-                    event_row(
-                        hub.tenant_id,
-                        s.order_id,
-                        EventKind.FULFILMENT_PUSH_HELD,
-                        now,
-                        f"{row.name} rejected the fulfilment: {exc}",
-                        shipment=s.external_id,
-                    )
-                ],
-            )
-        report.held += 1
+        _hold_push(
+            hub,
+            row,
+            s,
+            now,
+            report,
+            "channel_rejected",
+            str(exc),
+            f"{row.name} rejected the fulfilment: {exc}",
+            ["channel_rejected"],
+        )
         return
     crashpoint("push.after_send")
     with hub.db.transaction() as conn:
@@ -334,6 +322,38 @@ def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: Back
         )
         report.pushed += 1
         _maybe_fulfilled(conn, hub, s.order_id, order, now)
+
+
+def _hold_push(
+    hub: Hub,
+    row: ConnectionRow,
+    s: Any,
+    now: datetime,
+    report: BackSyncReport,
+    code: str,
+    message: str,
+    event_message: str,
+    codes: list[str],
+) -> None:
+    """A push that cannot go: held with its reason, on the order's timeline and in the log."""
+    with hub.db.transaction() as conn:
+        _set_push(conn, hub, row, s, now, status="held", reason_code=code, message=message)
+        add_events(
+            conn,
+            [
+                event_row(
+                    hub.tenant_id,
+                    s.order_id,
+                    EventKind.FULFILMENT_PUSH_HELD,
+                    now,
+                    event_message,
+                    shipment=s.external_id,
+                    codes=codes,
+                )
+            ],
+        )
+    report.held += 1
+    log.info("push.held", tenant_id=hub.tenant_id, connection_id=row.id, order_id=s.order_id, reason=message)
 
 
 def _set_push(
