@@ -33,11 +33,54 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
+    # --- hub HTTP server (webhook receivers, /healthz, /metrics) --------------------------------
+    #: the address channels and people reach the hub at: webhook subscriptions and alert links use it
+    public_url: str = Field(default="http://127.0.0.1:8000", description="externally reachable base URL of the hub")
+    #: subscribe channels that support webhooks to ``{public_url}/webhooks/{kind}/{connection}``
+    webhooks: bool = True
+
+    # --- completeness: reconciliation audits and connection health -------------------------------
+    reconcile_recent_every_s: float = Field(default=3600.0, gt=0, description="hourly audit …")
+    reconcile_recent_window_s: float = Field(default=72 * 3600.0, gt=0, description="… of the last 72 hours")
+    reconcile_full_every_s: float = Field(default=86400.0, gt=0, description="daily audit …")
+    reconcile_full_window_s: float = Field(default=60 * 86400.0, gt=0, description="… of the last 60 days")
+    #: consecutive transient failures after which a connection is ``failing`` rather than ``degraded``
+    failing_after: int = Field(default=5, ge=1)
+    #: a channel is ``silent`` when no order arrived for ``silent_factor`` × its usual gap …
+    silent_factor: float = Field(default=10.0, gt=1)
+    #: … and at least this long (so a quiet night in a small shop is not an alarm)
+    silent_min_s: float = Field(default=6 * 3600.0, gt=0)
+    #: orders needed before a channel's usual gap is known (no silent alerts before that)
+    silent_min_orders: int = Field(default=20, ge=2)
+
+    # --- notifications -------------------------------------------------------------------------
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_tls: str = Field(default="none", pattern="^(none|starttls|ssl)$")
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_sender: str = "orderbridge@localhost"
+    #: comma-separated e-mail addresses that receive alerts and the digest
+    alert_recipients: str = ""
+    #: comma-separated URLs that receive alerts as signed JSON POSTs
+    alert_webhook_urls: str = ""
+    #: HMAC-SHA256 key for ``X-OrderBridge-Signature`` on outgoing alert webhooks
+    alert_webhook_secret: str | None = None
+    digest_every_s: float = Field(default=86400.0, gt=0)
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'orderbridge.db').as_posix()}"
+
+    @property
+    def recipients(self) -> list[str]:
+        return [a.strip() for a in self.alert_recipients.split(",") if a.strip()]
+
+    @property
+    def webhook_targets(self) -> list[str]:
+        return [u.strip() for u in self.alert_webhook_urls.split(",") if u.strip()]
 
     @property
     def key_file(self) -> Path:

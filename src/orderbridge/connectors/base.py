@@ -36,6 +36,8 @@ class Capability(StrEnum):
     PUSH_FULFILMENT = "push_fulfilment"
     POST_ORDERS = "post_orders"
     LIST_SHIPMENTS = "list_shipments"
+    LIST_ORDER_STAMPS = "list_order_stamps"
+    WEBHOOKS = "webhooks"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,7 @@ class CredentialField:
     name: str
     description: str
     secret: bool = True
+    required: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,30 @@ class ChannelBatch:
     cursor_after: datetime | None
     #: API cost of producing this batch, for reports (requests, GraphQL points …)
     cost: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OrderStamp:
+    """An order's id and last update time: what a reconciliation audit compares with the ledger."""
+
+    external_id: str
+    updated_at: datetime
+    number: str = ""
+
+
+@dataclass(slots=True)
+class StampBatch:
+    stamps: list[OrderStamp]
+    #: API requests made and their cost (GraphQL points, or requests for REST) for the audit report
+    requests: int = 1
+    cost: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSubscription:
+    id: str
+    topic: str
+    address: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +175,32 @@ class ChannelConnector(Connector, Protocol):
     def push_fulfilment(self, request: FulfilmentRequest) -> str:
         """Create (or update tracking of) a fulfilment; return the channel's fulfilment id."""
         ...
+
+
+@runtime_checkable
+class AuditableChannel(ChannelConnector, Protocol):
+    """A channel that can list order ids and update times cheaply (``LIST_ORDER_STAMPS``)."""
+
+    def list_order_stamps(self, since: datetime, until: datetime) -> Iterator[StampBatch]:
+        """Every order updated in ``[since, until]``, as ids and update times only, in pages."""
+        ...
+
+
+@runtime_checkable
+class WebhookChannel(ChannelConnector, Protocol):
+    """A channel that pushes order changes to a URL (``WEBHOOKS``)."""
+
+    webhook_topics: tuple[str, ...]
+
+    def register_webhooks(self, address: str) -> list[WebhookSubscription]:
+        """Subscribe ``address`` to every topic in ``webhook_topics``; idempotent."""
+        ...
+
+    def remove_webhooks(self, address: str | None = None) -> int:
+        """Delete the subscriptions pointing at ``address`` (all when ``None``); return how many."""
+        ...
+
+    def list_webhooks(self) -> list[WebhookSubscription]: ...
 
 
 @runtime_checkable

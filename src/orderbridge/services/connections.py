@@ -44,7 +44,7 @@ def add_connection(
     settings: dict[str, Any] | None = None,
 ) -> ConnectionRow:
     decl = registry.declaration(kind)
-    missing = [f.name for f in decl.credentials if not credentials.get(f.name)]
+    missing = [f.name for f in decl.credentials if f.required and not credentials.get(f.name)]
     if missing:
         raise InvalidInput(
             f"connection {name!r} ({kind}) is missing credential(s): {', '.join(missing)}",

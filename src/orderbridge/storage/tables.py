@@ -21,6 +21,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -73,6 +74,10 @@ connections = Table(
     Column("last_error_at", UTCDateTime()),
     Column("consecutive_failures", Integer, nullable=False, default=0),
     Column("created_at", UTCDateTime(), nullable=False),
+    # added by 0002: when health last changed, the newest order seen, the usual gap between orders
+    Column("health_since", UTCDateTime()),
+    Column("last_order_at", UTCDateTime()),
+    Column("usual_gap_s", Float),
     UniqueConstraint("tenant_id", "name", name="uq_connections_tenant_name"),
 )
 
@@ -245,6 +250,86 @@ sync_runs = Table(
     Column("outcome", String(20), nullable=False),  # running | ok | failed
     Column("counts", JSON, nullable=False),
     Column("error", Text),
+)
+
+# --- 0002: webhooks, reconciliation, alerts -------------------------------------------------------
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("connection_id", Id, ForeignKey("connections.id"), nullable=False),
+    Column("webhook_id", String(120), nullable=False),
+    Column("topic", String(60), nullable=False),
+    Column("external_id", String(100)),
+    Column("triggered_at", UTCDateTime()),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("outcome", String(20), nullable=False),  # inserted | changed | unchanged | stale | ignored
+    UniqueConstraint("connection_id", "webhook_id", name="uq_webhook_deliveries_connection_webhook"),
+    Index("ix_webhook_deliveries_order", "connection_id", "external_id"),
+)
+
+reconciliation_runs = Table(
+    "reconciliation_runs",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("connection_id", Id, ForeignKey("connections.id"), nullable=False),
+    Column("kind", String(20), nullable=False),  # hourly | daily | manual
+    Column("window_start", UTCDateTime(), nullable=False),
+    Column("window_end", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    Column("outcome", String(20), nullable=False),  # running | ok | failed
+    Column("channel_count", Integer, nullable=False, default=0),
+    Column("ledger_count", Integer, nullable=False, default=0),
+    Column("recovered", Integer, nullable=False, default=0),
+    Column("refreshed", Integer, nullable=False, default=0),
+    Column("missing", Integer, nullable=False, default=0),
+    Column("api_requests", Integer, nullable=False, default=0),
+    Column("api_cost", Integer, nullable=False, default=0),
+    Column("findings", JSON, nullable=False),  # [{external_id, number, updated_at, cause, action}]
+    Column("error", Text),
+    Index("ix_reconciliation_runs_connection", "connection_id", "kind", "started_at"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("key", String(300), nullable=False),  # the cause: one alert per key while it is open
+    Column("kind", String(40), nullable=False),
+    Column("connection_id", Id, ForeignKey("connections.id"), nullable=True),
+    Column("subject", String(300), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("link", String(500), nullable=False),
+    Column("data", JSON),
+    Column("state", String(20), nullable=False),  # open | resolved
+    Column("generation", Integer, nullable=False, default=1),  # +1 each time a resolved cause recurs
+    Column("occurrences", Integer, nullable=False, default=1),
+    Column("first_at", UTCDateTime(), nullable=False),
+    Column("last_at", UTCDateTime(), nullable=False),
+    Column("resolved_at", UTCDateTime()),
+    Column("dispatched_at", UTCDateTime()),  # null: this generation still has to be sent
+    UniqueConstraint("tenant_id", "key", name="uq_alerts_tenant_key"),
+    Index("ix_alerts_pending", "tenant_id", "dispatched_at"),
+)
+
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("alert_id", Id, ForeignKey("alerts.id"), nullable=False),
+    Column("generation", Integer, nullable=False),
+    Column("target", String(500), nullable=False),  # email:addr | webhook:url
+    Column("status", String(20), nullable=False),  # sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("at", UTCDateTime(), nullable=False),
+    UniqueConstraint("alert_id", "generation", "target", name="uq_alert_deliveries_alert_generation_target"),
 )
 
 APPEND_ONLY = ("events", "posting_attempts")

@@ -60,7 +60,14 @@ DECLARATION = Declaration(
             Capability.PUSH_FULFILMENT,
         }
     ),
-    credentials=(CredentialField("access_token", "Admin API access token of a custom app (shpat_…)"),),
+    credentials=(
+        CredentialField("access_token", "Admin API access token of a custom app (shpat_…)"),
+        CredentialField(
+            "api_secret",
+            "API secret key (client secret) of the app: verifies webhook signatures; webhooks are refused without it",
+            required=False,
+        ),
+    ),
     default_settings=DEFAULT_SETTINGS,
     cursor_field="updated_at",
 )
