@@ -18,17 +18,23 @@ from orderbridge.connectors.base import (
     CredentialField,
     Declaration,
     FulfilmentRequest,
+    OrderStamp,
     OutgoingOrder,
     PostResult,
     Role,
     ShipmentBatch,
+    StampBatch,
 )
 from orderbridge.domain.order import Order
 from orderbridge.domain.shipments import Shipment
 from orderbridge.errors import AuthFailed, DestinationRejected, OrderBridgeError
 
 CHANNEL_DECL = Declaration(
-    "fake_channel", Role.CHANNEL, "Fake", frozenset({Capability.LIST_CHANGED}), (CredentialField("token", "t"),)
+    "fake_channel",
+    Role.CHANNEL,
+    "Fake",
+    frozenset({Capability.LIST_CHANGED, Capability.LIST_ORDER_STAMPS}),
+    (CredentialField("token", "t"),),
 )
 DESTINATION_DECL = Declaration(
     "fake_destination", Role.DESTINATION, "Fake", frozenset({Capability.POST_ORDERS}), (CredentialField("key", "k"),)
@@ -42,6 +48,9 @@ class FakeChannel:
     fail_after_pages: int | None = None
     error: OrderBridgeError | None = None
     pushed: list[FulfilmentRequest] = field(default_factory=list)
+    #: ids that polls do not see (an order that became visible late) — audits still list them
+    hidden: set[str] = field(default_factory=set)
+    stamp_calls: int = 0
     declaration: ClassVar[Declaration] = CHANNEL_DECL
 
     def put(self, order: Order) -> None:
@@ -57,7 +66,11 @@ class FakeChannel:
 
     def list_changed(self, since: datetime | None, until: datetime | None = None) -> Iterator[ChannelBatch]:
         items = sorted(
-            (o for o in self.orders.values() if since is None or (o.updated_at and o.updated_at >= since)),
+            (
+                o
+                for o in self.orders.values()
+                if o.external_id not in self.hidden and (since is None or (o.updated_at and o.updated_at >= since))
+            ),
             key=lambda o: (o.updated_at, o.external_id),
         )
         for page, i in enumerate(range(0, len(items), self.page_size)):
@@ -68,6 +81,22 @@ class FakeChannel:
 
     def fetch_order(self, external_id: str) -> ChannelRecord:
         return self.orders[external_id]
+
+    def list_order_stamps(self, since: datetime, until: datetime) -> Iterator[StampBatch]:
+        if self.error:
+            raise self.error
+        items = sorted(
+            (o for o in self.orders.values() if o.updated_at and since <= o.updated_at <= until),
+            key=lambda o: (o.updated_at, o.external_id),
+        )
+        for i in range(0, len(items), 250):
+            self.stamp_calls += 1
+            chunk = items[i : i + 250]
+            yield StampBatch(
+                [OrderStamp(o.external_id, o.updated_at, getattr(o, "number", "")) for o in chunk if o.updated_at],
+                requests=1,
+                cost=2 + len(chunk),
+            )
 
     def push_fulfilment(self, request: FulfilmentRequest) -> str:
         self.pushed.append(request)

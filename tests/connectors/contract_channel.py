@@ -62,10 +62,7 @@ class ChannelContract:
         from datetime import UTC, datetime
 
         external_id = channel_env.add_order()
-        listed = {
-            r.external_id: r
-            for r in _records(_drain(channel_env.connector, datetime(2000, 1, 1, tzinfo=UTC)))
-        }
+        listed = {r.external_id: r for r in _records(_drain(channel_env.connector, datetime(2000, 1, 1, tzinfo=UTC)))}
         fetched = channel_env.connector.fetch_order(external_id)
         assert isinstance(fetched, Order)
         assert fetched == listed[external_id]
@@ -101,9 +98,7 @@ class ChannelContract:
         assert isinstance(fetched, Order)
         assert fetched.external_id == external_id
 
-    def test_an_unreadable_record_comes_back_as_unreadable_order_not_an_exception(
-        self, channel_env: Any
-    ) -> None:
+    def test_an_unreadable_record_comes_back_as_unreadable_order_not_an_exception(self, channel_env: Any) -> None:
         from datetime import UTC, datetime
 
         bad = channel_env.add_unreadable_order()

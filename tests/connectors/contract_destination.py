@@ -121,9 +121,7 @@ class DestinationEnv(Protocol):
 class DestinationContract:
     """Subclass and provide a ``destination_env`` fixture."""
 
-    def test_posting_a_batch_returns_one_result_per_order_in_order(
-        self, destination_env: DestinationEnv
-    ) -> None:
+    def test_posting_a_batch_returns_one_result_per_order_in_order(self, destination_env: DestinationEnv) -> None:
         batch = [outgoing(make_order(n)) for n in range(1, 6)]
         results = destination_env.connector.post_orders(batch)
         assert [r.order_key for r in results] == [o.order_key for o in batch]
@@ -217,9 +215,7 @@ class DestinationContract:
         assert result.ok
         assert len(destination_env.received(order.order_key)) == 1
 
-    def test_revoked_credentials_raise_auth_failed_until_restored(
-        self, destination_env: DestinationEnv
-    ) -> None:
+    def test_revoked_credentials_raise_auth_failed_until_restored(self, destination_env: DestinationEnv) -> None:
         destination_env.revoke()
         with pytest.raises(AuthFailed):
             destination_env.connector.post_orders([outgoing(make_order(1))])

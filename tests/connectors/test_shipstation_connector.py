@@ -100,9 +100,7 @@ def test_a_whole_batch_400_is_split_so_only_the_bad_order_is_refused(env_factory
     clock_env: ShipStationEnv = env_factory()
     refusing_app = _refuse_first_createorders(clock_env.app)
     http = in_process_client(refusing_app, timeout=2)
-    connector = ShipStationDestination(
-        "http://sandbox.local", CREDENTIALS, {}, http=http, sleep=lambda s: None
-    )
+    connector = ShipStationDestination("http://sandbox.local", CREDENTIALS, {}, http=http, sleep=lambda s: None)
     try:
         batch = [outgoing(make_order(1)), clock_env.refused_order(2), outgoing(make_order(3))]
         results = connector.post_orders(batch)
@@ -234,9 +232,7 @@ def test_missing_credentials_or_an_unknown_timezone_are_settings_errors() -> Non
 
 def test_a_wrong_base_url_is_a_settings_error(shipstation_env: ShipStationEnv) -> None:
     http = in_process_client(shipstation_env.app)
-    connector = ShipStationDestination(
-        "http://sandbox.local/nope", CREDENTIALS, {}, http=http, sleep=lambda s: None
-    )
+    connector = ShipStationDestination("http://sandbox.local/nope", CREDENTIALS, {}, http=http, sleep=lambda s: None)
     try:
         with pytest.raises(SettingsError):
             connector.check()

@@ -114,9 +114,7 @@ def test_a_bulk_backfill_reassembles_children_and_puts_the_cursor_only_on_the_la
 
 def test_orders_with_more_lines_than_the_hint_get_all_their_lines() -> None:
     env, http = make_env(0, bulk_backfill=False)
-    external_id = env.add_order(
-        line_items=[{"sku": f"L{i}", "quantity": 2, "price": "1.50"} for i in range(11)]
-    )
+    external_id = env.add_order(line_items=[{"sku": f"L{i}", "quantity": 2, "price": "1.50"} for i in range(11)])
     (batch,) = list(env.connector.list_changed(LONG_AGO))
     (order,) = batch.records
     assert isinstance(order, Order) and order.external_id == external_id
@@ -132,8 +130,7 @@ def test_page_size_keeps_every_query_under_the_cost_cap_and_the_connector_waits_
     assert sum(len(b.records) for b in batches) == 80
     assert all(b.cost <= 1000 for b in batches)
     assert (
-        env.connector.page_size * 0
-        + estimate_cost(env.connector.list_query, {"first": env.connector.page_size})
+        env.connector.page_size * 0 + estimate_cost(env.connector.list_query, {"first": env.connector.page_size})
         <= 1000
     )
     assert clock.sleeps and all(s <= 10.0 for s in clock.sleeps), "standard plan: 100 points/s refill"
@@ -183,10 +180,7 @@ def test_rest_and_graphql_shapes_map_to_the_same_order() -> None:
         assert rest is not None
         from_rest, from_graphql = order_from_rest(rest), order_from_graphql(order_node(rest))
         assert isinstance(from_rest, Order) and isinstance(from_graphql, Order)
-        assert (
-            from_rest.content_hash() == from_graphql.content_hash()
-            or from_rest.discounts != from_graphql.discounts
-        )
+        assert from_rest.content_hash() == from_graphql.content_hash() or from_rest.discounts != from_graphql.discounts
 
 
 def test_unreadable_payloads_name_the_problem() -> None:

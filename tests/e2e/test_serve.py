@@ -1,4 +1,5 @@
-"""``orderbridge serve``: the embedded scheduler keeps syncing on its interval until stopped."""
+"""``orderbridge serve``: scheduler, poster and HTTP server in one process until stopped — polls on its
+interval, receives the channel's webhooks, and answers /healthz and /metrics."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import subprocess
 import sys
 import time
 
-from orderbridge.sandboxes.base import run_in_thread
+import httpx
+
+from orderbridge.sandboxes.base import free_port, run_in_thread
 from orderbridge.sandboxes.shipstation.app import create_sandbox as shipstation_sandbox
 from orderbridge.sandboxes.shopify import generator
 from orderbridge.sandboxes.shopify.app import create_sandbox as shopify_sandbox
@@ -23,21 +26,22 @@ def test_serve_posts_orders_created_after_it_started_and_stops_on_sigterm(hub: H
     shop_state, shop_app = shopify_sandbox(orders=20, seed=3, limits=False, realistic=False)
     ss_state, ss_app = shipstation_sandbox(limits=False, ship_after_seconds=0.0)
     with run_in_thread(shop_app) as shop, run_in_thread(ss_app) as ss:
-        add_connection(hub, "shop", "shopify", shop.base_url, {"access_token": TOKEN})
+        add_connection(hub, "shop", "shopify", shop.base_url, {"access_token": TOKEN, "api_secret": "shpss_sandbox"})
         add_connection(hub, "warehouse", "shipstation", ss.base_url, {"api_key": "ss_key", "api_secret": "ss_secret"})
         for sku, _t, _p in generator.CATALOG:
             set_mapping(hub, "sku", sku, sku, "warehouse")
         set_mapping(hub, "shipping", "*", "ups:ups_ground", "warehouse")
+        port = free_port()
         env = {
             **os.environ,
             "ORDERBRIDGE_DATABASE_URL": settings.resolved_database_url,
             "ORDERBRIDGE_SECRET_KEY": settings.resolved_secret_key(),
-            "ORDERBRIDGE_POLL_INTERVAL_S": "0.5",
+            "ORDERBRIDGE_POLL_INTERVAL_S": "3600",
             "ORDERBRIDGE_SHIPMENT_POLL_INTERVAL_S": "0.5",
             "ORDERBRIDGE_CURSOR_OVERLAP_S": "5",
         }
         proc = subprocess.Popen(
-            [sys.executable, "-m", "orderbridge.cli.main", "serve", "--tick", "0.2"],
+            [sys.executable, "-m", "orderbridge.cli.main", "serve", "--tick", "0.2", "--port", str(port)],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -45,8 +49,17 @@ def test_serve_posts_orders_created_after_it_started_and_stops_on_sigterm(hub: H
         )
         try:
             assert _wait(lambda: len(ss_state.orders_by_key()) == 20), "the first sync did not post the store"
+            assert _wait(lambda: len(shop_state.webhook_dispatcher.subscriptions()) > 0), "webhooks were not registered"
             new_id = shop_state.add_order()["id"]
-            assert _wait(lambda: len(ss_state.orders_by_key()) == 21), "an order placed later was not posted"
+            # the next poll is an hour away: only the webhook can bring this order in
+            assert _wait(lambda: len(ss_state.orders_by_key()) == 21, 10), "a webhook order was not posted"
+            health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+            assert health.status_code == 200, health.text
+            assert {c["name"]: c["health"] for c in health.json()["connections"]}["shop"] == "healthy"
+            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            assert 'orderbridge_orders{connection="shop",state="posted"}' in metrics
+            assert 'orderbridge_webhook_deliveries_total{connection="shop",outcome="inserted"}' in metrics
+            assert "orderbridge_post_latency_seconds_bucket" in metrics
             assert _wait(lambda: len(shop_state.entries("fulfillment")) >= 21), "shipments were not pushed back"
         finally:
             proc.send_signal(signal.SIGTERM)

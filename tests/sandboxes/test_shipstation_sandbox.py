@@ -183,9 +183,7 @@ def test_createorder_refuses_invalid_orders_with_a_shipstation_error_body(
 
 def test_a_body_that_is_not_json_is_a_400(sandbox: Sandbox) -> None:
     _, client, _ = sandbox
-    response = client.post(
-        "/orders/createorders", content=b"[{", headers={"content-type": "application/json"}
-    )
+    response = client.post("/orders/createorders", content=b"[{", headers={"content-type": "application/json"})
     assert response.status_code == 400 and "not valid JSON" in response.json()["ExceptionMessage"]
 
 
@@ -336,9 +334,7 @@ def test_partial_and_void_rates_pick_a_deterministic_fraction_of_orders(
 def test_the_ship_control_route_ships_one_order_now_with_overrides(sandbox: Sandbox) -> None:
     _, client, _ = sandbox
     post(client, "/orders/createorders", [order(1), order(2)])
-    response = client.post(
-        "/_sandbox/ship", json={"orderKey": "key-1", "overrides": {"trackingNumber": None}}
-    )
+    response = client.post("/_sandbox/ship", json={"orderKey": "key-1", "overrides": {"trackingNumber": None}})
     (shipped,) = response.json()["shipments"]
     assert shipped["orderKey"] == "key-1" and shipped["trackingNumber"] is None
     assert [s["orderKey"] for s in shipments(client)["shipments"]] == ["key-1"]

@@ -173,8 +173,7 @@ def test_a_bulk_operation_runs_then_completes_with_jsonl_children_carrying_paren
     assert run["data"]["bulkOperationRunQuery"]["bulkOperation"]["status"] == "CREATED"
     second = gql(
         client,
-        'mutation { bulkOperationRunQuery(query: "{ orders { edges { node { id } } } }") { '
-        "userErrors { message } } }",
+        'mutation { bulkOperationRunQuery(query: "{ orders { edges { node { id } } } }") { userErrors { message } } }',
     )
     assert "already in progress" in second["data"]["bulkOperationRunQuery"]["userErrors"][0]["message"]
     poll = "{ currentBulkOperation { id status objectCount url } }"
@@ -242,9 +241,7 @@ def test_fulfillment_create_moves_quantities_statuses_and_the_ledger(shopify: St
     )
     created = ok["data"]["fulfillmentCreate"]["fulfillment"]
     assert created["trackingInfo"] == [{"number": "TRK1", "company": "UPS", "url": None}]
-    after = gql(
-        client, "query($id: ID!) { order(id: $id) { displayFulfillmentStatus updatedAt } }", {"id": gid}
-    )
+    after = gql(client, "query($id: ID!) { order(id: $id) { displayFulfillmentStatus updatedAt } }", {"id": gid})
     assert after["data"]["order"]["displayFulfillmentStatus"] == "PARTIALLY_FULFILLED"
     assert [e.key for e in state.entries("fulfillment")] == [str(order["id"])]
     listed = client.get("/_sandbox/fulfillments").json()
@@ -263,15 +260,11 @@ def test_missing_or_revoked_tokens_get_401_until_restored(shopify: Store) -> Non
 
 def test_control_routes_create_and_update_orders(shopify: Store) -> None:
     _state, client = shopify
-    created = client.post(
-        "/_sandbox/orders", json={"email": "a@b.example", "shipping_method": "Express"}
-    ).json()
+    created = client.post("/_sandbox/orders", json={"email": "a@b.example", "shipping_method": "Express"}).json()
     assert created["email"] == "a@b.example" and created["shipping_lines"][0]["code"] == "Express"
     updated = client.post(f"/_sandbox/orders/{created['id']}/update", json={"note": "hi"}).json()
     assert updated["note"] == "hi" and updated["updated_at"] >= created["updated_at"]
-    newest = gql(
-        client, "{ orders(first: 1, sortKey: UPDATED_AT, reverse: true) { nodes { legacyResourceId note } } }"
-    )
+    newest = gql(client, "{ orders(first: 1, sortKey: UPDATED_AT, reverse: true) { nodes { legacyResourceId note } } }")
     assert newest["data"]["orders"]["nodes"][0] == {"legacyResourceId": str(created["id"]), "note": "hi"}
 
 

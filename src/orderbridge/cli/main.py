@@ -34,11 +34,13 @@ orders_app = typer.Typer(no_args_is_help=True, help="The order ledger.")
 mappings_app = typer.Typer(no_args_is_help=True, help="SKU and shipping-method mappings per destination.")
 sandbox_app = typer.Typer(no_args_is_help=True, help="Run a local emulator of an external API.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (print figures; not tests).")
+webhooks_app = typer.Typer(no_args_is_help=True, help="Channel webhook subscriptions to this hub.")
 app.add_typer(connections_app, name="connections")
 app.add_typer(orders_app, name="orders")
 app.add_typer(mappings_app, name="mappings")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(bench_app, name="bench")
+app.add_typer(webhooks_app, name="webhooks")
 
 console = Console()
 err = Console(stderr=True)
@@ -291,23 +293,257 @@ def sync(
 @app.command()
 def serve(
     tick: Annotated[float, typer.Option(help="Seconds between scheduler ticks")] = 1.0,
+    port: Annotated[int, typer.Option(help="HTTP port for webhooks, /healthz and /metrics")] = 8000,
+    host: Annotated[str, typer.Option(help="HTTP interface to listen on")] = "127.0.0.1",
+    http: Annotated[bool, typer.Option(help="Serve HTTP (--no-http: scheduler and workers only)")] = True,
+    register: Annotated[bool, typer.Option(help="Subscribe channels' webhooks to this server at start")] = True,
 ) -> None:
-    """Run the scheduler and workers in this process until interrupted (Ctrl-C)."""
+    """Run the scheduler, workers and the hub's HTTP server in this process until interrupted."""
     import signal
 
     from orderbridge.runtime.worker import serve as serve_loop
 
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    wake = threading.Event()
+    settings = Settings()
+    if "public_url" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
     with _errors():
-        hub = _hub()
-    console.print(f"serving; polling channels every {hub.settings.poll_interval_s:g}s (Ctrl-C stops)")
+        from orderbridge.services.hub import Hub
+
+        hub = Hub.from_settings(settings)
     try:
-        serve_loop(hub, stop, tick_s=tick)
-    except KeyboardInterrupt:
+        if not http:
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            console.print(f"serving; polling channels every {hub.settings.poll_interval_s:g}s (Ctrl-C stops)")
+            try:
+                serve_loop(hub, stop, tick_s=tick, wake=wake)
+            except KeyboardInterrupt:
+                stop.set()
+            return
+        import uvicorn
+
+        from orderbridge.web.app import create_app
+        from orderbridge.web.metrics import HubMetrics
+
+        metrics = HubMetrics(hub)
+        hub.observer = metrics
+        if register and hub.settings.webhooks:
+            _register_all(hub)
+        worker = threading.Thread(
+            target=serve_loop, args=(hub, stop), kwargs={"tick_s": tick, "wake": wake}, name="worker", daemon=True
+        )
+        worker.start()
+        config = uvicorn.Config(
+            create_app(hub, metrics=metrics, wake=wake.set), host=host, port=port, log_level="warning"
+        )
+        console.print(
+            f"serving on http://{host}:{port} (webhooks, /healthz, /metrics); polling channels every "
+            f"{hub.settings.poll_interval_s:g}s (Ctrl-C stops)"
+        )
+        # uvicorn handles SIGINT/SIGTERM while it runs and re-raises the signal afterwards to the
+        # handlers found before: these, so the process then stops the worker and exits 0.
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        uvicorn.Server(config).run()  # returns on SIGINT/SIGTERM
         stop.set()
+        worker.join(timeout=60)
     finally:
         hub.close()
+
+
+def _register_all(hub: Any) -> None:
+    """Subscribe every webhook-capable channel; a failure is shown on the connection, never fatal."""
+    from orderbridge.connectors import registry
+    from orderbridge.connectors.base import Capability, Role
+    from orderbridge.services.connections import record_failure
+    from orderbridge.services.webhooks import register_webhooks
+
+    with hub.db.read() as conn:
+        channels = hub.connections_by_role(conn, Role.CHANNEL)
+    for row in channels:
+        if Capability.WEBHOOKS not in registry.declaration(row.kind).capabilities:
+            continue
+        if not hub.box.open(row.credentials_token, what=row.name).get("api_secret"):
+            err.print(f"[yellow]{row.name}: no api_secret, so no webhooks — polled and audited only[/]")
+            continue
+        try:
+            subs = register_webhooks(hub, row.name)
+            console.print(f"{row.name}: {len(subs)} webhook topics → {subs[0].address if subs else '-'}")
+        except OrderBridgeError as exc:
+            err.print(f"[red]{row.name}: webhooks not registered:[/] {exc}")
+            record_failure(hub, row, exc)
+
+
+# --- webhooks / reconciliation / health ----------------------------------------------------------
+
+
+@webhooks_app.command("register")
+def webhooks_register(connection: str) -> None:
+    """Subscribe the hub's receiver ({public_url}/webhooks/...) to the channel's order topics."""
+    from orderbridge.services.webhooks import register_webhooks
+
+    subs = _run(lambda hub: register_webhooks(hub, connection))
+    for sub in subs:
+        console.print(f"{sub.topic:28} → {sub.address}")
+
+
+@webhooks_app.command("list")
+def webhooks_list(connection: str, as_json: JsonOpt = False) -> None:
+    """The channel's webhook subscriptions, as the channel reports them."""
+    from orderbridge.services.webhooks import list_webhooks
+
+    subs = _run(lambda hub: list_webhooks(hub, connection))
+    if as_json:
+        print_json([{"id": s.id, "topic": s.topic, "address": s.address} for s in subs])
+        return
+    table = Table("id", "topic", "address")
+    for sub in subs:
+        table.add_row(sub.id, sub.topic, sub.address)
+    console.print(table)
+
+
+@webhooks_app.command("remove")
+def webhooks_remove(connection: str) -> None:
+    """Delete the channel's subscriptions to this hub."""
+    from orderbridge.services.webhooks import remove_webhooks
+
+    n = _run(lambda hub: remove_webhooks(hub, connection))
+    console.print(f"removed {n} subscription(s) from {connection}")
+
+
+def _parse_since(value: str, now: datetime) -> datetime:
+    """``72h``, ``60d``, ``30m`` before now, or an ISO-8601 time (UTC when it has no offset)."""
+    from datetime import UTC, timedelta
+
+    units = {"m": 60, "h": 3600, "d": 86400}
+    if value and value[-1] in units and value[:-1].replace(".", "", 1).isdigit():
+        return now - timedelta(seconds=float(value[:-1]) * units[value[-1]])
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(
+            f"cannot read {value!r} as a time", hint="Use 72h, 60d, 30m or an ISO time like 2026-11-01T00:00:00Z."
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@app.command()
+def reconcile(
+    connection: Annotated[str | None, typer.Argument(help="Channel to audit (default: every channel)")] = None,
+    since: Annotated[str, typer.Option(help="Window start: 72h, 60d, or an ISO time")] = "72h",
+    until: Annotated[str | None, typer.Option(help="Window end (default now)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Audit: list the channel's orders for the window, recover what the ledger lacks, store the report."""
+    from orderbridge.connectors.base import Role
+    from orderbridge.services.reconcile import reconcile as run_audit
+
+    def work(hub: Any) -> list[dict[str, Any]]:
+        now = hub.now()
+        start = _parse_since(since, now)
+        end = _parse_since(until, now) if until else None
+        with hub.db.read() as conn:
+            channels = [connection] if connection else hub.connection_names(conn, Role.CHANNEL)
+        out = []
+        with err.status("auditing …", spinner="dots") if not as_json else _nullcontext():
+            for name in channels:
+                out.append(run_audit(hub, name, since=start, until=end).as_dict())
+        return out
+
+    reports = _run(work)
+    if as_json:
+        print_json(reports[0] if connection else reports)
+    else:
+        for r in reports:
+            _print_audit(r)
+    if any(r["error"] or r["missing"] for r in reports):
+        raise typer.Exit(1)
+
+
+@contextmanager
+def _nullcontext() -> Iterator[None]:
+    yield
+
+
+def _print_audit(r: dict[str, Any]) -> None:
+    color = "green" if not r["missing"] and not r["error"] else "red"
+    console.print(
+        f"[bold]{r['connection']}[/] audit #{r['run_id']} {r['window_start'][:16]} → {r['window_end'][:16]}: "
+        f"[{color}]{r['summary']}[/] ({r['api_requests']} API requests, cost {r['api_cost']}, {r['seconds']:.1f}s)"
+    )
+    if r["error"]:
+        err.print(f"  [red]{r['error']['message']}[/]")
+    for f in r["findings"][:50]:
+        console.print(f"  {f['action']} {f['number'] or f['external_id']} — {f['cause']} (updated {f['updated_at']})")
+    if len(r["findings"]) > 50:
+        console.print(f"  … and {len(r['findings']) - 50} more (--json lists all)")
+
+
+@app.command()
+def audits(
+    connection: Annotated[str | None, typer.Argument(help="Only this channel")] = None,
+    run_id: Annotated[int | None, typer.Option("--id", help="Show one report in full")] = None,
+    limit: int = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stored reconciliation reports, newest first."""
+    from orderbridge.services.reconcile import list_reports
+
+    rows = _run(lambda hub: list_reports(hub, connection, limit=limit if run_id is None else 10_000))
+    if run_id is not None:
+        rows = [r for r in rows if r["id"] == run_id]
+        if not rows:
+            err.print(f"[red]no audit #{run_id}[/]")
+            raise typer.Exit(2)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("#", "kind", "window", "channel", "ledger", "recovered", "missing", "API", "outcome")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            r["kind"],
+            f"{r['window_start']:%Y-%m-%d %H:%M} → {r['window_end']:%Y-%m-%d %H:%M}",
+            str(r["channel_count"]),
+            str(r["ledger_count"]),
+            str(r["recovered"] + r["refreshed"]),
+            str(r["missing"]),
+            f"{r['api_requests']} req / {r['api_cost']}",
+            r["outcome"],
+        )
+    console.print(table)
+    if run_id is not None:
+        for f in rows[0]["findings"]:
+            console.print(f"  {f['action']} {f['number'] or f['external_id']} — {f['cause']}")
+
+
+@app.command()
+def health(as_json: JsonOpt = False) -> None:
+    """Per-connection health (what /healthz serves); exits 1 when any connection is failing."""
+    from orderbridge.services.health import health_report
+
+    report = _run(health_report)
+    if as_json:
+        print_json(report)
+    else:
+        table = Table("name", "health", "since", "last success", "failures", "last order", "message")
+        for c in report["connections"]:
+            color = {"healthy": "green", "failing": "red", "degraded": "yellow", "silent": "magenta"}.get(
+                c["health"], "white"
+            )
+            table.add_row(
+                c["name"],
+                f"[{color}]{c['health']}[/]",
+                (c["since"] or "-")[:19],
+                (c["last_success_at"] or "-")[:19],
+                str(c["consecutive_failures"]),
+                (c["last_order_at"] or "-")[:19],
+                c["message"],
+            )
+        console.print(table)
+    if report["status"] == "failing":
+        raise typer.Exit(1)
 
 
 # --- orders / holds --------------------------------------------------------------------------------
@@ -462,15 +698,26 @@ def sandbox_shopify(
     plan: Annotated[str, typer.Option(help="standard | advanced | plus")] = "standard",
     realistic: Annotated[bool, typer.Option(help="Mix of statuses and problems (else all clean)")] = True,
     lines: Annotated[int | None, typer.Option(help="Lines per order (default 1–4)")] = None,
+    api_secret: Annotated[str, typer.Option(help="The app's secret: signs webhooks")] = "shpss_sandbox",
+    webhook_retry_scale: Annotated[float, typer.Option(help="Multiplies Shopify's webhook retry delays")] = 1.0,
+    webhook_drop_rate: Annotated[float, typer.Option(help="Share of webhook deliveries silently dropped")] = 0.0,
 ) -> None:
-    """Serve the Shopify Admin API emulator (REST + GraphQL + bulk) until stopped."""
+    """Serve the Shopify Admin API emulator (REST + GraphQL + bulk + webhooks) until stopped."""
     from orderbridge.sandboxes.base import serve_forever
     from orderbridge.sandboxes.shopify.app import create_sandbox
 
     _, asgi = create_sandbox(
-        orders=orders, seed=seed, limits=limits, plan=plan, realistic=realistic, lines_per_order=lines
+        orders=orders,
+        seed=seed,
+        limits=limits,
+        plan=plan,
+        realistic=realistic,
+        lines_per_order=lines,
+        api_secret=api_secret,
+        webhook_retry_scale=webhook_retry_scale,
+        webhook_drop_rate=webhook_drop_rate,
     )
-    err.print(f"Shopify sandbox: {orders} orders on http://127.0.0.1:{port} (token shpat_sandbox)")
+    err.print(f"Shopify sandbox: {orders} orders on http://127.0.0.1:{port} (token shpat_sandbox, secret {api_secret})")
     serve_forever(asgi, port)
 
 
@@ -529,6 +776,26 @@ def bench_ingest(
 
     with _errors():
         result = run(orders=orders, lines=lines, peer=peer, backfill=backfill, quiet=as_json)
+    if as_json:
+        print_json(result)
+    else:
+        render(result, console)
+
+
+@bench_app.command("latency")
+def bench_latency(
+    orders: Annotated[int, typer.Option(help="Orders created at a steady rate, per mode")] = 1000,
+    rate: Annotated[float, typer.Option(help="Orders per second created in the Shopify sandbox")] = 20.0,
+    poll_interval: Annotated[float, typer.Option(help="Poll interval for the webhooks-off run (s)")] = 10.0,
+    webhooks: Annotated[bool, typer.Option(help="Run the webhooks-on mode")] = True,
+    poll: Annotated[bool, typer.Option(help="Run the webhooks-off (polling) mode")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Creation-to-posted latency (p50/p95/p99) with webhooks on, and with polling only."""
+    from orderbridge.bench.latency import render, run
+
+    with _errors():
+        result = run(orders=orders, rate=rate, poll_interval=poll_interval, webhooks=webhooks, poll=poll, quiet=as_json)
     if as_json:
         print_json(result)
     else:

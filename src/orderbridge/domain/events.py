@@ -21,3 +21,7 @@ class EventKind(StrEnum):
     FULFILMENT_PUSH_HELD = "fulfilment_push_held"
     FULFILLED = "fulfilled"
     USER_ACTION = "user_action"
+    RECOVERED = "recovered"
+    DELETED_IN_CHANNEL = "deleted_in_channel"
+    AUDITED = "audited"
+    HEALTH_CHANGED = "health_changed"

@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 
 import structlog
 
@@ -32,6 +33,12 @@ log = structlog.get_logger("orderbridge.worker")
 
 #: how often the alongside poster looks for ready orders while a sync runs
 ALONGSIDE_INTERVAL_S = 0.2
+#: how soon the poster looks again when another process holds a destination's post lease
+BUSY_RETRY_S = 0.02
+#: how often serve checks for due audits, the digest and undelivered alerts
+HOUSEKEEPING_EVERY_S = 5.0
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -40,6 +47,8 @@ class CycleReport:
     posts: list[dict[str, Any]] = field(default_factory=list)
     shipments: list[dict[str, Any]] = field(default_factory=list)
     pushes: list[dict[str, Any]] = field(default_factory=list)
+    audits: list[dict[str, Any]] = field(default_factory=list)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)
     crashed: list[str] = field(default_factory=list)
 
@@ -116,21 +125,94 @@ def run_cycle(
     return report
 
 
-def serve(hub: Hub, stop: threading.Event, *, tick_s: float = 1.0) -> None:
-    """Run jobs until ``stop`` is set: channel syncs every ``poll_interval_s``, shipment polls every
-    ``shipment_poll_interval_s``, posting and pushes every tick (they are cheap when idle)."""
-    last_sync = last_ship = float("-inf")
-    log.info("worker.start", poll_interval_s=hub.settings.poll_interval_s)
+def poster_loop(hub: Hub, stop: threading.Event, wake: threading.Event, *, tick_s: float = 1.0) -> None:
+    """Post ready orders whenever woken (a webhook wrote an order) and at least every tick.
+
+    A dedicated thread, so an order that arrives by webhook is posted within milliseconds even while
+    the main loop is busy with a long sync or audit. When another process holds a destination's
+    post lease, it looks again shortly instead of waiting a whole tick.
+    """
     while not stop.is_set():
-        started = time.monotonic()
-        do_sync = started - last_sync >= hub.settings.poll_interval_s
-        do_ship = started - last_ship >= hub.settings.shipment_poll_interval_s
-        report = run_cycle(hub, sync=do_sync, post=True, shipments=do_ship, push=True)
-        if do_sync:
-            last_sync = started
-        if do_ship:
-            last_ship = started
-        if report.crashed:
-            log.error("worker.cycle_with_crashes", jobs=report.crashed)
-        stop.wait(max(0.0, tick_s - (time.monotonic() - started)))
+        wake.wait(tick_s)
+        wake.clear()
+        if stop.is_set():
+            return
+        with hub.db.read() as conn:
+            destinations = [d.name for d in hub.connections_by_role(conn, Role.DESTINATION)]
+        for name in destinations:
+            try:
+                post_ready(hub, name)
+            except LeaseBusy:
+                stop.wait(BUSY_RETRY_S)
+                wake.set()
+            except Exception:
+                log.exception("job.crashed", job=f"post:{name}")
+
+
+def housekeeping(hub: Hub, report: CycleReport) -> None:
+    """Scheduled audits, the digest and alert dispatch: each guarded like any other job."""
+    from orderbridge.services import notify
+    from orderbridge.services.reconcile import due_audits, reconcile
+
+    none: list[tuple[str, str, datetime]] = []
+    for name, kind, since in _safe(report, "audits", lambda: due_audits(hub), none):
+        _guard(
+            report,
+            f"reconcile:{name}",
+            lambda n=name, k=kind, s=since: reconcile(hub, n, since=s, kind=k),  # type: ignore[misc]
+            report.audits,
+        )
+    _safe(report, "digest", lambda: notify.send_digest_if_due(hub), False)
+    _guard(report, "notify", lambda: notify.dispatch(hub), report.notifications)
+
+
+def _safe(report: CycleReport, what: str, fn: Callable[[], T], default: T) -> T:
+    try:
+        return fn()
+    except Exception:
+        log.exception("job.crashed", job=what)
+        report.crashed.append(what)
+        return default
+
+
+def serve(
+    hub: Hub,
+    stop: threading.Event,
+    *,
+    tick_s: float = 1.0,
+    wake: threading.Event | None = None,
+    housekeeping_every_s: float = HOUSEKEEPING_EVERY_S,
+) -> None:
+    """Run jobs until ``stop`` is set: channel syncs every ``poll_interval_s``, shipment polls every
+    ``shipment_poll_interval_s``, pushes every tick, audits/digest/alerts every
+    ``housekeeping_every_s``; posting runs in its own thread (:func:`poster_loop`), woken by ``wake``."""
+    wake = wake or threading.Event()
+    last_sync = last_ship = last_house = float("-inf")
+    log.info("worker.start", poll_interval_s=hub.settings.poll_interval_s)
+    poster = threading.Thread(
+        target=poster_loop, args=(hub, stop, wake), kwargs={"tick_s": tick_s}, name="poster", daemon=True
+    )
+    poster.start()
+    try:
+        while not stop.is_set():
+            started = time.monotonic()
+            do_sync = started - last_sync >= hub.settings.poll_interval_s
+            do_ship = started - last_ship >= hub.settings.shipment_poll_interval_s
+            report = run_cycle(hub, sync=do_sync, post=False, shipments=do_ship, push=True)
+            if any(s["inserted"] or s["changed"] for s in report.syncs):
+                wake.set()
+            if do_sync:
+                last_sync = started
+            if do_ship:
+                last_ship = started
+            if started - last_house >= housekeeping_every_s:
+                housekeeping(hub, report)
+                last_house = started
+            if report.crashed:
+                log.error("worker.cycle_with_crashes", jobs=report.crashed)
+            stop.wait(max(0.0, tick_s - (time.monotonic() - started)))
+    finally:
+        stop.set()
+        wake.set()
+        poster.join()
     log.info("worker.stop")

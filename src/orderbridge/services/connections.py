@@ -1,9 +1,9 @@
 """Connections: add, update, list, test, and their health.
 
-Health here is the foundation #3 extends: ``healthy`` after a successful run, ``degraded`` while
-transient errors are being retried, ``failing`` when credentials are refused (the message names
-the system and the fix). A failing connection is never switched off silently: its state and
-message are shown by ``connections list``, and the next run tries again.
+Health states and their alerts live in :mod:`orderbridge.services.health`; ``record_success`` and
+``record_failure`` here are the entry points every job calls. A failing connection is never
+switched off: its state and message are shown by ``connections list`` and ``/healthz``, an alert
+is sent, and the next run tries again.
 """
 
 from __future__ import annotations
@@ -144,27 +144,12 @@ def test_connection(hub: Hub, name: str) -> str:
 
 
 def record_success(hub: Hub, row: ConnectionRow, conn: Connection | None = None) -> None:
-    values = {"health": "healthy", "health_message": "", "last_success_at": hub.now(), "consecutive_failures": 0}
-    _update(hub, row, values, conn)
+    from orderbridge.services import health
+
+    health.record_success(hub, row, conn)
 
 
 def record_failure(hub: Hub, row: ConnectionRow, error: OrderBridgeError, conn: Connection | None = None) -> None:
-    from orderbridge.errors import FixConfiguration
+    from orderbridge.services import health
 
-    health = "failing" if isinstance(error, FixConfiguration) else "degraded"
-    values = {
-        "health": health,
-        "health_message": str(error),
-        "last_error_at": hub.now(),
-        "consecutive_failures": connections.c.consecutive_failures + 1,
-    }
-    _update(hub, row, values, conn)
-
-
-def _update(hub: Hub, row: ConnectionRow, values: dict[str, Any], conn: Connection | None) -> None:
-    stmt = update(connections).where(connections.c.id == row.id).values(**values)
-    if conn is not None:
-        conn.execute(stmt)
-        return
-    with hub.db.transaction() as c:
-        c.execute(stmt)
+    health.record_failure(hub, row, error, conn)

@@ -22,6 +22,7 @@ from orderbridge.connectors import registry
 from orderbridge.connectors.base import ChannelConnector, DestinationConnector, Role
 from orderbridge.crypto import SecretBox
 from orderbridge.errors import InvalidInput, NotFound
+from orderbridge.observe import Observer
 from orderbridge.settings import Settings
 from orderbridge.storage.db import Database
 from orderbridge.storage.tables import connections, tenants
@@ -29,7 +30,7 @@ from orderbridge.storage.tables import connections, tenants
 log = structlog.get_logger("orderbridge")
 
 #: connection settings the hub itself reads (pipeline, rules); connectors never see them
-HUB_SETTINGS = frozenset({"download_rules", "sku_mapping", "shipping_mapping", "required_fields"})
+HUB_SETTINGS = frozenset({"download_rules", "sku_mapping", "shipping_mapping", "required_fields", "webhook_address"})
 
 
 def utcnow() -> datetime:
@@ -76,6 +77,8 @@ class Hub:
     http_factory: Callable[[ConnectionRow], httpx.Client | None] | None = None
     #: connection name → ready connector object (tests and embedding code inject fakes here)
     connectors: dict[str, Any] = field(default_factory=dict)
+    #: metrics hooks (a no-op unless ``serve`` installs Prometheus metrics)
+    observer: Observer = field(default_factory=Observer)
     _clients: dict[int, Any] = field(default_factory=dict)
 
     @classmethod

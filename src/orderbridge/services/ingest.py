@@ -138,6 +138,7 @@ def ingest_records(
     new_ids = [ext for ext in latest if ext not in existing]
     outcomes: list[Outcome] = []
     event_rows: list[dict[str, Any]] = []
+    lost_race: list[ChannelRecord] = []
     if new_ids:
         decisions = {ext: _decide(latest[ext], ctx) for ext in new_ids}
         rows = [
@@ -196,10 +197,18 @@ def ingest_records(
                     update(orders).where(orders.c.id == cur["id"]).values(channel_updated_at=v["channel_updated_at"])
                 )
             continue
-        counts.changed += 1
         version = cur["version"] + 1
         old_canonical = conn.execute(select(orders.c.canonical).where(orders.c.id == cur["id"])).scalar_one()
-        conn.execute(update(orders).where(orders.c.id == cur["id"]).values(version=version, updated_at=now, **v))
+        # optimistic: a webhook and a poll may carry the same order at once; the loser re-reads
+        done = conn.execute(
+            update(orders)
+            .where(orders.c.id == cur["id"], orders.c.version == cur["version"])
+            .values(version=version, updated_at=now, **v)
+        )
+        if done.rowcount == 0:
+            lost_race.append(rec)
+            continue
+        counts.changed += 1
         state = OrderState(cur["state"])
         fields = _changed_fields(old_canonical, v["canonical"])
         note = "" if is_evaluable(state) else " (already posted: not re-posted; review the change)"
@@ -220,6 +229,10 @@ def ingest_records(
             outcomes.append(Outcome(cur["id"], state, d))
     add_events(conn, event_rows)
     apply_decisions(conn, tenant_id, outcomes, now)
+    if lost_race:  # another writer committed a version first: compare against what it wrote
+        again = ingest_records(conn, tenant_id, ctx, lost_race, now)
+        again.fetched = 0
+        counts.add(again)
     return counts
 
 

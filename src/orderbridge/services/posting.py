@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -79,6 +80,7 @@ class Reserved:
     outgoing: OutgoingOrder
     posting_id: int
     order_id: int
+    received_at: datetime
 
 
 def order_key(channel_connection_id: int, external_id: str) -> str:
@@ -144,6 +146,7 @@ def post_ready(
         except OrderBridgeError as exc:
             report.error = exc
             bound.warning("post.failed", code=exc.code, error=str(exc))
+            hub.observer.post_failed(row.name, exc.code, len(sending))
             record_failure(hub, row, exc)
         else:
             if report.batches:
@@ -171,7 +174,14 @@ def _prepare_batch(
     )
     with hub.db.transaction() as conn:
         candidates = conn.execute(
-            select(orders.c.id, orders.c.version, orders.c.canonical, orders.c.connection_id, orders.c.external_id)
+            select(
+                orders.c.id,
+                orders.c.version,
+                orders.c.canonical,
+                orders.c.connection_id,
+                orders.c.external_id,
+                orders.c.received_at,
+            )
             .where(
                 orders.c.tenant_id == hub.tenant_id,
                 orders.c.state == OrderState.READY.value,
@@ -242,7 +252,10 @@ def _prepare_batch(
             )
             .values(status="superseded")
         )
-    return [Reserved(o, ids[o.idempotency_key], by_key[o.idempotency_key].id) for o in outgoing]
+    return [
+        Reserved(o, ids[o.idempotency_key], by_key[o.idempotency_key].id, by_key[o.idempotency_key].received_at)
+        for o in outgoing
+    ]
 
 
 def _record_results(
@@ -326,6 +339,12 @@ def _record_results(
         apply_decisions(conn, hub.tenant_id, holds, now)
         if posted_orders:
             _mark_posted(conn, posted_orders, n_destinations, now)
+    if posted_rows:
+        hub.observer.posted(
+            row.name, [(now - r.received_at).total_seconds() for r, res in zip(batch, results, strict=True) if res.ok]
+        )
+    if rejected_rows:
+        hub.observer.post_failed(row.name, "rejected", len(rejected_rows))
 
 
 def _mark_posted(conn: Connection, order_ids: list[int], n_destinations: int, now: Any) -> None:

@@ -112,6 +112,7 @@ orders = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     UniqueConstraint("connection_id", "external_id", name="uq_orders_connection_external"),
     Index("ix_orders_tenant_state", "tenant_id", "state"),
+    Index("ix_orders_connection_updated", "connection_id", "channel_updated_at"),  # 0002: audits
 )
 
 order_reasons = Table(
@@ -325,7 +326,7 @@ alert_deliveries = Table(
     Column("alert_id", Id, ForeignKey("alerts.id"), nullable=False),
     Column("generation", Integer, nullable=False),
     Column("target", String(500), nullable=False),  # email:addr | webhook:url
-    Column("status", String(20), nullable=False),  # sent | failed
+    Column("status", String(20), nullable=False),  # sent | retrying | failed
     Column("attempts", Integer, nullable=False, default=0),
     Column("error", Text),
     Column("at", UTCDateTime(), nullable=False),

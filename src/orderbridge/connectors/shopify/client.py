@@ -129,9 +129,7 @@ class ShopifyClient:
         if rate <= 0:
             return
         elapsed = self.monotonic() - self._throttle_at
-        projected = min(
-            float(status["maximumAvailable"]), float(status["currentlyAvailable"]) + elapsed * rate
-        )
+        projected = min(float(status["maximumAvailable"]), float(status["currentlyAvailable"]) + elapsed * rate)
         if projected < cost:
             wait = (cost - projected) / rate
             self.waited += wait
@@ -197,9 +195,7 @@ class ShopifyClient:
         try:
             with self.http.stream("GET", url) as response:
                 if response.status_code >= 400:
-                    raise RemoteUnavailable(
-                        f"{SYSTEM} bulk result download failed with HTTP {response.status_code}"
-                    )
+                    raise RemoteUnavailable(f"{SYSTEM} bulk result download failed with HTTP {response.status_code}")
                 for line in response.iter_lines():
                     if line:
                         yield line.encode()

@@ -1,4 +1,4 @@
-"""The Shopify channel: declaration and :class:`ShopifyChannel` (list, fetch, push fulfilments).
+"""The Shopify channel: declaration and :class:`ShopifyChannel` (list, fetch, push, webhooks, audit).
 
 Reads use the GraphQL Admin API only (REST is legacy for new apps since 2024-10):
 
@@ -13,13 +13,22 @@ Reads use the GraphQL Admin API only (REST is legacy for new apps since 2024-10)
   ``__parentId``. The export is not sorted by update time, so only the last batch carries a cursor:
   the bulk operation's creation time (everything updated later is picked up incrementally).
 - Orders with more lines than ``lines_per_order_hint`` have their remaining lines paged in.
+- Webhooks (``WebhookChannel``): ``webhookSubscriptionCreate``/``Delete`` and
+  ``webhookSubscriptions``. ``register_webhooks`` lists first and creates only the missing topics,
+  so calling it at every start is safe; Shopify's "already been taken" (a concurrent register won
+  the race) counts as success. Subscription ids are kept as GIDs (what ``Delete`` takes).
+- Audits (``AuditableChannel``): ``list_order_stamps`` asks ``orders`` for ``id legacyResourceId
+  name updatedAt`` only — cost 1 per order, so a page holds 250 (Shopify's maximum) under any
+  ``max_query_cost`` ≥ 252, and 100,000 orders take 400 requests. The window bounds are widened to
+  whole seconds (GraphQL search has second precision): an order at the edge is listed rather than
+  missed, and listing it costs an audit nothing.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -32,11 +41,15 @@ from orderbridge.connectors.base import (
     CredentialField,
     Declaration,
     FulfilmentRequest,
+    OrderStamp,
     Role,
+    StampBatch,
+    WebhookSubscription,
 )
 from orderbridge.connectors.shopify.client import ShopifyClient, estimate_cost
 from orderbridge.connectors.shopify.mapper import legacy_id, order_from_graphql, parse_time
-from orderbridge.errors import HoldOrder, NotFound, RemoteUnavailable, SettingsError
+from orderbridge.connectors.shopify.webhooks import ENUM_TO_TOPIC, TOPIC_TO_ENUM
+from orderbridge.errors import FixConfiguration, HoldOrder, NotFound, RemoteUnavailable, SettingsError
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "api_version": "2025-01",
@@ -58,6 +71,8 @@ DECLARATION = Declaration(
             Capability.FETCH_ORDER,
             Capability.BULK_BACKFILL,
             Capability.PUSH_FULFILMENT,
+            Capability.WEBHOOKS,
+            Capability.LIST_ORDER_STAMPS,
         }
     ),
     credentials=(
@@ -138,6 +153,28 @@ TRACKING_UPDATE = (
     " fulfillment { id status trackingInfo { number company url } } userErrors { field message } } }"
 )
 SHOP_QUERY = "{ shop { name } }"
+STAMPS_QUERY = (
+    "query Stamps($first: Int!, $after: String, $query: String) {"
+    " orders(first: $first, after: $after, sortKey: UPDATED_AT, query: $query) {"
+    " pageInfo { hasNextPage endCursor } nodes { id legacyResourceId name updatedAt } } }"
+)
+WEBHOOK_PAGE = 100
+WEBHOOKS_QUERY = (
+    "query Hooks($first: Int!, $after: String) { webhookSubscriptions(first: $first, after: $after) {"
+    " pageInfo { hasNextPage endCursor }"
+    " nodes { id topic endpoint { ... on WebhookHttpEndpoint { callbackUrl } } } } }"
+)
+WEBHOOK_CREATE = (
+    "mutation Hook($topic: WebhookSubscriptionTopic!, $sub: WebhookSubscriptionInput!) {"
+    " webhookSubscriptionCreate(topic: $topic, webhookSubscription: $sub) {"
+    " webhookSubscription { id topic endpoint { ... on WebhookHttpEndpoint { callbackUrl } } }"
+    " userErrors { field message } } }"
+)
+WEBHOOK_DELETE = (
+    "mutation Unhook($id: ID!) { webhookSubscriptionDelete(id: $id) {"
+    " deletedWebhookSubscriptionId userErrors { field message } } }"
+)
+TAKEN = "already been taken"
 
 _CHILD_KEYS = {"LineItem": "lineItems", "ShippingLine": "shippingLines"}
 
@@ -151,10 +188,39 @@ def _rejected(message: str) -> HoldOrder:
     )
 
 
+def _subscription(node: Mapping[str, Any]) -> WebhookSubscription | None:
+    """A GraphQL ``WebhookSubscription`` → ours; None for topics or endpoints we do not model."""
+    topic = ENUM_TO_TOPIC.get(str(node.get("topic")))
+    address = (node.get("endpoint") or {}).get("callbackUrl")
+    if topic is None or not address:
+        return None
+    return WebhookSubscription(id=str(node["id"]), topic=topic, address=str(address))
+
+
+def _search_time(when: datetime, *, round_up: bool) -> str:
+    """A search bound at whole-second precision, widened outwards (UTC, ISO 8601)."""
+    if when.tzinfo is None:
+        raise ValueError(f"naive datetime {when.isoformat()}: pass an aware UTC time")
+    when = when.astimezone(UTC)
+    if when.microsecond:
+        when = when.replace(microsecond=0) + (timedelta(seconds=1) if round_up else timedelta(0))
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class ShopifyChannel:
-    """A Shopify store as an order channel (implements ``ChannelConnector``)."""
+    """A Shopify store as an order channel (``ChannelConnector``, ``WebhookChannel``, ``AuditableChannel``)."""
 
     declaration = DECLARATION
+    webhook_topics: tuple[str, ...] = (
+        "orders/create",
+        "orders/updated",
+        "orders/cancelled",
+        "orders/fulfilled",
+        "orders/partially_fulfilled",
+        "orders/paid",
+        "orders/edited",
+        "orders/delete",
+    )
 
     def __init__(
         self,
@@ -184,6 +250,7 @@ class ShopifyChannel:
         self.lines_hint = max(1, int(self.settings["lines_per_order_hint"]))
         self.list_query = list_query(self.lines_hint)
         self.page_size = self._page_size()
+        self.stamp_page_size = self._stamp_page_size()
 
     def _page_size(self) -> int:
         cap = int(self.settings["max_query_cost"])
@@ -193,6 +260,17 @@ class ShopifyChannel:
             raise SettingsError(
                 f"max_query_cost {cap} cannot fit one order (cost {per_order + 2})",
                 hint="Raise max_query_cost or lower lines_per_order_hint.",
+            )
+        return size
+
+    def _stamp_page_size(self) -> int:
+        cap = int(self.settings["max_query_cost"])
+        per_order = estimate_cost(STAMPS_QUERY, {"first": 1}) - 2
+        size = min(250, int(self.settings["max_page_size"]), (cap - 2) // max(per_order, 1))
+        if size < 1:
+            raise SettingsError(
+                f"max_query_cost {cap} cannot fit one order stamp (cost {per_order + 2})",
+                hint="Raise max_query_cost.",
             )
         return size
 
@@ -363,3 +441,87 @@ class ShopifyChannel:
         if payload["userErrors"]:
             raise _rejected("; ".join(e["message"] for e in payload["userErrors"]))
         return legacy_id(payload["fulfillment"]["id"])
+
+    # --- AuditableChannel -----------------------------------------------------------------------
+    def list_order_stamps(self, since: datetime, until: datetime) -> Iterator[StampBatch]:
+        """Every order updated in ``[since, until]`` (widened to whole seconds), one batch per page.
+
+        Sorted by update time, like Shopify; an order updated while the listing runs moves to the
+        end and may appear twice (callers key by id). Every page is yielded, even an empty one, so
+        the caller's request count is the true one.
+        """
+        search = (
+            f"updated_at:>='{_search_time(since, round_up=False)}' updated_at:<='{_search_time(until, round_up=True)}'"
+        )
+        first = self.stamp_page_size
+        cost = estimate_cost(STAMPS_QUERY, {"first": first})
+        after: str | None = None
+        while True:
+            result = self.client.execute(STAMPS_QUERY, {"first": first, "after": after, "query": search}, cost=cost)
+            orders = result.data["orders"]
+            stamps = [
+                OrderStamp(
+                    external_id=legacy_id(node.get("legacyResourceId") or node["id"]),
+                    updated_at=parse_time(node["updatedAt"], "updatedAt"),
+                    number=str(node.get("name") or ""),
+                )
+                for node in orders["nodes"]
+            ]
+            yield StampBatch(stamps, requests=1, cost=result.requested_cost)
+            if not orders["pageInfo"]["hasNextPage"]:
+                return
+            after = orders["pageInfo"]["endCursor"]
+
+    # --- WebhookChannel -------------------------------------------------------------------------
+    def list_webhooks(self) -> list[WebhookSubscription]:
+        """The app's subscriptions on order topics to HTTP endpoints (others are not ours to manage)."""
+        found: list[WebhookSubscription] = []
+        after: str | None = None
+        while True:
+            page = self.client.execute(WEBHOOKS_QUERY, {"first": WEBHOOK_PAGE, "after": after}).data[
+                "webhookSubscriptions"
+            ]
+            found.extend(sub for node in page["nodes"] if (sub := _subscription(node)) is not None)
+            if not page["pageInfo"]["hasNextPage"]:
+                return found
+            after = page["pageInfo"]["endCursor"]
+
+    def register_webhooks(self, address: str) -> list[WebhookSubscription]:
+        """Subscribe ``address`` to every topic in :attr:`webhook_topics`; creates only what is missing."""
+        have = {s.topic: s for s in self.list_webhooks() if s.address == address}
+        raced = False
+        for topic in self.webhook_topics:
+            if topic in have:
+                continue
+            payload = self.client.execute(
+                WEBHOOK_CREATE, {"topic": TOPIC_TO_ENUM[topic], "sub": {"callbackUrl": address, "format": "JSON"}}
+            ).data["webhookSubscriptionCreate"]
+            errors = payload.get("userErrors") or []
+            if any(TAKEN in str(e.get("message")) for e in errors):
+                raced = True  # another register created it between our list and create
+                continue
+            if errors or not payload.get("webhookSubscription"):
+                raise FixConfiguration(
+                    f"Shopify refused the {topic} webhook for {address}: "
+                    + "; ".join(str(e.get("message")) for e in errors),
+                    code="shopify_webhook_rejected",
+                    hint="Check the hub's public_url (Shopify needs a reachable HTTPS address) and that the app "
+                    "has the read_orders scope.",
+                )
+            sub = _subscription(payload["webhookSubscription"])
+            if sub is not None:
+                have[topic] = sub
+        if raced:
+            have = {s.topic: s for s in self.list_webhooks() if s.address == address}
+        return [have[t] for t in self.webhook_topics if t in have]
+
+    def remove_webhooks(self, address: str | None = None) -> int:
+        """Delete the order-topic subscriptions to ``address`` (every one when None); how many went."""
+        removed = 0
+        for sub in self.list_webhooks():
+            if address is not None and sub.address != address:
+                continue
+            payload = self.client.execute(WEBHOOK_DELETE, {"id": sub.id}).data["webhookSubscriptionDelete"]
+            if payload.get("deletedWebhookSubscriptionId"):
+                removed += 1
+        return removed

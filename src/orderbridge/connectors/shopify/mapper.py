@@ -210,9 +210,7 @@ def _graphql(n: Mapping[str, Any]) -> Order:
                 unit_price=_bag(li.get("originalUnitPriceSet"), currency, f"line {li['id']} price"),
                 product_id=legacy_id(product["id"]) if product else None,
                 variant_id=legacy_id(variant["id"]) if variant else None,
-                properties=tuple(
-                    (_text(a["key"]), _text(a.get("value"))) for a in li.get("customAttributes") or []
-                ),
+                properties=tuple((_text(a["key"]), _text(a.get("value"))) for a in li.get("customAttributes") or []),
             )
         )
     shipping = tuple(
@@ -243,11 +241,7 @@ def _graphql(n: Mapping[str, Any]) -> Order:
     if not name and shipping_address is not None:
         name = shipping_address.name
     fin = n.get("displayFinancialStatus")
-    payment = (
-        PaymentStatus(fin.lower())
-        if isinstance(fin, str) and fin.lower() in _PAYMENT
-        else PaymentStatus.UNKNOWN
-    )
+    payment = PaymentStatus(fin.lower()) if isinstance(fin, str) and fin.lower() in _PAYMENT else PaymentStatus.UNKNOWN
     return Order(
         external_id=legacy_id(n.get("legacyResourceId") or n["id"]),
         number=_text(n.get("name")),
@@ -255,9 +249,7 @@ def _graphql(n: Mapping[str, Any]) -> Order:
         created_at=parse_time(n.get("createdAt"), "createdAt"),
         updated_at=parse_time(n.get("updatedAt"), "updatedAt"),
         payment_status=payment,
-        fulfilment_status=_FULFILMENT_GRAPHQL.get(
-            n.get("displayFulfillmentStatus") or "", FulfilmentStatus.UNKNOWN
-        ),
+        fulfilment_status=_FULFILMENT_GRAPHQL.get(n.get("displayFulfillmentStatus") or "", FulfilmentStatus.UNKNOWN),
         lines=tuple(lines),
         subtotal=_bag(n.get("subtotalPriceSet"), currency, "subtotalPriceSet"),
         total_tax=_bag(n.get("totalTaxSet"), currency, "totalTaxSet"),
@@ -275,9 +267,7 @@ def _graphql(n: Mapping[str, Any]) -> Order:
         billing_address=_address_graphql(n.get("billingAddress")),
         tags=tuple(n.get("tags") or ()),
         note=_text(n.get("note")),
-        custom_fields=tuple(
-            (_text(a["key"]), _text(a.get("value"))) for a in n.get("customAttributes") or []
-        ),
+        custom_fields=tuple((_text(a["key"]), _text(a.get("value"))) for a in n.get("customAttributes") or []),
         raw=n,
     )
 
@@ -310,9 +300,7 @@ def _rest(o: Mapping[str, Any]) -> Order:
         for s in o.get("shipping_lines") or []
     )
     discounts = tuple(
-        Discount(
-            _text(d.get("code")), _money(d.get("amount"), currency, "discount amount"), _text(d.get("type"))
-        )
+        Discount(_text(d.get("code")), _money(d.get("amount"), currency, "discount amount"), _text(d.get("type")))
         for d in o.get("discount_codes") or []
     )
     taxes = tuple(
@@ -355,8 +343,6 @@ def _rest(o: Mapping[str, Any]) -> Order:
         billing_address=_address_rest(o.get("billing_address")),
         tags=tuple(t.strip() for t in tags.split(",") if t.strip()) if isinstance(tags, str) else tuple(tags),
         note=_text(o.get("note")),
-        custom_fields=tuple(
-            (_text(a["name"]), _text(a.get("value"))) for a in o.get("note_attributes") or []
-        ),
+        custom_fields=tuple((_text(a["name"]), _text(a.get("value"))) for a in o.get("note_attributes") or []),
         raw=o,
     )

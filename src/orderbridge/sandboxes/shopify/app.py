@@ -14,6 +14,13 @@ client (``tests/sandboxes/test_shopify_official_client.py``). Decisions where th
 - Throttling: the requested cost is static (see :mod:`.executor`); ``actualQueryCost`` is the cost
   of what was returned (unused points are refunded, as Shopify does). Bulk results are served at
   ``/bulk-results/{id}.jsonl`` without credentials (Shopify hands out a signed storage URL).
+- An ``orders`` page whose nodes select only ``id legacyResourceId name createdAt updatedAt``
+  (an audit's listing) is built from the order seeds without expanding the orders
+  (:meth:`ShopifyState.stamp_node`): same answer and cost, ~10x faster for the sandbox.
+- Webhooks (:mod:`.webhooks`): GraphQL ``webhookSubscriptionCreate``/``Delete`` and
+  ``webhookSubscriptions``, REST ``webhooks.json``; subscriptions record the API version of the
+  request that created them and deliveries carry it. ``http://`` callback URLs are accepted (Shopify
+  requires HTTPS) so a hub on localhost can subscribe.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ from orderbridge.sandboxes.shopify.state import (
     dumps,
     epoch,
 )
+from orderbridge.sandboxes.shopify.webhooks import TOPICS
 
 AUTH_ERROR = b'{"errors":"[API] Invalid API key or access token (unrecognized login or wrong password)"}'
 REST_FILTERS = (
@@ -86,8 +94,15 @@ def create_sandbox(
     maximum_available: float = 1000.0,
     restore_rate: float | None = None,
     max_query_cost: int = 1000,
+    api_secret: str = "shpss_sandbox",
+    webhook_retry_scale: float = 1.0,
+    webhook_drop_rate: float = 0.0,
 ) -> tuple[ShopifyState, ASGIApp]:
-    """A Shopify store with ``orders`` generated orders, and the ASGI app that serves it."""
+    """A Shopify store with ``orders`` generated orders, and the ASGI app that serves it.
+
+    ``api_secret`` signs webhooks; ``webhook_retry_scale`` multiplies Shopify's retry delays
+    (tests use 0.001); ``webhook_drop_rate`` is the share of deliveries silently lost.
+    """
     state = ShopifyState(
         orders=orders,
         seed=seed,
@@ -99,6 +114,9 @@ def create_sandbox(
         maximum_available=maximum_available,
         restore_rate=restore_rate,
         max_query_cost=max_query_cost,
+        api_secret=api_secret,
+        webhook_retry_scale=webhook_retry_scale,
+        webhook_drop_rate=webhook_drop_rate,
     )
     return state, build_app(state, routes(state))
 
@@ -229,7 +247,12 @@ def routes(state: ShopifyState) -> list[Route]:
         except (ValueError, KeyError, TypeError):
             return _json({"errors": [{"message": "Parse error: the body must be JSON with a 'query'."}]}, 400)
         base_url = str(request.base_url)
-        return _json(run_graphql(state, executor, query, body.get("variables"), body.get("operationName"), base_url))
+        version = request.path_params["version"]
+        return _json(
+            run_graphql(
+                state, executor, query, body.get("variables"), body.get("operationName"), base_url, api_version=version
+            )
+        )
 
     async def bulk_result(request: Request) -> Response:
         op_id = int(request.path_params["op_id"])
@@ -254,6 +277,71 @@ def routes(state: ShopifyState) -> list[Route]:
         order_id = request.query_params.get("order_id")
         return _json(state.fulfillments(int(order_id) if order_id else None))
 
+    # --- webhooks (REST) -------------------------------------------------------------------------
+    dispatcher = state.webhook_dispatcher
+
+    async def webhooks_json(request: Request) -> Response:
+        gate = rest_gate(request)
+        if isinstance(gate, Response):
+            return gate
+        if request.method == "POST":
+            try:
+                given = (await request.json())["webhook"]
+                topic, address = str(given["topic"]), str(given["address"])
+            except (ValueError, KeyError, TypeError):
+                return _json({"errors": {"webhook": ["Required parameter missing or invalid"]}}, 400, gate)
+            sub, errors = dispatcher.subscribe(
+                topic, address, api_version=request.path_params["version"], format=str(given.get("format", "json"))
+            )
+            if sub is None:
+                return _json({"errors": _rest_errors(errors)}, 422, gate)
+            return _json({"webhook": sub.rest()}, 201, gate)
+        wanted_address, wanted_topic = request.query_params.get("address"), request.query_params.get("topic")
+        found = [
+            s.rest()
+            for s in dispatcher.subscriptions()
+            if wanted_address in (None, s.callback_url) and wanted_topic in (None, s.topic)
+        ]
+        return _json({"webhooks": found}, 200, gate)
+
+    async def webhooks_count(request: Request) -> Response:
+        gate = rest_gate(request)
+        if isinstance(gate, Response):
+            return gate
+        return _json({"count": len(dispatcher.subscriptions())}, 200, gate)
+
+    async def webhook_json(request: Request) -> Response:
+        gate = rest_gate(request)
+        if isinstance(gate, Response):
+            return gate
+        sub_id = int(request.path_params["webhook_id"])
+        if request.method == "DELETE":
+            return _json({}, 200, gate) if dispatcher.unsubscribe(sub_id) else _json({"errors": "Not Found"}, 404, gate)
+        sub = dispatcher.subscription(sub_id)
+        return _json({"webhook": sub.rest()}, 200, gate) if sub else _json({"errors": "Not Found"}, 404, gate)
+
+    # --- webhooks (control) ----------------------------------------------------------------------
+    async def control_webhooks(request: Request) -> Response:
+        return _json(
+            {
+                "subscriptions": [s.rest() for s in dispatcher.subscriptions()],
+                "queued": dispatcher.queued(),
+                "drop_rate": dispatcher.drop_rate,
+                "retry_scale": dispatcher.retry_scale,
+                "counts": dict(dispatcher.counts),
+            }
+        )
+
+    async def control_webhooks_drop(request: Request) -> Response:
+        try:
+            state.set_webhook_drop_rate(float((await request.json())["rate"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            return _json({"error": f'expected {{"rate": 0 … 1}}: {exc}'}, 422)
+        return _json({"drop_rate": dispatcher.drop_rate})
+
+    async def control_webhooks_disable(request: Request) -> Response:
+        return _json({"removed": state.disable_webhooks()})
+
     return [
         Route("/admin/api/{version}/orders.json", orders_json, methods=["GET"]),
         Route("/admin/api/{version}/orders/count.json", count_json, methods=["GET"]),
@@ -263,7 +351,25 @@ def routes(state: ShopifyState) -> list[Route]:
         Route("/_sandbox/orders", control_add, methods=["POST"]),
         Route("/_sandbox/orders/{order_id}/update", control_update, methods=["POST"]),
         Route("/_sandbox/fulfillments", control_fulfillments, methods=["GET"]),
+        Route("/admin/api/{version}/webhooks.json", webhooks_json, methods=["GET", "POST"]),
+        Route("/admin/api/{version}/webhooks/count.json", webhooks_count, methods=["GET"]),
+        Route("/admin/api/{version}/webhooks/{webhook_id:int}.json", webhook_json, methods=["GET", "DELETE"]),
+        Route("/_sandbox/webhooks", control_webhooks, methods=["GET"]),
+        Route("/_sandbox/webhooks/drop", control_webhooks_drop, methods=["POST"]),
+        Route("/_sandbox/webhooks/disable", control_webhooks_disable, methods=["POST"]),
     ]
+
+
+def _rest_errors(user_errors: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """GraphQL userErrors → REST's ``{"errors": {"address": ["for this topic has already been taken"]}}``."""
+    out: dict[str, list[str]] = {}
+    for e in user_errors:
+        name = "address" if "callbackUrl" in (e.get("field") or []) else (e.get("field") or ["base"])[-1]
+        message = str(e["message"])
+        if message.startswith("Address "):
+            message = message[len("Address ") :]
+        out.setdefault(name, []).append(message)
+    return out
 
 
 def _page(filters: dict[str, Any], direction: str, key: tuple[int, int]) -> str:
@@ -372,7 +478,26 @@ _SORTS = {
 }
 
 
-def resolve_orders(state: ShopifyState, args: dict[str, Any], *, bulk: bool = False) -> dict[str, Any]:
+#: ``Order`` fields :meth:`ShopifyState.stamp_node` answers without expanding the order
+STAMP_FIELDS = frozenset({"id", "legacyResourceId", "name", "createdAt", "updatedAt", "__typename"})
+
+
+def _stamp_only(f: PlanField) -> bool:
+    """Does this ``orders`` selection ask only for fields a seed answers (see STAMP_FIELDS)?"""
+    nodes: list[PlanField] = []
+    for g in f.sub or []:
+        if g.name == "nodes":
+            nodes.extend(g.sub or [])
+        elif g.name == "edges":
+            for h in g.sub or []:
+                if h.name == "node":
+                    nodes.extend(h.sub or [])
+    return all(n.name in STAMP_FIELDS for n in nodes)
+
+
+def resolve_orders(
+    state: ShopifyState, args: dict[str, Any], *, bulk: bool = False, stamps: bool = False
+) -> dict[str, Any]:
     first, last = args.get("first"), args.get("last")
     if not bulk:
         if first is None and last is None:
@@ -403,7 +528,7 @@ def resolve_orders(state: ShopifyState, args: dict[str, Any], *, bulk: bool = Fa
                 more = True
                 break
             found.append((key, seed))
-        nodes = [state.node(s.id) for _, s in found]
+        nodes = [state.stamp_node(s) for _, s in found] if stamps else [state.node(s.id) for _, s in found]
     if first is None and last is not None:
         found.reverse()
         nodes.reverse()
@@ -442,6 +567,8 @@ def run_graphql(
     variables: dict[str, Any] | None,
     operation_name: str | None,
     base_url: str,
+    *,
+    api_version: str = "2025-01",
 ) -> dict[str, Any]:
     """Execute one GraphQL request with cost accounting; the response body as a dict."""
     try:
@@ -492,7 +619,7 @@ def run_graphql(
     actual = 0
     for f in plan:
         try:
-            value = _resolve_root(state, executor, f, base_url)
+            value = _resolve_root(state, executor, f, base_url, api_version)
         except ExecutionError as exc:
             errors.append({**exc.as_dict(), "path": [f.key]})
             data[f.key] = None
@@ -542,11 +669,11 @@ def _returned_cost(plan: list[PlanField], data: Any) -> int:
     return total
 
 
-def _resolve_root(state: ShopifyState, executor: Executor, f: PlanField, base_url: str) -> Any:
+def _resolve_root(state: ShopifyState, executor: Executor, f: PlanField, base_url: str, api_version: str) -> Any:
     args = f.args
     name = f.name
     if name == "orders":
-        return resolve_orders(state, args)
+        return resolve_orders(state, args, stamps=_stamp_only(f))
     if name == "order":
         return _order_by_gid(state, args["id"])
     if name == "shop":
@@ -577,7 +704,66 @@ def _resolve_root(state: ShopifyState, executor: Executor, f: PlanField, base_ur
         )
     if name == "bulkOperationRunQuery":
         return _run_bulk(state, executor, args["query"])
+    if name in _WEBHOOK_ROOTS:
+        return _WEBHOOK_ROOTS[name](state, args, api_version)
     raise ExecutionError(f"Field '{name}' is not implemented by the sandbox.")
+
+
+# --- webhook subscriptions (GraphQL) ---------------------------------------------------------------
+
+
+def _subscription_id(gid: Any) -> int | None:
+    prefix = "gid://shopify/WebhookSubscription/"
+    text = str(gid)
+    return int(text[len(prefix) :]) if text.startswith(prefix) and text[len(prefix) :].isdigit() else None
+
+
+def _webhook_subscriptions(state: ShopifyState, args: dict[str, Any], _version: str) -> list[dict[str, Any]]:
+    """A plain list: the projector slices it by ``first``/``after`` into a connection."""
+    if args.get("first") is not None and args["first"] > 250:
+        raise ExecutionError("The maximum number of records that can be requested is 250.", "BAD_REQUEST")
+    topics = {TOPICS[t] for t in args.get("topics") or ()}
+    url, fmt = args.get("callbackUrl"), args.get("format")
+    return [
+        s.node()
+        for s in state.webhook_dispatcher.subscriptions()
+        if (not topics or s.topic in topics) and (url is None or s.callback_url == url) and (fmt in (None, s.format))
+    ]
+
+
+def _webhook_subscription(state: ShopifyState, args: dict[str, Any], _version: str) -> dict[str, Any] | None:
+    sub_id = _subscription_id(args["id"])
+    sub = state.webhook_dispatcher.subscription(sub_id) if sub_id is not None else None
+    return sub.node() if sub else None
+
+
+def _webhook_create(state: ShopifyState, args: dict[str, Any], version: str) -> dict[str, Any]:
+    given = args["webhookSubscription"]
+    sub, errors = state.webhook_dispatcher.subscribe(
+        TOPICS[args["topic"]],
+        str(given.get("callbackUrl") or ""),
+        api_version=version,
+        format=given.get("format") or "JSON",
+    )
+    return {"webhookSubscription": sub.node() if sub else None, "userErrors": errors}
+
+
+def _webhook_delete(state: ShopifyState, args: dict[str, Any], _version: str) -> dict[str, Any]:
+    sub_id = _subscription_id(args["id"])
+    if sub_id is None or not state.webhook_dispatcher.unsubscribe(sub_id):
+        return {
+            "deletedWebhookSubscriptionId": None,
+            "userErrors": [{"field": ["id"], "message": "Webhook subscription does not exist"}],
+        }
+    return {"deletedWebhookSubscriptionId": args["id"], "userErrors": []}
+
+
+_WEBHOOK_ROOTS = {
+    "webhookSubscriptions": _webhook_subscriptions,
+    "webhookSubscription": _webhook_subscription,
+    "webhookSubscriptionCreate": _webhook_create,
+    "webhookSubscriptionDelete": _webhook_delete,
+}
 
 
 def _run_bulk(state: ShopifyState, executor: Executor, query: str) -> dict[str, Any]:

@@ -147,9 +147,7 @@ class ValidationFailed(Exception):
 
 
 class _Compiler:
-    def __init__(
-        self, schema: GraphQLSchema, variables: Any, fragments: dict[str, FragmentDefinitionNode]
-    ) -> None:
+    def __init__(self, schema: GraphQLSchema, variables: Any, fragments: dict[str, FragmentDefinitionNode]) -> None:
         self.schema = schema
         self.variables = variables
         self.fragments = fragments
@@ -289,9 +287,7 @@ def project(value: Any, plan: Plan) -> Any:
     return _wrap(value, compile_projector(plan), {}, connection=False, is_list=True)
 
 
-def _wrap(
-    value: Any, fn: Callable[[Any], Any], args: Mapping[str, Any], connection: bool, is_list: bool
-) -> Any:
+def _wrap(value: Any, fn: Callable[[Any], Any], args: Mapping[str, Any], connection: bool, is_list: bool) -> Any:
     if value is None:
         return None
     if callable(value):

@@ -319,9 +319,7 @@ def expand(seed: OrderSeed) -> dict[str, Any]:
                 "name": title,
                 "fulfillment_status": "fulfilled" if done else None,
                 "requires_shipping": True,
-                "properties": [{"name": "Gift message", "value": "Happy birthday!"}]
-                if k == 0 and c % 13 == 0
-                else [],
+                "properties": [{"name": "Gift message", "value": "Happy birthday!"}] if k == 0 and c % 13 == 0 else [],
             }
         )
     discount = (subtotal * Decimal("0.1")).quantize(CENT) if seed.discount else Decimal(0)

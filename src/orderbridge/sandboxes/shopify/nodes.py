@@ -126,9 +126,7 @@ def order_node(o: dict[str, Any]) -> dict[str, Any]:
                 "currentQuantity": li.get("quantity"),
                 "unfulfilledQuantity": li.get("fulfillable_quantity", 0),
                 "requiresShipping": li.get("requires_shipping", True),
-                "variant": _variant(variant_id, li.get("sku"), li.get("variant_title"))
-                if variant_id
-                else None,
+                "variant": _variant(variant_id, li.get("sku"), li.get("variant_title")) if variant_id else None,
                 "product": _product(product_id, li.get("title")) if product_id else None,
                 "originalUnitPriceSet": money_bag(li.get("price"), cur),
                 "customAttributes": [
@@ -179,9 +177,7 @@ def order_node(o: dict[str, Any]) -> dict[str, Any]:
         "totalDiscountsSet": money_bag(o.get("total_discounts"), cur),
         "tags": [t.strip() for t in tags.split(",") if t.strip()] if isinstance(tags, str) else list(tags),
         "note": o.get("note"),
-        "customAttributes": [
-            {"key": a.get("name"), "value": a.get("value")} for a in o.get("note_attributes") or []
-        ],
+        "customAttributes": [{"key": a.get("name"), "value": a.get("value")} for a in o.get("note_attributes") or []],
         "discountCodes": [d.get("code") for d in o.get("discount_codes") or []],
         "shippingAddress": _address(o.get("shipping_address")),
         "billingAddress": _address(o.get("billing_address")),

@@ -8,6 +8,21 @@ the seed; serialised REST JSON is cached per order and dropped on change.
 Both of Shopify's limits are modelled on an injectable monotonic clock (``state.monotonic``) so
 tests can make time pass without sleeping: the REST leaky bucket (size 40, leak 2/4/20 per second
 by plan) and the GraphQL cost bucket (1,000 points, restore 100/200/1,000 per second by plan).
+
+Webhooks: every write that Shopify would announce fires its topics through the store's
+:class:`~.webhooks.WebhookDispatcher` *while the lock is held*, so events queue in the order the
+writes happened and each payload is the order's REST JSON at that moment (the cached bytes are
+immutable; the next change builds new ones). Which writes fire what:
+
+- ``add_order``: ``orders/create``, then ``orders/paid`` when it is created paid;
+- ``update_order``: ``orders/cancelled`` when ``cancelled_at`` becomes set, ``orders/paid`` when
+  ``financial_status`` becomes ``paid``, ``orders/fulfilled``/``orders/partially_fulfilled`` when
+  ``fulfillment_status`` becomes that, then ``orders/updated``;
+- ``create_fulfillment``: ``orders/fulfilled`` or ``orders/partially_fulfilled``, then
+  ``orders/updated``; ``update_tracking``: ``orders/updated``.
+
+The specific topic comes first and the catch-all ``orders/updated`` last. When nobody subscribes
+to a topic nothing is built, so the webhook machinery costs the store nothing until it is used.
 """
 
 from __future__ import annotations
@@ -36,7 +51,8 @@ from orderbridge.sandboxes.shopify.generator import (
     hash_sku,
     make_seed,
 )
-from orderbridge.sandboxes.shopify.nodes import order_node
+from orderbridge.sandboxes.shopify.nodes import order_node, utc_iso
+from orderbridge.sandboxes.shopify.webhooks import WebhookDispatcher
 
 try:  # orjson is ~5x faster; fall back to the standard library when it is absent
     import orjson
@@ -157,6 +173,7 @@ FULFILLMENT_FILTERS: dict[str, set[str | None] | None] = {
     "unfulfilled": {None, "partial"},
     "any": None,
 }
+_FULFILMENT_TOPICS = {"fulfilled": "orders/fulfilled", "partial": "orders/partially_fulfilled"}
 FINANCIAL_FILTERS: dict[str, set[str] | None] = {
     "unpaid": {"pending", "authorized", "partially_paid"},
     "any": None,
@@ -183,6 +200,9 @@ class ShopifyState(SandboxState):
         bulk_polls_before_complete: int = 1,
         shop_name: str = "OrderBridge Sandbox Store",
         now: datetime | None = None,
+        api_secret: str = "shpss_sandbox",
+        webhook_retry_scale: float = 1.0,
+        webhook_drop_rate: float = 0.0,
     ) -> None:
         super().__init__(credentials={access_token})
         if plan not in PLANS:
@@ -198,7 +218,13 @@ class ShopifyState(SandboxState):
         self.max_query_cost = max_query_cost
         self.shop_name = shop_name
         self.lines_per_order = lines_per_order
+        self.seed = seed
         self.rng = random.Random(seed * 7919 + 1)
+        self.api_secret = api_secret
+        #: subscriptions and deliveries; its sender threads start with the first subscription
+        self.webhook_dispatcher = WebhookDispatcher(
+            self, secret=api_secret, seed=seed, retry_scale=webhook_retry_scale, drop_rate=webhook_drop_rate
+        )
         self._points = maximum_available
         self._points_at = self.monotonic()
         self._rest_level = 0.0
@@ -250,6 +276,28 @@ class ShopifyState(SandboxState):
             self._node_cache[order_id] = cached
         return cached
 
+    def stamp_node(self, s: OrderSeed) -> dict[str, Any]:
+        """The cheap fields of an ``Order`` node, built from the seed without expanding the order.
+
+        Used when a query selects nothing else (an audit's id/updated-at listing): expanding and
+        converting 100,000 orders costs seconds, reading four facts off the seed microseconds.
+        Values are identical to :meth:`node`'s (a test holds them to it).
+        """
+        o = s.overlay
+        if o is not None:
+            created, updated, name = utc_iso(o.get("created_at")), utc_iso(o.get("updated_at")), o.get("name")
+        else:
+            created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(s.created))
+            updated = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(s.updated))
+            name = f"#{s.number}"
+        return {
+            "id": f"gid://shopify/Order/{s.id}",
+            "legacyResourceId": str(s.id),
+            "name": name,
+            "createdAt": created,
+            "updatedAt": updated,
+        }
+
     def now_epoch(self) -> int:
         return int(self.clock().timestamp())
 
@@ -271,20 +319,12 @@ class ShopifyState(SandboxState):
         keyed = sort in ("updated", "created")
         lo_bound = None
         if predicate is not None and not descending and after is None:
-            bound = (
-                predicate.updated[0]
-                if sort == "updated"
-                else predicate.created[0]
-                if sort == "created"
-                else None
-            )
+            bound = predicate.updated[0] if sort == "updated" else predicate.created[0] if sort == "created" else None
             if bound is not None and bound != -math.inf:
                 lo_bound = (math.ceil(bound), -1)
         if after is not None:
             probe: Any = after if keyed else after[1]
-            pos = (
-                bisect.bisect_right(index, probe) if not descending else bisect.bisect_left(index, probe) - 1
-            )
+            pos = bisect.bisect_right(index, probe) if not descending else bisect.bisect_left(index, probe) - 1
         elif lo_bound is not None:
             pos = bisect.bisect_left(index, lo_bound)
         else:
@@ -362,6 +402,9 @@ class ShopifyState(SandboxState):
             _apply(s.overlay, overrides)
             self._sync(s, s.created, s.updated)
             self.record("order_created", str(order_id))
+            self._emit("orders/create", order_id)
+            if s.financial == "paid":
+                self._emit("orders/paid", order_id)
             return s.overlay
 
     def _tail(self) -> list[OrderSeed]:
@@ -374,11 +417,19 @@ class ShopifyState(SandboxState):
             if s is None:
                 raise KeyError(f"no order {order_id}")
             old_created, old_updated = s.created, s.updated
+            was = (s.cancelled, s.financial, s.fulfillment)
             if s.overlay is None:
                 s.overlay = expand(s)
             changes.setdefault("updated_at", local_iso(max(self.now_epoch(), s.updated)))
             _apply(s.overlay, changes)
             self._sync(s, old_created, old_updated)
+            if s.cancelled and not was[0]:
+                self._emit("orders/cancelled", order_id)
+            if s.financial == "paid" and was[1] != "paid":
+                self._emit("orders/paid", order_id)
+            if s.fulfillment != was[2] and s.fulfillment in _FULFILMENT_TOPICS:
+                self._emit(_FULFILMENT_TOPICS[s.fulfillment], order_id)
+            self._emit("orders/updated", order_id)
             return s.overlay
 
     def fulfillments(self, order_id: int | None = None) -> list[dict[str, Any]]:
@@ -408,14 +459,10 @@ class ShopifyState(SandboxState):
         """Shopify's ``fulfillmentCreate``: returns (REST fulfillment, userErrors)."""
         with self.lock:
             if not by_fulfillment_order:
-                return None, [
-                    _user_error(["fulfillment", "lineItemsByFulfillmentOrder"], "must not be empty")
-                ]
+                return None, [_user_error(["fulfillment", "lineItemsByFulfillmentOrder"], "must not be empty")]
             order_ids = {_gid_number(g.get("fulfillmentOrderId")) for g in by_fulfillment_order}
             if len(order_ids) != 1 or None in order_ids:
-                return None, [
-                    _user_error(["fulfillment"], "All fulfillment orders must belong to the same order.")
-                ]
+                return None, [_user_error(["fulfillment"], "All fulfillment orders must belong to the same order.")]
             order_id = order_ids.pop()
             assert order_id is not None
             s = self.orders.get(order_id)
@@ -428,9 +475,7 @@ class ShopifyState(SandboxState):
                 ]
             order = expand(s)
             if order.get("cancelled_at"):
-                return None, [
-                    _user_error(["fulfillment"], "Fulfillment order is cancelled and cannot be fulfilled.")
-                ]
+                return None, [_user_error(["fulfillment"], "Fulfillment order is cancelled and cannot be fulfilled.")]
             lines = {li["id"]: li for li in order.get("line_items", [])}
             wanted: dict[int, int] = {}
             for group in by_fulfillment_order:
@@ -444,15 +489,11 @@ class ShopifyState(SandboxState):
                     line_id = _gid_number(item.get("id"))
                     if line_id is None or line_id not in lines:
                         return None, [
-                            _user_error(
-                                ["fulfillment"], f"Invalid fulfillment order line item id: {item.get('id')}."
-                            )
+                            _user_error(["fulfillment"], f"Invalid fulfillment order line item id: {item.get('id')}.")
                         ]
                     wanted[line_id] = wanted.get(line_id, 0) + int(item.get("quantity", 0))
             if not wanted:
-                return None, [
-                    _user_error(["fulfillment"], "Fulfillment order has no remaining quantity to fulfill.")
-                ]
+                return None, [_user_error(["fulfillment"], "Fulfillment order has no remaining quantity to fulfill.")]
             for line_id, qty in wanted.items():
                 remaining = lines[line_id].get("fulfillable_quantity", 0)
                 if qty <= 0 or qty > remaining:
@@ -478,9 +519,7 @@ class ShopifyState(SandboxState):
             self._next_fulfillment += 1
             fid = self._next_fulfillment
             tracking = tracking or {}
-            numbers = list(
-                tracking.get("numbers") or ([tracking["number"]] if tracking.get("number") else [])
-            )
+            numbers = list(tracking.get("numbers") or ([tracking["number"]] if tracking.get("number") else []))
             urls = list(tracking.get("urls") or ([tracking["url"]] if tracking.get("url") else []))
             fulfillment = {
                 "id": fid,
@@ -507,6 +546,8 @@ class ShopifyState(SandboxState):
                 company=fulfillment["tracking_company"],
                 lines={str(k): v for k, v in wanted.items()},
             )
+            self._emit(_FULFILMENT_TOPICS[order["fulfillment_status"]], order_id)
+            self._emit("orders/updated", order_id)
             return dict(fulfillment), []
 
     def update_tracking(
@@ -536,6 +577,7 @@ class ShopifyState(SandboxState):
                                 tracking_number=numbers[0],
                                 company=f["tracking_company"],
                             )
+                            self._emit("orders/updated", s.id)
                             return dict(f), []
             return None, [_user_error(["fulfillmentId"], "Fulfillment does not exist.")]
 
@@ -576,9 +618,7 @@ class ShopifyState(SandboxState):
         """REST leaky bucket: (allowed, used after this call, Retry-After seconds when refused)."""
         with self.lock:
             now = self.monotonic()
-            self._rest_level = max(
-                0.0, self._rest_level - max(0.0, now - self._rest_at) * self.rest_leak_rate
-            )
+            self._rest_level = max(0.0, self._rest_level - max(0.0, now - self._rest_at) * self.rest_leak_rate)
             self._rest_at = now
             if not self.limits:
                 return True, 1, 0.0
@@ -603,11 +643,36 @@ class ShopifyState(SandboxState):
             self.record("bulk_operation", op.gid, query=query)
             return op, []
 
+    # --- webhooks --------------------------------------------------------------------------------
+    def _emit(self, topic: str, order_id: int) -> None:
+        """Announce a write (caller holds the lock): the order's JSON now, to ``topic``'s subscribers."""
+        dispatcher = self.webhook_dispatcher
+        if dispatcher.has_subscribers(topic):
+            dispatcher.publish(topic, order_id, self.rest_json(order_id), self.clock())
+
+    def set_webhook_drop_rate(self, rate: float) -> None:
+        """Lose this share of deliveries from now on (0 … 1), recorded as ``webhook_dropped``."""
+        self.webhook_dispatcher.set_drop_rate(rate)
+
+    def disable_webhooks(self) -> int:
+        """Delete every subscription (as when an app loses them); queued deliveries are discarded."""
+        removed = self.webhook_dispatcher.unsubscribe_all()
+        self.record("webhooks_disabled", "", subscriptions=removed)
+        return removed
+
+    def close(self) -> None:
+        """Stop the webhook senders (daemon threads; calling this is tidy, not required)."""
+        self.webhook_dispatcher.stop()
+
     def control_extra(self) -> dict[str, Any]:
+        dispatcher = self.webhook_dispatcher
         return {
             "orders": len(self.orders),
             "fulfillments": len(self.entries("fulfillment")),
             "graphql_points_available": self.throttle_status()["currentlyAvailable"],
+            "webhook_subscriptions": len(dispatcher.subscriptions()),
+            "webhooks_queued": dispatcher.queued(),
+            "webhooks": dict(dispatcher.counts),
         }
 
 
@@ -690,13 +755,9 @@ def _line(order_id: int, k: int, given: dict[str, Any]) -> dict[str, Any]:
 
 def _recompute_totals(order: dict[str, Any], explicit: set[str]) -> None:
     try:
-        items = sum(
-            (Decimal(str(li["price"])) * int(li["quantity"]) for li in order["line_items"]), Decimal(0)
-        )
+        items = sum((Decimal(str(li["price"])) * int(li["quantity"]) for li in order["line_items"]), Decimal(0))
         discount = Decimal(str(order.get("total_discounts") or "0"))
-        shipping = sum(
-            (Decimal(str(s.get("price") or 0)) for s in order.get("shipping_lines", [])), Decimal(0)
-        )
+        shipping = sum((Decimal(str(s.get("price") or 0)) for s in order.get("shipping_lines", [])), Decimal(0))
         rate = Decimal(str((order.get("tax_lines") or [{}])[0].get("rate", 0)))
     except (ArithmeticError, ValueError, KeyError, TypeError):
         return  # deliberately malformed orders keep what the caller gave

@@ -116,6 +116,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_alert_deliveries")),
         sa.UniqueConstraint("alert_id", "generation", "target", name="uq_alert_deliveries_alert_generation_target"),
     )
+    op.create_index("ix_orders_connection_updated", "orders", ["connection_id", "channel_updated_at"], unique=False)
     with op.batch_alter_table("connections", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("health_since", orderbridge.storage.types.UTCDateTime(timezone=True), nullable=True)
@@ -135,6 +136,7 @@ def downgrade() -> None:
         batch_op.drop_column("last_order_at")
         batch_op.drop_column("health_since")
 
+    op.drop_index("ix_orders_connection_updated", table_name="orders")
     op.drop_table("alert_deliveries")
     with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
         batch_op.drop_index("ix_webhook_deliveries_order")

@@ -1,0 +1,234 @@
+"""Connection health: healthy, degraded, failing, silent — and the alert when it turns bad.
+
+- ``healthy``: the last run succeeded and, for a channel, orders arrive at their usual pace.
+- ``degraded``: transient errors (429, 5xx, timeouts) are being retried; fewer than
+  ``failing_after`` runs in a row have failed.
+- ``failing``: the system refused the credentials or settings (a person must act), or
+  ``failing_after`` runs in a row failed. Raises an alert (one per episode, not one per run).
+- ``silent``: a channel whose runs succeed but whose newest order is older than
+  ``silent_factor`` × its usual gap between orders (and at least ``silent_min_s``) — the "auto-import
+  switched itself off" or "webhook quietly disabled" failure that nobody notices. Raises an alert.
+
+The usual gap is the median gap between the last 200 orders' creation times in the channel: robust
+to bursts, and learnt per connection (a shop taking one order a day is not silent after an hour).
+No alert is possible before ``silent_min_orders`` orders are known.
+
+Nothing here ever disables a connection: its jobs keep running on schedule, and the first success
+returns it to ``healthy`` and resolves its alert (so a later episode alerts again).
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, select, update
+
+from orderbridge.connectors.base import Role
+from orderbridge.domain.events import EventKind
+from orderbridge.errors import FixConfiguration, OrderBridgeError
+from orderbridge.services import notify
+from orderbridge.services.hub import ConnectionRow, Hub
+from orderbridge.services.ledger import add_events, event_row
+from orderbridge.storage.tables import connections, cursors, orders
+
+log = structlog.get_logger("orderbridge.health")
+
+GAP_SAMPLE = 200
+
+
+def failing_key(connection_id: int) -> str:
+    return f"connection_failing:{connection_id}"
+
+
+def silent_key(connection_id: int) -> str:
+    return f"connection_silent:{connection_id}"
+
+
+def record_success(hub: Hub, row: ConnectionRow, conn: Connection | None = None) -> str:
+    """A run succeeded: healthy (or silent, for a channel with no recent orders). Returns the state."""
+    if conn is None:
+        with hub.db.transaction() as c:
+            return record_success(hub, row, c)
+    now = hub.now()
+    current = conn.execute(select(connections.c.health).where(connections.c.id == row.id)).scalar_one()
+    values: dict[str, Any] = {"last_success_at": now, "consecutive_failures": 0}
+    state, message = "healthy", ""
+    if row.role is Role.CHANNEL:
+        last, gap, n = _order_pace(conn, row.id)
+        values.update(last_order_at=last, usual_gap_s=gap)
+        quiet = _silence(hub, last, gap, n, now)
+        if quiet is not None:
+            state = "silent"
+            message = (
+                f"no new orders from {row.name} for {_span(quiet)} (usually one every {_span(gap or 0)}); "
+                "the channel answers, so check that orders are still being placed and that the store "
+                "has not changed how it publishes them"
+            )
+    _transition(hub, conn, row, current, state, message, values, now)
+    notify.resolve_alert(conn, hub.tenant_id, failing_key(row.id), now)
+    if state == "silent":
+        notify.raise_alert(
+            conn,
+            hub.tenant_id,
+            key=silent_key(row.id),
+            kind="connection_silent",
+            subject=f"{row.name} has gone silent",
+            body=message + f"\n\nCheck it: orderbridge connections test {row.name}\nAudit it: "
+            f"orderbridge reconcile {row.name}",
+            link=notify.alert_link(hub.settings, f"/connections/{row.name}"),
+            now=now,
+            connection_id=row.id,
+        )
+    else:
+        notify.resolve_alert(conn, hub.tenant_id, silent_key(row.id), now)
+    return state
+
+
+def record_failure(hub: Hub, row: ConnectionRow, error: OrderBridgeError, conn: Connection | None = None) -> str:
+    """A run failed: degraded while retrying, failing when a person must act. Returns the state."""
+    if conn is None:
+        with hub.db.transaction() as c:
+            return record_failure(hub, row, error, c)
+    now = hub.now()
+    current, failures = conn.execute(
+        select(connections.c.health, connections.c.consecutive_failures).where(connections.c.id == row.id)
+    ).one()
+    failures += 1
+    needs_person = isinstance(error, FixConfiguration)
+    state = "failing" if needs_person or failures >= hub.settings.failing_after else "degraded"
+    message = str(error)
+    if state == "failing" and not needs_person:
+        message = f"{failures} runs in a row failed; last: {error}"
+    values = {"last_error_at": now, "consecutive_failures": failures}
+    _transition(hub, conn, row, current, state, message, values, now)
+    if state == "failing":
+        fix = (error.hint or "See the message; the next run tries again on its own.").replace("<name>", row.name)
+        notify.raise_alert(
+            conn,
+            hub.tenant_id,
+            key=failing_key(row.id),
+            kind="connection_failing",
+            subject=f"{row.name} is failing: {error.message}",
+            body=(
+                f"Connection {row.name} ({row.kind}) is failing.\n\nWhat happened: {error.message}\n"
+                f"How to fix it: {fix}\n\nNothing is lost: every run resumes from the last committed cursor, "
+                f"so once this is fixed the next sync catches up.\nCheck it: orderbridge connections test {row.name}"
+            ),
+            link=notify.alert_link(hub.settings, f"/connections/{row.name}"),
+            now=now,
+            connection_id=row.id,
+            data={"code": error.code, "failures": failures},
+        )
+    return state
+
+
+def _transition(
+    hub: Hub,
+    conn: Connection,
+    row: ConnectionRow,
+    current: str,
+    state: str,
+    message: str,
+    values: dict[str, Any],
+    now: datetime,
+) -> None:
+    values = {**values, "health": state, "health_message": message}
+    if current != state:
+        values["health_since"] = now
+        add_events(
+            conn,
+            [
+                event_row(
+                    hub.tenant_id,
+                    None,
+                    EventKind.HEALTH_CHANGED,
+                    now,
+                    f"{row.name}: {current} → {state}" + (f" — {message}" if message else ""),
+                    connection_id=row.id,
+                    previous=current,
+                    state=state,
+                )
+            ],
+        )
+        log.info("connection.health", tenant_id=hub.tenant_id, connection_id=row.id, previous=current, state=state)
+    conn.execute(update(connections).where(connections.c.id == row.id).values(**values))
+
+
+def _order_pace(conn: Connection, connection_id: int) -> tuple[datetime | None, float | None, int]:
+    """Newest order creation time, median gap (s) over the last orders, and how many were sampled."""
+    times = list(
+        conn.execute(
+            select(orders.c.channel_created_at)
+            .where(orders.c.connection_id == connection_id, orders.c.channel_created_at.is_not(None))
+            .order_by(orders.c.channel_created_at.desc())
+            .limit(GAP_SAMPLE + 1)
+        ).scalars()
+    )
+    if not times:
+        return None, None, 0
+    gaps = [(a - b).total_seconds() for a, b in itertools.pairwise(times)]
+    gap = statistics.median(gaps) if gaps else None
+    return times[0], gap, len(times)
+
+
+def _silence(hub: Hub, last: datetime | None, gap: float | None, n: int, now: datetime) -> float | None:
+    """Seconds of silence when they exceed the threshold, else None."""
+    s = hub.settings
+    if last is None or gap is None or n < s.silent_min_orders:
+        return None
+    quiet = (now - last).total_seconds()
+    threshold = max(s.silent_factor * gap, s.silent_min_s)
+    return quiet if quiet > threshold else None
+
+
+def _span(seconds: float) -> str:
+    td = timedelta(seconds=round(seconds))
+    if td.days >= 2:
+        return f"{td.days} days"
+    hours = td.total_seconds() / 3600
+    if hours >= 1:
+        return f"{hours:.1f} h"
+    minutes = td.total_seconds() / 60
+    return f"{minutes:.0f} min" if minutes >= 1 else f"{td.total_seconds():.0f} s"
+
+
+def health_report(hub: Hub) -> dict[str, Any]:
+    """Per-connection health as JSON (``/healthz``); ``status`` is the worst of them."""
+    now = hub.now()
+    with hub.db.read() as conn:
+        rows = conn.execute(
+            select(connections, cursors.c.value.label("cursor"))
+            .outerjoin(cursors, (cursors.c.connection_id == connections.c.id) & (cursors.c.name == "orders"))
+            .where(connections.c.tenant_id == hub.tenant_id)
+            .order_by(connections.c.id)
+        ).all()
+    items = []
+    for r in rows:
+        items.append(
+            {
+                "name": r.name,
+                "kind": r.kind,
+                "role": r.role,
+                "health": r.health,
+                "message": r.health_message,
+                "since": _iso(r.health_since),
+                "last_success_at": _iso(r.last_success_at),
+                "last_error_at": _iso(r.last_error_at),
+                "consecutive_failures": r.consecutive_failures,
+                "last_order_at": _iso(r.last_order_at),
+                "usual_gap_s": r.usual_gap_s,
+                "cursor": _iso(r.cursor),
+                "sync_lag_s": None if r.last_success_at is None else (now - r.last_success_at).total_seconds(),
+            }
+        )
+    states = {i["health"] for i in items}
+    status = "failing" if "failing" in states else "degraded" if states & {"degraded", "silent"} else "ok"
+    return {"status": status, "at": now.isoformat(), "connections": items}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()

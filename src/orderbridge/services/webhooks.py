@@ -1,0 +1,281 @@
+"""Webhook receivers: a channel's push notifications → the same idempotent upsert as polling.
+
+Order of checks, each cheap before the next:
+
+1. the connection exists and is of the kind the URL names (404 otherwise, so the channel's
+   retries end and its subscription can be cleaned up);
+2. the signature: HMAC-SHA256 over the *raw* body with the connection's ``api_secret``, compared
+   in constant time; unsigned, forged, or no secret configured → 401 and nothing stored;
+3. one transaction: insert the delivery id into ``webhook_deliveries`` (unique per connection, so
+   a replay finds the row and is answered 200 without doing anything), then ingest the payload
+   with :func:`orderbridge.services.ingest.ingest_records` — whose version check discards a stale
+   delivery (older ``updated_at`` than the ledger's) — and record the outcome. The delivery row
+   and the order commit together: if anything fails the delivery is not recorded, the channel
+   gets a 5xx, and its retry is processed as new.
+
+A webhook never moves the poll cursor: polls and audits stay independent proofs that nothing was
+missed (see ``docs/completeness.md``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+import structlog
+from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from orderbridge.connectors.base import Capability, ChannelRecord, Role, WebhookChannel, WebhookSubscription
+from orderbridge.domain.events import EventKind
+from orderbridge.errors import InvalidInput, NotFound, OrderBridgeError, SettingsError
+from orderbridge.services.hub import ConnectionRow, Hub
+from orderbridge.services.ingest import ingest_records
+from orderbridge.services.ledger import add_events, event_row
+from orderbridge.services.sync import channel_context
+from orderbridge.storage.tables import orders, webhook_deliveries
+
+log = structlog.get_logger("orderbridge.webhooks")
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookOutcome:
+    status: int  # the HTTP status to answer with
+    outcome: str  # inserted | changed | unchanged | stale | duplicate | ignored | rejected_*
+    message: str
+    external_id: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status < 300
+
+    @property
+    def wrote(self) -> bool:
+        """Something new reached the ledger: the poster should look now, not at its next tick."""
+        return self.outcome in ("inserted", "changed")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    webhook_id: str
+    topic: str
+    triggered_at: datetime | None
+    external_id: str | None
+    #: the order in the payload, or None for topics that carry no order (deletions)
+    record: ChannelRecord | None
+
+
+class Adapter:
+    """How one channel kind signs, names and shapes its webhooks."""
+
+    def verify(
+        self, row: ConnectionRow, credentials: Mapping[str, str], headers: Mapping[str, str], body: bytes
+    ) -> str:
+        """Return "" when authentic, else the reason for refusing."""
+        raise NotImplementedError
+
+    def parse(self, headers: Mapping[str, str], body: bytes) -> Delivery:
+        raise NotImplementedError
+
+
+class ShopifyAdapter(Adapter):
+    def verify(
+        self, row: ConnectionRow, credentials: Mapping[str, str], headers: Mapping[str, str], body: bytes
+    ) -> str:
+        from orderbridge.connectors.shopify.webhooks import verify_signature
+
+        secret = credentials.get("api_secret")
+        if not secret:
+            return (
+                f"connection {row.name!r} has no api_secret, so webhook signatures cannot be checked — set it: "
+                f"orderbridge connections update {row.name} --credential api_secret=<the app's API secret key>"
+            )
+        header = headers.get("x-shopify-hmac-sha256")
+        if not header:
+            return "unsigned: no X-Shopify-Hmac-Sha256 header"
+        if not verify_signature(secret, body, header):
+            return "forged: X-Shopify-Hmac-Sha256 does not match the body"
+        return ""
+
+    def parse(self, headers: Mapping[str, str], body: bytes) -> Delivery:
+        from orderbridge.connectors.shopify.mapper import order_from_rest, parse_time
+
+        webhook_id = headers.get("x-shopify-webhook-id")
+        topic = headers.get("x-shopify-topic", "")
+        if not webhook_id:
+            raise ValueError("no X-Shopify-Webhook-Id header")
+        payload: Any = json.loads(body)
+        if not isinstance(payload, dict) or "id" not in payload:
+            raise ValueError("the body is not an order object with an id")
+        triggered = headers.get("x-shopify-triggered-at")
+        triggered_at = parse_time(triggered, "X-Shopify-Triggered-At") if triggered else None
+        external_id = str(payload["id"])
+        record = None if topic == "orders/delete" else order_from_rest(payload)
+        return Delivery(webhook_id, topic, triggered_at, external_id, record)
+
+
+ADAPTERS: dict[str, Adapter] = {"shopify": ShopifyAdapter()}
+
+
+def _insert(conn: Connection) -> Any:
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: bytes) -> WebhookOutcome:
+    """Handle one delivery; ``headers`` must be case-insensitive (Starlette's are)."""
+    adapter = ADAPTERS.get(kind)
+    row: ConnectionRow | None
+    with hub.db.read() as conn:
+        try:
+            row = hub.connection(conn, name)
+        except NotFound:
+            row = None
+    if adapter is None or row is None or row.kind != kind or row.role is not Role.CHANNEL:
+        return _rejected(hub, name, 404, "rejected_unknown", f"no {kind} channel connection named {name!r}")
+    bound = log.bind(tenant_id=hub.tenant_id, connection_id=row.id, connection=name)
+    credentials = hub.box.open(row.credentials_token, what=f"credentials of {name!r}")
+    problem = adapter.verify(row, credentials, headers, body)
+    if problem:
+        bound.warning("webhook.refused", reason=problem)
+        return _rejected(hub, name, 401, "rejected_signature", problem)
+    try:
+        delivery = adapter.parse(headers, body)
+    except ValueError as exc:
+        bound.warning("webhook.unreadable", error=str(exc))
+        return _rejected(hub, name, 400, "rejected_invalid", f"unreadable delivery: {exc}")
+    ctx = channel_context(hub, row)
+    now = hub.now()
+    with hub.db.transaction() as conn:
+        claimed = conn.execute(
+            _insert(conn)(webhook_deliveries)
+            .values(
+                tenant_id=hub.tenant_id,
+                connection_id=row.id,
+                webhook_id=delivery.webhook_id,
+                topic=delivery.topic,
+                external_id=delivery.external_id,
+                triggered_at=delivery.triggered_at,
+                received_at=now,
+                outcome="processing",
+            )
+            .on_conflict_do_nothing(index_elements=["connection_id", "webhook_id"])
+            .returning(webhook_deliveries.c.id)
+        ).scalar_one_or_none()
+        if claimed is None:
+            outcome = WebhookOutcome(200, "duplicate", f"delivery {delivery.webhook_id} was already processed")
+        elif delivery.record is None:
+            outcome = _deleted(conn, hub, row, delivery, now)
+        else:
+            counts = ingest_records(conn, hub.tenant_id, ctx, [delivery.record], now)
+            kind_ = next(
+                k
+                for k, n in (
+                    ("inserted", counts.inserted),
+                    ("changed", counts.changed),
+                    ("stale", counts.stale),
+                    ("unchanged", 1),
+                )
+                if n
+            )
+            outcome = WebhookOutcome(
+                200, kind_, f"{delivery.topic}: order {delivery.external_id} {kind_}", delivery.external_id
+            )
+        if claimed is not None:
+            conn.execute(
+                update(webhook_deliveries).where(webhook_deliveries.c.id == claimed).values(outcome=outcome.outcome)
+            )
+    hub.observer.webhook(name, outcome.outcome)
+    bound.info(
+        "webhook.received",
+        topic=delivery.topic,
+        webhook_id=delivery.webhook_id,
+        outcome=outcome.outcome,
+        external_id=delivery.external_id,
+    )
+    return outcome
+
+
+def _deleted(conn: Connection, hub: Hub, row: ConnectionRow, delivery: Delivery, now: datetime) -> WebhookOutcome:
+    order_id = conn.execute(
+        select(orders.c.id).where(orders.c.connection_id == row.id, orders.c.external_id == delivery.external_id)
+    ).scalar_one_or_none()
+    if order_id is not None:
+        add_events(
+            conn,
+            [
+                event_row(
+                    hub.tenant_id,
+                    order_id,
+                    EventKind.DELETED_IN_CHANNEL,
+                    now,
+                    f"deleted in {row.name}; the ledger keeps it and nothing already posted is changed",
+                )
+            ],
+        )
+    return WebhookOutcome(200, "ignored", f"{delivery.topic}: order {delivery.external_id} noted", delivery.external_id)
+
+
+def _rejected(hub: Hub, name: str, status: int, outcome: str, message: str) -> WebhookOutcome:
+    hub.observer.webhook(name, outcome)
+    return WebhookOutcome(status, outcome, message)
+
+
+def safely(fn: Callable[[], WebhookOutcome]) -> WebhookOutcome:
+    """Run a receive; a typed error becomes a 503 the channel will retry (the delivery was not recorded)."""
+    try:
+        return fn()
+    except OrderBridgeError as exc:
+        log.warning("webhook.failed", code=exc.code, error=str(exc))
+        return WebhookOutcome(503, "error", str(exc))
+
+
+# --- subscriptions ---------------------------------------------------------------------------------
+
+
+def webhook_address(hub: Hub, row: ConnectionRow) -> str:
+    return f"{hub.settings.public_url.rstrip('/')}/webhooks/{row.kind}/{row.name}"
+
+
+def _webhook_channel(hub: Hub, name: str) -> tuple[ConnectionRow, WebhookChannel]:
+    with hub.db.read() as conn:
+        row = hub.connection(conn, name)
+    connector = hub.channel(row)
+    if row.role is not Role.CHANNEL or Capability.WEBHOOKS not in connector.declaration.capabilities:
+        raise InvalidInput(f"{name!r} ({row.kind}) does not send webhooks; it is polled and audited instead")
+    return row, cast(WebhookChannel, connector)
+
+
+def register_webhooks(hub: Hub, name: str) -> list[WebhookSubscription]:
+    """Subscribe the hub's receiver to the channel's order topics (idempotent) and remember the address."""
+    from orderbridge.services.connections import update_connection
+
+    row, connector = _webhook_channel(hub, name)
+    credentials = hub.box.open(row.credentials_token, what=f"credentials of {name!r}")
+    if not credentials.get("api_secret"):
+        raise SettingsError(
+            f"{name!r} has no api_secret: its webhooks could not be verified, so none are registered",
+            hint=f"orderbridge connections update {name} --credential api_secret=<the app's API secret key>",
+        )
+    address = webhook_address(hub, row)
+    subs = connector.register_webhooks(address)
+    if row.settings.get("webhook_address") != address:
+        update_connection(hub, name, settings={"webhook_address": address})
+    log.info("webhooks.registered", connection=name, address=address, topics=[s.topic for s in subs])
+    return subs
+
+
+def remove_webhooks(hub: Hub, name: str) -> int:
+    from orderbridge.services.connections import update_connection
+
+    row, connector = _webhook_channel(hub, name)
+    removed = connector.remove_webhooks(row.settings.get("webhook_address") or webhook_address(hub, row))
+    update_connection(hub, name, settings={"webhook_address": ""})
+    return removed
+
+
+def list_webhooks(hub: Hub, name: str) -> list[WebhookSubscription]:
+    _row, connector = _webhook_channel(hub, name)
+    return connector.list_webhooks()

@@ -1,0 +1,95 @@
+"""Connection health: degraded → failing after repeated errors, silent channels, alerts once per episode."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from orderbridge.errors import RemoteUnavailable
+from orderbridge.services.health import health_report
+from orderbridge.services.hub import Hub
+from orderbridge.services.mappings import set_mapping
+from orderbridge.services.sync import sync_channel
+from orderbridge.storage.tables import alerts, events
+from tests.builders import T0, order
+from tests.fakes import FakeChannel, FakeDestination, install, revoked
+
+
+def setup(hub: Hub, n: int = 30, every: timedelta = timedelta(minutes=10)) -> FakeChannel:
+    channel = FakeChannel()
+    for i in range(n):
+        channel.put(order(i, created_at=T0 + i * every, updated_at=T0 + i * every))
+    install(hub, channel, FakeDestination())
+    set_mapping(hub, "sku", "SKU-1", "W-1", "wh")
+    set_mapping(hub, "shipping", "Standard", "ups:ups_ground", "wh")
+    return channel
+
+
+def open_alerts(hub: Hub) -> list[tuple[str, str, int]]:
+    with hub.db.read() as conn:
+        return [(r.kind, r.state, r.generation) for r in conn.execute(select(alerts).order_by(alerts.c.id))]
+
+
+def health(hub: Hub) -> tuple[str, str]:
+    with hub.db.read() as conn:
+        row = hub.connection(conn, "shop")
+    return row.health, row.health_message
+
+
+def test_transient_errors_degrade_then_fail_after_the_threshold_with_one_alert(hub: Hub) -> None:
+    channel = setup(hub)
+    hub.now = lambda: T0 + timedelta(hours=5)  # type: ignore[method-assign]
+    hub.settings = hub.settings.model_copy(update={"failing_after": 3})
+    channel.fail_after_pages, channel.error = 0, RemoteUnavailable("Shopify answered 503")
+    states = []
+    for _ in range(5):
+        sync_channel(hub, "shop")
+        states.append(health(hub)[0])
+    assert states == ["degraded", "degraded", "failing", "failing", "failing"]
+    assert "3 runs in a row failed" in health(hub)[1] or "runs in a row failed" in health(hub)[1]
+    assert open_alerts(hub) == [("connection_failing", "open", 1)]
+    report = health_report(hub)
+    assert report["status"] == "failing"
+    assert {c["name"]: c["consecutive_failures"] for c in report["connections"]}["shop"] == 5
+    channel.error = None
+    sync_channel(hub, "shop")
+    assert health(hub)[0] == "healthy"
+    assert open_alerts(hub) == [("connection_failing", "resolved", 1)]
+    # a second episode alerts again (new generation of the same cause)
+    channel.error = revoked()
+    sync_channel(hub, "shop")
+    assert health(hub)[0] == "failing"
+    assert open_alerts(hub) == [("connection_failing", "open", 2)]
+    with hub.db.read() as conn:
+        changes = [e.message for e in conn.execute(select(events).where(events.c.kind == "health_changed"))]
+    assert any("degraded → failing" in m for m in changes) and any("failing → healthy" in m for m in changes)
+
+
+def test_a_channel_quiet_far_longer_than_its_usual_gap_is_silent_until_orders_flow_again(hub: Hub) -> None:
+    channel = setup(hub, n=30, every=timedelta(minutes=10))
+    last = T0 + 29 * timedelta(minutes=10)
+    hub.settings = hub.settings.model_copy(update={"silent_min_s": 3600.0, "silent_factor": 10.0})
+    hub.now = lambda: last + timedelta(minutes=90)  # type: ignore[method-assign]
+    sync_channel(hub, "shop")
+    assert health(hub)[0] == "healthy"  # 90 min < max(10 × 10 min, 1 h)
+    hub.now = lambda: last + timedelta(hours=3)  # type: ignore[method-assign]
+    sync_channel(hub, "shop")
+    state, message = health(hub)
+    assert state == "silent"
+    assert "no new orders from shop for 3.0 h" in message and "usually one every 10 min" in message
+    sync_channel(hub, "shop")
+    assert open_alerts(hub) == [("connection_silent", "open", 1)]  # one alert, not one per run
+    assert health_report(hub)["status"] == "degraded"
+    channel.put(order(99, created_at=last + timedelta(hours=3), updated_at=last + timedelta(hours=3)))
+    sync_channel(hub, "shop")
+    assert health(hub)[0] == "healthy"
+    assert open_alerts(hub) == [("connection_silent", "resolved", 1)]
+
+
+def test_a_young_channel_is_never_called_silent(hub: Hub) -> None:
+    setup(hub, n=5, every=timedelta(minutes=1))
+    hub.now = lambda: T0 + timedelta(days=30)  # type: ignore[method-assign]
+    sync_channel(hub, "shop")
+    assert health(hub)[0] == "healthy"
+    assert open_alerts(hub) == []

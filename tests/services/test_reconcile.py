@@ -1,0 +1,124 @@
+"""Reconciliation audits with a fake channel: what is missing or stale is recovered, with its cause."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from orderbridge.errors import RemoteUnavailable
+from orderbridge.services.hub import Hub
+from orderbridge.services.mappings import set_mapping
+from orderbridge.services.reconcile import due_audits, list_reports, reconcile
+from orderbridge.services.sync import sync_channel
+from orderbridge.storage.tables import alerts, events, orders
+from tests.builders import T0, order
+from tests.fakes import FakeChannel, FakeDestination, install
+
+NOW = T0 + timedelta(hours=2)
+
+
+def setup(hub: Hub, n: int = 10) -> FakeChannel:
+    channel = FakeChannel()
+    for i in range(n):
+        channel.put(order(i, updated_minutes=i))
+    install(hub, channel, FakeDestination())
+    set_mapping(hub, "sku", "SKU-1", "W-1", "wh")
+    set_mapping(hub, "shipping", "Standard", "ups:ups_ground", "wh")
+    hub.now = lambda: NOW  # type: ignore[method-assign]
+    return channel
+
+
+def in_ledger(hub: Hub) -> dict[str, int]:
+    with hub.db.read() as conn:
+        return {ext: v for ext, v in conn.execute(select(orders.c.external_id, orders.c.version))}
+
+
+def test_a_complete_ledger_reports_zero_missing_and_raises_no_alert(hub: Hub) -> None:
+    setup(hub)
+    sync_channel(hub, "shop")
+    report = reconcile(hub, "shop", since=T0 - timedelta(hours=1), until=NOW)
+    assert report.ok
+    assert report.summary == "10 in the channel, 10 in the ledger, 0 recovered, 0 missing"
+    assert report.findings == [] and report.api_requests == 1 and report.api_cost == 12
+    with hub.db.read() as conn:
+        assert conn.execute(select(alerts)).all() == []
+        audited = conn.execute(select(events.c.message).where(events.c.kind == "audited")).scalars().all()
+    assert len(audited) == 1 and "0 missing" in audited[0]
+
+
+def test_orders_the_polls_never_saw_are_recovered_with_the_cause_and_an_event(hub: Hub) -> None:
+    channel = setup(hub)
+    channel.hidden = {"1002", "1005"}  # invisible to polls, and older than the cursor: a cursor gap
+    sync_channel(hub, "shop")
+    assert "1002" not in in_ledger(hub)
+    late = order(50, updated_minutes=90)
+    channel.put(late)  # changed after the last poll: the next poll would have had it
+    report = reconcile(hub, "shop", since=T0 - timedelta(hours=1), until=NOW)
+    assert (report.channel_count, report.ledger_count, report.recovered, report.missing) == (11, 11, 3, 0)
+    causes = {f["external_id"]: f["cause"] for f in report.findings}
+    assert causes == {"1002": "cursor_gap", "1005": "cursor_gap", "1050": "not_polled_yet"}
+    assert set(in_ledger(hub)) >= {"1002", "1005", "1050"}
+    with hub.db.read() as conn:
+        recovered = conn.execute(
+            select(orders.c.external_id, events.c.message)
+            .join(events, events.c.order_id == orders.c.id)
+            .where(events.c.kind == "recovered")
+        ).all()
+        alert = conn.execute(select(alerts)).one()
+    assert {r.external_id for r in recovered} == {"1002", "1005", "1050"}
+    assert all(f"audit #{report.run_id}" in r.message for r in recovered)
+    assert alert.kind == "reconciliation_finding" and "recovered 3 order(s)" in alert.subject
+    assert "#1002" in alert.body and f"/reconciliation/{report.run_id}" in alert.link
+    stored = list_reports(hub, "shop")[0]
+    assert (stored["recovered"], stored["missing"], stored["outcome"]) == (3, 0, "ok")
+    assert {f["external_id"] for f in stored["findings"]} == {"1002", "1005", "1050"}
+
+
+def test_a_newer_version_the_ledger_missed_is_refreshed(hub: Hub) -> None:
+    channel = setup(hub)
+    sync_channel(hub, "shop")
+    newer = order(3, updated_minutes=100, note="changed in the channel")
+    channel.put(newer)
+    channel.hidden = {"1003"}
+    report = reconcile(hub, "shop", since=T0 - timedelta(hours=1), until=NOW)
+    assert (report.recovered, report.refreshed, report.missing) == (0, 1, 0)
+    assert report.findings[0]["was"] == "stale" and report.findings[0]["action"] == "refreshed"
+    assert in_ledger(hub)["1003"] == 2
+
+
+def test_orders_missed_while_polls_failed_are_blamed_on_the_sync_error(hub: Hub) -> None:
+    channel = setup(hub, n=3)
+    sync_channel(hub, "shop")
+    channel.put(order(7, updated_minutes=30))
+    hub.now = lambda: NOW + timedelta(minutes=1)  # type: ignore[method-assign]
+    channel.fail_after_pages, channel.error = 0, RemoteUnavailable("down")
+    sync_channel(hub, "shop")
+    channel.error = None
+    report = reconcile(hub, "shop", since=T0 - timedelta(hours=1))
+    assert [(f["external_id"], f["cause"]) for f in report.findings] == [("1007", "sync_error")]
+
+
+def test_audits_are_scheduled_hourly_and_daily_after_the_first_poll(hub: Hub) -> None:
+    setup(hub)
+    assert due_audits(hub) == []  # no poll yet: the backfill is the first audit
+    sync_channel(hub, "shop")
+    due = due_audits(hub)
+    assert sorted((name, kind) for name, kind, _ in due) == [("shop", "daily"), ("shop", "hourly")]
+    windows = {kind: NOW - since for _, kind, since in due}
+    assert windows == {"hourly": timedelta(hours=72), "daily": timedelta(days=60)}
+    for name, kind, since in due:
+        reconcile(hub, name, since=since, kind=kind)
+    assert due_audits(hub) == []
+    hub.now = lambda: NOW + timedelta(minutes=61)  # type: ignore[method-assign]
+    assert [kind for _, kind, _ in due_audits(hub)] == ["hourly"]
+
+
+def test_a_failing_channel_stores_a_failed_report(hub: Hub) -> None:
+    channel = setup(hub)
+    sync_channel(hub, "shop")
+    channel.error = RemoteUnavailable("Shopify failed with HTTP 503")
+    report = reconcile(hub, "shop", since=T0 - timedelta(hours=1), until=NOW)
+    assert not report.ok
+    stored = list_reports(hub, "shop")[0]
+    assert stored["outcome"] == "failed" and "503" in stored["error"]

@@ -1,0 +1,97 @@
+"""Webhooks into the hub over real HTTP: forged, replayed and out-of-order deliveries."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from orderbridge.connectors.shopify.mapper import parse_time
+from orderbridge.sandboxes.shopify import create_sandbox
+from orderbridge.sandboxes.shopify.state import local_iso
+from orderbridge.storage.tables import events, orders, webhook_deliveries
+from tests.web.conftest import Server
+
+
+def count(server: Server, table: object, *where: object) -> int:
+    with server.hub.db.read() as conn:
+        q = select(func.count()).select_from(table)  # type: ignore[arg-type]
+        return int(conn.execute(q.where(*where) if where else q).scalar_one())
+
+
+def new_order() -> dict[str, object]:
+    state, _app = create_sandbox(orders=0, seed=5, limits=False)
+    order: dict[str, object] = state.add_order()
+    return order
+
+
+def test_a_signed_delivery_is_ingested_ready_and_wakes_the_poster(server: Server) -> None:
+    payload = new_order()
+    response = server.deliver(payload, topic="orders/create")
+    assert response.status_code == 200, response.text
+    assert response.json()["outcome"] == "inserted"
+    with server.hub.db.read() as conn:
+        row = conn.execute(select(orders).where(orders.c.external_id == str(payload["id"]))).one()
+    assert row.state == "ready" and row.number == payload["name"]
+    assert server.wakes, "the poster was not woken"
+    assert count(server, webhook_deliveries) == 1
+
+
+def test_forged_unsigned_and_tampered_deliveries_are_refused_and_store_nothing(server: Server) -> None:
+    payload = new_order()
+    forged = server.deliver(payload, secret="not-the-secret")
+    unsigned = server.deliver(payload, secret=None)
+    tampered_body = json.dumps({**payload, "note": "changed after signing"}).encode()
+    tampered = server.deliver(payload, body=tampered_body)
+    assert [r.status_code for r in (forged, unsigned, tampered)] == [401, 401, 401]
+    assert "forged" in forged.json()["message"] and "unsigned" in unsigned.json()["message"]
+    assert count(server, orders) == 0
+    assert count(server, webhook_deliveries) == 0
+    assert count(server, events) == 0
+    text = server.client.get(f"{server.url}/metrics").text
+    assert 'orderbridge_webhook_deliveries_total{connection="shop",outcome="rejected_signature"} 3.0' in text
+
+
+def test_a_replayed_delivery_is_processed_once(server: Server) -> None:
+    payload = new_order()
+    first = server.deliver(payload, webhook_id="wh-1", topic="orders/create")
+    again = server.deliver(payload, webhook_id="wh-1", topic="orders/create")
+    changed = {**payload, "note": "gift wrap"}
+    replay_of_other = server.deliver(changed, webhook_id="wh-1", topic="orders/create")
+    assert [r.json()["outcome"] for r in (first, again, replay_of_other)] == ["inserted", "duplicate", "duplicate"]
+    assert count(server, orders) == 1
+    assert count(server, events, events.c.kind == "received") == 1
+    assert count(server, webhook_deliveries) == 1
+    with server.hub.db.read() as conn:
+        assert conn.execute(select(orders.c.version)).scalar_one() == 1
+
+
+def test_out_of_order_deliveries_leave_the_newest_version(server: Server) -> None:
+    v1 = new_order()
+    t1 = parse_time(v1["updated_at"], "updated_at")
+    v2 = {**v1, "note": "second version", "updated_at": local_iso(int((t1 + timedelta(minutes=5)).timestamp()))}
+    v3 = {**v1, "note": "third version", "updated_at": local_iso(int((t1 + timedelta(minutes=9)).timestamp()))}
+    outcomes = [server.deliver(v, topic="orders/updated").json()["outcome"] for v in (v3, v1, v2)]
+    assert outcomes == ["inserted", "stale", "stale"]
+    with server.hub.db.read() as conn:
+        row = conn.execute(select(orders)).one()
+    assert row.raw["note"] == "third version"
+    assert row.channel_updated_at == parse_time(v3["updated_at"], "updated_at")
+    # in order, each newer version is a change
+    v4 = {**v1, "note": "fourth", "updated_at": local_iso(int((t1 + timedelta(minutes=20)).timestamp()))}
+    assert server.deliver(v4).json()["outcome"] == "changed"
+    with server.hub.db.read() as conn:
+        assert conn.execute(select(orders.c.version, orders.c.raw)).one()[0] == 2
+
+
+def test_deletions_are_noted_on_the_timeline_and_unknown_connections_get_404(server: Server) -> None:
+    payload = new_order()
+    server.deliver(payload, topic="orders/create")
+    deleted = server.deliver({"id": payload["id"]}, topic="orders/delete")
+    assert deleted.status_code == 200 and deleted.json()["outcome"] == "ignored"
+    assert count(server, events, events.c.kind == "deleted_in_channel") == 1
+    assert count(server, orders) == 1  # the ledger keeps it
+    assert server.deliver(payload, connection="nope").status_code == 404
+    garbage = server.deliver({}, body=b"not json")
+    assert garbage.status_code == 401  # signed over other bytes: refused before parsing
