@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,11 @@ from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import set_mapping
 from orderbridge.services.queries import accounting
+from orderbridge.services.reconcile import reconcile
 from orderbridge.settings import Settings
+
+#: the demo store's orders span the last 50 days: the daily audit's 60-day window covers them all
+AUDIT_DAYS = 60
 
 
 def run_demo(
@@ -81,7 +86,10 @@ def run_demo(
             )
             second = run_cycle(hub, sync=False)  # shipments → fulfilment pushes
             third = run_cycle(hub, sync=False)  # reshipments after voided labels
+            run_cycle(hub, post=False, shipments=False, push=False)  # fulfilments changed the orders: re-read
             acct = accounting(hub)
+            say("auditing: the channel's order list against the ledger…")
+            audit = reconcile(hub, "shop", since=hub.now() - timedelta(days=AUDIT_DAYS)).as_dict()
         finally:
             hub.close()
         with httpx.Client(base_url=shop.base_url, headers={"X-Shopify-Access-Token": "shpat_sandbox"}) as client:
@@ -110,6 +118,9 @@ def run_demo(
         "fulfilments_pushed": fulfilments,
         "shipments_read": sum(s["shipments_new"] for c in (first, second, third) for s in c.shipments),
         "crashed_jobs": crashed,
+        "audit": {
+            k: audit[k] for k in ("summary", "channel_count", "ledger_count", "recovered", "missing", "api_requests")
+        },
         "seconds": round(time.monotonic() - started, 2),
     }
 
@@ -131,5 +142,10 @@ def render(result: dict[str, Any], console: Console) -> None:
         f"{result['destination_documents']} / {result['destination_posted_twice']}",
     )
     table.add_row("shipments read / fulfilments pushed", f"{result['shipments_read']} / {result['fulfilments_pushed']}")
+    audit = result["audit"]
+    table.add_row(
+        "reconciliation audit",
+        f"[{'green' if audit['missing'] == 0 else 'red'}]{audit['summary']}[/] ({audit['api_requests']} API requests)",
+    )
     console.print(table)
     console.print("Next: `orderbridge holds` lists each cause with its fix; a mapping releases its orders at once.")

@@ -482,3 +482,29 @@ def test_a_digest_with_nothing_held_is_still_sent(mail_hub: Hub, smtp: SmtpSink,
     assert received.message["Subject"] == "[OrderBridge] Digest: nothing held"
     assert received.message["X-OrderBridge-Alert"] == digest_key(digest_day + timedelta(hours=9))
     assert "Nothing is held" in received.text and "Ledger: 0 orders" in received.text
+
+
+# --- new hold reasons ------------------------------------------------------------------------------
+
+
+def test_a_new_hold_reason_alerts_once_per_cause_and_clears_when_fixed(
+    mail_hub: Hub, smtp: SmtpSink, clock: Clock
+) -> None:
+    hold_some_orders(mail_hub)  # 3 orders blocked by SKU ABC-1, 1 by shipping method Drone
+    assert notify.sync_hold_alerts(mail_hub) == (2, 0)
+    assert notify.sync_hold_alerts(mail_hub) == (0, 0)  # still held: not raised again
+    notify.dispatch(mail_hub)
+    to_ops = [m for m in smtp.messages if m["To"] == OPS]
+    subjects = sorted(m["Subject"] for m in to_ops)
+    assert subjects == ["[OrderBridge] Orders held: SKU ABC-1", "[OrderBridge] Orders held: shipping method Drone"]
+    sku_mail = next(m for m in to_ops if "ABC-1" in m["Subject"])
+    text = sku_mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "3 orders held" in text and "orderbridge mappings set sku" in text
+    assert f"{PUBLIC}/holds?code=sku_unmapped&value=ABC-1" in text
+    set_mapping(mail_hub, "sku", "ABC-1", "W-ABC", "wh")  # releases the three orders
+    assert notify.sync_hold_alerts(mail_hub) == (0, 1)
+    clock.advance(minutes=1)
+    notify.dispatch(mail_hub)
+    assert len([m for m in smtp.messages if m["To"] == OPS]) == 2  # resolving sends nothing
+    states = {a.key: a.state for a in notify.list_alerts(mail_hub)}
+    assert states == {"hold:sku_unmapped:ABC-1": "resolved", "hold:shipping_method_unmapped:Drone": "open"}

@@ -50,7 +50,7 @@ def run(
     *,
     orders: int = 1000,
     rate: float = 20.0,
-    poll_interval: float = 10.0,
+    poll_interval: float = 60.0,
     webhooks: bool = True,
     poll: bool = True,
     quiet: bool = False,

@@ -519,6 +519,40 @@ def audits(
 
 
 @app.command()
+def alerts(
+    open_only: Annotated[bool, typer.Option("--open", help="Only causes that are still open")] = False,
+    send: Annotated[bool, typer.Option("--send", help="Raise due hold alerts and the digest, then send now")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Alerts (one per cause) and where each was delivered; --send dispatches what is pending."""
+    from orderbridge.services import notify
+
+    def work(hub: Any) -> tuple[list[Any], dict[str, Any] | None]:
+        sent = None
+        if send:
+            notify.sync_hold_alerts(hub)
+            notify.send_digest_if_due(hub)
+            sent = notify.dispatch(hub).as_dict()
+        return notify.list_alerts(hub, open_only=open_only), sent
+
+    items, sent = _run(work)
+    if as_json:
+        print_json({"alerts": [a.as_dict() for a in items], "dispatch": sent})
+        return
+    table = Table("kind", "state", "subject", "episode", "seen", "last", "delivered")
+    for a in items:
+        delivered = ", ".join(f"{d.target.split(':', 1)[-1]} {d.status}" for d in a.deliveries) or (
+            "pending" if a.dispatched_at is None else "listed only"
+        )
+        table.add_row(
+            a.kind, a.state, a.subject, str(a.generation), str(a.occurrences), f"{a.last_at:%Y-%m-%d %H:%M}", delivered
+        )
+    console.print(table)
+    if sent is not None:
+        console.print(f"dispatch: {sent}")
+
+
+@app.command()
 def health(as_json: JsonOpt = False) -> None:
     """Per-connection health (what /healthz serves); exits 1 when any connection is failing."""
     from orderbridge.services.health import health_report
@@ -786,7 +820,7 @@ def bench_ingest(
 def bench_latency(
     orders: Annotated[int, typer.Option(help="Orders created at a steady rate, per mode")] = 1000,
     rate: Annotated[float, typer.Option(help="Orders per second created in the Shopify sandbox")] = 20.0,
-    poll_interval: Annotated[float, typer.Option(help="Poll interval for the webhooks-off run (s)")] = 10.0,
+    poll_interval: Annotated[float, typer.Option(help="Poll interval for the webhooks-off run (s)")] = 60.0,
     webhooks: Annotated[bool, typer.Option(help="Run the webhooks-on mode")] = True,
     poll: Annotated[bool, typer.Option(help="Run the webhooks-off (polling) mode")] = True,
     as_json: JsonOpt = False,
@@ -796,6 +830,23 @@ def bench_latency(
 
     with _errors():
         result = run(orders=orders, rate=rate, poll_interval=poll_interval, webhooks=webhooks, poll=poll, quiet=as_json)
+    if as_json:
+        print_json(result)
+    else:
+        render(result, console)
+
+
+@bench_app.command("reconcile")
+def bench_reconcile(
+    orders: Annotated[int, typer.Option(help="Orders in the store (spread over 50 days)")] = 100_000,
+    lost: Annotated[float, typer.Option(help="Share of orders lost before the audit")] = 0.001,
+    as_json: JsonOpt = False,
+) -> None:
+    """A 60-day audit of a large store: time, API requests and cost, what it recovered."""
+    from orderbridge.bench.reconcile import render, run
+
+    with _errors():
+        result = run(orders=orders, lost=lost, quiet=as_json)
     if as_json:
         print_json(result)
     else:

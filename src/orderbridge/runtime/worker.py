@@ -162,6 +162,7 @@ def housekeeping(hub: Hub, report: CycleReport) -> None:
             lambda n=name, k=kind, s=since: reconcile(hub, n, since=s, kind=k),  # type: ignore[misc]
             report.audits,
         )
+    _safe(report, "hold_alerts", lambda: notify.sync_hold_alerts(hub), (0, 0))
     _safe(report, "digest", lambda: notify.send_digest_if_due(hub), False)
     _guard(report, "notify", lambda: notify.dispatch(hub), report.notifications)
 
