@@ -160,3 +160,17 @@ def install(hub: object, channel: FakeChannel | None = None, destination: FakeDe
     if destination is not None:
         add_connection(hub, "wh", "fake_destination", "http://fake", {"key": "k"})  # type: ignore[arg-type]
         hub.connectors["wh"] = destination  # type: ignore[attr-defined]
+
+
+def standard_world(hub: object, n: int) -> FakeChannel:
+    """A fake shop with ``n`` ready-to-post orders (one minute apart) and a fake 3PL with mappings."""
+    from orderbridge.services.mappings import set_mapping
+    from tests.builders import order
+
+    channel = FakeChannel()
+    for i in range(n):
+        channel.put(order(i, updated_minutes=i))
+    install(hub, channel, FakeDestination())
+    set_mapping(hub, "sku", "SKU-1", "W-1", "wh")  # type: ignore[arg-type]
+    set_mapping(hub, "shipping", "Standard", "ups:ups_ground", "wh")  # type: ignore[arg-type]
+    return channel

@@ -84,3 +84,62 @@ def test_the_ingest_benchmark_prints_its_figures_as_one_json_object(tmp_path: Pa
     ):
         assert data[key] > 0
     assert data["destination_state"]["orders"] == 300
+
+
+@pytest.mark.slow
+def test_the_latency_benchmark_prints_percentiles_for_webhooks_and_polling(tmp_path: Path) -> None:
+    result = cli(
+        {"ORDERBRIDGE_DATA_DIR": str(tmp_path)},
+        "bench",
+        "latency",
+        "--orders",
+        "40",
+        "--rate",
+        "20",
+        "--poll-interval",
+        "1",
+        "--json",
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(result.stdout)
+    assert data["webhook_posted"] == 40 and data["poll_posted"] == 40
+    for key in ("webhook_p50_ms", "webhook_p95_ms", "webhook_p99_ms", "poll_p50_ms", "poll_p99_ms"):
+        assert data[key] > 0
+    assert data["webhook_p50_ms"] <= data["webhook_p95_ms"] <= data["webhook_p99_ms"]
+    assert data["webhook_p99_ms"] < 1000  # the bar, with a wide margin on this machine
+
+
+def test_reconcile_audits_health_and_alerts_from_the_command_line(hub: Hub, settings: Settings) -> None:
+    from orderbridge.sandboxes.base import run_in_thread
+    from orderbridge.sandboxes.shopify.app import create_sandbox
+
+    state, app = create_sandbox(orders=30, seed=9, limits=False)
+    env = {
+        "ORDERBRIDGE_DATABASE_URL": settings.resolved_database_url,
+        "ORDERBRIDGE_SECRET_KEY": settings.resolved_secret_key(),
+    }
+    with run_in_thread(app) as shop:
+        add_connection(hub, "shop", "shopify", shop.base_url, {"access_token": "shpat_sandbox"})
+        audit = cli(env, "reconcile", "shop", "--since", "90d", "--json")
+        assert audit.returncode == 0, audit.stderr[-2000:]
+        report = json.loads(audit.stdout)
+        assert (report["channel_count"], report["recovered"], report["missing"]) == (30, 30, 0)
+        assert {f["cause"] for f in report["findings"]} == {"never_synced"}
+        listed = cli(env, "audits", "shop", "--json")
+        assert listed.returncode == 0 and json.loads(listed.stdout)[0]["recovered"] == 30
+        bad = cli(env, "reconcile", "shop", "--since", "yesterday-ish")
+        assert bad.returncode == 2 and "72h, 60d, 30m or an ISO time" in bad.stderr
+        alerts = cli(env, "alerts", "--json")
+        assert alerts.returncode == 0
+        kinds = [a["kind"] for a in json.loads(alerts.stdout)["alerts"]]
+        assert kinds == ["reconciliation_finding"]
+        state.revoke()
+        failing = cli(env, "sync", "shop")
+        assert failing.returncode == 1
+        health = cli(env, "health", "--json")
+        assert health.returncode == 1  # a failing connection makes the command fail, like /healthz
+        shop_health = {c["name"]: c for c in json.loads(health.stdout)["connections"]}["shop"]
+        assert shop_health["health"] == "failing" and "refused the credentials" in shop_health["message"]
+        no_hooks = cli(env, "webhooks", "register", "shop")
+        assert no_hooks.returncode == 2 and "api_secret" in no_hooks.stderr

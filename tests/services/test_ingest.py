@@ -12,21 +12,15 @@ from orderbridge.connectors.base import UnreadableOrder
 from orderbridge.domain.order import PaymentStatus
 from orderbridge.services.hub import Hub
 from orderbridge.services.ingest import read_cursor
-from orderbridge.services.mappings import set_mapping
 from orderbridge.services.queries import accounting, holds, show_order
 from orderbridge.services.sync import sync_channel
 from orderbridge.storage.tables import events, orders
 from tests.builders import order
-from tests.fakes import FakeChannel, FakeDestination, install, revoked
+from tests.fakes import FakeChannel, revoked, standard_world
 
 
 def setup(hub: Hub, n: int = 7) -> FakeChannel:
-    channel = FakeChannel()
-    for i in range(n):
-        channel.put(order(i, updated_minutes=i))
-    install(hub, channel, FakeDestination())
-    set_mapping(hub, "sku", "SKU-1", "W-1", "wh")
-    set_mapping(hub, "shipping", "Standard", "ups:ups_ground", "wh")
+    channel = standard_world(hub, n)
     return channel
 
 

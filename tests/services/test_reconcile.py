@@ -8,23 +8,17 @@ from sqlalchemy import select
 
 from orderbridge.errors import RemoteUnavailable
 from orderbridge.services.hub import Hub
-from orderbridge.services.mappings import set_mapping
 from orderbridge.services.reconcile import due_audits, list_reports, reconcile
 from orderbridge.services.sync import sync_channel
 from orderbridge.storage.tables import alerts, events, orders
 from tests.builders import T0, order
-from tests.fakes import FakeChannel, FakeDestination, install
+from tests.fakes import FakeChannel, standard_world
 
 NOW = T0 + timedelta(hours=2)
 
 
 def setup(hub: Hub, n: int = 10) -> FakeChannel:
-    channel = FakeChannel()
-    for i in range(n):
-        channel.put(order(i, updated_minutes=i))
-    install(hub, channel, FakeDestination())
-    set_mapping(hub, "sku", "SKU-1", "W-1", "wh")
-    set_mapping(hub, "shipping", "Standard", "ups:ups_ground", "wh")
+    channel = standard_world(hub, n)
     hub.now = lambda: NOW  # type: ignore[method-assign]
     return channel
 

@@ -307,7 +307,13 @@ def serve(
     wake = threading.Event()
     settings = Settings()
     if "public_url" not in settings.model_fields_set:
-        settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
+        reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        settings = settings.model_copy(update={"public_url": f"http://{reachable}:{port}"})
+        if http and register and reachable != host:
+            err.print(
+                f"[yellow]ORDERBRIDGE_PUBLIC_URL is not set: webhooks will be subscribed to {settings.public_url}, "
+                "which only this machine can reach — set it to the address channels can reach.[/]"
+            )
     with _errors():
         from orderbridge.services.hub import Hub
 

@@ -106,14 +106,21 @@ def update_connection(
         return hub.connection(conn, name)
 
 
-def list_connections(hub: Hub) -> list[ConnectionInfo]:
+def connection_rows(hub: Hub) -> list[Any]:
+    """Every connection of the tenant with its order cursor (``cursor``), in creation order."""
     with hub.db.read() as conn:
-        rows = conn.execute(
-            select(connections, cursors.c.value.label("cursor"))
-            .outerjoin(cursors, (cursors.c.connection_id == connections.c.id) & (cursors.c.name == "orders"))
-            .where(connections.c.tenant_id == hub.tenant_id)
-            .order_by(connections.c.id)
-        ).all()
+        return list(
+            conn.execute(
+                select(connections, cursors.c.value.label("cursor"))
+                .outerjoin(cursors, (cursors.c.connection_id == connections.c.id) & (cursors.c.name == "orders"))
+                .where(connections.c.tenant_id == hub.tenant_id)
+                .order_by(connections.c.id)
+            ).all()
+        )
+
+
+def list_connections(hub: Hub) -> list[ConnectionInfo]:
+    rows = connection_rows(hub)
     return [
         ConnectionInfo(
             r.name,

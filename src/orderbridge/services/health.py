@@ -33,7 +33,7 @@ from orderbridge.errors import FixConfiguration, OrderBridgeError
 from orderbridge.services import notify
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ledger import add_events, event_row
-from orderbridge.storage.tables import connections, cursors, orders
+from orderbridge.storage.tables import connections, orders
 
 log = structlog.get_logger("orderbridge.health")
 
@@ -198,16 +198,11 @@ def _span(seconds: float) -> str:
 
 def health_report(hub: Hub) -> dict[str, Any]:
     """Per-connection health as JSON (``/healthz``); ``status`` is the worst of them."""
+    from orderbridge.services.connections import connection_rows
+
     now = hub.now()
-    with hub.db.read() as conn:
-        rows = conn.execute(
-            select(connections, cursors.c.value.label("cursor"))
-            .outerjoin(cursors, (cursors.c.connection_id == connections.c.id) & (cursors.c.name == "orders"))
-            .where(connections.c.tenant_id == hub.tenant_id)
-            .order_by(connections.c.id)
-        ).all()
     items = []
-    for r in rows:
+    for r in connection_rows(hub):
         items.append(
             {
                 "name": r.name,
