@@ -37,10 +37,6 @@ def _pdt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _m(value: Money | None) -> str | None:
-    return str(value.amount) if value is not None else None
-
-
 def _addr(a: Address | None) -> dict[str, str] | None:
     if a is None:
         return None
@@ -54,6 +50,23 @@ def _addr(a: Address | None) -> dict[str, str] | None:
         "postal_code": a.postal_code,
         "country_code": a.country_code,
         "phone": a.phone,
+    }
+
+
+def _line_json(li: OrderLine) -> dict[str, Any]:
+    discount, tax = li.discount, li.tax
+    return {
+        "external_id": li.external_id,
+        "sku": li.sku,
+        "title": li.title,
+        "quantity": li.quantity,
+        "unit_price": str(li.unit_price.amount),
+        "product_id": li.product_id,
+        "variant_id": li.variant_id,
+        "discount": None if discount is None else str(discount.amount),
+        "tax": None if tax is None else str(tax.amount),
+        "properties": [list(p) for p in li.properties] if li.properties else [],
+        "fulfilment_ref": li.fulfilment_ref,
     }
 
 
@@ -72,30 +85,16 @@ def order_to_json(o: Order) -> dict[str, Any]:
         "test": o.test,
         "email": o.email,
         "customer_name": o.customer_name,
-        "subtotal": _m(o.subtotal),
-        "total_tax": _m(o.total_tax),
-        "total": _m(o.total),
-        "lines": [
-            {
-                "external_id": li.external_id,
-                "sku": li.sku,
-                "title": li.title,
-                "quantity": li.quantity,
-                "unit_price": _m(li.unit_price),
-                "product_id": li.product_id,
-                "variant_id": li.variant_id,
-                "discount": _m(li.discount),
-                "tax": _m(li.tax),
-                "properties": [list(p) for p in li.properties],
-                "fulfilment_ref": li.fulfilment_ref,
-            }
-            for li in o.lines
-        ],
+        "subtotal": str(o.subtotal.amount),
+        "total_tax": str(o.total_tax.amount),
+        "total": str(o.total.amount),
+        "lines": [_line_json(li) for li in o.lines],
         "shipping_lines": [
-            {"title": s.title, "code": s.code, "price": _m(s.price), "source": s.source} for s in o.shipping_lines
+            {"title": s.title, "code": s.code, "price": str(s.price.amount), "source": s.source}
+            for s in o.shipping_lines
         ],
-        "discounts": [{"code": d.code, "amount": _m(d.amount), "kind": d.kind} for d in o.discounts],
-        "taxes": [{"title": t.title, "rate": str(t.rate), "amount": _m(t.amount)} for t in o.taxes],
+        "discounts": [{"code": d.code, "amount": str(d.amount.amount), "kind": d.kind} for d in o.discounts],
+        "taxes": [{"title": t.title, "rate": str(t.rate), "amount": str(t.amount.amount)} for t in o.taxes],
         "shipping_address": _addr(o.shipping_address),
         "billing_address": _addr(o.billing_address),
         "tags": list(o.tags),
@@ -104,22 +103,52 @@ def order_to_json(o: Order) -> dict[str, Any]:
     }
 
 
+_trusted = Money.trusted
+_ZERO = Decimal(0)
+_PAYMENT = {p.value: p for p in PaymentStatus}
+_FULFILMENT = {f.value: f for f in FulfilmentStatus}
+
+
+def _money(value: str | None, cur: str) -> Money:
+    return _trusted(Decimal(value) if value is not None else _ZERO, cur)
+
+
+def _opt_money(value: str | None, cur: str) -> Money | None:
+    return _trusted(Decimal(value), cur) if value is not None else None
+
+
+def _address(a: dict[str, str] | None) -> Address | None:
+    return Address(**a) if a is not None else None
+
+
+def _pairs(items: list[list[Any]] | None) -> tuple[tuple[str, str], ...]:
+    return tuple([(str(k), str(v)) for k, v in items]) if items else ()
+
+
+def _line(li: dict[str, Any], cur: str) -> OrderLine:
+    get = li.get
+    discount, tax = get("discount"), get("tax")
+    return OrderLine(
+        external_id=li["external_id"],
+        sku=li["sku"],
+        title=li["title"],
+        quantity=int(li["quantity"]),
+        unit_price=_money(li["unit_price"], cur),
+        product_id=get("product_id"),
+        variant_id=get("variant_id"),
+        discount=None if discount is None else _trusted(Decimal(discount), cur),
+        tax=None if tax is None else _trusted(Decimal(tax), cur),
+        properties=_pairs(get("properties")),
+        fulfilment_ref=get("fulfilment_ref"),
+    )
+
+
 def order_from_json(d: dict[str, Any], raw: dict[str, Any] | None = None) -> Order:
     cur = d["currency"]
 
     if not (len(cur) == 3 and cur.isalpha() and cur.isupper()):
         raise ValueError(f"stored order has an invalid currency {cur!r}")
-    trusted = Money.trusted
-
-    def money(value: str | None) -> Money:
-        return trusted(Decimal(value) if value is not None else Decimal(0), cur)
-
-    def opt_money(value: str | None) -> Money | None:
-        return trusted(Decimal(value), cur) if value is not None else None
-
-    def addr(a: dict[str, str] | None) -> Address | None:
-        return Address(**a) if a is not None else None
-
+    get = d.get
     created = _pdt(d["created_at"])
     updated = _pdt(d["updated_at"])
     assert created is not None and updated is not None
@@ -129,44 +158,33 @@ def order_from_json(d: dict[str, Any], raw: dict[str, Any] | None = None) -> Ord
         currency=cur,
         created_at=created,
         updated_at=updated,
-        processed_at=_pdt(d.get("processed_at")),
-        cancelled_at=_pdt(d.get("cancelled_at")),
-        closed_at=_pdt(d.get("closed_at")),
-        payment_status=PaymentStatus(d["payment_status"]),
-        fulfilment_status=FulfilmentStatus(d["fulfilment_status"]),
-        test=bool(d.get("test", False)),
-        email=d.get("email", ""),
-        customer_name=d.get("customer_name", ""),
-        subtotal=money(d["subtotal"]),
-        total_tax=money(d["total_tax"]),
-        total=money(d["total"]),
-        lines=tuple(
-            OrderLine(
-                external_id=li["external_id"],
-                sku=li["sku"],
-                title=li["title"],
-                quantity=int(li["quantity"]),
-                unit_price=money(li["unit_price"]),
-                product_id=li.get("product_id"),
-                variant_id=li.get("variant_id"),
-                discount=opt_money(li.get("discount")),
-                tax=opt_money(li.get("tax")),
-                properties=tuple((str(k), str(v)) for k, v in li.get("properties", [])),
-                fulfilment_ref=li.get("fulfilment_ref"),
-            )
-            for li in d["lines"]
-        ),
+        processed_at=_pdt(get("processed_at")),
+        cancelled_at=_pdt(get("cancelled_at")),
+        closed_at=_pdt(get("closed_at")),
+        payment_status=_PAYMENT.get(d["payment_status"]) or PaymentStatus(d["payment_status"]),
+        fulfilment_status=_FULFILMENT.get(d["fulfilment_status"]) or FulfilmentStatus(d["fulfilment_status"]),
+        test=bool(get("test", False)),
+        email=get("email", ""),
+        customer_name=get("customer_name", ""),
+        subtotal=_money(d["subtotal"], cur),
+        total_tax=_money(d["total_tax"], cur),
+        total=_money(d["total"], cur),
+        lines=tuple([_line(li, cur) for li in d["lines"]]),
         shipping_lines=tuple(
-            ShippingLine(s["title"], s.get("code"), money(s["price"]), s.get("source"))
-            for s in d.get("shipping_lines", [])
+            [
+                ShippingLine(s["title"], s.get("code"), _money(s["price"], cur), s.get("source"))
+                for s in get("shipping_lines") or ()
+            ]
         ),
-        discounts=tuple(Discount(x["code"], money(x["amount"]), x.get("kind", "")) for x in d.get("discounts", [])),
-        taxes=tuple(TaxLine(t["title"], Decimal(t["rate"]), money(t["amount"])) for t in d.get("taxes", [])),
-        shipping_address=addr(d.get("shipping_address")),
-        billing_address=addr(d.get("billing_address")),
-        tags=tuple(d.get("tags", [])),
-        note=d.get("note", ""),
-        custom_fields=tuple((str(k), str(v)) for k, v in d.get("custom_fields", [])),
+        discounts=tuple(
+            [Discount(x["code"], _money(x["amount"], cur), x.get("kind", "")) for x in get("discounts") or ()]
+        ),
+        taxes=tuple([TaxLine(t["title"], Decimal(t["rate"]), _money(t["amount"], cur)) for t in get("taxes") or ()]),
+        shipping_address=_address(get("shipping_address")),
+        billing_address=_address(get("billing_address")),
+        tags=tuple(get("tags") or ()),
+        note=get("note", ""),
+        custom_fields=_pairs(get("custom_fields")),
         raw=raw or {},
     )
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 import structlog
 from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -37,6 +38,7 @@ from orderbridge.domain.rules import DownloadRules
 from orderbridge.domain.states import OrderState, is_evaluable
 from orderbridge.services.hub import ConnectionRow
 from orderbridge.services.ledger import Outcome, add_events, apply_decisions, decision_text, event_row
+from orderbridge.storage.db import JsonText, dump_json, insert_rows
 from orderbridge.storage.tables import cursors, orders
 
 log = structlog.get_logger("orderbridge.ingest")
@@ -88,7 +90,31 @@ def _decide(record: ChannelRecord, ctx: ChannelContext) -> Decision:
     return evaluate(record, ctx.rules, ctx.policies)
 
 
+#: the columns :func:`_row_values` fills, in its order
+_VALUE_COLUMNS = (
+    "number",
+    "content_hash",
+    "channel_created_at",
+    "channel_updated_at",
+    "currency",
+    "total",
+    "canonical",
+    "raw",
+)
+_ORDER_COLUMNS = (
+    "tenant_id",
+    "connection_id",
+    "external_id",
+    "state",
+    "version",
+    "received_at",
+    "updated_at",
+    *_VALUE_COLUMNS,
+)
+
+
 def _row_values(record: ChannelRecord) -> dict[str, Any]:
+    """The order's content columns, keyed and ordered as :data:`_VALUE_COLUMNS`."""
     if isinstance(record, UnreadableOrder):
         raw = dict(record.raw)
         return {
@@ -109,9 +135,14 @@ def _row_values(record: ChannelRecord) -> dict[str, Any]:
         "channel_updated_at": record.updated_at,
         "currency": record.currency,
         "total": record.total.amount,
-        "canonical": canonical,
+        "canonical": dump_json(canonical),  # serialised now: its dicts die young (see JsonText)
         "raw": dict(record.raw),
     }
+
+
+def _loaded(value: Any) -> Any:
+    """A column value from :func:`_row_values` as Core expects it (pre-serialised JSON decoded)."""
+    return orjson.loads(str(value)) if isinstance(value, JsonText) else value
 
 
 def _raw_hash(raw: dict[str, Any]) -> str:
@@ -142,24 +173,29 @@ def ingest_records(
     if new_ids:
         decisions = {ext: _decide(latest[ext], ctx) for ext in new_ids}
         rows = [
-            {
-                "tenant_id": tenant_id,
-                "connection_id": ctx.row.id,
-                "external_id": ext,
-                "state": decisions[ext].state.value,
-                "version": 1,
-                "received_at": now,
-                "updated_at": now,
-                **values[ext],
-            }
+            (
+                tenant_id,
+                ctx.row.id,
+                ext,
+                decisions[ext].state.value,
+                1,
+                now,
+                now,
+                *map(values[ext].__getitem__, _VALUE_COLUMNS),
+            )
             for ext in new_ids
         ]
-        stmt = (
-            _insert(conn)(orders)
-            .on_conflict_do_nothing(index_elements=["connection_id", "external_id"])
-            .returning(orders.c.id, orders.c.external_id)
-        )
-        inserted = {ext: oid for oid, ext in conn.execute(stmt, rows)}
+        inserted = {
+            ext: oid
+            for oid, ext in insert_rows(
+                conn,
+                orders,
+                _ORDER_COLUMNS,
+                rows,
+                conflict=("connection_id", "external_id"),
+                returning=("id", "external_id"),
+            )
+        }
         for ext in new_ids:
             oid = inserted.get(ext)
             if oid is None:
@@ -199,18 +235,19 @@ def ingest_records(
             continue
         version = cur["version"] + 1
         old_canonical = conn.execute(select(orders.c.canonical).where(orders.c.id == cur["id"])).scalar_one()
+        new_canonical = _loaded(v["canonical"])
         # optimistic: a webhook and a poll may carry the same order at once; the loser re-reads
         done = conn.execute(
             update(orders)
             .where(orders.c.id == cur["id"], orders.c.version == cur["version"])
-            .values(version=version, updated_at=now, **v)
+            .values(version=version, updated_at=now, **{**v, "canonical": new_canonical})
         )
         if done.rowcount == 0:
             lost_race.append(rec)
             continue
         counts.changed += 1
         state = OrderState(cur["state"])
-        fields = _changed_fields(old_canonical, v["canonical"])
+        fields = _changed_fields(old_canonical, new_canonical)
         note = "" if is_evaluable(state) else " (already posted: not re-posted; review the change)"
         event_rows.append(
             event_row(

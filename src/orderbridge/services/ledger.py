@@ -21,6 +21,7 @@ from orderbridge.domain.pipeline import Decision
 from orderbridge.domain.reasons import Reason
 from orderbridge.domain.states import OrderState, check_transition
 from orderbridge.services.hub import ConnectionRow
+from orderbridge.storage.db import insert_rows
 from orderbridge.storage.tables import events, mappings, order_reasons, orders
 
 #: defaults per destination kind; a connection's settings override them
@@ -83,9 +84,13 @@ def event_row(
     }
 
 
+EVENT_COLUMNS = ("tenant_id", "order_id", "connection_id", "kind", "at", "message", "data")
+
+
 def add_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Append timeline events (rows as built by :func:`event_row`) with one driver executemany."""
     if rows:
-        conn.execute(insert(events), list(rows))
+        insert_rows(conn, events, EVENT_COLUMNS, [tuple([r.get(c) for c in EVENT_COLUMNS]) for r in rows])
 
 
 def decision_text(d: Decision) -> str:

@@ -27,8 +27,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, and_, bindparam, exists, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, and_, bindparam, exists, func, select, update
 
 from orderbridge.connectors.base import OutgoingOrder, PostResult, Role
 from orderbridge.domain import reasons as R
@@ -43,6 +42,7 @@ from orderbridge.runtime.leases import held
 from orderbridge.services.connections import record_failure, record_success
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ledger import Outcome, add_events, apply_decisions, destination_policy, event_row
+from orderbridge.storage.db import insert_rows
 from orderbridge.storage.tables import orders, posting_attempts, postings
 
 log = structlog.get_logger("orderbridge.post")
@@ -91,8 +91,73 @@ def idempotency_key(order_id: int, destination_id: int, version: int) -> str:
     return f"{order_id}:{destination_id}:v{version}"
 
 
-def _insert(conn: Connection) -> Any:
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+_POSTING_COLUMNS = (
+    "tenant_id",
+    "order_id",
+    "destination_id",
+    "order_version",
+    "idempotency_key",
+    "order_key",
+    "status",
+    "attempts",
+    "created_at",
+)
+_ATTEMPT_COLUMNS = ("tenant_id", "posting_id", "at", "outcome", "message")
+
+# Statements built once with expanding IN parameters: per batch, only values are bound (building
+# them per batch coerced every IN element and recomputed cache keys, a tenth of the posting time).
+_DONE = exists().where(
+    and_(
+        postings.c.order_id == orders.c.id,
+        postings.c.destination_id == bindparam("dest"),
+        postings.c.order_version == orders.c.version,
+        postings.c.status.in_(("posted", "rejected")),
+    )
+)
+_CANDIDATES = (
+    select(
+        orders.c.id,
+        orders.c.version,
+        orders.c.canonical,
+        orders.c.connection_id,
+        orders.c.external_id,
+        orders.c.received_at,
+    )
+    .where(
+        orders.c.tenant_id == bindparam("tenant"),
+        orders.c.state == OrderState.READY.value,
+        ~_DONE,
+        orders.c.id.not_in(bindparam("exclude", expanding=True)),
+    )
+    .order_by(orders.c.id)
+    .limit(bindparam("size"))
+)
+_RESERVE = (
+    update(postings)
+    .where(postings.c.idempotency_key.in_(bindparam("keys", expanding=True)))
+    .values(status="pending", attempts=postings.c.attempts + 1)
+)
+_RESERVED_IDS = select(postings.c.idempotency_key, postings.c.id).where(
+    postings.c.idempotency_key.in_(bindparam("keys", expanding=True))
+)
+_SUPERSEDE = (
+    update(postings)
+    .where(
+        postings.c.order_id.in_(bindparam("order_ids", expanding=True)),
+        postings.c.destination_id == bindparam("dest"),
+        postings.c.status == "pending",
+        postings.c.idempotency_key.not_in(bindparam("keys", expanding=True)),
+    )
+    .values(status="superseded")
+)
+_POSTED = (
+    update(postings)
+    .where(postings.c.id == bindparam("pid"))
+    .values(status="posted", document_id=bindparam("doc"), posted_at=bindparam("at"), last_error=None)
+)
+_REJECTED = (
+    update(postings).where(postings.c.id == bindparam("pid")).values(status="rejected", last_error=bindparam("err"))
+)
 
 
 def post_ready(
@@ -164,32 +229,10 @@ def _prepare_batch(
     is left, or None when some candidates were held instead (their mapping vanished) so the caller
     looks again."""
     now = hub.now()
-    done = exists().where(
-        and_(
-            postings.c.order_id == orders.c.id,
-            postings.c.destination_id == row.id,
-            postings.c.order_version == orders.c.version,
-            postings.c.status.in_(("posted", "rejected")),
-        )
-    )
     with hub.db.transaction() as conn:
         candidates = conn.execute(
-            select(
-                orders.c.id,
-                orders.c.version,
-                orders.c.canonical,
-                orders.c.connection_id,
-                orders.c.external_id,
-                orders.c.received_at,
-            )
-            .where(
-                orders.c.tenant_id == hub.tenant_id,
-                orders.c.state == OrderState.READY.value,
-                ~done,
-                *([orders.c.id.not_in(exclude)] if exclude else []),
-            )
-            .order_by(orders.c.id)
-            .limit(size)
+            _CANDIDATES,
+            {"tenant": hub.tenant_id, "dest": row.id, "exclude": sorted(exclude), "size": size},
         ).all()
         if not candidates:
             return []
@@ -210,48 +253,32 @@ def _prepare_batch(
                 return None
         outgoing = [o for o, _ in pairs]
         by_key = {o.idempotency_key: c for o, c in pairs}
-        conn.execute(
-            _insert(conn)(postings).on_conflict_do_nothing(index_elements=["idempotency_key"]),
+        insert_rows(
+            conn,
+            postings,
+            _POSTING_COLUMNS,
             [
-                {
-                    "tenant_id": hub.tenant_id,
-                    "order_id": by_key[o.idempotency_key].id,
-                    "destination_id": row.id,
-                    "order_version": by_key[o.idempotency_key].version,
-                    "idempotency_key": o.idempotency_key,
-                    "order_key": o.order_key,
-                    "status": "pending",
-                    "attempts": 0,
-                    "created_at": now,
-                }
+                (
+                    hub.tenant_id,
+                    by_key[o.idempotency_key].id,
+                    row.id,
+                    by_key[o.idempotency_key].version,
+                    o.idempotency_key,
+                    o.order_key,
+                    "pending",
+                    0,
+                    now,
+                )
                 for o in outgoing
             ],
+            conflict=("idempotency_key",),
         )
         keys = [o.idempotency_key for o in outgoing]
-        conn.execute(
-            update(postings)
-            .where(postings.c.idempotency_key.in_(keys))
-            .values(status="pending", attempts=postings.c.attempts + 1)
-        )
-        ids = dict(
-            _pairs(
-                conn.execute(
-                    select(postings.c.idempotency_key, postings.c.id).where(postings.c.idempotency_key.in_(keys))
-                )
-            )
-        )
+        conn.execute(_RESERVE, {"keys": keys})
+        ids = dict(_pairs(conn.execute(_RESERVED_IDS, {"keys": keys})))
         # older versions still pending are superseded: the same order_key will carry the new one
         order_ids = [by_key[k].id for k in keys]
-        conn.execute(
-            update(postings)
-            .where(
-                postings.c.order_id.in_(order_ids),
-                postings.c.destination_id == row.id,
-                postings.c.status == "pending",
-                postings.c.idempotency_key.not_in(keys),
-            )
-            .values(status="superseded")
-        )
+        conn.execute(_SUPERSEDE, {"order_ids": order_ids, "dest": row.id, "keys": keys})
     return [
         Reserved(o, ids[o.idempotency_key], by_key[o.idempotency_key].id, by_key[o.idempotency_key].received_at)
         for o in outgoing
@@ -270,7 +297,7 @@ def _record_results(
         raise AssertionError(f"{row.name} returned {len(results)} results for {len(batch)} orders")
     now = hub.now()
     with hub.db.transaction() as conn:
-        attempts: list[dict[str, Any]] = []
+        attempts: list[tuple[Any, ...]] = []
         event_rows: list[dict[str, Any]] = []
         holds: list[Outcome] = []
         posted_orders: list[int] = []
@@ -279,16 +306,8 @@ def _record_results(
         for reserved, result in zip(batch, results, strict=True):
             outgoing, pid, oid = reserved.outgoing, reserved.posting_id, reserved.order_id
             if result.ok:
-                posted_rows.append({"pid": pid, "doc": result.document_id})
-                attempts.append(
-                    {
-                        "tenant_id": hub.tenant_id,
-                        "posting_id": pid,
-                        "at": now,
-                        "outcome": "posted",
-                        "message": f"document {result.document_id}",
-                    }
-                )
+                posted_rows.append({"pid": pid, "doc": result.document_id, "at": now})
+                attempts.append((hub.tenant_id, pid, now, "posted", f"document {result.document_id}"))
                 event_rows.append(
                     event_row(
                         hub.tenant_id,
@@ -307,34 +326,16 @@ def _record_results(
                 message = str(result.error) if result.error else "no document id returned"
                 rejected_rows.append({"pid": pid, "err": message})
                 log.warning("post.rejected", tenant_id=hub.tenant_id, connection_id=row.id, order_id=oid, error=message)
-                attempts.append(
-                    {
-                        "tenant_id": hub.tenant_id,
-                        "posting_id": pid,
-                        "at": now,
-                        "outcome": "rejected",
-                        "message": message,
-                    }
-                )
+                attempts.append((hub.tenant_id, pid, now, "rejected", message))
                 reason = R.destination_rejected(row.name, result.error.message if result.error else message)
                 holds.append(Outcome(oid, OrderState.READY, Decision(OrderState.HELD, (reason,))))
                 report.rejected += 1
                 report.rejections.append(f"{outgoing.resolved.order.number}: {message}")
         if posted_rows:
-            conn.execute(
-                update(postings)
-                .where(postings.c.id == bindparam("pid"))
-                .values(status="posted", document_id=bindparam("doc"), posted_at=now, last_error=None),
-                posted_rows,
-            )
+            conn.execute(_POSTED, posted_rows)
         if rejected_rows:
-            conn.execute(
-                update(postings)
-                .where(postings.c.id == bindparam("pid"))
-                .values(status="rejected", last_error=bindparam("err")),
-                rejected_rows,
-            )
-        conn.execute(insert(posting_attempts), attempts)
+            conn.execute(_REJECTED, rejected_rows)
+        insert_rows(conn, posting_attempts, _ATTEMPT_COLUMNS, attempts)
         add_events(conn, event_rows)
         apply_decisions(conn, hub.tenant_id, holds, now)
         if posted_orders:
@@ -349,18 +350,25 @@ def _record_results(
 
 def _mark_posted(conn: Connection, order_ids: list[int], n_destinations: int, now: Any) -> None:
     """One statement: an order is ``posted`` once every destination has its current version."""
-    posted_here = (
-        select(func.count())
-        .select_from(postings)
-        .where(
-            postings.c.order_id == orders.c.id,
-            postings.c.status == "posted",
-            postings.c.order_version == orders.c.version,
-        )
-        .scalar_subquery()
+    conn.execute(_MARK_POSTED, {"order_ids": order_ids, "n": n_destinations, "now": now})
+
+
+_POSTED_HERE = (
+    select(func.count())
+    .select_from(postings)
+    .where(
+        postings.c.order_id == orders.c.id,
+        postings.c.status == "posted",
+        postings.c.order_version == orders.c.version,
     )
-    conn.execute(
-        update(orders)
-        .where(orders.c.id.in_(order_ids), orders.c.state == OrderState.READY.value, posted_here >= n_destinations)
-        .values(state=OrderState.POSTED.value, updated_at=now)
+    .scalar_subquery()
+)
+_MARK_POSTED = (
+    update(orders)
+    .where(
+        orders.c.id.in_(bindparam("order_ids", expanding=True)),
+        orders.c.state == OrderState.READY.value,
+        bindparam("n") <= _POSTED_HERE,
     )
+    .values(state=OrderState.POSTED.value, updated_at=bindparam("now"))
+)
