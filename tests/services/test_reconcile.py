@@ -116,3 +116,27 @@ def test_a_failing_channel_stores_a_failed_report(hub: Hub) -> None:
     assert not report.ok
     stored = list_reports(hub, "shop")[0]
     assert stored["outcome"] == "failed" and "503" in stored["error"]
+    with hub.db.read() as conn:
+        alert = conn.execute(select(alerts)).one()
+    assert alert.kind == "reconciliation_failed" and alert.state == "open" and "503" in alert.body
+    channel.error = None
+    assert reconcile(hub, "shop", since=T0 - timedelta(hours=1), until=NOW).ok
+    with hub.db.read() as conn:
+        assert conn.execute(select(alerts.c.state)).scalar_one() == "resolved"
+
+
+def test_scheduled_audits_stop_short_of_the_last_poll_interval(hub: Hub) -> None:
+    from orderbridge.services.reconcile import run_due_audits
+
+    channel = setup(hub)
+    sync_channel(hub, "shop")
+    channel.put(order(60, updated_at=NOW - timedelta(seconds=1)))  # changed after the last poll
+    reports = run_due_audits(hub)
+    assert {r.kind for r in reports} == {"hourly", "daily"}
+    assert all(r.findings == [] and r.missing == 0 for r in reports)
+    assert all(
+        r.window_end == NOW - timedelta(seconds=hub.settings.poll_interval_s + hub.settings.cursor_overlap_s)
+        for r in reports
+    )
+    with hub.db.read() as conn:
+        assert conn.execute(select(alerts)).all() == []

@@ -43,13 +43,14 @@ class Server:
         secret: str | None = SECRET,
         body: bytes | None = None,
         connection: str = "shop",
+        domain: str = "sandbox.myshopify.com",
     ) -> httpx.Response:
         raw = body if body is not None else json.dumps(payload).encode()
         headers = {
             "Content-Type": "application/json",
             "X-Shopify-Topic": topic,
             "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()),
-            "X-Shopify-Shop-Domain": "sandbox.myshopify.com",
+            "X-Shopify-Shop-Domain": domain,
             "X-Shopify-API-Version": "2025-01",
             "X-Shopify-Triggered-At": datetime.now(UTC).isoformat(),
         }

@@ -11,7 +11,7 @@ from orderbridge.connectors.shopify.mapper import parse_time
 from orderbridge.sandboxes.shopify import create_sandbox
 from orderbridge.sandboxes.shopify.state import local_iso
 from orderbridge.storage.tables import events, orders, webhook_deliveries
-from tests.web.conftest import Server
+from tests.web.conftest import SECRET, Server
 
 
 def count(server: Server, table: object, *where: object) -> int:
@@ -95,3 +95,43 @@ def test_deletions_are_noted_on_the_timeline_and_unknown_connections_get_404(ser
     assert server.deliver(payload, connection="nope").status_code == 404
     garbage = server.deliver({}, body=b"not json")
     assert garbage.status_code == 401  # signed over other bytes: refused before parsing
+
+
+def test_a_signed_delivery_from_another_shop_is_refused(server: Server) -> None:
+    from orderbridge.services.connections import add_connection
+
+    add_connection(
+        server.hub, "victim", "shopify", "https://victim.myshopify.com", {"access_token": "x", "api_secret": SECRET}
+    )
+    payload = new_order()
+    other = server.deliver(payload, connection="victim", domain="attacker.myshopify.com")
+    assert other.status_code == 401 and "from another shop" in other.json()["message"]
+    assert count(server, orders) == 0 and count(server, webhook_deliveries) == 0
+    own = server.deliver(payload, connection="victim", domain="victim.myshopify.com")
+    assert own.status_code == 200 and own.json()["outcome"] == "inserted"
+
+
+def test_topics_without_an_order_store_nothing_and_unknown_names_share_one_metric_label(server: Server) -> None:
+    product = server.deliver({"id": 424242, "title": "A product"}, topic="products/update")
+    assert product.status_code == 200 and product.json()["outcome"] == "ignored"
+    assert count(server, orders) == 0
+    for i in range(5):
+        assert server.deliver(new_order(), connection=f"nobody{i}").status_code == 404
+    text = server.client.get(f"{server.url}/metrics").text
+    assert 'outcome="rejected_unknown"} 5.0' in text and "nobody" not in text
+
+
+def test_healthz_answers_503_when_a_connection_is_failing(server: Server) -> None:
+    from orderbridge.errors import AuthFailed
+    from orderbridge.services.connections import record_failure
+
+    assert server.client.get(f"{server.url}/healthz").status_code == 200
+    with server.hub.db.read() as conn:
+        row = server.hub.connection(conn, "shop")
+    record_failure(server.hub, row, AuthFailed("Shopify refused the credentials (HTTP 401)", hint="Renew it."))
+    response = server.client.get(f"{server.url}/healthz")
+    assert response.status_code == 503
+    shop = {c["name"]: c for c in response.json()["connections"]}["shop"]
+    assert shop["health"] == "failing" and "refused the credentials" in shop["message"]
+    text = server.client.get(f"{server.url}/metrics").text
+    assert 'orderbridge_connection_health{connection="shop",state="failing"} 1.0' in text

@@ -431,7 +431,7 @@ def _parse_since(value: str, now: datetime) -> datetime:
         raise InvalidInput(
             f"cannot read {value!r} as a time", hint="Use 72h, 60d, 30m or an ISO time like 2026-11-01T00:00:00Z."
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @app.command()

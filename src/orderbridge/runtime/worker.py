@@ -152,14 +152,14 @@ def poster_loop(hub: Hub, stop: threading.Event, wake: threading.Event, *, tick_
 def housekeeping(hub: Hub, report: CycleReport) -> None:
     """Scheduled audits, the digest and alert dispatch: each guarded like any other job."""
     from orderbridge.services import notify
-    from orderbridge.services.reconcile import due_audits, reconcile
+    from orderbridge.services.reconcile import due_audits, reconcile, settled
 
     none: list[tuple[str, str, datetime]] = []
     for name, kind, since in _safe(report, "audits", lambda: due_audits(hub), none):
         _guard(
             report,
             f"reconcile:{name}",
-            lambda n=name, k=kind, s=since: reconcile(hub, n, since=s, kind=k),  # type: ignore[misc]
+            lambda n=name, k=kind, s=since: reconcile(hub, n, since=s, until=settled(hub), kind=k),  # type: ignore[misc]
             report.audits,
         )
     _safe(report, "hold_alerts", lambda: notify.sync_hold_alerts(hub), (0, 0))

@@ -30,7 +30,9 @@ from orderbridge.storage.tables import connections, tenants
 log = structlog.get_logger("orderbridge")
 
 #: connection settings the hub itself reads (pipeline, rules); connectors never see them
-HUB_SETTINGS = frozenset({"download_rules", "sku_mapping", "shipping_mapping", "required_fields", "webhook_address"})
+HUB_SETTINGS = frozenset(
+    {"download_rules", "sku_mapping", "shipping_mapping", "required_fields", "webhook_address", "shop_domain"}
+)
 
 
 def utcnow() -> datetime:

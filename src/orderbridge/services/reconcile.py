@@ -35,7 +35,7 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 
 from orderbridge.connectors.base import AuditableChannel, Capability, ChannelRecord, OrderStamp, Role
 from orderbridge.domain.events import EventKind
-from orderbridge.errors import InvalidInput, OrderBridgeError
+from orderbridge.errors import FixConfiguration, InvalidInput, OrderBridgeError
 from orderbridge.runtime.leases import held
 from orderbridge.services import notify
 from orderbridge.services.hub import ConnectionRow, Hub
@@ -165,6 +165,11 @@ def reconcile(
         except OrderBridgeError as exc:
             report.error = exc
             bound.warning("reconcile.failed", code=exc.code, error=str(exc))
+        except Exception as exc:  # a bug: the run is stored as failed and alerted, then re-raised
+            report.error = OrderBridgeError(f"the audit crashed: {exc!r}", code="audit_crashed")
+            report.seconds = time.perf_counter() - started
+            _finish(hub, row, report)
+            raise
         report.seconds = time.perf_counter() - started
         _finish(hub, row, report)
     hub.observer.reconciled(name, report.recovered + report.refreshed, report.missing)
@@ -372,8 +377,32 @@ def _finish(hub: Hub, row: ConnectionRow, report: ReconcileReport) -> None:
                 )
             ],
         )
-        if report.findings or report.missing:
+        if report.missing or any(f["cause"] != "not_polled_yet" for f in report.findings):
             _alert(conn, hub, row, report, now)
+        failed_key = f"reconcile_failed:{row.id}"
+        if report.ok:
+            notify.resolve_alert(conn, hub.tenant_id, failed_key, now)
+        elif isinstance(report.error, FixConfiguration):
+            # refused credentials or settings: the connection is failing, and its one alert says so
+            from orderbridge.services.health import record_failure
+
+            record_failure(hub, row, report.error, conn)
+        else:
+            notify.raise_alert(
+                conn,
+                hub.tenant_id,
+                key=failed_key,
+                kind="reconciliation_failed",
+                subject=f"Audit of {row.name} failed: {report.error.message if report.error else ''}"[:250],
+                body=(
+                    f"The {report.kind} audit #{report.run_id} of {row.name} could not finish: {report.error}\n"
+                    "Until an audit succeeds, completeness for this window is not proven. Check the connection "
+                    f"(orderbridge connections test {row.name}) and run it again: orderbridge reconcile {row.name}"
+                ),
+                link=notify.alert_link(hub.settings, f"/reconciliation/{report.run_id}"),
+                now=now,
+                connection_id=row.id,
+            )
 
 
 def _alert(conn: Connection, hub: Hub, row: ConnectionRow, report: ReconcileReport, now: datetime) -> None:
@@ -414,6 +443,13 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
 # --- scheduling -----------------------------------------------------------------------------------
 
 
+def settled(hub: Hub, now: datetime | None = None) -> datetime:
+    """The end of a scheduled audit's window: older than one poll interval plus the overlap, so an
+    order changed since the last poll (or whose webhook is in flight) is not reported as missed."""
+    now = now or hub.now()
+    return now - timedelta(seconds=hub.settings.poll_interval_s + hub.settings.cursor_overlap_s)
+
+
 def due_audits(hub: Hub, now: datetime | None = None) -> list[tuple[str, str, datetime]]:
     """(connection, kind, since) for every audit whose interval has elapsed since its last run."""
     now = now or hub.now()
@@ -447,7 +483,8 @@ def _capabilities(row: ConnectionRow) -> frozenset[Capability]:
 
 
 def run_due_audits(hub: Hub) -> list[ReconcileReport]:
-    return [reconcile(hub, name, since=since, kind=kind) for name, kind, since in due_audits(hub)]
+    until = settled(hub)
+    return [reconcile(hub, name, since=since, until=until, kind=kind) for name, kind, since in due_audits(hub)]
 
 
 def list_reports(hub: Hub, name: str | None = None, limit: int = 20) -> list[dict[str, Any]]:

@@ -98,6 +98,14 @@ class ShopifyAdapter(Adapter):
             return "unsigned: no X-Shopify-Hmac-Sha256 header"
         if not verify_signature(secret, body, header):
             return "forged: X-Shopify-Hmac-Sha256 does not match the body"
+        # one app secret signs for every shop that installed the app: the shop must be this one
+        expected = shop_domain(row)
+        sent = (headers.get("x-shopify-shop-domain") or "").strip().lower()
+        if expected and sent != expected:
+            return (
+                f"from another shop: X-Shopify-Shop-Domain is {sent or 'missing'!r}, connection {row.name!r} is "
+                f"{expected!r} (set the connection's shop_domain setting if the store was renamed)"
+            )
         return ""
 
     def parse(self, headers: Mapping[str, str], body: bytes) -> Delivery:
@@ -119,6 +127,30 @@ class ShopifyAdapter(Adapter):
 
 ADAPTERS: dict[str, Adapter] = {"shopify": ShopifyAdapter()}
 
+#: Shopify topics that carry an order (``orders/edited`` carries an order edit, not an order)
+ORDER_TOPICS = frozenset(
+    {
+        "orders/create",
+        "orders/updated",
+        "orders/cancelled",
+        "orders/fulfilled",
+        "orders/partially_fulfilled",
+        "orders/paid",
+        "orders/delete",
+    }
+)
+
+
+def shop_domain(row: ConnectionRow) -> str:
+    """The shop's ``*.myshopify.com`` host: the ``shop_domain`` setting, else the base URL's host."""
+    from urllib.parse import urlsplit
+
+    configured = str(row.settings.get("shop_domain") or "").strip().lower()
+    if configured:
+        return configured
+    host = (urlsplit(row.base_url).hostname or "").lower()
+    return host if host.endswith(".myshopify.com") else ""
+
 
 def _insert(conn: Connection) -> Any:
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
@@ -134,7 +166,8 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
         except NotFound:
             row = None
     if adapter is None or row is None or row.kind != kind or row.role is not Role.CHANNEL:
-        return _rejected(hub, name, 404, "rejected_unknown", f"no {kind} channel connection named {name!r}")
+        # the label is fixed: names in URLs are the caller's, and must not create metric series
+        return _rejected(hub, "_unknown", 404, "rejected_unknown", f"no {kind} channel connection named {name!r}")
     bound = log.bind(tenant_id=hub.tenant_id, connection_id=row.id, connection=name)
     credentials = hub.box.open(row.credentials_token, what=f"credentials of {name!r}")
     problem = adapter.verify(row, credentials, headers, body)
@@ -146,6 +179,10 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
     except ValueError as exc:
         bound.warning("webhook.unreadable", error=str(exc))
         return _rejected(hub, name, 400, "rejected_invalid", f"unreadable delivery: {exc}")
+    if kind == "shopify" and delivery.topic not in ORDER_TOPICS:
+        bound.info("webhook.ignored", topic=delivery.topic)
+        hub.observer.webhook(name, "ignored")
+        return WebhookOutcome(200, "ignored", f"topic {delivery.topic!r} carries no order; nothing stored")
     ctx = channel_context(hub, row)
     now = hub.now()
     with hub.db.transaction() as conn:

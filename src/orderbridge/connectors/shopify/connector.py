@@ -218,7 +218,6 @@ class ShopifyChannel:
         "orders/fulfilled",
         "orders/partially_fulfilled",
         "orders/paid",
-        "orders/edited",
         "orders/delete",
     )
 
