@@ -169,3 +169,22 @@ def test_expired_credentials_fail_within_one_interval_send_one_email_and_lose_no
 def _health(hub: Hub) -> str:
     with hub.db.read() as conn:
         return hub.connection(conn, "shop").health
+
+
+def test_vanished_webhook_subscriptions_are_noticed_restored_and_alerted_once(hub: Hub) -> None:
+    from orderbridge.services.notify import list_alerts
+    from orderbridge.services.webhooks import check_subscriptions
+
+    shop_state, shop_app = shopify_sandbox(orders=0, seed=2, limits=False, api_secret=SECRET)
+    with run_in_thread(shop_app) as shop:
+        add_connection(hub, "shop", "shopify", shop.base_url, {"access_token": TOKEN, "api_secret": SECRET})
+        hub.settings = hub.settings.model_copy(update={"public_url": "http://hub.example.com"})
+        register_webhooks(hub, "shop")
+        assert check_subscriptions(hub) == []
+        shop_state.disable_webhooks()  # the channel dropped them, and said nothing
+        assert check_subscriptions(hub) == ["shop"]
+        assert len(shop_state.webhook_dispatcher.subscriptions()) == len(register_webhooks(hub, "shop"))
+        (alert,) = list_alerts(hub)
+        assert alert.kind == "webhooks_missing" and alert.state == "open" and "orders/create" in alert.subject
+        assert check_subscriptions(hub) == []
+        assert [a.state for a in list_alerts(hub)] == ["resolved"]

@@ -38,6 +38,9 @@ BUSY_RETRY_S = 0.02
 #: how often serve checks for due audits, the digest and undelivered alerts
 HOUSEKEEPING_EVERY_S = 5.0
 
+#: how often serve asks webhook channels whether their subscriptions are still there
+WEBHOOK_CHECK_EVERY_S = 300.0
+
 T = TypeVar("T")
 
 
@@ -149,7 +152,7 @@ def poster_loop(hub: Hub, stop: threading.Event, wake: threading.Event, *, tick_
                 log.exception("job.crashed", job=f"post:{name}")
 
 
-def housekeeping(hub: Hub, report: CycleReport) -> None:
+def housekeeping(hub: Hub, report: CycleReport, *, check_webhooks: bool = False) -> None:
     """Scheduled audits, the digest and alert dispatch: each guarded like any other job."""
     from orderbridge.services import notify
     from orderbridge.services.reconcile import due_audits, reconcile, settled
@@ -163,6 +166,11 @@ def housekeeping(hub: Hub, report: CycleReport) -> None:
             report.audits,
         )
     _safe(report, "hold_alerts", lambda: notify.sync_hold_alerts(hub), (0, 0))
+    if check_webhooks:
+        from orderbridge.services.webhooks import check_subscriptions
+
+        no_names: list[str] = []
+        _safe(report, "webhook_check", lambda: check_subscriptions(hub), no_names)
     _safe(report, "digest", lambda: notify.send_digest_if_due(hub), False)
     _guard(report, "notify", lambda: notify.dispatch(hub), report.notifications)
 
@@ -188,7 +196,7 @@ def serve(
     ``shipment_poll_interval_s``, pushes every tick, audits/digest/alerts every
     ``housekeeping_every_s``; posting runs in its own thread (:func:`poster_loop`), woken by ``wake``."""
     wake = wake or threading.Event()
-    last_sync = last_ship = last_house = float("-inf")
+    last_sync = last_ship = last_house = last_hooks = float("-inf")
     log.info("worker.start", poll_interval_s=hub.settings.poll_interval_s)
     poster = threading.Thread(
         target=poster_loop, args=(hub, stop, wake), kwargs={"tick_s": tick_s}, name="poster", daemon=True
@@ -207,8 +215,11 @@ def serve(
             if do_ship:
                 last_ship = started
             if started - last_house >= housekeeping_every_s:
-                housekeeping(hub, report)
+                check = started - last_hooks >= WEBHOOK_CHECK_EVERY_S
+                housekeeping(hub, report, check_webhooks=check)
                 last_house = started
+                if check:
+                    last_hooks = started
             if report.crashed:
                 log.error("worker.cycle_with_crashes", jobs=report.crashed)
             stop.wait(max(0.0, tick_s - (time.monotonic() - started)))

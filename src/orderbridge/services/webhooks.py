@@ -316,3 +316,53 @@ def remove_webhooks(hub: Hub, name: str) -> int:
 def list_webhooks(hub: Hub, name: str) -> list[WebhookSubscription]:
     _row, connector = _webhook_channel(hub, name)
     return connector.list_webhooks()
+
+
+def check_subscriptions(hub: Hub) -> list[str]:
+    """Re-check every subscribed channel's webhooks; re-subscribe what vanished, and say so.
+
+    A webhook subscription can disappear without a word (the channel deletes it after failed
+    deliveries, an app reinstall drops it). Polls and audits would still bring the orders in, so
+    nothing looks wrong — except that latency silently grows from milliseconds to the poll
+    interval. So each pass compares the channel's own list with the expected topics, re-registers,
+    and raises one ``webhooks_missing`` alert per episode (resolved once they are all back).
+    Returns the names of the connections that had lost subscriptions.
+    """
+    from orderbridge.services import notify
+
+    lost: list[str] = []
+    with hub.db.read() as conn:
+        rows = [r for r in hub.connections_by_role(conn, Role.CHANNEL) if r.settings.get("webhook_address")]
+    for row in rows:
+        _row, connector = _webhook_channel(hub, row.name)
+        address = str(row.settings["webhook_address"])
+        present = {s.topic for s in connector.list_webhooks() if s.address == address}
+        missing = sorted(set(connector.webhook_topics) - present)
+        key = f"webhooks_missing:{row.id}"
+        now = hub.now()
+        with hub.db.transaction() as conn:
+            if not missing:
+                notify.resolve_alert(conn, hub.tenant_id, key, now)
+                continue
+            notify.raise_alert(
+                conn,
+                hub.tenant_id,
+                key=key,
+                kind="webhooks_missing",
+                subject=f"{row.name} stopped sending webhooks for {', '.join(missing)}",
+                body=(
+                    f"The subscriptions of {row.name} to {address} for {', '.join(missing)} are gone from the "
+                    "channel (it removes subscriptions whose deliveries keep failing, and reinstalling an app "
+                    "drops them). Orders still arrive by polling and audits, but up to a poll interval late. "
+                    "OrderBridge has subscribed again; if this repeats, check that the channel can reach "
+                    f"{address}.\nBy hand: orderbridge webhooks register {row.name}"
+                ),
+                link=notify.alert_link(hub.settings, f"/connections/{row.name}"),
+                now=now,
+                connection_id=row.id,
+                data={"missing": missing},
+            )
+        log.warning("webhooks.missing", connection=row.name, topics=missing)
+        connector.register_webhooks(address)
+        lost.append(row.name)
+    return lost
