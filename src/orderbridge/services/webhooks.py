@@ -127,18 +127,11 @@ class ShopifyAdapter(Adapter):
 
 ADAPTERS: dict[str, Adapter] = {"shopify": ShopifyAdapter()}
 
-#: Shopify topics that carry an order (``orders/edited`` carries an order edit, not an order)
-ORDER_TOPICS = frozenset(
-    {
-        "orders/create",
-        "orders/updated",
-        "orders/cancelled",
-        "orders/fulfilled",
-        "orders/partially_fulfilled",
-        "orders/paid",
-        "orders/delete",
-    }
-)
+def _order_topics() -> frozenset[str]:
+    """Shopify topics that carry an order: the ones the connector subscribes to."""
+    from orderbridge.connectors.shopify.connector import ShopifyChannel
+
+    return frozenset(ShopifyChannel.webhook_topics)
 
 
 def shop_domain(row: ConnectionRow) -> str:
@@ -179,7 +172,7 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
     except ValueError as exc:
         bound.warning("webhook.unreadable", error=str(exc))
         return _rejected(hub, name, 400, "rejected_invalid", f"unreadable delivery: {exc}")
-    if kind == "shopify" and delivery.topic not in ORDER_TOPICS:
+    if kind == "shopify" and delivery.topic not in _order_topics():
         bound.info("webhook.ignored", topic=delivery.topic)
         hub.observer.webhook(name, "ignored")
         return WebhookOutcome(200, "ignored", f"topic {delivery.topic!r} carries no order; nothing stored")
