@@ -71,17 +71,16 @@ def record_success(hub: Hub, row: ConnectionRow, conn: Connection | None = None)
     _transition(hub, conn, row, current, state, message, values, now)
     notify.resolve_alert(conn, hub.tenant_id, failing_key(row.id), now)
     if state == "silent":
-        notify.raise_alert(
+        _alert(
+            hub,
             conn,
-            hub.tenant_id,
-            key=silent_key(row.id),
-            kind="connection_silent",
-            subject=f"{row.name} has gone silent",
-            body=message + f"\n\nCheck it: orderbridge connections test {row.name}\nAudit it: "
+            row,
+            silent_key(row.id),
+            "connection_silent",
+            f"{row.name} has gone silent",
+            message + f"\n\nCheck it: orderbridge connections test {row.name}\nAudit it: "
             f"orderbridge reconcile {row.name}",
-            link=notify.alert_link(hub.settings, f"/connections/{row.name}"),
-            now=now,
-            connection_id=row.id,
+            now,
         )
     else:
         notify.resolve_alert(conn, hub.tenant_id, silent_key(row.id), now)
@@ -107,23 +106,46 @@ def record_failure(hub: Hub, row: ConnectionRow, error: OrderBridgeError, conn: 
     _transition(hub, conn, row, current, state, message, values, now)
     if state == "failing":
         fix = (error.hint or "See the message; the next run tries again on its own.").replace("<name>", row.name)
-        notify.raise_alert(
+        _alert(
+            hub,
             conn,
-            hub.tenant_id,
-            key=failing_key(row.id),
-            kind="connection_failing",
-            subject=f"{row.name} is failing: {error.message}",
-            body=(
-                f"Connection {row.name} ({row.kind}) is failing.\n\nWhat happened: {error.message}\n"
-                f"How to fix it: {fix}\n\nNothing is lost: every run resumes from the last committed cursor, "
-                f"so once this is fixed the next sync catches up.\nCheck it: orderbridge connections test {row.name}"
-            ),
-            link=notify.alert_link(hub.settings, f"/connections/{row.name}"),
-            now=now,
-            connection_id=row.id,
+            row,
+            failing_key(row.id),
+            "connection_failing",
+            f"{row.name} is failing: {error.message}",
+            f"Connection {row.name} ({row.kind}) is failing.\n\nWhat happened: {error.message}\n"
+            f"How to fix it: {fix}\n\nNothing is lost: every run resumes from the last committed cursor, "
+            f"so once this is fixed the next sync catches up.\nCheck it: orderbridge connections test {row.name}",
+            now,
             data={"code": error.code, "failures": failures},
         )
     return state
+
+
+def _alert(
+    hub: Hub,
+    conn: Connection,
+    row: ConnectionRow,
+    key: str,
+    kind: str,
+    subject: str,
+    body: str,
+    now: datetime,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """A connection's alert, linked to the connection's screen."""
+    notify.raise_alert(
+        conn,
+        hub.tenant_id,
+        key=key,
+        kind=kind,
+        subject=subject,
+        body=body,
+        link=notify.alert_link(hub.settings, f"/connections/{row.name}"),
+        now=now,
+        connection_id=row.id,
+        data=data,
+    )
 
 
 def _transition(
