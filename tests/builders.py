@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
+
+import msgspec
 
 from orderbridge.domain.money import Money
 from orderbridge.domain.order import Address, FulfilmentStatus, Order, OrderLine, PaymentStatus, ShippingLine
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+_T = TypeVar("_T")
+
+
+def replace(obj: _T, **changes: Any) -> _T:
+    """A copy of a domain value with ``changes``: msgspec Structs (orders) and dataclasses alike."""
+    if isinstance(obj, msgspec.Struct):
+        return msgspec.structs.replace(obj, **changes)
+    return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
 
 
 def line(sku: str | None = "SKU-1", qty: int = 1, price: str = "10.00", n: int = 1, currency: str = "USD") -> OrderLine:

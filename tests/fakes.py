@@ -7,7 +7,7 @@ tests use the real connectors against the sandboxes.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
 
@@ -144,7 +144,7 @@ def revoked() -> AuthFailed:
     return AuthFailed("fake refused the credentials (HTTP 401)", hint="Renew the token.")
 
 
-__all__ = ["FakeChannel", "FakeDestination", "replace", "revoked"]
+__all__ = ["FakeChannel", "FakeDestination", "revoked"]
 
 
 def install(hub: object, channel: FakeChannel | None = None, destination: FakeDestination | None = None) -> None:

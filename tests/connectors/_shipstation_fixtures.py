@@ -9,7 +9,7 @@ the sandbox into the next window — without the test waiting.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +19,7 @@ from orderbridge.connectors.base import OutgoingOrder
 from orderbridge.connectors.shipstation import ShipStationDestination
 from orderbridge.sandboxes.base import ASGIApp, Fault, in_process_client
 from orderbridge.sandboxes.shipstation import ShipStationState, create_sandbox
+from tests.builders import replace
 from tests.connectors.contract_destination import BASE_TIME, make_order, outgoing
 
 CREDENTIALS = {"api_key": "ss_key", "api_secret": "ss_secret"}

@@ -1,9 +1,8 @@
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
 
-from tests.builders import order
+from tests.builders import order, replace
 
 
 def test_content_hash_ignores_updated_at_and_raw_payload() -> None:

@@ -53,7 +53,7 @@ def test_download_rules_win_over_holds() -> None:
 
 
 def test_required_fields_are_checked_by_dotted_path() -> None:
-    from dataclasses import replace
+    from tests.builders import replace
 
     o = order()
     assert o.shipping_address is not None

@@ -1,4 +1,3 @@
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -6,7 +5,7 @@ import pytest
 from orderbridge.domain.order import FulfilmentStatus, PaymentStatus
 from orderbridge.domain.reasons import SkipCode
 from orderbridge.domain.rules import DownloadRules
-from tests.builders import T0, order
+from tests.builders import T0, order, replace
 
 
 def test_default_rules_take_paid_unfulfilled_open_live_orders() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import func, select, text
@@ -15,7 +14,7 @@ from orderbridge.services.ingest import read_cursor
 from orderbridge.services.queries import accounting, holds, show_order
 from orderbridge.services.sync import sync_channel
 from orderbridge.storage.tables import events, orders
-from tests.builders import order
+from tests.builders import order, replace
 from tests.fakes import FakeChannel, revoked, standard_world
 
 

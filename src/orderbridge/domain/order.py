@@ -1,19 +1,25 @@
 """The canonical order: what every channel's payload is mapped into and every destination reads.
 
-Frozen dataclasses (not pydantic) because the domain must stay free of I/O-oriented libraries
-and because instances are built tens of thousands of times per second during ingest. The content
-hash covers everything a destination could care about, and deliberately excludes ``updated_at``
-and the raw payload: a touch that changes nothing material is not a new version.
+Frozen ``msgspec.Struct`` types (not pydantic, not dataclasses). The domain stays free of
+I/O-oriented libraries — msgspec here is only a fast immutable record type — and instances are
+built tens of thousands of times per second during ingest: a Struct is constructed in C about
+fifteen times faster than a frozen dataclass, and with ``gc=False`` the collector never traverses
+it (an order is a tree of values with no references back up, so it can never form a cycle; the
+raw payload it carries is plain JSON data). The content hash covers everything a destination
+could care about, and deliberately excludes ``updated_at`` and the raw payload: a touch that
+changes nothing material is not a new version.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from operator import attrgetter
 from typing import Any
+
+import msgspec
 
 from orderbridge.domain.money import Money
 
@@ -38,8 +44,7 @@ class FulfilmentStatus(StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True, slots=True)
-class Address:
+class Address(msgspec.Struct, frozen=True, gc=False):
     name: str = ""
     company: str = ""
     address1: str = ""
@@ -51,8 +56,7 @@ class Address:
     phone: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class OrderLine:
+class OrderLine(msgspec.Struct, frozen=True, gc=False):
     external_id: str
     sku: str | None
     title: str
@@ -67,8 +71,7 @@ class OrderLine:
     fulfilment_ref: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ShippingLine:
+class ShippingLine(msgspec.Struct, frozen=True, gc=False):
     title: str
     code: str | None
     price: Money
@@ -80,22 +83,19 @@ class ShippingLine:
         return self.code or self.title
 
 
-@dataclass(frozen=True, slots=True)
-class Discount:
+class Discount(msgspec.Struct, frozen=True, gc=False):
     code: str
     amount: Money
     kind: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class TaxLine:
+class TaxLine(msgspec.Struct, frozen=True, gc=False):
     title: str
     rate: Decimal
     amount: Money
 
 
-@dataclass(frozen=True, slots=True)
-class Order:
+class Order(msgspec.Struct, frozen=True, gc=False):
     external_id: str
     number: str
     currency: str
@@ -121,7 +121,17 @@ class Order:
     tags: tuple[str, ...] = ()
     note: str = ""
     custom_fields: tuple[tuple[str, str], ...] = ()
-    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    #: the payload the order was read from, for display and audit (not part of the content hash)
+    raw: Mapping[str, Any] = msgspec.field(default_factory=dict)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal content, whatever payload each was read from (``raw`` is not part of an order)."""
+        if type(other) is not Order:
+            return NotImplemented
+        return _content(self) == _content(other)
+
+    def __hash__(self) -> int:
+        return hash(_content(self))
 
     def __post_init__(self) -> None:
         for name in ("created_at", "updated_at", "processed_at", "cancelled_at", "closed_at"):
@@ -145,3 +155,7 @@ class Order:
         from orderbridge.domain.canonical import canonical_hash, order_to_json
 
         return canonical_hash(order_to_json(self))
+
+
+#: every field but ``raw``: what equality and hashing of orders compare
+_content = attrgetter(*(name for name in Order.__struct_fields__ if name != "raw"))

@@ -87,7 +87,7 @@ def _money(value: Any, currency: str, field: str) -> Money:
         except InvalidOperation:
             raise _Problem(f"{field}: {value!r} is not a decimal amount") from None
         if amount.is_finite():
-            return Money.trusted(amount, currency)
+            return Money(amount, currency)
         raise _Problem(f"{field}: amount must be finite, got {value!r}")
     if isinstance(value, float):
         raise _Problem(f"{field} is a float ({value!r}); Shopify sends money as strings")
