@@ -125,7 +125,7 @@ def _row_values(record: ChannelRecord) -> dict[str, Any]:
             "currency": None,
             "total": None,
             "canonical": None,
-            "raw": raw,
+            "raw": dump_json(raw),
         }
     canonical = order_to_json(record)
     return {
@@ -135,14 +135,15 @@ def _row_values(record: ChannelRecord) -> dict[str, Any]:
         "channel_updated_at": record.updated_at,
         "currency": record.currency,
         "total": record.total.amount,
-        "canonical": dump_json(canonical),  # serialised now: its dicts die young (see JsonText)
-        "raw": dict(record.raw),
+        # JSON serialised now, once: the dicts die young and nothing holds them (see JsonText)
+        "canonical": dump_json(canonical),
+        "raw": dump_json(record.raw),
     }
 
 
-def _loaded(value: Any) -> Any:
-    """A column value from :func:`_row_values` as Core expects it (pre-serialised JSON decoded)."""
-    return orjson.loads(str(value)) if isinstance(value, JsonText) else value
+def _loaded(values: dict[str, Any]) -> dict[str, Any]:
+    """Column values from :func:`_row_values` as Core expects them (pre-serialised JSON decoded)."""
+    return {k: orjson.loads(str(v)) if isinstance(v, JsonText) else v for k, v in values.items()}
 
 
 def _raw_hash(raw: dict[str, Any]) -> str:
@@ -235,12 +236,13 @@ def ingest_records(
             continue
         version = cur["version"] + 1
         old_canonical = conn.execute(select(orders.c.canonical).where(orders.c.id == cur["id"])).scalar_one()
-        new_canonical = _loaded(v["canonical"])
+        columns = _loaded(v)
+        new_canonical = columns["canonical"]
         # optimistic: a webhook and a poll may carry the same order at once; the loser re-reads
         done = conn.execute(
             update(orders)
             .where(orders.c.id == cur["id"], orders.c.version == cur["version"])
-            .values(version=version, updated_at=now, **{**v, "canonical": new_canonical})
+            .values(version=version, updated_at=now, **columns)
         )
         if done.rowcount == 0:
             lost_race.append(rec)

@@ -1,7 +1,11 @@
 """Column types that keep the domain's guarantees in every database.
 
 - :class:`UTCDateTime` always returns timezone-aware UTC datetimes (SQLite stores naive text;
-  PostgreSQL uses ``timestamptz``) and refuses naive datetimes on the way in.
+  PostgreSQL uses ``timestamptz``) and refuses naive datetimes on the way in. On SQLite its
+  implementation formats the text with ``datetime.isoformat`` — the very string SQLAlchemy's own
+  ``DATETIME`` writes (``2026-10-05 10:18:19.000000``), so comparisons in SQL and rows written by
+  either agree — at a fraction of the cost of that type's ``%``-formatting with a dict per value
+  (four datetimes per order on the ingest hot path).
 - :class:`DecimalAmount` stores money amounts exactly: ``NUMERIC`` on PostgreSQL, text on SQLite
   (whose NUMERIC affinity would round-trip through float).
 """
@@ -13,20 +17,42 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import DateTime, Numeric, String
+from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+
+class _SQLiteDateTime(SQLITE_DATETIME):
+    """SQLite ``DATETIME`` text written with ``isoformat`` (same text as the default storage format)."""
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if not isinstance(value, datetime):
+                raise TypeError(f"SQLite DateTime type only accepts Python datetimes, got {value!r}")
+            return value.isoformat(" ", "microseconds")
+
+        return process
 
 
 class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return _SQLiteDateTime()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves its __init__ untyped
+        return dialect.type_descriptor(DateTime(timezone=True))
+
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
+        tz = value.tzinfo
+        if tz is None:
             raise ValueError(f"naive datetime {value.isoformat()} refused: pass an aware UTC datetime")
-        value = value.astimezone(UTC)
+        if tz is not UTC:
+            value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
