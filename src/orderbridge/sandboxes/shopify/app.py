@@ -45,8 +45,8 @@ from orderbridge.sandboxes.shopify.executor import (
     ValidationFailed,
     _wrap,
     compile_projector,
-    project,
 )
+from orderbridge.sandboxes.shopify.generator import OrderSeed
 from orderbridge.sandboxes.shopify.state import (
     FINANCIAL_FILTERS,
     FULFILLMENT_FILTERS,
@@ -545,6 +545,14 @@ def resolve_orders(
     }
 
 
+def matching_seeds(state: ShopifyState, args: dict[str, Any]) -> list[OrderSeed]:
+    """Every order the root ``orders`` field selects, in its order (``sortKey``, ``reverse``, ``query``)."""
+    sort = _SORTS[args.get("sortKey") or "ID"]
+    predicate = graphql_query_filter(args.get("query"))
+    with state.lock:
+        return [seed for _, seed in state.scan(sort, bool(args.get("reverse")), predicate)]
+
+
 def _order_by_gid(state: ShopifyState, gid: str) -> dict[str, Any] | None:
     prefix = "gid://shopify/Order/"
     if not gid.startswith(prefix) or not gid[len(prefix) :].isdigit():
@@ -810,21 +818,36 @@ def _complete_bulk(state: ShopifyState, executor: Executor, op: BulkOperation, b
     if root.name != "orders":
         op.status, op.error_code = "FAILED", "INTERNAL_SERVER_ERROR"
         return
-    connection = resolve_orders(state, {**root.args, "first": None, "last": None}, bulk=True)
-    data = project(connection, _unlimited(root.sub or []))
-    lines: list[bytes] = []
-    roots = 0
-    for node in data.get("nodes") or [e["node"] for e in data.get("edges", [])]:
-        roots += 1
-        _flatten(node, None, lines)
-    body = b"\n".join(lines) + (b"\n" if lines else b"")
+    node_plan = _node_plan(_unlimited(root.sub or []))
+    project_node = compile_projector(node_plan)
+
+    def block(node: dict[str, Any]) -> bytes:
+        lines: list[bytes] = []
+        _flatten(project_node(node), None, lines)
+        return b"\n".join(lines) + b"\n"
+
+    seeds = matching_seeds(state, root.args) if node_plan else []
+    blocks = [state.bulk_block(op.query, s.id, block) for s in seeds]
+    body = b"".join(blocks)
     state.bulk_results[op.id] = body
     op.status = "COMPLETED"
     op.completed_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    op.object_count = len(lines)
-    op.root_object_count = roots
+    op.object_count = body.count(b"\n")
+    op.root_object_count = len(blocks)
     op.file_size = len(body)
-    op.url = f"{base_url.rstrip('/')}/bulk-results/{op.id}.jsonl" if lines else None
+    op.url = f"{base_url.rstrip('/')}/bulk-results/{op.id}.jsonl" if blocks else None
+
+
+def _node_plan(plan: list[PlanField]) -> list[PlanField]:
+    """The selection on each node of a connection's plan (``nodes { … }`` or ``edges { node { … } }``)."""
+    for f in plan:
+        if f.name == "nodes" and f.sub is not None:
+            return f.sub
+        if f.name == "edges" and f.sub is not None:
+            for g in f.sub:
+                if g.name == "node" and g.sub is not None:
+                    return g.sub
+    return []
 
 
 def _unlimited(plan: list[PlanField]) -> list[PlanField]:

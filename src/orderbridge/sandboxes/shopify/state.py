@@ -240,6 +240,8 @@ class ShopifyState(SandboxState):
         self._by_updated: list[tuple[int, int]] = []
         self._rest_cache: dict[int, bytes] = {}
         self._node_cache: dict[int, dict[str, Any]] = {}
+        #: per bulk query text: each order's JSONL block (its line and its children's), as bytes
+        self._bulk_cache: dict[str, dict[int, bytes]] = {}
         seeds = generate(
             orders, seed=seed, lines_per_order=lines_per_order, realistic=realistic, now=now or self.clock()
         )
@@ -275,6 +277,23 @@ class ShopifyState(SandboxState):
                 self._node_cache.pop(next(iter(self._node_cache)))
             self._node_cache[order_id] = cached
         return cached
+
+    def bulk_block(self, query: str, order_id: int, build: Callable[[dict[str, Any]], bytes]) -> bytes:
+        """The order's JSONL block for bulk ``query`` (``build`` from its node), cached until it changes.
+
+        Bytes are not tracked by the garbage collector, so a warm store of any size costs the
+        sandbox's collector nothing; a repeated export is a join. The node itself is built without
+        entering the node cache (a whole-store export would otherwise fill it with dicts)."""
+        blocks = self._bulk_cache.get(query)
+        if blocks is None:
+            if len(self._bulk_cache) >= 8:  # a handful of distinct bulk queries at most
+                self._bulk_cache.pop(next(iter(self._bulk_cache)))
+            blocks = self._bulk_cache[query] = {}
+        block = blocks.get(order_id)
+        if block is None:
+            node = self._node_cache.get(order_id) or order_node(expand(self.orders[order_id]))
+            block = blocks[order_id] = build(node)
+        return block
 
     def stamp_node(self, s: OrderSeed) -> dict[str, Any]:
         """The cheap fields of an ``Order`` node, built from the seed without expanding the order.
@@ -366,6 +385,8 @@ class ShopifyState(SandboxState):
                 bisect.insort(index, (new, s.id))
         self._rest_cache.pop(s.id, None)
         self._node_cache.pop(s.id, None)
+        for blocks in self._bulk_cache.values():
+            blocks.pop(s.id, None)
 
     def _sync(self, s: OrderSeed, old_created: int, old_updated: int) -> None:
         o = s.overlay
