@@ -237,6 +237,9 @@ def sync(
     from orderbridge.services.sync import SyncReport, sync_channel
 
     def work(hub: Any) -> dict[str, Any]:
+        from orderbridge.runtime import heap
+
+        heap.settle()
         with hub.db.read() as conn:
             channels = [connection] if connection else hub.connection_names(conn, Role.CHANNEL)
         reports = []
@@ -318,6 +321,9 @@ def serve(
         from orderbridge.services.hub import Hub
 
         hub = Hub.from_settings(settings)
+    from orderbridge.runtime import heap
+
+    heap.settle()
     try:
         if not http:
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -809,13 +815,14 @@ def bench_ingest(
     lines: Annotated[int, typer.Option(help="Lines per order")] = 3,
     peer: Annotated[bool, typer.Option(help="Also time dlt's rest_api source")] = True,
     backfill: Annotated[bool, typer.Option(help="Also time a bulk backfill under Standard limits")] = True,
+    repeats: Annotated[int, typer.Option(min=1, help="Timed runs per phase; medians are reported")] = 3,
     as_json: JsonOpt = False,
 ) -> None:
     """Throughput: fetch+parse floor, ingest, end to end, dlt peer; peak memory."""
     from orderbridge.bench.ingest import render, run
 
     with _errors():
-        result = run(orders=orders, lines=lines, peer=peer, backfill=backfill, quiet=as_json)
+        result = run(orders=orders, lines=lines, peer=peer, backfill=backfill, quiet=as_json, repeats=repeats)
     if as_json:
         print_json(result)
     else:
