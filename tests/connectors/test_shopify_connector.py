@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,9 +13,9 @@ import pytest
 from orderbridge.connectors.base import ChannelConnector, FulfilmentLine, FulfilmentRequest, UnreadableOrder
 from orderbridge.connectors.shopify import ShopifyChannel
 from orderbridge.connectors.shopify.client import estimate_cost
-from orderbridge.connectors.shopify.mapper import order_from_graphql, order_from_rest
-from orderbridge.domain.order import Order
-from orderbridge.errors import HoldOrder
+from orderbridge.connectors.shopify.mapper import is_bulk_child, order_from_bulk, order_from_graphql, order_from_rest
+from orderbridge.domain.order import Order, RawJson
+from orderbridge.errors import HoldOrder, RemoteUnavailable
 from orderbridge.sandboxes.base import Fault, in_process_client
 from orderbridge.sandboxes.shopify import ShopifyState, create_sandbox
 from orderbridge.sandboxes.shopify.nodes import order_node
@@ -190,3 +191,67 @@ def test_unreadable_payloads_name_the_problem() -> None:
     record = order_from_rest(rest)
     assert isinstance(record, UnreadableOrder)
     assert "created_at" in record.problem and record.external_id == str(rest["id"])
+
+
+def _bulk_lines(env: ShopifyEnv) -> list[bytes]:
+    """The sandbox's bulk export of the connector's own query, as JSONL lines."""
+    list(env.connector.list_changed(None))
+    op = env.state.bulk
+    assert op is not None
+    return [line for line in env.state.bulk_results[op.id].split(b"\n") if line]
+
+
+def test_a_bulk_order_keeps_the_lines_it_came_from_as_its_raw_payload() -> None:
+    env, http = make_env(3)
+    lines = _bulk_lines(env)
+    order_line = lines[0]
+    children = []
+    for line in lines[1:]:
+        if not is_bulk_child(line):
+            break
+        children.append(line)
+    record = order_from_bulk(order_line, children)
+    assert isinstance(record, Order) and isinstance(record.raw, RawJson)
+    raw = json.loads(record.raw)
+    assert {k: v for k, v in raw.items() if k not in ("lineItems", "shippingLines")} == json.loads(order_line)
+    assert [json.dumps(c) for c in raw["lineItems"] + raw["shippingLines"]] == sorted(
+        (json.dumps(json.loads(c)) for c in children), key=lambda c: "ShippingLine/" in c
+    )
+    assert record == env.connector.fetch_order(record.external_id)
+    http.close()
+
+
+def test_a_bulk_order_with_a_value_of_the_wrong_type_is_unreadable_and_says_where() -> None:
+    env, http = make_env(2)
+    lines = _bulk_lines(env)
+    child = json.loads(lines[2])
+    assert "LineItem" in child["id"]
+    child["quantity"] = "two"
+    record = order_from_bulk(lines[0], [lines[1], json.dumps(child).encode()])
+    assert isinstance(record, UnreadableOrder)
+    assert "quantity" in record.problem and "int" in record.problem
+    assert record.external_id == json.loads(lines[0])["legacyResourceId"]
+    assert record.raw["lineItems"][0]["quantity"] == "two", "the payload is kept for the order page"
+    http.close()
+
+
+@pytest.mark.parametrize(
+    ("mangle", "says"),
+    [
+        (lambda lines: [lines[0][:-5], *lines[1:]], "not JSON"),
+        (lambda lines: [lines[1], *lines], "starts with a child"),
+        (lambda lines: [lines[0], lines[6], *lines[1:6]], "outside its parent's block"),
+    ],
+)
+def test_a_broken_bulk_export_fails_the_sync_instead_of_misfiling_lines(mangle: Any, says: str) -> None:
+    env, http = make_env(3)
+    lines = _bulk_lines(env)
+    first_id = json.loads(lines[0])["id"]
+    other_child = next(line for line in lines if is_bulk_child(line) and json.loads(line)["__parentId"] != first_id)
+    lines = [*lines[:6], other_child, *lines[6:]]
+    op = env.state.bulk
+    assert op is not None and op.url is not None
+    env.state.bulk_results[op.id] = b"\n".join(mangle(lines)) + b"\n"
+    with pytest.raises(RemoteUnavailable, match=says):
+        list(env.connector._read_bulk(op.url, datetime.now(UTC)))
+    http.close()

@@ -44,6 +44,11 @@ class FulfilmentStatus(StrEnum):
     UNKNOWN = "unknown"
 
 
+class RawJson(bytes):
+    """A payload's JSON text exactly as received (UTF-8), kept as bytes rather than parsed into
+    dicts only to be serialised again for storage (a bulk export's lines, spliced)."""
+
+
 class Address(msgspec.Struct, frozen=True, gc=False):
     name: str = ""
     company: str = ""
@@ -121,8 +126,9 @@ class Order(msgspec.Struct, frozen=True, gc=False):
     tags: tuple[str, ...] = ()
     note: str = ""
     custom_fields: tuple[tuple[str, str], ...] = ()
-    #: the payload the order was read from, for display and audit (not part of the content hash)
-    raw: Mapping[str, Any] = msgspec.field(default_factory=dict)
+    #: the payload the order was read from, for display and audit (not part of the content hash):
+    #: a JSON object, or its text as received
+    raw: Mapping[str, Any] | RawJson = msgspec.field(default_factory=dict)
 
     def __eq__(self, other: object) -> bool:
         """Equal content, whatever payload each was read from (``raw`` is not part of an order)."""

@@ -32,7 +32,7 @@ from orderbridge.domain import reasons as R
 from orderbridge.domain.canonical import canonical_hash, order_to_json
 from orderbridge.domain.events import EventKind
 from orderbridge.domain.mappings import DestinationPolicy
-from orderbridge.domain.order import Order
+from orderbridge.domain.order import Order, RawJson
 from orderbridge.domain.pipeline import Decision, evaluate
 from orderbridge.domain.rules import DownloadRules
 from orderbridge.domain.states import OrderState, is_evaluable
@@ -137,7 +137,7 @@ def _row_values(record: ChannelRecord) -> dict[str, Any]:
         "total": record.total.amount,
         # JSON serialised now, once: the dicts die young and nothing holds them (see JsonText)
         "canonical": dump_json(canonical),
-        "raw": dump_json(record.raw),
+        "raw": JsonText(record.raw.decode()) if isinstance(record.raw, RawJson) else dump_json(record.raw),
     }
 
 

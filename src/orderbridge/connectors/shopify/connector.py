@@ -32,7 +32,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import orjson
 
 from orderbridge.connectors.base import (
     Capability,
@@ -47,7 +46,14 @@ from orderbridge.connectors.base import (
     WebhookSubscription,
 )
 from orderbridge.connectors.shopify.client import ShopifyClient, estimate_cost
-from orderbridge.connectors.shopify.mapper import legacy_id, order_from_graphql, parse_time
+from orderbridge.connectors.shopify.mapper import (
+    BulkExportError,
+    is_bulk_child,
+    legacy_id,
+    order_from_bulk,
+    order_from_graphql,
+    parse_time,
+)
 from orderbridge.connectors.shopify.webhooks import ENUM_TO_TOPIC, TOPIC_TO_ENUM
 from orderbridge.errors import FixConfiguration, HoldOrder, NotFound, RemoteUnavailable, SettingsError
 
@@ -175,8 +181,6 @@ WEBHOOK_DELETE = (
     " deletedWebhookSubscriptionId userErrors { field message } } }"
 )
 TAKEN = "already been taken"
-
-_CHILD_KEYS = {"LineItem": "lineItems", "ShippingLine": "shippingLines"}
 
 
 def _rejected(message: str) -> HoldOrder:
@@ -351,29 +355,33 @@ class ShopifyChannel:
         if not op.get("url"):
             yield ChannelBatch([], cursor_after=cursor)
             return
+        yield from self._read_bulk(op["url"], cursor)
+
+    def _read_bulk(self, url: str, cursor: datetime) -> Iterator[ChannelBatch]:
+        """Stream a bulk result: each order line with the child lines that follow it, in batches;
+        only the last batch carries the cursor. A broken file fails the sync (nothing is committed
+        from a batch that is not whole; the next sync starts a new export)."""
         batch: list[ChannelRecord] = []
         size = int(self.settings["bulk_batch_size"])
-        current: dict[str, Any] | None = None
-        for raw in self.client.stream_lines(op["url"]):
-            try:
-                row = orjson.loads(raw)
-            except ValueError as exc:
-                raise RemoteUnavailable("Shopify bulk result has a line that is not JSON (truncated?)") from exc
-            parent = row.pop("__parentId", None)
-            if parent is None:
-                if current is not None:
-                    batch.append(order_from_graphql(current))
+        order_line: bytes | None = None
+        children: list[bytes] = []
+        try:
+            for line in self.client.stream_lines(url):
+                if is_bulk_child(line):
+                    if order_line is None:
+                        raise BulkExportError("the bulk result starts with a child line")
+                    children.append(line)
+                    continue
+                if order_line is not None:
+                    batch.append(order_from_bulk(order_line, children))
                     if len(batch) >= size:
                         yield ChannelBatch(batch, cursor_after=None)
                         batch = []
-                current = {**row, "lineItems": [], "shippingLines": []}
-                continue
-            if current is None or current.get("id") != parent:
-                raise RemoteUnavailable(f"Shopify bulk result has a child of {parent} outside its parent's block")
-            kind = str(row.get("id", "")).split("/")[-2] if "/" in str(row.get("id", "")) else ""
-            current.setdefault(_CHILD_KEYS.get(kind, "lineItems"), []).append(row)
-        if current is not None:
-            batch.append(order_from_graphql(current))
+                order_line, children = line, []
+            if order_line is not None:
+                batch.append(order_from_bulk(order_line, children))
+        except BulkExportError as exc:
+            raise RemoteUnavailable(f"Shopify bulk result is unusable: {exc}", retry_after=60.0) from exc
         yield ChannelBatch(batch, cursor_after=cursor)
 
     def push_fulfilment(self, request: FulfilmentRequest) -> str:

@@ -15,6 +15,9 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import msgspec
+import orjson
+
 from orderbridge.connectors.base import ChannelRecord, UnreadableOrder
 from orderbridge.domain.money import Money, MoneyError
 from orderbridge.domain.order import (
@@ -24,6 +27,7 @@ from orderbridge.domain.order import (
     Order,
     OrderLine,
     PaymentStatus,
+    RawJson,
     ShippingLine,
     TaxLine,
 )
@@ -48,6 +52,8 @@ _FULFILMENT_REST = {
     "restocked": FulfilmentStatus.RESTOCKED,
 }
 _PAYMENT = frozenset(p.value for p in PaymentStatus)
+_PAYMENT_GRAPHQL = {p.value: p for p in PaymentStatus}
+_ZERO = Decimal(0)
 _UNREADABLE = (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, MoneyError)
 
 
@@ -104,12 +110,6 @@ def _check_currency(currency: str) -> None:
         raise _Problem(str(exc)) from exc
 
 
-def _bag(bag: Any, currency: str, field: str) -> Money:
-    if bag is None:
-        return Money.zero(currency)
-    return _money(bag["shopMoney"]["amount"], currency, field)
-
-
 def _items(connection: Any) -> list[dict[str, Any]]:
     """Items of a GraphQL connection given as ``edges``, ``nodes`` or a plain list."""
     if connection is None:
@@ -123,22 +123,6 @@ def _items(connection: Any) -> list[dict[str, Any]]:
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
-
-
-def _address_graphql(a: Mapping[str, Any] | None) -> Address | None:
-    if not a:
-        return None
-    return Address(
-        name=_text(a.get("name")),
-        company=_text(a.get("company")),
-        address1=_text(a.get("address1")),
-        address2=_text(a.get("address2")),
-        city=_text(a.get("city")),
-        province_code=_text(a.get("provinceCode")),
-        postal_code=_text(a.get("zip")),
-        country_code=_text(a.get("countryCodeV2")),
-        phone=_text(a.get("phone")),
-    )
 
 
 def _address_rest(a: Mapping[str, Any] | None) -> Address | None:
@@ -177,14 +161,6 @@ def _describe(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-def order_from_graphql(node: Mapping[str, Any]) -> ChannelRecord:
-    """A GraphQL ``Order`` node → Order, or UnreadableOrder naming what could not be read."""
-    try:
-        return _graphql(node)
-    except _UNREADABLE as exc:
-        return _unreadable(node, _describe(exc), graphql=True)
-
-
 def order_from_rest(data: Mapping[str, Any]) -> ChannelRecord:
     """A REST/webhook ``order`` JSON → Order, or UnreadableOrder naming what could not be read."""
     try:
@@ -193,82 +169,294 @@ def order_from_rest(data: Mapping[str, Any]) -> ChannelRecord:
         return _unreadable(data, _describe(exc), graphql=False)
 
 
-def _graphql(n: Mapping[str, Any]) -> Order:
-    currency = n.get("currencyCode")
-    if not isinstance(currency, str):
+# --- GraphQL: typed nodes ------------------------------------------------------------------------
+# The selection the connector asks for, as msgspec Structs: a bulk export's lines are decoded
+# straight into them in C (no dict per JSON object, nothing for the collector to track), and a
+# page's node dicts are converted into the same types, so both paths share one mapping. Types are
+# lenient where Shopify is (nullable almost everywhere); a value of the wrong JSON type fails the
+# decode with msgspec's message naming the path (``Expected `int`, got `str` - at `$.quantity` ``),
+# which becomes the UnreadableOrder's problem.
+
+
+class _Amount(msgspec.Struct, gc=False):
+    amount: str | float | int | None = None
+
+
+class _Bag(msgspec.Struct, gc=False):
+    shopMoney: _Amount | None = None
+
+
+class _Address(msgspec.Struct, gc=False):
+    name: str | None = None
+    company: str | None = None
+    address1: str | None = None
+    address2: str | None = None
+    city: str | None = None
+    zip: str | None = None
+    provinceCode: str | None = None
+    countryCodeV2: str | None = None
+    phone: str | None = None
+
+
+class _Customer(msgspec.Struct, gc=False):
+    email: str | None = None
+    firstName: str | None = None
+    lastName: str | None = None
+
+
+class _Attribute(msgspec.Struct, gc=False):
+    key: str | None = None
+    value: str | None = None
+
+
+class _Tax(msgspec.Struct, gc=False):
+    title: str | None = None
+    rate: float | int | str | None = None
+    priceSet: _Bag | None = None
+
+
+class _Ref(msgspec.Struct, gc=False):
+    id: str | int
+
+
+class OrderNode(msgspec.Struct, gc=False):
+    """A GraphQL ``Order`` (its connections — line items, shipping lines — read separately)."""
+
+    id: str | int
+    legacyResourceId: str | int | None = None
+    name: str | None = None
+    email: str | None = None
+    createdAt: str | None = None
+    updatedAt: str | None = None
+    processedAt: str | None = None
+    cancelledAt: str | None = None
+    closedAt: str | None = None
+    test: bool | None = None
+    displayFinancialStatus: str | None = None
+    displayFulfillmentStatus: str | None = None
+    currencyCode: str | None = None
+    subtotalPriceSet: _Bag | None = None
+    totalPriceSet: _Bag | None = None
+    totalTaxSet: _Bag | None = None
+    totalDiscountsSet: _Bag | None = None
+    tags: list[str] | None = None
+    note: str | None = None
+    discountCodes: list[str | None] | None = None
+    customAttributes: list[_Attribute] | None = None
+    shippingAddress: _Address | None = None
+    billingAddress: _Address | None = None
+    customer: _Customer | None = None
+    taxLines: list[_Tax] | None = None
+
+
+class ChildNode(msgspec.Struct, gc=False):
+    """A ``LineItem`` or a ``ShippingLine`` (a bulk export's child line carries its ``__parentId``)."""
+
+    id: str | int | None = None
+    parent_id: str | None = msgspec.field(default=None, name="__parentId")
+    sku: str | None = None
+    name: str | None = None
+    title: str | None = None
+    quantity: int | None = None
+    variant: _Ref | None = None
+    product: _Ref | None = None
+    originalUnitPriceSet: _Bag | None = None
+    customAttributes: list[_Attribute] | None = None
+    code: str | None = None
+    source: str | None = None
+    originalPriceSet: _Bag | None = None
+
+
+_decode_order = msgspec.json.Decoder(OrderNode).decode
+_decode_child = msgspec.json.Decoder(ChildNode).decode
+_SHIPPING_GID = "gid://shopify/ShippingLine/"
+
+
+def order_from_graphql(node: Mapping[str, Any]) -> ChannelRecord:
+    """A GraphQL ``Order`` node dict → Order, or UnreadableOrder naming what could not be read."""
+    try:
+        order = msgspec.convert(node, OrderNode)
+        lines = [msgspec.convert(li, ChildNode) for li in _items(node.get("lineItems"))]
+        shipping = [msgspec.convert(sl, ChildNode) for sl in _items(node.get("shippingLines"))]
+        return _graphql(order, lines, shipping, node)
+    except msgspec.ValidationError as exc:
+        return _unreadable(node, str(exc), graphql=True)
+    except _UNREADABLE as exc:
+        return _unreadable(node, _describe(exc), graphql=True)
+
+
+def is_bulk_child(line: bytes) -> bool:
+    """Whether a bulk JSONL line is a child object (it carries ``__parentId``)."""
+    return b'"__parentId"' in line
+
+
+class BulkExportError(Exception):
+    """The bulk result file itself is broken (not JSON, a child outside its parent's block): the
+    export must be fetched again — nothing in it can be trusted to belong to the order it follows."""
+
+
+def order_from_bulk(line: bytes, children: list[bytes]) -> ChannelRecord:
+    """One order of a bulk export — its JSONL line and its children's lines, as received — → Order.
+
+    The raw payload kept is those bytes spliced into one JSON object (the order line with
+    ``lineItems``/``shippingLines`` arrays of the child lines, each still carrying its
+    ``__parentId``): exactly what Shopify sent, without parsing it into dicts to re-serialise.
+    An order that cannot be read becomes an UnreadableOrder over the same payload as plain JSON.
+    """
+    try:
+        order = _decode_order(line)
+        nodes = [_decode_child(c) for c in children]
+    except msgspec.ValidationError as exc:
+        return _unreadable_bulk(line, children, str(exc))
+    except msgspec.DecodeError as exc:
+        raise BulkExportError("a line of the bulk result is not JSON (truncated?)") from exc
+    items: list[ChildNode] = []
+    shipping: list[ChildNode] = []
+    kinds: list[bool] = []
+    for c in nodes:
+        if c.parent_id != order.id:
+            raise BulkExportError(f"a child of {c.parent_id} is outside its parent's block")
+        is_shipping = isinstance(c.id, str) and c.id.startswith(_SHIPPING_GID)
+        (shipping if is_shipping else items).append(c)
+        kinds.append(is_shipping)
+    try:
+        return _graphql(order, items, shipping, _spliced(line, children, kinds))
+    except _UNREADABLE as exc:
+        return _unreadable_bulk(line, children, _describe(exc))
+
+
+def _unreadable_bulk(line: bytes, children: list[bytes], problem: str) -> UnreadableOrder:
+    node = orjson.loads(line)
+    if not isinstance(node, dict):
+        node = {"value": node}
+    for c in children:
+        child = orjson.loads(c)
+        kind = "shippingLines" if str(child.get("id", "")).startswith(_SHIPPING_GID) else "lineItems"
+        node.setdefault(kind, []).append(child)
+    return _unreadable(node, problem, graphql=True)
+
+
+def _spliced(line: bytes, children: list[bytes], shipping: list[bool]) -> RawJson:
+    body = line.strip()
+    sep = b"" if not body[1:-1].strip() else b","
+    items = b",".join([c for c, s in zip(children, shipping, strict=True) if not s])
+    ships = b",".join([c for c, s in zip(children, shipping, strict=True) if s])
+    return RawJson(body[:-1] + sep + b'"lineItems":[' + items + b'],"shippingLines":[' + ships + b"]}")
+
+
+def _amount(bag: _Bag | None, currency: str, field: str) -> Money:
+    if bag is None or bag.shopMoney is None:
+        return Money(_ZERO, currency)
+    return _money(bag.shopMoney.amount, currency, field)
+
+
+def _gid(value: str | int | None, what: str) -> str:
+    if value is None:
+        raise _Problem(f"{what} has no id")
+    return legacy_id(value)
+
+
+def _time(value: str | None, field: str) -> datetime:
+    if value is None:
+        raise _Problem(f"{field} is missing")
+    return parse_time(value, field)
+
+
+def _address(a: _Address | None) -> Address | None:
+    if a is None:
+        return None
+    return Address(
+        a.name or "",
+        a.company or "",
+        a.address1 or "",
+        a.address2 or "",
+        a.city or "",
+        a.provinceCode or "",
+        a.zip or "",
+        a.countryCodeV2 or "",
+        a.phone or "",
+    )
+
+
+def _pairs(attributes: list[_Attribute] | None) -> tuple[tuple[str, str], ...]:
+    return tuple([(a.key or "", a.value or "") for a in attributes]) if attributes else ()
+
+
+def _graphql(n: OrderNode, items: list[ChildNode], shipping_nodes: list[ChildNode], raw: Any) -> Order:
+    currency = n.currencyCode
+    if currency is None:
         raise _Problem("currencyCode is missing")
     _check_currency(currency)
     lines = []
-    for li in _items(n.get("lineItems")):
-        variant, product = li.get("variant"), li.get("product")
+    for li in items:
+        line_id = _gid(li.id, "a line item")
+        if li.quantity is None:
+            raise _Problem(f"line {line_id} has no quantity")
         lines.append(
             OrderLine(
-                external_id=legacy_id(li["id"]),
-                sku=li.get("sku") or None,
-                title=_text(li.get("name") or li.get("title")),
-                quantity=int(li["quantity"]),
-                unit_price=_bag(li.get("originalUnitPriceSet"), currency, f"line {li['id']} price"),
-                product_id=legacy_id(product["id"]) if product else None,
-                variant_id=legacy_id(variant["id"]) if variant else None,
-                properties=tuple((_text(a["key"]), _text(a.get("value"))) for a in li.get("customAttributes") or []),
+                line_id,
+                li.sku or None,
+                li.name or li.title or "",
+                li.quantity,
+                _amount(li.originalUnitPriceSet, currency, f"line {line_id} price"),
+                legacy_id(li.product.id) if li.product else None,
+                legacy_id(li.variant.id) if li.variant else None,
+                properties=_pairs(li.customAttributes),
             )
         )
     shipping = tuple(
-        ShippingLine(
-            title=_text(s.get("title")),
-            code=s.get("code") or None,
-            price=_bag(s.get("originalPriceSet"), currency, "shipping line price"),
-            source=s.get("source"),
-        )
-        for s in _items(n.get("shippingLines"))
+        [
+            ShippingLine(
+                s.title or "", s.code or None, _amount(s.originalPriceSet, currency, "shipping price"), s.source
+            )
+            for s in shipping_nodes
+        ]
     )
-    total_discounts = _bag(n.get("totalDiscountsSet"), currency, "totalDiscountsSet")
-    codes = [c for c in n.get("discountCodes") or [] if c]
+    total_discounts = _amount(n.totalDiscountsSet, currency, "totalDiscountsSet")
+    codes = [c for c in n.discountCodes or () if c]
     discounts = tuple(
-        Discount(code, total_discounts if i == 0 else Money.zero(currency)) for i, code in enumerate(codes)
+        [Discount(code, total_discounts if i == 0 else Money(_ZERO, currency)) for i, code in enumerate(codes)]
     )
     taxes = tuple(
-        TaxLine(
-            _text(t.get("title")),
-            Decimal(str(t.get("rate") or 0)),
-            _bag(t.get("priceSet"), currency, "tax line price"),
-        )
-        for t in n.get("taxLines") or []
+        [
+            TaxLine(t.title or "", Decimal(str(t.rate or 0)), _amount(t.priceSet, currency, "tax line price"))
+            for t in n.taxLines or ()
+        ]
     )
-    customer = n.get("customer") or {}
-    shipping_address = _address_graphql(n.get("shippingAddress"))
-    name = " ".join(p for p in (customer.get("firstName"), customer.get("lastName")) if p)
+    customer = n.customer
+    shipping_address = _address(n.shippingAddress)
+    name = " ".join(p for p in (customer.firstName, customer.lastName) if p) if customer else ""
     if not name and shipping_address is not None:
         name = shipping_address.name
-    fin = n.get("displayFinancialStatus")
-    payment = PaymentStatus(fin.lower()) if isinstance(fin, str) and fin.lower() in _PAYMENT else PaymentStatus.UNKNOWN
+    fin = n.displayFinancialStatus
+    payment = _PAYMENT_GRAPHQL.get(fin.lower(), PaymentStatus.UNKNOWN) if fin else PaymentStatus.UNKNOWN
     return Order(
-        external_id=legacy_id(n.get("legacyResourceId") or n["id"]),
-        number=_text(n.get("name")),
+        external_id=legacy_id(n.legacyResourceId or n.id),
+        number=n.name or "",
         currency=currency,
-        created_at=parse_time(n.get("createdAt"), "createdAt"),
-        updated_at=parse_time(n.get("updatedAt"), "updatedAt"),
+        created_at=_time(n.createdAt, "createdAt"),
+        updated_at=_time(n.updatedAt, "updatedAt"),
         payment_status=payment,
-        fulfilment_status=_FULFILMENT_GRAPHQL.get(n.get("displayFulfillmentStatus") or "", FulfilmentStatus.UNKNOWN),
+        fulfilment_status=_FULFILMENT_GRAPHQL.get(n.displayFulfillmentStatus or "", FulfilmentStatus.UNKNOWN),
         lines=tuple(lines),
-        subtotal=_bag(n.get("subtotalPriceSet"), currency, "subtotalPriceSet"),
-        total_tax=_bag(n.get("totalTaxSet"), currency, "totalTaxSet"),
-        total=_bag(n.get("totalPriceSet"), currency, "totalPriceSet"),
+        subtotal=_amount(n.subtotalPriceSet, currency, "subtotalPriceSet"),
+        total_tax=_amount(n.totalTaxSet, currency, "totalTaxSet"),
+        total=_amount(n.totalPriceSet, currency, "totalPriceSet"),
         shipping_lines=shipping,
         discounts=discounts,
         taxes=taxes,
-        processed_at=_opt_time(n.get("processedAt"), "processedAt"),
-        cancelled_at=_opt_time(n.get("cancelledAt"), "cancelledAt"),
-        closed_at=_opt_time(n.get("closedAt"), "closedAt"),
-        test=bool(n.get("test")),
-        email=_text(n.get("email") or customer.get("email")),
+        processed_at=_opt_time(n.processedAt, "processedAt"),
+        cancelled_at=_opt_time(n.cancelledAt, "cancelledAt"),
+        closed_at=_opt_time(n.closedAt, "closedAt"),
+        test=bool(n.test),
+        email=n.email or (customer.email if customer else None) or "",
         customer_name=name,
         shipping_address=shipping_address,
-        billing_address=_address_graphql(n.get("billingAddress")),
-        tags=tuple(n.get("tags") or ()),
-        note=_text(n.get("note")),
-        custom_fields=tuple((_text(a["key"]), _text(a.get("value"))) for a in n.get("customAttributes") or []),
-        raw=n,
+        billing_address=_address(n.billingAddress),
+        tags=tuple(n.tags or ()),
+        note=n.note or "",
+        custom_fields=_pairs(n.customAttributes),
+        raw=raw,
     )
 
 
