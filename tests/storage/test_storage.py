@@ -115,6 +115,41 @@ def test_only_one_holder_gets_a_lease_until_it_expires(hub: Hub) -> None:
         a.renew()
 
 
+def test_a_renewal_inside_a_transaction_rolls_it_back_once_the_lease_is_lost(hub: Hub) -> None:
+    clock = [datetime(2026, 1, 1, tzinfo=UTC)]
+    a = Lease(hub.db, "sync:1", "a", 60, lambda: clock[0])
+    assert a.try_acquire()
+    cid = _connection(hub)
+    with hub.db.transaction() as conn:  # while the lease is ours, the batch and the renewal commit
+        conn.execute(insert(orders).values(**_order_row(cid, "1")))
+        a.renew(conn)
+    clock[0] += timedelta(seconds=61)  # a stalled; b took the lease over
+    assert Lease(hub.db, "sync:1", "b", 60, lambda: clock[0]).try_acquire()
+    with pytest.raises(LeaseBusy), hub.db.transaction() as conn:
+        conn.execute(insert(orders).values(**_order_row(cid, "2")))
+        a.renew(conn)
+    with hub.db.read() as conn:
+        assert conn.execute(select(orders.c.external_id)).scalars().all() == ["1"]
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 30), timezones=st.sampled_from([UTC])
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_sqlite_datetimes_are_stored_as_the_text_sqlalchemy_itself_writes(when: datetime) -> None:
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.dialects.sqlite import DATETIME
+
+    from orderbridge.storage.types import UTCDateTime
+
+    dialect = sqlite.dialect()
+    ours = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    theirs = DATETIME().bind_processor(dialect)
+    assert ours(when) == theirs(when.replace(tzinfo=None))
+
+
 def test_a_held_lease_makes_a_second_sync_skip(hub: Hub) -> None:
     with held(hub.db, "sync:9", 60, hub.now), pytest.raises(LeaseBusy), held(hub.db, "sync:9", 60, hub.now):
         pass

@@ -20,10 +20,17 @@ class MoneyError(ValueError):
     """An amount or currency that cannot be money (names the offending value)."""
 
 
+#: codes already checked (at most 26³ three-letter codes can ever be added)
+_CHECKED: set[str] = set()
+
+
 def check_currency(code: object) -> str:
     """``code`` if it is an ISO 4217-shaped code (``"USD"``), else :class:`MoneyError` naming it."""
+    if code in _CHECKED:
+        return code
     if not (isinstance(code, str) and len(code) == 3 and code.isascii() and code.isalpha() and code.isupper()):
         raise MoneyError(f"currency must be an ISO 4217 code like 'USD', got {code!r}")
+    _CHECKED.add(code)
     return code
 
 
@@ -37,7 +44,8 @@ class Money(msgspec.Struct, frozen=True, gc=False):
             raise MoneyError(f"amount must be a Decimal, got {type(amount).__name__} {amount!r}")
         if not amount.is_finite():
             raise MoneyError(f"amount must be finite, got {amount!r}")
-        check_currency(self.currency)
+        if self.currency not in _CHECKED:
+            check_currency(self.currency)
 
     @classmethod
     def parse(cls, amount: str | int | Decimal | None, currency: str) -> Money:

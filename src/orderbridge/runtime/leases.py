@@ -4,7 +4,7 @@ A lease is a row ``(name, holder, expires_at)``. Acquire = one conditional UPDAT
 or already ours) or, if no row exists, an INSERT that the primary key makes race-free. Because it
 is just rows and a unique key, the same code holds on SQLite (one file, many processes) and on
 PostgreSQL (many machines). A killed holder's lease expires after its TTL; holders renew while
-they work (:meth:`Lease.renew`, called per batch).
+they work (:meth:`Lease.renew`, called per batch, inside the batch's own transaction where there is one).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import Connection, delete, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from orderbridge.errors import RetryLater
@@ -65,13 +65,26 @@ class Lease:
         except IntegrityError:
             return False
 
-    def renew(self) -> None:
-        with self.db.transaction() as conn:
-            ok = conn.execute(
-                update(leases)
-                .where(leases.c.name == self.name, leases.c.holder == self.holder)
-                .values(expires_at=self.now() + self.ttl)
-            ).rowcount
+    def renew(self, conn: Connection | None = None) -> None:
+        """Extend the lease by its TTL, or raise :class:`LeaseBusy` if it is no longer ours.
+
+        With ``conn`` the extension is part of that transaction: the work it commits is committed
+        only while the lease is still held (a holder that stalled past its TTL, and whose lease
+        another worker took, has its batch rolled back instead of writing alongside the new holder),
+        and the batch needs no commit of its own for the renewal.
+        """
+        if conn is None:
+            with self.db.transaction() as own:
+                self._extend(own)
+        else:
+            self._extend(conn)
+
+    def _extend(self, conn: Connection) -> None:
+        ok = conn.execute(
+            update(leases)
+            .where(leases.c.name == self.name, leases.c.holder == self.holder)
+            .values(expires_at=self.now() + self.ttl)
+        ).rowcount
         if not ok:
             raise LeaseBusy(self.name)
 

@@ -103,12 +103,12 @@ def sync_channel(
                 now = hub.now()
                 with hub.db.transaction() as conn:
                     counts = commit_batch(conn, hub.tenant_id, ctx, batch, now)
+                    lease.renew(conn)  # the batch commits only while this sync still holds the lease
                     crashpoint("sync.before_commit")
                 crashpoint("sync.after_commit")
                 report.counts.add(counts)
                 report.batches += 1
                 report.cost += batch.cost
-                lease.renew()
                 if progress is not None:
                     progress(report)
         except OrderBridgeError as exc:
