@@ -1,17 +1,17 @@
 """``orderbridge bench ingest``: how close the hub gets to the bare "fetch pages + parse JSON" floor.
 
 All phases run in one process against sandboxes in other processes over real HTTP on localhost.
-First the sandboxes are warmed (one untimed bulk export and one untimed pass over the REST pages),
-so every timed phase — the hub's and the peer's alike — meets an emulator that serves from its
+First the sandboxes are warmed — one untimed ingest (whose requests are recorded at the transport
+for the floor), one more bulk export and one pass over the REST pages, all untimed — so every timed
+phase — the hub's and the peer's alike — meets an emulator that serves from its
 caches, as a real store serves from its own: what is measured is the client side. Each timed phase
 then runs ``repeats`` times (3 by default) and the median is reported, with every run's time in
 ``runs`` (this machine is a noisy 2-core VM: read ratios of medians, not single runs).
 
 1. ``ingest``: a fresh SQLite ledger syncs N orders from the Shopify sandbox (limits off). A first
    sync of a large store is a backfill, so the connector runs a bulk operation and streams its
-   JSONL, as it would against Shopify. The exact requests of the first run are recorded at the
-   transport.
-2. ``floor``: the same recorded requests are replayed with a bare ``httpx.Client`` and each body
+   JSONL, as it would against Shopify.
+2. ``floor``: the requests of the warm-up ingest (the connector's own) are replayed with a bare ``httpx.Client`` and each body
    (each line of the JSONL) is only ``json.loads``-ed.
 3. ``e2e``: a fresh ledger runs the worker cycle (what ``orderbridge serve`` runs): the same
    sync, with posting to the ShipStation sandbox (rate limit off, ``createorders`` batches)
@@ -140,7 +140,7 @@ def _dlt_peer(shop_url: str) -> tuple[float, int]:
 
 
 def _warm(shop_url: str) -> None:
-    """One untimed bulk export (downloaded and discarded) and one untimed pass over the REST pages."""
+    """One more untimed bulk export (downloaded and discarded) and one untimed pass over the REST pages."""
     headers = {"X-Shopify-Access-Token": TOKEN}
     graphql = f"{shop_url}/admin/api/2025-01/graphql.json"
     with httpx.Client(timeout=600, headers=headers) as client:
@@ -194,20 +194,20 @@ def run(
         sandbox_process("shipstation", "--no-limits", "--ship-after", "3600") as ss_url,
         tempfile.TemporaryDirectory(prefix="ob-bench-") as tmp,
     ):
-        say("warm-up: one untimed bulk export and REST pass…")
+        say("warm-up: one untimed ingest (its requests recorded for the floor) and one REST pass…")
+        recorder = RecordingTransport()
+        hub = _hub(Path(tmp) / "warm-up")
+        hub.http_factory = lambda row: httpx.Client(transport=recorder, timeout=60)  # inline: this process
+        _connect(hub, shop_url, None, bulk=True)
+        if sync_channel(hub, "shop").counts.inserted != orders:
+            raise RuntimeError("the warm-up ingest did not store every order")
+        hub.close()
         _warm(shop_url)
         heap.settle()
-        recorder = RecordingTransport()
         reports: list[Any] = []
 
         def ingest_once() -> None:
             hub = _hub(Path(tmp) / f"ingest-{len(reports)}")
-            first = not reports
-            hub.http_factory = lambda row: (
-                httpx.Client(transport=recorder if first else httpx.HTTPTransport(), timeout=60)
-                if row.kind == "shopify"
-                else None
-            )
             _connect(hub, shop_url, None, bulk=True)
             report = sync_channel(hub, "shop")
             hub.close()
