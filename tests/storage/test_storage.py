@@ -132,11 +132,7 @@ def test_a_renewal_inside_a_transaction_rolls_it_back_once_the_lease_is_lost(hub
         assert conn.execute(select(orders.c.external_id)).scalars().all() == ["1"]
 
 
-@given(
-    st.datetimes(
-        min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 30), timezones=st.sampled_from([UTC])
-    )
-)
+@given(st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 30), timezones=st.sampled_from([UTC])))
 @settings(max_examples=200, deadline=None)
 def test_sqlite_datetimes_are_stored_as_the_text_sqlalchemy_itself_writes(when: datetime) -> None:
     from sqlalchemy.dialects import sqlite

@@ -11,8 +11,8 @@ then runs ``repeats`` times (3 by default) and the median is reported, with ever
 1. ``ingest``: a fresh SQLite ledger syncs N orders from the Shopify sandbox (limits off). A first
    sync of a large store is a backfill, so the connector runs a bulk operation and streams its
    JSONL, as it would against Shopify.
-2. ``floor``: the requests of the warm-up ingest (the connector's own) are replayed with a bare ``httpx.Client`` and each body
-   (each line of the JSONL) is only ``json.loads``-ed.
+2. ``floor``: the requests of the warm-up ingest (the connector's own) are replayed with a bare
+   ``httpx.Client`` and each body (each line of the JSONL) is only ``json.loads``-ed.
 3. ``e2e``: a fresh ledger runs the worker cycle (what ``orderbridge serve`` runs): the same
    sync, with posting to the ShipStation sandbox (rate limit off, ``createorders`` batches)
    running alongside it and finishing after it.

@@ -128,6 +128,7 @@ class ShopifyAdapter:
 
 ADAPTERS: dict[str, Adapter] = {"shopify": ShopifyAdapter()}
 
+
 def _order_topics() -> frozenset[str]:
     """Shopify topics that carry an order: the ones the connector subscribes to."""
     from orderbridge.connectors.shopify.connector import ShopifyChannel
