@@ -235,6 +235,25 @@ def test_a_bulk_order_with_a_value_of_the_wrong_type_is_unreadable_and_says_wher
     http.close()
 
 
+def test_a_custom_attribute_named_like_the_parent_key_does_not_make_an_order_a_child() -> None:
+    env, http = make_env(2)
+    env.add_order(note_attributes=[{"name": "__parentId", "value": "__parentId"}])
+    batches = [b for b in env.connector.list_changed(None) if b.records]
+    records = [r for b in batches for r in b.records]
+    assert len(records) == 3 and all(isinstance(r, Order) for r in records)
+    assert ("__parentId", "__parentId") in records[-1].custom_fields
+    http.close()
+
+
+def test_a_child_line_that_is_not_an_object_makes_its_order_unreadable_not_the_sync_fail() -> None:
+    env, http = make_env(1)
+    lines = _bulk_lines(env)
+    record = order_from_bulk(lines[0], [*lines[1:], b"5"])
+    assert isinstance(record, UnreadableOrder) and "object" in record.problem
+    assert 5 in record.raw["lineItems"]
+    http.close()
+
+
 @pytest.mark.parametrize(
     ("mangle", "says"),
     [

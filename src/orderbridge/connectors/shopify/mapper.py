@@ -286,8 +286,10 @@ def order_from_graphql(node: Mapping[str, Any]) -> ChannelRecord:
 
 
 def is_bulk_child(line: bytes) -> bool:
-    """Whether a bulk JSONL line is a child object (it carries ``__parentId``)."""
-    return b'"__parentId"' in line
+    """Whether a bulk JSONL line is a child object: it has the *key* ``__parentId`` (a key is the
+    only place ``"__parentId":`` can occur — as a value, say a custom attribute named so, it is
+    followed by ``,`` or ``}``; inside a string its quotes are escaped)."""
+    return b'"__parentId":' in line
 
 
 class BulkExportError(Exception):
@@ -331,8 +333,8 @@ def _unreadable_bulk(line: bytes, children: list[bytes], problem: str) -> Unread
         node = {"value": node}
     for c in children:
         child = orjson.loads(c)
-        kind = "shippingLines" if str(child.get("id", "")).startswith(_SHIPPING_GID) else "lineItems"
-        node.setdefault(kind, []).append(child)
+        is_shipping = isinstance(child, dict) and str(child.get("id", "")).startswith(_SHIPPING_GID)
+        node.setdefault("shippingLines" if is_shipping else "lineItems", []).append(child)
     return _unreadable(node, problem, graphql=True)
 
 
