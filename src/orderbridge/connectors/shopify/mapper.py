@@ -1,12 +1,13 @@
 """Pure mapping from Shopify order JSON to the canonical :class:`~orderbridge.domain.order.Order`.
 
-Two entry points because Shopify speaks two shapes: :func:`order_from_graphql` reads a GraphQL
-``Order`` node (what ``list_changed``/``fetch_order`` and bulk backfills return; connections may
-be Relay ``edges``/``nodes`` or, after bulk reassembly, plain lists) and :func:`order_from_rest`
-reads the REST/webhook ``order`` JSON. Both are total: anything unreadable becomes an
-:class:`UnreadableOrder` naming the problem, so one bad record never breaks a page and is never
-dropped. Money is parsed from strings into ``Decimal``; times become aware UTC.
-"""
+Shopify speaks two shapes, read by three entry points: :func:`order_from_graphql` reads a GraphQL
+``Order`` node dict (``list_changed`` pages, ``fetch_order``; connections as Relay ``edges`` or
+``nodes``), :func:`order_from_bulk` reads one order of a bulk export from its JSONL lines as bytes
+(decoded straight into the same typed nodes, see "GraphQL: typed nodes" below), and
+:func:`order_from_rest` reads the REST/webhook ``order`` JSON. All are total: anything unreadable
+becomes an :class:`UnreadableOrder` naming the problem, so one bad record never breaks a page and is
+never dropped; only a bulk file that is itself broken raises (:class:`BulkExportError`). Money is
+parsed from strings into ``Decimal``; times become aware UTC."""
 
 from __future__ import annotations
 
