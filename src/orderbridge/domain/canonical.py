@@ -103,18 +103,17 @@ def order_to_json(o: Order) -> dict[str, Any]:
     }
 
 
-_trusted = Money
 _ZERO = Decimal(0)
 _PAYMENT = {p.value: p for p in PaymentStatus}
 _FULFILMENT = {f.value: f for f in FulfilmentStatus}
 
 
 def _money(value: str | None, cur: str) -> Money:
-    return _trusted(Decimal(value) if value is not None else _ZERO, cur)
+    return Money(Decimal(value) if value is not None else _ZERO, cur)
 
 
 def _opt_money(value: str | None, cur: str) -> Money | None:
-    return _trusted(Decimal(value), cur) if value is not None else None
+    return Money(Decimal(value), cur) if value is not None else None
 
 
 def _address(a: dict[str, str] | None) -> Address | None:
@@ -136,8 +135,8 @@ def _line(li: dict[str, Any], cur: str) -> OrderLine:
         unit_price=_money(li["unit_price"], cur),
         product_id=get("product_id"),
         variant_id=get("variant_id"),
-        discount=None if discount is None else _trusted(Decimal(discount), cur),
-        tax=None if tax is None else _trusted(Decimal(tax), cur),
+        discount=None if discount is None else Money(Decimal(discount), cur),
+        tax=None if tax is None else Money(Decimal(tax), cur),
         properties=_pairs(get("properties")),
         fulfilment_ref=get("fulfilment_ref"),
     )
