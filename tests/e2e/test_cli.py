@@ -77,9 +77,18 @@ def test_the_ingest_benchmark_prints_its_figures_as_one_json_object(tmp_path: Pa
     )
     assert result.returncode == 0, result.stderr[-3000:]
     data = json.loads(result.stdout)
-    assert {k: len(v) for k, v in data["runs"].items()} == {"ingest_s": 2, "e2e_s": 2, "floor_s": 2, "peer_dlt_s": 2}
+    assert {k: len(v) for k, v in data["runs"].items()} == {
+        "ingest_s": 2,
+        "e2e_s": 2,
+        "floor_s": 2,
+        "write_floor_s": 2,
+        "peer_dlt_s": 2,
+    }
     for key in (
         "floor_orders_per_s",
+        "write_floor_orders_per_s",
+        "ingest_to_floor_plus_write",
+        "floor_plus_write_to_dlt",
         "ingest_orders_per_s",
         "e2e_orders_per_s",
         "peer_dlt_orders_per_s",

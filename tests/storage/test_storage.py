@@ -146,6 +146,27 @@ def test_sqlite_datetimes_are_stored_as_the_text_sqlalchemy_itself_writes(when: 
     assert ours(when) == theirs(when.replace(tzinfo=None))
 
 
+def test_the_sqlite_datetime_processor_converts_refuses_and_remembers_only_the_same_object() -> None:
+    from datetime import timedelta, timezone
+
+    from sqlalchemy.dialects import sqlite
+
+    from orderbridge.storage.types import UTCDateTime
+
+    dialect = sqlite.dialect()
+    process = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    noon = datetime(2026, 10, 5, 12, 0, tzinfo=UTC)
+    assert process(noon) == process(noon) == "2026-10-05 12:00:00.000000"
+    paris = noon.astimezone(timezone(timedelta(hours=2)))  # the same instant, another offset
+    assert process(paris) == "2026-10-05 12:00:00.000000"
+    assert process(noon + timedelta(microseconds=7)) == "2026-10-05 12:00:00.000007"  # not the memo's
+    assert process(None) is None
+    with pytest.raises(ValueError, match="naive"):
+        process(datetime(2026, 10, 5, 12, 0))
+    with pytest.raises(TypeError, match="only accepts Python datetimes"):
+        process("2026-10-05 12:00:00")
+
+
 def test_a_held_lease_makes_a_second_sync_skip(hub: Hub) -> None:
     with held(hub.db, "sync:9", 60, hub.now), pytest.raises(LeaseBusy), held(hub.db, "sync:9", 60, hub.now):
         pass

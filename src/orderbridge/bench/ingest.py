@@ -16,11 +16,16 @@ then runs ``repeats`` times (3 by default) and the median is reported, with ever
 3. ``e2e``: a fresh ledger runs the worker cycle (what ``orderbridge serve`` runs): the same
    sync, with posting to the ShipStation sandbox (rate limit off, ``createorders`` batches)
    running alongside it and finishing after it.
-4. ``peer_dlt``: dlt's generic ``rest_api`` source extracts the same orders from the sandbox's REST
+4. ``write_floor``: the rows the first timed ingest wrote (orders and their events, JSON as
+   stored text) are read back and inserted into a fresh ledger the way ingest inserts them — one
+   transaction per bulk batch, ``ON CONFLICT DO NOTHING … RETURNING`` — with no fetching, parsing
+   or mapping: what storing those bytes costs this machine. ``floor + write`` is what an ingest
+   that did no work of its own between fetching and storing would take, one step after the other.
+5. ``peer_dlt``: dlt's generic ``rest_api`` source extracts the same orders from the sandbox's REST
    ``orders.json`` (Link-header pagination) — iterated bare, no pipeline/destination.
-5. ``paged``: for reference, the incremental path (GraphQL pages sized to the 1,000-point query cost
+6. ``paged``: for reference, the incremental path (GraphQL pages sized to the 1,000-point query cost
    cap) on N/10 orders, with its own floor.
-6. ``backfill``: with Shopify's Standard-plan limits on, a fresh ledger backfills through a bulk
+7. ``backfill``: with Shopify's Standard-plan limits on, a fresh ledger backfills through a bulk
    operation; the time is reported next to the cost-limited paging estimate.
 
 Peak RSS is the process high-water mark after the hub phases (before the peer runs).
@@ -39,19 +44,25 @@ from typing import Any
 import httpx
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import Text, select, type_coerce
 
 from orderbridge.bench.procs import sandbox_process
-from orderbridge.connectors.shopify.connector import BULK_POLL, BULK_QUERY, BULK_RUN
+from orderbridge.connectors.shopify.connector import BULK_POLL, BULK_QUERY, BULK_RUN, DEFAULT_SETTINGS
 from orderbridge.crypto import generate_key
 from orderbridge.runtime import heap
 from orderbridge.runtime.worker import run_cycle
 from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub
+from orderbridge.services.ingest import ORDER_COLUMNS
+from orderbridge.services.ledger import EVENT_COLUMNS
 from orderbridge.services.mappings import import_mappings, set_mapping
 from orderbridge.services.sync import sync_channel
 from orderbridge.settings import Settings
+from orderbridge.storage.db import Database, JsonText, insert_rows
+from orderbridge.storage.tables import events, orders
 
 TOKEN = "shpat_sandbox"
+BULK_BATCH = int(DEFAULT_SETTINGS["bulk_batch_size"])
 
 
 class RecordingTransport(httpx.HTTPTransport):
@@ -71,9 +82,12 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _hub_settings(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, secret_key=generate_key(), cursor_overlap_s=0)
+
+
 def _hub(data_dir: Path) -> Hub:
-    settings = Settings(data_dir=data_dir, secret_key=generate_key(), cursor_overlap_s=0)
-    return Hub.from_settings(settings)
+    return Hub.from_settings(_hub_settings(data_dir))
 
 
 def _map_everything(hub: Hub) -> None:
@@ -137,6 +151,67 @@ def _dlt_peer(shop_url: str) -> tuple[float, int]:
     started = time.perf_counter()
     count = sum(1 for _ in source.resources["orders"])
     return time.perf_counter() - started, count
+
+
+def _ledger_rows(data_dir: Path) -> list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
+    """What an ingest wrote: each order's row (in :data:`ORDER_COLUMNS` order, JSON as stored text)
+    with its events' rows (``order_id`` left to be filled in), read back from that ledger."""
+    db = Database(_hub_settings(data_dir).resolved_database_url)
+    json_columns = {"canonical", "raw"}
+    order_cols = [
+        type_coerce(orders.c[c], Text()).label(c) if c in json_columns else orders.c[c] for c in ORDER_COLUMNS
+    ]
+    event_cols = [type_coerce(events.c[c], Text()).label(c) if c == "data" else events.c[c] for c in EVENT_COLUMNS]
+    by_order: dict[int, list[tuple[Any, ...]]] = {}
+    with db.read() as conn:
+        for row in conn.execute(select(events.c.order_id, *event_cols).where(events.c.order_id.is_not(None))):
+            by_order.setdefault(row[0], []).append(tuple(_stored(v) for v in row[1:]))
+        found = [
+            (
+                tuple(_stored(v, c in json_columns) for c, v in zip(ORDER_COLUMNS, row[1:], strict=True)),
+                by_order.get(row[0], []),
+            )
+            for row in conn.execute(select(orders.c.id, *order_cols).order_by(orders.c.id))
+        ]
+    db.dispose()
+    return found
+
+
+def _stored(value: Any, json_text: bool = False) -> Any:
+    return JsonText(value) if json_text and value is not None else value
+
+
+def _write_floor(hub: Hub, rows: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]], batch: int) -> float:
+    """Insert an ingest's own rows into a fresh ledger as ingest does — orders (``ON CONFLICT DO
+    NOTHING … RETURNING``), their events, one transaction per batch — with nothing else to do:
+    what storing those bytes costs this machine, the part of ingest no Python speed-up removes."""
+    order_at = EVENT_COLUMNS.index("order_id")
+    ext_at = ORDER_COLUMNS.index("external_id")
+    stored = 0
+    started = time.perf_counter()
+    for start in range(0, len(rows), batch):
+        chunk = rows[start : start + batch]
+        with hub.db.transaction() as conn:
+            ids = dict(
+                (ext, oid)
+                for oid, ext in insert_rows(
+                    conn,
+                    orders,
+                    ORDER_COLUMNS,
+                    [order for order, _ in chunk],
+                    conflict=("connection_id", "external_id"),
+                    returning=("id", "external_id"),
+                )
+            )
+            stored += len(ids)
+            event_rows = [
+                (*ev[:order_at], ids[order[ext_at]], *ev[order_at + 1 :]) for order, evs in chunk for ev in evs
+            ]
+            insert_rows(conn, events, EVENT_COLUMNS, event_rows)
+    elapsed = time.perf_counter() - started
+    if stored != len(rows):
+        raise RuntimeError(f"the write floor stored {stored} of {len(rows)} orders")
+    return elapsed
 
 
 def _warm(shop_url: str) -> None:
@@ -238,10 +313,23 @@ def run(
         result["peak_rss_mb"] = round(_peak_rss_mb(), 1)
         say(f"floor: replaying {len(recorder.requests)} requests ×{repeats}…")
         runs["floor_s"] = [_floor(recorder.requests)[0] for _ in range(repeats)]
+        say(f"write floor: the ingest's own rows into a fresh ledger ×{repeats}…")
+        stored = _ledger_rows(Path(tmp) / "ingest-0")
+        runs["write_floor_s"] = []
+        for k in range(repeats):
+            hub = _hub(Path(tmp) / f"write-{k}")
+            _connect(hub, shop_url, None, bulk=True)
+            runs["write_floor_s"].append(_write_floor(hub, stored, BULK_BATCH))
+            hub.close()
+        del stored
         received = httpx.get(f"{ss_url}/_sandbox/state", timeout=30).json()
         result["destination_state"] = {k: v for k, v in received.items() if k != "requests_seen"}
-        t_floor, t_ingest, t_e2e = (statistics.median(runs[k]) for k in ("floor_s", "ingest_s", "e2e_s"))
+        t_floor, t_ingest, t_e2e, t_write = (
+            statistics.median(runs[k]) for k in ("floor_s", "ingest_s", "e2e_s", "write_floor_s")
+        )
         result.update(
+            write_floor_orders_per_s=round(orders / t_write, 1),
+            ingest_to_floor_plus_write=round((t_floor + t_write) / t_ingest, 3),
             floor_orders_per_s=round(orders / t_floor, 1),
             ingest_orders_per_s=round(orders / t_ingest, 1),
             e2e_orders_per_s=round(orders / t_e2e, 1),
@@ -263,6 +351,7 @@ def run(
             t_dlt = statistics.median(runs["peer_dlt_s"])
             result["peer_dlt_orders_per_s"] = round(orders / t_dlt, 1)
             result["ingest_to_dlt"] = round(t_dlt / t_ingest, 3)
+            result["floor_plus_write_to_dlt"] = round(t_dlt / (t_floor + t_write), 3)
     result["runs"] = {k: [round(v, 3) for v in vs] for k, vs in runs.items()}
     paged_n = max(500, orders // 10)
     say(f"paged: incremental GraphQL pages on {paged_n} orders (reference)…")
@@ -320,13 +409,18 @@ def render(result: dict[str, Any], console: Console) -> None:
         "ingest into the ledger", str(result["ingest_orders_per_s"]), f"{result['ingest_to_floor']:.2f} of floor"
     )
     table.add_row(
+        "write floor: the same rows into a fresh ledger",
+        str(result["write_floor_orders_per_s"]),
+        f"ingest is {result['ingest_to_floor_plus_write']:.2f} of floor + write",
+    )
+    table.add_row(
         "end to end (→ ShipStation sandbox)", str(result["e2e_orders_per_s"]), f"{result['e2e_to_floor']:.2f} of floor"
     )
     if "peer_dlt_orders_per_s" in result:
         table.add_row(
             "peer: dlt rest_api extraction",
             str(result["peer_dlt_orders_per_s"]),
-            f"ingest is {result['ingest_to_dlt']:.2f}× dlt",
+            f"ingest is {result['ingest_to_dlt']:.2f}× dlt; floor + write {result['floor_plus_write_to_dlt']:.2f}×",
         )
     if "backfill_standard_plan_s" in result:
         table.add_row(

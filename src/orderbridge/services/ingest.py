@@ -101,7 +101,8 @@ _VALUE_COLUMNS = (
     "canonical",
     "raw",
 )
-_ORDER_COLUMNS = (
+#: the columns of a new order row, in the order :func:`ingest_records` (and the benchmark) insert them
+ORDER_COLUMNS = (
     "tenant_id",
     "connection_id",
     "external_id",
@@ -191,7 +192,7 @@ def ingest_records(
             for oid, ext in insert_rows(
                 conn,
                 orders,
-                _ORDER_COLUMNS,
+                ORDER_COLUMNS,
                 rows,
                 conflict=("connection_id", "external_id"),
                 returning=("id", "external_id"),
