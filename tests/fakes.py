@@ -51,6 +51,11 @@ class FakeChannel:
     #: ids that polls do not see (an order that became visible late) — audits still list them
     hidden: set[str] = field(default_factory=set)
     stamp_calls: int = 0
+    #: what listings show instead of an order's current version (a page read before its last edit)
+    listed_instead: dict[str, ChannelRecord] = field(default_factory=dict)
+    #: the ids fetch_order was asked for, in order; fetch_error, when set, is what it raises
+    fetched: list[str] = field(default_factory=list)
+    fetch_error: OrderBridgeError | None = None
     declaration: ClassVar[Declaration] = CHANNEL_DECL
 
     def put(self, order: Order) -> None:
@@ -67,7 +72,7 @@ class FakeChannel:
     def list_changed(self, since: datetime | None, until: datetime | None = None) -> Iterator[ChannelBatch]:
         items = sorted(
             (
-                o
+                self.listed_instead.get(o.external_id, o)
                 for o in self.orders.values()
                 if o.external_id not in self.hidden and (since is None or (o.updated_at and o.updated_at >= since))
             ),
@@ -80,6 +85,9 @@ class FakeChannel:
             yield ChannelBatch(list(chunk), max(o.updated_at for o in chunk if o.updated_at), cost=1)
 
     def fetch_order(self, external_id: str) -> ChannelRecord:
+        self.fetched.append(external_id)
+        if self.fetch_error is not None:
+            raise self.fetch_error
         return self.orders[external_id]
 
     def list_order_stamps(self, since: datetime, until: datetime) -> Iterator[StampBatch]:

@@ -28,6 +28,12 @@ def count(hub: Hub, table: object = orders) -> int:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
 
 
+def stored_email(hub: Hub, external_id: str = "1000") -> str:
+    with hub.db.read() as conn:
+        canonical = conn.execute(select(orders.c.canonical).where(orders.c.external_id == external_id)).scalar_one()
+    return str(canonical["email"])
+
+
 def test_sync_stores_every_order_once_and_twice_changes_nothing(hub: Hub) -> None:
     setup(hub)
     first = sync_channel(hub, "shop")
@@ -87,6 +93,55 @@ def test_an_older_version_never_overwrites_a_newer_one(hub: Hub) -> None:
     assert report.counts.stale == 1
     with hub.db.read() as conn:
         assert conn.execute(select(orders.c.canonical)).scalar_one()["email"] == "new@example.com"
+
+
+def test_a_stale_copy_with_the_same_updated_at_is_settled_by_the_channel_not_by_arrival(hub: Hub) -> None:
+    channel = setup(hub, 1)
+    current = channel.orders["1000"]
+    assert not isinstance(current, UnreadableOrder)
+    sync_channel(hub, "shop")
+    # an edit made within the same second as the stored one: a page read before it comes back
+    channel.listed_instead["1000"] = replace(current, email="before-the-edit@example.com")
+    report = sync_channel(hub, "shop", full=True)
+    assert report.ok and report.counts.tied == 1 and report.counts.unchanged == 1
+    assert channel.fetched == ["1000"]
+    assert show_order(hub, "#1000").version == 1
+    assert stored_email(hub) == current.email
+
+
+def test_a_tie_whose_channel_version_is_the_listed_one_replaces_the_ledgers(hub: Hub) -> None:
+    channel = setup(hub, 1)
+    current = channel.orders["1000"]
+    assert not isinstance(current, UnreadableOrder)
+    channel.listed_instead["1000"] = replace(current, email="before-the-edit@example.com")
+    sync_channel(hub, "shop")  # the ledger took the copy read before the edit
+    channel.listed_instead.clear()
+    report = sync_channel(hub, "shop", full=True)
+    assert report.counts.tied == 1 and report.counts.changed == 1
+    detail = show_order(hub, "#1000")
+    assert detail.version == 2 and stored_email(hub) == current.email
+    changed = [e["message"] for e in detail.timeline if e["kind"] == "version_changed"]
+    assert len(changed) == 1 and "email" in changed[0] and "re-read from shop" in changed[0]
+
+
+def test_a_tie_the_channel_cannot_settle_now_rolls_its_batch_back_and_settles_next_time(hub: Hub) -> None:
+    channel = setup(hub, 1)
+    current = channel.orders["1000"]
+    assert not isinstance(current, UnreadableOrder)
+    channel.listed_instead["1000"] = replace(current, email="before-the-edit@example.com")
+    sync_channel(hub, "shop")
+    with hub.db.read() as conn:
+        cursor = read_cursor(conn, hub.connection(conn, "shop").id)
+    channel.listed_instead.clear()
+    channel.fetch_error = revoked()
+    failed = sync_channel(hub, "shop", full=True)
+    assert failed.error is not None and failed.counts.changed == 0
+    with hub.db.read() as conn:
+        assert read_cursor(conn, hub.connection(conn, "shop").id) == cursor
+    assert show_order(hub, "#1000").version == 1
+    channel.fetch_error = None
+    assert sync_channel(hub, "shop", full=True).counts.changed == 1
+    assert show_order(hub, "#1000").version == 2 and stored_email(hub) == current.email
 
 
 def test_skipped_and_held_orders_are_visible_with_reasons(hub: Hub) -> None:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Iterator
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from orderbridge.connectors.shopify.mapper import parse_time
+from orderbridge.sandboxes.base import run_in_thread
 from orderbridge.sandboxes.shopify import create_sandbox
-from orderbridge.sandboxes.shopify.state import local_iso
+from orderbridge.sandboxes.shopify.state import ShopifyState, local_iso
+from orderbridge.services.connections import add_connection
+from orderbridge.services.queries import show_order
 from orderbridge.storage.tables import events, orders, webhook_deliveries
 from tests.web.conftest import SECRET, Server
 
@@ -83,6 +89,47 @@ def test_out_of_order_deliveries_leave_the_newest_version(server: Server) -> Non
     assert server.deliver(v4).json()["outcome"] == "changed"
     with server.hub.db.read() as conn:
         assert conn.execute(select(orders.c.version, orders.c.raw)).one()[0] == 2
+
+
+@pytest.fixture
+def live(server: Server) -> Iterator[tuple[Server, ShopifyState]]:
+    """The server, with a channel ``live`` whose store is a Shopify sandbox the hub can read back."""
+    state, app = create_sandbox(orders=0, seed=7, limits=False)
+    with run_in_thread(app) as running:
+        credentials = {"access_token": "shpat_sandbox", "api_secret": SECRET}
+        add_connection(server.hub, "live", "shopify", running.base_url, credentials)
+        yield server, state
+
+
+def stored(server: Server, external_id: object) -> tuple[int, str]:
+    with server.hub.db.read() as conn:
+        row = conn.execute(
+            select(orders.c.version, orders.c.canonical).where(orders.c.external_id == str(external_id))
+        ).one()
+    return row.version, row.canonical["note"]
+
+
+def test_deliveries_with_the_same_updated_at_are_settled_by_the_store_not_by_arrival(
+    live: tuple[Server, ShopifyState],
+) -> None:
+    server, state = live
+    # two edits within one second carry the same updated_at; their deliveries arrive newest first
+    original = copy.deepcopy(state.add_order(note="as placed"))
+    oid = original["id"]
+    edited = copy.deepcopy(state.update_order(oid, note="edited", updated_at=original["updated_at"]))
+    assert edited["updated_at"] == original["updated_at"]
+    assert server.deliver(edited, connection="live").json()["outcome"] == "inserted"
+    late = server.deliver(original, connection="live")
+    assert late.status_code == 200 and late.json()["outcome"] == "unchanged"  # the store says: edited
+    assert stored(server, oid) == (1, "edited")
+    # in arrival order the same question gets the same answer: the store's current version wins
+    other = copy.deepcopy(state.add_order(note="as placed"))
+    assert server.deliver(other, connection="live").json()["outcome"] == "inserted"
+    again = copy.deepcopy(state.update_order(other["id"], note="edited", updated_at=other["updated_at"]))
+    assert server.deliver(again, connection="live").json()["outcome"] == "changed"
+    assert stored(server, other["id"]) == (2, "edited")
+    timeline = show_order(server.hub, str(other["id"])).timeline
+    assert any("re-read from live" in e["message"] for e in timeline if e["kind"] == "version_changed")
 
 
 def test_deletions_are_noted_on_the_timeline_and_unknown_connections_get_404(server: Server) -> None:

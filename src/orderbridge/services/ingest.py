@@ -8,6 +8,10 @@ duplicate) → update changed ones (new version, content hash differs, not older
 in the same transaction as the batch it covers, so it can never be ahead of committed data; a
 crash anywhere repeats at most one batch, and repeating it is a no-op (unchanged hashes).
 
+A version with the ledger's own ``updated_at`` but other content (two edits within one second)
+is settled by the channel, never by arrival order: the order is re-read and that version wins
+(see :func:`ingest_records`).
+
 An order already posted that changes in the channel gets a new version and a ``version_changed``
 event with the changed fields; it is not re-posted (order-update policies come later, and a
 blind second post is exactly what the promise forbids).
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +31,7 @@ import structlog
 from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from orderbridge.connectors.base import ChannelBatch, ChannelRecord, UnreadableOrder
+from orderbridge.connectors.base import ChannelBatch, ChannelConnector, ChannelRecord, UnreadableOrder
 from orderbridge.domain import reasons as R
 from orderbridge.domain.canonical import canonical_hash, order_to_json
 from orderbridge.domain.events import EventKind
@@ -36,6 +40,7 @@ from orderbridge.domain.order import Order, RawJson
 from orderbridge.domain.pipeline import Decision, evaluate
 from orderbridge.domain.rules import DownloadRules
 from orderbridge.domain.states import OrderState, is_evaluable
+from orderbridge.errors import NotFound
 from orderbridge.services.hub import ConnectionRow
 from orderbridge.services.ledger import Outcome, add_events, apply_decisions, decision_text, event_row
 from orderbridge.storage.db import JsonText, dump_json, insert_rows
@@ -51,6 +56,8 @@ class IngestCounts:
     changed: int = 0
     unchanged: int = 0
     stale: int = 0
+    #: versions with the ledger's ``updated_at`` but other content: settled by re-reading the order
+    tied: int = 0
     by_state: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: IngestCounts) -> None:
@@ -59,6 +66,7 @@ class IngestCounts:
         self.changed += other.changed
         self.unchanged += other.unchanged
         self.stale += other.stale
+        self.tied += other.tied
         for k, v in other.by_state.items():
             self.by_state[k] = self.by_state.get(k, 0) + v
 
@@ -69,6 +77,7 @@ class IngestCounts:
             "changed": self.changed,
             "unchanged": self.unchanged,
             "stale": self.stale,
+            "tied": self.tied,
             "by_state": dict(self.by_state),
         }
 
@@ -158,8 +167,25 @@ def _changed_fields(old: dict[str, Any] | None, new: dict[str, Any] | None) -> l
 
 
 def ingest_records(
-    conn: Connection, tenant_id: int, ctx: ChannelContext, records: Sequence[ChannelRecord], now: datetime
+    conn: Connection,
+    tenant_id: int,
+    ctx: ChannelContext,
+    records: Sequence[ChannelRecord],
+    now: datetime,
+    *,
+    resolve: Resolve | None = None,
+    authoritative: bool = False,
 ) -> IngestCounts:
+    """Upsert ``records`` into the ledger (see the module docstring).
+
+    A record with the ledger's own ``updated_at`` but other content is a *tie*: Shopify's
+    timestamps have whole seconds, so two edits in one second carry the same one, and which of the
+    two arrived last says nothing about which is newer. A tie is never settled by arrival order:
+    ``resolve`` re-reads those orders from the channel — its current state — and that version is
+    ingested as ``authoritative`` (it replaces the ledger's on a tie). Without ``resolve`` the
+    ledger's version stays and the tie is only counted. Records that were themselves just read
+    from the channel (a re-read, an audit's fetch) are passed as ``authoritative``.
+    """
     counts = IngestCounts(fetched=len(records))
     latest: dict[str, ChannelRecord] = {}
     for rec in records:  # dedupe within the batch: keep the newest version of each order
@@ -172,6 +198,7 @@ def ingest_records(
     outcomes: list[Outcome] = []
     event_rows: list[dict[str, Any]] = []
     lost_race: list[ChannelRecord] = []
+    tied: list[str] = []
     if new_ids:
         decisions = {ext: _decide(latest[ext], ctx) for ext in new_ids}
         rows = [
@@ -235,6 +262,10 @@ def ingest_records(
                     update(orders).where(orders.c.id == cur["id"]).values(channel_updated_at=v["channel_updated_at"])
                 )
             continue
+        tie = cur_updated is not None and v["channel_updated_at"] == cur_updated
+        if tie and not authoritative:
+            tied.append(ext)
+            continue
         version = cur["version"] + 1
         old_canonical = conn.execute(select(orders.c.canonical).where(orders.c.id == cur["id"])).scalar_one()
         columns = _loaded(v)
@@ -252,6 +283,8 @@ def ingest_records(
         state = OrderState(cur["state"])
         fields = _changed_fields(old_canonical, new_canonical)
         note = "" if is_evaluable(state) else " (already posted: not re-posted; review the change)"
+        if tie:
+            note += f" (same updated_at as the ledger's version: re-read from {ctx.row.name} to settle it)"
         event_rows.append(
             event_row(
                 tenant_id,
@@ -270,10 +303,38 @@ def ingest_records(
     add_events(conn, event_rows)
     apply_decisions(conn, tenant_id, outcomes, now)
     if lost_race:  # another writer committed a version first: compare against what it wrote
-        again = ingest_records(conn, tenant_id, ctx, lost_race, now)
+        again = ingest_records(conn, tenant_id, ctx, lost_race, now, resolve=resolve, authoritative=authoritative)
         again.fetched = 0
         counts.add(again)
+    if tied:
+        counts.tied += len(tied)
+        log.info("ingest.tied", connection_id=ctx.row.id, external_ids=tied, resolved=resolve is not None)
+        if resolve is not None:
+            again = ingest_records(conn, tenant_id, ctx, resolve(tied), now, authoritative=True)
+            again.fetched = 0
+            counts.add(again)
     return counts
+
+
+#: re-reads orders from their channel: the records found (an order the channel no longer has is left out)
+Resolve = Callable[[Sequence[str]], list[ChannelRecord]]
+
+
+def rereader(connector: ChannelConnector) -> Resolve:
+    """A :data:`Resolve` that fetches each order from ``connector``. An order the channel no longer
+    has keeps the ledger's version (logged); any other error propagates, so the transaction it
+    runs in — a sync's batch with its cursor, a webhook's delivery — rolls back and is retried."""
+
+    def resolve(external_ids: Sequence[str]) -> list[ChannelRecord]:
+        found = []
+        for ext in external_ids:
+            try:
+                found.append(connector.fetch_order(ext))
+            except NotFound as exc:
+                log.warning("ingest.tie_unresolved", external_id=ext, error=str(exc))
+        return found
+
+    return resolve
 
 
 def _newer_or_equal(a: ChannelRecord, b: ChannelRecord) -> bool:
@@ -327,9 +388,15 @@ def since_with_overlap(cursor: datetime | None, overlap_s: float) -> datetime | 
 
 
 def commit_batch(
-    conn: Connection, tenant_id: int, ctx: ChannelContext, batch: ChannelBatch, now: datetime
+    conn: Connection,
+    tenant_id: int,
+    ctx: ChannelContext,
+    batch: ChannelBatch,
+    now: datetime,
+    *,
+    resolve: Resolve | None = None,
 ) -> IngestCounts:
-    counts = ingest_records(conn, tenant_id, ctx, batch.records, now)
+    counts = ingest_records(conn, tenant_id, ctx, batch.records, now, resolve=resolve)
     if batch.cursor_after is not None:
         write_cursor(conn, tenant_id, ctx.row.id, batch.cursor_after, now)
     return counts

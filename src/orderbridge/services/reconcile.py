@@ -246,7 +246,7 @@ def _ingest(
 ) -> None:
     now = hub.now()
     with hub.db.transaction() as conn:
-        ingest_records(conn, hub.tenant_id, ctx, records, now)
+        ingest_records(conn, hub.tenant_id, ctx, records, now, authoritative=True)  # just read from the channel
         exts = [r.external_id for r in records]
         ids = {
             ext: oid

@@ -23,7 +23,14 @@ from orderbridge.runtime.crashpoints import crashpoint
 from orderbridge.runtime.leases import held
 from orderbridge.services.connections import record_failure, record_success
 from orderbridge.services.hub import ConnectionRow, Hub
-from orderbridge.services.ingest import ChannelContext, IngestCounts, commit_batch, read_cursor, since_with_overlap
+from orderbridge.services.ingest import (
+    ChannelContext,
+    IngestCounts,
+    commit_batch,
+    read_cursor,
+    rereader,
+    since_with_overlap,
+)
 from orderbridge.services.ledger import destination_policy
 from orderbridge.storage.tables import sync_runs
 
@@ -81,6 +88,7 @@ def sync_channel(
     with held(hub.db, f"sync:{row.id}", hub.settings.lease_ttl_s, hub.now) as lease:
         ctx = channel_context(hub, row)
         connector = hub.channel(row)
+        resolve = rereader(connector)  # a tie on updated_at is settled by the channel's current state
         with hub.db.transaction() as conn:
             cursor = None if full else read_cursor(conn, row.id)
             inserted = conn.execute(
@@ -102,7 +110,7 @@ def sync_channel(
                 crashpoint("sync.after_fetch")
                 now = hub.now()
                 with hub.db.transaction() as conn:
-                    counts = commit_batch(conn, hub.tenant_id, ctx, batch, now)
+                    counts = commit_batch(conn, hub.tenant_id, ctx, batch, now, resolve=resolve)
                     lease.renew(conn)  # the batch commits only while this sync still holds the lease
                     crashpoint("sync.before_commit")
                 crashpoint("sync.after_commit")

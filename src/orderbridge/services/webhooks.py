@@ -9,7 +9,8 @@ Order of checks, each cheap before the next:
 3. one transaction: insert the delivery id into ``webhook_deliveries`` (unique per connection, so
    a replay finds the row and is answered 200 without doing anything), then ingest the payload
    with :func:`orderbridge.services.ingest.ingest_records` — whose version check discards a stale
-   delivery (older ``updated_at`` than the ledger's) — and record the outcome. The delivery row
+   delivery (older ``updated_at`` than the ledger's) and settles a tie (same ``updated_at``, other
+   content) by re-reading the order from the channel — and record the outcome. The delivery row
    and the order commit together: if anything fails the delivery is not recorded, the channel
    gets a 5xx, and its retry is processed as new.
 
@@ -20,7 +21,7 @@ missed (see ``docs/completeness.md``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
@@ -33,7 +34,7 @@ from orderbridge.connectors.base import Capability, ChannelRecord, Role, Webhook
 from orderbridge.domain.events import EventKind
 from orderbridge.errors import InvalidInput, NotFound, OrderBridgeError, SettingsError
 from orderbridge.services.hub import ConnectionRow, Hub
-from orderbridge.services.ingest import ingest_records
+from orderbridge.services.ingest import ingest_records, rereader
 from orderbridge.services.ledger import add_events, event_row
 from orderbridge.services.sync import channel_context
 from orderbridge.storage.tables import orders, webhook_deliveries
@@ -201,7 +202,13 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
         elif delivery.record is None:
             outcome = _deleted(conn, hub, row, delivery, now)
         else:
-            counts = ingest_records(conn, hub.tenant_id, ctx, [delivery.record], now)
+            channel = row
+
+            def resolve(external_ids: Sequence[str]) -> list[ChannelRecord]:
+                """A tie on ``updated_at``: the channel's current state wins (its client built only then)."""
+                return rereader(hub.channel(channel))(external_ids)
+
+            counts = ingest_records(conn, hub.tenant_id, ctx, [delivery.record], now, resolve=resolve)
             kind_ = next(
                 k
                 for k, n in (
