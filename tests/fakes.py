@@ -56,6 +56,8 @@ class FakeChannel:
     #: the ids fetch_order was asked for, in order; fetch_error, when set, is what it raises
     fetched: list[str] = field(default_factory=list)
     fetch_error: OrderBridgeError | None = None
+    #: what push_fulfilment raises, when set
+    push_error: OrderBridgeError | None = None
     declaration: ClassVar[Declaration] = CHANNEL_DECL
 
     def put(self, order: Order) -> None:
@@ -107,6 +109,8 @@ class FakeChannel:
             )
 
     def push_fulfilment(self, request: FulfilmentRequest) -> str:
+        if self.push_error is not None:
+            raise self.push_error
         self.pushed.append(request)
         return f"F{len(self.pushed)}"
 

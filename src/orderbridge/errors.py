@@ -58,7 +58,15 @@ class FixConfiguration(OrderBridgeError):
 
 
 class AuthFailed(FixConfiguration):
+    """The remote refused the credentials themselves (HTTP 401): every job of the connection fails alike."""
+
     code = "connection_auth_failed"
+
+
+class PermissionDenied(FixConfiguration):
+    """The credentials are valid but not allowed this operation (HTTP 403: a missing scope or role)."""
+
+    code = "connection_permission_denied"
 
 
 class SettingsError(FixConfiguration):

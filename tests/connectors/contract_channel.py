@@ -15,7 +15,7 @@ import pytest
 
 from orderbridge.connectors.base import ChannelBatch, FulfilmentLine, FulfilmentRequest, UnreadableOrder
 from orderbridge.domain.order import Order
-from orderbridge.errors import AuthFailed
+from orderbridge.errors import AuthFailed, PermissionDenied
 
 
 def _drain(connector: Any, since: Any) -> list[ChannelBatch]:
@@ -89,6 +89,14 @@ class ChannelContract:
             channel_env.connector.check()
         channel_env.restore()
         assert channel_env.connector.check()
+
+    def test_a_refused_permission_raises_permission_denied_not_auth_failed(self, channel_env: Any) -> None:
+        external_id = channel_env.add_order()
+        channel_env.fault("403", count=1)
+        with pytest.raises(PermissionDenied) as refused:
+            channel_env.connector.fetch_order(external_id)
+        assert not isinstance(refused.value, AuthFailed) and "HTTP 403" in str(refused.value)
+        assert channel_env.connector.fetch_order(external_id).external_id == external_id
 
     @pytest.mark.parametrize("kind", ["429", "500", "502", "503", "truncate"])
     def test_transient_failures_are_retried_transparently(self, channel_env: Any, kind: str) -> None:

@@ -31,7 +31,7 @@ from orderbridge.domain.order import (
     ShippingLine,
 )
 from orderbridge.domain.pipeline import resolve
-from orderbridge.errors import AuthFailed
+from orderbridge.errors import AuthFailed, PermissionDenied
 
 POLICY = DestinationPolicy(
     name="3pl",
@@ -226,3 +226,12 @@ class DestinationContract:
         destination_env.restore()
         assert destination_env.connector.check()
         assert destination_env.connector.post_orders([outgoing(make_order(1))])[0].ok
+
+    def test_a_refused_permission_raises_permission_denied_not_auth_failed(
+        self, destination_env: DestinationEnv
+    ) -> None:
+        destination_env.fault("403", count=1)
+        with pytest.raises(PermissionDenied) as refused:
+            destination_env.connector.post_orders([outgoing(make_order(2))])
+        assert not isinstance(refused.value, AuthFailed) and "HTTP 403" in str(refused.value)
+        assert destination_env.connector.post_orders([outgoing(make_order(2))])[0].ok

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
-from orderbridge.errors import RemoteUnavailable
+from orderbridge.domain.shipments import Shipment, ShipmentLine
+from orderbridge.errors import FixConfiguration, RemoteUnavailable
+from orderbridge.runtime.worker import run_cycle
 from orderbridge.services.health import health_report
 from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import set_mapping
@@ -16,14 +19,23 @@ from tests.builders import T0, order
 from tests.fakes import FakeChannel, FakeDestination, install, revoked
 
 
-def setup(hub: Hub, n: int = 30, every: timedelta = timedelta(minutes=10)) -> FakeChannel:
+def setup(
+    hub: Hub, n: int = 30, every: timedelta = timedelta(minutes=10), destination: FakeDestination | None = None
+) -> FakeChannel:
     channel = FakeChannel()
     for i in range(n):
         channel.put(order(i, created_at=T0 + i * every, updated_at=T0 + i * every))
-    install(hub, channel, FakeDestination())
+    install(hub, channel, destination or FakeDestination())
     set_mapping(hub, "sku", "SKU-1", "W-1", "wh")
     set_mapping(hub, "shipping", "Standard", "ups:ups_ground", "wh")
     return channel
+
+
+def alert_rows(hub: Hub) -> list[tuple[str, str, int, int]]:
+    with hub.db.read() as conn:
+        return [
+            (r.key, r.state, r.generation, r.occurrences) for r in conn.execute(select(alerts).order_by(alerts.c.id))
+        ]
 
 
 def open_alerts(hub: Hub) -> list[tuple[str, str, int]]:
@@ -57,8 +69,9 @@ def test_transient_errors_degrade_then_fail_after_the_threshold_with_one_alert(h
     assert health(hub)[0] == "healthy"
     assert open_alerts(hub) == [("connection_failing", "resolved", 1)]
     # a second episode alerts again (new generation of the same cause)
-    channel.error = revoked()
-    sync_channel(hub, "shop")
+    channel.error = RemoteUnavailable("Shopify answered 503")
+    for _ in range(3):
+        sync_channel(hub, "shop")
     assert health(hub)[0] == "failing"
     assert open_alerts(hub) == [("connection_failing", "open", 2)]
     with hub.db.read() as conn:
@@ -93,3 +106,81 @@ def test_a_young_channel_is_never_called_silent(hub: Hub) -> None:
     sync_channel(hub, "shop")
     assert health(hub)[0] == "healthy"
     assert open_alerts(hub) == []
+
+
+def test_a_job_failing_for_a_person_to_fix_is_one_alert_while_the_connections_other_jobs_succeed(hub: Hub) -> None:
+    warehouse = FakeDestination()
+    channel = setup(hub, n=3, destination=warehouse)
+    hub.now = lambda: T0 + timedelta(hours=1)  # type: ignore[method-assign]
+    run_cycle(hub, shipments=False, push=False)
+    key = sorted(warehouse.documents)[0]
+    warehouse.shipments.append(
+        Shipment(
+            "S-1", key, "1Z999", "ups", "ground", T0 + timedelta(minutes=50), False, (ShipmentLine(None, "SKU-1", 1),)
+        )
+    )
+    channel.push_error = FixConfiguration(
+        "Shopify refused the fulfilment: the app may not fulfil from this location",
+        hint="Grant the app the location in Shopify's admin.",
+    )
+    for _ in range(3):  # each cycle: the sync and the posting succeed, the push fails
+        cycle = run_cycle(hub)
+        assert [s["error"] for s in cycle.syncs] == [None]
+        state, message = health(hub)
+        assert state == "failing" and message.startswith("fulfilment push: Shopify refused the fulfilment")
+    shop_id = hub_connection_id(hub, "shop")
+    assert alert_rows(hub) == [(f"connection_failing:{shop_id}:push", "open", 1, 3)]  # one episode, not three
+    jobs = {c["name"]: {j["job"]: j["health"] for j in c["jobs"]} for c in health_report(hub)["connections"]}
+    assert jobs["shop"] == {"sync": "healthy", "push": "failing"}
+    assert jobs["wh"] == {"post": "healthy", "shipments": "healthy"}
+    channel.push_error = None
+    run_cycle(hub)
+    assert health(hub) == ("healthy", "")
+    assert alert_rows(hub) == [(f"connection_failing:{shop_id}:push", "resolved", 1, 3)]
+    assert len(channel.pushed) == 1
+
+
+def test_refused_credentials_are_one_alert_for_every_job_and_any_job_that_works_settles_them(hub: Hub) -> None:
+    from orderbridge.services.connections import test_connection
+
+    channel = setup(hub, n=3)
+    hub.now = lambda: T0 + timedelta(hours=1)  # type: ignore[method-assign]
+    channel.fail_after_pages, channel.error = 0, revoked()
+    with pytest.raises(FixConfiguration):
+        test_connection(hub, "shop")
+    sync_channel(hub, "shop")
+    state, message = health(hub)
+    assert state == "failing" and "connection test: fake refused" in message and "order sync: fake refused" in message
+    shop_id = hub_connection_id(hub, "shop")
+    assert alert_rows(hub) == [(f"connection_failing:{shop_id}:credentials", "open", 1, 2)]  # one cause, one mail
+    channel.error = None
+    sync_channel(hub, "shop")  # the credentials work again: the sync proves it for the test as well
+    assert health(hub) == ("healthy", "")
+    assert alert_rows(hub) == [(f"connection_failing:{shop_id}:credentials", "resolved", 1, 2)]
+    jobs = {j["job"]: (j["health"], j["code"]) for j in health_report(hub)["connections"][0]["jobs"]}
+    assert jobs == {"check": ("healthy", None), "sync": ("healthy", None)}
+
+
+def test_a_job_refused_a_permission_keeps_failing_while_other_jobs_work(hub: Hub) -> None:
+    from orderbridge.errors import PermissionDenied
+
+    warehouse = FakeDestination()
+    channel = setup(hub, n=3, destination=warehouse)
+    hub.now = lambda: T0 + timedelta(hours=1)  # type: ignore[method-assign]
+    run_cycle(hub, shipments=False, push=False)
+    warehouse.shipments.append(
+        Shipment(
+            "S-1", sorted(warehouse.documents)[0], "1Z9", "ups", "ground", T0, False, (ShipmentLine(None, "SKU-1", 1),)
+        )
+    )
+    channel.push_error = PermissionDenied("Shopify refused this operation (HTTP 403): write_fulfillments")
+    for _ in range(2):
+        run_cycle(hub)
+    assert health(hub)[0] == "failing" and "fulfilment push: Shopify refused this operation" in health(hub)[1]
+    shop_id = hub_connection_id(hub, "shop")
+    assert alert_rows(hub) == [(f"connection_failing:{shop_id}:push", "open", 1, 2)]
+
+
+def hub_connection_id(hub: Hub, name: str) -> int:
+    with hub.db.read() as conn:
+        return hub.connection(conn, name).id

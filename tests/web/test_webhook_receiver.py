@@ -175,7 +175,9 @@ def test_healthz_answers_503_when_a_connection_is_failing(server: Server) -> Non
     assert server.client.get(f"{server.url}/healthz").status_code == 200
     with server.hub.db.read() as conn:
         row = server.hub.connection(conn, "shop")
-    record_failure(server.hub, row, AuthFailed("Shopify refused the credentials (HTTP 401)", hint="Renew it."))
+    record_failure(
+        server.hub, row, AuthFailed("Shopify refused the credentials (HTTP 401)", hint="Renew it."), job="sync"
+    )
     response = server.client.get(f"{server.url}/healthz")
     assert response.status_code == 503
     shop = {c["name"]: c for c in response.json()["connections"]}["shop"]

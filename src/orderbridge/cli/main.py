@@ -368,7 +368,7 @@ def _register_all(hub: Any) -> None:
     """Subscribe every webhook-capable channel; a failure is shown on the connection, never fatal."""
     from orderbridge.connectors import registry
     from orderbridge.connectors.base import Capability, Role
-    from orderbridge.services.connections import record_failure
+    from orderbridge.services.connections import record_failure, record_success
     from orderbridge.services.webhooks import register_webhooks
 
     with hub.db.read() as conn:
@@ -381,10 +381,11 @@ def _register_all(hub: Any) -> None:
             continue
         try:
             subs = register_webhooks(hub, row.name)
+            record_success(hub, row, job="webhooks")
             console.print(f"{row.name}: {len(subs)} webhook topics → {subs[0].address if subs else '-'}")
         except OrderBridgeError as exc:
             err.print(f"[red]{row.name}: webhooks not registered:[/] {exc}")
-            record_failure(hub, row, exc)
+            record_failure(hub, row, exc, job="webhooks")
 
 
 # --- webhooks / reconciliation / health ----------------------------------------------------------
@@ -573,7 +574,7 @@ def health(as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(report)
     else:
-        table = Table("name", "health", "since", "last success", "failures", "last order", "message")
+        table = Table("name", "health", "since", "last success", "failures", "last order", "jobs", "message")
         for c in report["connections"]:
             color = {"healthy": "green", "failing": "red", "degraded": "yellow", "silent": "magenta"}.get(
                 c["health"], "white"
@@ -585,6 +586,7 @@ def health(as_json: JsonOpt = False) -> None:
                 (c["last_success_at"] or "-")[:19],
                 str(c["consecutive_failures"]),
                 (c["last_order_at"] or "-")[:19],
+                " ".join(f"{j['job']}:{j['health']}" for j in c["jobs"]) or "-",
                 c["message"],
             )
         console.print(table)

@@ -2,7 +2,8 @@
 
 Translation happens here, at the boundary, so nothing above a client sees an httpx type:
 timeouts, refused connections, 5xx and truncated bodies become :class:`RemoteUnavailable`;
-429 becomes :class:`RateLimited` carrying ``Retry-After``; 401/403 become :class:`AuthFailed`;
+429 becomes :class:`RateLimited` carrying ``Retry-After``; 401 becomes :class:`AuthFailed` (the
+credentials), 403 :class:`PermissionDenied` (this operation);
 other 4xx are returned to the caller, which knows whether they hold an order.
 
 ``call_with_retries`` retries only ``RetryLater`` errors, honouring ``retry_after`` when the
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 import httpx
 import orjson
 
-from orderbridge.errors import AuthFailed, RateLimited, RemoteUnavailable, RetryLater
+from orderbridge.errors import AuthFailed, PermissionDenied, RateLimited, RemoteUnavailable, RetryLater
 
 T = TypeVar("T")
 
@@ -59,10 +60,16 @@ def send(client: httpx.Client, request: httpx.Request, *, system: str) -> httpx.
             f"{system} rate limit reached (HTTP 429)",
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
-    if status in (401, 403):
+    if status == 401:
         raise AuthFailed(
-            f"{system} refused the credentials (HTTP {status}): {_short(response)}",
+            f"{system} refused the credentials (HTTP 401): {_short(response)}",
             hint=f"Check or renew the {system} credentials: orderbridge connections update <name> --credential …",
+        )
+    if status == 403:
+        raise PermissionDenied(
+            f"{system} refused this operation (HTTP 403): {_short(response)}",
+            hint=f"The credentials work but lack a permission for this: grant it to the {system} app or user "
+            "(a scope, a role), then renew them: orderbridge connections update <name> --credential …",
         )
     if status >= 500:
         raise RemoteUnavailable(f"{system} failed with HTTP {status}: {_short(response)}")

@@ -42,7 +42,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-FAULT_KINDS = ("429", "500", "502", "503", "timeout", "truncate", "revoke")
+FAULT_KINDS = ("429", "403", "500", "502", "503", "timeout", "truncate", "revoke")
 
 
 @dataclass
@@ -144,6 +144,9 @@ class FaultMiddleware:
         if fault.kind == "429":
             body = b'{"errors":"Exceeded rate limit. Please retry later."}'
             await _respond(send, 429, body, [(b"retry-after", str(fault.retry_after).encode())])
+        elif fault.kind == "403":  # valid credentials without the permission this request needs
+            body = b'{"errors":"[API] This action requires merchant approval for the scope it uses."}'
+            await _respond(send, 403, body, [])
         elif fault.kind in ("500", "502", "503"):
             await _respond(send, int(fault.kind), b'{"errors":"Internal Server Error (injected)"}', [])
         elif fault.kind == "timeout":

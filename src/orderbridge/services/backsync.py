@@ -90,7 +90,9 @@ def poll_shipments(hub: Hub, destination: str) -> BackSyncReport:
                         write_cursor(conn, hub.tenant_id, row.id, batch.cursor_after, now, "shipments")
         except OrderBridgeError as exc:
             report.error = exc
-            record_failure(hub, row, exc)
+            record_failure(hub, row, exc, job="shipments")
+        else:
+            record_success(hub, row, job="shipments")
     return report
 
 
@@ -192,10 +194,10 @@ def push_fulfilments(hub: Hub, channel: str) -> BackSyncReport:
                 _push_one(hub, row, connector, item, report)
         except OrderBridgeError as exc:
             report.error = exc
-            record_failure(hub, row, exc)
+            record_failure(hub, row, exc, job="push")
         else:
             if report.pushed:
-                record_success(hub, row)
+                record_success(hub, row, job="push")
     return report
 
 

@@ -144,19 +144,21 @@ def test_connection(hub: Hub, name: str) -> str:
     try:
         description = connector.check()
     except OrderBridgeError as exc:
-        record_failure(hub, row, exc)
+        record_failure(hub, row, exc, job="check")
         raise
-    record_success(hub, row)
+    record_success(hub, row, job="check")
     return description
 
 
-def record_success(hub: Hub, row: ConnectionRow, conn: Connection | None = None) -> None:
+def record_success(hub: Hub, row: ConnectionRow, conn: Connection | None = None, *, job: str) -> None:
     from orderbridge.services import health
 
-    health.record_success(hub, row, conn)
+    health.record_success(hub, row, conn, job=job)
 
 
-def record_failure(hub: Hub, row: ConnectionRow, error: OrderBridgeError, conn: Connection | None = None) -> None:
+def record_failure(
+    hub: Hub, row: ConnectionRow, error: OrderBridgeError, conn: Connection | None = None, *, job: str
+) -> None:
     from orderbridge.services import health
 
-    health.record_failure(hub, row, error, conn)
+    health.record_failure(hub, row, error, conn, job=job)

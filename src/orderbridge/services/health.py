@@ -13,6 +13,15 @@ The usual gap is the median gap between the last 200 orders' creation times in t
 to bursts, and learnt per connection (a shop taking one order a day is not silent after an hour).
 No alert is possible before ``silent_min_orders`` orders are known.
 
+Health is kept per **job** of a connection (:data:`JOBS`: its sync, posting, shipment download,
+fulfilment push, audit, connection test, webhook registration), each with its own failing alert
+(``connection_failing:<id>:<job>``), resolved only by that job's next success — so a push refused
+a permission while polls succeed is one open episode, not an alert re-opened every cycle. Refused
+credentials (HTTP 401) are one cause for every job: one alert (``connection_failing:<id>:credentials``)
+whichever jobs meet it, and any job that works again settles them all (as it settles a failed
+connection test: a working run proves what the test proves). The connection's own ``health``
+columns hold the worst job's state, with a message naming the job.
+
 Nothing here ever disables a connection: its jobs keep running on schedule, and the first success
 returns it to ``healthy`` and resolves its alert (so a later episode alerts again).
 """
@@ -25,39 +34,55 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from orderbridge.connectors.base import Role
 from orderbridge.domain.events import EventKind
-from orderbridge.errors import FixConfiguration, OrderBridgeError
+from orderbridge.errors import AuthFailed, FixConfiguration, OrderBridgeError
 from orderbridge.services import notify
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ledger import add_events, event_row
-from orderbridge.storage.tables import connections, orders
+from orderbridge.storage.tables import connection_jobs, connections, orders
 
 log = structlog.get_logger("orderbridge.health")
 
 GAP_SAMPLE = 200
 
 
-def failing_key(connection_id: int) -> str:
-    return f"connection_failing:{connection_id}"
+#: the jobs that report a connection's health, and how messages name them
+JOBS: dict[str, str] = {
+    "sync": "order sync",
+    "post": "posting",
+    "shipments": "shipment download",
+    "push": "fulfilment push",
+    "audit": "audit",
+    "check": "connection test",
+    "webhooks": "webhook registration",
+}
+_RANK = {"healthy": 0, "silent": 1, "degraded": 2, "failing": 3}
+#: the alert "job" of refused credentials (HTTP 401): one cause for every job of the connection
+CREDENTIALS = "credentials"
+
+
+def failing_key(connection_id: int, job: str) -> str:
+    """``job`` is a key of :data:`JOBS`, or :data:`CREDENTIALS` for refused credentials."""
+    return f"connection_failing:{connection_id}:{job}"
 
 
 def silent_key(connection_id: int) -> str:
     return f"connection_silent:{connection_id}"
 
 
-def record_success(hub: Hub, row: ConnectionRow, conn: Connection | None = None) -> str:
-    """A run succeeded: healthy (or silent, for a channel with no recent orders). Returns the state."""
+def record_success(hub: Hub, row: ConnectionRow, conn: Connection | None = None, *, job: str) -> str:
+    """A run of ``job`` succeeded: that job is healthy (or, for a channel's sync with no recent
+    orders, silent), its failing alert is resolved. Returns the connection's state (worst job)."""
     if conn is None:
         with hub.db.transaction() as c:
-            return record_success(hub, row, c)
+            return record_success(hub, row, c, job=job)
     now = hub.now()
-    current = conn.execute(select(connections.c.health).where(connections.c.id == row.id)).scalar_one()
-    values: dict[str, Any] = {"last_success_at": now, "consecutive_failures": 0}
+    values: dict[str, Any] = {"last_success_at": now}
     state, message = "healthy", ""
-    if row.role is Role.CHANNEL:
+    if row.role is Role.CHANNEL and job == "sync":  # silence is the sync's to judge: it sees the orders
         last, gap, n = _order_pace(conn, row.id)
         values.update(last_order_at=last, usual_gap_s=gap)
         quiet = _silence(hub, last, gap, n, now)
@@ -68,58 +93,162 @@ def record_success(hub: Hub, row: ConnectionRow, conn: Connection | None = None)
                 "the channel answers, so check that orders are still being placed and that the store "
                 "has not changed how it publishes them"
             )
-    _transition(hub, conn, row, current, state, message, values, now)
-    notify.resolve_alert(conn, hub.tenant_id, failing_key(row.id), now)
-    if state == "silent":
-        _alert(
-            hub,
-            conn,
-            row,
-            silent_key(row.id),
-            "connection_silent",
-            f"{row.name} has gone silent",
-            message + f"\n\nCheck it: orderbridge connections test {row.name}\nAudit it: "
-            f"orderbridge reconcile {row.name}",
-            now,
-        )
-    else:
-        notify.resolve_alert(conn, hub.tenant_id, silent_key(row.id), now)
-    return state
+    _set_job(hub, conn, row, job, state, message, now, failures=0, succeeded=True)
+    notify.resolve_alert(conn, hub.tenant_id, failing_key(row.id, job), now)
+    _settle_proven(hub, conn, row, job, now)
+    if job == "sync":
+        if state == "silent":
+            _alert(
+                hub,
+                conn,
+                row,
+                silent_key(row.id),
+                "connection_silent",
+                f"{row.name} has gone silent",
+                message + f"\n\nCheck it: orderbridge connections test {row.name}\nAudit it: "
+                f"orderbridge reconcile {row.name}",
+                now,
+            )
+        else:
+            notify.resolve_alert(conn, hub.tenant_id, silent_key(row.id), now)
+    return _aggregate(hub, conn, row, now, values)
 
 
-def record_failure(hub: Hub, row: ConnectionRow, error: OrderBridgeError, conn: Connection | None = None) -> str:
-    """A run failed: degraded while retrying, failing when a person must act. Returns the state."""
+def record_failure(
+    hub: Hub, row: ConnectionRow, error: OrderBridgeError, conn: Connection | None = None, *, job: str
+) -> str:
+    """A run of ``job`` failed: degraded while retrying, failing when a person must act (one alert
+    per job and episode). Returns the connection's state (worst job)."""
     if conn is None:
         with hub.db.transaction() as c:
-            return record_failure(hub, row, error, c)
+            return record_failure(hub, row, error, c, job=job)
     now = hub.now()
-    current, failures = conn.execute(
-        select(connections.c.health, connections.c.consecutive_failures).where(connections.c.id == row.id)
-    ).one()
-    failures += 1
+    found = conn.execute(
+        select(connection_jobs.c.consecutive_failures).where(
+            connection_jobs.c.connection_id == row.id, connection_jobs.c.job == job
+        )
+    ).scalar_one_or_none()
+    failures = (found or 0) + 1
     needs_person = isinstance(error, FixConfiguration)
     state = "failing" if needs_person or failures >= hub.settings.failing_after else "degraded"
     message = str(error)
     if state == "failing" and not needs_person:
         message = f"{failures} runs in a row failed; last: {error}"
-    values = {"last_error_at": now, "consecutive_failures": failures}
-    _transition(hub, conn, row, current, state, message, values, now)
+    _set_job(hub, conn, row, job, state, message, now, failures=failures, succeeded=False, code=error.code)
     if state == "failing":
         fix = (error.hint or "See the message; the next run tries again on its own.").replace("<name>", row.name)
+        credentials = isinstance(error, AuthFailed)  # one cause for every job: one alert, not one per job
+        what = "its credentials were refused" if credentials else f"its {JOBS.get(job, job)} cannot run"
         _alert(
             hub,
             conn,
             row,
-            failing_key(row.id),
+            failing_key(row.id, CREDENTIALS if credentials else job),
             "connection_failing",
-            f"{row.name} is failing: {error.message}",
-            f"Connection {row.name} ({row.kind}) is failing.\n\nWhat happened: {error.message}\n"
-            f"How to fix it: {fix}\n\nNothing is lost: every run resumes from the last committed cursor, "
-            f"so once this is fixed the next sync catches up.\nCheck it: orderbridge connections test {row.name}",
+            f"{row.name} is failing: {error.message}"
+            if credentials
+            else f"{row.name} is failing ({JOBS.get(job, job)}): {error.message}",
+            f"Connection {row.name} ({row.kind}) is failing: {what}.\n\n"
+            f"What happened: {error.message}\nHow to fix it: {fix}\n\nNothing is lost: every run resumes "
+            f"from the last committed cursor, so once this is fixed the next run catches up.\n"
+            f"Check it: orderbridge connections test {row.name}",
             now,
-            data={"code": error.code, "failures": failures},
+            data={"code": error.code, "failures": failures, "job": job},
         )
+    return _aggregate(hub, conn, row, now, {"last_error_at": now})
+
+
+def _set_job(
+    hub: Hub,
+    conn: Connection,
+    row: ConnectionRow,
+    job: str,
+    state: str,
+    message: str,
+    now: datetime,
+    *,
+    failures: int,
+    succeeded: bool,
+    code: str | None = None,
+) -> None:
+    """Upsert the job's row (``code``: the last failure's error code); ``since`` moves only when its
+    state changes."""
+    when = {"last_success_at": now} if succeeded else {"last_error_at": now}
+    where = (connection_jobs.c.connection_id == row.id, connection_jobs.c.job == job)
+    current = conn.execute(select(connection_jobs.c.health).where(*where)).scalar_one_or_none()
+    values = {"health": state, "message": message, "consecutive_failures": failures, "code": code, **when}
+    if current is None:
+        conn.execute(
+            insert(connection_jobs).values(tenant_id=hub.tenant_id, connection_id=row.id, job=job, since=now, **values)
+        )
+        return
+    if current != state:
+        values["since"] = now
+    conn.execute(update(connection_jobs).where(*where).values(**values))
+
+
+def _settle_proven(hub: Hub, conn: Connection, row: ConnectionRow, job: str, now: datetime) -> None:
+    """A run of ``job`` worked, so the connection answers and takes its credentials: what a failed
+    connection test, or another job's refused credentials, said is no longer so. Those jobs are
+    healthy again (their next run would show it anyway) and the credentials alert is resolved.
+    A job that failed for its own reason (a permission, a setting, its endpoint) keeps its state."""
+    notify.resolve_alert(conn, hub.tenant_id, failing_key(row.id, CREDENTIALS), now)
+    settled = conn.execute(
+        select(connection_jobs.c.job).where(
+            connection_jobs.c.connection_id == row.id,
+            connection_jobs.c.job != job,
+            connection_jobs.c.health != "healthy",
+            (connection_jobs.c.job == "check") | (connection_jobs.c.code == AuthFailed.code),
+        )
+    ).scalars()
+    for other in list(settled):
+        _set_job(hub, conn, row, other, "healthy", "", now, failures=0, succeeded=True)
+        notify.resolve_alert(conn, hub.tenant_id, failing_key(row.id, other), now)
+
+
+def _aggregate(hub: Hub, conn: Connection, row: ConnectionRow, now: datetime, values: dict[str, Any]) -> str:
+    """The connection's health is its worst job's; its message names each job in that state."""
+    jobs = list(
+        conn.execute(
+            select(
+                connection_jobs.c.job,
+                connection_jobs.c.health,
+                connection_jobs.c.message,
+                connection_jobs.c.consecutive_failures,
+            )
+            .where(connection_jobs.c.connection_id == row.id)
+            .order_by(connection_jobs.c.job)
+        )
+    )
+    state = max((j.health for j in jobs), key=lambda h: _RANK.get(h, 0), default="healthy")
+    worst = [j for j in jobs if j.health == state]
+    message = "" if state == "healthy" else "; ".join(f"{JOBS.get(j.job, j.job)}: {j.message}" for j in worst)
+    failures = max((j.consecutive_failures for j in jobs), default=0)
+    current = conn.execute(select(connections.c.health).where(connections.c.id == row.id)).scalar_one()
+    _transition(hub, conn, row, current, state, message, {**values, "consecutive_failures": failures}, now)
     return state
+
+
+def job_health(hub: Hub, connection_id: int) -> list[dict[str, Any]]:
+    """Each job's health for one connection (for ``/healthz`` and the CLI)."""
+    with hub.db.read() as conn:
+        return [
+            {
+                "job": j.job,
+                "health": j.health,
+                "message": j.message,
+                "since": _iso(j.since),
+                "consecutive_failures": j.consecutive_failures,
+                "code": j.code,
+                "last_success_at": _iso(j.last_success_at),
+                "last_error_at": _iso(j.last_error_at),
+            }
+            for j in conn.execute(
+                select(connection_jobs)
+                .where(connection_jobs.c.connection_id == connection_id)
+                .order_by(connection_jobs.c.job)
+            )
+        ]
 
 
 def _alert(
@@ -240,6 +369,7 @@ def health_report(hub: Hub) -> dict[str, Any]:
                 "usual_gap_s": r.usual_gap_s,
                 "cursor": _iso(r.cursor),
                 "sync_lag_s": None if r.last_success_at is None else (now - r.last_success_at).total_seconds(),
+                "jobs": job_health(hub, r.id),
             }
         )
     states = {i["health"] for i in items}

@@ -212,10 +212,10 @@ def post_ready(
             report.error = exc
             bound.warning("post.failed", code=exc.code, error=str(exc))
             hub.observer.post_failed(row.name, exc.code, len(sending))
-            record_failure(hub, row, exc)
+            record_failure(hub, row, exc, job="post")
         else:
             if report.batches:
-                record_success(hub, row)
+                record_success(hub, row, job="post")
             bound.info("post.done", posted=report.posted, rejected=report.rejected)
         finally:
             pool.shutdown(wait=True)  # an unrecorded batch stays pending: resent (upserted) next run

@@ -380,13 +380,14 @@ def _finish(hub: Hub, row: ConnectionRow, report: ReconcileReport) -> None:
         if report.missing or any(f["cause"] != "not_polled_yet" for f in report.findings):
             _alert(conn, hub, row, report, now)
         failed_key = f"reconcile_failed:{row.id}"
+        from orderbridge.services.health import record_failure, record_success
+
         if report.ok:
             notify.resolve_alert(conn, hub.tenant_id, failed_key, now)
+            record_success(hub, row, conn, job="audit")
         elif isinstance(report.error, FixConfiguration):
             # refused credentials or settings: the connection is failing, and its one alert says so
-            from orderbridge.services.health import record_failure
-
-            record_failure(hub, row, report.error, conn)
+            record_failure(hub, row, report.error, conn, job="audit")
         else:
             notify.raise_alert(
                 conn,

@@ -122,9 +122,9 @@ def sync_channel(
         except OrderBridgeError as exc:
             report.error = exc
             bound.warning("sync.failed", code=exc.code, error=str(exc))
-            record_failure(hub, row, exc)
+            record_failure(hub, row, exc, job="sync")
         else:
-            record_success(hub, row)
+            record_success(hub, row, job="sync")
             bound.info("sync.done", **report.counts.as_dict())
         finally:
             with hub.db.transaction() as conn:

@@ -81,6 +81,25 @@ connections = Table(
     UniqueConstraint("tenant_id", "name", name="uq_connections_tenant_name"),
 )
 
+#: 0003: health per job of a connection (sync, post, shipments, push, audit, check, webhooks); the
+#: connection's own ``health`` columns are the worst of these, and each job has its own alert
+connection_jobs = Table(
+    "connection_jobs",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("connection_id", Id, ForeignKey("connections.id"), nullable=False),
+    Column("job", String(20), nullable=False),
+    Column("health", String(20), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("consecutive_failures", Integer, nullable=False),
+    Column("code", String(60)),  # the last failure's error code (connection_auth_failed settles on any success)
+    Column("since", UTCDateTime(), nullable=False),
+    Column("last_success_at", UTCDateTime()),
+    Column("last_error_at", UTCDateTime()),
+    UniqueConstraint("connection_id", "job", name="uq_connection_jobs_connection_job"),
+)
+
 cursors = Table(
     "cursors",
     metadata,

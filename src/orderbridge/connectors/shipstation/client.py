@@ -12,7 +12,7 @@ the injected ``sleep``, so tests do not wait). A 429 is
 retried after ``Retry-After``; if the remote sent none (the real API documents only the
 ``X-Rate-Limit-*`` headers), the last known reset is used instead of blind backoff.
 
-Status handling: 401/403, 429 and 5xx are translated by :func:`~orderbridge.connectors.http.send`;
+Status handling: 401, 403, 429 and 5xx are translated by :func:`~orderbridge.connectors.http.send`;
 other statuses are returned with the parsed body for the connector to judge (a 400 is
 ShipStation refusing the content, which holds orders rather than failing the connection).
 """

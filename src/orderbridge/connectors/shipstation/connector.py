@@ -13,8 +13,9 @@ order of the chunk is posted alone with ``createorder``, so the one bad order is
 held with its own message while the rest are created. This costs up to 100 extra requests only
 in that rare case, and is safe because of the ``orderKey`` upsert.
 
-Failures that are not about an order raise, per the interface: 401/403 → :class:`AuthFailed`,
-429/5xx/timeouts/truncated bodies → :class:`RetryLater` subclasses after bounded retries,
+Failures that are not about an order raise, per the interface: 401 → :class:`AuthFailed`,
+403 → :class:`PermissionDenied`, 429/5xx/timeouts/truncated bodies → :class:`RetryLater`
+subclasses after bounded retries,
 404/405 → :class:`SettingsError` (wrong base URL), any other status → :class:`DestinationRejected`.
 
 Shipments. ``GET /shipments`` sorted by ``createDate`` ascending, filtered with

@@ -1,0 +1,92 @@
+"""Migrations carry a live ledger forward: rows written under one revision mean the same after the next."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from alembic import command
+from sqlalchemy import Engine, create_engine, text
+
+from orderbridge.storage.migrate import alembic_config
+from tests.conftest import BACKENDS, PG_ADMIN
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """An empty database of each backend, with no revision applied."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('migrations') / 'ledger.db'}"
+        made = create_engine(url)
+        yield made
+        made.dispose()
+        return
+    name = f"ob_migrate_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    made = create_engine(PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}")
+    yield made
+    made.dispose()
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def migrate(engine: Engine, verb: str, revision: str) -> None:
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        getattr(command, verb)(cfg, revision)
+
+
+AT = "2026-11-20 10:00:00.000000"
+
+
+def test_0003_gives_each_connection_a_sync_job_and_keeps_an_open_failing_alert_one_episode(engine: Engine) -> None:
+    migrate(engine, "upgrade", "0002")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO tenants (id, slug, name, created_at) VALUES (7, 't7', 'T', :at)"), {"at": AT})
+        for cid, name, health in ((1, "shop", "failing"), (2, "wh", "unknown"), (3, "pos", "failing")):
+            conn.execute(
+                text(
+                    "INSERT INTO connections (id, tenant_id, name, kind, role, base_url, credentials, settings,"
+                    " enabled, health, health_message, consecutive_failures, created_at, last_error_at)"
+                    " VALUES (:id, 7, :name, 'shopify', 'channel', 'http://x', 'token', '{}', true, :health,"
+                    " 'it failed', 4, :at, :at)"
+                ),
+                {"id": cid, "name": name, "health": health, "at": AT},
+            )
+        alerts = (
+            (1, "open", '{"code": "connection_auth_failed", "failures": 1}'),
+            (2, "resolved", '{"code": "connection_auth_failed", "failures": 1}'),
+            (3, "open", '{"code": "remote_unavailable", "failures": 5}'),
+        )
+        for cid, state, data in alerts:
+            conn.execute(
+                text(
+                    "INSERT INTO alerts (id, tenant_id, key, kind, connection_id, subject, body, link, data, state,"
+                    " generation, occurrences, first_at, last_at)"
+                    " VALUES (:id, 7, :key, 'connection_failing', :id, 's', 'b', '', :data, :state, 1, 1, :at, :at)"
+                ),
+                {"id": cid, "key": f"connection_failing:{cid}", "data": data, "state": state, "at": AT},
+            )
+    migrate(engine, "upgrade", "head")
+    with engine.connect() as conn:
+        jobs = conn.execute(
+            text("SELECT connection_id, job, health, consecutive_failures, code FROM connection_jobs ORDER BY 1")
+        ).all()
+        keys = conn.execute(text("SELECT key FROM alerts ORDER BY id")).scalars().all()
+    assert [tuple(j) for j in jobs] == [
+        (1, "sync", "failing", 4, "connection_auth_failed"),
+        (3, "sync", "failing", 4, "remote_unavailable"),
+    ]
+    # refused credentials: any job that works resolves it; another cause: the next good sync does
+    assert keys == ["connection_failing:1:credentials", "connection_failing:2", "connection_failing:3:sync"]
+    migrate(engine, "downgrade", "0002")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT key FROM alerts ORDER BY id")).scalars().all() == [
+            "connection_failing:1",
+            "connection_failing:2",
+            "connection_failing:3",
+        ]
