@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, FilePath
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orderbridge.errors import SettingsError
@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_tls: str = Field(default="none", pattern="^(none|starttls|ssl)$")
+    #: PEM file of the CA(s) that sign the SMTP server's certificate, for a relay with a private CA
+    #: (the system's trust store otherwise); the certificate and its host name are always verified
+    smtp_ca_file: FilePath | None = None
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_sender: str = "orderbridge@localhost"

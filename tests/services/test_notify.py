@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -28,7 +29,7 @@ from orderbridge.services.sync import sync_channel
 from orderbridge.storage.tables import alerts, tenants
 from tests.builders import T0, order
 from tests.fakes import FakeChannel, FakeDestination, install
-from tests.smtp import SmtpSink, smtp_server
+from tests.smtp import SmtpSink, make_certificates, smtp_server
 
 OPS, OWNER = "ops@example.com", "owner@example.com"
 PUBLIC = "https://hub.example.com"
@@ -508,3 +509,64 @@ def test_a_new_hold_reason_alerts_once_per_cause_and_clears_when_fixed(
     assert len([m for m in smtp.messages if m["To"] == OPS]) == 2  # resolving sends nothing
     states = {a.key: a.state for a in notify.list_alerts(mail_hub)}
     assert states == {"hold:sku_unmapped:ABC-1": "resolved", "hold:shipping_method_unmapped:Drone": "open"}
+
+
+# --- e-mail over TLS -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tls", ["ssl", "starttls"])
+def test_alerts_go_over_verified_tls_to_a_relay_signed_by_a_private_ca(
+    hub: Hub, clock: Clock, tmp_path: Path, tls: str
+) -> None:
+    certificates = make_certificates(tmp_path)
+    with smtp_server(tls=tls, certificates=certificates, login=("hub", "s3cret")) as relay:
+        configure(
+            hub,
+            smtp_host=relay.host,
+            smtp_port=relay.port,
+            smtp_tls=tls,
+            smtp_user="hub",
+            smtp_password="s3cret",
+            alert_recipients=OPS,
+            public_url=PUBLIC,
+        )
+        raise_failing(hub)
+        untrusted = notify.dispatch(hub)  # the system's trust store does not know the private CA
+        assert (untrusted.sent, untrusted.pending) == (0, 1) and len(relay.inbox) == 0
+        (delivery,) = only_alert(hub).deliveries
+        assert delivery.status != "sent" and delivery.error is not None
+        assert "CERTIFICATE_VERIFY_FAILED" in delivery.error and "ORDERBRIDGE_SMTP_CA_FILE" in delivery.error
+        configure(hub, smtp_ca_file=certificates.ca_cert)
+        clock.advance(minutes=5)
+        trusted = notify.dispatch(hub)
+        assert (trusted.sent, trusted.pending, trusted.dispatched) == (1, 0, 1)
+        (received,) = relay.inbox.to(OPS)
+        assert received.authenticated  # the login went over the encrypted session
+        assert received.message["X-OrderBridge-Alert"] == "connection_failing:1"
+
+
+def test_starttls_asked_of_a_server_without_it_fails_with_the_fix(hub: Hub, clock: Clock, smtp: SmtpSink) -> None:
+    configure(hub, smtp_host=smtp.host, smtp_port=smtp.port, smtp_tls="starttls", alert_recipients=OPS)
+    raise_failing(hub)
+    report = notify.dispatch(hub)
+    assert (report.sent, report.pending) == (0, 1) and len(smtp.inbox) == 0
+    (delivery,) = only_alert(hub).deliveries
+    assert delivery.error is not None and "STARTTLS" in delivery.error and "ORDERBRIDGE_SMTP_TLS=ssl" in delivery.error
+
+
+def test_a_ca_file_that_does_not_exist_is_refused_when_settings_load(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from orderbridge.settings import Settings
+
+    with pytest.raises(ValidationError, match="smtp_ca_file"):
+        Settings(data_dir=tmp_path, smtp_ca_file=tmp_path / "missing.pem")
+
+
+def test_a_login_the_server_does_not_offer_fails_with_the_fix(hub: Hub, clock: Clock, smtp: SmtpSink) -> None:
+    configure(hub, smtp_host=smtp.host, smtp_port=smtp.port, smtp_user="hub", smtp_password="x", alert_recipients=OPS)
+    raise_failing(hub)
+    assert notify.dispatch(hub).sent == 0 and len(smtp.inbox) == 0
+    (delivery,) = only_alert(hub).deliveries
+    assert delivery.error is not None and "AUTH" in delivery.error
+    assert "ORDERBRIDGE_SMTP_TLS=starttls or ssl, or unset ORDERBRIDGE_SMTP_USER" in delivery.error

@@ -477,7 +477,7 @@ class _Mailer:
             except (smtplib.SMTPException, OSError) as exc:
                 self._down = DeliveryFailed(
                     f"cannot use SMTP server {where} (tls={s.smtp_tls}): {type(exc).__name__}: {exc}",
-                    hint="Check ORDERBRIDGE_SMTP_HOST/PORT/TLS/USER/PASSWORD; delivery is retried.",
+                    hint=_smtp_hint(exc),
                 )
                 raise self._down from exc
         return self._smtp
@@ -487,13 +487,13 @@ class _Mailer:
         host, timeout = s.smtp_host or "", s.http_timeout_s
         smtp: smtplib.SMTP
         if s.smtp_tls == "ssl":
-            smtp = smtplib.SMTP_SSL(host, s.smtp_port, timeout=timeout, context=ssl.create_default_context())
+            smtp = smtplib.SMTP_SSL(host, s.smtp_port, timeout=timeout, context=self._tls())
         else:
             smtp = smtplib.SMTP(host, s.smtp_port, timeout=timeout)
         try:
             smtp.ehlo()
             if s.smtp_tls == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=self._tls())
                 smtp.ehlo()
             if s.smtp_user:
                 smtp.login(s.smtp_user, s.smtp_password or "")
@@ -501,6 +501,11 @@ class _Mailer:
             smtp.close()
             raise
         return smtp
+
+    def _tls(self) -> ssl.SSLContext:
+        """Verifying context: the system's trust store, or only ``ORDERBRIDGE_SMTP_CA_FILE``'s CAs."""
+        ca_file = self.settings.smtp_ca_file
+        return ssl.create_default_context(cafile=str(ca_file) if ca_file is not None else None)
 
     def close(self) -> None:
         smtp, self._smtp = self._smtp, None
@@ -511,6 +516,25 @@ class _Mailer:
         except (smtplib.SMTPException, OSError) as exc:  # the messages are already accepted or recorded
             log.debug("smtp.quit_failed", error=str(exc))
             smtp.close()
+
+
+def _smtp_hint(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            "The SMTP server's certificate is not trusted (or is not for this host name): point "
+            "ORDERBRIDGE_SMTP_CA_FILE at the PEM file of the CA that signs it, or fix the server's "
+            "certificate; delivery is retried."
+        )
+    if isinstance(exc, smtplib.SMTPNotSupportedError) and "STARTTLS" in str(exc):
+        return (
+            "The SMTP server offers no STARTTLS: use ORDERBRIDGE_SMTP_TLS=ssl (port 465) or none; delivery is retried."
+        )
+    if isinstance(exc, smtplib.SMTPNotSupportedError) and "AUTH" in str(exc):
+        return (
+            "The SMTP server offers no login on this connection (many offer it only after STARTTLS): set "
+            "ORDERBRIDGE_SMTP_TLS=starttls or ssl, or unset ORDERBRIDGE_SMTP_USER; delivery is retried."
+        )
+    return "Check ORDERBRIDGE_SMTP_HOST/PORT/TLS/USER/PASSWORD; delivery is retried."
 
 
 def _smtp_reason(refused: dict[str, tuple[int, bytes]]) -> str:
