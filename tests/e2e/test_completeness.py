@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -126,6 +127,38 @@ def test_expired_credentials_fail_within_one_interval_send_one_email_and_lose_no
             "public_url": "http://hub.example.com",
         }
     )
+    with serving(hub, shop_app, ss_app):
+        assert wait(lambda: len(ss_state.orders_by_key()) == 20), "the store was not posted"
+        shop_state.revoke()
+        revoked_at = time.monotonic()
+        backlog = [shop_state.add_order()["id"] for _ in range(7)]
+        assert wait(lambda: _health(hub) == "failing", timeout=10)
+        assert time.monotonic() - revoked_at < 0.5 + 1.0  # one interval (+ a tick and a request)
+        assert wait(lambda: len(smtp.messages) >= 1, timeout=10), "no alert e-mail arrived"
+        time.sleep(2.0)  # several more failed polls and dispatches
+        assert len(smtp.messages) == 1
+        msg = smtp.messages[0]
+        assert msg["To"] == "ops@example.com"
+        assert "shop" in msg["Subject"] and "failing" in msg["Subject"]
+        body = msg.get_content()
+        assert "orderbridge connections update shop --credential" in body
+        assert "http://hub.example.com/connections/shop" in body
+        assert len(ss_state.orders_by_key()) == 20  # nothing new could be read
+
+        shop_state.restore()
+        assert wait(lambda: len(ss_state.orders_by_key()) == 27), "the backlog was not caught up"
+        assert _health(hub) in ("healthy", "silent")
+    with hub.db.read() as conn:
+        shop_id = hub.connection(conn, "shop").id
+    assert all(ss_state.create_count(f"ob-{shop_id}-{i}") == 1 for i in backlog)
+    assert all(v == 1 for v in (ss_state.create_count(k) for k in ss_state.orders_by_key()))
+    assert len(smtp.messages) == 1
+
+
+@contextmanager
+def serving(hub: Hub, shop_app: Any, ss_app: Any) -> Iterator[None]:
+    """Both sandboxes on real ports, connected (``shop``, ``wh``) and mapped, and ``serve`` running
+    (0.1 s ticks, housekeeping every 0.2 s) until the block ends; then it must stop."""
     stop = threading.Event()
     with run_in_thread(shop_app) as shop, run_in_thread(ss_app) as ss:
         add_connection(hub, "shop", "shopify", shop.base_url, {"access_token": TOKEN})
@@ -136,34 +169,11 @@ def test_expired_credentials_fail_within_one_interval_send_one_email_and_lose_no
         )
         worker.start()
         try:
-            assert wait(lambda: len(ss_state.orders_by_key()) == 20), "the store was not posted"
-            shop_state.revoke()
-            revoked_at = time.monotonic()
-            backlog = [shop_state.add_order()["id"] for _ in range(7)]
-            assert wait(lambda: _health(hub) == "failing", timeout=10)
-            assert time.monotonic() - revoked_at < 0.5 + 1.0  # one interval (+ a tick and a request)
-            assert wait(lambda: len(smtp.messages) >= 1, timeout=10), "no alert e-mail arrived"
-            time.sleep(2.0)  # several more failed polls and dispatches
-            assert len(smtp.messages) == 1
-            msg = smtp.messages[0]
-            assert msg["To"] == "ops@example.com"
-            assert "shop" in msg["Subject"] and "failing" in msg["Subject"]
-            body = msg.get_content()
-            assert "orderbridge connections update shop --credential" in body
-            assert "http://hub.example.com/connections/shop" in body
-            assert len(ss_state.orders_by_key()) == 20  # nothing new could be read
-
-            shop_state.restore()
-            assert wait(lambda: len(ss_state.orders_by_key()) == 27), "the backlog was not caught up"
-            assert _health(hub) in ("healthy", "silent")
+            yield
         finally:
             stop.set()
             worker.join(timeout=30)
-        with hub.db.read() as conn:
-            shop_id = hub.connection(conn, "shop").id
-        assert all(ss_state.create_count(f"ob-{shop_id}-{i}") == 1 for i in backlog)
-        assert all(v == 1 for v in (ss_state.create_count(k) for k in ss_state.orders_by_key()))
-        assert len(smtp.messages) == 1
+    assert not worker.is_alive(), "serve did not stop"
 
 
 def _health(hub: Hub) -> str:
@@ -188,3 +198,62 @@ def test_vanished_webhook_subscriptions_are_noticed_restored_and_alerted_once(hu
         assert alert.kind == "webhooks_missing" and alert.state == "open" and "orders/create" in alert.subject
         assert check_subscriptions(hub) == []
         assert [a.state for a in list_alerts(hub)] == ["resolved"]
+
+
+class BlackHoleSmtp:
+    """A TCP port that accepts connections and never says a word: a mail relay that hangs."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.held: list[Any] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+def test_a_mail_relay_that_hangs_does_not_hold_up_polls(hub: Hub) -> None:
+    from orderbridge.services import notify
+
+    relay = BlackHoleSmtp()
+    shop_state, shop_app = shopify_sandbox(orders=3, seed=6, limits=False, realistic=False)
+    ss_state, ss_app = shipstation_sandbox(limits=False, ship_after_seconds=3600)
+    hub.settings = hub.settings.model_copy(
+        update={
+            "poll_interval_s": 0.3,
+            "http_timeout_s": 8.0,  # smtplib waits this long for the relay's greeting, every pass
+            "smtp_host": "127.0.0.1",
+            "smtp_port": relay.port,
+            "alert_recipients": "ops@example.com",
+        }
+    )
+    with hub.db.transaction() as conn:  # an alert waiting to go out: the housekeeper tries to send it
+        notify.raise_alert(
+            conn, hub.tenant_id, key="test:hang", kind="test", subject="s", body="b", link="", now=hub.now()
+        )
+    try:
+        with serving(hub, shop_app, ss_app):
+            assert wait(lambda: len(ss_state.orders_by_key()) == 3, timeout=20)
+            assert wait(lambda: len(relay.held) >= 1, timeout=5), "the housekeeper never tried the relay"
+            created = time.monotonic()
+            shop_state.add_order()
+            # while the housekeeper waits on the relay (8 s), the scheduler still polls and posts
+            assert wait(lambda: len(ss_state.orders_by_key()) == 4, timeout=4.0)
+            assert time.monotonic() - created < 4.0
+            relay.close()  # the housekeeper's wait ends, so serve can stop promptly
+    finally:
+        relay.close()

@@ -184,6 +184,23 @@ def _safe(report: CycleReport, what: str, fn: Callable[[], T], default: T) -> T:
         return default
 
 
+def housekeeping_loop(hub: Hub, stop: threading.Event, *, every_s: float = HOUSEKEEPING_EVERY_S) -> None:
+    """Audits, hold alerts, the webhook check, the digest and alert dispatch, every ``every_s``, in a
+    thread of their own: a 100,000-order audit (seconds) or a mail relay that does not answer (up to
+    the timeout) never holds up a poll, a shipment poll or a push."""
+    last_hooks = float("-inf")
+    while not stop.is_set():
+        started = time.monotonic()
+        report = CycleReport()
+        check = started - last_hooks >= WEBHOOK_CHECK_EVERY_S
+        housekeeping(hub, report, check_webhooks=check)
+        if check:
+            last_hooks = started
+        if report.crashed:
+            log.error("worker.housekeeping_with_crashes", jobs=report.crashed)
+        stop.wait(max(0.0, every_s - (time.monotonic() - started)))
+
+
 def serve(
     hub: Hub,
     stop: threading.Event,
@@ -193,15 +210,24 @@ def serve(
     housekeeping_every_s: float = HOUSEKEEPING_EVERY_S,
 ) -> None:
     """Run jobs until ``stop`` is set: channel syncs every ``poll_interval_s``, shipment polls every
-    ``shipment_poll_interval_s``, pushes every tick, audits/digest/alerts every
-    ``housekeeping_every_s``; posting runs in its own thread (:func:`poster_loop`), woken by ``wake``."""
+    ``shipment_poll_interval_s``, pushes every tick; posting runs in its own thread
+    (:func:`poster_loop`), woken by ``wake``, and audits/digest/alerts in another
+    (:func:`housekeeping_loop`) every ``housekeeping_every_s``."""
     wake = wake or threading.Event()
-    last_sync = last_ship = last_house = last_hooks = float("-inf")
+    last_sync = last_ship = float("-inf")
     log.info("worker.start", poll_interval_s=hub.settings.poll_interval_s)
     poster = threading.Thread(
         target=poster_loop, args=(hub, stop, wake), kwargs={"tick_s": tick_s}, name="poster", daemon=True
     )
+    housekeeper = threading.Thread(
+        target=housekeeping_loop,
+        args=(hub, stop),
+        kwargs={"every_s": housekeeping_every_s},
+        name="housekeeper",
+        daemon=True,
+    )
     poster.start()
+    housekeeper.start()
     try:
         while not stop.is_set():
             started = time.monotonic()
@@ -214,12 +240,6 @@ def serve(
                 last_sync = started
             if do_ship:
                 last_ship = started
-            if started - last_house >= housekeeping_every_s:
-                check = started - last_hooks >= WEBHOOK_CHECK_EVERY_S
-                housekeeping(hub, report, check_webhooks=check)
-                last_house = started
-                if check:
-                    last_hooks = started
             if report.crashed:
                 log.error("worker.cycle_with_crashes", jobs=report.crashed)
             stop.wait(max(0.0, tick_s - (time.monotonic() - started)))
@@ -227,4 +247,5 @@ def serve(
         stop.set()
         wake.set()
         poster.join()
+        housekeeper.join()
     log.info("worker.stop")
