@@ -84,8 +84,13 @@ def run_demo(
                 f"pulled {sum(s['fetched'] for s in first.syncs)} orders; posted "
                 f"{sum(p['posted'] for p in first.posts)}; reading shipments back…"
             )
+            say("pushing the warehouse's shipments to Shopify as fulfilments (within its API rate limits)…")
             second = run_cycle(hub, sync=False)  # shipments → fulfilment pushes
             third = run_cycle(hub, sync=False)  # reshipments after voided labels
+            say(
+                "re-reading the orders the fulfilments changed — paged GraphQL within Shopify's query-cost "
+                "budget (Standard plan), about a minute…"
+            )
             run_cycle(hub, post=False, shipments=False, push=False)  # fulfilments changed the orders: re-read
             acct = accounting(hub)
             say("auditing: the channel's order list against the ledger…")

@@ -268,6 +268,40 @@ def test_control_routes_create_and_update_orders(shopify: Store) -> None:
     assert newest["data"]["orders"]["nodes"][0] == {"legacyResourceId": str(created["id"]), "note": "hi"}
 
 
+def test_a_deleted_order_leaves_every_listing_lookup_count_and_export(shopify: Store) -> None:
+    state, client = shopify
+    count = client.get("/admin/api/2025-01/orders/count.json", params={"status": "any"}).json()["count"]
+    victim = client.post("/_sandbox/orders", json={"note": "to delete"}).json()["id"]
+    assert str(victim) in exported_ids(client)  # the export's per-order cache now holds it …
+    assert client.post(f"/_sandbox/orders/{victim}/delete").json() == {"deleted": True}
+    assert client.get(f"/admin/api/2025-01/orders/{victim}.json").status_code == 404
+    assert client.get("/admin/api/2025-01/orders/count.json", params={"status": "any"}).json()["count"] == count
+    listed = {o["id"] for o in client.get(ORDERS, params={"limit": 250, "status": "any"}).json()["orders"]}
+    assert victim not in listed
+    lookup = gql(client, f'{{ order(id: "gid://shopify/Order/{victim}") {{ id }} }}')
+    assert lookup["data"]["order"] is None
+    newest = gql(client, "{ orders(first: 1, sortKey: UPDATED_AT, reverse: true) { nodes { legacyResourceId } } }")
+    assert newest["data"]["orders"]["nodes"][0]["legacyResourceId"] != str(victim)
+    assert str(victim) not in exported_ids(client)  # … and does not serve it any more
+    assert [e.key for e in state.entries("order_deleted")] == [str(victim)]
+    assert client.post(f"/_sandbox/orders/{victim}/delete").status_code == 404
+
+
+def exported_ids(client: httpx.Client) -> set[str]:
+    """Run a bulk export to completion; the legacy ids of the orders in it."""
+    run = gql(
+        client,
+        'mutation { bulkOperationRunQuery(query: "{ orders { edges { node { id } } } }") { userErrors { message } } }',
+    )
+    assert run["data"]["bulkOperationRunQuery"]["userErrors"] == []
+    while (op := gql(client, "{ currentBulkOperation { status url } }")["data"]["currentBulkOperation"])[
+        "status"
+    ] != "COMPLETED":
+        assert op["status"] in ("CREATED", "RUNNING")
+    rows = [json.loads(line) for line in client.get(op["url"]).text.splitlines()]
+    return {str(r["id"]).rsplit("/", 1)[-1] for r in rows if "__parentId" not in r}
+
+
 def test_faults_apply_to_api_calls(shopify: Store) -> None:
     state, client = shopify
     state.add_fault(Fault("503", path="/admin", count=1))

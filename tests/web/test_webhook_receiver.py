@@ -94,7 +94,7 @@ def test_out_of_order_deliveries_leave_the_newest_version(server: Server) -> Non
 @pytest.fixture
 def live(server: Server) -> Iterator[tuple[Server, ShopifyState]]:
     """The server, with a channel ``live`` whose store is a Shopify sandbox the hub can read back."""
-    state, app = create_sandbox(orders=0, seed=7, limits=False)
+    state, app = create_sandbox(orders=0, seed=7, limits=False, api_secret=SECRET, webhook_retry_scale=0.001)
     with run_in_thread(app) as running:
         credentials = {"access_token": "shpat_sandbox", "api_secret": SECRET}
         add_connection(server.hub, "live", "shopify", running.base_url, credentials)
@@ -184,3 +184,24 @@ def test_healthz_answers_503_when_a_connection_is_failing(server: Server) -> Non
     assert shop["health"] == "failing" and "refused the credentials" in shop["message"]
     text = server.client.get(f"{server.url}/metrics").text
     assert 'orderbridge_connection_health{connection="shop",state="failing"} 1.0' in text
+
+
+def test_an_order_deleted_in_the_store_arrives_as_a_signed_delivery_and_is_kept_with_a_note(
+    live: tuple[Server, ShopifyState],
+) -> None:
+    from orderbridge.services.webhooks import register_webhooks
+
+    server, state = live
+    server.hub.settings = server.hub.settings.model_copy(update={"public_url": server.url})
+    assert "orders/delete" in {s.topic for s in register_webhooks(server.hub, "live")}
+    created = state.add_order()
+    state.webhook_dispatcher.wait_idle(10)
+    assert stored(server, created["id"])[0] == 1
+    state.delete_order(created["id"])
+    state.webhook_dispatcher.wait_idle(10)
+    sent = [e for e in state.entries("webhook_sent") if e.data.get("topic") == "orders/delete"]
+    assert [e.key for e in sent] == [str(created["id"])]
+    timeline = show_order(server.hub, str(created["id"])).timeline
+    assert [e["kind"] for e in timeline][-1] == "deleted_in_channel"
+    assert "the ledger keeps it" in timeline[-1]["message"]
+    assert stored(server, created["id"])[0] == 1  # kept, unchanged: what was posted stays proven

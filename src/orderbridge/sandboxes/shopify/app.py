@@ -273,6 +273,13 @@ def routes(state: ShopifyState) -> list[Route]:
             return _json({"error": str(exc)}, 404)
         return _json(order)
 
+    async def control_delete(request: Request) -> Response:
+        try:
+            state.delete_order(int(request.path_params["order_id"]))
+        except KeyError as exc:
+            return _json({"error": str(exc)}, 404)
+        return _json({"deleted": True})
+
     async def control_fulfillments(request: Request) -> Response:
         order_id = request.query_params.get("order_id")
         return _json(state.fulfillments(int(order_id) if order_id else None))
@@ -350,6 +357,7 @@ def routes(state: ShopifyState) -> list[Route]:
         Route("/bulk-results/{op_id:int}.jsonl", bulk_result, methods=["GET"]),
         Route("/_sandbox/orders", control_add, methods=["POST"]),
         Route("/_sandbox/orders/{order_id}/update", control_update, methods=["POST"]),
+        Route("/_sandbox/orders/{order_id}/delete", control_delete, methods=["POST"]),
         Route("/_sandbox/fulfillments", control_fulfillments, methods=["GET"]),
         Route("/admin/api/{version}/webhooks.json", webhooks_json, methods=["GET", "POST"]),
         Route("/admin/api/{version}/webhooks/count.json", webhooks_count, methods=["GET"]),

@@ -453,6 +453,27 @@ class ShopifyState(SandboxState):
             self._emit("orders/updated", order_id)
             return s.overlay
 
+    def delete_order(self, order_id: int) -> None:
+        """Delete an order, as a merchant does in the admin: it leaves every listing, count, export and
+        lookup, and ``orders/delete`` subscribers get Shopify's payload for it, ``{"id": …}``."""
+        with self.lock:
+            s = self.orders.pop(order_id, None)
+            if s is None:
+                raise KeyError(f"no order {order_id}")
+            self._ids.remove(order_id)
+            for index, key in ((self._by_created, (s.created, order_id)), (self._by_updated, (s.updated, order_id))):
+                pos = bisect.bisect_left(index, key)
+                if pos < len(index) and index[pos] == key:
+                    del index[pos]
+            self._rest_cache.pop(order_id, None)
+            self._node_cache.pop(order_id, None)
+            for blocks in self._bulk_cache.values():
+                blocks.pop(order_id, None)
+            self.record("order_deleted", str(order_id))
+            dispatcher = self.webhook_dispatcher
+            if dispatcher.has_subscribers("orders/delete"):
+                dispatcher.publish("orders/delete", order_id, dumps({"id": order_id}), self.clock())
+
     def fulfillments(self, order_id: int | None = None) -> list[dict[str, Any]]:
         with self.lock:
             out = []
