@@ -182,8 +182,11 @@ def test_healthz_answers_503_when_a_connection_is_failing(server: Server) -> Non
     assert response.status_code == 503
     shop = {c["name"]: c for c in response.json()["connections"]}["shop"]
     assert shop["health"] == "failing" and "refused the credentials" in shop["message"]
+    assert [(j["job"], j["health"], j["code"]) for j in shop["jobs"]] == [("sync", "failing", "connection_auth_failed")]
     text = server.client.get(f"{server.url}/metrics").text
     assert 'orderbridge_connection_health{connection="shop",state="failing"} 1.0' in text
+    assert 'orderbridge_connection_job_health{connection="shop",job="sync",state="failing"} 1.0' in text
+    assert 'orderbridge_connection_job_health{connection="shop",job="sync",state="healthy"} 0.0' in text
 
 
 def test_an_order_deleted_in_the_store_arrives_as_a_signed_delivery_and_is_kept_with_a_note(

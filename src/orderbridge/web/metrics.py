@@ -23,7 +23,14 @@ from sqlalchemy import func, select
 
 from orderbridge.observe import Observer
 from orderbridge.services.hub import Hub
-from orderbridge.storage.tables import connections, cursors, order_reasons, orders, reconciliation_runs
+from orderbridge.storage.tables import (
+    connection_jobs,
+    connections,
+    cursors,
+    order_reasons,
+    orders,
+    reconciliation_runs,
+)
 
 HEALTH_STATES = ("unknown", "healthy", "degraded", "failing", "silent")
 LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
@@ -56,6 +63,11 @@ class LedgerCollector(Collector):
         failures = GaugeMetricFamily(
             "orderbridge_connection_consecutive_failures", "Consecutive failed runs", labels=["connection"]
         )
+        job_health = GaugeMetricFamily(
+            "orderbridge_connection_job_health",
+            "1 for the current health state of each job of a connection (sync, post, push, …)",
+            labels=["connection", "job", "state"],
+        )
         missing = GaugeMetricFamily(
             "orderbridge_reconciliation_missing",
             "Orders the last audit could not find in the ledger after recovery (should be 0)",
@@ -78,6 +90,14 @@ class LedgerCollector(Collector):
                 failures.add_metric([c.name], float(c.consecutive_failures))
                 if c.last_success_at is not None:
                     lag.add_metric([c.name], (now - c.last_success_at).total_seconds())
+            for cid, job, state in conn.execute(
+                select(connection_jobs.c.connection_id, connection_jobs.c.job, connection_jobs.c.health).where(
+                    connection_jobs.c.tenant_id == hub.tenant_id
+                )
+            ):
+                if cid in names:
+                    for s in HEALTH_STATES:
+                        job_health.add_metric([names[cid], job, s], 1.0 if state == s else 0.0)
             for cid, value in conn.execute(
                 select(cursors.c.connection_id, cursors.c.value).where(
                     cursors.c.tenant_id == hub.tenant_id, cursors.c.name == "orders"
@@ -113,7 +133,7 @@ class LedgerCollector(Collector):
                 ).join(latest, reconciliation_runs.c.id == latest.c.id)
             ):
                 missing.add_metric([names.get(cid, str(cid)), kind], float(n))
-        yield from (by_state, holds, lag, cursor_age, health, failures, missing)
+        yield from (by_state, holds, lag, cursor_age, health, failures, job_health, missing)
 
 
 class HubMetrics(Observer):
