@@ -181,7 +181,8 @@ def test_rest_and_graphql_shapes_map_to_the_same_order() -> None:
         assert rest is not None
         from_rest, from_graphql = order_from_rest(rest), order_from_graphql(order_node(rest))
         assert isinstance(from_rest, Order) and isinstance(from_graphql, Order)
-        assert from_rest.content_hash() == from_graphql.content_hash() or from_rest.discounts != from_graphql.discounts
+        assert from_rest.content_hash() == from_graphql.content_hash(), order_id  # discounts included
+    assert any(order_from_rest(state.order(i) or {}).discounts for i in list(state.orders)[:60])  # some have codes
 
 
 def test_unreadable_payloads_name_the_problem() -> None:

@@ -124,23 +124,25 @@ def test_a_tie_whose_channel_version_is_the_listed_one_replaces_the_ledgers(hub:
     assert len(changed) == 1 and "email" in changed[0] and "re-read from shop" in changed[0]
 
 
-def test_a_tie_the_channel_cannot_settle_now_rolls_its_batch_back_and_settles_next_time(hub: Hub) -> None:
+def test_a_tie_the_channel_cannot_settle_now_keeps_the_ledgers_version_says_so_and_settles_later(hub: Hub) -> None:
     channel = setup(hub, 1)
     current = channel.orders["1000"]
     assert not isinstance(current, UnreadableOrder)
     channel.listed_instead["1000"] = replace(current, email="before-the-edit@example.com")
     sync_channel(hub, "shop")
-    with hub.db.read() as conn:
-        cursor = read_cursor(conn, hub.connection(conn, "shop").id)
     channel.listed_instead.clear()
     channel.fetch_error = revoked()
-    failed = sync_channel(hub, "shop", full=True)
-    assert failed.error is not None and failed.counts.changed == 0
-    with hub.db.read() as conn:
-        assert read_cursor(conn, hub.connection(conn, "shop").id) == cursor
-    assert show_order(hub, "#1000").version == 1
+    report = sync_channel(hub, "shop", full=True)
+    # the batch and its cursor commit; only the tie waits, and the order's page says why
+    assert report.ok and (report.counts.tied, report.counts.unsettled, report.counts.changed) == (1, 1, 0)
+    detail = show_order(hub, "#1000")
+    assert detail.version == 1 and stored_email(hub) == "before-the-edit@example.com"
+    assert (
+        detail.timeline[-1]["kind"] == "tie_unsettled" and "refused the credentials" in detail.timeline[-1]["message"]
+    )
     channel.fetch_error = None
-    assert sync_channel(hub, "shop", full=True).counts.changed == 1
+    again = sync_channel(hub, "shop", full=True)
+    assert (again.counts.tied, again.counts.changed, again.counts.unsettled) == (1, 1, 0)
     assert show_order(hub, "#1000").version == 2 and stored_email(hub) == current.email
 
 

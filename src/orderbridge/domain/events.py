@@ -25,3 +25,4 @@ class EventKind(StrEnum):
     DELETED_IN_CHANNEL = "deleted_in_channel"
     AUDITED = "audited"
     HEALTH_CHANGED = "health_changed"
+    TIE_UNSETTLED = "tie_unsettled"

@@ -9,8 +9,8 @@ in the same transaction as the batch it covers, so it can never be ahead of comm
 crash anywhere repeats at most one batch, and repeating it is a no-op (unchanged hashes).
 
 A version with the ledger's own ``updated_at`` but other content (two edits within one second)
-is settled by the channel, never by arrival order: the order is re-read and that version wins
-(see :func:`ingest_records`).
+is settled by the channel, never by arrival order: after the batch commits, the order is re-read
+and that version wins (:func:`settle_ties`).
 
 An order already posted that changes in the channel gets a new version and a ``version_changed``
 event with the changed fields; it is not re-posted (order-update policies come later, and a
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,8 +40,8 @@ from orderbridge.domain.order import Order, RawJson
 from orderbridge.domain.pipeline import Decision, evaluate
 from orderbridge.domain.rules import DownloadRules
 from orderbridge.domain.states import OrderState, is_evaluable
-from orderbridge.errors import NotFound
-from orderbridge.services.hub import ConnectionRow
+from orderbridge.errors import OrderBridgeError
+from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ledger import Outcome, add_events, apply_decisions, decision_text, event_row
 from orderbridge.storage.db import JsonText, dump_json, insert_rows
 from orderbridge.storage.tables import cursors, orders
@@ -56,9 +56,13 @@ class IngestCounts:
     changed: int = 0
     unchanged: int = 0
     stale: int = 0
-    #: versions with the ledger's ``updated_at`` but other content: settled by re-reading the order
+    #: versions with the ledger's ``updated_at`` but other content, not applied (see :func:`settle_ties`)
     tied: int = 0
+    #: of those, the orders the channel could not be asked about (the ledger keeps its version)
+    unsettled: int = 0
     by_state: dict[str, int] = field(default_factory=dict)
+    #: the external ids of the ties, for the caller to settle once its transaction has committed
+    tied_ids: list[str] = field(default_factory=list)
 
     def add(self, other: IngestCounts) -> None:
         self.fetched += other.fetched
@@ -67,6 +71,8 @@ class IngestCounts:
         self.unchanged += other.unchanged
         self.stale += other.stale
         self.tied += other.tied
+        self.unsettled += other.unsettled
+        self.tied_ids.extend(other.tied_ids)
         for k, v in other.by_state.items():
             self.by_state[k] = self.by_state.get(k, 0) + v
 
@@ -78,6 +84,7 @@ class IngestCounts:
             "unchanged": self.unchanged,
             "stale": self.stale,
             "tied": self.tied,
+            "unsettled": self.unsettled,
             "by_state": dict(self.by_state),
         }
 
@@ -173,7 +180,6 @@ def ingest_records(
     records: Sequence[ChannelRecord],
     now: datetime,
     *,
-    resolve: Resolve | None = None,
     authoritative: bool = False,
 ) -> IngestCounts:
     """Upsert ``records`` into the ledger (see the module docstring).
@@ -181,10 +187,10 @@ def ingest_records(
     A record with the ledger's own ``updated_at`` but other content is a *tie*: Shopify's
     timestamps have whole seconds, so two edits in one second carry the same one, and which of the
     two arrived last says nothing about which is newer. A tie is never settled by arrival order:
-    ``resolve`` re-reads those orders from the channel — its current state — and that version is
-    ingested as ``authoritative`` (it replaces the ledger's on a tie). Without ``resolve`` the
-    ledger's version stays and the tie is only counted. Records that were themselves just read
-    from the channel (a re-read, an audit's fetch) are passed as ``authoritative``.
+    it is not applied, and its id is returned in ``tied_ids`` for the caller to settle with
+    :func:`settle_ties` once this transaction has committed (no request to the channel is made
+    while the ledger is locked). ``authoritative`` records — the channel's answer to that re-read —
+    replace the ledger's version on a tie.
     """
     counts = IngestCounts(fetched=len(records))
     latest: dict[str, ChannelRecord] = {}
@@ -303,38 +309,65 @@ def ingest_records(
     add_events(conn, event_rows)
     apply_decisions(conn, tenant_id, outcomes, now)
     if lost_race:  # another writer committed a version first: compare against what it wrote
-        again = ingest_records(conn, tenant_id, ctx, lost_race, now, resolve=resolve, authoritative=authoritative)
+        again = ingest_records(conn, tenant_id, ctx, lost_race, now, authoritative=authoritative)
         again.fetched = 0
         counts.add(again)
     if tied:
         counts.tied += len(tied)
-        log.info("ingest.tied", connection_id=ctx.row.id, external_ids=tied, resolved=resolve is not None)
-        if resolve is not None:
-            again = ingest_records(conn, tenant_id, ctx, resolve(tied), now, authoritative=True)
-            again.fetched = 0
-            counts.add(again)
+        counts.tied_ids.extend(tied)
+        log.info("ingest.tied", connection_id=ctx.row.id, external_ids=tied)
     return counts
 
 
-#: re-reads orders from their channel: the records found (an order the channel no longer has is left out)
-Resolve = Callable[[Sequence[str]], list[ChannelRecord]]
-
-
-def rereader(connector: ChannelConnector) -> Resolve:
-    """A :data:`Resolve` that fetches each order from ``connector``. An order the channel no longer
-    has keeps the ledger's version (logged); any other error propagates, so the transaction it
-    runs in — a sync's batch with its cursor, a webhook's delivery — rolls back and is retried."""
-
-    def resolve(external_ids: Sequence[str]) -> list[ChannelRecord]:
-        found = []
-        for ext in external_ids:
-            try:
-                found.append(connector.fetch_order(ext))
-            except NotFound as exc:
-                log.warning("ingest.tie_unresolved", external_id=ext, error=str(exc))
-        return found
-
-    return resolve
+def settle_ties(
+    hub: Hub, ctx: ChannelContext, connector: ChannelConnector, external_ids: Sequence[str]
+) -> IngestCounts:
+    """Settle ties (see :func:`ingest_records`) by asking the channel: each order is fetched — its
+    current state — and ingested as authoritative, in a transaction of its own, after the caller's
+    has committed. An order the channel cannot be asked about now (gone, refused, unreachable)
+    keeps the ledger's version, a complete one, with an event on its timeline saying so; it is
+    counted as ``unsettled`` and never fails the caller's sync or delivery (a poll that sees the
+    order again settles it then)."""
+    counts = IngestCounts()
+    fetched: list[ChannelRecord] = []
+    failed: dict[str, OrderBridgeError] = {}
+    for ext in external_ids:
+        try:
+            fetched.append(connector.fetch_order(ext))
+        except OrderBridgeError as exc:
+            failed[ext] = exc
+            log.warning("ingest.tie_unsettled", connection_id=ctx.row.id, external_id=ext, error=str(exc))
+    now = hub.now()
+    with hub.db.transaction() as conn:
+        if fetched:
+            counts.add(ingest_records(conn, hub.tenant_id, ctx, fetched, now, authoritative=True))
+            counts.fetched = 0
+        if failed:
+            counts.unsettled += len(failed)
+            ids = dict(
+                conn.execute(
+                    select(orders.c.external_id, orders.c.id).where(
+                        orders.c.connection_id == ctx.row.id, orders.c.external_id.in_(list(failed))
+                    )
+                ).all()
+            )
+            add_events(
+                conn,
+                [
+                    event_row(
+                        hub.tenant_id,
+                        ids[ext],
+                        EventKind.TIE_UNSETTLED,
+                        now,
+                        f"another version with the same updated_at arrived from {ctx.row.name}; re-reading the "
+                        f"order to settle which is newer failed ({exc}), so the ledger keeps its version — the "
+                        "next poll that sees the order settles it",
+                    )
+                    for ext, exc in failed.items()
+                    if ext in ids
+                ],
+            )
+    return counts
 
 
 def _newer_or_equal(a: ChannelRecord, b: ChannelRecord) -> bool:
@@ -393,10 +426,8 @@ def commit_batch(
     ctx: ChannelContext,
     batch: ChannelBatch,
     now: datetime,
-    *,
-    resolve: Resolve | None = None,
 ) -> IngestCounts:
-    counts = ingest_records(conn, tenant_id, ctx, batch.records, now, resolve=resolve)
+    counts = ingest_records(conn, tenant_id, ctx, batch.records, now)
     if batch.cursor_after is not None:
         write_cursor(conn, tenant_id, ctx.row.id, batch.cursor_after, now)
     return counts

@@ -33,13 +33,13 @@ from typing import Any, cast
 import structlog
 from sqlalchemy import Connection, and_, func, insert, select, update
 
-from orderbridge.connectors.base import AuditableChannel, Capability, ChannelRecord, OrderStamp, Role
+from orderbridge.connectors.base import AuditableChannel, Capability, ChannelConnector, ChannelRecord, OrderStamp, Role
 from orderbridge.domain.events import EventKind
 from orderbridge.errors import FixConfiguration, InvalidInput, OrderBridgeError
 from orderbridge.runtime.leases import held
 from orderbridge.services import notify
 from orderbridge.services.hub import ConnectionRow, Hub
-from orderbridge.services.ingest import ChannelContext, ingest_records, read_cursor
+from orderbridge.services.ingest import ChannelContext, ingest_records, read_cursor, settle_ties
 from orderbridge.services.ledger import add_events, event_row
 from orderbridge.services.sync import channel_context
 from orderbridge.storage.tables import orders, reconciliation_runs, sync_runs, webhook_deliveries
@@ -230,7 +230,7 @@ def _recover(
                     raise
                 report.findings.append(_finding(stamps[ext], behind[ext], causes[ext], "gone", str(exc)))
             report.api_requests += 1
-        _ingest(hub, row, ctx, records, stamps, behind, causes, report)
+        _ingest(hub, row, ctx, connector, records, stamps, behind, causes, report)
         renew()
 
 
@@ -238,6 +238,7 @@ def _ingest(
     hub: Hub,
     row: ConnectionRow,
     ctx: ChannelContext,
+    connector: ChannelConnector,
     records: list[ChannelRecord],
     stamps: dict[str, OrderStamp],
     behind: dict[str, str],
@@ -246,7 +247,7 @@ def _ingest(
 ) -> None:
     now = hub.now()
     with hub.db.transaction() as conn:
-        ingest_records(conn, hub.tenant_id, ctx, records, now, authoritative=True)  # just read from the channel
+        counts = ingest_records(conn, hub.tenant_id, ctx, records, now)
         exts = [r.external_id for r in records]
         ids = {
             ext: oid
@@ -280,6 +281,8 @@ def _ingest(
                 )
             )
         add_events(conn, rows)
+    if counts.tied_ids:  # a poll or webhook wrote another same-second version since the fetch: ask again
+        settle_ties(hub, ctx, connector, counts.tied_ids)
 
 
 def _finding(stamp: OrderStamp, what: str, cause: str, action: str, error: str = "") -> dict[str, Any]:

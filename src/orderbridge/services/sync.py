@@ -28,7 +28,7 @@ from orderbridge.services.ingest import (
     IngestCounts,
     commit_batch,
     read_cursor,
-    rereader,
+    settle_ties,
     since_with_overlap,
 )
 from orderbridge.services.ledger import destination_policy
@@ -88,7 +88,6 @@ def sync_channel(
     with held(hub.db, f"sync:{row.id}", hub.settings.lease_ttl_s, hub.now) as lease:
         ctx = channel_context(hub, row)
         connector = hub.channel(row)
-        resolve = rereader(connector)  # a tie on updated_at is settled by the channel's current state
         with hub.db.transaction() as conn:
             cursor = None if full else read_cursor(conn, row.id)
             inserted = conn.execute(
@@ -110,10 +109,12 @@ def sync_channel(
                 crashpoint("sync.after_fetch")
                 now = hub.now()
                 with hub.db.transaction() as conn:
-                    counts = commit_batch(conn, hub.tenant_id, ctx, batch, now, resolve=resolve)
+                    counts = commit_batch(conn, hub.tenant_id, ctx, batch, now)
                     lease.renew(conn)  # the batch commits only while this sync still holds the lease
                     crashpoint("sync.before_commit")
                 crashpoint("sync.after_commit")
+                if counts.tied_ids:  # the batch is committed: now ask the channel which version is newer
+                    counts.add(settle_ties(hub, ctx, connector, counts.tied_ids))
                 report.counts.add(counts)
                 report.batches += 1
                 report.cost += batch.cost

@@ -9,8 +9,9 @@ Order of checks, each cheap before the next:
 3. one transaction: insert the delivery id into ``webhook_deliveries`` (unique per connection, so
    a replay finds the row and is answered 200 without doing anything), then ingest the payload
    with :func:`orderbridge.services.ingest.ingest_records` — whose version check discards a stale
-   delivery (older ``updated_at`` than the ledger's) and settles a tie (same ``updated_at``, other
-   content) by re-reading the order from the channel — and record the outcome. The delivery row
+   delivery (older ``updated_at`` than the ledger's) and sets aside a tie (same ``updated_at``,
+   other content) — and record the outcome. A tie is then settled by re-reading the order from the
+   channel (``settle_ties``), after the delivery's transaction has committed. The delivery row
    and the order commit together: if anything fails the delivery is not recorded, the channel
    gets a 5xx, and its retry is processed as new.
 
@@ -21,7 +22,7 @@ missed (see ``docs/completeness.md``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
@@ -34,7 +35,7 @@ from orderbridge.connectors.base import Capability, ChannelRecord, Role, Webhook
 from orderbridge.domain.events import EventKind
 from orderbridge.errors import InvalidInput, NotFound, OrderBridgeError, SettingsError
 from orderbridge.services.hub import ConnectionRow, Hub
-from orderbridge.services.ingest import ingest_records, rereader
+from orderbridge.services.ingest import ingest_records, settle_ties
 from orderbridge.services.ledger import add_events, event_row
 from orderbridge.services.sync import channel_context
 from orderbridge.storage.tables import orders, webhook_deliveries
@@ -181,6 +182,7 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
         return WebhookOutcome(200, "ignored", f"topic {delivery.topic!r} carries no order; nothing stored")
     ctx = channel_context(hub, row)
     now = hub.now()
+    tied: list[str] = []
     with hub.db.transaction() as conn:
         claimed = conn.execute(
             _insert(conn)(webhook_deliveries)
@@ -202,19 +204,15 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
         elif delivery.record is None:
             outcome = _deleted(conn, hub, row, delivery, now)
         else:
-            channel = row
-
-            def resolve(external_ids: Sequence[str]) -> list[ChannelRecord]:
-                """A tie on ``updated_at``: the channel's current state wins (its client built only then)."""
-                return rereader(hub.channel(channel))(external_ids)
-
-            counts = ingest_records(conn, hub.tenant_id, ctx, [delivery.record], now, resolve=resolve)
+            counts = ingest_records(conn, hub.tenant_id, ctx, [delivery.record], now)
+            tied = counts.tied_ids
             kind_ = next(
                 k
                 for k, n in (
                     ("inserted", counts.inserted),
                     ("changed", counts.changed),
                     ("stale", counts.stale),
+                    ("tied", counts.tied),
                     ("unchanged", 1),
                 )
                 if n
@@ -226,6 +224,16 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
             conn.execute(
                 update(webhook_deliveries).where(webhook_deliveries.c.id == claimed).values(outcome=outcome.outcome)
             )
+    if tied:  # the delivery is recorded: now ask the channel which of the two versions is newer
+        settled = settle_ties(hub, ctx, hub.channel(row), tied)
+        final = "unsettled" if settled.unsettled else "changed" if settled.changed else "unchanged"
+        outcome = WebhookOutcome(
+            200,
+            "unchanged" if final == "unsettled" else final,
+            f"{delivery.topic}: order {delivery.external_id} has the ledger's updated_at with other content; "
+            f"re-read from {row.name}: {final}",
+            delivery.external_id,
+        )
     hub.observer.webhook(name, outcome.outcome)
     bound.info(
         "webhook.received",

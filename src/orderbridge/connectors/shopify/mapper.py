@@ -490,9 +490,15 @@ def _rest(o: Mapping[str, Any]) -> Order:
         )
         for s in o.get("shipping_lines") or []
     )
+    # what GraphQL's `discountCodes` + `totalDiscountsSet` carry, no more: the canonical order must be
+    # the same whichever API it was read from, or a webhook and a poll of one version would differ
+    # (per-code amounts and types stay in the raw payload)
+    total_discounts = _money(o.get("total_discounts"), currency, "total_discounts")
+    codes = [
+        code for code in (_text(d.get("code")) for d in o.get("discount_codes") or [] if isinstance(d, dict)) if code
+    ]
     discounts = tuple(
-        Discount(_text(d.get("code")), _money(d.get("amount"), currency, "discount amount"), _text(d.get("type")))
-        for d in o.get("discount_codes") or []
+        [Discount(code, total_discounts if i == 0 else Money(_ZERO, currency)) for i, code in enumerate(codes)]
     )
     taxes = tuple(
         TaxLine(
