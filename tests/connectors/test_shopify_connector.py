@@ -275,3 +275,18 @@ def test_a_broken_bulk_export_fails_the_sync_instead_of_misfiling_lines(mangle: 
     with pytest.raises(RemoteUnavailable, match=says):
         list(env.connector._read_bulk(op.url, datetime.now(UTC)))
     http.close()
+
+
+def test_a_missing_scope_in_graphql_is_permission_denied_with_the_fix() -> None:
+    from orderbridge.errors import AuthFailed, PermissionDenied
+
+    env, http = make_env(2)
+    external_id = str(next(iter(env.state.orders)))
+    env.fault("access_denied", count=1)
+    with pytest.raises(PermissionDenied) as refused:
+        env.connector.fetch_order(external_id)
+    assert not isinstance(refused.value, AuthFailed)
+    assert "ACCESS_DENIED" in str(refused.value) and "access scope" in str(refused.value)
+    assert refused.value.hint is not None and "connections update" in refused.value.hint
+    assert env.connector.fetch_order(external_id).external_id == external_id  # nothing else was affected
+    http.close()

@@ -43,9 +43,9 @@ def open_alerts(hub: Hub) -> list[tuple[str, str, int]]:
         return [(r.kind, r.state, r.generation) for r in conn.execute(select(alerts).order_by(alerts.c.id))]
 
 
-def health(hub: Hub) -> tuple[str, str]:
+def health(hub: Hub, name: str = "shop") -> tuple[str, str]:
     with hub.db.read() as conn:
-        row = hub.connection(conn, "shop")
+        row = hub.connection(conn, name)
     return row.health, row.health_message
 
 
@@ -179,6 +179,28 @@ def test_a_job_refused_a_permission_keeps_failing_while_other_jobs_work(hub: Hub
     assert health(hub)[0] == "failing" and "fulfilment push: Shopify refused this operation" in health(hub)[1]
     shop_id = hub_connection_id(hub, "shop")
     assert alert_rows(hub) == [(f"connection_failing:{shop_id}:push", "open", 1, 2)]
+    jobs = {c["name"]: {j["job"]: j["health"] for j in c["jobs"]} for c in health_report(hub)["connections"]}
+    assert jobs == {
+        "shop": {"sync": "healthy", "push": "failing"},
+        "wh": {"post": "healthy", "shipments": "healthy"},
+    }
+
+
+def test_a_job_that_failed_recovers_on_its_next_run_even_with_nothing_to_do(hub: Hub) -> None:
+    from orderbridge.errors import PermissionDenied
+    from orderbridge.services.health import record_failure
+    from orderbridge.services.posting import post_ready
+
+    setup(hub, n=0)
+    with hub.db.read() as conn:
+        wh = hub.connection(conn, "wh")
+    record_failure(hub, wh, PermissionDenied("fake 3PL refused this operation (HTTP 403)"), job="post")
+    assert health(hub, "wh")[0] == "failing"
+    report = post_ready(hub, "wh")  # nothing is ready: the run talks to nobody, and still worked
+    assert report.error is None and report.batches == 0
+    assert health(hub, "wh") == ("healthy", "")
+    wh_id = hub_connection_id(hub, "wh")
+    assert alert_rows(hub) == [(f"connection_failing:{wh_id}:post", "resolved", 1, 1)]
 
 
 def hub_connection_id(hub: Hub, name: str) -> int:

@@ -47,20 +47,27 @@ def test_0003_gives_each_connection_a_sync_job_and_keeps_an_open_failing_alert_o
     migrate(engine, "upgrade", "0002")
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO tenants (id, slug, name, created_at) VALUES (7, 't7', 'T', :at)"), {"at": AT})
-        for cid, name, health in ((1, "shop", "failing"), (2, "wh", "unknown"), (3, "pos", "failing")):
+        connections = (
+            (1, "shop", "channel", "failing"),
+            (2, "wh", "destination", "unknown"),
+            (3, "pos", "channel", "failing"),
+            (4, "3pl", "destination", "failing"),
+        )
+        for cid, name, role, health in connections:
             conn.execute(
                 text(
                     "INSERT INTO connections (id, tenant_id, name, kind, role, base_url, credentials, settings,"
                     " enabled, health, health_message, consecutive_failures, created_at, last_error_at)"
-                    " VALUES (:id, 7, :name, 'shopify', 'channel', 'http://x', 'token', '{}', true, :health,"
+                    " VALUES (:id, 7, :name, 'shopify', :role, 'http://x', 'token', '{}', true, :health,"
                     " 'it failed', 4, :at, :at)"
                 ),
-                {"id": cid, "name": name, "health": health, "at": AT},
+                {"id": cid, "name": name, "role": role, "health": health, "at": AT},
             )
         alerts = (
             (1, "open", '{"code": "connection_auth_failed", "failures": 1}'),
             (2, "resolved", '{"code": "connection_auth_failed", "failures": 1}'),
             (3, "open", '{"code": "remote_unavailable", "failures": 5}'),
+            (4, "open", "null"),
         )
         for cid, state, data in alerts:
             conn.execute(
@@ -80,13 +87,20 @@ def test_0003_gives_each_connection_a_sync_job_and_keeps_an_open_failing_alert_o
     assert [tuple(j) for j in jobs] == [
         (1, "sync", "failing", 4, "connection_auth_failed"),
         (3, "sync", "failing", 4, "remote_unavailable"),
+        (4, "post", "failing", 4, None),  # a destination's health was its posting's
     ]
-    # refused credentials: any job that works resolves it; another cause: the next good sync does
-    assert keys == ["connection_failing:1:credentials", "connection_failing:2", "connection_failing:3:sync"]
+    # refused credentials: any job that works resolves it; another cause: that job's next success does
+    assert keys == [
+        "connection_failing:1:credentials",
+        "connection_failing:2",
+        "connection_failing:3:sync",
+        "connection_failing:4:post",
+    ]
     migrate(engine, "downgrade", "0002")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT key FROM alerts ORDER BY id")).scalars().all() == [
             "connection_failing:1",
             "connection_failing:2",
             "connection_failing:3",
+            "connection_failing:4",
         ]

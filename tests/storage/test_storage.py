@@ -146,7 +146,7 @@ def test_sqlite_datetimes_are_stored_as_the_text_sqlalchemy_itself_writes(when: 
     assert ours(when) == theirs(when.replace(tzinfo=None))
 
 
-def test_the_sqlite_datetime_processor_converts_refuses_and_remembers_only_the_same_object() -> None:
+def test_the_sqlite_datetime_processor_converts_to_utc_text_refuses_naive_and_non_datetimes() -> None:
     from datetime import timedelta, timezone
 
     from sqlalchemy.dialects import sqlite
@@ -160,6 +160,7 @@ def test_the_sqlite_datetime_processor_converts_refuses_and_remembers_only_the_s
     paris = noon.astimezone(timezone(timedelta(hours=2)))  # the same instant, another offset
     assert process(paris) == "2026-10-05 12:00:00.000000"
     assert process(noon + timedelta(microseconds=7)) == "2026-10-05 12:00:00.000007"  # not the memo's
+    assert process(paris) == "2026-10-05 12:00:00.000000"  # the memo holds one object; others are formatted
     assert process(None) is None
     with pytest.raises(ValueError, match="naive"):
         process(datetime(2026, 10, 5, 12, 0))

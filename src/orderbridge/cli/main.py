@@ -368,7 +368,6 @@ def _register_all(hub: Any) -> None:
     """Subscribe every webhook-capable channel; a failure is shown on the connection, never fatal."""
     from orderbridge.connectors import registry
     from orderbridge.connectors.base import Capability, Role
-    from orderbridge.services.connections import record_failure, record_success
     from orderbridge.services.webhooks import register_webhooks
 
     with hub.db.read() as conn:
@@ -380,12 +379,10 @@ def _register_all(hub: Any) -> None:
             err.print(f"[yellow]{row.name}: no api_secret, so no webhooks — polled and audited only[/]")
             continue
         try:
-            subs = register_webhooks(hub, row.name)
-            record_success(hub, row, job="webhooks")
+            subs = register_webhooks(hub, row.name)  # records the connection's webhooks job either way
             console.print(f"{row.name}: {len(subs)} webhook topics → {subs[0].address if subs else '-'}")
         except OrderBridgeError as exc:
             err.print(f"[red]{row.name}: webhooks not registered:[/] {exc}")
-            record_failure(hub, row, exc, job="webhooks")
 
 
 # --- webhooks / reconciliation / health ----------------------------------------------------------

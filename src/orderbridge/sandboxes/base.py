@@ -42,7 +42,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-FAULT_KINDS = ("429", "403", "500", "502", "503", "timeout", "truncate", "revoke")
+FAULT_KINDS = ("429", "403", "access_denied", "500", "502", "503", "timeout", "truncate", "revoke")
 
 
 @dataclass
@@ -147,6 +147,12 @@ class FaultMiddleware:
         elif fault.kind == "403":  # valid credentials without the permission this request needs
             body = b'{"errors":"[API] This action requires merchant approval for the scope it uses."}'
             await _respond(send, 403, body, [])
+        elif fault.kind == "access_denied":  # GraphQL's form of a missing scope: HTTP 200, code ACCESS_DENIED
+            body = (
+                b'{"errors":[{"message":"Access denied for this field. Required access: an access scope the app '
+                b'was not granted.","extensions":{"code":"ACCESS_DENIED"}}],"data":null}'
+            )
+            await _respond(send, 200, body, [])
         elif fault.kind in ("500", "502", "503"):
             await _respond(send, int(fault.kind), b'{"errors":"Internal Server Error (injected)"}', [])
         elif fault.kind == "timeout":

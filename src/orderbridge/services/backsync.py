@@ -36,6 +36,7 @@ from orderbridge.errors import HoldOrder, InvalidInput, OrderBridgeError
 from orderbridge.runtime.crashpoints import crashpoint
 from orderbridge.runtime.leases import held
 from orderbridge.services.connections import record_failure, record_success
+from orderbridge.services.health import needs_recovery
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ingest import read_cursor, since_with_overlap, write_cursor
 from orderbridge.services.ledger import add_events, event_row
@@ -196,7 +197,7 @@ def push_fulfilments(hub: Hub, channel: str) -> BackSyncReport:
             report.error = exc
             record_failure(hub, row, exc, job="push")
         else:
-            if report.pushed:
+            if report.pushed or needs_recovery(hub, row, "push"):
                 record_success(hub, row, job="push")
     return report
 

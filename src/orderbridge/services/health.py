@@ -38,7 +38,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from orderbridge.connectors.base import Role
 from orderbridge.domain.events import EventKind
-from orderbridge.errors import AuthFailed, FixConfiguration, OrderBridgeError
+from orderbridge.errors import AuthFailed, FixConfiguration, OrderBridgeError, PermissionDenied
 from orderbridge.services import notify
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ledger import add_events, event_row
@@ -79,6 +79,7 @@ def record_success(hub: Hub, row: ConnectionRow, conn: Connection | None = None,
     if conn is None:
         with hub.db.transaction() as c:
             return record_success(hub, row, c, job=job)
+    _lock(conn, row)
     now = hub.now()
     values: dict[str, Any] = {"last_success_at": now}
     state, message = "healthy", ""
@@ -122,6 +123,7 @@ def record_failure(
     if conn is None:
         with hub.db.transaction() as c:
             return record_failure(hub, row, error, c, job=job)
+    _lock(conn, row)
     now = hub.now()
     found = conn.execute(
         select(connection_jobs.c.consecutive_failures).where(
@@ -135,6 +137,8 @@ def record_failure(
     if state == "failing" and not needs_person:
         message = f"{failures} runs in a row failed; last: {error}"
     _set_job(hub, conn, row, job, state, message, now, failures=failures, succeeded=False, code=error.code)
+    if isinstance(error, PermissionDenied):  # the remote took the credentials, only not for this
+        _settle_proven(hub, conn, row, job, now)
     if state == "failing":
         fix = (error.hint or "See the message; the next run tries again on its own.").replace("<name>", row.name)
         credentials = isinstance(error, AuthFailed)  # one cause for every job: one alert, not one per job
@@ -156,6 +160,26 @@ def record_failure(
             data={"code": error.code, "failures": failures, "job": job},
         )
     return _aggregate(hub, conn, row, now, {"last_error_at": now})
+
+
+def _lock(conn: Connection, row: ConnectionRow) -> None:
+    """Serialise health updates of one connection (jobs in other threads and processes record
+    theirs concurrently; the connection's state is computed from all of its jobs' rows). SQLite's
+    write transactions are serial already; on PostgreSQL this locks the connection's row."""
+    conn.execute(select(connections.c.id).where(connections.c.id == row.id).with_for_update())
+
+
+def needs_recovery(hub: Hub, row: ConnectionRow, job: str) -> bool:
+    """Whether ``job`` is recorded as anything but healthy: a run that worked but had nothing to do
+    (no order to post, no shipment to push) records its success only then, so an idle job that
+    failed before does not stay failing, and a healthy idle one costs no write."""
+    with hub.db.read() as conn:
+        health = conn.execute(
+            select(connection_jobs.c.health).where(
+                connection_jobs.c.connection_id == row.id, connection_jobs.c.job == job
+            )
+        ).scalar_one_or_none()
+    return health not in (None, "healthy")
 
 
 def _set_job(

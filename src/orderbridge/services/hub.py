@@ -8,6 +8,7 @@ connector gets a real ``httpx.Client`` with the configured timeout.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -82,6 +83,10 @@ class Hub:
     #: metrics hooks (a no-op unless ``serve`` installs Prometheus metrics)
     observer: Observer = field(default_factory=Observer)
     _clients: dict[int, Any] = field(default_factory=dict)
+    #: connectors replaced after their connection changed: another thread may still be using one,
+    #: so they are closed with the hub, not when replaced
+    _retired: list[Any] = field(default_factory=list)
+    _clients_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, migrate: bool = True, tenant: str = "default") -> Hub:
@@ -124,13 +129,19 @@ class Hub:
         return [ConnectionRow.from_row(r) for r in rows]
 
     def _build(self, row: ConnectionRow) -> Any:
+        """The connection's connector, built once per (URL, credentials, settings) and shared by the
+        threads of ``serve`` (scheduler, poster, housekeeper, webhook handlers)."""
         if row.name in self.connectors:
             return self.connectors[row.name]
-        cached = self._clients.get(row.id)
-        if cached is not None and cached[0] == (row.base_url, row.credentials_token, repr(row.settings)):
-            return cached[1]
-        if cached is not None:
-            cached[1].close()
+        with self._clients_lock:
+            cached = self._clients.get(row.id)
+            if cached is not None and cached[0] == (row.base_url, row.credentials_token, repr(row.settings)):
+                return cached[1]
+            if cached is not None:
+                self._retired.append(cached[1])
+            return self._new_connector(row)
+
+    def _new_connector(self, row: ConnectionRow) -> Any:
         http = self.http_factory(row) if self.http_factory else None
         if http is None:
             http = httpx.Client(timeout=self.settings.http_timeout_s)
@@ -149,7 +160,9 @@ class Hub:
         return connector
 
     def close(self) -> None:
-        for _, connector in self._clients.values():
-            connector.close()
-        self._clients.clear()
+        with self._clients_lock:
+            for connector in [*(c for _, c in self._clients.values()), *self._retired]:
+                connector.close()
+            self._clients.clear()
+            self._retired.clear()
         self.db.dispose()

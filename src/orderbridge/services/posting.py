@@ -40,6 +40,7 @@ from orderbridge.errors import InvalidInput, OrderBridgeError
 from orderbridge.runtime.crashpoints import crashpoint
 from orderbridge.runtime.leases import held
 from orderbridge.services.connections import record_failure, record_success
+from orderbridge.services.health import needs_recovery
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ledger import Outcome, add_events, apply_decisions, destination_policy, event_row
 from orderbridge.storage.db import insert_rows
@@ -214,7 +215,7 @@ def post_ready(
             hub.observer.post_failed(row.name, exc.code, len(sending))
             record_failure(hub, row, exc, job="post")
         else:
-            if report.batches:
+            if report.batches or needs_recovery(hub, row, "post"):
                 record_success(hub, row, job="post")
             bound.info("post.done", posted=report.posted, rejected=report.rejected)
         finally:

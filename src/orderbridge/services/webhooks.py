@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from orderbridge.connectors.base import Capability, ChannelRecord, Role, WebhookChannel, WebhookSubscription
 from orderbridge.domain.events import EventKind
 from orderbridge.errors import InvalidInput, NotFound, OrderBridgeError, SettingsError
+from orderbridge.services.health import record_failure, record_success
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ingest import ingest_records, settle_ties
 from orderbridge.services.ledger import add_events, event_row
@@ -307,7 +308,12 @@ def register_webhooks(hub: Hub, name: str) -> list[WebhookSubscription]:
             hint=f"orderbridge connections update {name} --credential api_secret=<the app's API secret key>",
         )
     address = webhook_address(hub, row)
-    subs = connector.register_webhooks(address)
+    try:
+        subs = connector.register_webhooks(address)
+    except OrderBridgeError as exc:
+        record_failure(hub, row, exc, job="webhooks")
+        raise
+    record_success(hub, row, job="webhooks")
     if row.settings.get("webhook_address") != address:
         update_connection(hub, name, settings={"webhook_address": address})
     log.info("webhooks.registered", connection=name, address=address, topics=[s.topic for s in subs])
@@ -346,13 +352,18 @@ def check_subscriptions(hub: Hub) -> list[str]:
     for row in rows:
         _row, connector = _webhook_channel(hub, row.name)
         address = str(row.settings["webhook_address"])
-        present = {s.topic for s in connector.list_webhooks() if s.address == address}
+        try:
+            present = {s.topic for s in connector.list_webhooks() if s.address == address}
+        except OrderBridgeError as exc:  # this channel's check failed: say so on it, check the others
+            record_failure(hub, row, exc, job="webhooks")
+            continue
         missing = sorted(set(connector.webhook_topics) - present)
         key = f"webhooks_missing:{row.id}"
         now = hub.now()
         with hub.db.transaction() as conn:
             if not missing:
                 notify.resolve_alert(conn, hub.tenant_id, key, now)
+                record_success(hub, row, conn, job="webhooks")
                 continue
             notify.raise_alert(
                 conn,
@@ -373,6 +384,11 @@ def check_subscriptions(hub: Hub) -> list[str]:
                 data={"missing": missing},
             )
         log.warning("webhooks.missing", connection=row.name, topics=missing)
-        connector.register_webhooks(address)
+        try:
+            connector.register_webhooks(address)
+        except OrderBridgeError as exc:
+            record_failure(hub, row, exc, job="webhooks")
+        else:
+            record_success(hub, row, job="webhooks")
         lost.append(row.name)
     return lost

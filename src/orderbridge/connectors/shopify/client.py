@@ -25,7 +25,7 @@ import httpx
 from graphql import FieldNode, OperationDefinitionNode, SelectionSetNode, parse
 
 from orderbridge.connectors.http import RetryPolicy, call_with_retries, json_body, send
-from orderbridge.errors import FixConfiguration, RateLimited, RemoteUnavailable
+from orderbridge.errors import FixConfiguration, PermissionDenied, RateLimited, RemoteUnavailable
 
 SYSTEM = "Shopify"
 
@@ -168,6 +168,14 @@ class ShopifyClient:
                         (requested - float(throttle["currentlyAvailable"])) / float(throttle["restoreRate"]),
                     )
                 raise RateLimited(f"{SYSTEM} throttled a query of cost {requested}", retry_after=wait)
+            if "ACCESS_DENIED" in codes:  # a scope the app lacks: HTTP 200, the field (or all data) null
+                message = "; ".join(str(e.get("message")) for e in errors if isinstance(e, dict))
+                raise PermissionDenied(
+                    f"{SYSTEM} refused this operation (ACCESS_DENIED): {message}",
+                    hint=f"Grant the {SYSTEM} app the access scope the message names (e.g. write_fulfillments), "
+                    "reinstall or re-authorise it, then renew the token: "
+                    "orderbridge connections update <name> --credential access_token=…",
+                )
             if "MAX_COST_EXCEEDED" in codes:
                 raise FixConfiguration(
                     f"{SYSTEM} refused a query of cost {requested}: {errors[0].get('message', '')}",

@@ -1,9 +1,9 @@
 """connection job health: one health row per job of a connection; failing alerts keyed per job
 
-The connection's current health becomes its ``sync`` job's (the job that set it most often). An
-open ``connection_failing:<id>`` alert is re-keyed so the episode in progress stays one episode:
-to ``…:credentials`` when its cause was refused credentials (any job that works resolves it), else
-to ``…:sync`` (the next successful sync resolves it).
+The connection's current health becomes that of the job that set it most often: a channel's
+``sync``, a destination's ``post``. An open ``connection_failing:<id>`` alert is re-keyed so the
+episode in progress stays one episode: to ``…:credentials`` when its cause was refused credentials
+(any job that works resolves it), else to that job (its next success resolves it).
 
 Revision ID: 0003
 Revises: 0002
@@ -53,20 +53,26 @@ def upgrade() -> None:
         sa.UniqueConstraint("connection_id", "job", name="uq_connection_jobs_connection_job"),
     )
     bind = op.get_bind()
+    # the job that set a connection's health most often: a channel's sync, a destination's posting
+    jobs = {
+        cid: "sync" if role == "channel" else "post"
+        for cid, role in bind.execute(sa.text("SELECT id, role FROM connections"))
+    }
     causes: dict[int, str | None] = {}  # connection → the code of its open failing alert
     for aid, cid, data in bind.execute(
         sa.text("SELECT id, connection_id, data FROM alerts WHERE kind = 'connection_failing' AND state = 'open'")
     ):
-        if cid is None:
+        if cid not in jobs:
             continue
-        code = (json.loads(data) if isinstance(data, str) else data or {}).get("code")
+        found = json.loads(data) if isinstance(data, str) else data
+        code = found.get("code") if isinstance(found, dict) else None
         causes[cid] = code
         bind.execute(
             sa.text("UPDATE alerts SET key = :new WHERE id = :id AND key = :old"),
             {
                 "id": aid,
                 "old": _LEGACY.format(cid),
-                "new": _LEGACY.format(cid) + (":credentials" if code == _AUTH else ":sync"),
+                "new": _LEGACY.format(cid) + ":" + ("credentials" if code == _AUTH else jobs[cid]),
             },
         )
     for cid, tenant, health, message, failures, since, ok_at, error_at in bind.execute(
@@ -79,11 +85,12 @@ def upgrade() -> None:
             sa.text(
                 "INSERT INTO connection_jobs (tenant_id, connection_id, job, health, message, consecutive_failures,"
                 " code, since, last_success_at, last_error_at)"
-                " VALUES (:tenant, :cid, 'sync', :health, :message, :failures, :code, :since, :ok_at, :error_at)"
+                " VALUES (:tenant, :cid, :job, :health, :message, :failures, :code, :since, :ok_at, :error_at)"
             ),
             {
                 "tenant": tenant,
                 "cid": cid,
+                "job": jobs[cid],
                 "health": health,
                 "message": message,
                 "failures": failures,
@@ -96,15 +103,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Back to one failing alert per connection: its open credentials alert, else its sync one,
-    takes the old key (alerts of other jobs keep theirs: the old code never resolves them)."""
+    """Back to one failing alert per connection: its open credentials alert, else its sync or post
+    one, takes the old key (alerts of other jobs keep theirs: the old code never resolves them)."""
     bind = op.get_bind()
     rows = bind.execute(
         sa.text("SELECT id, connection_id, key FROM alerts WHERE kind = 'connection_failing' AND state = 'open'")
     ).all()
     for cid in sorted({r.connection_id for r in rows if r.connection_id is not None}):
         mine = {r.key: r.id for r in rows if r.connection_id == cid}
-        for job in ("credentials", "sync"):
+        for job in ("credentials", "sync", "post"):
             aid = mine.get(_LEGACY.format(cid) + f":{job}")
             if aid is not None:
                 bind.execute(
