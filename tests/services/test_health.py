@@ -206,3 +206,16 @@ def test_a_job_that_failed_recovers_on_its_next_run_even_with_nothing_to_do(hub:
 def hub_connection_id(hub: Hub, name: str) -> int:
     with hub.db.read() as conn:
         return hub.connection(conn, name).id
+
+
+def test_the_last_success_and_sync_lag_are_the_syncs_not_any_jobs(hub: Hub) -> None:
+    from orderbridge.services.connections import test_connection
+
+    setup(hub, n=3)
+    synced_at = T0 + timedelta(hours=1)
+    hub.now = lambda: synced_at  # type: ignore[method-assign]
+    sync_channel(hub, "shop")
+    hub.now = lambda: synced_at + timedelta(minutes=30)  # type: ignore[method-assign]
+    test_connection(hub, "shop")  # the shop answers — which says nothing about orders flowing
+    (shop,) = [c for c in health_report(hub)["connections"] if c["name"] == "shop"]
+    assert shop["last_success_at"] == synced_at.isoformat() and shop["sync_lag_s"] == 1800.0

@@ -81,7 +81,10 @@ def record_success(hub: Hub, row: ConnectionRow, conn: Connection | None = None,
             return record_success(hub, row, c, job=job)
     _lock(conn, row)
     now = hub.now()
-    values: dict[str, Any] = {"last_success_at": now}
+    # the connection's "last success" (and the sync-lag figures) is its main job's: a connection
+    # test or an audit that works says nothing about whether orders still flow
+    main = "sync" if row.role is Role.CHANNEL else "post"
+    values: dict[str, Any] = {"last_success_at": now} if job == main else {}
     state, message = "healthy", ""
     if row.role is Role.CHANNEL and job == "sync":  # silence is the sync's to judge: it sees the orders
         last, gap, n = _order_pace(conn, row.id)

@@ -48,7 +48,9 @@ class LedgerCollector(Collector):
             "orderbridge_open_reasons", "Orders held or skipped, by reason", labels=["kind", "code"]
         )
         lag = GaugeMetricFamily(
-            "orderbridge_sync_lag_seconds", "Seconds since the connection's last successful run", labels=["connection"]
+            "orderbridge_sync_lag_seconds",
+            "Seconds since the connection's last successful sync (a channel) or post (a destination)",
+            labels=["connection"],
         )
         cursor_age = GaugeMetricFamily(
             "orderbridge_cursor_age_seconds",
