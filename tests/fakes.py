@@ -27,7 +27,7 @@ from orderbridge.connectors.base import (
 )
 from orderbridge.domain.order import Order
 from orderbridge.domain.shipments import Shipment
-from orderbridge.errors import AuthFailed, DestinationRejected, OrderBridgeError
+from orderbridge.errors import AuthFailed, DestinationRejected, NotFound, OrderBridgeError
 
 CHANNEL_DECL = Declaration(
     "fake_channel",
@@ -90,6 +90,8 @@ class FakeChannel:
         self.fetched.append(external_id)
         if self.fetch_error is not None:
             raise self.fetch_error
+        if external_id not in self.orders:
+            raise NotFound(f"fake has no order {external_id}", hint="Check the order id.")
         return self.orders[external_id]
 
     def list_order_stamps(self, since: datetime, until: datetime) -> Iterator[StampBatch]:

@@ -9,11 +9,13 @@ from sqlalchemy.exc import DBAPIError
 
 from orderbridge.connectors.base import UnreadableOrder
 from orderbridge.domain.order import PaymentStatus
+from orderbridge.errors import NotFound
+from orderbridge.services.health import health_report
 from orderbridge.services.hub import Hub
 from orderbridge.services.ingest import read_cursor
 from orderbridge.services.queries import accounting, holds, show_order
 from orderbridge.services.sync import sync_channel
-from orderbridge.storage.tables import events, orders
+from orderbridge.storage.tables import events, orders, pending_rereads
 from tests.builders import order, replace
 from tests.fakes import FakeChannel, revoked, standard_world
 
@@ -144,6 +146,59 @@ def test_a_tie_the_channel_cannot_settle_now_keeps_the_ledgers_version_says_so_a
     again = sync_channel(hub, "shop", full=True)
     assert (again.counts.tied, again.counts.changed, again.counts.unsettled) == (1, 1, 0)
     assert show_order(hub, "#1000").version == 2 and stored_email(hub) == current.email
+
+
+def pending(hub: Hub) -> list[tuple[str, int]]:
+    with hub.db.read() as conn:
+        return [tuple(r) for r in conn.execute(select(pending_rereads.c.external_id, pending_rereads.c.attempts))]
+
+
+def tie_events(hub: Hub) -> list[str]:
+    return [e["message"] for e in show_order(hub, "#1000").timeline if e["kind"] == "tie_unsettled"]
+
+
+def test_an_unsettled_tie_is_asked_about_by_every_sync_even_when_the_order_is_never_listed_again(hub: Hub) -> None:
+    channel = setup(hub, 1)
+    current = channel.orders["1000"]
+    assert not isinstance(current, UnreadableOrder)
+    channel.listed_instead["1000"] = replace(current, email="before-the-edit@example.com")
+    sync_channel(hub, "shop")
+    channel.listed_instead.clear()
+    channel.fetch_error = revoked()
+    first = sync_channel(hub, "shop", full=True)
+    assert (first.counts.tied, first.counts.unsettled, first.counts.rereads) == (1, 1, 0)
+    assert pending(hub) == [("1000", 1)] and channel.fetched == ["1000"]  # asked once per run
+    assert health_report(hub)["connections"][0]["pending_rereads"] == 1
+    # the order does not change again, so no poll lists it (and an audit sees equal updated_at)
+    channel.hidden.add("1000")
+    second = sync_channel(hub, "shop")
+    assert (second.counts.tied, second.counts.unsettled, second.counts.rereads) == (0, 1, 1)
+    assert pending(hub) == [("1000", 2)] and channel.fetched == ["1000", "1000"]
+    assert len(tie_events(hub)) == 1  # the timeline says so once, not once per sync
+    channel.fetch_error = None
+    third = sync_channel(hub, "shop")
+    assert (third.counts.rereads, third.counts.changed, third.counts.unsettled) == (1, 1, 0)
+    assert show_order(hub, "#1000").version == 2 and stored_email(hub) == current.email
+    assert pending(hub) == [] and health_report(hub)["connections"][0]["pending_rereads"] == 0
+    fourth = sync_channel(hub, "shop")
+    assert fourth.counts.rereads == 0 and channel.fetched == ["1000"] * 3
+
+
+def test_a_tie_on_an_order_the_channel_no_longer_has_keeps_the_ledgers_version_and_is_not_asked_again(
+    hub: Hub,
+) -> None:
+    channel = setup(hub, 1)
+    current = channel.orders["1000"]
+    assert not isinstance(current, UnreadableOrder)
+    sync_channel(hub, "shop")
+    channel.listed_instead["1000"] = replace(current, email="before-the-edit@example.com")
+    channel.fetch_error = NotFound("fake has no order 1000", hint="Check the order id.")
+    report = sync_channel(hub, "shop", full=True)
+    assert report.ok and (report.counts.tied, report.counts.unsettled) == (1, 0)
+    assert pending(hub) == [] and stored_email(hub) == current.email
+    assert len(messages := tie_events(hub)) == 1 and "no longer has the order" in messages[0]
+    channel.hidden.add("1000")  # gone from the listings too
+    assert sync_channel(hub, "shop").counts.rereads == 0 and channel.fetched == ["1000"]
 
 
 def test_skipped_and_held_orders_are_visible_with_reasons(hub: Hub) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from alembic import command
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, inspect, text
 
 from orderbridge.storage.migrate import alembic_config
 from tests.conftest import BACKENDS, PG_ADMIN
@@ -104,3 +104,49 @@ def test_0003_gives_each_connection_a_sync_job_and_keeps_an_open_failing_alert_o
             "connection_failing:3",
             "connection_failing:4",
         ]
+
+
+def test_0004_makes_each_tie_left_unsettled_a_pending_reread(engine: Engine) -> None:
+    migrate(engine, "upgrade", "0003")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO tenants (id, slug, name, created_at) VALUES (7, 't7', 'T', :at)"), {"at": AT})
+        conn.execute(
+            text(
+                "INSERT INTO connections (id, tenant_id, name, kind, role, base_url, credentials, settings,"
+                " enabled, health, health_message, consecutive_failures, created_at)"
+                " VALUES (1, 7, 'shop', 'shopify', 'channel', 'http://x', 'token', '{}', true, 'healthy', '', 0, :at)"
+            ),
+            {"at": AT},
+        )
+        for oid in (1, 2, 3):
+            conn.execute(
+                text(
+                    "INSERT INTO orders (id, tenant_id, connection_id, external_id, number, state, version,"
+                    " content_hash, raw, received_at, updated_at)"
+                    " VALUES (:id, 7, 1, :ext, :num, 'ready', 1, 'h', '{}', :at, :at)"
+                ),
+                {"id": oid, "ext": f"100{oid}", "num": f"#{oid}", "at": AT},
+            )
+        timeline = (
+            (1, "received"),
+            (1, "tie_unsettled"),  # never settled: pending
+            (2, "tie_unsettled"),
+            (2, "version_changed"),  # settled by a later re-read
+            (3, "tie_unsettled"),
+            (3, "tie_unsettled"),  # asked twice, still pending
+        )
+        for oid, kind in timeline:
+            conn.execute(
+                text("INSERT INTO events (tenant_id, order_id, kind, at, message) VALUES (7, :oid, :kind, :at, 'm')"),
+                {"oid": oid, "kind": kind, "at": AT},
+            )
+    migrate(engine, "upgrade", "0004")
+    with engine.connect() as conn:
+        pending = conn.execute(
+            text("SELECT tenant_id, connection_id, external_id, attempts FROM pending_rereads ORDER BY external_id")
+        ).all()
+    assert [tuple(p) for p in pending] == [(7, 1, "1001", 1), (7, 1, "1003", 2)]
+    migrate(engine, "downgrade", "0003")
+    with engine.connect() as conn:
+        names = set(inspect(conn).get_table_names())
+    assert "pending_rereads" not in names and "orders" in names

@@ -132,6 +132,35 @@ def test_deliveries_with_the_same_updated_at_are_settled_by_the_store_not_by_arr
     assert any("re-read from live" in e["message"] for e in timeline if e["kind"] == "version_changed")
 
 
+def test_a_tie_the_store_cannot_settle_now_is_pending_on_healthz_and_metrics_until_a_sync_settles_it(
+    live: tuple[Server, ShopifyState],
+) -> None:
+    from orderbridge.services.sync import sync_channel
+
+    server, state = live
+    original = copy.deepcopy(state.add_order(note="as placed"))
+    oid = original["id"]
+    assert server.deliver(original, connection="live").json()["outcome"] == "inserted"
+    edited = copy.deepcopy(state.update_order(oid, note="edited", updated_at=original["updated_at"]))
+    state.revoke()  # the token stops working between the two deliveries: the re-read is refused
+    tied = server.deliver(edited, connection="live")
+    assert tied.status_code == 200 and tied.json()["outcome"] == "unchanged"
+    assert "re-read from live: unsettled" in tied.json()["message"]
+    assert stored(server, oid) == (1, "as placed")
+    live_health = {c["name"]: c for c in server.client.get(f"{server.url}/healthz").json()["connections"]}["live"]
+    assert live_health["pending_rereads"] == 1
+    assert 'orderbridge_pending_rereads{connection="live"} 1.0' in server.client.get(f"{server.url}/metrics").text
+    timeline = show_order(server.hub, str(oid)).timeline
+    assert [e["kind"] for e in timeline].count("tie_unsettled") == 1
+    state.restore()
+    report = sync_channel(server.hub, "live")
+    assert report.ok and report.counts.changed == 1
+    assert stored(server, oid) == (2, "edited")
+    live_health = {c["name"]: c for c in server.client.get(f"{server.url}/healthz").json()["connections"]}["live"]
+    assert live_health["pending_rereads"] == 0
+    assert 'orderbridge_pending_rereads{connection="live"}' not in server.client.get(f"{server.url}/metrics").text
+
+
 def test_deletions_are_noted_on_the_timeline_and_unknown_connections_get_404(server: Server) -> None:
     payload = new_order()
     server.deliver(payload, topic="orders/create")

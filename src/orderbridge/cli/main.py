@@ -584,7 +584,7 @@ def health(as_json: JsonOpt = False) -> None:
                 str(c["consecutive_failures"]),
                 (c["last_order_at"] or "-")[:19],
                 " ".join(f"{j['job']}:{j['health']}" for j in c["jobs"]) or "-",
-                c["message"],
+                c["message"] + (f" · {n} tied order(s) awaiting a re-read" if (n := c.get("pending_rereads")) else ""),
             )
         console.print(table)
     if report["status"] == "failing":

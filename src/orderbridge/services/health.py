@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from orderbridge.connectors.base import Role
 from orderbridge.domain.events import EventKind
@@ -42,7 +42,7 @@ from orderbridge.errors import AuthFailed, FixConfiguration, OrderBridgeError, P
 from orderbridge.services import notify
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ledger import add_events, event_row
-from orderbridge.storage.tables import connection_jobs, connections, orders
+from orderbridge.storage.tables import connection_jobs, connections, orders, pending_rereads
 
 log = structlog.get_logger("orderbridge.health")
 
@@ -379,6 +379,15 @@ def health_report(hub: Hub) -> dict[str, Any]:
     from orderbridge.services.connections import connection_rows
 
     now = hub.now()
+    with hub.db.read() as conn:  # ties the channel has not settled yet (decision 37)
+        pending: dict[int, int] = {
+            cid: int(n)
+            for cid, n in conn.execute(
+                select(pending_rereads.c.connection_id, func.count())
+                .where(pending_rereads.c.tenant_id == hub.tenant_id)
+                .group_by(pending_rereads.c.connection_id)
+            )
+        }
     items = []
     for r in connection_rows(hub):
         items.append(
@@ -397,6 +406,7 @@ def health_report(hub: Hub) -> dict[str, Any]:
                 "cursor": _iso(r.cursor),
                 "sync_lag_s": None if r.last_success_at is None else (now - r.last_success_at).total_seconds(),
                 "jobs": job_health(hub, r.id),
+                "pending_rereads": pending.get(r.id, 0),
             }
         )
     states = {i["health"] for i in items}

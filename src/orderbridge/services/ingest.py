@@ -10,7 +10,8 @@ crash anywhere repeats at most one batch, and repeating it is a no-op (unchanged
 
 A version with the ledger's own ``updated_at`` but other content (two edits within one second)
 is settled by the channel, never by arrival order: after the batch commits, the order is re-read
-and that version wins (:func:`settle_ties`).
+and that version wins (:func:`settle_ties`). A re-read that fails leaves a pending re-read, which
+every sync retries until the channel answers (:func:`settle_pending`).
 
 An order already posted that changes in the channel gets a new version and a ``version_changed``
 event with the changed fields; it is not re-posted (order-update policies come later, and a
@@ -28,7 +29,7 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from orderbridge.connectors.base import ChannelBatch, ChannelConnector, ChannelRecord, UnreadableOrder
@@ -40,11 +41,11 @@ from orderbridge.domain.order import Order, RawJson
 from orderbridge.domain.pipeline import Decision, evaluate
 from orderbridge.domain.rules import DownloadRules
 from orderbridge.domain.states import OrderState, is_evaluable
-from orderbridge.errors import OrderBridgeError
+from orderbridge.errors import NotFound, OrderBridgeError
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ledger import Outcome, add_events, apply_decisions, decision_text, event_row
 from orderbridge.storage.db import JsonText, dump_json, insert_rows
-from orderbridge.storage.tables import cursors, orders
+from orderbridge.storage.tables import cursors, orders, pending_rereads
 
 log = structlog.get_logger("orderbridge.ingest")
 
@@ -60,6 +61,8 @@ class IngestCounts:
     tied: int = 0
     #: of those, the orders the channel could not be asked about (the ledger keeps its version)
     unsettled: int = 0
+    #: pending re-reads (ties not settled earlier) asked about again (see :func:`settle_pending`)
+    rereads: int = 0
     by_state: dict[str, int] = field(default_factory=dict)
     #: the external ids of the ties, for the caller to settle once its transaction has committed
     tied_ids: list[str] = field(default_factory=list)
@@ -72,6 +75,7 @@ class IngestCounts:
         self.stale += other.stale
         self.tied += other.tied
         self.unsettled += other.unsettled
+        self.rereads += other.rereads
         self.tied_ids.extend(other.tied_ids)
         for k, v in other.by_state.items():
             self.by_state[k] = self.by_state.get(k, 0) + v
@@ -85,6 +89,7 @@ class IngestCounts:
             "stale": self.stale,
             "tied": self.tied,
             "unsettled": self.unsettled,
+            "rereads": self.rereads,
             "by_state": dict(self.by_state),
         }
 
@@ -324,16 +329,23 @@ def settle_ties(
 ) -> IngestCounts:
     """Settle ties (see :func:`ingest_records`) by asking the channel: each order is fetched — its
     current state — and ingested as authoritative, in a transaction of its own, after the caller's
-    has committed. An order the channel cannot be asked about now (gone, refused, unreachable)
-    keeps the ledger's version, a complete one, with an event on its timeline saying so; it is
-    counted as ``unsettled`` and never fails the caller's sync or delivery (a poll that sees the
-    order again settles it then)."""
+    has committed. It never fails the caller's sync or delivery:
+
+    - an order the channel cannot be asked about now (refused, unreachable) keeps the ledger's
+      version, a complete one, and becomes a *pending re-read* (counted as ``unsettled``; its
+      timeline says so once): every sync asks again (:func:`settle_pending`) until it answers;
+    - an order the channel no longer has (deleted) keeps the ledger's version, with an event saying
+      so; there is nothing left to ask.
+    """
     counts = IngestCounts()
     fetched: list[ChannelRecord] = []
     failed: dict[str, OrderBridgeError] = {}
+    gone: dict[str, NotFound] = {}
     for ext in external_ids:
         try:
             fetched.append(connector.fetch_order(ext))
+        except NotFound as exc:
+            gone[ext] = exc
         except OrderBridgeError as exc:
             failed[ext] = exc
             log.warning("ingest.tie_unsettled", connection_id=ctx.row.id, external_id=ext, error=str(exc))
@@ -342,31 +354,123 @@ def settle_ties(
         if fetched:
             counts.add(ingest_records(conn, hub.tenant_id, ctx, fetched, now, authoritative=True))
             counts.fetched = 0
-        if failed:
-            counts.unsettled += len(failed)
-            ids = dict(
-                conn.execute(
-                    select(orders.c.external_id, orders.c.id).where(
-                        orders.c.connection_id == ctx.row.id, orders.c.external_id.in_(list(failed))
-                    )
-                ).all()
+        answered = [r.external_id for r in fetched] + list(gone)
+        if answered:
+            conn.execute(
+                delete(pending_rereads).where(
+                    pending_rereads.c.connection_id == ctx.row.id, pending_rereads.c.external_id.in_(answered)
+                )
             )
-            add_events(
-                conn,
-                [
-                    event_row(
-                        hub.tenant_id,
-                        ids[ext],
-                        EventKind.TIE_UNSETTLED,
-                        now,
-                        f"another version with the same updated_at arrived from {ctx.row.name}; re-reading the "
-                        f"order to settle which is newer failed ({exc}), so the ledger keeps its version — the "
-                        "next poll that sees the order settles it",
-                    )
-                    for ext, exc in failed.items()
-                    if ext in ids
-                ],
+        if not failed and not gone:
+            return counts
+        counts.unsettled += len(failed)
+        first = _pend(conn, hub.tenant_id, ctx.row.id, failed, now)
+        ids = dict(
+            conn.execute(
+                select(orders.c.external_id, orders.c.id).where(
+                    orders.c.connection_id == ctx.row.id, orders.c.external_id.in_([*failed, *gone])
+                )
+            ).all()
+        )
+        name = ctx.row.name
+        rows = [
+            event_row(
+                hub.tenant_id,
+                ids[ext],
+                EventKind.TIE_UNSETTLED,
+                now,
+                f"another version with the same updated_at arrived from {name}; re-reading the order to settle "
+                f"which is newer failed ({failed[ext]}), so the ledger keeps its version until {name} answers — "
+                "every sync asks again",
             )
+            for ext in first
+            if ext in ids
+        ]
+        rows += [
+            event_row(
+                hub.tenant_id,
+                ids[ext],
+                EventKind.TIE_UNSETTLED,
+                now,
+                f"another version with the same updated_at arrived from {name}, but {name} no longer has the "
+                f"order ({exc}), so the ledger keeps its version; there is nothing left to re-read",
+            )
+            for ext, exc in gone.items()
+            if ext in ids
+        ]
+        add_events(conn, rows)
+    return counts
+
+
+def _pend(
+    conn: Connection, tenant_id: int, connection_id: int, failed: dict[str, OrderBridgeError], now: datetime
+) -> list[str]:
+    """Record each failed re-read as pending (a new row, or one more attempt on its row); returns
+    the orders that were not pending before — their timelines get the event, once per episode."""
+    if not failed:
+        return []
+    where = (pending_rereads.c.connection_id == connection_id, pending_rereads.c.external_id.in_(list(failed)))
+    known = set(conn.execute(select(pending_rereads.c.external_id).where(*where)).scalars())
+    for ext in known:
+        conn.execute(
+            update(pending_rereads)
+            .where(pending_rereads.c.connection_id == connection_id, pending_rereads.c.external_id == ext)
+            .values(attempts=pending_rereads.c.attempts + 1, last_attempt_at=now, last_error=str(failed[ext]))
+        )
+    new = [ext for ext in failed if ext not in known]
+    if not new:
+        return []
+    inserted = conn.execute(
+        _insert(conn)(pending_rereads)
+        .values(
+            [
+                {
+                    "tenant_id": tenant_id,
+                    "connection_id": connection_id,
+                    "external_id": ext,
+                    "since": now,
+                    "attempts": 1,
+                    "last_attempt_at": now,
+                    "last_error": str(failed[ext]),
+                }
+                for ext in new
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["connection_id", "external_id"])  # a racing webhook pended it
+        .returning(pending_rereads.c.external_id)
+    )
+    return list(inserted.scalars())
+
+
+#: how many pending re-reads one sync asks about (least recently asked first, so all get their turn)
+REREADS_PER_SYNC = 100
+
+
+def settle_pending(
+    hub: Hub, ctx: ChannelContext, connector: ChannelConnector, *, asked: Sequence[str] = ()
+) -> IngestCounts:
+    """Ask the channel again about ties it could not settle before (see :func:`settle_ties`).
+
+    Called by every sync after its listing has committed: an order whose tie is pending may never
+    be listed again (it has not changed, and an audit sees the same ``updated_at`` in the ledger
+    and the channel), so waiting for a poll to meet it would leave the older version for good.
+    ``asked``: orders this run has already asked about (its own ties), not asked twice."""
+    skip = set(asked)
+    with hub.db.read() as conn:
+        ids = [
+            ext
+            for ext in conn.execute(
+                select(pending_rereads.c.external_id)
+                .where(pending_rereads.c.connection_id == ctx.row.id)
+                .order_by(pending_rereads.c.last_attempt_at, pending_rereads.c.id)
+                .limit(REREADS_PER_SYNC + len(skip))
+            ).scalars()
+            if ext not in skip
+        ][:REREADS_PER_SYNC]
+    if not ids:
+        return IngestCounts()
+    counts = settle_ties(hub, ctx, connector, ids)
+    counts.rereads = len(ids)
     return counts
 
 

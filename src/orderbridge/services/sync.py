@@ -5,6 +5,9 @@ committed with its cursor; an error after some batches keeps those batches and t
 the connection (``failing`` for refused credentials, ``degraded`` for transient trouble) and
 re-raises nothing to the scheduler — the next run resumes from the last committed cursor, so an
 expired token loses nothing: once it is fixed, the next sync catches up.
+
+After the listing, each sync asks the channel again about the orders whose tie on ``updated_at``
+it could not settle before (pending re-reads, decision 37).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from orderbridge.services.ingest import (
     IngestCounts,
     commit_batch,
     read_cursor,
+    settle_pending,
     settle_ties,
     since_with_overlap,
 )
@@ -120,6 +124,8 @@ def sync_channel(
                 report.cost += batch.cost
                 if progress is not None:
                     progress(report)
+            # ties an earlier run could not settle: the order may never be listed again
+            report.counts.add(settle_pending(hub, ctx, connector, asked=report.counts.tied_ids))
         except OrderBridgeError as exc:
             report.error = exc
             bound.warning("sync.failed", code=exc.code, error=str(exc))

@@ -8,6 +8,8 @@
   ``shipment_id``.
 - ``events`` and ``posting_attempts`` are append-only: triggers (added by the migration) refuse
   UPDATE and DELETE on both SQLite and PostgreSQL.
+- ``pending_rereads``: unique ``(connection_id, external_id)`` — an order whose tie on
+  ``updated_at`` the channel could not settle yet, re-read by each sync until it answers.
 - ``leases``: one row per named lease (``sync:<connection>``) so only one sync per connection runs
   at a time across processes.
 
@@ -132,6 +134,20 @@ orders = Table(
     UniqueConstraint("connection_id", "external_id", name="uq_orders_connection_external"),
     Index("ix_orders_tenant_state", "tenant_id", "state"),
     Index("ix_orders_connection_updated", "connection_id", "channel_updated_at"),  # 0002: audits
+)
+
+pending_rereads = Table(  # 0004: ties the channel could not settle yet (decision 37)
+    "pending_rereads",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("connection_id", Id, ForeignKey("connections.id"), nullable=False),
+    Column("external_id", String(100), nullable=False),
+    Column("since", UTCDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_attempt_at", UTCDateTime(), nullable=False),
+    Column("last_error", Text, nullable=False),
+    UniqueConstraint("connection_id", "external_id", name="uq_pending_rereads_connection_external"),
 )
 
 order_reasons = Table(

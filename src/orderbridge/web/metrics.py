@@ -29,6 +29,7 @@ from orderbridge.storage.tables import (
     cursors,
     order_reasons,
     orders,
+    pending_rereads,
     reconciliation_runs,
 )
 
@@ -74,6 +75,11 @@ class LedgerCollector(Collector):
             "orderbridge_reconciliation_missing",
             "Orders the last audit could not find in the ledger after recovery (should be 0)",
             labels=["connection", "kind"],
+        )
+        pending = GaugeMetricFamily(
+            "orderbridge_pending_rereads",
+            "Orders whose tie on updated_at the channel has not settled yet (re-read by every sync)",
+            labels=["connection"],
         )
         with hub.db.read() as conn:
             names = {}
@@ -135,7 +141,13 @@ class LedgerCollector(Collector):
                 ).join(latest, reconciliation_runs.c.id == latest.c.id)
             ):
                 missing.add_metric([names.get(cid, str(cid)), kind], float(n))
-        yield from (by_state, holds, lag, cursor_age, health, failures, job_health, missing)
+            for cid, n in conn.execute(
+                select(pending_rereads.c.connection_id, func.count())
+                .where(pending_rereads.c.tenant_id == hub.tenant_id)
+                .group_by(pending_rereads.c.connection_id)
+            ):
+                pending.add_metric([names.get(cid, str(cid))], float(n))
+        yield from (by_state, holds, lag, cursor_age, health, failures, job_health, missing, pending)
 
 
 class HubMetrics(Observer):
