@@ -58,6 +58,9 @@ class FakeChannel:
     fetch_error: OrderBridgeError | None = None
     #: what push_fulfilment raises, when set
     push_error: OrderBridgeError | None = None
+    #: cost points a successful fetch_order is charged, and the total charged so far
+    fetch_cost: int = 5
+    spent: int = 0
     declaration: ClassVar[Declaration] = CHANNEL_DECL
 
     def put(self, order: Order) -> None:
@@ -92,7 +95,11 @@ class FakeChannel:
             raise self.fetch_error
         if external_id not in self.orders:
             raise NotFound(f"fake has no order {external_id}", hint="Check the order id.")
+        self.spent += self.fetch_cost
         return self.orders[external_id]
+
+    def api_cost_spent(self) -> int:
+        return self.spent
 
     def list_order_stamps(self, since: datetime, until: datetime) -> Iterator[StampBatch]:
         if self.error:

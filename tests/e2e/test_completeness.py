@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from orderbridge.connectors.shopify.client import estimate_cost
+from orderbridge.connectors.shopify.connector import ORDER_QUERY
 from orderbridge.runtime.worker import serve
 from orderbridge.sandboxes.base import run_in_thread
 from orderbridge.sandboxes.shipstation.app import create_sandbox as shipstation_sandbox
@@ -102,6 +104,9 @@ def test_dropped_and_disabled_webhooks_are_recovered_by_the_audit_and_posted_onc
         assert all(ss_state.create_count(k) == 1 for k in expected)
         again = reconcile(hub, "shop", since=hub.now() - timedelta(hours=1))
         assert (again.recovered, again.missing) == (0, 0)
+        # the same listing both times; the first audit also paid for each order it fetched
+        per_fetch = estimate_cost(ORDER_QUERY, {"id": "gid://shopify/Order/1"})
+        assert report.api_cost - again.api_cost == report.recovered * per_fetch > 0
 
 
 def _ids_with_delivery(hub: Hub) -> set[str]:

@@ -50,6 +50,8 @@ def test_orders_the_polls_never_saw_are_recovered_with_the_cause_and_an_event(hu
     channel.put(late)  # changed after the last poll: the next poll would have had it
     report = reconcile(hub, "shop", since=T0 - timedelta(hours=1), until=NOW)
     assert (report.channel_count, report.ledger_count, report.recovered, report.missing) == (11, 11, 3, 0)
+    # one listing page (2 + 11 stamps) and three fetches (5 points each), all on the report
+    assert (report.api_requests, report.api_cost) == (4, 13 + 3 * channel.fetch_cost)
     causes = {f["external_id"]: f["cause"] for f in report.findings}
     assert causes == {"1002": "cursor_gap", "1005": "cursor_gap", "1050": "not_polled_yet"}
     assert set(in_ledger(hub)) >= {"1002", "1005", "1050"}

@@ -185,6 +185,11 @@ class AuditableChannel(ChannelConnector, Protocol):
         """Every order updated in ``[since, until]``, as ids and update times only, in pages."""
         ...
 
+    def api_cost_spent(self) -> int:
+        """The API cost points this connector's calls have been charged so far (cumulative; 0 for an
+        API without cost accounting): an audit reports what its per-order fetches cost."""
+        ...
+
 
 @runtime_checkable
 class WebhookChannel(ChannelConnector, Protocol):

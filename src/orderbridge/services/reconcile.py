@@ -223,13 +223,16 @@ def _recover(
     for chunk in _chunks(ids, INGEST_CHUNK):
         records: list[ChannelRecord] = []
         for ext in chunk:
+            spent = connector.api_cost_spent()
             try:
                 records.append(connector.fetch_order(ext))
             except OrderBridgeError as exc:
                 if exc.code not in ("not_found",):
                     raise
                 report.findings.append(_finding(stamps[ext], behind[ext], causes[ext], "gone", str(exc)))
-            report.api_requests += 1
+            finally:
+                report.api_requests += 1
+                report.api_cost += connector.api_cost_spent() - spent
         _ingest(hub, row, ctx, connector, records, stamps, behind, causes, report)
         renew()
 

@@ -116,6 +116,8 @@ class ShopifyClient:
         self.last_throttle: dict[str, float] | None = None
         self._throttle_at = 0.0
         self.waited = 0.0
+        #: cost points of the queries Shopify answered (requestedQueryCost, as listings report it)
+        self.cost_spent = 0
 
     def close(self) -> None:
         if self._owns_http:
@@ -192,6 +194,7 @@ class ShopifyClient:
                     hint="Check the connection's api_version setting.",
                 )
             actual = cost_info.get("actualQueryCost")
+            self.cost_spent += requested
             return GraphQLResult(
                 body.get("data") or {}, requested, int(actual if actual is not None else requested), throttle
             )

@@ -322,6 +322,9 @@ class ShopifyChannel:
             node = {**node, "lineItems": {"nodes": nodes, "pageInfo": {"hasNextPage": False}}}
         return order_from_graphql(node)
 
+    def api_cost_spent(self) -> int:
+        return self.client.cost_spent
+
     def fetch_order(self, external_id: str) -> ChannelRecord:
         data = self.client.execute(ORDER_QUERY, {"id": f"gid://shopify/Order/{external_id}"}).data
         node = data.get("order")
