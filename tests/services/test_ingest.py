@@ -8,7 +8,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from orderbridge.connectors.base import UnreadableOrder
-from orderbridge.domain.order import PaymentStatus
+from orderbridge.domain.order import Order, PaymentStatus
 from orderbridge.errors import NotFound
 from orderbridge.services.health import health_report
 from orderbridge.services.hub import Hub
@@ -126,13 +126,19 @@ def test_a_tie_whose_channel_version_is_the_listed_one_replaces_the_ledgers(hub:
     assert len(changed) == 1 and "email" in changed[0] and "re-read from shop" in changed[0]
 
 
-def test_a_tie_the_channel_cannot_settle_now_keeps_the_ledgers_version_says_so_and_settles_later(hub: Hub) -> None:
+def stale_copy_in_ledger(hub: Hub) -> tuple[FakeChannel, Order]:
+    """The ledger holds a copy of order 1000 read just before an edit made within the same second."""
     channel = setup(hub, 1)
     current = channel.orders["1000"]
     assert not isinstance(current, UnreadableOrder)
     channel.listed_instead["1000"] = replace(current, email="before-the-edit@example.com")
     sync_channel(hub, "shop")
     channel.listed_instead.clear()
+    return channel, current
+
+
+def test_a_tie_the_channel_cannot_settle_now_keeps_the_ledgers_version_says_so_and_settles_later(hub: Hub) -> None:
+    channel, current = stale_copy_in_ledger(hub)
     channel.fetch_error = revoked()
     report = sync_channel(hub, "shop", full=True)
     # the batch and its cursor commit; only the tie waits, and the order's page says why
@@ -158,12 +164,7 @@ def tie_events(hub: Hub) -> list[str]:
 
 
 def test_an_unsettled_tie_is_asked_about_by_every_sync_even_when_the_order_is_never_listed_again(hub: Hub) -> None:
-    channel = setup(hub, 1)
-    current = channel.orders["1000"]
-    assert not isinstance(current, UnreadableOrder)
-    channel.listed_instead["1000"] = replace(current, email="before-the-edit@example.com")
-    sync_channel(hub, "shop")
-    channel.listed_instead.clear()
+    channel, current = stale_copy_in_ledger(hub)
     channel.fetch_error = revoked()
     first = sync_channel(hub, "shop", full=True)
     assert (first.counts.tied, first.counts.unsettled, first.counts.rereads) == (1, 1, 0)

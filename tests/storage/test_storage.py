@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from orderbridge.domain.canonical import order_from_json, order_to_json
 from orderbridge.runtime.leases import Lease, LeaseBusy, held
 from orderbridge.services.hub import Hub
+from orderbridge.storage.db import JOURNAL_SIZE_LIMIT, WAL_AUTOCHECKPOINT_PAGES, Database
 from orderbridge.storage.tables import connections, orders, postings
 from tests.builders import order
 
@@ -190,3 +192,22 @@ def test_the_canonical_codec_round_trips_any_order(price: Decimal, email: str, s
     o = replace(o, total=Money(price, "USD"))
     back = order_from_json(order_to_json(o))
     assert back == o and back.content_hash() == o.content_hash()
+
+
+def test_sqlite_ledgers_run_in_wal_mode_with_a_large_checkpoint_interval(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        with db.engine.connect() as conn:
+            found = {
+                name: conn.exec_driver_sql(f"PRAGMA {name}").scalar_one()
+                for name in ("journal_mode", "synchronous", "wal_autocheckpoint", "journal_size_limit", "busy_timeout")
+            }
+    finally:
+        db.dispose()
+    assert found == {
+        "journal_mode": "wal",
+        "synchronous": 1,  # NORMAL: durable at checkpoints, consistent always
+        "wal_autocheckpoint": WAL_AUTOCHECKPOINT_PAGES,
+        "journal_size_limit": JOURNAL_SIZE_LIMIT,
+        "busy_timeout": 60000,
+    }

@@ -34,6 +34,7 @@ Peak RSS is the process high-water mark after the hub phases (before the peer ru
 from __future__ import annotations
 
 import json
+import os
 import resource
 import statistics
 import tempfile
@@ -237,9 +238,16 @@ def _warm(shop_url: str) -> None:
             url = response.links.get("next", {}).get("url")
 
 
+def _quiesce() -> None:
+    """Untimed: write back what earlier phases left in the page cache (each writes ~100 MB of
+    ledger), so the kernel's writeback of one phase's files is not timed in the next."""
+    os.sync()
+
+
 def _timed(repeats: int, once: Any) -> list[float]:
     times = []
     for _ in range(repeats):
+        _quiesce()
         started = time.perf_counter()
         once()
         times.append(time.perf_counter() - started)
@@ -312,13 +320,17 @@ def run(
         runs["e2e_s"] = cycles  # the cycle alone: the ledger's creation and mappings are set-up
         result["peak_rss_mb"] = round(_peak_rss_mb(), 1)
         say(f"floor: replaying {len(recorder.requests)} requests ×{repeats}…")
-        runs["floor_s"] = [_floor(recorder.requests)[0] for _ in range(repeats)]
+        runs["floor_s"] = []
+        for _ in range(repeats):
+            _quiesce()
+            runs["floor_s"].append(_floor(recorder.requests)[0])
         say(f"write floor: the ingest's own rows into a fresh ledger ×{repeats}…")
         stored = _ledger_rows(Path(tmp) / "ingest-0")
         runs["write_floor_s"] = []
         for k in range(repeats):
             hub = _hub(Path(tmp) / f"write-{k}")
             _connect(hub, shop_url, None, bulk=True)
+            _quiesce()
             runs["write_floor_s"].append(_write_floor(hub, stored, BULK_BATCH))
             hub.close()
         del stored

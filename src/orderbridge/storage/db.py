@@ -134,6 +134,15 @@ def insert_rows(
     return out
 
 
+#: SQLite checkpoints the WAL into the database once it holds this many pages (32 MiB at 4 KiB),
+#: not SQLite's default 1,000: each checkpoint costs two fsyncs, and a backfill writes ~5 KB per
+#: order. Storing 20,000 orders' rows took 0.48 s (median of 7) with 1,000 and 0.36 s with 8,192
+#: on this VM (decision 38).
+WAL_AUTOCHECKPOINT_PAGES = 8192
+#: after a checkpoint a WAL file larger than this is truncated back to it (64 MiB)
+JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("json_serializer", _dumps)
     kwargs.setdefault("json_deserializer", orjson.loads)
@@ -150,6 +159,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=60000")
+            cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+            cur.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
             cur.close()
 
         @event.listens_for(engine, "begin")
