@@ -6,7 +6,7 @@ tests use the real connectors against the sandboxes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
@@ -58,6 +58,8 @@ class FakeChannel:
     fetch_error: OrderBridgeError | None = None
     #: what push_fulfilment raises, when set
     push_error: OrderBridgeError | None = None
+    #: called with each id fetch_order is asked for, before it answers (to race it in tests)
+    on_fetch: Callable[[str], None] | None = None
     #: cost points a successful fetch_order is charged, and the total charged so far
     fetch_cost: int = 5
     spent: int = 0
@@ -91,6 +93,8 @@ class FakeChannel:
 
     def fetch_order(self, external_id: str) -> ChannelRecord:
         self.fetched.append(external_id)
+        if self.on_fetch is not None:
+            self.on_fetch(external_id)
         if self.fetch_error is not None:
             raise self.fetch_error
         if external_id not in self.orders:

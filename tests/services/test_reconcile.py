@@ -8,10 +8,11 @@ from sqlalchemy import select
 
 from orderbridge.errors import RemoteUnavailable
 from orderbridge.services.hub import Hub
+from orderbridge.services.ingest import ingest_records
 from orderbridge.services.reconcile import due_audits, list_reports, reconcile
-from orderbridge.services.sync import sync_channel
+from orderbridge.services.sync import channel_context, sync_channel
 from orderbridge.storage.tables import alerts, events, orders
-from tests.builders import T0, order
+from tests.builders import T0, order, replace
 from tests.fakes import FakeChannel, standard_world
 
 NOW = T0 + timedelta(hours=2)
@@ -81,6 +82,37 @@ def test_a_newer_version_the_ledger_missed_is_refreshed(hub: Hub) -> None:
     assert (report.recovered, report.refreshed, report.missing) == (0, 1, 0)
     assert report.findings[0]["was"] == "stale" and report.findings[0]["action"] == "refreshed"
     assert in_ledger(hub)["1003"] == 2
+
+
+def test_a_same_second_version_written_during_the_audits_fetch_is_settled_by_a_re_read_on_its_bill(
+    hub: Hub,
+) -> None:
+    channel = setup(hub)
+    sync_channel(hub, "shop")
+    newer = order(3, updated_minutes=100, note="changed in the channel")
+    channel.put(newer)
+    channel.hidden = {"1003"}
+    raced = replace(newer, note="a copy of the same second, written by a webhook meanwhile")
+    with hub.db.read() as conn:
+        row = hub.connection(conn, "shop")
+    ctx = channel_context(hub, row)
+
+    def webhook_meanwhile(external_id: str) -> None:
+        if channel.fetched == ["1003"]:  # the audit's fetch: the ledger changes before it writes
+            with hub.db.transaction() as conn:
+                ingest_records(conn, hub.tenant_id, ctx, [raced], hub.now())
+
+    channel.on_fetch = webhook_meanwhile
+    report = reconcile(hub, "shop", since=T0 - timedelta(hours=1), until=NOW)
+    assert report.ok and (report.refreshed, report.missing) == (1, 0)
+    assert channel.fetched == ["1003", "1003"]  # fetched, then re-read to settle the tie
+    with hub.db.read() as conn:
+        version, canonical = conn.execute(
+            select(orders.c.version, orders.c.canonical).where(orders.c.external_id == "1003")
+        ).one()
+    assert (version, canonical["note"]) == (3, "changed in the channel")  # the channel's, not arrival order
+    # one listing page (2 + 10 stamps), the fetch and the re-read: all on the audit's report
+    assert (report.api_requests, report.api_cost) == (3, 12 + 2 * channel.fetch_cost)
 
 
 def test_orders_missed_while_polls_failed_are_blamed_on_the_sync_error(hub: Hub) -> None:

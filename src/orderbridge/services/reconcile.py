@@ -33,7 +33,7 @@ from typing import Any, cast
 import structlog
 from sqlalchemy import Connection, and_, func, insert, select, update
 
-from orderbridge.connectors.base import AuditableChannel, Capability, ChannelConnector, ChannelRecord, OrderStamp, Role
+from orderbridge.connectors.base import AuditableChannel, Capability, ChannelRecord, OrderStamp, Role
 from orderbridge.domain.events import EventKind
 from orderbridge.errors import FixConfiguration, InvalidInput, OrderBridgeError
 from orderbridge.runtime.leases import held
@@ -241,7 +241,7 @@ def _ingest(
     hub: Hub,
     row: ConnectionRow,
     ctx: ChannelContext,
-    connector: ChannelConnector,
+    connector: AuditableChannel,
     records: list[ChannelRecord],
     stamps: dict[str, OrderStamp],
     behind: dict[str, str],
@@ -285,7 +285,10 @@ def _ingest(
             )
         add_events(conn, rows)
     if counts.tied_ids:  # a poll or webhook wrote another same-second version since the fetch: ask again
+        spent = connector.api_cost_spent()
         settle_ties(hub, ctx, connector, counts.tied_ids)
+        report.api_requests += len(counts.tied_ids)  # one re-read each, on the audit's bill
+        report.api_cost += connector.api_cost_spent() - spent
 
 
 def _finding(stamp: OrderStamp, what: str, cause: str, action: str, error: str = "") -> dict[str, Any]:
