@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from orderbridge.domain.canonical import order_from_json, order_to_json
 from orderbridge.runtime.leases import Lease, LeaseBusy, held
@@ -211,3 +212,32 @@ def test_sqlite_ledgers_run_in_wal_mode_with_a_large_checkpoint_interval(tmp_pat
         "journal_size_limit": JOURNAL_SIZE_LIMIT,
         "busy_timeout": 60000,
     }
+
+
+def test_a_sqlite_read_neither_blocks_a_writer_nor_can_write(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        with db.transaction() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        wrote = threading.Event()
+
+        def writer() -> None:
+            with db.transaction() as conn:
+                conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+            wrote.set()
+
+        with db.read() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == 0  # its snapshot is open
+            thread = threading.Thread(target=writer)
+            thread.start()
+            assert wrote.wait(5), "a read held up a writer (it took the write lock)"
+            thread.join()
+            assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == 0  # still its snapshot
+        with pytest.raises(OperationalError, match="readonly"), db.read() as conn:
+            conn.exec_driver_sql("INSERT INTO t VALUES (2)")
+        with db.transaction() as conn:  # the same pooled connection writes again
+            conn.exec_driver_sql("INSERT INTO t VALUES (3)")
+        with db.read() as conn:
+            assert sorted(conn.exec_driver_sql("SELECT x FROM t").scalars()) == [1, 3]
+    finally:
+        db.dispose()

@@ -5,6 +5,12 @@ One place builds engines (never at import time). SQLite runs in WAL mode with a 
 queue instead of failing with "database is locked". Commit is explicit — leaving the ``with``
 block normally commits, any exception rolls back.
 
+:meth:`Database.read` is for reading only. On SQLite it begins a deferred transaction — a WAL
+reader, which neither waits for the writer nor holds it up (a health check or a long audit query
+does not delay a webhook's commit) — with ``PRAGMA query_only`` on, so a write slipped into a read
+fails at once instead of racing for the write lock under load; every write transaction turns it
+off again before it begins.
+
 :func:`insert_rows` is a hand-written bulk insert for the hot append paths (orders, events,
 postings, posting attempts): SQLAlchemy Core's ``executemany`` builds and processes a parameter dict
 per row through its compiled-statement machinery, a large share of the ledger's write time in the
@@ -143,6 +149,10 @@ WAL_AUTOCHECKPOINT_PAGES = 8192
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
+#: the execution option :meth:`Database.read` sets on its connection
+_READ_ONLY = "orderbridge_read_only"
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("json_serializer", _dumps)
     kwargs.setdefault("json_deserializer", orjson.loads)
@@ -164,8 +174,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _begin_immediate(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        def _begin(conn: Connection) -> None:
+            if conn.get_execution_options().get(_READ_ONLY):
+                conn.exec_driver_sql("PRAGMA query_only=ON")
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("PRAGMA query_only=OFF")  # the pooled connection may have served a read
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     if parsed.drivername in ("postgresql", "postgres"):
@@ -189,8 +204,9 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
+        """A read-only unit of work (see the module docstring); never write through it."""
         with self.engine.connect() as conn:
-            yield conn
+            yield conn.execution_options(**{_READ_ONLY: True})
 
     def migrate(self) -> None:
         from orderbridge.storage.migrate import upgrade
