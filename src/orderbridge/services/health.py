@@ -34,15 +34,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from orderbridge.connectors.base import Role
 from orderbridge.domain.events import EventKind
 from orderbridge.errors import AuthFailed, FixConfiguration, OrderBridgeError, PermissionDenied
 from orderbridge.services import notify
 from orderbridge.services.hub import ConnectionRow, Hub
+from orderbridge.services.ingest import pending_reread_counts
 from orderbridge.services.ledger import add_events, event_row
-from orderbridge.storage.tables import connection_jobs, connections, orders, pending_rereads
+from orderbridge.storage.tables import connection_jobs, connections, orders
 
 log = structlog.get_logger("orderbridge.health")
 
@@ -380,14 +381,7 @@ def health_report(hub: Hub) -> dict[str, Any]:
 
     now = hub.now()
     with hub.db.read() as conn:  # ties the channel has not settled yet (decision 37)
-        pending: dict[int, int] = {
-            cid: int(n)
-            for cid, n in conn.execute(
-                select(pending_rereads.c.connection_id, func.count())
-                .where(pending_rereads.c.tenant_id == hub.tenant_id)
-                .group_by(pending_rereads.c.connection_id)
-            )
-        }
+        pending = pending_reread_counts(conn, hub.tenant_id)
     items = []
     for r in connection_rows(hub):
         items.append(

@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from orderbridge.connectors.base import ChannelBatch, ChannelConnector, ChannelRecord, UnreadableOrder
@@ -440,6 +440,18 @@ def _pend(
         .returning(pending_rereads.c.external_id)
     )
     return list(inserted.scalars())
+
+
+def pending_reread_counts(conn: Connection, tenant_id: int) -> dict[int, int]:
+    """Pending re-reads per connection id (for ``/healthz`` and ``/metrics``)."""
+    return {
+        cid: int(n)
+        for cid, n in conn.execute(
+            select(pending_rereads.c.connection_id, func.count())
+            .where(pending_rereads.c.tenant_id == tenant_id)
+            .group_by(pending_rereads.c.connection_id)
+        )
+    }
 
 
 #: how many pending re-reads one sync asks about (least recently asked first, so all get their turn)

@@ -23,13 +23,13 @@ from sqlalchemy import func, select
 
 from orderbridge.observe import Observer
 from orderbridge.services.hub import Hub
+from orderbridge.services.ingest import pending_reread_counts
 from orderbridge.storage.tables import (
     connection_jobs,
     connections,
     cursors,
     order_reasons,
     orders,
-    pending_rereads,
     reconciliation_runs,
 )
 
@@ -141,11 +141,7 @@ class LedgerCollector(Collector):
                 ).join(latest, reconciliation_runs.c.id == latest.c.id)
             ):
                 missing.add_metric([names.get(cid, str(cid)), kind], float(n))
-            for cid, n in conn.execute(
-                select(pending_rereads.c.connection_id, func.count())
-                .where(pending_rereads.c.tenant_id == hub.tenant_id)
-                .group_by(pending_rereads.c.connection_id)
-            ):
+            for cid, n in pending_reread_counts(conn, hub.tenant_id).items():
                 pending.add_metric([names.get(cid, str(cid))], float(n))
         yield from (by_state, holds, lag, cursor_age, health, failures, job_health, missing, pending)
 
