@@ -263,7 +263,10 @@ def test_a_cancelled_bulk_operation_holds_the_slot_while_canceling_then_frees_it
     late = gql(client, CANCEL_BULK, {"id": second["bulkOperation"]["id"]})["data"]["bulkOperationCancel"]
     assert late["userErrors"][0]["message"] == "A bulk operation cannot be canceled when it is completed."
     missing = gql(client, CANCEL_BULK, {"id": "gid://shopify/BulkOperation/999"})["data"]["bulkOperationCancel"]
-    assert missing == {"bulkOperation": None, "userErrors": [{"field": ["id"], "message": "Bulk operation does not exist."}]}
+    assert missing == {
+        "bulkOperation": None,
+        "userErrors": [{"field": ["id"], "message": "Bulk operation does not exist."}],
+    }
     assert len(state.entries("bulk_operation")) == 2
     assert [e.key for e in state.entries("bulk_operation_cancel")] == [op_id]
 

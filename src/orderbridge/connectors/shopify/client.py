@@ -138,9 +138,19 @@ class ShopifyClient:
             self.sleep(wait)
 
     def execute(
-        self, query: str, variables: Mapping[str, Any] | None = None, *, cost: int | None = None
+        self,
+        query: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        cost: int | None = None,
+        resend: bool = True,
     ) -> GraphQLResult:
-        """Run one GraphQL operation; raise only :mod:`orderbridge.errors` types."""
+        """Run one GraphQL operation; raise only :mod:`orderbridge.errors` types.
+
+        ``resend=False`` is for a mutation whose lost answer (timeout, cut body, 5xx, reset) may
+        hide that it was applied: only a throttled attempt — refused before it ran — is sent
+        again, and any other ``RemoteUnavailable`` reaches the caller, which reads what Shopify
+        now holds before deciding anything."""
         expected = cost if cost is not None else estimate_cost(query, variables)
 
         def attempt() -> GraphQLResult:
@@ -199,7 +209,11 @@ class ShopifyClient:
                 body.get("data") or {}, requested, int(actual if actual is not None else requested), throttle
             )
 
-        return call_with_retries(attempt, self.retry, sleep=self.sleep)
+        if resend:
+            return call_with_retries(attempt, self.retry, sleep=self.sleep)
+        return call_with_retries(
+            attempt, self.retry, sleep=self.sleep, retry_if=lambda exc: isinstance(exc, RateLimited)
+        )
 
     def stream_lines(self, url: str) -> Iterator[bytes]:
         """The non-empty lines of a bulk result file, streamed as bytes (the URL is pre-signed: no

@@ -822,8 +822,8 @@ def _run_bulk(state: ShopifyState, executor: Executor, query: str, base_url: str
 
 def _cancel_bulk(state: ShopifyState, executor: Executor, gid: str) -> dict[str, Any]:
     with state.lock:
-        for op in state.bulk_operations.values():
-            _advance_bulk(state, executor, op)
+        for each in state.bulk_operations.values():
+            _advance_bulk(state, executor, each)
         op, errors = state.cancel_bulk(gid)
         return {"bulkOperation": op.node() if op else None, "userErrors": errors}
 

@@ -744,9 +744,7 @@ class ShopifyState(SandboxState):
             if op is None:
                 return None, [_user_error(["id"], "Bulk operation does not exist.")]
             if op.status not in ("CREATED", "RUNNING"):
-                return op, [
-                    _user_error(None, f"A bulk operation cannot be canceled when it is {op.status.lower()}.")
-                ]
+                return op, [_user_error(None, f"A bulk operation cannot be canceled when it is {op.status.lower()}.")]
             op.status, op.canceling_since = "CANCELING", self.monotonic()
             self.record("bulk_operation_cancel", op.gid, query=op.query)
             return op, []
