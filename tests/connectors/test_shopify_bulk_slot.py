@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from graphql import parse, print_ast
 
 from orderbridge.connectors.base import ChannelBatch
 from orderbridge.connectors.shopify import ShopifyChannel
@@ -107,6 +108,12 @@ def test_an_export_of_this_hubs_query_left_running_by_a_killed_sync_is_adopted_n
     assert _cursor(batches) == datetime.fromisoformat(left["createdAt"]), "the adopted export's createdAt"
     assert shop.started() == [BULK_QUERY], "one export, the adopted one"
     assert shop.cancelled() == []
+
+
+def test_this_hubs_query_laid_out_differently_is_still_recognised_as_its_own(shop: Shop) -> None:
+    shop.start(print_ast(parse(BULK_QUERY)))  # the same document over many lines, indented
+    assert _records(shop.backfill()) == {str(i) for i in shop.state.orders}
+    assert len(shop.started()) == 1 and shop.cancelled() == []
 
 
 def test_a_recently_completed_export_of_this_hubs_query_is_used_as_it_is(shop: Shop) -> None:

@@ -29,10 +29,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import httpx
 import structlog
+from graphql import GraphQLError, parse, print_ast
 
 from orderbridge.connectors.base import (
     Capability,
@@ -217,8 +219,18 @@ class BulkOperationBusy(RetryLater):
         self.status = status
 
 
+@lru_cache(maxsize=16)
+def _canonical(query: str) -> str | None:
+    """A GraphQL document printed canonically (whitespace, commas, layout do not count); None if
+    it does not parse."""
+    try:
+        return print_ast(parse(query))
+    except GraphQLError:
+        return None
+
+
 def _same_query(a: str | None, b: str) -> bool:
-    return a is not None and a.split() == b.split()
+    return a is not None and (a == b or (_canonical(a) is not None and _canonical(a) == _canonical(b)))
 
 
 def _rejected(message: str) -> HoldOrder:
