@@ -1,7 +1,9 @@
 """The Shopify Admin GraphQL client: the only code in the connector that performs I/O.
 
 Every call goes through :func:`orderbridge.connectors.http.send`/``json_body`` (error translation)
-inside :func:`call_with_retries`, so 429, 5xx, timeouts and truncated bodies are retried. Cost
+inside :func:`call_with_retries`, so 429, 5xx, timeouts and truncated bodies are retried —
+except for a call made with ``resend=False`` (a mutation whose lost answer may hide that it was
+applied), where only throttling is retried and the caller reads what Shopify holds. Cost
 throttling is handled here, where the numbers are: a ``THROTTLED`` answer becomes
 :class:`RateLimited` with ``retry_after = (requested − available) / restoreRate`` (the exact time
 the bucket needs), and before each call the client waits proactively when the last

@@ -12,6 +12,11 @@ Reads use the GraphQL Admin API only (REST is legacy for new apps since 2024-10)
   the whole store), polled until done, then the JSONL is streamed and children reassembled via
   ``__parentId``. The export is not sorted by update time, so only the last batch carries a cursor:
   the bulk operation's creation time (everything updated later is picked up incrementally).
+  Shopify runs one bulk query per app and shop and keeps one whose requester died, so the slot is
+  read (``currentBulkOperation``) before a start and after any start that is refused or whose
+  answer is lost: this connector's own export (running, or completed within the hour) is adopted,
+  another query's is cancelled and waited for, and the start itself is never re-sent blindly;
+  what cannot be settled in bounded time is :class:`BulkOperationBusy` (decision 52).
 - Orders with more lines than ``lines_per_order_hint`` have their remaining lines paged in.
 - Webhooks (``WebhookChannel``): ``webhookSubscriptionCreate``/``Delete`` and
   ``webhookSubscriptions``. ``register_webhooks`` lists first and creates only the missing topics,
