@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from orderbridge.sandboxes.base import Fault, in_process_client
+from orderbridge.sandboxes.base import Fault, build_app, in_process_client
 from orderbridge.sandboxes.shopify import ShopifyState, create_sandbox
+from orderbridge.sandboxes.shopify.app import routes
 from orderbridge.sandboxes.shopify.generator import (
     CATALOG,
     UNKNOWN_SHIPPING_METHODS,
@@ -161,8 +162,20 @@ def test_graphql_refuses_queries_over_the_max_cost_and_throttles_when_the_bucket
         assert throttled["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] < 102
 
 
+class SandboxClock:
+    """The sandbox's monotonic clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 500.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_a_bulk_operation_runs_then_completes_with_jsonl_children_carrying_parent_ids(shopify: Store) -> None:
     state, client = shopify
+    state.monotonic = clock = SandboxClock()
+    state.bulk_seconds = 2.0
     bulk = "{ orders { edges { node { id name lineItems { edges { node { id sku } } } } } } }"
     run = gql(
         client,
@@ -178,6 +191,7 @@ def test_a_bulk_operation_runs_then_completes_with_jsonl_children_carrying_paren
     assert "already in progress" in second["data"]["bulkOperationRunQuery"]["userErrors"][0]["message"]
     poll = "{ currentBulkOperation { id status objectCount url } }"
     assert gql(client, poll)["data"]["currentBulkOperation"]["status"] == "RUNNING"
+    clock.now += 2.0  # the sandbox's clock runs the operation, whether anyone polls or not
     done = gql(client, poll)["data"]["currentBulkOperation"]
     assert done["status"] == "COMPLETED"
     rows = [json.loads(line) for line in client.get(done["url"]).text.splitlines()]
@@ -193,6 +207,68 @@ def test_a_bulk_operation_runs_then_completes_with_jsonl_children_carrying_paren
             assert row["__parentId"] == current
         else:
             current = row["id"]
+
+
+RUN_BULK = """mutation($q: String!) { bulkOperationRunQuery(query: $q) {
+    bulkOperation { id status createdAt } userErrors { field message code } } }"""
+CANCEL_BULK = """mutation($id: ID!) { bulkOperationCancel(id: $id) {
+    bulkOperation { id status } userErrors { field message } } }"""
+CURRENT_BULK = "{ currentBulkOperation { id status query createdAt completedAt url rootObjectCount } }"
+
+
+def test_a_bulk_operation_outlives_its_requester_and_completes_on_the_sandbox_clock(shopify: Store) -> None:
+    state, client = shopify
+    state.monotonic = clock = SandboxClock()
+    state.bulk_seconds = 30.0
+    query = "{ orders { edges { node { id } } } }"
+    started = gql(client, RUN_BULK, {"q": query})["data"]["bulkOperationRunQuery"]["bulkOperation"]
+    client.close()  # the requester goes away; nobody polls
+    clock.now += 29.0
+    with in_process_client(build_app(state, routes(state))) as other:
+        other.headers["X-Shopify-Access-Token"] = TOKEN
+        current = gql(other, CURRENT_BULK)["data"]["currentBulkOperation"]
+        assert (current["id"], current["status"], current["query"]) == (started["id"], "RUNNING", query)
+        refused = gql(other, RUN_BULK, {"q": query})["data"]["bulkOperationRunQuery"]
+        assert refused["bulkOperation"] is None
+        assert refused["userErrors"][0]["code"] == "OPERATION_IN_PROGRESS"
+        assert started["id"] in refused["userErrors"][0]["message"]
+        clock.now += 1.0
+        done = gql(other, CURRENT_BULK)["data"]["currentBulkOperation"]
+        assert done["status"] == "COMPLETED" and done["createdAt"] == started["createdAt"]
+        assert int(done["rootObjectCount"]) == len(state.orders) and other.get(done["url"]).status_code == 200
+        clock.now += 7 * 24 * 3600.0  # results are kept a week
+        expired = gql(other, CURRENT_BULK)["data"]["currentBulkOperation"]
+        assert expired["status"] == "EXPIRED" and expired["url"] is None
+        assert other.get(done["url"]).status_code == 404
+    assert [e.key for e in state.entries("bulk_operation")] == [started["id"]], "one operation, started once"
+
+
+def test_a_cancelled_bulk_operation_holds_the_slot_while_canceling_then_frees_it(shopify: Store) -> None:
+    state, client = shopify
+    state.monotonic = clock = SandboxClock()
+    state.bulk_seconds, state.bulk_cancel_seconds = 60.0, 2.0
+    first = gql(client, RUN_BULK, {"q": "{ orders { edges { node { id name } } } }"})["data"]["bulkOperationRunQuery"]
+    op_id = first["bulkOperation"]["id"]
+    cancel = gql(client, CANCEL_BULK, {"id": op_id})["data"]["bulkOperationCancel"]
+    assert cancel == {"bulkOperation": {"id": op_id, "status": "CANCELING"}, "userErrors": []}
+    again = gql(client, CANCEL_BULK, {"id": op_id})["data"]["bulkOperationCancel"]
+    assert again["userErrors"][0]["message"] == "A bulk operation cannot be canceled when it is canceling."
+    busy = gql(client, RUN_BULK, {"q": "{ orders { edges { node { id } } } }"})["data"]["bulkOperationRunQuery"]
+    assert busy["userErrors"][0]["code"] == "OPERATION_IN_PROGRESS"
+    clock.now += 2.0
+    assert gql(client, CURRENT_BULK)["data"]["currentBulkOperation"]["status"] == "CANCELED"
+    second = gql(client, RUN_BULK, {"q": "{ orders { edges { node { id } } } }"})["data"]["bulkOperationRunQuery"]
+    assert second["userErrors"] == [] and second["bulkOperation"]["id"] != op_id
+    clock.now += 60.0
+    late = gql(client, CANCEL_BULK, {"id": second["bulkOperation"]["id"]})["data"]["bulkOperationCancel"]
+    assert late["userErrors"][0]["message"] == "A bulk operation cannot be canceled when it is completed."
+    missing = gql(client, CANCEL_BULK, {"id": "gid://shopify/BulkOperation/999"})["data"]["bulkOperationCancel"]
+    assert missing == {
+        "bulkOperation": None,
+        "userErrors": [{"field": ["id"], "message": "Bulk operation does not exist."}],
+    }
+    assert len(state.entries("bulk_operation")) == 2
+    assert [e.key for e in state.entries("bulk_operation_cancel")] == [op_id]
 
 
 def test_fulfillment_create_moves_quantities_statuses_and_the_ledger(shopify: Store) -> None:

@@ -746,6 +746,7 @@ def sandbox_shopify(
     api_secret: Annotated[str, typer.Option(help="The app's secret: signs webhooks")] = "shpss_sandbox",
     webhook_retry_scale: Annotated[float, typer.Option(help="Multiplies Shopify's webhook retry delays")] = 1.0,
     webhook_drop_rate: Annotated[float, typer.Option(help="Share of webhook deliveries silently dropped")] = 0.0,
+    bulk_seconds: Annotated[float, typer.Option(help="How long a bulk query runs before it completes")] = 0.05,
 ) -> None:
     """Serve the Shopify Admin API emulator (REST + GraphQL + bulk + webhooks) until stopped."""
     from orderbridge.sandboxes.base import serve_forever
@@ -761,6 +762,7 @@ def sandbox_shopify(
         api_secret=api_secret,
         webhook_retry_scale=webhook_retry_scale,
         webhook_drop_rate=webhook_drop_rate,
+        bulk_seconds=bulk_seconds,
     )
     err.print(f"Shopify sandbox: {orders} orders on http://127.0.0.1:{port} (token shpat_sandbox, secret {api_secret})")
     serve_forever(asgi, port)

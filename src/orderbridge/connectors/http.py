@@ -92,13 +92,16 @@ def call_with_retries(
     *,
     sleep: Callable[[float], None] = time.sleep,
     on_retry: Callable[[RetryLater, float], None] | None = None,
+    retry_if: Callable[[RetryLater], bool] | None = None,
 ) -> T:
+    """``fn()``, again after each ``RetryLater`` (those ``retry_if`` accepts, when given) within
+    ``policy``; the last error is re-raised when the attempts or the total wait run out."""
     waited = 0.0
     for attempt in range(1, policy.attempts + 1):
         try:
             return fn()
         except RetryLater as exc:
-            if attempt == policy.attempts:
+            if attempt == policy.attempts or (retry_if is not None and not retry_if(exc)):
                 raise
             delay = exc.retry_after
             if delay is None:

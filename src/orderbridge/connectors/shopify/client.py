@@ -1,7 +1,9 @@
 """The Shopify Admin GraphQL client: the only code in the connector that performs I/O.
 
 Every call goes through :func:`orderbridge.connectors.http.send`/``json_body`` (error translation)
-inside :func:`call_with_retries`, so 429, 5xx, timeouts and truncated bodies are retried. Cost
+inside :func:`call_with_retries`, so 429, 5xx, timeouts and truncated bodies are retried —
+except for a call made with ``resend=False`` (a mutation whose lost answer may hide that it was
+applied), where only throttling is retried and the caller reads what Shopify holds. Cost
 throttling is handled here, where the numbers are: a ``THROTTLED`` answer becomes
 :class:`RateLimited` with ``retry_after = (requested − available) / restoreRate`` (the exact time
 the bucket needs), and before each call the client waits proactively when the last
@@ -138,9 +140,19 @@ class ShopifyClient:
             self.sleep(wait)
 
     def execute(
-        self, query: str, variables: Mapping[str, Any] | None = None, *, cost: int | None = None
+        self,
+        query: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        cost: int | None = None,
+        resend: bool = True,
     ) -> GraphQLResult:
-        """Run one GraphQL operation; raise only :mod:`orderbridge.errors` types."""
+        """Run one GraphQL operation; raise only :mod:`orderbridge.errors` types.
+
+        ``resend=False`` is for a mutation whose lost answer (timeout, cut body, 5xx, reset) may
+        hide that it was applied: only a throttled attempt — refused before it ran — is sent
+        again, and any other ``RemoteUnavailable`` reaches the caller, which reads what Shopify
+        now holds before deciding anything."""
         expected = cost if cost is not None else estimate_cost(query, variables)
 
         def attempt() -> GraphQLResult:
@@ -199,7 +211,11 @@ class ShopifyClient:
                 body.get("data") or {}, requested, int(actual if actual is not None else requested), throttle
             )
 
-        return call_with_retries(attempt, self.retry, sleep=self.sleep)
+        if resend:
+            return call_with_retries(attempt, self.retry, sleep=self.sleep)
+        return call_with_retries(
+            attempt, self.retry, sleep=self.sleep, retry_if=lambda exc: isinstance(exc, RateLimited)
+        )
 
     def stream_lines(self, url: str) -> Iterator[bytes]:
         """The non-empty lines of a bulk result file, streamed as bytes (the URL is pre-signed: no

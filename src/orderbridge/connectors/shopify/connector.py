@@ -12,6 +12,11 @@ Reads use the GraphQL Admin API only (REST is legacy for new apps since 2024-10)
   the whole store), polled until done, then the JSONL is streamed and children reassembled via
   ``__parentId``. The export is not sorted by update time, so only the last batch carries a cursor:
   the bulk operation's creation time (everything updated later is picked up incrementally).
+  Shopify runs one bulk query per app and shop and keeps one whose requester died, so the slot is
+  read (``currentBulkOperation``) before a start and after any start that is refused or whose
+  answer is lost: this connector's own export (running, or completed within the hour) is adopted,
+  another query's is cancelled and waited for, and the start itself is never re-sent blindly;
+  what cannot be settled in bounded time is :class:`BulkOperationBusy` (decision 52).
 - Orders with more lines than ``lines_per_order_hint`` have their remaining lines paged in.
 - Webhooks (``WebhookChannel``): ``webhookSubscriptionCreate``/``Delete`` and
   ``webhookSubscriptions``. ``register_webhooks`` lists first and creates only the missing topics,
@@ -27,11 +32,14 @@ Reads use the GraphQL Admin API only (REST is legacy for new apps since 2024-10)
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import httpx
+import structlog
+from graphql import GraphQLError, parse, print_ast
 
 from orderbridge.connectors.base import (
     Capability,
@@ -55,7 +63,10 @@ from orderbridge.connectors.shopify.mapper import (
     parse_time,
 )
 from orderbridge.connectors.shopify.webhooks import ENUM_TO_TOPIC, TOPIC_TO_ENUM
-from orderbridge.errors import FixConfiguration, HoldOrder, NotFound, RemoteUnavailable, SettingsError
+from orderbridge.errors import FixConfiguration, HoldOrder, NotFound, RemoteUnavailable, RetryLater, SettingsError
+from orderbridge.runtime.crashpoints import crashpoint
+
+log = structlog.get_logger("orderbridge.shopify")
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "api_version": "2025-01",
@@ -141,9 +152,22 @@ BULK_QUERY = (
 )
 BULK_RUN = (
     "mutation Bulk($query: String!) { bulkOperationRunQuery(query: $query) {"
+    " bulkOperation { id status errorCode objectCount url createdAt completedAt query }"
+    " userErrors { field message code } } }"
+)
+BULK_POLL = "{ currentBulkOperation { id status errorCode objectCount url createdAt completedAt query } }"
+BULK_CANCEL = (
+    "mutation CancelBulk($id: ID!) { bulkOperationCancel(id: $id) {"
     " bulkOperation { id status } userErrors { field message } } }"
 )
-BULK_POLL = "{ currentBulkOperation { id status errorCode objectCount url createdAt completedAt } }"
+#: statuses in which a bulk query holds the shop's one slot for this app
+BULK_BUSY = frozenset({"CREATED", "RUNNING", "CANCELING"})
+#: a COMPLETED export of BULK_QUERY younger than this is adopted rather than run again
+BULK_ADOPT_COMPLETED_WITHIN = timedelta(hours=1)
+#: look at the slot, decide, act — at most this many times in one sync
+BULK_SETTLE_ROUNDS = 3
+#: how long (seconds) one sync waits for a cancelled export to let go of the slot
+BULK_CANCEL_WAIT_S = 60.0
 FULFILLMENT_ORDERS_QUERY = (
     "query FOs($id: ID!) { order(id: $id) { id fulfillments(first: 20) { id status trackingInfo(first: 5) { number } }"
     " fulfillmentOrders(first: 5) { nodes { id status"
@@ -181,6 +205,37 @@ WEBHOOK_DELETE = (
     " deletedWebhookSubscriptionId userErrors { field message } } }"
 )
 TAKEN = "already been taken"
+
+
+class BulkOperationBusy(RetryLater):
+    """Shopify's one bulk slot is held by an export this sync could neither adopt nor clear."""
+
+    code = "shopify_bulk_busy"
+
+    def __init__(self, operation_id: str | None, status: str | None, detail: str) -> None:
+        super().__init__(
+            f"Shopify's bulk export slot is busy: operation {operation_id or '(none)'} is "
+            f"{status or 'unknown'} ({detail})",
+            hint="The next sync looks again; if it stays busy, find what else uses this app's token "
+            "(one bulk query per app and shop runs at a time).",
+            retry_after=60.0,
+        )
+        self.operation_id = operation_id
+        self.status = status
+
+
+@lru_cache(maxsize=16)
+def _canonical(query: str) -> str | None:
+    """A GraphQL document printed canonically (whitespace, commas, layout do not count); None if
+    it does not parse."""
+    try:
+        return print_ast(parse(query))
+    except GraphQLError:
+        return None
+
+
+def _same_query(a: str | None, b: str) -> bool:
+    return a is not None and (a == b or (_canonical(a) is not None and _canonical(a) == _canonical(b)))
 
 
 def _rejected(message: str) -> HoldOrder:
@@ -247,6 +302,8 @@ class ShopifyChannel:
             )
         self.settings = {**DEFAULT_SETTINGS, **settings}
         self.sleep = sleep
+        #: wall clock for judging how recent a completed bulk export is (aware UTC)
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.client = ShopifyClient(
             base_url, token, api_version=str(self.settings["api_version"]), http=http, sleep=sleep
         )
@@ -333,32 +390,126 @@ class ShopifyChannel:
         return self._complete(node)
 
     def _bulk_backfill(self) -> Iterator[ChannelBatch]:
-        run = self.client.execute(BULK_RUN, {"query": BULK_QUERY}).data["bulkOperationRunQuery"]
-        if run["userErrors"]:
+        op = yield from self._bulk_export()
+        op = yield from self._await_bulk(op)
+        cursor = parse_time(op["createdAt"], "createdAt")
+        if not op.get("url"):
+            yield ChannelBatch([], cursor_after=cursor)
+            return
+        yield from self._read_bulk(op["url"], cursor)
+
+    # Shopify runs one bulk query per app and shop, and keeps running one whose requester died or
+    # lost the answer. So the slot is looked at before anything is started, and again whenever a
+    # start is refused (OPERATION_IN_PROGRESS) or its answer is lost: a start is never re-sent
+    # blindly. Empty batches while waiting let the hub renew its sync lease.
+    def _bulk_export(self) -> Generator[ChannelBatch, None, dict[str, Any]]:
+        """An export of BULK_QUERY to wait for: this hub's own adopted, or a fresh one."""
+        lost: RemoteUnavailable | None = None
+        for _ in range(BULK_SETTLE_ROUNDS):
+            current = self._current_bulk()
+            if self._adoptable(current):
+                assert current is not None
+                log.info("shopify.bulk.adopted", operation=current["id"], status=current["status"])
+                return current
+            if current is not None and current["status"] in BULK_BUSY:
+                yield from self._clear_bulk(current)
+            try:
+                started = self._start_bulk()
+            except RemoteUnavailable as exc:  # the answer is lost, not the outcome: look, then decide
+                log.warning("shopify.bulk.start_unknown", error=str(exc))
+                lost = exc
+                continue
+            if started is not None:
+                return started
+        current = self._current_bulk()
+        if self._adoptable(current):
+            assert current is not None
+            return current
+        if lost is not None and (current is None or current["status"] not in BULK_BUSY):
+            raise lost  # the start never took: Shopify is failing, not busy
+        raise BulkOperationBusy(
+            None if current is None else str(current["id"]),
+            None if current is None else str(current["status"]),
+            f"{BULK_SETTLE_ROUNDS} attempts to start one",
+        )
+
+    def _current_bulk(self) -> dict[str, Any] | None:
+        op: dict[str, Any] | None = self.client.execute(BULK_POLL).data.get("currentBulkOperation")
+        return op
+
+    def _adoptable(self, op: dict[str, Any] | None) -> bool:
+        """This hub's export, running or completed recently enough that using it is cheaper than a new one."""
+        if op is None or not _same_query(op.get("query"), BULK_QUERY):
+            return False
+        if op["status"] in ("CREATED", "RUNNING"):
+            return True
+        if op["status"] != "COMPLETED" or not op.get("completedAt"):
+            return False
+        return self.clock() - parse_time(op["completedAt"], "completedAt") <= BULK_ADOPT_COMPLETED_WITHIN
+
+    def _start_bulk(self) -> dict[str, Any] | None:
+        """Ask for a new export; None when Shopify says one is in progress (someone else's, or ours
+        whose earlier answer was lost)."""
+        run = self.client.execute(BULK_RUN, {"query": BULK_QUERY}, resend=False).data["bulkOperationRunQuery"]
+        errors = run.get("userErrors") or []
+        if any(e.get("code") == "OPERATION_IN_PROGRESS" or "in progress" in str(e.get("message")) for e in errors):
+            log.info("shopify.bulk.in_progress", error="; ".join(str(e.get("message")) for e in errors))
+            return None
+        if errors or not run.get("bulkOperation"):
             raise RemoteUnavailable(
-                "Shopify could not start the bulk export: " + "; ".join(e["message"] for e in run["userErrors"]),
+                "Shopify could not start the bulk export: " + "; ".join(str(e.get("message")) for e in errors),
                 retry_after=60.0,
             )
-        op_id = run["bulkOperation"]["id"]
+        op: dict[str, Any] = run["bulkOperation"]
+        log.info("shopify.bulk.started", operation=op["id"])
+        crashpoint("bulk.after_start")
+        return op
+
+    def _clear_bulk(self, op: dict[str, Any]) -> Iterator[ChannelBatch]:
+        """Cancel an export that is not this hub's (CREATED/RUNNING), then wait until the slot is
+        free; an export already CANCELING is only waited for. Bounded: BulkOperationBusy."""
+        refusal = ""
+        if op["status"] != "CANCELING":
+            payload = self.client.execute(BULK_CANCEL, {"id": op["id"]}).data["bulkOperationCancel"]
+            # a refusal (it completed or was cancelled meanwhile) is settled by the next look
+            refusal = "; ".join(str(e.get("message")) for e in payload.get("userErrors") or [])
+            log.warning(
+                "shopify.bulk.cancelled_foreign",
+                operation=op["id"],
+                status=op["status"],
+                query=str(op.get("query"))[:200],
+                refusal=refusal or None,
+            )
+        waited, wait = 0.0, min(0.05, float(self.settings["bulk_poll_interval"]))
+        while True:
+            current = self._current_bulk()
+            if current is None or current["id"] != op["id"] or current["status"] not in BULK_BUSY:
+                return
+            if waited >= BULK_CANCEL_WAIT_S:
+                detail = f"cancelled {waited:.0f} s ago" + (f"; Shopify said: {refusal}" if refusal else "")
+                raise BulkOperationBusy(current["id"], current["status"], detail)
+            self.sleep(wait)
+            waited += wait
+            wait = min(float(self.settings["bulk_poll_interval"]), wait * 2)
+            yield ChannelBatch([], cursor_after=None)
+
+    def _await_bulk(self, op: dict[str, Any]) -> Generator[ChannelBatch, None, dict[str, Any]]:
+        """Poll until this export COMPLETED (an export that ends otherwise fails the sync)."""
+        op_id = op["id"]
         interval = float(self.settings["bulk_poll_interval"])
         wait = min(0.05, interval)  # small exports finish in moments: poll soon, then back off
-        while True:
-            op = self.client.execute(BULK_POLL).data["currentBulkOperation"]
-            if op is None or op["id"] != op_id:
-                raise RemoteUnavailable("Shopify lost track of the bulk export (another one replaced it)")
-            if op["status"] == "COMPLETED":
-                break
+        while op["status"] != "COMPLETED":
             if op["status"] in ("FAILED", "CANCELED", "CANCELING", "EXPIRED"):
                 raise RemoteUnavailable(f"Shopify bulk export ended {op['status']} ({op.get('errorCode')})")
             self.sleep(wait)
             wait = min(interval, wait * 2)
             # an empty batch lets the hub renew its sync lease while a long export runs
             yield ChannelBatch([], cursor_after=None)
-        cursor = parse_time(op["createdAt"], "createdAt")
-        if not op.get("url"):
-            yield ChannelBatch([], cursor_after=cursor)
-            return
-        yield from self._read_bulk(op["url"], cursor)
+            current = self._current_bulk()
+            if current is None or current["id"] != op_id:
+                raise RemoteUnavailable("Shopify lost track of the bulk export (another one replaced it)")
+            op = current
+        return op
 
     def _read_bulk(self, url: str, cursor: datetime) -> Iterator[ChannelBatch]:
         """Stream a bulk result: each order line with the child lines that follow it, in batches;

@@ -14,6 +14,14 @@ client (``tests/sandboxes/test_shopify_official_client.py``). Decisions where th
 - Throttling: the requested cost is static (see :mod:`.executor`); ``actualQueryCost`` is the cost
   of what was returned (unused points are refunded, as Shopify does). Bulk results are served at
   ``/bulk-results/{id}.jsonl`` without credentials (Shopify hands out a signed storage URL).
+- Bulk operations belong to the store, not to a request: one per app and shop at a time, its
+  status a function of the sandbox's clock (``bulk_seconds`` to complete, ``bulk_cancel_seconds``
+  in CANCELING, a week until EXPIRED), brought up to date by whoever looks next — so one whose
+  requester was killed goes on and completes on time. ``bulkOperationRunQuery`` refuses with
+  ``OPERATION_IN_PROGRESS`` while one is CREATED, RUNNING or CANCELING; ``bulkOperationCancel``
+  refuses an operation in any other state with a userError naming it (Shopify documents the
+  mutation, not its messages: the wording is the sandbox's). The ledger records each start
+  (``bulk_operation``) and each accepted cancel (``bulk_operation_cancel``).
 - An ``orders`` page whose nodes select only ``id legacyResourceId name createdAt updatedAt``
   (an audit's listing) is built from the order seeds without expanding the orders
   (:meth:`ShopifyState.stamp_node`): same answer and cost, ~10x faster for the sandbox.
@@ -97,11 +105,13 @@ def create_sandbox(
     api_secret: str = "shpss_sandbox",
     webhook_retry_scale: float = 1.0,
     webhook_drop_rate: float = 0.0,
+    bulk_seconds: float = 0.05,
 ) -> tuple[ShopifyState, ASGIApp]:
     """A Shopify store with ``orders`` generated orders, and the ASGI app that serves it.
 
     ``api_secret`` signs webhooks; ``webhook_retry_scale`` multiplies Shopify's retry delays
-    (tests use 0.001); ``webhook_drop_rate`` is the share of deliveries silently lost.
+    (tests use 0.001); ``webhook_drop_rate`` is the share of deliveries silently lost;
+    ``bulk_seconds`` is how long a bulk query runs (on the sandbox's clock) before it completes.
     """
     state = ShopifyState(
         orders=orders,
@@ -117,6 +127,7 @@ def create_sandbox(
         api_secret=api_secret,
         webhook_retry_scale=webhook_retry_scale,
         webhook_drop_rate=webhook_drop_rate,
+        bulk_seconds=bulk_seconds,
     )
     return state, build_app(state, routes(state))
 
@@ -702,7 +713,7 @@ def _resolve_root(state: ShopifyState, executor: Executor, f: PlanField, base_ur
             "email": "owner@example.com",
         }
     if name == "currentBulkOperation":
-        return _poll_bulk(state, executor, base_url)
+        return _current_bulk(state, executor)
     if name == "fulfillmentCreate":
         fi = args["fulfillment"]
         return _fulfillment_payload(
@@ -719,7 +730,9 @@ def _resolve_root(state: ShopifyState, executor: Executor, f: PlanField, base_ur
             state, state.update_tracking(int(fid) if fid.isdigit() else None, args["trackingInfoInput"])
         )
     if name == "bulkOperationRunQuery":
-        return _run_bulk(state, executor, args["query"])
+        return _run_bulk(state, executor, args["query"], base_url)
+    if name == "bulkOperationCancel":
+        return _cancel_bulk(state, executor, args["id"])
     if name in _WEBHOOK_ROOTS:
         return _WEBHOOK_ROOTS[name](state, args, api_version)
     raise ExecutionError(f"Field '{name}' is not implemented by the sandbox.")
@@ -782,7 +795,7 @@ _WEBHOOK_ROOTS = {
 }
 
 
-def _run_bulk(state: ShopifyState, executor: Executor, query: str) -> dict[str, Any]:
+def _run_bulk(state: ShopifyState, executor: Executor, query: str, base_url: str) -> dict[str, Any]:
     try:
         doc = executor.document(query)
         op = executor.operation(doc, None)
@@ -790,36 +803,55 @@ def _run_bulk(state: ShopifyState, executor: Executor, query: str) -> dict[str, 
     except ValidationFailed as exc:
         return {
             "bulkOperation": None,
-            "userErrors": [{"field": ["query"], "message": e["message"]} for e in exc.errors],
+            "userErrors": [{"field": ["query"], "message": e["message"], "code": "INVALID"} for e in exc.errors],
         }
     except ExecutionError as exc:
-        return {"bulkOperation": None, "userErrors": [{"field": ["query"], "message": exc.message}]}
+        return {"bulkOperation": None, "userErrors": [{"field": ["query"], "message": exc.message, "code": "INVALID"}]}
     if op.operation.value != "query" or not plan or not plan[0].connection:
         return {
             "bulkOperation": None,
-            "userErrors": [{"field": ["query"], "message": "Bulk queries must contain a top-level connection."}],
+            "userErrors": [
+                {"field": ["query"], "message": "Bulk queries must contain a top-level connection.", "code": "INVALID"}
+            ],
         }
-    op_record, errors = state.start_bulk(query)
-    return {"bulkOperation": op_record.node() if op_record else None, "userErrors": errors}
+    with state.lock:
+        _advance_bulk(state, executor, state.bulk)
+        op_record, errors = state.start_bulk(query, base_url)
+        return {"bulkOperation": op_record.node() if op_record else None, "userErrors": errors}
 
 
-def _poll_bulk(state: ShopifyState, executor: Executor, base_url: str) -> dict[str, Any] | None:
+def _cancel_bulk(state: ShopifyState, executor: Executor, gid: str) -> dict[str, Any]:
+    with state.lock:
+        for each in state.bulk_operations.values():
+            _advance_bulk(state, executor, each)
+        op, errors = state.cancel_bulk(gid)
+        return {"bulkOperation": op.node() if op else None, "userErrors": errors}
+
+
+def _current_bulk(state: ShopifyState, executor: Executor) -> dict[str, Any] | None:
     with state.lock:
         op = state.bulk
-        if op is None:
-            return None
-        if op.status in ("CREATED", "RUNNING"):
-            op.polls += 1
-            if op.polls <= state.bulk_polls_before_complete:
-                op.status = "RUNNING"
-            else:
-                _complete_bulk(state, executor, op, base_url)
-        return op.node()
+        _advance_bulk(state, executor, op)
+        return None if op is None else op.node()
+
+
+def _advance_bulk(state: ShopifyState, executor: Executor, op: BulkOperation | None) -> None:
+    """Bring ``op`` up to the status the sandbox's clock says it has reached (caller holds the lock)."""
+    if op is None:
+        return
+    due = state.bulk_due(op)
+    if due == op.status:
+        return
+    if due == "COMPLETED":
+        _complete_bulk(state, executor, op, op.base_url)
+        op.finished = op.started + state.bulk_seconds  # when it completed on the clock, seen or not
+        due = state.bulk_due(op)  # a long-unobserved operation may be expired already
+        if due == "COMPLETED":
+            return
+    state.settle_bulk(op, due)
 
 
 def _complete_bulk(state: ShopifyState, executor: Executor, op: BulkOperation, base_url: str) -> None:
-    from datetime import UTC, datetime
-
     doc = executor.document(op.query)
     _, plan = executor.plan(doc, executor.operation(doc, None), {})
     root = plan[0]
@@ -839,7 +871,7 @@ def _complete_bulk(state: ShopifyState, executor: Executor, op: BulkOperation, b
     body = b"".join(blocks)
     state.bulk_results[op.id] = body
     op.status = "COMPLETED"
-    op.completed_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    op.completed_at = state.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
     op.object_count = body.count(b"\n")
     op.root_object_count = len(blocks)
     op.file_size = len(body)

@@ -91,19 +91,32 @@ def local_iso(ts: int) -> str:
     return datetime.fromtimestamp(ts, SHOP_TZ).isoformat()
 
 
+#: statuses in which a bulk query holds the shop's one slot (a new run is refused)
+BULK_BUSY = frozenset({"CREATED", "RUNNING", "CANCELING"})
+
+
 @dataclass
 class BulkOperation:
+    """One bulk query. It belongs to the store, not to the request that started it: its status is a
+    function of the sandbox's clock (see :meth:`ShopifyState.bulk_due`), so an operation whose
+    requester died goes on running and completes on time, as on Shopify."""
+
     id: int
     query: str
     created_at: str
     status: str = "CREATED"
-    polls: int = 0
     completed_at: str | None = None
     object_count: int = 0
     root_object_count: int = 0
     url: str | None = None
     file_size: int | None = None
     error_code: str | None = None
+    #: the sandbox's address as the starting request saw it (the result URL is served there)
+    base_url: str = ""
+    #: ``state.monotonic()`` when it was created, when cancelling began, when it completed
+    started: float = 0.0
+    canceling_since: float | None = None
+    finished: float | None = None
 
     @property
     def gid(self) -> str:
@@ -197,7 +210,8 @@ class ShopifyState(SandboxState):
         restore_rate: float | None = None,
         rest_leak_rate: float | None = None,
         max_query_cost: int = 1000,
-        bulk_polls_before_complete: int = 1,
+        bulk_seconds: float = 0.05,
+        bulk_cancel_seconds: float = 0.05,
         shop_name: str = "OrderBridge Sandbox Store",
         now: datetime | None = None,
         api_secret: str = "shpss_sandbox",
@@ -229,8 +243,14 @@ class ShopifyState(SandboxState):
         self._points_at = self.monotonic()
         self._rest_level = 0.0
         self._rest_at = self.monotonic()
-        self.bulk_polls_before_complete = bulk_polls_before_complete
+        #: how long a bulk query runs, and how long a cancelled one stays CANCELING (state.monotonic)
+        self.bulk_seconds = bulk_seconds
+        self.bulk_cancel_seconds = bulk_cancel_seconds
+        #: a COMPLETED operation's URL expires after this long (Shopify: a week), status EXPIRED
+        self.bulk_expire_seconds = 7 * 24 * 3600.0
+        #: the app's current bulk operation (what ``currentBulkOperation`` answers), and every one by id
         self.bulk: BulkOperation | None = None
+        self.bulk_operations: dict[int, BulkOperation] = {}
         self.bulk_results: dict[int, bytes] = {}
         self._next_bulk = 1
         self._next_fulfillment = 4_100_000_000
@@ -670,19 +690,63 @@ class ShopifyState(SandboxState):
             return True, math.ceil(self._rest_level), 0.0
 
     # --- bulk ------------------------------------------------------------------------------------
-    def start_bulk(self, query: str) -> tuple[BulkOperation | None, list[dict[str, Any]]]:
+    # One bulk query per app and shop at a time. An operation's status moves with the sandbox's
+    # clock, not with requests: whoever looks next (``currentBulkOperation``, a new run, a cancel)
+    # first brings it up to date — :meth:`bulk_due` says what is due, the app builds the result
+    # file when completion is due (it needs the GraphQL executor). Nobody looking changes nothing
+    # that anyone could see.
+    def bulk_due(self, op: BulkOperation) -> str:
+        """The status ``op`` has reached by now on the sandbox's clock (caller holds the lock)."""
+        now = self.monotonic()
+        if op.status in ("CREATED", "RUNNING"):
+            return "COMPLETED" if now - op.started >= self.bulk_seconds else "RUNNING"
+        if op.status == "CANCELING" and op.canceling_since is not None:
+            return "CANCELED" if now - op.canceling_since >= self.bulk_cancel_seconds else "CANCELING"
+        if op.status == "COMPLETED" and op.finished is not None and now - op.finished >= self.bulk_expire_seconds:
+            return "EXPIRED"
+        return op.status
+
+    def settle_bulk(self, op: BulkOperation, status: str) -> None:
+        """Move ``op`` to CANCELED or EXPIRED (COMPLETED is the app's: it builds the result)."""
         with self.lock:
-            if self.bulk is not None and self.bulk.status in ("CREATED", "RUNNING"):
-                return None, [
-                    _user_error(
-                        None,
-                        f"A bulk query operation for this app and shop is already in progress: {self.bulk.gid}.",
-                    )
-                ]
-            op = BulkOperation(self._next_bulk, query, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            if status == "CANCELED":
+                op.completed_at = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+                op.finished = self.monotonic()
+            elif status == "EXPIRED":  # the signed URL stops working: the file is gone
+                op.url = None
+                self.bulk_results.pop(op.id, None)
+            op.status = status
+
+    def start_bulk(self, query: str, base_url: str = "") -> tuple[BulkOperation | None, list[dict[str, Any]]]:
+        with self.lock:
+            if self.bulk is not None and self.bulk.status in BULK_BUSY:
+                message = f"A bulk query operation for this app and shop is already in progress: {self.bulk.gid}."
+                return None, [{**_user_error(None, message), "code": "OPERATION_IN_PROGRESS"}]
+            op = BulkOperation(
+                self._next_bulk,
+                query,
+                self.clock().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                base_url=base_url,
+                started=self.monotonic(),
+            )
             self._next_bulk += 1
             self.bulk = op
+            self.bulk_operations[op.id] = op
             self.record("bulk_operation", op.gid, query=query)
+            return op, []
+
+    def cancel_bulk(self, gid: str) -> tuple[BulkOperation | None, list[dict[str, Any]]]:
+        """``bulkOperationCancel``: a CREATED or RUNNING operation turns CANCELING (then CANCELED
+        after ``bulk_cancel_seconds``); any other is refused with a userError naming its status."""
+        with self.lock:
+            number = _gid_number(gid) if str(gid).startswith("gid://shopify/BulkOperation/") else None
+            op = self.bulk_operations.get(number) if number is not None else None
+            if op is None:
+                return None, [_user_error(["id"], "Bulk operation does not exist.")]
+            if op.status not in ("CREATED", "RUNNING"):
+                return op, [_user_error(None, f"A bulk operation cannot be canceled when it is {op.status.lower()}.")]
+            op.status, op.canceling_since = "CANCELING", self.monotonic()
+            self.record("bulk_operation_cancel", op.gid, query=op.query)
             return op, []
 
     # --- webhooks --------------------------------------------------------------------------------
