@@ -121,16 +121,18 @@ def keygen() -> None:
 
 @app.command()
 def init() -> None:
-    """Create the data directory, a secret key file (0600) and the database schema."""
+    """Create the data directory (0700), a secret key file and the database schema (0600 each)."""
     from orderbridge.crypto import generate_key
+    from orderbridge.storage import files
     from orderbridge.storage.db import Database
 
     settings = Settings()
     with _errors():
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        files.private_dir(settings.data_dir)
+        if files.tighten_dir(settings.data_dir):
+            console.print(line("made ", str(settings.data_dir), " readable by its owner only (it was open to others)"))
         if settings.secret_key is None and not settings.key_file.exists():
-            settings.key_file.write_text(generate_key() + "\n")
-            settings.key_file.chmod(0o600)
+            files.write_private(settings.key_file, generate_key() + "\n")
             console.print(line("wrote a new secret key to ", str(settings.key_file), " (keep it; credentials need it)"))
         settings.resolved_secret_key()
         db = Database(settings.resolved_database_url)
