@@ -96,7 +96,17 @@ def tighten_dir(path: Path) -> bool:
     mode = path.stat().st_mode
     if not _too_open(mode):
         return False
-    os.chmod(path, PRIVATE_DIR)
+    try:
+        os.chmod(path, PRIVATE_DIR)
+    except OSError as exc:  # another user's directory: say so, the files inside are still 0600
+        log.warning(
+            "directory.too_open",
+            path=str(path),
+            mode=oct(stat.S_IMODE(mode)),
+            error=str(exc),
+            fix=f"Make it accessible to its owner only: chmod 700 {path}",
+        )
+        return False
     return True
 
 
