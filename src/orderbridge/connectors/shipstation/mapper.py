@@ -36,7 +36,7 @@ shipments, never skipping one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, tzinfo
 from enum import StrEnum
@@ -236,48 +236,62 @@ class Fitted:
         )
 
 
-_PATHS = tuple((limit, tuple(limit.field.split("."))) for limit in FIELD_LIMITS)
+def _group_limits() -> tuple[tuple[tuple[str, ...], tuple[tuple[str, int, FieldLimit], ...]], ...]:
+    """The limits grouped by the container they sit in (``()``, ``("shipTo",)``, ``("items[]",)``…),
+    each as (key, half the limit, limit): a body is walked once per container, not once per field."""
+    groups: dict[tuple[str, ...], list[tuple[str, int, FieldLimit]]] = {}
+    for limit in FIELD_LIMITS:
+        *container, key = limit.field.split(".")
+        groups.setdefault(tuple(container), []).append((key, limit.limit // 2, limit))
+    return tuple((container, tuple(keys)) for container, keys in groups.items())
 
 
-def _slots(node: Any, parts: tuple[str, ...], where: str) -> Iterator[tuple[dict[str, Any], str, str]]:
-    """Each (container, key, concrete path) the pattern ``parts`` reaches in ``node``."""
-    if not isinstance(node, dict):
+_GROUPS = _group_limits()
+
+
+def _containers(node: Any, parts: tuple[str, ...], where: str, out: list[tuple[dict[str, Any], str]]) -> None:
+    """Append each dict the container pattern ``parts`` reaches in ``node``, with its concrete path."""
+    if type(node) is not dict:
+        return
+    if not parts:
+        out.append((node, where))
         return
     head, rest = parts[0], parts[1:]
     many = head.endswith("[]")
     key = head[:-2] if many else head
     here = f"{where}.{key}" if where else key
-    if not rest:
-        yield node, key, here
-        return
     child = node.get(key)
-    if many:
-        for i, element in enumerate(child if isinstance(child, list) else ()):
-            yield from _slots(element, rest, f"{here}[{i}]")
-    else:
-        yield from _slots(child, rest, here)
+    if not many:
+        _containers(child, rest, here, out)
+    elif type(child) is list:
+        for i, element in enumerate(child):
+            _containers(element, rest, f"{here}[{i}]", out)
 
 
 def fit(body: Json) -> Fitted:
     """Hold ``body`` (freshly built by :func:`order_body`; changed in place) to :data:`FIELD_LIMITS`."""
     fitted = Fitted(body)
-    for limit, parts in _PATHS:
-        for container, key, where in _slots(body, parts, ""):
-            value = container.get(key)
-            if not isinstance(value, str) or len(value) <= limit.limit // 2:
-                continue  # fast path: even all-astral text this short is within the limit
-            length = utf16_length(value)
-            if length <= limit.limit:
-                continue
-            overflow = Overflow(limit, where, length, value)
-            if limit.over is Over.SHORTEN:
-                container[key] = shorten(value, limit.limit)
-                fitted.shortened.append(overflow)
-            elif limit.over is Over.OMIT:
-                container[key] = None
-                fitted.omitted.append(overflow)
-            else:
-                fitted.too_long.append(overflow)
+    found: list[tuple[dict[str, Any], str]] = []
+    for parts, keys in _GROUPS:
+        found.clear()
+        _containers(body, parts, "", found)
+        for container, where in found:
+            for key, half, limit in keys:
+                value = container.get(key)
+                if type(value) is not str or len(value) <= half:
+                    continue  # fast path: even all-astral text this short is within the limit
+                length = utf16_length(value)
+                if length <= limit.limit:
+                    continue
+                overflow = Overflow(limit, f"{where}.{key}" if where else key, length, value)
+                if limit.over is Over.SHORTEN:
+                    container[key] = shorten(value, limit.limit)
+                    fitted.shortened.append(overflow)
+                elif limit.over is Over.OMIT:
+                    container[key] = None
+                    fitted.omitted.append(overflow)
+                else:
+                    fitted.too_long.append(overflow)
     return fitted
 
 

@@ -528,12 +528,23 @@ def _units(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def _strings_at(node: Any, path: list[str], where: str) -> Iterable[tuple[str, str]]:
-    if not path:
-        if isinstance(node, str):
-            yield where, node
-        return
+def _grouped() -> list[tuple[list[str], list[tuple[str, int]]]]:
+    groups: dict[str, list[tuple[str, int]]] = {}
+    for path, limit in MAX_LENGTHS.items():
+        container, _, key = path.rpartition(".")
+        groups.setdefault(container, []).append((key, limit))
+    return [(container.split(".") if container else [], keys) for container, keys in groups.items()]
+
+
+#: the limits by the object they sit in, so a body is walked once per object (the hot path)
+_BY_CONTAINER = _grouped()
+
+
+def _objects_at(node: Any, path: list[str], where: str) -> Iterable[tuple[Json, str]]:
     if not isinstance(node, dict):
+        return
+    if not path:
+        yield node, where
         return
     step = path[0]
     name = step.removesuffix("[]")
@@ -541,19 +552,20 @@ def _strings_at(node: Any, path: list[str], where: str) -> Iterable[tuple[str, s
     here = f"{where}.{name}"
     if step.endswith("[]"):
         for i, element in enumerate(value if isinstance(value, list) else ()):
-            yield from _strings_at(element, path[1:], f"{here}[{i}]")
+            yield from _objects_at(element, path[1:], f"{here}[{i}]")
     else:
-        yield from _strings_at(value, path[1:], here)
+        yield from _objects_at(value, path[1:], here)
 
 
 def length_errors(body: Any, prefix: str) -> dict[str, list[str]]:
     """ASP.NET's ``ModelState`` for the strings of ``body`` over their length (empty: none)."""
     errors: dict[str, list[str]] = {}
-    for path, limit in MAX_LENGTHS.items():
-        for where, text in _strings_at(body, path.split("."), prefix):
-            if len(text) > limit // 2 and _units(text) > limit:
-                field = where.rsplit(".", 1)[-1]
-                errors[where] = [f"The field {field} must be a string with a maximum length of {limit}."]
+    for container, keys in _BY_CONTAINER:
+        for obj, where in _objects_at(body, container, prefix):
+            for key, limit in keys:
+                text = obj.get(key)
+                if type(text) is str and len(text) > limit // 2 and _units(text) > limit:
+                    errors[f"{where}.{key}"] = [f"The field {key} must be a string with a maximum length of {limit}."]
     return errors
 
 
