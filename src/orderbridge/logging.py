@@ -2,6 +2,11 @@
 
 Services bind ``tenant_id``, ``connection_id``/``connection`` and ``order_id`` where they apply,
 so every line about an order or a connection can be found by id.
+
+Log values often carry channel text (an order number, a destination's error message). The
+key=value renderer writes them to a terminal, so :func:`_plain_values` first shows their control
+characters as visible escapes (the rule of :mod:`orderbridge.cli.render`); a traceback keeps its
+line breaks. The JSON renderer needs no such step: JSON escapes every control character.
 """
 
 from __future__ import annotations
@@ -10,6 +15,16 @@ import logging
 import sys
 
 import structlog
+from structlog.typing import EventDict, WrappedLogger
+
+from orderbridge.cli.render import clean
+
+
+def _plain_values(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
+    for key, value in event_dict.items():
+        if isinstance(value, str):
+            event_dict[key] = clean(value, newlines=key in ("exception", "stack"))
+    return event_dict
 
 
 def configure(level: str = "INFO", json: bool = False) -> None:
@@ -26,6 +41,7 @@ def configure(level: str = "INFO", json: bool = False) -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            *(() if json else (_plain_values,)),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),

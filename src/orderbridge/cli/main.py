@@ -3,6 +3,11 @@
 Every command: parse arguments → build the hub once (:func:`_hub`) → call one service function →
 render with Rich (or JSON with ``--json``). Typed errors (:class:`OrderBridgeError`) print their
 message and fix hint and exit with code 2; nothing is printed as a bare traceback for them.
+
+Rendering follows one rule (:mod:`orderbridge.cli.render`): the consoles never parse markup, and
+every value that did not come from this file — order names, SKUs, hold values, messages from a
+channel or a destination, connection names — is printed through ``line``/``plain``/``cells``,
+which show control characters as visible escapes. Styles come only from literals here.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from orderbridge.cli.render import cells, clean, line, plain
+from orderbridge.cli.render import console as make_console
 from orderbridge.errors import InvalidInput, OrderBridgeError
 from orderbridge.logging import configure
 from orderbridge.settings import Settings
@@ -42,8 +48,8 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(bench_app, name="bench")
 app.add_typer(webhooks_app, name="webhooks")
 
-console = Console()
-err = Console(stderr=True)
+console = make_console()
+err = make_console(stderr=True)
 T = TypeVar("T")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
@@ -81,9 +87,9 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except OrderBridgeError as exc:
-        err.print(f"[bold red]error[/] [{exc.code}] {exc.message}")
+        err.print(line(("error", "bold red"), f" [{exc.code}] ", exc.message))
         if exc.hint:
-            err.print(f"[bold]fix:[/] {exc.hint}")
+            err.print(line(("fix:", "bold"), " ", exc.hint))
         raise typer.Exit(2) from exc
 
 
@@ -115,22 +121,24 @@ def keygen() -> None:
 
 @app.command()
 def init() -> None:
-    """Create the data directory, a secret key file (0600) and the database schema."""
+    """Create the data directory (0700), a secret key file and the database schema (0600 each)."""
     from orderbridge.crypto import generate_key
+    from orderbridge.storage import files
     from orderbridge.storage.db import Database
 
     settings = Settings()
     with _errors():
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        files.private_dir(settings.data_dir)
+        if files.tighten_dir(settings.data_dir):
+            console.print(line("made ", str(settings.data_dir), " readable by its owner only (it was open to others)"))
         if settings.secret_key is None and not settings.key_file.exists():
-            settings.key_file.write_text(generate_key() + "\n")
-            settings.key_file.chmod(0o600)
-            console.print(f"wrote a new secret key to {settings.key_file} (keep it; credentials need it)")
+            files.write_private(settings.key_file, generate_key() + "\n")
+            console.print(line("wrote a new secret key to ", str(settings.key_file), " (keep it; credentials need it)"))
         settings.resolved_secret_key()
         db = Database(settings.resolved_database_url)
         db.migrate()
         db.dispose()
-    console.print(f"database ready: {settings.resolved_database_url}")
+    console.print(line("database ready: ", settings.resolved_database_url))
 
 
 # --- connections -----------------------------------------------------------------------------------
@@ -170,7 +178,7 @@ def connections_add(
     with _errors():
         creds, sets = _pairs(credential, "credential"), _settings_pairs(setting)
     row = _run(lambda hub: add_connection(hub, name, kind, url, creds, sets))
-    console.print(f"added {row.role} connection [bold]{row.name}[/] ({row.kind}) → {row.base_url}")
+    console.print(line(f"added {row.role} connection ", (row.name, "bold"), f" ({row.kind}) → ", row.base_url))
 
 
 @connections_app.command("update")
@@ -186,7 +194,7 @@ def connections_update(
     with _errors():
         creds, sets = _pairs(credential, "credential"), _settings_pairs(setting)
     _run(lambda hub: update_connection(hub, name, credentials=creds, settings=sets, base_url=url))
-    console.print(f"updated {name}")
+    console.print(line("updated ", name))
 
 
 @connections_app.command("list")
@@ -202,13 +210,17 @@ def connections_list(as_json: JsonOpt = False) -> None:
     for r in rows:
         color = {"healthy": "green", "failing": "red", "degraded": "yellow"}.get(r.health, "white")
         table.add_row(
-            r.name,
-            r.kind,
-            r.role,
-            f"[{color}]{r.health}[/]",
-            r.last_success_at.isoformat(timespec="seconds") if r.last_success_at else "-",
-            r.cursor.isoformat(timespec="seconds") if r.cursor else "-",
-            r.health_message,
+            *cells(
+                (
+                    r.name,
+                    r.kind,
+                    r.role,
+                    plain(r.health, color),
+                    r.last_success_at.isoformat(timespec="seconds") if r.last_success_at else "-",
+                    r.cursor.isoformat(timespec="seconds") if r.cursor else "-",
+                    r.health_message,
+                )
+            )
         )
     console.print(table)
 
@@ -219,7 +231,7 @@ def connections_test(name: str) -> None:
     from orderbridge.services.connections import test_connection
 
     description = _run(lambda hub: test_connection(hub, name))
-    console.print(f"[green]ok[/] {name}: {description}")
+    console.print(line(("ok", "green"), " ", name, ": ", description))
 
 
 # --- sync / serve ----------------------------------------------------------------------------------
@@ -245,19 +257,19 @@ def sync(
         reports = []
         with Progress(
             SpinnerColumn(),
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             TimeElapsedColumn(),
             console=err,
             transient=True,
             disable=as_json,
         ) as progress:
             for name in channels:
-                task = progress.add_task(f"{name}: fetching")
+                task = progress.add_task(f"{clean(name)}: fetching")
 
                 def show(r: SyncReport, task: Any = task, name: str = name) -> None:
                     progress.update(
                         task,
-                        description=f"{name}: {r.counts.fetched} fetched, "
+                        description=f"{clean(name)}: {r.counts.fetched} fetched, "
                         f"{r.counts.inserted} new, {r.counts.changed} changed",
                     )
 
@@ -277,18 +289,24 @@ def sync(
         print_json(result)
     else:
         for s in result["syncs"]:
-            line = (
-                f"{s['connection']}: {s['fetched']} fetched, {s['inserted']} new, {s['changed']} changed, "
-                f"{s['unchanged']} unchanged"
+            console.print(
+                line(
+                    s["connection"],
+                    f": {s['fetched']} fetched, {s['inserted']} new, {s['changed']} changed, "
+                    f"{s['unchanged']} unchanged",
+                    *((" — ", plain(s["error"]["message"], "red")) if s["error"] else ()),
+                )
             )
-            console.print(line + (f" — [red]{s['error']['message']}[/]" if s["error"] else ""))
         for p in result["posts"]:
             console.print(
-                f"{p['destination']}: {p['posted']} posted, {p['rejected']} rejected"
-                + (f" — [red]{p['error']['message']}[/]" if p["error"] else "")
+                line(
+                    p["destination"],
+                    f": {p['posted']} posted, {p['rejected']} rejected",
+                    *((" — ", plain(p["error"]["message"], "red")) if p["error"] else ()),
+                )
             )
         for p in result["pushes"]:
-            console.print(f"{p['connection']}: {p['pushed']} fulfilments pushed, {p['held']} held")
+            console.print(line(p["connection"], f": {p['pushed']} fulfilments pushed, {p['held']} held"))
     if result["crashed"] or any(s["error"] for s in result["syncs"]) or any(p["error"] for p in result["posts"]):
         raise typer.Exit(1)
 
@@ -314,8 +332,11 @@ def serve(
         settings = settings.model_copy(update={"public_url": f"http://{reachable}:{port}"})
         if http and register and reachable != host:
             err.print(
-                f"[yellow]ORDERBRIDGE_PUBLIC_URL is not set: webhooks will be subscribed to {settings.public_url}, "
-                "which only this machine can reach — set it to the address channels can reach.[/]"
+                plain(
+                    f"ORDERBRIDGE_PUBLIC_URL is not set: webhooks will be subscribed to {settings.public_url}, "
+                    "which only this machine can reach — set it to the address channels can reach.",
+                    "yellow",
+                )
             )
     with _errors():
         from orderbridge.services.hub import Hub
@@ -376,13 +397,17 @@ def _register_all(hub: Any) -> None:
         if Capability.WEBHOOKS not in registry.declaration(row.kind).capabilities:
             continue
         if not hub.box.open(row.credentials_token, what=row.name).get("api_secret"):
-            err.print(f"[yellow]{row.name}: no api_secret, so no webhooks — polled and audited only[/]")
+            err.print(
+                line(
+                    (clean(row.name), "yellow"), (": no api_secret, so no webhooks — polled and audited only", "yellow")
+                )
+            )
             continue
         try:
             subs = register_webhooks(hub, row.name)  # records the connection's webhooks job either way
-            console.print(f"{row.name}: {len(subs)} webhook topics → {subs[0].address if subs else '-'}")
+            console.print(line(row.name, f": {len(subs)} webhook topics → ", subs[0].address if subs else "-"))
         except OrderBridgeError as exc:
-            err.print(f"[red]{row.name}: webhooks not registered:[/] {exc}")
+            err.print(line(plain(row.name, "red"), (": webhooks not registered:", "red"), " ", str(exc)))
 
 
 # --- webhooks / reconciliation / health ----------------------------------------------------------
@@ -395,7 +420,7 @@ def webhooks_register(connection: str) -> None:
 
     subs = _run(lambda hub: register_webhooks(hub, connection))
     for sub in subs:
-        console.print(f"{sub.topic:28} → {sub.address}")
+        console.print(line(f"{clean(sub.topic):28} → ", sub.address))
 
 
 @webhooks_app.command("list")
@@ -409,7 +434,7 @@ def webhooks_list(connection: str, as_json: JsonOpt = False) -> None:
         return
     table = Table("id", "topic", "address")
     for sub in subs:
-        table.add_row(sub.id, sub.topic, sub.address)
+        table.add_row(*cells((sub.id, sub.topic, sub.address)))
     console.print(table)
 
 
@@ -419,7 +444,7 @@ def webhooks_remove(connection: str) -> None:
     from orderbridge.services.webhooks import remove_webhooks
 
     n = _run(lambda hub: remove_webhooks(hub, connection))
-    console.print(f"removed {n} subscription(s) from {connection}")
+    console.print(line(f"removed {n} subscription(s) from ", connection))
 
 
 def _parse_since(value: str, now: datetime) -> datetime:
@@ -479,13 +504,27 @@ def _nullcontext() -> Iterator[None]:
 def _print_audit(r: dict[str, Any]) -> None:
     color = "green" if not r["missing"] and not r["error"] else "red"
     console.print(
-        f"[bold]{r['connection']}[/] audit #{r['run_id']} {r['window_start'][:16]} → {r['window_end'][:16]}: "
-        f"[{color}]{r['summary']}[/] ({r['api_requests']} API requests, cost {r['api_cost']}, {r['seconds']:.1f}s)"
+        line(
+            plain(r["connection"], "bold"),
+            f" audit #{r['run_id']} {r['window_start'][:16]} → {r['window_end'][:16]}: ",
+            plain(r["summary"], color),
+            f" ({r['api_requests']} API requests, cost {r['api_cost']}, {r['seconds']:.1f}s)",
+        )
     )
     if r["error"]:
-        err.print(f"  [red]{r['error']['message']}[/]")
+        err.print(line("  ", plain(r["error"]["message"], "red")))
     for f in r["findings"][:50]:
-        console.print(f"  {f['action']} {f['number'] or f['external_id']} — {f['cause']} (updated {f['updated_at']})")
+        console.print(
+            line(
+                "  ",
+                f["action"],
+                " ",
+                f["number"] or f["external_id"],
+                " — ",
+                f["cause"],
+                f" (updated {f['updated_at']})",
+            )
+        )
     if len(r["findings"]) > 50:
         console.print(f"  … and {len(r['findings']) - 50} more (--json lists all)")
 
@@ -504,7 +543,7 @@ def audits(
     if run_id is not None:
         rows = [r for r in rows if r["id"] == run_id]
         if not rows:
-            err.print(f"[red]no audit #{run_id}[/]")
+            err.print(plain(f"no audit #{run_id}", "red"))
             raise typer.Exit(2)
     if as_json:
         print_json(rows)
@@ -512,20 +551,24 @@ def audits(
     table = Table("#", "kind", "window", "channel", "ledger", "recovered", "missing", "API", "outcome")
     for r in rows:
         table.add_row(
-            str(r["id"]),
-            r["kind"],
-            f"{r['window_start']:%Y-%m-%d %H:%M} → {r['window_end']:%Y-%m-%d %H:%M}",
-            str(r["channel_count"]),
-            str(r["ledger_count"]),
-            str(r["recovered"] + r["refreshed"]),
-            str(r["missing"]),
-            f"{r['api_requests']} req / {r['api_cost']}",
-            r["outcome"],
+            *cells(
+                (
+                    str(r["id"]),
+                    r["kind"],
+                    f"{r['window_start']:%Y-%m-%d %H:%M} → {r['window_end']:%Y-%m-%d %H:%M}",
+                    str(r["channel_count"]),
+                    str(r["ledger_count"]),
+                    str(r["recovered"] + r["refreshed"]),
+                    str(r["missing"]),
+                    f"{r['api_requests']} req / {r['api_cost']}",
+                    r["outcome"],
+                )
+            )
         )
     console.print(table)
     if run_id is not None:
         for f in rows[0]["findings"]:
-            console.print(f"  {f['action']} {f['number'] or f['external_id']} — {f['cause']}")
+            console.print(line("  ", f["action"], " ", f["number"] or f["external_id"], " — ", f["cause"]))
 
 
 @app.command()
@@ -555,11 +598,21 @@ def alerts(
             "pending" if a.dispatched_at is None else "listed only"
         )
         table.add_row(
-            a.kind, a.state, a.subject, str(a.generation), str(a.occurrences), f"{a.last_at:%Y-%m-%d %H:%M}", delivered
+            *cells(
+                (
+                    a.kind,
+                    a.state,
+                    a.subject,
+                    str(a.generation),
+                    str(a.occurrences),
+                    f"{a.last_at:%Y-%m-%d %H:%M}",
+                    delivered,
+                )
+            )
         )
     console.print(table)
     if sent is not None:
-        console.print(f"dispatch: {sent}")
+        console.print(line("dispatch: ", str(sent)))
 
 
 @app.command()
@@ -577,14 +630,19 @@ def health(as_json: JsonOpt = False) -> None:
                 c["health"], "white"
             )
             table.add_row(
-                c["name"],
-                f"[{color}]{c['health']}[/]",
-                (c["since"] or "-")[:19],
-                (c["last_success_at"] or "-")[:19],
-                str(c["consecutive_failures"]),
-                (c["last_order_at"] or "-")[:19],
-                " ".join(f"{j['job']}:{j['health']}" for j in c["jobs"]) or "-",
-                c["message"] + (f" · {n} tied order(s) awaiting a re-read" if (n := c.get("pending_rereads")) else ""),
+                *cells(
+                    (
+                        c["name"],
+                        plain(c["health"], color),
+                        (c["since"] or "-")[:19],
+                        (c["last_success_at"] or "-")[:19],
+                        str(c["consecutive_failures"]),
+                        (c["last_order_at"] or "-")[:19],
+                        " ".join(f"{j['job']}:{j['health']}" for j in c["jobs"]) or "-",
+                        c["message"]
+                        + (f" · {n} tied order(s) awaiting a re-read" if (n := c.get("pending_rereads")) else ""),
+                    )
+                )
             )
         console.print(table)
     if report["status"] == "failing":
@@ -611,7 +669,9 @@ def orders_list(
         return
     table = Table("number", "channel", "id", "state", "v", "total", "reasons")
     for r in rows:
-        table.add_row(r.number, r.connection, r.external_id, r.state, str(r.version), r.total, ", ".join(r.reasons))
+        table.add_row(
+            *cells((r.number, r.connection, r.external_id, r.state, str(r.version), r.total, ", ".join(r.reasons)))
+        )
     console.print(table)
 
 
@@ -628,20 +688,39 @@ def orders_show(ref: str, raw: bool = False, as_json: JsonOpt = False) -> None:
         print_json(data)
         return
     console.print(
-        f"[bold]{d.number}[/] ({d.connection} id {d.external_id}) — [bold]{d.state}[/], version {d.version}, {d.total}"
+        line(
+            plain(d.number, "bold"),
+            " (",
+            d.connection,
+            " id ",
+            d.external_id,
+            ") — ",
+            plain(d.state, "bold"),
+            f", version {d.version}, ",
+            d.total,
+        )
     )
     for r in d.reasons:
-        console.print(f"  [red]{r['kind']}[/] {r['code']}: {r['message']}\n    [bold]fix:[/] {r['fix']}")
+        console.print(line("  ", plain(r["kind"], "red"), " ", r["code"], ": ", r["message"]))
+        console.print(line("    ", ("fix:", "bold"), " ", r["fix"]))
     for p in d.postings:
         console.print(
-            f"  posting → {p['destination']} v{p['version']}: {p['status']} {p['document_id'] or ''} "
-            f"(attempts {p['attempts']}) {p['last_error'] or ''}"
+            line(
+                "  posting → ",
+                p["destination"],
+                f" v{p['version']}: ",
+                p["status"],
+                " ",
+                p["document_id"],
+                f" (attempts {p['attempts']}) ",
+                p["last_error"],
+            )
         )
     for p in d.pushes:
-        console.print(f"  fulfilment push: {p['status']} {p['fulfilment_id'] or ''} {p['message']}")
+        console.print(line("  fulfilment push: ", p["status"], " ", p["fulfilment_id"], " ", p["message"]))
     table = Table("at", "event", "message")
     for e in d.timeline:
-        table.add_row(e["at"].isoformat(timespec="seconds"), e["kind"], e["message"])
+        table.add_row(*cells((e["at"].isoformat(timespec="seconds"), e["kind"], e["message"])))
     console.print(table)
     if raw:
         print_json(d.raw)
@@ -653,7 +732,7 @@ def orders_retry(ref: str) -> None:
     from orderbridge.services.queries import retry_order
 
     state = _run(lambda hub: retry_order(hub, ref))
-    console.print(f"{ref} is now {state}")
+    console.print(line(ref, " is now ", state))
 
 
 @app.command()
@@ -669,13 +748,20 @@ def holds(
         print_json(groups)
         return
     if not groups:
-        console.print("[green]nothing held[/]")
+        console.print(plain("nothing held", "green"))
     for g in groups:
         console.print(
-            f"[bold]{g.orders}[/] order(s) {'held' if g.kind == 'hold' else 'skipped'} — {g.code}"
-            + (f" [bold]{g.value}[/]" if g.value else "")
-            + f": {g.message}\n    [bold]fix:[/] {g.fix}\n    e.g. {', '.join(g.examples)}"
+            line(
+                (str(g.orders), "bold"),
+                f" order(s) {'held' if g.kind == 'hold' else 'skipped'} — ",
+                g.code,
+                *((" ", plain(g.value, "bold")) if g.value else ()),
+                ": ",
+                g.message,
+            )
         )
+        console.print(line("    ", ("fix:", "bold"), " ", g.fix))
+        console.print(line("    e.g. ", ", ".join(clean(e) for e in g.examples)))
 
 
 # --- mappings --------------------------------------------------------------------------------------
@@ -693,8 +779,10 @@ def mappings_set(
 
     r = _run(lambda hub: set_mapping(hub, kind, source, target, destination))
     console.print(
-        f"mapped {r.kind} {r.source!r} → {r.target!r}; released {r.released} order(s)"
-        + (f", {r.still_held} still held for other reasons" if r.still_held else "")
+        line(
+            f"mapped {r.kind} '{clean(r.source)}' → '{clean(r.target)}'; released {r.released} order(s)",
+            f", {r.still_held} still held for other reasons" if r.still_held else None,
+        )
     )
 
 
@@ -711,7 +799,7 @@ def mappings_import(
     results, errors = _run(lambda hub: import_mappings(hub, kind, text, destination))
     console.print(f"imported {len(results)} mapping(s); released {sum(r.released for r in results)} order(s)")
     for e in errors:
-        err.print(f"[red]line {e.line}[/]: {e.message}")
+        err.print(line((f"line {e.line}", "red"), ": ", e.message))
     if errors:
         raise typer.Exit(1)
 
@@ -727,7 +815,7 @@ def mappings_unmapped(as_json: JsonOpt = False) -> None:
         return
     table = Table("kind", "value", "orders held")
     for r in rows:
-        table.add_row(r.kind, r.value, str(r.orders))
+        table.add_row(*cells((r.kind, r.value, str(r.orders))))
     console.print(table)
 
 

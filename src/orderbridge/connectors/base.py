@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from orderbridge.domain.order import Order
 from orderbridge.domain.pipeline import ResolvedOrder
+from orderbridge.domain.reasons import Reason
 from orderbridge.domain.shipments import Shipment
 from orderbridge.errors import OrderBridgeError
 
@@ -141,6 +142,12 @@ class PostResult:
     order_key: str
     document_id: str | None
     error: OrderBridgeError | None = None
+    #: the reason to hold the order with, when the connector refused it before sending (a field over
+    #: the destination's limit); without it a refusal holds the order as ``destination_rejected``
+    hold: Reason | None = None
+    #: what the connector changed to fit the destination's limits (a name shortened, a field left
+    #: out), one sentence each: written to the order's timeline when the post succeeds
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:

@@ -26,3 +26,4 @@ class EventKind(StrEnum):
     AUDITED = "audited"
     HEALTH_CHANGED = "health_changed"
     TIE_UNSETTLED = "tie_unsettled"
+    FIELD_SHORTENED = "field_shortened"

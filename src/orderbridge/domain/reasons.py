@@ -25,6 +25,7 @@ class HoldCode(StrEnum):
     TRACKING_NUMBER_MISSING = "tracking_number_missing"
     CARRIER_MISSING = "carrier_missing"
     CHANNEL_REJECTED = "channel_rejected"
+    DESTINATION_FIELD_TOO_LONG = "destination_field_too_long"
 
 
 class SkipCode(StrEnum):
@@ -138,6 +139,23 @@ def channel_rejected(channel: str, message: str) -> Reason:
         channel,
         f"channel {channel!r} rejected the fulfilment: {message}",
         "Correct what the channel names; the push is retried on the next back-sync.",
+    )
+
+
+# --- d-output: destination field limits ---------------------------------------------------------
+
+
+def destination_field_too_long(destination: str, field: str, length: int, limit: int, value: str) -> Reason:
+    """A field the destination limits, too long to shorten without changing what it means (a SKU,
+    an order number, a street): the order is held, nothing is sent. ``field`` is the pattern
+    (``items[].sku``), so every order held for the same field is one group."""
+    shown = value if len(value) <= 40 else value[:40] + "…"
+    return Reason(
+        HoldCode.DESTINATION_FIELD_TOO_LONG,
+        field,
+        f"{destination} accepts at most {limit} characters in {field}; this order's is {length}: {shown!r}",
+        f"Shorten it to {limit} characters where it comes from (the order in the channel, or the mapping "
+        "for a SKU or shipping service), then: orderbridge orders retry <order>",
     )
 
 

@@ -9,8 +9,9 @@ The sequence per batch, and why it survives a kill at any instruction:
    destination: ShipStation's ``orderKey`` upserts), so a resend after a crash between 2 and 3
    updates the same document instead of creating another.
 3. In one transaction, record each result: ``posted`` with the document id (and the order's state
-   when every destination has it), or ``rejected`` with the destination's own message, which holds
-   the order with ``destination_rejected``.
+   when every destination has it) and what the connector shortened to fit the destination (one
+   timeline event each), or ``rejected`` with the destination's own message, which holds the order
+   with ``destination_rejected`` — or with the connector's own reason, when it refused to send.
 
 Transient errors (after the connector's own bounded retries) leave the postings ``pending`` for
 the next run and mark the destination ``degraded``; refused credentials mark it ``failing``. In
@@ -321,6 +322,10 @@ def _record_results(
                         idempotency_key=outgoing.idempotency_key,
                     )
                 )
+                event_rows.extend(
+                    event_row(hub.tenant_id, oid, EventKind.FIELD_SHORTENED, now, note, destination=row.name)
+                    for note in result.notes
+                )
                 posted_orders.append(oid)
                 report.posted += 1
             else:
@@ -328,7 +333,9 @@ def _record_results(
                 rejected_rows.append({"pid": pid, "err": message})
                 log.warning("post.rejected", tenant_id=hub.tenant_id, connection_id=row.id, order_id=oid, error=message)
                 attempts.append((hub.tenant_id, pid, now, "rejected", message))
-                reason = R.destination_rejected(row.name, result.error.message if result.error else message)
+                reason = result.hold or R.destination_rejected(
+                    row.name, result.error.message if result.error else message
+                )
                 holds.append(Outcome(oid, OrderState.READY, Decision(OrderState.HELD, (reason,))))
                 report.rejected += 1
                 report.rejections.append(f"{outgoing.resolved.order.number}: {message}")

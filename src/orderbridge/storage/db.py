@@ -2,7 +2,8 @@
 
 One place builds engines (never at import time). SQLite runs in WAL mode with a busy timeout and
 ``BEGIN IMMEDIATE`` for write transactions, so concurrent writers (the worker and a CLI command)
-queue instead of failing with "database is locked". Commit is explicit — leaving the ``with``
+queue instead of failing with "database is locked". A SQLite file is created 0600 before SQLite
+opens it (:func:`~orderbridge.storage.files.secure_sqlite`). Commit is explicit — leaving the ``with``
 block normally commits, any exception rolls back.
 
 :meth:`Database.read` is for reading only. On SQLite it begins a deferred transaction — a WAL
@@ -33,6 +34,7 @@ from sqlalchemy import JSON, Connection, Engine, Table, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
 
 from orderbridge.storage import tables
+from orderbridge.storage.files import secure_sqlite
 
 
 def _json_default(value: Any) -> str:
@@ -158,8 +160,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("json_deserializer", orjson.loads)
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite"):
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+            secure_sqlite(Path(parsed.database))  # 0600 before SQLite creates it (and its WAL) with 0644
         engine = create_engine(url, connect_args={"timeout": 60, "isolation_level": None}, **kwargs)
 
         @event.listens_for(engine, "connect")

@@ -13,6 +13,13 @@ order of the chunk is posted alone with ``createorder``, so the one bad order is
 held with its own message while the rest are created. This costs up to 100 extra requests only
 in that rare case, and is safe because of the ``orderKey`` upsert.
 
+Field limits. Each body is held to ShipStation's field lengths first (:func:`mapper.fit`,
+decision 47): descriptive text is shortened and optional fields left out — the result's ``notes``
+say what, for the order's timeline — while an order whose SKU, order number, ship-to address or
+other meaningful field is too long is not sent at all: its result carries the
+``destination_field_too_long`` hold. So ShipStation never receives an over-long field, and one
+such order never costs its chunk a whole-batch 400.
+
 Failures that are not about an order raise, per the interface: 401 → :class:`AuthFailed`,
 403 → :class:`PermissionDenied`, 429/5xx/timeouts/truncated bodies → :class:`RetryLater`
 subclasses after bounded retries,
@@ -39,6 +46,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -56,6 +64,7 @@ from orderbridge.connectors.base import (
 )
 from orderbridge.connectors.shipstation import mapper
 from orderbridge.connectors.shipstation.client import SYSTEM, ShipStationClient
+from orderbridge.domain import reasons as R
 from orderbridge.errors import DestinationRejected, RemoteUnavailable, SettingsError
 
 DEFAULT_BASE_URL = "https://ssapi.shipstation.com"
@@ -122,20 +131,40 @@ class ShipStationDestination:
 
     # --- posting -------------------------------------------------------------------------------
     def post_orders(self, orders: Sequence[OutgoingOrder]) -> list[PostResult]:
-        results: list[PostResult] = []
-        for start in range(0, len(orders), self.max_batch):
-            chunk = orders[start : start + self.max_batch]
-            results.extend([self._post_one(chunk[0])] if len(chunk) == 1 else self._post_chunk(chunk))
-        return results
+        results: dict[int, PostResult] = {}
+        sendable: list[tuple[int, OutgoingOrder, mapper.Fitted]] = []
+        for i, outgoing in enumerate(orders):
+            fitted = mapper.fit(mapper.order_body(outgoing, tz=self.tz, store_id=self.store_id))
+            if fitted.too_long:
+                results[i] = self._too_long(outgoing, fitted)
+            else:
+                sendable.append((i, outgoing, fitted))
+        for start in range(0, len(sendable), self.max_batch):
+            chunk = sendable[start : start + self.max_batch]
+            pairs = [(o, f.body) for _, o, f in chunk]
+            sent = [self._post_one(*pairs[0])] if len(chunk) == 1 else self._post_chunk(pairs)
+            for (i, _, fitted), result in zip(chunk, sent, strict=True):
+                results[i] = replace(result, notes=fitted.notes()) if result.ok and fitted.notes() else result
+        return [results[i] for i in range(len(orders))]
 
-    def _body(self, outgoing: OutgoingOrder) -> dict[str, Any]:
-        return mapper.order_body(outgoing, tz=self.tz, store_id=self.store_id)
+    def _too_long(self, outgoing: OutgoingOrder, fitted: mapper.Fitted) -> PostResult:
+        """Not sent: a field ShipStation limits cannot be cut without changing what it means."""
+        first = fitted.too_long[0]
+        fields = ", ".join(f"{o.where} ({o.length} > {o.limit.limit})" for o in fitted.too_long)
+        return PostResult(
+            outgoing.order_key,
+            None,
+            DestinationRejected(
+                f"{SYSTEM} limits the length of {fields}; order {outgoing.resolved.order.number} was not sent"
+            ),
+            hold=R.destination_field_too_long(SYSTEM, first.limit.field, first.length, first.limit.limit, first.value),
+        )
 
-    def _post_chunk(self, chunk: Sequence[OutgoingOrder]) -> list[PostResult]:
-        status, body = self.client.post("/orders/createorders", [self._body(o) for o in chunk])
+    def _post_chunk(self, chunk: Sequence[tuple[OutgoingOrder, dict[str, Any]]]) -> list[PostResult]:
+        status, body = self.client.post("/orders/createorders", [b for _, b in chunk])
         if status == 400:
             # the request as a whole was refused: isolate the offending order(s) one by one
-            return [self._post_one(o) for o in chunk]
+            return [self._post_one(o, b) for o, b in chunk]
         self._raise_unexpected(status, body, "/orders/createorders")
         entries = body.get("results") if isinstance(body, Mapping) else None
         if not isinstance(entries, list) or len(entries) != len(chunk):
@@ -145,7 +174,7 @@ class ShipStationDestination:
             )
         by_key = {e.get("orderKey"): e for e in entries if isinstance(e, Mapping) and e.get("orderKey")}
         results = []
-        for outgoing, positional in zip(chunk, entries, strict=True):
+        for (outgoing, _), positional in zip(chunk, entries, strict=True):
             entry = by_key.get(outgoing.order_key, positional)
             results.append(self._result(outgoing, entry))
         return results
@@ -160,8 +189,8 @@ class ShipStationDestination:
             DestinationRejected(f"{SYSTEM} refused order {outgoing.resolved.order.number}: {message or 'no reason'}"),
         )
 
-    def _post_one(self, outgoing: OutgoingOrder) -> PostResult:
-        status, body = self.client.post("/orders/createorder", self._body(outgoing))
+    def _post_one(self, outgoing: OutgoingOrder, order_body: dict[str, Any]) -> PostResult:
+        status, body = self.client.post("/orders/createorder", order_body)
         if status == 400:
             message = mapper.error_message(body, "HTTP 400")
             return PostResult(

@@ -4,7 +4,9 @@ Every API route passes one gate — HTTP Basic auth (401, also after a revoke), 
 rate window (429 with ``Retry-After``) — and every gated response carries ``X-Rate-Limit-Limit``,
 ``X-Rate-Limit-Remaining`` and ``X-Rate-Limit-Reset`` like the real API. Bodies are parsed with
 :mod:`orderbridge.exactjson` so money stays ``Decimal`` from the connector's bytes to the ledger,
-and errors use ShipStation's ``{"Message", "ExceptionMessage"}`` shape.
+and errors use ShipStation's ``{"Message", "ExceptionMessage"}`` shape — or, for a field over its
+length, ASP.NET's ``{"Message", "ModelState"}``, refusing the whole request (``createorders``
+included, as model validation does).
 
 ``createorders`` is the hot path (the benchmark pushes 20,000 orders through it): one body parse,
 one lock acquisition per batch, no copies of the parsed orders, and a response of small result
@@ -38,6 +40,7 @@ from orderbridge.sandboxes.shipstation.state import (
     OrderInvalid,
     RateDecision,
     ShipStationState,
+    length_errors,
 )
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -83,6 +86,10 @@ def _error(status: int, message: str, detail: str = "", headers: dict[str, str] 
     return _respond({"Message": message, "ExceptionMessage": detail or message}, status, headers)
 
 
+def _invalid_model(errors: dict[str, list[str]], headers: dict[str, str]) -> Response:
+    return _respond({"Message": "The request is invalid.", "ModelState": errors}, 400, headers)
+
+
 def _routes(state: ShipStationState) -> list[Route]:
     def gated(handler: Callable[[Request, dict[str, str]], Awaitable[Response]]) -> Handler:
         async def endpoint(request: Request) -> Response:
@@ -107,6 +114,8 @@ def _routes(state: ShipStationState) -> list[Route]:
 
     async def create_order(request: Request, headers: dict[str, str]) -> Response:
         body = await _json_body(request)
+        if too_long := length_errors(body, "apiOrder"):
+            return _invalid_model(too_long, headers)
         try:
             order = state.upsert(body)
         except OrderInvalid as exc:
@@ -119,6 +128,11 @@ def _routes(state: ShipStationState) -> list[Route]:
             raise _BadRequest("The request body must be a JSON array of orders.")
         if len(bodies) > MAX_BATCH:
             raise _BadRequest(f"A maximum of {MAX_BATCH} orders may be created per request; got {len(bodies)}.")
+        too_long: dict[str, list[str]] = {}
+        for i, body in enumerate(bodies):
+            too_long.update(length_errors(body, f"apiOrders[{i}]"))
+        if too_long:
+            return _invalid_model(too_long, headers)
         results = []
         has_errors = False
         for body, (order, error) in zip(bodies, state.upsert_many(bodies), strict=True):

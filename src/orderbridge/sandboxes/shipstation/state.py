@@ -17,6 +17,12 @@ What it emulates (ShipStation V1, see ``/work/shared/api-facts.md``):
   orders are partial/voided is a hash of ``(seed, orderKey)``: deterministic, no RNG state.
 - **Rate limit.** Fixed windows of ``window_seconds`` (60 in reality) aligned to the clock's epoch,
   ``requests_per_minute`` requests per window per key pair; 429s do not consume the budget.
+- **Field lengths.** :data:`MAX_LENGTHS` (decision 47: ShipStation's Custom Store order format,
+  the V1 reference being silent) are enforced as ASP.NET's model validation does: a string over
+  its length, counted in UTF-16 code units, refuses the request with 400 and a ``ModelState``
+  naming each field (:func:`length_errors`). Restated here on purpose, apart from the connector's
+  table, so a test that posts through the connector proves the connector's limits, not the
+  sandbox's copy of them.
 - **Time.** The real API speaks naive timestamps in US Pacific time; the sandbox does the same in
   ``timezone`` (default ``America/Los_Angeles``) and keeps aware UTC values internally.
 """
@@ -482,6 +488,85 @@ def validate_order(body: Any) -> None:
             quantity = item.get("quantity", 0)
             if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
                 raise OrderInvalid(f"The value '{quantity}' is not valid for quantity.")
+
+
+#: ShipStation's field lengths (decision 47), by path: ``[]`` is each element of a list
+_ADDRESS_LENGTHS = {
+    "name": 100,
+    "company": 100,
+    "street1": 100,
+    "street2": 100,
+    "street3": 100,
+    "city": 100,
+    "state": 100,
+    "postalCode": 50,
+    "country": 2,
+    "phone": 50,
+}
+MAX_LENGTHS: dict[str, int] = {
+    "orderNumber": 50,
+    "orderKey": 50,
+    "customerUsername": 50,
+    "customerEmail": 254,
+    **{f"shipTo.{k}": v for k, v in _ADDRESS_LENGTHS.items()},
+    **{f"billTo.{k}": v for k, v in _ADDRESS_LENGTHS.items()},
+    "items[].lineItemKey": 50,
+    "items[].sku": 100,
+    "items[].name": 200,
+    "items[].options[].name": 100,
+    "items[].options[].value": 255,
+    "customerNotes": 1000,
+    "internalNotes": 1000,
+    "giftMessage": 1000,
+    "requestedShippingService": 100,
+    "carrierCode": 50,
+    "serviceCode": 50,
+}
+
+
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _grouped() -> list[tuple[list[str], list[tuple[str, int]]]]:
+    groups: dict[str, list[tuple[str, int]]] = {}
+    for path, limit in MAX_LENGTHS.items():
+        container, _, key = path.rpartition(".")
+        groups.setdefault(container, []).append((key, limit))
+    return [(container.split(".") if container else [], keys) for container, keys in groups.items()]
+
+
+#: the limits by the object they sit in, so a body is walked once per object (the hot path)
+_BY_CONTAINER = _grouped()
+
+
+def _objects_at(node: Any, path: list[str], where: str) -> Iterable[tuple[Json, str]]:
+    if not isinstance(node, dict):
+        return
+    if not path:
+        yield node, where
+        return
+    step = path[0]
+    name = step.removesuffix("[]")
+    value = node.get(name)
+    here = f"{where}.{name}"
+    if step.endswith("[]"):
+        for i, element in enumerate(value if isinstance(value, list) else ()):
+            yield from _objects_at(element, path[1:], f"{here}[{i}]")
+    else:
+        yield from _objects_at(value, path[1:], here)
+
+
+def length_errors(body: Any, prefix: str) -> dict[str, list[str]]:
+    """ASP.NET's ``ModelState`` for the strings of ``body`` over their length (empty: none)."""
+    errors: dict[str, list[str]] = {}
+    for container, keys in _BY_CONTAINER:
+        for obj, where in _objects_at(body, container, prefix):
+            for key, limit in keys:
+                text = obj.get(key)
+                if type(text) is str and len(text) > limit // 2 and _units(text) > limit:
+                    errors[f"{where}.{key}"] = [f"The field {key} must be a string with a maximum length of {limit}."]
+    return errors
 
 
 def _items(order: Json) -> list[Json]:
