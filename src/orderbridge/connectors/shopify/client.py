@@ -24,8 +24,15 @@ from typing import Any
 import httpx
 from graphql import FieldNode, OperationDefinitionNode, SelectionSetNode, parse
 
-from orderbridge.connectors.http import RetryPolicy, call_with_retries, json_body, send
-from orderbridge.errors import FixConfiguration, PermissionDenied, RateLimited, RemoteUnavailable
+from orderbridge.connectors.http import RetryPolicy, call_with_retries, json_body, reached_remote, send
+from orderbridge.errors import (
+    FixConfiguration,
+    OutcomeUnknown,
+    PermissionDenied,
+    RateLimited,
+    RemoteUnavailable,
+    RetryLater,
+)
 
 SYSTEM = "Shopify"
 
@@ -138,12 +145,34 @@ class ShopifyClient:
             self.sleep(wait)
 
     def execute(
-        self, query: str, variables: Mapping[str, Any] | None = None, *, cost: int | None = None
+        self,
+        query: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        cost: int | None = None,
+        idempotent: bool = True,
     ) -> GraphQLResult:
-        """Run one GraphQL operation; raise only :mod:`orderbridge.errors` types."""
+        """Run one GraphQL operation; raise only :mod:`orderbridge.errors` types.
+
+        ``idempotent=False`` (a mutation that must not be applied twice): a failure after the request
+        may have reached Shopify is raised as :class:`OutcomeUnknown` and not retried — the caller
+        reads what Shopify holds first. Rate limits and refused connections are still retried."""
         expected = cost if cost is not None else estimate_cost(query, variables)
 
         def attempt() -> GraphQLResult:
+            if idempotent:
+                return once()
+            try:
+                return once()
+            except RetryLater as exc:
+                if not reached_remote(exc):
+                    raise
+                raise OutcomeUnknown(
+                    f"{SYSTEM} may have applied the request, but its answer was lost: {exc.message}",
+                    hint="OrderBridge reads what Shopify holds before it sends the request again.",
+                ) from exc
+
+        def once() -> GraphQLResult:
             self._pace(expected)
             request = self.http.build_request(
                 "POST",

@@ -55,7 +55,15 @@ from orderbridge.connectors.shopify.mapper import (
     parse_time,
 )
 from orderbridge.connectors.shopify.webhooks import ENUM_TO_TOPIC, TOPIC_TO_ENUM
-from orderbridge.errors import FixConfiguration, HoldOrder, NotFound, RemoteUnavailable, SettingsError
+from orderbridge.errors import (
+    FixConfiguration,
+    HoldOrder,
+    NotFound,
+    OutcomeUnknown,
+    RemoteUnavailable,
+    RetryLater,
+    SettingsError,
+)
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "api_version": "2025-01",
@@ -108,7 +116,7 @@ ORDER_FIELDS = """
   taxLines { title rate priceSet { shopMoney { amount } } }
 """
 LINE_FIELDS = """
-  id sku name quantity variant { id } product { id }
+  id sku name quantity unfulfilledQuantity currentQuantity variant { id } product { id }
   originalUnitPriceSet { shopMoney { amount currencyCode } } customAttributes { key value }
 """
 SHIPPING_FIELDS = "id title code source originalPriceSet { shopMoney { amount currencyCode } }"
@@ -145,7 +153,8 @@ BULK_RUN = (
 )
 BULK_POLL = "{ currentBulkOperation { id status errorCode objectCount url createdAt completedAt } }"
 FULFILLMENT_ORDERS_QUERY = (
-    "query FOs($id: ID!) { order(id: $id) { id fulfillments(first: 20) { id status trackingInfo(first: 5) { number } }"
+    "query FOs($id: ID!) { order(id: $id) { id fulfillments(first: 20) { id status trackingInfo(first: 5) { number }"
+    " fulfillmentLineItems(first: 50) { nodes { quantity lineItem { id } } } }"
     " fulfillmentOrders(first: 5) { nodes { id status"
     " lineItems(first: 50) { nodes { id remainingQuantity lineItem { id } } } } } } }"
 )
@@ -190,6 +199,40 @@ def _rejected(message: str) -> HoldOrder:
         hint="Correct what Shopify names (quantities, line ids, order state); the push is tried again "
         "when the shipment changes in the 3PL.",
     )
+
+
+def _wanted(request: FulfilmentRequest) -> dict[str, int]:
+    """The request's quantities by line (a line named twice is one line, summed)."""
+    wanted: dict[str, int] = {}
+    for line in request.lines:
+        wanted[line.line_external_id] = wanted.get(line.line_external_id, 0) + line.quantity
+    return wanted
+
+
+def _existing_fulfilment(order: Mapping[str, Any], request: FulfilmentRequest) -> str | None:
+    """The order's live fulfilment that is this request: the same tracking number *and* the same lines
+    and quantities (a fulfilment with the tracking number but other lines is another shipment's)."""
+    wanted = _wanted(request)
+    for existing in order.get("fulfillments") or []:
+        if existing.get("status") == "CANCELLED":
+            continue
+        if not any(t.get("number") == request.tracking_number for t in existing.get("trackingInfo") or []):
+            continue
+        lines: dict[str, int] = {}
+        for item in _items(existing.get("fulfillmentLineItems")):
+            key = legacy_id(item["lineItem"]["id"])
+            lines[key] = lines.get(key, 0) + int(item.get("quantity") or 0)
+        if lines == wanted:
+            return legacy_id(existing["id"])
+    return None
+
+
+def _items(connection: Any) -> list[dict[str, Any]]:
+    if not connection:
+        return []
+    if isinstance(connection, list):
+        return connection
+    return list(connection.get("nodes") or [edge["node"] for edge in connection.get("edges", [])])
 
 
 def _subscription(node: Mapping[str, Any]) -> WebhookSubscription | None:
@@ -387,6 +430,21 @@ class ShopifyChannel:
             raise RemoteUnavailable(f"Shopify bulk result is unusable: {exc}", retry_after=60.0) from exc
         yield ChannelBatch(batch, cursor_after=cursor)
 
+    def _fulfilment_state(self, order_external_id: str) -> dict[str, Any]:
+        order = self.client.execute(
+            FULFILLMENT_ORDERS_QUERY, {"id": f"gid://shopify/Order/{order_external_id}"}
+        ).data.get("order")
+        if order is None:
+            raise _rejected(f"order {order_external_id} does not exist")
+        return dict(order)
+
+    def find_fulfilment(self, request: FulfilmentRequest) -> str | None:
+        """The fulfilment Shopify already holds for ``request`` (same tracking number, lines and
+        quantities), or None. Read only: what a push whose outcome is unknown is settled with."""
+        if request.replaces_fulfilment_id:
+            return None  # a tracking update is idempotent: sending it again is the way to settle it
+        return _existing_fulfilment(self._fulfilment_state(request.order_external_id), request)
+
     def push_fulfilment(self, request: FulfilmentRequest) -> str:
         tracking = {"number": request.tracking_number, "company": request.carrier}
         if request.tracking_url:
@@ -400,18 +458,19 @@ class ShopifyChannel:
             if payload["userErrors"]:
                 raise _rejected("; ".join(e["message"] for e in payload["userErrors"]))
             return legacy_id(payload["fulfillment"]["id"])
-        order = self.client.execute(
-            FULFILLMENT_ORDERS_QUERY, {"id": f"gid://shopify/Order/{request.order_external_id}"}
-        ).data.get("order")
-        if order is None:
-            raise _rejected(f"order {request.order_external_id} does not exist")
+        if not request.lines:
+            # never widened to "everything still open": a fulfilment says which lines shipped
+            raise HoldOrder(
+                f"the fulfilment for order {request.order_external_id} names no lines",
+                code="shipment_without_lines",
+                hint="Name the shipped lines; OrderBridge never fulfils a whole order for a shipment without items.",
+            )
+        order = self._fulfilment_state(request.order_external_id)
         # fulfillmentCreate has no idempotency key: a push resent after a crash (sent, not yet
-        # recorded) must find the fulfilment it already created, by its tracking number.
-        for existing in order.get("fulfillments") or []:
-            if existing.get("status") != "CANCELLED" and any(
-                t.get("number") == request.tracking_number for t in existing.get("trackingInfo") or []
-            ):
-                return legacy_id(existing["id"])
+        # recorded) must find the fulfilment it already created (tracking number, lines, quantities).
+        found = _existing_fulfilment(order, request)
+        if found is not None:
+            return found
         groups: dict[str, list[dict[str, Any]]] = {}
         open_lines: list[tuple[str, dict[str, Any]]] = [
             (fo["id"], line)
@@ -419,38 +478,53 @@ class ShopifyChannel:
             if fo["status"] not in ("CLOSED", "CANCELLED")
             for line in fo["lineItems"]["nodes"]
         ]
-        for wanted in request.lines:
-            left = wanted.quantity
+        for line_id, quantity in _wanted(request).items():
+            left = quantity
             for fo_id, line in open_lines:
                 if left == 0:
                     break
-                if legacy_id(line["lineItem"]["id"]) != wanted.line_external_id or line["remainingQuantity"] <= 0:
+                if legacy_id(line["lineItem"]["id"]) != line_id or line["remainingQuantity"] <= 0:
                     continue
                 take = min(left, int(line["remainingQuantity"]))
                 line["remainingQuantity"] -= take
                 left -= take
                 groups.setdefault(fo_id, []).append({"id": line["id"], "quantity": take})
             if left:
-                raise _rejected(
-                    f"line {wanted.line_external_id} has {wanted.quantity - left} of {wanted.quantity} "
-                    "left to fulfil in Shopify"
-                )
-        if not request.lines:
-            groups = {fo_id: [] for fo_id, line in open_lines if line["remainingQuantity"] > 0}
-            if not groups:
-                raise _rejected(f"order {request.order_external_id} has nothing left to fulfil")
+                raise _rejected(f"line {line_id} has {quantity - left} of {quantity} left to fulfil in Shopify")
         fulfillment = {
             "lineItemsByFulfillmentOrder": [
-                {"fulfillmentOrderId": fo_id, **({"fulfillmentOrderLineItems": items} if items else {})}
-                for fo_id, items in groups.items()
+                {"fulfillmentOrderId": fo_id, "fulfillmentOrderLineItems": items} for fo_id, items in groups.items()
             ],
             "trackingInfo": tracking,
             "notifyCustomer": request.notify_customer,
         }
-        payload = self.client.execute(FULFILLMENT_CREATE, {"fulfillment": fulfillment}).data["fulfillmentCreate"]
+        try:
+            result = self.client.execute(FULFILLMENT_CREATE, {"fulfillment": fulfillment}, idempotent=False)
+        except OutcomeUnknown as lost:
+            return self._settle(request, lost)
+        payload = result.data["fulfillmentCreate"]
         if payload["userErrors"]:
             raise _rejected("; ".join(e["message"] for e in payload["userErrors"]))
         return legacy_id(payload["fulfillment"]["id"])
+
+    def _settle(self, request: FulfilmentRequest, lost: OutcomeUnknown) -> str:
+        """A ``fulfillmentCreate`` whose answer was lost: read the order's fulfilments, and the one that
+        carries this request is the answer. Not found (yet): still unknown — a request may still be
+        running at Shopify, so the caller waits before it sends anything again."""
+        try:
+            found = self.find_fulfilment(request)
+        except RetryLater as exc:
+            raise OutcomeUnknown(
+                f"{lost.message}; reading the order's fulfilments to settle it failed too: {exc.message}",
+                hint=lost.hint,
+            ) from lost
+        if found is None:
+            raise OutcomeUnknown(
+                f"{lost.message}; Shopify shows no fulfilment with tracking {request.tracking_number} "
+                f"for order {request.order_external_id} yet",
+                hint=lost.hint,
+            ) from lost
+        return found
 
     # --- AuditableChannel -----------------------------------------------------------------------
     def list_order_stamps(self, since: datetime, until: datetime) -> Iterator[StampBatch]:
