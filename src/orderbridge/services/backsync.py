@@ -314,7 +314,11 @@ def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: Back
     )
     if s.push_status in _MAYBE_SENT and replaces is None:
         # an earlier attempt may have reached the channel: what it holds decides, not a resend
-        found = connector.find_fulfilment(request)
+        try:
+            found = connector.find_fulfilment(request)
+        except HoldOrder as exc:  # the order is gone from the channel, say
+            _hold_push(hub, row, s, now, report, exc.code, str(exc), f"{row.name}: {exc}", [exc.code])
+            return
         if found is not None:
             _record_pushed(
                 hub,

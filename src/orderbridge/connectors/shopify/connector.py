@@ -17,6 +17,13 @@ Reads use the GraphQL Admin API only (REST is legacy for new apps since 2024-10)
   ``webhookSubscriptions``. ``register_webhooks`` lists first and creates only the missing topics,
   so calling it at every start is safe; Shopify's "already been taken" (a concurrent register won
   the race) counts as success. Subscription ids are kept as GIDs (what ``Delete`` takes).
+- Fulfilments: ``push_fulfilment`` reads the order's fulfilments and fulfilment orders, returns an
+  existing fulfilment with the same tracking number, lines and quantities, else spreads the lines
+  over the open fulfilment order lines and calls ``fulfillmentCreate`` — which has no idempotency
+  key, so it is sent ``idempotent=False``: a lost answer is settled by reading the fulfilments again
+  (``find_fulfilment``), never by sending it again; still unsettled, it is ``OutcomeUnknown`` for
+  the hub to settle later (decision 50). A request without lines is refused, never widened to the
+  whole order (decision 49).
 - Audits (``AuditableChannel``): ``list_order_stamps`` asks ``orders`` for ``id legacyResourceId
   name updatedAt`` only — cost 1 per order, so a page holds 250 (Shopify's maximum) under any
   ``max_query_cost`` ≥ 252, and 100,000 orders take 400 requests. The window bounds are widened to
