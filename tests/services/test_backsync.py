@@ -209,20 +209,20 @@ def test_a_timed_out_fulfilment_is_found_once_it_lands_and_never_created_twice(h
     again while the outcome may still land; it finds the fulfilment once it has, and records it."""
     shop, shop_app = shopify_sandbox(orders=0, limits=False)
     ss, ss_app = shipstation_sandbox(limits=False, ship_after_seconds=3600.0)
-    hub.settings = hub.settings.model_copy(update={"http_timeout_s": 0.4, "unknown_outcome_settle_s": 30.0})
+    hub.settings = hub.settings.model_copy(update={"http_timeout_s": 1.0, "unknown_outcome_settle_s": 30.0})
     with run_in_thread(shop_app) as shop_http, run_in_thread(ss_app) as ss_http:
         world = _world(hub, shop, {"ss_state": ss}, {"shopify": shop_http.base_url, "shipstation": ss_http.base_url})
         order = world.order()
         world.sync_and_post()
         tee, _mug = world.line_ids(order)
         tracking = world.ship(order, [{"lineItemKey": str(tee), "sku": "TEE-BLK-S", "quantity": 1}])
-        shop.add_fault(Fault("timeout", path="/admin", delay=1.2, body_contains=TRACKED))
+        shop.add_fault(Fault("timeout", path="/admin", delay=3.0, body_contains=TRACKED))
         started = time.monotonic()
         first = _push(world)
         assert first.error is not None and first.error.code == "outcome_unknown"
         again = _push(world)  # before the create has landed: read only, nothing sent
         assert again.error is None and again.unsettled == 1 and again.pushed == 0
-        time.sleep(max(0.0, 1.6 - (time.monotonic() - started)))
+        time.sleep(max(0.0, 3.6 - (time.monotonic() - started)))
         settled = _push(world)
         assert settled.pushed == 1 and settled.error is None
         (fulfilment,) = world.fulfilments(order, tracking)
