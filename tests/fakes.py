@@ -122,10 +122,23 @@ class FakeChannel:
             )
 
     def push_fulfilment(self, request: FulfilmentRequest) -> str:
+        found = self.find_fulfilment(request)
+        if found is not None:
+            return found
         if self.push_error is not None:
             raise self.push_error
         self.pushed.append(request)
         return f"F{len(self.pushed)}"
+
+    def find_fulfilment(self, request: FulfilmentRequest) -> str | None:
+        for n, done in enumerate(self.pushed, 1):
+            if (done.order_external_id, done.tracking_number, done.lines) == (
+                request.order_external_id,
+                request.tracking_number,
+                request.lines,
+            ):
+                return f"F{n}"
+        return None
 
 
 @dataclass

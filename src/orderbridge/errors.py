@@ -8,6 +8,7 @@ boundary with ``raise ... from exc`` so callers never branch on library types::
     ├── RetryLater              transient: try again after ``retry_after`` seconds (or backoff)
     │   ├── RateLimited         the remote said 429 / THROTTLED
     │   └── RemoteUnavailable   5xx, timeout, connection refused, truncated body
+    │       └── OutcomeUnknown  a write was sent and its answer lost: read the remote before any resend
     ├── FixConfiguration        the connection cannot work until a person changes something
     │   ├── AuthFailed          credentials rejected or revoked
     │   └── SettingsError       missing or unsafe settings (e.g. default secret key)
@@ -51,6 +52,14 @@ class RateLimited(RetryLater):
 
 class RemoteUnavailable(RetryLater):
     code = "remote_unavailable"
+
+
+class OutcomeUnknown(RemoteUnavailable):
+    """A non-idempotent write reached the remote and its answer was lost (timeout, truncated body,
+    connection reset, 5xx): it may or may not have been applied. Never resent blindly — the caller
+    first reads what the remote now holds (``call_with_retries`` does not retry it)."""
+
+    code = "outcome_unknown"
 
 
 class FixConfiguration(OrderBridgeError):

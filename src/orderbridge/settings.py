@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     cursor_overlap_s: float = Field(default=120.0, ge=0)
     lease_ttl_s: float = Field(default=120.0, gt=1)
     http_timeout_s: float = Field(default=30.0, gt=0)
+    #: after a fulfilment push whose answer was lost (or a process killed while sending it), the channel
+    #: is only read, never written, for this long: a request still running there is found, not repeated
+    unknown_outcome_settle_s: float = Field(default=60.0, ge=0)
     log_level: str = "INFO"
     log_json: bool = False
 

@@ -15,7 +15,7 @@ import pytest
 
 from orderbridge.connectors.base import ChannelBatch, FulfilmentLine, FulfilmentRequest, UnreadableOrder
 from orderbridge.domain.order import Order
-from orderbridge.errors import AuthFailed, PermissionDenied
+from orderbridge.errors import AuthFailed, HoldOrder, PermissionDenied
 
 
 def _drain(connector: Any, since: Any) -> list[ChannelBatch]:
@@ -82,6 +82,25 @@ class ChannelContract:
         assert [f["tracking_number"] for f in seen] == ["1Z999AA10123456784"]
         assert str(seen[0]["id"]) == fulfilment_id
         assert channel_env.connector.fetch_order(external_id).fulfilment_status == "fulfilled"
+
+    def test_a_pushed_fulfilment_is_found_again_and_pushing_it_again_creates_nothing(self, channel_env: Any) -> None:
+        external_id = channel_env.add_order()
+        order = channel_env.connector.fetch_order(external_id)
+        first = order.lines[0]
+        request = FulfilmentRequest(external_id, (FulfilmentLine(first.external_id, 1),), "TRK-CONTRACT-1", "UPS")
+        assert channel_env.connector.find_fulfilment(request) is None
+        fulfilment_id = channel_env.connector.push_fulfilment(request)
+        assert channel_env.connector.find_fulfilment(request) == fulfilment_id
+        assert channel_env.connector.push_fulfilment(request) == fulfilment_id
+        assert len(channel_env.fulfillments(external_id)) == 1
+        other_lines = FulfilmentRequest(external_id, (FulfilmentLine("999999", 1),), "TRK-CONTRACT-1", "UPS")
+        assert channel_env.connector.find_fulfilment(other_lines) is None  # same tracking, other lines
+
+    def test_a_fulfilment_without_lines_is_refused_and_fulfils_nothing(self, channel_env: Any) -> None:
+        external_id = channel_env.add_order()
+        with pytest.raises(HoldOrder):
+            channel_env.connector.push_fulfilment(FulfilmentRequest(external_id, (), "TRK-EMPTY", "UPS"))
+        assert channel_env.fulfillments(external_id) == []
 
     def test_revoked_credentials_raise_auth_failed_until_restored(self, channel_env: Any) -> None:
         channel_env.revoke()

@@ -164,7 +164,10 @@ def test_over_quantity_fulfilment_is_held_with_shopifys_message() -> None:
 def test_a_reshipment_updates_the_tracking_of_the_existing_fulfilment() -> None:
     env, http = make_env(0)
     external_id = env.add_order()
-    fid = env.connector.push_fulfilment(FulfilmentRequest(external_id, (), "OLD-1", "UPS"))
+    order = env.connector.fetch_order(external_id)
+    assert isinstance(order, Order)
+    every_line = tuple(FulfilmentLine(line.external_id, line.quantity) for line in order.lines)
+    fid = env.connector.push_fulfilment(FulfilmentRequest(external_id, every_line, "OLD-1", "UPS"))
     again = env.connector.push_fulfilment(
         FulfilmentRequest(external_id, (), "NEW-2", "FedEx", replaces_fulfilment_id=fid)
     )

@@ -31,12 +31,15 @@ def all_shopify_orders(base_url: str) -> list[dict[str, Any]]:
 
 
 def downloadable(order: dict[str, Any], mapped_skus: set[str], mapped_methods: set[str]) -> bool:
-    """Seed 000's rules restated independently: paid, unfulfilled/partial, open, live, all mapped."""
+    """Seed 000's rules restated independently: paid, unfulfilled/partial, open, live, every line
+    left to fulfil mapped."""
     if order.get("test") or order.get("cancelled_at") or order.get("closed_at"):
         return False
     if order.get("financial_status") != "paid" or order.get("fulfillment_status") not in (None, "partial"):
         return False
-    lines = order.get("line_items") or []
+    # only what is left to fulfil is sent: a line fulfilled in Shopify needs no mapping, and an order
+    # with nothing left is not posted
+    lines = [li for li in order.get("line_items") or [] if li.get("fulfillable_quantity", li.get("quantity", 0)) > 0]
     if not lines or any(not li.get("sku") or li["sku"] not in mapped_skus for li in lines):
         return False
     ship = order.get("shipping_lines") or []

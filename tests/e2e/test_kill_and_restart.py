@@ -8,6 +8,7 @@ import time
 from collections import Counter
 
 import pytest
+from sqlalchemy import select
 
 from orderbridge.bench.procs import sandbox_process
 from orderbridge.sandboxes.shopify import generator
@@ -77,3 +78,41 @@ def test_a_worker_killed_at_any_point_posts_every_downloadable_order_exactly_onc
         fulfilments = ledger_entries(shop, "fulfillment")
         tracking = Counter(e["data"].get("tracking_number") or e["key"] for e in fulfilments)
         assert fulfilments and max(tracking.values()) == 1
+
+
+@pytest.mark.parametrize("point", ["push.after_send:1", "push.before_send:1"])
+def test_a_worker_killed_around_a_fulfilment_push_settles_it_from_shopify_and_never_creates_it_twice(
+    hub: Hub, settings: Settings, point: str
+) -> None:
+    """Killed after Shopify applied the fulfilment (``after_send``) the restart finds it in Shopify
+    and records it; killed before it was sent, the restart finds nothing, waits out the settle window
+    and sends it once. Either way Shopify's ledger holds one fulfilment per tracking number."""
+    with (
+        sandbox_process("shopify", "--orders", "30", "--seed", "4", "--no-limits") as shop,
+        sandbox_process("shipstation", "--no-limits", "--ship-after", "0") as ss,
+    ):
+        add_connection(hub, "shop", "shopify", shop, {"access_token": TOKEN}, {"bulk_backfill": False})
+        add_connection(hub, "warehouse", "shipstation", ss, {"api_key": "ss_key", "api_secret": "ss_secret"})
+        for sku, _t, _p in generator.CATALOG:
+            set_mapping(hub, "sku", sku, sku, "warehouse")
+        for method in generator.SHIPPING_METHODS:
+            set_mapping(hub, "shipping", method, "ups:ups_ground", "warehouse")
+        env = {
+            "ORDERBRIDGE_DATABASE_URL": settings.resolved_database_url,
+            "ORDERBRIDGE_SECRET_KEY": settings.resolved_secret_key(),
+            "ORDERBRIDGE_LEASE_TTL_S": "2",
+            "ORDERBRIDGE_UNKNOWN_OUTCOME_SETTLE_S": "1",
+        }
+        killed = cli(env, "sync", "--json", crash_at=point)  # posted, shipped at once, killed at the push
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+        time.sleep(2.1)  # the killed worker's lease expires, and the settle window with it
+        for _ in range(2):
+            assert cli(env, "sync", "--json").returncode in (0, 1)
+        fulfilments = ledger_entries(shop, "fulfillment")
+        tracking = Counter(e["data"]["tracking_number"] for e in fulfilments)
+        assert fulfilments and max(tracking.values()) == 1
+        with hub.db.read() as conn:
+            from orderbridge.storage.tables import fulfilment_pushes
+
+            statuses = Counter(conn.execute(select(fulfilment_pushes.c.status)).scalars())
+        assert set(statuses) == {"pushed"} and statuses["pushed"] == len(fulfilments)

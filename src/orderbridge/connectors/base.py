@@ -180,7 +180,17 @@ class ChannelConnector(Connector, Protocol):
     def fetch_order(self, external_id: str) -> ChannelRecord: ...
 
     def push_fulfilment(self, request: FulfilmentRequest) -> str:
-        """Create (or update tracking of) a fulfilment; return the channel's fulfilment id."""
+        """Create (or update tracking of) a fulfilment; return the channel's fulfilment id.
+
+        Idempotent: the channel's fulfilments are read first and one that already carries the request
+        is returned, not created again. A create whose answer is lost raises ``OutcomeUnknown`` unless
+        reading the channel settles it; a request with no lines is refused (``HoldOrder``), never
+        widened to the whole order."""
+        ...
+
+    def find_fulfilment(self, request: FulfilmentRequest) -> str | None:
+        """Read only: the channel's fulfilment that already carries ``request`` (same tracking number,
+        lines and quantities), or None — how a push whose outcome is unknown is settled."""
         ...
 
 

@@ -6,7 +6,13 @@ timeouts, refused connections, 5xx and truncated bodies become :class:`RemoteUna
 credentials), 403 :class:`PermissionDenied` (this operation);
 other 4xx are returned to the caller, which knows whether they hold an order.
 
-``call_with_retries`` retries only ``RetryLater`` errors, honouring ``retry_after`` when the
+A write that is not idempotent (Shopify's ``fulfillmentCreate``) may only be resent when it
+certainly did not reach the remote: :func:`reached_remote` tells a refused connection (never sent)
+from a lost answer (timeout, reset, truncated body, 5xx), which the client raises as
+:class:`OutcomeUnknown` — and ``call_with_retries`` never retries that: the caller reads the remote
+first.
+
+``call_with_retries`` retries only ``RetryLater`` errors (never ``OutcomeUnknown``), honouring ``retry_after`` when the
 remote gave one and exponential backoff with jitter otherwise, and gives up after a bounded number
 of attempts or total wait by re-raising the last error (the service layer then records it and
 tries again on the next run — nothing is dropped).
@@ -23,7 +29,14 @@ from typing import Any, TypeVar
 import httpx
 import orjson
 
-from orderbridge.errors import AuthFailed, PermissionDenied, RateLimited, RemoteUnavailable, RetryLater
+from orderbridge.errors import (
+    AuthFailed,
+    OutcomeUnknown,
+    PermissionDenied,
+    RateLimited,
+    RemoteUnavailable,
+    RetryLater,
+)
 
 T = TypeVar("T")
 
@@ -76,6 +89,18 @@ def send(client: httpx.Client, request: httpx.Request, *, system: str) -> httpx.
     return response
 
 
+#: transport failures that happen before a request is on the wire: nothing reached the remote
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def reached_remote(exc: RetryLater) -> bool:
+    """Whether the request behind ``exc`` may have been applied by the remote: False only for a
+    rate-limit answer (refused before it ran) or a connection that was never made."""
+    if isinstance(exc, RateLimited):
+        return False
+    return not isinstance(exc.__cause__, _NOT_SENT)
+
+
 def json_body(response: httpx.Response, *, system: str) -> Any:
     """Parse a JSON body; a truncated or garbled body is transient (retry), never half-used."""
     try:
@@ -92,16 +117,16 @@ def call_with_retries(
     *,
     sleep: Callable[[float], None] = time.sleep,
     on_retry: Callable[[RetryLater, float], None] | None = None,
-    retry_if: Callable[[RetryLater], bool] | None = None,
 ) -> T:
-    """``fn()``, again after each ``RetryLater`` (those ``retry_if`` accepts, when given) within
-    ``policy``; the last error is re-raised when the attempts or the total wait run out."""
+    """``fn()``, again after each ``RetryLater`` within ``policy`` — except :class:`OutcomeUnknown`
+    (a write that may have been applied: the caller reads the remote first); the last error is
+    re-raised when the attempts or the total wait run out."""
     waited = 0.0
     for attempt in range(1, policy.attempts + 1):
         try:
             return fn()
         except RetryLater as exc:
-            if attempt == policy.attempts or (retry_if is not None and not retry_if(exc)):
+            if attempt == policy.attempts or isinstance(exc, OutcomeUnknown):
                 raise
             delay = exc.retry_after
             if delay is None:

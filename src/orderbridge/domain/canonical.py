@@ -55,7 +55,7 @@ def _addr(a: Address | None) -> dict[str, str] | None:
 
 def _line_json(li: OrderLine) -> dict[str, Any]:
     discount, tax = li.discount, li.tax
-    return {
+    out: dict[str, Any] = {
         "external_id": li.external_id,
         "sku": li.sku,
         "title": li.title,
@@ -68,6 +68,9 @@ def _line_json(li: OrderLine) -> dict[str, Any]:
         "properties": [list(p) for p in li.properties] if li.properties else [],
         "fulfilment_ref": li.fulfilment_ref,
     }
+    if li.fulfillable_quantity is not None:  # only when part is fulfilled: an open line hashes as before
+        out["fulfillable_quantity"] = li.fulfillable_quantity
+    return out
 
 
 def order_to_json(o: Order) -> dict[str, Any]:
@@ -139,6 +142,7 @@ def _line(li: dict[str, Any], cur: str) -> OrderLine:
         tax=None if tax is None else Money(Decimal(tax), cur),
         properties=_pairs(get("properties")),
         fulfilment_ref=get("fulfilment_ref"),
+        fulfillable_quantity=get("fulfillable_quantity"),
     )
 
 

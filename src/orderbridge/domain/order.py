@@ -74,6 +74,24 @@ class OrderLine(msgspec.Struct, frozen=True, gc=False):
     properties: tuple[tuple[str, str], ...] = ()
     #: channel-side ids the back-sync needs (e.g. Shopify fulfillment order line item id)
     fulfilment_ref: str | None = None
+    #: how much of ``quantity`` the channel still has to fulfil, when less than all of it (``None``:
+    #: all of it). Built with :func:`fulfillable`, so an open line reads the same from every source.
+    fulfillable_quantity: int | None = None
+
+    @property
+    def open_quantity(self) -> int:
+        """What is left to fulfil: what a destination is sent, and what its shipments may cover."""
+        return self.quantity if self.fulfillable_quantity is None else self.fulfillable_quantity
+
+
+def fulfillable(quantity: int, remaining: int | None) -> int | None:
+    """A line's ``fulfillable_quantity`` from the channel's remaining quantity: ``None`` when the
+    whole quantity is open (or the channel does not say), else the remainder within ``[0, quantity]``.
+    ``None`` rather than ``quantity`` keeps an open line's canonical form, and so the content hash of
+    every order nothing was fulfilled of, what it was before lines carried the remainder."""
+    if remaining is None or remaining >= quantity:
+        return None
+    return max(0, remaining)
 
 
 class ShippingLine(msgspec.Struct, frozen=True, gc=False):

@@ -4,6 +4,12 @@ Pure functions over the canonical order. ``evaluate`` collects *every* reason (a
 not only the first) so one fix screen shows the whole problem. ``resolve`` produces what a
 destination connector sends, and refuses (``ValueError``) to resolve an order that evaluate would
 hold — a line is never dropped to make an order fit.
+
+Only what is left to fulfil goes (:attr:`OrderLine.open_quantity`): a line the channel has already
+fulfilled is not sent and not checked (its SKU needs no mapping), a line partly fulfilled is sent
+with its remainder, and an order with nothing left is ``skipped`` (``nothing_to_fulfil``) — never
+posted for the warehouse to ship a second time. :func:`left_out` says what was left out, for the
+order's timeline.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from dataclasses import dataclass
 
 from orderbridge.domain import reasons
 from orderbridge.domain.mappings import DestinationPolicy, ServiceRef
-from orderbridge.domain.order import Order
+from orderbridge.domain.order import Order, OrderLine
 from orderbridge.domain.reasons import Reason
 from orderbridge.domain.rules import DownloadRules
 from orderbridge.domain.states import OrderState
@@ -39,10 +45,30 @@ class ResolvedOrder:
     service: ServiceRef | None
 
 
+def open_lines(order: Order) -> tuple[OrderLine, ...]:
+    """The lines with something left to fulfil: what a destination is sent."""
+    return tuple([line for line in order.lines if line.open_quantity > 0])
+
+
+def left_out(order: Order) -> list[str]:
+    """What the channel had fulfilled already, line by line, as the timeline says it (empty: nothing)."""
+    out: list[str] = []
+    for line in order.lines:
+        name = f"{line.title!r}" + (f" (SKU {line.sku})" if line.sku else "") + f" line {line.external_id}"
+        if line.open_quantity <= 0:
+            out.append(f"{name}: all {line.quantity} already fulfilled in the channel, not sent")
+        elif line.open_quantity < line.quantity:
+            out.append(
+                f"{name}: {line.quantity - line.open_quantity} of {line.quantity} already fulfilled in the channel, "
+                f"{line.open_quantity} sent"
+            )
+    return out
+
+
 def hold_reasons_for(order: Order, policy: DestinationPolicy) -> list[Reason]:
     found: list[Reason] = []
     seen_skus: set[str] = set()
-    for line in order.lines:
+    for line in open_lines(order):
         if not line.sku:
             found.append(reasons.sku_missing(line.title, line.external_id))
         elif line.sku not in seen_skus:
@@ -64,6 +90,8 @@ def hold_reasons_for(order: Order, policy: DestinationPolicy) -> list[Reason]:
 
 def evaluate(order: Order, rules: DownloadRules, destinations: Sequence[DestinationPolicy]) -> Decision:
     skips = rules.skip_reasons(order)
+    if order.lines and not open_lines(order):
+        skips.append(reasons.nothing_to_fulfil())
     if skips:
         return Decision(OrderState.SKIPPED, tuple(skips))
     holds: list[Reason] = []
@@ -83,7 +111,7 @@ def resolve(order: Order, policy: DestinationPolicy) -> ResolvedOrder:
     if problems:
         raise ValueError("; ".join(r.message for r in problems))
     lines = []
-    for line in order.lines:
+    for line in open_lines(order):
         assert line.sku is not None  # guaranteed by hold_reasons_for
         dest = policy.destination_sku(line.sku)
         assert dest is not None

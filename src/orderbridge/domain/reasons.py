@@ -26,6 +26,9 @@ class HoldCode(StrEnum):
     CARRIER_MISSING = "carrier_missing"
     CHANNEL_REJECTED = "channel_rejected"
     DESTINATION_FIELD_TOO_LONG = "destination_field_too_long"
+    # task E (fulfilment): shipment lines the push cannot carry as they are
+    SHIPMENT_LINE_UNMATCHED = "shipment_line_unmatched"
+    SHIPMENT_WITHOUT_LINES = "shipment_without_lines"
 
 
 class SkipCode(StrEnum):
@@ -35,6 +38,8 @@ class SkipCode(StrEnum):
     CLOSED_ORDER = "closed_order"
     CANCELLED_ORDER = "cancelled_order"
     BEFORE_EARLIEST_DATE = "before_earliest_date"
+    # task E (fulfilment): an order the channel has already fulfilled in full
+    NOTHING_TO_FULFIL = "nothing_to_fulfil"
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,4 +218,43 @@ def before_earliest_date(created: str, earliest: str) -> Reason:
         earliest,
         f"the order was created {created}, before the earliest date {earliest}",
         "Move the connection's earliest date back if older orders should go.",
+    )
+
+
+# --- task E (fulfilment): shipment lines and what is left to fulfil -----------------------------
+
+
+def shipment_line_unmatched(shipment: str, line_key: str | None, sku: str | None, quantity: int, why: str) -> Reason:
+    """A shipment line the push cannot carry: it matches no line of the order, or its quantity is no
+    quantity. The push is held whole — a fulfilment without the line would under-report what shipped,
+    and one without any lines would fulfil the entire order."""
+    line = ", ".join(
+        part for part in (f"line key {line_key!r}" if line_key else "", f"SKU {sku!r}" if sku else "") if part
+    )
+    line = line or "a line with neither line key nor SKU"
+    return Reason(
+        HoldCode.SHIPMENT_LINE_UNMATCHED,
+        f"{shipment}:{line_key or sku or '?'}"[:300],
+        f"shipment {shipment} has {line} × {quantity} that {why}",
+        "Correct the shipment's items in the 3PL (the push is checked again when the shipment changes), "
+        "or record this fulfilment in the channel by hand.",
+    )
+
+
+def shipment_without_lines(shipment: str) -> Reason:
+    return Reason(
+        HoldCode.SHIPMENT_WITHOUT_LINES,
+        shipment,
+        f"shipment {shipment} lists no items, so which lines it fulfils is unknown",
+        "Add the shipped items to the shipment in the 3PL (the push is checked again when it changes); "
+        "OrderBridge never fulfils a whole order for a shipment that does not say what it holds.",
+    )
+
+
+def nothing_to_fulfil() -> Reason:
+    return Reason(
+        SkipCode.NOTHING_TO_FULFIL,
+        "fulfilled",
+        "every line of the order is already fulfilled in the channel: nothing is left to send",
+        "Nothing to do; if the channel re-opens a line (a fulfilment cancelled), the next sync sends what is open.",
     )

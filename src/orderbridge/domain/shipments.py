@@ -1,4 +1,11 @@
-"""Shipments reported by a destination and the fulfilment pushes they cause on the channel."""
+"""Shipments reported by a destination and the fulfilment pushes they cause on the channel.
+
+:func:`fulfilment_lines` matches a shipment's lines to the order's, by line key (what the hub posted
+as the destination's line key) and else by a SKU that names exactly one line. It is all or nothing:
+a line that matches nothing, matches ambiguously or has no positive quantity holds the whole push
+with a reason naming it — a fulfilment without that line would under-report what shipped, and the
+channel reads a fulfilment without lines as "everything".
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from orderbridge.domain import reasons
+from orderbridge.domain.order import Order
 from orderbridge.domain.reasons import Reason
 
 
@@ -37,3 +45,37 @@ def push_hold_reasons(shipment: Shipment) -> list[Reason]:
     if not shipment.carrier:
         found.append(reasons.carrier_missing(shipment.external_id))
     return found
+
+
+def fulfilment_lines(shipment: Shipment, order: Order) -> tuple[tuple[tuple[str, int], ...], list[Reason]]:
+    """The shipment as ``(order line id, quantity)`` pairs (lines named twice summed), or the reasons
+    it cannot be pushed as it is — every unusable line named, and the pairs then empty."""
+    if not shipment.lines:
+        return (), [reasons.shipment_without_lines(shipment.external_id)]
+    by_key = {line.external_id: line for line in order.lines}
+    by_sku: dict[str, list[str]] = {}
+    for line in order.lines:
+        if line.sku:
+            by_sku.setdefault(line.sku, []).append(line.external_id)
+    found: list[Reason] = []
+    quantities: dict[str, int] = {}
+    for ln in shipment.lines:
+        why = ""
+        target: str | None = None
+        if ln.line_key and ln.line_key in by_key:
+            target = ln.line_key
+        elif ln.sku and len(by_sku.get(ln.sku, ())) == 1:
+            target = by_sku[ln.sku][0]
+        elif ln.sku and len(by_sku.get(ln.sku, ())) > 1:
+            why = f"matches {len(by_sku[ln.sku])} lines of order {order.number} by SKU and names none by line key"
+        else:
+            why = f"matches no line of order {order.number}"
+        if target is not None and ln.quantity <= 0:
+            why, target = "has no quantity to fulfil", None
+        if target is None:
+            found.append(reasons.shipment_line_unmatched(shipment.external_id, ln.line_key, ln.sku, ln.quantity, why))
+            continue
+        quantities[target] = quantities.get(target, 0) + ln.quantity
+    if found:
+        return (), found
+    return tuple(quantities.items()), []

@@ -9,9 +9,11 @@ A sandbox is an ASGI app (Starlette) built over a :class:`SandboxState`. It runs
 Faults are queued on the state (directly, or over ``POST /_sandbox/faults`` when the sandbox runs
 in another process) and applied by :class:`FaultMiddleware` to matching requests:
 ``429`` (with ``Retry-After``), ``500``/``502``/``503``, ``timeout`` (the response is delayed past
-the client's timeout), ``truncate`` (the body is cut mid-JSON) and ``revoke`` (the credentials stop
-working until restored). Control routes live under ``/_sandbox`` and need no credentials; they
-exist only in sandboxes.
+the client's timeout, then the request runs — on a real port; in-process the client's give-up
+cancels it), ``truncate`` (the request runs, its answer is cut mid-JSON) and ``revoke`` (the
+credentials stop working until restored). A fault may match on the request body
+(``body_contains``), to hit one GraphQL operation on the one GraphQL path. Control routes live
+under ``/_sandbox`` and need no credentials; they exist only in sandboxes.
 
 Why hand-written: the fault model and ledger are the point of a sandbox; no library offers them.
 ``ASGIThreadTransport`` exists because httpx's ``ASGITransport`` is async-only and the hub's
@@ -53,6 +55,10 @@ class Fault:
     retry_after: float = 1.0
     delay: float = 30.0  # for "timeout"
     method: str = ""  # "" = any
+    #: only requests whose body contains this text ("fulfillmentCreate": that GraphQL mutation alone)
+    body_contains: str = ""
+    #: matching requests let through before the fault starts (a read before a write passes; the next fails)
+    after: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -109,11 +115,21 @@ class SandboxState:
         with self.lock:
             self.faults.clear()
 
-    def take_fault(self, method: str, path: str) -> Fault | None:
+    def wants_body(self) -> bool:
+        """Whether a queued fault matches on the request body (which must then be read first)."""
+        with self.lock:
+            return any(f.body_contains for f in self.faults)
+
+    def take_fault(self, method: str, path: str, body: bytes | None = None) -> Fault | None:
         with self.lock:
             self.requests_seen += 1
             for fault in self.faults:
+                if fault.body_contains and (body is None or fault.body_contains.encode() not in body):
+                    continue
                 if path.startswith(fault.path) and (not fault.method or fault.method == method):
+                    if fault.after > 0:
+                        fault.after -= 1
+                        continue
                     if fault.count > 0:
                         fault.count -= 1
                         if fault.count == 0:
@@ -137,7 +153,10 @@ class FaultMiddleware:
         if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
             await self.app(scope, receive, send)
             return
-        fault = self.state.take_fault(scope["method"], scope["path"])
+        body: bytes | None = None
+        if self.state.wants_body():
+            body, receive = await _buffered(receive)
+        fault = self.state.take_fault(scope["method"], scope["path"], body)
         if fault is None:
             await self.app(scope, receive, send)
             return
@@ -182,6 +201,29 @@ class FaultMiddleware:
         headers.append((b"content-length", str(len(cut)).encode()))
         await send({"type": "http.response.start", "status": start.get("status", 200), "headers": headers})
         await send({"type": "http.response.body", "body": cut})
+
+
+async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+    """Read the whole request body, and a ``receive`` that hands it to the app as if unread."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    body = b"".join(chunks)
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return body, replay
 
 
 async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:

@@ -5,15 +5,26 @@ Two steps, each idempotent:
 - ``poll_shipments``: read the destination's shipments from its cursor (minus overlap) and upsert
   them on ``(destination, external id)``; link each to its order through the posting's
   ``order_key``. A voided label updates the row (``voided``) and is never pushed.
-- ``push_fulfilments``: for each shipment without a push, validate it (tracking number, carrier);
+- ``push_fulfilments``: for each shipment without a push, validate it (tracking number, carrier,
+  and every line matched to a line of the order — :func:`~orderbridge.domain.shipments.fulfilment_lines`;
+  an unmatched line holds the push naming it, and a push is never widened to the whole order);
   what cannot be sent is ``held`` with the reason and re-validated when the shipment changes.
   Otherwise a ``pending`` push row is committed *before* the channel call (the unique
   ``shipment_id`` makes it the only one), and the channel connector is asked to create the
   fulfilment idempotently (it first looks for an existing fulfilment with the same tracking
-  number, so a resend after a crash does not fulfil twice). A reshipment after a voided, already
-  pushed label updates that fulfilment's tracking instead of creating another.
+  number and lines, so a resend after a crash does not fulfil twice). A reshipment after a voided,
+  already pushed label updates that fulfilment's tracking instead of creating another.
 
-When every line's quantity is covered by non-voided pushed shipments the order becomes
+Unknown outcomes. A push whose answer was lost (timeout, truncated body, reset: the connector's
+``OutcomeUnknown``) is ``unknown``; one left ``pending`` by a killed process may have been sent too.
+Neither is sent again blindly: the next run first *reads* the channel (``find_fulfilment``) and, when
+the fulfilment is there, records it — no second fulfilment, no false "nothing left to fulfil" hold.
+Only when it is still absent ``unknown_outcome_settle_s`` after the attempt (long enough for a request
+still running at the channel to have landed) is it sent again. A failure known not to have reached
+the channel (refused connection, rate limit, the read before the create) is ``retry``: sent next run.
+
+When every line the destination was asked to ship (the ``posted`` event's quantities: what was left
+to fulfil when it was posted) is covered by non-voided pushed shipments the order becomes
 ``fulfilled``.
 """
 
@@ -30,9 +41,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from orderbridge.connectors.base import FulfilmentLine, FulfilmentRequest, Role
 from orderbridge.domain.canonical import order_from_json
 from orderbridge.domain.events import EventKind
-from orderbridge.domain.shipments import Shipment, push_hold_reasons
+from orderbridge.domain.shipments import Shipment, ShipmentLine, fulfilment_lines, push_hold_reasons
 from orderbridge.domain.states import OrderState
-from orderbridge.errors import HoldOrder, InvalidInput, OrderBridgeError
+from orderbridge.errors import HoldOrder, InvalidInput, OrderBridgeError, OutcomeUnknown
 from orderbridge.runtime.crashpoints import crashpoint
 from orderbridge.runtime.leases import held
 from orderbridge.services.connections import record_failure, record_success
@@ -40,7 +51,7 @@ from orderbridge.services.health import needs_recovery
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ingest import read_cursor, since_with_overlap, write_cursor
 from orderbridge.services.ledger import add_events, event_row
-from orderbridge.storage.tables import fulfilment_pushes, orders, postings, shipments
+from orderbridge.storage.tables import events, fulfilment_pushes, orders, postings, shipments
 
 log = structlog.get_logger("orderbridge.backsync")
 
@@ -53,6 +64,8 @@ class BackSyncReport:
     pushed: int = 0
     held: int = 0
     voided: int = 0
+    #: pushes whose outcome is still unknown (not found in the channel yet, inside the settle window)
+    unsettled: int = 0
     error: OrderBridgeError | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -63,6 +76,7 @@ class BackSyncReport:
             "pushed": self.pushed,
             "held": self.held,
             "voided": self.voided,
+            "unsettled": self.unsettled,
             "error": None if self.error is None else {"code": self.error.code, "message": str(self.error)},
         }
 
@@ -202,6 +216,12 @@ def push_fulfilments(hub: Hub, channel: str) -> BackSyncReport:
     return report
 
 
+#: push statuses with work left: sent or maybe sent (pending, unknown), to re-check, or to resend
+_TO_DO = ("pending", "unknown", "recheck", "retry")
+#: statuses whose send may have reached the channel: read it before anything is sent again
+_MAYBE_SENT = ("pending", "unknown")
+
+
 def _work(hub: Hub, row: ConnectionRow) -> list[Any]:
     """Shipments of this channel's orders with no push yet, or whose push must be re-checked/resent."""
     with hub.db.read() as conn:
@@ -210,6 +230,7 @@ def _work(hub: Hub, row: ConnectionRow) -> list[Any]:
                 shipments,
                 fulfilment_pushes.c.id.label("push_id"),
                 fulfilment_pushes.c.status.label("push_status"),
+                fulfilment_pushes.c.updated_at.label("push_updated_at"),
                 orders.c.external_id.label("order_external_id"),
                 orders.c.canonical,
             )
@@ -217,7 +238,7 @@ def _work(hub: Hub, row: ConnectionRow) -> list[Any]:
             .outerjoin(fulfilment_pushes, fulfilment_pushes.c.shipment_id == shipments.c.id)
             .where(
                 orders.c.connection_id == row.id,
-                (fulfilment_pushes.c.id.is_(None)) | (fulfilment_pushes.c.status.in_(("pending", "recheck"))),
+                (fulfilment_pushes.c.id.is_(None)) | (fulfilment_pushes.c.status.in_(_TO_DO)),
             )
             .order_by(shipments.c.id)
         )
@@ -227,7 +248,15 @@ def _work(hub: Hub, row: ConnectionRow) -> list[Any]:
 def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: BackSyncReport) -> None:
     now = hub.now()
     shipment = Shipment(
-        s.external_id, s.order_key, s.tracking_number, s.carrier, s.service, s.ship_date, s.voided, (), s.tracking_url
+        s.external_id,
+        s.order_key,
+        s.tracking_number,
+        s.carrier,
+        s.service,
+        s.ship_date,
+        s.voided,
+        tuple(ShipmentLine(ln.get("line_key"), ln.get("sku"), int(ln.get("quantity") or 0)) for ln in s.lines),
+        s.tracking_url,
     )
     if s.voided:
         if s.push_id is None:
@@ -245,7 +274,9 @@ def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: Back
                     )
                 )
         return
-    problems = push_hold_reasons(shipment)
+    order = order_from_json(s.canonical)
+    lines, line_problems = fulfilment_lines(shipment, order)
+    problems = [*push_hold_reasons(shipment), *line_problems]
     if problems:
         message = "; ".join(p.message for p in problems)
         _hold_push(
@@ -273,55 +304,103 @@ def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: Back
             )
             .limit(1)
         ).scalar_one_or_none()
-    order = order_from_json(s.canonical)
-    by_key = {line.external_id: line for line in order.lines}
-    by_sku = {line.sku: line for line in order.lines if line.sku}
-    lines: list[FulfilmentLine] = []
-    for ln in s.lines:
-        line = by_key.get(ln["line_key"] or "") or by_sku.get(ln["sku"] or "")
-        if line is not None:
-            lines.append(FulfilmentLine(line.external_id, int(ln["quantity"])))
-    with hub.db.transaction() as conn:
-        _set_push(conn, hub, row, s, now, status="pending", reason_code=None, message="sending", attempt=True)
-    crashpoint("push.before_send")
     request = FulfilmentRequest(
         s.order_external_id,
-        tuple(lines),
+        tuple(FulfilmentLine(key, quantity) for key, quantity in lines),
         s.tracking_number,
         s.carrier,
         tracking_url=s.tracking_url,
         replaces_fulfilment_id=replaces,
     )
+    if s.push_status in _MAYBE_SENT and replaces is None:
+        # an earlier attempt may have reached the channel: what it holds decides, not a resend
+        try:
+            found = connector.find_fulfilment(request)
+        except HoldOrder as exc:  # the order is gone from the channel, say
+            _hold_push(hub, row, s, now, report, exc.code, str(exc), f"{row.name}: {exc}", [exc.code])
+            return
+        if found is not None:
+            _record_pushed(
+                hub,
+                row,
+                s,
+                order,
+                now,
+                report,
+                found,
+                f"fulfilment {found} found in {row.name} with tracking {s.carrier} {s.tracking_number}: "
+                "the earlier attempt reached it and its answer was lost; recorded, not sent again",
+            )
+            return
+        waited = (now - s.push_updated_at).total_seconds() if s.push_updated_at is not None else None
+        if waited is not None and waited < hub.settings.unknown_outcome_settle_s:
+            report.unsettled += 1
+            return
+    with hub.db.transaction() as conn:
+        _set_push(conn, hub, row, s, now, status="pending", reason_code=None, message="sending", attempt=True)
+    crashpoint("push.before_send")
     try:
         fulfilment_id = connector.push_fulfilment(request)
     except HoldOrder as exc:
+        code = exc.code if exc.code != HoldOrder.code else "channel_rejected"
         _hold_push(
             hub,
             row,
             s,
             now,
             report,
-            "channel_rejected",
+            code,
             str(exc),
             f"{row.name} rejected the fulfilment: {exc}",
-            ["channel_rejected"],
+            [code],
         )
         return
+    except OrderBridgeError as exc:  # OutcomeUnknown: maybe applied; else answered, or never reached it
+        unknown = isinstance(exc, OutcomeUnknown)
+        with hub.db.transaction() as conn:
+            _set_push(
+                conn,
+                hub,
+                row,
+                s,
+                hub.now(),
+                status="unknown" if unknown else "retry",
+                reason_code=exc.code,
+                message=(
+                    f"outcome unknown: {exc.message}; {row.name} is read before it is sent again"
+                    if unknown
+                    else f"not sent: {exc.message}; sent again on the next run"
+                ),
+            )
+        raise
     crashpoint("push.after_send")
+    _record_pushed(
+        hub,
+        row,
+        s,
+        order,
+        now,
+        report,
+        fulfilment_id,
+        f"fulfilment {fulfilment_id} pushed to {row.name} with tracking {s.carrier} {s.tracking_number}",
+    )
+
+
+def _record_pushed(
+    hub: Hub,
+    row: ConnectionRow,
+    s: Any,
+    order: Any,
+    now: datetime,
+    report: BackSyncReport,
+    fulfilment_id: str,
+    message: str,
+) -> None:
     with hub.db.transaction() as conn:
         _set_push(conn, hub, row, s, now, status="pushed", reason_code=None, message="", fulfilment_id=fulfilment_id)
         add_events(
             conn,
-            [
-                event_row(
-                    hub.tenant_id,
-                    s.order_id,
-                    EventKind.FULFILMENT_PUSHED,
-                    now,
-                    f"fulfilment {fulfilment_id} pushed to {row.name} with tracking {s.carrier} {s.tracking_number}",
-                    shipment=s.external_id,
-                )
-            ],
+            [event_row(hub.tenant_id, s.order_id, EventKind.FULFILMENT_PUSHED, now, message, shipment=s.external_id)],
         )
         report.pushed += 1
         _maybe_fulfilled(conn, hub, s.order_id, order, now)
@@ -407,8 +486,11 @@ def _maybe_fulfilled(conn: Connection, hub: Hub, order_id: int, order: Any, now:
         for ln in lines:
             key = ln.get("line_key") or ln.get("sku") or ""
             shipped[key] = shipped.get(key, 0) + int(ln["quantity"])
+    # what the destination was asked to ship; orders posted before posts recorded it: every unit
+    asked = _posted_quantities(conn, order_id) or {line.external_id: line.quantity for line in order.lines}
     complete = all(
-        shipped.get(line.external_id, 0) + (shipped.get(line.sku, 0) if line.sku else 0) >= line.quantity
+        shipped.get(line.external_id, 0) + (shipped.get(line.sku, 0) if line.sku else 0)
+        >= asked.get(line.external_id, 0)
         for line in order.lines
     )
     if complete:
@@ -419,6 +501,19 @@ def _maybe_fulfilled(conn: Connection, hub: Hub, order_id: int, order: Any, now:
         ).rowcount
         if n:
             add_events(conn, [event_row(hub.tenant_id, order_id, EventKind.FULFILLED, now, "all lines fulfilled")])
+
+
+def _posted_quantities(conn: Connection, order_id: int) -> dict[str, int] | None:
+    """The line quantities the order's last ``posted`` event says the destination was sent, if any."""
+    for data in conn.execute(
+        select(events.c.data)
+        .where(events.c.order_id == order_id, events.c.kind == EventKind.POSTED.value)
+        .order_by(events.c.id.desc())
+        .limit(1)
+    ).scalars():
+        if isinstance(data, dict) and isinstance(data.get("lines"), dict):
+            return {str(k): int(v) for k, v in data["lines"].items()}
+    return None
 
 
 def pending_push_count(hub: Hub) -> int:

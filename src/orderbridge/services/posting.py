@@ -35,7 +35,7 @@ from orderbridge.domain import reasons as R
 from orderbridge.domain.canonical import order_from_json
 from orderbridge.domain.events import EventKind
 from orderbridge.domain.mappings import DestinationPolicy
-from orderbridge.domain.pipeline import Decision, hold_reasons_for, resolve
+from orderbridge.domain.pipeline import Decision, hold_reasons_for, left_out, open_lines, resolve
 from orderbridge.domain.states import OrderState
 from orderbridge.errors import InvalidInput, OrderBridgeError
 from orderbridge.runtime.crashpoints import crashpoint
@@ -310,16 +310,21 @@ def _record_results(
             if result.ok:
                 posted_rows.append({"pid": pid, "doc": result.document_id, "at": now})
                 attempts.append((hub.tenant_id, pid, now, "posted", f"document {result.document_id}"))
+                order = outgoing.resolved.order
+                skipped_lines = left_out(order)
                 event_rows.append(
                     event_row(
                         hub.tenant_id,
                         oid,
                         EventKind.POSTED,
                         now,
-                        f"posted to {row.name} as document {result.document_id}",
+                        f"posted to {row.name} as document {result.document_id}"
+                        + (f" — only what is left to fulfil: {'; '.join(skipped_lines)}" if skipped_lines else ""),
                         destination=row.name,
                         document_id=result.document_id,
                         idempotency_key=outgoing.idempotency_key,
+                        # what the destination was asked to ship: back-sync's measure of "fulfilled"
+                        lines={line.external_id: line.open_quantity for line in open_lines(order)},
                     )
                 )
                 event_rows.extend(

@@ -87,17 +87,19 @@ def order_body(outgoing: OutgoingOrder, *, tz: tzinfo, store_id: int | None = No
     resolved = outgoing.resolved
     order = resolved.order
     destination_skus = {line.line_key: line.destination_sku for line in resolved.lines}
+    # only what is left to fulfil: lines the channel fulfilled already are not shipped again
     items = [
         {
             "lineItemKey": line.external_id,
             "sku": destination_skus.get(line.external_id, line.sku),
             "name": line.title,
-            "quantity": line.quantity,
+            "quantity": line.open_quantity,
             "unitPrice": line.unit_price.amount,
             **({"taxAmount": line.tax.amount} if line.tax is not None else {}),
             **({"options": [{"name": k, "value": v} for k, v in line.properties]} if line.properties else {}),
         }
         for line in order.lines
+        if line.open_quantity > 0
     ]
     paid_at = order.processed_at or order.created_at
     body: Json = {

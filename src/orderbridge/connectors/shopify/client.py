@@ -2,8 +2,9 @@
 
 Every call goes through :func:`orderbridge.connectors.http.send`/``json_body`` (error translation)
 inside :func:`call_with_retries`, so 429, 5xx, timeouts and truncated bodies are retried —
-except for a call made with ``resend=False`` (a mutation whose lost answer may hide that it was
-applied), where only throttling is retried and the caller reads what Shopify holds. Cost
+except for a call made with ``idempotent=False`` (a mutation whose lost answer may hide that it
+was applied): only a request that certainly did not run (throttled, never connected) is sent
+again; any other failure is :class:`OutcomeUnknown`, and the caller reads what Shopify holds. Cost
 throttling is handled here, where the numbers are: a ``THROTTLED`` answer becomes
 :class:`RateLimited` with ``retry_after = (requested − available) / restoreRate`` (the exact time
 the bucket needs), and before each call the client waits proactively when the last
@@ -26,8 +27,15 @@ from typing import Any
 import httpx
 from graphql import FieldNode, OperationDefinitionNode, SelectionSetNode, parse
 
-from orderbridge.connectors.http import RetryPolicy, call_with_retries, json_body, send
-from orderbridge.errors import FixConfiguration, PermissionDenied, RateLimited, RemoteUnavailable
+from orderbridge.connectors.http import RetryPolicy, call_with_retries, json_body, reached_remote, send
+from orderbridge.errors import (
+    FixConfiguration,
+    OutcomeUnknown,
+    PermissionDenied,
+    RateLimited,
+    RemoteUnavailable,
+    RetryLater,
+)
 
 SYSTEM = "Shopify"
 
@@ -145,17 +153,29 @@ class ShopifyClient:
         variables: Mapping[str, Any] | None = None,
         *,
         cost: int | None = None,
-        resend: bool = True,
+        idempotent: bool = True,
     ) -> GraphQLResult:
         """Run one GraphQL operation; raise only :mod:`orderbridge.errors` types.
 
-        ``resend=False`` is for a mutation whose lost answer (timeout, cut body, 5xx, reset) may
-        hide that it was applied: only a throttled attempt — refused before it ran — is sent
-        again, and any other ``RemoteUnavailable`` reaches the caller, which reads what Shopify
-        now holds before deciding anything."""
+        ``idempotent=False`` (a mutation that must not be applied twice): a failure after the request
+        may have reached Shopify is raised as :class:`OutcomeUnknown` and not retried — the caller
+        reads what Shopify holds first. Rate limits and refused connections are still retried."""
         expected = cost if cost is not None else estimate_cost(query, variables)
 
         def attempt() -> GraphQLResult:
+            if idempotent:
+                return once()
+            try:
+                return once()
+            except RetryLater as exc:
+                if not reached_remote(exc):
+                    raise
+                raise OutcomeUnknown(
+                    f"{SYSTEM} may have applied the request, but its answer was lost: {exc.message}",
+                    hint="OrderBridge reads what Shopify holds before it sends the request again.",
+                ) from exc
+
+        def once() -> GraphQLResult:
             self._pace(expected)
             request = self.http.build_request(
                 "POST",
@@ -211,11 +231,7 @@ class ShopifyClient:
                 body.get("data") or {}, requested, int(actual if actual is not None else requested), throttle
             )
 
-        if resend:
-            return call_with_retries(attempt, self.retry, sleep=self.sleep)
-        return call_with_retries(
-            attempt, self.retry, sleep=self.sleep, retry_if=lambda exc: isinstance(exc, RateLimited)
-        )
+        return call_with_retries(attempt, self.retry, sleep=self.sleep)
 
     def stream_lines(self, url: str) -> Iterator[bytes]:
         """The non-empty lines of a bulk result file, streamed as bytes (the URL is pre-signed: no

@@ -22,6 +22,13 @@ Reads use the GraphQL Admin API only (REST is legacy for new apps since 2024-10)
   ``webhookSubscriptions``. ``register_webhooks`` lists first and creates only the missing topics,
   so calling it at every start is safe; Shopify's "already been taken" (a concurrent register won
   the race) counts as success. Subscription ids are kept as GIDs (what ``Delete`` takes).
+- Fulfilments: ``push_fulfilment`` reads the order's fulfilments and fulfilment orders, returns an
+  existing fulfilment with the same tracking number, lines and quantities, else spreads the lines
+  over the open fulfilment order lines and calls ``fulfillmentCreate`` — which has no idempotency
+  key, so it is sent ``idempotent=False``: a lost answer is settled by reading the fulfilments again
+  (``find_fulfilment``), never by sending it again; still unsettled, it is ``OutcomeUnknown`` for
+  the hub to settle later (decision 50). A request without lines is refused, never widened to the
+  whole order (decision 49).
 - Audits (``AuditableChannel``): ``list_order_stamps`` asks ``orders`` for ``id legacyResourceId
   name updatedAt`` only — cost 1 per order, so a page holds 250 (Shopify's maximum) under any
   ``max_query_cost`` ≥ 252, and 100,000 orders take 400 requests. The window bounds are widened to
@@ -63,7 +70,15 @@ from orderbridge.connectors.shopify.mapper import (
     parse_time,
 )
 from orderbridge.connectors.shopify.webhooks import ENUM_TO_TOPIC, TOPIC_TO_ENUM
-from orderbridge.errors import FixConfiguration, HoldOrder, NotFound, RemoteUnavailable, RetryLater, SettingsError
+from orderbridge.errors import (
+    FixConfiguration,
+    HoldOrder,
+    NotFound,
+    OutcomeUnknown,
+    RemoteUnavailable,
+    RetryLater,
+    SettingsError,
+)
 from orderbridge.runtime.crashpoints import crashpoint
 
 log = structlog.get_logger("orderbridge.shopify")
@@ -119,7 +134,7 @@ ORDER_FIELDS = """
   taxLines { title rate priceSet { shopMoney { amount } } }
 """
 LINE_FIELDS = """
-  id sku name quantity variant { id } product { id }
+  id sku name quantity unfulfilledQuantity currentQuantity variant { id } product { id }
   originalUnitPriceSet { shopMoney { amount currencyCode } } customAttributes { key value }
 """
 SHIPPING_FIELDS = "id title code source originalPriceSet { shopMoney { amount currencyCode } }"
@@ -169,7 +184,8 @@ BULK_SETTLE_ROUNDS = 3
 #: how long (seconds) one sync waits for a cancelled export to let go of the slot
 BULK_CANCEL_WAIT_S = 60.0
 FULFILLMENT_ORDERS_QUERY = (
-    "query FOs($id: ID!) { order(id: $id) { id fulfillments(first: 20) { id status trackingInfo(first: 5) { number } }"
+    "query FOs($id: ID!) { order(id: $id) { id fulfillments(first: 20) { id status trackingInfo(first: 5) { number }"
+    " fulfillmentLineItems(first: 50) { nodes { quantity lineItem { id } } } }"
     " fulfillmentOrders(first: 5) { nodes { id status"
     " lineItems(first: 50) { nodes { id remainingQuantity lineItem { id } } } } } } }"
 )
@@ -245,6 +261,40 @@ def _rejected(message: str) -> HoldOrder:
         hint="Correct what Shopify names (quantities, line ids, order state); the push is tried again "
         "when the shipment changes in the 3PL.",
     )
+
+
+def _wanted(request: FulfilmentRequest) -> dict[str, int]:
+    """The request's quantities by line (a line named twice is one line, summed)."""
+    wanted: dict[str, int] = {}
+    for line in request.lines:
+        wanted[line.line_external_id] = wanted.get(line.line_external_id, 0) + line.quantity
+    return wanted
+
+
+def _existing_fulfilment(order: Mapping[str, Any], request: FulfilmentRequest) -> str | None:
+    """The order's live fulfilment that is this request: the same tracking number *and* the same lines
+    and quantities (a fulfilment with the tracking number but other lines is another shipment's)."""
+    wanted = _wanted(request)
+    for existing in order.get("fulfillments") or []:
+        if existing.get("status") == "CANCELLED":
+            continue
+        if not any(t.get("number") == request.tracking_number for t in existing.get("trackingInfo") or []):
+            continue
+        lines: dict[str, int] = {}
+        for item in _items(existing.get("fulfillmentLineItems")):
+            key = legacy_id(item["lineItem"]["id"])
+            lines[key] = lines.get(key, 0) + int(item.get("quantity") or 0)
+        if lines == wanted:
+            return legacy_id(existing["id"])
+    return None
+
+
+def _items(connection: Any) -> list[dict[str, Any]]:
+    if not connection:
+        return []
+    if isinstance(connection, list):
+        return connection
+    return list(connection.get("nodes") or [edge["node"] for edge in connection.get("edges", [])])
 
 
 def _subscription(node: Mapping[str, Any]) -> WebhookSubscription | None:
@@ -450,7 +500,7 @@ class ShopifyChannel:
     def _start_bulk(self) -> dict[str, Any] | None:
         """Ask for a new export; None when Shopify says one is in progress (someone else's, or ours
         whose earlier answer was lost)."""
-        run = self.client.execute(BULK_RUN, {"query": BULK_QUERY}, resend=False).data["bulkOperationRunQuery"]
+        run = self.client.execute(BULK_RUN, {"query": BULK_QUERY}, idempotent=False).data["bulkOperationRunQuery"]
         errors = run.get("userErrors") or []
         if any(e.get("code") == "OPERATION_IN_PROGRESS" or "in progress" in str(e.get("message")) for e in errors):
             log.info("shopify.bulk.in_progress", error="; ".join(str(e.get("message")) for e in errors))
@@ -538,6 +588,21 @@ class ShopifyChannel:
             raise RemoteUnavailable(f"Shopify bulk result is unusable: {exc}", retry_after=60.0) from exc
         yield ChannelBatch(batch, cursor_after=cursor)
 
+    def _fulfilment_state(self, order_external_id: str) -> dict[str, Any]:
+        order = self.client.execute(
+            FULFILLMENT_ORDERS_QUERY, {"id": f"gid://shopify/Order/{order_external_id}"}
+        ).data.get("order")
+        if order is None:
+            raise _rejected(f"order {order_external_id} does not exist")
+        return dict(order)
+
+    def find_fulfilment(self, request: FulfilmentRequest) -> str | None:
+        """The fulfilment Shopify already holds for ``request`` (same tracking number, lines and
+        quantities), or None. Read only: what a push whose outcome is unknown is settled with."""
+        if request.replaces_fulfilment_id:
+            return None  # a tracking update is idempotent: sending it again is the way to settle it
+        return _existing_fulfilment(self._fulfilment_state(request.order_external_id), request)
+
     def push_fulfilment(self, request: FulfilmentRequest) -> str:
         tracking = {"number": request.tracking_number, "company": request.carrier}
         if request.tracking_url:
@@ -551,18 +616,19 @@ class ShopifyChannel:
             if payload["userErrors"]:
                 raise _rejected("; ".join(e["message"] for e in payload["userErrors"]))
             return legacy_id(payload["fulfillment"]["id"])
-        order = self.client.execute(
-            FULFILLMENT_ORDERS_QUERY, {"id": f"gid://shopify/Order/{request.order_external_id}"}
-        ).data.get("order")
-        if order is None:
-            raise _rejected(f"order {request.order_external_id} does not exist")
+        if not request.lines:
+            # never widened to "everything still open": a fulfilment says which lines shipped
+            raise HoldOrder(
+                f"the fulfilment for order {request.order_external_id} names no lines",
+                code="shipment_without_lines",
+                hint="Name the shipped lines; OrderBridge never fulfils a whole order for a shipment without items.",
+            )
+        order = self._fulfilment_state(request.order_external_id)
         # fulfillmentCreate has no idempotency key: a push resent after a crash (sent, not yet
-        # recorded) must find the fulfilment it already created, by its tracking number.
-        for existing in order.get("fulfillments") or []:
-            if existing.get("status") != "CANCELLED" and any(
-                t.get("number") == request.tracking_number for t in existing.get("trackingInfo") or []
-            ):
-                return legacy_id(existing["id"])
+        # recorded) must find the fulfilment it already created (tracking number, lines, quantities).
+        found = _existing_fulfilment(order, request)
+        if found is not None:
+            return found
         groups: dict[str, list[dict[str, Any]]] = {}
         open_lines: list[tuple[str, dict[str, Any]]] = [
             (fo["id"], line)
@@ -570,38 +636,53 @@ class ShopifyChannel:
             if fo["status"] not in ("CLOSED", "CANCELLED")
             for line in fo["lineItems"]["nodes"]
         ]
-        for wanted in request.lines:
-            left = wanted.quantity
+        for line_id, quantity in _wanted(request).items():
+            left = quantity
             for fo_id, line in open_lines:
                 if left == 0:
                     break
-                if legacy_id(line["lineItem"]["id"]) != wanted.line_external_id or line["remainingQuantity"] <= 0:
+                if legacy_id(line["lineItem"]["id"]) != line_id or line["remainingQuantity"] <= 0:
                     continue
                 take = min(left, int(line["remainingQuantity"]))
                 line["remainingQuantity"] -= take
                 left -= take
                 groups.setdefault(fo_id, []).append({"id": line["id"], "quantity": take})
             if left:
-                raise _rejected(
-                    f"line {wanted.line_external_id} has {wanted.quantity - left} of {wanted.quantity} "
-                    "left to fulfil in Shopify"
-                )
-        if not request.lines:
-            groups = {fo_id: [] for fo_id, line in open_lines if line["remainingQuantity"] > 0}
-            if not groups:
-                raise _rejected(f"order {request.order_external_id} has nothing left to fulfil")
+                raise _rejected(f"line {line_id} has {quantity - left} of {quantity} left to fulfil in Shopify")
         fulfillment = {
             "lineItemsByFulfillmentOrder": [
-                {"fulfillmentOrderId": fo_id, **({"fulfillmentOrderLineItems": items} if items else {})}
-                for fo_id, items in groups.items()
+                {"fulfillmentOrderId": fo_id, "fulfillmentOrderLineItems": items} for fo_id, items in groups.items()
             ],
             "trackingInfo": tracking,
             "notifyCustomer": request.notify_customer,
         }
-        payload = self.client.execute(FULFILLMENT_CREATE, {"fulfillment": fulfillment}).data["fulfillmentCreate"]
+        try:
+            result = self.client.execute(FULFILLMENT_CREATE, {"fulfillment": fulfillment}, idempotent=False)
+        except OutcomeUnknown as lost:
+            return self._settle(request, lost)
+        payload = result.data["fulfillmentCreate"]
         if payload["userErrors"]:
             raise _rejected("; ".join(e["message"] for e in payload["userErrors"]))
         return legacy_id(payload["fulfillment"]["id"])
+
+    def _settle(self, request: FulfilmentRequest, lost: OutcomeUnknown) -> str:
+        """A ``fulfillmentCreate`` whose answer was lost: read the order's fulfilments, and the one that
+        carries this request is the answer. Not found (yet): still unknown — a request may still be
+        running at Shopify, so the caller waits before it sends anything again."""
+        try:
+            found = self.find_fulfilment(request)
+        except RetryLater as exc:
+            raise OutcomeUnknown(
+                f"{lost.message}; reading the order's fulfilments to settle it failed too: {exc.message}",
+                hint=lost.hint,
+            ) from lost
+        if found is None:
+            raise OutcomeUnknown(
+                f"{lost.message}; Shopify shows no fulfilment with tracking {request.tracking_number} "
+                f"for order {request.order_external_id} yet",
+                hint=lost.hint,
+            ) from lost
+        return found
 
     # --- AuditableChannel -----------------------------------------------------------------------
     def list_order_stamps(self, since: datetime, until: datetime) -> Iterator[StampBatch]:

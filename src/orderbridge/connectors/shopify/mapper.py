@@ -31,6 +31,7 @@ from orderbridge.domain.order import (
     RawJson,
     ShippingLine,
     TaxLine,
+    fulfillable,
 )
 
 _FULFILMENT_GRAPHQL = {
@@ -259,6 +260,9 @@ class ChildNode(msgspec.Struct, gc=False):
     name: str | None = None
     title: str | None = None
     quantity: int | None = None
+    #: what is left to fulfil (REST ``fulfillable_quantity``); ``currentQuantity`` leaves out removed units
+    unfulfilledQuantity: int | None = None
+    currentQuantity: int | None = None
     variant: _Ref | None = None
     product: _Ref | None = None
     originalUnitPriceSet: _Bag | None = None
@@ -385,6 +389,15 @@ def _pairs(attributes: list[_Attribute] | None) -> tuple[tuple[str, str], ...]:
     return tuple([(a.key or "", a.value or "") for a in attributes]) if attributes else ()
 
 
+def _remaining_graphql(li: ChildNode) -> int | None:
+    """GraphQL's remainder of a line: ``unfulfilledQuantity``, capped by ``currentQuantity`` (units
+    removed by an edit or refund are not to be fulfilled — REST's ``fulfillable_quantity`` leaves them
+    out too, so both shapes give the same canonical value)."""
+    if li.unfulfilledQuantity is None:
+        return li.currentQuantity
+    return li.unfulfilledQuantity if li.currentQuantity is None else min(li.unfulfilledQuantity, li.currentQuantity)
+
+
 def _graphql(n: OrderNode, items: list[ChildNode], shipping_nodes: list[ChildNode], raw: Any) -> Order:
     currency = n.currencyCode
     if currency is None:
@@ -405,6 +418,7 @@ def _graphql(n: OrderNode, items: list[ChildNode], shipping_nodes: list[ChildNod
                 legacy_id(li.product.id) if li.product else None,
                 legacy_id(li.variant.id) if li.variant else None,
                 properties=_pairs(li.customAttributes),
+                fulfillable_quantity=fulfillable(li.quantity, _remaining_graphql(li)),
             )
         )
     shipping = tuple(
@@ -463,6 +477,10 @@ def _graphql(n: OrderNode, items: list[ChildNode], shipping_nodes: list[ChildNod
     )
 
 
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
 def _rest(o: Mapping[str, Any]) -> Order:
     currency = o.get("currency")
     if not isinstance(currency, str):
@@ -478,6 +496,7 @@ def _rest(o: Mapping[str, Any]) -> Order:
             product_id=None if li.get("product_id") is None else str(li["product_id"]),
             variant_id=None if li.get("variant_id") is None else str(li["variant_id"]),
             properties=tuple((_text(p["name"]), _text(p.get("value"))) for p in li.get("properties") or []),
+            fulfillable_quantity=fulfillable(int(li["quantity"]), _opt_int(li.get("fulfillable_quantity"))),
         )
         for li in o.get("line_items") or []
     )

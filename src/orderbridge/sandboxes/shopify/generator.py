@@ -299,10 +299,15 @@ def expand(seed: OrderSeed) -> dict[str, Any]:
     }
     fulfilled_all = seed.fulfillment == "fulfilled"
     line_items = []
+    shipped: list[dict[str, int]] = []
     subtotal = Decimal(0)
     for k, ((sku, title, price), qty) in enumerate(seed.lines):
         line_id = oid * 100 + k + 1
-        done = fulfilled_all or (seed.fulfillment == "partial" and k == 0)
+        # a partly fulfilled order: its first line shipped, all of it when it is one unit, else all
+        # but one unit (so both a closed line and an open remainder within a line occur)
+        done = qty if fulfilled_all else (qty - 1 or 1) if seed.fulfillment == "partial" and k == 0 else 0
+        if done:
+            shipped.append({"id": line_id, "quantity": done})
         subtotal += Decimal(price) * qty
         variant = 40_000_000_000 + (hash_sku(sku) % 1_000_000)
         line_items.append(
@@ -313,11 +318,11 @@ def expand(seed: OrderSeed) -> dict[str, Any]:
                 "variant_id": variant,
                 "product_id": 8_000_000_000 + (variant % 100_000),
                 "quantity": qty,
-                "fulfillable_quantity": 0 if done else qty,
+                "fulfillable_quantity": qty - done,
                 "price": price,
                 "title": title.split(" - ")[0],
                 "name": title,
-                "fulfillment_status": "fulfilled" if done else None,
+                "fulfillment_status": "fulfilled" if done == qty else "partial" if done else None,
                 "requires_shipping": True,
                 "properties": [{"name": "Gift message", "value": "Happy birthday!"}] if k == 0 and c % 13 == 0 else [],
             }
@@ -384,7 +389,29 @@ def expand(seed: OrderSeed) -> dict[str, Any]:
             "first_name": first,
             "last_name": last,
         },
-        "fulfillments": [],
+        "fulfillments": [_generated_fulfillment(oid, updated, shipped)] if shipped else [],
+    }
+
+
+def _generated_fulfillment(order_id: int, at: str, lines: list[dict[str, int]]) -> dict[str, Any]:
+    """The fulfilment a merchant made before any app saw the order (the admin's "Mark as fulfilled"),
+    so a generated partly fulfilled order has the fulfilment its lines' remaining quantities imply —
+    in REST, GraphQL, bulk exports and webhooks alike. Not in the ledger: no API call made it."""
+    fid = order_id * 10 + 1  # unique, and apart from the ids fulfillmentCreate hands out
+    return {
+        "id": fid,
+        "admin_graphql_api_id": f"gid://shopify/Fulfillment/{fid}",
+        "order_id": order_id,
+        "status": "success",
+        "created_at": at,
+        "updated_at": at,
+        "tracking_company": "Other",
+        "tracking_number": f"MERCHANT-{order_id}",
+        "tracking_numbers": [f"MERCHANT-{order_id}"],
+        "tracking_url": None,
+        "tracking_urls": [],
+        "notify_customer": False,
+        "line_items": lines,
     }
 
 

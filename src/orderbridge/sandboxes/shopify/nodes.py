@@ -93,7 +93,10 @@ def fulfillment_order_status(order: dict[str, Any]) -> str:
     return "IN_PROGRESS" if remaining < total else "OPEN"
 
 
-def fulfillment_node(f: dict[str, Any]) -> dict[str, Any]:
+def fulfillment_node(f: dict[str, Any], line_nodes: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A REST fulfillment as a GraphQL ``Fulfillment``; ``line_nodes`` (the order's ``LineItem`` nodes by
+    id) resolves each fulfilled line's ``lineItem`` — without them only its id is known."""
+    by_id = line_nodes or {}
     numbers = f.get("tracking_numbers") or ([f["tracking_number"]] if f.get("tracking_number") else [])
     urls = f.get("tracking_urls") or ([f["tracking_url"]] if f.get("tracking_url") else [])
     return {
@@ -105,6 +108,14 @@ def fulfillment_node(f: dict[str, Any]) -> dict[str, Any]:
         "trackingInfo": [
             {"number": n, "company": f.get("tracking_company"), "url": urls[i] if i < len(urls) else None}
             for i, n in enumerate(numbers)
+        ],
+        "fulfillmentLineItems": [
+            {
+                "id": f"gid://shopify/FulfillmentLineItem/{f['id'] * 100 + k}",
+                "quantity": li.get("quantity"),
+                "lineItem": by_id.get(li["id"]) or {"id": f"gid://shopify/LineItem/{li['id']}"},
+            }
+            for k, li in enumerate(f.get("line_items") or [])
         ],
     }
 
@@ -152,7 +163,8 @@ def order_node(o: dict[str, Any]) -> dict[str, Any]:
         ]
 
     def fulfillments(_: Any) -> list[dict[str, Any]]:
-        return [fulfillment_node(f) for f in o.get("fulfillments", [])]
+        lines = {int(n["id"].rsplit("/", 1)[-1]): n for n in line_nodes}
+        return [fulfillment_node(f, lines) for f in o.get("fulfillments", [])]
 
     return {
         "id": f"gid://shopify/Order/{oid}",
