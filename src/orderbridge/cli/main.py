@@ -280,6 +280,7 @@ def sync(
             line = (
                 f"{s['connection']}: {s['fetched']} fetched, {s['inserted']} new, {s['changed']} changed, "
                 f"{s['unchanged']} unchanged"
+                + (f", {s['refused']} refused (no usable id: see `orderbridge health`)" if s.get("refused") else "")
             )
             console.print(line + (f" — [red]{s['error']['message']}[/]" if s["error"] else ""))
         for p in result["posts"]:
@@ -584,7 +585,13 @@ def health(as_json: JsonOpt = False) -> None:
                 str(c["consecutive_failures"]),
                 (c["last_order_at"] or "-")[:19],
                 " ".join(f"{j['job']}:{j['health']}" for j in c["jobs"]) or "-",
-                c["message"] + (f" · {n} tied order(s) awaiting a re-read" if (n := c.get("pending_rereads")) else ""),
+                c["message"]
+                + (f" · {n} tied order(s) awaiting a re-read" if (n := c.get("pending_rereads")) else "")
+                + (
+                    f" · last sync refused {r} record(s) without a usable id"
+                    if (r := c.get("refused_last_sync"))
+                    else ""
+                ),
             )
         console.print(table)
     if report["status"] == "failing":

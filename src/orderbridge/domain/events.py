@@ -26,3 +26,5 @@ class EventKind(StrEnum):
     AUDITED = "audited"
     HEALTH_CHANGED = "health_changed"
     TIE_UNSETTLED = "tie_unsettled"
+    #: issue #10 a-validation: a channel record with no usable id, not stored (a connection event)
+    RECORD_REFUSED = "record_refused"

@@ -47,11 +47,13 @@ from orderbridge.connectors.base import (
 )
 from orderbridge.connectors.shopify.client import ShopifyClient, estimate_cost
 from orderbridge.connectors.shopify.mapper import (
+    ORDER_GID,
     BulkExportError,
     is_bulk_child,
     legacy_id,
     order_from_bulk,
     order_from_graphql,
+    order_id,
     parse_time,
 )
 from orderbridge.connectors.shopify.webhooks import ENUM_TO_TOPIC, TOPIC_TO_ENUM
@@ -134,10 +136,12 @@ MORE_LINES_QUERY = (
     "query MoreLines($id: ID!, $after: String) { order(id: $id) {"
     f" lineItems(first: 100, after: $after) {{ pageInfo {{ hasNextPage endCursor }} nodes {{ {LINE_FIELDS} }} }} }} }}"
 )
+#: children of a bulk export are flattened into lines of their own: ``__typename`` says which
+#: connection each belongs to (an id may be null — ``ShippingLine.id`` is nullable)
 BULK_QUERY = (
     "{ orders { edges { node { "
-    f"{ORDER_FIELDS} shippingLines {{ edges {{ node {{ {SHIPPING_FIELDS} }} }} }}"
-    f" lineItems {{ edges {{ node {{ {LINE_FIELDS} }} }} }} }} }} }} }}"
+    f"{ORDER_FIELDS} shippingLines {{ edges {{ node {{ __typename {SHIPPING_FIELDS} }} }} }}"
+    f" lineItems {{ edges {{ node {{ __typename {LINE_FIELDS} }} }} }} }} }} }} }}"
 )
 BULK_RUN = (
     "mutation Bulk($query: String!) { bulkOperationRunQuery(query: $query) {"
@@ -326,7 +330,8 @@ class ShopifyChannel:
         return self.client.cost_spent
 
     def fetch_order(self, external_id: str) -> ChannelRecord:
-        data = self.client.execute(ORDER_QUERY, {"id": f"gid://shopify/Order/{external_id}"}).data
+        """The order's current version; ``external_id`` in either form (number or gid)."""
+        data = self.client.execute(ORDER_QUERY, {"id": f"{ORDER_GID}{order_id(external_id)}"}).data
         node = data.get("order")
         if node is None:
             raise NotFound(f"Shopify has no order {external_id}", hint="Check the order id in the Shopify admin.")
@@ -401,7 +406,7 @@ class ShopifyChannel:
                 raise _rejected("; ".join(e["message"] for e in payload["userErrors"]))
             return legacy_id(payload["fulfillment"]["id"])
         order = self.client.execute(
-            FULFILLMENT_ORDERS_QUERY, {"id": f"gid://shopify/Order/{request.order_external_id}"}
+            FULFILLMENT_ORDERS_QUERY, {"id": f"{ORDER_GID}{order_id(request.order_external_id)}"}
         ).data.get("order")
         if order is None:
             raise _rejected(f"order {request.order_external_id} does not exist")
@@ -471,7 +476,7 @@ class ShopifyChannel:
             orders = result.data["orders"]
             stamps = [
                 OrderStamp(
-                    external_id=legacy_id(node.get("legacyResourceId") or node["id"]),
+                    external_id=order_id(node.get("legacyResourceId") or node["id"]),
                     updated_at=parse_time(node["updatedAt"], "updatedAt"),
                     number=str(node.get("name") or ""),
                 )
