@@ -263,7 +263,7 @@ class _Ref(msgspec.Struct, gc=False):
 class OrderNode(msgspec.Struct, gc=False):
     """A GraphQL ``Order`` (its connections — line items, shipping lines — read separately)."""
 
-    id: str | int
+    id: str | int | None = None  # required, but checked by order_id (a clear refusal, not a decode error)
     legacyResourceId: str | int | None = None
     name: str | None = None
     email: str | None = None
@@ -356,6 +356,10 @@ def order_from_bulk(line: bytes, children: list[bytes]) -> ChannelRecord:
         return _unreadable_bulk(line, children, str(exc))
     except msgspec.DecodeError as exc:
         raise BulkExportError("a line of the bulk result is not JSON (truncated?)") from exc
+    try:
+        order_id(order.legacyResourceId or order.id)
+    except UnusableId as exc:  # its children cannot be told from another's: the whole block is refused
+        return _unreadable_bulk(line, children, exc.message)
     items: list[ChildNode] = []
     shipping: list[ChildNode] = []
     kinds: list[bool] = []
