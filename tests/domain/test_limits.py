@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import Numeric, String, Text
+from sqlalchemy.dialects import postgresql
 
 from orderbridge.domain import limits
 from orderbridge.storage import tables
@@ -43,17 +44,11 @@ def test_every_bounded_text_column_fed_from_outside_has_a_declared_limit_or_is_u
 def test_the_money_limits_are_the_precision_of_the_money_column() -> None:
     column_type = _column(limits.MONEY_COLUMN).type  # type: ignore[attr-defined]
     assert isinstance(column_type, DecimalAmount)
-    numeric = column_type.load_dialect_impl(_postgresql())
+    numeric = column_type.load_dialect_impl(postgresql.dialect())  # type: ignore[no-untyped-call]
     assert isinstance(numeric, Numeric)
     assert numeric.scale == limits.MONEY_DECIMAL_PLACES
     assert numeric.precision == limits.MONEY_INTEGER_DIGITS + limits.MONEY_DECIMAL_PLACES
     assert Decimal(10) ** limits.MONEY_INTEGER_DIGITS > limits.MAX_AMOUNT
-
-
-def _postgresql() -> object:
-    from sqlalchemy.dialects import postgresql
-
-    return postgresql.dialect()
 
 
 def test_a_shortened_value_fits_and_says_how_long_it_was() -> None:

@@ -82,7 +82,7 @@ def _world(hub: Hub, *, bulk: bool) -> Iterator[World]:
     with run_in_thread(shop_app) as s, run_in_thread(ss_app) as w:
         _connect(hub, s, w, bulk=bulk)
         app = create_app(hub, wake=lambda: None)
-        with run_in_thread(app) as receiver, httpx.Client(timeout=10) as client:  # type: ignore[arg-type]
+        with run_in_thread(app) as receiver, httpx.Client(timeout=10) as client:
             yield World(hub, shop, ss, receiver.base_url, client)
 
 
