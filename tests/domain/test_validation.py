@@ -76,15 +76,26 @@ def test_the_download_rules_come_first_a_test_order_is_skipped_whatever_is_wrong
     assert [r.code for r in d.reasons] == [SkipCode.TEST_ORDER]
 
 
-def test_a_total_outside_its_parts_is_held_and_a_tax_included_or_free_shipping_total_is_not() -> None:
+def usd(amount: str) -> Money:
+    return Money(Decimal(amount), "USD")
+
+
+def test_a_total_below_its_subtotal_or_a_subtotal_above_its_lines_is_held() -> None:
     base = order()  # 10.00 of lines, 5.00 shipping, no tax: 15.00
-    assert (HoldCode.TOTALS_INCONSISTENT, "total=99.00") in decide(replace(base, total=Money(Decimal("99.00"), "USD")))
-    assert (HoldCode.TOTALS_INCONSISTENT, "total=2.00") in decide(replace(base, total=Money(Decimal("2.00"), "USD")))
-    over = replace(base, subtotal=Money(Decimal("50.00"), "USD"), total=Money(Decimal("55.00"), "USD"))
-    assert (HoldCode.TOTALS_INCONSISTENT, "subtotal=50.00") in decide(over)
-    free_shipping = replace(base, total=Money(Decimal("10.00"), "USD"))
-    cent_off = replace(base, total=Money(Decimal("15.01"), "USD"))
-    assert decide(free_shipping) == [] and decide(cent_off) == []
+    below = evaluate(replace(base, total=usd("2.00")), DownloadRules(), [POLICY]).reasons
+    assert [(r.code, r.value) for r in below] == [(HoldCode.TOTALS_INCONSISTENT, "total=2.00")]
+    assert "at least 9.97 USD" in below[0].message  # 10.00 less a cent for each of 3 parts
+    over = replace(base, subtotal=usd("50.00"), total=usd("55.00"))
+    assert decide(over) == [(HoldCode.TOTALS_INCONSISTENT, "subtotal=50.00")]
+
+
+def test_totals_a_valid_order_can_have_are_not_held() -> None:
+    base = order()
+    free_shipping = replace(base, total=usd("10.00"))
+    rounding = replace(base, subtotal=usd("10.02"), total=usd("9.99"))  # a cent per rounded part
+    tip_or_duties = replace(base, total=usd("18.50"))  # charges the canonical order does not itemise
+    discounted = replace(base, subtotal=usd("0.00"), total=usd("0.00"))  # a 100 % discount
+    assert [decide(o) for o in (free_shipping, rounding, tip_or_duties, discounted)] == [[], [], [], []]
 
 
 def test_an_overlong_sku_is_held_as_too_long_not_as_unmapped_and_the_reason_fits_its_column() -> None:

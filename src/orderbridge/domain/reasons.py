@@ -277,12 +277,15 @@ def invalid_amount(field: str, amount: Decimal, problem: str) -> Reason:
     )
 
 
-def totals_inconsistent(field: str, amount: Decimal, low: Decimal, high: Decimal, currency: str) -> Reason:
+def totals_inconsistent(
+    field: str, amount: Decimal, low: Decimal | None, high: Decimal | None, currency: str
+) -> Reason:
+    bound = f"at least {low}" if high is None else f"at most {high}" if low is None else f"{low} to {high}"
     return Reason(
         HoldCode.TOTALS_INCONSISTENT,
         f"{field}={amount}",
-        f"the order's {field} {amount} {currency} is outside what its parts add up to ({low} to {high} {currency}, "
-        f"within the tolerance of {limits.TOTAL_TOLERANCE} per rounded part)",
+        f"the order's {field} {amount} {currency} does not agree with its parts: it should be {bound} {currency} "
+        f"(within {limits.TOTAL_TOLERANCE} per rounded part)",
         "Check the order's amounts in the channel; correct them there and the next sync re-evaluates the order.",
     )
 
