@@ -15,7 +15,7 @@ from orderbridge.domain.pipeline import evaluate, resolve
 from orderbridge.domain.reasons import HoldCode, SkipCode
 from orderbridge.domain.rules import DownloadRules
 from orderbridge.domain.states import OrderState
-from orderbridge.domain.validation import check
+from orderbridge.domain.validation import _plainly_fits, _problems, check
 from orderbridge.sandboxes.shopify import generator
 from orderbridge.sandboxes.shopify.nodes import order_node
 from tests.builders import line, order, replace
@@ -142,3 +142,31 @@ def test_no_order_the_sandbox_store_generates_breaks_a_limit_read_over_rest_or_g
         for record in (order_from_rest(rest), order_from_graphql(order_node(rest))):
             assert isinstance(record, Order), record
             assert check(record) == [], (rest["name"], check(record))
+            assert _problems(record) == []  # the field-by-field walk agrees with the fast path
+
+
+def _hostile() -> list[Order]:
+    base = order(skus=("SKU-1", "SKU-2"))
+    first = base.lines[0]
+    return [
+        replace(base, number="#" + "1" * 600),
+        replace(base, number="#1\x00"),
+        replace(base, email="e" * 400),
+        replace(base, tags=("t" * 300,)),
+        replace(base, custom_fields=(("k", "v" * 20_000),)),
+        replace(base, lines=(replace(first, quantity=0), *base.lines[1:])),
+        replace(base, lines=(replace(first, unit_price=Money(Decimal("-1"), "USD")), *base.lines[1:])),
+        replace(base, lines=(replace(first, unit_price=Money(Decimal("10.0000001"), "USD")), *base.lines[1:])),
+        replace(base, lines=(replace(first, sku="S" * 301), *base.lines[1:])),
+        replace(base, lines=(replace(first, properties=(("p", "caf\udce9"),)), *base.lines[1:])),
+        replace(base, total=Money(Decimal("1"), "USD")),
+        replace(base, total=Money(Decimal("1e16"), "USD")),
+        replace(base, payment_status=PaymentStatus.UNKNOWN),
+        replace(base, shipping_address=replace(base.shipping_address, city="c" * 501)),
+    ]
+
+
+@pytest.mark.parametrize("hostile", _hostile(), ids=lambda o: str(check(o)[0].value)[:40])
+def test_the_fast_path_never_lets_a_hostile_order_through(hostile: Order) -> None:
+    assert not _plainly_fits(hostile)
+    assert check(hostile) == _problems(hostile) != []

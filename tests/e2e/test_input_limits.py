@@ -229,3 +229,11 @@ def test_a_page_with_an_order_without_an_id_stores_the_others_and_reports_the_re
     assert shop["refused_last_sync"] == 1
     run_cycle(w.hub)
     assert w.posted() == Counter({first["name"]: 1, last["name"]: 1})
+
+
+def test_a_mapping_that_no_column_can_hold_is_refused_by_name_not_by_the_database(page_world: World) -> None:
+    from orderbridge.errors import InvalidInput
+
+    for source, target in (("S" * 301, "W-1"), ("TEE-BLK-M", "W" * 301), ("TEE\x00", "W-1")):
+        with pytest.raises(InvalidInput, match="not storable"):
+            set_mapping(page_world.hub, "sku", source, target, "warehouse")

@@ -315,7 +315,8 @@ class ShopifyChannel:
     def _complete(self, node: dict[str, Any]) -> ChannelRecord:
         """Page in the remaining lines of an order with more than the hint, then map it."""
         lines = node.get("lineItems")
-        if isinstance(lines, dict) and lines.get("pageInfo", {}).get("hasNextPage"):
+        # (an order without an id cannot be asked for its other lines: the mapper refuses it anyway)
+        if isinstance(lines, dict) and lines.get("pageInfo", {}).get("hasNextPage") and node.get("id"):
             nodes = list(lines.get("nodes", []))
             after = lines["pageInfo"]["endCursor"]
             while after:
