@@ -196,7 +196,7 @@ def _plainly_fits(o: Order) -> bool:
     if min(amounts) < _ZERO or max(amounts) > _MAX_AMOUNT:
         return False
     # exact sums keep the finest exponent of their terms: one look says whether any has too many places
-    exponent = sum(amounts).as_tuple().exponent
+    exponent = sum(amounts, _ZERO).as_tuple().exponent
     if not isinstance(exponent, int) or exponent < _PLACES:
         return False
     blob = "".join(texts)
