@@ -237,3 +237,25 @@ def test_a_mapping_that_no_column_can_hold_is_refused_by_name_not_by_the_databas
     for source, target in (("S" * 301, "W-1"), ("TEE-BLK-M", "W" * 301), ("TEE\x00", "W-1")):
         with pytest.raises(InvalidInput, match="not storable"):
             set_mapping(page_world.hub, "sku", source, target, "warehouse")
+
+
+def test_a_webhook_with_values_no_column_could_hold_is_answered_200_stored_and_held_by_name(page_world: World) -> None:
+    w = page_world
+    placed = w.shop.add_order(line_items=[LINE])
+    hostile = {
+        **placed,
+        "name": "#" + "N" * 300 + "\x00",
+        "line_items": [{**placed["line_items"][0], "sku": "K" * 400}],
+        "tags": "vip, " + "t" * 300,
+    }
+    response = w.deliver(hostile, topic="orders/create")
+    assert response.status_code == 200, response.text
+    row = w.rows()[str(placed["id"])]
+    assert row.state == "held" and row.number == "#" + "N" * 300 + "\ufffd"
+    assert row.raw["name"] == hostile["name"]  # the raw payload keeps the value as sent
+    codes = sorted(c for c, _v, _m in w.reasons(str(placed["id"])))
+    assert codes == ["invalid_text", "value_too_long", "value_too_long"]
+    later = w.shop.add_order(line_items=[LINE])
+    assert w.deliver(later, topic="orders/create").status_code == 200  # nothing blocks the next delivery
+    run_cycle(w.hub, sync=False)  # (a poll would settle the forged copy with the store's own)
+    assert w.posted() == Counter({later["name"]: 1})
