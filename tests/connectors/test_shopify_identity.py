@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -100,11 +101,18 @@ def test_fetch_order_and_audit_stamps_use_the_one_id_form() -> None:
     oid = str(next(iter(env.state.orders)))
     fetched = env.connector.fetch_order(f"gid://shopify/Order/{oid}")
     assert isinstance(fetched, Order) and fetched.external_id == oid
-    from datetime import UTC, datetime
-
     stamps = [
         s
         for b in env.connector.list_order_stamps(datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC))
         for s in b.stamps
     ]
     assert oid in {s.external_id for s in stamps} and all(s.external_id.isdigit() for s in stamps)
+
+
+def test_an_audit_lists_every_order_but_one_without_a_usable_id_or_update_time() -> None:
+    env, _http = make_env(4)
+    first, second, *rest = env.state.orders
+    env.state.update_order(first, id=None)
+    env.state.update_order(second, updated_at=None)
+    batches = list(env.connector.list_order_stamps(datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC)))
+    assert sorted(s.external_id for b in batches for s in b.stamps) == sorted(str(i) for i in rest)

@@ -63,8 +63,10 @@ class World:
                 )
             ]
 
-    def deliver(self, payload: dict[str, Any], topic: str = "orders/updated") -> httpx.Response:
-        body = json.dumps(payload).encode()
+    def deliver(
+        self, payload: dict[str, Any], topic: str = "orders/updated", *, body: bytes | None = None
+    ) -> httpx.Response:
+        body = json.dumps(payload).encode() if body is None else body
         headers = {
             "Content-Type": "application/json",
             "X-Shopify-Topic": topic,
@@ -259,3 +261,32 @@ def test_a_webhook_with_values_no_column_could_hold_is_answered_200_stored_and_h
     assert w.deliver(later, topic="orders/create").status_code == 200  # nothing blocks the next delivery
     run_cycle(w.hub, sync=False)  # (a poll would settle the forged copy with the store's own)
     assert w.posted() == Counter({later["name"]: 1})
+
+
+def test_a_webhook_body_no_column_could_store_or_too_deep_to_read_is_a_400_and_stores_nothing(
+    page_world: World,
+) -> None:
+    w = page_world
+    placed = w.shop.add_order(line_items=[LINE])
+    text = json.dumps(placed)
+    surrogate = text.replace('"name": "', '"name": "\\ud800', 1).encode()
+    deep = text[:-1].encode() + b', "note_attributes": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    not_a_number = text.replace('"total_price": "', '"x": NaN, "total_price": "', 1).encode()
+    for body in (surrogate, deep, not_a_number):
+        response = w.deliver({}, body=body)
+        assert response.status_code == 400, response.text
+        assert "unreadable delivery" in response.json()["message"]
+    assert w.rows() == {}
+
+
+def test_a_page_with_an_order_whose_update_time_is_missing_holds_it_and_stores_the_others(page_world: World) -> None:
+    w = page_world
+    first = w.shop.add_order(line_items=[LINE])
+    broken = w.shop.add_order(line_items=[LINE])
+    w.shop.update_order(broken["id"], updated_at=None)
+    report = sync_channel(w.hub, "shop")
+    assert report.ok, report.error
+    rows = w.rows()
+    assert rows[str(first["id"])].state == "ready"
+    assert rows[str(broken["id"])].state == "held"
+    assert [c for c, _v, _m in w.reasons(str(broken["id"]))] == ["invalid_order"]

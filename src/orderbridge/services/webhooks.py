@@ -21,12 +21,12 @@ missed (see ``docs/completeness.md``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
 
+import orjson
 import structlog
 from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -128,7 +128,9 @@ class ShopifyAdapter:
         ):
             if len(value) > limit.max_chars or limits.storable(value) != value:
                 raise ValueError(f"the {name} header is not a valid value (at most {limit.max_chars} characters)")
-        payload: Any = json.loads(body)
+        # orjson, strict: an unpaired surrogate (no column can store it), NaN or nesting deeper than
+        # 1,024 levels is a ValueError here — a 400 — not a failure while storing (a 500)
+        payload: Any = orjson.loads(body)
         if not isinstance(payload, dict):
             raise ValueError("the body is not an order object")
         external_id = order_id(payload.get("id"))  # one order, whichever form its id came in

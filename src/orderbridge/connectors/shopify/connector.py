@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import structlog
 
 from orderbridge.connectors.base import (
     Capability,
@@ -57,7 +58,16 @@ from orderbridge.connectors.shopify.mapper import (
     parse_time,
 )
 from orderbridge.connectors.shopify.webhooks import ENUM_TO_TOPIC, TOPIC_TO_ENUM
-from orderbridge.errors import FixConfiguration, HoldOrder, NotFound, RemoteUnavailable, SettingsError
+from orderbridge.errors import (
+    FixConfiguration,
+    HoldOrder,
+    NotFound,
+    RemoteUnavailable,
+    SettingsError,
+    UnusableId,
+)
+
+log = structlog.get_logger("orderbridge.shopify")
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "api_version": "2025-01",
@@ -205,6 +215,21 @@ def _subscription(node: Mapping[str, Any]) -> WebhookSubscription | None:
     return WebhookSubscription(id=str(node["id"]), topic=topic, address=str(address))
 
 
+def _stamp(node: Mapping[str, Any]) -> OrderStamp | None:
+    """An audit stamp; None (logged) for an order with no usable id or update time — the hub could
+    not have stored it under an id either (a sync refuses it and reports it), so there is nothing to
+    compare, and one such order must not fail the audit of every other."""
+    try:
+        return OrderStamp(
+            external_id=order_id(node.get("legacyResourceId") or node.get("id")),
+            updated_at=parse_time(node.get("updatedAt"), "updatedAt"),
+            number=str(node.get("name") or ""),
+        )
+    except (UnusableId, ValueError) as exc:
+        log.warning("shopify.stamp_unusable", number=str(node.get("name") or ""), problem=str(exc))
+        return None
+
+
 def _search_time(when: datetime, *, round_up: bool) -> str:
     """A search bound at whole-second precision, widened outwards (UTC, ISO 8601)."""
     if when.tzinfo is None:
@@ -306,7 +331,9 @@ class ShopifyChannel:
             orders = result.data["orders"]
             records = [self._complete(node) for node in orders["nodes"]]
             if records:
-                newest = max(parse_time(node["updatedAt"], "updatedAt") for node in orders["nodes"])
+                # from the mapped records: a node whose updatedAt is unreadable is an UnreadableOrder
+                # (held), never the end of the sync; a page of only such nodes does not move the cursor
+                newest = max((r.updated_at for r in records if r.updated_at is not None), default=None)
                 yield ChannelBatch(records, cursor_after=newest, cost=result.requested_cost)
             if not orders["pageInfo"]["hasNextPage"]:
                 return
@@ -475,14 +502,7 @@ class ShopifyChannel:
         while True:
             result = self.client.execute(STAMPS_QUERY, {"first": first, "after": after, "query": search}, cost=cost)
             orders = result.data["orders"]
-            stamps = [
-                OrderStamp(
-                    external_id=order_id(node.get("legacyResourceId") or node["id"]),
-                    updated_at=parse_time(node["updatedAt"], "updatedAt"),
-                    number=str(node.get("name") or ""),
-                )
-                for node in orders["nodes"]
-            ]
+            stamps = [stamp for node in orders["nodes"] if (stamp := _stamp(node)) is not None]
             yield StampBatch(stamps, requests=1, cost=result.requested_cost)
             if not orders["pageInfo"]["hasNextPage"]:
                 return
