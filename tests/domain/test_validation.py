@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orderbridge.connectors.shopify.mapper import order_from_graphql, order_from_rest
 from orderbridge.domain import limits
@@ -170,3 +172,53 @@ def _hostile() -> list[Order]:
 def test_the_fast_path_never_lets_a_hostile_order_through(hostile: Order) -> None:
     assert not _plainly_fits(hostile)
     assert check(hostile) == _problems(hostile) != []
+
+
+# --- generated orders: the fast path and the field walk agree, and every reason is storable -------
+
+_texts = st.one_of(
+    st.text(max_size=8),
+    st.text(alphabet=st.sampled_from("a\x00é\udce9"), max_size=5),
+    st.integers(0, 12).map(lambda n: "x" * (10**n // 10**7 if n > 7 else n * 40)),
+)
+_amounts = st.one_of(
+    st.decimals(min_value=-5, max_value=50, places=2),
+    st.decimals(min_value=0, max_value=1, places=9),
+    st.sampled_from([Decimal("1e16"), Decimal("0"), Decimal("10.000000")]),
+)
+
+
+@st.composite
+def _orders(draw: st.DrawFn) -> Order:
+    n = draw(st.integers(0, 3))
+    lines = tuple(
+        replace(
+            line(draw(st.one_of(st.none(), _texts)), n=i),
+            quantity=draw(st.integers(-1, 3)),
+            unit_price=Money(draw(_amounts), "USD"),
+            title=draw(_texts),
+            properties=tuple(draw(st.lists(st.tuples(_texts, _texts), max_size=2))),
+        )
+        for i in range(n)
+    )
+    return replace(
+        order(),
+        number=draw(_texts),
+        email=draw(_texts),
+        note=draw(_texts),
+        tags=tuple(draw(st.lists(_texts, max_size=3))),
+        lines=lines,
+        subtotal=Money(draw(_amounts), "USD"),
+        total=Money(draw(_amounts), "USD"),
+        payment_status=draw(st.sampled_from(list(PaymentStatus))),
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(_orders())
+def test_generated_orders_are_judged_alike_by_the_fast_path_and_the_walk_and_every_reason_fits(o: Order) -> None:
+    found = check(o)
+    assert found == _problems(o)
+    for r in found:
+        assert len(r.value) <= limits.REASON_VALUE.max_chars
+        assert limits.storable(r.value + r.message + r.fix) == r.value + r.message + r.fix

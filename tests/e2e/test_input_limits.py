@@ -290,3 +290,15 @@ def test_a_page_with_an_order_whose_update_time_is_missing_holds_it_and_stores_t
     assert rows[str(first["id"])].state == "ready"
     assert rows[str(broken["id"])].state == "held"
     assert [c for c, _v, _m in w.reasons(str(broken["id"]))] == ["invalid_order"]
+
+
+def test_a_mapping_that_releases_one_reason_leaves_an_order_held_by_the_limits_it_breaks(page_world: World) -> None:
+    w = page_world
+    both = w.shop.add_order(line_items=[LINE, {"sku": "NEW-SKU", "quantity": 0, "price": "3.00"}])
+    assert sync_channel(w.hub, "shop").ok
+    assert sorted(c for c, _v, _m in w.reasons(str(both["id"]))) == ["invalid_quantity", "sku_unmapped"]
+    result = set_mapping(w.hub, "sku", "NEW-SKU", "NEW-SKU", "warehouse")
+    assert result.released == 0  # re-evaluated from the stored canonical order: the quantity is still 0
+    assert [c for c, _v, _m in w.reasons(str(both["id"]))] == ["invalid_quantity"]
+    run_cycle(w.hub)
+    assert w.posted() == Counter()
