@@ -302,3 +302,19 @@ def test_a_mapping_that_releases_one_reason_leaves_an_order_held_by_the_limits_i
     assert [c for c, _v, _m in w.reasons(str(both["id"]))] == ["invalid_quantity"]
     run_cycle(w.hub)
     assert w.posted() == Counter()
+
+
+def test_a_bulk_export_with_an_order_without_an_id_stores_the_others_and_reports_the_refusal(
+    bulk_world: World,
+) -> None:
+    w = bulk_world
+    first = w.shop.add_order(line_items=[LINE])
+    broken = w.shop.add_order(line_items=[LINE, LINE], id=None)
+    last = w.shop.add_order(line_items=[LINE])
+    report = sync_channel(w.hub, "shop")
+    assert report.ok, report.error
+    assert (report.counts.refused, report.counts.inserted) == (1, 2)
+    assert broken["name"] in report.counts.refusals[0]
+    assert set(w.rows()) == {str(first["id"]), str(last["id"])}
+    run_cycle(w.hub)
+    assert w.posted() == Counter({first["name"]: 1, last["name"]: 1})
