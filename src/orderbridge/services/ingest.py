@@ -354,16 +354,25 @@ def _refuse_unidentified(
     now: datetime,
     counts: IngestCounts,
 ) -> Sequence[ChannelRecord]:
-    """``records`` without those that have no usable id, which are refused (see the module docstring)."""
-    refused = [r for r in records if not r.external_id]
+    """``records`` without those that have no usable id, which are refused (see the module docstring).
+
+    Each connector normalises its ids (and leaves an unusable one empty); this is the ledger's own
+    guard for any connector: an id that is empty, longer than ``orders.external_id`` or not
+    storable text is refused the same way."""
+    refused = [r for r in records if not _usable_id(r.external_id)]
     if not refused:
         return records
     rows = []
     for rec in refused:
-        problem = rec.problem if isinstance(rec, UnreadableOrder) else "the order has no id"
+        if isinstance(rec, UnreadableOrder) and not rec.external_id:
+            problem = rec.problem
+        else:
+            shown = limits.shorten(rec.external_id, limits.QUOTE_CHARS)
+            problem = f"its id {shown!r} is not usable (empty, over {limits.EXTERNAL_ID.max_chars} characters or NUL)"
         number = limits.shorten(limits.storable(rec.number), limits.QUOTE_CHARS)
-        message = f"a record from {ctx.row.name} was refused, nothing stored: {problem}" + (
-            f" (order name {number!r})" if number else ""
+        message = limits.storable(
+            f"a record from {ctx.row.name} was refused, nothing stored: {problem}"
+            + (f" (order name {number!r})" if number else "")
         )
         counts.refused += 1
         if len(counts.refusals) < REFUSALS_KEPT:
@@ -371,7 +380,11 @@ def _refuse_unidentified(
         log.warning("ingest.refused", connection_id=ctx.row.id, number=number, problem=problem)
         rows.append(event_row(tenant_id, None, EventKind.RECORD_REFUSED, now, message, connection_id=ctx.row.id))
     add_events(conn, rows)
-    return [r for r in records if r.external_id]
+    return [r for r in records if _usable_id(r.external_id)]
+
+
+def _usable_id(external_id: str) -> bool:
+    return 0 < len(external_id) <= limits.EXTERNAL_ID.max_chars and limits.storable(external_id) == external_id
 
 
 def settle_ties(
