@@ -64,13 +64,18 @@ class World:
             ]
 
     def deliver(
-        self, payload: dict[str, Any], topic: str = "orders/updated", *, body: bytes | None = None
+        self,
+        payload: dict[str, Any],
+        topic: str = "orders/updated",
+        *,
+        body: bytes | None = None,
+        webhook_id: str | None = None,
     ) -> httpx.Response:
         body = json.dumps(payload).encode() if body is None else body
         headers = {
             "Content-Type": "application/json",
             "X-Shopify-Topic": topic,
-            "X-Shopify-Webhook-Id": str(uuid.uuid4()),
+            "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()),
             "X-Shopify-Shop-Domain": "sandbox.myshopify.com",
             "X-Shopify-Triggered-At": datetime.now(UTC).isoformat(),
             "X-Shopify-Hmac-Sha256": signature(SECRET, body),
@@ -318,3 +323,13 @@ def test_a_bulk_export_with_an_order_without_an_id_stores_the_others_and_reports
     assert set(w.rows()) == {str(first["id"]), str(last["id"])}
     run_cycle(w.hub)
     assert w.posted() == Counter({first["name"]: 1, last["name"]: 1})
+
+
+def test_a_webhook_whose_headers_no_column_holds_is_a_400_not_a_database_error(page_world: World) -> None:
+    w = page_world
+    placed = w.shop.add_order(line_items=[LINE])
+    long_id = w.deliver(placed, webhook_id="w" * 121)
+    long_topic = w.deliver(placed, topic="orders/" + "x" * 60)
+    assert [long_id.status_code, long_topic.status_code] == [400, 400]
+    assert "X-Shopify-Webhook-Id" in long_id.json()["message"]
+    assert w.rows() == {}
