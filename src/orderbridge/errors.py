@@ -103,3 +103,10 @@ class InvalidInput(OrderBridgeError):
 
 class NotFound(InvalidInput):
     code = "not_found"
+
+
+class UnusableId(InvalidInput):
+    """A record from a channel has no id the hub can key it by (missing, empty, of the wrong kind, too
+    long): it cannot be stored without being merged into another order, so nothing is stored."""
+
+    code = "order_id_unusable"

@@ -241,3 +241,15 @@ def test_events_are_append_only_in_the_database(hub: Hub) -> None:
             assert "append-only" in str(exc)
         else:
             raise AssertionError(f"{statement} was allowed")
+
+
+def test_a_record_whose_id_no_ledger_column_holds_is_refused_by_any_connector_and_the_batch_is_stored(
+    hub: Hub,
+) -> None:
+    channel = setup(hub, 3)
+    channel.put(order(50, external_id="9" * 101))
+    channel.put(order(51, external_id="51\x00"))
+    report = sync_channel(hub, "shop")
+    assert report.ok and (report.counts.refused, report.counts.inserted) == (2, 3)
+    assert all("is not usable" in m for m in report.counts.refusals)
+    assert count(hub) == 3

@@ -150,3 +150,44 @@ def test_0004_makes_each_tie_left_unsettled_a_pending_reread(engine: Engine) -> 
     with engine.connect() as conn:
         names = set(inspect(conn).get_table_names())
     assert "pending_rereads" not in names and "orders" in names
+
+
+def test_0005_unbounds_the_order_number_and_rekeys_gid_order_ids_unless_the_number_is_stored_too(
+    engine: Engine,
+) -> None:
+    migrate(engine, "upgrade", "0004")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO tenants (id, slug, name, created_at) VALUES (7, 't7', 'T', :at)"), {"at": AT})
+        for cid, kind in ((1, "shopify"), (2, "woocommerce")):
+            conn.execute(
+                text(
+                    "INSERT INTO connections (id, tenant_id, name, kind, role, base_url, credentials, settings,"
+                    " enabled, health, health_message, consecutive_failures, created_at)"
+                    " VALUES (:id, 7, :name, :kind, 'channel', 'http://x', 'token', '{}', true, 'healthy', '', 0, :at)"
+                ),
+                {"id": cid, "name": f"c{cid}", "kind": kind, "at": AT},
+            )
+        rows = (
+            (1, 1, "gid://shopify/Order/501"),  # alone: re-keyed to its number
+            (2, 1, "gid://shopify/Order/502"),  # its number is stored too: both kept as they are
+            (3, 1, "502"),
+            (4, 2, "gid://shopify/Order/503"),  # not a Shopify connection: untouched
+        )
+        for oid, cid, ext in rows:
+            conn.execute(
+                text(
+                    "INSERT INTO orders (id, tenant_id, connection_id, external_id, number, state, version,"
+                    " content_hash, raw, received_at, updated_at)"
+                    " VALUES (:id, 7, :cid, :ext, :num, 'ready', 1, 'h', '{}', :at, :at)"
+                ),
+                {"id": oid, "cid": cid, "ext": ext, "num": f"#{oid}", "at": AT},
+            )
+    migrate(engine, "upgrade", "0005")
+    with engine.begin() as conn:
+        ids = [r[0] for r in conn.execute(text("SELECT external_id FROM orders ORDER BY id"))]
+        conn.execute(text("UPDATE orders SET number = :n WHERE id = 1"), {"n": "#" + "N" * 300})  # fits now
+    assert ids == ["501", "gid://shopify/Order/502", "502", "gid://shopify/Order/503"]
+    migrate(engine, "downgrade", "0004")
+    with engine.connect() as conn:
+        number = conn.execute(text("SELECT number FROM orders WHERE id = 1")).scalar_one()
+    assert number.startswith("#NNN") and (len(number) == 100 or engine.dialect.name == "sqlite")

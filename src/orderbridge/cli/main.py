@@ -293,7 +293,10 @@ def sync(
                 line(
                     s["connection"],
                     f": {s['fetched']} fetched, {s['inserted']} new, {s['changed']} changed, "
-                    f"{s['unchanged']} unchanged",
+                    f"{s['unchanged']} unchanged"
+                    + (
+                        f", {s['refused']} refused (no usable id: see `orderbridge health`)" if s.get("refused") else ""
+                    ),
                     *((" — ", plain(s["error"]["message"], "red")) if s["error"] else ()),
                 )
             )
@@ -640,7 +643,12 @@ def health(as_json: JsonOpt = False) -> None:
                         (c["last_order_at"] or "-")[:19],
                         " ".join(f"{j['job']}:{j['health']}" for j in c["jobs"]) or "-",
                         c["message"]
-                        + (f" · {n} tied order(s) awaiting a re-read" if (n := c.get("pending_rereads")) else ""),
+                        + (f" · {n} tied order(s) awaiting a re-read" if (n := c.get("pending_rereads")) else "")
+                        + (
+                            f" · last sync refused {r} record(s) without a usable id"
+                            if (r := c.get("refused_last_sync"))
+                            else ""
+                        ),
                     )
                 )
             )

@@ -64,7 +64,9 @@ class Declaration:
 class UnreadableOrder:
     """A channel record the mapper could not turn into an :class:`Order`.
 
-    It is still stored (raw payload kept) and held with ``invalid_order`` — never dropped.
+    It is still stored (raw payload kept) and held with ``invalid_order`` — never dropped. An empty
+    ``external_id`` means the record has no usable id: it cannot be stored without being merged into
+    another order, so the hub refuses it instead, counted on the sync report and logged.
     """
 
     external_id: str

@@ -74,7 +74,7 @@ def _line_json(li: OrderLine) -> dict[str, Any]:
 
 
 def order_to_json(o: Order) -> dict[str, Any]:
-    return {
+    out = {
         "external_id": o.external_id,
         "number": o.number,
         "currency": o.currency,
@@ -104,6 +104,9 @@ def order_to_json(o: Order) -> dict[str, Any]:
         "note": o.note,
         "custom_fields": [list(p) for p in o.custom_fields],
     }
+    if o.unknown_values:  # only when present: the canonical form (and hash) of every other order is unchanged
+        out["unknown_values"] = [list(p) for p in o.unknown_values]
+    return out
 
 
 _ZERO = Decimal(0)
@@ -188,6 +191,7 @@ def order_from_json(d: dict[str, Any], raw: dict[str, Any] | None = None) -> Ord
         tags=tuple(get("tags") or ()),
         note=get("note", ""),
         custom_fields=_pairs(get("custom_fields")),
+        unknown_values=_pairs(get("unknown_values")),
         raw=raw or {},
     )
 

@@ -27,3 +27,5 @@ class EventKind(StrEnum):
     HEALTH_CHANGED = "health_changed"
     TIE_UNSETTLED = "tie_unsettled"
     FIELD_SHORTENED = "field_shortened"
+    #: issue #10 a-validation: a channel record with no usable id, not stored (a connection event)
+    RECORD_REFUSED = "record_refused"

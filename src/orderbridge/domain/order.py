@@ -144,6 +144,9 @@ class Order(msgspec.Struct, frozen=True, gc=False):
     tags: tuple[str, ...] = ()
     note: str = ""
     custom_fields: tuple[tuple[str, str], ...] = ()
+    #: ``(field, channel value)`` of each status the mapper had no member for (the status is then
+    #: ``UNKNOWN``): the value is kept so the hold can name it (see domain/validation.py)
+    unknown_values: tuple[tuple[str, str], ...] = ()
     #: the payload the order was read from, for display and audit (not part of the content hash):
     #: a JSON object, or its text as received
     raw: Mapping[str, Any] | RawJson = msgspec.field(default_factory=dict)

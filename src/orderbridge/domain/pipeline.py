@@ -1,4 +1,5 @@
-"""The pipeline: download rules → mappings → required fields → ``ready``, ``held`` or ``skipped``.
+"""The pipeline: download rules → input limits → mappings → required fields → ``ready``, ``held``
+or ``skipped``.
 
 Pure functions over the canonical order. ``evaluate`` collects *every* reason (all unmapped SKUs,
 not only the first) so one fix screen shows the whole problem. ``resolve`` produces what a
@@ -10,6 +11,9 @@ fulfilled is not sent and not checked (its SKU needs no mapping), a line partly 
 with its remainder, and an order with nothing left is ``skipped`` (``nothing_to_fulfil``) — never
 posted for the warehouse to ship a second time. :func:`left_out` says what was left out, for the
 order's timeline.
+
+The input limits (:func:`orderbridge.domain.validation.check`) come after the download rules, so an
+order the rules exclude is skipped whatever is wrong with it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orderbridge.domain import reasons
+from orderbridge.domain import limits, reasons, validation
 from orderbridge.domain.mappings import DestinationPolicy, ServiceRef
 from orderbridge.domain.order import Order, OrderLine
 from orderbridge.domain.reasons import Reason
@@ -71,12 +75,18 @@ def hold_reasons_for(order: Order, policy: DestinationPolicy) -> list[Reason]:
     for line in open_lines(order):
         if not line.sku:
             found.append(reasons.sku_missing(line.title, line.external_id))
+        elif validation.over_key_limit(line.sku, limits.SKU):
+            continue  # no mapping can be keyed by it: held by validation.check (value_too_long)
         elif line.sku not in seen_skus:
             seen_skus.add(line.sku)
             if policy.destination_sku(line.sku) is None:
                 found.append(reasons.sku_unmapped(line.sku, policy.name))
-    if policy.shipping_mapping_required and policy.service_for(order.shipping_method) is None:
-        method = order.shipping_method
+    method = order.shipping_method
+    if (
+        policy.shipping_mapping_required
+        and not validation.over_key_limit(method, limits.SHIPPING_METHOD)
+        and policy.service_for(method) is None
+    ):
         found.append(
             reasons.shipping_method_unmapped(method, policy.name)
             if method
@@ -94,7 +104,7 @@ def evaluate(order: Order, rules: DownloadRules, destinations: Sequence[Destinat
         skips.append(reasons.nothing_to_fulfil())
     if skips:
         return Decision(OrderState.SKIPPED, tuple(skips))
-    holds: list[Reason] = []
+    holds: list[Reason] = validation.check(order)
     if not order.lines:
         holds.append(reasons.invalid_order("the order has no lines"))
     for policy in destinations:
@@ -107,7 +117,7 @@ def evaluate(order: Order, rules: DownloadRules, destinations: Sequence[Destinat
 
 
 def resolve(order: Order, policy: DestinationPolicy) -> ResolvedOrder:
-    problems = hold_reasons_for(order, policy)
+    problems = validation.check(order) + hold_reasons_for(order, policy)
     if problems:
         raise ValueError("; ".join(r.message for r in problems))
     lines = []

@@ -9,7 +9,10 @@ with ``(sku_unmapped, "ABC-1")``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
+
+from orderbridge.domain import limits
 
 
 class HoldCode(StrEnum):
@@ -29,6 +32,14 @@ class HoldCode(StrEnum):
     # task E (fulfilment): shipment lines the push cannot carry as they are
     SHIPMENT_LINE_UNMATCHED = "shipment_line_unmatched"
     SHIPMENT_WITHOUT_LINES = "shipment_without_lines"
+    # issue #10 a-validation: the input limits (domain/limits.py)
+    VALUE_TOO_LONG = "value_too_long"
+    TOO_MANY_VALUES = "too_many_values"
+    INVALID_TEXT = "invalid_text"
+    INVALID_QUANTITY = "invalid_quantity"
+    INVALID_AMOUNT = "invalid_amount"
+    TOTALS_INCONSISTENT = "totals_inconsistent"
+    UNKNOWN_STATUS = "unknown_status"
 
 
 class SkipCode(StrEnum):
@@ -48,6 +59,18 @@ class Reason:
     value: str
     message: str
     fix: str
+
+    def __post_init__(self) -> None:
+        # a reason is stored (order_reasons.value is bounded; no text column takes NUL): whatever
+        # a channel put in the value, the reason itself always fits
+        value = limits.shorten(limits.storable(self.value), limits.REASON_VALUE.max_chars)
+        if value is not self.value:
+            object.__setattr__(self, "value", value)
+        for name in ("message", "fix"):
+            text = getattr(self, name)
+            clean = limits.storable(text)
+            if clean is not text:
+                object.__setattr__(self, name, clean)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -257,4 +280,83 @@ def nothing_to_fulfil() -> Reason:
         "fulfilled",
         "every line of the order is already fulfilled in the channel: nothing is left to send",
         "Nothing to do; if the channel re-opens a line (a fulfilment cancelled), the next sync sends what is open.",
+    )
+
+
+# --- issue #10 a-validation: the input limits ------------------------------------------------------
+
+
+def _quote(value: object) -> str:
+    return repr(limits.shorten(str(value), limits.QUOTE_CHARS))
+
+
+def value_too_long(field: str, value: str, max_chars: int) -> Reason:
+    return Reason(
+        HoldCode.VALUE_TOO_LONG,
+        f"{field}={limits.shorten(value, limits.QUOTE_CHARS)}",
+        f"{field} is {len(value)} characters long, more than the {max_chars} OrderBridge accepts: {_quote(value)}",
+        f"Shorten {field} in the channel to at most {max_chars} characters; the next sync re-evaluates the order "
+        "(the raw payload is kept on the order page).",
+    )
+
+
+def too_many_values(field: str, count: int, maximum: int) -> Reason:
+    return Reason(
+        HoldCode.TOO_MANY_VALUES,
+        field,
+        f"the order has {count} {field}, more than the {maximum} OrderBridge accepts",
+        f"Split the order in the channel so that it has at most {maximum} {field}.",
+    )
+
+
+def invalid_text(field: str, value: str) -> Reason:
+    return Reason(
+        HoldCode.INVALID_TEXT,
+        f"{field}={limits.shorten(value, limits.QUOTE_CHARS)}",
+        f"{field} contains characters no database can store (NUL or an unpaired surrogate): {_quote(value)}",
+        f"Correct {field} in the channel; the next sync re-evaluates the order.",
+    )
+
+
+def invalid_quantity(line_id: str, quantity: int) -> Reason:
+    return Reason(
+        HoldCode.INVALID_QUANTITY,
+        line_id,
+        f"line {line_id} has quantity {quantity}; a line ships between {limits.MIN_QUANTITY} and "
+        f"{limits.MAX_QUANTITY:,} units",
+        "Correct the line's quantity in the channel (remove the line if nothing ships); the next sync "
+        "re-evaluates the order.",
+    )
+
+
+def invalid_amount(field: str, amount: Decimal, problem: str) -> Reason:
+    return Reason(
+        HoldCode.INVALID_AMOUNT,
+        field,
+        f"{field} is {limits.shorten(str(amount), limits.QUOTE_CHARS)}: {problem}",
+        f"Correct {field} in the channel (a refund or credit is not an order line); the next sync "
+        "re-evaluates the order.",
+    )
+
+
+def totals_inconsistent(
+    field: str, amount: Decimal, low: Decimal | None, high: Decimal | None, currency: str
+) -> Reason:
+    bound = f"at least {low}" if high is None else f"at most {high}" if low is None else f"{low} to {high}"
+    return Reason(
+        HoldCode.TOTALS_INCONSISTENT,
+        f"{field}={amount}",
+        f"the order's {field} {amount} {currency} does not agree with its parts: it should be {bound} {currency} "
+        f"(within {limits.TOTAL_TOLERANCE} per rounded part)",
+        "Check the order's amounts in the channel; correct them there and the next sync re-evaluates the order.",
+    )
+
+
+def unknown_status(field: str, value: str, known: frozenset[str]) -> Reason:
+    return Reason(
+        HoldCode.UNKNOWN_STATUS,
+        f"{field}={value}",
+        f"{field} {_quote(value) if value else '(none)'} is not one OrderBridge knows "
+        f"(known: {', '.join(sorted(known))}), so the download rules cannot decide the order",
+        "Upgrade OrderBridge if the channel added a status; the order is kept held, with the value, until then.",
     )

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from orderbridge.domain import reasons
-from orderbridge.domain.order import Order
+from orderbridge.domain.order import FulfilmentStatus, Order, PaymentStatus
 from orderbridge.domain.reasons import Reason
 
 DEFAULT_FINANCIAL = frozenset({"paid"})
@@ -60,7 +60,11 @@ class DownloadRules:
         }
 
     def skip_reasons(self, order: Order) -> list[Reason]:
-        """Every rule the order fails, in a stable order (all of them, not just the first)."""
+        """Every rule the order fails, in a stable order (all of them, not just the first).
+
+        A status the channel sent but OrderBridge does not know (``UNKNOWN``) decides nothing here:
+        no rule can say whether it should be downloaded, so the order is held by the input limits
+        (``unknown_status``, with the value) rather than skipped under a catch-all."""
         found: list[Reason] = []
         if order.cancelled_at is not None:
             found.append(reasons.cancelled_order())
@@ -68,9 +72,18 @@ class DownloadRules:
             found.append(reasons.test_order())
         if order.closed_at is not None and not self.include_closed:
             found.append(reasons.closed_order())
-        if "any" not in self.financial_statuses and order.payment_status.value not in self.financial_statuses:
+        payment, fulfilment = order.payment_status, order.fulfilment_status
+        if (
+            payment is not PaymentStatus.UNKNOWN
+            and "any" not in self.financial_statuses
+            and payment.value not in self.financial_statuses
+        ):
             found.append(reasons.financial_status_not_downloaded(order.payment_status.value, self.financial_statuses))
-        if "any" not in self.fulfilment_statuses and order.fulfilment_status.value not in self.fulfilment_statuses:
+        if (
+            fulfilment is not FulfilmentStatus.UNKNOWN
+            and "any" not in self.fulfilment_statuses
+            and fulfilment.value not in self.fulfilment_statuses
+        ):
             found.append(
                 reasons.fulfilment_status_not_downloaded(order.fulfilment_status.value, self.fulfilment_statuses)
             )

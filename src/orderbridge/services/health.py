@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from orderbridge.connectors.base import Role
 from orderbridge.domain.events import EventKind
@@ -43,7 +43,7 @@ from orderbridge.services import notify
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ingest import pending_reread_counts
 from orderbridge.services.ledger import add_events, event_row
-from orderbridge.storage.tables import connection_jobs, connections, orders
+from orderbridge.storage.tables import connection_jobs, connections, orders, sync_runs
 
 log = structlog.get_logger("orderbridge.health")
 
@@ -382,6 +382,7 @@ def health_report(hub: Hub) -> dict[str, Any]:
     now = hub.now()
     with hub.db.read() as conn:  # ties the channel has not settled yet (decision 37)
         pending = pending_reread_counts(conn, hub.tenant_id)
+        refused = _refused_last_sync(conn, hub.tenant_id)
     items = []
     for r in connection_rows(hub):
         items.append(
@@ -401,11 +402,24 @@ def health_report(hub: Hub) -> dict[str, Any]:
                 "sync_lag_s": None if r.last_success_at is None else (now - r.last_success_at).total_seconds(),
                 "jobs": job_health(hub, r.id),
                 "pending_rereads": pending.get(r.id, 0),
+                "refused_last_sync": refused.get(r.id, 0),
             }
         )
     states = {i["health"] for i in items}
     status = "failing" if "failing" in states else "degraded" if states & {"degraded", "silent"} else "ok"
     return {"status": status, "at": now.isoformat(), "connections": items}
+
+
+def _refused_last_sync(conn: Connection, tenant_id: int) -> dict[int, int]:
+    """Per channel, the records its last finished sync refused for want of a usable id (decision 41)."""
+    last = (
+        select(sync_runs.c.connection_id, func.max(sync_runs.c.id).label("id"))
+        .where(sync_runs.c.tenant_id == tenant_id, sync_runs.c.kind == "orders", sync_runs.c.finished_at.is_not(None))
+        .group_by(sync_runs.c.connection_id)
+        .subquery()
+    )
+    rows = conn.execute(select(sync_runs.c.connection_id, sync_runs.c.counts).join(last, sync_runs.c.id == last.c.id))
+    return {cid: int((counts or {}).get("refused", 0)) for cid, counts in rows}
 
 
 def _iso(value: datetime | None) -> str | None:

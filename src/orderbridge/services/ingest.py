@@ -13,6 +13,11 @@ is settled by the channel, never by arrival order: after the batch commits, the 
 and that version wins (:func:`settle_ties`). A re-read that fails leaves a pending re-read, which
 every sync retries until the channel answers (:func:`settle_pending`).
 
+A record without a usable id (the connector's mapper leaves its ``external_id`` empty) is never
+stored — under a made-up key it would merge with the next such record — and never stops the rest
+of its batch: it is *refused*, counted (``IngestCounts.refused``, on the sync report, its run's
+row and ``health``), logged and recorded as a connection event quoting the problem.
+
 An order already posted that changes in the channel gets a new version and a ``version_changed``
 event with the changed fields; it is not re-posted (order-update policies come later, and a
 blind second post is exactly what the promise forbids).
@@ -33,6 +38,7 @@ from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from orderbridge.connectors.base import ChannelBatch, ChannelConnector, ChannelRecord, UnreadableOrder
+from orderbridge.domain import limits
 from orderbridge.domain import reasons as R
 from orderbridge.domain.canonical import canonical_hash, order_to_json
 from orderbridge.domain.events import EventKind
@@ -50,6 +56,10 @@ from orderbridge.storage.tables import cursors, orders, pending_rereads
 log = structlog.get_logger("orderbridge.ingest")
 
 
+#: how many refusal messages a report keeps (the count is always whole)
+REFUSALS_KEPT = 20
+
+
 @dataclass
 class IngestCounts:
     fetched: int = 0
@@ -63,6 +73,9 @@ class IngestCounts:
     unsettled: int = 0
     #: pending re-reads (ties not settled earlier) asked about again (see :func:`settle_pending`)
     rereads: int = 0
+    #: records without a usable id: not stored (see the module docstring); ``refusals`` says why
+    refused: int = 0
+    refusals: list[str] = field(default_factory=list)
     by_state: dict[str, int] = field(default_factory=dict)
     #: the external ids of the ties, for the caller to settle once its transaction has committed
     tied_ids: list[str] = field(default_factory=list)
@@ -76,6 +89,8 @@ class IngestCounts:
         self.tied += other.tied
         self.unsettled += other.unsettled
         self.rereads += other.rereads
+        self.refused += other.refused
+        self.refusals.extend(other.refusals[: max(0, REFUSALS_KEPT - len(self.refusals))])
         self.tied_ids.extend(other.tied_ids)
         for k, v in other.by_state.items():
             self.by_state[k] = self.by_state.get(k, 0) + v
@@ -90,6 +105,8 @@ class IngestCounts:
             "tied": self.tied,
             "unsettled": self.unsettled,
             "rereads": self.rereads,
+            "refused": self.refused,
+            "refusals": list(self.refusals),
             "by_state": dict(self.by_state),
         }
 
@@ -136,11 +153,14 @@ ORDER_COLUMNS = (
 
 
 def _row_values(record: ChannelRecord) -> dict[str, Any]:
-    """The order's content columns, keyed and ordered as :data:`_VALUE_COLUMNS`."""
+    """The order's content columns, keyed and ordered as :data:`_VALUE_COLUMNS`. Bounded columns
+    get what fits (domain/limits.py): the number without NULs, a total the column cannot hold
+    exactly left empty — the canonical form and the raw payload keep every value whole, and the
+    pipeline holds the order naming what did not fit."""
     if isinstance(record, UnreadableOrder):
         raw = dict(record.raw)
         return {
-            "number": record.number or record.external_id,
+            "number": limits.storable(record.number or record.external_id),
             "content_hash": _raw_hash(raw),
             "channel_created_at": None,
             "channel_updated_at": record.updated_at,
@@ -150,13 +170,14 @@ def _row_values(record: ChannelRecord) -> dict[str, Any]:
             "raw": dump_json(raw),
         }
     canonical = order_to_json(record)
+    total = record.total.amount
     return {
-        "number": record.number,
+        "number": limits.storable(record.number),
         "content_hash": canonical_hash(canonical),
         "channel_created_at": record.created_at,
         "channel_updated_at": record.updated_at,
         "currency": record.currency,
-        "total": record.total.amount,
+        "total": total if limits.fits_column(total) else None,
         # JSON serialised now, once: the dicts die young and nothing holds them (see JsonText)
         "canonical": dump_json(canonical),
         "raw": JsonText(record.raw.decode()) if isinstance(record.raw, RawJson) else dump_json(record.raw),
@@ -198,6 +219,7 @@ def ingest_records(
     replace the ledger's version on a tie.
     """
     counts = IngestCounts(fetched=len(records))
+    records = _refuse_unidentified(conn, tenant_id, ctx, records, now, counts)
     latest: dict[str, ChannelRecord] = {}
     for rec in records:  # dedupe within the batch: keep the newest version of each order
         prev = latest.get(rec.external_id)
@@ -322,6 +344,47 @@ def ingest_records(
         counts.tied_ids.extend(tied)
         log.info("ingest.tied", connection_id=ctx.row.id, external_ids=tied)
     return counts
+
+
+def _refuse_unidentified(
+    conn: Connection,
+    tenant_id: int,
+    ctx: ChannelContext,
+    records: Sequence[ChannelRecord],
+    now: datetime,
+    counts: IngestCounts,
+) -> Sequence[ChannelRecord]:
+    """``records`` without those that have no usable id, which are refused (see the module docstring).
+
+    Each connector normalises its ids (and leaves an unusable one empty); this is the ledger's own
+    guard for any connector: an id that is empty, longer than ``orders.external_id`` or not
+    storable text is refused the same way."""
+    refused = [r for r in records if not _usable_id(r.external_id)]
+    if not refused:
+        return records
+    rows = []
+    for rec in refused:
+        if isinstance(rec, UnreadableOrder) and not rec.external_id:
+            problem = rec.problem
+        else:
+            shown = limits.shorten(rec.external_id, limits.QUOTE_CHARS)
+            problem = f"its id {shown!r} is not usable (empty, over {limits.EXTERNAL_ID.max_chars} characters or NUL)"
+        number = limits.shorten(limits.storable(rec.number), limits.QUOTE_CHARS)
+        message = limits.storable(
+            f"a record from {ctx.row.name} was refused, nothing stored: {problem}"
+            + (f" (order name {number!r})" if number else "")
+        )
+        counts.refused += 1
+        if len(counts.refusals) < REFUSALS_KEPT:
+            counts.refusals.append(message)
+        log.warning("ingest.refused", connection_id=ctx.row.id, number=number, problem=problem)
+        rows.append(event_row(tenant_id, None, EventKind.RECORD_REFUSED, now, message, connection_id=ctx.row.id))
+    add_events(conn, rows)
+    return [r for r in records if _usable_id(r.external_id)]
+
+
+def _usable_id(external_id: str) -> bool:
+    return 0 < len(external_id) <= limits.EXTERNAL_ID.max_chars and limits.storable(external_id) == external_id
 
 
 def settle_ties(

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from orderbridge.connectors.base import Role
+from orderbridge.domain import limits
 from orderbridge.domain.mappings import DEFAULT_KEY, MappingKind, ServiceRef
 from orderbridge.domain.reasons import HoldCode
 from orderbridge.domain.states import OrderState
@@ -75,6 +76,16 @@ def _validate(kind: MappingKind, source: str, target: str) -> None:
             raise InvalidInput(str(exc)) from exc
     elif not target.strip():
         raise InvalidInput(f"the destination SKU for {source!r} is empty")
+    for what, value, limit in (
+        ("value to map", source, limits.MAPPING_SOURCE),
+        ("target", target, limits.MAPPING_TARGET),
+    ):
+        if len(value) > limit.max_chars or limits.storable(value) != value:
+            raise InvalidInput(
+                f"the {kind} {what} {limits.shorten(value, limits.QUOTE_CHARS)!r} is not storable: at most "
+                f"{limit.max_chars} characters, no NUL",
+                hint="An order whose value is longer is held as value_too_long; shorten the value in the channel.",
+            )
 
 
 def set_mapping(hub: Hub, kind: str, source: str, target: str, destination: str | None = None) -> MappingResult:

@@ -21,19 +21,20 @@ missed (see ``docs/completeness.md``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
 
+import orjson
 import structlog
 from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from orderbridge.connectors.base import Capability, ChannelRecord, Role, WebhookChannel, WebhookSubscription
+from orderbridge.domain import limits
 from orderbridge.domain.events import EventKind
-from orderbridge.errors import InvalidInput, NotFound, OrderBridgeError, SettingsError
+from orderbridge.errors import InvalidInput, NotFound, OrderBridgeError, SettingsError, UnusableId
 from orderbridge.services.health import record_failure, record_success
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ingest import ingest_records, settle_ties
@@ -113,18 +114,28 @@ class ShopifyAdapter:
         return ""
 
     def parse(self, headers: Mapping[str, str], body: bytes) -> Delivery:
-        from orderbridge.connectors.shopify.mapper import order_from_rest, parse_time
+        """The delivery; ``ValueError`` when it cannot be read, :class:`UnusableId` when the order
+        in it has no usable id (both refused with a 4xx: nothing is stored)."""
+        from orderbridge.connectors.shopify.mapper import order_from_rest, order_id, parse_time
 
         webhook_id = headers.get("x-shopify-webhook-id")
         topic = headers.get("x-shopify-topic", "")
         if not webhook_id:
             raise ValueError("no X-Shopify-Webhook-Id header")
-        payload: Any = json.loads(body)
-        if not isinstance(payload, dict) or "id" not in payload:
-            raise ValueError("the body is not an order object with an id")
+        for name, value, limit in (
+            ("X-Shopify-Webhook-Id", webhook_id, limits.WEBHOOK_ID),
+            ("X-Shopify-Topic", topic, limits.WEBHOOK_TOPIC),
+        ):
+            if len(value) > limit.max_chars or limits.storable(value) != value:
+                raise ValueError(f"the {name} header is not a valid value (at most {limit.max_chars} characters)")
+        # orjson, strict: an unpaired surrogate (no column can store it), NaN or nesting deeper than
+        # 1,024 levels is a ValueError here — a 400 — not a failure while storing (a 500)
+        payload: Any = orjson.loads(body)
+        if not isinstance(payload, dict):
+            raise ValueError("the body is not an order object")
+        external_id = order_id(payload.get("id"))  # one order, whichever form its id came in
         triggered = headers.get("x-shopify-triggered-at")
         triggered_at = parse_time(triggered, "X-Shopify-Triggered-At") if triggered else None
-        external_id = str(payload["id"])
         record = None if topic == "orders/delete" else order_from_rest(payload)
         return Delivery(webhook_id, topic, triggered_at, external_id, record)
 
@@ -174,6 +185,9 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
         return _rejected(hub, name, 401, "rejected_signature", problem)
     try:
         delivery = adapter.parse(headers, body)
+    except UnusableId as exc:
+        bound.warning("webhook.unusable_id", code=exc.code, error=exc.message)
+        return _rejected(hub, name, 400, "rejected_invalid", f"refused delivery: {exc}")
     except ValueError as exc:
         bound.warning("webhook.unreadable", error=str(exc))
         return _rejected(hub, name, 400, "rejected_invalid", f"unreadable delivery: {exc}")

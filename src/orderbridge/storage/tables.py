@@ -13,7 +13,9 @@
 - ``leases``: one row per named lease (``sync:<connection>``) so only one sync per connection runs
   at a time across processes.
 
-Every row carries ``tenant_id`` from the first migration.
+Every row carries ``tenant_id`` from the first migration. Bounded text columns that take values from
+outside (ids, hold values, mapping keys, webhook headers) have their sizes declared once more in
+``domain/limits.py``, which a test compares with this module; free text is unbounded (0005).
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ orders = Table(
     Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
     Column("connection_id", Id, ForeignKey("connections.id"), nullable=False),
     Column("external_id", String(100), nullable=False),
-    Column("number", String(100), nullable=False),
+    Column("number", Text, nullable=False),  # 0005: unbounded (domain/limits.py)
     Column("state", String(20), nullable=False),
     Column("version", Integer, nullable=False),
     Column("content_hash", String(64), nullable=False),
@@ -236,10 +238,11 @@ shipments = Table(
     Column("order_id", Id, ForeignKey("orders.id"), nullable=True),
     Column("external_id", String(100), nullable=False),
     Column("order_key", String(120), nullable=False),
-    Column("tracking_number", String(200)),
-    Column("carrier", String(100)),
-    Column("service", String(100)),
-    Column("tracking_url", String(500)),
+    # 0005: unbounded (a tracking number cut short is a wrong one)
+    Column("tracking_number", Text),
+    Column("carrier", Text),
+    Column("service", Text),
+    Column("tracking_url", Text),
     Column("ship_date", UTCDateTime()),
     Column("voided", Boolean, nullable=False, default=False),
     Column("lines", JSON, nullable=False),

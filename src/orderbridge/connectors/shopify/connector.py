@@ -62,11 +62,13 @@ from orderbridge.connectors.base import (
 )
 from orderbridge.connectors.shopify.client import ShopifyClient, estimate_cost
 from orderbridge.connectors.shopify.mapper import (
+    ORDER_GID,
     BulkExportError,
     is_bulk_child,
     legacy_id,
     order_from_bulk,
     order_from_graphql,
+    order_id,
     parse_time,
 )
 from orderbridge.connectors.shopify.webhooks import ENUM_TO_TOPIC, TOPIC_TO_ENUM
@@ -78,6 +80,7 @@ from orderbridge.errors import (
     RemoteUnavailable,
     RetryLater,
     SettingsError,
+    UnusableId,
 )
 from orderbridge.runtime.crashpoints import crashpoint
 
@@ -160,10 +163,12 @@ MORE_LINES_QUERY = (
     "query MoreLines($id: ID!, $after: String) { order(id: $id) {"
     f" lineItems(first: 100, after: $after) {{ pageInfo {{ hasNextPage endCursor }} nodes {{ {LINE_FIELDS} }} }} }} }}"
 )
+#: children of a bulk export are flattened into lines of their own: ``__typename`` says which
+#: connection each belongs to (an id may be null — ``ShippingLine.id`` is nullable)
 BULK_QUERY = (
     "{ orders { edges { node { "
-    f"{ORDER_FIELDS} shippingLines {{ edges {{ node {{ {SHIPPING_FIELDS} }} }} }}"
-    f" lineItems {{ edges {{ node {{ {LINE_FIELDS} }} }} }} }} }} }} }}"
+    f"{ORDER_FIELDS} shippingLines {{ edges {{ node {{ __typename {SHIPPING_FIELDS} }} }} }}"
+    f" lineItems {{ edges {{ node {{ __typename {LINE_FIELDS} }} }} }} }} }} }} }}"
 )
 BULK_RUN = (
     "mutation Bulk($query: String!) { bulkOperationRunQuery(query: $query) {"
@@ -306,6 +311,21 @@ def _subscription(node: Mapping[str, Any]) -> WebhookSubscription | None:
     return WebhookSubscription(id=str(node["id"]), topic=topic, address=str(address))
 
 
+def _stamp(node: Mapping[str, Any]) -> OrderStamp | None:
+    """An audit stamp; None (logged) for an order with no usable id or update time — the hub could
+    not have stored it under an id either (a sync refuses it and reports it), so there is nothing to
+    compare, and one such order must not fail the audit of every other."""
+    try:
+        return OrderStamp(
+            external_id=order_id(node.get("legacyResourceId") or node.get("id")),
+            updated_at=parse_time(node.get("updatedAt"), "updatedAt"),
+            number=str(node.get("name") or ""),
+        )
+    except (UnusableId, ValueError) as exc:
+        log.warning("shopify.stamp_unusable", number=str(node.get("name") or ""), problem=str(exc))
+        return None
+
+
 def _search_time(when: datetime, *, round_up: bool) -> str:
     """A search bound at whole-second precision, widened outwards (UTC, ISO 8601)."""
     if when.tzinfo is None:
@@ -409,7 +429,9 @@ class ShopifyChannel:
             orders = result.data["orders"]
             records = [self._complete(node) for node in orders["nodes"]]
             if records:
-                newest = max(parse_time(node["updatedAt"], "updatedAt") for node in orders["nodes"])
+                # from the mapped records: a node whose updatedAt is unreadable is an UnreadableOrder
+                # (held), never the end of the sync; a page of only such nodes does not move the cursor
+                newest = max((r.updated_at for r in records if r.updated_at is not None), default=None)
                 yield ChannelBatch(records, cursor_after=newest, cost=result.requested_cost)
             if not orders["pageInfo"]["hasNextPage"]:
                 return
@@ -418,7 +440,8 @@ class ShopifyChannel:
     def _complete(self, node: dict[str, Any]) -> ChannelRecord:
         """Page in the remaining lines of an order with more than the hint, then map it."""
         lines = node.get("lineItems")
-        if isinstance(lines, dict) and lines.get("pageInfo", {}).get("hasNextPage"):
+        # (an order without an id cannot be asked for its other lines: the mapper refuses it anyway)
+        if isinstance(lines, dict) and lines.get("pageInfo", {}).get("hasNextPage") and node.get("id"):
             nodes = list(lines.get("nodes", []))
             after = lines["pageInfo"]["endCursor"]
             while after:
@@ -433,7 +456,8 @@ class ShopifyChannel:
         return self.client.cost_spent
 
     def fetch_order(self, external_id: str) -> ChannelRecord:
-        data = self.client.execute(ORDER_QUERY, {"id": f"gid://shopify/Order/{external_id}"}).data
+        """The order's current version; ``external_id`` in either form (number or gid)."""
+        data = self.client.execute(ORDER_QUERY, {"id": f"{ORDER_GID}{order_id(external_id)}"}).data
         node = data.get("order")
         if node is None:
             raise NotFound(f"Shopify has no order {external_id}", hint="Check the order id in the Shopify admin.")
@@ -590,7 +614,7 @@ class ShopifyChannel:
 
     def _fulfilment_state(self, order_external_id: str) -> dict[str, Any]:
         order = self.client.execute(
-            FULFILLMENT_ORDERS_QUERY, {"id": f"gid://shopify/Order/{order_external_id}"}
+            FULFILLMENT_ORDERS_QUERY, {"id": f"{ORDER_GID}{order_id(order_external_id)}"}
         ).data.get("order")
         if order is None:
             raise _rejected(f"order {order_external_id} does not exist")
@@ -701,14 +725,7 @@ class ShopifyChannel:
         while True:
             result = self.client.execute(STAMPS_QUERY, {"first": first, "after": after, "query": search}, cost=cost)
             orders = result.data["orders"]
-            stamps = [
-                OrderStamp(
-                    external_id=legacy_id(node.get("legacyResourceId") or node["id"]),
-                    updated_at=parse_time(node["updatedAt"], "updatedAt"),
-                    number=str(node.get("name") or ""),
-                )
-                for node in orders["nodes"]
-            ]
+            stamps = [stamp for node in orders["nodes"] if (stamp := _stamp(node)) is not None]
             yield StampBatch(stamps, requests=1, cost=result.requested_cost)
             if not orders["pageInfo"]["hasNextPage"]:
                 return

@@ -7,7 +7,16 @@ Shopify speaks two shapes, read by three entry points: :func:`order_from_graphql
 :func:`order_from_rest` reads the REST/webhook ``order`` JSON. All are total: anything unreadable
 becomes an :class:`UnreadableOrder` naming the problem, so one bad record never breaks a page and is
 never dropped; only a bulk file that is itself broken raises (:class:`BulkExportError`). Money is
-parsed from strings into ``Decimal``; times become aware UTC."""
+parsed from strings into ``Decimal``; times become aware UTC.
+
+Identity: an order's id has one form, its number as text (:func:`order_id`): the REST number and
+the GraphQL gid (``gid://shopify/Order/N``) of one order are the same order wherever an id enters
+(webhook, page, bulk export, fetch, audit stamp). A record without a usable id becomes an
+UnreadableOrder with an empty ``external_id``, which the hub never stores (it could only be merged
+into another order); it is counted and reported instead. Bulk export children are told apart by
+their ``__typename`` (which :data:`~orderbridge.connectors.shopify.connector.BULK_QUERY` selects),
+never by which fields they carry: a child of a type the mapper does not know makes its order
+unreadable, so it is never filed as something it is not."""
 
 from __future__ import annotations
 
@@ -20,6 +29,7 @@ import msgspec
 import orjson
 
 from orderbridge.connectors.base import ChannelRecord, UnreadableOrder
+from orderbridge.domain import limits
 from orderbridge.domain.money import Money, MoneyError
 from orderbridge.domain.order import (
     Address,
@@ -33,6 +43,7 @@ from orderbridge.domain.order import (
     TaxLine,
     fulfillable,
 )
+from orderbridge.errors import UnusableId
 
 _FULFILMENT_GRAPHQL = {
     "UNFULFILLED": FulfilmentStatus.UNFULFILLED,
@@ -53,14 +64,39 @@ _FULFILMENT_REST = {
     "partial": FulfilmentStatus.PARTIAL,
     "restocked": FulfilmentStatus.RESTOCKED,
 }
-_PAYMENT = frozenset(p.value for p in PaymentStatus)
-_PAYMENT_GRAPHQL = {p.value: p for p in PaymentStatus}
+_PAYMENT = frozenset(p.value for p in PaymentStatus if p is not PaymentStatus.UNKNOWN)
+_PAYMENT_GRAPHQL = {p.value: p for p in PaymentStatus if p is not PaymentStatus.UNKNOWN}
 _ZERO = Decimal(0)
 _UNREADABLE = (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, MoneyError)
 
 
 class _Problem(ValueError):
     """A named reason the record cannot be read."""
+
+
+ORDER_GID = "gid://shopify/Order/"
+#: Shopify ids are 64-bit integers
+_MAX_ID = 2**63 - 1
+
+
+def order_id(value: Any) -> str:
+    """The one form of a Shopify order id — its number as text — from the number (an ``int`` or a
+    string of digits) or the gid ``gid://shopify/Order/N``; :class:`UnusableId` for anything else
+    (missing, empty, another resource's gid, not a positive 64-bit number)."""
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str):
+        text = value[len(ORDER_GID) :] if value.startswith(ORDER_GID) else value
+        if text.isascii() and text.isdigit() and len(text) <= limits.EXTERNAL_ID.max_chars:
+            number = int(text)
+    if number is None or not 0 < number <= _MAX_ID:
+        shown = "missing" if value is None else repr(limits.shorten(str(value), limits.QUOTE_CHARS))
+        raise UnusableId(
+            f"the order has no usable Shopify id ({shown}): it needs the order's number or its {ORDER_GID}<number> gid",
+            hint="Nothing was stored. Send the order with its id; the next sync reads the store's own copy.",
+        )
+    return str(number)
 
 
 def legacy_id(gid: Any) -> str:
@@ -145,10 +181,12 @@ def _address_rest(a: Mapping[str, Any] | None) -> Address | None:
 
 
 def _unreadable(raw: Mapping[str, Any], problem: str, *, graphql: bool) -> UnreadableOrder:
+    """An UnreadableOrder over ``raw``; its ``external_id`` is empty when ``raw`` has no usable id
+    (the hub then refuses it rather than store it under a made-up key)."""
     try:
-        external_id = legacy_id(raw.get("legacyResourceId") or raw.get("id"))
-    except (_Problem, AttributeError):
-        external_id = str(raw.get("id", "")) if isinstance(raw, Mapping) else ""
+        external_id = order_id(raw.get("legacyResourceId") or raw.get("id"))
+    except (UnusableId, AttributeError):
+        external_id = ""
     try:
         updated = parse_time(raw.get("updatedAt" if graphql else "updated_at"), "updated_at")
     except (_Problem, AttributeError):
@@ -158,6 +196,8 @@ def _unreadable(raw: Mapping[str, Any], problem: str, *, graphql: bool) -> Unrea
 
 
 def _describe(exc: Exception) -> str:
+    if isinstance(exc, UnusableId):
+        return exc.message
     if isinstance(exc, KeyError):
         return f"field {exc.args[0]!r} is missing"
     return str(exc) or type(exc).__name__
@@ -167,7 +207,7 @@ def order_from_rest(data: Mapping[str, Any]) -> ChannelRecord:
     """A REST/webhook ``order`` JSON → Order, or UnreadableOrder naming what could not be read."""
     try:
         return _rest(data)
-    except _UNREADABLE as exc:
+    except (*_UNREADABLE, UnusableId) as exc:
         return _unreadable(data, _describe(exc), graphql=False)
 
 
@@ -224,7 +264,7 @@ class _Ref(msgspec.Struct, gc=False):
 class OrderNode(msgspec.Struct, gc=False):
     """A GraphQL ``Order`` (its connections — line items, shipping lines — read separately)."""
 
-    id: str | int
+    id: str | int | None = None  # required, but checked by order_id (a clear refusal, not a decode error)
     legacyResourceId: str | int | None = None
     name: str | None = None
     email: str | None = None
@@ -252,10 +292,12 @@ class OrderNode(msgspec.Struct, gc=False):
 
 
 class ChildNode(msgspec.Struct, gc=False):
-    """A ``LineItem`` or a ``ShippingLine`` (a bulk export's child line carries its ``__parentId``)."""
+    """A ``LineItem`` or a ``ShippingLine`` (a bulk export's child line carries its ``__parentId``
+    and, as the connector selects it, its ``__typename``)."""
 
     id: str | int | None = None
     parent_id: str | None = msgspec.field(default=None, name="__parentId")
+    typename: str | None = msgspec.field(default=None, name="__typename")
     sku: str | None = None
     name: str | None = None
     title: str | None = None
@@ -274,7 +316,8 @@ class ChildNode(msgspec.Struct, gc=False):
 
 _decode_order = msgspec.json.Decoder(OrderNode).decode
 _decode_child = msgspec.json.Decoder(ChildNode).decode
-_SHIPPING_GID = "gid://shopify/ShippingLine/"
+#: a bulk child's ``__typename`` → the order connection it belongs to
+CHILD_CONNECTIONS = {"LineItem": "lineItems", "ShippingLine": "shippingLines"}
 
 
 def order_from_graphql(node: Mapping[str, Any]) -> ChannelRecord:
@@ -286,7 +329,7 @@ def order_from_graphql(node: Mapping[str, Any]) -> ChannelRecord:
         return _graphql(order, lines, shipping, node)
     except msgspec.ValidationError as exc:
         return _unreadable(node, str(exc), graphql=True)
-    except _UNREADABLE as exc:
+    except (*_UNREADABLE, UnusableId) as exc:
         return _unreadable(node, _describe(exc), graphql=True)
 
 
@@ -317,18 +360,31 @@ def order_from_bulk(line: bytes, children: list[bytes]) -> ChannelRecord:
         return _unreadable_bulk(line, children, str(exc))
     except msgspec.DecodeError as exc:
         raise BulkExportError("a line of the bulk result is not JSON (truncated?)") from exc
+    try:
+        order_id(order.legacyResourceId or order.id)
+    except UnusableId as exc:  # its children cannot be told from another's: the whole block is refused
+        return _unreadable_bulk(line, children, exc.message)
     items: list[ChildNode] = []
     shipping: list[ChildNode] = []
     kinds: list[bool] = []
     for c in nodes:
         if c.parent_id != order.id:
             raise BulkExportError(f"a child of {c.parent_id} is outside its parent's block")
-        is_shipping = isinstance(c.id, str) and c.id.startswith(_SHIPPING_GID)
-        (shipping if is_shipping else items).append(c)
-        kinds.append(is_shipping)
+        if c.typename == "LineItem":
+            items.append(c)
+        elif c.typename == "ShippingLine":
+            shipping.append(c)
+        else:
+            shown = "no __typename" if c.typename is None else f"__typename {c.typename!r}"
+            return _unreadable_bulk(
+                line,
+                children,
+                f"the bulk export has a child line with {shown}, which is neither a line item nor a shipping line",
+            )
+        kinds.append(c.typename == "ShippingLine")
     try:
         return _graphql(order, items, shipping, _spliced(line, children, kinds))
-    except _UNREADABLE as exc:
+    except (*_UNREADABLE, UnusableId) as exc:
         return _unreadable_bulk(line, children, _describe(exc))
 
 
@@ -338,8 +394,8 @@ def _unreadable_bulk(line: bytes, children: list[bytes], problem: str) -> Unread
         node = {"value": node}
     for c in children:
         child = orjson.loads(c)
-        is_shipping = isinstance(child, dict) and str(child.get("id", "")).startswith(_SHIPPING_GID)
-        node.setdefault("shippingLines" if is_shipping else "lineItems", []).append(child)
+        kind = child.get("__typename") if isinstance(child, dict) else None
+        node.setdefault(CHILD_CONNECTIONS.get(str(kind), "unclassifiedChildren"), []).append(child)
     return _unreadable(node, problem, graphql=True)
 
 
@@ -445,16 +501,18 @@ def _graphql(n: OrderNode, items: list[ChildNode], shipping_nodes: list[ChildNod
     name = " ".join(p for p in (customer.firstName, customer.lastName) if p) if customer else ""
     if not name and shipping_address is not None:
         name = shipping_address.name
-    fin = n.displayFinancialStatus
-    payment = _PAYMENT_GRAPHQL.get(fin.lower(), PaymentStatus.UNKNOWN) if fin else PaymentStatus.UNKNOWN
+    fin = (n.displayFinancialStatus or "").lower()
+    payment = _PAYMENT_GRAPHQL.get(fin, PaymentStatus.UNKNOWN)
+    shipped = n.displayFulfillmentStatus or ""
+    fulfilment = _FULFILMENT_GRAPHQL.get(shipped, FulfilmentStatus.UNKNOWN)
     return Order(
-        external_id=legacy_id(n.legacyResourceId or n.id),
+        external_id=order_id(n.legacyResourceId or n.id),
         number=n.name or "",
         currency=currency,
         created_at=_time(n.createdAt, "createdAt"),
         updated_at=_time(n.updatedAt, "updatedAt"),
         payment_status=payment,
-        fulfilment_status=_FULFILMENT_GRAPHQL.get(n.displayFulfillmentStatus or "", FulfilmentStatus.UNKNOWN),
+        fulfilment_status=fulfilment,
         lines=tuple(lines),
         subtotal=_amount(n.subtotalPriceSet, currency, "subtotalPriceSet"),
         total_tax=_amount(n.totalTaxSet, currency, "totalTaxSet"),
@@ -473,12 +531,25 @@ def _graphql(n: OrderNode, items: list[ChildNode], shipping_nodes: list[ChildNod
         tags=tuple(n.tags or ()),
         note=n.note or "",
         custom_fields=_pairs(n.customAttributes),
+        unknown_values=_unknown_values(payment, fin, fulfilment, shipped.lower()),
         raw=raw,
     )
 
 
 def _opt_int(value: Any) -> int | None:
     return None if value is None else int(value)
+
+
+def _unknown_values(
+    payment: PaymentStatus, fin: str, fulfilment: FulfilmentStatus, shipped: str
+) -> tuple[tuple[str, str], ...]:
+    """The channel's own values of the statuses that mapped to ``UNKNOWN`` (kept for the hold)."""
+    found = []
+    if payment is PaymentStatus.UNKNOWN and fin:
+        found.append(("financial_status", fin))
+    if fulfilment is FulfilmentStatus.UNKNOWN and shipped:
+        found.append(("fulfillment_status", shipped))
+    return tuple(found)
 
 
 def _rest(o: Mapping[str, Any]) -> Order:
@@ -533,15 +604,18 @@ def _rest(o: Mapping[str, Any]) -> Order:
     if not name and shipping_address is not None:
         name = shipping_address.name
     fin = o.get("financial_status")
+    payment = PaymentStatus(fin) if fin in _PAYMENT else PaymentStatus.UNKNOWN
+    shipped = o.get("fulfillment_status")
+    fulfilment = _FULFILMENT_REST.get(shipped, FulfilmentStatus.UNKNOWN)
     tags = o.get("tags") or ""
     return Order(
-        external_id=str(o["id"]),
+        external_id=order_id(o.get("id")),
         number=_text(o.get("name")),
         currency=currency,
         created_at=parse_time(o.get("created_at"), "created_at"),
         updated_at=parse_time(o.get("updated_at"), "updated_at"),
-        payment_status=PaymentStatus(fin) if fin in _PAYMENT else PaymentStatus.UNKNOWN,
-        fulfilment_status=_FULFILMENT_REST.get(o.get("fulfillment_status"), FulfilmentStatus.UNKNOWN),
+        payment_status=payment,
+        fulfilment_status=fulfilment,
         lines=lines,
         subtotal=_money(o.get("subtotal_price"), currency, "subtotal_price"),
         total_tax=_money(o.get("total_tax"), currency, "total_tax"),
@@ -560,5 +634,6 @@ def _rest(o: Mapping[str, Any]) -> Order:
         tags=tuple(t.strip() for t in tags.split(",") if t.strip()) if isinstance(tags, str) else tuple(tags),
         note=_text(o.get("note")),
         custom_fields=tuple((_text(a["name"]), _text(a.get("value"))) for a in o.get("note_attributes") or []),
+        unknown_values=_unknown_values(payment, _text(fin), fulfilment, _text(shipped)),
         raw=o,
     )
