@@ -100,7 +100,8 @@ def hold_reasons_for(order: Order, policy: DestinationPolicy) -> list[Reason]:
 
 def evaluate(order: Order, rules: DownloadRules, destinations: Sequence[DestinationPolicy]) -> Decision:
     skips = rules.skip_reasons(order)
-    if order.lines and not open_lines(order):
+    # nothing left: every line is a real one (a quantity of 0 is the validation's, held) and fulfilled
+    if order.lines and not open_lines(order) and all(li.quantity >= limits.MIN_QUANTITY for li in order.lines):
         skips.append(reasons.nothing_to_fulfil())
     if skips:
         return Decision(OrderState.SKIPPED, tuple(skips))
