@@ -360,3 +360,18 @@ def unknown_status(field: str, value: str, known: frozenset[str]) -> Reason:
         f"(known: {', '.join(sorted(known))}), so the download rules cannot decide the order",
         "Upgrade OrderBridge if the channel added a status; the order is kept held, with the value, until then.",
     )
+
+
+# --- issue #10 g-adversarial: found by the adversarial suite ------------------------------------------
+
+
+def duplicate_line_id(line_id: str, count: int) -> Reason:
+    """Lines are told apart by their channel id (the SKU mapping, the 3PL's line key, a shipment
+    matched back to its line): two lines with one id would be posted as one product twice."""
+    return Reason(
+        HoldCode.INVALID_ORDER,
+        f"lines.external_id={limits.shorten(line_id, limits.QUOTE_CHARS)}",
+        f"{count} lines share the id {_quote(line_id)}, so OrderBridge cannot tell them apart "
+        "(their SKUs, quantities and shipments would be mixed up)",
+        "Correct the order in the channel so that each line has its own id; the raw payload is kept on the order page.",
+    )
