@@ -67,6 +67,8 @@ class Expect:
     code: str = ""
     value: str = ""
     status: int | None = None
+    #: further reason codes a held order must also carry (a generated order may break several rules)
+    also: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         assert self.kind in KINDS, self.kind
@@ -293,7 +295,8 @@ def judge(w: World, cases: dict[str, Expect], *, source: str, labels: dict[str, 
         else:
             want = "held" if expect.kind == "held" else "skipped"
             named = [(c, v, m) for c, v, m in reasons if c == expect.code and (expect.value in v or expect.value in m)]
-            ok = row.state == want and bool(named) and sent[ext] == 0
+            missing = expect.also - {c for c, _v, _m in reasons}
+            ok = row.state == want and bool(named) and not missing and sent[ext] == 0
         if not ok:
             wrong.append(f"{ext} ({(labels or {}).get(ext, '')}): expected {expect}, got {got}")
         TALLY[(source, expect.kind)] += 1
