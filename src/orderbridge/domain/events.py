@@ -26,3 +26,5 @@ class EventKind(StrEnum):
     AUDITED = "audited"
     HEALTH_CHANGED = "health_changed"
     TIE_UNSETTLED = "tie_unsettled"
+    # poison-pill isolation (issue #10 item 2): an order the database refused even in a minimal form
+    INGEST_QUARANTINED = "ingest_quarantined"

@@ -16,6 +16,31 @@ every sync retries until the channel answers (:func:`settle_pending`).
 An order already posted that changes in the channel gets a new version and a ``version_changed``
 event with the changed fields; it is not re-posted (order-update policies come later, and a
 blind second post is exactly what the promise forbids).
+
+**One order the database refuses never fails its batch** (poison-pill isolation, decision 43).
+Each batch runs inside a savepoint (``SAVEPOINT``/``RELEASE``: two statements per batch, nothing
+per order — the hot path's one executemany per batch is unchanged). When the database refuses a
+row — a value longer than its column, a NUL character PostgreSQL's text refuses, a constraint, a
+trigger, a value the driver cannot encode; :func:`orderbridge.storage.refusals.refusal` tells those
+from the database's own trouble, which still fails the batch — the savepoint is rolled back and
+the batch is stored again order by order, each in its own savepoint, so the others are stored
+exactly as they would have been (same states, reasons and events). An order that is refused on its
+own is stored in a **minimal form** the database accepts (its id, its number made storable, its raw
+payload with the values no column takes rewritten, no canonical content) and held
+``storage_refused`` with the database's words and the fix; an order already posted keeps its posted
+content and gets the new version's raw payload and an event. If even that is refused (the channel's
+id itself, say), the order is **quarantined**: its raw bytes go to ``ingest_failures`` alone,
+listed by ``orderbridge holds``. Every refusal has a row in ``ingest_failures``, open until a later
+version of the order is stored whole; while one is open the connection's sync reports ``degraded``
+naming it (``services/health.py``). Either way the batch commits and the cursor moves, so the next
+sync is not stopped by the same order: the minimal form carries the content hash of the version
+refused, so meeting that version again is "unchanged", and a corrected version is stored whole.
+
+Why this shape, not validating every value first: the database is the only judge of what it stores
+(a trigger, a constraint or an encoding the hub does not know about refuses as surely as a column
+size), the boundary's validation layer already shortens what it knows, and checking before every
+insert would cost the hot path for the rare order that fails. Why not one savepoint per order
+always: ~2 statements per order would double the statements of a 20,000-order backfill.
 """
 
 from __future__ import annotations
@@ -29,7 +54,7 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from orderbridge.connectors.base import ChannelBatch, ChannelConnector, ChannelRecord, UnreadableOrder
@@ -45,7 +70,8 @@ from orderbridge.errors import NotFound, OrderBridgeError
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ledger import Outcome, add_events, apply_decisions, decision_text, event_row
 from orderbridge.storage.db import JsonText, dump_json, insert_rows
-from orderbridge.storage.tables import cursors, orders, pending_rereads
+from orderbridge.storage.refusals import REFUSAL_ERRORS, Refusal, raw_bytes, refusal, storable, storable_text
+from orderbridge.storage.tables import cursors, ingest_failures, orders, pending_rereads
 
 log = structlog.get_logger("orderbridge.ingest")
 
@@ -63,6 +89,11 @@ class IngestCounts:
     unsettled: int = 0
     #: pending re-reads (ties not settled earlier) asked about again (see :func:`settle_pending`)
     rereads: int = 0
+    #: orders the database refused as sent: stored in a minimal form and held (or, already posted,
+    #: their new version's raw payload kept) — counted in ``inserted``/``changed`` as well
+    refused: int = 0
+    #: orders not stored even in a minimal form: their raw bytes are in ``ingest_failures`` only
+    quarantined: int = 0
     by_state: dict[str, int] = field(default_factory=dict)
     #: the external ids of the ties, for the caller to settle once its transaction has committed
     tied_ids: list[str] = field(default_factory=list)
@@ -76,6 +107,8 @@ class IngestCounts:
         self.tied += other.tied
         self.unsettled += other.unsettled
         self.rereads += other.rereads
+        self.refused += other.refused
+        self.quarantined += other.quarantined
         self.tied_ids.extend(other.tied_ids)
         for k, v in other.by_state.items():
             self.by_state[k] = self.by_state.get(k, 0) + v
@@ -90,6 +123,8 @@ class IngestCounts:
             "tied": self.tied,
             "unsettled": self.unsettled,
             "rereads": self.rereads,
+            "refused": self.refused,
+            "quarantined": self.quarantined,
             "by_state": dict(self.by_state),
         }
 
@@ -187,7 +222,36 @@ def ingest_records(
     *,
     authoritative: bool = False,
 ) -> IngestCounts:
-    """Upsert ``records`` into the ledger (see the module docstring).
+    """Upsert ``records`` into the ledger (see the module docstring and :func:`_ingest_batch`).
+
+    The batch runs in a savepoint; when the database refuses one of its rows, the batch is stored
+    again order by order and each order it still refuses is stored in a minimal form and held, or
+    quarantined (:func:`_isolate`). Errors that are not a row's (a lost connection, a deadlock)
+    propagate: the caller's transaction fails as a whole and its run is retried.
+    """
+    try:
+        with conn.begin_nested():
+            return _ingest_batch(conn, tenant_id, ctx, records, now, authoritative=authoritative)
+    except REFUSAL_ERRORS as exc:
+        found = refusal(exc, conn.dialect.name)
+        if found is None:
+            raise
+        log.warning(
+            "ingest.batch_refused", connection_id=ctx.row.id, orders=len(records), kind=found.kind, error=found.detail
+        )
+    return _isolate(conn, tenant_id, ctx, records, now, authoritative=authoritative)
+
+
+def _ingest_batch(
+    conn: Connection,
+    tenant_id: int,
+    ctx: ChannelContext,
+    records: Sequence[ChannelRecord],
+    now: datetime,
+    *,
+    authoritative: bool = False,
+) -> IngestCounts:
+    """Upsert ``records`` into the ledger with one statement per kind of write (the hot path).
 
     A record with the ledger's own ``updated_at`` but other content is a *tie*: Shopify's
     timestamps have whole seconds, so two edits in one second carry the same one, and which of the
@@ -322,6 +386,348 @@ def ingest_records(
         counts.tied_ids.extend(tied)
         log.info("ingest.tied", connection_id=ctx.row.id, external_ids=tied)
     return counts
+
+
+#: how long a stored order number may be (the minimal form of a refused order is cut to it)
+_NUMBER_LENGTH: int = getattr(orders.c.number.type, "length", None) or 100
+
+
+def _latest(records: Sequence[ChannelRecord]) -> dict[str, ChannelRecord]:
+    """The newest version of each order in a batch (as :func:`_ingest_batch` dedupes it)."""
+    latest: dict[str, ChannelRecord] = {}
+    for rec in records:
+        prev = latest.get(rec.external_id)
+        if prev is None or _newer_or_equal(rec, prev):
+            latest[rec.external_id] = rec
+    return latest
+
+
+def _isolate(
+    conn: Connection,
+    tenant_id: int,
+    ctx: ChannelContext,
+    records: Sequence[ChannelRecord],
+    now: datetime,
+    *,
+    authoritative: bool,
+) -> IngestCounts:
+    """Store a batch the database refused order by order, each in its own savepoint: the orders it
+    takes are stored exactly as in a batch; each one it still refuses goes to :func:`_store_refused`."""
+    counts = IngestCounts(fetched=len(records))
+    dialect = conn.dialect.name
+    for rec in _latest(records).values():
+        try:
+            with conn.begin_nested():
+                one = _ingest_batch(conn, tenant_id, ctx, [rec], now, authoritative=authoritative)
+        except REFUSAL_ERRORS as exc:
+            found = refusal(exc, dialect)
+            if found is None:
+                raise
+        else:
+            one.fetched = 0
+            counts.add(one)
+            continue
+        counts.add(_store_refused(conn, tenant_id, ctx, rec, now, found, authoritative=authoritative))
+    return counts
+
+
+def _store_refused(
+    conn: Connection,
+    tenant_id: int,
+    ctx: ChannelContext,
+    rec: ChannelRecord,
+    now: datetime,
+    found: Refusal,
+    *,
+    authoritative: bool,
+) -> IngestCounts:
+    """Store an order the database refused as sent in its minimal form and hold it, or, when even
+    that is refused, quarantine it (see the module docstring). Never raises for the row's values."""
+    counts = IngestCounts()
+    ext = rec.external_id
+    log.warning("ingest.refused", connection_id=ctx.row.id, external_id=ext, kind=found.kind, error=found.detail)
+    rewritten: list[str] = []
+    raw_value = storable(json.loads(rec.raw) if isinstance(rec.raw, bytes) else dict(rec.raw), changed=rewritten)
+    try:  # the hash of the version refused: meeting it again is "unchanged", not another refusal
+        content_hash = str(_row_values(rec)["content_hash"])
+    except (UnicodeEncodeError, OverflowError, orjson.JSONEncodeError):  # its content cannot even be serialised
+        content_hash = _raw_hash(raw_value)
+    escaped = ""
+    if rewritten:
+        shown = ", ".join(rewritten[:5]) + (f" and {len(rewritten) - 5} more" if len(rewritten) > 5 else "")
+        escaped = f" (with {len(rewritten)} value(s) written as escapes so they can be stored: {shown})"
+    try:
+        with conn.begin_nested():
+            stored = _store_minimal(
+                conn, tenant_id, ctx, rec, now, found, escaped, raw_value, content_hash, authoritative
+            )
+    except REFUSAL_ERRORS as exc:
+        second = refusal(exc, conn.dialect.name)
+        if second is None:
+            raise
+        with conn.begin_nested():  # a refusal here is not the row's to isolate: the batch fails as a whole
+            _quarantine(conn, tenant_id, ctx, rec, now, found, second, content_hash)
+        counts.quarantined += 1
+        return counts
+    if stored is None:  # another writer stored a version meanwhile: compare against what it wrote
+        return ingest_records(conn, tenant_id, ctx, [rec], now, authoritative=authoritative)
+    return stored
+
+
+def _store_minimal(
+    conn: Connection,
+    tenant_id: int,
+    ctx: ChannelContext,
+    rec: ChannelRecord,
+    now: datetime,
+    found: Refusal,
+    escaped: str,
+    raw_value: dict[str, Any],
+    content_hash: str,
+    authoritative: bool,
+) -> IngestCounts | None:
+    """The minimal form of a refused order (see :func:`_store_refused`); ``None`` when another
+    writer stored the order first (the caller compares again)."""
+    counts = IngestCounts()
+    ext = rec.external_id
+    number = storable_text(rec.number or ext, _NUMBER_LENGTH)
+    name = ctx.row.name
+    cur = _existing(conn, ctx.row.id, [ext]).get(ext)
+    if cur is None:
+        kept = f"the ledger keeps its id, number and raw payload{escaped}, and holds it"
+        reason = R.storage_refused(found.kind, found.database, found.detail, kept=kept)
+        oid = conn.execute(
+            _insert(conn)(orders)
+            .values(
+                tenant_id=tenant_id,
+                connection_id=ctx.row.id,
+                external_id=ext,
+                state=OrderState.HELD.value,
+                version=1,
+                received_at=now,
+                updated_at=now,
+                number=number,
+                content_hash=content_hash,
+                channel_created_at=getattr(rec, "created_at", None),
+                channel_updated_at=rec.updated_at,
+                raw=raw_value,
+            )
+            .on_conflict_do_nothing(index_elements=["connection_id", "external_id"])
+            .returning(orders.c.id)
+        ).scalar_one_or_none()
+        if oid is None:
+            return None
+        decision = Decision(OrderState.HELD, (reason,))
+        add_events(
+            conn,
+            [
+                event_row(
+                    tenant_id,
+                    oid,
+                    EventKind.RECEIVED,
+                    now,
+                    f"received {number} from {name} — {decision_text(decision)}",
+                    version=1,
+                    state=OrderState.HELD.value,
+                    codes=[reason.code],
+                )
+            ],
+        )
+        apply_decisions(conn, tenant_id, [Outcome(oid, None, decision)], now)
+        counts.inserted += 1
+        counts.by_state[OrderState.HELD.value] = 1
+        stage = "held"
+    else:
+        oid = cur["id"]
+        cur_updated = cur["channel_updated_at"]
+        if cur_updated is not None and rec.updated_at is not None and rec.updated_at < cur_updated:
+            counts.stale += 1
+            return counts
+        if cur["content_hash"] == content_hash:
+            counts.unchanged += 1
+            return counts
+        tie = cur_updated is not None and rec.updated_at == cur_updated
+        if tie and not authoritative:
+            counts.tied += 1
+            counts.tied_ids.append(ext)
+            return counts
+        state = OrderState(cur["state"])
+        evaluable = is_evaluable(state)
+        version = cur["version"] + 1
+        if evaluable:
+            kept = f"the ledger keeps this version's raw payload{escaped}, not its content, and holds the order"
+        else:
+            kept = f"the ledger keeps the posted version's content and this version's raw payload{escaped}"
+        reason = R.storage_refused(found.kind, found.database, found.detail, kept=kept)
+        columns: dict[str, Any] = {
+            "version": version,
+            "updated_at": now,
+            "content_hash": content_hash,
+            "channel_updated_at": rec.updated_at,
+            "raw": raw_value,
+        }
+        if evaluable:  # no content: a re-evaluation can neither post the older content nor release the hold
+            columns["canonical"] = None
+        done = conn.execute(
+            update(orders).where(orders.c.id == oid, orders.c.version == cur["version"]).values(**columns)
+        )
+        if done.rowcount == 0:
+            return None
+        note = "" if evaluable else " (already posted: not re-posted; review the change)"
+        add_events(
+            conn,
+            [
+                event_row(
+                    tenant_id,
+                    oid,
+                    EventKind.VERSION_CHANGED,
+                    now,
+                    f"version {version} from {name} could not be stored whole: {reason.message}{note}",
+                    version=version,
+                    fields=["*"],
+                    codes=[reason.code],
+                )
+            ],
+        )
+        if evaluable:
+            apply_decisions(conn, tenant_id, [Outcome(oid, state, Decision(OrderState.HELD, (reason,)))], now)
+            counts.by_state[OrderState.HELD.value] = 1
+        counts.changed += 1
+        stage = "held" if evaluable else "kept"
+    counts.refused += 1
+    _record_failure(conn, tenant_id, ctx, rec, now, stage, oid, found.kind, found.detail, content_hash)
+    return counts
+
+
+def _quarantine(
+    conn: Connection,
+    tenant_id: int,
+    ctx: ChannelContext,
+    rec: ChannelRecord,
+    now: datetime,
+    found: Refusal,
+    second: Refusal,
+    content_hash: str,
+) -> None:
+    """Keep an order the database refused even in its minimal form: its raw bytes in
+    ``ingest_failures`` (which takes any bytes) and an event on the connection's timeline."""
+    ext = storable_text(rec.external_id)
+    error = found.detail if second.detail == found.detail else f"{found.detail}; its minimal form too: {second.detail}"
+    log.error("ingest.quarantined", connection_id=ctx.row.id, external_id=ext, kind=second.kind, error=error)
+    oid = None
+    if ext == rec.external_id:  # an id a query can carry: the order may be in the ledger already
+        oid = conn.execute(
+            select(orders.c.id).where(orders.c.connection_id == ctx.row.id, orders.c.external_id == ext)
+        ).scalar_one_or_none()
+    _record_failure(conn, tenant_id, ctx, rec, now, "quarantined", oid, second.kind, error, content_hash)
+    add_events(
+        conn,
+        [
+            event_row(
+                tenant_id,
+                oid,
+                EventKind.INGEST_QUARANTINED,
+                now,
+                f"order {ext} from {ctx.row.name} could not be stored, not even in a minimal form "
+                f"({found.database}: {error}); its raw payload is kept in quarantine — see orderbridge holds",
+                connection_id=ctx.row.id,
+                external_id=ext,
+                refusal=second.kind,
+            )
+        ],
+    )
+
+
+def _record_failure(
+    conn: Connection,
+    tenant_id: int,
+    ctx: ChannelContext,
+    rec: ChannelRecord,
+    now: datetime,
+    stage: str,
+    order_id: int | None,
+    kind: str,
+    error: str,
+    content_hash: str,
+) -> None:
+    """Open (or refresh) the order's row in ``ingest_failures``: one per order, attempts counted."""
+    values = {
+        "stage": stage,
+        "order_id": order_id,
+        "kind": kind,
+        "error": storable_text(error, 2000),
+        "content_hash": content_hash,
+        "channel_updated_at": rec.updated_at,
+        "raw": raw_bytes(rec.raw),
+        "number": storable_text(rec.number or "", 300),
+        "last_at": now,
+    }
+    stmt = _insert(conn)(ingest_failures).values(
+        tenant_id=tenant_id,
+        connection_id=ctx.row.id,
+        external_id=storable_text(rec.external_id),
+        attempts=1,
+        first_at=now,
+        **values,
+    )
+    f = ingest_failures.c
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["connection_id", "external_id"],
+            set_={
+                **values,
+                # a new episode when the last one was resolved
+                "first_at": case((f.resolved_at.is_(None), f.first_at), else_=now),
+                "attempts": case((f.resolved_at.is_(None), f.attempts + 1), else_=1),
+                "resolved_at": None,
+            },
+        )
+    )
+
+
+def _superseded() -> Any:
+    """Whether a version of the order other than the one an ``ingest_failures`` row refused has been
+    written since (a later version, stored whole)."""
+    f = ingest_failures.c
+    return (
+        select(orders.c.id)
+        .where(
+            orders.c.connection_id == f.connection_id,
+            orders.c.external_id == f.external_id,
+            orders.c.content_hash != f.content_hash,
+            orders.c.updated_at >= f.last_at,
+        )
+        .exists()
+    )
+
+
+def ingest_failures_open(conn: Connection, connection_id: int, limit: int = 3) -> tuple[int, list[dict[str, Any]]]:
+    """How many orders of a connection the database refused are still refused (not resolved, not
+    superseded), and the newest few (external id, number, stage, kind, error) — for health."""
+    f = ingest_failures.c
+    where = (f.connection_id == connection_id, f.resolved_at.is_(None), ~_superseded())
+    n = int(conn.execute(select(func.count()).select_from(ingest_failures).where(*where)).scalar_one())
+    rows = [
+        dict(r._mapping)
+        for r in conn.execute(
+            select(f.external_id, f.number, f.stage, f.kind, f.error)
+            .where(*where)
+            .order_by(f.last_at.desc(), f.id.desc())
+            .limit(limit)
+        )
+    ]
+    return n, rows
+
+
+def resolve_ingest_failures(conn: Connection, connection_id: int, now: datetime) -> int:
+    """Close a connection's failures whose order has since been stored whole; returns how many."""
+    f = ingest_failures.c
+    done = conn.execute(
+        update(ingest_failures)
+        .where(f.connection_id == connection_id, f.resolved_at.is_(None), _superseded())
+        .values(resolved_at=now)
+    )
+    return int(done.rowcount)
 
 
 def settle_ties(
