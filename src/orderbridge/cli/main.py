@@ -584,7 +584,9 @@ def health(as_json: JsonOpt = False) -> None:
                 str(c["consecutive_failures"]),
                 (c["last_order_at"] or "-")[:19],
                 " ".join(f"{j['job']}:{j['health']}" for j in c["jobs"]) or "-",
-                c["message"] + (f" · {n} tied order(s) awaiting a re-read" if (n := c.get("pending_rereads")) else ""),
+                c["message"]
+                + (f" · {n} tied order(s) awaiting a re-read" if (n := c.get("pending_rereads")) else "")
+                + (f" · {n} order(s) refused by the database" if (n := c.get("ingest_failures")) else ""),
             )
         console.print(table)
     if report["status"] == "failing":
@@ -656,6 +658,10 @@ def orders_retry(ref: str) -> None:
     console.print(f"{ref} is now {state}")
 
 
+#: how ``holds`` names each kind of group (quarantine: refused by the database even in a minimal form)
+_HOLD_KIND = {"hold": "held", "skip": "skipped", "quarantine": "quarantined, not stored"}
+
+
 @app.command()
 def holds(
     skipped: Annotated[bool, typer.Option("--skipped", help="Also list skipped orders by rule")] = False,
@@ -672,7 +678,7 @@ def holds(
         console.print("[green]nothing held[/]")
     for g in groups:
         console.print(
-            f"[bold]{g.orders}[/] order(s) {'held' if g.kind == 'hold' else 'skipped'} — {g.code}"
+            f"[bold]{g.orders}[/] order(s) {_HOLD_KIND.get(g.kind, g.kind)} — {g.code}"
             + (f" [bold]{g.value}[/]" if g.value else "")
             + f": {g.message}\n    [bold]fix:[/] {g.fix}\n    e.g. {', '.join(g.examples)}"
         )

@@ -71,7 +71,7 @@ from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ledger import Outcome, add_events, apply_decisions, decision_text, event_row
 from orderbridge.storage.db import JsonText, dump_json, insert_rows
 from orderbridge.storage.refusals import REFUSAL_ERRORS, Refusal, raw_bytes, refusal, storable, storable_text
-from orderbridge.storage.tables import cursors, ingest_failures, orders, pending_rereads
+from orderbridge.storage.tables import connections, cursors, ingest_failures, orders, pending_rereads
 
 log = structlog.get_logger("orderbridge.ingest")
 
@@ -707,6 +707,8 @@ def ingest_failures_open(conn: Connection, connection_id: int, limit: int = 3) -
     f = ingest_failures.c
     where = (f.connection_id == connection_id, f.resolved_at.is_(None), ~_superseded())
     n = int(conn.execute(select(func.count()).select_from(ingest_failures).where(*where)).scalar_one())
+    if not n or not limit:
+        return n, []
     rows = [
         dict(r._mapping)
         for r in conn.execute(
@@ -717,6 +719,27 @@ def ingest_failures_open(conn: Connection, connection_id: int, limit: int = 3) -
         )
     ]
     return n, rows
+
+
+def quarantined(conn: Connection, tenant_id: int) -> list[tuple[str, int, str, list[str]]]:
+    """Open quarantined orders (refused even in a minimal form: not in ``orders``) grouped by kind
+    of refusal: (kind, how many, the newest one's error, a few external ids with their channel)."""
+    f = ingest_failures.c
+    where = (f.tenant_id == tenant_id, f.stage == "quarantined", f.resolved_at.is_(None), ~_superseded())
+    groups = []
+    for kind, n in conn.execute(
+        select(f.kind, func.count()).where(*where).group_by(f.kind).order_by(func.count().desc(), f.kind)
+    ):
+        rows = conn.execute(
+            select(f.external_id, f.number, f.error, connections.c.name)
+            .join(connections, connections.c.id == f.connection_id)
+            .where(*where, f.kind == kind)
+            .order_by(f.last_at.desc(), f.id.desc())
+            .limit(3)
+        ).all()
+        examples = [f"{r.number or r.external_id} ({r.name} id {r.external_id})" for r in rows]
+        groups.append((str(kind), int(n), str(rows[0].error) if rows else "", examples))
+    return groups
 
 
 def resolve_ingest_failures(conn: Connection, connection_id: int, now: datetime) -> int:
