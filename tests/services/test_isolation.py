@@ -9,7 +9,6 @@ export) and go to the ShipStation sandbox, whose own ledger says what was posted
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +31,7 @@ from orderbridge.services.mappings import set_mapping
 from orderbridge.services.queries import holds, show_order
 from orderbridge.services.sync import sync_channel
 from orderbridge.storage.tables import ingest_failures, orders
+from tests.dbfaults import refusing
 from tests.e2e.helpers import TOKEN
 
 
@@ -82,49 +82,6 @@ def world(hub: Hub, request: pytest.FixtureRequest) -> Iterator[World]:
 @pytest.fixture
 def paged(hub: Hub) -> Iterator[World]:
     yield from world_of(hub, 8, bulk=False)
-
-
-@contextmanager
-def refusing(hub: Hub, external_id: str, *, minimal_too: bool = False) -> Iterator[None]:
-    """A trigger on ``orders`` that raises for one order: for its full row only (a row with canonical
-    content), or with ``minimal_too`` for any row of that order. Dropped again afterwards (the
-    PostgreSQL test database outlives the test)."""
-    when = "" if minimal_too else " AND NEW.canonical IS NOT NULL"
-    with hub.db.transaction() as conn:
-        if hub.db.dialect == "postgresql":
-            conn.execute(
-                text(
-                    "CREATE FUNCTION test_refuse_one() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-                    f" IF NEW.external_id = '{external_id}'{when} THEN"
-                    " RAISE EXCEPTION 'order % refused by the test trigger', NEW.external_id; END IF;"
-                    " RETURN NEW; END $$"
-                )
-            )
-            conn.execute(
-                text(
-                    "CREATE TRIGGER test_refuse_one BEFORE INSERT OR UPDATE ON orders"
-                    " FOR EACH ROW EXECUTE FUNCTION test_refuse_one()"
-                )
-            )
-        else:
-            for verb in ("INSERT", "UPDATE"):
-                conn.execute(
-                    text(
-                        f"CREATE TRIGGER test_refuse_one_{verb.lower()} BEFORE {verb} ON orders"
-                        f" WHEN NEW.external_id = '{external_id}'{when}"
-                        f" BEGIN SELECT RAISE(ABORT, 'order {external_id} refused by the test trigger'); END"
-                    )
-                )
-    try:
-        yield
-    finally:
-        with hub.db.transaction() as conn:
-            if hub.db.dialect == "postgresql":
-                conn.execute(text("DROP TRIGGER IF EXISTS test_refuse_one ON orders"))
-                conn.execute(text("DROP FUNCTION IF EXISTS test_refuse_one()"))
-            else:
-                conn.execute(text("DROP TRIGGER IF EXISTS test_refuse_one_insert"))
-                conn.execute(text("DROP TRIGGER IF EXISTS test_refuse_one_update"))
 
 
 def open_reasons(hub: Hub, external_id: str) -> list[dict[str, Any]]:
