@@ -19,7 +19,7 @@ def wrapped(orig: Exception) -> Exception:
 
 def test_a_constraint_or_a_trigger_is_the_rows_refusal_and_a_locked_database_is_not() -> None:
     trigger = sqlite3.IntegrityError("order 7 refused")
-    trigger.sqlite_errorcode = 1811  # type: ignore[attr-defined]  # SQLITE_CONSTRAINT_TRIGGER
+    trigger.sqlite_errorcode = 1811  # SQLITE_CONSTRAINT_TRIGGER
     found = refusal(wrapped(trigger), "sqlite")
     assert found is not None and (found.kind, found.database, found.detail) == (
         "refused_by_trigger",
