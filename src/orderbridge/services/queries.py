@@ -234,7 +234,16 @@ def holds(hub: Hub, *, include_skipped: bool = False) -> list[HoldGroup]:
                     "raw payload is kept in quarantine (ingest_failures)"
                 )
                 groups.append(
-                    HoldGroup("quarantine", HoldCode.STORAGE_REFUSED, refusal_kind, n, message, fix, examples)
+                    # a value of its own: quarantined orders are not in the held group's alert
+                    HoldGroup(
+                        "quarantine",
+                        HoldCode.STORAGE_REFUSED,
+                        f"{refusal_kind} (quarantined)",
+                        n,
+                        message,
+                        fix,
+                        examples,
+                    )
                 )
     return groups
 
