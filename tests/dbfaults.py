@@ -13,16 +13,23 @@ from orderbridge.services.hub import Hub
 
 @contextmanager
 def refusing(hub: Hub, external_id: str, *, minimal_too: bool = False) -> Iterator[None]:
-    """A trigger on ``orders`` that raises for one order: for its full row only (a row with canonical
-    content), or with ``minimal_too`` for any row of that order. Dropped again afterwards (the
+    """A trigger on ``orders`` that raises for one order's *content*: a row inserted with canonical
+    content, or an update writing canonical content other than the row's (a new version stored
+    whole) — so the minimal form of a refused order (no content, or a posted order's content kept)
+    passes. With ``minimal_too`` it raises for any row of that order. Dropped again afterwards (the
     PostgreSQL test database outlives the test)."""
-    when = "" if minimal_too else " AND NEW.canonical IS NOT NULL"
     with hub.db.transaction() as conn:
         if hub.db.dialect == "postgresql":
+            content = (
+                "TRUE"
+                if minimal_too
+                else "NEW.canonical IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.canonical::text IS DISTINCT FROM"
+                " OLD.canonical::text)"
+            )
             conn.execute(
                 text(
                     "CREATE FUNCTION test_refuse_one() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-                    f" IF NEW.external_id = '{external_id}'{when} THEN"
+                    f" IF NEW.external_id = '{external_id}' AND {content} THEN"
                     " RAISE EXCEPTION 'order % refused by the test trigger', NEW.external_id; END IF;"
                     " RETURN NEW; END $$"
                 )
@@ -34,7 +41,13 @@ def refusing(hub: Hub, external_id: str, *, minimal_too: bool = False) -> Iterat
                 )
             )
         else:
-            for verb in ("INSERT", "UPDATE"):
+            conditions = {
+                "INSERT": "" if minimal_too else " AND NEW.canonical IS NOT NULL",
+                "UPDATE": ""
+                if minimal_too
+                else " AND NEW.canonical IS NOT NULL AND NEW.canonical IS NOT OLD.canonical",
+            }
+            for verb, when in conditions.items():
                 conn.execute(
                     text(
                         f"CREATE TRIGGER test_refuse_one_{verb.lower()} BEFORE {verb} ON orders"

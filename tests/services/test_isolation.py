@@ -28,7 +28,7 @@ from orderbridge.services.health import health_report
 from orderbridge.services.hub import Hub
 from orderbridge.services.ingest import read_cursor
 from orderbridge.services.mappings import set_mapping
-from orderbridge.services.queries import holds, show_order
+from orderbridge.services.queries import holds, retry_order, show_order
 from orderbridge.services.sync import sync_channel
 from orderbridge.storage.tables import ingest_failures, orders
 from tests.dbfaults import refusing
@@ -222,3 +222,41 @@ def test_a_nul_character_postgresql_refuses_holds_one_order_polled_and_stores_th
     assert detail.number == "#NUL\\u0000NAME"  # written as an escape, so the order can be found and read
     assert detail.raw["name"] == "#NUL\\u0000NAME"
     assert sync_channel(hub, "shop").counts.refused == 0  # the same version again: unchanged
+
+
+def test_a_refused_new_version_holds_an_order_not_yet_posted_and_a_retry_cannot_post_the_older_one(
+    paged: World,
+) -> None:
+    hub, bad = paged.hub, paged.ids[1]
+    assert sync_channel(hub, "shop").counts.inserted == 8  # all ready, nothing posted yet
+    paged.shop.update_order(int(bad), note="second version")
+    with refusing(hub, bad):
+        report = sync_channel(hub, "shop")
+    assert report.ok and (report.counts.changed, report.counts.refused) == (1, 1)
+    detail = show_order(hub, bad)
+    assert (detail.state, detail.version) == ("held", 2)
+    assert detail.raw["note"] == "second version"  # the refused version's raw payload is kept
+    assert any(e["kind"] == "version_changed" and "could not be stored whole" in e["message"] for e in detail.timeline)
+    assert retry_order(hub, bad) == "held"  # no content to post: an older version never goes
+    run_cycle(hub, sync=False)
+    assert paged.posted_ids() == set(paged.ids) - {bad}
+
+
+def test_a_refused_new_version_of_a_posted_order_keeps_the_posted_content_and_says_so(paged: World) -> None:
+    hub, bad = paged.hub, paged.ids[6]
+    run_cycle(hub)  # synced and posted
+    assert paged.posted_ids() == set(paged.ids)
+    paged.shop.update_order(int(bad), note="after posting")
+    with refusing(hub, bad):
+        report = sync_channel(hub, "shop")
+    assert report.ok and report.counts.refused == 1
+    detail = show_order(hub, bad)
+    assert (detail.state, detail.version, detail.reasons) == ("posted", 2, [])
+    assert detail.raw["note"] == "after posting"
+    (changed,) = [e for e in detail.timeline if e["kind"] == "version_changed"]
+    assert "could not be stored whole" in changed["message"] and "already posted" in changed["message"]
+    with hub.db.read() as conn:
+        assert conn.execute(select(ingest_failures.c.stage)).scalar_one() == "kept"
+        assert conn.execute(select(orders.c.canonical).where(orders.c.external_id == bad)).scalar_one() is not None
+    assert paged.shop_health()["health"] == "degraded"
+    assert len(paged.warehouse.entries("order_created")) == 8  # not posted again

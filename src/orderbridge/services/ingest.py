@@ -54,7 +54,7 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import Connection, case, delete, func, select, update
+from sqlalchemy import Connection, case, delete, func, null, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from orderbridge.connectors.base import ChannelBatch, ChannelConnector, ChannelRecord, UnreadableOrder
@@ -567,7 +567,7 @@ def _store_minimal(
             "raw": raw_value,
         }
         if evaluable:  # no content: a re-evaluation can neither post the older content nor release the hold
-            columns["canonical"] = None
+            columns["canonical"] = null()  # SQL NULL, as an unreadable order's (None would be JSON null)
         done = conn.execute(
             update(orders).where(orders.c.id == oid, orders.c.version == cur["version"]).values(**columns)
         )
