@@ -282,6 +282,11 @@ def sync(
                 f"{s['unchanged']} unchanged"
             )
             console.print(line + (f" — [red]{s['error']['message']}[/]" if s["error"] else ""))
+            if s.get("refused") or s.get("quarantined"):  # the rest of their batches are stored
+                console.print(
+                    f"{s['connection']}: {s['refused']} order(s) the database refused are held storage_refused, "
+                    f"{s['quarantined']} quarantined — see orderbridge holds"
+                )
         for p in result["posts"]:
             console.print(
                 f"{p['destination']}: {p['posted']} posted, {p['rejected']} rejected"
