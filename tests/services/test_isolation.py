@@ -98,6 +98,10 @@ def test_an_order_the_database_refuses_is_held_and_the_rest_of_its_batch_is_stor
         # the others are stored as usual and reach the 3PL; the refused one is held, not posted
         assert world.posted_ids() == set(world.ids) - {bad}
         assert world.state_of(bad) == "held"
+        for other in set(world.ids) - {bad}:  # stored once, as in a batch nothing refused: no trace of the retry
+            detail = show_order(hub, other)
+            assert (detail.state, detail.version, detail.reasons) == ("posted", 1, [])
+            assert [e["kind"] for e in detail.timeline].count("received") == 1
         (reason,) = open_reasons(hub, bad)
         assert reason["code"] == "storage_refused"
         assert f"order {bad} refused by the test trigger" in reason["message"]
