@@ -241,6 +241,8 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
         record_ingest_failures(hub, row)
     if tied:  # the delivery is recorded: now ask the channel which of the two versions is newer
         settled = settle_ties(hub, ctx, hub.channel(row), tied)
+        if settled.refused or settled.quarantined:  # the channel's version is one the database refuses
+            record_ingest_failures(hub, row)
         final = "unsettled" if settled.unsettled else "changed" if settled.changed else "unchanged"
         outcome = WebhookOutcome(
             200,
