@@ -2,7 +2,10 @@
 
 - ``healthy``: the last run succeeded and, for a channel, orders arrive at their usual pace.
 - ``degraded``: transient errors (429, 5xx, timeouts) are being retried; fewer than
-  ``failing_after`` runs in a row have failed.
+  ``failing_after`` runs in a row have failed. Also a channel's sync while orders the database
+  refused to store as sent are held or quarantined (code ``storage_refused``, decision 44): the
+  sync works, but not everything it read is stored whole, until the channel sends a corrected
+  version.
 - ``failing``: the system refused the credentials or settings (a person must act), or
   ``failing_after`` runs in a row failed. Raises an alert (one per episode, not one per run).
 - ``silent``: a channel whose runs succeed but whose newest order is older than
