@@ -229,14 +229,14 @@ def test_a_page_with_an_order_without_an_id_stores_the_others_and_reports_the_re
     last = w.shop.add_order(line_items=[LINE])
     report = sync_channel(w.hub, "shop")
     assert report.ok, report.error
-    assert report.counts.refused == 1 and "no usable Shopify id" in report.counts.refusals[0]
-    assert report.as_dict()["refused"] == 1
+    assert report.counts.unidentified == 1 and "no usable Shopify id" in report.counts.unidentified_records[0]
+    assert report.as_dict()["unidentified"] == 1
     assert set(w.rows()) == {str(first["id"]), str(last["id"])}
     with w.hub.db.read() as conn:
         (event,) = conn.execute(select(events).where(events.c.kind == "record_refused")).all()
     assert event.order_id is None and "nothing stored" in event.message and broken["name"] in event.message
     shop = next(c for c in health_report(w.hub)["connections"] if c["name"] == "shop")
-    assert shop["refused_last_sync"] == 1
+    assert shop["unidentified_last_sync"] == 1
     run_cycle(w.hub)
     assert w.posted() == Counter({first["name"]: 1, last["name"]: 1})
 
@@ -323,8 +323,8 @@ def test_a_bulk_export_with_an_order_without_an_id_stores_the_others_and_reports
     last = w.shop.add_order(line_items=[LINE])
     report = sync_channel(w.hub, "shop")
     assert report.ok, report.error
-    assert (report.counts.refused, report.counts.inserted) == (1, 2)
-    assert broken["name"] in report.counts.refusals[0]
+    assert (report.counts.unidentified, report.counts.inserted) == (1, 2)
+    assert broken["name"] in report.counts.unidentified_records[0]
     assert set(w.rows()) == {str(first["id"]), str(last["id"])}
     run_cycle(w.hub)
     assert w.posted() == Counter({first["name"]: 1, last["name"]: 1})

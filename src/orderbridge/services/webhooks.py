@@ -13,7 +13,11 @@ Order of checks, each cheap before the next:
    other content) — and record the outcome. A tie is then settled by re-reading the order from the
    channel (``settle_ties``), after the delivery's transaction has committed. The delivery row
    and the order commit together: if anything fails the delivery is not recorded, the channel
-   gets a 5xx, and its retry is processed as new.
+   gets a 5xx, and its retry is processed as new. An order the database refuses to store as sent
+   is not such a failure (decision 43): ingest stores it in a minimal form held ``storage_refused``
+   (or quarantines its raw bytes), the delivery is recorded with outcome ``refused`` (or
+   ``quarantined``) and answered 200 — a retry would meet the same refusal — and the sync job's
+   health names it at once.
 
 A webhook never moves the poll cursor: polls and audits stay independent proofs that nothing was
 missed (see ``docs/completeness.md``).
@@ -35,7 +39,7 @@ from orderbridge.connectors.base import Capability, ChannelRecord, Role, Webhook
 from orderbridge.domain import limits
 from orderbridge.domain.events import EventKind
 from orderbridge.errors import InvalidInput, NotFound, OrderBridgeError, SettingsError, UnusableId
-from orderbridge.services.health import record_failure, record_success
+from orderbridge.services.health import record_failure, record_ingest_failures, record_success
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ingest import ingest_records, settle_ties
 from orderbridge.services.ledger import add_events, event_row
@@ -48,7 +52,7 @@ log = structlog.get_logger("orderbridge.webhooks")
 @dataclass(frozen=True, slots=True)
 class WebhookOutcome:
     status: int  # the HTTP status to answer with
-    outcome: str  # inserted | changed | unchanged | stale | duplicate | ignored | rejected_*
+    outcome: str  # inserted | changed | unchanged | stale | refused | quarantined | duplicate | ignored | rejected_*
     message: str
     external_id: str | None = None
 
@@ -198,6 +202,7 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
     ctx = channel_context(hub, row)
     now = hub.now()
     tied: list[str] = []
+    refused = False
     with hub.db.transaction() as conn:
         claimed = conn.execute(
             _insert(conn)(webhook_deliveries)
@@ -221,9 +226,12 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
         else:
             counts = ingest_records(conn, hub.tenant_id, ctx, [delivery.record], now)
             tied = counts.tied_ids
+            refused = bool(counts.refused or counts.quarantined)
             kind_ = next(
                 k
                 for k, n in (
+                    ("quarantined", counts.quarantined),
+                    ("refused", counts.refused),
                     ("inserted", counts.inserted),
                     ("changed", counts.changed),
                     ("stale", counts.stale),
@@ -232,15 +240,23 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
                 )
                 if n
             )
+            text = {
+                "refused": "refused by the database as sent: stored in a minimal form and held (storage_refused)",
+                "quarantined": "refused by the database even in a minimal form: its raw payload is quarantined",
+            }.get(kind_, kind_)
             outcome = WebhookOutcome(
-                200, kind_, f"{delivery.topic}: order {delivery.external_id} {kind_}", delivery.external_id
+                200, kind_, f"{delivery.topic}: order {delivery.external_id} {text}", delivery.external_id
             )
         if claimed is not None:
             conn.execute(
                 update(webhook_deliveries).where(webhook_deliveries.c.id == claimed).values(outcome=outcome.outcome)
             )
+    if refused:  # the delivery is recorded: the sync job's health names the refused order now
+        record_ingest_failures(hub, row)
     if tied:  # the delivery is recorded: now ask the channel which of the two versions is newer
         settled = settle_ties(hub, ctx, hub.channel(row), tied)
+        if settled.refused or settled.quarantined:  # the channel's version is one the database refuses
+            record_ingest_failures(hub, row)
         final = "unsettled" if settled.unsettled else "changed" if settled.changed else "unchanged"
         outcome = WebhookOutcome(
             200,
