@@ -21,16 +21,17 @@ missed (see ``docs/completeness.md``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
 
 import structlog
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, String, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DataError
 
+from orderbridge import boundedjson
 from orderbridge.connectors.base import Capability, ChannelRecord, Role, WebhookChannel, WebhookSubscription
 from orderbridge.domain.events import EventKind
 from orderbridge.errors import InvalidInput, NotFound, OrderBridgeError, SettingsError
@@ -81,7 +82,8 @@ class Adapter(Protocol):
         ...
 
     def parse(self, headers: Mapping[str, str], body: bytes) -> Delivery:
-        """The delivery's id, topic and order; ``ValueError`` when it cannot be read."""
+        """The delivery's id, topic and order; ``ValueError`` (or an ``InvalidInput``) when it cannot
+        be read. Pure: anything it raises was caused by the delivery, and is answered with a 4xx."""
         ...
 
 
@@ -119,7 +121,7 @@ class ShopifyAdapter:
         topic = headers.get("x-shopify-topic", "")
         if not webhook_id:
             raise ValueError("no X-Shopify-Webhook-Id header")
-        payload: Any = json.loads(body)
+        payload: Any = boundedjson.loads(body)
         if not isinstance(payload, dict) or "id" not in payload:
             raise ValueError("the body is not an order object with an id")
         triggered = headers.get("x-shopify-triggered-at")
@@ -174,9 +176,18 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
         return _rejected(hub, name, 401, "rejected_signature", problem)
     try:
         delivery = adapter.parse(headers, body)
-    except ValueError as exc:
-        bound.warning("webhook.unreadable", error=str(exc))
-        return _rejected(hub, name, 400, "rejected_invalid", f"unreadable delivery: {exc}")
+        _check_delivery(delivery)
+    except boundedjson.JsonRefused as exc:
+        bound.warning("webhook.unreadable", error=exc.message, limit=exc.limit)
+        if exc.limit:  # well-formed, beyond a declared limit
+            return _rejected(hub, name, 422, "rejected_limits", f"refused delivery: {exc.message}")
+        return _rejected(hub, name, 400, "rejected_invalid", f"unreadable delivery: {exc.message}")
+    except InvalidInput as exc:  # a typed refusal of the payload (e.g. no usable order id)
+        bound.warning("webhook.unreadable", error=str(exc), code=exc.code)
+        return _rejected(hub, name, 422, "rejected_invalid", f"refused delivery: {exc}")
+    except _UNREADABLE as exc:  # parsing is pure: whatever it raises, the delivery caused
+        bound.warning("webhook.unreadable", error=str(exc), error_type=type(exc).__name__)
+        return _rejected(hub, name, 400, "rejected_invalid", f"unreadable delivery: {_describe(exc)}")
     if kind == "shopify" and delivery.topic not in _order_topics():
         bound.info("webhook.ignored", topic=delivery.topic)
         hub.observer.webhook(name, "ignored")
@@ -246,6 +257,39 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
     return outcome
 
 
+#: what a pure parser raises on data it cannot read (a ``ValueError`` first of all)
+_UNREADABLE = (ValueError, TypeError, KeyError, AttributeError, IndexError, ArithmeticError)
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"field {exc.args[0]!r} is missing" if exc.args else "a field is missing"
+    text = str(exc)
+    return text if isinstance(exc, ValueError) and text else f"{type(exc).__name__}: {text}"
+
+
+def _check_delivery(delivery: Delivery) -> None:
+    """Header values the ledger stores must fit its columns: a delivery id longer than
+    ``webhook_deliveries.webhook_id`` would otherwise fail the insert (a 5xx on PostgreSQL)."""
+    most = cast(String, webhook_deliveries.c.webhook_id.type).length
+    if most is not None and len(delivery.webhook_id) > most:
+        raise ValueError(f"the delivery id is {len(delivery.webhook_id)} characters; at most {most} are kept")
+
+
+def refuse_oversized(hub: Hub, kind: str, name: str, message: str) -> WebhookOutcome:
+    """413 for a body over ``webhook_max_body_bytes``: refused unread, so its signature is unknown."""
+    label = name
+    with hub.db.read() as conn:
+        try:
+            row: ConnectionRow | None = hub.connection(conn, name)
+        except NotFound:
+            row = None
+    if row is None or row.kind != kind or kind not in ADAPTERS:
+        label = "_unknown"  # names in URLs are the caller's: they must not create metric series
+    log.warning("webhook.too_large", tenant_id=hub.tenant_id, connection=name, kind=kind, error=message)
+    return _rejected(hub, label, 413, "rejected_too_large", message)
+
+
 def _deleted(conn: Connection, hub: Hub, row: ConnectionRow, delivery: Delivery, now: datetime) -> WebhookOutcome:
     order_id = conn.execute(
         select(orders.c.id).where(orders.c.connection_id == row.id, orders.c.external_id == delivery.external_id)
@@ -272,12 +316,32 @@ def _rejected(hub: Hub, name: str, status: int, outcome: str, message: str) -> W
 
 
 def safely(fn: Callable[[], WebhookOutcome]) -> WebhookOutcome:
-    """Run a receive; a typed error becomes a 503 the channel will retry (the delivery was not recorded)."""
+    """Run a receive so that no failure becomes a 500 (and no connection is dropped with one).
+
+    The delivery's transaction has rolled back whenever this answers, so nothing of it is stored:
+
+    - an :class:`InvalidInput` or a value the database refuses (``DataError``: too long, out of
+      range) is the delivery's own fault and the same bytes would fail again — 422, a warning;
+    - a typed error (the channel unreachable, a setting missing) — 503, a warning; the channel
+      retries later;
+    - anything else is the hub's bug or its database's failure — 503, the channel retries, and it
+      is logged once, at error level, with its traceback.
+    """
     try:
         return fn()
+    except InvalidInput as exc:
+        log.warning("webhook.refused", code=exc.code, error=str(exc))
+        return WebhookOutcome(422, "rejected_invalid", f"refused delivery: {exc}")
     except OrderBridgeError as exc:
         log.warning("webhook.failed", code=exc.code, error=str(exc))
         return WebhookOutcome(503, "error", str(exc))
+    except DataError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+        log.warning("webhook.refused", code="database_refused_value", error=reason)
+        return WebhookOutcome(422, "rejected_invalid", f"the ledger refused a value in this delivery: {reason}")
+    except Exception as exc:
+        log.exception("webhook.internal_error", error=f"{type(exc).__name__}: {exc}")
+        return WebhookOutcome(503, "error", f"internal error ({type(exc).__name__}); the delivery was not recorded")
 
 
 # --- subscriptions ---------------------------------------------------------------------------------
