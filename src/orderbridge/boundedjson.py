@@ -13,7 +13,8 @@ of any size (which neither orjson, the ledger's JSON writer, nor a ``BIGINT`` co
    nesting depth, the number of values, members per object or array, key and string lengths, and
    refuses U+0000 (PostgreSQL stores it neither in ``text`` nor in ``jsonb``);
 3. the standard parser, now known to be shallow, builds the value the hub keeps: integers exact
-   (orjson would turn one beyond 64 bits into a float), checked to fit a signed 64-bit integer,
+   (orjson would turn one beyond 64 bits into a float), checked to fit a signed 64-bit integer
+   (and every other number to lie within ±2⁶³, since the mapper reads counts with ``int()``),
    and an object with a repeated key refused — parsers disagree on which copy wins, and the
    signature covers the bytes, not one parser's reading of them.
 
@@ -37,6 +38,9 @@ from orderbridge.errors import InvalidInput
 #: the range of a signed 64-bit integer: PostgreSQL ``BIGINT``, SQLite ``INTEGER``, orjson's writer
 INT_MIN = -(2**63)
 INT_MAX = 2**63 - 1
+#: a number with a fraction or exponent must be smaller than this in magnitude: read as a count or
+#: an id (``int(1e308)``), a larger one would overflow the same columns and writer
+FLOAT_MAX = float(2**63)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +90,7 @@ def loads(data: bytes, limits: JsonLimits = WEBHOOK_LIMITS) -> Any:
     check(value, limits)
     del value  # the walk is done: only one parsed copy of the body is alive at a time
     try:
-        return json.loads(data.decode(), object_pairs_hook=_unique_keys, parse_int=_int64)
+        return json.loads(data.decode(), object_pairs_hook=_unique_keys, parse_int=_int64, parse_float=_float64)
     except ValueError as exc:
         if isinstance(exc, JsonRefused):
             raise
@@ -159,7 +163,21 @@ def _int64(text: str) -> int:
     number = int(text)
     if not INT_MIN <= number <= INT_MAX:
         raise JsonRefused(
-            f"the JSON integer {text[:30]}{'…' if len(text) > 30 else ''} does not fit in 64 bits (limit int64)",
+            f"the JSON integer {_short(text)} does not fit in 64 bits (limit int64)",
             limit="int64",
         )
     return number
+
+
+def _float64(text: str) -> float:
+    number = float(text)
+    if not -FLOAT_MAX < number < FLOAT_MAX:
+        raise JsonRefused(
+            f"the JSON number {_short(text)} is beyond ±2⁶³, which no count or id can be (limit int64)",
+            limit="int64",
+        )
+    return number
+
+
+def _short(text: str) -> str:
+    return text[:30] + ("…" if len(text) > 30 else "")

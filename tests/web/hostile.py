@@ -86,14 +86,18 @@ class Logs:
     structured: list[dict[str, Any]] = field(default_factory=list)
     records: list[logging.LogRecord] = field(default_factory=list)
 
-    def errors(self) -> list[str]:
+    def mark(self) -> tuple[int, int]:
+        """Where the logs end now, for :meth:`errors` since then."""
+        return len(self.structured), len(self.records)
+
+    def errors(self, since: tuple[int, int] = (0, 0)) -> list[str]:
         """Every error-level line written: structlog entries and standard records (uvicorn's too)."""
         found = [
             f"{e.get('event')}: {e.get('error', '')} {e.get('exc_info', '')}".strip()
-            for e in self.structured
+            for e in self.structured[since[0] :]
             if e.get("log_level") in ("error", "critical", "exception")
         ]
-        found += [f"{r.name}: {r.getMessage()}" for r in self.records if r.levelno >= logging.ERROR]
+        found += [f"{r.name}: {r.getMessage()}" for r in self.records[since[1] :] if r.levelno >= logging.ERROR]
         return found
 
 
