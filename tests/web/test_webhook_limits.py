@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import tracemalloc
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from orderbridge.sandboxes.shopify import create_sandbox
+from orderbridge.storage.tables import orders
 from tests.web.conftest import Server
 from tests.web.hostile import captured_logs, ledger_counts, local_port, post_signed, stored_order
 
@@ -141,6 +143,11 @@ HOSTILE_JSON: dict[str, tuple[bytes, int, str]] = {
     "Infinity literal": (_order_text()[:-1].encode() + b', "total_tax": -Infinity}', 400, "not valid JSON"),
     "number beyond a double": (_order_text()[:-1].encode() + b', "weight": 1e400}', 400, "infinity"),
     "integer beyond 64 bits": (_order_text()[:-1].encode() + b', "id": 99999999999999999999}', 422, "int64"),
+    "a quantity of 1e308": (
+        re.sub(r'"quantity": \d+', '"quantity": 1e308', _order_text(), count=1).encode(),
+        422,
+        "±2⁶³",
+    ),
     "duplicate id": (_order_text()[:-1].encode() + b', "id": 5}', 422, "repeats the key 'id'"),
     "invalid UTF-8": (_order_text()[:-1].encode() + b', "note": "caf\xe9"}', 400, "not valid UTF-8"),
     "lone surrogate": (_order_text()[:-1].encode() + b', "note": "\\ud800"}', 400, "surrogate"),
@@ -219,3 +226,15 @@ def test_a_genuine_internal_failure_answers_503_logged_once_and_the_connection_s
     assert again.status_code == 401 and local_port(again) == local_port(failed)
     retried = post_signed(server, body)  # the channel's retry of the same order
     assert retried.json()["outcome"] == "inserted" and local_port(retried) == local_port(failed)
+
+
+def test_an_order_line_whose_sku_is_not_text_is_stored_held_unreadable_not_a_503(server: Server) -> None:
+    order = new_order()
+    order["line_items"][0]["sku"] = [[["nested"]]]  # found by the fuzz: it reached the SKU mappings as a key
+    with captured_logs() as logs:
+        response = post_signed(server, json.dumps(order).encode())
+    assert response.status_code == 200 and response.json()["outcome"] == "inserted", response.text
+    with server.hub.db.read() as conn:
+        state = conn.execute(select(orders.c.state).where(orders.c.external_id == str(order["id"]))).scalar_one()
+    assert state == "held"
+    assert logs.errors() == []
