@@ -1,6 +1,7 @@
 """Webhook receivers: a channel's push notifications → the same idempotent upsert as polling.
 
-Order of checks, each cheap before the next:
+Order of checks, each cheap before the next (the body's size was checked before it was read, by
+``orderbridge.web.app``: 413 over ``webhook_max_body_bytes``):
 
 1. the connection exists and is of the kind the URL names (404 otherwise, so the channel's
    retries end and its subscription can be cleaned up);
@@ -14,6 +15,13 @@ Order of checks, each cheap before the next:
    channel (``settle_ties``), after the delivery's transaction has committed. The delivery row
    and the order commit together: if anything fails the delivery is not recorded, the channel
    gets a 5xx, and its retry is processed as new.
+
+Between 2 and 3 the adapter reads the delivery: its JSON through :func:`orderbridge.boundedjson.loads`
+(400 malformed, 422 beyond a declared limit), then its headers and order. Reading is pure, so any
+exception it raises is the delivery's fault and a 4xx. :func:`safely` turns whatever escapes the
+rest into an answer: 422 for an input the database refuses, 503 (logged once, at error level) for
+the hub's own failure — never a 500, which would also make the server drop the keep-alive
+connection the channel's next delivery travels on.
 
 A webhook never moves the poll cursor: polls and audits stay independent proofs that nothing was
 missed (see ``docs/completeness.md``).
