@@ -12,13 +12,15 @@ one keep-alive ``httpx.Client``) in front of a real hub: SQLite always, PostgreS
 - arbitrary JSON, and arbitrary bytes;
 
 sent with a Content-Length or chunked, under order and other topics, with headers missing or
-hostile now and then, and a few unsigned or forged. The receiver's body limit is set to 256 KiB for
-the run, so the 413 path (both framings) is reached by cheap bodies as well as the others.
+hostile now and then, a few unsigned or forged, and some replaying an earlier delivery's id. The
+receiver's body limit is set to 256 KiB for the run, so the 413 path (both framings) is reached by
+cheap bodies as well as the others.
 
 For every input: the status is below 500; no error-level log record is written (structlog's or
-uvicorn's — an exception escaping the app is one); a 4xx stored nothing (``orders``, ``events``,
-``webhook_deliveries`` unchanged); a 2xx that says an order was stored names an order the ledger
-has. The run prints how many inputs it tried, by status — also in pytest's terminal summary.
+uvicorn's — an exception escaping the app is one); a 4xx, a replay and an ignored topic stored
+nothing (``orders``, ``events``, ``webhook_deliveries`` unchanged); a 2xx that says an order was
+stored names an order the ledger has. The run prints how many inputs it tried, by status — also in
+pytest's terminal summary.
 
 ``ORDERBRIDGE_FUZZ_EXAMPLES`` sets the number of examples on SQLite (default 2,000, CI's run);
 PostgreSQL gets an eighth of it, at least 150.
@@ -300,6 +302,8 @@ def deliveries(draw: st.DrawFn) -> tuple[bytes, dict[str, bytes], bool]:
         "X-Shopify-Triggered-At": datetime.now(UTC).isoformat().encode(),
         "X-Shopify-Hmac-Sha256": sign(SECRET, body).encode(),
     }
+    if draw(st.integers(0, 9)) == 0:  # one in ten: a replay of one of a few delivery ids
+        headers["X-Shopify-Webhook-Id"] = f"fuzz-replay-{draw(st.integers(0, 3))}".encode()
     if draw(st.integers(0, 5)) == 0:  # one in six: something wrong with the headers as well
         name = draw(st.sampled_from(sorted(headers)))
         if draw(st.booleans()):
@@ -389,7 +393,9 @@ def test_the_receiver_answers_every_fuzzed_delivery_below_500_and_stores_only_wh
                 assert ledger_counts(server) == before, (response.text, body[:300])
             elif answer["outcome"] in STORED:
                 assert stored_order(server, answer["external_id"]), answer
-            elif answer["outcome"] == "ignored" and headers.get("X-Shopify-Topic") != b"orders/delete":
+            elif answer["outcome"] == "duplicate" or (
+                answer["outcome"] == "ignored" and headers.get("X-Shopify-Topic") != b"orders/delete"
+            ):
                 assert ledger_counts(server) == before, answer
 
         one()
