@@ -326,7 +326,8 @@ def _rejected(hub: Hub, name: str, status: int, outcome: str, message: str) -> W
 def safely(fn: Callable[[], WebhookOutcome]) -> WebhookOutcome:
     """Run a receive so that no failure becomes a 500 (and no connection is dropped with one).
 
-    The delivery's transaction has rolled back whenever this answers, so nothing of it is stored:
+    An exception that reaches here left the delivery's transaction rolled back (a tie is settled
+    after the commit, and records its own failures), so nothing of the delivery is stored:
 
     - an :class:`InvalidInput` or a value the database refuses (``DataError``: too long, out of
       range) is the delivery's own fault and the same bytes would fail again — 422, a warning;
