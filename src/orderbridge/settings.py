@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     public_url: str = Field(default="http://127.0.0.1:8000", description="externally reachable base URL of the hub")
     #: subscribe channels that support webhooks to ``{public_url}/webhooks/{kind}/{connection}``
     webhooks: bool = True
+    #: the largest webhook body the receiver reads, in bytes; a larger one is answered 413 before it
+    #: is read (Content-Length first, else a running count), so its signature is never checked.
+    #: 5 MiB: typical order webhooks are 5-50 KB; this leaves room for orders of hundreds of lines.
+    webhook_max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=64 * 1024)
 
     # --- completeness: reconciliation audits and connection health -------------------------------
     reconcile_recent_every_s: float = Field(default=3600.0, gt=0, description="hourly audit …")

@@ -160,6 +160,7 @@ def test_hostile_values_are_held_by_name_on_both_databases_and_the_rest_of_the_s
     assert report.ok, report.error
     assert report.counts.inserted == 7
     rows = w.rows()
+    # stored whole and ready in the ledger; ShipStation's orderNumber cannot carry it (decision 47)
     assert rows[str(named["id"])].number == long_name and rows[str(named["id"])].state == "ready"
     held = {
         str(zero["id"]): "invalid_quantity",
@@ -176,7 +177,9 @@ def test_hostile_values_are_held_by_name_on_both_databases_and_the_rest_of_the_s
     assert sku_reason[0] == "value_too_long" and sku_reason[1].startswith("lines.sku=SSS")
     assert len(sku_reason[1]) <= 300 and "400 characters" in sku_reason[2]
     run_cycle(w.hub)
-    assert w.posted() == Counter({fine["name"]: 1, long_name: 1, after["name"]: 1})
+    assert w.posted() == Counter({fine["name"]: 1, after["name"]: 1})
+    assert w.rows()[str(named["id"])].state == "held"
+    assert [c for c, _v, _m in w.reasons(str(named["id"]))] == ["destination_field_too_long"]
     again = sync_channel(w.hub, "shop")  # nothing blocks a later sync either
     assert again.ok and again.counts.inserted == 0
 
@@ -226,14 +229,14 @@ def test_a_page_with_an_order_without_an_id_stores_the_others_and_reports_the_re
     last = w.shop.add_order(line_items=[LINE])
     report = sync_channel(w.hub, "shop")
     assert report.ok, report.error
-    assert report.counts.refused == 1 and "no usable Shopify id" in report.counts.refusals[0]
-    assert report.as_dict()["refused"] == 1
+    assert report.counts.unidentified == 1 and "no usable Shopify id" in report.counts.unidentified_records[0]
+    assert report.as_dict()["unidentified"] == 1
     assert set(w.rows()) == {str(first["id"]), str(last["id"])}
     with w.hub.db.read() as conn:
         (event,) = conn.execute(select(events).where(events.c.kind == "record_refused")).all()
     assert event.order_id is None and "nothing stored" in event.message and broken["name"] in event.message
     shop = next(c for c in health_report(w.hub)["connections"] if c["name"] == "shop")
-    assert shop["refused_last_sync"] == 1
+    assert shop["unidentified_last_sync"] == 1
     run_cycle(w.hub)
     assert w.posted() == Counter({first["name"]: 1, last["name"]: 1})
 
@@ -299,12 +302,14 @@ def test_a_page_with_an_order_whose_update_time_is_missing_holds_it_and_stores_t
 
 def test_a_mapping_that_releases_one_reason_leaves_an_order_held_by_the_limits_it_breaks(page_world: World) -> None:
     w = page_world
-    both = w.shop.add_order(line_items=[LINE, {"sku": "NEW-SKU", "quantity": 0, "price": "3.00"}])
+    both = w.shop.add_order(line_items=[LINE, {"sku": "NEW-SKU", "quantity": 1, "price": "-3.00"}])
     assert sync_channel(w.hub, "shop").ok
-    assert sorted(c for c, _v, _m in w.reasons(str(both["id"]))) == ["invalid_quantity", "sku_unmapped"]
+    codes = {c for c, _v, _m in w.reasons(str(both["id"]))}
+    assert {"invalid_amount", "sku_unmapped"} <= codes
     result = set_mapping(w.hub, "sku", "NEW-SKU", "NEW-SKU", "warehouse")
-    assert result.released == 0  # re-evaluated from the stored canonical order: the quantity is still 0
-    assert [c for c, _v, _m in w.reasons(str(both["id"]))] == ["invalid_quantity"]
+    assert result.released == 0  # re-evaluated from the stored canonical order: the price is still negative
+    after = {c for c, _v, _m in w.reasons(str(both["id"]))}
+    assert "sku_unmapped" not in after and "invalid_amount" in after
     run_cycle(w.hub)
     assert w.posted() == Counter()
 
@@ -318,8 +323,8 @@ def test_a_bulk_export_with_an_order_without_an_id_stores_the_others_and_reports
     last = w.shop.add_order(line_items=[LINE])
     report = sync_channel(w.hub, "shop")
     assert report.ok, report.error
-    assert (report.counts.refused, report.counts.inserted) == (1, 2)
-    assert broken["name"] in report.counts.refusals[0]
+    assert (report.counts.unidentified, report.counts.inserted) == (1, 2)
+    assert broken["name"] in report.counts.unidentified_records[0]
     assert set(w.rows()) == {str(first["id"]), str(last["id"])}
     run_cycle(w.hub)
     assert w.posted() == Counter({first["name"]: 1, last["name"]: 1})

@@ -250,6 +250,6 @@ def test_a_record_whose_id_no_ledger_column_holds_is_refused_by_any_connector_an
     channel.put(order(50, external_id="9" * 101))
     channel.put(order(51, external_id="51\x00"))
     report = sync_channel(hub, "shop")
-    assert report.ok and (report.counts.refused, report.counts.inserted) == (2, 3)
-    assert all("is not usable" in m for m in report.counts.refusals)
+    assert report.ok and (report.counts.unidentified, report.counts.inserted) == (2, 3)
+    assert all("is not usable" in m for m in report.counts.unidentified_records)
     assert count(hub) == 3

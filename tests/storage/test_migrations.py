@@ -191,3 +191,34 @@ def test_0005_unbounds_the_order_number_and_rekeys_gid_order_ids_unless_the_numb
     with engine.connect() as conn:
         number = conn.execute(text("SELECT number FROM orders WHERE id = 1")).scalar_one()
     assert number.startswith("#NNN") and (len(number) == 100 or engine.dialect.name == "sqlite")
+
+
+def test_0006_adds_ingest_failures_which_take_any_bytes_and_leaves_the_ledger_as_it_was(engine: Engine) -> None:
+    migrate(engine, "upgrade", "0004")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO tenants (id, slug, name, created_at) VALUES (7, 't7', 'T', :at)"), {"at": AT})
+        conn.execute(
+            text(
+                "INSERT INTO connections (id, tenant_id, name, kind, role, base_url, credentials, settings,"
+                " enabled, health, health_message, consecutive_failures, created_at)"
+                " VALUES (1, 7, 'shop', 'shopify', 'channel', 'http://x', 'token', '{}', true, 'healthy', '', 0, :at)"
+            ),
+            {"at": AT},
+        )
+    migrate(engine, "upgrade", "0006")
+    raw = b'{"name": "#1\x00"}\xff'  # a NUL and a byte no text encoding takes
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO ingest_failures (tenant_id, connection_id, external_id, number, stage, kind, error,"
+                " content_hash, raw, attempts, first_at, last_at)"
+                " VALUES (7, 1, '1001', '#1', 'quarantined', 'nul_character', 'e', 'h', :raw, 1, :at, :at)"
+            ),
+            {"raw": raw, "at": AT},
+        )
+    with engine.connect() as conn:
+        assert bytes(conn.execute(text("SELECT raw FROM ingest_failures")).scalar_one()) == raw
+        assert conn.execute(text("SELECT count(*) FROM connections")).scalar_one() == 1
+    migrate(engine, "downgrade", "0004")
+    with engine.connect() as conn:
+        assert "ingest_failures" not in set(inspect(conn).get_table_names())

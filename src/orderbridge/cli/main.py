@@ -300,6 +300,11 @@ def sync(
                     *((" — ", plain(s["error"]["message"], "red")) if s["error"] else ()),
                 )
             )
+            if s.get("refused") or s.get("quarantined"):  # the rest of their batches are stored
+                console.print(
+                    f"{s['connection']}: {s['refused']} order(s) the database refused are held storage_refused, "
+                    f"{s['quarantined']} quarantined — see orderbridge holds"
+                )
         for p in result["posts"]:
             console.print(
                 line(
@@ -646,9 +651,10 @@ def health(as_json: JsonOpt = False) -> None:
                         + (f" · {n} tied order(s) awaiting a re-read" if (n := c.get("pending_rereads")) else "")
                         + (
                             f" · last sync refused {r} record(s) without a usable id"
-                            if (r := c.get("refused_last_sync"))
+                            if (r := c.get("unidentified_last_sync"))
                             else ""
-                        ),
+                        )
+                        + (f" · {f} order(s) refused by the database" if (f := c.get("ingest_failures")) else ""),
                     )
                 )
             )
@@ -743,6 +749,10 @@ def orders_retry(ref: str) -> None:
     console.print(line(ref, " is now ", state))
 
 
+#: how ``holds`` names each kind of group (quarantine: refused by the database even in a minimal form)
+_HOLD_KIND = {"hold": "held", "skip": "skipped", "quarantine": "quarantined, not stored"}
+
+
 @app.command()
 def holds(
     skipped: Annotated[bool, typer.Option("--skipped", help="Also list skipped orders by rule")] = False,
@@ -761,7 +771,7 @@ def holds(
         console.print(
             line(
                 (str(g.orders), "bold"),
-                f" order(s) {'held' if g.kind == 'hold' else 'skipped'} — ",
+                f" order(s) {_HOLD_KIND.get(g.kind, g.kind)} — ",
                 g.code,
                 *((" ", plain(g.value, "bold")) if g.value else ()),
                 ": ",

@@ -29,3 +29,5 @@ class EventKind(StrEnum):
     FIELD_SHORTENED = "field_shortened"
     #: issue #10 a-validation: a channel record with no usable id, not stored (a connection event)
     RECORD_REFUSED = "record_refused"
+    # poison-pill isolation (issue #10 item 2): an order the database refused even in a minimal form
+    INGEST_QUARANTINED = "ingest_quarantined"

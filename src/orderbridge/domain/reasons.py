@@ -40,6 +40,8 @@ class HoldCode(StrEnum):
     INVALID_AMOUNT = "invalid_amount"
     TOTALS_INCONSISTENT = "totals_inconsistent"
     UNKNOWN_STATUS = "unknown_status"
+    # poison-pill isolation (issue #10 item 2)
+    STORAGE_REFUSED = "storage_refused"
 
 
 class SkipCode(StrEnum):
@@ -359,6 +361,67 @@ def unknown_status(field: str, value: str, known: frozenset[str]) -> Reason:
         f"{field} {_quote(value) if value else '(none)'} is not one OrderBridge knows "
         f"(known: {', '.join(sorted(known))}), so the download rules cannot decide the order",
         "Upgrade OrderBridge if the channel added a status; the order is kept held, with the value, until then.",
+    )
+
+
+# --- poison-pill isolation (issue #10 item 2) ----------------------------------------------------
+
+#: per kind of refusal (``storage.refusals.Refusal.kind``): what the database refused, in plain
+#: words, and the fix
+STORAGE_REFUSALS: dict[str, tuple[str, str]] = {
+    "value_too_long": (
+        "a value longer than its column allows",
+        "Shorten the value in the channel (the order's name, a SKU, a title); the next sync stores the "
+        "order whole and re-evaluates it.",
+    ),
+    "nul_character": (
+        "a NUL character (\\u0000), which its text columns cannot hold",
+        "Remove the NUL character from the order in the channel (often pasted from another system); the "
+        "next sync stores the order whole.",
+    ),
+    "invalid_text": (
+        "text it cannot encode (a lone UTF-16 surrogate, an invalid byte sequence)",
+        "Correct the text in the channel; the next sync stores the order whole.",
+    ),
+    "number_out_of_range": (
+        "a number outside the range of its column",
+        "Correct the number in the channel; the next sync stores the order whole.",
+    ),
+    "value_too_large": (
+        "a value too large for the database to store or index",
+        "Shorten the value in the channel; the next sync stores the order whole.",
+    ),
+    "value_not_storable": (
+        "a value the JSON columns cannot hold (an integer beyond 64 bits, a lone surrogate)",
+        "Correct the value in the channel; the next sync stores the order whole.",
+    ),
+    "refused_by_trigger": (
+        "the row: a trigger or rule in the database raised an error for it",
+        "Read the database's message above: fix the order in the channel, or the trigger or rule that "
+        "refuses it (a database administrator's); the next sync stores the order whole.",
+    ),
+    "constraint": (
+        "the row: it breaks a constraint of the ledger",
+        "Read the database's message above and correct the order in the channel; if the order is right, "
+        "report the constraint as a bug.",
+    ),
+    "invalid_value": (
+        "a value it cannot take",
+        "Read the database's message above and correct the value in the channel; the next sync stores the order whole.",
+    ),
+}
+
+
+def storage_refused(kind: str, database: str, detail: str, *, kept: str) -> Reason:
+    """The database refused to store the order as sent: ``kind`` is the refusal's stable code (the
+    reason's value, so "3 orders refused: a value too long" is one group), ``detail`` the database's
+    own words, ``kept`` what the ledger kept instead."""
+    what, fix = STORAGE_REFUSALS.get(kind, STORAGE_REFUSALS["invalid_value"])
+    return Reason(
+        HoldCode.STORAGE_REFUSED,
+        kind,
+        f"the database ({database}) refused to store the order as sent — {what}: {detail}; {kept}",
+        fix,
     )
 
 

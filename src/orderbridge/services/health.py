@@ -2,7 +2,10 @@
 
 - ``healthy``: the last run succeeded and, for a channel, orders arrive at their usual pace.
 - ``degraded``: transient errors (429, 5xx, timeouts) are being retried; fewer than
-  ``failing_after`` runs in a row have failed.
+  ``failing_after`` runs in a row have failed. Also a channel's sync while orders the database
+  refused to store as sent are held or quarantined (code ``storage_refused``, decision 44): the
+  sync works, but not everything it read is stored whole, until the channel sends a corrected
+  version.
 - ``failing``: the system refused the credentials or settings (a person must act), or
   ``failing_after`` runs in a row failed. Raises an alert (one per episode, not one per run).
 - ``silent``: a channel whose runs succeed but whose newest order is older than
@@ -41,7 +44,7 @@ from orderbridge.domain.events import EventKind
 from orderbridge.errors import AuthFailed, FixConfiguration, OrderBridgeError, PermissionDenied
 from orderbridge.services import notify
 from orderbridge.services.hub import ConnectionRow, Hub
-from orderbridge.services.ingest import pending_reread_counts
+from orderbridge.services.ingest import ingest_failures_open, pending_reread_counts, resolve_ingest_failures
 from orderbridge.services.ledger import add_events, event_row
 from orderbridge.storage.tables import connection_jobs, connections, orders, sync_runs
 
@@ -98,11 +101,18 @@ def record_success(hub: Hub, row: ConnectionRow, conn: Connection | None = None,
                 "the channel answers, so check that orders are still being placed and that the store "
                 "has not changed how it publishes them"
             )
-    _set_job(hub, conn, row, job, state, message, now, failures=0, succeeded=True)
+    silent = state == "silent"
+    code = None
+    if row.role is Role.CHANNEL and job == "sync":  # orders the database refused: the sync works, not all is stored
+        refused = _refused_message(conn, row, now)
+        if refused:
+            state, code = "degraded", REFUSED
+            message = refused + (f"; and {message}" if message else "")
+    _set_job(hub, conn, row, job, state, message, now, failures=0, succeeded=True, code=code)
     notify.resolve_alert(conn, hub.tenant_id, failing_key(row.id, job), now)
     _settle_proven(hub, conn, row, job, now)
     if job == "sync":
-        if state == "silent":
+        if silent:
             _alert(
                 hub,
                 conn,
@@ -164,6 +174,48 @@ def record_failure(
             data={"code": error.code, "failures": failures, "job": job},
         )
     return _aggregate(hub, conn, row, now, {"last_error_at": now})
+
+
+#: the ``code`` of a sync job degraded only because orders were refused by the database
+REFUSED = "storage_refused"
+
+
+def _refused_message(conn: Connection, row: ConnectionRow, now: datetime) -> str:
+    """What the sync job says while orders of ``row`` the database refused are not stored whole
+    (closing first those stored whole since), or "" when there are none."""
+    resolve_ingest_failures(conn, row.id, now)
+    n, newest = ingest_failures_open(conn, row.id)
+    if not n:
+        return ""
+    held = [f for f in newest if f["stage"] != "quarantined"]
+    shown = ", ".join(f"{f['number'] or f['external_id']} ({f['error'][:120]})" for f in newest)
+    what = "held storage_refused" if len(held) == len(newest) else "held storage_refused or quarantined"
+    return (
+        f"{n} order(s) from {row.name} could not be stored as sent and are {what} — {shown}"
+        f"{', …' if n > len(newest) else ''}; the other orders are stored. See orderbridge holds; once the "
+        "channel sends a corrected version, the next sync stores it whole"
+    )
+
+
+def record_ingest_failures(hub: Hub, row: ConnectionRow) -> str:
+    """A webhook stored an order the database refused (``services/webhooks.py``): the sync job says
+    so now, not at the next sync — unless it is failing or degraded for a cause of its own, which
+    the next sync reports with these. Returns the connection's state (worst job)."""
+    with hub.db.transaction() as conn:
+        _lock(conn, row)
+        now = hub.now()
+        current = conn.execute(
+            select(connection_jobs.c.health, connection_jobs.c.code, connection_jobs.c.consecutive_failures).where(
+                connection_jobs.c.connection_id == row.id, connection_jobs.c.job == "sync"
+            )
+        ).one_or_none()
+        if current is not None and current.health not in ("healthy", "silent") and current.code != REFUSED:
+            return _aggregate(hub, conn, row, now, {})
+        message = _refused_message(conn, row, now)
+        if message:
+            failures = current.consecutive_failures if current is not None else 0
+            _set_job(hub, conn, row, "sync", "degraded", message, now, failures=failures, succeeded=False, code=REFUSED)
+        return _aggregate(hub, conn, row, now, {})
 
 
 def _lock(conn: Connection, row: ConnectionRow) -> None:
@@ -380,11 +432,14 @@ def health_report(hub: Hub) -> dict[str, Any]:
     from orderbridge.services.connections import connection_rows
 
     now = hub.now()
+    rows = connection_rows(hub)
     with hub.db.read() as conn:  # ties the channel has not settled yet (decision 37)
         pending = pending_reread_counts(conn, hub.tenant_id)
-        refused = _refused_last_sync(conn, hub.tenant_id)
+        unidentified = _unidentified_last_sync(conn, hub.tenant_id)
+        # orders the database refused to store as sent, not yet stored whole (decision 43)
+        refused = {r.id: ingest_failures_open(conn, r.id, limit=0)[0] for r in rows if r.role == Role.CHANNEL}
     items = []
-    for r in connection_rows(hub):
+    for r in rows:
         items.append(
             {
                 "name": r.name,
@@ -402,7 +457,8 @@ def health_report(hub: Hub) -> dict[str, Any]:
                 "sync_lag_s": None if r.last_success_at is None else (now - r.last_success_at).total_seconds(),
                 "jobs": job_health(hub, r.id),
                 "pending_rereads": pending.get(r.id, 0),
-                "refused_last_sync": refused.get(r.id, 0),
+                "unidentified_last_sync": unidentified.get(r.id, 0),
+                "ingest_failures": refused.get(r.id, 0),
             }
         )
     states = {i["health"] for i in items}
@@ -410,7 +466,7 @@ def health_report(hub: Hub) -> dict[str, Any]:
     return {"status": status, "at": now.isoformat(), "connections": items}
 
 
-def _refused_last_sync(conn: Connection, tenant_id: int) -> dict[int, int]:
+def _unidentified_last_sync(conn: Connection, tenant_id: int) -> dict[int, int]:
     """Per channel, the records its last finished sync refused for want of a usable id (decision 41)."""
     last = (
         select(sync_runs.c.connection_id, func.max(sync_runs.c.id).label("id"))
@@ -419,7 +475,7 @@ def _refused_last_sync(conn: Connection, tenant_id: int) -> dict[int, int]:
         .subquery()
     )
     rows = conn.execute(select(sync_runs.c.connection_id, sync_runs.c.counts).join(last, sync_runs.c.id == last.c.id))
-    return {cid: int((counts or {}).get("refused", 0)) for cid, counts in rows}
+    return {cid: int((counts or {}).get("unidentified", 0)) for cid, counts in rows}
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -15,12 +15,37 @@ every sync retries until the channel answers (:func:`settle_pending`).
 
 A record without a usable id (the connector's mapper leaves its ``external_id`` empty) is never
 stored — under a made-up key it would merge with the next such record — and never stops the rest
-of its batch: it is *refused*, counted (``IngestCounts.refused``, on the sync report, its run's
+of its batch: it is *refused*, counted (``IngestCounts.unidentified``, on the sync report, its run's
 row and ``health``), logged and recorded as a connection event quoting the problem.
 
 An order already posted that changes in the channel gets a new version and a ``version_changed``
 event with the changed fields; it is not re-posted (order-update policies come later, and a
 blind second post is exactly what the promise forbids).
+
+**One order the database refuses never fails its batch** (poison-pill isolation, decision 43).
+Each batch runs inside a savepoint (``SAVEPOINT``/``RELEASE``: two statements per batch, nothing
+per order — the hot path's one executemany per batch is unchanged). When the database refuses a
+row — a value longer than its column, a NUL character PostgreSQL's text refuses, a constraint, a
+trigger, a value the driver cannot encode; :func:`orderbridge.storage.refusals.refusal` tells those
+from the database's own trouble, which still fails the batch — the savepoint is rolled back and
+the batch is stored again order by order, each in its own savepoint, so the others are stored
+exactly as they would have been (same states, reasons and events). An order that is refused on its
+own is stored in a **minimal form** the database accepts (its id, its number made storable, its raw
+payload with the values no column takes rewritten, no canonical content) and held
+``storage_refused`` with the database's words and the fix; an order already posted keeps its posted
+content and gets the new version's raw payload and an event. If even that is refused (the channel's
+id itself, say), the order is **quarantined**: its raw bytes go to ``ingest_failures`` alone,
+listed by ``orderbridge holds``. Every refusal has a row in ``ingest_failures``, open until a later
+version of the order is stored whole; while one is open the connection's sync reports ``degraded``
+naming it (``services/health.py``). Either way the batch commits and the cursor moves, so the next
+sync is not stopped by the same order: the minimal form carries the content hash of the version
+refused, so meeting that version again is "unchanged", and a corrected version is stored whole.
+
+Why this shape, not validating every value first: the database is the only judge of what it stores
+(a trigger, a constraint or an encoding the hub does not know about refuses as surely as a column
+size), the boundary's validation layer already shortens what it knows, and checking before every
+insert would cost the hot path for the rare order that fails. Why not one savepoint per order
+always: two more statements per order, on a path that makes a handful per batch.
 """
 
 from __future__ import annotations
@@ -34,7 +59,7 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, case, delete, func, null, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from orderbridge.connectors.base import ChannelBatch, ChannelConnector, ChannelRecord, UnreadableOrder
@@ -51,7 +76,8 @@ from orderbridge.errors import NotFound, OrderBridgeError
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ledger import Outcome, add_events, apply_decisions, decision_text, event_row
 from orderbridge.storage.db import JsonText, dump_json, insert_rows
-from orderbridge.storage.tables import cursors, orders, pending_rereads
+from orderbridge.storage.refusals import REFUSAL_ERRORS, Refusal, raw_bytes, refusal, storable, storable_text
+from orderbridge.storage.tables import connections, cursors, ingest_failures, orders, pending_rereads
 
 log = structlog.get_logger("orderbridge.ingest")
 
@@ -73,9 +99,14 @@ class IngestCounts:
     unsettled: int = 0
     #: pending re-reads (ties not settled earlier) asked about again (see :func:`settle_pending`)
     rereads: int = 0
-    #: records without a usable id: not stored (see the module docstring); ``refusals`` says why
+    #: records without a usable id: not stored (see the module docstring); ``unidentified_records`` says why
+    unidentified: int = 0
+    unidentified_records: list[str] = field(default_factory=list)
+    #: orders the database refused as sent: stored in a minimal form and held (or, already posted,
+    #: their new version's raw payload kept) — counted in ``inserted``/``changed`` as well
     refused: int = 0
-    refusals: list[str] = field(default_factory=list)
+    #: orders not stored even in a minimal form: their raw bytes are in ``ingest_failures`` only
+    quarantined: int = 0
     by_state: dict[str, int] = field(default_factory=dict)
     #: the external ids of the ties, for the caller to settle once its transaction has committed
     tied_ids: list[str] = field(default_factory=list)
@@ -90,7 +121,11 @@ class IngestCounts:
         self.unsettled += other.unsettled
         self.rereads += other.rereads
         self.refused += other.refused
-        self.refusals.extend(other.refusals[: max(0, REFUSALS_KEPT - len(self.refusals))])
+        self.unidentified += other.unidentified
+        self.unidentified_records.extend(
+            other.unidentified_records[: max(0, REFUSALS_KEPT - len(self.unidentified_records))]
+        )
+        self.quarantined += other.quarantined
         self.tied_ids.extend(other.tied_ids)
         for k, v in other.by_state.items():
             self.by_state[k] = self.by_state.get(k, 0) + v
@@ -106,7 +141,9 @@ class IngestCounts:
             "unsettled": self.unsettled,
             "rereads": self.rereads,
             "refused": self.refused,
-            "refusals": list(self.refusals),
+            "unidentified": self.unidentified,
+            "unidentified_records": list(self.unidentified_records),
+            "quarantined": self.quarantined,
             "by_state": dict(self.by_state),
         }
 
@@ -208,7 +245,41 @@ def ingest_records(
     *,
     authoritative: bool = False,
 ) -> IngestCounts:
-    """Upsert ``records`` into the ledger (see the module docstring).
+    """Upsert ``records`` into the ledger (see the module docstring and :func:`_ingest_batch`).
+
+    The batch runs in a savepoint; when the database refuses one of its rows, the batch is stored
+    again order by order and each order it still refuses is stored in a minimal form and held, or
+    quarantined (:func:`_isolate`). Errors that are not a row's (a lost connection, a deadlock)
+    propagate: the caller's transaction fails as a whole and its run is retried.
+    """
+    unidentified = IngestCounts()
+    usable = _refuse_unidentified(conn, tenant_id, ctx, records, now, unidentified)
+    try:
+        with conn.begin_nested():
+            counts = _ingest_batch(conn, tenant_id, ctx, usable, now, authoritative=authoritative)
+    except REFUSAL_ERRORS as exc:
+        found = refusal(exc, conn.dialect.name)
+        if found is None:
+            raise
+        log.warning(
+            "ingest.batch_refused", connection_id=ctx.row.id, orders=len(usable), kind=found.kind, error=found.detail
+        )
+        counts = _isolate(conn, tenant_id, ctx, usable, now, authoritative=authoritative)
+    counts.add(unidentified)
+    counts.fetched = len(records)
+    return counts
+
+
+def _ingest_batch(
+    conn: Connection,
+    tenant_id: int,
+    ctx: ChannelContext,
+    records: Sequence[ChannelRecord],
+    now: datetime,
+    *,
+    authoritative: bool = False,
+) -> IngestCounts:
+    """Upsert ``records`` into the ledger (the hot path: new orders go in one executemany).
 
     A record with the ledger's own ``updated_at`` but other content is a *tie*: Shopify's
     timestamps have whole seconds, so two edits in one second carry the same one, and which of the
@@ -219,7 +290,6 @@ def ingest_records(
     replace the ledger's version on a tie.
     """
     counts = IngestCounts(fetched=len(records))
-    records = _refuse_unidentified(conn, tenant_id, ctx, records, now, counts)
     latest: dict[str, ChannelRecord] = {}
     for rec in records:  # dedupe within the batch: keep the newest version of each order
         prev = latest.get(rec.external_id)
@@ -374,10 +444,10 @@ def _refuse_unidentified(
             f"a record from {ctx.row.name} was refused, nothing stored: {problem}"
             + (f" (order name {number!r})" if number else "")
         )
-        counts.refused += 1
-        if len(counts.refusals) < REFUSALS_KEPT:
-            counts.refusals.append(message)
-        log.warning("ingest.refused", connection_id=ctx.row.id, number=number, problem=problem)
+        counts.unidentified += 1
+        if len(counts.unidentified_records) < REFUSALS_KEPT:
+            counts.unidentified_records.append(message)
+        log.warning("ingest.unidentified", connection_id=ctx.row.id, number=number, problem=problem)
         rows.append(event_row(tenant_id, None, EventKind.RECORD_REFUSED, now, message, connection_id=ctx.row.id))
     add_events(conn, rows)
     return [r for r in records if _usable_id(r.external_id)]
@@ -385,6 +455,384 @@ def _refuse_unidentified(
 
 def _usable_id(external_id: str) -> bool:
     return 0 < len(external_id) <= limits.EXTERNAL_ID.max_chars and limits.storable(external_id) == external_id
+
+
+#: how long a stored order number may be (the minimal form of a refused order is cut to it)
+_NUMBER_LENGTH: int = getattr(orders.c.number.type, "length", None) or 100
+
+
+def _latest(records: Sequence[ChannelRecord]) -> dict[str, ChannelRecord]:
+    """The newest version of each order in a batch (as :func:`_ingest_batch` dedupes it)."""
+    latest: dict[str, ChannelRecord] = {}
+    for rec in records:
+        prev = latest.get(rec.external_id)
+        if prev is None or _newer_or_equal(rec, prev):
+            latest[rec.external_id] = rec
+    return latest
+
+
+def _isolate(
+    conn: Connection,
+    tenant_id: int,
+    ctx: ChannelContext,
+    records: Sequence[ChannelRecord],
+    now: datetime,
+    *,
+    authoritative: bool,
+) -> IngestCounts:
+    """Store a batch the database refused order by order, each in its own savepoint: the orders it
+    takes are stored exactly as in a batch; each one it still refuses goes to :func:`_store_refused`."""
+    counts = IngestCounts(fetched=len(records))
+    dialect = conn.dialect.name
+    for rec in _latest(records).values():
+        try:
+            with conn.begin_nested():
+                one = _ingest_batch(conn, tenant_id, ctx, [rec], now, authoritative=authoritative)
+        except REFUSAL_ERRORS as exc:
+            found = refusal(exc, dialect)
+            if found is None:
+                raise
+        else:
+            one.fetched = 0
+            counts.add(one)
+            continue
+        counts.add(_store_refused(conn, tenant_id, ctx, rec, now, found, authoritative=authoritative))
+    return counts
+
+
+def _store_refused(
+    conn: Connection,
+    tenant_id: int,
+    ctx: ChannelContext,
+    rec: ChannelRecord,
+    now: datetime,
+    found: Refusal,
+    *,
+    authoritative: bool,
+) -> IngestCounts:
+    """Store an order the database refused as sent in its minimal form and hold it, or, when even
+    that is refused, quarantine it (see the module docstring). Never raises for the row's values."""
+    counts = IngestCounts()
+    ext = rec.external_id
+    log.warning("ingest.refused", connection_id=ctx.row.id, external_id=ext, kind=found.kind, error=found.detail)
+    rewritten: list[str] = []
+    raw_value = _storable_raw(rec, rewritten)
+    try:  # the hash of the version refused: meeting it again is "unchanged", not another refusal
+        content_hash = str(_row_values(rec)["content_hash"])
+    except (UnicodeEncodeError, OverflowError, orjson.JSONEncodeError):  # its content cannot even be serialised
+        content_hash = _raw_hash(raw_value)
+    escaped = ""
+    if rewritten:
+        shown = ", ".join(rewritten[:5]) + (f" and {len(rewritten) - 5} more" if len(rewritten) > 5 else "")
+        escaped = f" (with {len(rewritten)} value(s) written as escapes so they can be stored: {shown})"
+    try:
+        with conn.begin_nested():
+            stored = _store_minimal(
+                conn, tenant_id, ctx, rec, now, found, escaped, raw_value, content_hash, authoritative
+            )
+    except REFUSAL_ERRORS as exc:
+        second = refusal(exc, conn.dialect.name)
+        if second is None:
+            raise
+        with conn.begin_nested():  # a refusal here is not the row's to isolate: the batch fails as a whole
+            _quarantine(conn, tenant_id, ctx, rec, now, found, second, content_hash)
+        counts.quarantined += 1
+        return counts
+    if stored is None:  # another writer stored a version meanwhile: compare against what it wrote
+        return ingest_records(conn, tenant_id, ctx, [rec], now, authoritative=authoritative)
+    return stored
+
+
+def _storable_raw(rec: ChannelRecord, rewritten: list[str]) -> dict[str, Any]:
+    """The record's raw payload as the ``raw`` column takes it (see ``storage.refusals.storable``)."""
+    raw: Any = rec.raw
+    if isinstance(raw, bytes):
+        try:
+            raw = json.loads(raw)
+        except ValueError as exc:  # bytes a JSON parser refuses: kept as text (and whole in ingest_failures)
+            rewritten.append("$")
+            return {"unparsed": storable_text(raw.decode("utf-8", "replace"), len(raw) * 6 + 1), "error": str(exc)}
+    value = storable(raw if isinstance(raw, dict) else dict(raw), changed=rewritten)
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _store_minimal(
+    conn: Connection,
+    tenant_id: int,
+    ctx: ChannelContext,
+    rec: ChannelRecord,
+    now: datetime,
+    found: Refusal,
+    escaped: str,
+    raw_value: dict[str, Any],
+    content_hash: str,
+    authoritative: bool,
+) -> IngestCounts | None:
+    """The minimal form of a refused order (see :func:`_store_refused`); ``None`` when another
+    writer stored the order first (the caller compares again)."""
+    counts = IngestCounts()
+    ext = rec.external_id
+    number = storable_text(rec.number or ext, _NUMBER_LENGTH)
+    name = ctx.row.name
+    cur = _existing(conn, ctx.row.id, [ext]).get(ext)
+    if cur is None:
+        kept = f"the ledger keeps its id, number and raw payload{escaped}, and holds it"
+        reason = R.storage_refused(found.kind, found.database, found.detail, kept=kept)
+        oid = conn.execute(
+            _insert(conn)(orders)
+            .values(
+                tenant_id=tenant_id,
+                connection_id=ctx.row.id,
+                external_id=ext,
+                state=OrderState.HELD.value,
+                version=1,
+                received_at=now,
+                updated_at=now,
+                number=number,
+                content_hash=content_hash,
+                channel_created_at=getattr(rec, "created_at", None),
+                channel_updated_at=rec.updated_at,
+                raw=raw_value,
+            )
+            .on_conflict_do_nothing(index_elements=["connection_id", "external_id"])
+            .returning(orders.c.id)
+        ).scalar_one_or_none()
+        if oid is None:
+            return None
+        decision = Decision(OrderState.HELD, (reason,))
+        add_events(
+            conn,
+            [
+                event_row(
+                    tenant_id,
+                    oid,
+                    EventKind.RECEIVED,
+                    now,
+                    f"received {number} from {name} — {decision_text(decision)}",
+                    version=1,
+                    state=OrderState.HELD.value,
+                    codes=[reason.code],
+                )
+            ],
+        )
+        apply_decisions(conn, tenant_id, [Outcome(oid, None, decision)], now)
+        counts.inserted += 1
+        counts.by_state[OrderState.HELD.value] = 1
+        stage = "held"
+    else:
+        oid = cur["id"]
+        cur_updated = cur["channel_updated_at"]
+        if cur_updated is not None and rec.updated_at is not None and rec.updated_at < cur_updated:
+            counts.stale += 1
+            return counts
+        if cur["content_hash"] == content_hash:
+            counts.unchanged += 1
+            return counts
+        tie = cur_updated is not None and rec.updated_at == cur_updated
+        if tie and not authoritative:
+            counts.tied += 1
+            counts.tied_ids.append(ext)
+            return counts
+        state = OrderState(cur["state"])
+        evaluable = is_evaluable(state)
+        version = cur["version"] + 1
+        if evaluable:
+            kept = f"the ledger keeps this version's raw payload{escaped}, not its content, and holds the order"
+        else:
+            kept = f"the ledger keeps the posted version's content and this version's raw payload{escaped}"
+        reason = R.storage_refused(found.kind, found.database, found.detail, kept=kept)
+        columns: dict[str, Any] = {
+            "version": version,
+            "updated_at": now,
+            "content_hash": content_hash,
+            "channel_updated_at": rec.updated_at,
+            "raw": raw_value,
+        }
+        if evaluable:  # no content: a re-evaluation can neither post the older content nor release the hold
+            columns["canonical"] = null()  # SQL NULL, as an unreadable order's (None would be JSON null)
+        done = conn.execute(
+            update(orders).where(orders.c.id == oid, orders.c.version == cur["version"]).values(**columns)
+        )
+        if done.rowcount == 0:
+            return None
+        note = "" if evaluable else " (already posted: not re-posted; review the change)"
+        add_events(
+            conn,
+            [
+                event_row(
+                    tenant_id,
+                    oid,
+                    EventKind.VERSION_CHANGED,
+                    now,
+                    f"version {version} from {name} could not be stored whole: {reason.message}{note}",
+                    version=version,
+                    fields=["*"],
+                    codes=[reason.code],
+                )
+            ],
+        )
+        if evaluable:
+            apply_decisions(conn, tenant_id, [Outcome(oid, state, Decision(OrderState.HELD, (reason,)))], now)
+            counts.by_state[OrderState.HELD.value] = 1
+        counts.changed += 1
+        stage = "held" if evaluable else "kept"
+    counts.refused += 1
+    _record_failure(conn, tenant_id, ctx, rec, now, stage, oid, found.kind, found.detail, content_hash)
+    return counts
+
+
+def _quarantine(
+    conn: Connection,
+    tenant_id: int,
+    ctx: ChannelContext,
+    rec: ChannelRecord,
+    now: datetime,
+    found: Refusal,
+    second: Refusal,
+    content_hash: str,
+) -> None:
+    """Keep an order the database refused even in its minimal form: its raw bytes in
+    ``ingest_failures`` (which takes any bytes) and an event on the connection's timeline."""
+    ext = storable_text(rec.external_id)
+    error = found.detail if second.detail == found.detail else f"{found.detail}; its minimal form too: {second.detail}"
+    log.error("ingest.quarantined", connection_id=ctx.row.id, external_id=ext, kind=second.kind, error=error)
+    oid = None
+    if ext == rec.external_id:  # an id a query can carry: the order may be in the ledger already
+        oid = conn.execute(
+            select(orders.c.id).where(orders.c.connection_id == ctx.row.id, orders.c.external_id == ext)
+        ).scalar_one_or_none()
+    _record_failure(conn, tenant_id, ctx, rec, now, "quarantined", oid, second.kind, error, content_hash)
+    add_events(
+        conn,
+        [
+            event_row(
+                tenant_id,
+                oid,
+                EventKind.INGEST_QUARANTINED,
+                now,
+                f"order {ext} from {ctx.row.name} could not be stored, not even in a minimal form "
+                f"({found.database}: {error}); its raw payload is kept in quarantine — see orderbridge holds",
+                connection_id=ctx.row.id,
+                external_id=ext,
+                refusal=second.kind,
+            )
+        ],
+    )
+
+
+def _record_failure(
+    conn: Connection,
+    tenant_id: int,
+    ctx: ChannelContext,
+    rec: ChannelRecord,
+    now: datetime,
+    stage: str,
+    order_id: int | None,
+    kind: str,
+    error: str,
+    content_hash: str,
+) -> None:
+    """Open (or refresh) the order's row in ``ingest_failures``: one per order, attempts counted."""
+    values = {
+        "stage": stage,
+        "order_id": order_id,
+        "kind": kind,
+        "error": storable_text(error, 2000),
+        "content_hash": content_hash,
+        "channel_updated_at": rec.updated_at,
+        "raw": raw_bytes(rec.raw),
+        "number": storable_text(rec.number or "", 300),
+        "last_at": now,
+    }
+    stmt = _insert(conn)(ingest_failures).values(
+        tenant_id=tenant_id,
+        connection_id=ctx.row.id,
+        external_id=storable_text(rec.external_id),
+        attempts=1,
+        first_at=now,
+        **values,
+    )
+    f = ingest_failures.c
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["connection_id", "external_id"],
+            set_={
+                **values,
+                # a new episode when the last one was resolved
+                "first_at": case((f.resolved_at.is_(None), f.first_at), else_=now),
+                "attempts": case((f.resolved_at.is_(None), f.attempts + 1), else_=1),
+                "resolved_at": None,
+            },
+        )
+    )
+
+
+def _superseded() -> Any:
+    """Whether a version of the order other than the one an ``ingest_failures`` row refused has been
+    written since (a later version, stored whole)."""
+    f = ingest_failures.c
+    return (
+        select(orders.c.id)
+        .where(
+            orders.c.connection_id == f.connection_id,
+            orders.c.external_id == f.external_id,
+            orders.c.content_hash != f.content_hash,
+            orders.c.updated_at >= f.last_at,
+        )
+        .exists()
+    )
+
+
+def ingest_failures_open(conn: Connection, connection_id: int, limit: int = 3) -> tuple[int, list[dict[str, Any]]]:
+    """How many orders of a connection the database refused are still refused (not resolved, not
+    superseded), and the newest few (external id, number, stage, kind, error) — for health."""
+    f = ingest_failures.c
+    where = (f.connection_id == connection_id, f.resolved_at.is_(None), ~_superseded())
+    n = int(conn.execute(select(func.count()).select_from(ingest_failures).where(*where)).scalar_one())
+    if not n or not limit:
+        return n, []
+    rows = [
+        dict(r._mapping)
+        for r in conn.execute(
+            select(f.external_id, f.number, f.stage, f.kind, f.error)
+            .where(*where)
+            .order_by(f.last_at.desc(), f.id.desc())
+            .limit(limit)
+        )
+    ]
+    return n, rows
+
+
+def quarantined(conn: Connection, tenant_id: int) -> list[tuple[str, int, str, list[str]]]:
+    """Open quarantined orders (refused even in a minimal form: not in ``orders``) grouped by kind
+    of refusal: (kind, how many, the newest one's error, a few external ids with their channel)."""
+    f = ingest_failures.c
+    where = (f.tenant_id == tenant_id, f.stage == "quarantined", f.resolved_at.is_(None), ~_superseded())
+    groups = []
+    for kind, n in conn.execute(
+        select(f.kind, func.count()).where(*where).group_by(f.kind).order_by(func.count().desc(), f.kind)
+    ):
+        rows = conn.execute(
+            select(f.external_id, f.number, f.error, connections.c.name)
+            .join(connections, connections.c.id == f.connection_id)
+            .where(*where, f.kind == kind)
+            .order_by(f.last_at.desc(), f.id.desc())
+            .limit(3)
+        ).all()
+        examples = [f"{r.number or r.external_id} ({r.name} id {r.external_id})" for r in rows]
+        groups.append((str(kind), int(n), str(rows[0].error) if rows else "", examples))
+    return groups
+
+
+def resolve_ingest_failures(conn: Connection, connection_id: int, now: datetime) -> int:
+    """Close a connection's failures whose order has since been stored whole; returns how many."""
+    f = ingest_failures.c
+    done = conn.execute(
+        update(ingest_failures)
+        .where(f.connection_id == connection_id, f.resolved_at.is_(None), _superseded())
+        .values(resolved_at=now)
+    )
+    return int(done.rowcount)
 
 
 def settle_ties(

@@ -9,10 +9,11 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from orderbridge.domain.events import EventKind
-from orderbridge.domain.reasons import HoldCode
+from orderbridge.domain.reasons import STORAGE_REFUSALS, HoldCode
 from orderbridge.domain.states import OrderState
 from orderbridge.errors import InvalidInput, NotFound
 from orderbridge.services.hub import Hub
+from orderbridge.services.ingest import quarantined
 from orderbridge.services.ledger import add_events, event_row
 from orderbridge.services.reevaluate import reevaluate_orders
 from orderbridge.storage.tables import connections, events, fulfilment_pushes, order_reasons, orders, postings
@@ -225,6 +226,25 @@ def holds(hub: Hub, *, include_skipped: bool = False) -> list[HoldGroup]:
                 ).scalars()
             )
             groups.append(HoldGroup(kind, code, value, int(n), message, fix, examples))
+        if "hold" in kinds:  # orders the database refused even in a minimal form: in quarantine, not in orders
+            for refusal_kind, n, error, examples in quarantined(conn, hub.tenant_id):
+                what, fix = STORAGE_REFUSALS.get(refusal_kind, STORAGE_REFUSALS["invalid_value"])
+                message = (
+                    f"not stored: the database refused the order even in a minimal form — {what}: {error}; its "
+                    "raw payload is kept in quarantine (ingest_failures)"
+                )
+                groups.append(
+                    # a value of its own: quarantined orders are not in the held group's alert
+                    HoldGroup(
+                        "quarantine",
+                        HoldCode.STORAGE_REFUSED,
+                        f"{refusal_kind} (quarantined)",
+                        n,
+                        message,
+                        fix,
+                        examples,
+                    )
+                )
     return groups
 
 

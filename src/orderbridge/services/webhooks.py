@@ -1,6 +1,7 @@
 """Webhook receivers: a channel's push notifications → the same idempotent upsert as polling.
 
-Order of checks, each cheap before the next:
+Order of checks, each cheap before the next (the body's size was checked before it was read, by
+``orderbridge.web.app``: 413 over ``webhook_max_body_bytes``):
 
 1. the connection exists and is of the kind the URL names (404 otherwise, so the channel's
    retries end and its subscription can be cleaned up);
@@ -13,7 +14,18 @@ Order of checks, each cheap before the next:
    other content) — and record the outcome. A tie is then settled by re-reading the order from the
    channel (``settle_ties``), after the delivery's transaction has committed. The delivery row
    and the order commit together: if anything fails the delivery is not recorded, the channel
-   gets a 5xx, and its retry is processed as new.
+   gets a 5xx, and its retry is processed as new. An order the database refuses to store as sent
+   is not such a failure (decision 43): ingest stores it in a minimal form held ``storage_refused``
+   (or quarantines its raw bytes), the delivery is recorded with outcome ``refused`` (or
+   ``quarantined``) and answered 200 — a retry would meet the same refusal — and the sync job's
+   health names it at once.
+
+Between 2 and 3 the adapter reads the delivery: its JSON through :func:`orderbridge.boundedjson.loads`
+(400 malformed, 422 beyond a declared limit), then its headers and order. Reading is pure, so any
+exception it raises is the delivery's fault and a 4xx. :func:`safely` turns whatever escapes the
+rest into an answer: 422 for an input the database refuses, 503 (logged once, at error level) for
+the hub's own failure — never a 500, which would also make the server drop the keep-alive
+connection the channel's next delivery travels on.
 
 A webhook never moves the poll cursor: polls and audits stay independent proofs that nothing was
 missed (see ``docs/completeness.md``).
@@ -26,16 +38,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-import orjson
 import structlog
 from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DataError
 
+from orderbridge import boundedjson
 from orderbridge.connectors.base import Capability, ChannelRecord, Role, WebhookChannel, WebhookSubscription
 from orderbridge.domain import limits
 from orderbridge.domain.events import EventKind
 from orderbridge.errors import InvalidInput, NotFound, OrderBridgeError, SettingsError, UnusableId
-from orderbridge.services.health import record_failure, record_success
+from orderbridge.services.health import record_failure, record_ingest_failures, record_success
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ingest import ingest_records, settle_ties
 from orderbridge.services.ledger import add_events, event_row
@@ -48,7 +61,7 @@ log = structlog.get_logger("orderbridge.webhooks")
 @dataclass(frozen=True, slots=True)
 class WebhookOutcome:
     status: int  # the HTTP status to answer with
-    outcome: str  # inserted | changed | unchanged | stale | duplicate | ignored | rejected_*
+    outcome: str  # inserted | changed | unchanged | stale | refused | quarantined | duplicate | ignored | rejected_*
     message: str
     external_id: str | None = None
 
@@ -82,7 +95,8 @@ class Adapter(Protocol):
         ...
 
     def parse(self, headers: Mapping[str, str], body: bytes) -> Delivery:
-        """The delivery's id, topic and order; ``ValueError`` when it cannot be read."""
+        """The delivery's id, topic and order; ``ValueError`` (or an ``InvalidInput``) when it cannot
+        be read. Pure: anything it raises was caused by the delivery, and is answered with a 4xx."""
         ...
 
 
@@ -128,9 +142,8 @@ class ShopifyAdapter:
         ):
             if len(value) > limit.max_chars or limits.storable(value) != value:
                 raise ValueError(f"the {name} header is not a valid value (at most {limit.max_chars} characters)")
-        # orjson, strict: an unpaired surrogate (no column can store it), NaN or nesting deeper than
-        # 1,024 levels is a ValueError here — a 400 — not a failure while storing (a 500)
-        payload: Any = orjson.loads(body)
+        # within the receiver's JSON limits (boundedjson): malformed is a 400, beyond a limit a 422
+        payload: Any = boundedjson.loads(body)
         if not isinstance(payload, dict):
             raise ValueError("the body is not an order object")
         external_id = order_id(payload.get("id"))  # one order, whichever form its id came in
@@ -185,12 +198,20 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
         return _rejected(hub, name, 401, "rejected_signature", problem)
     try:
         delivery = adapter.parse(headers, body)
-    except UnusableId as exc:
+    except boundedjson.JsonRefused as exc:
+        bound.warning("webhook.unreadable", error=exc.message, limit=exc.limit)
+        if exc.limit:  # well-formed, beyond a declared limit
+            return _rejected(hub, name, 422, "rejected_limits", f"refused delivery: {exc.message}")
+        return _rejected(hub, name, 400, "rejected_invalid", f"unreadable delivery: {exc.message}")
+    except UnusableId as exc:  # the order has no id the ledger can key it by: a malformed order
         bound.warning("webhook.unusable_id", code=exc.code, error=exc.message)
         return _rejected(hub, name, 400, "rejected_invalid", f"refused delivery: {exc}")
-    except ValueError as exc:
-        bound.warning("webhook.unreadable", error=str(exc))
-        return _rejected(hub, name, 400, "rejected_invalid", f"unreadable delivery: {exc}")
+    except InvalidInput as exc:  # any other typed refusal of the payload
+        bound.warning("webhook.unreadable", error=str(exc), code=exc.code)
+        return _rejected(hub, name, 422, "rejected_invalid", f"refused delivery: {exc}")
+    except _UNREADABLE as exc:  # parsing is pure: whatever it raises, the delivery caused
+        bound.warning("webhook.unreadable", error=str(exc), error_type=type(exc).__name__)
+        return _rejected(hub, name, 400, "rejected_invalid", f"unreadable delivery: {_describe(exc)}")
     if kind == "shopify" and delivery.topic not in _order_topics():
         bound.info("webhook.ignored", topic=delivery.topic)
         hub.observer.webhook(name, "ignored")
@@ -198,6 +219,7 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
     ctx = channel_context(hub, row)
     now = hub.now()
     tied: list[str] = []
+    refused = False
     with hub.db.transaction() as conn:
         claimed = conn.execute(
             _insert(conn)(webhook_deliveries)
@@ -221,9 +243,12 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
         else:
             counts = ingest_records(conn, hub.tenant_id, ctx, [delivery.record], now)
             tied = counts.tied_ids
+            refused = bool(counts.refused or counts.quarantined)
             kind_ = next(
                 k
                 for k, n in (
+                    ("quarantined", counts.quarantined),
+                    ("refused", counts.refused),
                     ("inserted", counts.inserted),
                     ("changed", counts.changed),
                     ("stale", counts.stale),
@@ -232,15 +257,23 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
                 )
                 if n
             )
+            text = {
+                "refused": "refused by the database as sent: stored in a minimal form and held (storage_refused)",
+                "quarantined": "refused by the database even in a minimal form: its raw payload is quarantined",
+            }.get(kind_, kind_)
             outcome = WebhookOutcome(
-                200, kind_, f"{delivery.topic}: order {delivery.external_id} {kind_}", delivery.external_id
+                200, kind_, f"{delivery.topic}: order {delivery.external_id} {text}", delivery.external_id
             )
         if claimed is not None:
             conn.execute(
                 update(webhook_deliveries).where(webhook_deliveries.c.id == claimed).values(outcome=outcome.outcome)
             )
+    if refused:  # the delivery is recorded: the sync job's health names the refused order now
+        record_ingest_failures(hub, row)
     if tied:  # the delivery is recorded: now ask the channel which of the two versions is newer
         settled = settle_ties(hub, ctx, hub.channel(row), tied)
+        if settled.refused or settled.quarantined:  # the channel's version is one the database refuses
+            record_ingest_failures(hub, row)
         final = "unsettled" if settled.unsettled else "changed" if settled.changed else "unchanged"
         outcome = WebhookOutcome(
             200,
@@ -258,6 +291,31 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
         external_id=delivery.external_id,
     )
     return outcome
+
+
+#: what a pure parser raises on data it cannot read (a ``ValueError`` first of all)
+_UNREADABLE = (ValueError, TypeError, KeyError, AttributeError, IndexError, ArithmeticError)
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"field {exc.args[0]!r} is missing" if exc.args else "a field is missing"
+    text = str(exc)
+    return text if isinstance(exc, ValueError) and text else f"{type(exc).__name__}: {text}"
+
+
+def refuse_oversized(hub: Hub, kind: str, name: str, message: str) -> WebhookOutcome:
+    """413 for a body over ``webhook_max_body_bytes``: refused unread, so its signature is unknown."""
+    label = name
+    with hub.db.read() as conn:
+        try:
+            row: ConnectionRow | None = hub.connection(conn, name)
+        except NotFound:
+            row = None
+    if row is None or row.kind != kind or kind not in ADAPTERS:
+        label = "_unknown"  # names in URLs are the caller's: they must not create metric series
+    log.warning("webhook.too_large", tenant_id=hub.tenant_id, connection=name, kind=kind, error=message)
+    return _rejected(hub, label, 413, "rejected_too_large", message)
 
 
 def _deleted(conn: Connection, hub: Hub, row: ConnectionRow, delivery: Delivery, now: datetime) -> WebhookOutcome:
@@ -286,12 +344,33 @@ def _rejected(hub: Hub, name: str, status: int, outcome: str, message: str) -> W
 
 
 def safely(fn: Callable[[], WebhookOutcome]) -> WebhookOutcome:
-    """Run a receive; a typed error becomes a 503 the channel will retry (the delivery was not recorded)."""
+    """Run a receive so that no failure becomes a 500 (and no connection is dropped with one).
+
+    An exception that reaches here left the delivery's transaction rolled back (a tie is settled
+    after the commit, and records its own failures), so nothing of the delivery is stored:
+
+    - an :class:`InvalidInput` or a value the database refuses (``DataError``: too long, out of
+      range) is the delivery's own fault and the same bytes would fail again — 422, a warning;
+    - a typed error (the channel unreachable, a setting missing) — 503, a warning; the channel
+      retries later;
+    - anything else is the hub's bug or its database's failure — 503, the channel retries, and it
+      is logged once, at error level, with its traceback.
+    """
     try:
         return fn()
+    except InvalidInput as exc:
+        log.warning("webhook.refused", code=exc.code, error=str(exc))
+        return WebhookOutcome(422, "rejected_invalid", f"refused delivery: {exc}")
     except OrderBridgeError as exc:
         log.warning("webhook.failed", code=exc.code, error=str(exc))
         return WebhookOutcome(503, "error", str(exc))
+    except DataError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+        log.warning("webhook.refused", code="database_refused_value", error=reason)
+        return WebhookOutcome(422, "rejected_invalid", f"the ledger refused a value in this delivery: {reason}")
+    except Exception as exc:
+        log.exception("webhook.internal_error", error=f"{type(exc).__name__}: {exc}")
+        return WebhookOutcome(503, "error", f"internal error ({type(exc).__name__}); the delivery was not recorded")
 
 
 # --- subscriptions ---------------------------------------------------------------------------------

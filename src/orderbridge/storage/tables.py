@@ -10,6 +10,8 @@
   UPDATE and DELETE on both SQLite and PostgreSQL.
 - ``pending_rereads``: unique ``(connection_id, external_id)`` — an order whose tie on
   ``updated_at`` the channel could not settle yet, re-read by each sync until it answers.
+- ``ingest_failures``: unique ``(connection_id, external_id)`` — an order the database refused to
+  store as sent (one open row per order while it lasts; see ``services/ingest.py``).
 - ``leases``: one row per named lease (``sync:<connection>``) so only one sync per connection runs
   at a time across processes.
 
@@ -29,6 +31,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -150,6 +153,31 @@ pending_rereads = Table(  # 0004: ties the channel could not settle yet (decisio
     Column("last_attempt_at", UTCDateTime(), nullable=False),
     Column("last_error", Text, nullable=False),
     UniqueConstraint("connection_id", "external_id", name="uq_pending_rereads_connection_external"),
+)
+
+ingest_failures = Table(  # 0006: records the database refused to store as sent (poison-pill isolation)
+    "ingest_failures",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("connection_id", Id, ForeignKey("connections.id"), nullable=False),
+    # made storable (storage.refusals.storable_text): the channel's id may itself be what was refused
+    Column("external_id", String(300), nullable=False),
+    Column("number", String(300), nullable=False),
+    # held: stored in a minimal form and held · kept: an already-posted order's new version, raw kept
+    # · quarantined: not in orders at all (even the minimal form was refused); raw only here
+    Column("stage", String(20), nullable=False),
+    Column("order_id", Id, ForeignKey("orders.id"), nullable=True),
+    Column("kind", String(40), nullable=False),  # storage.refusals.Refusal.kind
+    Column("error", Text, nullable=False),  # the database's own words, made storable
+    Column("content_hash", String(64), nullable=False),  # of the version refused
+    Column("channel_updated_at", UTCDateTime()),
+    Column("raw", LargeBinary, nullable=False),  # the payload's bytes, exactly
+    Column("attempts", Integer, nullable=False),
+    Column("first_at", UTCDateTime(), nullable=False),
+    Column("last_at", UTCDateTime(), nullable=False),
+    Column("resolved_at", UTCDateTime()),  # a later version of the order was stored whole
+    UniqueConstraint("connection_id", "external_id", name="uq_ingest_failures_connection_external"),
 )
 
 order_reasons = Table(

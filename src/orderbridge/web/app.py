@@ -4,6 +4,14 @@ The services underneath are synchronous (SQLAlchemy), so they run in the server'
 ``/healthz`` and ``/metrics`` are plain ``def`` handlers, and the webhook handler awaits the raw
 body first — the signature is computed over those exact bytes — then hands off to a thread.
 
+The body is read within ``webhook_max_body_bytes``: a declared ``Content-Length`` over it is
+answered 413 before a byte of the body is read, and a body without one (chunked) is counted as it
+arrives and refused the moment it passes the limit. Either way the refused body is never held:
+the server discards the rest of it as it arrives, so the client reads the 413 and its keep-alive
+connection carries the next delivery. The handler answers every request itself — a refusal, a
+4xx, or a 503 for its own failure — because an exception escaping an ASGI app makes the server
+close the connection after the 500, and the channel's next delivery on it is reset.
+
 ``wake`` is called after a webhook wrote something to the ledger, so the poster runs now rather
 than at its next tick — this is what keeps webhook-to-posted latency well under a second.
 """
@@ -12,15 +20,59 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from orderbridge.services.health import health_report
 from orderbridge.services.hub import Hub
-from orderbridge.services.webhooks import receive, safely
+from orderbridge.services.webhooks import WebhookOutcome, receive, refuse_oversized, safely
 from orderbridge.web.metrics import HubMetrics
+
+log = structlog.get_logger("orderbridge.web")
+
+
+class BodyTooLarge(Exception):
+    """The request body is over the limit; raised before it is read whole."""
+
+
+class BadFraming(Exception):
+    """The request's framing headers cannot be read."""
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, or :class:`BodyTooLarge` as soon as it is known to exceed ``limit`` bytes."""
+    declared = request.headers.getlist("content-length")
+    if declared:
+        if len(set(declared)) != 1 or not declared[0].strip().isdigit():
+            raise BadFraming(f"unreadable Content-Length {', '.join(declared)[:40]!r}")
+        size = int(declared[0])
+        if size > limit:
+            raise BodyTooLarge(
+                f"the body is {size:,} bytes (Content-Length); the limit is {limit:,} "
+                "(ORDERBRIDGE_WEBHOOK_MAX_BODY_BYTES); refused unread, so its signature was not checked"
+            )
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise BodyTooLarge(
+                f"the body passed {limit:,} bytes while it was read (no Content-Length); the limit is {limit:,} "
+                "(ORDERBRIDGE_WEBHOOK_MAX_BODY_BYTES); refused unread, so its signature was not checked"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _answer(outcome: WebhookOutcome) -> JSONResponse:
+    content: dict[str, str] = {"outcome": outcome.outcome, "message": outcome.message}
+    if outcome.external_id is not None:
+        content["external_id"] = outcome.external_id
+    return JSONResponse(content, status_code=outcome.status)
 
 
 def create_app(hub: Hub, *, metrics: HubMetrics | None = None, wake: Callable[[], None] | None = None) -> FastAPI:
@@ -29,11 +81,27 @@ def create_app(hub: Hub, *, metrics: HubMetrics | None = None, wake: Callable[[]
 
     @app.post("/webhooks/{kind}/{connection}")
     async def webhook(kind: str, connection: str, request: Request) -> JSONResponse:
-        body = await request.body()  # the exact bytes the signature covers
-        outcome = await run_in_threadpool(safely, lambda: receive(hub, kind, connection, request.headers, body))
-        if outcome.wrote and wake is not None:
-            wake()
-        return JSONResponse({"outcome": outcome.outcome, "message": outcome.message}, status_code=outcome.status)
+        limit = hub.settings.webhook_max_body_bytes
+        try:
+            try:
+                body = await read_body(request, limit)  # the exact bytes the signature covers
+            except BodyTooLarge as exc:
+                message = str(exc)
+                return _answer(
+                    await run_in_threadpool(safely, lambda: refuse_oversized(hub, kind, connection, message))
+                )
+            except BadFraming as exc:
+                return _answer(WebhookOutcome(400, "rejected_invalid", str(exc)))
+            except ClientDisconnect:
+                log.info("webhook.client_gone", connection=connection)  # nobody is left to read an answer
+                return _answer(WebhookOutcome(400, "rejected_invalid", "the client disconnected mid-body"))
+            outcome = await run_in_threadpool(safely, lambda: receive(hub, kind, connection, request.headers, body))
+            if outcome.wrote and wake is not None:
+                wake()
+            return _answer(outcome)
+        except Exception as exc:  # never let one escape: the server would drop the connection with it
+            log.exception("webhook.internal_error", connection=connection, error=f"{type(exc).__name__}: {exc}")
+            return _answer(WebhookOutcome(503, "error", f"internal error ({type(exc).__name__}); not recorded"))
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:

@@ -552,6 +552,15 @@ def _unknown_values(
     return tuple(found)
 
 
+def _rest_sku(li: Mapping[str, Any]) -> str | None:
+    """A REST line's SKU: text or nothing. Anything else (a list, an object) would reach the SKU
+    mappings as a key it cannot be, so the order is unreadable, not stored with it (webhook fuzz)."""
+    sku = li.get("sku")
+    if sku is None or isinstance(sku, str):
+        return sku or None
+    raise _Problem(f"line {li.get('id')}: sku is a JSON {type(sku).__name__}, not text")
+
+
 def _rest(o: Mapping[str, Any]) -> Order:
     currency = o.get("currency")
     if not isinstance(currency, str):
@@ -560,7 +569,7 @@ def _rest(o: Mapping[str, Any]) -> Order:
     lines = tuple(
         OrderLine(
             external_id=str(li["id"]),
-            sku=li.get("sku") or None,
+            sku=_rest_sku(li),
             title=_text(li.get("name") or li.get("title")),
             quantity=int(li["quantity"]),
             unit_price=_money(li.get("price"), currency, f"line {li['id']} price"),
