@@ -161,7 +161,9 @@ STORE_CASES: tuple[StoreCase, ...] = (
     StoreCase("quantity 0", _with_lines(quantity=0), held("invalid_quantity")),
     StoreCase("negative quantity", _with_lines(quantity=-3), held("invalid_quantity")),
     StoreCase("quantity of ten million", _with_lines(quantity=10_000_000), held("invalid_quantity")),
-    StoreCase("quantity of 2^63", _with_lines(quantity=2**63), held("invalid_quantity"), webhook=refused(400)),
+    StoreCase(
+        "quantity of 2^63", _with_lines(quantity=2**63), held("invalid_quantity"), webhook=refused(422, "64 bits")
+    ),
     StoreCase("quantity of a million (the limit)", _with_lines(quantity=1_000_000), posted()),
     # --- prices and totals ---
     StoreCase(
