@@ -1,7 +1,7 @@
 """The adversarial suite's pytest wiring: hypothesis profiles and the "inputs tried" summary line.
 
 ``ORDERBRIDGE_ADVERSARIAL_EXAMPLES`` sets how many generated batches each generated test draws
-(default 4, CI's run: a few hundred generated orders in well under a minute); raise it for a longer
+(default 6, CI's run: about 70 generated orders per road and database, well under a minute); raise it for a longer
 hunt, e.g. ``ORDERBRIDGE_ADVERSARIAL_EXAMPLES=200 pytest tests/adversarial``.
 """
 

@@ -122,6 +122,11 @@ BODY_CASES: tuple[BodyCase, ...] = (
     BodyCase("top-level string", _raw(lambda _b: b'"order"'), refused()),
     BodyCase("empty body", _raw(lambda _b: b""), refused()),
     BodyCase("raw NUL byte", _raw(lambda b: b.replace(b'"name": "', b'"name": "\x00', 1)), refused()),
+    BodyCase(
+        "body in Latin-1", _raw(lambda b: b.replace(b'"name": "', '"name": "Café '.encode("latin-1"), 1)), refused()
+    ),
+    BodyCase("body in UTF-16", _raw(lambda b: b.decode().encode("utf-16")), refused()),
+    BodyCase("raw control byte in a string", _raw(lambda b: b.replace(b'"name": "', b'"name": "\x1b', 1)), refused()),
     # --- signatures and headers ---
     BodyCase("forged signature", _text, refused(401), signature="forged"),
     BodyCase("unsigned", _text, refused(401), signature=None),
@@ -129,6 +134,9 @@ BODY_CASES: tuple[BodyCase, ...] = (
     BodyCase("topic of 70 characters", _text, refused(400), headers={"X-Shopify-Topic": "orders/" + "x" * 63}),
     # --- readable JSON, hostile values: stored and held by name, or posted ---
     BodyCase("name with escapes written as JSON escapes", _set(name="#1\u001b]0;owned\u0007\u001b[2J"), posted()),
+    BodyCase("NUL written as a JSON escape", _set(name="#10\x0001"), held("invalid_text", "number")),
+    BodyCase("SKU with a NUL written as a JSON escape", _line(sku="TEE\x00BLK"), held("invalid_text", "lines.sku")),
+    BodyCase("currency that is no ISO code", _set(currency="\u202eDSU"), held("invalid_order", "currency")),
     BodyCase("name with Rich markup and HTML", _set(name="#[link=https://e.example]<b>x</b>[/link]"), posted()),
     BodyCase("line items an object", _set(line_items={"0": LINE}), held("invalid_order")),
     BodyCase("line items null", _set(line_items=None), held("invalid_order")),
