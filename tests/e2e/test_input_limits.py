@@ -271,7 +271,7 @@ def test_a_webhook_with_values_no_column_could_hold_is_answered_200_stored_and_h
     assert w.posted() == Counter({later["name"]: 1})
 
 
-def test_a_webhook_body_no_column_could_store_or_too_deep_to_read_is_a_400_and_stores_nothing(
+def test_a_webhook_body_no_column_could_store_or_too_deep_to_read_is_a_4xx_and_stores_nothing(
     page_world: World,
 ) -> None:
     w = page_world
@@ -280,10 +280,12 @@ def test_a_webhook_body_no_column_could_store_or_too_deep_to_read_is_a_400_and_s
     surrogate = text.replace('"name": "', '"name": "\\ud800', 1).encode()
     deep = text[:-1].encode() + b', "note_attributes": ' + b"[" * 5000 + b"]" * 5000 + b"}"
     not_a_number = text.replace('"total_price": "', '"x": NaN, "total_price": "', 1).encode()
-    for body in (surrogate, deep, not_a_number):
+    for body in (surrogate, not_a_number):  # not JSON the receiver reads: 400
         response = w.deliver({}, body=body)
         assert response.status_code == 400, response.text
         assert "unreadable delivery" in response.json()["message"]
+    response = w.deliver({}, body=deep)  # well-formed, beyond the depth limit: 422 naming it
+    assert response.status_code == 422 and "max_depth" in response.json()["message"], response.text
     assert w.rows() == {}
 
 
