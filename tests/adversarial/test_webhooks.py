@@ -79,6 +79,13 @@ def _duplicate_line_id(o: Json) -> Json:
     return o
 
 
+def _gid_lines(o: Json) -> Json:
+    o = copy.deepcopy(o)
+    for li in o["line_items"]:
+        li["id"] = f"gid://shopify/LineItem/{li['id']}"
+    return o
+
+
 BAD_ID = "no usable Shopify id"
 HUGE = 20 * 1024 * 1024
 
@@ -95,6 +102,8 @@ BODY_CASES: tuple[BodyCase, ...] = (
     BodyCase("id a list", _set(id=[1]), refused(400, BAD_ID)),
     BodyCase("id an object", _set(id={"id": 1}), refused(400, BAD_ID)),
     BodyCase("id a fraction", _set(id=1.5), refused(400, BAD_ID)),
+    BodyCase("id a whole float", lambda o: {**o, "id": float(o["id"])}, refused(400, BAD_ID)),
+    BodyCase("id of 2^63", _set(id=2**63), refused(422, "64 bits")),
     # --- ids in the other forms Shopify uses are the same order ---
     BodyCase("id as a gid", _gid, posted()),
     BodyCase("id as a numeric string", lambda o: {**o, "id": str(o["id"])}, posted()),
@@ -151,6 +160,23 @@ BODY_CASES: tuple[BodyCase, ...] = (
     BodyCase("quantity 0", _line(quantity=0), held("invalid_quantity")),
     BodyCase("quantity of 2^63 - 1", _line(quantity=2**63 - 1), held("invalid_quantity")),
     BodyCase("two lines with one id", _duplicate_line_id, held("invalid_order", "lines.external_id")),
+    BodyCase("line without an id", _line(id=None), held("invalid_order", "a line item has no id")),
+    BodyCase("line ids as gids", _gid_lines, posted()),
+    BodyCase("quantity as a numeric string", _line(quantity="2"), posted()),
+    BodyCase("price as a JSON number", _line(price=24.0), held("invalid_order", "price is a float")),
+    BodyCase("price of 0.1 + 0.2 as a float", _line(price=0.1 + 0.2), held("invalid_order", "price is a float")),
+    BodyCase("NUL in an unknown field", _set(x_extra="a\x00b"), posted()),
+    BodyCase("NUL in an unknown key", lambda o: {**o, "x\x00key": 1}, posted()),
+    BodyCase(
+        "NUL in a custom field name",
+        _set(note_attributes=[{"name": "k\x00", "value": "v"}]),
+        held("invalid_text", "custom_fields"),
+    ),
+    BodyCase(
+        "NUL in a line property",
+        _line(properties=[{"name": "gift\x00", "value": "x"}]),
+        held("invalid_text", "lines.properties"),
+    ),
 )
 PLAIN_EVERY = 6
 

@@ -568,7 +568,7 @@ def _rest(o: Mapping[str, Any]) -> Order:
     _check_currency(currency)
     lines = tuple(
         OrderLine(
-            external_id=str(li["id"]),
+            external_id=_gid(li.get("id"), "a line item"),  # one form, as GraphQL's: never "None"
             sku=_rest_sku(li),
             title=_text(li.get("name") or li.get("title")),
             quantity=int(li["quantity"]),
