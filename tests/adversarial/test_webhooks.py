@@ -163,6 +163,12 @@ BODY_CASES: tuple[BodyCase, ...] = (
     BodyCase("line without an id", _line(id=None), held("invalid_order", "a line item has no id")),
     BodyCase("line ids as gids", _gid_lines, posted()),
     BodyCase("quantity as a numeric string", _line(quantity="2"), posted()),
+    BodyCase("quantity of 2.5", _line(quantity=2.5), held("invalid_order", "not a whole number")),
+    BodyCase("quantity true", _line(quantity=True), held("invalid_order", "not a whole number")),
+    BodyCase("quantity of 1.0", _line(quantity=1.0), held("invalid_order", "not a whole number")),
+    BodyCase(
+        "fulfillable quantity of 0.5", _line(fulfillable_quantity=0.5), held("invalid_order", "not a whole number")
+    ),
     BodyCase("price as a JSON number", _line(price=24.0), held("invalid_order", "price is a float")),
     BodyCase("price of 0.1 + 0.2 as a float", _line(price=0.1 + 0.2), held("invalid_order", "price is a float")),
     BodyCase("NUL in an unknown field", _set(x_extra="a\x00b"), posted()),
