@@ -23,7 +23,17 @@ from orderbridge.runtime.worker import run_cycle
 from orderbridge.services.hub import Hub
 from orderbridge.services.sync import sync_channel
 from tests.adversarial.cases import LINE
-from tests.adversarial.harness import Expect, World, assert_quiet, assert_terminal_safe, held, judge, posted, refused
+from tests.adversarial.harness import (
+    Expect,
+    World,
+    assert_quiet,
+    assert_terminal_safe,
+    held,
+    judge,
+    posted,
+    refused,
+    skipped,
+)
 from tests.adversarial.harness import world as make_world
 
 Json = dict[str, Any]
@@ -160,6 +170,13 @@ BODY_CASES: tuple[BodyCase, ...] = (
     BodyCase("quantity 0", _line(quantity=0), held("invalid_quantity")),
     BodyCase("quantity of 2^63 - 1", _line(quantity=2**63 - 1), held("invalid_quantity")),
     BodyCase("two lines with one id", _duplicate_line_id, held("invalid_order", "lines.external_id")),
+    BodyCase("fulfillable quantity above the quantity", _line(fulfillable_quantity=5), posted()),
+    BodyCase("negative fulfillable quantity", _line(fulfillable_quantity=-1), skipped("nothing_to_fulfil")),
+    BodyCase(
+        "negative shipping price",
+        lambda o: {**o, "shipping_lines": [{**o["shipping_lines"][0], "price": "-5.00"}]},
+        held("invalid_amount", "shipping price"),
+    ),
     BodyCase("line without an id", _line(id=None), held("invalid_order", "a line item has no id")),
     BodyCase("line ids as gids", _gid_lines, posted()),
     BodyCase("quantity as a numeric string", _line(quantity="2"), posted()),
