@@ -116,3 +116,28 @@ def test_an_audit_lists_every_order_but_one_without_a_usable_id_or_update_time()
     env.state.update_order(second, updated_at=None)
     batches = list(env.connector.list_order_stamps(datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC)))
     assert sorted(s.external_id for b in batches for s in b.stamps) == sorted(str(i) for i in rest)
+
+
+@pytest.mark.parametrize("given", [None, "", "None", True, "gid://shopify/LineItem/", "-4"])
+def test_a_rest_line_without_a_usable_id_makes_the_order_unreadable_never_a_line_called_none(given: object) -> None:
+    # found by the adversarial suite: a line whose id was null was stored as line "None" and posted
+    env, _http = make_env(1)
+    rest = env.state.order(int(next(iter(env.state.orders))))
+    assert rest is not None
+    rest["line_items"][0]["id"] = given
+    record = order_from_rest(rest)
+    assert isinstance(record, UnreadableOrder)
+    assert record.problem in ("a line item has no id", f"id {str(given)!r} is not a Shopify id")
+
+
+def test_a_rest_line_with_its_gid_is_the_line_graphql_reads_by_number() -> None:
+    env, _http = make_env(1)
+    rest = env.state.order(int(next(iter(env.state.orders))))
+    assert rest is not None
+    by_gid = json.loads(json.dumps(rest))
+    for li in by_gid["line_items"]:
+        li["id"] = li["admin_graphql_api_id"]
+    numbered, gids = order_from_rest(rest), order_from_rest(by_gid)
+    assert isinstance(numbered, Order) and isinstance(gids, Order)
+    assert [li.external_id for li in gids.lines] == [str(li["id"]) for li in rest["line_items"]]
+    assert numbered.content_hash() == gids.content_hash()

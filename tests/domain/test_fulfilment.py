@@ -117,3 +117,15 @@ def test_any_unusable_shipment_line_holds_the_whole_push_and_names_each() -> Non
     assert "no quantity" in zero[0].message
     _, empty = fulfilment_lines(_shipment(), o)
     assert [p.code for p in empty] == ["shipment_without_lines"]
+
+
+def test_a_tracking_number_or_carrier_the_boundary_had_to_make_storable_holds_the_push_naming_it() -> None:
+    from orderbridge.domain.shipments import push_hold_reasons
+
+    base = Shipment("S1", "k", "1Z999", "ups", None, T, False, (ShipmentLine("L1", "A", 1),))
+    assert push_hold_reasons(base) == []
+    damaged = Shipment("S1", "k", "1Z\ufffdX", "u\ufffdps", None, T, False, base.lines)
+    assert [(r.code, r.value) for r in push_hold_reasons(damaged)] == [
+        ("invalid_text", "shipment S1 tracking_number=1Z\ufffdX"),
+        ("invalid_text", "shipment S1 carrier=u\ufffdps"),
+    ]

@@ -222,3 +222,14 @@ def test_generated_orders_are_judged_alike_by_the_fast_path_and_the_walk_and_eve
     for r in found:
         assert len(r.value) <= limits.REASON_VALUE.max_chars
         assert limits.storable(r.value + r.message + r.fix) == r.value + r.message + r.fix
+
+
+def test_two_lines_with_one_id_are_held_naming_the_id_not_posted_as_one_product_twice() -> None:
+    # found by the adversarial suite: the SKU mapping is keyed by line id, so the second line's
+    # destination SKU was sent for both lines (a T-shirt shipped as a second cap)
+    o = with_lines(line("SKU-1", qty=2, n=1), line("SKU-2", n=1), line("SKU-1", n=3))
+    assert not _plainly_fits(o)
+    reasons = check(o)
+    assert [(r.code, r.value) for r in reasons] == [(HoldCode.INVALID_ORDER, "lines.external_id=L1")]
+    assert "2 lines share the id 'L1'" in reasons[0].message
+    assert decide(with_lines(line("SKU-1", n=1), line("SKU-2", n=2))) == []  # distinct ids: nothing

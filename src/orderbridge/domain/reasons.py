@@ -423,3 +423,18 @@ def storage_refused(kind: str, database: str, detail: str, *, kept: str) -> Reas
         f"the database ({database}) refused to store the order as sent — {what}: {detail}; {kept}",
         fix,
     )
+
+
+# --- issue #10 g-adversarial: found by the adversarial suite ------------------------------------------
+
+
+def duplicate_line_id(line_id: str, count: int) -> Reason:
+    """Lines are told apart by their channel id (the SKU mapping, the 3PL's line key, a shipment
+    matched back to its line): two lines with one id would be posted as one product twice."""
+    return Reason(
+        HoldCode.INVALID_ORDER,
+        f"lines.external_id={limits.shorten(line_id, limits.QUOTE_CHARS)}",
+        f"{count} lines share the id {_quote(line_id)}, so OrderBridge cannot tell them apart "
+        "(their SKUs, quantities and shipments would be mixed up)",
+        "Correct the order in the channel so that each line has its own id; the raw payload is kept on the order page.",
+    )

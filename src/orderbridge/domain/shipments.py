@@ -44,6 +44,11 @@ def push_hold_reasons(shipment: Shipment) -> list[Reason]:
         found.append(reasons.tracking_number_missing(shipment.external_id))
     if not shipment.carrier:
         found.append(reasons.carrier_missing(shipment.external_id))
+    # a replacement character is where the destination sent something no carrier's code or number
+    # holds (a NUL, made storable at the boundary): pushing it would tell the customer nonsense
+    for name, value in (("tracking_number", shipment.tracking_number), ("carrier", shipment.carrier)):
+        if value and "\ufffd" in value:
+            found.append(reasons.invalid_text(f"shipment {shipment.external_id} {name}", value))
     return found
 
 

@@ -24,6 +24,7 @@ below :data:`~orderbridge.domain.limits.MAX_AMOUNT` and exact in the money colum
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from decimal import Decimal
 
@@ -160,6 +161,8 @@ def _plainly_fits(o: Order) -> bool:
             if max(map(len, parts)) > limits.ADDRESS_FIELD.max_chars:
                 return False
             texts.extend(parts)
+    if len(lines) > 1 and len({li.external_id for li in lines}) != len(lines):
+        return False
     amounts = [o.subtotal.amount, o.total_tax.amount, o.total.amount]
     lines_sum = _ZERO
     for li in lines:
@@ -233,6 +236,11 @@ def _problems(order: Order) -> list[Reason]:
     _pairs(found, "custom_fields", order.custom_fields)
     _address(found, "shipping_address", order.shipping_address)
     _address(found, "billing_address", order.billing_address)
+
+    ids = Counter(line.external_id for line in order.lines)
+    for line_id, n in ids.items():
+        if n > 1:
+            found.add(f"line id {line_id}", reasons.duplicate_line_id(line_id, n))
 
     amounts_ok = True
     lines_sum = _ZERO

@@ -43,6 +43,7 @@ from enum import StrEnum
 from typing import Any
 
 from orderbridge.connectors.base import OutgoingOrder
+from orderbridge.domain import limits
 from orderbridge.domain.order import Address
 from orderbridge.domain.shipments import Shipment, ShipmentLine
 
@@ -354,6 +355,9 @@ def shipment_from(doc: Mapping[str, Any], tz: tzinfo) -> Shipment:
 
 
 def _str_or_none(value: Any) -> str | None:
-    if value is None or value == "":
+    """Text from ShipStation as the ledger can store it: ``None`` for nothing, and for a value that
+    is neither text nor a whole number (a list is no tracking number); a NUL becomes U+FFFD, which
+    PostgreSQL's text columns would refuse and so fail the whole shipment poll (adversarial suite)."""
+    if value is None or value == "" or isinstance(value, bool) or not isinstance(value, str | int):
         return None
-    return str(value)
+    return limits.storable(str(value))

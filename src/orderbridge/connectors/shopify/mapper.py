@@ -536,8 +536,16 @@ def _graphql(n: OrderNode, items: list[ChildNode], shipping_nodes: list[ChildNod
     )
 
 
-def _opt_int(value: Any) -> int | None:
-    return None if value is None else int(value)
+def _count(value: Any, field: str) -> int:
+    """A REST count (a quantity): an integer, or its digits as text. ``int()`` alone would read
+    ``2.5`` as 2 and ``true`` as 1 — a quantity the store never sent (adversarial suite)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise _Problem(f"{field} is {limits.shorten(repr(value), limits.QUOTE_CHARS)}, not a whole number")
+    return int(value)
+
+
+def _opt_int(value: Any, field: str = "count") -> int | None:
+    return None if value is None else _count(value, field)
 
 
 def _unknown_values(
@@ -568,15 +576,18 @@ def _rest(o: Mapping[str, Any]) -> Order:
     _check_currency(currency)
     lines = tuple(
         OrderLine(
-            external_id=str(li["id"]),
+            external_id=_gid(li.get("id"), "a line item"),  # one form, as GraphQL's: never "None"
             sku=_rest_sku(li),
             title=_text(li.get("name") or li.get("title")),
-            quantity=int(li["quantity"]),
+            quantity=_count(li["quantity"], f"line {li['id']} quantity"),
             unit_price=_money(li.get("price"), currency, f"line {li['id']} price"),
             product_id=None if li.get("product_id") is None else str(li["product_id"]),
             variant_id=None if li.get("variant_id") is None else str(li["variant_id"]),
             properties=tuple((_text(p["name"]), _text(p.get("value"))) for p in li.get("properties") or []),
-            fulfillable_quantity=fulfillable(int(li["quantity"]), _opt_int(li.get("fulfillable_quantity"))),
+            fulfillable_quantity=fulfillable(
+                _count(li["quantity"], "quantity"),
+                _opt_int(li.get("fulfillable_quantity"), f"line {li['id']} fulfillable_quantity"),
+            ),
         )
         for li in o.get("line_items") or []
     )

@@ -180,7 +180,9 @@ def order_node(o: dict[str, Any]) -> dict[str, Any]:
         "closed": o.get("closed_at") is not None,
         "test": bool(o.get("test")),
         "displayFinancialStatus": (o.get("financial_status") or "pending").upper(),
-        "displayFulfillmentStatus": _FULFILMENT_DISPLAY.get(o.get("fulfillment_status"), "UNFULFILLED"),
+        # a value Shopify may add later passes through, as the financial status's does
+        "displayFulfillmentStatus": _FULFILMENT_DISPLAY.get(o.get("fulfillment_status"))
+        or str(o.get("fulfillment_status")).upper(),
         "currencyCode": cur,
         "subtotalPriceSet": money_bag(o.get("subtotal_price"), cur),
         "totalPriceSet": money_bag(o.get("total_price"), cur),

@@ -867,17 +867,17 @@ def _recompute_totals(order: dict[str, Any], explicit: set[str]) -> None:
         discount = Decimal(str(order.get("total_discounts") or "0"))
         shipping = sum((Decimal(str(s.get("price") or 0)) for s in order.get("shipping_lines", [])), Decimal(0))
         rate = Decimal(str((order.get("tax_lines") or [{}])[0].get("rate", 0)))
+        tax = ((items - discount) * rate).quantize(CENT)
+        values = {
+            "total_line_items_price": items,
+            "subtotal_price": items - discount,
+            "total_tax": tax,
+            "total_price": items - discount + shipping + tax,
+        }
+        # an amount too large to round to cents (a price of 1e308) is as malformed as one in words
+        rounded = {key: str(value.quantize(CENT)) for key, value in values.items() if key not in explicit}
     except (ArithmeticError, ValueError, KeyError, TypeError):
         return  # deliberately malformed orders keep what the caller gave
-    tax = ((items - discount) * rate).quantize(CENT)
-    values = {
-        "total_line_items_price": items,
-        "subtotal_price": items - discount,
-        "total_tax": tax,
-        "total_price": items - discount + shipping + tax,
-    }
-    for key, value in values.items():
-        if key not in explicit:
-            order[key] = str(value.quantize(CENT))
+    order.update(rounded)
     if "tax_lines" not in explicit and order.get("tax_lines"):
         order["tax_lines"][0]["price"] = order["total_tax"]
