@@ -32,7 +32,6 @@ from tests.adversarial.harness import (
     judge,
     posted,
     refused,
-    skipped,
 )
 from tests.adversarial.harness import world as make_world
 
@@ -171,7 +170,7 @@ BODY_CASES: tuple[BodyCase, ...] = (
     BodyCase("quantity of 2^63 - 1", _line(quantity=2**63 - 1), held("invalid_quantity")),
     BodyCase("two lines with one id", _duplicate_line_id, held("invalid_order", "lines.external_id")),
     BodyCase("fulfillable quantity above the quantity", _line(fulfillable_quantity=5), posted()),
-    BodyCase("negative fulfillable quantity", _line(fulfillable_quantity=-1), skipped("nothing_to_fulfil")),
+    BodyCase("negative fulfillable quantity", _line(fulfillable_quantity=-1), held("invalid_order")),
     BodyCase(
         "negative shipping price",
         lambda o: {**o, "shipping_lines": [{**o["shipping_lines"][0], "price": "-5.00"}]},

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
+
 from orderbridge.domain.canonical import canonical_hash, order_from_json, order_to_json
 from orderbridge.domain.mappings import DestinationPolicy, ServiceRef
 from orderbridge.domain.money import Money
@@ -48,7 +50,9 @@ def order(*lines: OrderLine, status: FulfilmentStatus = FulfilmentStatus.PARTIAL
 
 def test_the_channels_remainder_is_stored_only_when_part_of_a_line_is_fulfilled() -> None:
     assert fulfillable(3, None) is None and fulfillable(3, 3) is None and fulfillable(3, 5) is None
-    assert fulfillable(3, 1) == 1 and fulfillable(3, 0) == 0 and fulfillable(3, -2) == 0
+    assert fulfillable(3, 1) == 1 and fulfillable(3, 0) == 0
+    with pytest.raises(ValueError, match="cannot be negative"):  # nonsense, not "all fulfilled"
+        fulfillable(3, -2)
     open_line, part = line("1", "A", 3), line("2", "B", 3, left=1)
     assert (open_line.open_quantity, part.open_quantity) == (3, 1)
     stored = order_to_json(order(open_line, part))

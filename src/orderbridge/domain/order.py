@@ -88,10 +88,14 @@ def fulfillable(quantity: int, remaining: int | None) -> int | None:
     """A line's ``fulfillable_quantity`` from the channel's remaining quantity: ``None`` when the
     whole quantity is open (or the channel does not say), else the remainder within ``[0, quantity]``.
     ``None`` rather than ``quantity`` keeps an open line's canonical form, and so the content hash of
-    every order nothing was fulfilled of, what it was before lines carried the remainder."""
+    every order nothing was fulfilled of, what it was before lines carried the remainder. A negative
+    remainder is nonsense, not "fulfilled": ``ValueError`` (the mapper makes the order unreadable,
+    held naming it, rather than skip it as nothing left to fulfil)."""
+    if remaining is not None and remaining < 0:
+        raise ValueError(f"a line's remaining quantity is {remaining}; it cannot be negative")
     if remaining is None or remaining >= quantity:
         return None
-    return max(0, remaining)
+    return remaining
 
 
 class ShippingLine(msgspec.Struct, frozen=True, gc=False):
