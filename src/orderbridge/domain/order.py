@@ -91,10 +91,10 @@ def fulfillable(quantity: int, remaining: int | None) -> int | None:
     every order nothing was fulfilled of, what it was before lines carried the remainder. A negative
     remainder is nonsense, not "fulfilled": ``ValueError`` (the mapper makes the order unreadable,
     held naming it, rather than skip it as nothing left to fulfil)."""
-    if remaining is not None and remaining < 0:
-        raise ValueError(f"a line's remaining quantity is {remaining}; it cannot be negative")
     if remaining is None or remaining >= quantity:
-        return None
+        return None  # a quantity itself out of range (0, negative) is the input limits' to hold
+    if remaining < 0:
+        raise ValueError(f"a line's remaining quantity is {remaining}; it cannot be negative")
     return remaining
 
 
