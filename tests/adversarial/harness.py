@@ -21,7 +21,6 @@ inputs the suite tried.
 from __future__ import annotations
 
 import json
-import logging
 import re
 import uuid
 from collections import Counter
@@ -48,6 +47,7 @@ from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import set_mapping
 from orderbridge.storage.tables import connections, cursors, order_reasons, orders, webhook_deliveries
 from orderbridge.web.app import create_app
+from tests.web.hostile import Logs, captured_logs
 
 SECRET = "shpss_adversarial"
 TOKEN = "shpat_sandbox"
@@ -101,49 +101,6 @@ def summary_line() -> str:
     counted = {key: n for key, n in TALLY.items() if key[0] in SOURCES}
     by_kind = ", ".join(f"{k} {sum(n for (_s, kk), n in counted.items() if kk == k)}" for k in KINDS)
     return f"adversarial suite: {hand + gen} inputs tried ({hand} hand-written, {gen} generated), outcomes: {by_kind}"
-
-
-# --- logs ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Logs:
-    structured: list[dict[str, Any]] = field(default_factory=list)
-    records: list[logging.LogRecord] = field(default_factory=list)
-
-    def errors(self) -> list[str]:
-        """Every error-level entry: structlog's and the standard library's (uvicorn's included)."""
-        found = [
-            f"{e.get('event')}: {e.get('error', '')}"
-            for e in self.structured
-            if e.get("log_level") in ("error", "critical", "exception")
-        ]
-        return found + [f"{r.name}: {r.getMessage()}" for r in self.records if r.levelno >= logging.ERROR]
-
-
-class _Collect(logging.Handler):
-    def __init__(self, into: list[logging.LogRecord]) -> None:
-        super().__init__(logging.DEBUG)
-        self.into = into
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.into.append(record)
-
-
-@contextmanager
-def captured_logs() -> Iterator[Logs]:
-    logs = Logs()
-    handler = _Collect(logs.records)
-    targets = [logging.getLogger(), logging.getLogger("uvicorn")]  # uvicorn's loggers do not propagate
-    for logger in targets:
-        logger.addHandler(handler)
-    try:
-        with structlog.testing.capture_logs() as entries:
-            logs.structured = entries
-            yield logs
-    finally:
-        for logger in targets:
-            logger.removeHandler(handler)
 
 
 # --- the world ---------------------------------------------------------------------------------------
