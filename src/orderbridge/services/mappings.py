@@ -11,10 +11,8 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from orderbridge.connectors.base import Role
 from orderbridge.domain import limits
@@ -24,6 +22,7 @@ from orderbridge.domain.states import OrderState
 from orderbridge.errors import InvalidInput
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.reevaluate import reevaluate_orders
+from orderbridge.storage.db import conflict_insert
 from orderbridge.storage.tables import mappings, order_reasons, orders
 
 _RELEASES = {
@@ -45,10 +44,6 @@ class MappingResult:
 class ImportRowError:
     line: int
     message: str
-
-
-def _insert(conn: Connection) -> Any:
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
 def _destination(hub: Hub, conn: Connection, name: str | None) -> ConnectionRow:
@@ -165,7 +160,7 @@ def _kind(kind: str) -> MappingKind:
 
 def _upsert(conn: Connection, hub: Hub, dest: ConnectionRow, kind: MappingKind, source: str, target: str) -> None:
     now = hub.now()
-    stmt = _insert(conn)(mappings).values(
+    stmt = conflict_insert(conn, mappings).values(
         tenant_id=hub.tenant_id,
         destination_id=dest.id,
         kind=kind.value,

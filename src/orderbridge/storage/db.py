@@ -18,6 +18,9 @@ per row through its compiled-statement machinery, a large share of the ledger's 
 ingest benchmark. It still applies each column type's own bind processor (so JSON, ``Decimal`` and
 UTC datetimes are stored exactly as Core stores them, on SQLite and PostgreSQL) and runs through the
 SQLAlchemy connection (same transaction, same events); it skips only the per-row statement work.
+
+:func:`conflict_insert` is the one place that picks the dialect's ``INSERT … ON CONFLICT`` (SQLite
+and PostgreSQL spell it alike, but SQLAlchemy has a construct per dialect).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from weakref import WeakKeyDictionary
 
 import orjson
 from sqlalchemy import JSON, Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 
 from orderbridge.storage import tables
@@ -93,6 +97,14 @@ def _row_processors(conn: Connection, table: Table, columns: tuple[str, ...]) ->
                 found.append((i, process))
         cache[key] = found
     return found
+
+
+def conflict_insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """``INSERT INTO table`` in the connection's dialect, with ``on_conflict_do_nothing`` and
+    ``on_conflict_do_update`` (the database, not a look-up first, settles a duplicate)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def insert_rows(
@@ -219,4 +231,4 @@ class Database:
         self.engine.dispose()
 
 
-__all__ = ["Database", "JsonText", "dump_json", "insert_rows", "make_engine", "tables"]
+__all__ = ["Database", "JsonText", "conflict_insert", "dump_json", "insert_rows", "make_engine", "tables"]
