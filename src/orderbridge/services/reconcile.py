@@ -42,6 +42,7 @@ from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ingest import ChannelContext, ingest_records, read_cursor, settle_ties
 from orderbridge.services.ledger import add_events, event_row
 from orderbridge.services.sync import channel_context
+from orderbridge.storage.repos import orders as order_repo
 from orderbridge.storage.tables import orders, reconciliation_runs, sync_runs, webhook_deliveries
 
 log = structlog.get_logger("orderbridge.reconcile")
@@ -189,14 +190,7 @@ def _behind(hub: Hub, row: ConnectionRow, stamps: dict[str, OrderStamp], since: 
             )
         ):
             have[ext] = updated
-        others = [ext for ext in stamps if ext not in have]
-        for chunk in _chunks(others, LOOKUP_CHUNK):
-            for ext, updated in conn.execute(
-                select(orders.c.external_id, orders.c.channel_updated_at).where(
-                    orders.c.connection_id == row.id, orders.c.external_id.in_(chunk)
-                )
-            ):
-                have[ext] = updated
+        have.update(order_repo.channel_updated(conn, row.id, [ext for ext in stamps if ext not in have]))
     out: dict[str, str] = {}
     for ext, stamp in stamps.items():
         if ext not in have:
@@ -252,14 +246,7 @@ def _ingest(
     with hub.db.transaction() as conn:
         counts = ingest_records(conn, hub.tenant_id, ctx, records, now)
         exts = [r.external_id for r in records]
-        ids = {
-            ext: oid
-            for ext, oid in conn.execute(
-                select(orders.c.external_id, orders.c.id).where(
-                    orders.c.connection_id == row.id, orders.c.external_id.in_(exts)
-                )
-            )
-        }
+        ids = order_repo.ids_by_external(conn, row.id, exts)
         rows = []
         for r in records:
             ext = r.external_id

@@ -39,8 +39,7 @@ from datetime import datetime
 from typing import Any, Protocol, cast
 
 import structlog
-from sqlalchemy import Connection, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, update
 from sqlalchemy.exc import DataError
 
 from orderbridge import boundedjson
@@ -53,7 +52,9 @@ from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ingest import ingest_records, settle_ties
 from orderbridge.services.ledger import add_events, event_row
 from orderbridge.services.sync import channel_context
-from orderbridge.storage.tables import orders, webhook_deliveries
+from orderbridge.storage.db import conflict_insert
+from orderbridge.storage.repos import orders as order_repo
+from orderbridge.storage.tables import webhook_deliveries
 
 log = structlog.get_logger("orderbridge.webhooks")
 
@@ -174,10 +175,6 @@ def shop_domain(row: ConnectionRow) -> str:
     return host if host.endswith(".myshopify.com") else ""
 
 
-def _insert(conn: Connection) -> Any:
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-
-
 def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: bytes) -> WebhookOutcome:
     """Handle one delivery; ``headers`` must be case-insensitive (Starlette's are)."""
     adapter = ADAPTERS.get(kind)
@@ -222,7 +219,7 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
     refused = False
     with hub.db.transaction() as conn:
         claimed = conn.execute(
-            _insert(conn)(webhook_deliveries)
+            conflict_insert(conn, webhook_deliveries)
             .values(
                 tenant_id=hub.tenant_id,
                 connection_id=row.id,
@@ -319,9 +316,7 @@ def refuse_oversized(hub: Hub, kind: str, name: str, message: str) -> WebhookOut
 
 
 def _deleted(conn: Connection, hub: Hub, row: ConnectionRow, delivery: Delivery, now: datetime) -> WebhookOutcome:
-    order_id = conn.execute(
-        select(orders.c.id).where(orders.c.connection_id == row.id, orders.c.external_id == delivery.external_id)
-    ).scalar_one_or_none()
+    order_id = None if delivery.external_id is None else order_repo.id_by_external(conn, row.id, delivery.external_id)
     if order_id is not None:
         add_events(
             conn,
