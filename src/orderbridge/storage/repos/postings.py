@@ -160,11 +160,13 @@ def order_for_key(conn: Connection, destination_id: int, order_key: str) -> int 
 
 
 def _expect(conn: Connection, rowcount: int, rows: Sequence[tuple[int, Any]], target: PostingState) -> None:
-    """Every row of an executemany moved; else name a posting that could not (when the driver
-    counts executemany rows: SQLite's and psycopg's do)."""
+    """Every row of an executemany moved; else refuse, naming a posting that could not (the
+    transaction then rolls back). Checked where the driver counts executemany rows (SQLite's and
+    psycopg's do)."""
     if not conn.dialect.supports_sane_multi_rowcount or rowcount == len(rows):
         return
-    for pid, _ in rows:
-        status = conn.execute(select(postings.c.status).where(postings.c.id == pid)).scalar_one()
-        if status != target.value:
-            raise InvalidTransition(_P(status), target, POSTING)
+    pids = [pid for pid, _ in rows]
+    status = dict(conn.execute(select(postings.c.id, postings.c.status).where(postings.c.id.in_(pids))).all())
+    # one not in the target now did not move; if all are, one of them was there already
+    stuck = next((pid for pid in pids if status.get(pid) != target.value), pids[0])
+    raise InvalidTransition(_P(status[stuck]), target, POSTING)
