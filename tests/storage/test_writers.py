@@ -5,7 +5,7 @@ its rows once, by revision) as a syntax tree and reports each statement that ins
 or deletes from a ledger table outside ``storage/repos/<its module>.py``:
 
 - a call of an INSERT/UPDATE/DELETE construct or helper given the table — ``insert(orders)``,
-  ``sa.update(postings)``, ``sqlite.insert(shipments)``, ``conflict_insert(conn, orders)``,
+  ``sa.update(postings)``, ``sqlite.insert(shipments)``, ``dialect_insert(conn)(orders)``,
   ``insert_rows(conn, events, …)``, ``_insert(conn)(fulfilment_pushes)``;
 - the table's own ``.insert()`` / ``.update()`` / ``.delete()``;
 - SQL text naming the table after ``INSERT INTO``, ``UPDATE`` or ``DELETE FROM``.
@@ -173,7 +173,7 @@ _VIOLATIONS = {
     ),
     "helper of a helper": "from orderbridge.storage.tables import shipments\n_insert(conn)(shipments).values()",
     "bulk helper": "from orderbridge.storage.tables import posting_attempts\ninsert_rows(c, posting_attempts, (), [])",
-    "conflict helper": "from orderbridge.storage.tables import order_reasons\nconflict_insert(conn, order_reasons)",
+    "conflict helper": "from orderbridge.storage.tables import order_reasons\ndialect_insert(conn)(order_reasons)",
     "keyword": "from orderbridge.storage.tables import orders\nupdate(table=orders)",
     "metadata": "from orderbridge.storage.tables import metadata\nupdate(metadata.tables['orders'])",
     "raw SQL": "conn.exec_driver_sql('UPDATE orders SET state = ? WHERE id = ?', ('posted', 1))",

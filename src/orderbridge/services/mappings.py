@@ -22,7 +22,7 @@ from orderbridge.domain.states import OrderState
 from orderbridge.errors import InvalidInput
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.reevaluate import reevaluate_orders
-from orderbridge.storage.db import conflict_insert
+from orderbridge.storage.db import dialect_insert
 from orderbridge.storage.tables import mappings, order_reasons, orders
 
 _RELEASES = {
@@ -160,7 +160,7 @@ def _kind(kind: str) -> MappingKind:
 
 def _upsert(conn: Connection, hub: Hub, dest: ConnectionRow, kind: MappingKind, source: str, target: str) -> None:
     now = hub.now()
-    stmt = conflict_insert(conn, mappings).values(
+    stmt = dialect_insert(conn)(mappings).values(
         tenant_id=hub.tenant_id,
         destination_id=dest.id,
         kind=kind.value,

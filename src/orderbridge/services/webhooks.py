@@ -52,7 +52,7 @@ from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ingest import ingest_records, settle_ties
 from orderbridge.services.ledger import add_events, event_row
 from orderbridge.services.sync import channel_context
-from orderbridge.storage.db import conflict_insert
+from orderbridge.storage.db import dialect_insert
 from orderbridge.storage.repos import orders as order_repo
 from orderbridge.storage.tables import webhook_deliveries
 
@@ -219,7 +219,7 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
     refused = False
     with hub.db.transaction() as conn:
         claimed = conn.execute(
-            conflict_insert(conn, webhook_deliveries)
+            dialect_insert(conn)(webhook_deliveries)
             .values(
                 tenant_id=hub.tenant_id,
                 connection_id=row.id,

@@ -18,9 +18,6 @@ per row through its compiled-statement machinery, a large share of the ledger's 
 ingest benchmark. It still applies each column type's own bind processor (so JSON, ``Decimal`` and
 UTC datetimes are stored exactly as Core stores them, on SQLite and PostgreSQL) and runs through the
 SQLAlchemy connection (same transaction, same events); it skips only the per-row statement work.
-
-:func:`conflict_insert` is the one place that picks the dialect's ``INSERT … ON CONFLICT`` (SQLite
-and PostgreSQL spell it alike, but SQLAlchemy has a construct per dialect).
 """
 
 from __future__ import annotations
@@ -99,12 +96,9 @@ def _row_processors(conn: Connection, table: Table, columns: tuple[str, ...]) ->
     return found
 
 
-def conflict_insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
-    """``INSERT INTO table`` in the connection's dialect, with ``on_conflict_do_nothing`` and
-    ``on_conflict_do_update`` (the database, not a look-up first, settles a duplicate)."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+def dialect_insert(conn: Connection) -> Any:
+    """The dialect's ``insert`` (PostgreSQL's or SQLite's), which has ``on_conflict_do_nothing/update``."""
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
 def insert_rows(
@@ -231,4 +225,4 @@ class Database:
         self.engine.dispose()
 
 
-__all__ = ["Database", "JsonText", "conflict_insert", "dump_json", "insert_rows", "make_engine", "tables"]
+__all__ = ["Database", "JsonText", "dump_json", "insert_rows", "make_engine", "tables"]

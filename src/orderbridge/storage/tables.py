@@ -301,9 +301,7 @@ fulfilment_pushes = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_fulfilment_pushes_status", "channel_id", "status"),
-    CheckConstraint(
-        "status IN ('pending', 'pushed', 'unknown', 'retry', 'held', 'recheck', 'voided')", name="status"
-    ),
+    CheckConstraint("status IN ('pending', 'pushed', 'unknown', 'retry', 'held', 'recheck', 'voided')", name="status"),
 )
 
 leases = Table(

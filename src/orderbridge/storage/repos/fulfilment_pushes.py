@@ -18,7 +18,7 @@ from sqlalchemy import Connection, func, select, update
 
 from orderbridge.domain.reasons import Reason
 from orderbridge.domain.states import PUSH, PushState
-from orderbridge.storage.db import conflict_insert
+from orderbridge.storage.db import dialect_insert
 from orderbridge.storage.repos import events as event_log
 from orderbridge.storage.repos import order_reasons
 from orderbridge.storage.tables import fulfilment_pushes, shipments
@@ -72,7 +72,7 @@ def write(
         if found is None:
             PUSH.check(None, target)
             push_id = conn.execute(
-                conflict_insert(conn, fulfilment_pushes)
+                dialect_insert(conn)(fulfilment_pushes)
                 .values(
                     tenant_id=tenant_id,
                     shipment_id=shipment_id,

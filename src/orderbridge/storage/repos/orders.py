@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Update, bindparam, func, select, update
 
 from orderbridge.domain.states import ORDER, InvalidTransition, OrderState
-from orderbridge.storage.db import conflict_insert, insert_rows
+from orderbridge.storage.db import dialect_insert, insert_rows
 from orderbridge.storage.repos import events as event_log
 from orderbridge.storage.tables import orders, postings
 
@@ -153,7 +153,7 @@ def insert_one(conn: Connection, values: Mapping[str, Any]) -> int | None:
     when another writer stored the order first."""
     ORDER.check(None, OrderState(values["state"]))
     oid = conn.execute(
-        conflict_insert(conn, orders)
+        dialect_insert(conn)(orders)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["connection_id", "external_id"])
         .returning(orders.c.id)

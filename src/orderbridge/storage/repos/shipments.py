@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, select, update
 
 from orderbridge.domain.states import SHIPMENT, ShipmentState
-from orderbridge.storage.db import conflict_insert
+from orderbridge.storage.db import dialect_insert
 from orderbridge.storage.tables import shipments
 
 
@@ -28,7 +28,7 @@ def insert(conn: Connection, values: Mapping[str, Any]) -> bool:
     """A shipment seen for the first time; False when another writer stored it first."""
     SHIPMENT.check(None, state(bool(values["voided"])))
     done = conn.execute(
-        conflict_insert(conn, shipments)
+        dialect_insert(conn)(shipments)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["destination_id", "external_id"])
     )
