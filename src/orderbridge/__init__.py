@@ -8,7 +8,8 @@ once, or held/skipped on a visible list with the reason and the fix. The package
 - ``orderbridge.connectors``: adapters to external APIs (the only code that speaks HTTP to them);
 - ``orderbridge.sandboxes``: local emulators of those APIs for tests, benchmarks and the demo;
 - ``orderbridge.services``: use cases (sync, post, back-sync, mappings) over a unit of work;
-- ``orderbridge.runtime``: scheduler, leases and the embedded worker;
+- ``orderbridge.runtime``: the embedded scheduler/worker (database leases: ``storage.leases``;
+  crash points for tests: ``orderbridge.seams``);
 - ``orderbridge.cli``: the Typer command line.
 """
 

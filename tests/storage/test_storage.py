@@ -14,9 +14,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from orderbridge.domain.canonical import order_from_json, order_to_json
-from orderbridge.runtime.leases import Lease, LeaseBusy, held
 from orderbridge.services.hub import Hub
 from orderbridge.storage.db import JOURNAL_SIZE_LIMIT, WAL_AUTOCHECKPOINT_PAGES, Database
+from orderbridge.storage.leases import Lease, LeaseBusy, held
 from orderbridge.storage.tables import connections, orders, postings
 from tests.builders import order
 

@@ -249,7 +249,7 @@ def sync(
     from orderbridge.services.sync import SyncReport, sync_channel
 
     def work(hub: Any) -> dict[str, Any]:
-        from orderbridge.runtime import heap
+        from orderbridge import heap
 
         heap.settle()
         with hub.db.read() as conn:
@@ -350,7 +350,7 @@ def serve(
         from orderbridge.services.hub import Hub
 
         hub = Hub.from_settings(settings)
-    from orderbridge.runtime import heap
+    from orderbridge import heap
 
     heap.settle()
     try:

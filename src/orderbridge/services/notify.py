@@ -63,10 +63,10 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from orderbridge.errors import InvalidInput, RemoteUnavailable, SettingsError
-from orderbridge.runtime.leases import held
 from orderbridge.services.hub import Hub
 from orderbridge.services.queries import HoldGroup, accounting, holds
 from orderbridge.settings import Settings
+from orderbridge.storage.leases import held
 from orderbridge.storage.tables import alert_deliveries, alerts, connections, tenants
 
 log = structlog.get_logger("orderbridge.notify")

@@ -36,12 +36,12 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 from orderbridge.connectors.base import AuditableChannel, Capability, ChannelRecord, OrderStamp, Role
 from orderbridge.domain.events import EventKind
 from orderbridge.errors import FixConfiguration, InvalidInput, OrderBridgeError
-from orderbridge.runtime.leases import held
 from orderbridge.services import notify
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ingest import ChannelContext, ingest_records, read_cursor, settle_ties
 from orderbridge.services.ledger import add_events, event_row
 from orderbridge.services.sync import channel_context
+from orderbridge.storage.leases import held
 from orderbridge.storage.tables import orders, reconciliation_runs, sync_runs, webhook_deliveries
 
 log = structlog.get_logger("orderbridge.reconcile")

@@ -22,8 +22,7 @@ from sqlalchemy import insert, update
 from orderbridge.connectors.base import Role
 from orderbridge.domain.rules import DownloadRules
 from orderbridge.errors import InvalidInput, OrderBridgeError
-from orderbridge.runtime.crashpoints import crashpoint
-from orderbridge.runtime.leases import held
+from orderbridge.seams import crashpoint
 from orderbridge.services.connections import record_failure, record_success
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ingest import (
@@ -36,6 +35,7 @@ from orderbridge.services.ingest import (
     since_with_overlap,
 )
 from orderbridge.services.ledger import destination_policy
+from orderbridge.storage.leases import held
 from orderbridge.storage.tables import sync_runs
 
 log = structlog.get_logger("orderbridge.sync")
