@@ -45,8 +45,7 @@ from orderbridge.domain.shipments import Shipment, ShipmentLine, fulfilment_line
 from orderbridge.domain.states import OrderState
 from orderbridge.errors import HoldOrder, InvalidInput, OrderBridgeError, OutcomeUnknown
 from orderbridge.seams import crashpoint
-from orderbridge.services.connections import record_failure, record_success
-from orderbridge.services.health import needs_recovery
+from orderbridge.services.health import needs_recovery, record_failure, record_success
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ingest import read_cursor, since_with_overlap, write_cursor
 from orderbridge.services.ledger import add_events, event_row

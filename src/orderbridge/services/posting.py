@@ -39,8 +39,7 @@ from orderbridge.domain.pipeline import Decision, hold_reasons_for, left_out, op
 from orderbridge.domain.states import OrderState
 from orderbridge.errors import InvalidInput, OrderBridgeError
 from orderbridge.seams import crashpoint
-from orderbridge.services.connections import record_failure, record_success
-from orderbridge.services.health import needs_recovery
+from orderbridge.services.health import needs_recovery, record_failure, record_success
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ledger import Outcome, add_events, apply_decisions, destination_policy, event_row
 from orderbridge.storage.db import insert_rows

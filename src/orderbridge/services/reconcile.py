@@ -33,10 +33,12 @@ from typing import Any, cast
 import structlog
 from sqlalchemy import Connection, and_, func, insert, select, update
 
+from orderbridge.connectors import registry
 from orderbridge.connectors.base import AuditableChannel, Capability, ChannelRecord, OrderStamp, Role
 from orderbridge.domain.events import EventKind
 from orderbridge.errors import FixConfiguration, InvalidInput, OrderBridgeError
 from orderbridge.services import notify
+from orderbridge.services.health import record_failure, record_success
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ingest import ChannelContext, ingest_records, read_cursor, settle_ties
 from orderbridge.services.ledger import add_events, event_row
@@ -389,8 +391,6 @@ def _finish(hub: Hub, row: ConnectionRow, report: ReconcileReport) -> None:
         if report.missing or any(f["cause"] != "not_polled_yet" for f in report.findings):
             _alert(conn, hub, row, report, now)
         failed_key = f"reconcile_failed:{row.id}"
-        from orderbridge.services.health import record_failure, record_success
-
         if report.ok:
             notify.resolve_alert(conn, hub.tenant_id, failed_key, now)
             record_success(hub, row, conn, job="audit")
@@ -487,8 +487,6 @@ def due_audits(hub: Hub, now: datetime | None = None) -> list[tuple[str, str, da
 
 
 def _capabilities(row: ConnectionRow) -> frozenset[Capability]:
-    from orderbridge.connectors import registry
-
     return registry.declaration(row.kind).capabilities
 
 
