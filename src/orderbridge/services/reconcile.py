@@ -40,10 +40,11 @@ from orderbridge.errors import FixConfiguration, InvalidInput, OrderBridgeError
 from orderbridge.services import notify
 from orderbridge.services.health import record_failure, record_success
 from orderbridge.services.hub import ConnectionRow, Hub
-from orderbridge.services.ingest import ChannelContext, ingest_records, read_cursor, settle_ties
+from orderbridge.services.ingest import ChannelContext, ingest_records, settle_ties
 from orderbridge.services.ledger import add_events, event_row
 from orderbridge.services.sync import channel_context
 from orderbridge.storage.leases import held
+from orderbridge.storage.repos.cursors import read_cursor
 from orderbridge.storage.tables import orders, reconciliation_runs, sync_runs, webhook_deliveries
 
 log = structlog.get_logger("orderbridge.reconcile")

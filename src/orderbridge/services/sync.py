@@ -28,13 +28,12 @@ from orderbridge.services.ingest import (
     ChannelContext,
     IngestCounts,
     commit_batch,
-    read_cursor,
     settle_pending,
     settle_ties,
-    since_with_overlap,
 )
 from orderbridge.services.ledger import destination_policy, download_rules
 from orderbridge.storage.leases import held
+from orderbridge.storage.repos.cursors import read_cursor, since_with_overlap
 from orderbridge.storage.tables import sync_runs
 
 log = structlog.get_logger("orderbridge.sync")

@@ -31,6 +31,7 @@ from weakref import WeakKeyDictionary
 
 import orjson
 from sqlalchemy import JSON, Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 
 from orderbridge.storage import tables
@@ -93,6 +94,11 @@ def _row_processors(conn: Connection, table: Table, columns: tuple[str, ...]) ->
                 found.append((i, process))
         cache[key] = found
     return found
+
+
+def dialect_insert(conn: Connection) -> Any:
+    """The dialect's ``insert`` (PostgreSQL's or SQLite's), which has ``on_conflict_do_nothing/update``."""
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
 def insert_rows(

@@ -30,10 +30,10 @@ from sqlalchemy import Connection, select, update
 from orderbridge.errors import SettingsError
 from orderbridge.services.hub import Hub
 from orderbridge.services.notify.mail import Mailer, email_message
-from orderbridge.services.notify.outbox import insert_for
 from orderbridge.services.notify.outgoing import Delivery, DeliveryFailed, Outgoing
 from orderbridge.services.notify.webhook import post_webhook
 from orderbridge.settings import Settings
+from orderbridge.storage.db import dialect_insert
 from orderbridge.storage.leases import held
 from orderbridge.storage.tables import alert_deliveries, alerts
 
@@ -227,7 +227,7 @@ def _record(hub: Hub, alert: Outgoing, target: str, status: str, attempts: int, 
     values = {"status": status, "attempts": attempts, "error": error, "at": hub.now()}
     with hub.db.transaction() as conn:
         conn.execute(
-            insert_for(conn)(alert_deliveries)
+            dialect_insert(conn)(alert_deliveries)
             .values(tenant_id=hub.tenant_id, alert_id=alert.id, generation=alert.generation, target=target, **values)
             .on_conflict_do_update(index_elements=["alert_id", "generation", "target"], set_=values)
         )

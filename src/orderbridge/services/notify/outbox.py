@@ -18,10 +18,10 @@ from urllib.parse import urlencode
 
 import structlog
 from sqlalchemy import Connection, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from orderbridge.errors import InvalidInput
 from orderbridge.settings import Settings
+from orderbridge.storage.db import dialect_insert
 from orderbridge.storage.tables import alerts
 
 log = structlog.get_logger("orderbridge.notify")
@@ -44,10 +44,6 @@ def holds_link(settings: Settings, code: str, value: str) -> str:
 
 
 # --- raising and resolving (inside the caller's transaction) -------------------------------------
-
-
-def insert_for(conn: Connection) -> Any:
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
 def _clip(text: str, limit: int) -> str:
@@ -107,7 +103,7 @@ def raise_alert(
             log.info("alert.reopened", tenant_id=tenant_id, key=key, kind=kind)
             return True
         inserted = conn.execute(
-            insert_for(conn)(alerts)
+            dialect_insert(conn)(alerts)
             .values(tenant_id=tenant_id, key=key, generation=1, **episode)
             .on_conflict_do_nothing(index_elements=["tenant_id", "key"])
         ).rowcount
