@@ -496,8 +496,13 @@ def run_due_audits(hub: Hub) -> list[ReconcileReport]:
     return [reconcile(hub, name, since=since, until=until, kind=kind) for name, kind, since in due_audits(hub)]
 
 
-def list_reports(hub: Hub, name: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+def list_reports(
+    hub: Hub, name: str | None = None, limit: int = 20, *, run_id: int | None = None
+) -> list[dict[str, Any]]:
+    """Stored audit reports, newest first (only the one numbered ``run_id`` when given)."""
     q = select(reconciliation_runs).where(reconciliation_runs.c.tenant_id == hub.tenant_id)
+    if run_id is not None:
+        q = q.where(reconciliation_runs.c.id == run_id)
     with hub.db.read() as conn:
         if name is not None:
             q = q.where(reconciliation_runs.c.connection_id == hub.connection(conn, name).id)
