@@ -16,8 +16,8 @@ def keygen() -> None:
 
 def init() -> None:
     """Create the data directory (0700), a secret key file and the database schema (0600 each)."""
+    from orderbridge import files
     from orderbridge.crypto import generate_key
-    from orderbridge.storage import files
     from orderbridge.storage.db import Database
 
     settings = Settings()
