@@ -34,4 +34,4 @@ bench: setup
 	$(BIN)/orderbridge bench ingest
 
 clean:
-	rm -rf $(VENV) .orderbridge .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .orderbridge .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .grimp_cache
