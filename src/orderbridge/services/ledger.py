@@ -1,5 +1,8 @@
 """Ledger helpers shared by ingest, mappings, posting and back-sync.
 
+``destination_policy`` and ``download_rules`` are the pipeline's inputs read from a connection:
+what a destination requires, and which of a channel's orders to download.
+
 ``apply_decisions`` is the one place an order's pipeline outcome is written: the state (through
 the order state writer, :func:`orderbridge.storage.repos.orders.transition`, which checks the move
 and appends its events), the open reasons (released ones get ``released_at``, never deleted) and
@@ -22,7 +25,9 @@ from orderbridge.domain.events import EventKind
 from orderbridge.domain.mappings import DestinationPolicy, MappingKind, ServiceRef
 from orderbridge.domain.pipeline import Decision
 from orderbridge.domain.reasons import Reason
+from orderbridge.domain.rules import DownloadRules
 from orderbridge.domain.states import OrderState
+from orderbridge.errors import InvalidInput
 from orderbridge.services.hub import ConnectionRow
 from orderbridge.storage.repos import order_reasons
 from orderbridge.storage.repos import orders as order_repo
@@ -38,6 +43,7 @@ __all__ = [
     "apply_decisions",
     "decision_text",
     "destination_policy",
+    "download_rules",
     "event_row",
 ]
 
@@ -78,6 +84,16 @@ def destination_policy(conn: Connection, row: ConnectionRow) -> DestinationPolic
         shipping_mapping_required=settings.get("shipping_mapping", "required") == "required",
         required_fields=tuple(settings.get("required_fields", ())),
     )
+
+
+def download_rules(row: ConnectionRow) -> DownloadRules:
+    try:
+        return DownloadRules.from_settings(row.settings.get("download_rules"))
+    except ValueError as exc:
+        raise InvalidInput(
+            f"connection {row.name!r} has invalid download rules: {exc}",
+            hint="Fix them with `orderbridge connections rules`.",
+        ) from exc
 
 
 @dataclass
