@@ -1,4 +1,5 @@
-"""The digest: held orders by root cause, with counts and the fix, once per period.
+"""The digest: held orders and held fulfilment pushes by root cause, with counts and the fix, once
+per period.
 
 The digest (:func:`send_digest_if_due`) is an ordinary alert of kind ``digest`` whose key names
 its period. Periods are aligned to multiples of ``DIGEST_EVERY_S`` since the Unix epoch (daily:
@@ -16,7 +17,7 @@ import structlog
 from sqlalchemy import select, update
 
 from orderbridge.services.hub import Hub
-from orderbridge.services.notify.holds import cause_text
+from orderbridge.services.notify.holds import PUSH, cause_text, held_count
 from orderbridge.services.notify.outbox import OPEN, RESOLVED, alert_link, holds_link, raise_alert
 from orderbridge.services.queries import HoldGroup, accounting, holds
 from orderbridge.settings import Settings
@@ -36,11 +37,11 @@ def digest_period_start(now: datetime, every_s: float) -> datetime:
 
 def _cause_line(settings: Settings, group: HoldGroup) -> str:
     fix = group.fix[:1].lower() + group.fix[1:]
-    noun = "order" if group.orders == 1 else "orders"
     examples = ", ".join(group.examples)
-    more = ", …" if group.orders > len(group.examples) else ""
+    held = group.pushes if group.kind == PUSH else group.orders
+    more = ", …" if held > len(group.examples) else ""
     return (
-        f"{group.orders} {noun} blocked by {cause_text(group.code, group.value)} — {fix}\n"
+        f"{held_count(group)} blocked by {cause_text(group.code, group.value, group.kind)} — {fix}\n"
         f"    e.g. {examples}{more} · {holds_link(settings, group.code, group.value)}"
     )
 
@@ -71,7 +72,19 @@ def send_digest_if_due(hub: Hub) -> bool:
         f"Ledger: {totals['ledger_orders']} orders — {totals['posted']} posted, {totals['ready']} ready, "
         f"{held_orders} held, {totals['skipped']} skipped (by download rules), {totals['cancelled']} cancelled."
     )
-    if groups:
+    held_pushes = sum(g.pushes for g in groups if g.kind == PUSH)
+    if groups and held_pushes:
+        subject = (
+            f"Digest: {held_orders} held order(s), {held_pushes} held fulfilment push(es), "
+            f"{len(groups)} cause(s) to fix"
+        )
+        body = (
+            f"Held orders and fulfilment pushes by root cause, {now:%Y-%m-%d %H:%M} UTC. Fixing a cause "
+            "releases every order or push it holds; they are then posted (or pushed) by the next run.\n\n"
+            + "\n\n".join(_cause_line(hub.settings, g) for g in groups)
+            + f"\n\n{ledger}\nSee them all: orderbridge holds"
+        )
+    elif groups:
         subject = f"Digest: {held_orders} held order(s), {len(groups)} cause(s) to fix"
         body = (
             f"Held orders by root cause, {now:%Y-%m-%d %H:%M} UTC. Fixing a cause releases every order it "
@@ -89,7 +102,11 @@ def send_digest_if_due(hub: Hub) -> bool:
     data = {
         "period_start": start.isoformat(),
         "held": held_orders,
-        "causes": [{"code": g.code, "value": g.value, "orders": g.orders, "fix": g.fix} for g in groups],
+        "held_pushes": held_pushes,
+        "causes": [
+            {"kind": g.kind, "code": g.code, "value": g.value, "orders": g.orders, "pushes": g.pushes, "fix": g.fix}
+            for g in groups
+        ],
     }
     with hub.db.transaction() as conn:
         raised = raise_alert(
