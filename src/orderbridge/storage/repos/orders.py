@@ -17,9 +17,8 @@ it is really in, never overwritten blindly.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Connection, Update, bindparam, func, select, update
 
@@ -135,9 +134,9 @@ def insert_new(conn: Connection, rows: Sequence[Sequence[Any]]) -> list[tuple[An
     """Insert new orders (tuples in :data:`ORDER_COLUMNS` order, each in a state an order may start
     in) with one driver executemany; returns ``(id, external_id)`` of those inserted — one another
     writer stored first is not (``ON CONFLICT DO NOTHING``)."""
-    for row in rows:
-        if row[_STATE_AT] not in _INITIAL:
-            raise InvalidTransition(None, OrderState(row[_STATE_AT]), ORDER)
+    refused = {row[_STATE_AT] for row in rows} - _INITIAL
+    if refused:
+        raise InvalidTransition(None, OrderState(min(refused)), ORDER)
     return insert_rows(
         conn,
         orders,
@@ -178,11 +177,11 @@ def note_channel_update(conn: Connection, order_id: int, at: datetime) -> None:
 # --- the state writer -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Move:
+class Move(NamedTuple):
     """One order's state change: from ``source`` (the state the caller read) to ``target``, told
     by ``events`` (rows built by :func:`orderbridge.storage.repos.events.event_row`; none when the
-    caller's own event already tells it, as posting's "posted to D" does)."""
+    caller's own event already tells it, as posting's "posted to D" does). A tuple: the hot paths
+    make one per order."""
 
     order_id: int
     source: OrderState
@@ -239,8 +238,6 @@ def transition(
     ``leave_others`` — or a ``guard`` (a name in :data:`GUARDS`, its parameters in ``params``) — a
     move happens only where the row is still in ``source`` (and the guard holds): the others are
     left as they are, with no event ("fulfilled if it is posted")."""
-    for m in moves:
-        ORDER.check(m.source, m.target)
     leave = leave_others or guard is not None
     moved: set[int] = set()
     todo = list(moves)
@@ -248,6 +245,8 @@ def transition(
         groups: dict[tuple[OrderState, OrderState], list[Move]] = {}
         for m in todo:
             groups.setdefault((m.source, m.target), []).append(m)
+        for source, target in groups:  # every move is checked before anything is written
+            ORDER.check(source, target)
         missed: list[Move] = []
         for (source, target), group in groups.items():
             stmt = _statement(source, target, guard)

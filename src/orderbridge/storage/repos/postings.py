@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, literal_column, or_, select, update
 
 from orderbridge.domain.states import POSTING, InvalidTransition, PostingState
 from orderbridge.storage.db import insert_rows
@@ -37,9 +37,10 @@ ATTEMPT_COLUMNS = ("tenant_id", "posting_id", "at", "outcome", "message")
 
 
 def _from(target: PostingState) -> ColumnElement[bool]:
-    """The statement's guard: the posting is in a status it may move to ``target`` from (plain
-    comparisons, not an expanding IN: the statements run as executemany)."""
-    return or_(*(postings.c.status == s.value for s in sorted(POSTING.sources(target))))
+    """The statement's guard: the posting is in a status it may move to ``target`` from. The
+    statuses are the machine's own constants, written into the SQL (the statements run as
+    executemany: no expanding IN, and no parameter per row for them)."""
+    return or_(*(postings.c.status == literal_column(f"'{s.value}'") for s in sorted(POSTING.sources(target))))
 
 
 # reserve: pending → pending, one more attempt (a reserved posting is never one already recorded)

@@ -1,8 +1,9 @@
 """pushes first-class: a held fulfilment push has reasons like a held order, and declared states
 
-- ``order_reasons.push_id`` (nullable, indexed): the reasons of a held fulfilment push are rows of
-  ``order_reasons`` with ``kind = 'push'`` — code, value, message and fix, as an order's — so
-  ``holds``, the digest and hold alerts show them with held orders (decision 78).
+- ``order_reasons.push_id`` (nullable; a partial index on the rows that have one): the reasons of
+  a held fulfilment push are rows of ``order_reasons`` with ``kind = 'push'`` — code, value,
+  message and fix, as an order's — so ``holds``, the digest and hold alerts show them with held
+  orders (decision 78).
 - ``fulfilment_pushes.status`` gets a CHECK naming the states of ``domain.states.PushState``.
 - Pushes held before this revision have a code and a message but no fix: they become ``recheck``
   (a move the push state machine allows), so the next push run validates each again and holds it
@@ -37,7 +38,13 @@ def upgrade() -> None:
         batch.create_foreign_key(
             op.f("fk_order_reasons_push_id_fulfilment_pushes"), "fulfilment_pushes", ["push_id"], ["id"]
         )
-        batch.create_index(op.f("ix_order_reasons_push"), ["push_id"])
+        # partial: an order's own reasons (push_id null) are not in it
+        batch.create_index(
+            op.f("ix_order_reasons_push"),
+            ["push_id"],
+            sqlite_where=sa.text("push_id IS NOT NULL"),
+            postgresql_where=sa.text("push_id IS NOT NULL"),
+        )
 
 
 def downgrade() -> None:
