@@ -192,8 +192,8 @@ def _refused_message(conn: Connection, row: ConnectionRow, now: datetime) -> str
     what = "held storage_refused" if len(held) == len(newest) else "held storage_refused or quarantined"
     return (
         f"{n} order(s) from {row.name} could not be stored as sent and are {what} — {shown}"
-        f"{', …' if n > len(newest) else ''}; the other orders are stored. See orderbridge holds; once the "
-        "channel sends a corrected version, the next sync stores it whole"
+        f"{', …' if n > len(newest) else ''}; the other orders are stored. The holds list them with the fix; once "
+        "the channel sends a corrected version, the next sync stores it whole"
     )
 
 

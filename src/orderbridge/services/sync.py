@@ -22,6 +22,7 @@ from sqlalchemy import insert, update
 from orderbridge.connectors.base import Role
 from orderbridge.domain.rules import DownloadRules
 from orderbridge.errors import InvalidInput, OrderBridgeError
+from orderbridge.fixes import edit_download_rules
 from orderbridge.runtime.crashpoints import crashpoint
 from orderbridge.runtime.leases import held
 from orderbridge.services.connections import record_failure, record_success
@@ -69,7 +70,8 @@ def download_rules(row: ConnectionRow) -> DownloadRules:
     except ValueError as exc:
         raise InvalidInput(
             f"connection {row.name!r} has invalid download rules: {exc}",
-            hint="Fix them with `orderbridge connections rules`.",
+            hint="Correct the connection's download_rules setting.",
+            fix=edit_download_rules("Correct the connection's download rules.", row.name),
         ) from exc
 
 
