@@ -138,13 +138,13 @@ def show_holds(code: str | None = None, value: str | None = None, *, text: str =
 def check_connection(connection: str | None = None) -> Fix:
     return Fix.of(
         FixAction.TEST_CONNECTION,
-        "Test the connection: it checks the credentials and permissions.",
+        "Test the connection (its credentials and permissions).",
         connection=connection,
     )
 
 
 def run_audit(connection: str | None = None) -> Fix:
-    return Fix.of(FixAction.RUN_AUDIT, "Audit the channel: compare it with the ledger now.", connection=connection)
+    return Fix.of(FixAction.RUN_AUDIT, "Audit the channel now (compare it with the ledger).", connection=connection)
 
 
 def show_audit(run: int) -> Fix:

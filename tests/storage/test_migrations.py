@@ -229,7 +229,7 @@ def test_0007_turns_each_stored_fix_into_the_data_the_code_now_writes_and_alert_
     engine: Engine,
 ) -> None:
     from orderbridge.domain import reasons as R
-    from orderbridge.fixes import FixAction, fixes_from_data
+    from orderbridge.fixes import check_connection, fixes_from_data, register_webhooks, show_audit, show_holds
     from orderbridge.storage.tables import order_reasons
 
     migrate(engine, "upgrade", "0006")
@@ -333,17 +333,13 @@ def test_0007_turns_each_stored_fix_into_the_data_the_code_now_writes_and_alert_
         R.invalid_order("the order has no lines").fix,
     ]
     assert fixes == now_written
-    actions = {k: [(f.action, f.args) for f in v] for k, v in stored.items()}
-    assert actions == {
-        "hold:sku_unmapped:ABC-1": [
-            (FixAction.MAP_SKU, {"sku": "ABC-1", "destination": "wh"}),
-            (FixAction.SHOW_HOLDS, {"code": "sku_unmapped", "value": "ABC-1"}),
-        ],
-        "digest:2026-11-20T00:00:00+00:00": [(FixAction.SHOW_HOLDS, {})],
-        "reconcile:5": [(FixAction.SHOW_AUDIT, {"run": "5"}), (FixAction.REGISTER_WEBHOOKS, {"connection": "shop"})],
-        "connection_failing:1:credentials": [(FixAction.TEST_CONNECTION, {"connection": "shop"})],
-        "webhooks_missing:1": [(FixAction.REGISTER_WEBHOOKS, {"connection": "shop"})],
-        "test:x": [],
+    assert stored == {  # what the code raises such alerts with now
+        "hold:sku_unmapped:ABC-1": (R.sku_unmapped("ABC-1", "wh").fix, show_holds("sku_unmapped", "ABC-1")),
+        "digest:2026-11-20T00:00:00+00:00": (show_holds(),),
+        "reconcile:5": (show_audit(5), register_webhooks("shop")),
+        "connection_failing:1:credentials": (check_connection("shop"),),
+        "webhooks_missing:1": (register_webhooks("shop"),),
+        "test:x": (),
     }
     migrate(engine, "downgrade", "0006")
     with engine.connect() as conn:

@@ -127,11 +127,11 @@ def _show_holds(code: str | None = None, value: str | None = None) -> dict[str, 
 
 
 def _check(name: str) -> dict[str, Any]:
-    return _fix("test_connection", "Test the connection: it checks the credentials and permissions.", connection=name)
+    return _fix("test_connection", "Test the connection (its credentials and permissions).", connection=name)
 
 
 def _audit(name: str) -> dict[str, Any]:
-    return _fix("run_audit", "Audit the channel: compare it with the ledger now.", connection=name)
+    return _fix("run_audit", "Audit the channel now (compare it with the ledger).", connection=name)
 
 
 def _webhooks(name: str) -> dict[str, Any]:
