@@ -83,7 +83,7 @@ from orderbridge.errors import (
     UnusableId,
 )
 from orderbridge.fixes import update_credentials
-from orderbridge.runtime.crashpoints import crashpoint
+from orderbridge.seams import crashpoint
 
 log = structlog.get_logger("orderbridge.shopify")
 
