@@ -46,3 +46,11 @@ class Unpresented:
             f"no webhook receiver address for {connection!r}: this process was composed without the web entrypoint",
             hint="Run the command from the OrderBridge CLI (or give the hub the CLI's presentation).",
         )
+
+
+def said(present: Presentation, fix: Fix) -> str:
+    """The fix in one line: its sentence, then the command when the presentation has one."""
+    command = present.command(fix)
+    if command is None:
+        return fix.text
+    return f"{fix.text.rstrip('.')}: {command}" if fix.text else command

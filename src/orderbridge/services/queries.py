@@ -100,7 +100,7 @@ class OrderDetail:
     state: str
     version: int
     total: str
-    reasons: list[dict[str, str]]
+    reasons: list[dict[str, Any]]  # kind, code, value, message (str) and fix (a Fix)
     timeline: list[dict[str, Any]]
     postings: list[dict[str, Any]]
     pushes: list[dict[str, Any]]

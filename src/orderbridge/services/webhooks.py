@@ -43,7 +43,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError
 
-from orderbridge import boundedjson
+from orderbridge import boundedjson, fixes
 from orderbridge.connectors.base import Capability, ChannelRecord, Role, WebhookChannel, WebhookSubscription
 from orderbridge.domain import limits
 from orderbridge.domain.events import EventKind
@@ -474,9 +474,9 @@ def check_subscriptions(hub: Hub) -> list[str]:
                     "channel (it removes subscriptions whose deliveries keep failing, and reinstalling an app "
                     "drops them). Orders still arrive by polling and audits, but up to a poll interval late. "
                     "OrderBridge has subscribed again; if this repeats, check that the channel can reach "
-                    f"{address}.\nBy hand: orderbridge webhooks register {row.name}"
+                    f"{address}."
                 ),
-                link=notify.alert_link(hub.settings, f"/connections/{row.name}"),
+                fixes=(fixes.register_webhooks(row.name),),
                 now=now,
                 connection_id=row.id,
                 data={"missing": missing},

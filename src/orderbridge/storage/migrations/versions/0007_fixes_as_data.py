@@ -138,7 +138,9 @@ def _webhooks(name: str) -> dict[str, Any]:
     return _fix("register_webhooks", "Subscribe the channel's webhooks again.", connection=name)
 
 
-def alert_fixes(kind: str, link: str, connection: str | None, held_fix: dict[str, Any] | None) -> list[dict[str, Any]]:
+def alert_fixes(
+    kind: str, link: str, connection: str | None, held_fix: dict[str, Any] | None, data: Any = None
+) -> list[dict[str, Any]]:
     """The fixes of an alert raised before 0007, from the link it was raised with and its kind."""
     parts = urlsplit(link or "")
     path = parts.path.rstrip("/")
@@ -153,8 +155,10 @@ def alert_fixes(kind: str, link: str, connection: str | None, held_fix: dict[str
         report = _fix("show_audit", "Read the audit's full report.", run=audit.group(1))
         if connection is None:
             return [report]
-        more = [_webhooks(connection)] if kind == "reconciliation_finding" else [_check(connection), _audit(connection)]
-        return [report, *more]
+        if kind == "reconciliation_finding":
+            missed = data.get("by_cause") if isinstance(data, dict) else None
+            return [report, *([_webhooks(connection)] if isinstance(missed, dict) and "no_webhook" in missed else [])]
+        return [report, _check(connection), _audit(connection)]
     named = re.search(r"/connections/([^/]+)$", path)
     name = unquote(named.group(1)) if named else connection
     if name is None:
@@ -189,16 +193,16 @@ def upgrade() -> None:
             _alerts.c.id, _alerts.c.tenant_id, _alerts.c.kind, _alerts.c.connection_id, _alerts.c.link, _alerts.c.data
         )
     ).all():
+        if isinstance(data, str):
+            data = json.loads(data)
         held = _held_fix(bind, tenant, data) if kind == "new_hold_reason" else None
-        fixes = alert_fixes(kind, link, names.get(cid), held)
+        fixes = alert_fixes(kind, link, names.get(cid), held, data)
         bind.execute(sa.update(_alerts).where(_alerts.c.id == aid).values(fixes=fixes))
     op.drop_column("alerts", "link")
 
 
 def _held_fix(bind: Any, tenant: int, data: Any) -> dict[str, Any] | None:
     """The (already rewritten) fix of an order held for the alert's cause, if one is still held."""
-    if isinstance(data, str):
-        data = json.loads(data)
     if not isinstance(data, dict) or "code" not in data:
         return None
     found = bind.execute(
