@@ -46,7 +46,7 @@ class AlertInfo:
     deliveries: list[DeliveryInfo]
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "fixes": [f.as_dict() for f in self.fixes]}
 
 
 def list_alerts(hub: Hub, *, open_only: bool = False) -> list[AlertInfo]:
