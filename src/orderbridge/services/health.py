@@ -42,6 +42,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from orderbridge.connectors.base import Role
 from orderbridge.domain.events import EventKind
 from orderbridge.errors import AuthFailed, FixConfiguration, OrderBridgeError, PermissionDenied
+from orderbridge.fixes import Fix, FixAction, check_connection, run_audit
 from orderbridge.services import notify
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ingest import ingest_failures_open, pending_reread_counts, resolve_ingest_failures
@@ -121,9 +122,9 @@ def record_success(hub: Hub, row: ConnectionRow, conn: Connection | None = None,
                 silent_key(row.id),
                 "connection_silent",
                 f"{row.name} has gone silent",
-                message + f"\n\nCheck it: orderbridge connections test {row.name}\nAudit it: "
-                f"orderbridge reconcile {row.name}",
+                message + ".",
                 now,
+                fixes=(check_connection(row.name), run_audit(row.name)),
             )
         else:
             notify.resolve_alert(conn, hub.tenant_id, silent_key(row.id), now)
@@ -155,7 +156,11 @@ def record_failure(
     if isinstance(error, PermissionDenied):  # the remote took the credentials, only not for this
         _settle_proven(hub, conn, row, job, now)
     if state == "failing":
-        fix = (error.hint or "See the message; the next run tries again on its own.").replace("<name>", row.name)
+        hint = error.hint or "See the message; the next run tries again on its own."
+        # a connector does not know which connection it serves: the fix is about this one
+        fixes = [error.fix.with_params(connection=row.name)] if error.fix is not None else []
+        if not any(f.action is FixAction.TEST_CONNECTION for f in fixes):
+            fixes.append(check_connection(row.name))
         credentials = isinstance(error, AuthFailed)  # one cause for every job: one alert, not one per job
         what = "its credentials were refused" if credentials else f"its {JOBS.get(job, job)} cannot run"
         _alert(
@@ -168,11 +173,11 @@ def record_failure(
             if credentials
             else f"{row.name} is failing ({JOBS.get(job, job)}): {error.message}",
             f"Connection {row.name} ({row.kind}) is failing: {what}.\n\n"
-            f"What happened: {error.message}\nHow to fix it: {fix}\n\nNothing is lost: every run resumes "
-            f"from the last committed cursor, so once this is fixed the next run catches up.\n"
-            f"Check it: orderbridge connections test {row.name}",
+            f"What happened: {error.message}\nWhat to do: {hint}\n\nNothing is lost: every run resumes "
+            f"from the last committed cursor, so once this is fixed the next run catches up.",
             now,
             data={"code": error.code, "failures": failures, "job": job},
+            fixes=tuple(fixes),
         )
     return _aggregate(hub, conn, row, now, {"last_error_at": now})
 
@@ -193,8 +198,8 @@ def _refused_message(conn: Connection, row: ConnectionRow, now: datetime) -> str
     what = "held storage_refused" if len(held) == len(newest) else "held storage_refused or quarantined"
     return (
         f"{n} order(s) from {row.name} could not be stored as sent and are {what} — {shown}"
-        f"{', …' if n > len(newest) else ''}; the other orders are stored. See orderbridge holds; once the "
-        "channel sends a corrected version, the next sync stores it whole"
+        f"{', …' if n > len(newest) else ''}; the other orders are stored. The holds list them with the fix; once "
+        "the channel sends a corrected version, the next sync stores it whole"
     )
 
 
@@ -342,8 +347,10 @@ def _alert(
     body: str,
     now: datetime,
     data: dict[str, Any] | None = None,
+    *,
+    fixes: tuple[Fix, ...],
 ) -> None:
-    """A connection's alert, linked to the connection's screen."""
+    """A connection's alert; its fixes are about the connection (its e-mail links to its screen)."""
     notify.raise_alert(
         conn,
         hub.tenant_id,
@@ -351,7 +358,7 @@ def _alert(
         kind=kind,
         subject=subject,
         body=body,
-        link=notify.alert_link(hub.settings, f"/connections/{row.name}"),
+        fixes=fixes,
         now=now,
         connection_id=row.id,
         data=data,

@@ -23,7 +23,9 @@ from orderbridge.connectors import registry
 from orderbridge.connectors.base import ChannelConnector, DestinationConnector, Role
 from orderbridge.crypto import SecretBox
 from orderbridge.errors import InvalidInput, NotFound
+from orderbridge.fixes import Fix, FixAction
 from orderbridge.observe import Observer
+from orderbridge.services.present import Presentation, Unpresented
 from orderbridge.settings import Settings
 from orderbridge.storage.db import Database
 from orderbridge.storage.tables import connections, tenants
@@ -82,6 +84,10 @@ class Hub:
     connectors: dict[str, Any] = field(default_factory=dict)
     #: metrics hooks (a no-op unless ``serve`` installs Prometheus metrics)
     observer: Observer = field(default_factory=Observer)
+    #: how fixes read and where the web server lives — the entrypoints' knowledge, given by the
+    #: composition root (the CLI installs ``cli.present.PRESENTATION``); services build no command
+    #: and no URL themselves
+    present: Presentation = field(default_factory=Unpresented)
     _clients: dict[int, Any] = field(default_factory=dict)
     #: connectors replaced after their connection changed: another thread may still be using one,
     #: so they are closed with the hub, not when replaced
@@ -89,15 +95,28 @@ class Hub:
     _clients_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, migrate: bool = True, tenant: str = "default") -> Hub:
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        migrate: bool = True,
+        tenant: str = "default",
+        present: Presentation | None = None,
+    ) -> Hub:
         db = Database(settings.resolved_database_url)
         if migrate:
             db.migrate()
         hub = cls(db=db, box=SecretBox(settings.resolved_secret_key()), settings=settings)
+        if present is not None:
+            hub.present = present
         with db.read() as conn:
             tid = conn.execute(select(tenants.c.id).where(tenants.c.slug == tenant)).scalar_one_or_none()
         if tid is None:
-            raise InvalidInput(f"tenant {tenant!r} does not exist", hint="Run `orderbridge init` first.")
+            raise InvalidInput(
+                f"tenant {tenant!r} does not exist",
+                hint="Initialise OrderBridge first: it creates the ledger and the default tenant.",
+                fix=Fix.of(FixAction.INIT, "Initialise OrderBridge: it creates the ledger and the default tenant."),
+            )
         hub.tenant_id = int(tid)
         return hub
 
@@ -110,7 +129,8 @@ class Hub:
             names = self.connection_names(conn)
             raise NotFound(
                 f"no connection named {name!r}",
-                hint=f"Known connections: {', '.join(names) or 'none'}. Add one with `orderbridge connections add`.",
+                hint=f"Known connections: {', '.join(names) or 'none'}.",
+                fix=Fix.of(FixAction.ADD_CONNECTION, "Add the connection."),
             )
         return ConnectionRow.from_row(row)
 

@@ -36,6 +36,7 @@ from orderbridge.errors import (
     RemoteUnavailable,
     RetryLater,
 )
+from orderbridge.fixes import update_credentials
 
 SYSTEM = "Shopify"
 
@@ -207,8 +208,10 @@ class ShopifyClient:
                 raise PermissionDenied(
                     f"{SYSTEM} refused this operation (ACCESS_DENIED): {message}",
                     hint=f"Grant the {SYSTEM} app the access scope the message names (e.g. write_fulfillments), "
-                    "reinstall or re-authorise it, then renew the token: "
-                    "orderbridge connections update <name> --credential access_token=…",
+                    "reinstall or re-authorise it, then renew the connection's access token.",
+                    fix=update_credentials(
+                        "Renew the connection's access token once the app has the scope.", credential="access_token"
+                    ),
                 )
             if "MAX_COST_EXCEEDED" in codes:
                 raise FixConfiguration(

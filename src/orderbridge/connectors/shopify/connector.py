@@ -82,6 +82,7 @@ from orderbridge.errors import (
     SettingsError,
     UnusableId,
 )
+from orderbridge.fixes import update_credentials
 from orderbridge.seams import crashpoint
 
 log = structlog.get_logger("orderbridge.shopify")
@@ -362,7 +363,10 @@ class ShopifyChannel:
         if not token:
             raise SettingsError(
                 "the Shopify connection has no access_token",
-                hint="Set it: orderbridge connections update <name> --credential access_token=shpat_…",
+                hint="Set the connection's access_token credential (the Admin API token, shpat_…).",
+                fix=update_credentials(
+                    "Set the connection's Admin API access token.", credential="access_token", example="shpat_…"
+                ),
             )
         unknown = set(settings) - set(DEFAULT_SETTINGS)
         if unknown:
