@@ -19,7 +19,7 @@ def official() -> Iterator[ShopifyState]:
     with run_in_thread(app) as sandbox:
         # ShopifyAPI builds https://<shop>.myshopify.com URLs from a Session; point the resource
         # layer at the sandbox directly instead (what Session.site would have produced).
-        shopify.ShopifyResource.set_site(f"{sandbox.base_url}/admin/api/2025-01")
+        shopify.ShopifyResource.set_site(f"{sandbox.base_url}/admin/api/2026-07")
         shopify.ShopifyResource.set_headers({"X-Shopify-Access-Token": TOKEN})
         try:
             yield state
