@@ -260,9 +260,13 @@ def test_a_delivery_is_the_order_json_signed_over_the_raw_body_with_every_header
     assert not verify_signature(SECRET, got.body + b" ", got.headers["x-shopify-hmac-sha256"])
     # the order's REST JSON as REST serves it (Shopify's full order), and every field the store was given
     assert got.order == json.loads(store.state.rest_json(order["id"]))
-    assert {k: got.order[k] for k in order if k not in ("billing_address", "shipping_address", "line_items",
-                                                        "shipping_lines")} == {
-        k: v for k, v in json.loads(json.dumps(order)).items()
+    assert {
+        k: got.order[k]
+        for k in order
+        if k not in ("billing_address", "shipping_address", "line_items", "shipping_lines")
+    } == {
+        k: v
+        for k, v in json.loads(json.dumps(order)).items()
         if k not in ("billing_address", "shipping_address", "line_items", "shipping_lines")
     }
     assert got.topic == "orders/create"
