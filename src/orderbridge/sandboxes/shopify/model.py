@@ -347,7 +347,10 @@ def _line_total(node: Node) -> Decimal:
 
 
 def _line_discount(node: Node) -> Decimal:
-    return sum((_dec(a["allocatedAmountSet"]) for a in node.get("discountAllocations") or []), Decimal(0))
+    allocations = node.get("discountAllocations") or []
+    if callable(allocations):  # built lazily (see nodes.line_allocations)
+        allocations = allocations({})
+    return sum((_dec(a["allocatedAmountSet"]) for a in allocations), Decimal(0))
 
 
 def _per_unit(node: Node, total: Decimal) -> Decimal:
