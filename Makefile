@@ -6,10 +6,12 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 # Shopify's published Admin GraphQL schemas for the sandbox (fetched with npm, never committed)
 SHOPIFY_SCHEMAS = src/orderbridge/sandboxes/shopify/published/manifest.json
+# independently written Shopify clients the sandbox is tested with (each in a venv of its own)
+TEST_CLIENTS = $(VENV)/clients/.installed
 
 .PHONY: setup demo test lint bench clean
 
-setup: $(VENV)/.installed $(SHOPIFY_SCHEMAS)
+setup: $(VENV)/.installed $(SHOPIFY_SCHEMAS) $(TEST_CLIENTS)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +21,9 @@ $(VENV)/.installed: pyproject.toml
 
 $(SHOPIFY_SCHEMAS): scripts/fetch-shopify-schema.sh
 	PYTHON=$(PYTHON) scripts/fetch-shopify-schema.sh
+
+$(TEST_CLIENTS): scripts/install-test-clients.sh $(VENV)/.installed
+	PYTHON=$(PYTHON) scripts/install-test-clients.sh
 
 demo: setup
 	$(BIN)/orderbridge demo

@@ -8,15 +8,20 @@
 # sandbox serves into src/orderbridge/sandboxes/shopify/published/ (gitignored: never committed),
 # with a manifest.json recording the package, its version and integrity, and the versions.
 #
-# The pins below are the only place to change when Shopify releases a version: bump the package,
-# run `npm view @shopify/dev-mcp version`, list the two newest *stable* versions it ships (the
-# package marks its newest stable one `latestVersion`; a `releaseCandidate` is not stable yet).
+# The pins below are the only place to change when Shopify releases a version: bump the package
+# (`npm view @shopify/dev-mcp version`) and list the *stable* versions it ships that Shopify still
+# supports — at least the two newest (the package marks its newest stable one `latestVersion`; a
+# `releaseCandidate` is not stable yet; a version is supported for twelve months from its
+# release). The oldest one listed is what a request for a retired version is served by, as
+# Shopify serves it by its oldest supported version: listing every supported one keeps the
+# sandbox's fallback Shopify's (tap-shopify 3.13.0 asks for 2025-07 and selects a field that
+# 2026-01 still has and 2026-04 removed).
 set -euo pipefail
 
 PACKAGE="@shopify/dev-mcp"
 PACKAGE_VERSION="1.16.0"
 PACKAGE_INTEGRITY="sha512-tqgRnK7sQhjew+htxtleTH23nXB5fZcsrhWgEkomsorGXvLOB2mh2upwZm8uzuTDNTZnqtLMe64yIwh6s2awtw=="
-VERSIONS=("2026-04" "2026-07")
+VERSIONS=("2026-01" "2026-04" "2026-07")
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DEST="${SHOPIFY_SCHEMA_DIR:-$ROOT/src/orderbridge/sandboxes/shopify/published}"

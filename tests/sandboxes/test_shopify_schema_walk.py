@@ -16,13 +16,13 @@ from typing import Any
 import httpx
 import pytest
 from graphql import (
-    Undefined,
     GraphQLField,
     GraphQLInputObjectType,
     GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLSchema,
     GraphQLUnionType,
+    Undefined,
     get_named_type,
     is_non_null_type,
 )
@@ -84,7 +84,9 @@ def store() -> Iterator[tuple[ShopifyState, httpx.Client]]:
     state, app = create_sandbox(orders=400, seed=5, limits=False)
     # the generator's rarer states, made certain: each kind of payment and a discounted order
     ids = sorted(state.orders)
-    for order_id, status in zip(ids, ("refunded", "partially_refunded", "authorized", "voided", "partially_paid"), strict=False):
+    for order_id, status in zip(
+        ids, ("refunded", "partially_refunded", "authorized", "voided", "partially_paid"), strict=False
+    ):
         state.update_order(order_id, financial_status=status)
     state.update_order(ids[5], discount_codes=[{"code": "TEN", "amount": "3.00", "type": "fixed_amount"}])
     client = in_process_client(app)
@@ -130,7 +132,9 @@ def test_every_field_of_the_order_types_resolves(
     seen: list[dict[str, Any]] = []
     after = None
     while True:
-        response = client.post(f"/admin/api/{version}/graphql.json", json={"query": query, "variables": {"after": after}})
+        response = client.post(
+            f"/admin/api/{version}/graphql.json", json={"query": query, "variables": {"after": after}}
+        )
         body = response.json()
         assert "errors" not in body, body.get("errors")
         page = body["data"]["orders"]

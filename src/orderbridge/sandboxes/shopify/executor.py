@@ -93,6 +93,9 @@ class Model(Protocol):
     def source(self, type_name: str, field_name: str) -> Source | None:
         """Where ``type_name.field_name`` comes from; None when the sandbox does not model it."""
 
+    def produces(self, type_name: str) -> bool:
+        """Whether the sandbox ever answers a value of ``type_name`` (a member of an abstract type)."""
+
 
 class ExecutionError(Exception):
     """A request error reported in ``errors`` with no data (bad operation, bad variables …)."""
@@ -258,8 +261,14 @@ class _Compiler:
                 sub = self.compile(named, inner, check=sub_check)
             elif isinstance(named, GraphQLInterfaceType | GraphQLUnionType):
                 sub = self.compile(named, inner, check=sub_check)
+                # a type the model never produces a value of cannot be selected into an answer:
+                # its fragment is compiled (for the cost) but not checked
                 variants = {
-                    concrete.name: self.compile(concrete, inner, check=sub_check)
+                    concrete.name: self.compile(
+                        concrete,
+                        inner,
+                        check=sub_check and self.model is not None and self.model.produces(concrete.name),
+                    )
                     for concrete in self._named_types(named, inner)
                 }
             plan.append(PlanField(key, name, args, sub, _is_connection(named), is_list, None, source, variants))
@@ -509,6 +518,15 @@ def compile_projector(plan: Plan) -> Callable[[Any], Any]:
         return fname
 
     return env[build(plan)]  # type: ignore[no-any-return]
+
+
+def field_projector(f: PlanField) -> Callable[[Any], Any]:
+    """The projector of one value of field ``f`` (dispatching on ``__typename`` for an abstract one)."""
+    assert f.sub is not None
+    default = compile_projector(f.sub)
+    if not f.variants:
+        return default
+    return _dispatch({t: compile_projector(p) for t, p in f.variants.items()}, default)
 
 
 def _dispatch(table: dict[str, Callable[[Any], Any]], default: Callable[[Any], Any]) -> Callable[[Any], Any]:

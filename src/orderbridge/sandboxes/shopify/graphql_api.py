@@ -35,7 +35,7 @@ from orderbridge.sandboxes.shopify.executor import (
     PlanField,
     ValidationFailed,
     _wrap,
-    compile_projector,
+    field_projector,
 )
 from orderbridge.sandboxes.shopify.generator import OrderSeed
 from orderbridge.sandboxes.shopify.nodes import fulfillment_node
@@ -270,7 +270,7 @@ def run_graphql(
             data[f.key] = None
             continue
         data[f.key] = (
-            _wrap(value, compile_projector(f.sub), f.args, f.connection and f.name != "orders", f.is_list)
+            _wrap(value, field_projector(f), f.args, f.connection and f.name != "orders", f.is_list)
             if f.sub is not None
             else value
         )
@@ -348,6 +348,18 @@ def shop_node(state: ShopifyState) -> dict[str, Any]:
     }
 
 
+def _node(state: ShopifyState, gid: str, bulk: BulkRunner) -> dict[str, Any] | None:
+    """``node(id:)``: the orders and bulk operations the store holds; null for any other id, as
+    Shopify answers an id it does not know."""
+    if gid.startswith("gid://shopify/Order/"):
+        order = _order_by_gid(state, gid)
+        return None if order is None else {**order, "__typename": "Order"}
+    if gid.startswith("gid://shopify/BulkOperation/"):
+        found = bulk.by_id(gid)
+        return None if found is None else {**found, "__typename": "BulkOperation"}
+    return None
+
+
 def _resolve_root(state: ShopifyState, f: PlanField, base_url: str, api_version: str, bulk: BulkRunner) -> Any:
     args = f.args
     name = f.name
@@ -355,6 +367,10 @@ def _resolve_root(state: ShopifyState, f: PlanField, base_url: str, api_version:
         return resolve_orders(state, args, stamps=_stamp_only(f))
     if name == "order":
         return _order_by_gid(state, args["id"])
+    if name == "node":
+        return _node(state, str(args["id"]), bulk)
+    if name == "nodes":
+        return [_node(state, str(i), bulk) for i in args["ids"]]
     if name == "ordersCount":
         return {"count": len(matching_seeds(state, args)), "precision": "EXACT"}
     if name == "shop":

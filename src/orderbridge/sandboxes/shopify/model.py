@@ -696,6 +696,7 @@ _WHOLE = frozenset(
         "DiscountCodeApplication",
         "DiscountApplication",
         "PricingPercentageValue",
+        "Node",
         "BulkOperation",
         "UserError",
         "BulkOperationUserError",
@@ -794,6 +795,8 @@ TYPES: dict[str, dict[str, Source]] = {
         "apiVersion": DATA,
     },
     "QueryRoot": {
+        "node": DATA,
+        "nodes": DATA,
         "orders": DATA,
         "order": DATA,
         "ordersCount": DATA,
@@ -825,6 +828,9 @@ class SandboxModel:
         if type_name in _WHOLE or type_name.endswith(("Connection", "Edge")):
             return DATA
         return None
+
+    def produces(self, type_name: str) -> bool:
+        return type_name in TYPES or type_name in _WHOLE
 
 
 MODEL = SandboxModel()
