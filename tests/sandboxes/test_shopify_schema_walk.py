@@ -125,7 +125,7 @@ _NODES = {
 def test_every_field_of_the_order_types_resolves(
     store: tuple[ShopifyState, httpx.Client], version: str, type_name: str
 ) -> None:
-    state, client = store
+    _state, client = store
     fields, required = selection(schema(version), type_name)
     inner = fields if type_name == "Order" else "{ id " + PATHS[type_name].format(fields) + " }"
     query = f"query Walk($after: String) {{ orders(first: 100, after: $after) {{ pageInfo {{ hasNextPage endCursor }} nodes {inner} }} }}"  # noqa: E501
