@@ -60,7 +60,7 @@ from orderbridge.connectors.base import (
     StampBatch,
     WebhookSubscription,
 )
-from orderbridge.connectors.shopify.client import ShopifyClient, estimate_cost
+from orderbridge.connectors.shopify.client import API_VERSION, ShopifyClient, estimate_cost
 from orderbridge.connectors.shopify.mapper import (
     ORDER_GID,
     BulkExportError,
@@ -87,7 +87,7 @@ from orderbridge.runtime.crashpoints import crashpoint
 log = structlog.get_logger("orderbridge.shopify")
 
 DEFAULT_SETTINGS: dict[str, Any] = {
-    "api_version": "2025-01",
+    "api_version": API_VERSION,
     "bulk_backfill": True,
     "bulk_batch_size": 250,
     "bulk_poll_interval": 1.0,
