@@ -31,6 +31,8 @@ from orderbridge.sandboxes.shopify.executor import DATA, EMPTY, NULL, Alias, Sou
 from orderbridge.sandboxes.shopify.generator import CENT
 from orderbridge.sandboxes.shopify.nodes import (
     discount_applications,
+    line_discount_allocations,
+    line_taxes,
     money_bag,
     order_refunds,
     order_transactions,
@@ -347,10 +349,7 @@ def _line_total(node: Node) -> Decimal:
 
 
 def _line_discount(node: Node) -> Decimal:
-    allocations = node.get("discountAllocations") or []
-    if callable(allocations):  # built lazily (see nodes.line_allocations)
-        allocations = allocations({})
-    return sum((_dec(a["allocatedAmountSet"]) for a in allocations), Decimal(0))
+    return sum((_dec(a["allocatedAmountSet"]) for a in line_discount_allocations(node)), Decimal(0))
 
 
 def _per_unit(node: Node, total: Decimal) -> Decimal:
@@ -363,7 +362,7 @@ LINE_ITEM: dict[str, Source] = {
     "contract": NULL,
     "currentQuantity": DATA,
     "customAttributes": DATA,
-    "discountAllocations": DATA,
+    "discountAllocations": lambda n, _a: line_discount_allocations(n),
     # code discounts are allocated across lines; line-level totals (withCodeDiscounts: false) are
     # before them, as on Shopify
     "discountedTotal": lambda n, _a: str(_line_total(n).quantize(CENT)),
@@ -398,7 +397,7 @@ LINE_ITEM: dict[str, Source] = {
     "sku": DATA,
     "staffMember": NULL,
     "suggestedReturnReasonDefinitions": NULL,
-    "taxLines": DATA,
+    "taxLines": lambda n, _a: line_taxes(n),
     "taxable": const(True),
     "title": DATA,
     "totalDiscount": lambda n, _a: str(_line_discount(n).quantize(CENT)),

@@ -198,30 +198,6 @@ def fulfillment_orders_of(ctx: OrderContext) -> list[dict[str, Any]]:
     return order_node(ctx.order(), ctx.seed)["fulfillmentOrders"]({})  # type: ignore[no-any-return]
 
 
-def _line_node(li: dict[str, Any], cur: str, ctx: OrderContext, k: int) -> dict[str, Any]:
-    variant_id = li.get("variant_id")
-    product_id = li.get("product_id")
-    return {
-        "id": f"gid://shopify/LineItem/{li['id']}",
-        "sku": li.get("sku"),
-        "name": li.get("name") or li.get("title"),
-        "title": li.get("title"),
-        "variantTitle": li.get("variant_title"),
-        "quantity": li.get("quantity"),
-        "currentQuantity": li.get("quantity"),
-        "unfulfilledQuantity": li.get("fulfillable_quantity", 0),
-        "requiresShipping": li.get("requires_shipping", True),
-        "variant": _variant(variant_id, li.get("sku"), li.get("variant_title")) if variant_id else None,
-        "product": _product(product_id, li.get("title")) if product_id else None,
-        "originalUnitPriceSet": money_bag(li.get("price"), cur),
-        "customAttributes": [{"key": p.get("name"), "value": p.get("value")} for p in li.get("properties") or []],
-        "discountAllocations": lambda _a: line_allocations(ctx)[k],
-        "taxLines": lambda _a: line_tax_lines(ctx)[k],
-        "_fulfillment_status": li.get("fulfillment_status"),
-        "_cur": cur,
-    }
-
-
 def order_node(o: dict[str, Any], seed: OrderSeed | None = None) -> dict[str, Any]:
     """The GraphQL ``Order`` node of the REST order ``o``; ``seed`` (when ``o`` was expanded from it
     and not changed since) lets the rarely selected parts re-expand the order instead of keeping ``o``
@@ -229,7 +205,34 @@ def order_node(o: dict[str, Any], seed: OrderSeed | None = None) -> dict[str, An
     cur = o.get("currency") or "USD"
     oid = o["id"]
     ctx = OrderContext(o if seed is None or seed.overlay is not None else None, seed, cur)
-    line_nodes = [_line_node(li, cur, ctx, k) for k, li in enumerate(o.get("line_items", []))]
+    line_nodes = []
+    for k, li in enumerate(o.get("line_items", [])):
+        variant_id = li.get("variant_id")
+        product_id = li.get("product_id")
+        line_nodes.append(
+            {
+                "id": f"gid://shopify/LineItem/{li['id']}",
+                "sku": li.get("sku"),
+                "name": li.get("name") or li.get("title"),
+                "title": li.get("title"),
+                "variantTitle": li.get("variant_title"),
+                "quantity": li.get("quantity"),
+                "currentQuantity": li.get("quantity"),
+                "unfulfilledQuantity": li.get("fulfillable_quantity", 0),
+                "requiresShipping": li.get("requires_shipping", True),
+                "variant": _variant(variant_id, li.get("sku"), li.get("variant_title")) if variant_id else None,
+                "product": _product(product_id, li.get("title")) if product_id else None,
+                "originalUnitPriceSet": money_bag(li.get("price"), cur),
+                "customAttributes": [
+                    {"key": p.get("name"), "value": p.get("value")} for p in li.get("properties") or []
+                ],
+                # discountAllocations and taxLines: model rules over the order context (line k)
+                "_fulfillment_status": li.get("fulfillment_status"),
+                "_ctx": ctx,
+                "_k": k,
+                "_cur": cur,
+            }
+        )
     by_line = {n["id"]: n for n in line_nodes}
     shipping_total = sum((Decimal(str(s.get("price") or 0)) for s in o.get("shipping_lines", [])), Decimal(0))
     tags = o.get("tags") or ""
@@ -345,6 +348,18 @@ def order_node(o: dict[str, Any], seed: OrderSeed | None = None) -> dict[str, An
 
 
 # --- the rarely selected parts, built once per order context ----------------------------------------
+
+
+def line_discount_allocations(line: dict[str, Any]) -> list[dict[str, Any]]:
+    """A line node's discount allocations (its share of each discount code)."""
+    ctx: OrderContext | None = line.get("_ctx")
+    return [] if ctx is None else line_allocations(ctx)[line["_k"]]
+
+
+def line_taxes(line: dict[str, Any]) -> list[dict[str, Any]]:
+    """A line node's tax lines (its share of each of the order's)."""
+    ctx: OrderContext | None = line.get("_ctx")
+    return [] if ctx is None else line_tax_lines(ctx)[line["_k"]]
 
 
 def rest_order(node: dict[str, Any]) -> dict[str, Any]:
