@@ -29,7 +29,7 @@ from starlette.routing import Route
 from orderbridge.sandboxes.base import ASGIApp, build_app
 from orderbridge.sandboxes.shopify.bulk import BulkRunner
 from orderbridge.sandboxes.shopify.executor import Executor
-from orderbridge.sandboxes.shopify.graphql_api import run_graphql
+from orderbridge.sandboxes.shopify.graphql_api import matching_seeds, run_graphql
 from orderbridge.sandboxes.shopify.model import MODEL
 from orderbridge.sandboxes.shopify.rest import AUTH_ERROR, RestApi, json_response, versioned
 from orderbridge.sandboxes.shopify.schema import schema, served_versions
@@ -93,7 +93,7 @@ def routes(state: ShopifyState) -> list[Route]:
 
     for version in served_versions():  # built now, not on a first request that a benchmark may time
         executor(version)
-    bulk = BulkRunner(state, executor)
+    bulk = BulkRunner(state, executor, lambda args: [seed.id for seed in matching_seeds(state, args)])
     rest = RestApi(state)
 
     async def graphql(request: Request) -> Response:

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from orderbridge.sandboxes.shopify.executor import (
     ExecutionError,
     Executor,
@@ -37,9 +39,7 @@ from orderbridge.sandboxes.shopify.executor import (
     ValidationFailed,
     compile_projector,
 )
-
-if TYPE_CHECKING:
-    from orderbridge.sandboxes.shopify.state import ShopifyState
+from orderbridge.sandboxes.shopify.webhooks import WebhookDispatcher
 
 #: statuses in which a bulk query holds the shop's one slot (a new run is refused)
 BULK_BUSY = frozenset({"CREATED", "RUNNING", "CANCELING"})
@@ -116,10 +116,12 @@ class BulkSlot:
     bulk_operations: dict[int, BulkOperation]
     bulk_results: dict[int, bytes]
     _next_bulk: int
+    webhook_dispatcher: WebhookDispatcher
 
-    if TYPE_CHECKING:  # provided by SandboxState
+    if TYPE_CHECKING:  # provided by SandboxState and ShopifyState
 
         def record(self, kind: str, key: str, **data: Any) -> None: ...
+        def bulk_block(self, query: str, order_id: int, build: Callable[[dict[str, Any]], bytes]) -> bytes: ...
 
     # --- bulk ------------------------------------------------------------------------------------
     # One bulk query per app and shop at a time. An operation's status moves with the sandbox's
@@ -216,11 +218,20 @@ def bulk_rules(plan: list[PlanField]) -> list[dict[str, Any]]:
 
 
 class BulkRunner:
-    """Runs the store's bulk operations: validation, the clock, completion, results, the webhook."""
+    """Runs the store's bulk operations: validation, the clock, completion, results, the webhook.
 
-    def __init__(self, state: ShopifyState, executors: Callable[[str], Executor]) -> None:
+    ``matching(args)`` lists the ids of the orders the top-level ``orders`` field selects (its
+    ``query``, ``sortKey`` and ``reverse``), in order."""
+
+    def __init__(
+        self,
+        state: BulkSlot,
+        executors: Callable[[str], Executor],
+        matching: Callable[[dict[str, Any]], list[int]],
+    ) -> None:
         self.state = state
         self.executors = executors
+        self.matching = matching
 
     def run(self, query: str, base_url: str, api_version: str) -> dict[str, Any]:
         executor = self.executors(api_version)
@@ -302,15 +313,11 @@ class BulkRunner:
             self._announce(op)
 
     def _announce(self, op: BulkOperation) -> None:
-        from orderbridge.sandboxes.shopify.state import dumps
-
         dispatcher = self.state.webhook_dispatcher
         if dispatcher.has_subscribers(FINISH_TOPIC):
-            dispatcher.publish(FINISH_TOPIC, 0, dumps(op.finish_payload()), self.state.clock())
+            dispatcher.publish(FINISH_TOPIC, 0, orjson.dumps(op.finish_payload()), self.state.clock())
 
     def _complete(self, op: BulkOperation) -> None:
-        from orderbridge.sandboxes.shopify.graphql_api import matching_seeds
-
         state = self.state
         executor = self.executors(op.api_version)
         doc = executor.document(op.query)
@@ -328,8 +335,8 @@ class BulkRunner:
             flatten(project_node(node), None, lines)
             return b"\n".join(lines) + b"\n"
 
-        seeds = matching_seeds(state, root.args) if node_plan else []
-        blocks = [state.bulk_block(f"{op.api_version}\n{op.query}", s.id, block) for s in seeds]
+        ids = self.matching(root.args) if node_plan else []
+        blocks = [state.bulk_block(f"{op.api_version}\n{op.query}", order_id, block) for order_id in ids]
         body = b"".join(blocks)
         state.bulk_results[op.id] = body
         op.status = "COMPLETED"
@@ -376,8 +383,6 @@ def unlimited(plan: list[PlanField]) -> list[PlanField]:
 
 def flatten(node: dict[str, Any], parent: str | None, out: list[bytes]) -> None:
     """One JSONL line per node; nested connection nodes become later lines with ``__parentId``."""
-    from orderbridge.sandboxes.shopify.state import dumps
-
     line: dict[str, Any] = {}
     children: list[dict[str, Any]] = []
     for key, value in node.items():
@@ -387,7 +392,7 @@ def flatten(node: dict[str, Any], parent: str | None, out: list[bytes]) -> None:
             line[key] = value
     if parent is not None:
         line["__parentId"] = parent
-    out.append(dumps(line))
+    out.append(orjson.dumps(line))
     for child in children:
         flatten(child, node.get("id"), out)
 
