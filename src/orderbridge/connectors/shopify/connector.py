@@ -49,6 +49,7 @@ import structlog
 from graphql import GraphQLError, parse, print_ast
 
 from orderbridge.connectors.base import (
+    ApiVersionNotice,
     Capability,
     ChannelBatch,
     ChannelRecord,
@@ -411,6 +412,20 @@ class ShopifyChannel:
 
     def close(self) -> None:
         self.client.close()
+
+    def api_version_notice(self) -> ApiVersionNotice | None:
+        """``VersionedApi``: the deprecation the last Shopify response announced, if any."""
+        found = self.client.deprecation
+        if found is None:
+            return None
+        return ApiVersionNotice(
+            setting="api_version",
+            current=found.requested,
+            recommended=API_VERSION,
+            served=found.served,
+            ends=found.ends,
+            message=found.message(),
+        )
 
     # --- ChannelConnector -----------------------------------------------------------------------
     def list_changed(self, since: datetime | None, until: datetime | None = None) -> Iterator[ChannelBatch]:
