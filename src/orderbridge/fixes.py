@@ -45,6 +45,8 @@ class FixAction(StrEnum):
     TEST_CONNECTION = "test_connection"
     #: ``connection``: change which orders the channel's download rules let through
     EDIT_DOWNLOAD_RULES = "edit_download_rules"
+    #: ``connection``, ``setting``, ``value`` (JSON): change one of the connection's settings
+    SET_SETTING = "set_setting"
     #: ``connection``: subscribe the hub's receiver to the channel's order topics again
     REGISTER_WEBHOOKS = "register_webhooks"
     #: ``connection``: compare the channel with the ledger now (an audit)

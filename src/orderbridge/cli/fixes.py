@@ -53,6 +53,12 @@ def _credentials(fix: Fix) -> str:
     return f"connections update {_name(fix.param('connection'))} {pairs}"
 
 
+def _setting(fix: Fix) -> str:
+    value = fix.param("value")
+    assignment = f"{fix.param('setting') or '<setting>'}={value if value is not None else '<JSON>'}"
+    return f"connections update {_name(fix.param('connection'))} --setting {_quoted(assignment)}"
+
+
 def _connection(template: str) -> Callable[[Fix], str]:
     return lambda fix: template.format(_name(fix.param("connection")))
 
@@ -65,6 +71,7 @@ _COMMANDS: dict[FixAction, Callable[[Fix], str]] = {
     FixAction.UPDATE_CREDENTIALS: _credentials,
     FixAction.TEST_CONNECTION: _connection("connections test {}"),
     FixAction.EDIT_DOWNLOAD_RULES: _connection("connections update {} --setting download_rules=<JSON>"),
+    FixAction.SET_SETTING: _setting,
     FixAction.REGISTER_WEBHOOKS: _connection("webhooks register {}"),
     FixAction.RUN_AUDIT: _connection("reconcile {}"),
     FixAction.SHOW_AUDIT: lambda fix: f"audits --id {_name(fix.param('run'), '<run>')}",

@@ -32,6 +32,7 @@ returns it to ``healthy`` and resolves its alert (so a later episode alerts agai
 from __future__ import annotations
 
 import itertools
+import json
 import statistics
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,7 +40,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, func, insert, select, update
 
-from orderbridge.connectors.base import Role
+from orderbridge.connectors.base import ApiVersionNotice, Role
 from orderbridge.domain.events import EventKind
 from orderbridge.errors import AuthFailed, FixConfiguration, OrderBridgeError, PermissionDenied
 from orderbridge.fixes import Fix, FixAction, check_connection, run_audit
@@ -64,6 +65,7 @@ JOBS: dict[str, str] = {
     "audit": "audit",
     "check": "connection test",
     "webhooks": "webhook registration",
+    "api_version": "API version",
 }
 _RANK = {"healthy": 0, "silent": 1, "degraded": 2, "failing": 3}
 #: the alert "job" of refused credentials (HTTP 401): one cause for every job of the connection
@@ -77,6 +79,74 @@ def failing_key(connection_id: int, job: str) -> str:
 
 def silent_key(connection_id: int) -> str:
     return f"connection_silent:{connection_id}"
+
+
+def api_version_key(connection_id: int) -> str:
+    return f"api_version_deprecated:{connection_id}"
+
+
+def record_api_version(hub: Hub, row: ConnectionRow, notice: ApiVersionNotice | None) -> str:
+    """What a run's responses said about the connection's API version (issue #12): a deprecated or
+    retired version makes the connection degraded (job ``api_version``) and raises one alert with
+    the fix — the setting to change and the date support ends — until a response says nothing;
+    then the job is healthy again and the alert resolved. Returns the connection's state."""
+    with hub.db.transaction() as conn:
+        _lock(conn, row)
+        now = hub.now()
+        key = api_version_key(row.id)
+        if notice is None:
+            had = conn.execute(
+                select(connection_jobs.c.health).where(
+                    connection_jobs.c.connection_id == row.id, connection_jobs.c.job == "api_version"
+                )
+            ).scalar_one_or_none()
+            if had is None:  # nothing was ever reported: nothing to settle
+                return str(conn.execute(select(connections.c.health).where(connections.c.id == row.id)).scalar_one())
+            _set_job(hub, conn, row, "api_version", "healthy", "", now, failures=0, succeeded=True)
+            notify.resolve_alert(conn, hub.tenant_id, key, now)
+            return _aggregate(hub, conn, row, now, {})
+        message = f"{notice.message}; set its {notice.setting} setting to {notice.recommended!r}" + (
+            f", before support ends on {notice.ends.isoformat()}" if notice.ends and notice.ends > now.date() else ""
+        )
+        _set_job(
+            hub,
+            conn,
+            row,
+            "api_version",
+            "degraded",
+            message,
+            now,
+            failures=0,
+            succeeded=True,
+            code="api_version_deprecated",
+        )
+        _alert(
+            hub,
+            conn,
+            row,
+            key,
+            "api_version_deprecated",
+            f"{row.name}: {notice.message}",
+            message,
+            now,
+            data={
+                "setting": notice.setting,
+                "current": notice.current,
+                "recommended": notice.recommended,
+                "served": notice.served,
+                "ends": notice.ends.isoformat() if notice.ends else None,
+            },
+            fixes=(
+                Fix.of(
+                    FixAction.SET_SETTING,
+                    f"Set the connection's {notice.setting} setting to {notice.recommended!r}.",
+                    connection=row.name,
+                    setting=notice.setting,
+                    value=json.dumps(notice.recommended),
+                ),
+            ),
+        )
+        return _aggregate(hub, conn, row, now, {})
 
 
 def record_success(hub: Hub, row: ConnectionRow, conn: Connection | None = None, *, job: str) -> str:

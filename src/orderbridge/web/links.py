@@ -28,6 +28,7 @@ _ABOUT_A_CONNECTION = frozenset(
         FixAction.TEST_CONNECTION,
         FixAction.UPDATE_CREDENTIALS,
         FixAction.EDIT_DOWNLOAD_RULES,
+        FixAction.SET_SETTING,
         FixAction.REGISTER_WEBHOOKS,
         FixAction.RUN_AUDIT,
     }
