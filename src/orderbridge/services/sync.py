@@ -64,8 +64,9 @@ class SyncReport:
 
 
 def download_rules(row: ConnectionRow) -> DownloadRules:
+    """The connection's rules over its kind's declared defaults (a rule it leaves out keeps the kind's)."""
     try:
-        return DownloadRules.from_settings(row.settings.get("download_rules"))
+        return row.declaration.download_rules(row.settings.get("download_rules"))
     except ValueError as exc:
         raise InvalidInput(
             f"connection {row.name!r} has invalid download rules: {exc}",
