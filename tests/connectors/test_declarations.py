@@ -28,7 +28,6 @@ from orderbridge.sandboxes.base import in_process_client
 from orderbridge.sandboxes.shopify import create_sandbox
 from tests.builders import SEED_000_RULES
 
-
 BUILT_IN = ("shipstation", "shopify")
 
 
