@@ -48,7 +48,10 @@ def add_connection(
         raise InvalidInput(
             f"connection {name!r} ({kind}) is missing credential(s): {', '.join(missing)}",
             hint="Pass each as --credential NAME=VALUE: "
-            + "; ".join(f"{f.name}: {f.description}" for f in decl.credentials),
+            + "; ".join(
+                f"--credential {f.name}={f.placeholder} ({'' if f.required else 'optional: '}{f.description})"
+                for f in decl.credentials
+            ),
         )
     _check_settings(name, decl, settings or {})
     merged = {**decl.default_settings, **(settings or {})}
