@@ -24,13 +24,6 @@ from orderbridge.settings import Settings
 from orderbridge.storage.db import Database
 from orderbridge.storage.tables import metadata
 
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "capability(name): a connector contract test that applies only where the capability is declared"
-    )
-
-
 PG_ADMIN = os.environ.get("ORDERBRIDGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 

@@ -31,6 +31,7 @@ from orderbridge.connectors.base import (
     ShipmentSource,
     missing_methods,
 )
+from orderbridge.domain.canonical import content_hash
 from orderbridge.domain.mappings import DestinationPolicy, ServiceRef
 from orderbridge.domain.money import Money
 from orderbridge.domain.order import (
@@ -100,7 +101,7 @@ def make_order(n: int, *, lines: int = 2, number: str | None = None, shipping: s
 def outgoing(order: Order, *, key: str | None = None, policy: DestinationPolicy = POLICY) -> OutgoingOrder:
     order_key = key or f"ob-{order.external_id.rsplit('/', 1)[-1]}"
     return OutgoingOrder(
-        idempotency_key=f"{order_key}:{order.content_hash()[:12]}",
+        idempotency_key=f"{order_key}:{content_hash(order)[:12]}",
         order_key=order_key,
         resolved=resolve(order, policy),
     )

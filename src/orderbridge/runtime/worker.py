@@ -28,11 +28,11 @@ import structlog
 
 from orderbridge.connectors.base import Capability, Role
 from orderbridge.errors import InvalidInput
-from orderbridge.runtime.leases import LeaseBusy
 from orderbridge.services.backsync import poll_shipments, push_fulfilments
 from orderbridge.services.hub import Hub
 from orderbridge.services.posting import post_ready
 from orderbridge.services.sync import sync_channel
+from orderbridge.storage.leases import LeaseBusy
 
 log = structlog.get_logger("orderbridge.worker")
 

@@ -1,5 +1,8 @@
 """Ledger helpers shared by ingest, mappings, posting and back-sync.
 
+``destination_policy`` and ``download_rules`` are the pipeline's inputs read from a connection:
+what a destination requires, and which of a channel's orders to download.
+
 ``apply_decisions`` is the one place an order's pipeline outcome is written: the state, the open
 reasons (released ones get ``released_at``, never deleted) and the timeline events — so a release
 caused by a new mapping and a decision made at ingest leave the same trail.
@@ -18,7 +21,9 @@ from orderbridge.domain.events import EventKind
 from orderbridge.domain.mappings import DestinationPolicy, MappingKind, ServiceRef
 from orderbridge.domain.pipeline import Decision
 from orderbridge.domain.reasons import Reason
+from orderbridge.domain.rules import DownloadRules
 from orderbridge.domain.states import OrderState, check_transition
+from orderbridge.errors import InvalidInput
 from orderbridge.services.hub import ConnectionRow
 from orderbridge.storage.db import insert_rows
 from orderbridge.storage.tables import events, mappings, order_reasons, orders
@@ -51,6 +56,17 @@ def destination_policy(conn: Connection, row: ConnectionRow) -> DestinationPolic
         shipping_mapping_required=wants_shipping and row.hub_setting("shipping_mapping") == "required",
         required_fields=tuple(row.hub_setting("required_fields") or ()),
     )
+
+
+def download_rules(row: ConnectionRow) -> DownloadRules:
+    """The connection's rules over its kind's declared defaults (a rule it leaves out keeps the kind's)."""
+    try:
+        return row.declaration.download_rules(row.settings.get("download_rules"))
+    except ValueError as exc:
+        raise InvalidInput(
+            f"connection {row.name!r} has invalid download rules: {exc}",
+            hint="Fix them with `orderbridge connections rules`.",
+        ) from exc
 
 
 @dataclass
