@@ -60,6 +60,7 @@ from orderbridge.connectors.base import (
     WebhookSource,
     WebhookSubscription,
 )
+from orderbridge.domain import limits
 from orderbridge.domain.events import EventKind
 from orderbridge.errors import InvalidInput, NotFound, OrderBridgeError, SettingsError, UnusableId
 from orderbridge.services import notify
@@ -155,6 +156,10 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
     except _UNREADABLE as exc:  # parsing is pure: whatever it raises, the delivery caused
         bound.warning("webhook.unreadable", error=str(exc), error_type=type(exc).__name__)
         return _rejected(hub, name, 400, "rejected_invalid", f"unreadable delivery: {_describe(exc)}")
+    unstorable = _unstorable(delivery)  # the ledger's own limits, whatever the adapter checked
+    if unstorable:
+        bound.warning("webhook.unreadable", error=unstorable)
+        return _rejected(hub, name, 400, "rejected_invalid", f"unreadable delivery: {unstorable}")
     if delivery.topic not in adapter.topics:  # not one the hub subscribes to: nothing to store
         bound.info("webhook.ignored", topic=delivery.topic)
         hub.observer.webhook(name, "ignored")
@@ -234,6 +239,19 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
         external_id=delivery.external_id,
     )
     return outcome
+
+
+def _unstorable(delivery: WebhookDelivery) -> str:
+    """Why the delivery's id or topic cannot be kept in ``webhook_deliveries`` ("" when they can)."""
+    for what, value, limit in (
+        ("delivery id", delivery.webhook_id, limits.WEBHOOK_ID),
+        ("topic", delivery.topic, limits.WEBHOOK_TOPIC),
+    ):
+        if not isinstance(value, str) or len(value) > limit.max_chars or limits.storable(value) != value:
+            return f"the {what} is not a valid value (at most {limit.max_chars} characters, no NUL)"
+    if not delivery.webhook_id:
+        return "the delivery has no id"
+    return ""
 
 
 #: what a pure parser raises on data it cannot read (a ``ValueError`` first of all)

@@ -143,6 +143,12 @@ def test_a_test_kind_webhook_is_verified_and_ingested_by_the_kind_agnostic_recei
     forged = httpx.post(address, content=body, headers=headers, timeout=10)
     assert forged.status_code == 401 and "forged: X-Tiny-Signature" in forged.json()["message"]
     assert other["id"] not in world.states()
+    # an adapter that checks no length: the receiver still refuses an id the ledger cannot keep
+    headers, body = shop.delivery(other["id"])
+    headers["x-tiny-delivery"] = "D" * 1000
+    too_long = httpx.post(address, content=body, headers=headers, timeout=10)
+    assert too_long.status_code == 400 and "delivery id is not a valid value" in too_long.json()["message"]
+    assert other["id"] not in world.states()
     # a topic the kind does not subscribe to is answered and ignored
     headers, body = shop.delivery(other["id"], "order.archived")
     ignored = httpx.post(address, content=body, headers=headers, timeout=10)
