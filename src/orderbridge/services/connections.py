@@ -154,4 +154,3 @@ def test_connection(hub: Hub, name: str) -> str:
         raise
     record_success(hub, row, job="check")
     return description
-
