@@ -182,7 +182,7 @@ def _register_all(hub: Any) -> None:
             err.print(
                 line(
                     (clean(r.connection), "yellow"),
-                    (": no api_secret, so no webhooks — polled and audited only", "yellow"),
+                    (f": no {r.secret_credential}, so no webhooks — polled and audited only", "yellow"),
                 )
             )
         elif r.error is not None:

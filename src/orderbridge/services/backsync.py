@@ -32,13 +32,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from orderbridge.connectors.base import FulfilmentLine, FulfilmentRequest, Role
+from orderbridge.connectors.base import (
+    Capability,
+    FulfilmentChannel,
+    FulfilmentLine,
+    FulfilmentRequest,
+    Role,
+    ShipmentSource,
+)
 from orderbridge.domain.canonical import order_from_json
 from orderbridge.domain.events import EventKind
 from orderbridge.domain.shipments import Shipment, ShipmentLine, fulfilment_lines, push_hold_reasons
@@ -89,8 +96,10 @@ def poll_shipments(hub: Hub, destination: str) -> BackSyncReport:
         row = hub.connection(conn, destination)
     if row.role is not Role.DESTINATION:
         raise InvalidInput(f"{destination!r} is not a destination; shipments come from destinations")
+    if not row.can(Capability.LIST_SHIPMENTS):
+        raise InvalidInput(f"{destination!r} ({row.kind}) does not list shipments; nothing is read back from it")
     report = BackSyncReport(destination)
-    connector = hub.destination(row)
+    connector = cast(ShipmentSource, hub.destination(row))
     with held(hub.db, f"shipments:{row.id}", hub.settings.lease_ttl_s, hub.now):
         with hub.db.read() as conn:
             cursor = read_cursor(conn, row.id, "shipments")
@@ -200,8 +209,10 @@ def push_fulfilments(hub: Hub, channel: str) -> BackSyncReport:
         row = hub.connection(conn, channel)
     if row.role is not Role.CHANNEL:
         raise InvalidInput(f"{channel!r} is not a channel; fulfilments are pushed to channels")
+    if not row.can(Capability.PUSH_FULFILMENT):
+        raise InvalidInput(f"{channel!r} ({row.kind}) does not accept fulfilments; nothing is pushed to it")
     report = BackSyncReport(channel)
-    connector = hub.channel(row)
+    connector = cast(FulfilmentChannel, hub.channel(row))
     with held(hub.db, f"push:{row.id}", hub.settings.lease_ttl_s, hub.now):
         try:
             for item in _work(hub, row):

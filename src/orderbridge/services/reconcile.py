@@ -33,7 +33,6 @@ from typing import Any, cast
 import structlog
 from sqlalchemy import Connection, and_, func, insert, select, update
 
-from orderbridge.connectors import registry
 from orderbridge.connectors.base import AuditableChannel, Capability, ChannelRecord, OrderStamp, Role
 from orderbridge.domain.events import EventKind
 from orderbridge.errors import FixConfiguration, InvalidInput, OrderBridgeError
@@ -126,10 +125,9 @@ def reconcile(
         row = hub.connection(conn, name)
     if row.role is not Role.CHANNEL:
         raise InvalidInput(f"{name!r} is a {row.role} connection; audits compare a channel with the ledger")
-    connector = hub.channel(row)
-    if Capability.LIST_ORDER_STAMPS not in connector.declaration.capabilities:
+    if not row.can(Capability.LIST_ORDER_STAMPS):
         raise InvalidInput(f"{row.kind} connections cannot list order ids cheaply, so they cannot be audited yet")
-    auditable = cast(AuditableChannel, connector)
+    auditable = cast(AuditableChannel, hub.channel(row))
     until = until or hub.now()
     if since >= until:
         raise InvalidInput(f"the audit window is empty: {since.isoformat()} is not before {until.isoformat()}")
@@ -473,7 +471,7 @@ def due_audits(hub: Hub, now: datetime | None = None) -> list[tuple[str, str, da
     due: list[tuple[str, str, datetime]] = []
     with hub.db.read() as conn:
         for row in hub.connections_by_role(conn, Role.CHANNEL):
-            if Capability.LIST_ORDER_STAMPS not in _capabilities(row):
+            if not row.can(Capability.LIST_ORDER_STAMPS):  # audits run only where the kind declares them
                 continue
             if read_cursor(conn, row.id) is None:
                 continue  # nothing to audit before the first poll completes (the backfill is the audit)
@@ -486,10 +484,6 @@ def due_audits(hub: Hub, now: datetime | None = None) -> list[tuple[str, str, da
                 if last is None or (now - last).total_seconds() >= every:
                     due.append((row.name, kind, now - timedelta(seconds=window)))
     return due
-
-
-def _capabilities(row: ConnectionRow) -> frozenset[Capability]:
-    return registry.declaration(row.kind).capabilities
 
 
 def run_due_audits(hub: Hub) -> list[ReconcileReport]:
