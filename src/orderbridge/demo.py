@@ -20,9 +20,11 @@ from typing import Any
 import httpx
 from rich.console import Console
 
+from orderbridge.connectors import registry
+from orderbridge.domain.mappings import MappingKind
 from orderbridge.sandboxes.base import run_in_thread
 from orderbridge.services.connections import add_connection
-from orderbridge.services.hub import Hub
+from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.mappings import set_mapping
 from orderbridge.services.queries import accounting
 from orderbridge.services.reconcile import reconcile
@@ -30,6 +32,25 @@ from orderbridge.settings import Settings
 
 #: the demo store's orders span the last 50 days: the daily audit's 60-day window covers them all
 AUDIT_DAYS = 60
+
+#: what each sandbox the demo starts accepts, by the credential names its kind declares
+SANDBOX_CREDENTIALS: dict[str, dict[str, str]] = {
+    "shopify": {"access_token": "shpat_sandbox"},
+    "shipstation": {"api_key": "ss_key", "api_secret": "ss_secret"},
+}
+
+
+def connect(hub: Hub, name: str, kind: str, base_url: str) -> ConnectionRow:
+    """Add a connection to a sandbox with the declared credentials it accepts (a declared credential
+    the demo has no value for is an error here, not a connection that cannot sync)."""
+    decl = registry.declaration(kind)
+    given = SANDBOX_CREDENTIALS[kind]
+    missing = [f.name for f in decl.credentials if f.required and f.name not in given]
+    if missing:
+        raise AssertionError(f"the demo has no sandbox value for {kind}'s {', '.join(missing)}")
+    return add_connection(
+        hub, name, kind, base_url, {f.name: given[f.name] for f in decl.credentials if f.name in given}
+    )
 
 
 def run_demo(
@@ -65,18 +86,17 @@ def run_demo(
         say(f"Shopify sandbox with {orders} orders on {shop.base_url}; ShipStation sandbox on {ss.base_url}")
         hub = Hub.from_settings(settings)
         try:
-            add_connection(hub, "shop", "shopify", shop.base_url, {"access_token": "shpat_sandbox"})
-            add_connection(
-                hub, "warehouse", "shipstation", ss.base_url, {"api_key": "ss_key", "api_secret": "ss_secret"}
-            )
+            connect(hub, "shop", "shopify", shop.base_url)
+            needs = connect(hub, "warehouse", "shipstation", ss.base_url).declaration.mapping_kinds
             unstocked = set(generator.UNSTOCKED_SKUS)
-            for sku, _title, _price in generator.CATALOG:
-                if sku not in unstocked:
-                    set_mapping(hub, "sku", sku, sku, "warehouse")
-            for i, method in enumerate(generator.SHIPPING_METHODS):
-                set_mapping(
-                    hub, "shipping", method, f"ups:ups_{['ground', '2nd_day_air', 'next_day_air'][i % 3]}", "warehouse"
-                )
+            if MappingKind.SKU in needs:
+                for sku, _title, _price in generator.CATALOG:
+                    if sku not in unstocked:
+                        set_mapping(hub, "sku", sku, sku, "warehouse")
+            if MappingKind.SHIPPING in needs:
+                for i, method in enumerate(generator.SHIPPING_METHODS):
+                    service = f"ups:ups_{['ground', '2nd_day_air', 'next_day_air'][i % 3]}"
+                    set_mapping(hub, "shipping", method, service, "warehouse")
             say("mapped the 3PL's SKUs and the usual shipping methods; syncing…")
             first = run_cycle(hub)  # pull, post, (shipments not yet due/seen), push
             say(

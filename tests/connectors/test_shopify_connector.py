@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
+from orderbridge.cli.fixes import sentence
 from orderbridge.connectors.base import ChannelConnector, FulfilmentLine, FulfilmentRequest, UnreadableOrder
 from orderbridge.connectors.shopify import ShopifyChannel
 from orderbridge.connectors.shopify.client import estimate_cost
 from orderbridge.connectors.shopify.mapper import is_bulk_child, order_from_bulk, order_from_graphql, order_from_rest
+from orderbridge.connectors.shopify.webhooks import signature
 from orderbridge.domain.canonical import content_hash
 from orderbridge.domain.order import Order, RawJson
 from orderbridge.errors import HoldOrder, RemoteUnavailable
@@ -56,6 +58,21 @@ class ShopifyEnv:
 
     def fulfillments(self, external_id: str) -> list[dict[str, Any]]:
         return self.state.fulfillments(int(external_id))
+
+    base_url = BASE
+    webhook_secret = "shpss_contract"
+
+    def signed_delivery(self, external_id: str, *, signed: bool = True) -> tuple[dict[str, str], bytes]:
+        """The order as Shopify's ``orders/updated`` delivery carries it (REST JSON), signed."""
+        body = self.state.rest_json(int(external_id))
+        headers = {
+            "x-shopify-topic": "orders/updated",
+            "x-shopify-webhook-id": f"contract-{external_id}",
+            "x-shopify-triggered-at": datetime.now(UTC).isoformat(),
+        }
+        if signed:
+            headers["x-shopify-hmac-sha256"] = signature(self.webhook_secret, body)
+        return headers, body
 
 
 def make_env(
@@ -291,6 +308,6 @@ def test_a_missing_scope_in_graphql_is_permission_denied_with_the_fix() -> None:
         env.connector.fetch_order(external_id)
     assert not isinstance(refused.value, AuthFailed)
     assert "ACCESS_DENIED" in str(refused.value) and "access scope" in str(refused.value)
-    assert refused.value.hint is not None and "connections update" in refused.value.hint
+    assert refused.value.fix is not None and "connections update" in sentence(refused.value.fix)
     assert env.connector.fetch_order(external_id).external_id == external_id  # nothing else was affected
     http.close()

@@ -126,9 +126,10 @@ def serve(
                 )
             )
     with errors():
+        from orderbridge.cli.present import PRESENTATION
         from orderbridge.services.hub import Hub
 
-        hub = Hub.from_settings(settings)
+        hub = Hub.from_settings(settings, present=PRESENTATION)  # commands here, links in its alerts
     from orderbridge import heap
 
     heap.settle()
@@ -181,7 +182,7 @@ def _register_all(hub: Any) -> None:
             err.print(
                 line(
                     (clean(r.connection), "yellow"),
-                    (": no api_secret, so no webhooks — polled and audited only", "yellow"),
+                    (f": no {r.secret_credential}, so no webhooks — polled and audited only", "yellow"),
                 )
             )
         elif r.error is not None:

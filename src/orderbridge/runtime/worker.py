@@ -2,7 +2,11 @@
 
 Jobs are idempotent nudges over the database, which is the source of truth: a sync pulls from
 the cursor, a post run sends whatever is ``ready``, a shipment poll reads from its cursor, a push
-run sends what has no push yet. Killing the process at any instruction loses nothing; the next
+run sends what has no push yet. Each job runs only on the connections whose kind declares the
+capability it needs (:func:`scheduled`, decision 71): syncs for ``LIST_CHANGED`` channels, posts
+for ``POST_ORDERS`` destinations, shipment polls for ``LIST_SHIPMENTS`` destinations, pushes for
+``PUSH_FULFILMENT`` channels; audits (``LIST_ORDER_STAMPS``) and the webhook check (``WEBHOOKS``)
+likewise, in the housekeeping. Killing the process at any instruction loses nothing; the next
 run picks up from committed state. Each job runs under a database lease, so two workers (or a
 worker and a CLI ``sync``) never run the same connection's job at once — the second one skips.
 
@@ -22,7 +26,8 @@ from typing import Any, TypeVar
 
 import structlog
 
-from orderbridge.connectors.base import Role
+from orderbridge.connectors.base import Capability, Role
+from orderbridge.errors import InvalidInput
 from orderbridge.services.backsync import poll_shipments, push_fulfilments
 from orderbridge.services.hub import Hub
 from orderbridge.services.posting import post_ready
@@ -104,26 +109,42 @@ def _merge_posts(posts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(merged.values())
 
 
+def scheduled(hub: Hub, role: Role, capability: Capability, report: CycleReport | None = None) -> list[str]:
+    """The connections of ``role`` whose kind declares ``capability``: the only ones the job for it
+    runs on (a destination that lists no shipments is never polled for them). A connection whose
+    kind is not registered is logged and counted as crashed, never silently left out."""
+    names: list[str] = []
+    with hub.db.read() as conn:
+        rows = hub.connections_by_role(conn, role)
+    for row in rows:
+        try:
+            if row.can(capability):
+                names.append(row.name)
+        except InvalidInput:
+            log.error("job.unknown_kind", connection=row.name, kind=row.kind)
+            if report is not None:
+                report.crashed.append(f"{capability.value}:{row.name}")
+    return names
+
+
 def run_cycle(
     hub: Hub, *, sync: bool = True, post: bool = True, shipments: bool = True, push: bool = True
 ) -> CycleReport:
     report = CycleReport()
-    with hub.db.read() as conn:
-        channels = [c.name for c in hub.connections_by_role(conn, Role.CHANNEL)]
-        destinations = [d.name for d in hub.connections_by_role(conn, Role.DESTINATION)]
+    destinations = scheduled(hub, Role.DESTINATION, Capability.POST_ORDERS, report)
     if sync:
         with _posting_alongside(hub, report, destinations if post else []):
-            for name in channels:
+            for name in scheduled(hub, Role.CHANNEL, Capability.LIST_CHANGED, report):
                 _guard(report, f"sync:{name}", lambda n=name: sync_channel(hub, n), report.syncs)  # type: ignore[misc]
     if post:
         for name in destinations:
             _guard(report, f"post:{name}", lambda n=name: post_ready(hub, n), report.posts)  # type: ignore[misc]
         report.posts = _merge_posts(report.posts)
     if shipments:
-        for name in destinations:
+        for name in scheduled(hub, Role.DESTINATION, Capability.LIST_SHIPMENTS, report):
             _guard(report, f"shipments:{name}", lambda n=name: poll_shipments(hub, n), report.shipments)  # type: ignore[misc]
     if push:
-        for name in channels:
+        for name in scheduled(hub, Role.CHANNEL, Capability.PUSH_FULFILMENT, report):
             _guard(report, f"push:{name}", lambda n=name: push_fulfilments(hub, n), report.pushes)  # type: ignore[misc]
     return report
 
@@ -140,9 +161,7 @@ def poster_loop(hub: Hub, stop: threading.Event, wake: threading.Event, *, tick_
         wake.clear()
         if stop.is_set():
             return
-        with hub.db.read() as conn:
-            destinations = [d.name for d in hub.connections_by_role(conn, Role.DESTINATION)]
-        for name in destinations:
+        for name in scheduled(hub, Role.DESTINATION, Capability.POST_ORDERS):
             try:
                 post_ready(hub, name)
             except LeaseBusy:

@@ -32,12 +32,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from sqlalchemy import Connection, select
 
-from orderbridge.connectors.base import FulfilmentLine, FulfilmentRequest, Role
+from orderbridge.connectors.base import (
+    Capability,
+    FulfilmentChannel,
+    FulfilmentLine,
+    FulfilmentRequest,
+    Role,
+    ShipmentSource,
+)
 from orderbridge.domain import reasons as R
 from orderbridge.domain.canonical import order_from_json
 from orderbridge.domain.events import EventKind
@@ -91,8 +98,10 @@ def poll_shipments(hub: Hub, destination: str) -> BackSyncReport:
         row = hub.connection(conn, destination)
     if row.role is not Role.DESTINATION:
         raise InvalidInput(f"{destination!r} is not a destination; shipments come from destinations")
+    if not row.can(Capability.LIST_SHIPMENTS):
+        raise InvalidInput(f"{destination!r} ({row.kind}) does not list shipments; nothing is read back from it")
     report = BackSyncReport(destination)
-    connector = hub.destination(row)
+    connector = cast(ShipmentSource, hub.destination(row))
     with held(hub.db, f"shipments:{row.id}", hub.settings.lease_ttl_s, hub.now):
         with hub.db.read() as conn:
             cursor = read_cursor(conn, row.id, "shipments")
@@ -190,8 +199,10 @@ def push_fulfilments(hub: Hub, channel: str) -> BackSyncReport:
         row = hub.connection(conn, channel)
     if row.role is not Role.CHANNEL:
         raise InvalidInput(f"{channel!r} is not a channel; fulfilments are pushed to channels")
+    if not row.can(Capability.PUSH_FULFILMENT):
+        raise InvalidInput(f"{channel!r} ({row.kind}) does not accept fulfilments; nothing is pushed to it")
     report = BackSyncReport(channel)
-    connector = hub.channel(row)
+    connector = cast(FulfilmentChannel, hub.channel(row))
     with held(hub.db, f"push:{row.id}", hub.settings.lease_ttl_s, hub.now):
         try:
             for item in _work(hub, row):
@@ -256,7 +267,9 @@ def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: Back
     problems = [*push_hold_reasons(shipment), *line_problems]
     if problems:
         message = "; ".join(p.message for p in problems)
-        _hold_push(hub, row, s, now, report, problems, message, f"fulfilment push held: {message} — {problems[0].fix}")
+        _hold_push(
+            hub, row, s, now, report, problems, message, f"fulfilment push held: {message} — {problems[0].fix.text}"
+        )
         return
     # reshipment after a voided label already pushed: update that fulfilment's tracking
     with hub.db.read() as conn:
@@ -405,7 +418,8 @@ def _channel_reason(channel: str, exc: HoldOrder, code: str) -> Reason:
     """Why the channel would not take (or no longer has) a fulfilment, as a push's reason."""
     rejected = R.channel_rejected(channel, exc.message)
     message = rejected.message if code == R.HoldCode.CHANNEL_REJECTED else f"{channel}: {exc.message}"
-    return Reason(code, channel, message, exc.hint or rejected.fix)
+    fix = exc.fix or (rejected.fix.with_text(exc.hint) if exc.hint else rejected.fix)
+    return Reason(code, channel, message, fix)
 
 
 def _set_push(

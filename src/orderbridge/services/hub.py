@@ -20,20 +20,17 @@ import structlog
 from sqlalchemy import Connection, select
 
 from orderbridge.connectors import registry
-from orderbridge.connectors.base import ChannelConnector, DestinationConnector, Role
+from orderbridge.connectors.base import Capability, ChannelConnector, Declaration, DestinationConnector, Role
 from orderbridge.crypto import SecretBox
 from orderbridge.errors import InvalidInput, NotFound
+from orderbridge.fixes import Fix, FixAction
 from orderbridge.observe import Observer
+from orderbridge.services.present import Presentation, Unpresented
 from orderbridge.settings import Settings
 from orderbridge.storage.db import Database
 from orderbridge.storage.tables import connections, tenants
 
 log = structlog.get_logger("orderbridge")
-
-#: connection settings the hub itself reads (pipeline, rules); connectors never see them
-HUB_SETTINGS = frozenset(
-    {"download_rules", "sku_mapping", "shipping_mapping", "required_fields", "webhook_address", "shop_domain"}
-)
 
 
 def utcnow() -> datetime:
@@ -68,6 +65,18 @@ class ConnectionRow:
             row.health_message,
         )
 
+    @property
+    def declaration(self) -> Declaration:
+        """What the connection's kind declares (settings, capabilities, webhooks, document keys)."""
+        return registry.declaration(self.kind)
+
+    def can(self, capability: Capability) -> bool:
+        return capability in self.declaration.capabilities
+
+    def hub_setting(self, name: str) -> Any:
+        """A setting the hub reads (download rules, mapping policy …): stored, else the kind's default."""
+        return self.declaration.hub_setting(self.settings, name)
+
 
 @dataclass
 class Hub:
@@ -82,6 +91,10 @@ class Hub:
     connectors: dict[str, Any] = field(default_factory=dict)
     #: metrics hooks (a no-op unless ``serve`` installs Prometheus metrics)
     observer: Observer = field(default_factory=Observer)
+    #: how fixes read and where the web server lives — the entrypoints' knowledge, given by the
+    #: composition root (the CLI installs ``cli.present.PRESENTATION``); services build no command
+    #: and no URL themselves
+    present: Presentation = field(default_factory=Unpresented)
     _clients: dict[int, Any] = field(default_factory=dict)
     #: connectors replaced after their connection changed: another thread may still be using one,
     #: so they are closed with the hub, not when replaced
@@ -89,15 +102,28 @@ class Hub:
     _clients_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, migrate: bool = True, tenant: str = "default") -> Hub:
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        migrate: bool = True,
+        tenant: str = "default",
+        present: Presentation | None = None,
+    ) -> Hub:
         db = Database(settings.resolved_database_url)
         if migrate:
             db.migrate()
         hub = cls(db=db, box=SecretBox(settings.resolved_secret_key()), settings=settings)
+        if present is not None:
+            hub.present = present
         with db.read() as conn:
             tid = conn.execute(select(tenants.c.id).where(tenants.c.slug == tenant)).scalar_one_or_none()
         if tid is None:
-            raise InvalidInput(f"tenant {tenant!r} does not exist", hint="Run `orderbridge init` first.")
+            raise InvalidInput(
+                f"tenant {tenant!r} does not exist",
+                hint="Initialise OrderBridge first: it creates the ledger and the default tenant.",
+                fix=Fix.of(FixAction.INIT, "Initialise OrderBridge: it creates the ledger and the default tenant."),
+            )
         hub.tenant_id = int(tid)
         return hub
 
@@ -110,7 +136,8 @@ class Hub:
             names = self.connection_names(conn)
             raise NotFound(
                 f"no connection named {name!r}",
-                hint=f"Known connections: {', '.join(names) or 'none'}. Add one with `orderbridge connections add`.",
+                hint=f"Known connections: {', '.join(names) or 'none'}.",
+                fix=Fix.of(FixAction.ADD_CONNECTION, "Add the connection."),
             )
         return ConnectionRow.from_row(row)
 
@@ -146,8 +173,8 @@ class Hub:
         if http is None:
             http = httpx.Client(timeout=self.settings.http_timeout_s)
         credentials: Mapping[str, str] = self.box.open(row.credentials_token, what=f"credentials of {row.name!r}")
-        own = {k: v for k, v in row.settings.items() if k not in HUB_SETTINGS}
-        connector = registry.build(row.kind, row.base_url, credentials, own, http=http, sleep=self.sleep)
+        # the registry passes on only the settings the kind declared for its connector
+        connector = registry.build(row.kind, row.base_url, credentials, row.settings, http=http, sleep=self.sleep)
         self._clients[row.id] = ((row.base_url, row.credentials_token, repr(row.settings)), connector)
         return connector
 

@@ -61,6 +61,16 @@ def _destination(hub: Hub, conn: Connection, name: str | None) -> ConnectionRow:
     return row
 
 
+def _needs(dest: ConnectionRow, kind: MappingKind) -> None:
+    """Refuse a mapping of a kind the destination does not declare: it would never be read."""
+    declared = dest.declaration.mapping_kinds
+    if kind not in declared:
+        raise InvalidInput(
+            f"{dest.name!r} ({dest.declaration.title}) takes no {kind} mapping",
+            hint=f"It needs: {', '.join(sorted(declared)) or 'no mappings at all'}.",
+        )
+
+
 def _validate(kind: MappingKind, source: str, target: str) -> None:
     if not source.strip():
         raise InvalidInput(f"the {kind} to map is empty", hint="Give the channel's value exactly as shown by `holds`.")
@@ -88,6 +98,7 @@ def set_mapping(hub: Hub, kind: str, source: str, target: str, destination: str 
     _validate(mk, source, target)
     with hub.db.transaction() as conn:
         dest = _destination(hub, conn, destination)
+        _needs(dest, mk)
         _upsert(conn, hub, dest, mk, source, target)
         released, still = _release(conn, hub, mk, source)
     return MappingResult(mk.value, source, target, released, still)
@@ -119,6 +130,7 @@ def import_mappings(
     results: list[MappingResult] = []
     with hub.db.transaction() as conn:
         dest = _destination(hub, conn, destination)
+        _needs(dest, mk)
         for source, target in good:
             _upsert(conn, hub, dest, mk, source, target)
         for source, target in good:

@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from orderbridge.domain.events import EventKind
-from orderbridge.domain.reasons import STORAGE_REFUSALS, HoldCode
+from orderbridge.domain.reasons import STORAGE_REFUSALS, HoldCode, storage_refused_fix
 from orderbridge.domain.states import OrderState, PushState
 from orderbridge.errors import InvalidInput, NotFound
+from orderbridge.fixes import Fix, FixAction
 from orderbridge.services.hub import Hub
 from orderbridge.services.ingest import quarantined
 from orderbridge.services.ledger import event_row
@@ -110,7 +111,7 @@ class OrderDetail:
     state: str
     version: int
     total: str
-    reasons: list[dict[str, str]]
+    reasons: list[dict[str, Any]]  # kind, code, value, message (str) and fix (a Fix)
     timeline: list[dict[str, Any]]
     postings: list[dict[str, Any]]
     pushes: list[dict[str, Any]]
@@ -127,6 +128,13 @@ def find_order_id(hub: Hub, ref: str) -> int:
     return int(ids[0])
 
 
+def _for_order(fix: Fix, number: str) -> Fix:
+    """On one order's page, "retry the order" is about that order: its number fills the fix in."""
+    if fix.action is FixAction.RETRY_ORDER and fix.param("order") is None:
+        return fix.with_params(order=number)
+    return fix
+
+
 def show_order(hub: Hub, ref: str) -> OrderDetail:
     oid = find_order_id(hub, ref)
     with hub.db.read() as conn:
@@ -136,7 +144,7 @@ def show_order(hub: Hub, ref: str) -> OrderDetail:
             .where(orders.c.id == oid)
         ).one()
         reasons = [
-            {"kind": r.kind, "code": r.code, "value": r.value, "message": r.message, "fix": r.fix}
+            {"kind": r.kind, "code": r.code, "value": r.value, "message": r.message, "fix": _for_order(r.fix, o.number)}
             for r in conn.execute(
                 select(order_reasons).where(order_reasons.c.order_id == oid, order_reasons.c.released_at.is_(None))
             )
@@ -193,7 +201,7 @@ class HoldGroup:
     #: orders held (or skipped) for the cause; for held pushes, the orders they belong to
     orders: int
     message: str
-    fix: str
+    fix: Fix
     examples: list[str]
     #: held fulfilment pushes (a ``push`` group's count; 0 for the others)
     pushes: int = 0
@@ -213,7 +221,6 @@ def holds(hub: Hub, *, include_skipped: bool = False) -> list[HoldGroup]:
                 order_reasons.c.value,
                 func.count(func.distinct(order_reasons.c.order_id)).label("n"),
                 func.min(order_reasons.c.message),
-                func.min(order_reasons.c.fix),
             )
             .join(orders, orders.c.id == order_reasons.c.order_id)
             .where(
@@ -226,7 +233,20 @@ def holds(hub: Hub, *, include_skipped: bool = False) -> list[HoldGroup]:
             .order_by(order_reasons.c.kind, func.count(func.distinct(order_reasons.c.order_id)).desc())
         ).all()
         groups = []
-        for kind, code, value, n, message, fix in rows:
+        for kind, code, value, n, message in rows:
+            # the fix of a reason with the message shown (one destination's, when several hold the value)
+            fix = conn.execute(
+                select(order_reasons.c.fix)
+                .where(
+                    order_reasons.c.tenant_id == hub.tenant_id,
+                    order_reasons.c.kind == kind,
+                    order_reasons.c.code == code,
+                    order_reasons.c.value == value,
+                    order_reasons.c.message == message,
+                    order_reasons.c.released_at.is_(None),
+                )
+                .limit(1)
+            ).scalar_one()
             examples = list(
                 conn.execute(
                     select(orders.c.number)
@@ -247,7 +267,7 @@ def holds(hub: Hub, *, include_skipped: bool = False) -> list[HoldGroup]:
         groups[at:at] = _held_pushes(conn, hub.tenant_id)
         if "hold" in kinds:  # orders the database refused even in a minimal form: in quarantine, not in orders
             for refusal_kind, n, error, examples in quarantined(conn, hub.tenant_id):
-                what, fix = STORAGE_REFUSALS.get(refusal_kind, STORAGE_REFUSALS["invalid_value"])
+                what = STORAGE_REFUSALS.get(refusal_kind, STORAGE_REFUSALS["invalid_value"])[0]
                 message = (
                     f"not stored: the database refused the order even in a minimal form — {what}: {error}; its "
                     "raw payload is kept in quarantine (ingest_failures)"
@@ -260,7 +280,7 @@ def holds(hub: Hub, *, include_skipped: bool = False) -> list[HoldGroup]:
                         f"{refusal_kind} (quarantined)",
                         n,
                         message,
-                        fix,
+                        storage_refused_fix(refusal_kind),
                         examples,
                     )
                 )
@@ -284,7 +304,6 @@ def _held_pushes(conn: Connection, tenant_id: int) -> list[HoldGroup]:
             n_pushes,
             func.count(func.distinct(fulfilment_pushes.c.order_id)),
             func.min(order_reasons.c.message),
-            func.min(order_reasons.c.fix),
         )
         .join(fulfilment_pushes, fulfilment_pushes.c.id == order_reasons.c.push_id)
         .join(connections, connections.c.id == fulfilment_pushes.c.channel_id)
@@ -293,7 +312,15 @@ def _held_pushes(conn: Connection, tenant_id: int) -> list[HoldGroup]:
         .order_by(n_pushes.desc(), order_reasons.c.code, connections.c.name)
     ).all()
     groups = []
-    for code, channel_id, channel, n, n_orders, message, fix in rows:
+    for code, channel_id, channel, n, n_orders, message in rows:
+        of_cause = (*held, order_reasons.c.code == code, fulfilment_pushes.c.channel_id == channel_id)
+        # the fix of a reason with the message shown (a JSON column: no min() on PostgreSQL)
+        fix = conn.execute(
+            select(order_reasons.c.fix)
+            .join(fulfilment_pushes, fulfilment_pushes.c.id == order_reasons.c.push_id)
+            .where(*of_cause, order_reasons.c.message == message)
+            .limit(1)
+        ).scalar_one()
         examples = [
             f"{number} (shipment {shipment})"
             for number, shipment in conn.execute(
@@ -302,7 +329,7 @@ def _held_pushes(conn: Connection, tenant_id: int) -> list[HoldGroup]:
                 .join(fulfilment_pushes, fulfilment_pushes.c.id == order_reasons.c.push_id)
                 .join(shipments, shipments.c.id == fulfilment_pushes.c.shipment_id)
                 .join(orders, orders.c.id == fulfilment_pushes.c.order_id)
-                .where(*held, order_reasons.c.code == code, fulfilment_pushes.c.channel_id == channel_id)
+                .where(*of_cause)
                 .order_by(fulfilment_pushes.c.id)
                 .limit(3)
             )

@@ -33,10 +33,10 @@ from typing import Any, cast
 import structlog
 from sqlalchemy import Connection, and_, func, insert, select, update
 
-from orderbridge.connectors import registry
 from orderbridge.connectors.base import AuditableChannel, Capability, ChannelRecord, OrderStamp, Role
 from orderbridge.domain.events import EventKind
 from orderbridge.errors import FixConfiguration, InvalidInput, OrderBridgeError
+from orderbridge.fixes import check_connection, register_webhooks, run_audit, show_audit
 from orderbridge.services import notify
 from orderbridge.services.health import record_failure, record_success
 from orderbridge.services.hub import ConnectionRow, Hub
@@ -126,10 +126,9 @@ def reconcile(
         row = hub.connection(conn, name)
     if row.role is not Role.CHANNEL:
         raise InvalidInput(f"{name!r} is a {row.role} connection; audits compare a channel with the ledger")
-    connector = hub.channel(row)
-    if Capability.LIST_ORDER_STAMPS not in connector.declaration.capabilities:
+    if not row.can(Capability.LIST_ORDER_STAMPS):
         raise InvalidInput(f"{row.kind} connections cannot list order ids cheaply, so they cannot be audited yet")
-    auditable = cast(AuditableChannel, connector)
+    auditable = cast(AuditableChannel, hub.channel(row))
     until = until or hub.now()
     if since >= until:
         raise InvalidInput(f"the audit window is empty: {since.isoformat()} is not before {until.isoformat()}")
@@ -395,9 +394,9 @@ def _finish(hub: Hub, row: ConnectionRow, report: ReconcileReport) -> None:
                 body=(
                     f"The {report.kind} audit #{report.run_id} of {row.name} could not finish: {report.error}\n"
                     "Until an audit succeeds, completeness for this window is not proven. Check the connection "
-                    f"(orderbridge connections test {row.name}) and run it again: orderbridge reconcile {row.name}"
+                    "and run the audit again."
                 ),
-                link=notify.alert_link(hub.settings, f"/reconciliation/{report.run_id}"),
+                fixes=(show_audit(report.run_id), check_connection(row.name), run_audit(row.name)),
                 now=now,
                 connection_id=row.id,
             )
@@ -422,11 +421,11 @@ def _alert(conn: Connection, hub: Hub, row: ConnectionRow, report: ReconcileRepo
             f"({report.window_start:%Y-%m-%d %H:%M} → {report.window_end:%Y-%m-%d %H:%M} UTC): {report.summary}.\n"
             "They were missed because:\n" + "\n".join(lines) + f"\nOrders: {listed}{more}.\n\n"
             "Recovered orders went through the normal pipeline; nothing is posted twice. A repeated cause "
-            "points at the fix: no_webhook → check the webhook subscription (orderbridge webhooks register "
-            f"{row.name}); sync_error → see the connection's health.\nFull report: orderbridge audits --id "
-            f"{report.run_id}"
+            "points at the fix: no_webhook → check the channel's webhook subscription; sync_error → see the "
+            "connection's health."
         ),
-        link=notify.alert_link(hub.settings, f"/reconciliation/{report.run_id}"),
+        # the report first (its page is where the e-mail links); the webhooks when they missed orders
+        fixes=(show_audit(report.run_id), *((register_webhooks(row.name),) if "no_webhook" in by_cause else ())),
         now=now,
         connection_id=row.id,
         data={"run_id": report.run_id, "by_cause": by_cause, "missing": report.missing},
@@ -459,7 +458,7 @@ def due_audits(hub: Hub, now: datetime | None = None) -> list[tuple[str, str, da
     due: list[tuple[str, str, datetime]] = []
     with hub.db.read() as conn:
         for row in hub.connections_by_role(conn, Role.CHANNEL):
-            if Capability.LIST_ORDER_STAMPS not in _capabilities(row):
+            if not row.can(Capability.LIST_ORDER_STAMPS):  # audits run only where the kind declares them
                 continue
             if read_cursor(conn, row.id) is None:
                 continue  # nothing to audit before the first poll completes (the backfill is the audit)
@@ -472,10 +471,6 @@ def due_audits(hub: Hub, now: datetime | None = None) -> list[tuple[str, str, da
                 if last is None or (now - last).total_seconds() >= every:
                     due.append((row.name, kind, now - timedelta(seconds=window)))
     return due
-
-
-def _capabilities(row: ConnectionRow) -> frozenset[Capability]:
-    return registry.declaration(row.kind).capabilities
 
 
 def run_due_audits(hub: Hub) -> list[ReconcileReport]:

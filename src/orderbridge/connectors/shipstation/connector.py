@@ -60,12 +60,16 @@ from orderbridge.connectors.base import (
     OutgoingOrder,
     PostResult,
     Role,
+    Setting,
+    SettingScope,
     ShipmentBatch,
 )
 from orderbridge.connectors.shipstation import mapper
 from orderbridge.connectors.shipstation.client import SYSTEM, ShipStationClient
 from orderbridge.domain import reasons as R
+from orderbridge.domain.mappings import MappingKind
 from orderbridge.errors import DestinationRejected, RemoteUnavailable, SettingsError
+from orderbridge.fixes import update_credentials
 
 DEFAULT_BASE_URL = "https://ssapi.shipstation.com"
 SHIPMENT_PAGE_SIZE = 500
@@ -78,11 +82,35 @@ class ShipStationDestination:
         title="ShipStation",
         capabilities=frozenset({Capability.POST_ORDERS, Capability.LIST_SHIPMENTS}),
         credentials=(
-            CredentialField("api_key", "ShipStation API key (Settings → Account → API Settings)", secret=False),
-            CredentialField("api_secret", "ShipStation API secret"),
+            CredentialField(
+                "api_key", "ShipStation API key (Settings → Account → API Settings)", secret=False, example="<api key>"
+            ),
+            CredentialField("api_secret", "ShipStation API secret", example="<api secret>"),
         ),
-        default_settings={"timezone": "America/Los_Angeles", "store_id": None},
-        cursor_field="createDate",
+        settings=(
+            Setting(
+                "timezone",
+                "the zone of ShipStation V1's naive timestamps and date parameters (US Pacific for every account)",
+                "America/Los_Angeles",
+            ),
+            Setting("store_id", "the ShipStation store id new orders are filed under (advancedOptions.storeId)"),
+            Setting(
+                "required_fields",
+                "order fields without which ShipStation cannot create a shippable order",
+                [
+                    "shipping_address.name",
+                    "shipping_address.address1",
+                    "shipping_address.city",
+                    "shipping_address.country_code",
+                ],
+                SettingScope.HUB,
+            ),
+        ),
+        # a 3PL ships only SKUs it stocks, by the services it has
+        mapping_kinds=frozenset({MappingKind.SKU, MappingKind.SHIPPING}),
+        # orderKey: ShipStation upserts by it, so a re-post updates the same order
+        document_key="ob-{channel_id}-{external_id}",
+        docs="docs/connectors/shipstation.md",
     )
     max_batch = 100
 
@@ -98,8 +126,10 @@ class ShipStationDestination:
         if missing:
             raise SettingsError(
                 f"ShipStation credentials missing: {', '.join(missing)}",
-                hint="Set them with: orderbridge connections update <name> --credential api_key=… "
-                "--credential api_secret=…",
+                hint="Set the connection's api_key and api_secret credentials (ShipStation's API key and secret).",
+                fix=update_credentials(
+                    "Set the connection's ShipStation API key and secret.", credential=",".join(missing)
+                ),
             )
         merged = {**self.declaration.default_settings, **settings}
         try:
@@ -242,6 +272,6 @@ class ShipStationDestination:
         if status in (404, 405):
             raise SettingsError(
                 f"{SYSTEM} has no {path} at {self.client.base_url} (HTTP {status}): {message}",
-                hint="Check the connection's base URL (https://ssapi.shipstation.com).",
+                hint=f"Check the connection's base URL ({DEFAULT_BASE_URL}).",
             )
         raise DestinationRejected(f"{SYSTEM} refused {path} (HTTP {status}): {message}", status=status)

@@ -49,6 +49,7 @@ import structlog
 from graphql import GraphQLError, parse, print_ast
 
 from orderbridge.connectors.base import (
+    ApiVersionNotice,
     Capability,
     ChannelBatch,
     ChannelRecord,
@@ -57,10 +58,12 @@ from orderbridge.connectors.base import (
     FulfilmentRequest,
     OrderStamp,
     Role,
+    Setting,
+    SettingScope,
     StampBatch,
     WebhookSubscription,
 )
-from orderbridge.connectors.shopify.client import ShopifyClient, estimate_cost
+from orderbridge.connectors.shopify.client import API_VERSION, ShopifyClient, estimate_cost
 from orderbridge.connectors.shopify.mapper import (
     ORDER_GID,
     BulkExportError,
@@ -71,7 +74,7 @@ from orderbridge.connectors.shopify.mapper import (
     order_id,
     parse_time,
 )
-from orderbridge.connectors.shopify.webhooks import ENUM_TO_TOPIC, TOPIC_TO_ENUM
+from orderbridge.connectors.shopify.webhooks import ADAPTER, ENUM_TO_TOPIC, TOPIC_TO_ENUM
 from orderbridge.errors import (
     FixConfiguration,
     HoldOrder,
@@ -82,18 +85,39 @@ from orderbridge.errors import (
     SettingsError,
     UnusableId,
 )
+from orderbridge.fixes import update_credentials
 from orderbridge.seams import crashpoint
 
 log = structlog.get_logger("orderbridge.shopify")
 
 DEFAULT_SETTINGS: dict[str, Any] = {
-    "api_version": "2025-01",
+    "api_version": API_VERSION,
     "bulk_backfill": True,
     "bulk_batch_size": 250,
     "bulk_poll_interval": 1.0,
     "max_query_cost": 1000,
     "lines_per_order_hint": 5,
     "max_page_size": 250,
+}
+
+#: what each of :data:`DEFAULT_SETTINGS` does (``connections kinds``, docs/connectors/shopify.md)
+SETTING_HELP: dict[str, str] = {
+    "api_version": "the Admin API version every request names (…/admin/api/<version>/graphql.json)",
+    "bulk_backfill": "a first sync (no cursor) reads the whole store with one bulk operation",
+    "bulk_batch_size": "orders per batch (one transaction) while a bulk export is read",
+    "bulk_poll_interval": "the longest wait in seconds between polls of a running bulk operation",
+    "max_query_cost": "the query cost a GraphQL page must fit (the plan's bucket size)",
+    "lines_per_order_hint": "lines read with each order in a page; an order with more pages in the rest",
+    "max_page_size": "the most orders a GraphQL page asks for",
+}
+
+#: seed 000: a 3PL takes Shopify orders that are paid, unfulfilled or partially fulfilled, open and
+#: not test orders (each a setting of the connection; an order they exclude is skipped with a reason)
+DEFAULT_DOWNLOAD_RULES: dict[str, Any] = {
+    "financial_statuses": ["paid"],
+    "fulfillment_statuses": ["unfulfilled", "partial"],
+    "include_closed": False,
+    "include_test": False,
 }
 
 DECLARATION = Declaration(
@@ -111,15 +135,32 @@ DECLARATION = Declaration(
         }
     ),
     credentials=(
-        CredentialField("access_token", "Admin API access token of a custom app (shpat_…)"),
+        CredentialField("access_token", "Admin API access token of a custom app (shpat_…)", example="shpat_…"),
         CredentialField(
             "api_secret",
             "API secret key (client secret) of the app: verifies webhook signatures; webhooks are refused without it",
             required=False,
+            example="<the app's API secret key>",
         ),
     ),
-    default_settings=DEFAULT_SETTINGS,
-    cursor_field="updated_at",
+    settings=(
+        *(Setting(name, SETTING_HELP.get(name, ""), default) for name, default in DEFAULT_SETTINGS.items()),
+        Setting(
+            "download_rules",
+            "which orders are taken; Shopify's default is seed 000's: paid, unfulfilled or partial, open, not test",
+            DEFAULT_DOWNLOAD_RULES,
+            SettingScope.HUB,
+        ),
+        Setting(
+            "shop_domain",
+            "the shop's *.myshopify.com host, which a webhook's X-Shopify-Shop-Domain must name "
+            "(default: the base URL's host when it is one)",
+            "",
+            SettingScope.HUB,
+        ),
+    ),
+    webhooks=ADAPTER,
+    docs="docs/connectors/shopify.md",
 )
 
 ORDER_FIELDS = """
@@ -340,15 +381,7 @@ class ShopifyChannel:
     """A Shopify store as an order channel (``ChannelConnector``, ``WebhookChannel``, ``AuditableChannel``)."""
 
     declaration = DECLARATION
-    webhook_topics: tuple[str, ...] = (
-        "orders/create",
-        "orders/updated",
-        "orders/cancelled",
-        "orders/fulfilled",
-        "orders/partially_fulfilled",
-        "orders/paid",
-        "orders/delete",
-    )
+    webhook_topics: tuple[str, ...] = ADAPTER.topics
 
     def __init__(
         self,
@@ -362,7 +395,10 @@ class ShopifyChannel:
         if not token:
             raise SettingsError(
                 "the Shopify connection has no access_token",
-                hint="Set it: orderbridge connections update <name> --credential access_token=shpat_…",
+                hint="Set the connection's access_token credential (the Admin API token, shpat_…).",
+                fix=update_credentials(
+                    "Set the connection's Admin API access token.", credential="access_token", example="shpat_…"
+                ),
             )
         unknown = set(settings) - set(DEFAULT_SETTINGS)
         if unknown:
@@ -411,6 +447,20 @@ class ShopifyChannel:
 
     def close(self) -> None:
         self.client.close()
+
+    def api_version_notice(self) -> ApiVersionNotice | None:
+        """``VersionedApi``: the deprecation the last Shopify response announced, if any."""
+        found = self.client.deprecation
+        if found is None:
+            return None
+        return ApiVersionNotice(
+            setting="api_version",
+            current=found.requested,
+            recommended=API_VERSION,
+            served=found.served,
+            ends=found.ends,
+            message=found.message(),
+        )
 
     # --- ChannelConnector -----------------------------------------------------------------------
     def list_changed(self, since: datetime | None, until: datetime | None = None) -> Iterator[ChannelBatch]:

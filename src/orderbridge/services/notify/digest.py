@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import select, update
 
+from orderbridge.fixes import Fix, show_holds
 from orderbridge.services.hub import Hub
-from orderbridge.services.notify.holds import PUSH, cause_text, held_count
-from orderbridge.services.notify.outbox import OPEN, RESOLVED, alert_link, holds_link, raise_alert
-from orderbridge.services.queries import HoldGroup, accounting, holds
-from orderbridge.settings import Settings
+from orderbridge.services.notify.holds import PUSH, cause_text
+from orderbridge.services.notify.outbox import OPEN, RESOLVED, raise_alert
+from orderbridge.services.notify.render import Renderer
+from orderbridge.services.queries import accounting, holds
 from orderbridge.storage.tables import alerts, tenants
 
 log = structlog.get_logger("orderbridge.notify")
@@ -35,22 +37,66 @@ def digest_period_start(now: datetime, every_s: float) -> datetime:
     return _EPOCH + timedelta(seconds=math.floor(elapsed / every_s) * every_s)
 
 
-def _cause_line(settings: Settings, group: HoldGroup) -> str:
-    fix = group.fix[:1].lower() + group.fix[1:]
-    examples = ", ".join(group.examples)
-    held = group.pushes if group.kind == PUSH else group.orders
-    more = ", …" if held > len(group.examples) else ""
+def _ledger_line(totals: dict[str, Any]) -> str:
     return (
-        f"{held_count(group)} blocked by {cause_text(group.code, group.value, group.kind)} — {fix}\n"
-        f"    e.g. {examples}{more} · {holds_link(settings, group.code, group.value)}"
+        f"Ledger: {totals['ledger_orders']} orders — {totals['posted']} posted, {totals['ready']} ready, "
+        f"{totals['held']} held, {totals['skipped']} skipped (by download rules), {totals['cancelled']} cancelled."
     )
+
+
+def _cause_line(cause: dict[str, Any], render: Renderer | None) -> str:
+    fix = Fix.from_dict(cause["fix"])
+    said = render.said(fix) if render else fix.text
+    said = said[:1].lower() + said[1:]
+    orders = int(cause["orders"])
+    kind = str(cause.get("kind") or "hold")
+    counted = f"{orders} {'order' if orders == 1 else 'orders'}"
+    held = orders
+    if kind == PUSH:  # held fulfilment pushes: "2 fulfilment pushes of 2 orders"
+        held = int(cause.get("pushes") or 0)
+        counted = f"{held} fulfilment {'push' if held == 1 else 'pushes'} of {counted}"
+    examples = ", ".join(cause["examples"])
+    more = ", …" if held > len(cause["examples"]) else ""
+    group = render.link(show_holds(cause["code"], cause["value"])) if render else None
+    return (
+        f"{counted} blocked by {cause_text(cause['code'], cause['value'], kind)} — {said}\n"
+        f"    e.g. {examples}{more}" + (f" · {group}" if group else "")
+    )
+
+
+def digest_text(data: dict[str, Any] | None, render: Renderer | None = None) -> str | None:
+    """The digest's text from its data: plain words (``render`` None: the stored body), or with each
+    cause's command and the link to its group (the e-mail). None for data this version did not write."""
+    if not data or not isinstance(data.get("ledger"), dict) or "at" not in data:
+        return None
+    at = datetime.fromisoformat(str(data["at"]))
+    ledger = _ledger_line(data["ledger"])
+    causes = data.get("causes") or []
+    if not causes:
+        return (
+            f"Nothing is held, {at:%Y-%m-%d %H:%M} UTC: every order received is posted, on its way, or "
+            f"skipped by a download rule.\n\n{ledger}\n\nThis digest is sent every period even when all is "
+            "well, so its absence is itself a warning."
+        )
+    if any(c.get("kind") == PUSH for c in causes):
+        intro = (
+            f"Held orders and fulfilment pushes by root cause, {at:%Y-%m-%d %H:%M} UTC. Fixing a cause "
+            "releases every order or push it holds; they are then posted (or pushed) by the next run."
+        )
+    else:
+        intro = (
+            f"Held orders by root cause, {at:%Y-%m-%d %H:%M} UTC. Fixing a cause releases every order it "
+            "holds; they are then posted by the next run."
+        )
+    return intro + "\n\n" + "\n\n".join(_cause_line(c, render) for c in causes) + f"\n\n{ledger}"
 
 
 def send_digest_if_due(hub: Hub) -> bool:
     """When digest_every_s has elapsed since the last digest (alerts of kind 'digest'), raise a digest alert
     (key 'digest:<ISO period start>') whose body groups held orders by root cause with counts and the fix,
-    e.g. '37 orders blocked by SKU ABC-1 — map it: orderbridge mappings set sku ABC-1 <target>' and a link; then
-    the normal dispatch sends it. Nothing held → a short 'nothing held' digest is still sent (proof of life).
+    e.g. "37 orders blocked by SKU ABC-1 — map SKU 'ABC-1' to a SKU of destination 'wh'" (the e-mail adds the
+    command and the link to the group, :mod:`.render`); then the normal dispatch sends it. Nothing held → a
+    short 'nothing held' digest is still sent (proof of life).
 
     "Elapsed" is counted in aligned periods (see the module docstring): one digest per period, the first in
     the first period that starts after the tenant was created (so a fresh install, or a test, does not get a
@@ -68,46 +114,33 @@ def send_digest_if_due(hub: Hub) -> bool:
     groups = holds(hub)
     totals = accounting(hub)
     held_orders = int(totals["held"])
-    ledger = (
-        f"Ledger: {totals['ledger_orders']} orders — {totals['posted']} posted, {totals['ready']} ready, "
-        f"{held_orders} held, {totals['skipped']} skipped (by download rules), {totals['cancelled']} cancelled."
-    )
-    held_pushes = sum(g.pushes for g in groups if g.kind == PUSH)
-    if groups and held_pushes:
-        subject = (
-            f"Digest: {held_orders} held order(s), {held_pushes} held fulfilment push(es), "
-            f"{len(groups)} cause(s) to fix"
-        )
-        body = (
-            f"Held orders and fulfilment pushes by root cause, {now:%Y-%m-%d %H:%M} UTC. Fixing a cause "
-            "releases every order or push it holds; they are then posted (or pushed) by the next run.\n\n"
-            + "\n\n".join(_cause_line(hub.settings, g) for g in groups)
-            + f"\n\n{ledger}\nSee them all: orderbridge holds"
-        )
-    elif groups:
-        subject = f"Digest: {held_orders} held order(s), {len(groups)} cause(s) to fix"
-        body = (
-            f"Held orders by root cause, {now:%Y-%m-%d %H:%M} UTC. Fixing a cause releases every order it "
-            "holds; they are then posted by the next run.\n\n"
-            + "\n\n".join(_cause_line(hub.settings, g) for g in groups)
-            + f"\n\n{ledger}\nSee them all: orderbridge holds"
-        )
-    else:
-        subject = "Digest: nothing held"
-        body = (
-            f"Nothing is held, {now:%Y-%m-%d %H:%M} UTC: every order received is posted, on its way, or "
-            f"skipped by a download rule.\n\n{ledger}\n\nThis digest is sent every period even when all is "
-            "well, so its absence is itself a warning."
-        )
-    data = {
+    data: dict[str, Any] = {
         "period_start": start.isoformat(),
+        "at": now.isoformat(),
         "held": held_orders,
-        "held_pushes": held_pushes,
+        "ledger": {k: int(totals[k]) for k in ("ledger_orders", "posted", "ready", "held", "skipped", "cancelled")},
         "causes": [
-            {"kind": g.kind, "code": g.code, "value": g.value, "orders": g.orders, "pushes": g.pushes, "fix": g.fix}
+            {
+                "kind": g.kind,
+                "code": g.code,
+                "value": g.value,
+                "orders": g.orders,
+                "pushes": g.pushes,
+                "fix": g.fix.as_dict(),
+                "examples": list(g.examples),
+            }
             for g in groups
         ],
     }
+    held_pushes = sum(g.pushes for g in groups if g.kind == PUSH)
+    data["held_pushes"] = held_pushes
+    pushes = f"{held_pushes} held fulfilment push(es), " if held_pushes else ""
+    subject = (
+        f"Digest: {held_orders} held order(s), {pushes}{len(groups)} cause(s) to fix"
+        if groups
+        else "Digest: nothing held"
+    )
+    body = digest_text(data) or ""
     with hub.db.transaction() as conn:
         raised = raise_alert(
             conn,
@@ -116,7 +149,7 @@ def send_digest_if_due(hub: Hub) -> bool:
             kind=DIGEST,
             subject=subject,
             body=body,
-            link=alert_link(hub.settings, "/holds"),
+            fixes=(show_holds(),) if groups else (),
             now=now,
             data=data,
         )

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from orderbridge.fixes import show_holds
 from orderbridge.services.hub import Hub
-from orderbridge.services.notify.outbox import OPEN, holds_link, raise_alert, resolve_alert
+from orderbridge.services.notify.outbox import OPEN, raise_alert, resolve_alert
 from orderbridge.services.queries import HoldGroup, holds
 from orderbridge.storage.tables import alerts
 
@@ -92,6 +93,11 @@ def sync_hold_alerts(hub: Hub) -> tuple[int, int]:
                 continue
             pushes = g.kind == PUSH
             what = "Fulfilment pushes" if pushes else "Orders"
+            noun = (
+                ("fulfilment push" if g.pushes == 1 else "fulfilment pushes")
+                if pushes
+                else ("order" if g.orders == 1 else "orders")
+            )
             data = {"code": g.code, "value": g.value, "orders": g.orders}
             if pushes:
                 data.update(kind=PUSH, pushes=g.pushes)
@@ -102,11 +108,15 @@ def sync_hold_alerts(hub: Hub) -> tuple[int, int]:
                 kind=HOLD_ALERT,
                 subject=f"{what} held: {cause_text(g.code, g.value, g.kind)}",
                 body=(
-                    f"{held_count(g)} held — {g.message}\n\nHow to fix it: {g.fix}\n"
-                    f"Examples: {', '.join(g.examples)}\n\n{what} held for the same cause later are not sent "
-                    "again; the daily digest counts them. Fixing the cause releases every one of them."
+                    f"{held_count(g)} held — {g.message}\n\nExamples: {', '.join(g.examples)}\n\n{what} held "
+                    "for the same cause later are not sent again; the daily digest counts them. Fixing the cause "
+                    "releases every one of them."
                 ),
-                link=holds_link(hub.settings, g.code, g.value),
+                # the reason's fix, and the page of its holds (where the portal offers it as a form)
+                fixes=(
+                    g.fix,
+                    show_holds(g.code, g.value, text=f"See the {noun} held for {cause_text(g.code, g.value, g.kind)}."),
+                ),
                 now=now,
                 data=data,
             ):
