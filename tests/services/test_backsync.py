@@ -164,7 +164,8 @@ def test_held_pushes_are_listed_by_cause_with_the_fix_and_leave_holds_once_pushe
     assert _push(world).held == 2
     (group,) = [g for g in holds(world.hub) if g.kind == "push"]  # one cause, however many shipments
     assert (group.code, group.value, group.pushes, group.orders) == ("shipment_line_unmatched", "shop", 2, 2)
-    assert group.fix.startswith("Correct the shipment's items in the 3PL")
+    assert group.fix.action == "edit_shipment_at_destination"
+    assert group.fix.text.startswith("Correct the shipment's items in the 3PL")
     assert sorted(group.examples) == sorted(
         f"{world.detail(o).number} (shipment {doc['shipmentId']})" for o, (doc, _) in zip(orders, shipped, strict=True)
     )

@@ -609,9 +609,11 @@ def test_a_held_fulfilment_push_alerts_once_per_cause_and_clears_when_it_is_push
     notify.dispatch(mail_hub)
     to_ops = {m["Subject"]: m for m in smtp.messages if m["To"] == OPS}
     mail = to_ops["[OrderBridge] Fulfilment pushes held: shipments without a carrier (channel shop)"]
-    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    text = mail.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
     assert "1 fulfilment push of 1 order held — shipment S-1 has no carrier" in text
-    assert "How to fix it: Set the carrier on the shipment in the 3PL" in text and "#1001 (shipment S-1)" in text
+    assert "Examples: #1001 (shipment S-1)" in text
+    assert "How to fix it:\n- Set the carrier on the shipment in the 3PL; the next shipment poll pushes it.\n" in text
+    assert f"Where to fix it: {PUBLIC}/holds?code=carrier_missing&value=shop\n" in text
 
     clock.advance(minutes=1)
     hold_a_push(mail_hub, carrier="ups")  # the 3PL sets the carrier: checked again, pushed
