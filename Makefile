@@ -1,6 +1,6 @@
 # The two commands a newcomer runs (see README.md):
 #   make demo   — set everything up, run the whole flow on SQLite against local sandboxes
-#   make test   — set everything up, run lint, type checks and the test suite
+#   make test   — set everything up, run lint, type checks, the import contracts and the test suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
@@ -21,15 +21,17 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: setup
 	scripts/ensure-postgres.sh
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 bench: setup
 	$(BIN)/orderbridge bench ingest
 
 clean:
-	rm -rf $(VENV) .orderbridge .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .orderbridge .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .grimp_cache

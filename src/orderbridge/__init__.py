@@ -8,8 +8,12 @@ once, or held/skipped on a visible list with the reason and the fix. The package
 - ``orderbridge.connectors``: adapters to external APIs (the only code that speaks HTTP to them);
 - ``orderbridge.sandboxes``: local emulators of those APIs for tests, benchmarks and the demo;
 - ``orderbridge.services``: use cases (sync, post, back-sync, mappings) over a unit of work;
-- ``orderbridge.runtime``: scheduler, leases and the embedded worker;
-- ``orderbridge.cli``: the Typer command line.
+- ``orderbridge.runtime``: the embedded scheduler/worker (database leases: ``storage.leases``;
+  crash points for tests: ``orderbridge.seams``);
+- ``orderbridge.cli``: the Typer command line, one module per command group;
+- foundation modules (``errors``, ``settings``, ``logging``, ``seams`` …) that import no layer.
+
+The layer order is enforced by import-linter contracts (``pyproject.toml``, ``docs/architecture.md``).
 """
 
 __version__ = "0.1.0"

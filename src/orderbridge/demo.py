@@ -19,9 +19,7 @@ from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.table import Table
 
-from orderbridge.cli.render import line, plain
 from orderbridge.sandboxes.base import run_in_thread
 from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub
@@ -129,34 +127,3 @@ def run_demo(
         },
         "seconds": round(time.monotonic() - started, 2),
     }
-
-
-def render(result: dict[str, Any], console: Console) -> None:
-    table = Table(title="OrderBridge demo — where every channel order is", show_header=False)
-    table.add_row("orders in the channel (Shopify sandbox)", str(result["channel_orders"]))
-    table.add_row("posted to the 3PL exactly once", str(result["posted"]))
-    table.add_row("  of which fulfilled back on Shopify", str(result["fulfilled"]))
-    table.add_row("held, with reason and fix", str(result["held"]))
-    for code, n in result["held_by_reason"].items():
-        table.add_row(line("  ", code), str(n))
-    table.add_row("skipped by a download rule, with reason", str(result["skipped"]))
-    for code, n in result["skipped_by_reason"].items():
-        table.add_row(line("  ", code), str(n))
-    table.add_row(
-        "unaccounted", plain(result["unaccounted"], f"bold {'green' if result['unaccounted'] == 0 else 'red'}")
-    )
-    table.add_row(
-        "3PL documents (its own ledger) / posted twice",
-        f"{result['destination_documents']} / {result['destination_posted_twice']}",
-    )
-    table.add_row("shipments read / fulfilments pushed", f"{result['shipments_read']} / {result['fulfilments_pushed']}")
-    audit = result["audit"]
-    table.add_row(
-        "reconciliation audit",
-        line(
-            plain(audit["summary"], "green" if audit["missing"] == 0 else "red"),
-            f" ({audit['api_requests']} API requests)",
-        ),
-    )
-    console.print(table)
-    console.print("Next: `orderbridge holds` lists each cause with its fix; a mapping releases its orders at once.")

@@ -5,7 +5,7 @@ so every line about an order or a connection can be found by id.
 
 Log values often carry channel text (an order number, a destination's error message). The
 key=value renderer writes them to a terminal, so :func:`_plain_values` first shows their control
-characters as visible escapes (the rule of :mod:`orderbridge.cli.render`); a traceback keeps its
+characters as visible escapes (the rule of :mod:`orderbridge.terminal`); a traceback keeps its
 line breaks. The JSON renderer needs no such step: JSON escapes every control character.
 """
 
@@ -17,7 +17,7 @@ import sys
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
-from orderbridge.cli.render import clean
+from orderbridge.terminal import clean
 
 
 def _plain_values(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:

@@ -100,7 +100,7 @@ class Settings(BaseSettings):
         """The encryption key, or :class:`SettingsError` saying exactly how to provide one."""
         key = self.secret_key
         if key is None and self.key_file.exists():
-            from orderbridge.storage.files import tighten
+            from orderbridge.files import tighten
 
             tighten(self.key_file)  # a key file others can read is narrowed to 0600, with a warning
             key = self.key_file.read_text().strip()

@@ -187,18 +187,18 @@ class World:
     # the operator's terminal
     def cli(self, *args: str) -> str:
         """Run a CLI command in-process against this hub; return everything it printed."""
-        from orderbridge.cli import main
+        from orderbridge.cli import common, main
 
-        saved_hub, saved_close = main._hub, self.hub.close
+        saved_hub, saved_close = common.make_hub, self.hub.close
         saved_widths = main.console.width, main.err.width
         saved_logging = structlog.get_config()
-        main._hub = lambda: self.hub  # type: ignore[assignment]
+        common.make_hub = lambda: self.hub
         self.hub.close = lambda: None  # type: ignore[method-assign]
         main.console.width = main.err.width = 2000
         try:
             result = CliRunner().invoke(main.app, list(args))
         finally:
-            main._hub = saved_hub  # type: ignore[assignment]
+            common.make_hub = saved_hub
             self.hub.close = saved_close  # type: ignore[method-assign]
             main.console.width, main.err.width = saved_widths
             structlog.configure(**saved_logging)

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import pytest
 
 from orderbridge.connectors.base import DestinationConnector, OutgoingOrder
+from orderbridge.domain.canonical import content_hash
 from orderbridge.domain.mappings import DestinationPolicy, ServiceRef
 from orderbridge.domain.money import Money
 from orderbridge.domain.order import (
@@ -88,7 +89,7 @@ def make_order(n: int, *, lines: int = 2, number: str | None = None, shipping: s
 def outgoing(order: Order, *, key: str | None = None, policy: DestinationPolicy = POLICY) -> OutgoingOrder:
     order_key = key or f"ob-{order.external_id.rsplit('/', 1)[-1]}"
     return OutgoingOrder(
-        idempotency_key=f"{order_key}:{order.content_hash()[:12]}",
+        idempotency_key=f"{order_key}:{content_hash(order)[:12]}",
         order_key=order_key,
         resolved=resolve(order, policy),
     )

@@ -11,6 +11,7 @@ import pytest
 from orderbridge.connectors.base import UnreadableOrder
 from orderbridge.connectors.shopify.connector import BULK_QUERY
 from orderbridge.connectors.shopify.mapper import order_from_bulk, order_from_graphql, order_from_rest, order_id
+from orderbridge.domain.canonical import content_hash
 from orderbridge.domain.order import Order, PaymentStatus
 from orderbridge.errors import UnusableId
 from orderbridge.sandboxes.shopify.nodes import order_node
@@ -36,7 +37,7 @@ def test_a_rest_payload_with_its_gid_maps_to_the_same_order_as_with_its_number()
     assert rest is not None
     by_number, by_gid = order_from_rest(rest), order_from_rest({**rest, "id": rest["admin_graphql_api_id"]})
     assert isinstance(by_number, Order) and by_number.external_id == str(rest["id"]) == by_gid.external_id
-    assert by_number.content_hash() == by_gid.content_hash()  # type: ignore[union-attr]
+    assert content_hash(by_number) == content_hash(by_gid)  # type: ignore[arg-type]
 
 
 def test_a_record_without_a_usable_id_is_unreadable_with_an_empty_id_never_none() -> None:
@@ -140,4 +141,4 @@ def test_a_rest_line_with_its_gid_is_the_line_graphql_reads_by_number() -> None:
     numbered, gids = order_from_rest(rest), order_from_rest(by_gid)
     assert isinstance(numbered, Order) and isinstance(gids, Order)
     assert [li.external_id for li in gids.lines] == [str(li["id"]) for li in rest["line_items"]]
-    assert numbered.content_hash() == gids.content_hash()
+    assert content_hash(numbered) == content_hash(gids)

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from orderbridge.bench.procs import sandbox_process
 from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub
-from orderbridge.services.ingest import read_cursor
 from orderbridge.settings import Settings
+from orderbridge.storage.repos.cursors import read_cursor
 from orderbridge.storage.tables import orders, sync_runs
 from tests.e2e.helpers import API, TOKEN, all_shopify_orders, cli, ledger_entries
 

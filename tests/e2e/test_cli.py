@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from orderbridge.runtime.leases import held
 from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub
 from orderbridge.settings import Settings
+from orderbridge.storage.leases import held
 from tests.e2e.helpers import cli
 
 

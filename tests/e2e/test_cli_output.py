@@ -150,12 +150,12 @@ def test_json_output_escapes_every_control_character(ledger: dict[str, str]) -> 
 def test_a_sync_report_prints_the_channel_s_error_as_plain_text(
     hub: Hub, ledger: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from orderbridge.cli import main
+    from orderbridge.cli import common, main
 
     channel = hub.connectors["shop"]
     assert isinstance(channel, FakeChannel)
     channel.error = DestinationRejected(FAILURE)  # a refusal without a hint, as a 4xx from the store
-    monkeypatch.setattr(main, "_hub", lambda: hub)
+    monkeypatch.setattr(common, "make_hub", lambda: hub)
     monkeypatch.setattr(hub, "close", lambda: None)  # the fixture closes it
     monkeypatch.setattr(main.console, "width", 2000)
     monkeypatch.setattr(main.err, "width", 2000)

@@ -12,9 +12,9 @@ from orderbridge.domain.order import Order, PaymentStatus
 from orderbridge.errors import NotFound
 from orderbridge.services.health import health_report
 from orderbridge.services.hub import Hub
-from orderbridge.services.ingest import read_cursor
 from orderbridge.services.queries import accounting, holds, show_order
 from orderbridge.services.sync import sync_channel
+from orderbridge.storage.repos.cursors import read_cursor
 from orderbridge.storage.tables import events, orders, pending_rereads
 from tests.builders import order, replace
 from tests.fakes import FakeChannel, revoked, standard_world

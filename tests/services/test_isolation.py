@@ -26,10 +26,10 @@ from orderbridge.sandboxes.shopify.state import ShopifyState
 from orderbridge.services.connections import add_connection
 from orderbridge.services.health import health_report
 from orderbridge.services.hub import Hub
-from orderbridge.services.ingest import read_cursor
 from orderbridge.services.mappings import set_mapping
 from orderbridge.services.queries import holds, retry_order, show_order
 from orderbridge.services.sync import sync_channel
+from orderbridge.storage.repos.cursors import read_cursor
 from orderbridge.storage.tables import ingest_failures, orders
 from tests.dbfaults import refusing
 from tests.e2e.helpers import TOKEN

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from orderbridge.domain.canonical import order_from_json, order_to_json
-from orderbridge.runtime.leases import Lease, LeaseBusy, held
+from orderbridge.domain.canonical import content_hash, order_from_json, order_to_json
 from orderbridge.services.hub import Hub
 from orderbridge.storage.db import JOURNAL_SIZE_LIMIT, WAL_AUTOCHECKPOINT_PAGES, Database
+from orderbridge.storage.leases import Lease, LeaseBusy, held
 from orderbridge.storage.tables import connections, orders, postings
 from tests.builders import order
 
@@ -192,7 +192,7 @@ def test_the_canonical_codec_round_trips_any_order(price: Decimal, email: str, s
     o = order(skus=tuple(skus) or ("X",), email=email)
     o = replace(o, total=Money(price, "USD"))
     back = order_from_json(order_to_json(o))
-    assert back == o and back.content_hash() == o.content_hash()
+    assert back == o and content_hash(back) == content_hash(o)
 
 
 def test_sqlite_ledgers_run_in_wal_mode_with_a_large_checkpoint_interval(tmp_path: Path) -> None:

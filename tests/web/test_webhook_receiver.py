@@ -199,7 +199,7 @@ def test_topics_without_an_order_store_nothing_and_unknown_names_share_one_metri
 
 def test_healthz_answers_503_when_a_connection_is_failing(server: Server) -> None:
     from orderbridge.errors import AuthFailed
-    from orderbridge.services.connections import record_failure
+    from orderbridge.services.health import record_failure
 
     assert server.client.get(f"{server.url}/healthz").status_code == 200
     with server.hub.db.read() as conn:

@@ -47,10 +47,10 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Text, select, type_coerce
 
+from orderbridge import heap
 from orderbridge.bench.procs import sandbox_process
 from orderbridge.connectors.shopify.connector import BULK_POLL, BULK_QUERY, BULK_RUN, DEFAULT_SETTINGS
 from orderbridge.crypto import generate_key
-from orderbridge.runtime import heap
 from orderbridge.runtime.worker import run_cycle
 from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub

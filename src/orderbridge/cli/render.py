@@ -8,10 +8,11 @@ sequence can clear the screen, retitle the window, hide text or plant an OSC 8 h
 
 - The CLI's consoles are built by :func:`console` with markup, highlighting and emoji codes off,
   so no string is ever parsed as markup.
-- Outside text goes through :func:`clean`: every control character — C0 (newline and tab
-  included: one value is one line), DEL, C1, the Unicode line/paragraph separators and the bidi
-  controls that reorder what is shown — is written as a visible escape (``\\x1b``, ``\\u202e``).
-  Nothing is dropped, so the operator sees exactly what was sent.
+- Outside text goes through :func:`clean` (:mod:`orderbridge.terminal`, shared with the logs):
+  every control character — C0 (newline and tab included: one value is one line), DEL, C1, the
+  Unicode line/paragraph separators and the bidi controls that reorder what is shown — is written
+  as a visible escape (``\\x1b``, ``\\u202e``). Nothing is dropped, so the operator sees exactly
+  what was sent.
 - Styles come only from the code: :func:`line` assembles a line from ``(literal, style)`` tuples
   and values, cleaning every part; :func:`plain` is one cleaned value with an optional style;
   :func:`cells` cleans a table row. Rich :class:`~rich.text.Text` never interprets its content.
@@ -29,38 +30,9 @@ from rich.console import Console
 from rich.style import Style
 from rich.text import Text
 
-#: code points that reorder or hide text without being "control characters" (Unicode category Cf/Zl/Zp):
-#: the bidi embeddings, overrides and isolates, the directional marks, and the line/paragraph separators
-_INVISIBLE = (
-    0x061C,  # ALM
-    0x200E,  # LRM
-    0x200F,  # RLM
-    0x2028,  # LINE SEPARATOR
-    0x2029,  # PARAGRAPH SEPARATOR
-    *range(0x202A, 0x202F),  # LRE RLE PDF LRO RLO
-    *range(0x2066, 0x206A),  # LRI RLI FSI PDI
-)
+from orderbridge.terminal import clean
 
-
-def _escape(cp: int) -> str:
-    if cp <= 0xFF:
-        return f"\\x{cp:02x}"
-    return f"\\u{cp:04x}"
-
-
-_TABLE: dict[int, str] = {cp: _escape(cp) for cp in [*range(0x00, 0x20), *range(0x7F, 0xA0), *_INVISIBLE]}
-_TABLE_KEEP_NEWLINES = {cp: s for cp, s in _TABLE.items() if cp not in (0x0A, 0x09)}
-
-
-def clean(value: object, *, newlines: bool = False) -> str:
-    """``value`` as text with every control character shown as a visible escape.
-
-    ``newlines=True`` keeps line feeds and tabs (for multi-line text the hub wrote itself, such as
-    a traceback); everything else — ESC, BEL, CR, DEL, C1, bidi controls — is still escaped.
-    ``None`` is the empty string.
-    """
-    text = "" if value is None else value if isinstance(value, str) else str(value)
-    return text.translate(_TABLE_KEEP_NEWLINES if newlines else _TABLE)
+__all__ = ["cells", "clean", "console", "line", "plain"]
 
 
 def plain(value: object, style: str | Style = "") -> Text:

@@ -1,7 +1,7 @@
 """The canonical JSON form of an order, and the content hash computed from it.
 
-Used for the ``orders.canonical`` column and for :meth:`Order.content_hash`, so the stored form and
-the hash can never disagree. Hand-written rather than ``dataclasses.asdict`` + a generic decoder
+Used for the ``orders.canonical`` column and for :func:`content_hash`, so the stored form and the
+hash can never disagree. Hand-written rather than ``dataclasses.asdict`` + a generic decoder
 because it runs on the ingest hot path for every order and must round-trip exactly: amounts as
 strings (``Decimal`` exact), datetimes as ISO 8601 with offset, enums by value. Pure: no I/O; the
 hash serialises with orjson (C, deterministic with sorted keys), the ingest hot path's largest saving.
@@ -200,3 +200,8 @@ def canonical_hash(canonical: dict[str, Any]) -> str:
     """SHA-256 of the canonical content, excluding ``updated_at`` (a touch is not a change)."""
     content = {k: v for k, v in canonical.items() if k != "updated_at"}
     return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def content_hash(order: Order) -> str:
+    """SHA-256 of the order's canonical content (no raw payload, no ``updated_at``)."""
+    return canonical_hash(order_to_json(order))

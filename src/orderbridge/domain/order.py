@@ -181,12 +181,6 @@ class Order(msgspec.Struct, frozen=True, gc=False):
             total = total + line.price
         return total
 
-    def content_hash(self) -> str:
-        """SHA-256 of the canonical content (no raw payload, no ``updated_at``)."""
-        from orderbridge.domain.canonical import canonical_hash, order_to_json
-
-        return canonical_hash(order_to_json(self))
-
 
 #: every field but ``raw``: what equality and hashing of orders compare
 _content = attrgetter(*(name for name in Order.__struct_fields__ if name != "raw"))

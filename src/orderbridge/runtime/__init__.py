@@ -1,1 +1,1 @@
-"""Runtime: database leases, the embedded scheduler/worker and crash points for tests."""
+"""Runtime: the embedded scheduler/worker (leases are in ``storage.leases``, crash points in ``seams``)."""

@@ -23,11 +23,11 @@ from typing import Any, TypeVar
 import structlog
 
 from orderbridge.connectors.base import Role
-from orderbridge.runtime.leases import LeaseBusy
 from orderbridge.services.backsync import poll_shipments, push_fulfilments
 from orderbridge.services.hub import Hub
 from orderbridge.services.posting import post_ready
 from orderbridge.services.sync import sync_channel
+from orderbridge.storage.leases import LeaseBusy
 
 log = structlog.get_logger("orderbridge.worker")
 

@@ -322,7 +322,7 @@ def run_in_thread(app: ASGIApp, port: int | None = None) -> Iterator[RunningSand
 def serve_forever(app: ASGIApp, port: int, host: str = "127.0.0.1") -> None:
     import uvicorn
 
-    from orderbridge.runtime import heap
+    from orderbridge import heap
 
     heap.settle()  # the generated store is long-lived: keep the collector from walking it
 

@@ -44,13 +44,12 @@ from orderbridge.domain.events import EventKind
 from orderbridge.domain.shipments import Shipment, ShipmentLine, fulfilment_lines, push_hold_reasons
 from orderbridge.domain.states import OrderState
 from orderbridge.errors import HoldOrder, InvalidInput, OrderBridgeError, OutcomeUnknown
-from orderbridge.runtime.crashpoints import crashpoint
-from orderbridge.runtime.leases import held
-from orderbridge.services.connections import record_failure, record_success
-from orderbridge.services.health import needs_recovery
+from orderbridge.seams import crashpoint
+from orderbridge.services.health import needs_recovery, record_failure, record_success
 from orderbridge.services.hub import ConnectionRow, Hub
-from orderbridge.services.ingest import read_cursor, since_with_overlap, write_cursor
 from orderbridge.services.ledger import add_events, event_row
+from orderbridge.storage.leases import held
+from orderbridge.storage.repos.cursors import read_cursor, since_with_overlap, write_cursor
 from orderbridge.storage.tables import events, fulfilment_pushes, orders, postings, shipments
 
 log = structlog.get_logger("orderbridge.backsync")

@@ -1,9 +1,9 @@
 """Connections: add, update, list, test, and their health.
 
-Health states and their alerts live in :mod:`orderbridge.services.health`; ``record_success`` and
-``record_failure`` here are the entry points every job calls. A failing connection is never
-switched off: its state and message are shown by ``connections list`` and ``/healthz``, an alert
-is sent, and the next run tries again.
+Health states and their alerts live in :mod:`orderbridge.services.health`, whose
+``record_success`` and ``record_failure`` every job calls (a connection test is one such job). A
+failing connection is never switched off: its state and message are shown by ``connections
+list`` and ``/healthz``, an alert is sent, and the next run tries again.
 """
 
 from __future__ import annotations
@@ -12,14 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import insert, select, update
 
 from orderbridge.connectors import registry
 from orderbridge.connectors.base import Role
 from orderbridge.domain.rules import DownloadRules
 from orderbridge.errors import InvalidInput, OrderBridgeError
+from orderbridge.services.health import record_failure, record_success
 from orderbridge.services.hub import ConnectionRow, Hub
-from orderbridge.storage.tables import connections, cursors
+from orderbridge.storage.repos.connections import with_order_cursor
+from orderbridge.storage.tables import connections
 
 
 @dataclass(frozen=True)
@@ -106,21 +108,9 @@ def update_connection(
         return hub.connection(conn, name)
 
 
-def connection_rows(hub: Hub) -> list[Any]:
-    """Every connection of the tenant with its order cursor (``cursor``), in creation order."""
-    with hub.db.read() as conn:
-        return list(
-            conn.execute(
-                select(connections, cursors.c.value.label("cursor"))
-                .outerjoin(cursors, (cursors.c.connection_id == connections.c.id) & (cursors.c.name == "orders"))
-                .where(connections.c.tenant_id == hub.tenant_id)
-                .order_by(connections.c.id)
-            ).all()
-        )
-
-
 def list_connections(hub: Hub) -> list[ConnectionInfo]:
-    rows = connection_rows(hub)
+    with hub.db.read() as conn:
+        rows = with_order_cursor(conn, hub.tenant_id)
     return [
         ConnectionInfo(
             r.name,
@@ -149,16 +139,3 @@ def test_connection(hub: Hub, name: str) -> str:
     record_success(hub, row, job="check")
     return description
 
-
-def record_success(hub: Hub, row: ConnectionRow, conn: Connection | None = None, *, job: str) -> None:
-    from orderbridge.services import health
-
-    health.record_success(hub, row, conn, job=job)
-
-
-def record_failure(
-    hub: Hub, row: ConnectionRow, error: OrderBridgeError, conn: Connection | None = None, *, job: str
-) -> None:
-    from orderbridge.services import health
-
-    health.record_failure(hub, row, error, conn, job=job)

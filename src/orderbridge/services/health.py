@@ -46,6 +46,7 @@ from orderbridge.services import notify
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ingest import ingest_failures_open, pending_reread_counts, resolve_ingest_failures
 from orderbridge.services.ledger import add_events, event_row
+from orderbridge.storage.repos.connections import with_order_cursor
 from orderbridge.storage.tables import connection_jobs, connections, orders, sync_runs
 
 log = structlog.get_logger("orderbridge.health")
@@ -429,11 +430,10 @@ def _span(seconds: float) -> str:
 
 def health_report(hub: Hub) -> dict[str, Any]:
     """Per-connection health as JSON (``/healthz``); ``status`` is the worst of them."""
-    from orderbridge.services.connections import connection_rows
-
     now = hub.now()
-    rows = connection_rows(hub)
-    with hub.db.read() as conn:  # ties the channel has not settled yet (decision 37)
+    with hub.db.read() as conn:
+        rows = with_order_cursor(conn, hub.tenant_id)
+        # ties the channel has not settled yet (decision 37)
         pending = pending_reread_counts(conn, hub.tenant_id)
         unidentified = _unidentified_last_sync(conn, hub.tenant_id)
         # orders the database refused to store as sent, not yet stored whole (decision 43)

@@ -1,5 +1,8 @@
 """Ledger helpers shared by ingest, mappings, posting and back-sync.
 
+``destination_policy`` and ``download_rules`` are the pipeline's inputs read from a connection:
+what a destination requires, and which of a channel's orders to download.
+
 ``apply_decisions`` is the one place an order's pipeline outcome is written: the state, the open
 reasons (released ones get ``released_at``, never deleted) and the timeline events — so a release
 caused by a new mapping and a decision made at ingest leave the same trail.
@@ -19,7 +22,9 @@ from orderbridge.domain.events import EventKind
 from orderbridge.domain.mappings import DestinationPolicy, MappingKind, ServiceRef
 from orderbridge.domain.pipeline import Decision
 from orderbridge.domain.reasons import Reason
+from orderbridge.domain.rules import DownloadRules
 from orderbridge.domain.states import OrderState, check_transition
+from orderbridge.errors import InvalidInput
 from orderbridge.services.hub import ConnectionRow
 from orderbridge.storage.db import insert_rows
 from orderbridge.storage.tables import events, mappings, order_reasons, orders
@@ -61,6 +66,16 @@ def destination_policy(conn: Connection, row: ConnectionRow) -> DestinationPolic
         shipping_mapping_required=settings.get("shipping_mapping", "required") == "required",
         required_fields=tuple(settings.get("required_fields", ())),
     )
+
+
+def download_rules(row: ConnectionRow) -> DownloadRules:
+    try:
+        return DownloadRules.from_settings(row.settings.get("download_rules"))
+    except ValueError as exc:
+        raise InvalidInput(
+            f"connection {row.name!r} has invalid download rules: {exc}",
+            hint="Fix them with `orderbridge connections rules`.",
+        ) from exc
 
 
 @dataclass

@@ -38,13 +38,12 @@ from orderbridge.domain.mappings import DestinationPolicy
 from orderbridge.domain.pipeline import Decision, hold_reasons_for, left_out, open_lines, resolve
 from orderbridge.domain.states import OrderState
 from orderbridge.errors import InvalidInput, OrderBridgeError
-from orderbridge.runtime.crashpoints import crashpoint
-from orderbridge.runtime.leases import held
-from orderbridge.services.connections import record_failure, record_success
-from orderbridge.services.health import needs_recovery
+from orderbridge.seams import crashpoint
+from orderbridge.services.health import needs_recovery, record_failure, record_success
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ledger import Outcome, add_events, apply_decisions, destination_policy, event_row
 from orderbridge.storage.db import insert_rows
+from orderbridge.storage.leases import held
 from orderbridge.storage.tables import orders, posting_attempts, postings
 
 log = structlog.get_logger("orderbridge.post")

@@ -33,15 +33,18 @@ from typing import Any, cast
 import structlog
 from sqlalchemy import Connection, and_, func, insert, select, update
 
+from orderbridge.connectors import registry
 from orderbridge.connectors.base import AuditableChannel, Capability, ChannelRecord, OrderStamp, Role
 from orderbridge.domain.events import EventKind
 from orderbridge.errors import FixConfiguration, InvalidInput, OrderBridgeError
-from orderbridge.runtime.leases import held
 from orderbridge.services import notify
+from orderbridge.services.health import record_failure, record_success
 from orderbridge.services.hub import ConnectionRow, Hub
-from orderbridge.services.ingest import ChannelContext, ingest_records, read_cursor, settle_ties
+from orderbridge.services.ingest import ChannelContext, ingest_records, settle_ties
 from orderbridge.services.ledger import add_events, event_row
 from orderbridge.services.sync import channel_context
+from orderbridge.storage.leases import held
+from orderbridge.storage.repos.cursors import read_cursor
 from orderbridge.storage.tables import orders, reconciliation_runs, sync_runs, webhook_deliveries
 
 log = structlog.get_logger("orderbridge.reconcile")
@@ -389,8 +392,6 @@ def _finish(hub: Hub, row: ConnectionRow, report: ReconcileReport) -> None:
         if report.missing or any(f["cause"] != "not_polled_yet" for f in report.findings):
             _alert(conn, hub, row, report, now)
         failed_key = f"reconcile_failed:{row.id}"
-        from orderbridge.services.health import record_failure, record_success
-
         if report.ok:
             notify.resolve_alert(conn, hub.tenant_id, failed_key, now)
             record_success(hub, row, conn, job="audit")
@@ -487,8 +488,6 @@ def due_audits(hub: Hub, now: datetime | None = None) -> list[tuple[str, str, da
 
 
 def _capabilities(row: ConnectionRow) -> frozenset[Capability]:
-    from orderbridge.connectors import registry
-
     return registry.declaration(row.kind).capabilities
 
 
@@ -497,8 +496,13 @@ def run_due_audits(hub: Hub) -> list[ReconcileReport]:
     return [reconcile(hub, name, since=since, until=until, kind=kind) for name, kind, since in due_audits(hub)]
 
 
-def list_reports(hub: Hub, name: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+def list_reports(
+    hub: Hub, name: str | None = None, limit: int = 20, *, run_id: int | None = None
+) -> list[dict[str, Any]]:
+    """Stored audit reports, newest first (only the one numbered ``run_id`` when given)."""
     q = select(reconciliation_runs).where(reconciliation_runs.c.tenant_id == hub.tenant_id)
+    if run_id is not None:
+        q = q.where(reconciliation_runs.c.id == run_id)
     with hub.db.read() as conn:
         if name is not None:
             q = q.where(reconciliation_runs.c.connection_id == hub.connection(conn, name).id)

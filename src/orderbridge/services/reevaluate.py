@@ -12,8 +12,7 @@ from orderbridge.domain.pipeline import Decision, evaluate
 from orderbridge.domain.reasons import invalid_order
 from orderbridge.domain.states import OrderState, is_evaluable
 from orderbridge.services.hub import Hub
-from orderbridge.services.ledger import Outcome, apply_decisions, destination_policy
-from orderbridge.services.sync import download_rules
+from orderbridge.services.ledger import Outcome, apply_decisions, destination_policy, download_rules
 from orderbridge.storage.tables import orders
 
 

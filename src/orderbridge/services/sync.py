@@ -20,22 +20,20 @@ import structlog
 from sqlalchemy import insert, update
 
 from orderbridge.connectors.base import Role
-from orderbridge.domain.rules import DownloadRules
 from orderbridge.errors import InvalidInput, OrderBridgeError
-from orderbridge.runtime.crashpoints import crashpoint
-from orderbridge.runtime.leases import held
-from orderbridge.services.connections import record_failure, record_success
+from orderbridge.seams import crashpoint
+from orderbridge.services.health import record_failure, record_success
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ingest import (
     ChannelContext,
     IngestCounts,
     commit_batch,
-    read_cursor,
     settle_pending,
     settle_ties,
-    since_with_overlap,
 )
-from orderbridge.services.ledger import destination_policy
+from orderbridge.services.ledger import destination_policy, download_rules
+from orderbridge.storage.leases import held
+from orderbridge.storage.repos.cursors import read_cursor, since_with_overlap
 from orderbridge.storage.tables import sync_runs
 
 log = structlog.get_logger("orderbridge.sync")
@@ -61,16 +59,6 @@ class SyncReport:
             **self.counts.as_dict(),
             "error": None if self.error is None else {"code": self.error.code, "message": str(self.error)},
         }
-
-
-def download_rules(row: ConnectionRow) -> DownloadRules:
-    try:
-        return DownloadRules.from_settings(row.settings.get("download_rules"))
-    except ValueError as exc:
-        raise InvalidInput(
-            f"connection {row.name!r} has invalid download rules: {exc}",
-            hint="Fix them with `orderbridge connections rules`.",
-        ) from exc
 
 
 def channel_context(hub: Hub, row: ConnectionRow) -> ChannelContext:

@@ -48,6 +48,8 @@ from orderbridge.connectors.base import Capability, ChannelRecord, Role, Webhook
 from orderbridge.domain import limits
 from orderbridge.domain.events import EventKind
 from orderbridge.errors import InvalidInput, NotFound, OrderBridgeError, SettingsError, UnusableId
+from orderbridge.services import notify
+from orderbridge.services.connections import update_connection
 from orderbridge.services.health import record_failure, record_ingest_failures, record_success
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ingest import ingest_records, settle_ties
@@ -391,8 +393,6 @@ def _webhook_channel(hub: Hub, name: str) -> tuple[ConnectionRow, WebhookChannel
 
 def register_webhooks(hub: Hub, name: str) -> list[WebhookSubscription]:
     """Subscribe the hub's receiver to the channel's order topics (idempotent) and remember the address."""
-    from orderbridge.services.connections import update_connection
-
     row, connector = _webhook_channel(hub, name)
     credentials = hub.box.open(row.credentials_token, what=f"credentials of {name!r}")
     if not credentials.get("api_secret"):
@@ -414,8 +414,6 @@ def register_webhooks(hub: Hub, name: str) -> list[WebhookSubscription]:
 
 
 def remove_webhooks(hub: Hub, name: str) -> int:
-    from orderbridge.services.connections import update_connection
-
     row, connector = _webhook_channel(hub, name)
     removed = connector.remove_webhooks(row.settings.get("webhook_address") or webhook_address(hub, row))
     update_connection(hub, name, settings={"webhook_address": ""})
@@ -437,8 +435,6 @@ def check_subscriptions(hub: Hub) -> list[str]:
     and raises one ``webhooks_missing`` alert per episode (resolved once they are all back).
     Returns the names of the connections that had lost subscriptions.
     """
-    from orderbridge.services import notify
-
     lost: list[str] = []
     with hub.db.read() as conn:
         rows = [r for r in hub.connections_by_role(conn, Role.CHANNEL) if r.settings.get("webhook_address")]

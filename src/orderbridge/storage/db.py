@@ -3,7 +3,7 @@
 One place builds engines (never at import time). SQLite runs in WAL mode with a busy timeout and
 ``BEGIN IMMEDIATE`` for write transactions, so concurrent writers (the worker and a CLI command)
 queue instead of failing with "database is locked". A SQLite file is created 0600 before SQLite
-opens it (:func:`~orderbridge.storage.files.secure_sqlite`). Commit is explicit — leaving the ``with``
+opens it (:func:`~orderbridge.files.secure_sqlite`). Commit is explicit — leaving the ``with``
 block normally commits, any exception rolls back.
 
 :meth:`Database.read` is for reading only. On SQLite it begins a deferred transaction — a WAL
@@ -31,10 +31,11 @@ from weakref import WeakKeyDictionary
 
 import orjson
 from sqlalchemy import JSON, Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 
+from orderbridge.files import secure_sqlite
 from orderbridge.storage import tables
-from orderbridge.storage.files import secure_sqlite
 
 
 def _json_default(value: Any) -> str:
@@ -93,6 +94,11 @@ def _row_processors(conn: Connection, table: Table, columns: tuple[str, ...]) ->
                 found.append((i, process))
         cache[key] = found
     return found
+
+
+def dialect_insert(conn: Connection) -> Any:
+    """The dialect's ``insert`` (PostgreSQL's or SQLite's), which has ``on_conflict_do_nothing/update``."""
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
 def insert_rows(

@@ -82,7 +82,7 @@ from orderbridge.errors import (
     SettingsError,
     UnusableId,
 )
-from orderbridge.runtime.crashpoints import crashpoint
+from orderbridge.seams import crashpoint
 
 log = structlog.get_logger("orderbridge.shopify")
 

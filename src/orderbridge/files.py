@@ -18,6 +18,8 @@ A directory that already existed is never changed here (it may be shared: ``/tmp
 only ``orderbridge init`` narrows the data directory it was told to use (:func:`tighten_dir`).
 
 PostgreSQL keeps its files under its own server; these rules are for SQLite and the key file.
+A foundation module (it imports no layer): settings reads the key file, storage opens the SQLite
+file and ``init`` makes the data directory.
 """
 
 from __future__ import annotations

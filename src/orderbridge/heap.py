@@ -11,7 +11,8 @@ skip; nothing is disabled, and cycles created later are still collected.
 
 Called by the entry points that then run for long (``serve``, ``sync``, the benchmarks, the
 sandboxes), after they have built their hub. Domain values are ``msgspec`` Structs with
-``gc=False``, so orders themselves are never tracked.
+``gc=False``, so orders themselves are never tracked. A foundation module: it imports nothing of
+the project, so the sandboxes use it without importing the runtime.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Crash points: named places where a test can make the process kill itself (SIGKILL).
+"""The test seam: named crash points where a test can make the process kill itself (SIGKILL).
+
+A foundation module (it imports no other layer), so services, connectors and the runtime can all
+mark their crash points without importing each other.
 
 ``ORDERBRIDGE_CRASH_AT="post.after_send:3"`` kills the process the 3rd time execution reaches
 ``crashpoint("post.after_send")``. It exists to prove, from the sandboxes' own ledgers, that a

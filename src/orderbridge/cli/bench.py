@@ -1,0 +1,123 @@
+"""``orderbridge bench …`` and ``orderbridge demo``: benchmarks (figures, not tests) and the demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from orderbridge.cli.common import JsonOpt, console, err, errors, print_json
+from orderbridge.cli.render import line, plain
+
+app = typer.Typer(no_args_is_help=True, help="Benchmarks (print figures; not tests).")
+
+
+def demo(
+    orders: Annotated[int, typer.Option(help="Orders in the demo store")] = 300,
+    seed: int = 7,
+    as_json: JsonOpt = False,
+    data_dir: Annotated[Path | None, typer.Option(help="Keep the demo database here")] = None,
+) -> None:
+    """Run the whole flow against local sandboxes and print the accounting."""
+    from orderbridge.demo import run_demo
+
+    with errors():
+        result = run_demo(orders=orders, seed=seed, data_dir=data_dir, quiet=as_json, console=err)
+    if as_json:
+        print_json(result)
+    else:
+        _render_demo(result, console)
+    if result["unaccounted"] != 0:
+        raise typer.Exit(1)
+
+
+def _render_demo(result: dict[str, Any], console: Console) -> None:
+    """The demo's accounting: where every channel order is."""
+    table = Table(title="OrderBridge demo — where every channel order is", show_header=False)
+    table.add_row("orders in the channel (Shopify sandbox)", str(result["channel_orders"]))
+    table.add_row("posted to the 3PL exactly once", str(result["posted"]))
+    table.add_row("  of which fulfilled back on Shopify", str(result["fulfilled"]))
+    table.add_row("held, with reason and fix", str(result["held"]))
+    for code, n in result["held_by_reason"].items():
+        table.add_row(line("  ", code), str(n))
+    table.add_row("skipped by a download rule, with reason", str(result["skipped"]))
+    for code, n in result["skipped_by_reason"].items():
+        table.add_row(line("  ", code), str(n))
+    table.add_row(
+        "unaccounted", plain(result["unaccounted"], f"bold {'green' if result['unaccounted'] == 0 else 'red'}")
+    )
+    table.add_row(
+        "3PL documents (its own ledger) / posted twice",
+        f"{result['destination_documents']} / {result['destination_posted_twice']}",
+    )
+    table.add_row("shipments read / fulfilments pushed", f"{result['shipments_read']} / {result['fulfilments_pushed']}")
+    audit = result["audit"]
+    table.add_row(
+        "reconciliation audit",
+        line(
+            plain(audit["summary"], "green" if audit["missing"] == 0 else "red"),
+            f" ({audit['api_requests']} API requests)",
+        ),
+    )
+    console.print(table)
+    console.print("Next: `orderbridge holds` lists each cause with its fix; a mapping releases its orders at once.")
+
+
+@app.command("ingest")
+def bench_ingest(
+    orders: Annotated[int, typer.Option(help="Orders in the store")] = 20_000,
+    lines: Annotated[int, typer.Option(help="Lines per order")] = 3,
+    peer: Annotated[bool, typer.Option(help="Also time dlt's rest_api source")] = True,
+    backfill: Annotated[bool, typer.Option(help="Also time a bulk backfill under Standard limits")] = True,
+    repeats: Annotated[int, typer.Option(min=1, help="Timed runs per phase; medians are reported")] = 3,
+    as_json: JsonOpt = False,
+) -> None:
+    """Throughput: fetch+parse floor, ingest, end to end, dlt peer; peak memory."""
+    from orderbridge.bench.ingest import render, run
+
+    with errors():
+        result = run(orders=orders, lines=lines, peer=peer, backfill=backfill, quiet=as_json, repeats=repeats)
+    if as_json:
+        print_json(result)
+    else:
+        render(result, console)
+
+
+@app.command("latency")
+def bench_latency(
+    orders: Annotated[int, typer.Option(help="Orders created at a steady rate, per mode")] = 1000,
+    rate: Annotated[float, typer.Option(help="Orders per second created in the Shopify sandbox")] = 20.0,
+    poll_interval: Annotated[float, typer.Option(help="Poll interval for the webhooks-off run (s)")] = 60.0,
+    webhooks: Annotated[bool, typer.Option(help="Run the webhooks-on mode")] = True,
+    poll: Annotated[bool, typer.Option(help="Run the webhooks-off (polling) mode")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Creation-to-posted latency (p50/p95/p99) with webhooks on, and with polling only."""
+    from orderbridge.bench.latency import render, run
+
+    with errors():
+        result = run(orders=orders, rate=rate, poll_interval=poll_interval, webhooks=webhooks, poll=poll, quiet=as_json)
+    if as_json:
+        print_json(result)
+    else:
+        render(result, console)
+
+
+@app.command("reconcile")
+def bench_reconcile(
+    orders: Annotated[int, typer.Option(help="Orders in the store (spread over 50 days)")] = 100_000,
+    lost: Annotated[float, typer.Option(help="Share of orders lost before the audit")] = 0.001,
+    as_json: JsonOpt = False,
+) -> None:
+    """A 60-day audit of a large store: time, API requests and cost, what it recovered."""
+    from orderbridge.bench.reconcile import render, run
+
+    with errors():
+        result = run(orders=orders, lost=lost, quiet=as_json)
+    if as_json:
+        print_json(result)
+    else:
+        render(result, console)

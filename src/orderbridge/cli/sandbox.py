@@ -1,0 +1,65 @@
+"""``orderbridge sandbox …``: run a local emulator of an external API until stopped."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from orderbridge.cli.common import err
+
+app = typer.Typer(no_args_is_help=True, help="Run a local emulator of an external API.")
+
+
+@app.command("shopify")
+def sandbox_shopify(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 8701,
+    orders: Annotated[int, typer.Option(help="Generated orders to serve")] = 200,
+    seed: int = 1,
+    limits: Annotated[bool, typer.Option(help="Enforce Shopify's rate/cost limits")] = True,
+    plan: Annotated[str, typer.Option(help="standard | advanced | plus")] = "standard",
+    realistic: Annotated[bool, typer.Option(help="Mix of statuses and problems (else all clean)")] = True,
+    lines: Annotated[int | None, typer.Option(help="Lines per order (default 1–4)")] = None,
+    api_secret: Annotated[str, typer.Option(help="The app's secret: signs webhooks")] = "shpss_sandbox",
+    webhook_retry_scale: Annotated[float, typer.Option(help="Multiplies Shopify's webhook retry delays")] = 1.0,
+    webhook_drop_rate: Annotated[float, typer.Option(help="Share of webhook deliveries silently dropped")] = 0.0,
+    bulk_seconds: Annotated[float, typer.Option(help="How long a bulk query runs before it completes")] = 0.05,
+) -> None:
+    """Serve the Shopify Admin API emulator (REST + GraphQL + bulk + webhooks) until stopped."""
+    from orderbridge.sandboxes.base import serve_forever
+    from orderbridge.sandboxes.shopify.app import create_sandbox
+
+    _, asgi = create_sandbox(
+        orders=orders,
+        seed=seed,
+        limits=limits,
+        plan=plan,
+        realistic=realistic,
+        lines_per_order=lines,
+        api_secret=api_secret,
+        webhook_retry_scale=webhook_retry_scale,
+        webhook_drop_rate=webhook_drop_rate,
+        bulk_seconds=bulk_seconds,
+    )
+    err.print(f"Shopify sandbox: {orders} orders on http://127.0.0.1:{port} (token shpat_sandbox, secret {api_secret})")
+    serve_forever(asgi, port)
+
+
+@app.command("shipstation")
+def sandbox_shipstation(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 8702,
+    limits: Annotated[bool, typer.Option(help="Enforce 40 requests/minute")] = True,
+    ship_after: Annotated[float, typer.Option(help="Seconds until a received order ships")] = 5.0,
+    partial_rate: float = 0.0,
+    void_rate: float = 0.0,
+    orders: Annotated[int, typer.Option(help="Accepted for symmetry; ShipStation starts empty")] = 0,
+) -> None:
+    """Serve the ShipStation V1 emulator until stopped."""
+    from orderbridge.sandboxes.base import serve_forever
+    from orderbridge.sandboxes.shipstation.app import create_sandbox
+
+    _, asgi = create_sandbox(
+        limits=limits, ship_after_seconds=ship_after, partial_rate=partial_rate, void_rate=void_rate
+    )
+    err.print(f"ShipStation sandbox on http://127.0.0.1:{port} (Basic ss_key:ss_secret)")
+    serve_forever(asgi, port)

@@ -1,0 +1,191 @@
+"""``orderbridge sync`` and ``orderbridge serve``: one pass, or the long-running process.
+
+``serve`` composes the process: the hub, the embedded worker (``runtime.worker``) on a thread, and
+the web app (webhooks, ``/healthz``, ``/metrics``) under uvicorn, with signal handling so SIGINT and
+SIGTERM stop the worker and exit 0.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from orderbridge.cli.common import JsonOpt, console, err, errors, print_json, run
+from orderbridge.cli.render import clean, line, plain
+from orderbridge.settings import Settings
+
+
+def sync(
+    connection: Annotated[str | None, typer.Argument(help="Channel to pull (default: every channel)")] = None,
+    full: Annotated[bool, typer.Option(help="Ignore the cursor and re-read everything")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """One full pass: pull orders, post ready ones, read shipments, push fulfilments."""
+    from orderbridge.connectors.base import Role
+    from orderbridge.runtime.worker import run_cycle
+    from orderbridge.services.sync import SyncReport, sync_channel
+
+    def work(hub: Any) -> dict[str, Any]:
+        from orderbridge import heap
+
+        heap.settle()
+        with hub.db.read() as conn:
+            channels = [connection] if connection else hub.connection_names(conn, Role.CHANNEL)
+        reports = []
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}", markup=False),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=as_json,
+        ) as progress:
+            for name in channels:
+                task = progress.add_task(f"{clean(name)}: fetching")
+
+                def show(r: SyncReport, task: Any = task, name: str = name) -> None:
+                    progress.update(
+                        task,
+                        description=f"{clean(name)}: {r.counts.fetched} fetched, "
+                        f"{r.counts.inserted} new, {r.counts.changed} changed",
+                    )
+
+                reports.append(sync_channel(hub, name, progress=show, full=full).as_dict())
+            cycle = run_cycle(hub, sync=False)
+        return {
+            "syncs": reports,
+            "posts": cycle.posts,
+            "shipments": cycle.shipments,
+            "pushes": cycle.pushes,
+            "busy": cycle.busy,
+            "crashed": cycle.crashed,
+        }
+
+    result = run(work)
+    if as_json:
+        print_json(result)
+    else:
+        for s in result["syncs"]:
+            console.print(
+                line(
+                    s["connection"],
+                    f": {s['fetched']} fetched, {s['inserted']} new, {s['changed']} changed, "
+                    f"{s['unchanged']} unchanged"
+                    + (
+                        f", {s['refused']} refused (no usable id: see `orderbridge health`)" if s.get("refused") else ""
+                    ),
+                    *((" — ", plain(s["error"]["message"], "red")) if s["error"] else ()),
+                )
+            )
+            if s.get("refused") or s.get("quarantined"):  # the rest of their batches are stored
+                console.print(
+                    f"{s['connection']}: {s['refused']} order(s) the database refused are held storage_refused, "
+                    f"{s['quarantined']} quarantined — see orderbridge holds"
+                )
+        for p in result["posts"]:
+            console.print(
+                line(
+                    p["destination"],
+                    f": {p['posted']} posted, {p['rejected']} rejected",
+                    *((" — ", plain(p["error"]["message"], "red")) if p["error"] else ()),
+                )
+            )
+        for p in result["pushes"]:
+            console.print(line(p["connection"], f": {p['pushed']} fulfilments pushed, {p['held']} held"))
+    if result["crashed"] or any(s["error"] for s in result["syncs"]) or any(p["error"] for p in result["posts"]):
+        raise typer.Exit(1)
+
+
+def serve(
+    tick: Annotated[float, typer.Option(help="Seconds between scheduler ticks")] = 1.0,
+    port: Annotated[int, typer.Option(help="HTTP port for webhooks, /healthz and /metrics")] = 8000,
+    host: Annotated[str, typer.Option(help="HTTP interface to listen on")] = "127.0.0.1",
+    http: Annotated[bool, typer.Option(help="Serve HTTP (--no-http: scheduler and workers only)")] = True,
+    register: Annotated[bool, typer.Option(help="Subscribe channels' webhooks to this server at start")] = True,
+) -> None:
+    """Run the scheduler, workers and the hub's HTTP server in this process until interrupted."""
+    import signal
+
+    from orderbridge.runtime.worker import serve as serve_loop
+
+    stop = threading.Event()
+    wake = threading.Event()
+    settings = Settings()
+    if "public_url" not in settings.model_fields_set:
+        reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        settings = settings.model_copy(update={"public_url": f"http://{reachable}:{port}"})
+        if http and register and reachable != host:
+            err.print(
+                plain(
+                    f"ORDERBRIDGE_PUBLIC_URL is not set: webhooks will be subscribed to {settings.public_url}, "
+                    "which only this machine can reach — set it to the address channels can reach.",
+                    "yellow",
+                )
+            )
+    with errors():
+        from orderbridge.services.hub import Hub
+
+        hub = Hub.from_settings(settings)
+    from orderbridge import heap
+
+    heap.settle()
+    try:
+        if not http:
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            console.print(f"serving; polling channels every {hub.settings.poll_interval_s:g}s (Ctrl-C stops)")
+            try:
+                serve_loop(hub, stop, tick_s=tick, wake=wake)
+            except KeyboardInterrupt:
+                stop.set()
+            return
+        import uvicorn
+
+        from orderbridge.web.app import create_app
+        from orderbridge.web.metrics import HubMetrics
+
+        metrics = HubMetrics(hub)
+        hub.observer = metrics
+        if register and hub.settings.webhooks:
+            _register_all(hub)
+        worker = threading.Thread(
+            target=serve_loop, args=(hub, stop), kwargs={"tick_s": tick, "wake": wake}, name="worker", daemon=True
+        )
+        worker.start()
+        config = uvicorn.Config(
+            create_app(hub, metrics=metrics, wake=wake.set), host=host, port=port, log_level="warning"
+        )
+        console.print(
+            f"serving on http://{host}:{port} (webhooks, /healthz, /metrics); polling channels every "
+            f"{hub.settings.poll_interval_s:g}s (Ctrl-C stops)"
+        )
+        # uvicorn handles SIGINT/SIGTERM while it runs and re-raises the signal afterwards to the
+        # handlers found before: these, so the process then stops the worker and exits 0.
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        uvicorn.Server(config).run()  # returns on SIGINT/SIGTERM
+        stop.set()
+        worker.join(timeout=60)
+    finally:
+        hub.close()
+
+
+def _register_all(hub: Any) -> None:
+    """Subscribe every webhook-capable channel; a failure is shown on the connection, never fatal."""
+    from orderbridge.services.subscriptions import register_all
+
+    for r in register_all(hub):
+        if r.no_secret:
+            err.print(
+                line(
+                    (clean(r.connection), "yellow"),
+                    (": no api_secret, so no webhooks — polled and audited only", "yellow"),
+                )
+            )
+        elif r.error is not None:
+            err.print(line(plain(r.connection, "red"), (": webhooks not registered:", "red"), " ", str(r.error)))
+        else:
+            subs = r.subscriptions
+            console.print(line(r.connection, f": {len(subs)} webhook topics → ", subs[0].address if subs else "-"))

@@ -1,0 +1,65 @@
+"""Notifications: deduplicated alerts, sent once per episode by e-mail and signed webhook, and a digest.
+
+One module per concept:
+
+- :mod:`.outbox` — raising and resolving alerts inside the caller's transaction (one episode per
+  cause), and the links they carry;
+- :mod:`.dispatch` — sending every undispatched episode to every target exactly once, with retries;
+- :mod:`.mail` and :mod:`.webhook` — the two transports (SMTP e-mail, HMAC-signed webhooks), over
+  :mod:`.outgoing` (the episode as sent, and the error a transport raises);
+- :mod:`.digest` — held orders by root cause, once per aligned period;
+- :mod:`.holds` — one alert per root cause of held orders while it holds any;
+- :mod:`.listing` — alerts with their deliveries, for ``alerts list`` and the web.
+
+Callers use ``from orderbridge.services import notify`` and the names re-exported here.
+"""
+
+from orderbridge.services.notify.digest import DIGEST, digest_period_start, send_digest_if_due
+from orderbridge.services.notify.dispatch import (
+    BATCH,
+    FAILED,
+    MAX_ATTEMPTS,
+    RETRY_AFTER_S,
+    RETRYING,
+    SENT,
+    DispatchReport,
+    dispatch,
+    targets,
+)
+from orderbridge.services.notify.holds import HOLD_ALERT, hold_key, sync_hold_alerts
+from orderbridge.services.notify.listing import AlertInfo, DeliveryInfo, list_alerts
+from orderbridge.services.notify.mail import SUBJECT_PREFIX
+from orderbridge.services.notify.outbox import OPEN, RESOLVED, alert_link, holds_link, raise_alert, resolve_alert
+from orderbridge.services.notify.outgoing import DeliveryFailed
+from orderbridge.services.notify.webhook import sign, webhook_payload
+
+__all__ = [
+    "BATCH",
+    "DIGEST",
+    "FAILED",
+    "HOLD_ALERT",
+    "MAX_ATTEMPTS",
+    "OPEN",
+    "RESOLVED",
+    "RETRYING",
+    "RETRY_AFTER_S",
+    "SENT",
+    "SUBJECT_PREFIX",
+    "AlertInfo",
+    "DeliveryFailed",
+    "DeliveryInfo",
+    "DispatchReport",
+    "alert_link",
+    "digest_period_start",
+    "dispatch",
+    "hold_key",
+    "holds_link",
+    "list_alerts",
+    "raise_alert",
+    "resolve_alert",
+    "send_digest_if_due",
+    "sign",
+    "sync_hold_alerts",
+    "targets",
+    "webhook_payload",
+]

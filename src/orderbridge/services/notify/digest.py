@@ -1,0 +1,119 @@
+"""The digest: held orders by root cause, with counts and the fix, once per period.
+
+The digest (:func:`send_digest_if_due`) is an ordinary alert of kind ``digest`` whose key names
+its period. Periods are aligned to multiples of ``DIGEST_EVERY_S`` since the Unix epoch (daily:
+UTC midnight), so every process computes the same key and the unique constraint makes "one digest
+per period" a database fact, not a look-up. The first digest comes in the first period that starts
+after the tenant was created.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from sqlalchemy import select, update
+
+from orderbridge.services.hub import Hub
+from orderbridge.services.notify.holds import cause_text
+from orderbridge.services.notify.outbox import OPEN, RESOLVED, alert_link, holds_link, raise_alert
+from orderbridge.services.queries import HoldGroup, accounting, holds
+from orderbridge.settings import Settings
+from orderbridge.storage.tables import alerts, tenants
+
+log = structlog.get_logger("orderbridge.notify")
+
+DIGEST = "digest"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def digest_period_start(now: datetime, every_s: float) -> datetime:
+    """Start of the digest period containing ``now``: periods are multiples of ``every_s`` since the epoch."""
+    elapsed = (now - _EPOCH).total_seconds()
+    return _EPOCH + timedelta(seconds=math.floor(elapsed / every_s) * every_s)
+
+
+def _cause_line(settings: Settings, group: HoldGroup) -> str:
+    fix = group.fix[:1].lower() + group.fix[1:]
+    noun = "order" if group.orders == 1 else "orders"
+    examples = ", ".join(group.examples)
+    more = ", …" if group.orders > len(group.examples) else ""
+    return (
+        f"{group.orders} {noun} blocked by {cause_text(group.code, group.value)} — {fix}\n"
+        f"    e.g. {examples}{more} · {holds_link(settings, group.code, group.value)}"
+    )
+
+
+def send_digest_if_due(hub: Hub) -> bool:
+    """When digest_every_s has elapsed since the last digest (alerts of kind 'digest'), raise a digest alert
+    (key 'digest:<ISO period start>') whose body groups held orders by root cause with counts and the fix,
+    e.g. '37 orders blocked by SKU ABC-1 — map it: orderbridge mappings set sku ABC-1 <target>' and a link; then
+    the normal dispatch sends it. Nothing held → a short 'nothing held' digest is still sent (proof of life).
+
+    "Elapsed" is counted in aligned periods (see the module docstring): one digest per period, the first in
+    the first period that starts after the tenant was created (so a fresh install, or a test, does not get a
+    digest the moment it starts). Returns True when a digest was raised."""
+    now = hub.now()
+    start = digest_period_start(now, hub.settings.digest_every_s)
+    key = f"digest:{start.isoformat(timespec='seconds')}"
+    with hub.db.read() as conn:
+        created = conn.execute(select(tenants.c.created_at).where(tenants.c.id == hub.tenant_id)).scalar_one()
+        exists = conn.execute(
+            select(alerts.c.id).where(alerts.c.tenant_id == hub.tenant_id, alerts.c.key == key)
+        ).first()
+    if start < created or exists is not None:
+        return False
+    groups = holds(hub)
+    totals = accounting(hub)
+    held_orders = int(totals["held"])
+    ledger = (
+        f"Ledger: {totals['ledger_orders']} orders — {totals['posted']} posted, {totals['ready']} ready, "
+        f"{held_orders} held, {totals['skipped']} skipped (by download rules), {totals['cancelled']} cancelled."
+    )
+    if groups:
+        subject = f"Digest: {held_orders} held order(s), {len(groups)} cause(s) to fix"
+        body = (
+            f"Held orders by root cause, {now:%Y-%m-%d %H:%M} UTC. Fixing a cause releases every order it "
+            "holds; they are then posted by the next run.\n\n"
+            + "\n\n".join(_cause_line(hub.settings, g) for g in groups)
+            + f"\n\n{ledger}\nSee them all: orderbridge holds"
+        )
+    else:
+        subject = "Digest: nothing held"
+        body = (
+            f"Nothing is held, {now:%Y-%m-%d %H:%M} UTC: every order received is posted, on its way, or "
+            f"skipped by a download rule.\n\n{ledger}\n\nThis digest is sent every period even when all is "
+            "well, so its absence is itself a warning."
+        )
+    data = {
+        "period_start": start.isoformat(),
+        "held": held_orders,
+        "causes": [{"code": g.code, "value": g.value, "orders": g.orders, "fix": g.fix} for g in groups],
+    }
+    with hub.db.transaction() as conn:
+        raised = raise_alert(
+            conn,
+            hub.tenant_id,
+            key=key,
+            kind=DIGEST,
+            subject=subject,
+            body=body,
+            link=alert_link(hub.settings, "/holds"),
+            now=now,
+            data=data,
+        )
+        if raised:  # only the newest digest stays open: it is the current summary
+            conn.execute(
+                update(alerts)
+                .where(
+                    alerts.c.tenant_id == hub.tenant_id,
+                    alerts.c.kind == DIGEST,
+                    alerts.c.key != key,
+                    alerts.c.state == OPEN,
+                )
+                .values(state=RESOLVED, resolved_at=now)
+            )
+    if raised:
+        log.info("digest.raised", tenant_id=hub.tenant_id, key=key, held=held_orders, causes=len(groups))
+    return raised

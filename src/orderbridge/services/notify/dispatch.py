@@ -1,0 +1,233 @@
+"""Dispatch: send every episode not yet dispatched to every target, exactly once per target.
+
+:func:`dispatch` writes one ``alert_deliveries`` row per (alert, generation, target), unique in
+the database. A target with a ``sent`` row is never sent again, so a rerun after a crash does not
+duplicate. Each delivery is committed on its own, with no transaction held open across network I/O
+(SQLite would block every other writer). The one window left is a kill between the server's
+acceptance and that commit; the episode is then sent again with the *same* identifiers
+(``Message-ID``, ``X-OrderBridge-Alert-Id``), so a receiver can tell it is a repeat. A failed
+delivery is recorded with its error as ``retrying`` and tried again by a later dispatch after a
+growing pause (:data:`RETRY_AFTER_S`: the worker dispatches every few seconds, and five attempts
+in 25 s would give up during a mail-server restart). After :data:`MAX_ATTEMPTS` it is ``failed``
+and logged as an error. The alert is ``dispatched_at`` once every target is ``sent`` or
+``failed``. One dispatch runs at a time per tenant (a lease), because two would both send.
+
+An episode resolved before it was sent is still sent, saying so: a failure that healed itself
+within seconds should still be on record for the person who owns the connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import structlog
+from sqlalchemy import Connection, select, update
+
+from orderbridge.errors import SettingsError
+from orderbridge.services.hub import Hub
+from orderbridge.services.notify.mail import Mailer, email_message
+from orderbridge.services.notify.outgoing import Delivery, DeliveryFailed, Outgoing
+from orderbridge.services.notify.webhook import post_webhook
+from orderbridge.settings import Settings
+from orderbridge.storage.db import dialect_insert
+from orderbridge.storage.leases import held
+from orderbridge.storage.tables import alert_deliveries, alerts
+
+log = structlog.get_logger("orderbridge.notify")
+
+SENT, RETRYING, FAILED = "sent", "retrying", "failed"
+#: deliveries are given up (``failed``) after this many attempts
+MAX_ATTEMPTS = 5
+#: pause before attempt n+1 after n failed attempts (n = 1..4): about 40 minutes in all
+RETRY_AFTER_S = (30.0, 120.0, 600.0, 1800.0)
+#: alerts handled per dispatch (the rest wait for the next one, a few seconds later)
+BATCH = 200
+_TARGET_MAX = 500
+
+
+@dataclass
+class DispatchReport:
+    #: deliveries sent by this dispatch
+    sent: int = 0
+    #: deliveries given up by this dispatch (their last attempt failed)
+    failed: int = 0
+    #: deliveries that failed this time or are waiting for their retry pause; a later dispatch retries them
+    pending: int = 0
+    #: alerts marked dispatched with nothing sent, because no recipient and no webhook is configured
+    skipped_no_targets: int = 0
+    #: alerts whose every target is now sent or failed
+    dispatched: int = 0
+    errors: list[str] = field(default_factory=list)
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def targets(settings: Settings) -> list[str]:
+    """Every delivery target as ``email:<address>`` / ``webhook:<url>``; refuses unsafe or unusable settings."""
+    emails, hooks = settings.recipients, settings.webhook_targets
+    if emails and not settings.smtp_host:
+        raise SettingsError(
+            "ALERT_RECIPIENTS is set but there is no SMTP server to send through",
+            hint="Set ORDERBRIDGE_SMTP_HOST (and SMTP_PORT, SMTP_TLS, SMTP_USER/SMTP_PASSWORD as your server needs), "
+            "or clear ORDERBRIDGE_ALERT_RECIPIENTS.",
+        )
+    for address in emails:
+        if "@" not in address:
+            raise SettingsError(
+                f"alert recipient {address!r} is not an e-mail address",
+                hint="ORDERBRIDGE_ALERT_RECIPIENTS is a comma-separated list of addresses.",
+            )
+    if hooks and not settings.alert_webhook_secret:
+        raise SettingsError(
+            "alert webhooks are configured without a signing secret, so receivers could not tell them from forgeries",
+            hint="Set ORDERBRIDGE_ALERT_WEBHOOK_SECRET to a long random string (e.g. `openssl rand -hex 32`) and "
+            "verify X-OrderBridge-Signature with it in the receiver, or clear ORDERBRIDGE_ALERT_WEBHOOK_URLS.",
+        )
+    for url in hooks:
+        if not url.startswith(("http://", "https://")) or len(url) > _TARGET_MAX - len("webhook:"):
+            raise SettingsError(
+                f"alert webhook URL {url[:80]!r} is not an http(s) URL of at most {_TARGET_MAX - 8} characters",
+                hint="ORDERBRIDGE_ALERT_WEBHOOK_URLS is a comma-separated list of http:// or https:// URLs.",
+            )
+    return [f"email:{a}" for a in emails] + [f"webhook:{u}" for u in hooks]
+
+
+def dispatch(hub: Hub) -> DispatchReport:
+    """Send every alert whose current generation is not dispatched, to every e-mail recipient and every webhook
+    target; record one alert_deliveries row per (alert, generation, target) — never send a (alert, generation,
+    target) that already has a 'sent' row (so a crash/rerun does not duplicate); failures are recorded with the
+    error and retried on the next dispatch (attempt count), up to 5 attempts, then marked failed and logged; an
+    alert is dispatched_at once every target is sent or failed. With no recipients and no webhook targets
+    configured, alerts stay listed (dispatched_at set, nothing sent) and `dispatch` says so in its report."""
+    wanted = targets(hub.settings)  # SettingsError before anything is touched
+    report = DispatchReport()
+    with held(hub.db, f"notify:{hub.tenant_id}", hub.settings.lease_ttl_s, hub.now) as lease:
+        pending = _pending(hub)
+        if not pending:
+            return report
+        if not wanted:
+            _mark_listed_only(hub, pending, report)
+            return report
+        with Mailer(hub.settings) as mailer, httpx.Client(timeout=hub.settings.http_timeout_s) as http:
+            for alert in pending:
+                lease.renew()
+                final = [_deliver(hub, alert, target, mailer, http, report) for target in wanted]
+                if all(final):
+                    report.dispatched += _mark_dispatched(hub, alert)
+    return report
+
+
+def _pending(hub: Hub) -> list[Outgoing]:
+    with hub.db.read() as conn:
+        rows = conn.execute(
+            select(alerts)
+            .where(alerts.c.tenant_id == hub.tenant_id, alerts.c.dispatched_at.is_(None))
+            .order_by(alerts.c.id)
+            .limit(BATCH)
+        ).all()
+        done: dict[int, dict[str, Delivery]] = {}
+        if rows:
+            generation = {r.id: r.generation for r in rows}
+            for d in conn.execute(select(alert_deliveries).where(alert_deliveries.c.alert_id.in_(list(generation)))):
+                if d.generation == generation[d.alert_id]:
+                    done.setdefault(d.alert_id, {})[d.target] = Delivery(d.status, d.attempts, d.at)
+    return [
+        Outgoing(
+            r.id,
+            r.key,
+            r.kind,
+            r.subject,
+            r.body,
+            r.link,
+            r.data,
+            r.generation,
+            r.state,
+            r.first_at,
+            r.resolved_at,
+            done.get(r.id, {}),
+        )
+        for r in rows
+    ]
+
+
+def _mark_listed_only(hub: Hub, pending: Sequence[Outgoing], report: DispatchReport) -> None:
+    now = hub.now()
+    with hub.db.transaction() as conn:
+        for alert in pending:
+            report.skipped_no_targets += _mark_dispatched(hub, alert, conn, now)
+    report.note = (
+        f"no alert recipients or webhooks are configured: {report.skipped_no_targets} alert(s) are recorded and "
+        "listed but were not sent; set ORDERBRIDGE_ALERT_RECIPIENTS or ORDERBRIDGE_ALERT_WEBHOOK_URLS"
+    )
+    log.warning("notify.no_targets", tenant_id=hub.tenant_id, alerts=report.skipped_no_targets)
+
+
+def _mark_dispatched(hub: Hub, alert: Outgoing, conn: Connection | None = None, now: datetime | None = None) -> int:
+    """Mark this generation dispatched — unless the cause recurred meanwhile (a new generation to send)."""
+    now = now or hub.now()
+    if conn is None:
+        with hub.db.transaction() as c:
+            return _mark_dispatched(hub, alert, c, now)
+    return int(
+        conn.execute(
+            update(alerts)
+            .where(alerts.c.id == alert.id, alerts.c.generation == alert.generation, alerts.c.dispatched_at.is_(None))
+            .values(dispatched_at=now)
+        ).rowcount
+    )
+
+
+def _retry_due(delivery: Delivery, now: datetime) -> bool:
+    pause = RETRY_AFTER_S[min(delivery.attempts, len(RETRY_AFTER_S)) - 1]
+    return now >= delivery.at + timedelta(seconds=pause)
+
+
+def _deliver(
+    hub: Hub, alert: Outgoing, target: str, mailer: Mailer, http: httpx.Client, report: DispatchReport
+) -> bool:
+    """Send one episode to one target unless already done; record the outcome. True when the target is final."""
+    before = alert.deliveries.get(target)
+    if before is not None and before.status in (SENT, FAILED):
+        return True
+    if before is not None and not _retry_due(before, hub.now()):
+        report.pending += 1
+        return False
+    attempts = (before.attempts if before else 0) + 1
+    bound = log.bind(tenant_id=hub.tenant_id, key=alert.key, alert_id=alert.id, target=target, attempt=attempts)
+    error: str | None = None
+    try:
+        if target.startswith("email:"):
+            mailer.send(email_message(hub.settings, alert, target.removeprefix("email:"), hub.now()))
+        else:
+            post_webhook(hub.settings, http, alert, target.removeprefix("webhook:"))
+    except DeliveryFailed as exc:
+        error = str(exc)
+    status = SENT if error is None else FAILED if attempts >= MAX_ATTEMPTS else RETRYING
+    _record(hub, alert, target, status, attempts, error)
+    if status == SENT:
+        report.sent += 1
+        bound.info("alert.sent")
+    elif status == RETRYING:
+        report.pending += 1
+        bound.warning("alert.delivery_failed", error=error, retry_in_s=RETRY_AFTER_S[attempts - 1])
+    else:
+        report.failed += 1
+        report.errors.append(f"{alert.key} → {target}: {error}")
+        bound.error("alert.delivery_given_up", error=error, attempts=attempts)
+    return status != RETRYING
+
+
+def _record(hub: Hub, alert: Outgoing, target: str, status: str, attempts: int, error: str | None) -> None:
+    values = {"status": status, "attempts": attempts, "error": error, "at": hub.now()}
+    with hub.db.transaction() as conn:
+        conn.execute(
+            dialect_insert(conn)(alert_deliveries)
+            .values(tenant_id=hub.tenant_id, alert_id=alert.id, generation=alert.generation, target=target, **values)
+            .on_conflict_do_update(index_elements=["alert_id", "generation", "target"], set_=values)
+        )

@@ -1,0 +1,85 @@
+"""Hold alerts: one alert per root cause of held orders, and how a cause is named in alerts."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from orderbridge.services.hub import Hub
+from orderbridge.services.notify.outbox import OPEN, holds_link, raise_alert, resolve_alert
+from orderbridge.services.queries import holds
+from orderbridge.storage.tables import alerts
+
+_CAUSES: dict[str, str] = {
+    "sku_unmapped": "SKU {value}",
+    "sku_missing": "a line without a SKU",
+    "shipping_method_unmapped": "shipping method {value}",
+    "shipping_method_missing": "no shipping method",
+    "required_field_missing": "the empty required field {value}",
+    "destination_rejected": "rejections from {value}",
+    "invalid_order": "unreadable order data",
+    "tracking_number_missing": "a missing tracking number",
+    "carrier_missing": "a missing carrier",
+    "channel_rejected": "rejections from channel {value}",
+}
+
+
+def cause_text(code: str, value: str) -> str:
+    """A hold cause in words: ``SKU ABC-1``, ``shipping method Express`` …"""
+    cause = _CAUSES.get(code, code.replace("_", " ") + (" {value}" if value else ""))
+    return cause.format(value=value)
+
+
+HOLD_ALERT = "new_hold_reason"
+
+
+def hold_key(code: str, value: str) -> str:
+    return f"hold:{code}:{value}"[:300]
+
+
+def sync_hold_alerts(hub: Hub) -> tuple[int, int]:
+    """One alert per root cause of held orders (code + value) while orders are held for it.
+
+    Runs from the worker's housekeeping (every few seconds), not inside ingest: the cause is looked
+    at once per pass however many orders it blocks, and the alert goes out when the cause first
+    appears — "37 orders blocked by SKU ABC-1" is one message, not 37. When no order is held for the
+    cause any more (a mapping was added, the orders were retried), the alert is resolved, so the
+    cause coming back later alerts again. Returns (raised, resolved).
+    """
+    groups = holds(hub)
+    now = hub.now()
+    raised = resolved = 0
+    with hub.db.transaction() as conn:
+        open_keys = set(
+            conn.execute(
+                select(alerts.c.key).where(
+                    alerts.c.tenant_id == hub.tenant_id, alerts.c.kind == HOLD_ALERT, alerts.c.state == OPEN
+                )
+            ).scalars()
+        )
+        live = set()
+        for g in groups:
+            key = hold_key(g.code, g.value)
+            live.add(key)
+            if key in open_keys:
+                continue
+            noun = "order" if g.orders == 1 else "orders"
+            if raise_alert(
+                conn,
+                hub.tenant_id,
+                key=key,
+                kind=HOLD_ALERT,
+                subject=f"Orders held: {cause_text(g.code, g.value)}",
+                body=(
+                    f"{g.orders} {noun} held — {g.message}\n\nHow to fix it: {g.fix}\n"
+                    f"Examples: {', '.join(g.examples)}\n\nOrders held for the same cause later are not sent "
+                    "again; the daily digest counts them. Fixing the cause releases every one of them."
+                ),
+                link=holds_link(hub.settings, g.code, g.value),
+                now=now,
+                data={"code": g.code, "value": g.value, "orders": g.orders},
+            ):
+                raised += 1
+        for key in open_keys - live:
+            if resolve_alert(conn, hub.tenant_id, key, now):
+                resolved += 1
+    return raised, resolved

@@ -1,0 +1,55 @@
+"""The signed-webhook transport.
+
+Webhooks are ``POST``s of JSON ``{id, key, kind, subject, body, link, data, generation, at}``
+signed with ``X-OrderBridge-Signature: sha256=<hex HMAC-SHA256 of the raw body>`` using
+``ALERT_WEBHOOK_SECRET``; ``X-OrderBridge-Alert-Id`` is the same on every retry of an episode.
+Unsigned alerts are refused by :func:`orderbridge.services.notify.dispatch.targets`, not sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import httpx
+import orjson
+
+from orderbridge.services.notify.outgoing import DeliveryFailed, Outgoing
+from orderbridge.settings import Settings
+
+
+def webhook_payload(alert: Outgoing) -> bytes:
+    return orjson.dumps(
+        {
+            "id": alert.id,
+            "key": alert.key,
+            "kind": alert.kind,
+            "subject": alert.subject,
+            "body": alert.body,
+            "link": alert.link,
+            "data": alert.data,
+            "generation": alert.generation,
+            "at": alert.first_at.isoformat(),
+        }
+    )
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The ``X-OrderBridge-Signature`` value for ``body``; receivers compare it with ``hmac.compare_digest``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def post_webhook(settings: Settings, http: httpx.Client, alert: Outgoing, url: str) -> None:
+    body = webhook_payload(alert)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "OrderBridge-Alerts",
+        "X-OrderBridge-Signature": sign(settings.alert_webhook_secret or "", body),
+        "X-OrderBridge-Alert-Id": alert.ref,
+    }
+    try:
+        response = http.post(url, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        raise DeliveryFailed(f"webhook POST failed: {type(exc).__name__}: {exc}") from exc
+    if not response.is_success:
+        raise DeliveryFailed(f"webhook answered HTTP {response.status_code}: {response.text[:200]}")
