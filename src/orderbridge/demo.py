@@ -26,6 +26,7 @@ from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import set_mapping
 from orderbridge.services.queries import accounting
 from orderbridge.services.reconcile import reconcile
+from orderbridge.services.scope import Scope
 from orderbridge.settings import Settings
 
 #: the demo store's orders span the last 50 days: the daily audit's 60-day window covers them all
@@ -65,35 +66,36 @@ def run_demo(
         say(f"Shopify sandbox with {orders} orders on {shop.base_url}; ShipStation sandbox on {ss.base_url}")
         hub = Hub.from_settings(settings)
         try:
-            add_connection(hub, "shop", "shopify", shop.base_url, {"access_token": "shpat_sandbox"})
-            add_connection(
-                hub, "warehouse", "shipstation", ss.base_url, {"api_key": "ss_key", "api_secret": "ss_secret"}
-            )
+            scope = Scope.named(hub, "default")  # the demo's own database: its one tenant
+            shop_id = add_connection(scope, "shop", "shopify", shop.base_url, {"access_token": "shpat_sandbox"}).id
+            warehouse = add_connection(
+                scope, "warehouse", "shipstation", ss.base_url, {"api_key": "ss_key", "api_secret": "ss_secret"}
+            ).id
             unstocked = set(generator.UNSTOCKED_SKUS)
             for sku, _title, _price in generator.CATALOG:
                 if sku not in unstocked:
-                    set_mapping(hub, "sku", sku, sku, "warehouse")
+                    set_mapping(scope, "sku", sku, sku, warehouse)
             for i, method in enumerate(generator.SHIPPING_METHODS):
                 set_mapping(
-                    hub, "shipping", method, f"ups:ups_{['ground', '2nd_day_air', 'next_day_air'][i % 3]}", "warehouse"
+                    scope, "shipping", method, f"ups:ups_{['ground', '2nd_day_air', 'next_day_air'][i % 3]}", warehouse
                 )
             say("mapped the 3PL's SKUs and the usual shipping methods; syncing…")
-            first = run_cycle(hub)  # pull, post, (shipments not yet due/seen), push
+            first = run_cycle(scope)  # pull, post, (shipments not yet due/seen), push
             say(
                 f"pulled {sum(s['fetched'] for s in first.syncs)} orders; posted "
                 f"{sum(p['posted'] for p in first.posts)}; reading shipments back…"
             )
             say("pushing the warehouse's shipments to Shopify as fulfilments (within its API rate limits)…")
-            second = run_cycle(hub, sync=False)  # shipments → fulfilment pushes
-            third = run_cycle(hub, sync=False)  # reshipments after voided labels
+            second = run_cycle(scope, sync=False)  # shipments → fulfilment pushes
+            third = run_cycle(scope, sync=False)  # reshipments after voided labels
             say(
                 "re-reading the orders the fulfilments changed — paged GraphQL within Shopify's query-cost "
                 "budget (Standard plan), about a minute…"
             )
-            run_cycle(hub, post=False, shipments=False, push=False)  # fulfilments changed the orders: re-read
-            acct = accounting(hub)
+            run_cycle(scope, post=False, shipments=False, push=False)  # fulfilments changed the orders: re-read
+            acct = accounting(scope)
             say("auditing: the channel's order list against the ledger…")
-            audit = reconcile(hub, "shop", since=hub.now() - timedelta(days=AUDIT_DAYS)).as_dict()
+            audit = reconcile(scope, shop_id, since=hub.now() - timedelta(days=AUDIT_DAYS)).as_dict()
         finally:
             hub.close()
         with httpx.Client(base_url=shop.base_url, headers={"X-Shopify-Access-Token": "shpat_sandbox"}) as client:

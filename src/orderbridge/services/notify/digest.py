@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from sqlalchemy import select, update
 
-from orderbridge.services.hub import Hub
 from orderbridge.services.notify.holds import cause_text
 from orderbridge.services.notify.outbox import OPEN, RESOLVED, alert_link, holds_link, raise_alert
 from orderbridge.services.queries import HoldGroup, accounting, holds
+from orderbridge.services.scope import Scope
 from orderbridge.settings import Settings
 from orderbridge.storage.tables import alerts, tenants
 
@@ -45,7 +45,7 @@ def _cause_line(settings: Settings, group: HoldGroup) -> str:
     )
 
 
-def send_digest_if_due(hub: Hub) -> bool:
+def send_digest_if_due(scope: Scope) -> bool:
     """When digest_every_s has elapsed since the last digest (alerts of kind 'digest'), raise a digest alert
     (key 'digest:<ISO period start>') whose body groups held orders by root cause with counts and the fix,
     e.g. '37 orders blocked by SKU ABC-1 — map it: orderbridge mappings set sku ABC-1 <target>' and a link; then
@@ -54,18 +54,18 @@ def send_digest_if_due(hub: Hub) -> bool:
     "Elapsed" is counted in aligned periods (see the module docstring): one digest per period, the first in
     the first period that starts after the tenant was created (so a fresh install, or a test, does not get a
     digest the moment it starts). Returns True when a digest was raised."""
-    now = hub.now()
-    start = digest_period_start(now, hub.settings.digest_every_s)
+    now = scope.now()
+    start = digest_period_start(now, scope.settings.digest_every_s)
     key = f"digest:{start.isoformat(timespec='seconds')}"
-    with hub.db.read() as conn:
-        created = conn.execute(select(tenants.c.created_at).where(tenants.c.id == hub.tenant_id)).scalar_one()
+    with scope.db.read() as conn:
+        created = conn.execute(select(tenants.c.created_at).where(tenants.c.id == scope.tenant_id)).scalar_one()
         exists = conn.execute(
-            select(alerts.c.id).where(alerts.c.tenant_id == hub.tenant_id, alerts.c.key == key)
+            select(alerts.c.id).where(alerts.c.tenant_id == scope.tenant_id, alerts.c.key == key)
         ).first()
     if start < created or exists is not None:
         return False
-    groups = holds(hub)
-    totals = accounting(hub)
+    groups = holds(scope)
+    totals = accounting(scope)
     held_orders = int(totals["held"])
     ledger = (
         f"Ledger: {totals['ledger_orders']} orders — {totals['posted']} posted, {totals['ready']} ready, "
@@ -76,7 +76,7 @@ def send_digest_if_due(hub: Hub) -> bool:
         body = (
             f"Held orders by root cause, {now:%Y-%m-%d %H:%M} UTC. Fixing a cause releases every order it "
             "holds; they are then posted by the next run.\n\n"
-            + "\n\n".join(_cause_line(hub.settings, g) for g in groups)
+            + "\n\n".join(_cause_line(scope.settings, g) for g in groups)
             + f"\n\n{ledger}\nSee them all: orderbridge holds"
         )
     else:
@@ -91,15 +91,15 @@ def send_digest_if_due(hub: Hub) -> bool:
         "held": held_orders,
         "causes": [{"code": g.code, "value": g.value, "orders": g.orders, "fix": g.fix} for g in groups],
     }
-    with hub.db.transaction() as conn:
+    with scope.db.transaction() as conn:
         raised = raise_alert(
             conn,
-            hub.tenant_id,
+            scope.tenant_id,
             key=key,
             kind=DIGEST,
             subject=subject,
             body=body,
-            link=alert_link(hub.settings, "/holds"),
+            link=alert_link(scope.settings, "/holds"),
             now=now,
             data=data,
         )
@@ -107,7 +107,7 @@ def send_digest_if_due(hub: Hub) -> bool:
             conn.execute(
                 update(alerts)
                 .where(
-                    alerts.c.tenant_id == hub.tenant_id,
+                    alerts.c.tenant_id == scope.tenant_id,
                     alerts.c.kind == DIGEST,
                     alerts.c.key != key,
                     alerts.c.state == OPEN,
@@ -115,5 +115,5 @@ def send_digest_if_due(hub: Hub) -> bool:
                 .values(state=RESOLVED, resolved_at=now)
             )
     if raised:
-        log.info("digest.raised", tenant_id=hub.tenant_id, key=key, held=held_orders, causes=len(groups))
+        log.info("digest.raised", tenant_id=scope.tenant_id, key=key, held=held_orders, causes=len(groups))
     return raised

@@ -19,3 +19,37 @@ def with_order_cursor(conn: Connection, tenant_id: int) -> list[Any]:
             .order_by(connections.c.id)
         ).all()
     )
+
+
+def by_id(conn: Connection, tenant_id: int, connection_id: int) -> Any | None:
+    """The tenant's connection with this id; None for an unknown id *or another tenant's*."""
+    return conn.execute(
+        select(connections).where(connections.c.tenant_id == tenant_id, connections.c.id == connection_id)
+    ).one_or_none()
+
+
+def by_name(conn: Connection, tenant_id: int, name: str) -> Any | None:
+    """The tenant's connection with this name (names are unique per tenant: ``uq_connections_tenant_name``)."""
+    return conn.execute(
+        select(connections).where(connections.c.tenant_id == tenant_id, connections.c.name == name)
+    ).one_or_none()
+
+
+def of_tenant(conn: Connection, tenant_id: int, role: str | None = None) -> list[Any]:
+    """The tenant's connections (of one role, when given), in creation order."""
+    q = select(connections).where(connections.c.tenant_id == tenant_id)
+    if role is not None:
+        q = q.where(connections.c.role == role)
+    return list(conn.execute(q.order_by(connections.c.id)).all())
+
+
+def tenant_of(conn: Connection, connection_id: int) -> int | None:
+    """Which tenant a connection belongs to — the one lookup that crosses tenants, for an entry point
+    that knows only a connection id (a webhook's URL, a queued job)."""
+    found = conn.execute(select(connections.c.tenant_id).where(connections.c.id == connection_id)).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+def ids_named(conn: Connection, name: str) -> list[int]:
+    """Every tenant's connections with this name (a legacy webhook address names one)."""
+    return [int(i) for i in conn.execute(select(connections.c.id).where(connections.c.name == name)).scalars()]
