@@ -88,4 +88,3 @@ def test_exactly_one_verdict_and_it_agrees_with_the_definitions(
         assert verdict is Verdict.TIE
     else:
         assert verdict is Verdict.CHANGED
-

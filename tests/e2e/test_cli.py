@@ -12,6 +12,7 @@ from orderbridge.services.hub import Hub
 from orderbridge.settings import Settings
 from orderbridge.storage.leases import held
 from tests.e2e.helpers import cli
+from tests.scoped import tenant
 
 
 @pytest.mark.slow
@@ -48,13 +49,13 @@ def test_init_then_the_operator_commands_work_on_an_empty_ledger(tmp_path: Path)
 
 
 def test_a_second_process_cannot_sync_a_connection_whose_lease_is_held(hub: Hub, settings: Settings) -> None:
-    add_connection(hub, "shop", "shopify", "http://127.0.0.1:9", {"access_token": "x"})
+    add_connection(tenant(hub), "shop", "shopify", "http://127.0.0.1:9", {"access_token": "x"})
     env = {
         "ORDERBRIDGE_DATABASE_URL": settings.resolved_database_url,
         "ORDERBRIDGE_SECRET_KEY": settings.resolved_secret_key(),
     }
     with hub.db.read() as conn:
-        shop_id = hub.connection(conn, "shop").id
+        shop_id = tenant(hub).connection_named(conn, "shop").id
     with held(hub.db, f"sync:{shop_id}", 60, hub.now):
         result = cli(env, "sync", "shop")
     assert result.returncode == 2
@@ -132,7 +133,7 @@ def test_reconcile_audits_health_and_alerts_from_the_command_line(hub: Hub, sett
         "ORDERBRIDGE_SECRET_KEY": settings.resolved_secret_key(),
     }
     with run_in_thread(app) as shop:
-        add_connection(hub, "shop", "shopify", shop.base_url, {"access_token": "shpat_sandbox"})
+        add_connection(tenant(hub), "shop", "shopify", shop.base_url, {"access_token": "shpat_sandbox"})
         audit = cli(env, "reconcile", "shop", "--since", "90d", "--json")
         assert audit.returncode == 0, audit.stderr[-2000:]
         report = json.loads(audit.stdout)

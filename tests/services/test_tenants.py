@@ -135,6 +135,8 @@ def test_two_tenants_with_same_named_connections_never_touch_each_others_rows(
     assert sync_channel(a.scope, a.shop_id).counts.inserted == 3
     report = post_ready(a.scope, a.wh_id)
     assert (report.posted, report.error) == (3, None)
+    audit = reconcile(a.scope, a.shop_id, since=a.scope.now() - timedelta(hours=1), until=a.scope.now())
+    assert (audit.channel_count, audit.ledger_count, audit.recovered, audit.missing) == (3, 3, 0, 0)
     for ext in a_orders:
         a.ss.ship_now(a.key(ext))
     assert poll_shipments(a.scope, a.wh_id).shipments_new == 3
@@ -151,8 +153,6 @@ def test_two_tenants_with_same_named_connections_never_touch_each_others_rows(
         "wh": "healthy",
     }
     assert [c.name for c in list_connections(a.scope)] == ["shop", "wh"]
-    audit = reconcile(a.scope, a.shop_id, since=a.scope.now() - timedelta(hours=1), until=a.scope.now())
-    assert (audit.channel_count, audit.ledger_count, audit.missing) == (3, 3, 0)
     assert [r["connection_id"] for r in list_reports(a.scope)] == [a.shop_id]
     notify.sync_hold_alerts(a.scope)
     assert notify.list_alerts(a.scope) == []
@@ -173,7 +173,7 @@ def test_two_tenants_with_same_named_connections_never_touch_each_others_rows(
     assert accounting(b.scope)["held"] == 2 and accounting(b.scope)["posted"] == 0
     assert show_order(b.scope, "#1001").state == "held"
     notify.sync_hold_alerts(b.scope)
-    assert {al.kind for al in notify.list_alerts(b.scope)} == {"hold"}
+    assert {al.kind for al in notify.list_alerts(b.scope)} == {"new_hold_reason"}
     assert notify.list_alerts(a.scope) == []
     assert list_reports(b.scope) == []
     a_count = of(rows_per_tenant(hub), a.scope.tenant_id)
@@ -220,7 +220,7 @@ def test_the_runtime_serves_every_tenant_each_in_its_own_scope(hub: Hub, tenants
     a_orders = [str(a.shop.add_order(line_items=LINES)["id"]) for _ in range(2)]
     b_orders = [str(b.shop.add_order(line_items=LINES)["id"]) for _ in range(3)]
     assert [t.slug for t in list_tenants(hub)] == ["default", "acme", "globex"]
-    for scope in hub.scopes():
+    for scope in Scope.every(hub):
         report = run_cycle(scope)
         assert report.crashed == []
     assert set(a.ss.orders_by_key()) == {a.key(ext) for ext in a_orders}

@@ -22,6 +22,7 @@ from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import set_mapping
 from orderbridge.web.app import create_app
 from orderbridge.web.metrics import HubMetrics
+from tests.scoped import cid, tenant
 
 SECRET = "shpss_test_secret"
 
@@ -66,11 +67,13 @@ def sign(secret: str, body: bytes) -> str:
 
 @pytest.fixture
 def server(hub: Hub) -> Iterator[Server]:
-    add_connection(hub, "shop", "shopify", "http://127.0.0.1:9", {"access_token": "shpat_x", "api_secret": SECRET})
-    add_connection(hub, "wh", "shipstation", "http://127.0.0.1:9", {"api_key": "k", "api_secret": "s"})
+    add_connection(
+        tenant(hub), "shop", "shopify", "http://127.0.0.1:9", {"access_token": "shpat_x", "api_secret": SECRET}
+    )
+    add_connection(tenant(hub), "wh", "shipstation", "http://127.0.0.1:9", {"api_key": "k", "api_secret": "s"})
     for sku, _t, _p in generator.CATALOG:
-        set_mapping(hub, "sku", sku, sku, "wh")
-    set_mapping(hub, "shipping", "*", "ups:ups_ground", "wh")
+        set_mapping(tenant(hub), "sku", sku, sku, cid(hub, "wh"))
+    set_mapping(tenant(hub), "shipping", "*", "ups:ups_ground", cid(hub, "wh"))
     metrics = HubMetrics(hub)
     hub.observer = metrics
     wakes: list[float] = []

@@ -17,6 +17,7 @@ from orderbridge.sandboxes.shopify.state import ShopifyState, local_iso
 from orderbridge.services.connections import add_connection
 from orderbridge.services.queries import show_order
 from orderbridge.storage.tables import events, orders, webhook_deliveries
+from tests.scoped import cid, tenant
 from tests.web.conftest import SECRET, Server
 
 
@@ -97,7 +98,7 @@ def live(server: Server) -> Iterator[tuple[Server, ShopifyState]]:
     state, app = create_sandbox(orders=0, seed=7, limits=False, api_secret=SECRET, webhook_retry_scale=0.001)
     with run_in_thread(app) as running:
         credentials = {"access_token": "shpat_sandbox", "api_secret": SECRET}
-        add_connection(server.hub, "live", "shopify", running.base_url, credentials)
+        add_connection(tenant(server.hub), "live", "shopify", running.base_url, credentials)
         yield server, state
 
 
@@ -128,7 +129,7 @@ def test_deliveries_with_the_same_updated_at_are_settled_by_the_store_not_by_arr
     again = copy.deepcopy(state.update_order(other["id"], note="edited", updated_at=other["updated_at"]))
     assert server.deliver(again, connection="live").json()["outcome"] == "changed"
     assert stored(server, other["id"]) == (2, "edited")
-    timeline = show_order(server.hub, str(other["id"])).timeline
+    timeline = show_order(tenant(server.hub), str(other["id"])).timeline
     assert any("re-read from live" in e["message"] for e in timeline if e["kind"] == "version_changed")
 
 
@@ -150,10 +151,10 @@ def test_a_tie_the_store_cannot_settle_now_is_pending_on_healthz_and_metrics_unt
     live_health = {c["name"]: c for c in server.client.get(f"{server.url}/healthz").json()["connections"]}["live"]
     assert live_health["pending_rereads"] == 1
     assert 'orderbridge_pending_rereads{connection="live"} 1.0' in server.client.get(f"{server.url}/metrics").text
-    timeline = show_order(server.hub, str(oid)).timeline
+    timeline = show_order(tenant(server.hub), str(oid)).timeline
     assert [e["kind"] for e in timeline].count("tie_unsettled") == 1
     state.restore()
-    report = sync_channel(server.hub, "live")
+    report = sync_channel(tenant(server.hub), cid(server.hub, "live"))
     assert report.ok and report.counts.changed == 1
     assert stored(server, oid) == (2, "edited")
     live_health = {c["name"]: c for c in server.client.get(f"{server.url}/healthz").json()["connections"]}["live"]
@@ -177,7 +178,11 @@ def test_a_signed_delivery_from_another_shop_is_refused(server: Server) -> None:
     from orderbridge.services.connections import add_connection
 
     add_connection(
-        server.hub, "victim", "shopify", "https://victim.myshopify.com", {"access_token": "x", "api_secret": SECRET}
+        tenant(server.hub),
+        "victim",
+        "shopify",
+        "https://victim.myshopify.com",
+        {"access_token": "x", "api_secret": SECRET},
     )
     payload = new_order()
     other = server.deliver(payload, connection="victim", domain="attacker.myshopify.com")
@@ -203,9 +208,9 @@ def test_healthz_answers_503_when_a_connection_is_failing(server: Server) -> Non
 
     assert server.client.get(f"{server.url}/healthz").status_code == 200
     with server.hub.db.read() as conn:
-        row = server.hub.connection(conn, "shop")
+        row = tenant(server.hub).connection_named(conn, "shop")
     record_failure(
-        server.hub, row, AuthFailed("Shopify refused the credentials (HTTP 401)", hint="Renew it."), job="sync"
+        tenant(server.hub), row, AuthFailed("Shopify refused the credentials (HTTP 401)", hint="Renew it."), job="sync"
     )
     response = server.client.get(f"{server.url}/healthz")
     assert response.status_code == 503
@@ -225,7 +230,7 @@ def test_an_order_deleted_in_the_store_arrives_as_a_signed_delivery_and_is_kept_
 
     server, state = live
     server.hub.settings = server.hub.settings.model_copy(update={"public_url": server.url})
-    assert "orders/delete" in {s.topic for s in register_webhooks(server.hub, "live")}
+    assert "orders/delete" in {s.topic for s in register_webhooks(tenant(server.hub), cid(server.hub, "live"))}
     created = state.add_order()
     state.webhook_dispatcher.wait_idle(10)
     assert stored(server, created["id"])[0] == 1
@@ -233,7 +238,7 @@ def test_an_order_deleted_in_the_store_arrives_as_a_signed_delivery_and_is_kept_
     state.webhook_dispatcher.wait_idle(10)
     sent = [e for e in state.entries("webhook_sent") if e.data.get("topic") == "orders/delete"]
     assert [e.key for e in sent] == [str(created["id"])]
-    timeline = show_order(server.hub, str(created["id"])).timeline
+    timeline = show_order(tenant(server.hub), str(created["id"])).timeline
     assert [e["kind"] for e in timeline][-1] == "deleted_in_channel"
     assert "the ledger keeps it" in timeline[-1]["message"]
     assert stored(server, created["id"])[0] == 1  # kept, unchanged: what was posted stays proven
