@@ -64,7 +64,7 @@ def test_serve_posts_orders_created_after_it_started_and_stops_on_sigterm(hub: H
             assert health.status_code == 200, health.text
             assert {c["name"]: c["health"] for c in health.json()["connections"]}["shop"] == "healthy"
             metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-            assert 'orderbridge_orders{connection="shop",state="posted"}' in metrics
+            assert 'orderbridge_orders{connection="shop",state="posted",tenant="default"}' in metrics
             assert 'orderbridge_webhook_deliveries_total{connection="shop",outcome=' in metrics
             assert "orderbridge_post_latency_seconds_bucket" in metrics
             assert _wait(lambda: len(shop_state.entries("fulfillment")) >= 21), "shipments were not pushed back"

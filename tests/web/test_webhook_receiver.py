@@ -57,7 +57,10 @@ def test_forged_unsigned_and_tampered_deliveries_are_refused_and_store_nothing(s
     assert count(server, webhook_deliveries) == 0
     assert count(server, events) == 0
     text = server.client.get(f"{server.url}/metrics").text
-    assert 'orderbridge_webhook_deliveries_total{connection="shop",outcome="rejected_signature"} 3.0' in text
+    assert (
+        'orderbridge_webhook_deliveries_total{connection="shop",outcome="rejected_signature",tenant="default"} 3.0'
+        in text
+    )
 
 
 def test_a_replayed_delivery_is_processed_once(server: Server) -> None:
@@ -150,7 +153,10 @@ def test_a_tie_the_store_cannot_settle_now_is_pending_on_healthz_and_metrics_unt
     assert stored(server, oid) == (1, "as placed")
     live_health = {c["name"]: c for c in server.client.get(f"{server.url}/healthz").json()["connections"]}["live"]
     assert live_health["pending_rereads"] == 1
-    assert 'orderbridge_pending_rereads{connection="live"} 1.0' in server.client.get(f"{server.url}/metrics").text
+    assert (
+        'orderbridge_pending_rereads{connection="live",tenant="default"} 1.0'
+        in server.client.get(f"{server.url}/metrics").text
+    )
     timeline = show_order(tenant(server.hub), str(oid)).timeline
     assert [e["kind"] for e in timeline].count("tie_unsettled") == 1
     state.restore()
@@ -159,7 +165,10 @@ def test_a_tie_the_store_cannot_settle_now_is_pending_on_healthz_and_metrics_unt
     assert stored(server, oid) == (2, "edited")
     live_health = {c["name"]: c for c in server.client.get(f"{server.url}/healthz").json()["connections"]}["live"]
     assert live_health["pending_rereads"] == 0
-    assert 'orderbridge_pending_rereads{connection="live"}' not in server.client.get(f"{server.url}/metrics").text
+    assert (
+        'orderbridge_pending_rereads{connection="live",tenant="default"}'
+        not in server.client.get(f"{server.url}/metrics").text
+    )
 
 
 def test_deletions_are_noted_on_the_timeline_and_unknown_connections_get_404(server: Server) -> None:
@@ -199,7 +208,7 @@ def test_topics_without_an_order_store_nothing_and_unknown_names_share_one_metri
     for i in range(5):
         assert server.deliver(new_order(), connection=f"nobody{i}").status_code == 404
     text = server.client.get(f"{server.url}/metrics").text
-    assert 'outcome="rejected_unknown"} 5.0' in text and "nobody" not in text
+    assert 'connection="_unknown",outcome="rejected_unknown",tenant="_unknown"} 5.0' in text and "nobody" not in text
 
 
 def test_healthz_answers_503_when_a_connection_is_failing(server: Server) -> None:
@@ -218,9 +227,13 @@ def test_healthz_answers_503_when_a_connection_is_failing(server: Server) -> Non
     assert shop["health"] == "failing" and "refused the credentials" in shop["message"]
     assert [(j["job"], j["health"], j["code"]) for j in shop["jobs"]] == [("sync", "failing", "connection_auth_failed")]
     text = server.client.get(f"{server.url}/metrics").text
-    assert 'orderbridge_connection_health{connection="shop",state="failing"} 1.0' in text
-    assert 'orderbridge_connection_job_health{connection="shop",job="sync",state="failing"} 1.0' in text
-    assert 'orderbridge_connection_job_health{connection="shop",job="sync",state="healthy"} 0.0' in text
+    assert 'orderbridge_connection_health{connection="shop",state="failing",tenant="default"} 1.0' in text
+    assert (
+        'orderbridge_connection_job_health{connection="shop",job="sync",state="failing",tenant="default"} 1.0' in text
+    )
+    assert (
+        'orderbridge_connection_job_health{connection="shop",job="sync",state="healthy",tenant="default"} 0.0' in text
+    )
 
 
 def test_an_order_deleted_in_the_store_arrives_as_a_signed_delivery_and_is_kept_with_a_note(
