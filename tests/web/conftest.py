@@ -20,6 +20,7 @@ from orderbridge.sandboxes.shopify import generator
 from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import set_mapping
+from orderbridge.storage.repos import connections as connection_repo
 from orderbridge.web.app import create_app
 from orderbridge.web.metrics import HubMetrics
 from tests.scoped import cid, tenant
@@ -58,7 +59,14 @@ class Server:
         if secret is not None:
             signed = raw if body is None else json.dumps(payload).encode()
             headers["X-Shopify-Hmac-Sha256"] = sign(secret, signed)
-        return self.client.post(f"{self.url}/webhooks/shopify/{connection}", content=raw, headers=headers)
+        return self.client.post(f"{self.url}{self.path(connection)}", content=raw, headers=headers)
+
+    def path(self, connection: str) -> str:
+        """The receiver's path for the default tenant's connection ``connection``: by its id, as
+        ``webhooks register`` subscribes it (decision 82); a name no connection has stays a name."""
+        with self.hub.db.read() as conn:
+            row = connection_repo.by_name(conn, tenant(self.hub).tenant_id, connection)
+        return f"/webhooks/shopify/{row.id if row is not None else connection}"
 
 
 def sign(secret: str, body: bytes) -> str:
