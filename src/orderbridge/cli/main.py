@@ -22,6 +22,7 @@ from orderbridge.cli import (
     sandbox,
     serve,
     setup,
+    tenants,
     webhooks,
 )
 from orderbridge.cli.common import console, err
@@ -39,6 +40,7 @@ app.add_typer(mappings.app, name="mappings")
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(bench.app, name="bench")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(tenants.app, name="tenants")
 
 for command in (
     setup.keygen,
