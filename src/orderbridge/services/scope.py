@@ -81,12 +81,10 @@ class Scope:
         """The scope a connection belongs to, with its row; None when there is no such connection.
         For entry points that know only a connection id: a webhook's URL."""
         with hub.db.read() as conn:
-            tenant_id = connection_repo.tenant_of(conn, connection_id)
-            if tenant_id is None:
-                return None
-            tenant = tenant_repo.by_id(conn, tenant_id)
-            scope = cls(hub, tenant_id, str(tenant.slug) if tenant is not None else str(tenant_id))
-            return scope, scope.connection(conn, connection_id)
+            row = connection_repo.with_tenant_slug(conn, connection_id)
+        if row is None:
+            return None
+        return cls(hub, int(row.tenant_id), str(row.tenant_slug)), ConnectionRow.from_row(row)
 
     # --- the hub's wiring, read through ----------------------------------------------------------
     @property

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from orderbridge.storage.tables import connections, cursors
+from orderbridge.storage.tables import connections, cursors, tenants
 
 
 def with_order_cursor(conn: Connection, tenant_id: int) -> list[Any]:
@@ -43,11 +43,14 @@ def of_tenant(conn: Connection, tenant_id: int, role: str | None = None) -> list
     return list(conn.execute(q.order_by(connections.c.id)).all())
 
 
-def tenant_of(conn: Connection, connection_id: int) -> int | None:
-    """Which tenant a connection belongs to — the one lookup that crosses tenants, for an entry point
-    that knows only a connection id (a webhook's URL, a queued job)."""
-    found = conn.execute(select(connections.c.tenant_id).where(connections.c.id == connection_id)).scalar_one_or_none()
-    return None if found is None else int(found)
+def with_tenant_slug(conn: Connection, connection_id: int) -> Any | None:
+    """A connection of any tenant, with its tenant's ``slug`` — the one lookup that crosses tenants,
+    for an entry point that knows only a connection id (a webhook's URL)."""
+    return conn.execute(
+        select(connections, tenants.c.slug.label("tenant_slug"))
+        .join(tenants, tenants.c.id == connections.c.tenant_id)
+        .where(connections.c.id == connection_id)
+    ).one_or_none()
 
 
 def ids_named(conn: Connection, name: str) -> list[int]:
