@@ -4,16 +4,26 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
+# Shopify's published Admin GraphQL schemas for the sandbox (fetched with npm, never committed)
+SHOPIFY_SCHEMAS = src/orderbridge/sandboxes/shopify/published/manifest.json
+# independently written Shopify clients the sandbox is tested with (each in a venv of its own)
+TEST_CLIENTS = $(VENV)/clients/.installed
 
 .PHONY: setup demo test lint bench clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(SHOPIFY_SCHEMAS) $(TEST_CLIENTS)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
+
+$(SHOPIFY_SCHEMAS): scripts/fetch-shopify-schema.sh
+	PYTHON=$(PYTHON) scripts/fetch-shopify-schema.sh
+
+$(TEST_CLIENTS): scripts/install-test-clients.sh $(VENV)/.installed
+	PYTHON=$(PYTHON) scripts/install-test-clients.sh
 
 demo: setup
 	$(BIN)/orderbridge demo
@@ -34,4 +44,4 @@ bench: setup
 	$(BIN)/orderbridge bench ingest
 
 clean:
-	rm -rf $(VENV) .orderbridge .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .grimp_cache
+	rm -rf $(VENV) src/orderbridge/sandboxes/shopify/published .orderbridge .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .grimp_cache

@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
+from orderbridge.cli.present import PRESENTATION
 from orderbridge.crypto import SecretBox, generate_key
 from orderbridge.services.hub import Hub
 from orderbridge.settings import Settings
@@ -104,7 +105,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def hub(settings: Settings) -> Iterator[Hub]:
-    h = Hub.from_settings(settings, migrate=False)
+    h = Hub.from_settings(settings, migrate=False, present=PRESENTATION)  # as the CLI composes it
     yield h
     h.close()
 

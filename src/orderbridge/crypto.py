@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from cryptography.fernet import Fernet, InvalidToken
 
 from orderbridge.errors import SettingsError
+from orderbridge.fixes import Fix, FixAction, update_credentials
 
 
 def generate_key() -> str:
@@ -26,7 +27,8 @@ class SecretBox:
         except (ValueError, TypeError) as exc:
             raise SettingsError(
                 "the secret key is not a valid Fernet key (32 url-safe base64-encoded bytes)",
-                hint="Generate one with `orderbridge keygen`.",
+                hint="Generate a new key and set ORDERBRIDGE_SECRET_KEY to it.",
+                fix=Fix.of(FixAction.GENERATE_KEY, "Generate a new secret key."),
             ) from exc
 
     def seal(self, credentials: Mapping[str, str]) -> str:
@@ -38,7 +40,8 @@ class SecretBox:
         except InvalidToken as exc:
             raise SettingsError(
                 f"{what} cannot be decrypted with the current secret key",
-                hint="Use the key they were saved with, or re-enter them: orderbridge connections update …",
+                hint="Use the key they were saved with, or re-enter the connection's credentials.",
+                fix=update_credentials("Re-enter the connection's credentials."),
             ) from exc
         if not isinstance(data, dict):
             raise SettingsError(f"{what} are not a JSON object after decryption")

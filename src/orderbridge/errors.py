@@ -1,7 +1,9 @@
 """The error tree, typed by what the caller should do next.
 
-Every error carries a stable ``code`` (for metrics, holds and tests) and a human ``hint`` that
-names the fix. Third-party exceptions (httpx, SQLAlchemy, JSON) are translated into these at the
+Every error carries a stable ``code`` (for metrics, holds and tests), a human ``hint`` that
+names the fix in plain words, and — where OrderBridge can do it — the ``fix`` as data
+(:class:`orderbridge.fixes.Fix`), which the CLI renders as the command to run and an alert as a
+link; a hint never spells a command. Third-party exceptions (httpx, SQLAlchemy, JSON) are translated into these at the
 boundary with ``raise ... from exc`` so callers never branch on library types::
 
     OrderBridgeError
@@ -19,16 +21,21 @@ boundary with ``raise ... from exc`` so callers never branch on library types::
 
 from __future__ import annotations
 
+from orderbridge.fixes import Fix
+
 
 class OrderBridgeError(Exception):
     """Base of every error OrderBridge raises on purpose."""
 
     code: str = "error"
 
-    def __init__(self, message: str, *, hint: str = "", code: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str = "", code: str | None = None, fix: Fix | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        #: what to do, as data (the CLI renders it as a command, an alert as a link); None when the
+        #: hint is all there is to say (a retry OrderBridge makes itself, a setting to change)
+        self.fix = fix
         if code is not None:
             self.code = code
 
@@ -40,9 +47,15 @@ class RetryLater(OrderBridgeError):
     code = "retry_later"
 
     def __init__(
-        self, message: str, *, hint: str = "", code: str | None = None, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        hint: str = "",
+        code: str | None = None,
+        retry_after: float | None = None,
+        fix: Fix | None = None,
     ) -> None:
-        super().__init__(message, hint=hint or "OrderBridge retries automatically.", code=code)
+        super().__init__(message, hint=hint or "OrderBridge retries automatically.", code=code, fix=fix)
         self.retry_after = retry_after
 
 

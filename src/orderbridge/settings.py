@@ -13,6 +13,7 @@ from pydantic import Field, FilePath
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orderbridge.errors import SettingsError
+from orderbridge.fixes import Fix, FixAction
 
 #: The key the demo uses; refused everywhere else because it is published in this repository.
 DEMO_SECRET_KEY = "b3JkZXJicmlkZ2UtZGVtby1rZXktbm90LWEtc2VjcmU="
@@ -112,12 +113,14 @@ class Settings(BaseSettings):
                 return DEMO_SECRET_KEY
             raise SettingsError(
                 "no secret key: connection credentials cannot be encrypted",
-                hint="Run `orderbridge init` (writes .orderbridge/secret.key) or set ORDERBRIDGE_SECRET_KEY "
-                "to the output of `orderbridge keygen`.",
+                hint="Initialise OrderBridge (it writes .orderbridge/secret.key), or set ORDERBRIDGE_SECRET_KEY "
+                "to a newly generated key.",
+                fix=Fix.of(FixAction.INIT, "Initialise OrderBridge: it writes a secret key file."),
             )
         if key == DEMO_SECRET_KEY and not self.demo:
             raise SettingsError(
                 "the secret key is the published demo key",
-                hint="Generate a real one with `orderbridge keygen` and set ORDERBRIDGE_SECRET_KEY.",
+                hint="Generate a real key and set ORDERBRIDGE_SECRET_KEY to it.",
+                fix=Fix.of(FixAction.GENERATE_KEY, "Generate a real secret key."),
             )
         return key

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from orderbridge.cli.fixes import sentence
 from orderbridge.connectors.base import OutgoingOrder
 from orderbridge.connectors.shipstation import mapper
 from orderbridge.domain.events import EventKind
@@ -127,7 +128,7 @@ def test_an_order_whose_meaningful_field_is_too_long_is_held_back_and_its_batch_
     assert results[0].ok and results[2].ok and not results[1].ok
     hold = results[1].hold
     assert hold is not None and (hold.code, hold.value) == (HoldCode.DESTINATION_FIELD_TOO_LONG, field)
-    assert "orderbridge orders retry" in hold.fix
+    assert "orderbridge orders retry" in sentence(hold.fix)
     assert shipstation_env.received(bad.order_key) == []  # never sent
     assert [e.key for e in shipstation_env.state.entries("order_created")] == [batch[0].order_key, batch[2].order_key]
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from orderbridge.cli.fixes import sentence
 from orderbridge.connectors.base import ChannelConnector, FulfilmentLine, FulfilmentRequest, UnreadableOrder
 from orderbridge.connectors.shopify import ShopifyChannel
 from orderbridge.connectors.shopify.client import estimate_cost
@@ -291,6 +292,6 @@ def test_a_missing_scope_in_graphql_is_permission_denied_with_the_fix() -> None:
         env.connector.fetch_order(external_id)
     assert not isinstance(refused.value, AuthFailed)
     assert "ACCESS_DENIED" in str(refused.value) and "access scope" in str(refused.value)
-    assert refused.value.hint is not None and "connections update" in refused.value.hint
+    assert refused.value.fix is not None and "connections update" in sentence(refused.value.fix)
     assert env.connector.fetch_order(external_id).external_id == external_id  # nothing else was affected
     http.close()

@@ -1,11 +1,13 @@
 import pytest
 
+from orderbridge.cli.fixes import command
 from orderbridge.domain.mappings import DestinationPolicy, ServiceRef
 from orderbridge.domain.order import PaymentStatus
 from orderbridge.domain.pipeline import evaluate, resolve
 from orderbridge.domain.reasons import HoldCode
 from orderbridge.domain.rules import DownloadRules
 from orderbridge.domain.states import OrderState
+from orderbridge.fixes import FixAction
 from tests.builders import order
 
 UPS = ServiceRef("ups", "ups_ground")
@@ -29,7 +31,9 @@ def test_every_unmapped_sku_is_named_once() -> None:
     d = evaluate(order(skus=("X-1", "SKU-1", "X-2", "X-1")), DownloadRules(), [policy()])
     assert d.state is OrderState.HELD
     assert [(r.code, r.value) for r in d.reasons] == [(HoldCode.SKU_UNMAPPED, "X-1"), (HoldCode.SKU_UNMAPPED, "X-2")]
-    assert "mappings set sku 'X-1'" in d.reasons[0].fix
+    fix = d.reasons[0].fix
+    assert (fix.action, fix.args) == (FixAction.MAP_SKU, {"sku": "X-1", "destination": policy().name})
+    assert "mappings set sku 'X-1'" in (command(fix) or "")
 
 
 def test_unknown_shipping_method_is_held_with_the_method_named() -> None:

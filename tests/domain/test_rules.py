@@ -16,7 +16,7 @@ def test_pending_payment_is_skipped_naming_the_status_and_the_fix() -> None:
     (reason,) = DownloadRules().skip_reasons(order(payment_status=PaymentStatus.PENDING))
     assert reason.code == SkipCode.FINANCIAL_STATUS_NOT_DOWNLOADED
     assert "'pending'" in reason.message
-    assert "download rules" in reason.fix
+    assert "download rules" in reason.fix.text
 
 
 def test_fulfilled_test_and_closed_orders_get_every_reason_not_just_the_first() -> None:

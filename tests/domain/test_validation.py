@@ -55,7 +55,7 @@ def test_a_negative_unit_price_is_held_a_refund_is_not_a_line() -> None:
     o = with_lines(line("SKU-1", n=1), line("SKU-2", price="-5.00", n=2))
     reasons = evaluate(o, DownloadRules(), [POLICY]).reasons
     assert [(r.code, r.value) for r in reasons] == [(HoldCode.INVALID_AMOUNT, "line L2 unit price")]
-    assert "negative" in reasons[0].message and "refund" in reasons[0].fix
+    assert "negative" in reasons[0].message and "refund" in reasons[0].fix.text
 
 
 def test_an_unknown_financial_status_is_held_with_its_value_not_skipped_as_unknown() -> None:
@@ -105,7 +105,7 @@ def test_an_overlong_sku_is_held_as_too_long_not_as_unmapped_and_the_reason_fits
     reasons = evaluate(with_lines(line(sku)), DownloadRules(), [POLICY]).reasons
     assert [r.code for r in reasons] == [HoldCode.VALUE_TOO_LONG]
     assert len(reasons[0].value) <= limits.REASON_VALUE.max_chars
-    assert "400 characters" in reasons[0].message and "300" in reasons[0].fix
+    assert "400 characters" in reasons[0].message and "300" in reasons[0].fix.text
 
 
 def test_every_text_field_has_a_size_and_each_is_named_once() -> None:
@@ -221,7 +221,8 @@ def test_generated_orders_are_judged_alike_by_the_fast_path_and_the_walk_and_eve
     assert found == _problems(o)
     for r in found:
         assert len(r.value) <= limits.REASON_VALUE.max_chars
-        assert limits.storable(r.value + r.message + r.fix) == r.value + r.message + r.fix
+        text = r.value + r.message + r.fix.text + "".join(v for _, v in r.fix.params)
+        assert limits.storable(text) == text
 
 
 def test_two_lines_with_one_id_are_held_naming_the_id_not_posted_as_one_product_twice() -> None:

@@ -252,7 +252,7 @@ def test_a_mail_relay_that_hangs_does_not_hold_up_polls(hub: Hub) -> None:
     )
     with hub.db.transaction() as conn:  # an alert waiting to go out: the housekeeper tries to send it
         notify.raise_alert(
-            conn, tenant(hub).tenant_id, key="test:hang", kind="test", subject="s", body="b", link="", now=hub.now()
+            conn, tenant(hub).tenant_id, key="test:hang", kind="test", subject="s", body="b", now=hub.now()
         )
     try:
         with serving(hub, shop_app, ss_app):

@@ -24,7 +24,7 @@ def shopify() -> Iterator[tuple[ShopifyState, httpx.Client]]:
 
 
 def gql(client: httpx.Client, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-    response = client.post("/admin/api/2025-01/graphql.json", json={"query": query, "variables": variables or {}})
+    response = client.post("/admin/api/2026-07/graphql.json", json={"query": query, "variables": variables or {}})
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body

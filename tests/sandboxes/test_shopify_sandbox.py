@@ -20,7 +20,7 @@ from orderbridge.sandboxes.shopify.generator import (
 from tests.sandboxes.conftest import TOKEN, gql
 
 Store = tuple[ShopifyState, httpx.Client]
-ORDERS = "/admin/api/2025-01/orders.json"
+ORDERS = "/admin/api/2026-07/orders.json"
 
 
 def test_the_generator_is_deterministic_fast_and_realistic() -> None:
@@ -91,9 +91,9 @@ def test_rest_filters_and_limits(shopify: Store) -> None:
     params = {"status": "any", "limit": "250", "updated_at_min": middle.isoformat()}
     recent = client.get(ORDERS, params=params).json()["orders"]
     assert recent and all(datetime.fromisoformat(o["updated_at"]) >= middle for o in recent)
-    count = client.get("/admin/api/2025-01/orders/count.json?status=any").json()["count"]
+    count = client.get("/admin/api/2026-07/orders/count.json?status=any").json()["count"]
     assert count == len(state.orders)
-    one = client.get(f"/admin/api/2025-01/orders/{some[0]}.json?fields=id,name").json()["order"]
+    one = client.get(f"/admin/api/2026-07/orders/{some[0]}.json?fields=id,name").json()["order"]
     assert set(one) == {"id", "name"}
 
 
@@ -346,12 +346,12 @@ def test_control_routes_create_and_update_orders(shopify: Store) -> None:
 
 def test_a_deleted_order_leaves_every_listing_lookup_count_and_export(shopify: Store) -> None:
     state, client = shopify
-    count = client.get("/admin/api/2025-01/orders/count.json", params={"status": "any"}).json()["count"]
+    count = client.get("/admin/api/2026-07/orders/count.json", params={"status": "any"}).json()["count"]
     victim = client.post("/_sandbox/orders", json={"note": "to delete"}).json()["id"]
     assert str(victim) in exported_ids(client)  # the export's per-order cache now holds it …
     assert client.post(f"/_sandbox/orders/{victim}/delete").json() == {"deleted": True}
-    assert client.get(f"/admin/api/2025-01/orders/{victim}.json").status_code == 404
-    assert client.get("/admin/api/2025-01/orders/count.json", params={"status": "any"}).json()["count"] == count
+    assert client.get(f"/admin/api/2026-07/orders/{victim}.json").status_code == 404
+    assert client.get("/admin/api/2026-07/orders/count.json", params={"status": "any"}).json()["count"] == count
     listed = {o["id"] for o in client.get(ORDERS, params={"limit": 250, "status": "any"}).json()["orders"]}
     assert victim not in listed
     lookup = gql(client, f'{{ order(id: "gid://shopify/Order/{victim}") {{ id }} }}')

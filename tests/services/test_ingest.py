@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
+from orderbridge.cli.fixes import sentence
 from orderbridge.connectors.base import UnreadableOrder
 from orderbridge.domain.order import Order, PaymentStatus
 from orderbridge.errors import NotFound
@@ -213,7 +214,7 @@ def test_skipped_and_held_orders_are_visible_with_reasons(hub: Hub) -> None:
     assert (acct["skipped"], acct["held"]) == (1, 2)
     groups = {(g.code, g.value): g for g in holds(tenant(hub), include_skipped=True)}
     assert groups[("sku_unmapped", "ABC-1")].orders == 2
-    assert "mappings set sku 'ABC-1'" in groups[("sku_unmapped", "ABC-1")].fix
+    assert "mappings set sku 'ABC-1'" in sentence(groups[("sku_unmapped", "ABC-1")].fix)
     assert groups[("shipping_method_unmapped", "Drone")].orders == 1
     assert groups[("financial_status_not_downloaded", "pending")].kind == "skip"
 

@@ -108,7 +108,7 @@ def test_an_order_the_database_refuses_is_held_and_the_rest_of_its_batch_is_stor
         (reason,) = open_reasons(hub, bad)
         assert reason["code"] == "storage_refused"
         assert f"order {bad} refused by the test trigger" in reason["message"]
-        assert "the next sync stores the order whole" in reason["fix"]
+        assert "the next sync stores the order whole" in reason["fix"].text
         detail = show_order(tenant(hub), bad)
         assert str(detail.raw["id"]).rsplit("/", 1)[-1] == bad  # the raw payload is kept (a GraphQL node)
         # the cursor moved past the batch

@@ -21,10 +21,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from orderbridge.errors import SettingsError
+from orderbridge.fixes import check_connection, update_credentials
 from orderbridge.sandboxes.base import free_port, run_in_thread
 from orderbridge.services import notify
 from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import set_mapping
+from orderbridge.services.present import Unpresented
 from orderbridge.services.sync import sync_channel
 from orderbridge.storage.tables import alerts, tenants
 from tests.builders import T0, order
@@ -86,11 +88,17 @@ def raise_failing(hub: Hub, key: str = "connection_failing:1") -> bool:
             key=key,
             kind="connection_failing",
             subject="shop is failing: the channel refused the credentials",
-            body="Connection shop is failing.\nHow to fix it: orderbridge connections set-credentials shop",
-            link=notify.alert_link(hub.settings, "/connections/shop"),
+            body="Connection shop is failing: the channel refused the credentials.",
+            fixes=FAILING_FIXES,
             now=hub.now(),
             data={"code": "connection_auth_failed"},
         )
+
+
+FAILING_FIXES = (
+    update_credentials("Renew the connection's access token.", connection="shop", credential="access_token"),
+    check_connection("shop"),
+)
 
 
 def resolve(hub: Hub, key: str = "connection_failing:1") -> bool:
@@ -123,8 +131,14 @@ def test_one_alert_is_one_email_per_recipient_with_subject_body_link_and_alert_h
         assert msg["X-OrderBridge-Alert"] == "connection_failing:1"
         assert msg["From"] == "OrderBridge <alerts@hub.example.com>"
         assert msg["Date"] and msg["Message-ID"].endswith("@hub.example.com>")
-        assert "How to fix it: orderbridge connections set-credentials shop" in received.text
-        assert f"{PUBLIC}/connections/shop" in received.text
+        text = received.text.replace("\r\n", "\n")
+        assert text.startswith("Connection shop is failing: the channel refused the credentials.")
+        assert (
+            "How to fix it:\n"
+            "- Renew the connection's access token: orderbridge connections update shop --credential access_token=…\n"
+            "- Test the connection (its credentials and permissions): orderbridge connections test shop\n"
+        ) in text
+        assert f"Where to fix it: {PUBLIC}/connections/shop\n" in text
     alert = only_alert(mail_hub)
     assert alert.dispatched_at == mail_hub.now()
     assert sorted((d.target, d.status, d.attempts) for d in alert.deliveries) == [
@@ -320,6 +334,22 @@ def test_a_webhook_target_receives_the_alert_as_signed_json(hub: Hub, clock: Clo
         "subject": "shop is failing: the channel refused the credentials",
         "body": alert.body,
         "link": f"{PUBLIC}/connections/shop",
+        "fixes": [
+            {
+                "action": "update_credentials",
+                "params": {"connection": "shop", "credential": "access_token"},
+                "text": "Renew the connection's access token.",
+                "link": f"{PUBLIC}/connections/shop",
+                "command": "orderbridge connections update shop --credential access_token=…",
+            },
+            {
+                "action": "test_connection",
+                "params": {"connection": "shop"},
+                "text": "Test the connection (its credentials and permissions).",
+                "link": f"{PUBLIC}/connections/shop",
+                "command": "orderbridge connections test shop",
+            },
+        ],
         "data": {"code": "connection_auth_failed"},
         "generation": 1,
         "at": clock.now.isoformat(),
@@ -375,13 +405,25 @@ def test_email_and_webhook_targets_are_each_sent_once(mail_hub: Hub, smtp: SmtpS
 # --- links ---------------------------------------------------------------------------------------
 
 
-def test_links_point_at_the_screen_where_the_fix_is_made(hub: Hub) -> None:
-    configure(hub, public_url="https://hub.example.com/")
-    assert notify.alert_link(hub.settings, "/connections/shop") == "https://hub.example.com/connections/shop"
-    assert notify.alert_link(hub.settings, "reconciliation/7") == "https://hub.example.com/reconciliation/7"
-    assert notify.holds_link(hub.settings, "sku_unmapped", "ABC 1&2") == (
-        "https://hub.example.com/holds?code=sku_unmapped&value=ABC+1%262"
-    )
+def test_links_are_rendered_when_sent_so_a_changed_public_url_reaches_a_queued_alert(
+    mail_hub: Hub, smtp: SmtpSink
+) -> None:
+    raise_failing(mail_hub)
+    configure(mail_hub, public_url="https://moved.example.com/")
+    notify.dispatch(tenant(mail_hub))
+    (received,) = smtp.inbox.to(OPS)
+    assert "Where to fix it: https://moved.example.com/connections/shop" in received.text
+    assert PUBLIC not in received.text
+
+
+def test_a_hub_without_a_presentation_sends_the_fixes_as_sentences(mail_hub: Hub, smtp: SmtpSink) -> None:
+    mail_hub.present = Unpresented()
+    raise_failing(mail_hub)
+    notify.dispatch(tenant(mail_hub))
+    (received,) = smtp.inbox.to(OPS)
+    text = received.text.replace("\r\n", "\n")
+    assert "- Renew the connection's access token.\n" in text
+    assert "orderbridge " not in text and "http" not in text and "Where to fix it" not in text
 
 
 # --- the digest ----------------------------------------------------------------------------------
@@ -427,21 +469,24 @@ def test_the_digest_groups_held_orders_by_cause_with_counts_and_the_fix(
     (received,) = smtp.inbox.to(OPS)
     assert received.message["Subject"] == "[OrderBridge] Digest: 4 held order(s), 2 cause(s) to fix"
     assert received.message["X-OrderBridge-Alert"] == digest_key(digest_day)
-    text = received.text
+    text = received.text.replace("\r\n", "\n")
     sku = text.index(
-        "3 orders blocked by SKU ABC-1 — map it: orderbridge mappings set sku 'ABC-1' <destination SKU> "
-        "--destination wh"
+        "3 orders blocked by SKU ABC-1 — map SKU 'ABC-1' to a SKU of destination 'wh': "
+        "orderbridge mappings set sku 'ABC-1' <destination SKU> --destination wh"
     )
     ship = text.index(
-        "1 order blocked by shipping method Drone — map it: orderbridge mappings set shipping 'Drone' "
-        "<carrier>:<service> --destination wh"
+        "1 order blocked by shipping method Drone — map shipping method 'Drone' to a carrier and service of "
+        "destination 'wh': orderbridge mappings set shipping 'Drone' <carrier>:<service> --destination wh"
     )
     assert sku < ship  # the biggest cause first
-    assert "e.g. #1002, #1003, #1004" in text
-    assert f"{PUBLIC}/holds?code=sku_unmapped&value=ABC-1" in text
+    assert f"e.g. #1002, #1003, #1004 · {PUBLIC}/holds?code=sku_unmapped&value=ABC-1" in text
     assert f"{PUBLIC}/holds?code=shipping_method_unmapped&value=Drone" in text
     assert "Ledger: 5 orders" in text and "4 held" in text
-    assert f"Where to fix it: {PUBLIC}/holds" in text
+    assert "- See the held orders, grouped by cause: orderbridge holds" in text
+    assert f"Where to fix it: {PUBLIC}/holds\n" in text
+    (digest,) = notify.list_alerts(tenant(mail_hub))
+    assert "orderbridge" not in digest.body and "http" not in digest.body  # stored: plain words
+    assert "3 orders blocked by SKU ABC-1 — map SKU 'ABC-1' to a SKU of destination 'wh'." in digest.body
 
 
 def test_the_digest_is_sent_once_per_period(mail_hub: Hub, smtp: SmtpSink, clock: Clock, digest_day: datetime) -> None:
@@ -500,9 +545,10 @@ def test_a_new_hold_reason_alerts_once_per_cause_and_clears_when_fixed(
     subjects = sorted(m["Subject"] for m in to_ops)
     assert subjects == ["[OrderBridge] Orders held: SKU ABC-1", "[OrderBridge] Orders held: shipping method Drone"]
     sku_mail = next(m for m in to_ops if "ABC-1" in m["Subject"])
-    text = sku_mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    assert "3 orders held" in text and "orderbridge mappings set sku" in text
-    assert f"{PUBLIC}/holds?code=sku_unmapped&value=ABC-1" in text
+    text = sku_mail.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+    assert "3 orders held" in text
+    assert "- Map SKU 'ABC-1' to a SKU of destination 'wh': orderbridge mappings set sku 'ABC-1'" in text
+    assert f"Where to fix it: {PUBLIC}/holds?code=sku_unmapped&value=ABC-1\n" in text
     set_mapping(tenant(mail_hub), "sku", "ABC-1", "W-ABC", cid(mail_hub, "wh"))  # releases the three orders
     assert notify.sync_hold_alerts(tenant(mail_hub)) == (0, 1)
     clock.advance(minutes=1)

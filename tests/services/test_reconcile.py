@@ -7,11 +7,13 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from orderbridge.errors import RemoteUnavailable
+from orderbridge.fixes import show_audit
 from orderbridge.services.hub import Hub
 from orderbridge.services.ingest import ingest_records
 from orderbridge.services.reconcile import due_audits, list_reports, reconcile
 from orderbridge.services.sync import channel_context, sync_channel
 from orderbridge.storage.tables import alerts, events, orders
+from orderbridge.web import links
 from tests.builders import T0, order, replace
 from tests.fakes import FakeChannel, standard_world
 from tests.scoped import cid, tenant
@@ -67,7 +69,8 @@ def test_orders_the_polls_never_saw_are_recovered_with_the_cause_and_an_event(hu
     assert {r.external_id for r in recovered} == {"1002", "1005", "1050"}
     assert all(f"audit #{report.run_id}" in r.message for r in recovered)
     assert alert.kind == "reconciliation_finding" and "recovered 3 order(s)" in alert.subject
-    assert "#1002" in alert.body and f"/reconciliation/{report.run_id}" in alert.link
+    assert "#1002" in alert.body and alert.fixes[0] == show_audit(report.run_id)  # its e-mail links to the report
+    assert links.fix_link("https://h", alert.fixes[0]) == f"https://h/reconciliation/{report.run_id}"
     stored = list_reports(tenant(hub), cid(hub, "shop"))[0]
     assert (stored["recovered"], stored["missing"], stored["outcome"]) == (3, 0, "ok")
     assert {f["external_id"] for f in stored["findings"]} == {"1002", "1005", "1050"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -222,3 +223,127 @@ def test_0006_adds_ingest_failures_which_take_any_bytes_and_leaves_the_ledger_as
     migrate(engine, "downgrade", "0004")
     with engine.connect() as conn:
         assert "ingest_failures" not in set(inspect(conn).get_table_names())
+
+
+def test_0007_turns_each_stored_fix_into_the_data_the_code_now_writes_and_alert_links_into_fixes(
+    engine: Engine,
+) -> None:
+    from orderbridge.domain import reasons as R
+    from orderbridge.fixes import check_connection, fixes_from_data, register_webhooks, show_audit, show_holds
+    from orderbridge.storage.tables import order_reasons
+
+    migrate(engine, "upgrade", "0006")
+    old = [  # (code, value, message, fix) exactly as 0006-era code wrote them
+        (
+            "sku_unmapped",
+            "ABC-1",
+            "SKU 'ABC-1' has no mapping for destination 'wh'",
+            "Map it: orderbridge mappings set sku 'ABC-1' <destination SKU> --destination wh",
+        ),
+        (
+            "shipping_method_missing",
+            "",
+            "the order has no shipping line, and destination 'wh' needs a shipping service",
+            "Set a default: orderbridge mappings set shipping '*' <carrier>:<service> --destination wh",
+        ),
+        (
+            "required_field_missing",
+            "phone",
+            "field 'phone' is required by destination 'wh' and is empty",
+            "Fill in 'phone' on the order in the channel; the next sync re-evaluates it.",
+        ),
+        (
+            "destination_rejected",
+            "wh",
+            "destination 'wh' rejected the order: bad zip",
+            "Correct what the destination names, then: orderbridge orders retry <order>",
+        ),
+        (
+            "destination_field_too_long",
+            "items[].sku",
+            "ShipStation accepts at most 50 characters in items[].sku; this order's is 60: 'x'",
+            "Shorten it to 50 characters where it comes from (the order in the channel, or the mapping "
+            "for a SKU or shipping service), then: orderbridge orders retry <order>",
+        ),
+        (
+            "invalid_order",
+            "the order has no lines",
+            "the channel sent an order OrderBridge cannot read: the order has no lines",
+            "Correct the order in the channel; the raw payload is kept on the order page.",
+        ),
+    ]
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO tenants (id, slug, name, created_at) VALUES (7, 't7', 'T', :at)"), {"at": AT})
+        for cid, name, role in ((1, "shop", "channel"), (2, "wh", "destination")):
+            conn.execute(
+                text(
+                    "INSERT INTO connections (id, tenant_id, name, kind, role, base_url, credentials, settings,"
+                    " enabled, health, health_message, consecutive_failures, created_at)"
+                    " VALUES (:id, 7, :name, 'shopify', :role, 'http://x', 'token', '{}', true, 'healthy', '', 0, :at)"
+                ),
+                {"id": cid, "name": name, "role": role, "at": AT},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO orders (id, tenant_id, connection_id, external_id, number, state, version,"
+                " content_hash, raw, received_at, updated_at)"
+                " VALUES (1, 7, 1, '1001', '#1001', 'held', 1, 'h', '{}', :at, :at)"
+            ),
+            {"at": AT},
+        )
+        for rid, (code, value, message, fix) in enumerate(old, start=1):
+            conn.execute(
+                text(
+                    "INSERT INTO order_reasons (id, tenant_id, order_id, kind, code, value, message, fix, created_at)"
+                    " VALUES (:id, 7, 1, 'hold', :code, :value, :message, :fix, :at)"
+                ),
+                {"id": rid, "code": code, "value": value, "message": message, "fix": fix, "at": AT},
+            )
+        links = (
+            (1, "hold:sku_unmapped:ABC-1", "new_hold_reason", None, "https://h/holds?code=sku_unmapped&value=ABC-1",
+             '{"code": "sku_unmapped", "value": "ABC-1", "orders": 1}'),
+            (2, "digest:2026-11-20T00:00:00+00:00", "digest", None, "https://h/holds", "null"),
+            (3, "reconcile:5", "reconciliation_finding", 1, "https://h/reconciliation/5",
+             '{"run_id": 5, "by_cause": {"no_webhook": 2}, "missing": 0}'),
+            (4, "connection_failing:1:credentials", "connection_failing", 1, "https://h/connections/shop", "null"),
+            (5, "webhooks_missing:1", "webhooks_missing", 1, "https://h/connections/shop", "null"),
+            (6, "test:x", "test", None, "", "null"),
+        )  # fmt: skip
+        for aid, key, kind, cid, link, data in links:
+            conn.execute(
+                text(
+                    "INSERT INTO alerts (id, tenant_id, key, kind, connection_id, subject, body, link, data, state,"
+                    " generation, occurrences, first_at, last_at)"
+                    " VALUES (:id, 7, :key, :kind, :cid, 's', 'b', :link, :data, 'open', 1, 1, :at, :at)"
+                ),
+                {"id": aid, "key": key, "kind": kind, "cid": cid, "link": link, "data": data, "at": AT},
+            )
+    migrate(engine, "upgrade", "0007")
+    with engine.connect() as conn:
+        fixes = [r.fix for r in conn.execute(order_reasons.select().order_by(order_reasons.c.id))]
+        stored = {
+            k: fixes_from_data(json.loads(f) if isinstance(f, str) else f)
+            for k, f in conn.execute(text("SELECT key, fixes FROM alerts"))
+        }
+    now_written = [
+        R.sku_unmapped("ABC-1", "wh").fix,
+        R.shipping_method_missing("wh").fix,
+        R.required_field_missing("phone", "wh").fix,
+        R.destination_rejected("wh", "bad zip").fix,
+        R.destination_field_too_long("ShipStation", "items[].sku", 60, 50, "x").fix,
+        R.invalid_order("the order has no lines").fix,
+    ]
+    assert fixes == now_written
+    assert stored == {  # what the code raises such alerts with now
+        "hold:sku_unmapped:ABC-1": (R.sku_unmapped("ABC-1", "wh").fix, show_holds("sku_unmapped", "ABC-1")),
+        "digest:2026-11-20T00:00:00+00:00": (show_holds(),),
+        "reconcile:5": (show_audit(5), register_webhooks("shop")),
+        "connection_failing:1:credentials": (check_connection("shop"),),
+        "webhooks_missing:1": (register_webhooks("shop"),),
+        "test:x": (),
+    }
+    migrate(engine, "downgrade", "0006")
+    with engine.connect() as conn:
+        texts = conn.execute(text("SELECT fix FROM order_reasons ORDER BY id")).scalars().all()
+        assert conn.execute(text("SELECT count(*) FROM alerts WHERE link = ''")).scalar_one() == len(links)
+    assert texts == [f.text for f in now_written]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from orderbridge.cli.fixes import command
 from orderbridge.crypto import SecretBox, generate_key
 from orderbridge.errors import SettingsError
 from orderbridge.services.hub import Hub
@@ -32,7 +33,7 @@ def test_a_token_from_another_key_is_refused_with_a_fix() -> None:
 def test_outside_the_demo_a_missing_key_refuses_to_start(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="no secret key") as info:
         Settings(data_dir=tmp_path).resolved_secret_key()
-    assert "orderbridge init" in info.value.hint
+    assert info.value.fix is not None and command(info.value.fix) == "orderbridge init"
 
 
 def test_outside_the_demo_the_published_demo_key_is_refused(tmp_path: Path) -> None:

@@ -8,7 +8,10 @@ import typer
 from rich.table import Table
 
 from orderbridge.cli.common import JsonOpt, console, print_json, run
+from orderbridge.cli.fixes import as_json as fix_json
+from orderbridge.cli.fixes import command
 from orderbridge.cli.render import cells, line, plain
+from orderbridge.fixes import Fix
 
 
 def alerts(
@@ -29,9 +32,10 @@ def alerts(
 
     items, sent = run(work)
     if as_json:
-        print_json({"alerts": [a.as_dict() for a in items], "dispatch": sent})
+        listed = [{**a.as_dict(), "fixes": [fix_json(f) for f in a.fixes]} for a in items]
+        print_json({"alerts": listed, "dispatch": sent})
         return
-    table = Table("kind", "state", "subject", "episode", "seen", "last", "delivered")
+    table = Table("kind", "state", "subject", "episode", "seen", "last", "delivered", "fix")
     for a in items:
         delivered = ", ".join(f"{d.target.split(':', 1)[-1]} {d.status}" for d in a.deliveries) or (
             "pending" if a.dispatched_at is None else "listed only"
@@ -46,12 +50,22 @@ def alerts(
                     str(a.occurrences),
                     f"{a.last_at:%Y-%m-%d %H:%M}",
                     delivered,
+                    _first_command(a.fixes),
                 )
             )
         )
     console.print(table)
     if sent is not None:
         console.print(line("dispatch: ", str(sent)))
+
+
+def _first_command(fixes: tuple[Fix, ...]) -> str:
+    """The alert's fix on the CLI: the first that has a command, else the first's sentence."""
+    for fix in fixes:
+        found = command(fix)
+        if found:
+            return found
+    return fixes[0].text if fixes else "-"
 
 
 def health(as_json: JsonOpt = False) -> None:

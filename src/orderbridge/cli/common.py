@@ -3,9 +3,10 @@
 Every command: parse arguments → build the hub and the scope of the tenant it acts for once
 (:func:`run`: ``--tenant``, else ``ORDERBRIDGE_TENANT``, else ``default``) → resolve a connection
 name to its id (:func:`connection_id`) → call one service function with the scope → render with
-Rich (or JSON with ``--json``). Typed errors
-(:class:`OrderBridgeError`) print their message and fix hint and exit with code 2
-(:func:`errors`); nothing is printed as a bare traceback for them.
+Rich (or JSON with ``--json``). Typed errors (:class:`OrderBridgeError`) print their message, their
+fix hint and the command of their fix, and exit with code 2 (:func:`errors`); nothing is printed as
+a bare traceback for them. Every hub the CLI builds is given the CLI's presentation
+(``cli/present.py``): a fix reads as its command here, and as a link in the alerts this process sends.
 
 Rendering follows one rule (:mod:`orderbridge.cli.render`): the consoles never parse markup, and
 every value that did not come from the CLI's own code — order names, SKUs, hold values, messages
@@ -25,9 +26,12 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from orderbridge.cli.fixes import as_json, command
+from orderbridge.cli.present import PRESENTATION
 from orderbridge.cli.render import console as make_console
 from orderbridge.cli.render import line
 from orderbridge.errors import OrderBridgeError
+from orderbridge.fixes import Fix
 from orderbridge.settings import Settings
 
 console = make_console()
@@ -42,6 +46,8 @@ def _json_default(value: object) -> Any:
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, Fix):  # the stored form, with the command
+        return as_json(value)
     if hasattr(value, "__dataclass_fields__"):
         return {k: getattr(value, k) for k in value.__dataclass_fields__}
     raise TypeError(type(value).__name__)
@@ -60,6 +66,11 @@ def errors() -> Iterator[None]:
         err.print(line(("error", "bold red"), f" [{exc.code}] ", exc.message))
         if exc.hint:
             err.print(line(("fix:", "bold"), " ", exc.hint))
+        run_this = command(exc.fix) if exc.fix is not None else None
+        if run_this:
+            err.print(line(("run:", "bold"), " ", run_this))
+        elif exc.fix is not None and not exc.hint:
+            err.print(line(("fix:", "bold"), " ", exc.fix.text))
         raise typer.Exit(2) from exc
 
 
@@ -75,7 +86,7 @@ def tenant_slug(settings: Settings) -> str:
 def make_hub() -> Any:
     from orderbridge.services.hub import Hub
 
-    return Hub.from_settings(Settings())
+    return Hub.from_settings(Settings(), present=PRESENTATION)
 
 
 def run(fn: Callable[[Any], T]) -> T:

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from orderbridge.cli.common import JsonOpt, connection_id, console, print_json, run
+from orderbridge.cli.fixes import sentence
 from orderbridge.cli.render import cells, clean, line, plain
 
 app = typer.Typer(no_args_is_help=True, help="The order ledger.")
@@ -71,7 +72,7 @@ def orders_show(ref: str, raw: bool = False, as_json: JsonOpt = False) -> None:
     )
     for r in d.reasons:
         console.print(line("  ", plain(r["kind"], "red"), " ", r["code"], ": ", r["message"]))
-        console.print(line("    ", ("fix:", "bold"), " ", r["fix"]))
+        console.print(line("    ", ("fix:", "bold"), " ", sentence(r["fix"])))
     for p in d.postings:
         console.print(
             line(
@@ -132,5 +133,5 @@ def holds(
                 g.message,
             )
         )
-        console.print(line("    ", ("fix:", "bold"), " ", g.fix))
+        console.print(line("    ", ("fix:", "bold"), " ", sentence(g.fix)))
         console.print(line("    e.g. ", ", ".join(clean(e) for e in g.examples)))

@@ -133,9 +133,10 @@ def serve(
                 )
             )
     with errors():
+        from orderbridge.cli.present import PRESENTATION
         from orderbridge.services.hub import Hub
 
-        hub = Hub.from_settings(settings)
+        hub = Hub.from_settings(settings, present=PRESENTATION)  # commands here, links in its alerts
     from orderbridge import heap
 
     heap.settle()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
@@ -236,3 +236,29 @@ class DestinationConnector(Connector, Protocol):
         ...
 
     def list_shipments(self, since: datetime | None) -> Iterator[ShipmentBatch]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ApiVersionNotice:
+    """The remote system said the API version a connection asks for is deprecated, or answered with
+    another one (a retired version): the connection's health and one alert carry it with the fix."""
+
+    #: the connection setting that picks the version, what it asks for, and what the connector
+    #: is written and tested against (the fix)
+    setting: str
+    current: str
+    recommended: str
+    #: the version that answered
+    served: str
+    #: when support for ``current`` ends (or ended), when known
+    ends: date | None
+    #: what happened, in the connector's words (the remote's reason is outside text: data)
+    message: str
+
+
+@runtime_checkable
+class VersionedApi(Protocol):
+    """A connector whose remote API is versioned and says when a version is going away."""
+
+    def api_version_notice(self) -> ApiVersionNotice | None:
+        """What the last response said about the API version (None: nothing to report)."""

@@ -37,6 +37,7 @@ from orderbridge.errors import (
     RemoteUnavailable,
     RetryLater,
 )
+from orderbridge.fixes import update_credentials
 
 T = TypeVar("T")
 
@@ -76,13 +77,15 @@ def send(client: httpx.Client, request: httpx.Request, *, system: str) -> httpx.
     if status == 401:
         raise AuthFailed(
             f"{system} refused the credentials (HTTP 401): {_short(response)}",
-            hint=f"Check or renew the {system} credentials: orderbridge connections update <name> --credential …",
+            hint=f"Check or renew the {system} credentials of the connection.",
+            fix=update_credentials(f"Renew the connection's {system} credentials."),
         )
     if status == 403:
         raise PermissionDenied(
             f"{system} refused this operation (HTTP 403): {_short(response)}",
             hint=f"The credentials work but lack a permission for this: grant it to the {system} app or user "
-            "(a scope, a role), then renew them: orderbridge connections update <name> --credential …",
+            "(a scope, a role), then renew the connection's credentials.",
+            fix=update_credentials(f"Renew the connection's {system} credentials once they have the permission."),
         )
     if status >= 500:
         raise RemoteUnavailable(f"{system} failed with HTTP {status}: {_short(response)}")

@@ -4,6 +4,10 @@ A reason is the unit of "visible, with the reason and the fix": the CLI, the dig
 portal group by ``(code, value)`` so that "37 orders blocked by SKU ABC-1 — map it" is one line.
 The ``value`` is what a fix releases: adding the SKU mapping ``ABC-1`` releases every order held
 with ``(sku_unmapped, "ABC-1")``.
+
+The fix is data (:class:`orderbridge.fixes.Fix`: an action with its parameters and a sentence),
+never a command: the CLI renders ``Fix(map_sku, sku=ABC-1, destination=wh)`` as
+``orderbridge mappings set sku 'ABC-1' <destination SKU> --destination wh``, the portal as a form.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from orderbridge.domain import limits
+from orderbridge.fixes import Fix, FixAction
 
 
 class HoldCode(StrEnum):
@@ -60,7 +65,7 @@ class Reason:
     code: str
     value: str
     message: str
-    fix: str
+    fix: Fix
 
     def __post_init__(self) -> None:
         # a reason is stored (order_reasons.value is bounded; no text column takes NUL): whatever
@@ -68,15 +73,41 @@ class Reason:
         value = limits.shorten(limits.storable(self.value), limits.REASON_VALUE.max_chars)
         if value is not self.value:
             object.__setattr__(self, "value", value)
-        for name in ("message", "fix"):
-            text = getattr(self, name)
-            clean = limits.storable(text)
-            if clean is not text:
-                object.__setattr__(self, name, clean)
+        message = limits.storable(self.message)
+        if message is not self.message:
+            object.__setattr__(self, "message", message)
+        fix = _storable_fix(self.fix)
+        if fix is not self.fix:
+            object.__setattr__(self, "fix", fix)
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.code, self.value)
+
+
+def _storable_fix(fix: Fix) -> Fix:
+    """The fix with its text and parameter values storable (a SKU from the channel may hold a NUL)."""
+    text = limits.storable(fix.text)
+    params = tuple((k, limits.storable(v)) for k, v in fix.params)
+    if text is fix.text and all(a[1] is b[1] for a, b in zip(params, fix.params, strict=True)):
+        return fix
+    return Fix(fix.action, text, params)
+
+
+def _in_channel(text: str, field: str | None = None) -> Fix:
+    return Fix.of(FixAction.EDIT_ORDER_AT_CHANNEL, text, field=field)
+
+
+def _in_3pl(text: str, shipment: str) -> Fix:
+    return Fix.of(FixAction.EDIT_SHIPMENT_AT_DESTINATION, text, shipment=shipment)
+
+
+def _download_rules(text: str) -> Fix:
+    return Fix.of(FixAction.EDIT_DOWNLOAD_RULES, text)
+
+
+def _nothing(text: str) -> Fix:
+    return Fix.of(FixAction.NONE, text)
 
 
 # --- holds -------------------------------------------------------------------------------------
@@ -87,7 +118,12 @@ def sku_unmapped(sku: str, destination: str) -> Reason:
         HoldCode.SKU_UNMAPPED,
         sku,
         f"SKU {sku!r} has no mapping for destination {destination!r}",
-        f"Map it: orderbridge mappings set sku {sku!r} <destination SKU> --destination {destination}",
+        Fix.of(
+            FixAction.MAP_SKU,
+            f"Map SKU {sku!r} to a SKU of destination {destination!r}.",
+            sku=sku,
+            destination=destination,
+        ),
     )
 
 
@@ -96,7 +132,7 @@ def sku_missing(line_title: str, line_id: str) -> Reason:
         HoldCode.SKU_MISSING,
         line_id,
         f"line {line_title!r} (id {line_id}) has no SKU",
-        "Give the product variant a SKU in the channel; the next sync picks the change up.",
+        _in_channel("Give the product variant a SKU in the channel; the next sync picks the change up.", "sku"),
     )
 
 
@@ -105,7 +141,12 @@ def shipping_method_unmapped(method: str, destination: str) -> Reason:
         HoldCode.SHIPPING_METHOD_UNMAPPED,
         method,
         f"shipping method {method!r} has no mapping for destination {destination!r}",
-        f"Map it: orderbridge mappings set shipping {method!r} <carrier>:<service> --destination {destination}",
+        Fix.of(
+            FixAction.MAP_SHIPPING_METHOD,
+            f"Map shipping method {method!r} to a carrier and service of destination {destination!r}.",
+            method=method,
+            destination=destination,
+        ),
     )
 
 
@@ -114,7 +155,12 @@ def shipping_method_missing(destination: str) -> Reason:
         HoldCode.SHIPPING_METHOD_MISSING,
         "",
         f"the order has no shipping line, and destination {destination!r} needs a shipping service",
-        f"Set a default: orderbridge mappings set shipping '*' <carrier>:<service> --destination {destination}",
+        Fix.of(
+            FixAction.MAP_SHIPPING_METHOD,
+            f"Set a default carrier and service for destination {destination!r}.",
+            method="*",
+            destination=destination,
+        ),
     )
 
 
@@ -123,7 +169,12 @@ def required_field_missing(field: str, destination: str) -> Reason:
         HoldCode.REQUIRED_FIELD_MISSING,
         field,
         f"field {field!r} is required by destination {destination!r} and is empty",
-        f"Fill in {field!r} on the order in the channel; the next sync re-evaluates it.",
+        Fix.of(
+            FixAction.SET_REQUIRED_FIELD,
+            f"Fill in {field!r} on the order in the channel; the next sync re-evaluates it.",
+            field=field,
+            destination=destination,
+        ),
     )
 
 
@@ -132,7 +183,11 @@ def destination_rejected(destination: str, message: str) -> Reason:
         HoldCode.DESTINATION_REJECTED,
         destination,
         f"destination {destination!r} rejected the order: {message}",
-        "Correct what the destination names, then: orderbridge orders retry <order>",
+        Fix.of(
+            FixAction.RETRY_ORDER,
+            "Correct what the destination names, then retry the order.",
+            destination=destination,
+        ),
     )
 
 
@@ -141,7 +196,7 @@ def invalid_order(problem: str) -> Reason:
         HoldCode.INVALID_ORDER,
         problem[:120],
         f"the channel sent an order OrderBridge cannot read: {problem}",
-        "Correct the order in the channel; the raw payload is kept on the order page.",
+        _in_channel("Correct the order in the channel; the raw payload is kept on the order page."),
     )
 
 
@@ -150,7 +205,7 @@ def tracking_number_missing(shipment: str) -> Reason:
         HoldCode.TRACKING_NUMBER_MISSING,
         shipment,
         f"shipment {shipment} has no tracking number",
-        "Add the tracking number in the 3PL; the next shipment poll pushes it.",
+        _in_3pl("Add the tracking number in the 3PL; the next shipment poll pushes it.", shipment),
     )
 
 
@@ -159,7 +214,7 @@ def carrier_missing(shipment: str) -> Reason:
         HoldCode.CARRIER_MISSING,
         shipment,
         f"shipment {shipment} has no carrier",
-        "Set the carrier on the shipment in the 3PL; the next shipment poll pushes it.",
+        _in_3pl("Set the carrier on the shipment in the 3PL; the next shipment poll pushes it.", shipment),
     )
 
 
@@ -168,7 +223,7 @@ def channel_rejected(channel: str, message: str) -> Reason:
         HoldCode.CHANNEL_REJECTED,
         channel,
         f"channel {channel!r} rejected the fulfilment: {message}",
-        "Correct what the channel names; the push is retried on the next back-sync.",
+        _in_channel("Correct what the channel names; the push is retried on the next back-sync."),
     )
 
 
@@ -184,8 +239,13 @@ def destination_field_too_long(destination: str, field: str, length: int, limit:
         HoldCode.DESTINATION_FIELD_TOO_LONG,
         field,
         f"{destination} accepts at most {limit} characters in {field}; this order's is {length}: {shown!r}",
-        f"Shorten it to {limit} characters where it comes from (the order in the channel, or the mapping "
-        "for a SKU or shipping service), then: orderbridge orders retry <order>",
+        Fix.of(
+            FixAction.RETRY_ORDER,
+            f"Shorten it to {limit} characters where it comes from (the order in the channel, or the mapping "
+            "for a SKU or shipping service), then retry the order.",
+            destination=destination,
+            field=field,
+        ),
     )
 
 
@@ -197,7 +257,9 @@ def financial_status_not_downloaded(status: str, allowed: frozenset[str]) -> Rea
         SkipCode.FINANCIAL_STATUS_NOT_DOWNLOADED,
         status,
         f"payment status {status!r} is not downloaded (downloaded: {', '.join(sorted(allowed))})",
-        f"If orders with payment status {status!r} should go, add it to the connection's download rules.",
+        _download_rules(
+            f"If orders with payment status {status!r} should go, add it to the connection's download rules."
+        ),
     )
 
 
@@ -206,7 +268,9 @@ def fulfilment_status_not_downloaded(status: str, allowed: frozenset[str]) -> Re
         SkipCode.FULFILMENT_STATUS_NOT_DOWNLOADED,
         status,
         f"fulfilment status {status!r} is not downloaded (downloaded: {', '.join(sorted(allowed))})",
-        f"If orders with fulfilment status {status!r} should go, add it to the connection's download rules.",
+        _download_rules(
+            f"If orders with fulfilment status {status!r} should go, add it to the connection's download rules."
+        ),
     )
 
 
@@ -215,7 +279,7 @@ def test_order() -> Reason:
         SkipCode.TEST_ORDER,
         "test",
         "test orders are not downloaded",
-        "Turn on 'include test orders' in the connection's download rules.",
+        _download_rules("Turn on 'include test orders' in the connection's download rules."),
     )
 
 
@@ -224,7 +288,7 @@ def closed_order() -> Reason:
         SkipCode.CLOSED_ORDER,
         "closed",
         "closed/archived orders are not downloaded",
-        "Turn on 'include closed orders' in the connection's download rules.",
+        _download_rules("Turn on 'include closed orders' in the connection's download rules."),
     )
 
 
@@ -233,7 +297,7 @@ def cancelled_order() -> Reason:
         SkipCode.CANCELLED_ORDER,
         "cancelled",
         "the order was cancelled in the channel before it was posted",
-        "Nothing to do; re-open the order in the channel if it should ship.",
+        _nothing("Nothing to do; re-open the order in the channel if it should ship."),
     )
 
 
@@ -242,7 +306,7 @@ def before_earliest_date(created: str, earliest: str) -> Reason:
         SkipCode.BEFORE_EARLIEST_DATE,
         earliest,
         f"the order was created {created}, before the earliest date {earliest}",
-        "Move the connection's earliest date back if older orders should go.",
+        _download_rules("Move the connection's earliest date back if older orders should go."),
     )
 
 
@@ -261,8 +325,11 @@ def shipment_line_unmatched(shipment: str, line_key: str | None, sku: str | None
         HoldCode.SHIPMENT_LINE_UNMATCHED,
         f"{shipment}:{line_key or sku or '?'}"[:300],
         f"shipment {shipment} has {line} × {quantity} that {why}",
-        "Correct the shipment's items in the 3PL (the push is checked again when the shipment changes), "
-        "or record this fulfilment in the channel by hand.",
+        _in_3pl(
+            "Correct the shipment's items in the 3PL (the push is checked again when the shipment changes), "
+            "or record this fulfilment in the channel by hand.",
+            shipment,
+        ),
     )
 
 
@@ -271,8 +338,11 @@ def shipment_without_lines(shipment: str) -> Reason:
         HoldCode.SHIPMENT_WITHOUT_LINES,
         shipment,
         f"shipment {shipment} lists no items, so which lines it fulfils is unknown",
-        "Add the shipped items to the shipment in the 3PL (the push is checked again when it changes); "
-        "OrderBridge never fulfils a whole order for a shipment that does not say what it holds.",
+        _in_3pl(
+            "Add the shipped items to the shipment in the 3PL (the push is checked again when it changes); "
+            "OrderBridge never fulfils a whole order for a shipment that does not say what it holds.",
+            shipment,
+        ),
     )
 
 
@@ -281,7 +351,9 @@ def nothing_to_fulfil() -> Reason:
         SkipCode.NOTHING_TO_FULFIL,
         "fulfilled",
         "every line of the order is already fulfilled in the channel: nothing is left to send",
-        "Nothing to do; if the channel re-opens a line (a fulfilment cancelled), the next sync sends what is open.",
+        _nothing(
+            "Nothing to do; if the channel re-opens a line (a fulfilment cancelled), the next sync sends what is open."
+        ),
     )
 
 
@@ -297,8 +369,11 @@ def value_too_long(field: str, value: str, max_chars: int) -> Reason:
         HoldCode.VALUE_TOO_LONG,
         f"{field}={limits.shorten(value, limits.QUOTE_CHARS)}",
         f"{field} is {len(value)} characters long, more than the {max_chars} OrderBridge accepts: {_quote(value)}",
-        f"Shorten {field} in the channel to at most {max_chars} characters; the next sync re-evaluates the order "
-        "(the raw payload is kept on the order page).",
+        _in_channel(
+            f"Shorten {field} in the channel to at most {max_chars} characters; the next sync re-evaluates the "
+            "order (the raw payload is kept on the order page).",
+            field,
+        ),
     )
 
 
@@ -307,7 +382,7 @@ def too_many_values(field: str, count: int, maximum: int) -> Reason:
         HoldCode.TOO_MANY_VALUES,
         field,
         f"the order has {count} {field}, more than the {maximum} OrderBridge accepts",
-        f"Split the order in the channel so that it has at most {maximum} {field}.",
+        _in_channel(f"Split the order in the channel so that it has at most {maximum} {field}.", field),
     )
 
 
@@ -316,7 +391,7 @@ def invalid_text(field: str, value: str) -> Reason:
         HoldCode.INVALID_TEXT,
         f"{field}={limits.shorten(value, limits.QUOTE_CHARS)}",
         f"{field} contains characters no database can store (NUL or an unpaired surrogate): {_quote(value)}",
-        f"Correct {field} in the channel; the next sync re-evaluates the order.",
+        _in_channel(f"Correct {field} in the channel; the next sync re-evaluates the order.", field),
     )
 
 
@@ -326,8 +401,11 @@ def invalid_quantity(line_id: str, quantity: int) -> Reason:
         line_id,
         f"line {line_id} has quantity {quantity}; a line ships between {limits.MIN_QUANTITY} and "
         f"{limits.MAX_QUANTITY:,} units",
-        "Correct the line's quantity in the channel (remove the line if nothing ships); the next sync "
-        "re-evaluates the order.",
+        _in_channel(
+            "Correct the line's quantity in the channel (remove the line if nothing ships); the next sync "
+            "re-evaluates the order.",
+            "quantity",
+        ),
     )
 
 
@@ -336,8 +414,11 @@ def invalid_amount(field: str, amount: Decimal, problem: str) -> Reason:
         HoldCode.INVALID_AMOUNT,
         field,
         f"{field} is {limits.shorten(str(amount), limits.QUOTE_CHARS)}: {problem}",
-        f"Correct {field} in the channel (a refund or credit is not an order line); the next sync "
-        "re-evaluates the order.",
+        _in_channel(
+            f"Correct {field} in the channel (a refund or credit is not an order line); the next sync "
+            "re-evaluates the order.",
+            field,
+        ),
     )
 
 
@@ -350,7 +431,10 @@ def totals_inconsistent(
         f"{field}={amount}",
         f"the order's {field} {amount} {currency} does not agree with its parts: it should be {bound} {currency} "
         f"(within {limits.TOTAL_TOLERANCE} per rounded part)",
-        "Check the order's amounts in the channel; correct them there and the next sync re-evaluates the order.",
+        _in_channel(
+            "Check the order's amounts in the channel; correct them there and the next sync re-evaluates the order.",
+            field,
+        ),
     )
 
 
@@ -360,7 +444,11 @@ def unknown_status(field: str, value: str, known: frozenset[str]) -> Reason:
         f"{field}={value}",
         f"{field} {_quote(value) if value else '(none)'} is not one OrderBridge knows "
         f"(known: {', '.join(sorted(known))}), so the download rules cannot decide the order",
-        "Upgrade OrderBridge if the channel added a status; the order is kept held, with the value, until then.",
+        Fix.of(
+            FixAction.UPGRADE,
+            "Upgrade OrderBridge if the channel added a status; the order is kept held, with the value, until then.",
+            field=field,
+        ),
     )
 
 
@@ -421,8 +509,13 @@ def storage_refused(kind: str, database: str, detail: str, *, kept: str) -> Reas
         HoldCode.STORAGE_REFUSED,
         kind,
         f"the database ({database}) refused to store the order as sent — {what}: {detail}; {kept}",
-        fix,
+        _in_channel(fix),
     )
+
+
+def storage_refused_fix(kind: str) -> Fix:
+    """The fix of a refusal of ``kind`` (also that of orders quarantined for it)."""
+    return _in_channel(STORAGE_REFUSALS.get(kind, STORAGE_REFUSALS["invalid_value"])[1])
 
 
 # --- issue #10 g-adversarial: found by the adversarial suite ------------------------------------------
@@ -436,5 +529,9 @@ def duplicate_line_id(line_id: str, count: int) -> Reason:
         f"lines.external_id={limits.shorten(line_id, limits.QUOTE_CHARS)}",
         f"{count} lines share the id {_quote(line_id)}, so OrderBridge cannot tell them apart "
         "(their SKUs, quantities and shipments would be mixed up)",
-        "Correct the order in the channel so that each line has its own id; the raw payload is kept on the order page.",
+        _in_channel(
+            "Correct the order in the channel so that each line has its own id; the raw payload is kept on the "
+            "order page.",
+            "lines.external_id",
+        ),
     )

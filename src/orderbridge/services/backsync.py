@@ -287,7 +287,7 @@ def _push_one(scope: Scope, row: ConnectionRow, connector: Any, s: Any, report: 
             report,
             problems[0].code,
             message,
-            f"fulfilment push held: {message} — {problems[0].fix}",
+            f"fulfilment push held: {message} — {problems[0].fix.text}",
             [p.code for p in problems],
         )
         return

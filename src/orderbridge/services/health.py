@@ -32,6 +32,7 @@ returns it to ``healthy`` and resolves its alert (so a later episode alerts agai
 from __future__ import annotations
 
 import itertools
+import json
 import statistics
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,9 +40,10 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, func, insert, select, update
 
-from orderbridge.connectors.base import Role
+from orderbridge.connectors.base import ApiVersionNotice, Role
 from orderbridge.domain.events import EventKind
 from orderbridge.errors import AuthFailed, FixConfiguration, OrderBridgeError, PermissionDenied
+from orderbridge.fixes import Fix, FixAction, check_connection, run_audit
 from orderbridge.services import notify
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ingest import ingest_failures_open, pending_reread_counts, resolve_ingest_failures
@@ -64,6 +66,7 @@ JOBS: dict[str, str] = {
     "audit": "audit",
     "check": "connection test",
     "webhooks": "webhook registration",
+    "api_version": "API version",
 }
 _RANK = {"healthy": 0, "silent": 1, "degraded": 2, "failing": 3}
 #: the alert "job" of refused credentials (HTTP 401): one cause for every job of the connection
@@ -77,6 +80,74 @@ def failing_key(connection_id: int, job: str) -> str:
 
 def silent_key(connection_id: int) -> str:
     return f"connection_silent:{connection_id}"
+
+
+def api_version_key(connection_id: int) -> str:
+    return f"api_version_deprecated:{connection_id}"
+
+
+def record_api_version(scope: Scope, row: ConnectionRow, notice: ApiVersionNotice | None) -> str:
+    """What a run's responses said about the connection's API version (issue #12): a deprecated or
+    retired version makes the connection degraded (job ``api_version``) and raises one alert with
+    the fix — the setting to change and the date support ends — until a response says nothing;
+    then the job is healthy again and the alert resolved. Returns the connection's state."""
+    with scope.db.transaction() as conn:
+        _lock(conn, row)
+        now = scope.now()
+        key = api_version_key(row.id)
+        if notice is None:
+            had = conn.execute(
+                select(connection_jobs.c.health).where(
+                    connection_jobs.c.connection_id == row.id, connection_jobs.c.job == "api_version"
+                )
+            ).scalar_one_or_none()
+            if had is None:  # nothing was ever reported: nothing to settle
+                return str(conn.execute(select(connections.c.health).where(connections.c.id == row.id)).scalar_one())
+            _set_job(scope, conn, row, "api_version", "healthy", "", now, failures=0, succeeded=True)
+            notify.resolve_alert(conn, scope.tenant_id, key, now)
+            return _aggregate(scope, conn, row, now, {})
+        message = f"{notice.message}; set its {notice.setting} setting to {notice.recommended!r}" + (
+            f", before support ends on {notice.ends.isoformat()}" if notice.ends and notice.ends > now.date() else ""
+        )
+        _set_job(
+            scope,
+            conn,
+            row,
+            "api_version",
+            "degraded",
+            message,
+            now,
+            failures=0,
+            succeeded=True,
+            code="api_version_deprecated",
+        )
+        _alert(
+            scope,
+            conn,
+            row,
+            key,
+            "api_version_deprecated",
+            f"{row.name}: {notice.message}",
+            message,
+            now,
+            data={
+                "setting": notice.setting,
+                "current": notice.current,
+                "recommended": notice.recommended,
+                "served": notice.served,
+                "ends": notice.ends.isoformat() if notice.ends else None,
+            },
+            fixes=(
+                Fix.of(
+                    FixAction.SET_SETTING,
+                    f"Set the connection's {notice.setting} setting to {notice.recommended!r}.",
+                    connection=row.name,
+                    setting=notice.setting,
+                    value=json.dumps(notice.recommended),
+                ),
+            ),
+        )
+        return _aggregate(scope, conn, row, now, {})
 
 
 def record_success(scope: Scope, row: ConnectionRow, conn: Connection | None = None, *, job: str) -> str:
@@ -122,9 +193,9 @@ def record_success(scope: Scope, row: ConnectionRow, conn: Connection | None = N
                 silent_key(row.id),
                 "connection_silent",
                 f"{row.name} has gone silent",
-                message + f"\n\nCheck it: orderbridge connections test {row.name}\nAudit it: "
-                f"orderbridge reconcile {row.name}",
+                message + ".",
                 now,
+                fixes=(check_connection(row.name), run_audit(row.name)),
             )
         else:
             notify.resolve_alert(conn, scope.tenant_id, silent_key(row.id), now)
@@ -156,7 +227,11 @@ def record_failure(
     if isinstance(error, PermissionDenied):  # the remote took the credentials, only not for this
         _settle_proven(scope, conn, row, job, now)
     if state == "failing":
-        fix = (error.hint or "See the message; the next run tries again on its own.").replace("<name>", row.name)
+        hint = error.hint or "See the message; the next run tries again on its own."
+        # a connector does not know which connection it serves: the fix is about this one
+        fixes = [error.fix.with_params(connection=row.name)] if error.fix is not None else []
+        if not any(f.action is FixAction.TEST_CONNECTION for f in fixes):
+            fixes.append(check_connection(row.name))
         credentials = isinstance(error, AuthFailed)  # one cause for every job: one alert, not one per job
         what = "its credentials were refused" if credentials else f"its {JOBS.get(job, job)} cannot run"
         _alert(
@@ -169,11 +244,11 @@ def record_failure(
             if credentials
             else f"{row.name} is failing ({JOBS.get(job, job)}): {error.message}",
             f"Connection {row.name} ({row.kind}) is failing: {what}.\n\n"
-            f"What happened: {error.message}\nHow to fix it: {fix}\n\nNothing is lost: every run resumes "
-            f"from the last committed cursor, so once this is fixed the next run catches up.\n"
-            f"Check it: orderbridge connections test {row.name}",
+            f"What happened: {error.message}\nWhat to do: {hint}\n\nNothing is lost: every run resumes "
+            f"from the last committed cursor, so once this is fixed the next run catches up.",
             now,
             data={"code": error.code, "failures": failures, "job": job},
+            fixes=tuple(fixes),
         )
     return _aggregate(scope, conn, row, now, {"last_error_at": now})
 
@@ -194,8 +269,8 @@ def _refused_message(conn: Connection, row: ConnectionRow, now: datetime) -> str
     what = "held storage_refused" if len(held) == len(newest) else "held storage_refused or quarantined"
     return (
         f"{n} order(s) from {row.name} could not be stored as sent and are {what} — {shown}"
-        f"{', …' if n > len(newest) else ''}; the other orders are stored. See orderbridge holds; once the "
-        "channel sends a corrected version, the next sync stores it whole"
+        f"{', …' if n > len(newest) else ''}; the other orders are stored. The holds list them with the fix; once "
+        "the channel sends a corrected version, the next sync stores it whole"
     )
 
 
@@ -347,8 +422,10 @@ def _alert(
     body: str,
     now: datetime,
     data: dict[str, Any] | None = None,
+    *,
+    fixes: tuple[Fix, ...],
 ) -> None:
-    """A connection's alert, linked to the connection's screen."""
+    """A connection's alert; its fixes are about the connection (its e-mail links to its screen)."""
     notify.raise_alert(
         conn,
         scope.tenant_id,
@@ -356,7 +433,7 @@ def _alert(
         kind=kind,
         subject=subject,
         body=body,
-        link=notify.alert_link(scope.settings, f"/connections/{row.name}"),
+        fixes=fixes,
         now=now,
         connection_id=row.id,
         data=data,

@@ -25,6 +25,7 @@ from orderbridge.connectors import registry
 from orderbridge.connectors.base import ChannelConnector, DestinationConnector, Role
 from orderbridge.crypto import SecretBox
 from orderbridge.observe import Observer
+from orderbridge.services.present import Presentation, Unpresented
 from orderbridge.settings import Settings
 from orderbridge.storage.db import Database
 
@@ -81,6 +82,10 @@ class Hub:
     connectors: dict[int, Any] = field(default_factory=dict)
     #: metrics hooks (a no-op unless ``serve`` installs Prometheus metrics)
     observer: Observer = field(default_factory=Observer)
+    #: how fixes read and where the web server lives — the entrypoints' knowledge, given by the
+    #: composition root (the CLI installs ``cli.present.PRESENTATION``); services build no command
+    #: and no URL themselves
+    present: Presentation = field(default_factory=Unpresented)
     _clients: dict[int, Any] = field(default_factory=dict)
     #: connectors replaced after their connection changed: another thread may still be using one,
     #: so they are closed with the hub, not when replaced
@@ -88,11 +93,14 @@ class Hub:
     _clients_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, migrate: bool = True) -> Hub:
+    def from_settings(cls, settings: Settings, *, migrate: bool = True, present: Presentation | None = None) -> Hub:
         db = Database(settings.resolved_database_url)
         if migrate:
             db.migrate()
-        return cls(db=db, box=SecretBox(settings.resolved_secret_key()), settings=settings)
+        hub = cls(db=db, box=SecretBox(settings.resolved_secret_key()), settings=settings)
+        if present is not None:
+            hub.present = present
+        return hub
 
     def _build(self, row: ConnectionRow) -> Any:
         """The connection's connector, built once per (URL, credentials, settings) and shared by the

@@ -25,6 +25,7 @@ from orderbridge.domain.reasons import Reason
 from orderbridge.domain.rules import DownloadRules
 from orderbridge.domain.states import OrderState, check_transition
 from orderbridge.errors import InvalidInput
+from orderbridge.fixes import edit_download_rules
 from orderbridge.services.hub import ConnectionRow
 from orderbridge.storage.db import insert_rows
 from orderbridge.storage.tables import events, mappings, order_reasons, orders
@@ -74,7 +75,8 @@ def download_rules(row: ConnectionRow) -> DownloadRules:
     except ValueError as exc:
         raise InvalidInput(
             f"connection {row.name!r} has invalid download rules: {exc}",
-            hint="Fix them with `orderbridge connections rules`.",
+            hint="Correct the connection's download_rules setting.",
+            fix=edit_download_rules("Correct the connection's download rules.", row.name),
         ) from exc
 
 

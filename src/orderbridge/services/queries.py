@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from orderbridge.domain.events import EventKind
-from orderbridge.domain.reasons import STORAGE_REFUSALS, HoldCode
+from orderbridge.domain.reasons import STORAGE_REFUSALS, HoldCode, storage_refused_fix
 from orderbridge.domain.states import OrderState
 from orderbridge.errors import InvalidInput, NotFound
+from orderbridge.fixes import Fix, FixAction
 from orderbridge.services.ingest import quarantined
 from orderbridge.services.ledger import add_events, event_row
 from orderbridge.services.reevaluate import reevaluate_orders
@@ -106,7 +107,7 @@ class OrderDetail:
     state: str
     version: int
     total: str
-    reasons: list[dict[str, str]]
+    reasons: list[dict[str, Any]]  # kind, code, value, message (str) and fix (a Fix)
     timeline: list[dict[str, Any]]
     postings: list[dict[str, Any]]
     pushes: list[dict[str, Any]]
@@ -127,6 +128,13 @@ def find_order_id(scope: Scope, ref: str) -> int:
     return int(ids[0])
 
 
+def _for_order(fix: Fix, number: str) -> Fix:
+    """On one order's page, "retry the order" is about that order: its number fills the fix in."""
+    if fix.action is FixAction.RETRY_ORDER and fix.param("order") is None:
+        return fix.with_params(order=number)
+    return fix
+
+
 def show_order(scope: Scope, ref: str) -> OrderDetail:
     oid = find_order_id(scope, ref)
     with scope.db.read() as conn:
@@ -136,7 +144,7 @@ def show_order(scope: Scope, ref: str) -> OrderDetail:
             .where(orders.c.id == oid)
         ).one()
         reasons = [
-            {"kind": r.kind, "code": r.code, "value": r.value, "message": r.message, "fix": r.fix}
+            {"kind": r.kind, "code": r.code, "value": r.value, "message": r.message, "fix": _for_order(r.fix, o.number)}
             for r in conn.execute(
                 select(order_reasons).where(order_reasons.c.order_id == oid, order_reasons.c.released_at.is_(None))
             )
@@ -189,7 +197,7 @@ class HoldGroup:
     value: str
     orders: int
     message: str
-    fix: str
+    fix: Fix
     examples: list[str]
 
 
@@ -204,7 +212,6 @@ def holds(scope: Scope, *, include_skipped: bool = False) -> list[HoldGroup]:
                 order_reasons.c.value,
                 func.count(func.distinct(order_reasons.c.order_id)).label("n"),
                 func.min(order_reasons.c.message),
-                func.min(order_reasons.c.fix),
             )
             .join(orders, orders.c.id == order_reasons.c.order_id)
             .where(
@@ -217,7 +224,20 @@ def holds(scope: Scope, *, include_skipped: bool = False) -> list[HoldGroup]:
             .order_by(order_reasons.c.kind, func.count(func.distinct(order_reasons.c.order_id)).desc())
         ).all()
         groups = []
-        for kind, code, value, n, message, fix in rows:
+        for kind, code, value, n, message in rows:
+            # the fix of a reason with the message shown (one destination's, when several hold the value)
+            fix = conn.execute(
+                select(order_reasons.c.fix)
+                .where(
+                    order_reasons.c.tenant_id == scope.tenant_id,
+                    order_reasons.c.kind == kind,
+                    order_reasons.c.code == code,
+                    order_reasons.c.value == value,
+                    order_reasons.c.message == message,
+                    order_reasons.c.released_at.is_(None),
+                )
+                .limit(1)
+            ).scalar_one()
             examples = list(
                 conn.execute(
                     select(orders.c.number)
@@ -235,7 +255,7 @@ def holds(scope: Scope, *, include_skipped: bool = False) -> list[HoldGroup]:
             groups.append(HoldGroup(kind, code, value, int(n), message, fix, examples))
         if "hold" in kinds:  # orders the database refused even in a minimal form: in quarantine, not in orders
             for refusal_kind, n, error, examples in quarantined(conn, scope.tenant_id):
-                what, fix = STORAGE_REFUSALS.get(refusal_kind, STORAGE_REFUSALS["invalid_value"])
+                what = STORAGE_REFUSALS.get(refusal_kind, STORAGE_REFUSALS["invalid_value"])[0]
                 message = (
                     f"not stored: the database refused the order even in a minimal form — {what}: {error}; its "
                     "raw payload is kept in quarantine (ingest_failures)"
@@ -248,7 +268,7 @@ def holds(scope: Scope, *, include_skipped: bool = False) -> list[HoldGroup]:
                         f"{refusal_kind} (quarantined)",
                         n,
                         message,
-                        fix,
+                        storage_refused_fix(refusal_kind),
                         examples,
                     )
                 )

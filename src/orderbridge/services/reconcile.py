@@ -37,6 +37,7 @@ from orderbridge.connectors import registry
 from orderbridge.connectors.base import AuditableChannel, Capability, ChannelRecord, OrderStamp, Role
 from orderbridge.domain.events import EventKind
 from orderbridge.errors import FixConfiguration, InvalidInput, OrderBridgeError
+from orderbridge.fixes import check_connection, register_webhooks, run_audit, show_audit
 from orderbridge.services import notify
 from orderbridge.services.health import record_failure, record_success
 from orderbridge.services.hub import ConnectionRow
@@ -410,9 +411,9 @@ def _finish(scope: Scope, row: ConnectionRow, report: ReconcileReport) -> None:
                 body=(
                     f"The {report.kind} audit #{report.run_id} of {row.name} could not finish: {report.error}\n"
                     "Until an audit succeeds, completeness for this window is not proven. Check the connection "
-                    f"(orderbridge connections test {row.name}) and run it again: orderbridge reconcile {row.name}"
+                    "and run the audit again."
                 ),
-                link=notify.alert_link(scope.settings, f"/reconciliation/{report.run_id}"),
+                fixes=(show_audit(report.run_id), check_connection(row.name), run_audit(row.name)),
                 now=now,
                 connection_id=row.id,
             )
@@ -437,11 +438,11 @@ def _alert(conn: Connection, scope: Scope, row: ConnectionRow, report: Reconcile
             f"({report.window_start:%Y-%m-%d %H:%M} → {report.window_end:%Y-%m-%d %H:%M} UTC): {report.summary}.\n"
             "They were missed because:\n" + "\n".join(lines) + f"\nOrders: {listed}{more}.\n\n"
             "Recovered orders went through the normal pipeline; nothing is posted twice. A repeated cause "
-            "points at the fix: no_webhook → check the webhook subscription (orderbridge webhooks register "
-            f"{row.name}); sync_error → see the connection's health.\nFull report: orderbridge audits --id "
-            f"{report.run_id}"
+            "points at the fix: no_webhook → check the channel's webhook subscription; sync_error → see the "
+            "connection's health."
         ),
-        link=notify.alert_link(scope.settings, f"/reconciliation/{report.run_id}"),
+        # the report first (its page is where the e-mail links); the webhooks when they missed orders
+        fixes=(show_audit(report.run_id), *((register_webhooks(row.name),) if "no_webhook" in by_cause else ())),
         now=now,
         connection_id=row.id,
         data={"run_id": report.run_id, "by_cause": by_cause, "missing": report.missing},

@@ -31,8 +31,10 @@ from sqlalchemy import Connection
 from orderbridge.connectors.base import ChannelConnector, DestinationConnector, Role
 from orderbridge.crypto import SecretBox
 from orderbridge.errors import NotFound
+from orderbridge.fixes import Fix, FixAction
 from orderbridge.observe import Observer
 from orderbridge.services.hub import ConnectionRow, Hub
+from orderbridge.services.present import Presentation
 from orderbridge.settings import Settings
 from orderbridge.storage.db import Database
 from orderbridge.storage.repos import connections as connection_repo
@@ -63,11 +65,13 @@ class Scope:
             row = tenant_repo.by_slug(conn, slug)
             known = [str(t.slug) for t in tenant_repo.every(conn)] if row is None else []
         if row is None:
-            raise NotFound(
-                f"no tenant {slug!r}",
-                hint=f"Known tenants: {', '.join(known) or 'none — run `orderbridge init` first'}. "
-                "Pick one with --tenant (or ORDERBRIDGE_TENANT).",
-            )
+            if not known:
+                raise NotFound(
+                    f"no tenant {slug!r}: the ledger has none",
+                    hint="Initialise OrderBridge first: it creates the ledger and the default tenant.",
+                    fix=Fix.of(FixAction.INIT, "Initialise OrderBridge: it creates the ledger and the default tenant."),
+                )
+            raise NotFound(f"no tenant {slug!r}", hint=f"Known tenants: {', '.join(known)}.")
         return cls(hub, int(row.id), str(row.slug))
 
     @classmethod
@@ -102,6 +106,10 @@ class Scope:
     @property
     def observer(self) -> Observer:
         return self.hub.observer
+
+    @property
+    def present(self) -> Presentation:
+        return self.hub.present
 
     def now(self) -> datetime:
         return self.hub.now()
@@ -139,7 +147,8 @@ class Scope:
         if row is None:
             raise NotFound(
                 f"no connection named {name!r}",
-                hint=f"Known connections: {self._known(conn)}. Add one with `orderbridge connections add`.",
+                hint=f"Known connections: {self._known(conn)}.",
+                fix=Fix.of(FixAction.ADD_CONNECTION, "Add the connection."),
             )
         return ConnectionRow.from_row(row)
 

@@ -19,10 +19,10 @@ from typing import Any
 import structlog
 from sqlalchemy import insert, update
 
-from orderbridge.connectors.base import Role
+from orderbridge.connectors.base import Role, VersionedApi
 from orderbridge.errors import InvalidInput, OrderBridgeError
 from orderbridge.seams import crashpoint
-from orderbridge.services.health import record_failure, record_success
+from orderbridge.services.health import record_api_version, record_failure, record_success
 from orderbridge.services.hub import ConnectionRow
 from orderbridge.services.ingest import (
     ChannelContext,
@@ -121,6 +121,8 @@ def sync_channel(
             record_failure(scope, row, exc, job="sync")
         else:
             record_success(scope, row, job="sync")
+            if isinstance(connector, VersionedApi):  # what the responses said about the API version
+                record_api_version(scope, row, connector.api_version_notice())
             bound.info("sync.done", **report.counts.as_dict())
         finally:
             with scope.db.transaction() as conn:

@@ -44,11 +44,12 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError
 
-from orderbridge import boundedjson
+from orderbridge import boundedjson, fixes
 from orderbridge.connectors.base import Capability, ChannelRecord, Role, WebhookChannel, WebhookSubscription
 from orderbridge.domain import limits
 from orderbridge.domain.events import EventKind
 from orderbridge.errors import InvalidInput, OrderBridgeError, SettingsError, UnusableId
+from orderbridge.fixes import update_credentials
 from orderbridge.services import notify
 from orderbridge.services.connections import update_connection
 from orderbridge.services.health import record_failure, record_ingest_failures, record_success
@@ -114,8 +115,8 @@ class ShopifyAdapter:
         secret = credentials.get("api_secret")
         if not secret:
             return (
-                f"connection {row.name!r} has no api_secret, so webhook signatures cannot be checked — set it: "
-                f"orderbridge connections update {row.name} --credential api_secret=<the app's API secret key>"
+                f"connection {row.name!r} has no api_secret, so webhook signatures cannot be checked — set the "
+                "connection's api_secret credential to the app's API secret key"
             )
         header = headers.get("x-shopify-hmac-sha256")
         if not header:
@@ -402,8 +403,9 @@ def safely(fn: Callable[[], WebhookOutcome]) -> WebhookOutcome:
 
 
 def webhook_address(scope: Scope, row: ConnectionRow) -> str:
-    """The receiver's URL for ``row``: by connection id, which names the tenant too (decision 82)."""
-    return f"{scope.settings.public_url.rstrip('/')}/webhooks/{row.kind}/{row.id}"
+    """Where the hub's web server receives this channel's webhooks: the web entrypoint's route, so
+    its presentation says (``web/links.py``)."""
+    return scope.present.receiver_address(scope.settings.public_url, row.kind, row.id)
 
 
 def _webhook_channel(scope: Scope, channel_id: int) -> tuple[ConnectionRow, WebhookChannel]:
@@ -424,7 +426,13 @@ def register_webhooks(scope: Scope, channel_id: int) -> list[WebhookSubscription
     if not credentials.get("api_secret"):
         raise SettingsError(
             f"{name!r} has no api_secret: its webhooks could not be verified, so none are registered",
-            hint=f"orderbridge connections update {name} --credential api_secret=<the app's API secret key>",
+            hint="Set the connection's api_secret credential to the app's API secret key.",
+            fix=update_credentials(
+                "Set the connection's api_secret credential to the app's API secret key.",
+                connection=name,
+                credential="api_secret",
+                example="<the app's API secret key>",
+            ),
         )
     address = webhook_address(scope, row)
     try:
@@ -494,9 +502,9 @@ def check_subscriptions(scope: Scope) -> list[str]:
                     "channel (it removes subscriptions whose deliveries keep failing, and reinstalling an app "
                     "drops them). Orders still arrive by polling and audits, but up to a poll interval late. "
                     "OrderBridge has subscribed again; if this repeats, check that the channel can reach "
-                    f"{address}.\nBy hand: orderbridge webhooks register {row.name}"
+                    f"{address}."
                 ),
-                link=notify.alert_link(scope.settings, f"/connections/{row.name}"),
+                fixes=(fixes.register_webhooks(row.name),),
                 now=now,
                 connection_id=row.id,
                 data={"missing": missing},

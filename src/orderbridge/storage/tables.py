@@ -37,9 +37,10 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
-from orderbridge.storage.types import DecimalAmount, UTCDateTime
+from orderbridge.storage.types import DecimalAmount, FixJSON, FixList, UTCDateTime
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -190,7 +191,7 @@ order_reasons = Table(
     Column("code", String(60), nullable=False),
     Column("value", String(300), nullable=False),
     Column("message", Text, nullable=False),
-    Column("fix", Text, nullable=False),
+    Column("fix", FixJSON(), nullable=False),  # 0007: the fix as data {action, params, text}, never a command
     Column("created_at", UTCDateTime(), nullable=False),
     Column("released_at", UTCDateTime()),
     Index("ix_order_reasons_open", "tenant_id", "code", "value", "released_at"),
@@ -370,8 +371,9 @@ alerts = Table(
     Column("kind", String(40), nullable=False),
     Column("connection_id", Id, ForeignKey("connections.id"), nullable=True),
     Column("subject", String(300), nullable=False),
-    Column("body", Text, nullable=False),
-    Column("link", String(500), nullable=False),
+    Column("body", Text, nullable=False),  # plain words: no command, no link (each presentation renders fixes)
+    # 0007 (was ``link``): what to do, as data, the first one first (the one its e-mail links to)
+    Column("fixes", FixList(), nullable=False, server_default=text("'[]'")),
     Column("data", JSON),
     Column("state", String(20), nullable=False),  # open | resolved
     Column("generation", Integer, nullable=False, default=1),  # +1 each time a resolved cause recurs

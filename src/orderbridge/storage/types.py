@@ -8,6 +8,10 @@
   type's ``%``-formatting with a dict per value (five datetimes per order on the ingest hot path).
 - :class:`DecimalAmount` stores money amounts exactly: ``NUMERIC`` on PostgreSQL, text on SQLite
   (whose NUMERIC affinity would round-trip through float).
+- :class:`FixJSON` and :class:`FixList` store a fix (:class:`orderbridge.fixes.Fix`) as the JSON
+  object ``{"action", "params", "text"}`` and read it back as a ``Fix`` (0007), so the stored form
+  is the one the REST API and the portal exchange, and no rendering of it (a command, a link) is
+  ever stored.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, Numeric, String
+from sqlalchemy import JSON, DateTime, Numeric, String
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from orderbridge.fixes import Fix, fixes_as_data, fixes_from_data
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -96,3 +102,33 @@ class DecimalAmount(TypeDecorator[Decimal]):
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         return None if value is None else Decimal(str(value))
+
+
+class FixJSON(TypeDecorator[Fix]):
+    """One fix, stored as its JSON object."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Fix | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, Fix):
+            raise TypeError(f"a fix must be a Fix, got {type(value).__name__}")
+        return value.as_dict()
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Fix | None:
+        return None if value is None else Fix.from_dict(value)
+
+
+class FixList(TypeDecorator[tuple[Fix, ...]]):
+    """Fixes in order (an alert's), stored as a JSON array of their objects."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: tuple[Fix, ...] | list[Fix] | None, dialect: Dialect) -> Any:
+        return fixes_as_data(value or ())
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> tuple[Fix, ...]:
+        return fixes_from_data(value)

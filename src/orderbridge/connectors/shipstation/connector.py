@@ -66,6 +66,7 @@ from orderbridge.connectors.shipstation import mapper
 from orderbridge.connectors.shipstation.client import SYSTEM, ShipStationClient
 from orderbridge.domain import reasons as R
 from orderbridge.errors import DestinationRejected, RemoteUnavailable, SettingsError
+from orderbridge.fixes import update_credentials
 
 DEFAULT_BASE_URL = "https://ssapi.shipstation.com"
 SHIPMENT_PAGE_SIZE = 500
@@ -98,8 +99,10 @@ class ShipStationDestination:
         if missing:
             raise SettingsError(
                 f"ShipStation credentials missing: {', '.join(missing)}",
-                hint="Set them with: orderbridge connections update <name> --credential api_key=… "
-                "--credential api_secret=…",
+                hint="Set the connection's api_key and api_secret credentials (ShipStation's API key and secret).",
+                fix=update_credentials(
+                    "Set the connection's ShipStation API key and secret.", credential=",".join(missing)
+                ),
             )
         merged = {**self.declaration.default_settings, **settings}
         try:
@@ -242,6 +245,6 @@ class ShipStationDestination:
         if status in (404, 405):
             raise SettingsError(
                 f"{SYSTEM} has no {path} at {self.client.base_url} (HTTP {status}): {message}",
-                hint="Check the connection's base URL (https://ssapi.shipstation.com).",
+                hint=f"Check the connection's base URL ({DEFAULT_BASE_URL}).",
             )
         raise DestinationRejected(f"{SYSTEM} refused {path} (HTTP {status}): {message}", status=status)

@@ -15,13 +15,22 @@ shop's limit), not something a retry fixes.
 :func:`estimate_cost` computes a query's requested cost the way Shopify documents it (scalars 0,
 objects 1, connections ``2 + first × per-item``), so page sizes can be chosen to fit the cap
 before asking.
+
+Every response's ``X-Shopify-API-Version`` (the version that answered) and
+``X-Shopify-API-Deprecated-Reason`` are read (:meth:`ShopifyClient.note_version`): a request for a
+retired version is answered by Shopify's oldest supported one, and a version near its end of
+support is flagged, so :attr:`ShopifyClient.deprecation` says what the connection should change
+(its ``api_version`` setting) and by when (:func:`support_ends`) — the hub's health and one alert
+carry it.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import httpx
@@ -36,8 +45,47 @@ from orderbridge.errors import (
     RemoteUnavailable,
     RetryLater,
 )
+from orderbridge.fixes import update_credentials
 
 SYSTEM = "Shopify"
+#: the newest stable Admin API version the connector is written and tested against (its default);
+#: ``tests/connectors/test_shopify_api_version.py`` holds it to the newest version the sandbox serves
+API_VERSION = "2026-07"
+_STABLE = re.compile(r"^(\d{4})-(01|04|07|10)$")
+
+
+def support_ends(version: str) -> date | None:
+    """When Shopify stops supporting a stable version: twelve months after its release (the minimum
+    Shopify promises); None for a name that is no stable version (``unstable``)."""
+    match = _STABLE.match(version)
+    return None if match is None else date(int(match.group(1)) + 1, int(match.group(2)), 1)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiDeprecation:
+    """Shopify said the connection's API version is deprecated or no longer served as asked."""
+
+    requested: str
+    #: the version that answered (``X-Shopify-API-Version``)
+    served: str
+    #: ``X-Shopify-API-Deprecated-Reason`` as sent (outside text: data, shown as such)
+    reason: str
+    #: when support for the requested version ends (or ended)
+    ends: date | None
+
+    @property
+    def retired(self) -> bool:
+        return self.served != self.requested
+
+    def message(self) -> str:
+        when = f" (support ends {self.ends.isoformat()})" if self.ends and not self.retired else ""
+        if self.retired:
+            when = f" (support ended {self.ends.isoformat()})" if self.ends else ""
+            return (
+                f"{SYSTEM} no longer serves API version {self.requested}{when}: it answered with {self.served}, "
+                "which the connector was not written against"
+            )
+        return f"{SYSTEM} API version {self.requested} is deprecated{when}"
 
 
 @dataclass(slots=True)
@@ -116,7 +164,11 @@ class ShopifyClient:
         timeout: float = 30.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.api_version = api_version
         self.endpoint = f"{self.base_url}/admin/api/{api_version}/graphql.json"
+        #: the version that answered the last response, and the deprecation Shopify last announced
+        self.served_version: str | None = None
+        self.deprecation: ApiDeprecation | None = None
         self._token = access_token
         self._owns_http = http is None
         self.http = http or httpx.Client(timeout=timeout)
@@ -132,6 +184,21 @@ class ShopifyClient:
     def close(self) -> None:
         if self._owns_http:
             self.http.close()
+
+    def note_version(self, response: httpx.Response) -> None:
+        """Read the version headers of a response (every response: the last one decides)."""
+        served = response.headers.get("X-Shopify-API-Version")
+        reason = response.headers.get("X-Shopify-API-Deprecated-Reason")
+        if served:
+            self.served_version = served
+        if served and served != self.api_version and not reason:
+            reason = f"{SYSTEM} answered a request for {self.api_version} with version {served}"
+        if reason:
+            self.deprecation = ApiDeprecation(
+                self.api_version, served or self.api_version, reason[:500], support_ends(self.api_version)
+            )
+        elif served:
+            self.deprecation = None
 
     def _pace(self, cost: int) -> None:
         status = self.last_throttle
@@ -183,7 +250,9 @@ class ShopifyClient:
                 json={"query": query, "variables": dict(variables or {})},
                 headers={"X-Shopify-Access-Token": self._token, "Accept": "application/json"},
             )
-            body = json_body(send(self.http, request, system=SYSTEM), system=SYSTEM)
+            response = send(self.http, request, system=SYSTEM)
+            self.note_version(response)
+            body = json_body(response, system=SYSTEM)
             if not isinstance(body, dict):
                 raise RemoteUnavailable(f"{SYSTEM} sent an unexpected GraphQL body: {str(body)[:200]}")
             cost_info = (body.get("extensions") or {}).get("cost") or {}
@@ -207,8 +276,10 @@ class ShopifyClient:
                 raise PermissionDenied(
                     f"{SYSTEM} refused this operation (ACCESS_DENIED): {message}",
                     hint=f"Grant the {SYSTEM} app the access scope the message names (e.g. write_fulfillments), "
-                    "reinstall or re-authorise it, then renew the token: "
-                    "orderbridge connections update <name> --credential access_token=…",
+                    "reinstall or re-authorise it, then renew the connection's access token.",
+                    fix=update_credentials(
+                        "Renew the connection's access token once the app has the scope.", credential="access_token"
+                    ),
                 )
             if "MAX_COST_EXCEEDED" in codes:
                 raise FixConfiguration(

@@ -49,6 +49,7 @@ import structlog
 from graphql import GraphQLError, parse, print_ast
 
 from orderbridge.connectors.base import (
+    ApiVersionNotice,
     Capability,
     ChannelBatch,
     ChannelRecord,
@@ -60,7 +61,7 @@ from orderbridge.connectors.base import (
     StampBatch,
     WebhookSubscription,
 )
-from orderbridge.connectors.shopify.client import ShopifyClient, estimate_cost
+from orderbridge.connectors.shopify.client import API_VERSION, ShopifyClient, estimate_cost
 from orderbridge.connectors.shopify.mapper import (
     ORDER_GID,
     BulkExportError,
@@ -82,12 +83,13 @@ from orderbridge.errors import (
     SettingsError,
     UnusableId,
 )
+from orderbridge.fixes import update_credentials
 from orderbridge.seams import crashpoint
 
 log = structlog.get_logger("orderbridge.shopify")
 
 DEFAULT_SETTINGS: dict[str, Any] = {
-    "api_version": "2025-01",
+    "api_version": API_VERSION,
     "bulk_backfill": True,
     "bulk_batch_size": 250,
     "bulk_poll_interval": 1.0,
@@ -362,7 +364,10 @@ class ShopifyChannel:
         if not token:
             raise SettingsError(
                 "the Shopify connection has no access_token",
-                hint="Set it: orderbridge connections update <name> --credential access_token=shpat_…",
+                hint="Set the connection's access_token credential (the Admin API token, shpat_…).",
+                fix=update_credentials(
+                    "Set the connection's Admin API access token.", credential="access_token", example="shpat_…"
+                ),
             )
         unknown = set(settings) - set(DEFAULT_SETTINGS)
         if unknown:
@@ -411,6 +416,20 @@ class ShopifyChannel:
 
     def close(self) -> None:
         self.client.close()
+
+    def api_version_notice(self) -> ApiVersionNotice | None:
+        """``VersionedApi``: the deprecation the last Shopify response announced, if any."""
+        found = self.client.deprecation
+        if found is None:
+            return None
+        return ApiVersionNotice(
+            setting="api_version",
+            current=found.requested,
+            recommended=API_VERSION,
+            served=found.served,
+            ends=found.ends,
+            message=found.message(),
+        )
 
     # --- ChannelConnector -----------------------------------------------------------------------
     def list_changed(self, since: datetime | None, until: datetime | None = None) -> Iterator[ChannelBatch]:

@@ -3,21 +3,28 @@
 Why not ``graphql.execute``: measured on this machine, graphql-core's executor takes ~300 ms for
 one 250-order page of the connector's list query (three lines per order, data already built as
 dicts) — about 830 orders/s before any JSON is written, far below the 2,000 orders/s the
-benchmark needs from the
-sandbox. The schema is still real (SDL in ``schema.graphql``) and graphql-core still does the
-parts that make the sandbox honest: parsing, validation against the schema (unknown fields,
-wrong argument types, missing variables are refused exactly as a GraphQL server refuses them),
-variable and argument coercion (``get_variable_values``/``get_argument_values``). What is
-replaced is only execution: the validated selection set (fields, aliases, arguments, fragments,
-inline fragments, ``@skip``/``@include``, variables) is compiled once per request into a small
-*plan* and projected over plain dicts that the sandbox builds per order. The same plan gives the
-static query cost (Shopify's rules: scalars 0, objects 1, connections ``2 + first × item cost``,
-mutation fields 10).
+benchmark needs from the sandbox. The schema is Shopify's own (:mod:`.schema`) and graphql-core
+still does the parts that make the sandbox honest: parsing, validation against the schema (unknown
+fields, wrong argument types, missing variables are refused exactly as a GraphQL server refuses
+them), variable and argument coercion, and introspection (``__schema``/``__type`` root fields run
+through ``graphql.execute``). What is replaced is only execution: the validated selection set
+(fields, aliases, arguments, fragments, inline fragments on objects, interfaces and unions,
+``@skip``/``@include``, variables) is compiled once per request into a small *plan* and projected
+over plain dicts that the sandbox builds per order. The same plan gives the static query cost
+(Shopify's rules: scalars and enums 0, objects 1, interfaces and unions the most expensive of the
+selections on their possible types, connections ``2 + first × item cost``, mutation fields 10).
+
+What each field answers comes from a :class:`Model` (:mod:`.model`): read from the node dict, a
+rule computed from it, always null, or always empty. Compiling a selection checks every field that
+could produce a value against the model, and a field the model does not know is refused with a
+GraphQL error naming it (``NOT_MODELLED``) — never answered with a made-up value. Fields under one
+that is always null or empty are not checked: they can never produce a value.
 
 Data conventions for the projector: object values are dicts keyed by GraphQL field name; a
 connection field's value may be a plain list (the projector slices it by ``first``/``after`` and
 builds ``edges``/``nodes``/``pageInfo``) or an already-built connection dict (root ``orders``);
-a value may be a callable taking the coerced arguments (computed lazily).
+a value may be a callable taking the coerced arguments (computed lazily); a value of an abstract
+type carries ``__typename``.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import base64
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from graphql import (
     DocumentNode,
@@ -35,10 +42,12 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLError,
     GraphQLIncludeDirective,
+    GraphQLInterfaceType,
     GraphQLNamedType,
     GraphQLObjectType,
     GraphQLSchema,
     GraphQLSkipDirective,
+    GraphQLUnionType,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
@@ -50,6 +59,42 @@ from graphql.execution.values import get_argument_values, get_directive_values, 
 from graphql.type import is_list_type, is_non_null_type
 
 MUTATION_COST = 10
+INTROSPECTION_ROOTS = frozenset({"__schema", "__type"})
+
+
+class _Marker:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: sources of a field's value (see :class:`Model`)
+DATA = _Marker("DATA")  # the node dict's key of the field's name
+NULL = _Marker("NULL")  # always null (the schema allows it)
+EMPTY = _Marker("EMPTY")  # always an empty list or connection
+INTROSPECTION = _Marker("INTROSPECTION")  # __schema / __type: graphql-core answers
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    """The value of another key of the node dict (``currentTotalPriceSet`` is ``totalPriceSet``)."""
+
+    key: str
+
+
+#: a rule: (node dict, coerced arguments) -> value
+Rule = Callable[[dict[str, Any], Mapping[str, Any]], Any]
+Source = _Marker | Alias | Rule
+
+
+class Model(Protocol):
+    def source(self, type_name: str, field_name: str) -> Source | None:
+        """Where ``type_name.field_name`` comes from; None when the sandbox does not model it."""
+
+    def produces(self, type_name: str) -> bool:
+        """Whether the sandbox ever answers a value of ``type_name`` (a member of an abstract type)."""
 
 
 class ExecutionError(Exception):
@@ -76,7 +121,11 @@ class PlanField:
     sub: list[PlanField] | None
     connection: bool
     is_list: bool
-    typename: str | None = None  # set for __typename: the constant answer
+    typename: str | None = None  # set for __typename on an object: the constant answer
+    source: Source = DATA
+    #: an abstract (interface/union) field: the plan per concrete type named in the selection;
+    #: ``sub`` is the plan for any other type (the fields selected on the abstract type itself)
+    variants: dict[str, list[PlanField]] | None = None
 
 
 Plan = list[PlanField]
@@ -89,8 +138,9 @@ def _is_connection(type_: GraphQLNamedType) -> bool:
 class Executor:
     """Parses, validates and caches documents; compiles plans; projects data; computes cost."""
 
-    def __init__(self, schema: GraphQLSchema, cache_size: int = 256) -> None:
+    def __init__(self, schema: GraphQLSchema, model: Model | None = None, cache_size: int = 256) -> None:
         self.schema = schema
+        self.model = model
         self._cache: OrderedDict[str, DocumentNode | list[dict[str, Any]]] = OrderedDict()
         self._cache_size = cache_size
 
@@ -121,17 +171,25 @@ class Executor:
             raise ExecutionError("Must provide operation name if query contains multiple operations.")
         return ops[0]
 
-    def plan(
-        self, doc: DocumentNode, op: OperationDefinitionNode, raw_variables: Mapping[str, Any] | None
-    ) -> tuple[GraphQLObjectType, Plan]:
+    def coerce(self, op: OperationDefinitionNode, raw_variables: Mapping[str, Any] | None) -> Any:
         coerced = get_variable_values(self.schema, op.variable_definitions or (), dict(raw_variables or {}))
         if isinstance(coerced, list):
             raise ValidationFailed([dict(e.formatted) for e in coerced])
+        return coerced
+
+    def plan(
+        self, doc: DocumentNode, op: OperationDefinitionNode, raw_variables: Mapping[str, Any] | None
+    ) -> tuple[GraphQLObjectType, Plan]:
+        coerced = self.coerce(op, raw_variables)
         root = self.schema.mutation_type if op.operation.value == "mutation" else self.schema.query_type
         if root is None:  # pragma: no cover - the schema has both
             raise ExecutionError(f"schema has no {op.operation.value} type")
         fragments = {d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)}
-        return root, _Compiler(self.schema, coerced, fragments).compile(root, [op.selection_set])
+        compiler = _Compiler(self.schema, coerced, fragments, self.model)
+        plan = compiler.compile(root, [op.selection_set], check=self.model is not None)
+        if compiler.refused:
+            raise ValidationFailed(compiler.refused)
+        return root, plan
 
     # --- cost ------------------------------------------------------------------------------------
     def cost(self, plan: Plan, *, mutation: bool = False) -> int:
@@ -147,12 +205,27 @@ class ValidationFailed(Exception):
 
 
 class _Compiler:
-    def __init__(self, schema: GraphQLSchema, variables: Any, fragments: dict[str, FragmentDefinitionNode]) -> None:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        variables: Any,
+        fragments: dict[str, FragmentDefinitionNode],
+        model: Model | None,
+    ) -> None:
         self.schema = schema
         self.variables = variables
         self.fragments = fragments
+        self.model = model
+        self.refused: list[dict[str, Any]] = []
+        self._refused_names: set[str] = set()
 
-    def compile(self, parent: GraphQLObjectType, sets: Sequence[SelectionSetNode]) -> Plan:
+    def compile(
+        self,
+        parent: GraphQLObjectType | GraphQLInterfaceType | GraphQLUnionType,
+        sets: Sequence[SelectionSetNode],
+        *,
+        check: bool,
+    ) -> Plan:
         grouped: dict[str, list[FieldNode]] = {}
         for selection_set in sets:
             self._collect(parent, selection_set, grouped, set())
@@ -160,24 +233,91 @@ class _Compiler:
         for key, nodes in grouped.items():
             name = nodes[0].name.value
             if name == "__typename":
-                plan.append(PlanField(key, name, {}, None, False, False, parent.name))
+                constant = parent.name if isinstance(parent, GraphQLObjectType) else None
+                plan.append(PlanField(key, name, {}, None, False, False, constant))
                 continue
-            field_def = parent.fields[name]
+            if name in INTROSPECTION_ROOTS:
+                plan.append(PlanField(key, name, {}, None, False, False, source=INTROSPECTION))
+                continue
+            field_def = parent.fields[name]  # type: ignore[union-attr]
             args = get_argument_values(field_def, nodes[0], self.variables)
+            source: Source = DATA
+            if check and self.model is not None:
+                found = self.model.source(parent.name, name)
+                if found is None:
+                    self._refuse(parent.name, name, nodes[0])
+                else:
+                    source = found
+            sub_check = check and source is not NULL and source is not EMPTY
             type_ = field_def.type
             if is_non_null_type(type_):
                 type_ = type_.of_type
             is_list = is_list_type(type_)
             named = get_named_type(type_)
             sub: Plan | None = None
+            variants: dict[str, Plan] | None = None
+            inner = [n.selection_set for n in nodes if n.selection_set is not None]
             if isinstance(named, GraphQLObjectType):
-                sub = self.compile(named, [n.selection_set for n in nodes if n.selection_set is not None])
-            plan.append(PlanField(key, name, args, sub, _is_connection(named), is_list))
+                sub = self.compile(named, inner, check=sub_check)
+            elif isinstance(named, GraphQLInterfaceType | GraphQLUnionType):
+                sub = self.compile(named, inner, check=sub_check)
+                # a type the model never produces a value of cannot be selected into an answer:
+                # its fragment is compiled (for the cost) but not checked
+                variants = {
+                    concrete.name: self.compile(
+                        concrete,
+                        inner,
+                        check=sub_check and self.model is not None and self.model.produces(concrete.name),
+                    )
+                    for concrete in self._named_types(named, inner)
+                }
+            plan.append(PlanField(key, name, args, sub, _is_connection(named), is_list, None, source, variants))
         return plan
+
+    def _refuse(self, type_name: str, field_name: str, node: FieldNode) -> None:
+        qualified = f"{type_name}.{field_name}"
+        if qualified in self._refused_names:
+            return
+        self._refused_names.add(qualified)
+        error = GraphQLError(
+            f"Field '{qualified}' is not modelled by the OrderBridge Shopify sandbox: it answers no value "
+            "rather than a made-up one (docs/connectors/shopify.md lists what it models).",
+            node,
+            extensions={"code": "NOT_MODELLED", "field": qualified},
+        )
+        self.refused.append(dict(error.formatted))
+
+    def _named_types(
+        self, abstract: GraphQLInterfaceType | GraphQLUnionType, sets: Sequence[SelectionSetNode]
+    ) -> list[GraphQLObjectType]:
+        """The concrete types a selection on ``abstract`` names in its fragments (each gets its own plan)."""
+        possible = {t.name: t for t in self.schema.get_possible_types(abstract)}
+        found: dict[str, GraphQLObjectType] = {}
+
+        def walk(selection_set: SelectionSetNode, seen: set[str]) -> None:
+            for sel in selection_set.selections:
+                condition: str | None = None
+                inner: SelectionSetNode | None = None
+                if isinstance(sel, InlineFragmentNode):
+                    condition = sel.type_condition.name.value if sel.type_condition else None
+                    inner = sel.selection_set
+                elif isinstance(sel, FragmentSpreadNode) and sel.name.value not in seen:
+                    seen.add(sel.name.value)
+                    fragment = self.fragments[sel.name.value]
+                    condition, inner = fragment.type_condition.name.value, fragment.selection_set
+                if inner is None:
+                    continue
+                if condition in possible:
+                    found[condition] = possible[condition]
+                walk(inner, seen)
+
+        for selection_set in sets:
+            walk(selection_set, set())
+        return list(found.values())
 
     def _collect(
         self,
-        parent: GraphQLObjectType,
+        parent: GraphQLObjectType | GraphQLInterfaceType | GraphQLUnionType,
         selection_set: SelectionSetNode,
         grouped: dict[str, list[FieldNode]],
         seen_fragments: set[str],
@@ -200,11 +340,17 @@ class _Compiler:
                 if self._applies(fragment.type_condition.name.value, parent):
                     self._collect(parent, fragment.selection_set, grouped, seen_fragments)
 
-    def _applies(self, condition: str, parent: GraphQLObjectType) -> bool:
+    def _applies(self, condition: str, parent: GraphQLObjectType | GraphQLInterfaceType | GraphQLUnionType) -> bool:
+        """Does a fragment on ``condition`` apply to a value of type ``parent``? For an abstract
+        ``parent`` (the plan for a type no fragment names) only fragments on ``parent`` itself do."""
         if condition == parent.name:
             return True
+        if not isinstance(parent, GraphQLObjectType):
+            return False
         abstract = self.schema.get_type(condition)
-        return abstract is not None and self.schema.is_sub_type(abstract, parent)  # type: ignore[arg-type]
+        return isinstance(abstract, GraphQLInterfaceType | GraphQLUnionType) and self.schema.is_sub_type(
+            abstract, parent
+        )
 
     def _included(self, node: Any) -> bool:
         skip = get_directive_values(GraphQLSkipDirective, node, self.variables)
@@ -212,6 +358,15 @@ class _Compiler:
             return False
         include = get_directive_values(GraphQLIncludeDirective, node, self.variables)
         return not (include is not None and include.get("if") is False)
+
+
+def _selection_cost(f: PlanField) -> int:
+    """Cost of one value of ``f``'s type: an object's selection, or the dearest of an abstract's."""
+    sub = f.sub or []
+    best = _cost(sub)
+    for plan in (f.variants or {}).values():
+        best = max(best, _cost(plan))
+    return best
 
 
 def _cost(plan: Plan) -> int:
@@ -223,7 +378,7 @@ def _cost(plan: Plan) -> int:
             count = f.args.get("first") or f.args.get("last") or 0
             total += 2 + count * connection_item_cost(f.sub)
         else:
-            total += 1 + _cost(f.sub)
+            total += 1 + _selection_cost(f)
     return total
 
 
@@ -232,11 +387,11 @@ def connection_item_cost(sub: Plan) -> int:
     best = 0
     for f in sub:
         if f.name == "nodes" and f.sub is not None:
-            best = max(best, 1 + _cost(f.sub))
+            best = max(best, 1 + _selection_cost(f))
         elif f.name == "edges" and f.sub is not None:
             for g in f.sub:
                 if g.name == "node" and g.sub is not None:
-                    best = max(best, 1 + _cost(g.sub))
+                    best = max(best, 1 + _selection_cost(g))
     return best
 
 
@@ -258,16 +413,24 @@ _INDEX_CURSORS = [base64.urlsafe_b64encode(str(i).encode()).decode() for i in ra
 
 
 def list_connection(items: Sequence[Any], args: Mapping[str, Any]) -> dict[str, Any]:
-    """A Relay connection over an in-memory list (nested connections: line items …)."""
-    start = 0
-    after = args.get("after")
-    if after:
-        try:
+    """A Relay connection over an in-memory list (nested connections: line items …): ``first`` and
+    ``after`` page forwards, ``last`` and ``before`` backwards, ``reverse`` reverses the list."""
+    if args.get("reverse"):
+        items = list(reversed(items))
+    start, end = 0, len(items)
+    after, before = args.get("after"), args.get("before")
+    try:
+        if after:
             start = int(decode_cursor(after)) + 1
-        except ValueError as exc:
-            raise ExecutionError(f"Invalid cursor {after!r}") from exc
-    first = args.get("first")
-    end = len(items) if first is None else min(len(items), start + first)
+        if before:
+            end = min(end, int(decode_cursor(before)))
+    except ValueError as exc:
+        raise ExecutionError(f"Invalid cursor {after or before!r}") from exc
+    first, last = args.get("first"), args.get("last")
+    if first is not None:
+        end = min(end, start + first)
+    if last is not None:
+        start = max(start, end - last)
     page = items[start:end]
     cursors = [_INDEX_CURSORS[i] if i < 64 else encode_cursor(str(i)) for i in range(start, end)]
     return {
@@ -306,32 +469,71 @@ def compile_projector(plan: Plan) -> Callable[[Any], Any]:
     Generated source instead of a generic recursive walk: one dict display per object with
     ``get`` calls is ~4x faster than looping over plan entries per value, which is what lets one
     sandbox process serve thousands of orders per second. Names come from a validated document
-    (GraphQL names are ``[_A-Za-z][_0-9A-Za-z]*``) and are emitted with ``repr``.
+    (GraphQL names are ``[_A-Za-z][_0-9A-Za-z]*``) and are emitted with ``repr``. A field with a
+    rule calls it with the node and the field's arguments; an abstract field dispatches on the
+    value's ``__typename`` to the plan for that type.
     """
     env: dict[str, Any] = {"_wrap": _wrap}
     counter = [0]
+
+    def name(prefix: str, value: Any) -> str:
+        counter[0] += 1
+        label = f"{prefix}{counter[0]}"
+        env[label] = value
+        return label
 
     def build(sub: Plan) -> str:
         counter[0] += 1
         fname = f"_p{counter[0]}"
         items = []
         for f in sub:
-            if f.typename is not None:
-                items.append(f"{f.key!r}: {f.typename!r}")
-            elif f.sub is None:
-                items.append(f"{f.key!r}: g({f.name!r})")
+            source = f.source
+            if f.name == "__typename":
+                items.append(f"{f.key!r}: {f.typename!r}" if f.typename is not None else f"{f.key!r}: g('__typename')")
+                continue
+            if source is NULL:
+                items.append(f"{f.key!r}: None")
+                continue
+            if source is EMPTY:
+                read = "[]"
+            elif isinstance(source, Alias):
+                read = f"g({source.key!r})"
+            elif source is DATA or source is INTROSPECTION:
+                read = f"g({f.name!r})"
             else:
-                child = build(f.sub)
-                arg_name = f"_a{counter[0]}_{len(items)}"
-                env[arg_name] = f.args
-                call = f"_wrap(x, {child}, {arg_name}, {f.connection!r}, {f.is_list!r})"
-                items.append(f"{f.key!r}: ({child}(x) if type(x := g({f.name!r})) is dict else {call})")
+                read = f"{name('_r', source)}(v, {name('_a', f.args)})"
+            if f.sub is None:
+                items.append(f"{f.key!r}: {read}")
+                continue
+            child = build(f.sub)
+            if f.variants:
+                table = {t: env[build(p)] for t, p in f.variants.items()}
+                child = name("_d", _dispatch(table, env[child]))
+            arg_name = name("_a", f.args)
+            call = f"_wrap(x, {child}, {arg_name}, {f.connection!r}, {f.is_list!r})"
+            items.append(f"{f.key!r}: ({child}(x) if type(x := {read}) is dict else {call})")
         body = ", ".join(items)
         src = f"def {fname}(v):\n    g = v.get\n    return {{{body}}}\n"
         exec(compile(src, f"<projector {fname}>", "exec"), env)
         return fname
 
     return env[build(plan)]  # type: ignore[no-any-return]
+
+
+def field_projector(f: PlanField) -> Callable[[Any], Any]:
+    """The projector of one value of field ``f`` (dispatching on ``__typename`` for an abstract one)."""
+    assert f.sub is not None
+    default = compile_projector(f.sub)
+    if not f.variants:
+        return default
+    return _dispatch({t: compile_projector(p) for t, p in f.variants.items()}, default)
+
+
+def _dispatch(table: dict[str, Callable[[Any], Any]], default: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def pick(v: Any) -> Any:
+        return table.get(v.get("__typename"), default)(v)
+
+    return pick
 
 
 Resolver = Callable[[PlanField], Any]

@@ -1,13 +1,13 @@
-"""The Shopify sandbox's state: the store's orders with their indexes, rate buckets and bulk ops.
+"""The Shopify sandbox's state: the store's orders with their indexes (and, mixed in, its rate
+buckets in :mod:`.limits`, its bulk slot in :mod:`.bulk`, its fulfilments in :mod:`.fulfilments`).
 
 Orders are :class:`~.generator.OrderSeed` records indexed three ways (id, created, updated) as
 sorted lists, so keyset pagination on any sort is a ``bisect`` plus a short scan, whatever the
 store size. A changed order keeps its full REST dict on ``seed.overlay`` and its filter facts on
 the seed; serialised REST JSON is cached per order and dropped on change.
 
-Both of Shopify's limits are modelled on an injectable monotonic clock (``state.monotonic``) so
-tests can make time pass without sleeping: the REST leaky bucket (size 40, leak 2/4/20 per second
-by plan) and the GraphQL cost bucket (1,000 points, restore 100/200/1,000 per second by plan).
+A deleted order leaves the store and leaves a ``destroy`` event (``deleted_events``), which REST
+``events.json`` lists as Shopify does.
 
 Webhooks: every write that Shopify would announce fires its topics through the store's
 :class:`~.webhooks.WebhookDispatcher` *while the lock is held*, so events queue in the order the
@@ -34,24 +34,25 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from orderbridge.sandboxes.base import SandboxState
+from orderbridge.sandboxes.shopify.bulk import BulkOperation, BulkSlot
+from orderbridge.sandboxes.shopify.edits import apply_changes
+from orderbridge.sandboxes.shopify.fulfilments import _FULFILMENT_TOPICS, Fulfilments
 from orderbridge.sandboxes.shopify.generator import (
-    CENT,
     FIRST_NUMBER,
     FIRST_ORDER_ID,
     SHOP_TZ,
     OrderSeed,
     expand,
     generate,
-    hash_sku,
     make_seed,
 )
+from orderbridge.sandboxes.shopify.limits import GRAPHQL_MAX_AVAILABLE, PLANS, RateLimits
 from orderbridge.sandboxes.shopify.nodes import order_node, utc_iso
+from orderbridge.sandboxes.shopify.restview import full_order
 from orderbridge.sandboxes.shopify.webhooks import WebhookDispatcher
 
 try:  # orjson is ~5x faster; fall back to the standard library when it is absent
@@ -66,15 +67,6 @@ except ImportError:  # pragma: no cover
         return json.dumps(value, separators=(",", ":")).encode()
 
 
-PLANS: dict[str, tuple[float, float]] = {
-    # plan: (REST leak per second, GraphQL restore points per second)
-    "standard": (2.0, 100.0),
-    "advanced": (4.0, 200.0),
-    "plus": (20.0, 1000.0),
-    "enterprise": (20.0, 2000.0),
-}
-REST_BUCKET = 40
-GRAPHQL_MAX_AVAILABLE = 1000.0
 _REST_CACHE_MAX = 60_000
 
 
@@ -91,52 +83,13 @@ def local_iso(ts: int) -> str:
     return datetime.fromtimestamp(ts, SHOP_TZ).isoformat()
 
 
-#: statuses in which a bulk query holds the shop's one slot (a new run is refused)
-BULK_BUSY = frozenset({"CREATED", "RUNNING", "CANCELING"})
+def time_bound(value: str) -> float:
+    ts = epoch(value.strip().strip("'\""))
+    assert ts is not None
+    return float(ts)
 
 
-@dataclass
-class BulkOperation:
-    """One bulk query. It belongs to the store, not to the request that started it: its status is a
-    function of the sandbox's clock (see :meth:`ShopifyState.bulk_due`), so an operation whose
-    requester died goes on running and completes on time, as on Shopify."""
-
-    id: int
-    query: str
-    created_at: str
-    status: str = "CREATED"
-    completed_at: str | None = None
-    object_count: int = 0
-    root_object_count: int = 0
-    url: str | None = None
-    file_size: int | None = None
-    error_code: str | None = None
-    #: the sandbox's address as the starting request saw it (the result URL is served there)
-    base_url: str = ""
-    #: ``state.monotonic()`` when it was created, when cancelling began, when it completed
-    started: float = 0.0
-    canceling_since: float | None = None
-    finished: float | None = None
-
-    @property
-    def gid(self) -> str:
-        return f"gid://shopify/BulkOperation/{self.id}"
-
-    def node(self) -> dict[str, Any]:
-        return {
-            "id": self.gid,
-            "status": self.status,
-            "errorCode": self.error_code,
-            "objectCount": str(self.object_count),
-            "rootObjectCount": str(self.root_object_count),
-            "fileSize": None if self.file_size is None else str(self.file_size),
-            "url": self.url,
-            "partialDataUrl": None,
-            "createdAt": self.created_at,
-            "completedAt": self.completed_at,
-            "query": self.query,
-            "type": "QUERY",
-        }
+__all__ = ["BulkOperation", "ShopifyState", "dumps", "epoch", "local_iso", "time_bound"]
 
 
 class Predicate:
@@ -186,14 +139,13 @@ FULFILLMENT_FILTERS: dict[str, set[str | None] | None] = {
     "unfulfilled": {None, "partial"},
     "any": None,
 }
-_FULFILMENT_TOPICS = {"fulfilled": "orders/fulfilled", "partial": "orders/partially_fulfilled"}
 FINANCIAL_FILTERS: dict[str, set[str] | None] = {
     "unpaid": {"pending", "authorized", "partially_paid"},
     "any": None,
 }
 
 
-class ShopifyState(SandboxState):
+class ShopifyState(SandboxState, RateLimits, BulkSlot, Fulfilments):
     """One Shopify store: orders, fulfilments, bulk operations and both rate limits."""
 
     def __init__(
@@ -248,6 +200,10 @@ class ShopifyState(SandboxState):
         self.bulk_cancel_seconds = bulk_cancel_seconds
         #: a COMPLETED operation's URL expires after this long (Shopify: a week), status EXPIRED
         self.bulk_expire_seconds = 7 * 24 * 3600.0
+        #: served API version → the deprecation its responses announce (X-Shopify-API-Deprecated-Reason)
+        self.deprecated_versions: dict[str, str] = {}
+        #: REST events of deleted orders (``events.json``), oldest first
+        self.deleted_events: list[dict[str, Any]] = []
         #: the app's current bulk operation (what ``currentBulkOperation`` answers), and every one by id
         self.bulk: BulkOperation | None = None
         self.bulk_operations: dict[int, BulkOperation] = {}
@@ -279,7 +235,7 @@ class ShopifyState(SandboxState):
     def rest_json(self, order_id: int) -> bytes:
         cached = self._rest_cache.get(order_id)
         if cached is None:
-            cached = dumps(expand(self.orders[order_id]))
+            cached = dumps(full_order(expand(self.orders[order_id])))
             if len(self._rest_cache) >= _REST_CACHE_MAX:
                 self._rest_cache.pop(next(iter(self._rest_cache)))
             self._rest_cache[order_id] = cached
@@ -292,7 +248,7 @@ class ShopifyState(SandboxState):
             s = self.orders.get(order_id)
             if s is None:
                 return None
-            cached = order_node(expand(s))
+            cached = order_node(expand(s), s)
             if len(self._node_cache) >= _REST_CACHE_MAX:
                 self._node_cache.pop(next(iter(self._node_cache)))
             self._node_cache[order_id] = cached
@@ -311,7 +267,8 @@ class ShopifyState(SandboxState):
             blocks = self._bulk_cache[query] = {}
         block = blocks.get(order_id)
         if block is None:
-            node = self._node_cache.get(order_id) or order_node(expand(self.orders[order_id]))
+            s = self.orders[order_id]
+            node = self._node_cache.get(order_id) or order_node(expand(s), s)
             block = blocks[order_id] = build(node)
         return block
 
@@ -442,7 +399,7 @@ class ShopifyState(SandboxState):
             self._ids.append(order_id)
             bisect.insort(self._by_created, (s.created, order_id))
             bisect.insort(self._by_updated, (s.updated, order_id))
-            _apply(s.overlay, overrides)
+            apply_changes(s.overlay, overrides)
             self._sync(s, s.created, s.updated)
             self.record("order_created", str(order_id))
             self._emit("orders/create", order_id)
@@ -464,7 +421,7 @@ class ShopifyState(SandboxState):
             if s.overlay is None:
                 s.overlay = expand(s)
             changes.setdefault("updated_at", local_iso(max(self.now_epoch(), s.updated)))
-            _apply(s.overlay, changes)
+            apply_changes(s.overlay, changes)
             self._sync(s, old_created, old_updated)
             if s.cancelled and not was[0]:
                 self._emit("orders/cancelled", order_id)
@@ -492,264 +449,26 @@ class ShopifyState(SandboxState):
             for blocks in self._bulk_cache.values():
                 blocks.pop(order_id, None)
             self.record("order_deleted", str(order_id))
+            at = self.clock()
+            self.deleted_events.append(
+                {
+                    "id": 9_000_000_000 + len(self.deleted_events) + 1,
+                    "subject_id": order_id,
+                    "created_at": at.astimezone(SHOP_TZ).isoformat(timespec="seconds"),
+                    "subject_type": "Order",
+                    "verb": "destroy",
+                    "arguments": [f"#{s.number}"],
+                    "body": None,
+                    "message": f"Order #{s.number} was deleted.",
+                    "author": "Shopify",
+                    "description": f"Order #{s.number} was deleted.",
+                    "path": f"/admin/orders/{order_id}",
+                    "_at": at.timestamp(),
+                }
+            )
             dispatcher = self.webhook_dispatcher
             if dispatcher.has_subscribers("orders/delete"):
                 dispatcher.publish("orders/delete", order_id, dumps({"id": order_id}), self.clock())
-
-    def fulfillments(self, order_id: int | None = None) -> list[dict[str, Any]]:
-        with self.lock:
-            out = []
-            for e in self.entries("fulfillment"):
-                if order_id is None or e.key == str(order_id):
-                    out.append(self.fulfillment(int(e.data["fulfillment_id"])) or {})
-            return out
-
-    def fulfillment(self, fulfillment_id: int) -> dict[str, Any] | None:
-        with self.lock:
-            for e in self.entries("fulfillment"):
-                if e.data["fulfillment_id"] == fulfillment_id:
-                    order = self.order(int(e.key)) or {}
-                    for f in order.get("fulfillments", []):
-                        if f["id"] == fulfillment_id:
-                            return dict(f)
-            return None
-
-    def create_fulfillment(
-        self,
-        by_fulfillment_order: list[dict[str, Any]],
-        tracking: dict[str, Any] | None,
-        notify_customer: bool = False,
-    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-        """Shopify's ``fulfillmentCreate``: returns (REST fulfillment, userErrors)."""
-        with self.lock:
-            if not by_fulfillment_order:
-                return None, [_user_error(["fulfillment", "lineItemsByFulfillmentOrder"], "must not be empty")]
-            order_ids = {_gid_number(g.get("fulfillmentOrderId")) for g in by_fulfillment_order}
-            if len(order_ids) != 1 or None in order_ids:
-                return None, [_user_error(["fulfillment"], "All fulfillment orders must belong to the same order.")]
-            order_id = order_ids.pop()
-            assert order_id is not None
-            s = self.orders.get(order_id)
-            if s is None:
-                return None, [
-                    _user_error(
-                        ["fulfillment", "lineItemsByFulfillmentOrder", "0", "fulfillmentOrderId"],
-                        "Fulfillment order does not exist.",
-                    )
-                ]
-            order = expand(s)
-            if order.get("cancelled_at"):
-                return None, [_user_error(["fulfillment"], "Fulfillment order is cancelled and cannot be fulfilled.")]
-            lines = {li["id"]: li for li in order.get("line_items", [])}
-            wanted: dict[int, int] = {}
-            for group in by_fulfillment_order:
-                items = group.get("fulfillmentOrderLineItems")
-                if items is None:  # whole fulfillment order
-                    for li in lines.values():
-                        if li.get("fulfillable_quantity", 0) > 0:
-                            wanted[li["id"]] = wanted.get(li["id"], 0) + li["fulfillable_quantity"]
-                    continue
-                for item in items:
-                    line_id = _gid_number(item.get("id"))
-                    if line_id is None or line_id not in lines:
-                        return None, [
-                            _user_error(["fulfillment"], f"Invalid fulfillment order line item id: {item.get('id')}.")
-                        ]
-                    wanted[line_id] = wanted.get(line_id, 0) + int(item.get("quantity", 0))
-            if not wanted:
-                return None, [_user_error(["fulfillment"], "Fulfillment order has no remaining quantity to fulfill.")]
-            for line_id, qty in wanted.items():
-                remaining = lines[line_id].get("fulfillable_quantity", 0)
-                if qty <= 0 or qty > remaining:
-                    return None, [
-                        _user_error(
-                            ["fulfillment"],
-                            f"Invalid quantity {qty} for fulfillment order line item {line_id}: "
-                            f"{remaining} remaining to fulfill.",
-                        )
-                    ]
-            old_created, old_updated = s.created, s.updated
-            if s.overlay is None:
-                s.overlay = order
-            order = s.overlay
-            now = local_iso(max(self.now_epoch(), s.updated))
-            for li in order["line_items"]:
-                if li["id"] in wanted:
-                    li["fulfillable_quantity"] -= wanted[li["id"]]
-                    li["fulfillment_status"] = "fulfilled" if li["fulfillable_quantity"] == 0 else "partial"
-            remaining_total = sum(li.get("fulfillable_quantity", 0) for li in order["line_items"])
-            order["fulfillment_status"] = "fulfilled" if remaining_total == 0 else "partial"
-            order["updated_at"] = now
-            self._next_fulfillment += 1
-            fid = self._next_fulfillment
-            tracking = tracking or {}
-            numbers = list(tracking.get("numbers") or ([tracking["number"]] if tracking.get("number") else []))
-            urls = list(tracking.get("urls") or ([tracking["url"]] if tracking.get("url") else []))
-            fulfillment = {
-                "id": fid,
-                "admin_graphql_api_id": f"gid://shopify/Fulfillment/{fid}",
-                "order_id": order_id,
-                "status": "success",
-                "created_at": now,
-                "updated_at": now,
-                "tracking_company": tracking.get("company"),
-                "tracking_number": numbers[0] if numbers else None,
-                "tracking_numbers": numbers,
-                "tracking_url": urls[0] if urls else None,
-                "tracking_urls": urls,
-                "notify_customer": bool(notify_customer),
-                "line_items": [{"id": lid, "quantity": q} for lid, q in wanted.items()],
-            }
-            order.setdefault("fulfillments", []).append(fulfillment)
-            self._sync(s, old_created, old_updated)
-            self.record(
-                "fulfillment",
-                str(order_id),
-                fulfillment_id=fid,
-                tracking_number=fulfillment["tracking_number"],
-                company=fulfillment["tracking_company"],
-                lines={str(k): v for k, v in wanted.items()},
-            )
-            self._emit(_FULFILMENT_TOPICS[order["fulfillment_status"]], order_id)
-            self._emit("orders/updated", order_id)
-            return dict(fulfillment), []
-
-    def update_tracking(
-        self, fulfillment_id: int | None, tracking: dict[str, Any]
-    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-        with self.lock:
-            for e in self.entries("fulfillment"):
-                if e.data["fulfillment_id"] == fulfillment_id:
-                    s = self.orders[int(e.key)]
-                    old_created, old_updated = s.created, s.updated
-                    if s.overlay is None:  # pragma: no cover - fulfilled orders always have one
-                        s.overlay = expand(s)
-                    now = local_iso(max(self.now_epoch(), s.updated))
-                    for f in s.overlay.get("fulfillments", []):
-                        if f["id"] == fulfillment_id:
-                            numbers = list(tracking.get("numbers") or [tracking.get("number")])
-                            f["tracking_number"], f["tracking_numbers"] = numbers[0], numbers
-                            f["tracking_company"] = tracking.get("company") or f.get("tracking_company")
-                            f["tracking_url"] = tracking.get("url")
-                            f["tracking_urls"] = [tracking["url"]] if tracking.get("url") else []
-                            f["updated_at"] = now
-                            s.overlay["updated_at"] = now
-                            self._sync(s, old_created, old_updated)
-                            self.record(
-                                "tracking_update",
-                                str(fulfillment_id),
-                                tracking_number=numbers[0],
-                                company=f["tracking_company"],
-                            )
-                            self._emit("orders/updated", s.id)
-                            return dict(f), []
-            return None, [_user_error(["fulfillmentId"], "Fulfillment does not exist.")]
-
-    # --- limits ----------------------------------------------------------------------------------
-    def take_points(self, requested: int) -> tuple[bool, dict[str, float]]:
-        """Take ``requested`` GraphQL points if available; return (taken, throttleStatus)."""
-        with self.lock:
-            now = self.monotonic()
-            self._points = min(
-                self.maximum_available, self._points + max(0.0, now - self._points_at) * self.restore_rate
-            )
-            self._points_at = now
-            ok = not self.limits or requested <= self._points
-            if ok and self.limits:
-                self._points -= requested
-            return ok, self.throttle_status()
-
-    def refund_points(self, points: int) -> dict[str, float]:
-        with self.lock:
-            if self.limits:
-                self._points = min(self.maximum_available, self._points + points)
-            return self.throttle_status()
-
-    def throttle_status(self) -> dict[str, float]:
-        return {
-            "maximumAvailable": self.maximum_available,
-            "currentlyAvailable": math.floor(self._points) if self.limits else self.maximum_available,
-            "restoreRate": self.restore_rate,
-        }
-
-    def drain_points(self, points: float) -> None:
-        """Spend points as another app would (tests of throttling)."""
-        with self.lock:
-            self.take_points(0)
-            self._points = max(0.0, self._points - points)
-
-    def take_rest_call(self) -> tuple[bool, int, float]:
-        """REST leaky bucket: (allowed, used after this call, Retry-After seconds when refused)."""
-        with self.lock:
-            now = self.monotonic()
-            self._rest_level = max(0.0, self._rest_level - max(0.0, now - self._rest_at) * self.rest_leak_rate)
-            self._rest_at = now
-            if not self.limits:
-                return True, 1, 0.0
-            if self._rest_level + 1 > REST_BUCKET:
-                return False, REST_BUCKET, (self._rest_level + 1 - REST_BUCKET) / self.rest_leak_rate
-            self._rest_level += 1
-            return True, math.ceil(self._rest_level), 0.0
-
-    # --- bulk ------------------------------------------------------------------------------------
-    # One bulk query per app and shop at a time. An operation's status moves with the sandbox's
-    # clock, not with requests: whoever looks next (``currentBulkOperation``, a new run, a cancel)
-    # first brings it up to date — :meth:`bulk_due` says what is due, the app builds the result
-    # file when completion is due (it needs the GraphQL executor). Nobody looking changes nothing
-    # that anyone could see.
-    def bulk_due(self, op: BulkOperation) -> str:
-        """The status ``op`` has reached by now on the sandbox's clock (caller holds the lock)."""
-        now = self.monotonic()
-        if op.status in ("CREATED", "RUNNING"):
-            return "COMPLETED" if now - op.started >= self.bulk_seconds else "RUNNING"
-        if op.status == "CANCELING" and op.canceling_since is not None:
-            return "CANCELED" if now - op.canceling_since >= self.bulk_cancel_seconds else "CANCELING"
-        if op.status == "COMPLETED" and op.finished is not None and now - op.finished >= self.bulk_expire_seconds:
-            return "EXPIRED"
-        return op.status
-
-    def settle_bulk(self, op: BulkOperation, status: str) -> None:
-        """Move ``op`` to CANCELED or EXPIRED (COMPLETED is the app's: it builds the result)."""
-        with self.lock:
-            if status == "CANCELED":
-                op.completed_at = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
-                op.finished = self.monotonic()
-            elif status == "EXPIRED":  # the signed URL stops working: the file is gone
-                op.url = None
-                self.bulk_results.pop(op.id, None)
-            op.status = status
-
-    def start_bulk(self, query: str, base_url: str = "") -> tuple[BulkOperation | None, list[dict[str, Any]]]:
-        with self.lock:
-            if self.bulk is not None and self.bulk.status in BULK_BUSY:
-                message = f"A bulk query operation for this app and shop is already in progress: {self.bulk.gid}."
-                return None, [{**_user_error(None, message), "code": "OPERATION_IN_PROGRESS"}]
-            op = BulkOperation(
-                self._next_bulk,
-                query,
-                self.clock().strftime("%Y-%m-%dT%H:%M:%SZ"),
-                base_url=base_url,
-                started=self.monotonic(),
-            )
-            self._next_bulk += 1
-            self.bulk = op
-            self.bulk_operations[op.id] = op
-            self.record("bulk_operation", op.gid, query=query)
-            return op, []
-
-    def cancel_bulk(self, gid: str) -> tuple[BulkOperation | None, list[dict[str, Any]]]:
-        """``bulkOperationCancel``: a CREATED or RUNNING operation turns CANCELING (then CANCELED
-        after ``bulk_cancel_seconds``); any other is refused with a userError naming its status."""
-        with self.lock:
-            number = _gid_number(gid) if str(gid).startswith("gid://shopify/BulkOperation/") else None
-            op = self.bulk_operations.get(number) if number is not None else None
-            if op is None:
-                return None, [_user_error(["id"], "Bulk operation does not exist.")]
-            if op.status not in ("CREATED", "RUNNING"):
-                return op, [_user_error(None, f"A bulk operation cannot be canceled when it is {op.status.lower()}.")]
-            op.status, op.canceling_since = "CANCELING", self.monotonic()
-            self.record("bulk_operation_cancel", op.gid, query=op.query)
-            return op, []
 
     # --- webhooks --------------------------------------------------------------------------------
     def _emit(self, topic: str, order_id: int) -> None:
@@ -782,102 +501,3 @@ class ShopifyState(SandboxState):
             "webhooks_queued": dispatcher.queued(),
             "webhooks": dict(dispatcher.counts),
         }
-
-
-def _user_error(field: list[str] | None, message: str) -> dict[str, Any]:
-    return {"field": field, "message": message}
-
-
-def _gid_number(value: Any) -> int | None:
-    if value is None:
-        return None
-    text = str(value).rsplit("/", 1)[-1]
-    try:
-        return int(text)
-    except ValueError:
-        return None
-
-
-def _apply(order: dict[str, Any], changes: dict[str, Any]) -> None:
-    """Apply REST-shaped changes to an order dict, filling line defaults and recomputing totals.
-
-    Conveniences beyond REST: ``shipping_method`` (one shipping line with that code and title) and
-    ``tags`` as a list. Totals are recomputed when lines or shipping change, unless given.
-    """
-    changes = dict(changes)
-    recompute = False
-    if "shipping_method" in changes:
-        method = changes.pop("shipping_method")
-        changes["shipping_lines"] = (
-            []
-            if method is None
-            else [
-                {
-                    "id": order["id"] * 100 + 91,
-                    "title": method,
-                    "code": method,
-                    "price": "5.00",
-                    "source": "shopify",
-                }
-            ]
-        )
-    if isinstance(changes.get("tags"), list | tuple):
-        changes["tags"] = ", ".join(changes["tags"])
-    if "line_items" in changes:
-        changes["line_items"] = [_line(order["id"], k, li) for k, li in enumerate(changes["line_items"])]
-        recompute = True
-    if "shipping_lines" in changes:
-        recompute = True
-    if changes.get("fulfillment_status") == "fulfilled":
-        for li in changes.get("line_items", order.get("line_items", [])):
-            li["fulfillable_quantity"], li["fulfillment_status"] = 0, "fulfilled"
-    order.update(changes)
-    if recompute:
-        _recompute_totals(order, explicit=set(changes))
-
-
-def _line(order_id: int, k: int, given: dict[str, Any]) -> dict[str, Any]:
-    line_id = given.get("id") or order_id * 100 + k + 1
-    sku = given.get("sku")
-    variant = given.get("variant_id", 40_000_000_000 + hash_sku(sku) % 1_000_000)
-    qty = int(given.get("quantity", 1))
-    title = given.get("title") or (sku or "Custom item")
-    line = {
-        "id": line_id,
-        "admin_graphql_api_id": f"gid://shopify/LineItem/{line_id}",
-        "sku": sku,
-        "variant_id": variant,
-        "product_id": given.get("product_id", 8_000_000_000 + (variant or 0) % 100_000),
-        "quantity": qty,
-        "fulfillable_quantity": qty,
-        "price": str(given.get("price", "10.00")),
-        "title": title,
-        "name": given.get("name", title),
-        "fulfillment_status": None,
-        "requires_shipping": True,
-        "properties": [],
-    }
-    line.update({k: v for k, v in given.items() if k not in ("id",)})
-    return line
-
-
-def _recompute_totals(order: dict[str, Any], explicit: set[str]) -> None:
-    try:
-        items = sum((Decimal(str(li["price"])) * int(li["quantity"]) for li in order["line_items"]), Decimal(0))
-        discount = Decimal(str(order.get("total_discounts") or "0"))
-        shipping = sum((Decimal(str(s.get("price") or 0)) for s in order.get("shipping_lines", [])), Decimal(0))
-        rate = Decimal(str((order.get("tax_lines") or [{}])[0].get("rate", 0)))
-        tax = ((items - discount) * rate).quantize(CENT)
-        values = {
-            "total_line_items_price": items,
-            "subtotal_price": items - discount,
-            "total_tax": tax,
-            "total_price": items - discount + shipping + tax,
-        }
-        # an amount too large to round to cents (a price of 1e308) is as malformed as one in words
-        rounded = {key: str(value.quantize(CENT)) for key, value in values.items() if key not in explicit}
-    except (ArithmeticError, ValueError, KeyError, TypeError):
-        return  # deliberately malformed orders keep what the caller gave
-    order.update(rounded)
-    if "tax_lines" not in explicit and order.get("tax_lines"):
-        order["tax_lines"][0]["price"] = order["total_tax"]

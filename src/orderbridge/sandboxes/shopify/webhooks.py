@@ -62,6 +62,7 @@ TOPICS: dict[str, str] = {
     "ORDERS_PAID": "orders/paid",
     "ORDERS_EDITED": "orders/edited",
     "ORDERS_DELETE": "orders/delete",
+    "BULK_OPERATIONS_FINISH": "bulk_operations/finish",
 }
 ENUMS: dict[str, str] = {wire: enum for enum, wire in TOPICS.items()}
 
@@ -105,7 +106,8 @@ class Subscription:
             "topic": ENUMS[self.topic],
             "format": self.format,
             "callbackUrl": self.callback_url,
-            "endpoint": {"callbackUrl": self.callback_url},
+            "endpoint": {"__typename": "WebhookHttpEndpoint", "callbackUrl": self.callback_url},
+            "uri": self.callback_url,
             "includeFields": [],
             "metafieldNamespaces": [],
             "createdAt": self.created_at,

@@ -244,7 +244,7 @@ def _quarantine(
                 EventKind.INGEST_QUARANTINED,
                 now,
                 f"order {ext} from {ctx.row.name} could not be stored, not even in a minimal form "
-                f"({found.database}: {error}); its raw payload is kept in quarantine — see orderbridge holds",
+                f"({found.database}: {error}); its raw payload is kept in quarantine — the holds list it",
                 connection_id=ctx.row.id,
                 external_id=ext,
                 refusal=second.kind,

@@ -3,7 +3,8 @@
 One module per concept:
 
 - :mod:`.outbox` — raising and resolving alerts inside the caller's transaction (one episode per
-  cause), and the links they carry;
+  cause), each with its words and its fixes as data;
+- :mod:`.render` — the fixes rendered when an alert is sent (commands and links, from ``Hub.present``);
 - :mod:`.dispatch` — sending every undispatched episode to every target exactly once, with retries;
 - :mod:`.mail` and :mod:`.webhook` — the two transports (SMTP e-mail, HMAC-signed webhooks), over
   :mod:`.outgoing` (the episode as sent, and the error a transport raises);
@@ -29,8 +30,9 @@ from orderbridge.services.notify.dispatch import (
 from orderbridge.services.notify.holds import HOLD_ALERT, hold_key, sync_hold_alerts
 from orderbridge.services.notify.listing import AlertInfo, DeliveryInfo, list_alerts
 from orderbridge.services.notify.mail import SUBJECT_PREFIX
-from orderbridge.services.notify.outbox import OPEN, RESOLVED, alert_link, holds_link, raise_alert, resolve_alert
+from orderbridge.services.notify.outbox import OPEN, RESOLVED, raise_alert, resolve_alert
 from orderbridge.services.notify.outgoing import DeliveryFailed
+from orderbridge.services.notify.render import Renderer
 from orderbridge.services.notify.webhook import sign, webhook_payload
 
 __all__ = [
@@ -49,11 +51,10 @@ __all__ = [
     "DeliveryFailed",
     "DeliveryInfo",
     "DispatchReport",
-    "alert_link",
+    "Renderer",
     "digest_period_start",
     "dispatch",
     "hold_key",
-    "holds_link",
     "list_alerts",
     "raise_alert",
     "resolve_alert",

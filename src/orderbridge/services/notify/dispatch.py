@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
@@ -30,6 +31,7 @@ from sqlalchemy import Connection, select, update
 from orderbridge.errors import SettingsError
 from orderbridge.services.notify.mail import Mailer, email_message
 from orderbridge.services.notify.outgoing import Delivery, DeliveryFailed, Outgoing
+from orderbridge.services.notify.render import Renderer
 from orderbridge.services.notify.webhook import post_webhook
 from orderbridge.services.scope import Scope
 from orderbridge.settings import Settings
@@ -90,10 +92,11 @@ def targets(settings: Settings) -> list[str]:
             "verify X-OrderBridge-Signature with it in the receiver, or clear ORDERBRIDGE_ALERT_WEBHOOK_URLS.",
         )
     for url in hooks:
-        if not url.startswith(("http://", "https://")) or len(url) > _TARGET_MAX - len("webhook:"):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > _TARGET_MAX - len("webhook:"):
             raise SettingsError(
                 f"alert webhook URL {url[:80]!r} is not an http(s) URL of at most {_TARGET_MAX - 8} characters",
-                hint="ORDERBRIDGE_ALERT_WEBHOOK_URLS is a comma-separated list of http:// or https:// URLs.",
+                hint="ORDERBRIDGE_ALERT_WEBHOOK_URLS is a comma-separated list of HTTP or HTTPS URLs.",
             )
     return [f"email:{a}" for a in emails] + [f"webhook:{u}" for u in hooks]
 
@@ -114,10 +117,11 @@ def dispatch(scope: Scope) -> DispatchReport:
         if not wanted:
             _mark_listed_only(scope, pending, report)
             return report
+        render = Renderer(scope.present, scope.settings.public_url)
         with Mailer(scope.settings) as mailer, httpx.Client(timeout=scope.settings.http_timeout_s) as http:
             for alert in pending:
                 lease.renew()
-                final = [_deliver(scope, alert, target, mailer, http, report) for target in wanted]
+                final = [_deliver(scope, render, alert, target, mailer, http, report) for target in wanted]
                 if all(final):
                     report.dispatched += _mark_dispatched(scope, alert)
     return report
@@ -144,7 +148,7 @@ def _pending(scope: Scope) -> list[Outgoing]:
             r.kind,
             r.subject,
             r.body,
-            r.link,
+            r.fixes,
             r.data,
             r.generation,
             r.state,
@@ -189,7 +193,13 @@ def _retry_due(delivery: Delivery, now: datetime) -> bool:
 
 
 def _deliver(
-    scope: Scope, alert: Outgoing, target: str, mailer: Mailer, http: httpx.Client, report: DispatchReport
+    scope: Scope,
+    render: Renderer,
+    alert: Outgoing,
+    target: str,
+    mailer: Mailer,
+    http: httpx.Client,
+    report: DispatchReport,
 ) -> bool:
     """Send one episode to one target unless already done; record the outcome. True when the target is final."""
     before = alert.deliveries.get(target)
@@ -203,9 +213,9 @@ def _deliver(
     error: str | None = None
     try:
         if target.startswith("email:"):
-            mailer.send(email_message(scope.settings, alert, target.removeprefix("email:"), scope.now()))
+            mailer.send(email_message(scope.settings, render, alert, target.removeprefix("email:"), scope.now()))
         else:
-            post_webhook(scope.settings, http, alert, target.removeprefix("webhook:"))
+            post_webhook(scope.settings, render, http, alert, target.removeprefix("webhook:"))
     except DeliveryFailed as exc:
         error = str(exc)
     status = SENT if error is None else FAILED if attempts >= MAX_ATTEMPTS else RETRYING

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from orderbridge.services.notify.outbox import OPEN, holds_link, raise_alert, resolve_alert
+from orderbridge.fixes import show_holds
+from orderbridge.services.notify.outbox import OPEN, raise_alert, resolve_alert
 from orderbridge.services.queries import holds
 from orderbridge.services.scope import Scope
 from orderbridge.storage.tables import alerts
@@ -70,11 +71,15 @@ def sync_hold_alerts(scope: Scope) -> tuple[int, int]:
                 kind=HOLD_ALERT,
                 subject=f"Orders held: {cause_text(g.code, g.value)}",
                 body=(
-                    f"{g.orders} {noun} held — {g.message}\n\nHow to fix it: {g.fix}\n"
-                    f"Examples: {', '.join(g.examples)}\n\nOrders held for the same cause later are not sent "
-                    "again; the daily digest counts them. Fixing the cause releases every one of them."
+                    f"{g.orders} {noun} held — {g.message}\n\nExamples: {', '.join(g.examples)}\n\nOrders held "
+                    "for the same cause later are not sent again; the daily digest counts them. Fixing the cause "
+                    "releases every one of them."
                 ),
-                link=holds_link(scope.settings, g.code, g.value),
+                # the reason's fix, and the page of its holds (where the portal offers it as a form)
+                fixes=(
+                    g.fix,
+                    show_holds(g.code, g.value, text=f"See the {noun} held for {cause_text(g.code, g.value)}."),
+                ),
                 now=now,
                 data={"code": g.code, "value": g.value, "orders": g.orders},
             ):

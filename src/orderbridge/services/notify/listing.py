@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from orderbridge.fixes import Fix
 from orderbridge.services.notify.outbox import OPEN
 from orderbridge.services.scope import Scope
 from orderbridge.storage.tables import alert_deliveries, alerts, connections
@@ -33,7 +34,8 @@ class AlertInfo:
     occurrences: int
     subject: str
     body: str
-    link: str
+    #: what to do, as data (the CLI renders each as a command; the e-mail linked to the first with a page)
+    fixes: tuple[Fix, ...]
     connection: str | None
     data: dict[str, Any] | None
     first_at: datetime
@@ -44,7 +46,7 @@ class AlertInfo:
     deliveries: list[DeliveryInfo]
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "fixes": [f.as_dict() for f in self.fixes]}
 
 
 def list_alerts(scope: Scope, *, open_only: bool = False) -> list[AlertInfo]:
@@ -77,7 +79,7 @@ def list_alerts(scope: Scope, *, open_only: bool = False) -> list[AlertInfo]:
             r.occurrences,
             r.subject,
             r.body,
-            r.link,
+            r.fixes,
             r.connection,
             r.data,
             r.first_at,

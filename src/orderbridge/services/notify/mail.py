@@ -17,9 +17,10 @@ from email.utils import format_datetime, parseaddr
 
 import structlog
 
-from orderbridge.services.notify.digest import DIGEST
+from orderbridge.services.notify.digest import DIGEST, digest_text
 from orderbridge.services.notify.outbox import RESOLVED
 from orderbridge.services.notify.outgoing import DeliveryFailed, Outgoing
+from orderbridge.services.notify.render import Renderer
 from orderbridge.settings import Settings
 
 log = structlog.get_logger("orderbridge.notify")
@@ -27,8 +28,16 @@ log = structlog.get_logger("orderbridge.notify")
 SUBJECT_PREFIX = "[OrderBridge] "
 
 
-def _email_text(alert: Outgoing) -> str:
-    text = alert.body.rstrip() + f"\n\nWhere to fix it: {alert.link}\n"
+def email_text(alert: Outgoing, render: Renderer) -> str:
+    """The body (the digest's rendered again from its data, with commands and links), how to fix it,
+    where, and whether the cause went away before the alert was sent."""
+    body = (digest_text(alert.data, render) if alert.kind == DIGEST else None) or alert.body
+    text = body.rstrip()
+    how = render.how_to_fix(alert.fixes)
+    if how:
+        text += "\n\n" + how
+    where = render.where(alert.fixes)
+    text += f"\n\nWhere to fix it: {where}\n" if where else "\n"
     if alert.state == RESOLVED and alert.kind != DIGEST and alert.resolved_at is not None:
         text += (
             f"\nResolved since, at {alert.resolved_at:%Y-%m-%d %H:%M} UTC: the cause went away before this alert "
@@ -40,7 +49,7 @@ def _email_text(alert: Outgoing) -> str:
     )
 
 
-def email_message(settings: Settings, alert: Outgoing, to: str, now: datetime) -> EmailMessage:
+def email_message(settings: Settings, render: Renderer, alert: Outgoing, to: str, now: datetime) -> EmailMessage:
     domain = parseaddr(settings.smtp_sender)[1].rpartition("@")[2] or "orderbridge.invalid"
     msg = EmailMessage()
     msg["Subject"] = SUBJECT_PREFIX + alert.subject
@@ -49,7 +58,7 @@ def email_message(settings: Settings, alert: Outgoing, to: str, now: datetime) -
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = f"<alert.{alert.ref}@{domain}>"  # the same on every retry: mail clients fold repeats
     msg["X-OrderBridge-Alert"] = alert.key
-    msg.set_content(_email_text(alert), cte="quoted-printable")  # 7-bit safe through any relay
+    msg.set_content(email_text(alert, render), cte="quoted-printable")  # 7-bit safe through any relay
     return msg
 
 

@@ -8,39 +8,30 @@ exactly when the fact that caused it was committed. While the alert is open a re
 **episode**: ``generation`` + 1 and ``dispatched_at`` NULL. Each step is one conditional
 statement (bump the open row / reopen the resolved row / insert, ``ON CONFLICT DO NOTHING``), so
 two workers raising the same cause at once still produce one episode.
+
+An alert says what happened in plain words (``body``) and what to do as data (``fixes``, each a
+:class:`~orderbridge.fixes.Fix`, the first the one its e-mail links to); the transports render
+the fixes when they send (:mod:`.render`), so nothing here spells a command or builds a URL.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
 import structlog
 from sqlalchemy import Connection, update
 
 from orderbridge.errors import InvalidInput
-from orderbridge.settings import Settings
+from orderbridge.fixes import Fix
 from orderbridge.storage.db import dialect_insert
 from orderbridge.storage.tables import alerts
 
 log = structlog.get_logger("orderbridge.notify")
 
 OPEN, RESOLVED = "open", "resolved"
-_KEY_MAX, _SUBJECT_MAX, _LINK_MAX = 300, 300, 500
-
-
-# --- links ---------------------------------------------------------------------------------------
-
-
-def alert_link(settings: Settings, path: str) -> str:
-    """``public_url`` + ``path``: where the person reading the alert makes the fix."""
-    return settings.public_url.rstrip("/") + "/" + path.lstrip("/")
-
-
-def holds_link(settings: Settings, code: str, value: str) -> str:
-    """The holds screen filtered to one root cause."""
-    return alert_link(settings, "/holds?" + urlencode({"code": code, "value": value}))
+_KEY_MAX, _SUBJECT_MAX = 300, 300
 
 
 # --- raising and resolving (inside the caller's transaction) -------------------------------------
@@ -58,8 +49,8 @@ def raise_alert(
     kind: str,
     subject: str,
     body: str,
-    link: str,
     now: datetime,
+    fixes: Sequence[Fix] = (),
     connection_id: int | None = None,
     data: dict[str, Any] | None = None,
 ) -> bool:
@@ -74,7 +65,7 @@ def raise_alert(
         "connection_id": connection_id,
         "subject": _clip(" ".join(subject.split()), _SUBJECT_MAX),  # one line: it becomes a mail header
         "body": body,
-        "link": _clip(link, _LINK_MAX),
+        "fixes": tuple(fixes),
         "data": data,
         "state": OPEN,
         "occurrences": 1,

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from orderbridge.errors import RemoteUnavailable
+from orderbridge.fixes import Fix
 
 
 class DeliveryFailed(RemoteUnavailable):
@@ -31,7 +32,7 @@ class Outgoing:
     kind: str
     subject: str
     body: str
-    link: str
+    fixes: tuple[Fix, ...]
     data: dict[str, Any] | None
     generation: int
     state: str

@@ -1,8 +1,10 @@
 """The signed-webhook transport.
 
-Webhooks are ``POST``s of JSON ``{id, key, kind, subject, body, link, data, generation, at}``
+Webhooks are ``POST``s of JSON ``{id, key, kind, subject, body, link, fixes, data, generation, at}``
 signed with ``X-OrderBridge-Signature: sha256=<hex HMAC-SHA256 of the raw body>`` using
 ``ALERT_WEBHOOK_SECRET``; ``X-OrderBridge-Alert-Id`` is the same on every retry of an episode.
+``link`` is the page of the alert's first fix that has one ("" when none has); ``fixes`` lists every
+fix as data with its ``link`` and ``command`` (:mod:`.render`).
 Unsigned alerts are refused by :func:`orderbridge.services.notify.dispatch.targets`, not sent.
 """
 
@@ -15,10 +17,11 @@ import httpx
 import orjson
 
 from orderbridge.services.notify.outgoing import DeliveryFailed, Outgoing
+from orderbridge.services.notify.render import Renderer
 from orderbridge.settings import Settings
 
 
-def webhook_payload(alert: Outgoing) -> bytes:
+def webhook_payload(alert: Outgoing, render: Renderer) -> bytes:
     return orjson.dumps(
         {
             "id": alert.id,
@@ -26,7 +29,8 @@ def webhook_payload(alert: Outgoing) -> bytes:
             "kind": alert.kind,
             "subject": alert.subject,
             "body": alert.body,
-            "link": alert.link,
+            "link": render.where(alert.fixes) or "",
+            "fixes": [render.payload(f) for f in alert.fixes],
             "data": alert.data,
             "generation": alert.generation,
             "at": alert.first_at.isoformat(),
@@ -39,8 +43,8 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def post_webhook(settings: Settings, http: httpx.Client, alert: Outgoing, url: str) -> None:
-    body = webhook_payload(alert)
+def post_webhook(settings: Settings, render: Renderer, http: httpx.Client, alert: Outgoing, url: str) -> None:
+    body = webhook_payload(alert, render)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "OrderBridge-Alerts",

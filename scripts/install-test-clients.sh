@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install the independently written Shopify clients the sandbox is tested with, each in a venv of its
+# own under .venv/clients/ (their pins — tap-shopify pins graphql-core 3.2.6 and requests — must not
+# move the hub's own dependencies). tests/sandboxes/test_shopify_real_clients.py runs them unchanged.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+PYTHON="${PYTHON:-python3}"
+CLIENTS="$ROOT/.venv/clients"
+# name, pip requirement (pinned: docs/connectors/shopify.md lists the versions tried)
+install() {
+  local name="$1" requirement="$2"
+  if [ ! -x "$CLIENTS/$name/bin/python" ]; then
+    "$PYTHON" -m venv "$CLIENTS/$name"
+  fi
+  "$CLIENTS/$name/bin/pip" install --quiet --disable-pip-version-check "$requirement"
+  "$CLIENTS/$name/bin/pip" freeze --disable-pip-version-check > "$CLIENTS/$name/versions.txt"
+}
+install tap-shopify "tap-shopify==3.13.0"
+touch "$CLIENTS/.installed"
