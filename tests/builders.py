@@ -11,8 +11,15 @@ import msgspec
 
 from orderbridge.domain.money import Money
 from orderbridge.domain.order import Address, FulfilmentStatus, Order, OrderLine, PaymentStatus, ShippingLine
+from orderbridge.domain.rules import DownloadRules
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+#: seed 000's rules (a 3PL takes paid, unfulfilled or partial, open, live orders) — Shopify's declared
+#: default, written out here so the domain's tests need no connector
+SEED_000_RULES = DownloadRules(
+    financial_statuses=frozenset({"paid"}), fulfilment_statuses=frozenset({"unfulfilled", "partial"})
+)
 
 _T = TypeVar("_T")
 

@@ -22,23 +22,38 @@ from orderbridge.connectors.base import (
     OutgoingOrder,
     PostResult,
     Role,
+    Setting,
+    SettingScope,
     ShipmentBatch,
     StampBatch,
 )
+from orderbridge.domain.mappings import MappingKind
 from orderbridge.domain.order import Order
 from orderbridge.domain.shipments import Shipment
 from orderbridge.errors import AuthFailed, DestinationRejected, NotFound, OrderBridgeError
 from tests.scoped import cid, tenant
 
+#: the fake shop's default download rules: seed 000's, as Shopify declares them
+DEFAULT_RULES = {"financial_statuses": ["paid"], "fulfillment_statuses": ["unfulfilled", "partial"]}
+
+#: what the fakes implement, declared as a real connector declares it (the hub schedules by it)
 CHANNEL_DECL = Declaration(
     "fake_channel",
     Role.CHANNEL,
     "Fake",
-    frozenset({Capability.LIST_CHANGED, Capability.LIST_ORDER_STAMPS}),
+    frozenset(
+        {Capability.LIST_CHANGED, Capability.FETCH_ORDER, Capability.PUSH_FULFILMENT, Capability.LIST_ORDER_STAMPS}
+    ),
     (CredentialField("token", "t"),),
+    settings=(Setting("download_rules", "seed 000's rules", DEFAULT_RULES, SettingScope.HUB),),
 )
 DESTINATION_DECL = Declaration(
-    "fake_destination", Role.DESTINATION, "Fake", frozenset({Capability.POST_ORDERS}), (CredentialField("key", "k"),)
+    "fake_destination",
+    Role.DESTINATION,
+    "Fake",
+    frozenset({Capability.POST_ORDERS, Capability.LIST_SHIPMENTS}),
+    (CredentialField("key", "k"),),
+    mapping_kinds=frozenset({MappingKind.SKU, MappingKind.SHIPPING}),
 )
 
 

@@ -20,9 +20,11 @@ from typing import Any
 import httpx
 from rich.console import Console
 
+from orderbridge.connectors import registry
+from orderbridge.domain.mappings import MappingKind
 from orderbridge.sandboxes.base import run_in_thread
 from orderbridge.services.connections import add_connection
-from orderbridge.services.hub import Hub
+from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.mappings import set_mapping
 from orderbridge.services.queries import accounting
 from orderbridge.services.reconcile import reconcile
@@ -31,6 +33,25 @@ from orderbridge.settings import Settings
 
 #: the demo store's orders span the last 50 days: the daily audit's 60-day window covers them all
 AUDIT_DAYS = 60
+
+#: what each sandbox the demo starts accepts, by the credential names its kind declares
+SANDBOX_CREDENTIALS: dict[str, dict[str, str]] = {
+    "shopify": {"access_token": "shpat_sandbox"},
+    "shipstation": {"api_key": "ss_key", "api_secret": "ss_secret"},
+}
+
+
+def connect(scope: Scope, name: str, kind: str, base_url: str) -> ConnectionRow:
+    """Add a connection to a sandbox with the declared credentials it accepts (a declared credential
+    the demo has no value for is an error here, not a connection that cannot sync)."""
+    decl = registry.declaration(kind)
+    given = SANDBOX_CREDENTIALS[kind]
+    missing = [f.name for f in decl.credentials if f.required and f.name not in given]
+    if missing:
+        raise AssertionError(f"the demo has no sandbox value for {kind}'s {', '.join(missing)}")
+    return add_connection(
+        scope, name, kind, base_url, {f.name: given[f.name] for f in decl.credentials if f.name in given}
+    )
 
 
 def run_demo(
@@ -67,18 +88,18 @@ def run_demo(
         hub = Hub.from_settings(settings)
         try:
             scope = Scope.named(hub, "default")  # the demo's own database: its one tenant
-            shop_id = add_connection(scope, "shop", "shopify", shop.base_url, {"access_token": "shpat_sandbox"}).id
-            warehouse = add_connection(
-                scope, "warehouse", "shipstation", ss.base_url, {"api_key": "ss_key", "api_secret": "ss_secret"}
-            ).id
+            shop_id = connect(scope, "shop", "shopify", shop.base_url).id
+            warehouse = connect(scope, "warehouse", "shipstation", ss.base_url)
+            needs = warehouse.declaration.mapping_kinds
             unstocked = set(generator.UNSTOCKED_SKUS)
-            for sku, _title, _price in generator.CATALOG:
-                if sku not in unstocked:
-                    set_mapping(scope, "sku", sku, sku, warehouse)
-            for i, method in enumerate(generator.SHIPPING_METHODS):
-                set_mapping(
-                    scope, "shipping", method, f"ups:ups_{['ground', '2nd_day_air', 'next_day_air'][i % 3]}", warehouse
-                )
+            if MappingKind.SKU in needs:
+                for sku, _title, _price in generator.CATALOG:
+                    if sku not in unstocked:
+                        set_mapping(scope, "sku", sku, sku, warehouse.id)
+            if MappingKind.SHIPPING in needs:
+                for i, method in enumerate(generator.SHIPPING_METHODS):
+                    service = f"ups:ups_{['ground', '2nd_day_air', 'next_day_air'][i % 3]}"
+                    set_mapping(scope, "shipping", method, service, warehouse.id)
             say("mapped the 3PL's SKUs and the usual shipping methods; syncing…")
             first = run_cycle(scope)  # pull, post, (shipments not yet due/seen), push
             say(

@@ -7,6 +7,9 @@ hub relies on: one result per order in order, reposting never duplicates, one re
 not sink the batch, shipments appear with a cursor that moves, transient faults are retried
 without duplicates, and revoked credentials surface as :class:`AuthFailed`.
 
+Each test runs only where the connector declares the capability it needs (:mod:`.capabilities`):
+a destination without ``LIST_SHIPMENTS`` shows the shipment tests as skipped, with the reason.
+
 Order builders live here too so every destination's tests use the same domain objects.
 """
 
@@ -15,11 +18,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import pytest
 
-from orderbridge.connectors.base import DestinationConnector, OutgoingOrder
+from orderbridge.connectors import registry
+from orderbridge.connectors.base import (
+    Capability,
+    DestinationConnector,
+    OutgoingOrder,
+    Role,
+    ShipmentSource,
+    missing_methods,
+)
 from orderbridge.domain.canonical import content_hash
 from orderbridge.domain.mappings import DestinationPolicy, ServiceRef
 from orderbridge.domain.money import Money
@@ -33,6 +44,7 @@ from orderbridge.domain.order import (
 )
 from orderbridge.domain.pipeline import resolve
 from orderbridge.errors import AuthFailed, PermissionDenied
+from tests.connectors.capabilities import gate, requires
 
 POLICY = DestinationPolicy(
     name="3pl",
@@ -122,6 +134,39 @@ class DestinationEnv(Protocol):
 class DestinationContract:
     """Subclass and provide a ``destination_env`` fixture."""
 
+    @pytest.fixture(autouse=True)
+    def _declared(self, request: pytest.FixtureRequest, destination_env: DestinationEnv) -> None:
+        gate(request, destination_env.connector.declaration)
+
+    # --- the declaration (every destination) -------------------------------------------------------
+    def test_the_declaration_is_registered_and_backed_by_the_methods_it_promises(
+        self, destination_env: DestinationEnv
+    ) -> None:
+        connector = destination_env.connector
+        decl = connector.declaration
+        assert decl.role is Role.DESTINATION and isinstance(connector, DestinationConnector)
+        assert registry.declaration(decl.kind) is decl
+        assert missing_methods(type(connector), decl) == []
+        assert isinstance(connector, ShipmentSource) or Capability.LIST_SHIPMENTS not in decl.capabilities
+        assert all(s.description for s in decl.all_settings()), "every setting says what it does"
+        assert connector.max_batch >= 1
+
+    @requires(Capability.POST_ORDERS)
+    def test_the_declared_document_key_files_each_channel_order_under_one_stable_key(
+        self, destination_env: DestinationEnv
+    ) -> None:
+        decl = destination_env.connector.declaration
+        key = decl.order_key(7, "5100000009")
+        assert key == decl.order_key(7, "5100000009") and "5100000009" in key
+        assert key != decl.order_key(7, "5100000010")
+        order = make_order(9)
+        first = destination_env.connector.post_orders([outgoing(order, key=key)])
+        again = destination_env.connector.post_orders([outgoing(order, key=key)])
+        assert first[0].ok and first[0].order_key == key
+        assert again[0].document_id == first[0].document_id
+        assert len(destination_env.received(key)) == 1
+
+    @requires(Capability.POST_ORDERS)
     def test_posting_a_batch_returns_one_result_per_order_in_order(self, destination_env: DestinationEnv) -> None:
         batch = [outgoing(make_order(n)) for n in range(1, 6)]
         results = destination_env.connector.post_orders(batch)
@@ -131,11 +176,13 @@ class DestinationContract:
             documents = destination_env.received(result.order_key)
             assert len(documents) == 1
 
+    @requires(Capability.POST_ORDERS)
     def test_a_single_order_is_posted_and_gets_a_document_id(self, destination_env: DestinationEnv) -> None:
         (result,) = destination_env.connector.post_orders([outgoing(make_order(7))])
         assert result.ok and result.document_id
         assert len(destination_env.received(result.order_key)) == 1
 
+    @requires(Capability.POST_ORDERS)
     def test_reposting_the_same_order_key_does_not_create_a_second_document(
         self, destination_env: DestinationEnv
     ) -> None:
@@ -147,6 +194,7 @@ class DestinationContract:
         assert len(destination_env.received(first[0].order_key)) == 1
         assert len(destination_env.received(first[1].order_key)) == 1
 
+    @requires(Capability.POST_ORDERS)
     def test_a_refused_order_gets_an_error_result_and_the_others_are_still_posted(
         self, destination_env: DestinationEnv
     ) -> None:
@@ -158,6 +206,7 @@ class DestinationContract:
         assert destination_env.received(batch[1].order_key) == []
         assert len(destination_env.received(batch[2].order_key)) == 1
 
+    @requires(Capability.POST_ORDERS)
     def test_more_orders_than_max_batch_are_all_posted(self, destination_env: DestinationEnv) -> None:
         count = destination_env.connector.max_batch + 3
         batch = [outgoing(make_order(n, lines=1)) for n in range(count)]
@@ -165,6 +214,8 @@ class DestinationContract:
         assert len(results) == count and all(r.ok for r in results)
         assert len({r.document_id for r in results}) == count
 
+    @requires(Capability.POST_ORDERS)
+    @requires(Capability.LIST_SHIPMENTS)
     def test_shipments_appear_after_shipping_and_the_cursor_moves_past_them(
         self, destination_env: DestinationEnv
     ) -> None:
@@ -191,6 +242,8 @@ class DestinationContract:
         latest = {s.order_key for b in connector.list_shipments(cursor_2) for s in b.shipments}
         assert first.order_key not in latest
 
+    @requires(Capability.POST_ORDERS)
+    @requires(Capability.LIST_SHIPMENTS)
     def test_shipped_lines_name_the_posted_lines(self, destination_env: DestinationEnv) -> None:
         order = outgoing(make_order(4, lines=3))
         destination_env.connector.post_orders([order])
@@ -199,6 +252,7 @@ class DestinationContract:
         keys = {line.line_key for s in shipped for line in s.lines}
         assert keys == {line.external_id for line in order.resolved.order.lines}
 
+    @requires(Capability.POST_ORDERS)
     @pytest.mark.parametrize("kind", ["429", "500", "503", "truncate"])
     def test_a_transient_failure_is_retried_and_the_order_posted_once(
         self, destination_env: DestinationEnv, kind: str
@@ -209,6 +263,7 @@ class DestinationContract:
         assert all(r.ok for r in results)
         assert all(len(destination_env.received(o.order_key)) == 1 for o in batch)
 
+    @requires(Capability.POST_ORDERS)
     def test_a_timeout_is_retried_and_the_order_posted_once(self, destination_env: DestinationEnv) -> None:
         destination_env.fault("timeout", delay=2.0)
         order = outgoing(make_order(1))
@@ -216,18 +271,21 @@ class DestinationContract:
         assert result.ok
         assert len(destination_env.received(order.order_key)) == 1
 
+    @requires(Capability.POST_ORDERS)
     def test_revoked_credentials_raise_auth_failed_until_restored(self, destination_env: DestinationEnv) -> None:
         destination_env.revoke()
         with pytest.raises(AuthFailed):
             destination_env.connector.post_orders([outgoing(make_order(1))])
-        with pytest.raises(AuthFailed):
-            list(destination_env.connector.list_shipments(None))
+        if Capability.LIST_SHIPMENTS in destination_env.connector.declaration.capabilities:
+            with pytest.raises(AuthFailed):
+                list(cast(ShipmentSource, destination_env.connector).list_shipments(None))
         with pytest.raises(AuthFailed):
             destination_env.connector.check()
         destination_env.restore()
         assert destination_env.connector.check()
         assert destination_env.connector.post_orders([outgoing(make_order(1))])[0].ok
 
+    @requires(Capability.POST_ORDERS)
     def test_a_refused_permission_raises_permission_denied_not_auth_failed(
         self, destination_env: DestinationEnv
     ) -> None:

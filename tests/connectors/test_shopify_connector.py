@@ -15,6 +15,7 @@ from orderbridge.connectors.base import ChannelConnector, FulfilmentLine, Fulfil
 from orderbridge.connectors.shopify import ShopifyChannel
 from orderbridge.connectors.shopify.client import estimate_cost
 from orderbridge.connectors.shopify.mapper import is_bulk_child, order_from_bulk, order_from_graphql, order_from_rest
+from orderbridge.connectors.shopify.webhooks import signature
 from orderbridge.domain.canonical import content_hash
 from orderbridge.domain.order import Order, RawJson
 from orderbridge.errors import HoldOrder, RemoteUnavailable
@@ -57,6 +58,21 @@ class ShopifyEnv:
 
     def fulfillments(self, external_id: str) -> list[dict[str, Any]]:
         return self.state.fulfillments(int(external_id))
+
+    base_url = BASE
+    webhook_secret = "shpss_contract"
+
+    def signed_delivery(self, external_id: str, *, signed: bool = True) -> tuple[dict[str, str], bytes]:
+        """The order as Shopify's ``orders/updated`` delivery carries it (REST JSON), signed."""
+        body = self.state.rest_json(int(external_id))
+        headers = {
+            "x-shopify-topic": "orders/updated",
+            "x-shopify-webhook-id": f"contract-{external_id}",
+            "x-shopify-triggered-at": datetime.now(UTC).isoformat(),
+        }
+        if signed:
+            headers["x-shopify-hmac-sha256"] = signature(self.webhook_secret, body)
+        return headers, body
 
 
 def make_env(

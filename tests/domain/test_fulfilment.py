@@ -16,6 +16,7 @@ from orderbridge.domain.pipeline import evaluate, left_out, resolve
 from orderbridge.domain.rules import DownloadRules
 from orderbridge.domain.shipments import Shipment, ShipmentLine, fulfilment_lines
 from orderbridge.domain.states import OrderState
+from tests.builders import SEED_000_RULES
 
 T = datetime(2026, 5, 1, 12, tzinfo=UTC)
 POLICY = DestinationPolicy(
@@ -80,7 +81,7 @@ def test_an_open_lines_canonical_form_and_hash_are_what_they_were_before_lines_c
 
 def test_a_fulfilled_line_is_neither_sent_nor_held_for_its_mapping() -> None:
     o = order(line("1", "UNMAPPED-SKU", 2, left=0), line("2", "A", 3, left=1), line("3", "B", 1))
-    assert evaluate(o, DownloadRules(), [POLICY]).state is OrderState.READY
+    assert evaluate(o, SEED_000_RULES, [POLICY]).state is OrderState.READY
     resolved = resolve(o, POLICY)
     assert [r.line_key for r in resolved.lines] == ["2", "3"]
     assert left_out(o) == [

@@ -5,10 +5,9 @@ from orderbridge.domain.mappings import DestinationPolicy, ServiceRef
 from orderbridge.domain.order import PaymentStatus
 from orderbridge.domain.pipeline import evaluate, resolve
 from orderbridge.domain.reasons import HoldCode
-from orderbridge.domain.rules import DownloadRules
 from orderbridge.domain.states import OrderState
 from orderbridge.fixes import FixAction
-from tests.builders import order
+from tests.builders import SEED_000_RULES, order
 
 UPS = ServiceRef("ups", "ups_ground")
 
@@ -24,11 +23,11 @@ def policy(**kw: object) -> DestinationPolicy:
 
 
 def test_a_fully_mapped_paid_order_is_ready() -> None:
-    assert evaluate(order(), DownloadRules(), [policy()]).state is OrderState.READY
+    assert evaluate(order(), SEED_000_RULES, [policy()]).state is OrderState.READY
 
 
 def test_every_unmapped_sku_is_named_once() -> None:
-    d = evaluate(order(skus=("X-1", "SKU-1", "X-2", "X-1")), DownloadRules(), [policy()])
+    d = evaluate(order(skus=("X-1", "SKU-1", "X-2", "X-1")), SEED_000_RULES, [policy()])
     assert d.state is OrderState.HELD
     assert [(r.code, r.value) for r in d.reasons] == [(HoldCode.SKU_UNMAPPED, "X-1"), (HoldCode.SKU_UNMAPPED, "X-2")]
     fix = d.reasons[0].fix
@@ -37,22 +36,22 @@ def test_every_unmapped_sku_is_named_once() -> None:
 
 
 def test_unknown_shipping_method_is_held_with_the_method_named() -> None:
-    d = evaluate(order(shipping="Drone"), DownloadRules(), [policy()])
+    d = evaluate(order(shipping="Drone"), SEED_000_RULES, [policy()])
     assert [(r.code, r.value) for r in d.reasons] == [(HoldCode.SHIPPING_METHOD_UNMAPPED, "Drone")]
 
 
 def test_a_default_shipping_mapping_covers_unknown_methods() -> None:
-    d = evaluate(order(shipping="Drone"), DownloadRules(), [policy(shipping_map={"*": UPS})])
+    d = evaluate(order(shipping="Drone"), SEED_000_RULES, [policy(shipping_map={"*": UPS})])
     assert d.state is OrderState.READY
 
 
 def test_a_line_without_sku_is_held_not_dropped() -> None:
-    d = evaluate(order(skus=("SKU-1", None)), DownloadRules(), [policy()])
+    d = evaluate(order(skus=("SKU-1", None)), SEED_000_RULES, [policy()])
     assert [r.code for r in d.reasons] == [HoldCode.SKU_MISSING]
 
 
 def test_download_rules_win_over_holds() -> None:
-    d = evaluate(order(skus=("X",), payment_status=PaymentStatus.PENDING), DownloadRules(), [policy()])
+    d = evaluate(order(skus=("X",), payment_status=PaymentStatus.PENDING), SEED_000_RULES, [policy()])
     assert d.state is OrderState.SKIPPED
 
 
@@ -62,7 +61,7 @@ def test_required_fields_are_checked_by_dotted_path() -> None:
     o = order()
     assert o.shipping_address is not None
     o = replace(o, shipping_address=replace(o.shipping_address, city=""))
-    d = evaluate(o, DownloadRules(), [policy(required_fields=("shipping_address.city",))])
+    d = evaluate(o, SEED_000_RULES, [policy(required_fields=("shipping_address.city",))])
     assert [(r.code, r.value) for r in d.reasons] == [(HoldCode.REQUIRED_FIELD_MISSING, "shipping_address.city")]
 
 
@@ -83,5 +82,5 @@ def test_resolve_refuses_an_order_it_would_hold_instead_of_dropping_a_line() -> 
 
 
 def test_an_order_without_lines_is_held_as_invalid() -> None:
-    d = evaluate(order(skus=()), DownloadRules(), [policy()])
+    d = evaluate(order(skus=()), SEED_000_RULES, [policy()])
     assert [r.code for r in d.reasons] == [HoldCode.INVALID_ORDER]

@@ -20,7 +20,7 @@ from orderbridge.domain.states import OrderState
 from orderbridge.domain.validation import _plainly_fits, _problems, check
 from orderbridge.sandboxes.shopify import generator
 from orderbridge.sandboxes.shopify.nodes import order_node
-from tests.builders import line, order, replace
+from tests.builders import SEED_000_RULES, line, order, replace
 
 POLICY = DestinationPolicy(
     name="3pl", sku_map={"SKU-1": "W-1", "SKU-2": "W-2"}, shipping_map={"Standard": ServiceRef("ups", "ground")}
@@ -28,7 +28,7 @@ POLICY = DestinationPolicy(
 
 
 def decide(o: Order, rules: DownloadRules | None = None) -> list[tuple[str, str]]:
-    d = evaluate(o, rules or DownloadRules(), [POLICY])
+    d = evaluate(o, rules or SEED_000_RULES, [POLICY])
     return [(r.code, r.value) for r in d.reasons]
 
 
@@ -53,14 +53,14 @@ def test_a_line_quantity_outside_one_to_a_million_is_held_naming_the_line(qty: i
 
 def test_a_negative_unit_price_is_held_a_refund_is_not_a_line() -> None:
     o = with_lines(line("SKU-1", n=1), line("SKU-2", price="-5.00", n=2))
-    reasons = evaluate(o, DownloadRules(), [POLICY]).reasons
+    reasons = evaluate(o, SEED_000_RULES, [POLICY]).reasons
     assert [(r.code, r.value) for r in reasons] == [(HoldCode.INVALID_AMOUNT, "line L2 unit price")]
     assert "negative" in reasons[0].message and "refund" in reasons[0].fix.text
 
 
 def test_an_unknown_financial_status_is_held_with_its_value_not_skipped_as_unknown() -> None:
     o = replace(order(), payment_status=PaymentStatus.UNKNOWN, unknown_values=(("financial_status", "on_review"),))
-    d = evaluate(o, DownloadRules(), [POLICY])
+    d = evaluate(o, SEED_000_RULES, [POLICY])
     assert d.state is OrderState.HELD
     assert [(r.code, r.value) for r in d.reasons] == [(HoldCode.UNKNOWN_STATUS, "financial_status=on_review")]
     assert "'on_review'" in d.reasons[0].message
@@ -73,7 +73,7 @@ def test_the_download_rules_come_first_a_test_order_is_skipped_whatever_is_wrong
         payment_status=PaymentStatus.UNKNOWN,
         number="#" + "9" * 600,
     )
-    d = evaluate(o, DownloadRules(), [POLICY])
+    d = evaluate(o, SEED_000_RULES, [POLICY])
     assert d.state is OrderState.SKIPPED
     assert [r.code for r in d.reasons] == [SkipCode.TEST_ORDER]
 
@@ -84,7 +84,7 @@ def usd(amount: str) -> Money:
 
 def test_a_total_below_its_subtotal_or_a_subtotal_above_its_lines_is_held() -> None:
     base = order()  # 10.00 of lines, 5.00 shipping, no tax: 15.00
-    below = evaluate(replace(base, total=usd("2.00")), DownloadRules(), [POLICY]).reasons
+    below = evaluate(replace(base, total=usd("2.00")), SEED_000_RULES, [POLICY]).reasons
     assert [(r.code, r.value) for r in below] == [(HoldCode.TOTALS_INCONSISTENT, "total=2.00")]
     assert "at least 9.97 USD" in below[0].message  # 10.00 less a cent for each of 3 parts
     over = replace(base, subtotal=usd("50.00"), total=usd("55.00"))
@@ -102,7 +102,7 @@ def test_totals_a_valid_order_can_have_are_not_held() -> None:
 
 def test_an_overlong_sku_is_held_as_too_long_not_as_unmapped_and_the_reason_fits_its_column() -> None:
     sku = "X" * 400
-    reasons = evaluate(with_lines(line(sku)), DownloadRules(), [POLICY]).reasons
+    reasons = evaluate(with_lines(line(sku)), SEED_000_RULES, [POLICY]).reasons
     assert [r.code for r in reasons] == [HoldCode.VALUE_TOO_LONG]
     assert len(reasons[0].value) <= limits.REASON_VALUE.max_chars
     assert "400 characters" in reasons[0].message and "300" in reasons[0].fix.text

@@ -48,6 +48,32 @@ def test_init_then_the_operator_commands_work_on_an_empty_ledger(tmp_path: Path)
     assert missing.returncode == 2 and "access_token" in missing.stderr
 
 
+def test_connector_kinds_are_listed_and_connections_added_by_their_declared_names(tmp_path: Path) -> None:
+    env = {"ORDERBRIDGE_DATA_DIR": str(tmp_path), "COLUMNS": "200"}
+    assert cli(env, "init").returncode == 0
+    kinds = cli(env, "connections", "kinds", "--json")
+    assert kinds.returncode == 0, kinds.stderr
+    about = {k["kind"]: k for k in json.loads(kinds.stdout)}
+    assert set(about) == {"shopify", "shipstation"}
+    assert "push_fulfilment" in about["shopify"]["capabilities"] and about["shopify"]["role"] == "channel"
+    rules = next(s for s in about["shopify"]["settings"] if s["name"] == "download_rules")
+    assert rules["default"]["financial_statuses"] == ["paid"] and rules["read_by"] == "hub"
+    assert about["shipstation"]["mapping_kinds"] == ["shipping", "sku"]
+    shown = cli(env, "connections", "kinds", "shopify")
+    assert shown.returncode == 0 and "api_secret" in shown.stdout and "shop_domain" in shown.stdout
+    assert "orders/create" in shown.stdout
+    unknown = cli(
+        env, "connections", "add", "x", "--kind", "shopify", "--url", "http://x", "--credential", "access_token=t",
+        "--setting", "colour=red",
+    )  # fmt: skip
+    assert unknown.returncode == 2 and "no setting(s) colour" in unknown.stderr and "shop_domain" in unknown.stderr
+    added = cli(
+        env, "connections", "add", "x", "--kind", "shipstation", "--url", "http://x", "--credential", "api_key=k",
+        "--credential", "api_secret=s", "--setting", 'required_fields=["email"]',
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+
+
 def test_a_second_process_cannot_sync_a_connection_whose_lease_is_held(hub: Hub, settings: Settings) -> None:
     add_connection(tenant(hub), "shop", "shopify", "http://127.0.0.1:9", {"access_token": "x"})
     env = {

@@ -38,12 +38,15 @@ def _settings_pairs(items: list[str]) -> dict[str, Any]:
 @app.command("add")
 def connections_add(
     name: str,
-    kind: Annotated[str, typer.Option(help="shopify | shipstation")],
+    kind: Annotated[str, typer.Option(help="A registered kind (`orderbridge connections kinds` lists them)")],
     url: Annotated[str, typer.Option(help="Base URL, e.g. https://shop.myshopify.com or a sandbox URL")],
     credential: Annotated[list[str], typer.Option(help="NAME=VALUE, repeatable")] = [],  # noqa: B006
     setting: Annotated[list[str], typer.Option(help="NAME=JSON, repeatable")] = [],  # noqa: B006
 ) -> None:
-    """Add a connection; credentials are encrypted at rest."""
+    """Add a connection; credentials are encrypted at rest.
+
+    Credentials and settings go by the names the kind declares (`orderbridge connections kinds
+    KIND`); a required credential missing, or a setting the kind does not have, is refused."""
     from orderbridge.services.connections import add_connection
 
     with errors():
@@ -107,3 +110,44 @@ def connections_test(name: str) -> None:
 
     description = run(lambda scope: test_connection(scope, connection_id(scope, name)))
     console.print(line(("ok", "green"), " ", name, ": ", description))
+
+
+@app.command("kinds")
+def connections_kinds(
+    kind: Annotated[str | None, typer.Argument(help="One kind: its credentials and settings")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The connector kinds this hub knows, as each declares itself: role, capabilities, credentials,
+    settings with their defaults."""
+    from orderbridge.connectors import registry
+
+    with errors():
+        decls = [registry.declaration(kind)] if kind else registry.declarations()
+    if as_json:
+        print_json([d.about() for d in decls])
+        return
+    if kind is None:
+        table = Table("kind", "role", "title", "capabilities", "docs")
+        for d in decls:
+            caps = ", ".join(sorted(c.value for c in d.capabilities))
+            table.add_row(*cells((d.kind, d.role.value, d.title, caps, d.docs or "-")))
+        console.print(table)
+        console.print("Details of one: orderbridge connections kinds KIND")
+        return
+    (d,) = decls
+    console.print(line((d.title, "bold"), f" ({d.kind}, {d.role.value}): ", ", ".join(sorted(d.capabilities))))
+    if d.webhooks is not None:
+        console.print(
+            line("webhook topics: ", ", ".join(d.webhooks.topics), f" (signed with {d.webhooks.secret_credential})")
+        )
+    if d.role.value == "destination":
+        mappings = ", ".join(sorted(d.mapping_kinds)) or "none"
+        console.print(line("mappings needed: ", mappings, "; document key: ", d.document_key))
+    creds = Table("credential", "required", "secret", "meaning", title="--credential NAME=VALUE")
+    for c in d.credentials:
+        creds.add_row(*cells((c.name, "yes" if c.required else "no", "yes" if c.secret else "no", c.description)))
+    console.print(creds)
+    sets = Table("setting", "default", "read by", "meaning", title="--setting NAME=JSON")
+    for st in d.all_settings():
+        sets.add_row(*cells((st.name, json.dumps(st.default), st.scope.value, st.description)))
+    console.print(sets)

@@ -195,7 +195,12 @@ def _register_all(hub: Any) -> None:
 def _show_registration(r: Any, prefix: str) -> None:
     who = prefix + r.connection
     if r.no_secret:
-        err.print(line((clean(who), "yellow"), (": no api_secret, so no webhooks — polled and audited only", "yellow")))
+        err.print(
+            line(
+                (clean(who), "yellow"),
+                (f": no {r.secret_credential}, so no webhooks — polled and audited only", "yellow"),
+            )
+        )
     elif r.error is not None:
         err.print(line(plain(who, "red"), (": webhooks not registered:", "red"), " ", str(r.error)))
     else:

@@ -2,7 +2,22 @@
 
 Kept deliberately small so every connector (Shopify, WooCommerce, Mirakl, ShipStation, Square,
 QuickBooks, file export …) can implement it and pass one shared contract suite
-(``tests/connectors/contract.py``). Connectors raise only :mod:`orderbridge.errors` types.
+(``tests/connectors/contract_*.py``). Connectors raise only :mod:`orderbridge.errors` types.
+
+**The declaration is the connector's whole story to the hub** (decision 70). A connector class
+carries one :class:`Declaration`: its kind, role and title; what it can do (:class:`Capability`
+— the hub schedules a job only for a connection whose kind declares it, and the contract suite
+runs a capability's tests only where it is declared); its credentials (:class:`CredentialField`)
+and settings (:class:`Setting`, each with its default and whether the connector or the hub reads
+it — a channel's default download rules are its ``download_rules`` setting's default); for a
+channel that sends webhooks, its :class:`WebhookAdapter` (signature, delivery id, topics, payload
+→ record); for a destination, the mapping kinds it needs and the format of its document key. The
+hub reads nothing about a kind anywhere else: adding a connector is its package plus one
+:mod:`orderbridge.connectors.registry` entry (``docs/connectors/writing-a-connector.md``).
+
+A connector is built as ``cls(base_url, credentials, settings, http=…, sleep=…)``
+(:class:`ConnectorFactory`) with the connection's base URL, its decrypted credentials and the
+settings it declared with :attr:`SettingScope.CONNECTOR` — never the hub's own.
 
 Cursor semantics: a channel yields :class:`ChannelBatch` objects; each carries ``cursor_after``,
 the value the hub may store *after* committing that batch (``None``: not yet — e.g. a bulk export
@@ -12,15 +27,21 @@ a cursor before the batch it covers is committed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+import string
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
+import httpx
+
+from orderbridge.domain.mappings import MappingKind
 from orderbridge.domain.order import Order
 from orderbridge.domain.pipeline import ResolvedOrder
 from orderbridge.domain.reasons import Reason
+from orderbridge.domain.rules import DownloadRules
 from orderbridge.domain.shipments import Shipment
 from orderbridge.errors import OrderBridgeError
 
@@ -31,14 +52,46 @@ class Role(StrEnum):
 
 
 class Capability(StrEnum):
-    LIST_CHANGED = "list_changed"
-    FETCH_ORDER = "fetch_order"
-    BULK_BACKFILL = "bulk_backfill"
-    PUSH_FULFILMENT = "push_fulfilment"
-    POST_ORDERS = "post_orders"
-    LIST_SHIPMENTS = "list_shipments"
-    LIST_ORDER_STAMPS = "list_order_stamps"
-    WEBHOOKS = "webhooks"
+    """What a connector can do. Each names the methods it promises (:data:`CAPABILITY_METHODS`)
+    and, for the scheduled ones, the job the hub runs for it (decision 71)."""
+
+    LIST_CHANGED = "list_changed"  # channel: polled by the sync
+    FETCH_ORDER = "fetch_order"  # channel: one order re-read (ties, audits' recoveries)
+    BULK_BACKFILL = "bulk_backfill"  # channel: a first sync reads the whole store in one export
+    PUSH_FULFILMENT = "push_fulfilment"  # channel: shipments are pushed back to it
+    LIST_ORDER_STAMPS = "list_order_stamps"  # channel: audited by the reconciliation
+    WEBHOOKS = "webhooks"  # channel: subscribed, its deliveries verified and read
+    POST_ORDERS = "post_orders"  # destination: ready orders are posted to it
+    LIST_SHIPMENTS = "list_shipments"  # destination: its shipments are polled
+
+
+#: the capabilities each role may declare
+ROLE_CAPABILITIES: Mapping[Role, frozenset[Capability]] = {
+    Role.CHANNEL: frozenset(
+        {
+            Capability.LIST_CHANGED,
+            Capability.FETCH_ORDER,
+            Capability.BULK_BACKFILL,
+            Capability.PUSH_FULFILMENT,
+            Capability.LIST_ORDER_STAMPS,
+            Capability.WEBHOOKS,
+        }
+    ),
+    Role.DESTINATION: frozenset({Capability.POST_ORDERS, Capability.LIST_SHIPMENTS}),
+}
+
+#: the methods a connector class must have for each capability it declares (checked when the
+#: registry loads it, so a declaration cannot promise what the class does not implement)
+CAPABILITY_METHODS: Mapping[Capability, tuple[str, ...]] = {
+    Capability.LIST_CHANGED: ("list_changed",),
+    Capability.FETCH_ORDER: ("fetch_order",),
+    Capability.BULK_BACKFILL: ("list_changed",),
+    Capability.PUSH_FULFILMENT: ("push_fulfilment", "find_fulfilment"),
+    Capability.LIST_ORDER_STAMPS: ("list_order_stamps", "api_cost_spent", "fetch_order"),
+    Capability.WEBHOOKS: ("register_webhooks", "remove_webhooks", "list_webhooks", "webhook_topics"),
+    Capability.POST_ORDERS: ("post_orders", "max_batch"),
+    Capability.LIST_SHIPMENTS: ("list_shipments",),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +100,121 @@ class CredentialField:
     description: str
     secret: bool = True
     required: bool = True
+    #: what a value looks like, for hints and help (``shpat_…``); the name when empty
+    example: str = ""
+
+    @property
+    def placeholder(self) -> str:
+        return self.example or f"<{self.name}>"
+
+
+class SettingScope(StrEnum):
+    #: passed to the connector's constructor
+    CONNECTOR = "connector"
+    #: read by the hub (pipeline, download rules, webhook verification); never passed to the connector
+    HUB = "hub"
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One connection setting: its name, what it does, its default and who reads it."""
+
+    name: str
+    description: str
+    default: Any = None
+    scope: SettingScope = SettingScope.CONNECTOR
+
+
+#: settings the hub reads on every connection of a role, whatever its kind; a declaration gives
+#: its own default by declaring a setting of the same name (Shopify's ``download_rules``)
+HUB_SETTINGS: Mapping[Role, tuple[Setting, ...]] = {
+    Role.CHANNEL: (
+        Setting(
+            "download_rules",
+            "which orders are taken (financial_statuses, fulfillment_statuses, include_closed, include_test, "
+            "earliest); a key left out takes the kind's default",
+            {},
+            SettingScope.HUB,
+        ),
+        Setting(
+            "webhook_address",
+            "the receiver URL the channel's webhooks are subscribed to (written by `webhooks register`)",
+            "",
+            SettingScope.HUB,
+        ),
+    ),
+    Role.DESTINATION: (
+        Setting(
+            "sku_mapping",
+            "'required': an unmapped SKU holds the order; 'identity': the channel's SKU is sent unchanged",
+            "required",
+            SettingScope.HUB,
+        ),
+        Setting(
+            "shipping_mapping",
+            "'required': an unmapped shipping method holds the order; anything else sends none",
+            "required",
+            SettingScope.HUB,
+        ),
+        Setting(
+            "required_fields",
+            "order fields (dotted, e.g. shipping_address.city) without which the order is held",
+            [],
+            SettingScope.HUB,
+        ),
+    ),
+}
+
+#: the placeholders a destination's :attr:`Declaration.document_key` may use
+DOCUMENT_KEY_FIELDS = frozenset({"channel_id", "external_id"})
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSource:
+    """What a webhook adapter may know of the connection a delivery is addressed to."""
+
+    name: str
+    base_url: str
+    #: the value of the adapter's :attr:`WebhookAdapter.secret_credential` (never empty here)
+    secret: str
+    settings: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """One delivery as the adapter read it."""
+
+    webhook_id: str
+    topic: str
+    triggered_at: datetime | None
+    external_id: str | None
+    #: the order in the payload, or None for topics that carry no order (deletions)
+    record: ChannelRecord | None
+
+
+@runtime_checkable
+class WebhookAdapter(Protocol):
+    """How one channel kind signs, names and shapes its webhooks (declared with ``WEBHOOKS``).
+
+    The hub's receiver (``services/webhooks.py``) is kind-agnostic: it finds the connection, checks
+    that :attr:`secret_credential` is set, asks :meth:`verify`, then :meth:`parse`, ignores a topic
+    outside :attr:`topics`, and ingests the record like a polled one."""
+
+    #: the credential whose value signs the deliveries
+    secret_credential: str
+    #: the topics the hub subscribes to; a delivery of any other topic is answered 200 and ignored
+    topics: tuple[str, ...]
+
+    def verify(self, source: WebhookSource, headers: Mapping[str, str], body: bytes) -> str:
+        """The empty string when authentic, else the reason for refusing (answered 401, nothing stored). Runs on
+        the raw body and compares in constant time."""
+        ...
+
+    def parse(self, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:
+        """The delivery's id, topic and order; ``ValueError``, an ``InvalidInput`` or a
+        :class:`orderbridge.boundedjson.JsonRefused` when it cannot be read. Pure: anything it
+        raises was caused by the delivery, and is answered with a 4xx."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +224,122 @@ class Declaration:
     title: str
     capabilities: frozenset[Capability]
     credentials: tuple[CredentialField, ...]
-    default_settings: Mapping[str, Any] = field(default_factory=dict)
-    cursor_field: str = "updated_at"
+    #: the kind's own settings, and its defaults for the hub's (:data:`HUB_SETTINGS`)
+    settings: tuple[Setting, ...] = ()
+    #: channels declaring ``WEBHOOKS``: how their deliveries are verified and read
+    webhooks: WebhookAdapter | None = None
+    #: destinations: the mappings an order needs before it can be posted (none: values pass unchanged)
+    mapping_kinds: frozenset[MappingKind] = frozenset()
+    #: destinations: the key of the document an order becomes, stable per (channel connection,
+    #: order) — a re-post updates that document; placeholders ``{channel_id}`` and ``{external_id}``
+    document_key: str = "ob-{channel_id}-{external_id}"
+    #: the page in docs/connectors that describes the kind
+    docs: str = ""
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        foreign = self.capabilities - ROLE_CAPABILITIES[self.role]
+        if foreign:
+            problems.append(f"a {self.role} cannot declare {', '.join(sorted(foreign))}")
+        if (Capability.WEBHOOKS in self.capabilities) != (self.webhooks is not None):
+            problems.append("WEBHOOKS and a webhook adapter go together")
+        if self.webhooks is not None and self.webhooks.secret_credential not in {c.name for c in self.credentials}:
+            problems.append(f"the webhook secret {self.webhooks.secret_credential!r} is not a declared credential")
+        names = [s.name for s in self.settings]
+        if len(names) != len(set(names)):
+            problems.append("a setting is declared twice")
+        hub_names = {s.name for s in HUB_SETTINGS[self.role]}
+        for s in self.settings:
+            if s.name in hub_names and s.scope is not SettingScope.HUB:
+                problems.append(f"{s.name!r} is read by the hub: declare it with SettingScope.HUB")
+        if self.role is Role.DESTINATION:
+            used = {f for _, f, _, _ in string.Formatter().parse(self.document_key) if f is not None}
+            if used - DOCUMENT_KEY_FIELDS or "external_id" not in used:
+                problems.append(f"document_key {self.document_key!r} must use {{external_id}} and only {{channel_id}}")
+        elif self.mapping_kinds:
+            problems.append("only destinations declare mapping kinds")
+        if problems:
+            raise ValueError(f"declaration of {self.kind!r}: " + "; ".join(problems))
+
+    # --- settings ------------------------------------------------------------------------------
+    def all_settings(self) -> tuple[Setting, ...]:
+        """Every setting a connection of this kind has: the hub's for its role (with this kind's
+        defaults where it declares them), then its own."""
+        own = {s.name: s for s in self.settings}
+        hub = tuple(own.pop(s.name, s) for s in HUB_SETTINGS[self.role])
+        return hub + tuple(own.values())
+
+    def setting(self, name: str) -> Setting | None:
+        return next((s for s in self.all_settings() if s.name == name), None)
+
+    @property
+    def default_settings(self) -> dict[str, Any]:
+        """The defaults of the connector's own settings (stored with a new connection)."""
+        return {s.name: s.default for s in self.settings if s.scope is SettingScope.CONNECTOR}
+
+    def unknown_settings(self, names: Iterable[str]) -> list[str]:
+        known = {s.name for s in self.all_settings()}
+        return sorted(set(names) - known)
+
+    def connector_settings(self, stored: Mapping[str, Any]) -> dict[str, Any]:
+        """What the connector is built with: its declared settings (stored value, else default)."""
+        return {s.name: stored.get(s.name, s.default) for s in self.settings if s.scope is SettingScope.CONNECTOR}
+
+    def hub_setting(self, stored: Mapping[str, Any], name: str) -> Any:
+        """A setting the hub reads: the connection's value, else this kind's default."""
+        declared = self.setting(name)
+        if declared is None or declared.scope is not SettingScope.HUB:
+            raise KeyError(f"{name!r} is not a hub setting of {self.kind!r}")
+        return stored.get(name, declared.default)
+
+    def download_rules(self, given: Mapping[str, Any] | None) -> DownloadRules:
+        """A channel connection's rules: ``given`` (its ``download_rules`` setting) over this
+        kind's declared default; ``ValueError`` names a rule that cannot be read."""
+        default = self.setting("download_rules")
+        base = default.default if default is not None and isinstance(default.default, Mapping) else {}
+        return DownloadRules.from_settings({**base, **dict(given or {})})
+
+    # --- destinations --------------------------------------------------------------------------
+    def order_key(self, channel_id: int, external_id: str) -> str:
+        """The destination document key of one channel order (stable across versions)."""
+        return self.document_key.format(channel_id=channel_id, external_id=external_id)
+
+    def about(self) -> dict[str, Any]:
+        """The declaration as plain data (``connections kinds --json``, docs)."""
+        return {
+            "kind": self.kind,
+            "role": self.role.value,
+            "title": self.title,
+            "capabilities": sorted(c.value for c in self.capabilities),
+            "credentials": [
+                {"name": c.name, "description": c.description, "required": c.required, "secret": c.secret}
+                for c in self.credentials
+            ],
+            "settings": [
+                {"name": s.name, "description": s.description, "default": s.default, "read_by": s.scope.value}
+                for s in self.all_settings()
+            ],
+            "webhook_topics": list(self.webhooks.topics) if self.webhooks else [],
+            "mapping_kinds": sorted(k.value for k in self.mapping_kinds),
+            "document_key": self.document_key if self.role is Role.DESTINATION else None,
+            "docs": self.docs,
+        }
+
+
+class ConnectorFactory(Protocol):
+    """How the registry builds a connector: the class itself, called with the connection."""
+
+    declaration: Declaration
+
+    def __call__(
+        self,
+        base_url: str,
+        credentials: Mapping[str, str],
+        settings: Mapping[str, Any],
+        *,
+        http: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +463,11 @@ class ChannelConnector(Connector, Protocol):
 
     def fetch_order(self, external_id: str) -> ChannelRecord: ...
 
+
+@runtime_checkable
+class FulfilmentChannel(ChannelConnector, Protocol):
+    """A channel that accepts shipments back as fulfilments (``PUSH_FULFILMENT``)."""
+
     def push_fulfilment(self, request: FulfilmentRequest) -> str:
         """Create (or update tracking of) a fulfilment; return the channel's fulfilment id.
 
@@ -235,7 +522,20 @@ class DestinationConnector(Connector, Protocol):
         """Post a batch; one result per order, in order. Whole-batch failures raise."""
         ...
 
+
+@runtime_checkable
+class ShipmentSource(DestinationConnector, Protocol):
+    """A destination whose shipments are read back (``LIST_SHIPMENTS``)."""
+
     def list_shipments(self, since: datetime | None) -> Iterator[ShipmentBatch]: ...
+
+
+def missing_methods(cls: Any, declaration: Declaration) -> list[str]:
+    """The methods (and attributes) ``cls`` lacks for the capabilities its declaration promises."""
+    wanted = {"check", "close"}
+    for capability in declaration.capabilities:
+        wanted.update(CAPABILITY_METHODS[capability])
+    return sorted(name for name in wanted if not hasattr(cls, name))
 
 
 @dataclass(frozen=True, slots=True)

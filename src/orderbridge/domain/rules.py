@@ -1,8 +1,11 @@
-"""Download rules: which channel orders a connection takes.
+"""Download rules: which channel orders a connection takes — the generic rule engine.
 
-Defaults follow seed 000 (a 3PL downloads Shopify orders that are paid and unfulfilled or
-partially fulfilled, open, and not test orders); each one is a setting on the connection. An
-order the rules exclude is ``skipped`` with a reason, never dropped.
+Each rule is a setting on the connection (``download_rules``). Which orders a channel's
+connections take *by default* is that channel's knowledge, declared by its connector package as
+the default of its ``download_rules`` setting (Shopify's follows seed 000: paid, unfulfilled or
+partially fulfilled, open, not test orders); the hub merges the connection's rules over it. The
+engine's own defaults take every status and leave out closed and test orders. An order the rules
+exclude is ``skipped`` with a reason, never dropped.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from orderbridge.domain import reasons
 from orderbridge.domain.order import FulfilmentStatus, Order, PaymentStatus
 from orderbridge.domain.reasons import Reason
 
-DEFAULT_FINANCIAL = frozenset({"paid"})
-DEFAULT_FULFILMENT = frozenset({"unfulfilled", "partial"})
+#: "any": the status decides nothing (a channel declares its own defaults)
+ANY = frozenset({"any"})
+DEFAULT_FINANCIAL = ANY
+DEFAULT_FULFILMENT = ANY
 
 
 @dataclass(frozen=True, slots=True)

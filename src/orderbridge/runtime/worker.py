@@ -2,7 +2,11 @@
 
 Jobs are idempotent nudges over the database, which is the source of truth: a sync pulls from
 the cursor, a post run sends whatever is ``ready``, a shipment poll reads from its cursor, a push
-run sends what has no push yet. Killing the process at any instruction loses nothing; the next
+run sends what has no push yet. Each job runs only on the connections whose kind declares the
+capability it needs (:func:`scheduled`, decision 71): syncs for ``LIST_CHANGED`` channels, posts
+for ``POST_ORDERS`` destinations, shipment polls for ``LIST_SHIPMENTS`` destinations, pushes for
+``PUSH_FULFILMENT`` channels; audits (``LIST_ORDER_STAMPS``) and the webhook check (``WEBHOOKS``)
+likewise, in the housekeeping. Killing the process at any instruction loses nothing; the next
 run picks up from committed state. Each job runs under a database lease, so two workers (or a
 worker and a CLI ``sync``) never run the same connection's job at once — the second one skips.
 
@@ -27,7 +31,8 @@ from typing import Any, TypeVar
 
 import structlog
 
-from orderbridge.connectors.base import Role
+from orderbridge.connectors.base import Capability, Role
+from orderbridge.errors import InvalidInput
 from orderbridge.services.backsync import poll_shipments, push_fulfilments
 from orderbridge.services.hub import Hub
 from orderbridge.services.posting import post_ready
@@ -110,28 +115,45 @@ def _merge_posts(posts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(merged.values())
 
 
+def scheduled(scope: Scope, role: Role, capability: Capability, report: CycleReport | None = None) -> dict[int, str]:
+    """The tenant's connections (id → name) of ``role`` whose kind declares ``capability``: the
+    only ones the job for it runs on (a destination that lists no shipments is never polled for
+    them). A connection whose kind is not registered is logged and counted as crashed, never
+    silently left out."""
+    names: dict[int, str] = {}
+    with scope.read() as conn:
+        rows = scope.connections(conn, role)
+    for row in rows:
+        try:
+            if row.can(capability):
+                names[row.id] = row.name
+        except InvalidInput:
+            log.error("job.unknown_kind", **scope.log_fields(row), kind=row.kind)
+            if report is not None:
+                report.crashed.append(f"{capability.value}:{row.name}")
+    return names
+
+
 def run_cycle(
     scope: Scope, *, sync: bool = True, post: bool = True, shipments: bool = True, push: bool = True
 ) -> CycleReport:
     """One pass over one tenant's connections: sync its channels (posting alongside), post, poll
     shipments, push fulfilments."""
     report = CycleReport()
-    with scope.read() as conn:
-        channels = {c.id: c.name for c in scope.connections(conn, Role.CHANNEL)}
-        destinations = {d.id: d.name for d in scope.connections(conn, Role.DESTINATION)}
+    destinations = scheduled(scope, Role.DESTINATION, Capability.POST_ORDERS, report)
     if sync:
         with _posting_alongside(scope, report, destinations if post else {}):
-            for cid, name in channels.items():
+            for cid, name in scheduled(scope, Role.CHANNEL, Capability.LIST_CHANGED, report).items():
                 _guard(report, f"sync:{name}", lambda c=cid: sync_channel(scope, c), report.syncs)  # type: ignore[misc]
     if post:
         for cid, name in destinations.items():
             _guard(report, f"post:{name}", lambda c=cid: post_ready(scope, c), report.posts)  # type: ignore[misc]
         report.posts = _merge_posts(report.posts)
     if shipments:
-        for cid, name in destinations.items():
+        for cid, name in scheduled(scope, Role.DESTINATION, Capability.LIST_SHIPMENTS, report).items():
             _guard(report, f"shipments:{name}", lambda c=cid: poll_shipments(scope, c), report.shipments)  # type: ignore[misc]
     if push:
-        for cid, name in channels.items():
+        for cid, name in scheduled(scope, Role.CHANNEL, Capability.PUSH_FULFILMENT, report).items():
             _guard(report, f"push:{name}", lambda c=cid: push_fulfilments(scope, c), report.pushes)  # type: ignore[misc]
     return report
 
@@ -149,16 +171,14 @@ def poster_loop(hub: Hub, stop: threading.Event, wake: threading.Event, *, tick_
         if stop.is_set():
             return
         for scope in _tenants(hub):
-            with scope.read() as conn:
-                destinations = scope.connections(conn, Role.DESTINATION)
-            for row in destinations:
+            for cid, name in scheduled(scope, Role.DESTINATION, Capability.POST_ORDERS).items():
                 try:
-                    post_ready(scope, row.id)
+                    post_ready(scope, cid)
                 except LeaseBusy:
                     stop.wait(BUSY_RETRY_S)
                     wake.set()
                 except Exception:
-                    log.exception("job.crashed", job=f"post:{row.name}", **scope.log_fields(row))
+                    log.exception("job.crashed", job=f"post:{name}", **scope.log_fields())
 
 
 def housekeeping(scope: Scope, report: CycleReport, *, check_webhooks: bool = False) -> None:

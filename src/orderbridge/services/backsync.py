@@ -32,13 +32,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from orderbridge.connectors.base import FulfilmentLine, FulfilmentRequest, Role
+from orderbridge.connectors.base import (
+    Capability,
+    FulfilmentChannel,
+    FulfilmentLine,
+    FulfilmentRequest,
+    Role,
+    ShipmentSource,
+)
 from orderbridge.domain.canonical import order_from_json
 from orderbridge.domain.events import EventKind
 from orderbridge.domain.shipments import Shipment, ShipmentLine, fulfilment_lines, push_hold_reasons
@@ -88,10 +95,13 @@ def _insert(conn: Connection) -> Any:
 def poll_shipments(scope: Scope, destination_id: int) -> BackSyncReport:
     """Read new and changed shipments from the tenant's destination ``destination_id``."""
     row = scope.load(destination_id)
+    destination = row.name
     if row.role is not Role.DESTINATION:
-        raise InvalidInput(f"{row.name!r} is not a destination; shipments come from destinations")
-    report = BackSyncReport(row.name)
-    connector = scope.destination(row)
+        raise InvalidInput(f"{destination!r} is not a destination; shipments come from destinations")
+    if not row.can(Capability.LIST_SHIPMENTS):
+        raise InvalidInput(f"{destination!r} ({row.kind}) does not list shipments; nothing is read back from it")
+    report = BackSyncReport(destination)
+    connector = cast(ShipmentSource, scope.destination(row))
     with held(scope.db, f"shipments:{row.id}", scope.settings.lease_ttl_s, scope.now):
         with scope.db.read() as conn:
             cursor = read_cursor(conn, row.id, "shipments")
@@ -199,10 +209,13 @@ def _upsert_shipment(
 def push_fulfilments(scope: Scope, channel_id: int) -> BackSyncReport:
     """Push the shipments of the tenant's channel ``channel_id``'s orders back to it as fulfilments."""
     row = scope.load(channel_id)
+    channel = row.name
     if row.role is not Role.CHANNEL:
-        raise InvalidInput(f"{row.name!r} is not a channel; fulfilments are pushed to channels")
-    report = BackSyncReport(row.name)
-    connector = scope.channel(row)
+        raise InvalidInput(f"{channel!r} is not a channel; fulfilments are pushed to channels")
+    if not row.can(Capability.PUSH_FULFILMENT):
+        raise InvalidInput(f"{channel!r} ({row.kind}) does not accept fulfilments; nothing is pushed to it")
+    report = BackSyncReport(channel)
+    connector = cast(FulfilmentChannel, scope.channel(row))
     with held(scope.db, f"push:{row.id}", scope.settings.lease_ttl_s, scope.now):
         try:
             for item in _work(scope, row):

@@ -15,8 +15,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from orderbridge.connectors import registry
-from orderbridge.connectors.base import Role
-from orderbridge.domain.rules import DownloadRules
+from orderbridge.connectors.base import Declaration, Role
 from orderbridge.errors import InvalidInput, OrderBridgeError
 from orderbridge.services.health import record_failure, record_success
 from orderbridge.services.hub import ConnectionRow
@@ -53,14 +52,13 @@ def add_connection(
         raise InvalidInput(
             f"connection {name!r} ({kind}) is missing credential(s): {', '.join(missing)}",
             hint="Pass each as --credential NAME=VALUE: "
-            + "; ".join(f"{f.name}: {f.description}" for f in decl.credentials),
+            + "; ".join(
+                f"--credential {f.name}={f.placeholder} ({'' if f.required else 'optional: '}{f.description})"
+                for f in decl.credentials
+            ),
         )
+    _check_settings(name, decl, settings or {})
     merged = {**decl.default_settings, **(settings or {})}
-    if decl.role is Role.CHANNEL:
-        try:
-            DownloadRules.from_settings(merged.get("download_rules"))
-        except ValueError as exc:
-            raise InvalidInput(f"invalid download rules for {name!r}: {exc}") from exc
     now = scope.now()
     with scope.db.transaction() as conn:
         exists = conn.execute(
@@ -98,6 +96,8 @@ def update_connection(
 ) -> ConnectionRow:
     with scope.db.transaction() as conn:
         row = scope.connection(conn, connection_id)
+        if settings:
+            _check_settings(row.name, row.declaration, settings)
         values: dict[str, Any] = {}
         if credentials:
             current = scope.box.open(row.credentials_token, what=f"credentials of {row.name!r}")
@@ -109,6 +109,22 @@ def update_connection(
         if values:
             conn.execute(update(connections).where(connections.c.id == row.id).values(**values))
         return scope.connection(conn, row.id)
+
+
+def _check_settings(name: str, decl: Declaration, settings: dict[str, Any]) -> None:
+    """Refuse a setting the kind does not declare (by name, listing those it does) and download
+    rules that cannot be read — before anything is stored."""
+    unknown = decl.unknown_settings(settings)
+    if unknown:
+        raise InvalidInput(
+            f"{decl.title} connections have no setting(s) {', '.join(unknown)}",
+            hint="Settings of this kind: " + ", ".join(s.name for s in decl.all_settings()) + ".",
+        )
+    if decl.role is Role.CHANNEL and "download_rules" in settings:
+        try:
+            decl.download_rules(settings["download_rules"])
+        except (ValueError, TypeError) as exc:
+            raise InvalidInput(f"invalid download rules for {name!r}: {exc}") from exc
 
 
 def list_connections(scope: Scope) -> list[ConnectionInfo]:

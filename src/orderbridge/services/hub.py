@@ -22,7 +22,7 @@ import httpx
 import structlog
 
 from orderbridge.connectors import registry
-from orderbridge.connectors.base import ChannelConnector, DestinationConnector, Role
+from orderbridge.connectors.base import Capability, ChannelConnector, Declaration, DestinationConnector, Role
 from orderbridge.crypto import SecretBox
 from orderbridge.observe import Observer
 from orderbridge.services.present import Presentation, Unpresented
@@ -30,11 +30,6 @@ from orderbridge.settings import Settings
 from orderbridge.storage.db import Database
 
 log = structlog.get_logger("orderbridge")
-
-#: connection settings the hub itself reads (pipeline, rules); connectors never see them
-HUB_SETTINGS = frozenset(
-    {"download_rules", "sku_mapping", "shipping_mapping", "required_fields", "webhook_address", "shop_domain"}
-)
 
 
 def utcnow() -> datetime:
@@ -68,6 +63,18 @@ class ConnectionRow:
             row.health,
             row.health_message,
         )
+
+    @property
+    def declaration(self) -> Declaration:
+        """What the connection's kind declares (settings, capabilities, webhooks, document keys)."""
+        return registry.declaration(self.kind)
+
+    def can(self, capability: Capability) -> bool:
+        return capability in self.declaration.capabilities
+
+    def hub_setting(self, name: str) -> Any:
+        """A setting the hub reads (download rules, mapping policy …): stored, else the kind's default."""
+        return self.declaration.hub_setting(self.settings, name)
 
 
 @dataclass
@@ -120,8 +127,8 @@ class Hub:
         if http is None:
             http = httpx.Client(timeout=self.settings.http_timeout_s)
         credentials: Mapping[str, str] = self.box.open(row.credentials_token, what=f"credentials of {row.name!r}")
-        own = {k: v for k, v in row.settings.items() if k not in HUB_SETTINGS}
-        connector = registry.build(row.kind, row.base_url, credentials, own, http=http, sleep=self.sleep)
+        # the registry passes on only the settings the kind declared for its connector
+        connector = registry.build(row.kind, row.base_url, credentials, row.settings, http=http, sleep=self.sleep)
         self._clients[row.id] = ((row.base_url, row.credentials_token, repr(row.settings)), connector)
         return connector
 

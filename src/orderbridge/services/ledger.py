@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from orderbridge.connectors import registry
 from orderbridge.domain.events import EventKind
 from orderbridge.domain.mappings import DestinationPolicy, MappingKind, ServiceRef
 from orderbridge.domain.pipeline import Decision
@@ -30,48 +29,40 @@ from orderbridge.services.hub import ConnectionRow
 from orderbridge.storage.db import insert_rows
 from orderbridge.storage.tables import events, mappings, order_reasons, orders
 
-#: defaults per destination kind; a connection's settings override them
-DESTINATION_DEFAULTS: dict[str, dict[str, Any]] = {
-    "shipstation": {
-        "sku_mapping": "required",
-        "shipping_mapping": "required",
-        "required_fields": [
-            "shipping_address.name",
-            "shipping_address.address1",
-            "shipping_address.city",
-            "shipping_address.country_code",
-        ],
-    },
-}
-
 
 def destination_policy(conn: Connection, row: ConnectionRow) -> DestinationPolicy:
-    defaults = {**DESTINATION_DEFAULTS.get(row.kind, {}), **registry.declaration(row.kind).default_settings}
-    settings = {**defaults, **row.settings}
+    """What the destination needs of an order: the mapping kinds its kind declares (with the
+    mappings set for it) and its mapping and required-field settings (stored, else the kind's
+    defaults). A mapping kind the destination does not declare is neither required nor applied."""
+    decl = row.declaration
+    wants_sku = MappingKind.SKU in decl.mapping_kinds
+    wants_shipping = MappingKind.SHIPPING in decl.mapping_kinds
     sku_map: dict[str, str] = {}
     shipping_map: dict[str, ServiceRef] = {}
-    for kind, source, target in conn.execute(
-        select(mappings.c.kind, mappings.c.source_value, mappings.c.target_value).where(
-            mappings.c.destination_id == row.id
-        )
-    ):
-        if kind == MappingKind.SKU:
-            sku_map[source] = target
-        elif kind == MappingKind.SHIPPING:
-            shipping_map[source] = ServiceRef.parse(target)
+    if decl.mapping_kinds:
+        for kind, source, target in conn.execute(
+            select(mappings.c.kind, mappings.c.source_value, mappings.c.target_value).where(
+                mappings.c.destination_id == row.id
+            )
+        ):
+            if kind == MappingKind.SKU and wants_sku:
+                sku_map[source] = target
+            elif kind == MappingKind.SHIPPING and wants_shipping:
+                shipping_map[source] = ServiceRef.parse(target)
     return DestinationPolicy(
         name=row.name,
         sku_map=sku_map,
         shipping_map=shipping_map,
-        sku_mapping_required=settings.get("sku_mapping", "required") == "required",
-        shipping_mapping_required=settings.get("shipping_mapping", "required") == "required",
-        required_fields=tuple(settings.get("required_fields", ())),
+        sku_mapping_required=wants_sku and row.hub_setting("sku_mapping") == "required",
+        shipping_mapping_required=wants_shipping and row.hub_setting("shipping_mapping") == "required",
+        required_fields=tuple(row.hub_setting("required_fields") or ()),
     )
 
 
 def download_rules(row: ConnectionRow) -> DownloadRules:
+    """The connection's rules over its kind's declared defaults (a rule it leaves out keeps the kind's)."""
     try:
-        return DownloadRules.from_settings(row.settings.get("download_rules"))
+        return row.declaration.download_rules(row.settings.get("download_rules"))
     except ValueError as exc:
         raise InvalidInput(
             f"connection {row.name!r} has invalid download rules: {exc}",

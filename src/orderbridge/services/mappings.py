@@ -68,6 +68,16 @@ def _destination(scope: Scope, conn: Connection, destination_id: int | None) -> 
     return row
 
 
+def _needs(dest: ConnectionRow, kind: MappingKind) -> None:
+    """Refuse a mapping of a kind the destination does not declare: it would never be read."""
+    declared = dest.declaration.mapping_kinds
+    if kind not in declared:
+        raise InvalidInput(
+            f"{dest.name!r} ({dest.declaration.title}) takes no {kind} mapping",
+            hint=f"It needs: {', '.join(sorted(declared)) or 'no mappings at all'}.",
+        )
+
+
 def _validate(kind: MappingKind, source: str, target: str) -> None:
     if not source.strip():
         raise InvalidInput(f"the {kind} to map is empty", hint="Give the channel's value exactly as shown by `holds`.")
@@ -95,6 +105,7 @@ def set_mapping(scope: Scope, kind: str, source: str, target: str, destination_i
     _validate(mk, source, target)
     with scope.db.transaction() as conn:
         dest = _destination(scope, conn, destination_id)
+        _needs(dest, mk)
         _upsert(conn, scope, dest, mk, source, target)
         released, still = _release(conn, scope, mk, source)
     return MappingResult(mk.value, source, target, released, still)
@@ -126,6 +137,7 @@ def import_mappings(
     results: list[MappingResult] = []
     with scope.db.transaction() as conn:
         dest = _destination(scope, conn, destination_id)
+        _needs(dest, mk)
         for source, target in good:
             _upsert(conn, scope, dest, mk, source, target)
         for source, target in good:

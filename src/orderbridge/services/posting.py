@@ -6,8 +6,9 @@ The sequence per batch, and why it survives a kill at any instruction:
    ``<order>:<destination>:v<version>`` (unique in the database) as ``pending``, and append an
    attempt. A re-run finds the same row (``ON CONFLICT DO NOTHING``), never a second one.
 2. Send the batch. The destination document is keyed by ``order_key`` (stable per order and
-   destination: ShipStation's ``orderKey`` upserts), so a resend after a crash between 2 and 3
-   updates the same document instead of creating another.
+   destination, in the format the destination declares — ``Declaration.document_key``: ShipStation's
+   ``orderKey`` upserts), so a resend after a crash between 2 and 3 updates the same document
+   instead of creating another.
 3. In one transaction, record each result: ``posted`` with the document id (and the order's state
    when every destination has it) and what the connector shortened to fit the destination (one
    timeline event each), or ``rejected`` with the destination's own message, which holds the order
@@ -83,10 +84,6 @@ class Reserved:
     posting_id: int
     order_id: int
     received_at: datetime
-
-
-def order_key(channel_connection_id: int, external_id: str) -> str:
-    return f"ob-{channel_connection_id}-{external_id}"
 
 
 def idempotency_key(order_id: int, destination_id: int, version: int) -> str:
@@ -171,9 +168,10 @@ def post_ready(
 ) -> PostReport:
     """Post the tenant's ready orders to its destination ``destination_id``."""
     row = scope.load(destination_id)
+    destination = row.name
     if row.role is not Role.DESTINATION:
-        raise InvalidInput(f"{row.name!r} is a {row.role} connection; orders are posted to destinations")
-    report = PostReport(row.name)
+        raise InvalidInput(f"{destination!r} is a {row.role} connection; orders are posted to destinations")
+    report = PostReport(destination)
     bound = log.bind(**scope.log_fields(row))
     connector = scope.destination(row)
     with held(scope.db, f"post:{row.id}", scope.settings.lease_ttl_s, scope.now) as lease:
@@ -235,6 +233,7 @@ def _prepare_batch(
     is left, or None when some candidates were held instead (their mapping vanished) so the caller
     looks again."""
     now = scope.now()
+    declaration = row.declaration
     with scope.db.transaction() as conn:
         candidates = conn.execute(
             _CANDIDATES,
@@ -251,7 +250,8 @@ def _prepare_batch(
                 to_hold.append(Outcome(c.id, OrderState.READY, Decision(OrderState.HELD, tuple(problems))))
                 continue
             key = idempotency_key(c.id, row.id, c.version)
-            pairs.append((OutgoingOrder(key, order_key(c.connection_id, c.external_id), resolve(order, policy)), c))
+            document = declaration.order_key(c.connection_id, c.external_id)  # the destination's own key format
+            pairs.append((OutgoingOrder(key, document, resolve(order, policy)), c))
         if to_hold:
             apply_decisions(conn, scope.tenant_id, to_hold, now)
             report.held += len(to_hold)

@@ -33,7 +33,6 @@ from typing import Any, cast
 import structlog
 from sqlalchemy import Connection, and_, func, insert, select, update
 
-from orderbridge.connectors import registry
 from orderbridge.connectors.base import AuditableChannel, Capability, ChannelRecord, OrderStamp, Role
 from orderbridge.domain.events import EventKind
 from orderbridge.errors import FixConfiguration, InvalidInput, OrderBridgeError
@@ -128,10 +127,9 @@ def reconcile(
     name = row.name
     if row.role is not Role.CHANNEL:
         raise InvalidInput(f"{name!r} is a {row.role} connection; audits compare a channel with the ledger")
-    connector = scope.channel(row)
-    if Capability.LIST_ORDER_STAMPS not in connector.declaration.capabilities:
+    if not row.can(Capability.LIST_ORDER_STAMPS):
         raise InvalidInput(f"{row.kind} connections cannot list order ids cheaply, so they cannot be audited yet")
-    auditable = cast(AuditableChannel, connector)
+    auditable = cast(AuditableChannel, scope.channel(row))
     until = until or scope.now()
     if since >= until:
         raise InvalidInput(f"the audit window is empty: {since.isoformat()} is not before {until.isoformat()}")
@@ -476,7 +474,7 @@ def due_audits(scope: Scope, now: datetime | None = None) -> list[tuple[int, str
     due: list[tuple[int, str, datetime]] = []
     with scope.db.read() as conn:
         for row in scope.connections(conn, Role.CHANNEL):
-            if Capability.LIST_ORDER_STAMPS not in _capabilities(row):
+            if not row.can(Capability.LIST_ORDER_STAMPS):  # audits run only where the kind declares them
                 continue
             if read_cursor(conn, row.id) is None:
                 continue  # nothing to audit before the first poll completes (the backfill is the audit)
@@ -489,10 +487,6 @@ def due_audits(scope: Scope, now: datetime | None = None) -> list[tuple[int, str
                 if last is None or (now - last).total_seconds() >= every:
                     due.append((row.id, kind, now - timedelta(seconds=window)))
     return due
-
-
-def _capabilities(row: ConnectionRow) -> frozenset[Capability]:
-    return registry.declaration(row.kind).capabilities
 
 
 def run_due_audits(scope: Scope) -> list[ReconcileReport]:

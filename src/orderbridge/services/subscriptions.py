@@ -1,10 +1,10 @@
 """Subscribing every webhook-capable channel to this hub when ``serve`` starts.
 
 Which channels are subscribed is a rule of the scope, not of its command line: every channel whose
-kind declares webhooks and whose credentials hold the ``api_secret`` that verifies them. A channel
-without one is skipped (it is polled and audited only); a failed registration is recorded on the
-connection's ``webhooks`` job by :func:`~orderbridge.services.webhooks.register_webhooks` and is
-never fatal to the others.
+kind declares webhooks and whose credentials hold the secret that verifies them (the credential its
+webhook adapter names: Shopify's ``api_secret``). A channel without one is skipped (it is polled
+and audited only); a failed registration is recorded on the connection's ``webhooks`` job by
+:func:`~orderbridge.services.webhooks.register_webhooks` and is never fatal to the others.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from orderbridge.connectors import registry
 from orderbridge.connectors.base import Capability, Role, WebhookSubscription
 from orderbridge.errors import OrderBridgeError
 from orderbridge.services.scope import Scope
@@ -25,8 +24,10 @@ class Registration:
 
     connection: str
     subscriptions: list[WebhookSubscription] = field(default_factory=list)
-    #: the credentials hold no ``api_secret``, so webhooks could not be verified: nothing registered
+    #: the credentials hold no signing secret, so webhooks could not be verified: nothing registered
     no_secret: bool = False
+    #: the credential that was missing (the one the kind's webhook adapter names)
+    secret_credential: str = ""
     error: OrderBridgeError | None = None
 
 
@@ -35,10 +36,11 @@ def register_all(scope: Scope) -> Iterator[Registration]:
     with scope.db.read() as conn:
         channels = scope.connections(conn, Role.CHANNEL)
     for row in channels:
-        if Capability.WEBHOOKS not in registry.declaration(row.kind).capabilities:
+        adapter = row.declaration.webhooks
+        if adapter is None or not row.can(Capability.WEBHOOKS):
             continue
-        if not scope.box.open(row.credentials_token, what=row.name).get("api_secret"):
-            yield Registration(row.name, no_secret=True)
+        if not scope.box.open(row.credentials_token, what=row.name).get(adapter.secret_credential):
+            yield Registration(row.name, no_secret=True, secret_credential=adapter.secret_credential)
             continue
         try:
             subs = register_webhooks(scope, row.id)  # records the connection's webhooks job either way

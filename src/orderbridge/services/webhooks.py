@@ -1,13 +1,18 @@
 """Webhook receivers: a channel's push notifications → the same idempotent upsert as polling.
 
+Kind-agnostic (decision 72): what a kind's deliveries look like — headers, signature, topics,
+payload — is its connector package's :class:`~orderbridge.connectors.base.WebhookAdapter`, declared
+with ``WEBHOOKS``; this module names none of them.
+
 Order of checks, each cheap before the next (the body's size was checked before it was read, by
 ``orderbridge.web.app``: 413 over ``webhook_max_body_bytes``):
 
-1. the connection the URL addresses by id exists and is of the kind the URL names (404 otherwise,
-   so the channel's retries end and its subscription can be cleaned up); its tenant is the scope
-   everything after runs in (:func:`addressed`);
-2. the signature: HMAC-SHA256 over the *raw* body with the connection's ``api_secret``, compared
-   in constant time; unsigned, forged, or no secret configured → 401 and nothing stored;
+1. the connection the URL addresses by id exists and is of the kind the URL names, and that kind
+   declares webhooks (404 otherwise, so the channel's retries end and its subscription can be
+   cleaned up); its tenant is the scope everything after runs in (:func:`addressed`);
+2. the signature: the adapter's check over the *raw* body with the connection's signing secret
+   (the credential the adapter names; Shopify: HMAC-SHA256 with ``api_secret``), compared in
+   constant time; unsigned, forged, or no secret configured → 401 and nothing stored;
 3. one transaction: insert the delivery id into ``webhook_deliveries`` (unique per connection, so
    a replay finds the row and is answered 200 without doing anything), then ingest the payload
    with :func:`orderbridge.services.ingest.ingest_records` — whose version check discards a stale
@@ -22,7 +27,8 @@ Order of checks, each cheap before the next (the body's size was checked before 
    health names it at once.
 
 Between 2 and 3 the adapter reads the delivery: its JSON through :func:`orderbridge.boundedjson.loads`
-(400 malformed, 422 beyond a declared limit), then its headers and order. Reading is pure, so any
+(400 malformed, 422 beyond a declared limit), then its headers and order; a topic the hub does not
+subscribe to is answered 200 and ignored. Reading is pure, so any
 exception it raises is the delivery's fault and a 4xx. :func:`safely` turns whatever escapes the
 rest into an answer: 422 for an input the database refuses, 503 (logged once, at error level) for
 the hub's own failure — never a 500, which would also make the server drop the keep-alive
@@ -37,7 +43,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import structlog
 from sqlalchemy import Connection, select, update
@@ -45,7 +51,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError
 
 from orderbridge import boundedjson, fixes
-from orderbridge.connectors.base import Capability, ChannelRecord, Role, WebhookChannel, WebhookSubscription
+from orderbridge.connectors import registry
+from orderbridge.connectors.base import (
+    Capability,
+    Role,
+    WebhookAdapter,
+    WebhookChannel,
+    WebhookDelivery,
+    WebhookSource,
+    WebhookSubscription,
+)
 from orderbridge.domain import limits
 from orderbridge.domain.events import EventKind
 from orderbridge.errors import InvalidInput, OrderBridgeError, SettingsError, UnusableId
@@ -81,103 +96,23 @@ class WebhookOutcome:
         return self.outcome in ("inserted", "changed")
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    webhook_id: str
-    topic: str
-    triggered_at: datetime | None
-    external_id: str | None
-    #: the order in the payload, or None for topics that carry no order (deletions)
-    record: ChannelRecord | None
+#: what the adapter read of a delivery (kept under its old name for the callers of this module)
+Delivery = WebhookDelivery
 
 
-class Adapter(Protocol):
-    """How one channel kind signs, names and shapes its webhooks."""
-
-    def verify(
-        self, row: ConnectionRow, credentials: Mapping[str, str], headers: Mapping[str, str], body: bytes
-    ) -> str:
-        """Return "" when authentic, else the reason for refusing."""
-        ...
-
-    def parse(self, headers: Mapping[str, str], body: bytes) -> Delivery:
-        """The delivery's id, topic and order; ``ValueError`` (or an ``InvalidInput``) when it cannot
-        be read. Pure: anything it raises was caused by the delivery, and is answered with a 4xx."""
-        ...
+def adapter_for(kind: str) -> WebhookAdapter | None:
+    """The webhook adapter ``kind`` declares, or None (an unknown kind, or one without webhooks)."""
+    try:
+        return registry.declaration(kind).webhooks
+    except InvalidInput:  # not a registered kind: the URL is the caller's
+        return None
 
 
-class ShopifyAdapter:
-    def verify(
-        self, row: ConnectionRow, credentials: Mapping[str, str], headers: Mapping[str, str], body: bytes
-    ) -> str:
-        from orderbridge.connectors.shopify.webhooks import verify_signature
-
-        secret = credentials.get("api_secret")
-        if not secret:
-            return (
-                f"connection {row.name!r} has no api_secret, so webhook signatures cannot be checked — set the "
-                "connection's api_secret credential to the app's API secret key"
-            )
-        header = headers.get("x-shopify-hmac-sha256")
-        if not header:
-            return "unsigned: no X-Shopify-Hmac-Sha256 header"
-        if not verify_signature(secret, body, header):
-            return "forged: X-Shopify-Hmac-Sha256 does not match the body"
-        # one app secret signs for every shop that installed the app: the shop must be this one
-        expected = shop_domain(row)
-        sent = (headers.get("x-shopify-shop-domain") or "").strip().lower()
-        if expected and sent != expected:
-            return (
-                f"from another shop: X-Shopify-Shop-Domain is {sent or 'missing'!r}, connection {row.name!r} is "
-                f"{expected!r} (set the connection's shop_domain setting if the store was renamed)"
-            )
-        return ""
-
-    def parse(self, headers: Mapping[str, str], body: bytes) -> Delivery:
-        """The delivery; ``ValueError`` when it cannot be read, :class:`UnusableId` when the order
-        in it has no usable id (both refused with a 4xx: nothing is stored)."""
-        from orderbridge.connectors.shopify.mapper import order_from_rest, order_id, parse_time
-
-        webhook_id = headers.get("x-shopify-webhook-id")
-        topic = headers.get("x-shopify-topic", "")
-        if not webhook_id:
-            raise ValueError("no X-Shopify-Webhook-Id header")
-        for name, value, limit in (
-            ("X-Shopify-Webhook-Id", webhook_id, limits.WEBHOOK_ID),
-            ("X-Shopify-Topic", topic, limits.WEBHOOK_TOPIC),
-        ):
-            if len(value) > limit.max_chars or limits.storable(value) != value:
-                raise ValueError(f"the {name} header is not a valid value (at most {limit.max_chars} characters)")
-        # within the receiver's JSON limits (boundedjson): malformed is a 400, beyond a limit a 422
-        payload: Any = boundedjson.loads(body)
-        if not isinstance(payload, dict):
-            raise ValueError("the body is not an order object")
-        external_id = order_id(payload.get("id"))  # one order, whichever form its id came in
-        triggered = headers.get("x-shopify-triggered-at")
-        triggered_at = parse_time(triggered, "X-Shopify-Triggered-At") if triggered else None
-        record = None if topic == "orders/delete" else order_from_rest(payload)
-        return Delivery(webhook_id, topic, triggered_at, external_id, record)
-
-
-ADAPTERS: dict[str, Adapter] = {"shopify": ShopifyAdapter()}
-
-
-def _order_topics() -> frozenset[str]:
-    """Shopify topics that carry an order: the ones the connector subscribes to."""
-    from orderbridge.connectors.shopify.connector import ShopifyChannel
-
-    return frozenset(ShopifyChannel.webhook_topics)
-
-
-def shop_domain(row: ConnectionRow) -> str:
-    """The shop's ``*.myshopify.com`` host: the ``shop_domain`` setting, else the base URL's host."""
-    from urllib.parse import urlsplit
-
-    configured = str(row.settings.get("shop_domain") or "").strip().lower()
-    if configured:
-        return configured
-    host = (urlsplit(row.base_url).hostname or "").lower()
-    return host if host.endswith(".myshopify.com") else ""
+def _missing_secret(row: ConnectionRow, adapter: WebhookAdapter) -> str:
+    return (
+        f"connection {row.name!r} has no {adapter.secret_credential}, so webhook signatures cannot be checked — "
+        f"set the connection's {adapter.secret_credential} credential"
+    )
 
 
 def _insert(conn: Connection) -> Any:
@@ -205,7 +140,7 @@ def addressed(hub: Hub, address: str) -> tuple[Scope, ConnectionRow] | None:
 def receive(hub: Hub, kind: str, address: str, headers: Mapping[str, str], body: bytes) -> WebhookOutcome:
     """Handle one delivery to the connection ``address`` names (:func:`addressed`); ``headers``
     must be case-insensitive (Starlette's are)."""
-    adapter = ADAPTERS.get(kind)
+    adapter = adapter_for(kind)
     found = addressed(hub, address)
     if adapter is None or found is None or found[1].kind != kind or found[1].role is not Role.CHANNEL:
         # the labels are fixed: addresses in URLs are the caller's, and must not create metric series
@@ -215,7 +150,12 @@ def receive(hub: Hub, kind: str, address: str, headers: Mapping[str, str], body:
     name = row.name
     bound = log.bind(**scope.log_fields(row))
     credentials = scope.box.open(row.credentials_token, what=f"credentials of {name!r}")
-    problem = adapter.verify(row, credentials, headers, body)
+    secret = credentials.get(adapter.secret_credential)
+    problem = (
+        adapter.verify(WebhookSource(row.name, row.base_url, secret, row.settings), headers, body)
+        if secret
+        else _missing_secret(row, adapter)
+    )
     if problem:
         bound.warning("webhook.refused", reason=problem)
         return _rejected(scope, name, 401, "rejected_signature", problem)
@@ -235,7 +175,11 @@ def receive(hub: Hub, kind: str, address: str, headers: Mapping[str, str], body:
     except _UNREADABLE as exc:  # parsing is pure: whatever it raises, the delivery caused
         bound.warning("webhook.unreadable", error=str(exc), error_type=type(exc).__name__)
         return _rejected(scope, name, 400, "rejected_invalid", f"unreadable delivery: {_describe(exc)}")
-    if kind == "shopify" and delivery.topic not in _order_topics():
+    unstorable = _unstorable(delivery)  # the ledger's own limits, whatever the adapter checked
+    if unstorable:
+        bound.warning("webhook.unreadable", error=unstorable)
+        return _rejected(scope, name, 400, "rejected_invalid", f"unreadable delivery: {unstorable}")
+    if delivery.topic not in adapter.topics:  # not one the hub subscribes to: nothing to store
         bound.info("webhook.ignored", topic=delivery.topic)
         scope.observer.webhook(scope.slug, name, "ignored")
         return WebhookOutcome(200, "ignored", f"topic {delivery.topic!r} carries no order; nothing stored")
@@ -316,6 +260,19 @@ def receive(hub: Hub, kind: str, address: str, headers: Mapping[str, str], body:
     return outcome
 
 
+def _unstorable(delivery: WebhookDelivery) -> str:
+    """Why the delivery's id or topic cannot be kept in ``webhook_deliveries`` ("" when they can)."""
+    for what, value, limit in (
+        ("delivery id", delivery.webhook_id, limits.WEBHOOK_ID),
+        ("topic", delivery.topic, limits.WEBHOOK_TOPIC),
+    ):
+        if not isinstance(value, str) or len(value) > limit.max_chars or limits.storable(value) != value:
+            return f"the {what} is not a valid value (at most {limit.max_chars} characters, no NUL)"
+    if not delivery.webhook_id:
+        return "the delivery has no id"
+    return ""
+
+
 #: what a pure parser raises on data it cannot read (a ``ValueError`` first of all)
 _UNREADABLE = (ValueError, TypeError, KeyError, AttributeError, IndexError, ArithmeticError)
 
@@ -330,7 +287,7 @@ def _describe(exc: Exception) -> str:
 def refuse_oversized(hub: Hub, kind: str, address: str, message: str) -> WebhookOutcome:
     """413 for a body over ``webhook_max_body_bytes``: refused unread, so its signature is unknown."""
     found = addressed(hub, address)
-    if found is None or found[1].kind != kind or kind not in ADAPTERS:
+    if found is None or found[1].kind != kind or adapter_for(kind) is None:
         # addresses in URLs are the caller's: they must not create metric series
         log.warning("webhook.too_large", connection=address, kind=kind, error=message)
         hub.observer.webhook(UNKNOWN, UNKNOWN, "rejected_too_large")
@@ -410,10 +367,9 @@ def webhook_address(scope: Scope, row: ConnectionRow) -> str:
 
 def _webhook_channel(scope: Scope, channel_id: int) -> tuple[ConnectionRow, WebhookChannel]:
     row = scope.load(channel_id)
-    connector = scope.channel(row)
-    if row.role is not Role.CHANNEL or Capability.WEBHOOKS not in connector.declaration.capabilities:
+    if row.role is not Role.CHANNEL or not row.can(Capability.WEBHOOKS):
         raise InvalidInput(f"{row.name!r} ({row.kind}) does not send webhooks; it is polled and audited instead")
-    return row, cast(WebhookChannel, connector)
+    return row, cast(WebhookChannel, scope.channel(row))
 
 
 def register_webhooks(scope: Scope, channel_id: int) -> list[WebhookSubscription]:
@@ -422,16 +378,19 @@ def register_webhooks(scope: Scope, channel_id: int) -> list[WebhookSubscription
     the new ones are in place."""
     row, connector = _webhook_channel(scope, channel_id)
     name = row.name
+    adapter = row.declaration.webhooks
+    assert adapter is not None  # declared with WEBHOOKS (checked by _webhook_channel)
     credentials = scope.box.open(row.credentials_token, what=f"credentials of {name!r}")
-    if not credentials.get("api_secret"):
+    if not credentials.get(adapter.secret_credential):
+        field = next(c for c in row.declaration.credentials if c.name == adapter.secret_credential)
         raise SettingsError(
-            f"{name!r} has no api_secret: its webhooks could not be verified, so none are registered",
-            hint="Set the connection's api_secret credential to the app's API secret key.",
+            f"{name!r} has no {field.name}: its webhooks could not be verified, so none are registered",
+            hint=f"Set the connection's {field.name} credential ({field.description}).",
             fix=update_credentials(
-                "Set the connection's api_secret credential to the app's API secret key.",
+                f"Set the connection's {field.name} credential ({field.description}).",
                 connection=name,
-                credential="api_secret",
-                example="<the app's API secret key>",
+                credential=field.name,
+                example=field.placeholder,
             ),
         )
     address = webhook_address(scope, row)
@@ -474,7 +433,11 @@ def check_subscriptions(scope: Scope) -> list[str]:
     """
     lost: list[str] = []
     with scope.db.read() as conn:
-        rows = [r for r in scope.connections(conn, Role.CHANNEL) if r.settings.get("webhook_address")]
+        rows = [
+            r
+            for r in scope.connections(conn, Role.CHANNEL)
+            if r.settings.get("webhook_address") and r.can(Capability.WEBHOOKS)
+        ]
     for row in rows:
         _row, connector = _webhook_channel(scope, row.id)
         address = str(row.settings["webhook_address"])

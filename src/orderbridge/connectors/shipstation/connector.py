@@ -60,11 +60,14 @@ from orderbridge.connectors.base import (
     OutgoingOrder,
     PostResult,
     Role,
+    Setting,
+    SettingScope,
     ShipmentBatch,
 )
 from orderbridge.connectors.shipstation import mapper
 from orderbridge.connectors.shipstation.client import SYSTEM, ShipStationClient
 from orderbridge.domain import reasons as R
+from orderbridge.domain.mappings import MappingKind
 from orderbridge.errors import DestinationRejected, RemoteUnavailable, SettingsError
 from orderbridge.fixes import update_credentials
 
@@ -79,11 +82,35 @@ class ShipStationDestination:
         title="ShipStation",
         capabilities=frozenset({Capability.POST_ORDERS, Capability.LIST_SHIPMENTS}),
         credentials=(
-            CredentialField("api_key", "ShipStation API key (Settings → Account → API Settings)", secret=False),
-            CredentialField("api_secret", "ShipStation API secret"),
+            CredentialField(
+                "api_key", "ShipStation API key (Settings → Account → API Settings)", secret=False, example="<api key>"
+            ),
+            CredentialField("api_secret", "ShipStation API secret", example="<api secret>"),
         ),
-        default_settings={"timezone": "America/Los_Angeles", "store_id": None},
-        cursor_field="createDate",
+        settings=(
+            Setting(
+                "timezone",
+                "the zone of ShipStation V1's naive timestamps and date parameters (US Pacific for every account)",
+                "America/Los_Angeles",
+            ),
+            Setting("store_id", "the ShipStation store id new orders are filed under (advancedOptions.storeId)"),
+            Setting(
+                "required_fields",
+                "order fields without which ShipStation cannot create a shippable order",
+                [
+                    "shipping_address.name",
+                    "shipping_address.address1",
+                    "shipping_address.city",
+                    "shipping_address.country_code",
+                ],
+                SettingScope.HUB,
+            ),
+        ),
+        # a 3PL ships only SKUs it stocks, by the services it has
+        mapping_kinds=frozenset({MappingKind.SKU, MappingKind.SHIPPING}),
+        # orderKey: ShipStation upserts by it, so a re-post updates the same order
+        document_key="ob-{channel_id}-{external_id}",
+        docs="docs/connectors/shipstation.md",
     )
     max_batch = 100
 

@@ -58,6 +58,8 @@ from orderbridge.connectors.base import (
     FulfilmentRequest,
     OrderStamp,
     Role,
+    Setting,
+    SettingScope,
     StampBatch,
     WebhookSubscription,
 )
@@ -72,7 +74,7 @@ from orderbridge.connectors.shopify.mapper import (
     order_id,
     parse_time,
 )
-from orderbridge.connectors.shopify.webhooks import ENUM_TO_TOPIC, TOPIC_TO_ENUM
+from orderbridge.connectors.shopify.webhooks import ADAPTER, ENUM_TO_TOPIC, TOPIC_TO_ENUM
 from orderbridge.errors import (
     FixConfiguration,
     HoldOrder,
@@ -98,6 +100,26 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "max_page_size": 250,
 }
 
+#: what each of :data:`DEFAULT_SETTINGS` does (``connections kinds``, docs/connectors/shopify.md)
+SETTING_HELP: dict[str, str] = {
+    "api_version": "the Admin API version every request names (…/admin/api/<version>/graphql.json)",
+    "bulk_backfill": "a first sync (no cursor) reads the whole store with one bulk operation",
+    "bulk_batch_size": "orders per batch (one transaction) while a bulk export is read",
+    "bulk_poll_interval": "the longest wait in seconds between polls of a running bulk operation",
+    "max_query_cost": "the query cost a GraphQL page must fit (the plan's bucket size)",
+    "lines_per_order_hint": "lines read with each order in a page; an order with more pages in the rest",
+    "max_page_size": "the most orders a GraphQL page asks for",
+}
+
+#: seed 000: a 3PL takes Shopify orders that are paid, unfulfilled or partially fulfilled, open and
+#: not test orders (each a setting of the connection; an order they exclude is skipped with a reason)
+DEFAULT_DOWNLOAD_RULES: dict[str, Any] = {
+    "financial_statuses": ["paid"],
+    "fulfillment_statuses": ["unfulfilled", "partial"],
+    "include_closed": False,
+    "include_test": False,
+}
+
 DECLARATION = Declaration(
     kind="shopify",
     role=Role.CHANNEL,
@@ -113,15 +135,32 @@ DECLARATION = Declaration(
         }
     ),
     credentials=(
-        CredentialField("access_token", "Admin API access token of a custom app (shpat_…)"),
+        CredentialField("access_token", "Admin API access token of a custom app (shpat_…)", example="shpat_…"),
         CredentialField(
             "api_secret",
             "API secret key (client secret) of the app: verifies webhook signatures; webhooks are refused without it",
             required=False,
+            example="<the app's API secret key>",
         ),
     ),
-    default_settings=DEFAULT_SETTINGS,
-    cursor_field="updated_at",
+    settings=(
+        *(Setting(name, SETTING_HELP.get(name, ""), default) for name, default in DEFAULT_SETTINGS.items()),
+        Setting(
+            "download_rules",
+            "which orders are taken; Shopify's default is seed 000's: paid, unfulfilled or partial, open, not test",
+            DEFAULT_DOWNLOAD_RULES,
+            SettingScope.HUB,
+        ),
+        Setting(
+            "shop_domain",
+            "the shop's *.myshopify.com host, which a webhook's X-Shopify-Shop-Domain must name "
+            "(default: the base URL's host when it is one)",
+            "",
+            SettingScope.HUB,
+        ),
+    ),
+    webhooks=ADAPTER,
+    docs="docs/connectors/shopify.md",
 )
 
 ORDER_FIELDS = """
@@ -342,15 +381,7 @@ class ShopifyChannel:
     """A Shopify store as an order channel (``ChannelConnector``, ``WebhookChannel``, ``AuditableChannel``)."""
 
     declaration = DECLARATION
-    webhook_topics: tuple[str, ...] = (
-        "orders/create",
-        "orders/updated",
-        "orders/cancelled",
-        "orders/fulfilled",
-        "orders/partially_fulfilled",
-        "orders/paid",
-        "orders/delete",
-    )
+    webhook_topics: tuple[str, ...] = ADAPTER.topics
 
     def __init__(
         self,
