@@ -53,8 +53,9 @@ from orderbridge.domain.states import OrderState
 from orderbridge.errors import HoldOrder, InvalidInput, OrderBridgeError, OutcomeUnknown
 from orderbridge.seams import crashpoint
 from orderbridge.services.health import needs_recovery, record_failure, record_success
-from orderbridge.services.hub import ConnectionRow, Hub
+from orderbridge.services.hub import ConnectionRow
 from orderbridge.services.ledger import add_events, event_row
+from orderbridge.services.scope import Scope
 from orderbridge.storage.leases import held
 from orderbridge.storage.repos.cursors import read_cursor, since_with_overlap, write_cursor
 from orderbridge.storage.tables import events, fulfilment_pushes, orders, postings, shipments
@@ -91,31 +92,32 @@ def _insert(conn: Connection) -> Any:
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
-def poll_shipments(hub: Hub, destination: str) -> BackSyncReport:
-    with hub.db.read() as conn:
-        row = hub.connection(conn, destination)
+def poll_shipments(scope: Scope, destination_id: int) -> BackSyncReport:
+    """Read new and changed shipments from the tenant's destination ``destination_id``."""
+    row = scope.load(destination_id)
+    destination = row.name
     if row.role is not Role.DESTINATION:
         raise InvalidInput(f"{destination!r} is not a destination; shipments come from destinations")
     if not row.can(Capability.LIST_SHIPMENTS):
         raise InvalidInput(f"{destination!r} ({row.kind}) does not list shipments; nothing is read back from it")
     report = BackSyncReport(destination)
-    connector = cast(ShipmentSource, hub.destination(row))
-    with held(hub.db, f"shipments:{row.id}", hub.settings.lease_ttl_s, hub.now):
-        with hub.db.read() as conn:
+    connector = cast(ShipmentSource, scope.destination(row))
+    with held(scope.db, f"shipments:{row.id}", scope.settings.lease_ttl_s, scope.now):
+        with scope.db.read() as conn:
             cursor = read_cursor(conn, row.id, "shipments")
         try:
-            for batch in connector.list_shipments(since_with_overlap(cursor, hub.settings.cursor_overlap_s)):
-                now = hub.now()
-                with hub.db.transaction() as conn:
+            for batch in connector.list_shipments(since_with_overlap(cursor, scope.settings.cursor_overlap_s)):
+                now = scope.now()
+                with scope.db.transaction() as conn:
                     for shipment in batch.shipments:
-                        _upsert_shipment(conn, hub.tenant_id, row, shipment, now, report)
+                        _upsert_shipment(conn, scope.tenant_id, row, shipment, now, report)
                     if batch.cursor_after is not None:
-                        write_cursor(conn, hub.tenant_id, row.id, batch.cursor_after, now, "shipments")
+                        write_cursor(conn, scope.tenant_id, row.id, batch.cursor_after, now, "shipments")
         except OrderBridgeError as exc:
             report.error = exc
-            record_failure(hub, row, exc, job="shipments")
+            record_failure(scope, row, exc, job="shipments")
         else:
-            record_success(hub, row, job="shipments")
+            record_success(scope, row, job="shipments")
     return report
 
 
@@ -204,25 +206,26 @@ def _upsert_shipment(
     )
 
 
-def push_fulfilments(hub: Hub, channel: str) -> BackSyncReport:
-    with hub.db.read() as conn:
-        row = hub.connection(conn, channel)
+def push_fulfilments(scope: Scope, channel_id: int) -> BackSyncReport:
+    """Push the shipments of the tenant's channel ``channel_id``'s orders back to it as fulfilments."""
+    row = scope.load(channel_id)
+    channel = row.name
     if row.role is not Role.CHANNEL:
         raise InvalidInput(f"{channel!r} is not a channel; fulfilments are pushed to channels")
     if not row.can(Capability.PUSH_FULFILMENT):
         raise InvalidInput(f"{channel!r} ({row.kind}) does not accept fulfilments; nothing is pushed to it")
     report = BackSyncReport(channel)
-    connector = cast(FulfilmentChannel, hub.channel(row))
-    with held(hub.db, f"push:{row.id}", hub.settings.lease_ttl_s, hub.now):
+    connector = cast(FulfilmentChannel, scope.channel(row))
+    with held(scope.db, f"push:{row.id}", scope.settings.lease_ttl_s, scope.now):
         try:
-            for item in _work(hub, row):
-                _push_one(hub, row, connector, item, report)
+            for item in _work(scope, row):
+                _push_one(scope, row, connector, item, report)
         except OrderBridgeError as exc:
             report.error = exc
-            record_failure(hub, row, exc, job="push")
+            record_failure(scope, row, exc, job="push")
         else:
-            if report.pushed or needs_recovery(hub, row, "push"):
-                record_success(hub, row, job="push")
+            if report.pushed or needs_recovery(scope, row, "push"):
+                record_success(scope, row, job="push")
     return report
 
 
@@ -232,9 +235,9 @@ _TO_DO = ("pending", "unknown", "recheck", "retry")
 _MAYBE_SENT = ("pending", "unknown")
 
 
-def _work(hub: Hub, row: ConnectionRow) -> list[Any]:
+def _work(scope: Scope, row: ConnectionRow) -> list[Any]:
     """Shipments of this channel's orders with no push yet, or whose push must be re-checked/resent."""
-    with hub.db.read() as conn:
+    with scope.db.read() as conn:
         q = (
             select(
                 shipments,
@@ -255,8 +258,8 @@ def _work(hub: Hub, row: ConnectionRow) -> list[Any]:
         return list(conn.execute(q).all())
 
 
-def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: BackSyncReport) -> None:
-    now = hub.now()
+def _push_one(scope: Scope, row: ConnectionRow, connector: Any, s: Any, report: BackSyncReport) -> None:
+    now = scope.now()
     shipment = Shipment(
         s.external_id,
         s.order_key,
@@ -270,10 +273,10 @@ def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: Back
     )
     if s.voided:
         if s.push_id is None:
-            with hub.db.transaction() as conn:
+            with scope.db.transaction() as conn:
                 conn.execute(
                     insert(fulfilment_pushes).values(
-                        tenant_id=hub.tenant_id,
+                        tenant_id=scope.tenant_id,
                         shipment_id=s.id,
                         order_id=s.order_id,
                         channel_id=row.id,
@@ -290,7 +293,7 @@ def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: Back
     if problems:
         message = "; ".join(p.message for p in problems)
         _hold_push(
-            hub,
+            scope,
             row,
             s,
             now,
@@ -302,7 +305,7 @@ def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: Back
         )
         return
     # reshipment after a voided label already pushed: update that fulfilment's tracking
-    with hub.db.read() as conn:
+    with scope.db.read() as conn:
         replaces = conn.execute(
             select(fulfilment_pushes.c.channel_fulfilment_id)
             .join(shipments, shipments.c.id == fulfilment_pushes.c.shipment_id)
@@ -327,11 +330,11 @@ def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: Back
         try:
             found = connector.find_fulfilment(request)
         except HoldOrder as exc:  # the order is gone from the channel, say
-            _hold_push(hub, row, s, now, report, exc.code, str(exc), f"{row.name}: {exc}", [exc.code])
+            _hold_push(scope, row, s, now, report, exc.code, str(exc), f"{row.name}: {exc}", [exc.code])
             return
         if found is not None:
             _record_pushed(
-                hub,
+                scope,
                 row,
                 s,
                 order,
@@ -343,18 +346,18 @@ def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: Back
             )
             return
         waited = (now - s.push_updated_at).total_seconds() if s.push_updated_at is not None else None
-        if waited is not None and waited < hub.settings.unknown_outcome_settle_s:
+        if waited is not None and waited < scope.settings.unknown_outcome_settle_s:
             report.unsettled += 1
             return
-    with hub.db.transaction() as conn:
-        _set_push(conn, hub, row, s, now, status="pending", reason_code=None, message="sending", attempt=True)
+    with scope.db.transaction() as conn:
+        _set_push(conn, scope, row, s, now, status="pending", reason_code=None, message="sending", attempt=True)
     crashpoint("push.before_send")
     try:
         fulfilment_id = connector.push_fulfilment(request)
     except HoldOrder as exc:
         code = exc.code if exc.code != HoldOrder.code else "channel_rejected"
         _hold_push(
-            hub,
+            scope,
             row,
             s,
             now,
@@ -367,13 +370,13 @@ def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: Back
         return
     except OrderBridgeError as exc:  # OutcomeUnknown: maybe applied; else answered, or never reached it
         unknown = isinstance(exc, OutcomeUnknown)
-        with hub.db.transaction() as conn:
+        with scope.db.transaction() as conn:
             _set_push(
                 conn,
-                hub,
+                scope,
                 row,
                 s,
-                hub.now(),
+                scope.now(),
                 status="unknown" if unknown else "retry",
                 reason_code=exc.code,
                 message=(
@@ -385,7 +388,7 @@ def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: Back
         raise
     crashpoint("push.after_send")
     _record_pushed(
-        hub,
+        scope,
         row,
         s,
         order,
@@ -397,7 +400,7 @@ def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: Back
 
 
 def _record_pushed(
-    hub: Hub,
+    scope: Scope,
     row: ConnectionRow,
     s: Any,
     order: Any,
@@ -406,18 +409,18 @@ def _record_pushed(
     fulfilment_id: str,
     message: str,
 ) -> None:
-    with hub.db.transaction() as conn:
-        _set_push(conn, hub, row, s, now, status="pushed", reason_code=None, message="", fulfilment_id=fulfilment_id)
+    with scope.db.transaction() as conn:
+        _set_push(conn, scope, row, s, now, status="pushed", reason_code=None, message="", fulfilment_id=fulfilment_id)
         add_events(
             conn,
-            [event_row(hub.tenant_id, s.order_id, EventKind.FULFILMENT_PUSHED, now, message, shipment=s.external_id)],
+            [event_row(scope.tenant_id, s.order_id, EventKind.FULFILMENT_PUSHED, now, message, shipment=s.external_id)],
         )
         report.pushed += 1
-        _maybe_fulfilled(conn, hub, s.order_id, order, now)
+        _maybe_fulfilled(conn, scope, s.order_id, order, now)
 
 
 def _hold_push(
-    hub: Hub,
+    scope: Scope,
     row: ConnectionRow,
     s: Any,
     now: datetime,
@@ -428,13 +431,13 @@ def _hold_push(
     codes: list[str],
 ) -> None:
     """A push that cannot go: held with its reason, on the order's timeline and in the log."""
-    with hub.db.transaction() as conn:
-        _set_push(conn, hub, row, s, now, status="held", reason_code=code, message=message)
+    with scope.db.transaction() as conn:
+        _set_push(conn, scope, row, s, now, status="held", reason_code=code, message=message)
         add_events(
             conn,
             [
                 event_row(
-                    hub.tenant_id,
+                    scope.tenant_id,
                     s.order_id,
                     EventKind.FULFILMENT_PUSH_HELD,
                     now,
@@ -445,12 +448,12 @@ def _hold_push(
             ],
         )
     report.held += 1
-    log.info("push.held", tenant_id=hub.tenant_id, connection_id=row.id, order_id=s.order_id, reason=message)
+    log.info("push.held", tenant_id=scope.tenant_id, connection_id=row.id, order_id=s.order_id, reason=message)
 
 
 def _set_push(
     conn: Connection,
-    hub: Hub,
+    scope: Scope,
     row: ConnectionRow,
     s: Any,
     now: datetime,
@@ -465,7 +468,7 @@ def _set_push(
     if fulfilment_id is not None:
         values["channel_fulfilment_id"] = fulfilment_id
     stmt = _insert(conn)(fulfilment_pushes).values(
-        tenant_id=hub.tenant_id,
+        tenant_id=scope.tenant_id,
         shipment_id=s.id,
         order_id=s.order_id,
         channel_id=row.id,
@@ -479,7 +482,7 @@ def _set_push(
     conn.execute(stmt.on_conflict_do_update(index_elements=["shipment_id"], set_=set_))
 
 
-def _maybe_fulfilled(conn: Connection, hub: Hub, order_id: int, order: Any, now: datetime) -> None:
+def _maybe_fulfilled(conn: Connection, scope: Scope, order_id: int, order: Any, now: datetime) -> None:
     rows = (
         conn.execute(
             select(shipments.c.lines)
@@ -510,7 +513,7 @@ def _maybe_fulfilled(conn: Connection, hub: Hub, order_id: int, order: Any, now:
             .values(state=OrderState.FULFILLED.value, updated_at=now)
         ).rowcount
         if n:
-            add_events(conn, [event_row(hub.tenant_id, order_id, EventKind.FULFILLED, now, "all lines fulfilled")])
+            add_events(conn, [event_row(scope.tenant_id, order_id, EventKind.FULFILLED, now, "all lines fulfilled")])
 
 
 def _posted_quantities(conn: Connection, order_id: int) -> dict[str, int] | None:
@@ -526,12 +529,12 @@ def _posted_quantities(conn: Connection, order_id: int) -> dict[str, int] | None
     return None
 
 
-def pending_push_count(hub: Hub) -> int:
-    with hub.db.read() as conn:
+def pending_push_count(scope: Scope) -> int:
+    with scope.db.read() as conn:
         return int(
             conn.execute(
                 select(func.count())
                 .select_from(fulfilment_pushes)
-                .where(fulfilment_pushes.c.tenant_id == hub.tenant_id, fulfilment_pushes.c.status != "pushed")
+                .where(fulfilment_pushes.c.tenant_id == scope.tenant_id, fulfilment_pushes.c.status != "pushed")
             ).scalar_one()
         )
