@@ -121,6 +121,12 @@ def smtp() -> Iterator[SmtpSink]:
         yield sink
 
 
+def _alert_mails(smtp: SmtpSink) -> list[Any]:
+    """The alert e-mails, without the digest: a digest falls due when a period starts (00:00 UTC by
+    default), so a run just after midnight receives one too, which is not what this test counts."""
+    return [m for m in smtp.messages if "Digest:" not in str(m["Subject"])]
+
+
 def test_expired_credentials_fail_within_one_interval_send_one_email_and_lose_nothing(hub: Hub, smtp: SmtpSink) -> None:
     shop_state, shop_app = shopify_sandbox(orders=20, seed=4, limits=False, realistic=False)
     ss_state, ss_app = shipstation_sandbox(limits=False, ship_after_seconds=3600)
@@ -140,10 +146,10 @@ def test_expired_credentials_fail_within_one_interval_send_one_email_and_lose_no
         backlog = [shop_state.add_order()["id"] for _ in range(7)]
         assert wait(lambda: _health(hub) == "failing", timeout=10)
         assert time.monotonic() - revoked_at < 0.5 + 1.0  # one interval (+ a tick and a request)
-        assert wait(lambda: len(smtp.messages) >= 1, timeout=10), "no alert e-mail arrived"
+        assert wait(lambda: len(_alert_mails(smtp)) >= 1, timeout=10), "no alert e-mail arrived"
         time.sleep(2.0)  # several more failed polls and dispatches
-        assert len(smtp.messages) == 1
-        msg = smtp.messages[0]
+        assert len(_alert_mails(smtp)) == 1
+        msg = _alert_mails(smtp)[0]
         assert msg["To"] == "ops@example.com"
         assert "shop" in msg["Subject"] and "failing" in msg["Subject"]
         body = msg.get_content()
@@ -159,7 +165,7 @@ def test_expired_credentials_fail_within_one_interval_send_one_email_and_lose_no
         shop_id = tenant(hub).connection_named(conn, "shop").id
     assert all(ss_state.create_count(f"ob-{shop_id}-{i}") == 1 for i in backlog)
     assert all(v == 1 for v in (ss_state.create_count(k) for k in ss_state.orders_by_key()))
-    assert len(smtp.messages) == 1
+    assert len(_alert_mails(smtp)) == 1
 
 
 @contextmanager
