@@ -31,6 +31,7 @@ from orderbridge.domain.mappings import MappingKind
 from orderbridge.domain.order import Order
 from orderbridge.domain.shipments import Shipment
 from orderbridge.errors import AuthFailed, DestinationRejected, NotFound, OrderBridgeError
+from tests.scoped import cid, tenant
 
 #: the fake shop's default download rules: seed 000's, as Shopify declares them
 DEFAULT_RULES = {"financial_statuses": ["paid"], "fulfillment_statuses": ["unfulfilled", "partial"]}
@@ -208,11 +209,11 @@ def install(hub: object, channel: FakeChannel | None = None, destination: FakeDe
     registry.register("fake_channel", FakeChannel)
     registry.register("fake_destination", FakeDestination)
     if channel is not None:
-        add_connection(hub, "shop", "fake_channel", "http://fake", {"token": "t"})  # type: ignore[arg-type]
-        hub.connectors["shop"] = channel  # type: ignore[attr-defined]
+        add_connection(tenant(hub), "shop", "fake_channel", "http://fake", {"token": "t"})  # type: ignore[arg-type]
+        hub.connectors[cid(hub, "shop")] = channel  # type: ignore[attr-defined]
     if destination is not None:
-        add_connection(hub, "wh", "fake_destination", "http://fake", {"key": "k"})  # type: ignore[arg-type]
-        hub.connectors["wh"] = destination  # type: ignore[attr-defined]
+        add_connection(tenant(hub), "wh", "fake_destination", "http://fake", {"key": "k"})  # type: ignore[arg-type]
+        hub.connectors[cid(hub, "wh")] = destination  # type: ignore[attr-defined]
 
 
 def standard_world(hub: object, n: int) -> FakeChannel:
@@ -224,6 +225,6 @@ def standard_world(hub: object, n: int) -> FakeChannel:
     for i in range(n):
         channel.put(order(i, updated_minutes=i))
     install(hub, channel, FakeDestination())
-    set_mapping(hub, "sku", "SKU-1", "W-1", "wh")  # type: ignore[arg-type]
-    set_mapping(hub, "shipping", "Standard", "ups:ups_ground", "wh")  # type: ignore[arg-type]
+    set_mapping(tenant(hub), "sku", "SKU-1", "W-1", cid(hub, "wh"))  # type: ignore[arg-type]
+    set_mapping(tenant(hub), "shipping", "Standard", "ups:ups_ground", cid(hub, "wh"))  # type: ignore[arg-type]
     return channel

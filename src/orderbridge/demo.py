@@ -28,6 +28,7 @@ from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.mappings import set_mapping
 from orderbridge.services.queries import accounting
 from orderbridge.services.reconcile import reconcile
+from orderbridge.services.scope import Scope
 from orderbridge.settings import Settings
 
 #: the demo store's orders span the last 50 days: the daily audit's 60-day window covers them all
@@ -40,7 +41,7 @@ SANDBOX_CREDENTIALS: dict[str, dict[str, str]] = {
 }
 
 
-def connect(hub: Hub, name: str, kind: str, base_url: str) -> ConnectionRow:
+def connect(scope: Scope, name: str, kind: str, base_url: str) -> ConnectionRow:
     """Add a connection to a sandbox with the declared credentials it accepts (a declared credential
     the demo has no value for is an error here, not a connection that cannot sync)."""
     decl = registry.declaration(kind)
@@ -49,7 +50,7 @@ def connect(hub: Hub, name: str, kind: str, base_url: str) -> ConnectionRow:
     if missing:
         raise AssertionError(f"the demo has no sandbox value for {kind}'s {', '.join(missing)}")
     return add_connection(
-        hub, name, kind, base_url, {f.name: given[f.name] for f in decl.credentials if f.name in given}
+        scope, name, kind, base_url, {f.name: given[f.name] for f in decl.credentials if f.name in given}
     )
 
 
@@ -86,34 +87,36 @@ def run_demo(
         say(f"Shopify sandbox with {orders} orders on {shop.base_url}; ShipStation sandbox on {ss.base_url}")
         hub = Hub.from_settings(settings)
         try:
-            connect(hub, "shop", "shopify", shop.base_url)
-            needs = connect(hub, "warehouse", "shipstation", ss.base_url).declaration.mapping_kinds
+            scope = Scope.named(hub, "default")  # the demo's own database: its one tenant
+            shop_id = connect(scope, "shop", "shopify", shop.base_url).id
+            warehouse = connect(scope, "warehouse", "shipstation", ss.base_url)
+            needs = warehouse.declaration.mapping_kinds
             unstocked = set(generator.UNSTOCKED_SKUS)
             if MappingKind.SKU in needs:
                 for sku, _title, _price in generator.CATALOG:
                     if sku not in unstocked:
-                        set_mapping(hub, "sku", sku, sku, "warehouse")
+                        set_mapping(scope, "sku", sku, sku, warehouse.id)
             if MappingKind.SHIPPING in needs:
                 for i, method in enumerate(generator.SHIPPING_METHODS):
                     service = f"ups:ups_{['ground', '2nd_day_air', 'next_day_air'][i % 3]}"
-                    set_mapping(hub, "shipping", method, service, "warehouse")
+                    set_mapping(scope, "shipping", method, service, warehouse.id)
             say("mapped the 3PL's SKUs and the usual shipping methods; syncing…")
-            first = run_cycle(hub)  # pull, post, (shipments not yet due/seen), push
+            first = run_cycle(scope)  # pull, post, (shipments not yet due/seen), push
             say(
                 f"pulled {sum(s['fetched'] for s in first.syncs)} orders; posted "
                 f"{sum(p['posted'] for p in first.posts)}; reading shipments back…"
             )
             say("pushing the warehouse's shipments to Shopify as fulfilments (within its API rate limits)…")
-            second = run_cycle(hub, sync=False)  # shipments → fulfilment pushes
-            third = run_cycle(hub, sync=False)  # reshipments after voided labels
+            second = run_cycle(scope, sync=False)  # shipments → fulfilment pushes
+            third = run_cycle(scope, sync=False)  # reshipments after voided labels
             say(
                 "re-reading the orders the fulfilments changed — paged GraphQL within Shopify's query-cost "
                 "budget (Standard plan), about a minute…"
             )
-            run_cycle(hub, post=False, shipments=False, push=False)  # fulfilments changed the orders: re-read
-            acct = accounting(hub)
+            run_cycle(scope, post=False, shipments=False, push=False)  # fulfilments changed the orders: re-read
+            acct = accounting(scope)
             say("auditing: the channel's order list against the ledger…")
-            audit = reconcile(hub, "shop", since=hub.now() - timedelta(days=AUDIT_DAYS)).as_dict()
+            audit = reconcile(scope, shop_id, since=hub.now() - timedelta(days=AUDIT_DAYS)).as_dict()
         finally:
             hub.close()
         with httpx.Client(base_url=shop.base_url, headers={"X-Shopify-Access-Token": "shpat_sandbox"}) as client:

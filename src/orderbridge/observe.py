@@ -12,14 +12,17 @@ from collections.abc import Sequence
 
 
 class Observer:
-    def posted(self, destination: str, latencies_s: Sequence[float]) -> None:
+    """Every hook names the tenant (its slug) and the connection (its name): names are unique only
+    within a tenant, so the two together name one connection."""
+
+    def posted(self, tenant: str, destination: str, latencies_s: Sequence[float]) -> None:
         """Orders accepted by ``destination``; each latency runs from receipt in the hub to posting."""
 
-    def post_failed(self, destination: str, outcome: str, count: int) -> None:
+    def post_failed(self, tenant: str, destination: str, outcome: str, count: int) -> None:
         """Orders not posted this attempt: ``outcome`` is ``rejected`` (held) or an error code (retried)."""
 
-    def webhook(self, connection: str, outcome: str) -> None:
+    def webhook(self, tenant: str, connection: str, outcome: str) -> None:
         """A webhook delivery: accepted outcomes (``inserted`` …) or ``rejected_*``."""
 
-    def reconciled(self, connection: str, recovered: int, missing: int) -> None:
+    def reconciled(self, tenant: str, connection: str, recovered: int, missing: int) -> None:
         """A reconciliation audit finished with these findings."""

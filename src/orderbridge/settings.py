@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     unknown_outcome_settle_s: float = Field(default=60.0, ge=0)
     log_level: str = "INFO"
     log_json: bool = False
+    #: the tenant (its slug) the CLI's commands act for, unless ``--tenant`` names another; services
+    #: never read it — they are given a scope (decision 80)
+    tenant: str = Field(default="default", min_length=1, max_length=64)
 
     # --- hub HTTP server (webhook receivers, /healthz, /metrics) --------------------------------
     #: the address channels and people reach the hub at: webhook subscriptions and alert links use it

@@ -47,6 +47,7 @@ from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import set_mapping
 from orderbridge.storage.tables import connections, cursors, order_reasons, orders, webhook_deliveries
 from orderbridge.web.app import create_app
+from tests.scoped import cid, tenant
 from tests.web.hostile import Logs, captured_logs
 
 SECRET = "shpss_adversarial"
@@ -208,11 +209,11 @@ class World:
 
 def connect(hub: Hub, shop_url: str, ss_url: str, *, bulk: bool) -> None:
     credentials = {"access_token": TOKEN, "api_secret": SECRET}
-    add_connection(hub, "shop", "shopify", shop_url, credentials, {"bulk_backfill": bulk})
-    add_connection(hub, "warehouse", "shipstation", ss_url, {"api_key": "ss_key", "api_secret": "ss_secret"})
+    add_connection(tenant(hub), "shop", "shopify", shop_url, credentials, {"bulk_backfill": bulk})
+    add_connection(tenant(hub), "warehouse", "shipstation", ss_url, {"api_key": "ss_key", "api_secret": "ss_secret"})
     for sku, _t, _p in generator.CATALOG:
-        set_mapping(hub, "sku", sku, sku, "warehouse")
-    set_mapping(hub, "shipping", "*", "ups:ups_ground", "warehouse")
+        set_mapping(tenant(hub), "sku", sku, sku, cid(hub, "warehouse"))
+    set_mapping(tenant(hub), "shipping", "*", "ups:ups_ground", cid(hub, "warehouse"))
 
 
 @contextmanager

@@ -23,6 +23,7 @@ from orderbridge.services.sync import sync_channel
 from orderbridge.storage.tables import events, orders
 from tests.adversarial.cases import CAP, LINE
 from tests.adversarial.harness import World, assert_quiet, assert_terminal_safe, judge, posted, world
+from tests.scoped import cid, tenant
 
 Json = dict[str, Any]
 EDITS: dict[str, Callable[[Json], Json]] = {
@@ -59,8 +60,8 @@ def test_a_posted_order_edited_into_a_hostile_one_is_never_posted_again_and_its_
 ) -> None:
     with world(hub, bulk=False) as w:
         made = {name: w.shop.add_order(line_items=[LINE, CAP]) for name in EDITS}
-        assert sync_channel(hub, "shop").ok
-        run_cycle(hub, sync=False, shipments=False, push=False)
+        assert sync_channel(tenant(hub), cid(hub, "shop")).ok
+        run_cycle(tenant(hub), sync=False, shipments=False, push=False)
         as_posted = _first_posted(w)
         assert len(as_posted) == len(EDITS)
 
@@ -73,10 +74,10 @@ def test_a_posted_order_edited_into_a_hostile_one_is_never_posted_again_and_its_
                 assert response.status_code == 200, (name, response.text)
                 assert response.json()["outcome"] == "changed", (name, response.text)
         if road == "sync":
-            report = sync_channel(hub, "shop")
+            report = sync_channel(tenant(hub), cid(hub, "shop"))
             assert report.ok, report.error
             assert report.counts.changed == len(EDITS), report.as_dict()
-        run_cycle(hub, sync=False, shipments=False, push=False)
+        run_cycle(tenant(hub), sync=False, shipments=False, push=False)
 
         labels = {str(o["id"]): name for name, o in made.items()}
         judge(w, {ext: posted() for ext in labels}, source="hand-written", labels=labels)
@@ -96,9 +97,9 @@ def test_a_posted_order_edited_into_a_hostile_one_is_never_posted_again_and_its_
 
         w.shop.clock = lambda: real_clock() + timedelta(minutes=4)
         later = str(w.shop.add_order(line_items=[LINE])["id"])
-        again = sync_channel(hub, "shop")
+        again = sync_channel(tenant(hub), cid(hub, "shop"))
         assert again.ok, again.error
-        run_cycle(hub, sync=False, shipments=False, push=False)
+        run_cycle(tenant(hub), sync=False, shipments=False, push=False)
         judge(w, {later: posted()}, source="plain")
         assert_terminal_safe(w, list(labels))
         assert_quiet(w)

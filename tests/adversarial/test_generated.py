@@ -43,6 +43,7 @@ from tests.adversarial.harness import (
     skipped,
     world,
 )
+from tests.scoped import cid, tenant
 
 EXAMPLES = int(os.environ.get("ORDERBRIDGE_ADVERSARIAL_EXAMPLES", "6"))
 BATCH = 16
@@ -214,7 +215,7 @@ def _run_batch(w: World, road: str, batch: list[GenOrder]) -> None:
     for o in batch:
         for li in o.lines:
             if li.sku_kind == "hostile_mapped" and li.sku is not None:
-                set_mapping(w.hub, "sku", li.sku, "W-GEN", "warehouse")
+                set_mapping(tenant(w.hub), "sku", li.sku, "W-GEN", cid(w.hub, "warehouse"))
     placed: dict[str, Expect] = {}
     shown: dict[str, str] = {}
     plain = str(w.shop.add_order(line_items=[{"sku": "CAP-NVY", "quantity": 1, "price": "19.50"}])["id"])
@@ -227,9 +228,9 @@ def _run_batch(w: World, road: str, batch: list[GenOrder]) -> None:
             response = w.deliver(body=w.shop.rest_json(int(ext)), topic="orders/create")
             assert response.status_code == 200, (shown.get(ext), response.text[:300])
     else:
-        report = sync_channel(w.hub, "shop")
+        report = sync_channel(tenant(w.hub), cid(w.hub, "shop"))
         assert report.ok, report.error
-    run_cycle(w.hub, sync=False, shipments=False, push=False)
+    run_cycle(tenant(w.hub), sync=False, shipments=False, push=False)
     judge(w, {plain: posted(), last: posted()}, source="plain")
     judge(w, placed, source="generated", labels=shown)
     assert max(w.posted().values()) == 1
@@ -253,5 +254,5 @@ def test_generated_hostile_orders_each_end_as_the_rules_promise_and_never_block_
         _run_batch(w, road, batch)
 
     one()
-    assert sync_channel(w.hub, "shop").ok  # after every batch, a later sync still succeeds
+    assert sync_channel(tenant(w.hub), cid(w.hub, "shop")).ok  # after every batch, a later sync still succeeds
     assert_quiet(w)

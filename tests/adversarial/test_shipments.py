@@ -23,6 +23,7 @@ from orderbridge.services.sync import sync_channel
 from orderbridge.storage.tables import fulfilment_pushes, orders
 from tests.adversarial.cases import CAP, LINE
 from tests.adversarial.harness import TALLY, assert_quiet, assert_terminal_safe, world
+from tests.scoped import cid, tenant
 
 PUSHED, HELD = "pushed", "held"
 #: name → (ship_now overrides, outcome, reason code when held, (tracking, company) when pushed)
@@ -57,13 +58,13 @@ def test_every_hostile_shipment_is_pushed_once_as_entered_or_held_by_name_and_ne
     with world(hub, bulk=False) as w:
         made = {name: w.shop.add_order(line_items=[LINE, CAP]) for name in SHIPMENTS}
         plain = w.shop.add_order(line_items=[LINE])
-        assert sync_channel(hub, "shop").ok
-        run_cycle(hub, sync=False, shipments=False, push=False)
+        assert sync_channel(tenant(hub), cid(hub, "shop")).ok
+        run_cycle(tenant(hub), sync=False, shipments=False, push=False)
         keys = {e.key.split("-", 2)[2]: e.key for e in w.ss.entries("order_created")}
         for name, o in made.items():
             w.ss.ship_now(keys[str(o["id"])], **SHIPMENTS[name][0])
         w.ss.ship_now(keys[str(plain["id"])])
-        report = run_cycle(hub, sync=False, post=False)
+        report = run_cycle(tenant(hub), sync=False, post=False)
         assert report.crashed == [], report
         assert report.shipments[0]["shipments_new"] == len(SHIPMENTS) + 1, report
 
@@ -91,7 +92,7 @@ def test_every_hostile_shipment_is_pushed_once_as_entered_or_held_by_name_and_ne
         assert not wrong, "\n".join(wrong)
         assert len(w.shop.fulfillments(plain["id"])) == 1  # the plain shipment beside them
 
-        again = run_cycle(hub, sync=False, post=False)  # a later poll and push: nothing new, nothing twice
+        again = run_cycle(tenant(hub), sync=False, post=False)  # a later poll and push: nothing new, nothing twice
         assert again.crashed == [] and all(len(w.shop.fulfillments(o["id"])) <= 1 for o in made.values())
         assert_terminal_safe(w, [str(o["id"]) for o in made.values()])
         assert_quiet(w)

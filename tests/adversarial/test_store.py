@@ -19,13 +19,14 @@ from orderbridge.services.mappings import set_mapping
 from orderbridge.services.sync import sync_channel
 from tests.adversarial.cases import LINE, STORE_CASES, StoreCase
 from tests.adversarial.harness import Expect, World, assert_quiet, assert_terminal_safe, judge, posted, world
+from tests.scoped import cid, tenant
 
 ROADS = ("pages", "bulk", "webhook")
 PLAIN_EVERY = 8  # a plain order between every few hostile ones
 
 
 def _post(w: World) -> None:
-    run_cycle(w.hub, sync=False, shipments=False, push=False)
+    run_cycle(tenant(w.hub), sync=False, shipments=False, push=False)
 
 
 def _expectation(case: StoreCase, road: str) -> Expect:
@@ -80,14 +81,14 @@ def test_every_hostile_store_order_ends_as_it_expects_and_the_plain_orders_besid
         w.shop.clock = lambda: real_clock() - timedelta(minutes=30)  # so the later sync moves the cursor
         placed, mapped = _place(w)
         for sku in sorted(mapped):
-            set_mapping(hub, "sku", sku, "W-MAPPED", "warehouse")
+            set_mapping(tenant(hub), "sku", sku, "W-MAPPED", cid(hub, "warehouse"))
         cases: dict[str, Expect] = {ext: _expectation(c, road) for ext, c in placed if c is not None}
         plain = {ext: posted() for ext, c in placed if c is None}
 
         if road == "webhook":
             _deliver_all(w, placed)
         else:
-            report = sync_channel(hub, "shop")
+            report = sync_channel(tenant(hub), cid(hub, "shop"))
             assert report.ok, report.error
             assert report.counts.unidentified == sum(e.kind == "refused" for e in cases.values()), report.as_dict()
             assert report.counts.refused == report.counts.quarantined == 0  # the database refused nothing
@@ -100,7 +101,7 @@ def test_every_hostile_store_order_ends_as_it_expects_and_the_plain_orders_besid
         assert set(w.rows()) == stored  # nothing else, and nothing for a refused order
 
         if road == "webhook":  # the store polled afterwards agrees with what its webhooks said
-            assert sync_channel(hub, "shop").ok
+            assert sync_channel(tenant(hub), cid(hub, "shop")).ok
             _post(w)
             polled = {ext: c.expect for ext, c in placed if c is not None}  # what the store's own copy gives
             judge(w, plain | polled, source="again", labels=labels)
@@ -109,7 +110,7 @@ def test_every_hostile_store_order_ends_as_it_expects_and_the_plain_orders_besid
         w.shop.clock = real_clock
         before = w.cursor()
         later = str(w.shop.add_order(line_items=[LINE])["id"])
-        again = sync_channel(hub, "shop")
+        again = sync_channel(tenant(hub), cid(hub, "shop"))
         assert again.ok, again.error
         assert again.counts.inserted == 1, again.as_dict()
         _post(w)

@@ -34,6 +34,7 @@ from tests.adversarial.harness import (
     refused,
 )
 from tests.adversarial.harness import world as make_world
+from tests.scoped import cid, tenant
 
 Json = dict[str, Any]
 
@@ -234,7 +235,7 @@ def test_every_hostile_webhook_body_is_refused_with_a_4xx_or_judged_by_its_conte
             o = w.shop.add_order(line_items=[LINE])
             orders.append((str(o["id"]), case, o))
         if polled_first:  # the same orders, already polled: a webhook must not make a second order of any
-            assert sync_channel(hub, "shop").ok
+            assert sync_channel(tenant(hub), cid(hub, "shop")).ok
         deliveries_before = w.deliveries()
         refused_deliveries = 0
         for _ext, case, o in orders:
@@ -251,7 +252,7 @@ def test_every_hostile_webhook_body_is_refused_with_a_4xx_or_judged_by_its_conte
                 assert case.expect.value in text, (case.name, text[:300])
             else:
                 assert status == 200, (case.name, status, text[:300])
-        run_cycle(hub, sync=False, shipments=False, push=False)
+        run_cycle(tenant(hub), sync=False, shipments=False, push=False)
 
         labels = {ext: c.name for ext, c, _o in orders if c is not None}
         plain = {ext: posted() for ext, c, _o in orders if c is None}
@@ -266,9 +267,9 @@ def test_every_hostile_webhook_body_is_refused_with_a_4xx_or_judged_by_its_conte
         # a later sync still succeeds, and settles every order with the store's own copy: whatever a
         # delivery said, each order of the store ends posted exactly once (gid, numeric and string ids
         # included), none twice
-        again = sync_channel(hub, "shop")
+        again = sync_channel(tenant(hub), cid(hub, "shop"))
         assert again.ok, again.error
-        run_cycle(hub, sync=False, shipments=False, push=False)
+        run_cycle(tenant(hub), sync=False, shipments=False, push=False)
         judge(w, {ext: posted() for ext, _c, _o in orders}, source="again", labels=labels)
         assert max(w.posted().values()) == 1
         assert_terminal_safe(w, list(labels))

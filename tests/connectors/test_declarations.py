@@ -30,6 +30,7 @@ from orderbridge.sandboxes.shopify import create_sandbox
 from orderbridge.services.connections import add_connection, update_connection
 from orderbridge.services.hub import Hub
 from tests.builders import SEED_000_RULES
+from tests.scoped import cid, tenant
 
 BUILT_IN = ("shipstation", "shopify")
 
@@ -165,20 +166,34 @@ def test_a_kind_registered_under_another_name_than_it_declares_is_refused(probe_
 
 def test_connections_are_added_by_the_credential_and_setting_names_their_kind_declares(hub: Hub) -> None:
     with pytest.raises(InvalidInput) as missing:
-        add_connection(hub, "shop", "shopify", "https://x.myshopify.com", {})
+        add_connection(tenant(hub), "shop", "shopify", "https://x.myshopify.com", {})
     assert "access_token" in str(missing.value) and "--credential access_token=shpat_…" in missing.value.hint
     with pytest.raises(InvalidInput, match=r"no setting.*colour") as unknown:
-        add_connection(hub, "shop", "shopify", "https://x.myshopify.com", {"access_token": "t"}, {"colour": "red"})
+        add_connection(
+            tenant(hub), "shop", "shopify", "https://x.myshopify.com", {"access_token": "t"}, {"colour": "red"}
+        )
     assert "shop_domain" in unknown.value.hint and "download_rules" in unknown.value.hint
     with pytest.raises(InvalidInput, match="invalid download rules"):
         add_connection(
-            hub, "shop", "shopify", "https://x.myshopify.com", {"access_token": "t"}, {"download_rules": {"x": 1}}
+            tenant(hub),
+            "shop",
+            "shopify",
+            "https://x.myshopify.com",
+            {"access_token": "t"},
+            {"download_rules": {"x": 1}},
         )
     row = add_connection(
-        hub, "shop", "shopify", "https://x.myshopify.com", {"access_token": "t"}, {"shop_domain": "x.myshopify.com"}
+        tenant(hub),
+        "shop",
+        "shopify",
+        "https://x.myshopify.com",
+        {"access_token": "t"},
+        {"shop_domain": "x.myshopify.com"},
     )
     # the connector's defaults are stored with it; the hub's are read from the declaration when used
     assert row.settings == {**registry.declaration("shopify").default_settings, "shop_domain": "x.myshopify.com"}
     assert row.hub_setting("download_rules") == registry.declaration("shopify").setting("download_rules").default  # type: ignore[union-attr]
     with pytest.raises(InvalidInput, match="no setting"):
-        update_connection(hub, "shop", settings={"required_fields": ["email"]})  # a destination's setting
+        update_connection(
+            tenant(hub), cid(hub, "shop"), settings={"required_fields": ["email"]}
+        )  # a destination's setting

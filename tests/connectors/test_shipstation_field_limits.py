@@ -37,6 +37,7 @@ from tests.builders import replace
 from tests.connectors._shipstation_fixtures import CREDENTIALS, ShipStationEnv, build_env, shipstation_env
 from tests.connectors.contract_destination import make_order, outgoing
 from tests.fakes import FakeChannel, install
+from tests.scoped import cid, tenant
 
 __all__ = ["shipstation_env"]
 
@@ -224,11 +225,11 @@ def world(hub: Hub) -> Iterator[tuple[FakeChannel, ShipStationEnv]]:
     long_sku = channel_order(2, skus=("S" * 120,), updated_minutes=1)
     channel.put(long_sku)
     install(hub, channel)
-    add_connection(hub, "wh", "shipstation", "http://sandbox.local", CREDENTIALS)
-    hub.connectors["wh"] = env.connector  # the real connector, over the sandbox in process
-    set_mapping(hub, "sku", "SKU-1", "WH-1", "wh")
-    set_mapping(hub, "sku", "S" * 120, "T" * 120, "wh")  # a destination SKU ShipStation cannot take
-    set_mapping(hub, "shipping", "Standard", "ups:ups_ground", "wh")
+    add_connection(tenant(hub), "wh", "shipstation", "http://sandbox.local", CREDENTIALS)
+    hub.connectors[cid(hub, "wh")] = env.connector  # the real connector, over the sandbox in process
+    set_mapping(tenant(hub), "sku", "SKU-1", "WH-1", cid(hub, "wh"))
+    set_mapping(tenant(hub), "sku", "S" * 120, "T" * 120, cid(hub, "wh"))  # a destination SKU ShipStation cannot take
+    set_mapping(tenant(hub), "shipping", "Standard", "ups:ups_ground", cid(hub, "wh"))
     try:
         yield channel, env
     finally:
@@ -240,10 +241,10 @@ def test_the_hub_records_a_shortened_field_on_the_timeline_and_holds_an_order_wi
     hub: Hub, world: tuple[FakeChannel, ShipStationEnv]
 ) -> None:
     _, env = world
-    sync_channel(hub, "shop")
-    report = post_ready(hub, "wh")
+    sync_channel(tenant(hub), cid(hub, "shop"))
+    report = post_ready(tenant(hub), cid(hub, "wh"))
     assert (report.posted, report.rejected, report.error) == (1, 1, None)
-    posted = show_order(hub, "1001")
+    posted = show_order(tenant(hub), "1001")
     assert posted.state == OrderState.POSTED.value
     shortened = [e for e in posted.timeline if e["kind"] == EventKind.FIELD_SHORTENED.value]
     assert [e["message"] for e in shortened] == [
@@ -252,13 +253,13 @@ def test_the_hub_records_a_shortened_field_on_the_timeline_and_holds_an_order_wi
     ]
     (doc,) = env.received("ob-1-1001")
     assert doc["shipTo"]["name"] == "N" * 99 + "…"
-    held = show_order(hub, "1002")
+    held = show_order(tenant(hub), "1002")
     assert held.state == OrderState.HELD.value
     (reason,) = held.reasons
     assert (reason["code"], reason["value"]) == ("destination_field_too_long", "items[].sku")
     assert "at most 100 characters in items[].sku; this order's is 120" in reason["message"]
     assert env.received("ob-1-1002") == []
-    (group,) = holds(hub)
+    (group,) = holds(tenant(hub))
     assert (group.code, group.value, group.orders) == ("destination_field_too_long", "items[].sku", 1)
 
 
@@ -266,11 +267,11 @@ def test_a_held_too_long_sku_goes_once_a_mapping_shortens_it_and_the_order_is_re
     hub: Hub, world: tuple[FakeChannel, ShipStationEnv]
 ) -> None:
     _, env = world
-    sync_channel(hub, "shop")
-    post_ready(hub, "wh")
-    set_mapping(hub, "sku", "S" * 120, "WH-SHORT", "wh")  # the mapping corrected
-    assert retry_order(hub, "1002") == OrderState.READY.value
-    assert post_ready(hub, "wh").posted == 1
+    sync_channel(tenant(hub), cid(hub, "shop"))
+    post_ready(tenant(hub), cid(hub, "wh"))
+    set_mapping(tenant(hub), "sku", "S" * 120, "WH-SHORT", cid(hub, "wh"))  # the mapping corrected
+    assert retry_order(tenant(hub), "1002") == OrderState.READY.value
+    assert post_ready(tenant(hub), cid(hub, "wh")).posted == 1
     (doc,) = env.received("ob-1-1002")
     assert doc["items"][0]["sku"] == "WH-SHORT"
-    assert show_order(hub, "1002").state == OrderState.POSTED.value
+    assert show_order(tenant(hub), "1002").state == OrderState.POSTED.value

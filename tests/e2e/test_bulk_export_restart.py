@@ -21,6 +21,7 @@ from orderbridge.settings import Settings
 from orderbridge.storage.repos.cursors import read_cursor
 from orderbridge.storage.tables import orders, sync_runs
 from tests.e2e.helpers import API, TOKEN, all_shopify_orders, cli, ledger_entries
+from tests.scoped import tenant
 
 
 def current_bulk(base_url: str) -> dict[str, Any]:
@@ -39,7 +40,7 @@ def test_syncs_killed_during_the_first_bulk_export_are_followed_by_one_that_adop
     hub: Hub, settings: Settings
 ) -> None:
     with sandbox_process("shopify", "--orders", "300", "--seed", "21", "--no-limits", "--bulk-seconds", "10") as shop:
-        add_connection(hub, "shop", "shopify", shop, {"access_token": TOKEN})  # bulk_backfill is the default
+        add_connection(tenant(hub), "shop", "shopify", shop, {"access_token": TOKEN})  # bulk_backfill is the default
         env = {
             "ORDERBRIDGE_DATABASE_URL": settings.resolved_database_url,
             "ORDERBRIDGE_SECRET_KEY": settings.resolved_secret_key(),
@@ -69,7 +70,7 @@ def test_syncs_killed_during_the_first_bulk_export_are_followed_by_one_that_adop
         expected = {str(o["id"]) for o in all_shopify_orders(shop)}
         assert len(expected) == 300
         with hub.db.read() as conn:
-            row = hub.connection(conn, "shop")
+            row = tenant(hub).connection_named(conn, "shop")
             stored = set(conn.execute(select(orders.c.external_id).where(orders.c.connection_id == row.id)).scalars())
             cursor = read_cursor(conn, row.id)
             outcomes = list(

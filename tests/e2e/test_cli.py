@@ -19,6 +19,7 @@ from orderbridge.storage.leases import held
 from tests.builders import T0, order
 from tests.e2e.helpers import cli
 from tests.fakes import FakeChannel, FakeDestination, install
+from tests.scoped import cid, tenant
 
 
 @pytest.mark.slow
@@ -59,14 +60,15 @@ def test_holds_lists_held_fulfilment_pushes_by_cause_with_held_orders(hub: Hub, 
     channel.put(order(1))
     channel.put(order(2, skus=("ABC-1",), updated_minutes=1))  # held: its SKU is not mapped
     install(hub, channel, destination)
-    set_mapping(hub, "sku", "SKU-1", "W-1", "wh")
-    set_mapping(hub, "shipping", "Standard", "ups:ups_ground", "wh")
-    sync_channel(hub, "shop")
-    post_ready(hub, "wh")
+    scope, shop, wh = tenant(hub), cid(hub, "shop"), cid(hub, "wh")
+    set_mapping(scope, "sku", "SKU-1", "W-1", wh)
+    set_mapping(scope, "shipping", "Standard", "ups:ups_ground", wh)
+    sync_channel(scope, shop)
+    post_ready(scope, wh)
     (key,) = destination.documents
     destination.shipments.append(Shipment("S-1", key, None, "ups", None, T0, False, (ShipmentLine("L1", "SKU-1", 1),)))
-    poll_shipments(hub, "wh")
-    assert push_fulfilments(hub, "shop").held == 1
+    poll_shipments(scope, wh)
+    assert push_fulfilments(scope, shop).held == 1
     env = {
         "ORDERBRIDGE_DATABASE_URL": settings.resolved_database_url,
         "ORDERBRIDGE_SECRET_KEY": settings.resolved_secret_key(),
@@ -115,13 +117,13 @@ def test_connector_kinds_are_listed_and_connections_added_by_their_declared_name
 
 
 def test_a_second_process_cannot_sync_a_connection_whose_lease_is_held(hub: Hub, settings: Settings) -> None:
-    add_connection(hub, "shop", "shopify", "http://127.0.0.1:9", {"access_token": "x"})
+    add_connection(tenant(hub), "shop", "shopify", "http://127.0.0.1:9", {"access_token": "x"})
     env = {
         "ORDERBRIDGE_DATABASE_URL": settings.resolved_database_url,
         "ORDERBRIDGE_SECRET_KEY": settings.resolved_secret_key(),
     }
     with hub.db.read() as conn:
-        shop_id = hub.connection(conn, "shop").id
+        shop_id = tenant(hub).connection_named(conn, "shop").id
     with held(hub.db, f"sync:{shop_id}", 60, hub.now):
         result = cli(env, "sync", "shop")
     assert result.returncode == 2
@@ -199,7 +201,7 @@ def test_reconcile_audits_health_and_alerts_from_the_command_line(hub: Hub, sett
         "ORDERBRIDGE_SECRET_KEY": settings.resolved_secret_key(),
     }
     with run_in_thread(app) as shop:
-        add_connection(hub, "shop", "shopify", shop.base_url, {"access_token": "shpat_sandbox"})
+        add_connection(tenant(hub), "shop", "shopify", shop.base_url, {"access_token": "shpat_sandbox"})
         audit = cli(env, "reconcile", "shop", "--since", "90d", "--json")
         assert audit.returncode == 0, audit.stderr[-2000:]
         report = json.loads(audit.stdout)
@@ -222,3 +224,27 @@ def test_reconcile_audits_health_and_alerts_from_the_command_line(hub: Hub, sett
         assert shop_health["health"] == "failing" and "refused the credentials" in shop_health["message"]
         no_hooks = cli(env, "webhooks", "register", "shop")
         assert no_hooks.returncode == 2 and "api_secret" in no_hooks.stderr
+
+
+def test_tenant_picks_whose_connections_and_orders_a_command_sees(tmp_path: Path) -> None:
+    env = {"ORDERBRIDGE_DATA_DIR": str(tmp_path)}
+    assert cli(env, "init").returncode == 0
+    added = cli(env, "tenants", "add", "acme", "--name", "Acme Ltd")
+    assert added.returncode == 0 and "added tenant acme" in added.stdout, added.stderr
+    assert cli(env, "tenants", "add", "acme").returncode == 2  # slugs are unique
+    url = "http://127.0.0.1:9"
+    for who in ((), ("--tenant", "acme")):  # the same name in both tenants
+        made = cli(
+            env, *who, "connections", "add", "shop", "--kind", "shopify", "--url", url, "--credential", "access_token=x"
+        )
+        assert made.returncode == 0, made.stderr
+    acme = json.loads(cli(env, "--tenant", "acme", "connections", "list", "--json").stdout)
+    default = json.loads(cli(env, "connections", "list", "--json").stdout)
+    assert [c["name"] for c in acme] == [c["name"] for c in default] == ["shop"]
+    assert acme[0]["id"] != default[0]["id"]
+    via_env = json.loads(cli({**env, "ORDERBRIDGE_TENANT": "acme"}, "connections", "list", "--json").stdout)
+    assert [c["id"] for c in via_env] == [acme[0]["id"]]
+    nosuch = cli(env, "--tenant", "nosuch", "holds")
+    assert nosuch.returncode == 2 and "no tenant 'nosuch'" in nosuch.stderr and "acme" in nosuch.stderr
+    listed = json.loads(cli(env, "tenants", "list", "--json").stdout)
+    assert [t["slug"] for t in listed] == ["default", "acme"]

@@ -32,6 +32,7 @@ from orderbridge.settings import Settings
 from tests.builders import order
 from tests.e2e.helpers import cli
 from tests.fakes import FakeChannel, FakeDestination, install
+from tests.scoped import cid, tenant
 
 #: (what a hostile store sends, what the operator must see)
 HOSTILE = (
@@ -73,15 +74,15 @@ def ledger(hub: Hub, settings: Settings) -> Iterator[dict[str, str]]:
     channel.hidden.add("1009")
     destination = FakeDestination(reject_skus={TARGET})
     install(hub, channel, destination)
-    set_mapping(hub, "sku", "SKU-1", "W-1", "wh")
-    set_mapping(hub, "sku", "SKU-R", TARGET, "wh")
-    set_mapping(hub, "shipping", "Standard", "ups:ups_ground", "wh")
-    sync_channel(hub, "shop")
-    post_ready(hub, "wh")
-    reconcile(hub, "shop", since=order(0).created_at - timedelta(days=1))
-    notify.sync_hold_alerts(hub)
+    set_mapping(tenant(hub), "sku", "SKU-1", "W-1", cid(hub, "wh"))
+    set_mapping(tenant(hub), "sku", "SKU-R", TARGET, cid(hub, "wh"))
+    set_mapping(tenant(hub), "shipping", "Standard", "ups:ups_ground", cid(hub, "wh"))
+    sync_channel(tenant(hub), cid(hub, "shop"))
+    post_ready(tenant(hub), cid(hub, "wh"))
+    reconcile(tenant(hub), cid(hub, "shop"), since=order(0).created_at - timedelta(days=1))
+    notify.sync_hold_alerts(tenant(hub))
     channel.fail_after_pages, channel.error = 0, AuthFailed(FAILURE, hint="Renew the token.")
-    sync_channel(hub, "shop")  # the connection turns failing with the hostile message
+    sync_channel(tenant(hub), cid(hub, "shop"))  # the connection turns failing with the hostile message
     yield {
         "ORDERBRIDGE_DATABASE_URL": settings.resolved_database_url,
         "ORDERBRIDGE_SECRET_KEY": settings.resolved_secret_key(),
@@ -152,7 +153,7 @@ def test_a_sync_report_prints_the_channel_s_error_as_plain_text(
 ) -> None:
     from orderbridge.cli import common, main
 
-    channel = hub.connectors["shop"]
+    channel = hub.connectors[cid(hub, "shop")]
     assert isinstance(channel, FakeChannel)
     channel.error = DestinationRejected(FAILURE)  # a refusal without a hint, as a 4xx from the store
     monkeypatch.setattr(common, "make_hub", lambda: hub)

@@ -32,6 +32,7 @@ from orderbridge.services.sync import sync_channel
 from orderbridge.storage.tables import events, order_reasons, orders
 from orderbridge.web.app import create_app
 from tests.e2e.helpers import TOKEN
+from tests.scoped import cid, tenant
 
 SECRET = "shpss_limits_secret"
 
@@ -95,11 +96,13 @@ def _world(hub: Hub, *, bulk: bool) -> Iterator[World]:
 
 def _connect(hub: Hub, shop: RunningSandbox, wh: RunningSandbox, *, bulk: bool) -> None:
     credentials = {"access_token": TOKEN, "api_secret": SECRET}
-    add_connection(hub, "shop", "shopify", shop.base_url, credentials, {"bulk_backfill": bulk})
-    add_connection(hub, "warehouse", "shipstation", wh.base_url, {"api_key": "ss_key", "api_secret": "ss_secret"})
+    add_connection(tenant(hub), "shop", "shopify", shop.base_url, credentials, {"bulk_backfill": bulk})
+    add_connection(
+        tenant(hub), "warehouse", "shipstation", wh.base_url, {"api_key": "ss_key", "api_secret": "ss_secret"}
+    )
     for sku, _t, _p in generator.CATALOG:
-        set_mapping(hub, "sku", sku, sku, "warehouse")
-    set_mapping(hub, "shipping", "*", "ups:ups_ground", "warehouse")
+        set_mapping(tenant(hub), "sku", sku, sku, cid(hub, "warehouse"))
+    set_mapping(tenant(hub), "shipping", "*", "ups:ups_ground", cid(hub, "warehouse"))
 
 
 @pytest.fixture
@@ -129,7 +132,7 @@ def test_a_first_bulk_sync_reads_shipping_lines_without_ids_and_skips_test_and_c
     cancelled = w.shop.add_order(
         line_items=[LINE], shipping_lines=_no_id_shipping(), cancelled_at=live["created_at"], cancel_reason="customer"
     )
-    report = sync_channel(w.hub, "shop")
+    report = sync_channel(tenant(w.hub), cid(w.hub, "shop"))
     assert report.ok, report.error
     rows = w.rows()
     assert rows[str(live["id"])].state == "ready"
@@ -139,7 +142,7 @@ def test_a_first_bulk_sync_reads_shipping_lines_without_ids_and_skips_test_and_c
     assert [c for c, _v, _m in w.reasons(str(test["id"]))] == ["test_order"]
     assert rows[str(cancelled["id"])].state == "skipped"
     assert [c for c, _v, _m in w.reasons(str(cancelled["id"]))] == ["cancelled_order"]
-    run_cycle(w.hub)
+    run_cycle(tenant(w.hub))
     assert w.posted() == Counter({live["name"]: 1})
 
 
@@ -156,7 +159,7 @@ def test_hostile_values_are_held_by_name_on_both_databases_and_the_rest_of_the_s
     status = w.shop.add_order(line_items=[LINE], financial_status="under_review")
     sku = w.shop.add_order(line_items=[LINE, {"sku": long_sku, "quantity": 1, "price": "5.00"}])
     after = w.shop.add_order(line_items=[LINE])
-    report = sync_channel(w.hub, "shop")
+    report = sync_channel(tenant(w.hub), cid(w.hub, "shop"))
     assert report.ok, report.error
     assert report.counts.inserted == 7
     rows = w.rows()
@@ -176,19 +179,19 @@ def test_hostile_values_are_held_by_name_on_both_databases_and_the_rest_of_the_s
     (sku_reason,) = w.reasons(str(sku["id"]))  # not also "unmapped": no mapping could ever be keyed by it
     assert sku_reason[0] == "value_too_long" and sku_reason[1].startswith("lines.sku=SSS")
     assert len(sku_reason[1]) <= 300 and "400 characters" in sku_reason[2]
-    run_cycle(w.hub)
+    run_cycle(tenant(w.hub))
     assert w.posted() == Counter({fine["name"]: 1, after["name"]: 1})
     assert w.rows()[str(named["id"])].state == "held"
     assert [c for c, _v, _m in w.reasons(str(named["id"]))] == ["destination_field_too_long"]
-    again = sync_channel(w.hub, "shop")  # nothing blocks a later sync either
+    again = sync_channel(tenant(w.hub), cid(w.hub, "shop"))  # nothing blocks a later sync either
     assert again.ok and again.counts.inserted == 0
 
 
 def test_an_order_delivered_with_its_gid_is_the_order_already_polled_and_is_posted_once(page_world: World) -> None:
     w = page_world
     placed = w.shop.add_order(line_items=[LINE])
-    assert sync_channel(w.hub, "shop").ok
-    run_cycle(w.hub)
+    assert sync_channel(tenant(w.hub), cid(w.hub, "shop")).ok
+    run_cycle(tenant(w.hub))
     assert w.posted() == Counter({placed["name"]: 1})
     as_gid = {**placed, "id": f"gid://shopify/Order/{placed['id']}"}
     response = w.deliver(as_gid)
@@ -196,7 +199,7 @@ def test_an_order_delivered_with_its_gid_is_the_order_already_polled_and_is_post
     assert response.json()["outcome"] == "unchanged"
     edited = {**as_gid, "note": "leave at the door", "updated_at": "2099-01-01T00:00:00-05:00"}
     assert w.deliver(edited).json()["outcome"] == "changed"
-    run_cycle(w.hub)
+    run_cycle(tenant(w.hub))
     assert list(w.rows()) == [str(placed["id"])]
     assert w.posted() == Counter({placed["name"]: 1})
 
@@ -227,7 +230,7 @@ def test_a_page_with_an_order_without_an_id_stores_the_others_and_reports_the_re
     first = w.shop.add_order(line_items=[LINE])
     broken = w.shop.add_order(line_items=[LINE], id=None)  # the store serves it without an id
     last = w.shop.add_order(line_items=[LINE])
-    report = sync_channel(w.hub, "shop")
+    report = sync_channel(tenant(w.hub), cid(w.hub, "shop"))
     assert report.ok, report.error
     assert report.counts.unidentified == 1 and "no usable Shopify id" in report.counts.unidentified_records[0]
     assert report.as_dict()["unidentified"] == 1
@@ -235,9 +238,9 @@ def test_a_page_with_an_order_without_an_id_stores_the_others_and_reports_the_re
     with w.hub.db.read() as conn:
         (event,) = conn.execute(select(events).where(events.c.kind == "record_refused")).all()
     assert event.order_id is None and "nothing stored" in event.message and broken["name"] in event.message
-    shop = next(c for c in health_report(w.hub)["connections"] if c["name"] == "shop")
+    shop = next(c for c in health_report(tenant(w.hub))["connections"] if c["name"] == "shop")
     assert shop["unidentified_last_sync"] == 1
-    run_cycle(w.hub)
+    run_cycle(tenant(w.hub))
     assert w.posted() == Counter({first["name"]: 1, last["name"]: 1})
 
 
@@ -246,7 +249,7 @@ def test_a_mapping_that_no_column_can_hold_is_refused_by_name_not_by_the_databas
 
     for source, target in (("S" * 301, "W-1"), ("TEE-BLK-M", "W" * 301), ("TEE\x00", "W-1")):
         with pytest.raises(InvalidInput, match="not storable"):
-            set_mapping(page_world.hub, "sku", source, target, "warehouse")
+            set_mapping(tenant(page_world.hub), "sku", source, target, cid(page_world.hub, "warehouse"))
 
 
 def test_a_webhook_with_values_no_column_could_hold_is_answered_200_stored_and_held_by_name(page_world: World) -> None:
@@ -267,7 +270,7 @@ def test_a_webhook_with_values_no_column_could_hold_is_answered_200_stored_and_h
     assert codes == ["invalid_text", "value_too_long", "value_too_long"]
     later = w.shop.add_order(line_items=[LINE])
     assert w.deliver(later, topic="orders/create").status_code == 200  # nothing blocks the next delivery
-    run_cycle(w.hub, sync=False)  # (a poll would settle the forged copy with the store's own)
+    run_cycle(tenant(w.hub), sync=False)  # (a poll would settle the forged copy with the store's own)
     assert w.posted() == Counter({later["name"]: 1})
 
 
@@ -294,7 +297,7 @@ def test_a_page_with_an_order_whose_update_time_is_missing_holds_it_and_stores_t
     first = w.shop.add_order(line_items=[LINE])
     broken = w.shop.add_order(line_items=[LINE])
     w.shop.update_order(broken["id"], updated_at=None)
-    report = sync_channel(w.hub, "shop")
+    report = sync_channel(tenant(w.hub), cid(w.hub, "shop"))
     assert report.ok, report.error
     rows = w.rows()
     assert rows[str(first["id"])].state == "ready"
@@ -305,14 +308,14 @@ def test_a_page_with_an_order_whose_update_time_is_missing_holds_it_and_stores_t
 def test_a_mapping_that_releases_one_reason_leaves_an_order_held_by_the_limits_it_breaks(page_world: World) -> None:
     w = page_world
     both = w.shop.add_order(line_items=[LINE, {"sku": "NEW-SKU", "quantity": 1, "price": "-3.00"}])
-    assert sync_channel(w.hub, "shop").ok
+    assert sync_channel(tenant(w.hub), cid(w.hub, "shop")).ok
     codes = {c for c, _v, _m in w.reasons(str(both["id"]))}
     assert {"invalid_amount", "sku_unmapped"} <= codes
-    result = set_mapping(w.hub, "sku", "NEW-SKU", "NEW-SKU", "warehouse")
+    result = set_mapping(tenant(w.hub), "sku", "NEW-SKU", "NEW-SKU", cid(w.hub, "warehouse"))
     assert result.released == 0  # re-evaluated from the stored canonical order: the price is still negative
     after = {c for c, _v, _m in w.reasons(str(both["id"]))}
     assert "sku_unmapped" not in after and "invalid_amount" in after
-    run_cycle(w.hub)
+    run_cycle(tenant(w.hub))
     assert w.posted() == Counter()
 
 
@@ -323,12 +326,12 @@ def test_a_bulk_export_with_an_order_without_an_id_stores_the_others_and_reports
     first = w.shop.add_order(line_items=[LINE])
     broken = w.shop.add_order(line_items=[LINE, LINE], id=None)
     last = w.shop.add_order(line_items=[LINE])
-    report = sync_channel(w.hub, "shop")
+    report = sync_channel(tenant(w.hub), cid(w.hub, "shop"))
     assert report.ok, report.error
     assert (report.counts.unidentified, report.counts.inserted) == (1, 2)
     assert broken["name"] in report.counts.unidentified_records[0]
     assert set(w.rows()) == {str(first["id"]), str(last["id"])}
-    run_cycle(w.hub)
+    run_cycle(tenant(w.hub))
     assert w.posted() == Counter({first["name"]: 1, last["name"]: 1})
 
 

@@ -17,6 +17,7 @@ from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import set_mapping
 from orderbridge.settings import Settings
 from tests.e2e.helpers import TOKEN, all_shopify_orders, cli, downloadable, ledger_entries
+from tests.scoped import cid, tenant
 
 CRASH_POINTS = [
     "sync.after_fetch:2",
@@ -38,14 +39,14 @@ def test_a_worker_killed_at_any_point_posts_every_downloadable_order_exactly_onc
         sandbox_process("shopify", "--orders", "400", "--seed", "11", "--no-limits") as shop,
         sandbox_process("shipstation", "--no-limits", "--ship-after", "0", "--partial-rate", "0.2") as ss,
     ):
-        add_connection(hub, "shop", "shopify", shop, {"access_token": TOKEN}, {"bulk_backfill": False})
-        add_connection(hub, "warehouse", "shipstation", ss, {"api_key": "ss_key", "api_secret": "ss_secret"})
+        add_connection(tenant(hub), "shop", "shopify", shop, {"access_token": TOKEN}, {"bulk_backfill": False})
+        add_connection(tenant(hub), "warehouse", "shipstation", ss, {"api_key": "ss_key", "api_secret": "ss_secret"})
         skus = {sku for sku, _t, _p in generator.CATALOG} - set(generator.UNSTOCKED_SKUS)
         for sku in skus:
-            set_mapping(hub, "sku", sku, sku, "warehouse")
+            set_mapping(tenant(hub), "sku", sku, sku, cid(hub, "warehouse"))
         methods = set(generator.SHIPPING_METHODS)
         for method in methods:
-            set_mapping(hub, "shipping", method, "ups:ups_ground", "warehouse")
+            set_mapping(tenant(hub), "shipping", method, "ups:ups_ground", cid(hub, "warehouse"))
         # the oracle, read before anything runs (pushes later fulfil orders in the channel)
         expected = {str(o["id"]) for o in all_shopify_orders(shop) if downloadable(o, skus, methods)}
         env = {
@@ -70,7 +71,7 @@ def test_a_worker_killed_at_any_point_posts_every_downloadable_order_exactly_onc
         created = Counter(e["key"] for e in ledger_entries(ss, "order_created"))
         assert len(expected) > 100
         with hub.db.read() as conn:
-            shop_id = hub.connection(conn, "shop").id
+            shop_id = tenant(hub).connection_named(conn, "shop").id
         keys = {f"ob-{shop_id}-{ext}" for ext in expected}
         assert set(created) == keys, "the 3PL must hold exactly the downloadable orders"
         assert max(created.values()) == 1, f"posted twice: {[k for k, n in created.items() if n > 1]}"
@@ -91,12 +92,12 @@ def test_a_worker_killed_around_a_fulfilment_push_settles_it_from_shopify_and_ne
         sandbox_process("shopify", "--orders", "30", "--seed", "4", "--no-limits") as shop,
         sandbox_process("shipstation", "--no-limits", "--ship-after", "0") as ss,
     ):
-        add_connection(hub, "shop", "shopify", shop, {"access_token": TOKEN}, {"bulk_backfill": False})
-        add_connection(hub, "warehouse", "shipstation", ss, {"api_key": "ss_key", "api_secret": "ss_secret"})
+        add_connection(tenant(hub), "shop", "shopify", shop, {"access_token": TOKEN}, {"bulk_backfill": False})
+        add_connection(tenant(hub), "warehouse", "shipstation", ss, {"api_key": "ss_key", "api_secret": "ss_secret"})
         for sku, _t, _p in generator.CATALOG:
-            set_mapping(hub, "sku", sku, sku, "warehouse")
+            set_mapping(tenant(hub), "sku", sku, sku, cid(hub, "warehouse"))
         for method in generator.SHIPPING_METHODS:
-            set_mapping(hub, "shipping", method, "ups:ups_ground", "warehouse")
+            set_mapping(tenant(hub), "shipping", method, "ups:ups_ground", cid(hub, "warehouse"))
         env = {
             "ORDERBRIDGE_DATABASE_URL": settings.resolved_database_url,
             "ORDERBRIDGE_SECRET_KEY": settings.resolved_secret_key(),

@@ -22,17 +22,22 @@ from orderbridge.services.mappings import set_mapping
 from orderbridge.settings import Settings
 from orderbridge.storage.tables import webhook_deliveries
 from tests.e2e.helpers import TOKEN
+from tests.scoped import cid, tenant
 
 
 def test_serve_posts_orders_created_after_it_started_and_stops_on_sigterm(hub: Hub, settings: Settings) -> None:
     shop_state, shop_app = shopify_sandbox(orders=20, seed=3, limits=False, realistic=False)
     ss_state, ss_app = shipstation_sandbox(limits=False, ship_after_seconds=0.0)
     with run_in_thread(shop_app) as shop, run_in_thread(ss_app) as ss:
-        add_connection(hub, "shop", "shopify", shop.base_url, {"access_token": TOKEN, "api_secret": "shpss_sandbox"})
-        add_connection(hub, "warehouse", "shipstation", ss.base_url, {"api_key": "ss_key", "api_secret": "ss_secret"})
+        add_connection(
+            tenant(hub), "shop", "shopify", shop.base_url, {"access_token": TOKEN, "api_secret": "shpss_sandbox"}
+        )
+        add_connection(
+            tenant(hub), "warehouse", "shipstation", ss.base_url, {"api_key": "ss_key", "api_secret": "ss_secret"}
+        )
         for sku, _t, _p in generator.CATALOG:
-            set_mapping(hub, "sku", sku, sku, "warehouse")
-        set_mapping(hub, "shipping", "*", "ups:ups_ground", "warehouse")
+            set_mapping(tenant(hub), "sku", sku, sku, cid(hub, "warehouse"))
+        set_mapping(tenant(hub), "shipping", "*", "ups:ups_ground", cid(hub, "warehouse"))
         port = free_port()
         env = {
             **os.environ,
@@ -59,7 +64,7 @@ def test_serve_posts_orders_created_after_it_started_and_stops_on_sigterm(hub: H
             assert health.status_code == 200, health.text
             assert {c["name"]: c["health"] for c in health.json()["connections"]}["shop"] == "healthy"
             metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-            assert 'orderbridge_orders{connection="shop",state="posted"}' in metrics
+            assert 'orderbridge_orders{connection="shop",state="posted",tenant="default"}' in metrics
             assert 'orderbridge_webhook_deliveries_total{connection="shop",outcome=' in metrics
             assert "orderbridge_post_latency_seconds_bucket" in metrics
             assert _wait(lambda: len(shop_state.entries("fulfillment")) >= 21), "shipments were not pushed back"
@@ -68,7 +73,7 @@ def test_serve_posts_orders_created_after_it_started_and_stops_on_sigterm(hub: H
             _out, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err[-2000:]
         with hub.db.read() as conn:
-            shop_id = hub.connection(conn, "shop").id
+            shop_id = tenant(hub).connection_named(conn, "shop").id
         assert ss_state.create_count(f"ob-{shop_id}-{new_id}") == 1
         with hub.db.read() as conn:
             outcomes = set(

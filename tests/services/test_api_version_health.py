@@ -15,6 +15,7 @@ from orderbridge.services.health import job_health
 from orderbridge.services.hub import Hub
 from orderbridge.services.sync import sync_channel
 from orderbridge.storage.tables import alerts
+from tests.scoped import cid, tenant
 
 
 def _alerts(hub: Hub) -> list[tuple[str, str, int, str, str]]:
@@ -32,7 +33,7 @@ def _alert_fixes(hub: Hub) -> tuple[Fix, ...]:
 
 def _health(hub: Hub) -> tuple[str, str]:
     with hub.db.read() as conn:
-        row = hub.connection(conn, "shop")
+        row = tenant(hub).connection_named(conn, "shop")
     return row.health, row.health_message
 
 
@@ -40,7 +41,7 @@ def test_a_retired_api_version_warns_on_health_and_in_one_alert_until_it_is_chan
     state, app = create_sandbox(orders=5, seed=3, limits=False)
     with run_in_thread(app) as sandbox:
         add_connection(
-            hub,
+            tenant(hub),
             "shop",
             "shopify",
             sandbox.base_url,
@@ -48,7 +49,7 @@ def test_a_retired_api_version_warns_on_health_and_in_one_alert_until_it_is_chan
             {"api_version": "2025-01", "bulk_backfill": False},
         )
         for _ in range(2):  # every sync reads the headers; the cause is one alert, not one per run
-            assert sync_channel(hub, "shop").ok
+            assert sync_channel(tenant(hub), cid(hub, "shop")).ok
         health, message = _health(hub)
         assert health == "degraded"
         assert "2025-01" in message and "api_version" in message and newest_version() in message
@@ -57,18 +58,20 @@ def test_a_retired_api_version_warns_on_health_and_in_one_alert_until_it_is_chan
         assert "2025-01" in subject and "2026-01-01" in body  # when support ended
         [fix] = _alert_fixes(hub)  # the fix is data; the CLI renders it as the command to run
         assert command(fix) == f"orderbridge connections update shop --setting 'api_version=\"{newest_version()}\"'"
-        assert {j["job"]: j["health"] for j in job_health(hub, hub_connection_id(hub))}["api_version"] == "degraded"
+        assert {j["job"]: j["health"] for j in job_health(tenant(hub), hub_connection_id(hub))}[
+            "api_version"
+        ] == "degraded"
 
-        update_connection(hub, "shop", settings={"api_version": newest_version()})
-        assert sync_channel(hub, "shop").ok
+        update_connection(tenant(hub), cid(hub, "shop"), settings={"api_version": newest_version()})
+        assert sync_channel(tenant(hub), cid(hub, "shop")).ok
         assert _health(hub)[0] == "healthy"
         assert [(a[0], a[1]) for a in _alerts(hub)] == [("api_version_deprecated", "resolved")]
 
         # a served version Shopify flags as deprecated warns too, with the date support ends
         oldest = served_versions()[0]
         state.deprecated_versions[oldest] = "This API version will be unsupported soon."
-        update_connection(hub, "shop", settings={"api_version": oldest})
-        assert sync_channel(hub, "shop").ok
+        update_connection(tenant(hub), cid(hub, "shop"), settings={"api_version": oldest})
+        assert sync_channel(tenant(hub), cid(hub, "shop")).ok
         health, message = _health(hub)
         assert health == "degraded" and oldest in message and "support ends" in message
         assert [(a[0], a[1]) for a in _alerts(hub)] == [("api_version_deprecated", "open")]
@@ -76,4 +79,4 @@ def test_a_retired_api_version_warns_on_health_and_in_one_alert_until_it_is_chan
 
 def hub_connection_id(hub: Hub) -> int:
     with hub.db.read() as conn:
-        return hub.connection(conn, "shop").id
+        return tenant(hub).connection_named(conn, "shop").id

@@ -26,6 +26,7 @@ from orderbridge.services.mappings import set_mapping
 from orderbridge.services.posting import post_ready
 from orderbridge.services.queries import OrderDetail, holds, show_order
 from orderbridge.services.sync import sync_channel
+from tests.scoped import cid, tenant
 
 TOKEN = "shpat_sandbox"
 TRACKED = "fulfillmentCreate"
@@ -46,18 +47,18 @@ class World:
 
     def key(self, external_id: str) -> str:
         with self.hub.db.read() as conn:
-            return f"ob-{self.hub.connection(conn, 'shop').id}-{external_id}"
+            return f"ob-{tenant(self.hub).connection_named(conn, 'shop').id}-{external_id}"
 
     def sync_and_post(self) -> None:
-        assert sync_channel(self.hub, "shop").ok
-        assert post_ready(self.hub, "warehouse").error is None
+        assert sync_channel(tenant(self.hub), cid(self.hub, "shop")).ok
+        assert post_ready(tenant(self.hub), cid(self.hub, "warehouse")).error is None
 
     def ship(self, external_id: str, items: list[dict[str, Any]] | None = None) -> str:
         """Ship the order in the 3PL now (with these shipment items instead, when given); its tracking."""
         (doc,) = self.ss.ship_now(self.key(external_id))
         if items is not None:
             doc["shipmentItems"] = items
-        assert poll_shipments(self.hub, "warehouse").error is None
+        assert poll_shipments(tenant(self.hub), cid(self.hub, "warehouse")).error is None
         return str(doc["trackingNumber"])
 
     def line_ids(self, external_id: str) -> list[int]:
@@ -71,17 +72,17 @@ class World:
         ]
 
     def detail(self, external_id: str) -> OrderDetail:
-        return show_order(self.hub, external_id)
+        return show_order(tenant(self.hub), external_id)
 
 
 def _world(hub: Hub, shop: ShopifyState, apps: dict[str, Any], base: dict[str, str]) -> World:
-    add_connection(hub, "shop", "shopify", base["shopify"], {"access_token": TOKEN}, {"bulk_backfill": False})
+    add_connection(tenant(hub), "shop", "shopify", base["shopify"], {"access_token": TOKEN}, {"bulk_backfill": False})
     add_connection(
-        hub, "warehouse", "shipstation", base["shipstation"], {"api_key": "ss_key", "api_secret": "ss_secret"}
+        tenant(hub), "warehouse", "shipstation", base["shipstation"], {"api_key": "ss_key", "api_secret": "ss_secret"}
     )
     for line in LINES:
-        set_mapping(hub, "sku", line["sku"], line["sku"], "warehouse")
-    set_mapping(hub, "shipping", "Standard", "ups:ups_ground", "warehouse")
+        set_mapping(tenant(hub), "sku", line["sku"], line["sku"], cid(hub, "warehouse"))
+    set_mapping(tenant(hub), "shipping", "Standard", "ups:ups_ground", cid(hub, "warehouse"))
     return World(hub, shop, apps["ss_state"])
 
 
@@ -98,7 +99,7 @@ def world(hub: Hub) -> Iterator[World]:
 
 
 def _push(world: World) -> BackSyncReport:
-    return push_fulfilments(world.hub, "shop")
+    return push_fulfilments(tenant(world.hub), cid(world.hub, "shop"))
 
 
 # --- a shipment line that matches no order line ---------------------------------------------------
@@ -160,9 +161,9 @@ def test_held_pushes_are_listed_by_cause_with_the_fix_and_leave_holds_once_pushe
         (doc,) = world.ss.ship_now(world.key(order))
         shipped.append((doc, list(doc["shipmentItems"])))
         doc["shipmentItems"] = [{"lineItemKey": "L-GHOST-9", "sku": "GHOST-1", "quantity": 1}]
-    assert poll_shipments(world.hub, "warehouse").error is None
+    assert poll_shipments(tenant(world.hub), cid(world.hub, "warehouse")).error is None
     assert _push(world).held == 2
-    (group,) = [g for g in holds(world.hub) if g.kind == "push"]  # one cause, however many shipments
+    (group,) = [g for g in holds(tenant(world.hub)) if g.kind == "push"]  # one cause, however many shipments
     assert (group.code, group.value, group.pushes, group.orders) == ("shipment_line_unmatched", "shop", 2, 2)
     assert group.fix.action == "edit_shipment_at_destination"
     assert group.fix.text.startswith("Correct the shipment's items in the 3PL")
@@ -174,9 +175,9 @@ def test_held_pushes_are_listed_by_cause_with_the_fix_and_leave_holds_once_pushe
 
     for doc, items in shipped:  # the 3PL corrects the shipments: checked again, pushed, out of holds
         doc["shipmentItems"] = items
-    assert poll_shipments(world.hub, "warehouse").shipments_updated == 2
+    assert poll_shipments(tenant(world.hub), cid(world.hub, "warehouse")).shipments_updated == 2
     assert _push(world).pushed == 2
-    assert [g for g in holds(world.hub) if g.kind == "push"] == []
+    assert [g for g in holds(tenant(world.hub)) if g.kind == "push"] == []
     assert world.detail(orders[0]).reasons == []
     assert all(world.detail(o).state == "fulfilled" for o in orders)
 
@@ -319,7 +320,9 @@ def test_lines_fulfilled_in_shopify_first_are_not_sent_to_the_3pl_and_the_rest_s
 
 
 def test_an_order_with_nothing_left_to_fulfil_is_skipped_and_never_posted(world: World) -> None:
-    update_connection(world.hub, "shop", settings={"download_rules": {"fulfillment_statuses": ["any"]}})
+    update_connection(
+        tenant(world.hub), cid(world.hub, "shop"), settings={"download_rules": {"fulfillment_statuses": ["any"]}}
+    )
     order = world.order()
     tee, mug = world.line_ids(order)
     _fulfil_in_admin(world.shop, order, {tee: 3, mug: 2})

@@ -17,6 +17,7 @@ from orderbridge.services.sync import sync_channel
 from orderbridge.storage.tables import alerts, events
 from tests.builders import T0, order
 from tests.fakes import FakeChannel, FakeDestination, install, revoked
+from tests.scoped import cid, tenant
 
 
 def setup(
@@ -26,8 +27,8 @@ def setup(
     for i in range(n):
         channel.put(order(i, created_at=T0 + i * every, updated_at=T0 + i * every))
     install(hub, channel, destination or FakeDestination())
-    set_mapping(hub, "sku", "SKU-1", "W-1", "wh")
-    set_mapping(hub, "shipping", "Standard", "ups:ups_ground", "wh")
+    set_mapping(tenant(hub), "sku", "SKU-1", "W-1", cid(hub, "wh"))
+    set_mapping(tenant(hub), "shipping", "Standard", "ups:ups_ground", cid(hub, "wh"))
     return channel
 
 
@@ -45,7 +46,7 @@ def open_alerts(hub: Hub) -> list[tuple[str, str, int]]:
 
 def health(hub: Hub, name: str = "shop") -> tuple[str, str]:
     with hub.db.read() as conn:
-        row = hub.connection(conn, name)
+        row = tenant(hub).connection_named(conn, name)
     return row.health, row.health_message
 
 
@@ -56,22 +57,22 @@ def test_transient_errors_degrade_then_fail_after_the_threshold_with_one_alert(h
     channel.fail_after_pages, channel.error = 0, RemoteUnavailable("Shopify answered 503")
     states = []
     for _ in range(5):
-        sync_channel(hub, "shop")
+        sync_channel(tenant(hub), cid(hub, "shop"))
         states.append(health(hub)[0])
     assert states == ["degraded", "degraded", "failing", "failing", "failing"]
     assert "3 runs in a row failed" in health(hub)[1] or "runs in a row failed" in health(hub)[1]
     assert open_alerts(hub) == [("connection_failing", "open", 1)]
-    report = health_report(hub)
+    report = health_report(tenant(hub))
     assert report["status"] == "failing"
     assert {c["name"]: c["consecutive_failures"] for c in report["connections"]}["shop"] == 5
     channel.error = None
-    sync_channel(hub, "shop")
+    sync_channel(tenant(hub), cid(hub, "shop"))
     assert health(hub)[0] == "healthy"
     assert open_alerts(hub) == [("connection_failing", "resolved", 1)]
     # a second episode alerts again (new generation of the same cause)
     channel.error = RemoteUnavailable("Shopify answered 503")
     for _ in range(3):
-        sync_channel(hub, "shop")
+        sync_channel(tenant(hub), cid(hub, "shop"))
     assert health(hub)[0] == "failing"
     assert open_alerts(hub) == [("connection_failing", "open", 2)]
     with hub.db.read() as conn:
@@ -84,18 +85,18 @@ def test_a_channel_quiet_far_longer_than_its_usual_gap_is_silent_until_orders_fl
     last = T0 + 29 * timedelta(minutes=10)
     hub.settings = hub.settings.model_copy(update={"silent_min_s": 3600.0, "silent_factor": 10.0})
     hub.now = lambda: last + timedelta(minutes=90)  # type: ignore[method-assign]
-    sync_channel(hub, "shop")
+    sync_channel(tenant(hub), cid(hub, "shop"))
     assert health(hub)[0] == "healthy"  # 90 min < max(10 × 10 min, 1 h)
     hub.now = lambda: last + timedelta(hours=3)  # type: ignore[method-assign]
-    sync_channel(hub, "shop")
+    sync_channel(tenant(hub), cid(hub, "shop"))
     state, message = health(hub)
     assert state == "silent"
     assert "no new orders from shop for 3.0 h" in message and "usually one every 10 min" in message
-    sync_channel(hub, "shop")
+    sync_channel(tenant(hub), cid(hub, "shop"))
     assert open_alerts(hub) == [("connection_silent", "open", 1)]  # one alert, not one per run
-    assert health_report(hub)["status"] == "degraded"
+    assert health_report(tenant(hub))["status"] == "degraded"
     channel.put(order(99, created_at=last + timedelta(hours=3), updated_at=last + timedelta(hours=3)))
-    sync_channel(hub, "shop")
+    sync_channel(tenant(hub), cid(hub, "shop"))
     assert health(hub)[0] == "healthy"
     assert open_alerts(hub) == [("connection_silent", "resolved", 1)]
 
@@ -103,7 +104,7 @@ def test_a_channel_quiet_far_longer_than_its_usual_gap_is_silent_until_orders_fl
 def test_a_young_channel_is_never_called_silent(hub: Hub) -> None:
     setup(hub, n=5, every=timedelta(minutes=1))
     hub.now = lambda: T0 + timedelta(days=30)  # type: ignore[method-assign]
-    sync_channel(hub, "shop")
+    sync_channel(tenant(hub), cid(hub, "shop"))
     assert health(hub)[0] == "healthy"
     assert open_alerts(hub) == []
 
@@ -112,7 +113,7 @@ def test_a_job_failing_for_a_person_to_fix_is_one_alert_while_the_connections_ot
     warehouse = FakeDestination()
     channel = setup(hub, n=3, destination=warehouse)
     hub.now = lambda: T0 + timedelta(hours=1)  # type: ignore[method-assign]
-    run_cycle(hub, shipments=False, push=False)
+    run_cycle(tenant(hub), shipments=False, push=False)
     key = sorted(warehouse.documents)[0]
     warehouse.shipments.append(
         Shipment(
@@ -124,17 +125,17 @@ def test_a_job_failing_for_a_person_to_fix_is_one_alert_while_the_connections_ot
         hint="Grant the app the location in Shopify's admin.",
     )
     for _ in range(3):  # each cycle: the sync and the posting succeed, the push fails
-        cycle = run_cycle(hub)
+        cycle = run_cycle(tenant(hub))
         assert [s["error"] for s in cycle.syncs] == [None]
         state, message = health(hub)
         assert state == "failing" and message.startswith("fulfilment push: Shopify refused the fulfilment")
     shop_id = hub_connection_id(hub, "shop")
     assert alert_rows(hub) == [(f"connection_failing:{shop_id}:push", "open", 1, 3)]  # one episode, not three
-    jobs = {c["name"]: {j["job"]: j["health"] for j in c["jobs"]} for c in health_report(hub)["connections"]}
+    jobs = {c["name"]: {j["job"]: j["health"] for j in c["jobs"]} for c in health_report(tenant(hub))["connections"]}
     assert jobs["shop"] == {"sync": "healthy", "push": "failing"}
     assert jobs["wh"] == {"post": "healthy", "shipments": "healthy"}
     channel.push_error = None
-    run_cycle(hub)
+    run_cycle(tenant(hub))
     assert health(hub) == ("healthy", "")
     assert alert_rows(hub) == [(f"connection_failing:{shop_id}:push", "resolved", 1, 3)]
     assert len(channel.pushed) == 1
@@ -147,17 +148,17 @@ def test_refused_credentials_are_one_alert_for_every_job_and_any_job_that_works_
     hub.now = lambda: T0 + timedelta(hours=1)  # type: ignore[method-assign]
     channel.fail_after_pages, channel.error = 0, revoked()
     with pytest.raises(FixConfiguration):
-        test_connection(hub, "shop")
-    sync_channel(hub, "shop")
+        test_connection(tenant(hub), cid(hub, "shop"))
+    sync_channel(tenant(hub), cid(hub, "shop"))
     state, message = health(hub)
     assert state == "failing" and "connection test: fake refused" in message and "order sync: fake refused" in message
     shop_id = hub_connection_id(hub, "shop")
     assert alert_rows(hub) == [(f"connection_failing:{shop_id}:credentials", "open", 1, 2)]  # one cause, one mail
     channel.error = None
-    sync_channel(hub, "shop")  # the credentials work again: the sync proves it for the test as well
+    sync_channel(tenant(hub), cid(hub, "shop"))  # the credentials work again: the sync proves it for the test as well
     assert health(hub) == ("healthy", "")
     assert alert_rows(hub) == [(f"connection_failing:{shop_id}:credentials", "resolved", 1, 2)]
-    jobs = {j["job"]: (j["health"], j["code"]) for j in health_report(hub)["connections"][0]["jobs"]}
+    jobs = {j["job"]: (j["health"], j["code"]) for j in health_report(tenant(hub))["connections"][0]["jobs"]}
     assert jobs == {"check": ("healthy", None), "sync": ("healthy", None)}
 
 
@@ -167,7 +168,7 @@ def test_a_job_refused_a_permission_keeps_failing_while_other_jobs_work(hub: Hub
     warehouse = FakeDestination()
     channel = setup(hub, n=3, destination=warehouse)
     hub.now = lambda: T0 + timedelta(hours=1)  # type: ignore[method-assign]
-    run_cycle(hub, shipments=False, push=False)
+    run_cycle(tenant(hub), shipments=False, push=False)
     warehouse.shipments.append(
         Shipment(
             "S-1", sorted(warehouse.documents)[0], "1Z9", "ups", "ground", T0, False, (ShipmentLine(None, "SKU-1", 1),)
@@ -175,11 +176,11 @@ def test_a_job_refused_a_permission_keeps_failing_while_other_jobs_work(hub: Hub
     )
     channel.push_error = PermissionDenied("Shopify refused this operation (HTTP 403): write_fulfillments")
     for _ in range(2):
-        run_cycle(hub)
+        run_cycle(tenant(hub))
     assert health(hub)[0] == "failing" and "fulfilment push: Shopify refused this operation" in health(hub)[1]
     shop_id = hub_connection_id(hub, "shop")
     assert alert_rows(hub) == [(f"connection_failing:{shop_id}:push", "open", 1, 2)]
-    jobs = {c["name"]: {j["job"]: j["health"] for j in c["jobs"]} for c in health_report(hub)["connections"]}
+    jobs = {c["name"]: {j["job"]: j["health"] for j in c["jobs"]} for c in health_report(tenant(hub))["connections"]}
     assert jobs == {
         "shop": {"sync": "healthy", "push": "failing"},
         "wh": {"post": "healthy", "shipments": "healthy"},
@@ -193,10 +194,10 @@ def test_a_job_that_failed_recovers_on_its_next_run_even_with_nothing_to_do(hub:
 
     setup(hub, n=0)
     with hub.db.read() as conn:
-        wh = hub.connection(conn, "wh")
-    record_failure(hub, wh, PermissionDenied("fake 3PL refused this operation (HTTP 403)"), job="post")
+        wh = tenant(hub).connection_named(conn, "wh")
+    record_failure(tenant(hub), wh, PermissionDenied("fake 3PL refused this operation (HTTP 403)"), job="post")
     assert health(hub, "wh")[0] == "failing"
-    report = post_ready(hub, "wh")  # nothing is ready: the run talks to nobody, and still worked
+    report = post_ready(tenant(hub), cid(hub, "wh"))  # nothing is ready: the run talks to nobody, and still worked
     assert report.error is None and report.batches == 0
     assert health(hub, "wh") == ("healthy", "")
     wh_id = hub_connection_id(hub, "wh")
@@ -205,7 +206,7 @@ def test_a_job_that_failed_recovers_on_its_next_run_even_with_nothing_to_do(hub:
 
 def hub_connection_id(hub: Hub, name: str) -> int:
     with hub.db.read() as conn:
-        return hub.connection(conn, name).id
+        return tenant(hub).connection_named(conn, name).id
 
 
 def test_the_last_success_and_sync_lag_are_the_syncs_not_any_jobs(hub: Hub) -> None:
@@ -214,8 +215,8 @@ def test_the_last_success_and_sync_lag_are_the_syncs_not_any_jobs(hub: Hub) -> N
     setup(hub, n=3)
     synced_at = T0 + timedelta(hours=1)
     hub.now = lambda: synced_at  # type: ignore[method-assign]
-    sync_channel(hub, "shop")
+    sync_channel(tenant(hub), cid(hub, "shop"))
     hub.now = lambda: synced_at + timedelta(minutes=30)  # type: ignore[method-assign]
-    test_connection(hub, "shop")  # the shop answers — which says nothing about orders flowing
-    (shop,) = [c for c in health_report(hub)["connections"] if c["name"] == "shop"]
+    test_connection(tenant(hub), cid(hub, "shop"))  # the shop answers — which says nothing about orders flowing
+    (shop,) = [c for c in health_report(tenant(hub))["connections"] if c["name"] == "shop"]
     assert shop["last_success_at"] == synced_at.isoformat() and shop["sync_lag_s"] == 1800.0

@@ -33,6 +33,7 @@ from orderbridge.storage.repos.cursors import read_cursor
 from orderbridge.storage.tables import ingest_failures, orders
 from tests.dbfaults import refusing
 from tests.e2e.helpers import TOKEN
+from tests.scoped import cid, tenant
 
 
 @dataclass
@@ -45,7 +46,7 @@ class World:
     def posted_ids(self) -> set[str]:
         """The channel ids of the orders the ShipStation sandbox holds, read from its own ledger."""
         with self.hub.db.read() as conn:
-            shop_id = self.hub.connection(conn, "shop").id
+            shop_id = tenant(self.hub).connection_named(conn, "shop").id
         created = {e.key for e in self.warehouse.entries("order_created")}
         return {key.removeprefix(f"ob-{shop_id}-") for key in created}
 
@@ -55,7 +56,7 @@ class World:
         return state
 
     def shop_health(self) -> dict[str, Any]:
-        report = health_report(self.hub)
+        report = health_report(tenant(self.hub))
         found: dict[str, Any] = next(c for c in report["connections"] if c["name"] == "shop")
         return found
 
@@ -65,11 +66,13 @@ def world_of(hub: Hub, n: int, *, bulk: bool) -> Iterator[World]:
     ss_state, ss_app = shipstation_sandbox(limits=False, ship_after_seconds=3600.0)
     ids = [str(shop_state.add_order()["id"]) for _ in range(n)]
     with run_in_thread(shop_app) as shop, run_in_thread(ss_app) as ss:
-        add_connection(hub, "shop", "shopify", shop.base_url, {"access_token": TOKEN}, {"bulk_backfill": bulk})
-        add_connection(hub, "warehouse", "shipstation", ss.base_url, {"api_key": "ss_key", "api_secret": "ss_secret"})
+        add_connection(tenant(hub), "shop", "shopify", shop.base_url, {"access_token": TOKEN}, {"bulk_backfill": bulk})
+        add_connection(
+            tenant(hub), "warehouse", "shipstation", ss.base_url, {"api_key": "ss_key", "api_secret": "ss_secret"}
+        )
         for sku, _t, _p in generator.CATALOG:
-            set_mapping(hub, "sku", sku, sku, "warehouse")
-        set_mapping(hub, "shipping", "*", "ups:ups_ground", "warehouse")
+            set_mapping(tenant(hub), "sku", sku, sku, cid(hub, "warehouse"))
+        set_mapping(tenant(hub), "shipping", "*", "ups:ups_ground", cid(hub, "warehouse"))
         yield World(hub, shop_state, ss_state, ids)
 
 
@@ -85,57 +88,57 @@ def paged(hub: Hub) -> Iterator[World]:
 
 
 def open_reasons(hub: Hub, external_id: str) -> list[dict[str, Any]]:
-    return show_order(hub, external_id).reasons
+    return show_order(tenant(hub), external_id).reasons
 
 
 def test_an_order_the_database_refuses_is_held_and_the_rest_of_its_batch_is_stored_and_posted(world: World) -> None:
     hub, bad = world.hub, world.ids[3]
     with refusing(hub, bad):
-        report = sync_channel(hub, "shop")
+        report = sync_channel(tenant(hub), cid(hub, "shop"))
         assert report.ok, report.error
         assert (report.counts.fetched, report.counts.inserted, report.counts.refused) == (8, 8, 1)
-        run_cycle(hub, sync=False)
+        run_cycle(tenant(hub), sync=False)
         # the others are stored as usual and reach the 3PL; the refused one is held, not posted
         assert world.posted_ids() == set(world.ids) - {bad}
         assert world.state_of(bad) == "held"
         for other in set(world.ids) - {bad}:  # stored once, as in a batch nothing refused: no trace of the retry
-            detail = show_order(hub, other)
+            detail = show_order(tenant(hub), other)
             assert (detail.state, detail.version, detail.reasons) == ("posted", 1, [])
             assert [e["kind"] for e in detail.timeline].count("received") == 1
         (reason,) = open_reasons(hub, bad)
         assert reason["code"] == "storage_refused"
         assert f"order {bad} refused by the test trigger" in reason["message"]
         assert "the next sync stores the order whole" in reason["fix"].text
-        detail = show_order(hub, bad)
+        detail = show_order(tenant(hub), bad)
         assert str(detail.raw["id"]).rsplit("/", 1)[-1] == bad  # the raw payload is kept (a GraphQL node)
         # the cursor moved past the batch
         with hub.db.read() as conn:
-            cursor = read_cursor(conn, hub.connection(conn, "shop").id)
+            cursor = read_cursor(conn, tenant(hub).connection_named(conn, "shop").id)
             newest = conn.execute(select(func.max(orders.c.channel_updated_at))).scalar_one()
         assert cursor is not None and cursor >= newest
         # a second sync is not stopped by the same order: it is already handled
-        again = sync_channel(hub, "shop")
+        again = sync_channel(tenant(hub), cid(hub, "shop"))
         assert again.ok and again.counts.refused == 0 and again.counts.inserted == 0
         # health names the refused order
         shop = world.shop_health()
         assert shop["health"] == "degraded" and shop["ingest_failures"] == 1
         assert "could not be stored as sent" in shop["message"] and "refused by the test trigger" in shop["message"]
         assert {j["job"]: j["health"] for j in shop["jobs"]}["sync"] == "degraded"
-        assert health_report(hub)["status"] == "degraded"
-        groups = [g for g in holds(hub) if g.code == "storage_refused"]
+        assert health_report(tenant(hub))["status"] == "degraded"
+        groups = [g for g in holds(tenant(hub)) if g.code == "storage_refused"]
         assert [(g.value, g.orders) for g in groups] == [("refused_by_trigger", 1)]
 
 
 def test_a_corrected_version_is_stored_whole_released_posted_and_health_recovers(paged: World) -> None:
     hub, bad = paged.hub, paged.ids[2]
     with refusing(hub, bad):
-        assert sync_channel(hub, "shop").counts.refused == 1
+        assert sync_channel(tenant(hub), cid(hub, "shop")).counts.refused == 1
     # the cause is gone (the trigger dropped) and the channel sends a new version
     paged.shop.update_order(int(bad), note="corrected")
-    report = sync_channel(hub, "shop")
+    report = sync_channel(tenant(hub), cid(hub, "shop"))
     assert report.ok and report.counts.changed == 1 and report.counts.refused == 0
     assert open_reasons(hub, bad) == []
-    run_cycle(hub, sync=False)
+    run_cycle(tenant(hub), sync=False)
     assert paged.posted_ids() == set(paged.ids)
     shop = paged.shop_health()
     assert (shop["health"], shop["ingest_failures"]) == ("healthy", 0)
@@ -146,19 +149,19 @@ def test_a_corrected_version_is_stored_whole_released_posted_and_health_recovers
 def test_an_order_refused_even_in_its_minimal_form_is_quarantined_with_its_raw_bytes(paged: World) -> None:
     hub, bad = paged.hub, paged.ids[5]
     with refusing(hub, bad, minimal_too=True):
-        report = sync_channel(hub, "shop")
+        report = sync_channel(tenant(hub), cid(hub, "shop"))
         assert report.ok and (report.counts.inserted, report.counts.quarantined) == (7, 1)
-        run_cycle(hub, sync=False)
+        run_cycle(tenant(hub), sync=False)
         assert paged.posted_ids() == set(paged.ids) - {bad}
         with hub.db.read() as conn:
             row = conn.execute(select(ingest_failures)).one()
             assert conn.execute(select(func.count()).where(orders.c.external_id == bad)).scalar_one() == 0
-            assert read_cursor(conn, hub.connection(conn, "shop").id) is not None
+            assert read_cursor(conn, tenant(hub).connection_named(conn, "shop").id) is not None
         assert (row.external_id, row.stage, row.kind) == (bad, "quarantined", "refused_by_trigger")
         assert f'"legacyResourceId":"{bad}"'.encode() in row.raw.replace(b" ", b"")  # the GraphQL node's bytes
-        (group,) = [g for g in holds(hub) if g.code == "storage_refused"]
+        (group,) = [g for g in holds(tenant(hub)) if g.code == "storage_refused"]
         assert group.kind == "quarantine" and group.orders == 1 and bad in group.examples[0]
-        again = sync_channel(hub, "shop")  # the batch is refused again, isolated again, and commits
+        again = sync_channel(tenant(hub), cid(hub, "shop"))  # the batch is refused again, isolated again, and commits
         assert again.ok and again.counts.quarantined == 1
         shop = paged.shop_health()
         assert shop["health"] == "degraded" and "quarantined" in shop["message"] and shop["ingest_failures"] == 1
@@ -174,7 +177,7 @@ def test_a_batch_nothing_refuses_is_one_orders_insert_with_no_savepoint_per_orde
 
     event.listen(paged.hub.db.engine, "before_cursor_execute", seen)
     try:
-        assert sync_channel(paged.hub, "shop").counts.inserted == 8
+        assert sync_channel(tenant(paged.hub), cid(paged.hub, "shop")).counts.inserted == 8
     finally:
         event.remove(paged.hub.db.engine, "before_cursor_execute", seen)
     assert sum(1 for s in statements if s.startswith("INSERT INTO orders")) == 1
@@ -199,7 +202,7 @@ def test_an_error_that_is_not_the_rows_still_fails_the_batch(paged: World) -> No
         )
     try:
         with pytest.raises(DBAPIError, match="could not serialize"):
-            sync_channel(hub, "shop")
+            sync_channel(tenant(hub), cid(hub, "shop"))
     finally:
         with hub.db.transaction() as conn:
             conn.execute(text("DROP TRIGGER IF EXISTS test_refuse_one ON orders"))
@@ -216,44 +219,44 @@ def test_a_nul_character_is_held_by_the_input_limits_before_postgresql_can_refus
     hub = paged.hub
     bad = paged.ids[4]
     paged.shop.update_order(int(bad), name="#NUL\u0000NAME")
-    report = sync_channel(hub, "shop")
+    report = sync_channel(tenant(hub), cid(hub, "shop"))
     assert report.ok and (report.counts.inserted, report.counts.refused, report.counts.quarantined) == (8, 0, 0)
-    run_cycle(hub, sync=False)
+    run_cycle(tenant(hub), sync=False)
     assert paged.posted_ids() == set(paged.ids) - {bad}
     (reason,) = open_reasons(hub, bad)
     assert reason["code"] == "invalid_text" and reason["value"].startswith("number=")
     assert "NUL" in reason["message"]
-    assert show_order(hub, bad).number == "#NUL\ufffdNAME"  # the column gets a replacement character
-    assert sync_channel(hub, "shop").counts.changed == 0  # the same version again: unchanged
+    assert show_order(tenant(hub), bad).number == "#NUL\ufffdNAME"  # the column gets a replacement character
+    assert sync_channel(tenant(hub), cid(hub, "shop")).counts.changed == 0  # the same version again: unchanged
 
 
 def test_a_refused_new_version_holds_an_order_not_yet_posted_and_a_retry_cannot_post_the_older_one(
     paged: World,
 ) -> None:
     hub, bad = paged.hub, paged.ids[1]
-    assert sync_channel(hub, "shop").counts.inserted == 8  # all ready, nothing posted yet
+    assert sync_channel(tenant(hub), cid(hub, "shop")).counts.inserted == 8  # all ready, nothing posted yet
     paged.shop.update_order(int(bad), note="second version")
     with refusing(hub, bad):
-        report = sync_channel(hub, "shop")
+        report = sync_channel(tenant(hub), cid(hub, "shop"))
     assert report.ok and (report.counts.changed, report.counts.refused) == (1, 1)
-    detail = show_order(hub, bad)
+    detail = show_order(tenant(hub), bad)
     assert (detail.state, detail.version) == ("held", 2)
     assert detail.raw["note"] == "second version"  # the refused version's raw payload is kept
     assert any(e["kind"] == "version_changed" and "could not be stored whole" in e["message"] for e in detail.timeline)
-    assert retry_order(hub, bad) == "held"  # no content to post: an older version never goes
-    run_cycle(hub, sync=False)
+    assert retry_order(tenant(hub), bad) == "held"  # no content to post: an older version never goes
+    run_cycle(tenant(hub), sync=False)
     assert paged.posted_ids() == set(paged.ids) - {bad}
 
 
 def test_a_refused_new_version_of_a_posted_order_keeps_the_posted_content_and_says_so(paged: World) -> None:
     hub, bad = paged.hub, paged.ids[6]
-    run_cycle(hub)  # synced and posted
+    run_cycle(tenant(hub))  # synced and posted
     assert paged.posted_ids() == set(paged.ids)
     paged.shop.update_order(int(bad), note="after posting")
     with refusing(hub, bad):
-        report = sync_channel(hub, "shop")
+        report = sync_channel(tenant(hub), cid(hub, "shop"))
     assert report.ok and report.counts.refused == 1
-    detail = show_order(hub, bad)
+    detail = show_order(tenant(hub), bad)
     assert (detail.state, detail.version, detail.reasons) == ("posted", 2, [])
     assert detail.raw["note"] == "after posting"
     (changed,) = [e for e in detail.timeline if e["kind"] == "version_changed"]

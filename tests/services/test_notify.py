@@ -34,6 +34,7 @@ from orderbridge.services.sync import sync_channel
 from orderbridge.storage.tables import alerts, tenants
 from tests.builders import T0, order
 from tests.fakes import FakeChannel, FakeDestination, install
+from tests.scoped import cid, tenant
 from tests.smtp import SmtpSink, make_certificates, smtp_server
 
 OPS, OWNER = "ops@example.com", "owner@example.com"
@@ -86,7 +87,7 @@ def raise_failing(hub: Hub, key: str = "connection_failing:1") -> bool:
     with hub.db.transaction() as conn:
         return notify.raise_alert(
             conn,
-            hub.tenant_id,
+            tenant(hub).tenant_id,
             key=key,
             kind="connection_failing",
             subject="shop is failing: the channel refused the credentials",
@@ -105,11 +106,11 @@ FAILING_FIXES = (
 
 def resolve(hub: Hub, key: str = "connection_failing:1") -> bool:
     with hub.db.transaction() as conn:
-        return notify.resolve_alert(conn, hub.tenant_id, key, hub.now())
+        return notify.resolve_alert(conn, tenant(hub).tenant_id, key, hub.now())
 
 
 def only_alert(hub: Hub) -> notify.AlertInfo:
-    (alert,) = notify.list_alerts(hub)
+    (alert,) = notify.list_alerts(tenant(hub))
     return alert
 
 
@@ -120,7 +121,7 @@ def test_one_alert_is_one_email_per_recipient_with_subject_body_link_and_alert_h
     mail_hub: Hub, smtp: SmtpSink
 ) -> None:
     assert raise_failing(mail_hub) is True
-    report = notify.dispatch(mail_hub)
+    report = notify.dispatch(tenant(mail_hub))
 
     assert (report.sent, report.failed, report.pending, report.dispatched) == (2, 0, 0, 1)
     assert len(smtp.inbox) == 2
@@ -154,7 +155,7 @@ def test_the_same_cause_raised_five_times_is_counted_and_sent_once(mail_hub: Hub
     for _ in range(5):
         outcomes.append(raise_failing(mail_hub))
         clock.advance(minutes=1)
-        notify.dispatch(mail_hub)
+        notify.dispatch(tenant(mail_hub))
 
     assert outcomes == [True, False, False, False, False]
     assert len(smtp.inbox.to(OPS)) == 1
@@ -165,14 +166,14 @@ def test_the_same_cause_raised_five_times_is_counted_and_sent_once(mail_hub: Hub
 
 def test_a_resolved_cause_that_comes_back_is_sent_again_as_a_new_episode(mail_hub: Hub, smtp: SmtpSink) -> None:
     raise_failing(mail_hub)
-    notify.dispatch(mail_hub)
+    notify.dispatch(tenant(mail_hub))
     assert resolve(mail_hub) is True
     assert resolve(mail_hub) is False  # already resolved
-    notify.dispatch(mail_hub)
+    notify.dispatch(tenant(mail_hub))
     assert len(smtp.inbox.to(OPS)) == 1
 
     assert raise_failing(mail_hub) is True
-    notify.dispatch(mail_hub)
+    notify.dispatch(tenant(mail_hub))
 
     first, second = smtp.inbox.to(OPS)
     assert first.message["X-OrderBridge-Alert"] == second.message["X-OrderBridge-Alert"] == "connection_failing:1"
@@ -185,14 +186,14 @@ def test_dispatching_again_sends_nothing_twice_even_if_the_alert_was_not_marked_
     mail_hub: Hub, smtp: SmtpSink
 ) -> None:
     raise_failing(mail_hub)
-    notify.dispatch(mail_hub)
-    again = notify.dispatch(mail_hub)
+    notify.dispatch(tenant(mail_hub))
+    again = notify.dispatch(tenant(mail_hub))
     assert (again.sent, again.dispatched) == (0, 0)
 
     # a crash after sending but before the alert was marked dispatched
     with mail_hub.db.transaction() as conn:
         conn.execute(update(alerts).values(dispatched_at=None))
-    rerun = notify.dispatch(mail_hub)
+    rerun = notify.dispatch(tenant(mail_hub))
 
     assert (rerun.sent, rerun.dispatched) == (0, 1)
     assert len(smtp.inbox) == 2
@@ -201,7 +202,7 @@ def test_dispatching_again_sends_nothing_twice_even_if_the_alert_was_not_marked_
 def test_an_alert_resolved_before_it_was_sent_is_still_sent_and_says_so(mail_hub: Hub, smtp: SmtpSink) -> None:
     raise_failing(mail_hub)
     resolve(mail_hub)
-    notify.dispatch(mail_hub)
+    notify.dispatch(tenant(mail_hub))
     (received,) = smtp.inbox.to(OPS)
     assert "Resolved since" in received.text
 
@@ -213,7 +214,7 @@ def test_an_smtp_outage_is_recorded_and_the_alert_is_sent_once_when_the_server_i
     configure(mail_hub, smtp_port=port, alert_recipients=OPS)
     raise_failing(mail_hub)
 
-    down = notify.dispatch(mail_hub)
+    down = notify.dispatch(tenant(mail_hub))
     assert (down.sent, down.pending, down.dispatched) == (0, 1, 0)
     (delivery,) = only_alert(mail_hub).deliveries
     assert (delivery.status, delivery.attempts) == ("retrying", 1)
@@ -221,12 +222,12 @@ def test_an_smtp_outage_is_recorded_and_the_alert_is_sent_once_when_the_server_i
     assert only_alert(mail_hub).dispatched_at is None
 
     with smtp_server(port) as server:
-        too_soon = notify.dispatch(mail_hub)  # waits out the retry pause
+        too_soon = notify.dispatch(tenant(mail_hub))  # waits out the retry pause
         assert (too_soon.sent, too_soon.pending, len(server.inbox)) == (0, 1, 0)
         clock.advance(seconds=notify.RETRY_AFTER_S[0])
-        back = notify.dispatch(mail_hub)
+        back = notify.dispatch(tenant(mail_hub))
         clock.advance(hours=1)
-        notify.dispatch(mail_hub)
+        notify.dispatch(tenant(mail_hub))
 
         assert (back.sent, back.dispatched) == (1, 1)
         (received,) = server.inbox.to(OPS)
@@ -240,7 +241,7 @@ def test_a_delivery_is_given_up_after_five_attempts_and_the_alert_stays_listed(m
     raise_failing(mail_hub)
     reports = []
     for _ in range(notify.MAX_ATTEMPTS):
-        reports.append(notify.dispatch(mail_hub))
+        reports.append(notify.dispatch(tenant(mail_hub)))
         clock.advance(hours=1)
 
     assert [r.failed for r in reports] == [0, 0, 0, 0, 1]
@@ -249,21 +250,21 @@ def test_a_delivery_is_given_up_after_five_attempts_and_the_alert_stays_listed(m
     assert alert.dispatched_at is not None and alert.state == "open"
     (delivery,) = alert.deliveries
     assert (delivery.status, delivery.attempts) == ("failed", 5)
-    assert notify.dispatch(mail_hub).as_dict()["failed"] == 0  # given up once, not again
+    assert notify.dispatch(tenant(mail_hub)).as_dict()["failed"] == 0  # given up once, not again
 
 
 def test_smtp_login_uses_the_configured_credentials(mail_hub: Hub, clock: Clock) -> None:
     with smtp_server(login=("alerts", "s3cret")) as server:
         configure(mail_hub, smtp_port=server.port, smtp_user="alerts", smtp_password="wrong", alert_recipients=OPS)
         raise_failing(mail_hub)
-        refused = notify.dispatch(mail_hub)
+        refused = notify.dispatch(tenant(mail_hub))
         assert refused.pending == 1 and len(server.inbox) == 0
         (delivery,) = only_alert(mail_hub).deliveries
         assert delivery.error is not None and "535" in delivery.error
 
         configure(mail_hub, smtp_password="s3cret")
         clock.advance(hours=1)
-        accepted = notify.dispatch(mail_hub)
+        accepted = notify.dispatch(tenant(mail_hub))
         (received,) = server.inbox.to(OPS)
         assert accepted.sent == 1 and received.authenticated
 
@@ -272,7 +273,7 @@ def test_recipients_without_an_smtp_host_are_refused_with_a_fix(mail_hub: Hub) -
     configure(mail_hub, smtp_host=None)
     raise_failing(mail_hub)
     with pytest.raises(SettingsError, match="SMTP") as info:
-        notify.dispatch(mail_hub)
+        notify.dispatch(tenant(mail_hub))
     assert "ORDERBRIDGE_SMTP_HOST" in info.value.hint
 
 
@@ -281,15 +282,15 @@ def test_recipients_without_an_smtp_host_are_refused_with_a_fix(mail_hub: Hub) -
 
 def test_without_recipients_or_webhooks_alerts_stay_listed_and_the_report_says_so(hub: Hub, clock: Clock) -> None:
     raise_failing(hub)
-    report = notify.dispatch(hub)
+    report = notify.dispatch(tenant(hub))
 
     assert (report.sent, report.skipped_no_targets) == (0, 1)
     assert "no alert recipients or webhooks are configured" in report.note
     alert = only_alert(hub)
     assert alert.dispatched_at is not None and alert.deliveries == [] and alert.state == "open"
-    assert [a.key for a in notify.list_alerts(hub, open_only=True)] == ["connection_failing:1"]
+    assert [a.key for a in notify.list_alerts(tenant(hub), open_only=True)] == ["connection_failing:1"]
     resolve(hub)
-    assert notify.list_alerts(hub, open_only=True) == []
+    assert notify.list_alerts(tenant(hub), open_only=True) == []
 
 
 # --- webhooks ------------------------------------------------------------------------------------
@@ -318,7 +319,7 @@ def test_a_webhook_target_receives_the_alert_as_signed_json(hub: Hub, clock: Clo
     with run_in_thread(receiver.app()) as server:
         configure(hub, alert_webhook_urls=f"{server.base_url}/alerts", alert_webhook_secret=SECRET, public_url=PUBLIC)
         raise_failing(hub)
-        report = notify.dispatch(hub)
+        report = notify.dispatch(tenant(hub))
 
     assert (report.sent, report.dispatched) == (1, 1)
     ((headers, body),) = receiver.calls
@@ -364,12 +365,12 @@ def test_a_webhook_that_answers_an_error_is_retried_with_the_same_alert_id(hub: 
     with run_in_thread(receiver.app()) as server:
         configure(hub, alert_webhook_urls=f"{server.base_url}/alerts", alert_webhook_secret=SECRET)
         raise_failing(hub)
-        first = notify.dispatch(hub)
+        first = notify.dispatch(tenant(hub))
         (delivery,) = only_alert(hub).deliveries
         assert first.pending == 1 and delivery.error is not None and "HTTP 500" in delivery.error
         clock.advance(minutes=5)
-        second = notify.dispatch(hub)
-        notify.dispatch(hub)
+        second = notify.dispatch(tenant(hub))
+        notify.dispatch(tenant(hub))
 
     assert (second.sent, second.dispatched) == (1, 1)
     assert len(receiver.calls) == 2
@@ -382,7 +383,7 @@ def test_webhooks_without_a_signing_secret_are_refused_and_nothing_is_marked_sen
         configure(hub, alert_webhook_urls=f"{server.base_url}/alerts", alert_webhook_secret=None)
         raise_failing(hub)
         with pytest.raises(SettingsError) as info:
-            notify.dispatch(hub)
+            notify.dispatch(tenant(hub))
 
     assert "ORDERBRIDGE_ALERT_WEBHOOK_SECRET" in info.value.hint
     assert receiver.calls == []
@@ -395,9 +396,9 @@ def test_email_and_webhook_targets_are_each_sent_once(mail_hub: Hub, smtp: SmtpS
     with run_in_thread(receiver.app()) as server:
         configure(mail_hub, alert_webhook_urls=f"{server.base_url}/alerts", alert_webhook_secret=SECRET)
         raise_failing(mail_hub)
-        first = notify.dispatch(mail_hub)  # mail goes, the webhook fails
+        first = notify.dispatch(tenant(mail_hub))  # mail goes, the webhook fails
         clock.advance(hours=1)
-        second = notify.dispatch(mail_hub)  # only the webhook is retried
+        second = notify.dispatch(tenant(mail_hub))  # only the webhook is retried
 
     assert (first.sent, first.pending, first.dispatched) == (2, 1, 0)
     assert (second.sent, second.dispatched) == (1, 1)
@@ -412,7 +413,7 @@ def test_links_are_rendered_when_sent_so_a_changed_public_url_reaches_a_queued_a
 ) -> None:
     raise_failing(mail_hub)
     configure(mail_hub, public_url="https://moved.example.com/")
-    notify.dispatch(mail_hub)
+    notify.dispatch(tenant(mail_hub))
     (received,) = smtp.inbox.to(OPS)
     assert "Where to fix it: https://moved.example.com/connections/shop" in received.text
     assert PUBLIC not in received.text
@@ -421,7 +422,7 @@ def test_links_are_rendered_when_sent_so_a_changed_public_url_reaches_a_queued_a
 def test_a_hub_without_a_presentation_sends_the_fixes_as_sentences(mail_hub: Hub, smtp: SmtpSink) -> None:
     mail_hub.present = Unpresented()
     raise_failing(mail_hub)
-    notify.dispatch(mail_hub)
+    notify.dispatch(tenant(mail_hub))
     (received,) = smtp.inbox.to(OPS)
     text = received.text.replace("\r\n", "\n")
     assert "- Renew the connection's access token.\n" in text
@@ -438,9 +439,9 @@ def hold_some_orders(hub: Hub) -> None:
         channel.put(order(n, skus=("ABC-1",)))
     channel.put(order(5, shipping="Drone"))
     install(hub, channel, FakeDestination())
-    set_mapping(hub, "sku", "SKU-1", "W-1", "wh")
-    set_mapping(hub, "shipping", "Standard", "ups:ups_ground", "wh")
-    sync_channel(hub, "shop")
+    set_mapping(tenant(hub), "sku", "SKU-1", "W-1", cid(hub, "wh"))
+    set_mapping(tenant(hub), "shipping", "Standard", "ups:ups_ground", cid(hub, "wh"))
+    sync_channel(tenant(hub), cid(hub, "shop"))
 
 
 def tenant_created_at(hub: Hub) -> datetime:
@@ -465,8 +466,8 @@ def test_the_digest_groups_held_orders_by_cause_with_counts_and_the_fix(
     mail_hub: Hub, smtp: SmtpSink, digest_day: datetime
 ) -> None:
     hold_some_orders(mail_hub)
-    assert notify.send_digest_if_due(mail_hub) is True
-    notify.dispatch(mail_hub)
+    assert notify.send_digest_if_due(tenant(mail_hub)) is True
+    notify.dispatch(tenant(mail_hub))
 
     (received,) = smtp.inbox.to(OPS)
     assert received.message["Subject"] == "[OrderBridge] Digest: 4 held order(s), 2 cause(s) to fix"
@@ -486,27 +487,27 @@ def test_the_digest_groups_held_orders_by_cause_with_counts_and_the_fix(
     assert "Ledger: 5 orders" in text and "4 held" in text
     assert "- See the held orders, grouped by cause: orderbridge holds" in text
     assert f"Where to fix it: {PUBLIC}/holds\n" in text
-    (digest,) = notify.list_alerts(mail_hub)
+    (digest,) = notify.list_alerts(tenant(mail_hub))
     assert "orderbridge" not in digest.body and "http" not in digest.body  # stored: plain words
     assert "3 orders blocked by SKU ABC-1 — map SKU 'ABC-1' to a SKU of destination 'wh'." in digest.body
 
 
 def test_the_digest_is_sent_once_per_period(mail_hub: Hub, smtp: SmtpSink, clock: Clock, digest_day: datetime) -> None:
     configure(mail_hub, alert_recipients=OPS)
-    assert notify.send_digest_if_due(mail_hub) is True
-    notify.dispatch(mail_hub)
+    assert notify.send_digest_if_due(tenant(mail_hub)) is True
+    notify.dispatch(tenant(mail_hub))
     clock.advance(hours=11)
-    assert notify.send_digest_if_due(mail_hub) is False
-    notify.dispatch(mail_hub)
+    assert notify.send_digest_if_due(tenant(mail_hub)) is False
+    notify.dispatch(tenant(mail_hub))
     assert len(smtp.inbox.to(OPS)) == 1
 
     clock.advance(hours=13)  # the next day
-    assert notify.send_digest_if_due(mail_hub) is True
-    assert notify.send_digest_if_due(mail_hub) is False
-    notify.dispatch(mail_hub)
+    assert notify.send_digest_if_due(tenant(mail_hub)) is True
+    assert notify.send_digest_if_due(tenant(mail_hub)) is False
+    notify.dispatch(tenant(mail_hub))
 
     assert len(smtp.inbox.to(OPS)) == 2
-    digests = notify.list_alerts(mail_hub)
+    digests = notify.list_alerts(tenant(mail_hub))
     assert [(d.key, d.state) for d in digests] == [
         (digest_key(digest_day + timedelta(days=1)), "open"),
         (digest_key(digest_day), "resolved"),
@@ -517,15 +518,15 @@ def test_the_first_digest_waits_for_the_first_period_after_the_tenant_was_create
     created = tenant_created_at(mail_hub)
     clock.now = created
     if notify.digest_period_start(created, 86400) < created:  # not created exactly at midnight
-        assert notify.send_digest_if_due(mail_hub) is False
+        assert notify.send_digest_if_due(tenant(mail_hub)) is False
     clock.now = notify.digest_period_start(created, 86400) + timedelta(days=1)
-    assert notify.send_digest_if_due(mail_hub) is True
+    assert notify.send_digest_if_due(tenant(mail_hub)) is True
 
 
 def test_a_digest_with_nothing_held_is_still_sent(mail_hub: Hub, smtp: SmtpSink, digest_day: datetime) -> None:
     configure(mail_hub, alert_recipients=OPS, digest_every_s=3600)
-    assert notify.send_digest_if_due(mail_hub) is True
-    notify.dispatch(mail_hub)
+    assert notify.send_digest_if_due(tenant(mail_hub)) is True
+    notify.dispatch(tenant(mail_hub))
 
     (received,) = smtp.inbox.to(OPS)
     assert received.message["Subject"] == "[OrderBridge] Digest: nothing held"
@@ -535,13 +536,14 @@ def test_a_digest_with_nothing_held_is_still_sent(mail_hub: Hub, smtp: SmtpSink,
 
 def hold_a_push(hub: Hub, carrier: str | None = None) -> None:
     """Post the one ready order (#1001) and ship it without a carrier (or, again, with ``carrier``)."""
-    post_ready(hub, "wh")
-    destination = hub.connectors["wh"]
+    scope, shop, wh = tenant(hub), cid(hub, "shop"), cid(hub, "wh")
+    post_ready(scope, wh)
+    destination = hub.connectors[wh]
     (key,) = destination.documents  # type: ignore[attr-defined]
     line = ShipmentLine("L1", "SKU-1", 1)
     destination.shipments[:] = [Shipment("S-1", key, "1Z999", carrier, None, T0, False, (line,))]  # type: ignore[attr-defined]
-    assert poll_shipments(hub, "wh").error is None
-    assert push_fulfilments(hub, "shop").error is None
+    assert poll_shipments(scope, wh).error is None
+    assert push_fulfilments(scope, shop).error is None
 
 
 def test_the_digest_lists_held_fulfilment_pushes_by_cause_with_held_orders(
@@ -549,8 +551,8 @@ def test_the_digest_lists_held_fulfilment_pushes_by_cause_with_held_orders(
 ) -> None:
     hold_some_orders(mail_hub)
     hold_a_push(mail_hub)
-    assert notify.send_digest_if_due(mail_hub) is True
-    notify.dispatch(mail_hub)
+    assert notify.send_digest_if_due(tenant(mail_hub)) is True
+    notify.dispatch(tenant(mail_hub))
 
     (received,) = smtp.inbox.to(OPS)
     subject = "[OrderBridge] Digest: 4 held order(s), 1 held fulfilment push(es), 3 cause(s) to fix"
@@ -569,7 +571,7 @@ def test_the_digest_lists_held_fulfilment_pushes_by_cause_with_held_orders(
 
 
 def only_digest(hub: Hub) -> notify.AlertInfo:
-    (digest,) = [a for a in notify.list_alerts(hub) if a.kind == "digest"]
+    (digest,) = [a for a in notify.list_alerts(tenant(hub)) if a.kind == "digest"]
     return digest
 
 
@@ -580,9 +582,9 @@ def test_a_new_hold_reason_alerts_once_per_cause_and_clears_when_fixed(
     mail_hub: Hub, smtp: SmtpSink, clock: Clock
 ) -> None:
     hold_some_orders(mail_hub)  # 3 orders blocked by SKU ABC-1, 1 by shipping method Drone
-    assert notify.sync_hold_alerts(mail_hub) == (2, 0)
-    assert notify.sync_hold_alerts(mail_hub) == (0, 0)  # still held: not raised again
-    notify.dispatch(mail_hub)
+    assert notify.sync_hold_alerts(tenant(mail_hub)) == (2, 0)
+    assert notify.sync_hold_alerts(tenant(mail_hub)) == (0, 0)  # still held: not raised again
+    notify.dispatch(tenant(mail_hub))
     to_ops = [m for m in smtp.messages if m["To"] == OPS]
     subjects = sorted(m["Subject"] for m in to_ops)
     assert subjects == ["[OrderBridge] Orders held: SKU ABC-1", "[OrderBridge] Orders held: shipping method Drone"]
@@ -591,12 +593,12 @@ def test_a_new_hold_reason_alerts_once_per_cause_and_clears_when_fixed(
     assert "3 orders held" in text
     assert "- Map SKU 'ABC-1' to a SKU of destination 'wh': orderbridge mappings set sku 'ABC-1'" in text
     assert f"Where to fix it: {PUBLIC}/holds?code=sku_unmapped&value=ABC-1\n" in text
-    set_mapping(mail_hub, "sku", "ABC-1", "W-ABC", "wh")  # releases the three orders
-    assert notify.sync_hold_alerts(mail_hub) == (0, 1)
+    set_mapping(tenant(mail_hub), "sku", "ABC-1", "W-ABC", cid(mail_hub, "wh"))  # releases the three orders
+    assert notify.sync_hold_alerts(tenant(mail_hub)) == (0, 1)
     clock.advance(minutes=1)
-    notify.dispatch(mail_hub)
+    notify.dispatch(tenant(mail_hub))
     assert len([m for m in smtp.messages if m["To"] == OPS]) == 2  # resolving sends nothing
-    states = {a.key: a.state for a in notify.list_alerts(mail_hub)}
+    states = {a.key: a.state for a in notify.list_alerts(tenant(mail_hub))}
     assert states == {"hold:sku_unmapped:ABC-1": "resolved", "hold:shipping_method_unmapped:Drone": "open"}
 
 
@@ -605,8 +607,8 @@ def test_a_held_fulfilment_push_alerts_once_per_cause_and_clears_when_it_is_push
 ) -> None:
     hold_some_orders(mail_hub)
     hold_a_push(mail_hub)
-    assert notify.sync_hold_alerts(mail_hub) == (3, 0)
-    notify.dispatch(mail_hub)
+    assert notify.sync_hold_alerts(tenant(mail_hub)) == (3, 0)
+    notify.dispatch(tenant(mail_hub))
     to_ops = {m["Subject"]: m for m in smtp.messages if m["To"] == OPS}
     mail = to_ops["[OrderBridge] Fulfilment pushes held: shipments without a carrier (channel shop)"]
     text = mail.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
@@ -617,8 +619,8 @@ def test_a_held_fulfilment_push_alerts_once_per_cause_and_clears_when_it_is_push
 
     clock.advance(minutes=1)
     hold_a_push(mail_hub, carrier="ups")  # the 3PL sets the carrier: checked again, pushed
-    assert notify.sync_hold_alerts(mail_hub) == (0, 1)
-    states = {a.key: a.state for a in notify.list_alerts(mail_hub) if a.kind == notify.HOLD_ALERT}
+    assert notify.sync_hold_alerts(tenant(mail_hub)) == (0, 1)
+    states = {a.key: a.state for a in notify.list_alerts(tenant(mail_hub)) if a.kind == notify.HOLD_ALERT}
     assert states["hold:push:carrier_missing:shop"] == "resolved"
     assert states["hold:sku_unmapped:ABC-1"] == "open"
 
@@ -643,14 +645,14 @@ def test_alerts_go_over_verified_tls_to_a_relay_signed_by_a_private_ca(
             public_url=PUBLIC,
         )
         raise_failing(hub)
-        untrusted = notify.dispatch(hub)  # the system's trust store does not know the private CA
+        untrusted = notify.dispatch(tenant(hub))  # the system's trust store does not know the private CA
         assert (untrusted.sent, untrusted.pending) == (0, 1) and len(relay.inbox) == 0
         (delivery,) = only_alert(hub).deliveries
         assert delivery.status != "sent" and delivery.error is not None
         assert "CERTIFICATE_VERIFY_FAILED" in delivery.error and "ORDERBRIDGE_SMTP_CA_FILE" in delivery.error
         configure(hub, smtp_ca_file=certificates.ca_cert)
         clock.advance(minutes=5)
-        trusted = notify.dispatch(hub)
+        trusted = notify.dispatch(tenant(hub))
         assert (trusted.sent, trusted.pending, trusted.dispatched) == (1, 0, 1)
         (received,) = relay.inbox.to(OPS)
         assert received.authenticated  # the login went over the encrypted session
@@ -660,7 +662,7 @@ def test_alerts_go_over_verified_tls_to_a_relay_signed_by_a_private_ca(
 def test_starttls_asked_of_a_server_without_it_fails_with_the_fix(hub: Hub, clock: Clock, smtp: SmtpSink) -> None:
     configure(hub, smtp_host=smtp.host, smtp_port=smtp.port, smtp_tls="starttls", alert_recipients=OPS)
     raise_failing(hub)
-    report = notify.dispatch(hub)
+    report = notify.dispatch(tenant(hub))
     assert (report.sent, report.pending) == (0, 1) and len(smtp.inbox) == 0
     (delivery,) = only_alert(hub).deliveries
     assert delivery.error is not None and "STARTTLS" in delivery.error and "ORDERBRIDGE_SMTP_TLS=ssl" in delivery.error
@@ -678,7 +680,7 @@ def test_a_ca_file_that_does_not_exist_is_refused_when_settings_load(tmp_path: P
 def test_a_login_the_server_does_not_offer_fails_with_the_fix(hub: Hub, clock: Clock, smtp: SmtpSink) -> None:
     configure(hub, smtp_host=smtp.host, smtp_port=smtp.port, smtp_user="hub", smtp_password="x", alert_recipients=OPS)
     raise_failing(hub)
-    assert notify.dispatch(hub).sent == 0 and len(smtp.inbox) == 0
+    assert notify.dispatch(tenant(hub)).sent == 0 and len(smtp.inbox) == 0
     (delivery,) = only_alert(hub).deliveries
     assert delivery.error is not None and "AUTH" in delivery.error
     assert "ORDERBRIDGE_SMTP_TLS=starttls or ssl, or unset ORDERBRIDGE_SMTP_USER" in delivery.error

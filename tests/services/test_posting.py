@@ -14,6 +14,7 @@ from orderbridge.services.sync import sync_channel
 from orderbridge.storage.tables import postings
 from tests.builders import order
 from tests.fakes import FakeChannel, FakeDestination, install
+from tests.scoped import cid, tenant
 
 
 def world(hub: Hub, *orders_: object) -> tuple[FakeChannel, FakeDestination]:
@@ -21,83 +22,85 @@ def world(hub: Hub, *orders_: object) -> tuple[FakeChannel, FakeDestination]:
     for o in orders_:
         channel.put(o)  # type: ignore[arg-type]
     install(hub, channel, dest)
-    set_mapping(hub, "sku", "SKU-1", "W-1", "wh")
-    set_mapping(hub, "shipping", "Standard", "ups:ups_ground", "wh")
+    set_mapping(tenant(hub), "sku", "SKU-1", "W-1", cid(hub, "wh"))
+    set_mapping(tenant(hub), "shipping", "Standard", "ups:ups_ground", cid(hub, "wh"))
     return channel, dest
 
 
 def test_ready_orders_are_posted_once_even_when_posting_runs_again(hub: Hub) -> None:
     _, dest = world(hub, *(order(i) for i in range(5)))
-    sync_channel(hub, "shop")
-    first = post_ready(hub, "wh")
-    second = post_ready(hub, "wh")
+    sync_channel(tenant(hub), cid(hub, "shop"))
+    first = post_ready(tenant(hub), cid(hub, "wh"))
+    second = post_ready(tenant(hub), cid(hub, "wh"))
     assert (first.posted, second.posted) == (5, 0)
     assert set(dest.creates.values()) == {1} and len(dest.documents) == 5
-    assert accounting(hub)["posted"] == 5
+    assert accounting(tenant(hub))["posted"] == 5
 
 
 def test_adding_the_missing_mapping_releases_and_posts_the_held_orders(hub: Hub) -> None:
     _, dest = world(hub, order(1, skus=("ABC-1",)), order(2, skus=("ABC-1", "SKU-1")), order(3))
-    run_cycle(hub)
-    assert accounting(hub)["held"] == 2 and len(dest.documents) == 1
-    assert [(u.kind, u.value, u.orders) for u in unmapped(hub)] == [("sku", "ABC-1", 2)]
-    result = set_mapping(hub, "sku", "ABC-1", "W-ABC", "wh")
+    run_cycle(tenant(hub))
+    assert accounting(tenant(hub))["held"] == 2 and len(dest.documents) == 1
+    assert [(u.kind, u.value, u.orders) for u in unmapped(tenant(hub))] == [("sku", "ABC-1", 2)]
+    result = set_mapping(tenant(hub), "sku", "ABC-1", "W-ABC", cid(hub, "wh"))
     assert result.released == 2
-    run_cycle(hub, sync=False)
-    assert accounting(hub)["posted"] == 3 and len(dest.documents) == 3
-    timeline = [e["kind"] for e in show_order(hub, "#1001").timeline]
+    run_cycle(tenant(hub), sync=False)
+    assert accounting(tenant(hub))["posted"] == 3 and len(dest.documents) == 3
+    timeline = [e["kind"] for e in show_order(tenant(hub), "#1001").timeline]
     assert timeline == ["received", "released", "ready", "posted"]
-    assert "held: SKU 'ABC-1'" in show_order(hub, "#1001").timeline[0]["message"]
+    assert "held: SKU 'ABC-1'" in show_order(tenant(hub), "#1001").timeline[0]["message"]
 
 
 def test_a_mapping_that_fixes_only_one_of_two_problems_keeps_the_order_held(hub: Hub) -> None:
     world(hub, order(1, skus=("ABC-1",), shipping="Drone"))
-    sync_channel(hub, "shop")
-    result = set_mapping(hub, "sku", "ABC-1", "W-ABC", "wh")
+    sync_channel(tenant(hub), cid(hub, "shop"))
+    result = set_mapping(tenant(hub), "sku", "ABC-1", "W-ABC", cid(hub, "wh"))
     assert (result.released, result.still_held) == (0, 1)
-    reasons = show_order(hub, "#1001").reasons
+    reasons = show_order(tenant(hub), "#1001").reasons
     assert [(r["code"], r["value"]) for r in reasons] == [("shipping_method_unmapped", "Drone")]
 
 
 def test_a_destination_rejection_holds_that_order_with_its_message_and_posts_the_rest(hub: Hub) -> None:
     _, dest = world(hub, order(1), order(2, skus=("SKU-2",)))
-    set_mapping(hub, "sku", "SKU-2", "W-BAD", "wh")
+    set_mapping(tenant(hub), "sku", "SKU-2", "W-BAD", cid(hub, "wh"))
     dest.reject_skus.add("W-BAD")
-    sync_channel(hub, "shop")
-    report = post_ready(hub, "wh")
+    sync_channel(tenant(hub), cid(hub, "shop"))
+    report = post_ready(tenant(hub), cid(hub, "wh"))
     assert (report.posted, report.rejected) == (1, 1)
-    detail = show_order(hub, "#1002")
+    detail = show_order(tenant(hub), "#1002")
     assert detail.state == "held"
     assert (
         detail.reasons[0]["code"] == "destination_rejected" and "unknown product W-BAD" in detail.reasons[0]["message"]
     )
     dest.reject_skus.clear()
-    assert retry_order(hub, "#1002") == "ready"
-    assert post_ready(hub, "wh").posted == 1
-    assert show_order(hub, "#1002").state == "posted"
+    assert retry_order(tenant(hub), "#1002") == "ready"
+    assert post_ready(tenant(hub), cid(hub, "wh")).posted == 1
+    assert show_order(tenant(hub), "#1002").state == "posted"
 
 
 def test_a_transient_destination_error_keeps_orders_ready_and_loses_nothing(hub: Hub) -> None:
     _, dest = world(hub, order(1), order(2))
-    sync_channel(hub, "shop")
+    sync_channel(tenant(hub), cid(hub, "shop"))
     dest.error = RemoteUnavailable("3PL failed with HTTP 503")
-    report = post_ready(hub, "wh")
-    assert report.error is not None and accounting(hub)["ready"] == 2
+    report = post_ready(tenant(hub), cid(hub, "wh"))
+    assert report.error is not None and accounting(tenant(hub))["ready"] == 2
     with hub.db.read() as conn:
-        assert hub.connection(conn, "wh").health == "degraded"
+        assert tenant(hub).connection_named(conn, "wh").health == "degraded"
         assert (
             conn.execute(select(func.count()).select_from(postings).where(postings.c.status == "pending")).scalar_one()
             == 2
         )
     dest.error = None
-    assert post_ready(hub, "wh").posted == 2
+    assert post_ready(tenant(hub), cid(hub, "wh")).posted == 2
     with hub.db.read() as conn:
         assert set(conn.execute(select(postings.c.attempts)).scalars()) == {2}
 
 
 def test_mapping_import_applies_good_rows_and_reports_bad_ones_by_line(hub: Hub) -> None:
     world(hub, order(1, skus=("ABC-1",)))
-    sync_channel(hub, "shop")
-    results, errors = import_mappings(hub, "sku", "source,target\nABC-1,W-ABC\nonly-one-column\n,W-EMPTY\n", "wh")
+    sync_channel(tenant(hub), cid(hub, "shop"))
+    results, errors = import_mappings(
+        tenant(hub), "sku", "source,target\nABC-1,W-ABC\nonly-one-column\n,W-EMPTY\n", cid(hub, "wh")
+    )
     assert [r.source for r in results] == ["ABC-1"] and results[0].released == 1
     assert [e.line for e in errors] == [3, 4]

@@ -20,6 +20,7 @@ from orderbridge.services.hub import Hub
 from orderbridge.services.reconcile import due_audits
 from tests.builders import T0
 from tests.fakes import CHANNEL_DECL, DESTINATION_DECL, FakeChannel, FakeDestination, standard_world
+from tests.scoped import cid, tenant
 
 
 @dataclass
@@ -54,10 +55,10 @@ def _shipment_for_every_posted(destination: FakeDestination) -> None:
 
 def test_a_world_whose_kinds_declare_everything_polls_shipments_and_pushes(hub: Hub) -> None:
     channel = standard_world(hub, 2)
-    first = run_cycle(hub)
+    first = run_cycle(tenant(hub))
     assert [p["posted"] for p in first.posts] == [2]
-    _shipment_for_every_posted(hub.connectors["wh"])
-    second = run_cycle(hub, sync=False)
+    _shipment_for_every_posted(hub.connectors[cid(hub, "wh")])
+    second = run_cycle(tenant(hub), sync=False)
     assert [s["connection"] for s in second.shipments] == ["wh"]
     assert [p["connection"] for p in second.pushes] == ["shop"] and len(channel.pushed) == 2
 
@@ -71,25 +72,25 @@ def test_jobs_a_kind_does_not_declare_are_never_scheduled_and_refused_by_hand(
     registry.register("fake_channel", FakeChannel)  # reloaded with the narrowed declaration
     registry.register("fake_destination", FakeDestination)
 
-    first = run_cycle(hub)
+    first = run_cycle(tenant(hub))
     assert [p["posted"] for p in first.posts] == [2] and first.crashed == []
-    _shipment_for_every_posted(hub.connectors["wh"])
-    second = run_cycle(hub, sync=False)
+    _shipment_for_every_posted(hub.connectors[cid(hub, "wh")])
+    second = run_cycle(tenant(hub), sync=False)
     assert second.shipments == [] and second.pushes == [] and channel.pushed == []
-    assert scheduled(hub, Role.DESTINATION, Capability.LIST_SHIPMENTS) == []
-    assert scheduled(hub, Role.CHANNEL, Capability.PUSH_FULFILMENT) == []
-    assert due_audits(hub) == []  # no order stamps declared: no audit is ever due
+    assert scheduled(tenant(hub), Role.DESTINATION, Capability.LIST_SHIPMENTS) == {}
+    assert scheduled(tenant(hub), Role.CHANNEL, Capability.PUSH_FULFILMENT) == {}
+    assert due_audits(tenant(hub)) == []  # no order stamps declared: no audit is ever due
     with pytest.raises(InvalidInput, match="does not list shipments"):
-        poll_shipments(hub, "wh")
+        poll_shipments(tenant(hub), cid(hub, "wh"))
     with pytest.raises(InvalidInput, match="does not accept fulfilments"):
-        push_fulfilments(hub, "shop")
+        push_fulfilments(tenant(hub), cid(hub, "shop"))
 
 
 def test_a_connection_of_a_kind_no_longer_registered_is_reported_not_skipped_silently(hub: Hub) -> None:
     standard_world(hub, 1)
     registry.unregister("fake_destination")
     try:
-        report = run_cycle(hub, sync=False)
+        report = run_cycle(tenant(hub), sync=False)
     finally:
         registry.register("fake_destination", FakeDestination)
     assert "post_orders:wh" in report.crashed and report.posts == []

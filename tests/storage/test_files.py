@@ -19,6 +19,7 @@ from orderbridge.settings import Settings
 from orderbridge.storage.db import Database
 from tests.e2e.helpers import cli
 from tests.fakes import standard_world
+from tests.scoped import cid, tenant
 
 
 def mode(path: Path) -> int:
@@ -64,7 +65,7 @@ def test_a_sync_leaves_the_database_its_wal_and_shared_memory_private(tmp_path: 
     hub = Hub.from_settings(settings)
     try:
         standard_world(hub, 5)
-        report = sync_channel(hub, "shop")
+        report = sync_channel(tenant(hub), cid(hub, "shop"))
         assert report.ok and report.counts.inserted == 5
         db = data / "orderbridge.db"
         wal, shm = Path(f"{db}-wal"), Path(f"{db}-shm")

@@ -19,15 +19,17 @@ from orderbridge.storage.repos import postings as posting_repo
 from orderbridge.storage.repos.events import event_row
 from orderbridge.storage.tables import events, order_reasons, orders, shipments
 from tests.conftest import at
+from tests.scoped import tenant
 
 NOW = at("2026-12-02T09:00:00")
 
 
 @pytest.fixture
 def ids(hub: Hub) -> dict[str, int]:
-    shop = add_connection(hub, "shop", "shopify", "http://shop.local", {"access_token": "t"})
-    wh = add_connection(hub, "wh", "shipstation", "http://ss.local", {"api_key": "k", "api_secret": "s"})
-    return {"tenant": hub.tenant_id, "shop": shop.id, "wh": wh.id}
+    scope = tenant(hub)
+    shop = add_connection(scope, "shop", "shopify", "http://shop.local", {"access_token": "t"})
+    wh = add_connection(scope, "wh", "shipstation", "http://ss.local", {"api_key": "k", "api_secret": "s"})
+    return {"tenant": scope.tenant_id, "shop": shop.id, "wh": wh.id}
 
 
 def _order(hub: Hub, ids: dict[str, int], state: OrderState, ext: str = "1001") -> int:

@@ -20,8 +20,10 @@ from orderbridge.sandboxes.shopify import generator
 from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import set_mapping
+from orderbridge.storage.repos import connections as connection_repo
 from orderbridge.web.app import create_app
 from orderbridge.web.metrics import HubMetrics
+from tests.scoped import cid, tenant
 
 SECRET = "shpss_test_secret"
 
@@ -57,7 +59,14 @@ class Server:
         if secret is not None:
             signed = raw if body is None else json.dumps(payload).encode()
             headers["X-Shopify-Hmac-Sha256"] = sign(secret, signed)
-        return self.client.post(f"{self.url}/webhooks/shopify/{connection}", content=raw, headers=headers)
+        return self.client.post(f"{self.url}{self.path(connection)}", content=raw, headers=headers)
+
+    def path(self, connection: str) -> str:
+        """The receiver's path for the default tenant's connection ``connection``: by its id, as
+        ``webhooks register`` subscribes it (decision 82); a name no connection has stays a name."""
+        with self.hub.db.read() as conn:
+            row = connection_repo.by_name(conn, tenant(self.hub).tenant_id, connection)
+        return f"/webhooks/shopify/{row.id if row is not None else connection}"
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -66,11 +75,13 @@ def sign(secret: str, body: bytes) -> str:
 
 @pytest.fixture
 def server(hub: Hub) -> Iterator[Server]:
-    add_connection(hub, "shop", "shopify", "http://127.0.0.1:9", {"access_token": "shpat_x", "api_secret": SECRET})
-    add_connection(hub, "wh", "shipstation", "http://127.0.0.1:9", {"api_key": "k", "api_secret": "s"})
+    add_connection(
+        tenant(hub), "shop", "shopify", "http://127.0.0.1:9", {"access_token": "shpat_x", "api_secret": SECRET}
+    )
+    add_connection(tenant(hub), "wh", "shipstation", "http://127.0.0.1:9", {"api_key": "k", "api_secret": "s"})
     for sku, _t, _p in generator.CATALOG:
-        set_mapping(hub, "sku", sku, sku, "wh")
-    set_mapping(hub, "shipping", "*", "ups:ups_ground", "wh")
+        set_mapping(tenant(hub), "sku", sku, sku, cid(hub, "wh"))
+    set_mapping(tenant(hub), "shipping", "*", "ups:ups_ground", cid(hub, "wh"))
     metrics = HubMetrics(hub)
     hub.observer = metrics
     wakes: list[float] = []

@@ -57,7 +57,7 @@ def post_signed(
         sent = {k: v for k, v in sent.items() if k.lower() != name.lower()}
         if value is not None:
             sent[name] = value
-    return server.client.post(f"{server.url}/webhooks/shopify/{connection}", content=body, headers=sent)
+    return server.client.post(f"{server.url}{server.path(connection)}", content=body, headers=sent)
 
 
 def local_port(response: httpx.Response) -> int:

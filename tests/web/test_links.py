@@ -27,6 +27,4 @@ def test_a_fix_made_on_the_page_of_its_holds_has_no_link_of_its_own() -> None:
 
 def test_names_in_paths_are_escaped_and_the_receiver_is_the_route_web_app_serves() -> None:
     assert links.connection(PUBLIC, "a/b c") == "https://hub.example.com/connections/a%2Fb%20c"
-    assert links.receiver_address("http://127.0.0.1:8000", "shopify", "shop") == (
-        "http://127.0.0.1:8000/webhooks/shopify/shop"
-    )
+    assert links.receiver_address("http://127.0.0.1:8000", "shopify", 42) == "http://127.0.0.1:8000/webhooks/shopify/42"

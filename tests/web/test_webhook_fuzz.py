@@ -45,6 +45,7 @@ from hypothesis import strategies as st
 from orderbridge.sandboxes.base import run_in_thread
 from orderbridge.sandboxes.shopify import create_sandbox
 from orderbridge.services.connections import add_connection
+from tests.scoped import tenant
 from tests.web.conftest import SECRET, Server, sign
 from tests.web.hostile import captured_logs, ledger_counts, stored_order
 
@@ -348,7 +349,7 @@ def store_url(server: Server) -> Iterator[str]:
     _state, app = create_sandbox(orders=0, seed=13, limits=False, api_secret=SECRET)
     with run_in_thread(app) as running:
         credentials = {"access_token": "shpat_sandbox", "api_secret": SECRET}
-        add_connection(server.hub, "fuzz", "shopify", running.base_url, credentials)
+        add_connection(tenant(server.hub), "fuzz", "shopify", running.base_url, credentials)
         yield f"{server.url}/webhooks/shopify/fuzz"
 
 

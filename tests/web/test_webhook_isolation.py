@@ -9,6 +9,7 @@ from orderbridge.sandboxes.shopify import create_sandbox
 from orderbridge.services.queries import show_order
 from orderbridge.storage.tables import ingest_failures, orders, webhook_deliveries
 from tests.dbfaults import refusing
+from tests.scoped import tenant
 from tests.web.conftest import Server
 
 
@@ -41,7 +42,7 @@ def test_a_delivery_the_database_refuses_is_answered_200_recorded_and_held_and_t
     with server.hub.db.read() as conn:
         states = dict(conn.execute(select(orders.c.external_id, orders.c.state)).all())
     assert states == {str(first["id"]): "ready", str(bad["id"]): "held", str(last["id"]): "ready"}
-    detail = show_order(server.hub, str(bad["id"]))
+    detail = show_order(tenant(server.hub), str(bad["id"]))
     assert [r["code"] for r in detail.reasons] == ["storage_refused"]
     assert "refused by the test trigger" in detail.reasons[0]["message"]
     assert detail.raw["id"] == bad["id"] and detail.number == bad["name"]
@@ -75,7 +76,7 @@ def test_a_nul_character_in_a_delivered_order_is_held_by_name_and_the_delivery_a
     responses = [server.deliver(p, topic="orders/create") for p in (bad, good)]
     assert [r.status_code for r in responses] == [200, 200]
     assert [r.json()["outcome"] for r in responses] == ["inserted", "inserted"]
-    detail = show_order(server.hub, str(bad["id"]))
+    detail = show_order(tenant(server.hub), str(bad["id"]))
     assert detail.state == "held" and "\x00" not in detail.number
     assert {r["code"] for r in detail.reasons} == {"invalid_text"}
-    assert show_order(server.hub, str(good["id"])).state == "ready"
+    assert show_order(tenant(server.hub), str(good["id"])).state == "ready"

@@ -71,7 +71,10 @@ def test_a_20_mb_signed_webhook_is_refused_413_unread_and_stores_nothing(server:
     assert peak < 4 * MiB, f"the server held {peak / MiB:.1f} MiB of a body it refused"
     assert ledger_counts(server) == (0, 0, 0)
     metrics = server.client.get(f"{server.url}/metrics").text
-    assert 'orderbridge_webhook_deliveries_total{connection="shop",outcome="rejected_too_large"} 1.0' in metrics
+    assert (
+        'orderbridge_webhook_deliveries_total{connection="shop",outcome="rejected_too_large",tenant="default"} 1.0'
+        in metrics
+    )
 
 
 def test_a_chunked_body_is_refused_413_once_its_running_count_passes_the_limit(server: Server) -> None:

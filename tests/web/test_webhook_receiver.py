@@ -17,6 +17,7 @@ from orderbridge.sandboxes.shopify.state import ShopifyState, local_iso
 from orderbridge.services.connections import add_connection
 from orderbridge.services.queries import show_order
 from orderbridge.storage.tables import events, orders, webhook_deliveries
+from tests.scoped import cid, tenant
 from tests.web.conftest import SECRET, Server
 
 
@@ -56,7 +57,10 @@ def test_forged_unsigned_and_tampered_deliveries_are_refused_and_store_nothing(s
     assert count(server, webhook_deliveries) == 0
     assert count(server, events) == 0
     text = server.client.get(f"{server.url}/metrics").text
-    assert 'orderbridge_webhook_deliveries_total{connection="shop",outcome="rejected_signature"} 3.0' in text
+    assert (
+        'orderbridge_webhook_deliveries_total{connection="shop",outcome="rejected_signature",tenant="default"} 3.0'
+        in text
+    )
 
 
 def test_a_replayed_delivery_is_processed_once(server: Server) -> None:
@@ -97,7 +101,7 @@ def live(server: Server) -> Iterator[tuple[Server, ShopifyState]]:
     state, app = create_sandbox(orders=0, seed=7, limits=False, api_secret=SECRET, webhook_retry_scale=0.001)
     with run_in_thread(app) as running:
         credentials = {"access_token": "shpat_sandbox", "api_secret": SECRET}
-        add_connection(server.hub, "live", "shopify", running.base_url, credentials)
+        add_connection(tenant(server.hub), "live", "shopify", running.base_url, credentials)
         yield server, state
 
 
@@ -128,7 +132,7 @@ def test_deliveries_with_the_same_updated_at_are_settled_by_the_store_not_by_arr
     again = copy.deepcopy(state.update_order(other["id"], note="edited", updated_at=other["updated_at"]))
     assert server.deliver(again, connection="live").json()["outcome"] == "changed"
     assert stored(server, other["id"]) == (2, "edited")
-    timeline = show_order(server.hub, str(other["id"])).timeline
+    timeline = show_order(tenant(server.hub), str(other["id"])).timeline
     assert any("re-read from live" in e["message"] for e in timeline if e["kind"] == "version_changed")
 
 
@@ -149,16 +153,22 @@ def test_a_tie_the_store_cannot_settle_now_is_pending_on_healthz_and_metrics_unt
     assert stored(server, oid) == (1, "as placed")
     live_health = {c["name"]: c for c in server.client.get(f"{server.url}/healthz").json()["connections"]}["live"]
     assert live_health["pending_rereads"] == 1
-    assert 'orderbridge_pending_rereads{connection="live"} 1.0' in server.client.get(f"{server.url}/metrics").text
-    timeline = show_order(server.hub, str(oid)).timeline
+    assert (
+        'orderbridge_pending_rereads{connection="live",tenant="default"} 1.0'
+        in server.client.get(f"{server.url}/metrics").text
+    )
+    timeline = show_order(tenant(server.hub), str(oid)).timeline
     assert [e["kind"] for e in timeline].count("tie_unsettled") == 1
     state.restore()
-    report = sync_channel(server.hub, "live")
+    report = sync_channel(tenant(server.hub), cid(server.hub, "live"))
     assert report.ok and report.counts.changed == 1
     assert stored(server, oid) == (2, "edited")
     live_health = {c["name"]: c for c in server.client.get(f"{server.url}/healthz").json()["connections"]}["live"]
     assert live_health["pending_rereads"] == 0
-    assert 'orderbridge_pending_rereads{connection="live"}' not in server.client.get(f"{server.url}/metrics").text
+    assert (
+        'orderbridge_pending_rereads{connection="live",tenant="default"}'
+        not in server.client.get(f"{server.url}/metrics").text
+    )
 
 
 def test_deletions_are_noted_on_the_timeline_and_unknown_connections_get_404(server: Server) -> None:
@@ -177,7 +187,11 @@ def test_a_signed_delivery_from_another_shop_is_refused(server: Server) -> None:
     from orderbridge.services.connections import add_connection
 
     add_connection(
-        server.hub, "victim", "shopify", "https://victim.myshopify.com", {"access_token": "x", "api_secret": SECRET}
+        tenant(server.hub),
+        "victim",
+        "shopify",
+        "https://victim.myshopify.com",
+        {"access_token": "x", "api_secret": SECRET},
     )
     payload = new_order()
     other = server.deliver(payload, connection="victim", domain="attacker.myshopify.com")
@@ -194,7 +208,7 @@ def test_topics_without_an_order_store_nothing_and_unknown_names_share_one_metri
     for i in range(5):
         assert server.deliver(new_order(), connection=f"nobody{i}").status_code == 404
     text = server.client.get(f"{server.url}/metrics").text
-    assert 'outcome="rejected_unknown"} 5.0' in text and "nobody" not in text
+    assert 'connection="_unknown",outcome="rejected_unknown",tenant="_unknown"} 5.0' in text and "nobody" not in text
 
 
 def test_healthz_answers_503_when_a_connection_is_failing(server: Server) -> None:
@@ -203,9 +217,9 @@ def test_healthz_answers_503_when_a_connection_is_failing(server: Server) -> Non
 
     assert server.client.get(f"{server.url}/healthz").status_code == 200
     with server.hub.db.read() as conn:
-        row = server.hub.connection(conn, "shop")
+        row = tenant(server.hub).connection_named(conn, "shop")
     record_failure(
-        server.hub, row, AuthFailed("Shopify refused the credentials (HTTP 401)", hint="Renew it."), job="sync"
+        tenant(server.hub), row, AuthFailed("Shopify refused the credentials (HTTP 401)", hint="Renew it."), job="sync"
     )
     response = server.client.get(f"{server.url}/healthz")
     assert response.status_code == 503
@@ -213,9 +227,13 @@ def test_healthz_answers_503_when_a_connection_is_failing(server: Server) -> Non
     assert shop["health"] == "failing" and "refused the credentials" in shop["message"]
     assert [(j["job"], j["health"], j["code"]) for j in shop["jobs"]] == [("sync", "failing", "connection_auth_failed")]
     text = server.client.get(f"{server.url}/metrics").text
-    assert 'orderbridge_connection_health{connection="shop",state="failing"} 1.0' in text
-    assert 'orderbridge_connection_job_health{connection="shop",job="sync",state="failing"} 1.0' in text
-    assert 'orderbridge_connection_job_health{connection="shop",job="sync",state="healthy"} 0.0' in text
+    assert 'orderbridge_connection_health{connection="shop",state="failing",tenant="default"} 1.0' in text
+    assert (
+        'orderbridge_connection_job_health{connection="shop",job="sync",state="failing",tenant="default"} 1.0' in text
+    )
+    assert (
+        'orderbridge_connection_job_health{connection="shop",job="sync",state="healthy",tenant="default"} 0.0' in text
+    )
 
 
 def test_an_order_deleted_in_the_store_arrives_as_a_signed_delivery_and_is_kept_with_a_note(
@@ -225,7 +243,7 @@ def test_an_order_deleted_in_the_store_arrives_as_a_signed_delivery_and_is_kept_
 
     server, state = live
     server.hub.settings = server.hub.settings.model_copy(update={"public_url": server.url})
-    assert "orders/delete" in {s.topic for s in register_webhooks(server.hub, "live")}
+    assert "orders/delete" in {s.topic for s in register_webhooks(tenant(server.hub), cid(server.hub, "live"))}
     created = state.add_order()
     state.webhook_dispatcher.wait_idle(10)
     assert stored(server, created["id"])[0] == 1
@@ -233,7 +251,7 @@ def test_an_order_deleted_in_the_store_arrives_as_a_signed_delivery_and_is_kept_
     state.webhook_dispatcher.wait_idle(10)
     sent = [e for e in state.entries("webhook_sent") if e.data.get("topic") == "orders/delete"]
     assert [e.key for e in sent] == [str(created["id"])]
-    timeline = show_order(server.hub, str(created["id"])).timeline
+    timeline = show_order(tenant(server.hub), str(created["id"])).timeline
     assert [e["kind"] for e in timeline][-1] == "deleted_in_channel"
     assert "the ledger keeps it" in timeline[-1]["message"]
     assert stored(server, created["id"])[0] == 1  # kept, unchanged: what was posted stays proven

@@ -55,6 +55,7 @@ from orderbridge.runtime.worker import run_cycle
 from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import import_mappings, set_mapping
+from orderbridge.services.scope import Scope
 from orderbridge.services.sync import sync_channel
 from orderbridge.settings import Settings
 from orderbridge.storage.db import Database, JsonText
@@ -93,19 +94,23 @@ def _hub(data_dir: Path) -> Hub:
     return Hub.from_settings(_hub_settings(data_dir))
 
 
-def _map_everything(hub: Hub) -> None:
+def _map_everything(scope: Scope) -> None:
     from orderbridge.sandboxes.shopify import generator
 
+    warehouse = scope.connection_id("warehouse")
     csv = "\n".join(f"{sku},{sku}" for sku, _t, _p in generator.CATALOG)
-    import_mappings(hub, "sku", csv, "warehouse")
+    import_mappings(scope, "sku", csv, warehouse)
     for method in [*generator.SHIPPING_METHODS, *generator.UNKNOWN_SHIPPING_METHODS]:
-        set_mapping(hub, "shipping", method, "ups:ups_ground", "warehouse")
+        set_mapping(scope, "shipping", method, "ups:ups_ground", warehouse)
 
 
-def _connect(hub: Hub, shop_url: str, ss_url: str | None, *, bulk: bool) -> None:
-    add_connection(hub, "shop", "shopify", shop_url, {"access_token": TOKEN}, {"bulk_backfill": bulk})
+def _connect(hub: Hub, shop_url: str, ss_url: str | None, *, bulk: bool) -> tuple[Scope, int]:
+    """The connections, in the fresh ledger's one tenant: its scope and the shop's id."""
+    scope = Scope.named(hub, "default")
+    shop = add_connection(scope, "shop", "shopify", shop_url, {"access_token": TOKEN}, {"bulk_backfill": bulk})
     if ss_url is not None:
-        add_connection(hub, "warehouse", "shipstation", ss_url, {"api_key": "ss_key", "api_secret": "ss_secret"})
+        add_connection(scope, "warehouse", "shipstation", ss_url, {"api_key": "ss_key", "api_secret": "ss_secret"})
+    return scope, shop.id
 
 
 def _floor(requests: list[tuple[str, str, dict[str, str], bytes]]) -> tuple[float, int]:
@@ -273,8 +278,8 @@ def run(
         recorder = RecordingTransport()
         hub = _hub(Path(tmp) / "warm-up")
         hub.http_factory = lambda row: httpx.Client(transport=recorder, timeout=60)  # inline: this process
-        _connect(hub, shop_url, None, bulk=True)
-        if sync_channel(hub, "shop").counts.inserted != orders:
+        scope, shop = _connect(hub, shop_url, None, bulk=True)
+        if sync_channel(scope, shop).counts.inserted != orders:
             raise RuntimeError("the warm-up ingest did not store every order")
         hub.close()
         _warm(shop_url)
@@ -283,8 +288,8 @@ def run(
 
         def ingest_once() -> None:
             hub = _hub(Path(tmp) / f"ingest-{len(reports)}")
-            _connect(hub, shop_url, None, bulk=True)
-            report = sync_channel(hub, "shop")
+            scope, shop = _connect(hub, shop_url, None, bulk=True)
+            report = sync_channel(scope, shop)
             hub.close()
             if report.error or report.counts.inserted != orders:
                 raise RuntimeError(f"ingest did not store every order: {report.as_dict()}")
@@ -296,10 +301,10 @@ def run(
 
         def e2e_once() -> None:
             hub = _hub(Path(tmp) / f"e2e-{len(cycles)}")
-            _connect(hub, shop_url, ss_url, bulk=True)
-            _map_everything(hub)
+            scope, _shop = _connect(hub, shop_url, ss_url, bulk=True)
+            _map_everything(scope)
             started = time.perf_counter()
-            cycle = run_cycle(hub, shipments=False, push=False)  # what `orderbridge serve` runs
+            cycle = run_cycle(scope, shipments=False, push=False)  # what `orderbridge serve` runs
             elapsed = time.perf_counter() - started
             hub.close()
             posted = sum(p["posted"] for p in cycle.posts)
@@ -372,9 +377,9 @@ def _paged(orders: int, lines: int) -> dict[str, Any]:
         hub = _hub(Path(tmp))
         recorder = RecordingTransport()
         hub.http_factory = lambda row: httpx.Client(transport=recorder, timeout=60)
-        _connect(hub, shop_url, None, bulk=False)
+        scope, shop = _connect(hub, shop_url, None, bulk=False)
         t0 = time.perf_counter()
-        report = sync_channel(hub, "shop")
+        report = sync_channel(scope, shop)
         elapsed = time.perf_counter() - t0
         hub.close()
         if report.error or report.counts.inserted != orders:
@@ -393,9 +398,9 @@ def _backfill(orders: int, lines: int) -> dict[str, Any]:
     args = ["--orders", str(orders), "--limits", "--plan", "standard", "--no-realistic", "--lines", str(lines)]
     with sandbox_process("shopify", *args) as shop_url, tempfile.TemporaryDirectory(prefix="ob-bench-") as tmp:
         hub = _hub(Path(tmp))
-        _connect(hub, shop_url, None, bulk=True)
+        scope, shop = _connect(hub, shop_url, None, bulk=True)
         t0 = time.perf_counter()
-        report = sync_channel(hub, "shop")
+        report = sync_channel(scope, shop)
         elapsed = time.perf_counter() - t0
         hub.close()
         if report.error or report.counts.inserted != orders:

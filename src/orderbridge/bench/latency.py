@@ -40,6 +40,7 @@ from orderbridge.sandboxes.shopify import generator
 from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import set_mapping
+from orderbridge.services.scope import Scope
 from orderbridge.settings import Settings
 
 TOKEN = "shpat_sandbox"
@@ -91,13 +92,14 @@ def _run_mode(mode: str, n: int, rate: float, poll_interval: float) -> tuple[lis
         key = generate_key()
         settings = Settings(data_dir=Path(tmp), secret_key=key)
         hub = Hub.from_settings(settings)
-        add_connection(hub, "shop", "shopify", shop_url, {"access_token": TOKEN, "api_secret": SECRET})
-        add_connection(hub, "warehouse", "shipstation", ss_url, {"api_key": "ss_key", "api_secret": "ss_secret"})
+        scope = Scope.named(hub, "default")  # the fresh ledger's one tenant
+        shop_id = add_connection(scope, "shop", "shopify", shop_url, {"access_token": TOKEN, "api_secret": SECRET}).id
+        warehouse = add_connection(
+            scope, "warehouse", "shipstation", ss_url, {"api_key": "ss_key", "api_secret": "ss_secret"}
+        ).id
         for sku, _title, _price in generator.CATALOG:
-            set_mapping(hub, "sku", sku, sku, "warehouse")
-        set_mapping(hub, "shipping", "*", "ups:ups_ground", "warehouse")
-        with hub.db.read() as conn:
-            shop_id = hub.connection(conn, "shop").id
+            set_mapping(scope, "sku", sku, sku, warehouse)
+        set_mapping(scope, "shipping", "*", "ups:ups_ground", warehouse)
         hub.close()
         port = free_port()
         env = {

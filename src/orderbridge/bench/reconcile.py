@@ -31,6 +31,7 @@ from orderbridge.crypto import generate_key
 from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub
 from orderbridge.services.reconcile import reconcile
+from orderbridge.services.scope import Scope
 from orderbridge.services.sync import sync_channel
 from orderbridge.settings import Settings
 
@@ -72,23 +73,22 @@ def run(*, orders: int = 100_000, lost: float = 0.001, quiet: bool = False) -> d
     ):
         hub = Hub.from_settings(Settings(data_dir=Path(tmp), secret_key=generate_key()))
         try:
-            add_connection(hub, "shop", "shopify", shop_url, {"access_token": TOKEN})
-            with hub.db.read() as conn:
-                row = hub.connection(conn, "shop")
-            lossy = Lossy(hub.channel(row), lost)
-            hub.connectors["shop"] = lossy
+            scope = Scope.named(hub, "default")  # the fresh ledger's one tenant
+            row = add_connection(scope, "shop", "shopify", shop_url, {"access_token": TOKEN})
+            lossy = Lossy(scope.channel(row), lost)
+            hub.connectors[row.id] = lossy
             say(f"backfilling {orders} orders (losing {lost:.1%} on the way) …")
             t0 = time.perf_counter()
-            sync = sync_channel(hub, "shop")
+            sync = sync_channel(scope, row.id)
             backfill_s = time.perf_counter() - t0
             if sync.error:
                 raise sync.error
-            hub.connectors.pop("shop")
+            hub.connectors.pop(row.id)
             since = hub.now() - timedelta(days=60)
             say("auditing the last 60 days …")
-            first = reconcile(hub, "shop", since=since, kind="daily")
+            first = reconcile(scope, row.id, since=since, kind="daily")
             say("auditing again …")
-            second = reconcile(hub, "shop", since=since, kind="daily")
+            second = reconcile(scope, row.id, since=since, kind="daily")
         finally:
             hub.close()
     return {

@@ -22,13 +22,13 @@ def alerts(
     """Alerts (one per cause) and where each was delivered; --send dispatches what is pending."""
     from orderbridge.services import notify
 
-    def work(hub: Any) -> tuple[list[Any], dict[str, Any] | None]:
+    def work(scope: Any) -> tuple[list[Any], dict[str, Any] | None]:
         sent = None
         if send:
-            notify.sync_hold_alerts(hub)
-            notify.send_digest_if_due(hub)
-            sent = notify.dispatch(hub).as_dict()
-        return notify.list_alerts(hub, open_only=open_only), sent
+            notify.sync_hold_alerts(scope)
+            notify.send_digest_if_due(scope)
+            sent = notify.dispatch(scope).as_dict()
+        return notify.list_alerts(scope, open_only=open_only), sent
 
     items, sent = run(work)
     if as_json:

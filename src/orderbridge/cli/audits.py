@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from orderbridge.cli.common import JsonOpt, console, err, print_json, run
+from orderbridge.cli.common import JsonOpt, connection_id, console, err, print_json, run
 from orderbridge.cli.render import cells, line, plain
 from orderbridge.errors import InvalidInput
 
@@ -40,16 +40,20 @@ def reconcile(
     from orderbridge.connectors.base import Role
     from orderbridge.services.reconcile import reconcile as run_audit
 
-    def work(hub: Any) -> list[dict[str, Any]]:
-        now = hub.now()
+    def work(scope: Any) -> list[dict[str, Any]]:
+        now = scope.now()
         start = _parse_since(since, now)
         end = _parse_since(until, now) if until else None
-        with hub.db.read() as conn:
-            channels = [connection] if connection else hub.connection_names(conn, Role.CHANNEL)
+        with scope.read() as conn:
+            channels = (
+                [connection_id(scope, connection)]
+                if connection
+                else [c.id for c in scope.connections(conn, Role.CHANNEL)]
+            )
         out = []
         with err.status("auditing …", spinner="dots") if not as_json else nullcontext():
-            for name in channels:
-                out.append(run_audit(hub, name, since=start, until=end).as_dict())
+            for cid in channels:
+                out.append(run_audit(scope, cid, since=start, until=end).as_dict())
         return out
 
     reports = run(work)
@@ -99,7 +103,11 @@ def audits(
     """Stored reconciliation reports, newest first."""
     from orderbridge.services.reconcile import list_reports
 
-    rows = run(lambda hub: list_reports(hub, connection, limit=limit, run_id=run_id))
+    rows = run(
+        lambda scope: list_reports(
+            scope, connection_id(scope, connection) if connection else None, limit=limit, run_id=run_id
+        )
+    )
     if run_id is not None and not rows:
         err.print(plain(f"no audit #{run_id}", "red"))
         raise typer.Exit(2)

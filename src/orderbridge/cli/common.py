@@ -1,11 +1,12 @@
-"""What every command shares: the two consoles, JSON output, typed errors, and building the hub.
+"""What every command shares: the two consoles, JSON output, typed errors, and building the scope.
 
-Every command: parse arguments → build the hub once (:func:`make_hub`, via :func:`run`) → call one
-service function → render with Rich (or JSON with ``--json``). Typed errors
-(:class:`OrderBridgeError`) print their message, their fix hint and the command of their fix,
-and exit with code 2 (:func:`errors`); nothing is printed as a bare traceback for them. Every hub the
-CLI builds is given the CLI's presentation (``cli/present.py``): a fix reads as its command here,
-and as a link in the alerts this process sends.
+Every command: parse arguments → build the hub and the scope of the tenant it acts for once
+(:func:`run`: ``--tenant``, else ``ORDERBRIDGE_TENANT``, else ``default``) → resolve a connection
+name to its id (:func:`connection_id`) → call one service function with the scope → render with
+Rich (or JSON with ``--json``). Typed errors (:class:`OrderBridgeError`) print their message, their
+fix hint and the command of their fix, and exit with code 2 (:func:`errors`); nothing is printed as
+a bare traceback for them. Every hub the CLI builds is given the CLI's presentation
+(``cli/present.py``): a fix reads as its command here, and as a link in the alerts this process sends.
 
 Rendering follows one rule (:mod:`orderbridge.cli.render`): the consoles never parse markup, and
 every value that did not come from the CLI's own code — order names, SKUs, hold values, messages
@@ -73,6 +74,15 @@ def errors() -> Iterator[None]:
         raise typer.Exit(2) from exc
 
 
+#: the tenant ``--tenant`` named (the main callback sets it); None: the ``tenant`` setting's
+tenant_option: str | None = None
+
+
+def tenant_slug(settings: Settings) -> str:
+    """The tenant this command acts for: ``--tenant``, else the setting (default ``default``)."""
+    return tenant_option or settings.tenant
+
+
 def make_hub() -> Any:
     from orderbridge.services.hub import Hub
 
@@ -80,9 +90,20 @@ def make_hub() -> Any:
 
 
 def run(fn: Callable[[Any], T]) -> T:
+    """Build the hub, bind the command's tenant (a :class:`~orderbridge.services.scope.Scope`), run
+    ``fn(scope)``, close the hub."""
+    from orderbridge.services.scope import Scope
+
     with errors():
         hub = make_hub()
         try:
-            return fn(hub)
+            return fn(Scope.named(hub, tenant_slug(hub.settings)))
         finally:
             hub.close()
+
+
+def connection_id(scope: Any, name: str) -> int:
+    """A connection's name, as the operator types it, resolved to its id once (names are unique
+    within a tenant; services take ids)."""
+    found: int = scope.connection_id(name)
+    return found

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from orderbridge.cli.common import JsonOpt, console, errors, print_json, run
+from orderbridge.cli.common import JsonOpt, connection_id, console, errors, print_json, run
 from orderbridge.cli.render import cells, line, plain
 from orderbridge.errors import InvalidInput
 
@@ -51,7 +51,7 @@ def connections_add(
 
     with errors():
         creds, sets = _pairs(credential, "credential"), _settings_pairs(setting)
-    row = run(lambda hub: add_connection(hub, name, kind, url, creds, sets))
+    row = run(lambda scope: add_connection(scope, name, kind, url, creds, sets))
     console.print(line(f"added {row.role} connection ", (row.name, "bold"), f" ({row.kind}) → ", row.base_url))
 
 
@@ -67,7 +67,11 @@ def connections_update(
 
     with errors():
         creds, sets = _pairs(credential, "credential"), _settings_pairs(setting)
-    run(lambda hub: update_connection(hub, name, credentials=creds, settings=sets, base_url=url))
+    run(
+        lambda scope: update_connection(
+            scope, connection_id(scope, name), credentials=creds, settings=sets, base_url=url
+        )
+    )
     console.print(line("updated ", name))
 
 
@@ -104,7 +108,7 @@ def connections_test(name: str) -> None:
     """Make one authenticated call to the connection."""
     from orderbridge.services.connections import test_connection
 
-    description = run(lambda hub: test_connection(hub, name))
+    description = run(lambda scope: test_connection(scope, connection_id(scope, name)))
     console.print(line(("ok", "green"), " ", name, ": ", description))
 
 

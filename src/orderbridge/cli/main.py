@@ -11,7 +11,20 @@ from typing import Annotated
 
 import typer
 
-from orderbridge.cli import alerts, audits, bench, connections, mappings, orders, sandbox, serve, setup, webhooks
+from orderbridge.cli import (
+    alerts,
+    audits,
+    bench,
+    common,
+    connections,
+    mappings,
+    orders,
+    sandbox,
+    serve,
+    setup,
+    tenants,
+    webhooks,
+)
 from orderbridge.cli.common import console, err
 from orderbridge.logging import configure
 from orderbridge.settings import Settings
@@ -27,6 +40,7 @@ app.add_typer(mappings.app, name="mappings")
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(bench.app, name="bench")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(tenants.app, name="tenants")
 
 for command in (
     setup.keygen,
@@ -47,7 +61,14 @@ for command in (
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG level.")] = False,
     log_json: Annotated[bool, typer.Option("--log-json", help="Logs as JSON lines on stderr.")] = False,
+    tenant: Annotated[
+        str | None,
+        typer.Option(
+            "--tenant", help="The tenant (slug) commands act for [default: ORDERBRIDGE_TENANT, else 'default']."
+        ),
+    ] = None,
 ) -> None:
+    common.tenant_option = tenant
     settings = Settings()
     configure(
         "DEBUG" if verbose else settings.log_level if settings.log_level != "INFO" else "WARNING",

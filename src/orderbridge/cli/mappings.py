@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from orderbridge.cli.common import JsonOpt, console, err, print_json, run
+from orderbridge.cli.common import JsonOpt, connection_id, console, err, print_json, run
 from orderbridge.cli.render import cells, clean, line
 
 app = typer.Typer(no_args_is_help=True, help="SKU and shipping-method mappings per destination.")
@@ -25,7 +25,11 @@ def mappings_set(
     """Map one value; orders held for it are re-evaluated at once."""
     from orderbridge.services.mappings import set_mapping
 
-    r = run(lambda hub: set_mapping(hub, kind, source, target, destination))
+    r = run(
+        lambda scope: set_mapping(
+            scope, kind, source, target, connection_id(scope, destination) if destination else None
+        )
+    )
     console.print(
         line(
             f"mapped {r.kind} '{clean(r.source)}' → '{clean(r.target)}'; released {r.released} order(s)",
@@ -44,7 +48,9 @@ def mappings_import(
     from orderbridge.services.mappings import import_mappings
 
     text = sys.stdin.read() if str(file) == "-" else file.read_text()
-    results, errors = run(lambda hub: import_mappings(hub, kind, text, destination))
+    results, errors = run(
+        lambda scope: import_mappings(scope, kind, text, connection_id(scope, destination) if destination else None)
+    )
     console.print(f"imported {len(results)} mapping(s); released {sum(r.released for r in results)} order(s)")
     for e in errors:
         err.print(line((f"line {e.line}", "red"), ": ", e.message))

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from orderbridge.cli.common import JsonOpt, console, print_json, run
+from orderbridge.cli.common import JsonOpt, connection_id, console, print_json, run
 from orderbridge.cli.fixes import sentence
 from orderbridge.cli.render import cells, clean, line, plain
 
@@ -25,7 +25,15 @@ def orders_list(
     """Orders, newest first, with their state and open reasons."""
     from orderbridge.services.queries import list_orders
 
-    rows = run(lambda hub: list_orders(hub, state=state, connection=connection, search=search, limit=limit))
+    rows = run(
+        lambda scope: list_orders(
+            scope,
+            state=state,
+            connection_id=connection_id(scope, connection) if connection else None,
+            search=search,
+            limit=limit,
+        )
+    )
     if as_json:
         print_json(rows)
         return
@@ -42,7 +50,7 @@ def orders_show(ref: str, raw: bool = False, as_json: JsonOpt = False) -> None:
     """One order: state, open reasons with fixes, postings, timeline."""
     from orderbridge.services.queries import show_order
 
-    d = run(lambda hub: show_order(hub, ref))
+    d = run(lambda scope: show_order(scope, ref))
     if as_json:
         data = dict(d.__dict__)
         if not raw:
@@ -93,7 +101,7 @@ def orders_retry(ref: str) -> None:
     """After fixing what a destination rejected, send the order again."""
     from orderbridge.services.queries import retry_order
 
-    state = run(lambda hub: retry_order(hub, ref))
+    state = run(lambda scope: retry_order(scope, ref))
     console.print(line(ref, " is now ", state))
 
 
@@ -108,7 +116,7 @@ def holds(
     """Held orders and held fulfilment pushes grouped by root cause, with counts and the fix."""
     from orderbridge.services.queries import holds as holds_query
 
-    groups = run(lambda hub: holds_query(hub, include_skipped=skipped))
+    groups = run(lambda scope: holds_query(scope, include_skipped=skipped))
     if as_json:
         print_json(groups)
         return

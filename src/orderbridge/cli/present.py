@@ -20,8 +20,8 @@ class CliAndPortal:
     def link(self, public_url: str, fix: Fix) -> str | None:
         return links.fix_link(public_url, fix)
 
-    def receiver_address(self, public_url: str, kind: str, connection: str) -> str:
-        return links.receiver_address(public_url, kind, connection)
+    def receiver_address(self, public_url: str, kind: str, connection_id: int) -> str:
+        return links.receiver_address(public_url, kind, connection_id)
 
 
 PRESENTATION = CliAndPortal()

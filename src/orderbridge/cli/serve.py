@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from orderbridge.cli.common import JsonOpt, console, err, errors, print_json, run
+from orderbridge.cli.common import JsonOpt, connection_id, console, err, errors, print_json, run
 from orderbridge.cli.render import clean, line, plain
 from orderbridge.settings import Settings
 
@@ -28,12 +28,16 @@ def sync(
     from orderbridge.runtime.worker import run_cycle
     from orderbridge.services.sync import SyncReport, sync_channel
 
-    def work(hub: Any) -> dict[str, Any]:
+    def work(scope: Any) -> dict[str, Any]:
         from orderbridge import heap
 
         heap.settle()
-        with hub.db.read() as conn:
-            channels = [connection] if connection else hub.connection_names(conn, Role.CHANNEL)
+        with scope.read() as conn:
+            channels = (
+                [(connection_id(scope, connection), connection)]
+                if connection
+                else [(c.id, c.name) for c in scope.connections(conn, Role.CHANNEL)]
+            )
         reports = []
         with Progress(
             SpinnerColumn(),
@@ -43,7 +47,7 @@ def sync(
             transient=True,
             disable=as_json,
         ) as progress:
-            for name in channels:
+            for cid, name in channels:
                 task = progress.add_task(f"{clean(name)}: fetching")
 
                 def show(r: SyncReport, task: Any = task, name: str = name) -> None:
@@ -53,8 +57,8 @@ def sync(
                         f"{r.counts.inserted} new, {r.counts.changed} changed",
                     )
 
-                reports.append(sync_channel(hub, name, progress=show, full=full).as_dict())
-            cycle = run_cycle(hub, sync=False)
+                reports.append(sync_channel(scope, cid, progress=show, full=full).as_dict())
+            cycle = run_cycle(scope, sync=False)
         return {
             "syncs": reports,
             "posts": cycle.posts,
@@ -106,7 +110,10 @@ def serve(
     http: Annotated[bool, typer.Option(help="Serve HTTP (--no-http: scheduler and workers only)")] = True,
     register: Annotated[bool, typer.Option(help="Subscribe channels' webhooks to this server at start")] = True,
 ) -> None:
-    """Run the scheduler, workers and the hub's HTTP server in this process until interrupted."""
+    """Run the scheduler, workers and the hub's HTTP server in this process until interrupted.
+
+    It serves every tenant (``--tenant`` does not narrow it): each pass runs each tenant's jobs in
+    that tenant's scope, and each webhook URL names the connection — and so the tenant — it is for."""
     import signal
 
     from orderbridge.runtime.worker import serve as serve_loop
@@ -174,19 +181,28 @@ def serve(
 
 
 def _register_all(hub: Any) -> None:
-    """Subscribe every webhook-capable channel; a failure is shown on the connection, never fatal."""
+    """Subscribe every tenant's webhook-capable channels; a failure is shown on the connection, never
+    fatal. With several tenants, each line names the tenant too (``tenant/connection``)."""
+    from orderbridge.services.scope import Scope
     from orderbridge.services.subscriptions import register_all
 
-    for r in register_all(hub):
-        if r.no_secret:
-            err.print(
-                line(
-                    (clean(r.connection), "yellow"),
-                    (f": no {r.secret_credential}, so no webhooks — polled and audited only", "yellow"),
-                )
+    scopes = Scope.every(hub)
+    for scope in scopes:
+        for r in register_all(scope):
+            _show_registration(r, f"{scope.slug}/" if len(scopes) > 1 else "")
+
+
+def _show_registration(r: Any, prefix: str) -> None:
+    who = prefix + r.connection
+    if r.no_secret:
+        err.print(
+            line(
+                (clean(who), "yellow"),
+                (f": no {r.secret_credential}, so no webhooks — polled and audited only", "yellow"),
             )
-        elif r.error is not None:
-            err.print(line(plain(r.connection, "red"), (": webhooks not registered:", "red"), " ", str(r.error)))
-        else:
-            subs = r.subscriptions
-            console.print(line(r.connection, f": {len(subs)} webhook topics → ", subs[0].address if subs else "-"))
+        )
+    elif r.error is not None:
+        err.print(line(plain(who, "red"), (": webhooks not registered:", "red"), " ", str(r.error)))
+    else:
+        subs = r.subscriptions
+        console.print(line(who, f": {len(subs)} webhook topics → ", subs[0].address if subs else "-"))

@@ -12,6 +12,11 @@ worker and a CLI ``sync``) never run the same connection's job at once — the s
 
 An unexpected exception in a job (a bug) is logged with its traceback and counted; the loop goes
 on with the next job rather than stopping every connection's sync silently.
+
+The process serves every tenant: each pass of each loop makes one scope per tenant
+(:meth:`~orderbridge.services.scope.Scope.every`, read afresh, so a tenant added while serving is
+picked up) and runs that tenant's jobs in it, by connection id (decision 83). A job needs nothing
+but ``(tenant_id, connection_id)`` to run again elsewhere.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from orderbridge.errors import InvalidInput
 from orderbridge.services.backsync import poll_shipments, push_fulfilments
 from orderbridge.services.hub import Hub
 from orderbridge.services.posting import post_ready
+from orderbridge.services.scope import Scope
 from orderbridge.services.sync import sync_channel
 from orderbridge.storage.leases import LeaseBusy
 
@@ -72,21 +78,21 @@ def _guard(report: CycleReport, what: str, fn: Callable[[], Any], sink: list[dic
 
 
 @contextmanager
-def _posting_alongside(hub: Hub, report: CycleReport, destinations: list[str]) -> Iterator[None]:
+def _posting_alongside(scope: Scope, report: CycleReport, destinations: dict[int, str]) -> Iterator[None]:
     """While channels sync, a second thread posts what is already ready, so a large backfill
     starts reaching destinations before its last page is read (and the two overlap on I/O)."""
     if not destinations:
         yield
         return
-    with hub.db.read() as conn:  # build the connectors before two threads share the hub
-        for row in hub.connections_by_role(conn, Role.DESTINATION):
-            hub.destination(row)
+    with scope.read() as conn:  # build the connectors before two threads share the hub
+        for row in scope.connections(conn, Role.DESTINATION):
+            scope.destination(row)
     stop = threading.Event()
 
     def poster() -> None:
         while not stop.wait(ALONGSIDE_INTERVAL_S):
-            for name in destinations:
-                _guard(report, f"post:{name}", lambda n=name: post_ready(hub, n), report.posts)  # type: ignore[misc]
+            for cid, name in destinations.items():
+                _guard(report, f"post:{name}", lambda c=cid: post_ready(scope, c), report.posts)  # type: ignore[misc]
 
     thread = threading.Thread(target=poster, name="post-alongside-sync", daemon=True)
     thread.start()
@@ -109,43 +115,46 @@ def _merge_posts(posts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(merged.values())
 
 
-def scheduled(hub: Hub, role: Role, capability: Capability, report: CycleReport | None = None) -> list[str]:
-    """The connections of ``role`` whose kind declares ``capability``: the only ones the job for it
-    runs on (a destination that lists no shipments is never polled for them). A connection whose
-    kind is not registered is logged and counted as crashed, never silently left out."""
-    names: list[str] = []
-    with hub.db.read() as conn:
-        rows = hub.connections_by_role(conn, role)
+def scheduled(scope: Scope, role: Role, capability: Capability, report: CycleReport | None = None) -> dict[int, str]:
+    """The tenant's connections (id → name) of ``role`` whose kind declares ``capability``: the
+    only ones the job for it runs on (a destination that lists no shipments is never polled for
+    them). A connection whose kind is not registered is logged and counted as crashed, never
+    silently left out."""
+    names: dict[int, str] = {}
+    with scope.read() as conn:
+        rows = scope.connections(conn, role)
     for row in rows:
         try:
             if row.can(capability):
-                names.append(row.name)
+                names[row.id] = row.name
         except InvalidInput:
-            log.error("job.unknown_kind", connection=row.name, kind=row.kind)
+            log.error("job.unknown_kind", **scope.log_fields(row), kind=row.kind)
             if report is not None:
                 report.crashed.append(f"{capability.value}:{row.name}")
     return names
 
 
 def run_cycle(
-    hub: Hub, *, sync: bool = True, post: bool = True, shipments: bool = True, push: bool = True
+    scope: Scope, *, sync: bool = True, post: bool = True, shipments: bool = True, push: bool = True
 ) -> CycleReport:
+    """One pass over one tenant's connections: sync its channels (posting alongside), post, poll
+    shipments, push fulfilments."""
     report = CycleReport()
-    destinations = scheduled(hub, Role.DESTINATION, Capability.POST_ORDERS, report)
+    destinations = scheduled(scope, Role.DESTINATION, Capability.POST_ORDERS, report)
     if sync:
-        with _posting_alongside(hub, report, destinations if post else []):
-            for name in scheduled(hub, Role.CHANNEL, Capability.LIST_CHANGED, report):
-                _guard(report, f"sync:{name}", lambda n=name: sync_channel(hub, n), report.syncs)  # type: ignore[misc]
+        with _posting_alongside(scope, report, destinations if post else {}):
+            for cid, name in scheduled(scope, Role.CHANNEL, Capability.LIST_CHANGED, report).items():
+                _guard(report, f"sync:{name}", lambda c=cid: sync_channel(scope, c), report.syncs)  # type: ignore[misc]
     if post:
-        for name in destinations:
-            _guard(report, f"post:{name}", lambda n=name: post_ready(hub, n), report.posts)  # type: ignore[misc]
+        for cid, name in destinations.items():
+            _guard(report, f"post:{name}", lambda c=cid: post_ready(scope, c), report.posts)  # type: ignore[misc]
         report.posts = _merge_posts(report.posts)
     if shipments:
-        for name in scheduled(hub, Role.DESTINATION, Capability.LIST_SHIPMENTS, report):
-            _guard(report, f"shipments:{name}", lambda n=name: poll_shipments(hub, n), report.shipments)  # type: ignore[misc]
+        for cid, name in scheduled(scope, Role.DESTINATION, Capability.LIST_SHIPMENTS, report).items():
+            _guard(report, f"shipments:{name}", lambda c=cid: poll_shipments(scope, c), report.shipments)  # type: ignore[misc]
     if push:
-        for name in scheduled(hub, Role.CHANNEL, Capability.PUSH_FULFILMENT, report):
-            _guard(report, f"push:{name}", lambda n=name: push_fulfilments(hub, n), report.pushes)  # type: ignore[misc]
+        for cid, name in scheduled(scope, Role.CHANNEL, Capability.PUSH_FULFILMENT, report).items():
+            _guard(report, f"push:{name}", lambda c=cid: push_fulfilments(scope, c), report.pushes)  # type: ignore[misc]
     return report
 
 
@@ -161,37 +170,39 @@ def poster_loop(hub: Hub, stop: threading.Event, wake: threading.Event, *, tick_
         wake.clear()
         if stop.is_set():
             return
-        for name in scheduled(hub, Role.DESTINATION, Capability.POST_ORDERS):
-            try:
-                post_ready(hub, name)
-            except LeaseBusy:
-                stop.wait(BUSY_RETRY_S)
-                wake.set()
-            except Exception:
-                log.exception("job.crashed", job=f"post:{name}")
+        for scope in _tenants(hub):
+            for cid, name in scheduled(scope, Role.DESTINATION, Capability.POST_ORDERS).items():
+                try:
+                    post_ready(scope, cid)
+                except LeaseBusy:
+                    stop.wait(BUSY_RETRY_S)
+                    wake.set()
+                except Exception:
+                    log.exception("job.crashed", job=f"post:{name}", **scope.log_fields())
 
 
-def housekeeping(hub: Hub, report: CycleReport, *, check_webhooks: bool = False) -> None:
-    """Scheduled audits, the digest and alert dispatch: each guarded like any other job."""
+def housekeeping(scope: Scope, report: CycleReport, *, check_webhooks: bool = False) -> None:
+    """One tenant's scheduled audits, hold alerts, digest and alert dispatch: each guarded like any
+    other job."""
     from orderbridge.services import notify
     from orderbridge.services.reconcile import due_audits, reconcile, settled
 
-    none: list[tuple[str, str, datetime]] = []
-    for name, kind, since in _safe(report, "audits", lambda: due_audits(hub), none):
+    none: list[tuple[int, str, datetime]] = []
+    for cid, kind, since in _safe(report, "audits", lambda: due_audits(scope), none):
         _guard(
             report,
-            f"reconcile:{name}",
-            lambda n=name, k=kind, s=since: reconcile(hub, n, since=s, until=settled(hub), kind=k),  # type: ignore[misc]
+            f"reconcile:{cid}",
+            lambda c=cid, k=kind, s=since: reconcile(scope, c, since=s, until=settled(scope), kind=k),  # type: ignore[misc]
             report.audits,
         )
-    _safe(report, "hold_alerts", lambda: notify.sync_hold_alerts(hub), (0, 0))
+    _safe(report, "hold_alerts", lambda: notify.sync_hold_alerts(scope), (0, 0))
     if check_webhooks:
         from orderbridge.services.webhooks import check_subscriptions
 
         no_names: list[str] = []
-        _safe(report, "webhook_check", lambda: check_subscriptions(hub), no_names)
-    _safe(report, "digest", lambda: notify.send_digest_if_due(hub), False)
-    _guard(report, "notify", lambda: notify.dispatch(hub), report.notifications)
+        _safe(report, "webhook_check", lambda: check_subscriptions(scope), no_names)
+    _safe(report, "digest", lambda: notify.send_digest_if_due(scope), False)
+    _guard(report, "notify", lambda: notify.dispatch(scope), report.notifications)
 
 
 def _safe(report: CycleReport, what: str, fn: Callable[[], T], default: T) -> T:
@@ -210,14 +221,24 @@ def housekeeping_loop(hub: Hub, stop: threading.Event, *, every_s: float = HOUSE
     last_hooks = float("-inf")
     while not stop.is_set():
         started = time.monotonic()
-        report = CycleReport()
         check = started - last_hooks >= WEBHOOK_CHECK_EVERY_S
-        housekeeping(hub, report, check_webhooks=check)
+        for scope in _tenants(hub):
+            report = CycleReport()
+            housekeeping(scope, report, check_webhooks=check)
+            if report.crashed:
+                log.error("worker.housekeeping_with_crashes", jobs=report.crashed, **scope.log_fields())
         if check:
             last_hooks = started
-        if report.crashed:
-            log.error("worker.housekeeping_with_crashes", jobs=report.crashed)
         stop.wait(max(0.0, every_s - (time.monotonic() - started)))
+
+
+def _tenants(hub: Hub) -> list[Scope]:
+    """Every tenant's scope, read afresh each pass; none (logged) when the database cannot say."""
+    try:
+        return Scope.every(hub)
+    except Exception:
+        log.exception("job.crashed", job="tenants")
+        return []
 
 
 def serve(
@@ -252,15 +273,16 @@ def serve(
             started = time.monotonic()
             do_sync = started - last_sync >= hub.settings.poll_interval_s
             do_ship = started - last_ship >= hub.settings.shipment_poll_interval_s
-            report = run_cycle(hub, sync=do_sync, post=False, shipments=do_ship, push=True)
-            if any(s["inserted"] or s["changed"] for s in report.syncs):
-                wake.set()
+            for scope in _tenants(hub):
+                report = run_cycle(scope, sync=do_sync, post=False, shipments=do_ship, push=True)
+                if any(s["inserted"] or s["changed"] for s in report.syncs):
+                    wake.set()
+                if report.crashed:
+                    log.error("worker.cycle_with_crashes", jobs=report.crashed, **scope.log_fields())
             if do_sync:
                 last_sync = started
             if do_ship:
                 last_ship = started
-            if report.crashed:
-                log.error("worker.cycle_with_crashes", jobs=report.crashed)
             stop.wait(max(0.0, tick_s - (time.monotonic() - started)))
     finally:
         stop.set()

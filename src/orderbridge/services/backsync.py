@@ -50,12 +50,13 @@ from orderbridge.domain.canonical import order_from_json
 from orderbridge.domain.events import EventKind
 from orderbridge.domain.reasons import Reason
 from orderbridge.domain.shipments import Shipment, ShipmentLine, fulfilment_lines, push_hold_reasons
-from orderbridge.domain.states import PUSH_MAYBE_SENT, PUSH_NOT_SENT, PUSH_TO_DO, OrderState, PushState
+from orderbridge.domain.states import PUSH_MAYBE_SENT, PUSH_NOT_SENT, OrderState, PushState
 from orderbridge.errors import HoldOrder, InvalidInput, OrderBridgeError, OutcomeUnknown
 from orderbridge.seams import crashpoint
 from orderbridge.services.health import needs_recovery, record_failure, record_success
-from orderbridge.services.hub import ConnectionRow, Hub
+from orderbridge.services.hub import ConnectionRow
 from orderbridge.services.ledger import add_events, event_row
+from orderbridge.services.scope import Scope
 from orderbridge.storage.leases import held
 from orderbridge.storage.repos import events as event_log
 from orderbridge.storage.repos import fulfilment_pushes as push_repo
@@ -93,31 +94,32 @@ class BackSyncReport:
         }
 
 
-def poll_shipments(hub: Hub, destination: str) -> BackSyncReport:
-    with hub.db.read() as conn:
-        row = hub.connection(conn, destination)
+def poll_shipments(scope: Scope, destination_id: int) -> BackSyncReport:
+    """Read new and changed shipments from the tenant's destination ``destination_id``."""
+    row = scope.load(destination_id)
+    destination = row.name
     if row.role is not Role.DESTINATION:
         raise InvalidInput(f"{destination!r} is not a destination; shipments come from destinations")
     if not row.can(Capability.LIST_SHIPMENTS):
         raise InvalidInput(f"{destination!r} ({row.kind}) does not list shipments; nothing is read back from it")
     report = BackSyncReport(destination)
-    connector = cast(ShipmentSource, hub.destination(row))
-    with held(hub.db, f"shipments:{row.id}", hub.settings.lease_ttl_s, hub.now):
-        with hub.db.read() as conn:
+    connector = cast(ShipmentSource, scope.destination(row))
+    with held(scope.db, f"shipments:{row.id}", scope.settings.lease_ttl_s, scope.now):
+        with scope.db.read() as conn:
             cursor = read_cursor(conn, row.id, "shipments")
         try:
-            for batch in connector.list_shipments(since_with_overlap(cursor, hub.settings.cursor_overlap_s)):
-                now = hub.now()
-                with hub.db.transaction() as conn:
+            for batch in connector.list_shipments(since_with_overlap(cursor, scope.settings.cursor_overlap_s)):
+                now = scope.now()
+                with scope.db.transaction() as conn:
                     for shipment in batch.shipments:
-                        _upsert_shipment(conn, hub.tenant_id, row, shipment, now, report)
+                        _upsert_shipment(conn, scope.tenant_id, row, shipment, now, report)
                     if batch.cursor_after is not None:
-                        write_cursor(conn, hub.tenant_id, row.id, batch.cursor_after, now, "shipments")
+                        write_cursor(conn, scope.tenant_id, row.id, batch.cursor_after, now, "shipments")
         except OrderBridgeError as exc:
             report.error = exc
-            record_failure(hub, row, exc, job="shipments")
+            record_failure(scope, row, exc, job="shipments")
         else:
-            record_success(hub, row, job="shipments")
+            record_success(scope, row, job="shipments")
     return report
 
 
@@ -194,35 +196,38 @@ def _upsert_shipment(
     push_repo.recheck_held(conn, existing.id, now)
 
 
-def push_fulfilments(hub: Hub, channel: str) -> BackSyncReport:
-    with hub.db.read() as conn:
-        row = hub.connection(conn, channel)
+def push_fulfilments(scope: Scope, channel_id: int) -> BackSyncReport:
+    """Push the shipments of the tenant's channel ``channel_id``'s orders back to it as fulfilments."""
+    row = scope.load(channel_id)
+    channel = row.name
     if row.role is not Role.CHANNEL:
         raise InvalidInput(f"{channel!r} is not a channel; fulfilments are pushed to channels")
     if not row.can(Capability.PUSH_FULFILMENT):
         raise InvalidInput(f"{channel!r} ({row.kind}) does not accept fulfilments; nothing is pushed to it")
     report = BackSyncReport(channel)
-    connector = cast(FulfilmentChannel, hub.channel(row))
-    with held(hub.db, f"push:{row.id}", hub.settings.lease_ttl_s, hub.now):
+    connector = cast(FulfilmentChannel, scope.channel(row))
+    with held(scope.db, f"push:{row.id}", scope.settings.lease_ttl_s, scope.now):
         try:
-            for item in _work(hub, row):
-                _push_one(hub, row, connector, item, report)
+            for item in _work(scope, row):
+                _push_one(scope, row, connector, item, report)
         except OrderBridgeError as exc:
             report.error = exc
-            record_failure(hub, row, exc, job="push")
+            record_failure(scope, row, exc, job="push")
         else:
-            if report.pushed or needs_recovery(hub, row, "push"):
-                record_success(hub, row, job="push")
+            if report.pushed or needs_recovery(scope, row, "push"):
+                record_success(scope, row, job="push")
     return report
 
 
-#: push states with work left: sent or maybe sent (pending, unknown), to re-check, or to resend
-_TO_DO = sorted(s.value for s in PUSH_TO_DO)
+#: push statuses with work left: sent or maybe sent (pending, unknown), to re-check, or to resend
+_TO_DO = ("pending", "unknown", "recheck", "retry")
+#: statuses whose send may have reached the channel: read it before anything is sent again
+_MAYBE_SENT = ("pending", "unknown")
 
 
-def _work(hub: Hub, row: ConnectionRow) -> list[Any]:
+def _work(scope: Scope, row: ConnectionRow) -> list[Any]:
     """Shipments of this channel's orders with no push yet, or whose push must be re-checked/resent."""
-    with hub.db.read() as conn:
+    with scope.db.read() as conn:
         q = (
             select(
                 shipments,
@@ -243,8 +248,8 @@ def _work(hub: Hub, row: ConnectionRow) -> list[Any]:
         return list(conn.execute(q).all())
 
 
-def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: BackSyncReport) -> None:
-    now = hub.now()
+def _push_one(scope: Scope, row: ConnectionRow, connector: Any, s: Any, report: BackSyncReport) -> None:
+    now = scope.now()
     shipment = Shipment(
         s.external_id,
         s.order_key,
@@ -259,8 +264,8 @@ def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: Back
     if s.voided:
         # a push that cannot have reached the channel is not sent; one that may have is left as it is
         if s.push_id is None or PushState(s.push_status) in PUSH_NOT_SENT:
-            with hub.db.transaction() as conn:
-                _set_push(conn, hub, row, s, now, PushState.VOIDED, "label voided before it was pushed; not sent")
+            with scope.db.transaction() as conn:
+                _set_push(conn, scope, row, s, now, PushState.VOIDED, "label voided before it was pushed; not sent")
         return
     order = order_from_json(s.canonical)
     lines, line_problems = fulfilment_lines(shipment, order)
@@ -268,11 +273,11 @@ def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: Back
     if problems:
         message = "; ".join(p.message for p in problems)
         _hold_push(
-            hub, row, s, now, report, problems, message, f"fulfilment push held: {message} — {problems[0].fix.text}"
+            scope, row, s, now, report, problems, message, f"fulfilment push held: {message} — {problems[0].fix.text}"
         )
         return
     # reshipment after a voided label already pushed: update that fulfilment's tracking
-    with hub.db.read() as conn:
+    with scope.db.read() as conn:
         replaces = push_repo.replaced_fulfilment(conn, s.order_id, s.id)
     request = FulfilmentRequest(
         s.order_external_id,
@@ -288,11 +293,11 @@ def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: Back
             found = connector.find_fulfilment(request)
         except HoldOrder as exc:  # the order is gone from the channel, say
             reason = _channel_reason(row.name, exc, exc.code)
-            _hold_push(hub, row, s, now, report, [reason], str(exc), f"{row.name}: {exc}")
+            _hold_push(scope, row, s, now, report, [reason], str(exc), f"{row.name}: {exc}")
             return
         if found is not None:
             _record_pushed(
-                hub,
+                scope,
                 row,
                 s,
                 order,
@@ -304,28 +309,28 @@ def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: Back
             )
             return
         waited = (now - s.push_updated_at).total_seconds() if s.push_updated_at is not None else None
-        if waited is not None and waited < hub.settings.unknown_outcome_settle_s:
+        if waited is not None and waited < scope.settings.unknown_outcome_settle_s:
             report.unsettled += 1
             return
-    with hub.db.transaction() as conn:
-        _set_push(conn, hub, row, s, now, PushState.PENDING, "sending", attempt=True)
+    with scope.db.transaction() as conn:
+        _set_push(conn, scope, row, s, now, PushState.PENDING, "sending", attempt=True)
     crashpoint("push.before_send")
     try:
         fulfilment_id = connector.push_fulfilment(request)
     except HoldOrder as exc:
         code = exc.code if exc.code != HoldOrder.code else R.HoldCode.CHANNEL_REJECTED.value
         reason = _channel_reason(row.name, exc, code)
-        _hold_push(hub, row, s, now, report, [reason], str(exc), f"{row.name} rejected the fulfilment: {exc}")
+        _hold_push(scope, row, s, now, report, [reason], str(exc), f"{row.name} rejected the fulfilment: {exc}")
         return
     except OrderBridgeError as exc:  # OutcomeUnknown: maybe applied; else answered, or never reached it
         unknown = isinstance(exc, OutcomeUnknown)
-        with hub.db.transaction() as conn:
+        with scope.db.transaction() as conn:
             _set_push(
                 conn,
-                hub,
+                scope,
                 row,
                 s,
-                hub.now(),
+                scope.now(),
                 PushState.UNKNOWN if unknown else PushState.RETRY,
                 (
                     f"outcome unknown: {exc.message}; {row.name} is read before it is sent again"
@@ -337,7 +342,7 @@ def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: Back
         raise
     crashpoint("push.after_send")
     _record_pushed(
-        hub,
+        scope,
         row,
         s,
         order,
@@ -349,7 +354,7 @@ def _push_one(hub: Hub, row: ConnectionRow, connector: Any, s: Any, report: Back
 
 
 def _record_pushed(
-    hub: Hub,
+    scope: Scope,
     row: ConnectionRow,
     s: Any,
     order: Any,
@@ -358,10 +363,10 @@ def _record_pushed(
     fulfilment_id: str,
     message: str,
 ) -> None:
-    with hub.db.transaction() as conn:
+    with scope.db.transaction() as conn:
         _set_push(
             conn,
-            hub,
+            scope,
             row,
             s,
             now,
@@ -369,15 +374,17 @@ def _record_pushed(
             "",
             fulfilment_id=fulfilment_id,
             events=[
-                event_row(hub.tenant_id, s.order_id, EventKind.FULFILMENT_PUSHED, now, message, shipment=s.external_id)
+                event_row(
+                    scope.tenant_id, s.order_id, EventKind.FULFILMENT_PUSHED, now, message, shipment=s.external_id
+                )
             ],
         )
         report.pushed += 1
-        _maybe_fulfilled(conn, hub, s.order_id, order, now)
+        _maybe_fulfilled(conn, scope, s.order_id, order, now)
 
 
 def _hold_push(
-    hub: Hub,
+    scope: Scope,
     row: ConnectionRow,
     s: Any,
     now: datetime,
@@ -388,10 +395,10 @@ def _hold_push(
 ) -> None:
     """A push that cannot go: held with its reasons (shown by ``holds`` with held orders), on the
     order's timeline and in the log."""
-    with hub.db.transaction() as conn:
+    with scope.db.transaction() as conn:
         _set_push(
             conn,
-            hub,
+            scope,
             row,
             s,
             now,
@@ -400,7 +407,7 @@ def _hold_push(
             reasons=reasons,
             events=[
                 event_row(
-                    hub.tenant_id,
+                    scope.tenant_id,
                     s.order_id,
                     EventKind.FULFILMENT_PUSH_HELD,
                     now,
@@ -411,7 +418,7 @@ def _hold_push(
             ],
         )
     report.held += 1
-    log.info("push.held", tenant_id=hub.tenant_id, connection_id=row.id, order_id=s.order_id, reason=message)
+    log.info("push.held", tenant_id=scope.tenant_id, connection_id=row.id, order_id=s.order_id, reason=message)
 
 
 def _channel_reason(channel: str, exc: HoldOrder, code: str) -> Reason:
@@ -424,7 +431,7 @@ def _channel_reason(channel: str, exc: HoldOrder, code: str) -> Reason:
 
 def _set_push(
     conn: Connection,
-    hub: Hub,
+    scope: Scope,
     row: ConnectionRow,
     s: Any,
     now: datetime,
@@ -439,7 +446,7 @@ def _set_push(
 ) -> None:
     push_repo.write(
         conn,
-        hub.tenant_id,
+        scope.tenant_id,
         shipment_id=s.id,
         order_id=s.order_id,
         channel_id=row.id,
@@ -454,7 +461,7 @@ def _set_push(
     )
 
 
-def _maybe_fulfilled(conn: Connection, hub: Hub, order_id: int, order: Any, now: datetime) -> None:
+def _maybe_fulfilled(conn: Connection, scope: Scope, order_id: int, order: Any, now: datetime) -> None:
     shipped: dict[str, int] = {}
     for lines in push_repo.pushed_lines(conn, order_id):
         for ln in lines:
@@ -468,7 +475,7 @@ def _maybe_fulfilled(conn: Connection, hub: Hub, order_id: int, order: Any, now:
         for line in order.lines
     )
     if complete:  # fulfilled if it is posted (one fulfilled already, or not posted everywhere, stays)
-        event = event_row(hub.tenant_id, order_id, EventKind.FULFILLED, now, "all lines fulfilled")
+        event = event_row(scope.tenant_id, order_id, EventKind.FULFILLED, now, "all lines fulfilled")
         order_repo.transition(
             conn, [order_repo.Move(order_id, OrderState.POSTED, OrderState.FULFILLED, (event,))], now, leave_others=True
         )
@@ -482,6 +489,6 @@ def _posted_quantities(conn: Connection, order_id: int) -> dict[str, int] | None
     return None
 
 
-def pending_push_count(hub: Hub) -> int:
-    with hub.db.read() as conn:
-        return push_repo.not_pushed(conn, hub.tenant_id)
+def pending_push_count(scope: Scope) -> int:
+    with scope.db.read() as conn:
+        return push_repo.not_pushed(conn, scope.tenant_id)

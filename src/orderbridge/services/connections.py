@@ -18,13 +18,15 @@ from orderbridge.connectors import registry
 from orderbridge.connectors.base import Declaration, Role
 from orderbridge.errors import InvalidInput, OrderBridgeError
 from orderbridge.services.health import record_failure, record_success
-from orderbridge.services.hub import ConnectionRow, Hub
+from orderbridge.services.hub import ConnectionRow
+from orderbridge.services.scope import Scope
 from orderbridge.storage.repos.connections import with_order_cursor
 from orderbridge.storage.tables import connections
 
 
 @dataclass(frozen=True)
 class ConnectionInfo:
+    id: int
     name: str
     kind: str
     role: str
@@ -37,7 +39,7 @@ class ConnectionInfo:
 
 
 def add_connection(
-    hub: Hub,
+    scope: Scope,
     name: str,
     kind: str,
     base_url: str,
@@ -57,21 +59,21 @@ def add_connection(
         )
     _check_settings(name, decl, settings or {})
     merged = {**decl.default_settings, **(settings or {})}
-    now = hub.now()
-    with hub.db.transaction() as conn:
+    now = scope.now()
+    with scope.db.transaction() as conn:
         exists = conn.execute(
-            select(connections.c.id).where(connections.c.tenant_id == hub.tenant_id, connections.c.name == name)
+            select(connections.c.id).where(connections.c.tenant_id == scope.tenant_id, connections.c.name == name)
         ).first()
         if exists:
             raise InvalidInput(f"a connection named {name!r} already exists", hint="Pick another name or update it.")
-        conn.execute(
+        inserted = conn.execute(
             insert(connections).values(
-                tenant_id=hub.tenant_id,
+                tenant_id=scope.tenant_id,
                 name=name,
                 kind=kind,
                 role=decl.role.value,
                 base_url=base_url.rstrip("/"),
-                credentials=hub.box.seal(credentials),
+                credentials=scope.box.seal(credentials),
                 settings=merged,
                 enabled=True,
                 health="unknown",
@@ -79,33 +81,34 @@ def add_connection(
                 consecutive_failures=0,
                 created_at=now,
             )
-        )
-        return hub.connection(conn, name)
+        ).inserted_primary_key
+        assert inserted is not None
+        return scope.connection(conn, int(inserted[0]))
 
 
 def update_connection(
-    hub: Hub,
-    name: str,
+    scope: Scope,
+    connection_id: int,
     *,
     credentials: dict[str, str] | None = None,
     settings: dict[str, Any] | None = None,
     base_url: str | None = None,
 ) -> ConnectionRow:
-    with hub.db.transaction() as conn:
-        row = hub.connection(conn, name)
+    with scope.db.transaction() as conn:
+        row = scope.connection(conn, connection_id)
         if settings:
-            _check_settings(name, row.declaration, settings)
+            _check_settings(row.name, row.declaration, settings)
         values: dict[str, Any] = {}
         if credentials:
-            current = hub.box.open(row.credentials_token, what=f"credentials of {name!r}")
-            values["credentials"] = hub.box.seal({**current, **credentials})
+            current = scope.box.open(row.credentials_token, what=f"credentials of {row.name!r}")
+            values["credentials"] = scope.box.seal({**current, **credentials})
         if settings:
             values["settings"] = {**row.settings, **settings}
         if base_url:
             values["base_url"] = base_url.rstrip("/")
         if values:
             conn.execute(update(connections).where(connections.c.id == row.id).values(**values))
-        return hub.connection(conn, name)
+        return scope.connection(conn, row.id)
 
 
 def _check_settings(name: str, decl: Declaration, settings: dict[str, Any]) -> None:
@@ -124,11 +127,12 @@ def _check_settings(name: str, decl: Declaration, settings: dict[str, Any]) -> N
             raise InvalidInput(f"invalid download rules for {name!r}: {exc}") from exc
 
 
-def list_connections(hub: Hub) -> list[ConnectionInfo]:
-    with hub.db.read() as conn:
-        rows = with_order_cursor(conn, hub.tenant_id)
+def list_connections(scope: Scope) -> list[ConnectionInfo]:
+    with scope.db.read() as conn:
+        rows = with_order_cursor(conn, scope.tenant_id)
     return [
         ConnectionInfo(
+            r.id,
             r.name,
             r.kind,
             r.role,
@@ -143,14 +147,13 @@ def list_connections(hub: Hub) -> list[ConnectionInfo]:
     ]
 
 
-def test_connection(hub: Hub, name: str) -> str:
-    with hub.db.read() as conn:
-        row = hub.connection(conn, name)
-    connector = hub.channel(row) if row.role is Role.CHANNEL else hub.destination(row)
+def test_connection(scope: Scope, connection_id: int) -> str:
+    row = scope.load(connection_id)
+    connector = scope.channel(row) if row.role is Role.CHANNEL else scope.destination(row)
     try:
         description = connector.check()
     except OrderBridgeError as exc:
-        record_failure(hub, row, exc, job="check")
+        record_failure(scope, row, exc, job="check")
         raise
-    record_success(hub, row, job="check")
+    record_success(scope, row, job="check")
     return description

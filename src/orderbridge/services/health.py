@@ -48,6 +48,7 @@ from orderbridge.services import notify
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ingest import ingest_failures_open, pending_reread_counts, resolve_ingest_failures
 from orderbridge.services.ledger import add_events, event_row
+from orderbridge.services.scope import Scope
 from orderbridge.storage.repos.connections import with_order_cursor
 from orderbridge.storage.tables import connection_jobs, connections, orders, sync_runs
 
@@ -85,14 +86,14 @@ def api_version_key(connection_id: int) -> str:
     return f"api_version_deprecated:{connection_id}"
 
 
-def record_api_version(hub: Hub, row: ConnectionRow, notice: ApiVersionNotice | None) -> str:
+def record_api_version(scope: Scope, row: ConnectionRow, notice: ApiVersionNotice | None) -> str:
     """What a run's responses said about the connection's API version (issue #12): a deprecated or
     retired version makes the connection degraded (job ``api_version``) and raises one alert with
     the fix — the setting to change and the date support ends — until a response says nothing;
     then the job is healthy again and the alert resolved. Returns the connection's state."""
-    with hub.db.transaction() as conn:
+    with scope.db.transaction() as conn:
         _lock(conn, row)
-        now = hub.now()
+        now = scope.now()
         key = api_version_key(row.id)
         if notice is None:
             had = conn.execute(
@@ -102,14 +103,14 @@ def record_api_version(hub: Hub, row: ConnectionRow, notice: ApiVersionNotice | 
             ).scalar_one_or_none()
             if had is None:  # nothing was ever reported: nothing to settle
                 return str(conn.execute(select(connections.c.health).where(connections.c.id == row.id)).scalar_one())
-            _set_job(hub, conn, row, "api_version", "healthy", "", now, failures=0, succeeded=True)
-            notify.resolve_alert(conn, hub.tenant_id, key, now)
-            return _aggregate(hub, conn, row, now, {})
+            _set_job(scope, conn, row, "api_version", "healthy", "", now, failures=0, succeeded=True)
+            notify.resolve_alert(conn, scope.tenant_id, key, now)
+            return _aggregate(scope, conn, row, now, {})
         message = f"{notice.message}; set its {notice.setting} setting to {notice.recommended!r}" + (
             f", before support ends on {notice.ends.isoformat()}" if notice.ends and notice.ends > now.date() else ""
         )
         _set_job(
-            hub,
+            scope,
             conn,
             row,
             "api_version",
@@ -121,7 +122,7 @@ def record_api_version(hub: Hub, row: ConnectionRow, notice: ApiVersionNotice | 
             code="api_version_deprecated",
         )
         _alert(
-            hub,
+            scope,
             conn,
             row,
             key,
@@ -146,17 +147,17 @@ def record_api_version(hub: Hub, row: ConnectionRow, notice: ApiVersionNotice | 
                 ),
             ),
         )
-        return _aggregate(hub, conn, row, now, {})
+        return _aggregate(scope, conn, row, now, {})
 
 
-def record_success(hub: Hub, row: ConnectionRow, conn: Connection | None = None, *, job: str) -> str:
+def record_success(scope: Scope, row: ConnectionRow, conn: Connection | None = None, *, job: str) -> str:
     """A run of ``job`` succeeded: that job is healthy (or, for a channel's sync with no recent
     orders, silent), its failing alert is resolved. Returns the connection's state (worst job)."""
     if conn is None:
-        with hub.db.transaction() as c:
-            return record_success(hub, row, c, job=job)
+        with scope.db.transaction() as c:
+            return record_success(scope, row, c, job=job)
     _lock(conn, row)
-    now = hub.now()
+    now = scope.now()
     # the connection's "last success" (and the sync-lag figures) is its main job's: a connection
     # test or an audit that works says nothing about whether orders still flow
     main = "sync" if row.role is Role.CHANNEL else "post"
@@ -165,7 +166,7 @@ def record_success(hub: Hub, row: ConnectionRow, conn: Connection | None = None,
     if row.role is Role.CHANNEL and job == "sync":  # silence is the sync's to judge: it sees the orders
         last, gap, n = _order_pace(conn, row.id)
         values.update(last_order_at=last, usual_gap_s=gap)
-        quiet = _silence(hub, last, gap, n, now)
+        quiet = _silence(scope, last, gap, n, now)
         if quiet is not None:
             state = "silent"
             message = (
@@ -180,13 +181,13 @@ def record_success(hub: Hub, row: ConnectionRow, conn: Connection | None = None,
         if refused:
             state, code = "degraded", REFUSED
             message = refused + (f"; and {message}" if message else "")
-    _set_job(hub, conn, row, job, state, message, now, failures=0, succeeded=True, code=code)
-    notify.resolve_alert(conn, hub.tenant_id, failing_key(row.id, job), now)
-    _settle_proven(hub, conn, row, job, now)
+    _set_job(scope, conn, row, job, state, message, now, failures=0, succeeded=True, code=code)
+    notify.resolve_alert(conn, scope.tenant_id, failing_key(row.id, job), now)
+    _settle_proven(scope, conn, row, job, now)
     if job == "sync":
         if silent:
             _alert(
-                hub,
+                scope,
                 conn,
                 row,
                 silent_key(row.id),
@@ -197,20 +198,20 @@ def record_success(hub: Hub, row: ConnectionRow, conn: Connection | None = None,
                 fixes=(check_connection(row.name), run_audit(row.name)),
             )
         else:
-            notify.resolve_alert(conn, hub.tenant_id, silent_key(row.id), now)
-    return _aggregate(hub, conn, row, now, values)
+            notify.resolve_alert(conn, scope.tenant_id, silent_key(row.id), now)
+    return _aggregate(scope, conn, row, now, values)
 
 
 def record_failure(
-    hub: Hub, row: ConnectionRow, error: OrderBridgeError, conn: Connection | None = None, *, job: str
+    scope: Scope, row: ConnectionRow, error: OrderBridgeError, conn: Connection | None = None, *, job: str
 ) -> str:
     """A run of ``job`` failed: degraded while retrying, failing when a person must act (one alert
     per job and episode). Returns the connection's state (worst job)."""
     if conn is None:
-        with hub.db.transaction() as c:
-            return record_failure(hub, row, error, c, job=job)
+        with scope.db.transaction() as c:
+            return record_failure(scope, row, error, c, job=job)
     _lock(conn, row)
-    now = hub.now()
+    now = scope.now()
     found = conn.execute(
         select(connection_jobs.c.consecutive_failures).where(
             connection_jobs.c.connection_id == row.id, connection_jobs.c.job == job
@@ -218,13 +219,13 @@ def record_failure(
     ).scalar_one_or_none()
     failures = (found or 0) + 1
     needs_person = isinstance(error, FixConfiguration)
-    state = "failing" if needs_person or failures >= hub.settings.failing_after else "degraded"
+    state = "failing" if needs_person or failures >= scope.settings.failing_after else "degraded"
     message = str(error)
     if state == "failing" and not needs_person:
         message = f"{failures} runs in a row failed; last: {error}"
-    _set_job(hub, conn, row, job, state, message, now, failures=failures, succeeded=False, code=error.code)
+    _set_job(scope, conn, row, job, state, message, now, failures=failures, succeeded=False, code=error.code)
     if isinstance(error, PermissionDenied):  # the remote took the credentials, only not for this
-        _settle_proven(hub, conn, row, job, now)
+        _settle_proven(scope, conn, row, job, now)
     if state == "failing":
         hint = error.hint or "See the message; the next run tries again on its own."
         # a connector does not know which connection it serves: the fix is about this one
@@ -234,7 +235,7 @@ def record_failure(
         credentials = isinstance(error, AuthFailed)  # one cause for every job: one alert, not one per job
         what = "its credentials were refused" if credentials else f"its {JOBS.get(job, job)} cannot run"
         _alert(
-            hub,
+            scope,
             conn,
             row,
             failing_key(row.id, CREDENTIALS if credentials else job),
@@ -249,7 +250,7 @@ def record_failure(
             data={"code": error.code, "failures": failures, "job": job},
             fixes=tuple(fixes),
         )
-    return _aggregate(hub, conn, row, now, {"last_error_at": now})
+    return _aggregate(scope, conn, row, now, {"last_error_at": now})
 
 
 #: the ``code`` of a sync job degraded only because orders were refused by the database
@@ -273,25 +274,27 @@ def _refused_message(conn: Connection, row: ConnectionRow, now: datetime) -> str
     )
 
 
-def record_ingest_failures(hub: Hub, row: ConnectionRow) -> str:
+def record_ingest_failures(scope: Scope, row: ConnectionRow) -> str:
     """A webhook stored an order the database refused (``services/webhooks.py``): the sync job says
     so now, not at the next sync — unless it is failing or degraded for a cause of its own, which
     the next sync reports with these. Returns the connection's state (worst job)."""
-    with hub.db.transaction() as conn:
+    with scope.db.transaction() as conn:
         _lock(conn, row)
-        now = hub.now()
+        now = scope.now()
         current = conn.execute(
             select(connection_jobs.c.health, connection_jobs.c.code, connection_jobs.c.consecutive_failures).where(
                 connection_jobs.c.connection_id == row.id, connection_jobs.c.job == "sync"
             )
         ).one_or_none()
         if current is not None and current.health not in ("healthy", "silent") and current.code != REFUSED:
-            return _aggregate(hub, conn, row, now, {})
+            return _aggregate(scope, conn, row, now, {})
         message = _refused_message(conn, row, now)
         if message:
             failures = current.consecutive_failures if current is not None else 0
-            _set_job(hub, conn, row, "sync", "degraded", message, now, failures=failures, succeeded=False, code=REFUSED)
-        return _aggregate(hub, conn, row, now, {})
+            _set_job(
+                scope, conn, row, "sync", "degraded", message, now, failures=failures, succeeded=False, code=REFUSED
+            )
+        return _aggregate(scope, conn, row, now, {})
 
 
 def _lock(conn: Connection, row: ConnectionRow) -> None:
@@ -301,11 +304,11 @@ def _lock(conn: Connection, row: ConnectionRow) -> None:
     conn.execute(select(connections.c.id).where(connections.c.id == row.id).with_for_update())
 
 
-def needs_recovery(hub: Hub, row: ConnectionRow, job: str) -> bool:
+def needs_recovery(scope: Scope, row: ConnectionRow, job: str) -> bool:
     """Whether ``job`` is recorded as anything but healthy: a run that worked but had nothing to do
     (no order to post, no shipment to push) records its success only then, so an idle job that
     failed before does not stay failing, and a healthy idle one costs no write."""
-    with hub.db.read() as conn:
+    with scope.db.read() as conn:
         health = conn.execute(
             select(connection_jobs.c.health).where(
                 connection_jobs.c.connection_id == row.id, connection_jobs.c.job == job
@@ -315,7 +318,7 @@ def needs_recovery(hub: Hub, row: ConnectionRow, job: str) -> bool:
 
 
 def _set_job(
-    hub: Hub,
+    scope: Scope,
     conn: Connection,
     row: ConnectionRow,
     job: str,
@@ -335,7 +338,9 @@ def _set_job(
     values = {"health": state, "message": message, "consecutive_failures": failures, "code": code, **when}
     if current is None:
         conn.execute(
-            insert(connection_jobs).values(tenant_id=hub.tenant_id, connection_id=row.id, job=job, since=now, **values)
+            insert(connection_jobs).values(
+                tenant_id=scope.tenant_id, connection_id=row.id, job=job, since=now, **values
+            )
         )
         return
     if current != state:
@@ -343,12 +348,12 @@ def _set_job(
     conn.execute(update(connection_jobs).where(*where).values(**values))
 
 
-def _settle_proven(hub: Hub, conn: Connection, row: ConnectionRow, job: str, now: datetime) -> None:
+def _settle_proven(scope: Scope, conn: Connection, row: ConnectionRow, job: str, now: datetime) -> None:
     """A run of ``job`` worked, so the connection answers and takes its credentials: what a failed
     connection test, or another job's refused credentials, said is no longer so. Those jobs are
     healthy again (their next run would show it anyway) and the credentials alert is resolved.
     A job that failed for its own reason (a permission, a setting, its endpoint) keeps its state."""
-    notify.resolve_alert(conn, hub.tenant_id, failing_key(row.id, CREDENTIALS), now)
+    notify.resolve_alert(conn, scope.tenant_id, failing_key(row.id, CREDENTIALS), now)
     settled = conn.execute(
         select(connection_jobs.c.job).where(
             connection_jobs.c.connection_id == row.id,
@@ -358,11 +363,11 @@ def _settle_proven(hub: Hub, conn: Connection, row: ConnectionRow, job: str, now
         )
     ).scalars()
     for other in list(settled):
-        _set_job(hub, conn, row, other, "healthy", "", now, failures=0, succeeded=True)
-        notify.resolve_alert(conn, hub.tenant_id, failing_key(row.id, other), now)
+        _set_job(scope, conn, row, other, "healthy", "", now, failures=0, succeeded=True)
+        notify.resolve_alert(conn, scope.tenant_id, failing_key(row.id, other), now)
 
 
-def _aggregate(hub: Hub, conn: Connection, row: ConnectionRow, now: datetime, values: dict[str, Any]) -> str:
+def _aggregate(scope: Scope, conn: Connection, row: ConnectionRow, now: datetime, values: dict[str, Any]) -> str:
     """The connection's health is its worst job's; its message names each job in that state."""
     jobs = list(
         conn.execute(
@@ -381,13 +386,13 @@ def _aggregate(hub: Hub, conn: Connection, row: ConnectionRow, now: datetime, va
     message = "" if state == "healthy" else "; ".join(f"{JOBS.get(j.job, j.job)}: {j.message}" for j in worst)
     failures = max((j.consecutive_failures for j in jobs), default=0)
     current = conn.execute(select(connections.c.health).where(connections.c.id == row.id)).scalar_one()
-    _transition(hub, conn, row, current, state, message, {**values, "consecutive_failures": failures}, now)
+    _transition(scope, conn, row, current, state, message, {**values, "consecutive_failures": failures}, now)
     return state
 
 
-def job_health(hub: Hub, connection_id: int) -> list[dict[str, Any]]:
+def job_health(scope: Scope, connection_id: int) -> list[dict[str, Any]]:
     """Each job's health for one connection (for ``/healthz`` and the CLI)."""
-    with hub.db.read() as conn:
+    with scope.db.read() as conn:
         return [
             {
                 "job": j.job,
@@ -401,14 +406,14 @@ def job_health(hub: Hub, connection_id: int) -> list[dict[str, Any]]:
             }
             for j in conn.execute(
                 select(connection_jobs)
-                .where(connection_jobs.c.connection_id == connection_id)
+                .where(connection_jobs.c.tenant_id == scope.tenant_id, connection_jobs.c.connection_id == connection_id)
                 .order_by(connection_jobs.c.job)
             )
         ]
 
 
 def _alert(
-    hub: Hub,
+    scope: Scope,
     conn: Connection,
     row: ConnectionRow,
     key: str,
@@ -423,7 +428,7 @@ def _alert(
     """A connection's alert; its fixes are about the connection (its e-mail links to its screen)."""
     notify.raise_alert(
         conn,
-        hub.tenant_id,
+        scope.tenant_id,
         key=key,
         kind=kind,
         subject=subject,
@@ -436,7 +441,7 @@ def _alert(
 
 
 def _transition(
-    hub: Hub,
+    scope: Scope,
     conn: Connection,
     row: ConnectionRow,
     current: str,
@@ -452,7 +457,7 @@ def _transition(
             conn,
             [
                 event_row(
-                    hub.tenant_id,
+                    scope.tenant_id,
                     None,
                     EventKind.HEALTH_CHANGED,
                     now,
@@ -463,7 +468,7 @@ def _transition(
                 )
             ],
         )
-        log.info("connection.health", tenant_id=hub.tenant_id, connection_id=row.id, previous=current, state=state)
+        log.info("connection.health", tenant_id=scope.tenant_id, connection_id=row.id, previous=current, state=state)
     conn.execute(update(connections).where(connections.c.id == row.id).values(**values))
 
 
@@ -484,9 +489,9 @@ def _order_pace(conn: Connection, connection_id: int) -> tuple[datetime | None, 
     return times[0], gap, len(times)
 
 
-def _silence(hub: Hub, last: datetime | None, gap: float | None, n: int, now: datetime) -> float | None:
+def _silence(scope: Scope, last: datetime | None, gap: float | None, n: int, now: datetime) -> float | None:
     """Seconds of silence when they exceed the threshold, else None."""
-    s = hub.settings
+    s = scope.settings
     if last is None or gap is None or n < s.silent_min_orders:
         return None
     quiet = (now - last).total_seconds()
@@ -505,20 +510,22 @@ def _span(seconds: float) -> str:
     return f"{minutes:.0f} min" if minutes >= 1 else f"{td.total_seconds():.0f} s"
 
 
-def health_report(hub: Hub) -> dict[str, Any]:
+def health_report(scope: Scope) -> dict[str, Any]:
     """Per-connection health as JSON (``/healthz``); ``status`` is the worst of them."""
-    now = hub.now()
-    with hub.db.read() as conn:
-        rows = with_order_cursor(conn, hub.tenant_id)
+    now = scope.now()
+    with scope.db.read() as conn:
+        rows = with_order_cursor(conn, scope.tenant_id)
         # ties the channel has not settled yet (decision 37)
-        pending = pending_reread_counts(conn, hub.tenant_id)
-        unidentified = _unidentified_last_sync(conn, hub.tenant_id)
+        pending = pending_reread_counts(conn, scope.tenant_id)
+        unidentified = _unidentified_last_sync(conn, scope.tenant_id)
         # orders the database refused to store as sent, not yet stored whole (decision 43)
         refused = {r.id: ingest_failures_open(conn, r.id, limit=0)[0] for r in rows if r.role == Role.CHANNEL}
     items = []
     for r in rows:
         items.append(
             {
+                "id": r.id,
+                "tenant": scope.slug,
                 "name": r.name,
                 "kind": r.kind,
                 "role": r.role,
@@ -532,15 +539,25 @@ def health_report(hub: Hub) -> dict[str, Any]:
                 "usual_gap_s": r.usual_gap_s,
                 "cursor": _iso(r.cursor),
                 "sync_lag_s": None if r.last_success_at is None else (now - r.last_success_at).total_seconds(),
-                "jobs": job_health(hub, r.id),
+                "jobs": job_health(scope, r.id),
                 "pending_rereads": pending.get(r.id, 0),
                 "unidentified_last_sync": unidentified.get(r.id, 0),
                 "ingest_failures": refused.get(r.id, 0),
             }
         )
+    return {"status": _worst(items), "at": now.isoformat(), "connections": items}
+
+
+def hub_health(hub: Hub) -> dict[str, Any]:
+    """Every tenant's :func:`health_report` in one (``/healthz`` of a process that serves them all):
+    the connections of each, each item naming its tenant; ``status`` is the worst of them."""
+    items = [item for scope in Scope.every(hub) for item in health_report(scope)["connections"]]
+    return {"status": _worst(items), "at": hub.now().isoformat(), "connections": items}
+
+
+def _worst(items: list[dict[str, Any]]) -> str:
     states = {i["health"] for i in items}
-    status = "failing" if "failing" in states else "degraded" if states & {"degraded", "silent"} else "ok"
-    return {"status": status, "at": now.isoformat(), "connections": items}
+    return "failing" if "failing" in states else "degraded" if states & {"degraded", "silent"} else "ok"
 
 
 def _unidentified_last_sync(conn: Connection, tenant_id: int) -> dict[int, int]:

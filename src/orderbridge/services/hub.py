@@ -1,9 +1,12 @@
-"""The hub: the wiring every service function receives (database, secrets, clock, HTTP, tenant).
+"""The hub: the process's wiring — database, secrets, settings, clock, HTTP, connectors, observer.
 
-Built in one bootstrap place (:func:`Hub.from_settings`), never at import time. ``now`` is a
-function so tests can drive time; the domain receives ``now`` as a value from here.
-``http_factory`` lets tests route a connection to an in-process sandbox; by default each
-connector gets a real ``httpx.Client`` with the configured timeout.
+It belongs to no tenant: service functions receive a :class:`orderbridge.services.scope.Scope`,
+which binds one tenant to this wiring (decision 80). Built in one bootstrap place
+(:func:`Hub.from_settings`), never at import time. ``now`` is a function so tests can drive time;
+the domain receives ``now`` as a value from here. ``http_factory`` lets tests route a connection to
+an in-process sandbox; by default each connector gets a real ``httpx.Client`` with the configured
+timeout. Connectors are cached per connection id, whichever tenant's scope asks; a scope asks only
+for its own connections' connectors.
 """
 
 from __future__ import annotations
@@ -17,18 +20,14 @@ from typing import Any
 
 import httpx
 import structlog
-from sqlalchemy import Connection, select
 
 from orderbridge.connectors import registry
 from orderbridge.connectors.base import Capability, ChannelConnector, Declaration, DestinationConnector, Role
 from orderbridge.crypto import SecretBox
-from orderbridge.errors import InvalidInput, NotFound
-from orderbridge.fixes import Fix, FixAction
 from orderbridge.observe import Observer
 from orderbridge.services.present import Presentation, Unpresented
 from orderbridge.settings import Settings
 from orderbridge.storage.db import Database
-from orderbridge.storage.tables import connections, tenants
 
 log = structlog.get_logger("orderbridge")
 
@@ -83,12 +82,11 @@ class Hub:
     db: Database
     box: SecretBox
     settings: Settings
-    tenant_id: int = 1
     now: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
     http_factory: Callable[[ConnectionRow], httpx.Client | None] | None = None
-    #: connection name → ready connector object (tests and embedding code inject fakes here)
-    connectors: dict[str, Any] = field(default_factory=dict)
+    #: connection id → ready connector object (tests and embedding code inject fakes here)
+    connectors: dict[int, Any] = field(default_factory=dict)
     #: metrics hooks (a no-op unless ``serve`` installs Prometheus metrics)
     observer: Observer = field(default_factory=Observer)
     #: how fixes read and where the web server lives — the entrypoints' knowledge, given by the
@@ -102,64 +100,20 @@ class Hub:
     _clients_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        migrate: bool = True,
-        tenant: str = "default",
-        present: Presentation | None = None,
-    ) -> Hub:
+    def from_settings(cls, settings: Settings, *, migrate: bool = True, present: Presentation | None = None) -> Hub:
         db = Database(settings.resolved_database_url)
         if migrate:
             db.migrate()
         hub = cls(db=db, box=SecretBox(settings.resolved_secret_key()), settings=settings)
         if present is not None:
             hub.present = present
-        with db.read() as conn:
-            tid = conn.execute(select(tenants.c.id).where(tenants.c.slug == tenant)).scalar_one_or_none()
-        if tid is None:
-            raise InvalidInput(
-                f"tenant {tenant!r} does not exist",
-                hint="Initialise OrderBridge first: it creates the ledger and the default tenant.",
-                fix=Fix.of(FixAction.INIT, "Initialise OrderBridge: it creates the ledger and the default tenant."),
-            )
-        hub.tenant_id = int(tid)
         return hub
-
-    # --- connections -----------------------------------------------------------------------------
-    def connection(self, conn: Connection, name: str) -> ConnectionRow:
-        row = conn.execute(
-            select(connections).where(connections.c.tenant_id == self.tenant_id, connections.c.name == name)
-        ).one_or_none()
-        if row is None:
-            names = self.connection_names(conn)
-            raise NotFound(
-                f"no connection named {name!r}",
-                hint=f"Known connections: {', '.join(names) or 'none'}.",
-                fix=Fix.of(FixAction.ADD_CONNECTION, "Add the connection."),
-            )
-        return ConnectionRow.from_row(row)
-
-    def connection_names(self, conn: Connection, role: Role | None = None) -> list[str]:
-        q = select(connections.c.name).where(connections.c.tenant_id == self.tenant_id)
-        if role is not None:
-            q = q.where(connections.c.role == role.value)
-        return list(conn.execute(q.order_by(connections.c.id)).scalars())
-
-    def connections_by_role(self, conn: Connection, role: Role) -> list[ConnectionRow]:
-        rows = conn.execute(
-            select(connections)
-            .where(connections.c.tenant_id == self.tenant_id, connections.c.role == role.value)
-            .order_by(connections.c.id)
-        ).all()
-        return [ConnectionRow.from_row(r) for r in rows]
 
     def _build(self, row: ConnectionRow) -> Any:
         """The connection's connector, built once per (URL, credentials, settings) and shared by the
         threads of ``serve`` (scheduler, poster, housekeeper, webhook handlers)."""
-        if row.name in self.connectors:
-            return self.connectors[row.name]
+        if row.id in self.connectors:
+            return self.connectors[row.id]
         with self._clients_lock:
             cached = self._clients.get(row.id)
             if cached is not None and cached[0] == (row.base_url, row.credentials_token, repr(row.settings)):

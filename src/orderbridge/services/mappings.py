@@ -20,8 +20,9 @@ from orderbridge.domain.mappings import DEFAULT_KEY, MappingKind, ServiceRef
 from orderbridge.domain.reasons import HoldCode
 from orderbridge.domain.states import OrderState
 from orderbridge.errors import InvalidInput
-from orderbridge.services.hub import ConnectionRow, Hub
+from orderbridge.services.hub import ConnectionRow
 from orderbridge.services.reevaluate import reevaluate_orders
+from orderbridge.services.scope import Scope
 from orderbridge.storage.db import dialect_insert
 from orderbridge.storage.tables import mappings, order_reasons, orders
 
@@ -46,18 +47,19 @@ class ImportRowError:
     message: str
 
 
-def _destination(hub: Hub, conn: Connection, name: str | None) -> ConnectionRow:
-    if name is None:
-        dests = hub.connections_by_role(conn, Role.DESTINATION)
+def _destination(scope: Scope, conn: Connection, destination_id: int | None) -> ConnectionRow:
+    """The tenant's destination ``destination_id``; None: its only one."""
+    if destination_id is None:
+        dests = scope.connections(conn, Role.DESTINATION)
         if len(dests) != 1:
             raise InvalidInput(
                 "which destination is this mapping for?",
                 hint=f"Pass --destination; destinations: {', '.join(d.name for d in dests) or 'none'}",
             )
         return dests[0]
-    row = hub.connection(conn, name)
+    row = scope.connection(conn, destination_id)
     if row.role is not Role.DESTINATION:
-        raise InvalidInput(f"{name!r} is a channel; mappings translate channel values for a destination")
+        raise InvalidInput(f"{row.name!r} is a channel; mappings translate channel values for a destination")
     return row
 
 
@@ -93,19 +95,19 @@ def _validate(kind: MappingKind, source: str, target: str) -> None:
             )
 
 
-def set_mapping(hub: Hub, kind: str, source: str, target: str, destination: str | None = None) -> MappingResult:
+def set_mapping(scope: Scope, kind: str, source: str, target: str, destination_id: int | None = None) -> MappingResult:
     mk = _kind(kind)
     _validate(mk, source, target)
-    with hub.db.transaction() as conn:
-        dest = _destination(hub, conn, destination)
+    with scope.db.transaction() as conn:
+        dest = _destination(scope, conn, destination_id)
         _needs(dest, mk)
-        _upsert(conn, hub, dest, mk, source, target)
-        released, still = _release(conn, hub, mk, source)
+        _upsert(conn, scope, dest, mk, source, target)
+        released, still = _release(conn, scope, mk, source)
     return MappingResult(mk.value, source, target, released, still)
 
 
 def import_mappings(
-    hub: Hub, kind: str, text: str, destination: str | None = None
+    scope: Scope, kind: str, text: str, destination_id: int | None = None
 ) -> tuple[list[MappingResult], list[ImportRowError]]:
     """CSV with columns ``source,target`` (header optional). Bad rows are reported by line number;
     good rows are all applied."""
@@ -128,13 +130,13 @@ def import_mappings(
             continue
         good.append((source, target))
     results: list[MappingResult] = []
-    with hub.db.transaction() as conn:
-        dest = _destination(hub, conn, destination)
+    with scope.db.transaction() as conn:
+        dest = _destination(scope, conn, destination_id)
         _needs(dest, mk)
         for source, target in good:
-            _upsert(conn, hub, dest, mk, source, target)
+            _upsert(conn, scope, dest, mk, source, target)
         for source, target in good:
-            released, still = _release(conn, hub, mk, source)
+            released, still = _release(conn, scope, mk, source)
             results.append(MappingResult(mk.value, source, target, released, still))
     return results, errors
 
@@ -146,14 +148,14 @@ class Unmapped:
     orders: int
 
 
-def unmapped(hub: Hub) -> list[Unmapped]:
+def unmapped(scope: Scope) -> list[Unmapped]:
     """Unmapped values actually seen on held orders, with how many orders each blocks."""
     codes = {HoldCode.SKU_UNMAPPED: "sku", HoldCode.SHIPPING_METHOD_UNMAPPED: "shipping"}
-    with hub.db.read() as conn:
+    with scope.db.read() as conn:
         rows = conn.execute(
             select(order_reasons.c.code, order_reasons.c.value, func.count(func.distinct(order_reasons.c.order_id)))
             .where(
-                order_reasons.c.tenant_id == hub.tenant_id,
+                order_reasons.c.tenant_id == scope.tenant_id,
                 order_reasons.c.released_at.is_(None),
                 order_reasons.c.code.in_(list(codes)),
             )
@@ -170,10 +172,10 @@ def _kind(kind: str) -> MappingKind:
         raise InvalidInput(f"unknown mapping kind {kind!r}", hint="Use 'sku' or 'shipping'.") from None
 
 
-def _upsert(conn: Connection, hub: Hub, dest: ConnectionRow, kind: MappingKind, source: str, target: str) -> None:
-    now = hub.now()
+def _upsert(conn: Connection, scope: Scope, dest: ConnectionRow, kind: MappingKind, source: str, target: str) -> None:
+    now = scope.now()
     stmt = dialect_insert(conn)(mappings).values(
-        tenant_id=hub.tenant_id,
+        tenant_id=scope.tenant_id,
         destination_id=dest.id,
         kind=kind.value,
         source_value=source,
@@ -188,13 +190,13 @@ def _upsert(conn: Connection, hub: Hub, dest: ConnectionRow, kind: MappingKind, 
     )
 
 
-def _release(conn: Connection, hub: Hub, kind: MappingKind, source: str) -> tuple[int, int]:
+def _release(conn: Connection, scope: Scope, kind: MappingKind, source: str) -> tuple[int, int]:
     q = (
         select(order_reasons.c.order_id)
         .distinct()
         .join(orders, orders.c.id == order_reasons.c.order_id)
         .where(
-            order_reasons.c.tenant_id == hub.tenant_id,
+            order_reasons.c.tenant_id == scope.tenant_id,
             order_reasons.c.released_at.is_(None),
             order_reasons.c.code.in_([c.value for c in _RELEASES[kind]]),
             orders.c.state == OrderState.HELD.value,
@@ -203,4 +205,4 @@ def _release(conn: Connection, hub: Hub, kind: MappingKind, source: str) -> tupl
     if not (kind is MappingKind.SHIPPING and source == DEFAULT_KEY):
         q = q.where(order_reasons.c.value == source)
     order_ids = list(conn.execute(q).scalars())
-    return reevaluate_orders(conn, hub, order_ids)
+    return reevaluate_orders(conn, scope, order_ids)

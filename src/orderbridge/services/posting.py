@@ -41,8 +41,9 @@ from orderbridge.domain.states import OrderState, PostingState
 from orderbridge.errors import InvalidInput, OrderBridgeError
 from orderbridge.seams import crashpoint
 from orderbridge.services.health import needs_recovery, record_failure, record_success
-from orderbridge.services.hub import ConnectionRow, Hub
+from orderbridge.services.hub import ConnectionRow
 from orderbridge.services.ledger import Outcome, add_events, apply_decisions, destination_policy, event_row
+from orderbridge.services.scope import Scope
 from orderbridge.storage.leases import held
 from orderbridge.storage.repos import orders as order_repo
 from orderbridge.storage.repos import postings as posting_repo
@@ -117,19 +118,24 @@ _CANDIDATES = (
 
 
 def post_ready(
-    hub: Hub, destination: str, *, limit: int | None = None, progress: Callable[[PostReport], None] | None = None
+    scope: Scope,
+    destination_id: int,
+    *,
+    limit: int | None = None,
+    progress: Callable[[PostReport], None] | None = None,
 ) -> PostReport:
-    with hub.db.read() as conn:
-        row = hub.connection(conn, destination)
+    """Post the tenant's ready orders to its destination ``destination_id``."""
+    row = scope.load(destination_id)
+    destination = row.name
     if row.role is not Role.DESTINATION:
         raise InvalidInput(f"{destination!r} is a {row.role} connection; orders are posted to destinations")
     report = PostReport(destination)
-    bound = log.bind(tenant_id=hub.tenant_id, connection_id=row.id, connection=destination)
-    connector = hub.destination(row)
-    with held(hub.db, f"post:{row.id}", hub.settings.lease_ttl_s, hub.now) as lease:
-        with hub.db.read() as conn:
+    bound = log.bind(**scope.log_fields(row))
+    connector = scope.destination(row)
+    with held(scope.db, f"post:{row.id}", scope.settings.lease_ttl_s, scope.now) as lease:
+        with scope.db.read() as conn:
             policy = destination_policy(conn, row)
-            n_destinations = len(hub.connections_by_role(conn, Role.DESTINATION))
+            n_destinations = len(scope.connections(conn, Role.DESTINATION))
         remaining = limit
         # One batch is on the wire while the next is reserved and the previous recorded: the
         # destination's time overlaps the hub's. At most one request is in flight, so order and
@@ -142,7 +148,7 @@ def post_ready(
                 batch: list[Reserved] | None = []
                 if remaining is None or remaining > 0:
                     size = connector.max_batch if remaining is None else min(connector.max_batch, remaining)
-                    batch = _prepare_batch(hub, row, policy, size, report, exclude=sending)
+                    batch = _prepare_batch(scope, row, policy, size, report, exclude=sending)
                     if batch is None:
                         continue  # orders were held during preparation; look again
                 if in_flight is not None:
@@ -150,7 +156,7 @@ def post_ready(
                     in_flight = None
                     results = future.result()
                     crashpoint("post.after_send")
-                    _record_results(hub, row, sent, results, n_destinations, report)
+                    _record_results(scope, row, sent, results, n_destinations, report)
                     crashpoint("post.after_commit")
                     sending.difference_update(r.order_id for r in sent)
                     report.batches += 1
@@ -167,11 +173,11 @@ def post_ready(
         except OrderBridgeError as exc:
             report.error = exc
             bound.warning("post.failed", code=exc.code, error=str(exc))
-            hub.observer.post_failed(row.name, exc.code, len(sending))
-            record_failure(hub, row, exc, job="post")
+            scope.observer.post_failed(scope.slug, row.name, exc.code, len(sending))
+            record_failure(scope, row, exc, job="post")
         else:
-            if report.batches or needs_recovery(hub, row, "post"):
-                record_success(hub, row, job="post")
+            if report.batches or needs_recovery(scope, row, "post"):
+                record_success(scope, row, job="post")
             bound.info("post.done", posted=report.posted, rejected=report.rejected)
         finally:
             pool.shutdown(wait=True)  # an unrecorded batch stays pending: resent (upserted) next run
@@ -179,17 +185,17 @@ def post_ready(
 
 
 def _prepare_batch(
-    hub: Hub, row: ConnectionRow, policy: DestinationPolicy, size: int, report: PostReport, exclude: set[int]
+    scope: Scope, row: ConnectionRow, policy: DestinationPolicy, size: int, report: PostReport, exclude: set[int]
 ) -> list[Reserved] | None:
     """Reserve the next batch (skipping orders in ``exclude``, already on the wire): [] when nothing
     is left, or None when some candidates were held instead (their mapping vanished) so the caller
     looks again."""
-    now = hub.now()
+    now = scope.now()
     declaration = row.declaration
-    with hub.db.transaction() as conn:
+    with scope.db.transaction() as conn:
         candidates = conn.execute(
             _CANDIDATES,
-            {"tenant": hub.tenant_id, "dest": row.id, "exclude": sorted(exclude), "size": size},
+            {"tenant": scope.tenant_id, "dest": row.id, "exclude": sorted(exclude), "size": size},
         ).all()
         if not candidates:
             return []
@@ -205,7 +211,7 @@ def _prepare_batch(
             document = declaration.order_key(c.connection_id, c.external_id)  # the destination's own key format
             pairs.append((OutgoingOrder(key, document, resolve(order, policy)), c))
         if to_hold:
-            apply_decisions(conn, hub.tenant_id, to_hold, now)
+            apply_decisions(conn, scope.tenant_id, to_hold, now)
             report.held += len(to_hold)
             if not pairs:
                 return None
@@ -214,7 +220,7 @@ def _prepare_batch(
         # one posting row per order version (a re-run finds the same one), older pending ones superseded
         ids = posting_repo.reserve(
             conn,
-            hub.tenant_id,
+            scope.tenant_id,
             row.id,
             [
                 (by_key[o.idempotency_key].id, by_key[o.idempotency_key].version, o.idempotency_key, o.order_key)
@@ -229,7 +235,7 @@ def _prepare_batch(
 
 
 def _record_results(
-    hub: Hub,
+    scope: Scope,
     row: ConnectionRow,
     batch: Sequence[Reserved],
     results: Sequence[PostResult],
@@ -238,8 +244,8 @@ def _record_results(
 ) -> None:
     if len(results) != len(batch):
         raise AssertionError(f"{row.name} returned {len(results)} results for {len(batch)} orders")
-    now = hub.now()
-    with hub.db.transaction() as conn:
+    now = scope.now()
+    with scope.db.transaction() as conn:
         attempts: list[tuple[int, str, str]] = []
         event_rows: list[dict[str, Any]] = []
         holds: list[Outcome] = []
@@ -255,7 +261,7 @@ def _record_results(
                 skipped_lines = left_out(order)
                 event_rows.append(
                     event_row(
-                        hub.tenant_id,
+                        scope.tenant_id,
                         oid,
                         EventKind.POSTED,
                         now,
@@ -269,7 +275,7 @@ def _record_results(
                     )
                 )
                 event_rows.extend(
-                    event_row(hub.tenant_id, oid, EventKind.FIELD_SHORTENED, now, note, destination=row.name)
+                    event_row(scope.tenant_id, oid, EventKind.FIELD_SHORTENED, now, note, destination=row.name)
                     for note in result.notes
                 )
                 posted_orders.append(oid)
@@ -277,7 +283,9 @@ def _record_results(
             else:
                 message = str(result.error) if result.error else "no document id returned"
                 rejected_rows.append((pid, message))
-                log.warning("post.rejected", tenant_id=hub.tenant_id, connection_id=row.id, order_id=oid, error=message)
+                log.warning(
+                    "post.rejected", tenant_id=scope.tenant_id, connection_id=row.id, order_id=oid, error=message
+                )
                 attempts.append((pid, "rejected", message))
                 reason = result.hold or R.destination_rejected(
                     row.name, result.error.message if result.error else message
@@ -285,9 +293,9 @@ def _record_results(
                 holds.append(Outcome(oid, OrderState.READY, Decision(OrderState.HELD, (reason,))))
                 report.rejected += 1
                 report.rejections.append(f"{outgoing.resolved.order.number}: {message}")
-        posting_repo.record(conn, hub.tenant_id, posted_rows, rejected_rows, attempts, now)
+        posting_repo.record(conn, scope.tenant_id, posted_rows, rejected_rows, attempts, now)
         add_events(conn, event_rows)
-        apply_decisions(conn, hub.tenant_id, holds, now)
+        apply_decisions(conn, scope.tenant_id, holds, now)
         if posted_orders:
             # an order is ``posted`` once every destination has its current version; the
             # "posted to <destination>" events above tell it
@@ -299,8 +307,10 @@ def _record_results(
                 params={"n": n_destinations},
             )
     if posted_rows:
-        hub.observer.posted(
-            row.name, [(now - r.received_at).total_seconds() for r, res in zip(batch, results, strict=True) if res.ok]
+        scope.observer.posted(
+            scope.slug,
+            row.name,
+            [(now - r.received_at).total_seconds() for r, res in zip(batch, results, strict=True) if res.ok],
         )
     if rejected_rows:
-        hub.observer.post_failed(row.name, "rejected", len(rejected_rows))
+        scope.observer.post_failed(scope.slug, row.name, "rejected", len(rejected_rows))

@@ -27,8 +27,9 @@ class Presentation(Protocol):
         where what it is about is shown), or None."""
         ...
 
-    def receiver_address(self, public_url: str, kind: str, connection: str) -> str:
-        """Where the web server receives the webhooks of ``connection`` (a channel of ``kind``)."""
+    def receiver_address(self, public_url: str, kind: str, connection_id: int) -> str:
+        """Where the web server receives the webhooks of connection ``connection_id`` (a channel of
+        ``kind``): by id, which names its tenant too (decision 82)."""
         ...
 
 
@@ -41,9 +42,10 @@ class Unpresented:
     def link(self, public_url: str, fix: Fix) -> str | None:
         return None
 
-    def receiver_address(self, public_url: str, kind: str, connection: str) -> str:
+    def receiver_address(self, public_url: str, kind: str, connection_id: int) -> str:
         raise SettingsError(
-            f"no webhook receiver address for {connection!r}: this process was composed without the web entrypoint",
+            f"no webhook receiver address for connection {connection_id}: this process was composed without the "
+            "web entrypoint",
             hint="Run the command from the OrderBridge CLI (or give the hub the CLI's presentation).",
         )
 

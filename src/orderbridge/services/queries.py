@@ -13,10 +13,10 @@ from orderbridge.domain.reasons import STORAGE_REFUSALS, HoldCode, storage_refus
 from orderbridge.domain.states import OrderState, PushState
 from orderbridge.errors import InvalidInput, NotFound
 from orderbridge.fixes import Fix, FixAction
-from orderbridge.services.hub import Hub
 from orderbridge.services.ingest import quarantined
 from orderbridge.services.ledger import event_row
 from orderbridge.services.reevaluate import reevaluate_orders
+from orderbridge.services.scope import Scope
 from orderbridge.storage.repos import order_reasons as reason_repo
 from orderbridge.storage.repos import orders as order_repo
 from orderbridge.storage.repos import postings as posting_repo
@@ -49,7 +49,12 @@ class OrderSummary:
 
 
 def list_orders(
-    hub: Hub, *, state: str | None = None, connection: str | None = None, search: str | None = None, limit: int = 50
+    scope: Scope,
+    *,
+    state: str | None = None,
+    connection_id: int | None = None,
+    search: str | None = None,
+    limit: int = 50,
 ) -> list[OrderSummary]:
     if state is not None and state not in {s.value for s in OrderState}:
         raise InvalidInput(f"unknown state {state!r}", hint=f"States: {', '.join(s.value for s in OrderState)}")
@@ -66,17 +71,19 @@ def list_orders(
             orders.c.updated_at,
         )
         .join(connections, connections.c.id == orders.c.connection_id)
-        .where(orders.c.tenant_id == hub.tenant_id)
+        .where(orders.c.tenant_id == scope.tenant_id)
         .order_by(orders.c.id.desc())
         .limit(limit)
     )
     if state:
         q = q.where(orders.c.state == state)
-    if connection:
-        q = q.where(connections.c.name == connection)
+    if connection_id is not None:
+        q = q.where(orders.c.connection_id == connection_id)
     if search:
         q = q.where((orders.c.number == search) | (orders.c.external_id == search))
-    with hub.db.read() as conn:
+    with scope.db.read() as conn:
+        if connection_id is not None:
+            scope.connection(conn, connection_id)  # NotFound for another tenant's
         rows = conn.execute(q).all()
         reasons: dict[int, list[str]] = {}
         if rows:
@@ -118,9 +125,9 @@ class OrderDetail:
     raw: dict[str, Any] = field(repr=False)
 
 
-def find_order_id(hub: Hub, ref: str) -> int:
-    with hub.db.read() as conn:
-        ids = order_repo.ids_by_ref(conn, hub.tenant_id, ref)
+def find_order_id(scope: Scope, ref: str) -> int:
+    with scope.db.read() as conn:
+        ids = order_repo.ids_by_ref(conn, scope.tenant_id, ref)
     if not ids:
         raise NotFound(f"no order {ref!r}", hint="Use the order number (#1001), the channel's id, or `orders list`.")
     if len(ids) > 1:
@@ -135,9 +142,9 @@ def _for_order(fix: Fix, number: str) -> Fix:
     return fix
 
 
-def show_order(hub: Hub, ref: str) -> OrderDetail:
-    oid = find_order_id(hub, ref)
-    with hub.db.read() as conn:
+def show_order(scope: Scope, ref: str) -> OrderDetail:
+    oid = find_order_id(scope, ref)
+    with scope.db.read() as conn:
         o = conn.execute(
             select(orders, connections.c.name.label("connection"))
             .join(connections, connections.c.id == orders.c.connection_id)
@@ -207,13 +214,13 @@ class HoldGroup:
     pushes: int = 0
 
 
-def holds(hub: Hub, *, include_skipped: bool = False) -> list[HoldGroup]:
+def holds(scope: Scope, *, include_skipped: bool = False) -> list[HoldGroup]:
     """Open reasons grouped by root cause (code, value) with counts, the fix and a few examples:
     held orders, then held fulfilment pushes (grouped by code and channel: a cause such as "the 3PL
     sends no carrier" holds every shipment alike), then skipped orders (``include_skipped``), then
     orders in quarantine."""
     kinds = ["hold", "skip"] if include_skipped else ["hold"]
-    with hub.db.read() as conn:
+    with scope.db.read() as conn:
         rows = conn.execute(
             select(
                 order_reasons.c.kind,
@@ -224,7 +231,7 @@ def holds(hub: Hub, *, include_skipped: bool = False) -> list[HoldGroup]:
             )
             .join(orders, orders.c.id == order_reasons.c.order_id)
             .where(
-                order_reasons.c.tenant_id == hub.tenant_id,
+                order_reasons.c.tenant_id == scope.tenant_id,
                 order_reasons.c.released_at.is_(None),
                 order_reasons.c.kind.in_(kinds),
                 orders.c.state.in_([OrderState.HELD.value, OrderState.SKIPPED.value]),
@@ -238,7 +245,7 @@ def holds(hub: Hub, *, include_skipped: bool = False) -> list[HoldGroup]:
             fix = conn.execute(
                 select(order_reasons.c.fix)
                 .where(
-                    order_reasons.c.tenant_id == hub.tenant_id,
+                    order_reasons.c.tenant_id == scope.tenant_id,
                     order_reasons.c.kind == kind,
                     order_reasons.c.code == code,
                     order_reasons.c.value == value,
@@ -252,7 +259,7 @@ def holds(hub: Hub, *, include_skipped: bool = False) -> list[HoldGroup]:
                     select(orders.c.number)
                     .join(order_reasons, order_reasons.c.order_id == orders.c.id)
                     .where(
-                        order_reasons.c.tenant_id == hub.tenant_id,
+                        order_reasons.c.tenant_id == scope.tenant_id,
                         order_reasons.c.kind == kind,
                         order_reasons.c.code == code,
                         order_reasons.c.value == value,
@@ -264,9 +271,9 @@ def holds(hub: Hub, *, include_skipped: bool = False) -> list[HoldGroup]:
             )
             groups.append(HoldGroup(kind, code, value, int(n), message, fix, examples))
         at = sum(1 for g in groups if g.kind == reason_repo.HOLD)
-        groups[at:at] = _held_pushes(conn, hub.tenant_id)
+        groups[at:at] = _held_pushes(conn, scope.tenant_id)
         if "hold" in kinds:  # orders the database refused even in a minimal form: in quarantine, not in orders
-            for refusal_kind, n, error, examples in quarantined(conn, hub.tenant_id):
+            for refusal_kind, n, error, examples in quarantined(conn, scope.tenant_id):
                 what = STORAGE_REFUSALS.get(refusal_kind, STORAGE_REFUSALS["invalid_value"])[0]
                 message = (
                     f"not stored: the database refused the order even in a minimal form — {what}: {error}; its "
@@ -338,14 +345,14 @@ def _held_pushes(conn: Connection, tenant_id: int) -> list[HoldGroup]:
     return groups
 
 
-def accounting(hub: Hub) -> dict[str, Any]:
+def accounting(scope: Scope) -> dict[str, Any]:
     """Every ledger order in exactly one bucket, with held/skipped broken down by reason code."""
-    with hub.db.read() as conn:
+    with scope.db.read() as conn:
         by_state = dict(
             _pairs(
                 conn.execute(
                     select(orders.c.state, func.count())
-                    .where(orders.c.tenant_id == hub.tenant_id)
+                    .where(orders.c.tenant_id == scope.tenant_id)
                     .group_by(orders.c.state)
                 )
             )
@@ -354,7 +361,7 @@ def accounting(hub: Hub) -> dict[str, Any]:
             select(orders.c.state, order_reasons.c.code, func.count(func.distinct(orders.c.id)))
             .join(order_reasons, order_reasons.c.order_id == orders.c.id)
             .where(
-                orders.c.tenant_id == hub.tenant_id,
+                orders.c.tenant_id == scope.tenant_id,
                 order_reasons.c.released_at.is_(None),
                 orders.c.state.in_([OrderState.HELD.value, OrderState.SKIPPED.value]),
             )
@@ -380,19 +387,19 @@ def accounting(hub: Hub) -> dict[str, Any]:
     }
 
 
-def retry_order(hub: Hub, ref: str, *, actor: str = "cli") -> str:
+def retry_order(scope: Scope, ref: str, *, actor: str = "cli") -> str:
     """Release a destination rejection (after the user fixed its cause) and re-evaluate the order."""
-    oid = find_order_id(hub, ref)
-    now = hub.now()
-    with hub.db.transaction() as conn:
+    oid = find_order_id(scope, ref)
+    now = scope.now()
+    with scope.db.transaction() as conn:
         state = order_repo.state_of(conn, oid)
         if state not in (OrderState.HELD, OrderState.SKIPPED, OrderState.READY):
             raise InvalidInput(f"order {ref} is {state}; only held, skipped or ready orders can be retried")
         reason_repo.release_code(conn, oid, HoldCode.DESTINATION_REJECTED.value, now)
         posting_repo.reopen_rejected(conn, oid)
         # held first, so the re-evaluation below always records its decision on the timeline
-        requested = event_row(hub.tenant_id, oid, EventKind.USER_ACTION, now, f"retry requested by {actor}")
+        requested = event_row(scope.tenant_id, oid, EventKind.USER_ACTION, now, f"retry requested by {actor}")
         order_repo.transition(conn, [order_repo.Move(oid, state, OrderState.HELD, (requested,))], now)
-        reevaluate_orders(conn, hub, [oid])
+        reevaluate_orders(conn, scope, [oid])
         new_state = order_repo.state_of(conn, oid).value
     return new_state

@@ -39,9 +39,10 @@ from orderbridge.errors import FixConfiguration, InvalidInput, OrderBridgeError
 from orderbridge.fixes import check_connection, register_webhooks, run_audit, show_audit
 from orderbridge.services import notify
 from orderbridge.services.health import record_failure, record_success
-from orderbridge.services.hub import ConnectionRow, Hub
+from orderbridge.services.hub import ConnectionRow
 from orderbridge.services.ingest import ChannelContext, ingest_records, settle_ties
 from orderbridge.services.ledger import add_events, event_row
+from orderbridge.services.scope import Scope
 from orderbridge.services.sync import channel_context
 from orderbridge.storage.leases import held
 from orderbridge.storage.repos import orders as order_repo
@@ -113,39 +114,40 @@ class ReconcileReport:
 
 
 def reconcile(
-    hub: Hub,
-    name: str,
+    scope: Scope,
+    channel_id: int,
     *,
     since: datetime,
     until: datetime | None = None,
     kind: str = "manual",
     progress: Callable[[ReconcileReport], None] | None = None,
 ) -> ReconcileReport:
-    """Audit ``name`` for orders updated in ``[since, until]`` (until defaults to now)."""
-    with hub.db.read() as conn:
-        row = hub.connection(conn, name)
+    """Audit the tenant's channel ``channel_id`` for orders updated in ``[since, until]`` (until
+    defaults to now)."""
+    row = scope.load(channel_id)
+    name = row.name
     if row.role is not Role.CHANNEL:
         raise InvalidInput(f"{name!r} is a {row.role} connection; audits compare a channel with the ledger")
     if not row.can(Capability.LIST_ORDER_STAMPS):
         raise InvalidInput(f"{row.kind} connections cannot list order ids cheaply, so they cannot be audited yet")
-    auditable = cast(AuditableChannel, hub.channel(row))
-    until = until or hub.now()
+    auditable = cast(AuditableChannel, scope.channel(row))
+    until = until or scope.now()
     if since >= until:
         raise InvalidInput(f"the audit window is empty: {since.isoformat()} is not before {until.isoformat()}")
     report = ReconcileReport(name, kind, since, until)
-    bound = log.bind(tenant_id=hub.tenant_id, connection_id=row.id, connection=name, kind=kind)
+    bound = log.bind(tenant_id=scope.tenant_id, connection_id=row.id, connection=name, kind=kind)
     started = time.perf_counter()
-    with held(hub.db, f"reconcile:{row.id}", hub.settings.lease_ttl_s, hub.now) as lease:
-        with hub.db.transaction() as conn:
+    with held(scope.db, f"reconcile:{row.id}", scope.settings.lease_ttl_s, scope.now) as lease:
+        with scope.db.transaction() as conn:
             report.run_id = conn.execute(
                 insert(reconciliation_runs)
                 .values(
-                    tenant_id=hub.tenant_id,
+                    tenant_id=scope.tenant_id,
                     connection_id=row.id,
                     kind=kind,
                     window_start=since,
                     window_end=until,
-                    started_at=hub.now(),
+                    started_at=scope.now(),
                     outcome="running",
                     findings=[],
                 )
@@ -160,10 +162,10 @@ def reconcile(
                 report.api_cost += batch.cost
                 lease.renew()
             report.channel_count = len(stamps)
-            behind = _behind(hub, row, stamps, since)
+            behind = _behind(scope, row, stamps, since)
             if behind:
-                _recover(hub, row, auditable, stamps, behind, report, lease.renew)
-            report.ledger_count = report.channel_count - len(_behind(hub, row, stamps, since))
+                _recover(scope, row, auditable, stamps, behind, report, lease.renew)
+            report.ledger_count = report.channel_count - len(_behind(scope, row, stamps, since))
             report.missing = report.channel_count - report.ledger_count
         except OrderBridgeError as exc:
             report.error = exc
@@ -171,21 +173,21 @@ def reconcile(
         except Exception as exc:  # a bug: the run is stored as failed and alerted, then re-raised
             report.error = OrderBridgeError(f"the audit crashed: {exc!r}", code="audit_crashed")
             report.seconds = time.perf_counter() - started
-            _finish(hub, row, report)
+            _finish(scope, row, report)
             raise
         report.seconds = time.perf_counter() - started
-        _finish(hub, row, report)
-    hub.observer.reconciled(name, report.recovered + report.refreshed, report.missing)
+        _finish(scope, row, report)
+    scope.observer.reconciled(scope.slug, name, report.recovered + report.refreshed, report.missing)
     bound.info("reconcile.done", summary=report.summary, requests=report.api_requests, seconds=report.seconds)
     if progress is not None:
         progress(report)
     return report
 
 
-def _behind(hub: Hub, row: ConnectionRow, stamps: dict[str, OrderStamp], since: datetime) -> dict[str, str]:
+def _behind(scope: Scope, row: ConnectionRow, stamps: dict[str, OrderStamp], since: datetime) -> dict[str, str]:
     """Channel ids the ledger lacks (``missing``) or has an older version of (``stale``)."""
     have: dict[str, datetime | None] = {}
-    with hub.db.read() as conn:
+    with scope.db.read() as conn:
         for ext, updated in conn.execute(
             select(orders.c.external_id, orders.c.channel_updated_at).where(
                 orders.c.connection_id == row.id, orders.c.channel_updated_at >= since - timedelta(seconds=1)
@@ -205,7 +207,7 @@ def _behind(hub: Hub, row: ConnectionRow, stamps: dict[str, OrderStamp], since: 
 
 
 def _recover(
-    hub: Hub,
+    scope: Scope,
     row: ConnectionRow,
     connector: AuditableChannel,
     stamps: dict[str, OrderStamp],
@@ -213,8 +215,8 @@ def _recover(
     report: ReconcileReport,
     renew: Callable[[], None],
 ) -> None:
-    ctx = channel_context(hub, row)
-    causes = _causes(hub, row, [stamps[e] for e in behind])
+    ctx = channel_context(scope, row)
+    causes = _causes(scope, row, [stamps[e] for e in behind])
     ids = sorted(behind, key=lambda e: (stamps[e].updated_at, e))
     for chunk in _chunks(ids, INGEST_CHUNK):
         records: list[ChannelRecord] = []
@@ -229,12 +231,12 @@ def _recover(
             finally:
                 report.api_requests += 1
                 report.api_cost += connector.api_cost_spent() - spent
-        _ingest(hub, row, ctx, connector, records, stamps, behind, causes, report)
+        _ingest(scope, row, ctx, connector, records, stamps, behind, causes, report)
         renew()
 
 
 def _ingest(
-    hub: Hub,
+    scope: Scope,
     row: ConnectionRow,
     ctx: ChannelContext,
     connector: AuditableChannel,
@@ -244,9 +246,9 @@ def _ingest(
     causes: dict[str, str],
     report: ReconcileReport,
 ) -> None:
-    now = hub.now()
-    with hub.db.transaction() as conn:
-        counts = ingest_records(conn, hub.tenant_id, ctx, records, now)
+    now = scope.now()
+    with scope.db.transaction() as conn:
+        counts = ingest_records(conn, scope.tenant_id, ctx, records, now)
         exts = [r.external_id for r in records]
         ids = order_repo.ids_by_external(conn, row.id, exts)
         rows = []
@@ -261,7 +263,7 @@ def _ingest(
             report.findings.append(_finding(stamps[ext], what, causes[ext], action))
             rows.append(
                 event_row(
-                    hub.tenant_id,
+                    scope.tenant_id,
                     ids.get(ext),
                     EventKind.RECOVERED,
                     now,
@@ -275,7 +277,7 @@ def _ingest(
         add_events(conn, rows)
     if counts.tied_ids:  # a poll or webhook wrote another same-second version since the fetch: ask again
         spent = connector.api_cost_spent()
-        settle_ties(hub, ctx, connector, counts.tied_ids)
+        settle_ties(scope, ctx, connector, counts.tied_ids)
         report.api_requests += len(counts.tied_ids)  # one re-read each, on the audit's bill
         report.api_cost += connector.api_cost_spent() - spent
 
@@ -294,8 +296,8 @@ def _finding(stamp: OrderStamp, what: str, cause: str, action: str, error: str =
     return found
 
 
-def _causes(hub: Hub, row: ConnectionRow, behind: list[OrderStamp]) -> dict[str, str]:
-    with hub.db.read() as conn:
+def _causes(scope: Scope, row: ConnectionRow, behind: list[OrderStamp]) -> dict[str, str]:
+    with scope.db.read() as conn:
         cursor = read_cursor(conn, row.id)
         uses_webhooks = conn.execute(
             select(func.count()).select_from(webhook_deliveries).where(webhook_deliveries.c.connection_id == row.id)
@@ -339,9 +341,9 @@ def _causes(hub: Hub, row: ConnectionRow, behind: list[OrderStamp]) -> dict[str,
     return out
 
 
-def _finish(hub: Hub, row: ConnectionRow, report: ReconcileReport) -> None:
-    now = hub.now()
-    with hub.db.transaction() as conn:
+def _finish(scope: Scope, row: ConnectionRow, report: ReconcileReport) -> None:
+    now = scope.now()
+    with scope.db.transaction() as conn:
         conn.execute(
             update(reconciliation_runs)
             .where(reconciliation_runs.c.id == report.run_id)
@@ -363,7 +365,7 @@ def _finish(hub: Hub, row: ConnectionRow, report: ReconcileReport) -> None:
             conn,
             [
                 event_row(
-                    hub.tenant_id,
+                    scope.tenant_id,
                     None,
                     EventKind.AUDITED,
                     now,
@@ -376,18 +378,18 @@ def _finish(hub: Hub, row: ConnectionRow, report: ReconcileReport) -> None:
             ],
         )
         if report.missing or any(f["cause"] != "not_polled_yet" for f in report.findings):
-            _alert(conn, hub, row, report, now)
+            _alert(conn, scope, row, report, now)
         failed_key = f"reconcile_failed:{row.id}"
         if report.ok:
-            notify.resolve_alert(conn, hub.tenant_id, failed_key, now)
-            record_success(hub, row, conn, job="audit")
+            notify.resolve_alert(conn, scope.tenant_id, failed_key, now)
+            record_success(scope, row, conn, job="audit")
         elif isinstance(report.error, FixConfiguration):
             # refused credentials or settings: the connection is failing, and its one alert says so
-            record_failure(hub, row, report.error, conn, job="audit")
+            record_failure(scope, row, report.error, conn, job="audit")
         else:
             notify.raise_alert(
                 conn,
-                hub.tenant_id,
+                scope.tenant_id,
                 key=failed_key,
                 kind="reconciliation_failed",
                 subject=f"Audit of {row.name} failed: {report.error.message if report.error else ''}"[:250],
@@ -402,7 +404,7 @@ def _finish(hub: Hub, row: ConnectionRow, report: ReconcileReport) -> None:
             )
 
 
-def _alert(conn: Connection, hub: Hub, row: ConnectionRow, report: ReconcileReport, now: datetime) -> None:
+def _alert(conn: Connection, scope: Scope, row: ConnectionRow, report: ReconcileReport, now: datetime) -> None:
     by_cause: dict[str, int] = {}
     for f in report.findings:
         by_cause[f["cause"]] = by_cause.get(f["cause"], 0) + 1
@@ -411,7 +413,7 @@ def _alert(conn: Connection, hub: Hub, row: ConnectionRow, report: ReconcileRepo
     more = f" and {len(report.findings) - 20} more" if len(report.findings) > 20 else ""
     notify.raise_alert(
         conn,
-        hub.tenant_id,
+        scope.tenant_id,
         key=f"reconcile:{report.run_id}",
         kind="reconciliation_finding",
         subject=f"Audit of {row.name} recovered {report.recovered + report.refreshed} order(s)"
@@ -440,24 +442,25 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
 # --- scheduling -----------------------------------------------------------------------------------
 
 
-def settled(hub: Hub, now: datetime | None = None) -> datetime:
+def settled(scope: Scope, now: datetime | None = None) -> datetime:
     """The end of a scheduled audit's window: older than one poll interval plus the overlap, so an
     order changed since the last poll (or whose webhook is in flight) is not reported as missed."""
-    now = now or hub.now()
-    return now - timedelta(seconds=hub.settings.poll_interval_s + hub.settings.cursor_overlap_s)
+    now = now or scope.now()
+    return now - timedelta(seconds=scope.settings.poll_interval_s + scope.settings.cursor_overlap_s)
 
 
-def due_audits(hub: Hub, now: datetime | None = None) -> list[tuple[str, str, datetime]]:
-    """(connection, kind, since) for every audit whose interval has elapsed since its last run."""
-    now = now or hub.now()
-    s = hub.settings
+def due_audits(scope: Scope, now: datetime | None = None) -> list[tuple[int, str, datetime]]:
+    """(channel id, kind, since) for every audit of the tenant whose interval has elapsed since its
+    last run."""
+    now = now or scope.now()
+    s = scope.settings
     plans = (
         ("hourly", s.reconcile_recent_every_s, s.reconcile_recent_window_s),
         ("daily", s.reconcile_full_every_s, s.reconcile_full_window_s),
     )
-    due: list[tuple[str, str, datetime]] = []
-    with hub.db.read() as conn:
-        for row in hub.connections_by_role(conn, Role.CHANNEL):
+    due: list[tuple[int, str, datetime]] = []
+    with scope.db.read() as conn:
+        for row in scope.connections(conn, Role.CHANNEL):
             if not row.can(Capability.LIST_ORDER_STAMPS):  # audits run only where the kind declares them
                 continue
             if read_cursor(conn, row.id) is None:
@@ -469,24 +472,25 @@ def due_audits(hub: Hub, now: datetime | None = None) -> list[tuple[str, str, da
                     )
                 ).scalar_one()
                 if last is None or (now - last).total_seconds() >= every:
-                    due.append((row.name, kind, now - timedelta(seconds=window)))
+                    due.append((row.id, kind, now - timedelta(seconds=window)))
     return due
 
 
-def run_due_audits(hub: Hub) -> list[ReconcileReport]:
-    until = settled(hub)
-    return [reconcile(hub, name, since=since, until=until, kind=kind) for name, kind, since in due_audits(hub)]
+def run_due_audits(scope: Scope) -> list[ReconcileReport]:
+    until = settled(scope)
+    return [reconcile(scope, cid, since=since, until=until, kind=kind) for cid, kind, since in due_audits(scope)]
 
 
 def list_reports(
-    hub: Hub, name: str | None = None, limit: int = 20, *, run_id: int | None = None
+    scope: Scope, channel_id: int | None = None, limit: int = 20, *, run_id: int | None = None
 ) -> list[dict[str, Any]]:
-    """Stored audit reports, newest first (only the one numbered ``run_id`` when given)."""
-    q = select(reconciliation_runs).where(reconciliation_runs.c.tenant_id == hub.tenant_id)
+    """The tenant's stored audit reports, newest first (of one channel, or only the one numbered
+    ``run_id``, when given)."""
+    q = select(reconciliation_runs).where(reconciliation_runs.c.tenant_id == scope.tenant_id)
     if run_id is not None:
         q = q.where(reconciliation_runs.c.id == run_id)
-    with hub.db.read() as conn:
-        if name is not None:
-            q = q.where(reconciliation_runs.c.connection_id == hub.connection(conn, name).id)
+    with scope.db.read() as conn:
+        if channel_id is not None:
+            q = q.where(reconciliation_runs.c.connection_id == scope.connection(conn, channel_id).id)
         rows = conn.execute(q.order_by(reconciliation_runs.c.id.desc()).limit(limit)).all()
     return [dict(r._mapping) for r in rows]

@@ -11,23 +11,23 @@ from orderbridge.domain.canonical import order_from_json
 from orderbridge.domain.pipeline import Decision, evaluate
 from orderbridge.domain.reasons import invalid_order
 from orderbridge.domain.states import OrderState, is_evaluable
-from orderbridge.services.hub import Hub
 from orderbridge.services.ledger import Outcome, apply_decisions, destination_policy, download_rules
+from orderbridge.services.scope import Scope
 from orderbridge.storage.tables import orders
 
 
-def reevaluate_orders(conn: Connection, hub: Hub, order_ids: Sequence[int]) -> tuple[int, int]:
+def reevaluate_orders(conn: Connection, scope: Scope, order_ids: Sequence[int]) -> tuple[int, int]:
     """Returns (released to ready, still held or skipped)."""
     if not order_ids:
         return 0, 0
-    policies = [destination_policy(conn, d) for d in hub.connections_by_role(conn, Role.DESTINATION)]
-    rules_by_channel = {c.id: download_rules(c) for c in hub.connections_by_role(conn, Role.CHANNEL)}
+    policies = [destination_policy(conn, d) for d in scope.connections(conn, Role.DESTINATION)]
+    rules_by_channel = {c.id: download_rules(c) for c in scope.connections(conn, Role.CHANNEL)}
     outcomes: list[Outcome] = []
-    now = hub.now()
+    now = scope.now()
     for i in range(0, len(order_ids), 500):
         rows = conn.execute(
             select(orders.c.id, orders.c.state, orders.c.canonical, orders.c.connection_id).where(
-                orders.c.id.in_(order_ids[i : i + 500])
+                orders.c.tenant_id == scope.tenant_id, orders.c.id.in_(order_ids[i : i + 500])
             )
         ).all()
         for r in rows:
@@ -39,6 +39,6 @@ def reevaluate_orders(conn: Connection, hub: Hub, order_ids: Sequence[int]) -> t
             else:
                 decision = evaluate(order_from_json(r.canonical), rules_by_channel[r.connection_id], policies)
             outcomes.append(Outcome(r.id, state, decision))
-    apply_decisions(conn, hub.tenant_id, outcomes, now)
+    apply_decisions(conn, scope.tenant_id, outcomes, now)
     released = sum(1 for o in outcomes if o.decision.state is OrderState.READY)
     return released, len(outcomes) - released

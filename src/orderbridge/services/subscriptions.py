@@ -1,6 +1,6 @@
 """Subscribing every webhook-capable channel to this hub when ``serve`` starts.
 
-Which channels are subscribed is a rule of the hub, not of its command line: every channel whose
+Which channels are subscribed is a rule of the scope, not of its command line: every channel whose
 kind declares webhooks and whose credentials hold the secret that verifies them (the credential its
 webhook adapter names: Shopify's ``api_secret``). A channel without one is skipped (it is polled
 and audited only); a failed registration is recorded on the connection's ``webhooks`` job by
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from orderbridge.connectors.base import Capability, Role, WebhookSubscription
 from orderbridge.errors import OrderBridgeError
-from orderbridge.services.hub import Hub
+from orderbridge.services.scope import Scope
 from orderbridge.services.webhooks import register_webhooks
 
 
@@ -31,19 +31,19 @@ class Registration:
     error: OrderBridgeError | None = None
 
 
-def register_all(hub: Hub) -> Iterator[Registration]:
+def register_all(scope: Scope) -> Iterator[Registration]:
     """Subscribe every webhook-capable channel, one at a time (yielded as each is done)."""
-    with hub.db.read() as conn:
-        channels = hub.connections_by_role(conn, Role.CHANNEL)
+    with scope.db.read() as conn:
+        channels = scope.connections(conn, Role.CHANNEL)
     for row in channels:
         adapter = row.declaration.webhooks
         if adapter is None or not row.can(Capability.WEBHOOKS):
             continue
-        if not hub.box.open(row.credentials_token, what=row.name).get(adapter.secret_credential):
+        if not scope.box.open(row.credentials_token, what=row.name).get(adapter.secret_credential):
             yield Registration(row.name, no_secret=True, secret_credential=adapter.secret_credential)
             continue
         try:
-            subs = register_webhooks(hub, row.name)  # records the connection's webhooks job either way
+            subs = register_webhooks(scope, row.id)  # records the connection's webhooks job either way
         except OrderBridgeError as exc:
             yield Registration(row.name, error=exc)
         else:

@@ -23,7 +23,7 @@ from orderbridge.connectors.base import Role, VersionedApi
 from orderbridge.errors import InvalidInput, OrderBridgeError
 from orderbridge.seams import crashpoint
 from orderbridge.services.health import record_api_version, record_failure, record_success
-from orderbridge.services.hub import ConnectionRow, Hub
+from orderbridge.services.hub import ConnectionRow
 from orderbridge.services.ingest import (
     ChannelContext,
     IngestCounts,
@@ -32,6 +32,7 @@ from orderbridge.services.ingest import (
     settle_ties,
 )
 from orderbridge.services.ledger import destination_policy, download_rules
+from orderbridge.services.scope import Scope
 from orderbridge.storage.leases import held
 from orderbridge.storage.repos.cursors import read_cursor, since_with_overlap
 from orderbridge.storage.tables import sync_runs
@@ -61,75 +62,75 @@ class SyncReport:
         }
 
 
-def channel_context(hub: Hub, row: ConnectionRow) -> ChannelContext:
+def channel_context(scope: Scope, row: ConnectionRow) -> ChannelContext:
     rules = download_rules(row)
-    with hub.db.read() as conn:
-        policies = [destination_policy(conn, d) for d in hub.connections_by_role(conn, Role.DESTINATION)]
+    with scope.db.read() as conn:
+        policies = [destination_policy(conn, d) for d in scope.connections(conn, Role.DESTINATION)]
     return ChannelContext(row, rules, policies)
 
 
 def sync_channel(
-    hub: Hub, name: str, *, progress: Callable[[SyncReport], None] | None = None, full: bool = False
+    scope: Scope, channel_id: int, *, progress: Callable[[SyncReport], None] | None = None, full: bool = False
 ) -> SyncReport:
-    with hub.db.read() as conn:
-        row = hub.connection(conn, name)
+    """Pull the tenant's channel ``channel_id`` from its cursor into the ledger."""
+    row = scope.load(channel_id)
     if row.role is not Role.CHANNEL:
-        raise InvalidInput(f"{name!r} is a {row.role} connection; sync pulls orders from channels")
-    report = SyncReport(name)
-    bound = log.bind(tenant_id=hub.tenant_id, connection_id=row.id, connection=name)
-    with held(hub.db, f"sync:{row.id}", hub.settings.lease_ttl_s, hub.now) as lease:
-        ctx = channel_context(hub, row)
-        connector = hub.channel(row)
-        with hub.db.transaction() as conn:
+        raise InvalidInput(f"{row.name!r} is a {row.role} connection; sync pulls orders from channels")
+    report = SyncReport(row.name)
+    bound = log.bind(**scope.log_fields(row))
+    with held(scope.db, f"sync:{row.id}", scope.settings.lease_ttl_s, scope.now) as lease:
+        ctx = channel_context(scope, row)
+        connector = scope.channel(row)
+        with scope.db.transaction() as conn:
             cursor = None if full else read_cursor(conn, row.id)
             inserted = conn.execute(
                 insert(sync_runs).values(
-                    tenant_id=hub.tenant_id,
+                    tenant_id=scope.tenant_id,
                     connection_id=row.id,
                     kind="orders",
-                    started_at=hub.now(),
+                    started_at=scope.now(),
                     outcome="running",
                     counts={},
                 )
             ).inserted_primary_key
             assert inserted is not None
             run_id = inserted[0]
-        since = since_with_overlap(cursor, hub.settings.cursor_overlap_s)
+        since = since_with_overlap(cursor, scope.settings.cursor_overlap_s)
         bound.info("sync.start", since=since.isoformat() if since else None)
         try:
             for batch in connector.list_changed(since):
                 crashpoint("sync.after_fetch")
-                now = hub.now()
-                with hub.db.transaction() as conn:
-                    counts = commit_batch(conn, hub.tenant_id, ctx, batch, now)
+                now = scope.now()
+                with scope.db.transaction() as conn:
+                    counts = commit_batch(conn, scope.tenant_id, ctx, batch, now)
                     lease.renew(conn)  # the batch commits only while this sync still holds the lease
                     crashpoint("sync.before_commit")
                 crashpoint("sync.after_commit")
                 if counts.tied_ids:  # the batch is committed: now ask the channel which version is newer
-                    counts.add(settle_ties(hub, ctx, connector, counts.tied_ids))
+                    counts.add(settle_ties(scope, ctx, connector, counts.tied_ids))
                 report.counts.add(counts)
                 report.batches += 1
                 report.cost += batch.cost
                 if progress is not None:
                     progress(report)
             # ties an earlier run could not settle: the order may never be listed again
-            report.counts.add(settle_pending(hub, ctx, connector, asked=report.counts.tied_ids))
+            report.counts.add(settle_pending(scope, ctx, connector, asked=report.counts.tied_ids))
         except OrderBridgeError as exc:
             report.error = exc
             bound.warning("sync.failed", code=exc.code, error=str(exc))
-            record_failure(hub, row, exc, job="sync")
+            record_failure(scope, row, exc, job="sync")
         else:
-            record_success(hub, row, job="sync")
+            record_success(scope, row, job="sync")
             if isinstance(connector, VersionedApi):  # what the responses said about the API version
-                record_api_version(hub, row, connector.api_version_notice())
+                record_api_version(scope, row, connector.api_version_notice())
             bound.info("sync.done", **report.counts.as_dict())
         finally:
-            with hub.db.transaction() as conn:
+            with scope.db.transaction() as conn:
                 conn.execute(
                     update(sync_runs)
                     .where(sync_runs.c.id == run_id)
                     .values(
-                        finished_at=hub.now(),
+                        finished_at=scope.now(),
                         outcome="ok" if report.ok else "failed",
                         counts=report.counts.as_dict(),
                         error=None if report.ok else str(report.error),

@@ -7,8 +7,9 @@ with ``WEBHOOKS``; this module names none of them.
 Order of checks, each cheap before the next (the body's size was checked before it was read, by
 ``orderbridge.web.app``: 413 over ``webhook_max_body_bytes``):
 
-1. the connection exists and is of the kind the URL names, and that kind declares webhooks (404
-   otherwise, so the channel's retries end and its subscription can be cleaned up);
+1. the connection the URL addresses by id exists and is of the kind the URL names, and that kind
+   declares webhooks (404 otherwise, so the channel's retries end and its subscription can be
+   cleaned up); its tenant is the scope everything after runs in (:func:`addressed`);
 2. the signature: the adapter's check over the *raw* body with the connection's signing secret
    (the credential the adapter names; Shopify: HMAC-SHA256 with ``api_secret``), compared in
    constant time; unsigned, forged, or no secret configured → 401 and nothing stored;
@@ -61,7 +62,7 @@ from orderbridge.connectors.base import (
 )
 from orderbridge.domain import limits
 from orderbridge.domain.events import EventKind
-from orderbridge.errors import InvalidInput, NotFound, OrderBridgeError, SettingsError, UnusableId
+from orderbridge.errors import InvalidInput, OrderBridgeError, SettingsError, UnusableId
 from orderbridge.fixes import update_credentials
 from orderbridge.services import notify
 from orderbridge.services.connections import update_connection
@@ -69,8 +70,10 @@ from orderbridge.services.health import record_failure, record_ingest_failures, 
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.ingest import ingest_records, settle_ties
 from orderbridge.services.ledger import add_events, event_row
+from orderbridge.services.scope import Scope
 from orderbridge.services.sync import channel_context
 from orderbridge.storage.db import dialect_insert
+from orderbridge.storage.repos import connections as connection_repo
 from orderbridge.storage.repos import orders as order_repo
 from orderbridge.storage.tables import webhook_deliveries
 
@@ -113,20 +116,37 @@ def _missing_secret(row: ConnectionRow, adapter: WebhookAdapter) -> str:
     )
 
 
-def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: bytes) -> WebhookOutcome:
-    """Handle one delivery; ``headers`` must be case-insensitive (Starlette's are)."""
-    adapter = adapter_for(kind)
-    row: ConnectionRow | None
+def addressed(hub: Hub, address: str) -> tuple[Scope, ConnectionRow] | None:
+    """The connection a receiver URL addresses, with the scope of its tenant (decision 82).
+
+    The URL's last segment is the connection's id (``/webhooks/shopify/42``), so the tenant is the
+    connection's own: a delivery can only ever reach the tenant whose connection it names, and
+    whose secret must have signed it. A legacy address naming the connection (registered before
+    connections were addressed by id) is still answered while exactly one connection of any tenant
+    has that name; ``webhooks register`` moves the subscription to the id address.
+    """
+    if address.isdigit():
+        return Scope.of_connection(hub, int(address))
     with hub.db.read() as conn:
-        try:
-            row = hub.connection(conn, name)
-        except NotFound:
-            row = None
-    if adapter is None or row is None or row.kind != kind or row.role is not Role.CHANNEL:
-        # the label is fixed: names in URLs are the caller's, and must not create metric series
-        return _rejected(hub, "_unknown", 404, "rejected_unknown", f"no {kind} channel connection named {name!r}")
-    bound = log.bind(tenant_id=hub.tenant_id, connection_id=row.id, connection=name)
-    credentials = hub.box.open(row.credentials_token, what=f"credentials of {name!r}")
+        ids = connection_repo.ids_named(conn, address)
+    if len(ids) != 1:
+        return None
+    return Scope.of_connection(hub, ids[0])
+
+
+def receive(hub: Hub, kind: str, address: str, headers: Mapping[str, str], body: bytes) -> WebhookOutcome:
+    """Handle one delivery to the connection ``address`` names (:func:`addressed`); ``headers``
+    must be case-insensitive (Starlette's are)."""
+    adapter = adapter_for(kind)
+    found = addressed(hub, address)
+    if adapter is None or found is None or found[1].kind != kind or found[1].role is not Role.CHANNEL:
+        # the labels are fixed: addresses in URLs are the caller's, and must not create metric series
+        hub.observer.webhook(UNKNOWN, UNKNOWN, "rejected_unknown")
+        return WebhookOutcome(404, "rejected_unknown", f"no {kind} channel connection {address!r}")
+    scope, row = found
+    name = row.name
+    bound = log.bind(**scope.log_fields(row))
+    credentials = scope.box.open(row.credentials_token, what=f"credentials of {name!r}")
     secret = credentials.get(adapter.secret_credential)
     problem = (
         adapter.verify(WebhookSource(row.name, row.base_url, secret, row.settings), headers, body)
@@ -135,40 +155,40 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
     )
     if problem:
         bound.warning("webhook.refused", reason=problem)
-        return _rejected(hub, name, 401, "rejected_signature", problem)
+        return _rejected(scope, name, 401, "rejected_signature", problem)
     try:
         delivery = adapter.parse(headers, body)
     except boundedjson.JsonRefused as exc:
         bound.warning("webhook.unreadable", error=exc.message, limit=exc.limit)
         if exc.limit:  # well-formed, beyond a declared limit
-            return _rejected(hub, name, 422, "rejected_limits", f"refused delivery: {exc.message}")
-        return _rejected(hub, name, 400, "rejected_invalid", f"unreadable delivery: {exc.message}")
+            return _rejected(scope, name, 422, "rejected_limits", f"refused delivery: {exc.message}")
+        return _rejected(scope, name, 400, "rejected_invalid", f"unreadable delivery: {exc.message}")
     except UnusableId as exc:  # the order has no id the ledger can key it by: a malformed order
         bound.warning("webhook.unusable_id", code=exc.code, error=exc.message)
-        return _rejected(hub, name, 400, "rejected_invalid", f"refused delivery: {exc}")
+        return _rejected(scope, name, 400, "rejected_invalid", f"refused delivery: {exc}")
     except InvalidInput as exc:  # any other typed refusal of the payload
         bound.warning("webhook.unreadable", error=str(exc), code=exc.code)
-        return _rejected(hub, name, 422, "rejected_invalid", f"refused delivery: {exc}")
+        return _rejected(scope, name, 422, "rejected_invalid", f"refused delivery: {exc}")
     except _UNREADABLE as exc:  # parsing is pure: whatever it raises, the delivery caused
         bound.warning("webhook.unreadable", error=str(exc), error_type=type(exc).__name__)
-        return _rejected(hub, name, 400, "rejected_invalid", f"unreadable delivery: {_describe(exc)}")
+        return _rejected(scope, name, 400, "rejected_invalid", f"unreadable delivery: {_describe(exc)}")
     unstorable = _unstorable(delivery)  # the ledger's own limits, whatever the adapter checked
     if unstorable:
         bound.warning("webhook.unreadable", error=unstorable)
-        return _rejected(hub, name, 400, "rejected_invalid", f"unreadable delivery: {unstorable}")
+        return _rejected(scope, name, 400, "rejected_invalid", f"unreadable delivery: {unstorable}")
     if delivery.topic not in adapter.topics:  # not one the hub subscribes to: nothing to store
         bound.info("webhook.ignored", topic=delivery.topic)
-        hub.observer.webhook(name, "ignored")
+        scope.observer.webhook(scope.slug, name, "ignored")
         return WebhookOutcome(200, "ignored", f"topic {delivery.topic!r} carries no order; nothing stored")
-    ctx = channel_context(hub, row)
-    now = hub.now()
+    ctx = channel_context(scope, row)
+    now = scope.now()
     tied: list[str] = []
     refused = False
-    with hub.db.transaction() as conn:
+    with scope.db.transaction() as conn:
         claimed = conn.execute(
             dialect_insert(conn)(webhook_deliveries)
             .values(
-                tenant_id=hub.tenant_id,
+                tenant_id=scope.tenant_id,
                 connection_id=row.id,
                 webhook_id=delivery.webhook_id,
                 topic=delivery.topic,
@@ -183,9 +203,9 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
         if claimed is None:
             outcome = WebhookOutcome(200, "duplicate", f"delivery {delivery.webhook_id} was already processed")
         elif delivery.record is None:
-            outcome = _deleted(conn, hub, row, delivery, now)
+            outcome = _deleted(conn, scope, row, delivery, now)
         else:
-            counts = ingest_records(conn, hub.tenant_id, ctx, [delivery.record], now)
+            counts = ingest_records(conn, scope.tenant_id, ctx, [delivery.record], now)
             tied = counts.tied_ids
             refused = bool(counts.refused or counts.quarantined)
             kind_ = next(
@@ -213,11 +233,11 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
                 update(webhook_deliveries).where(webhook_deliveries.c.id == claimed).values(outcome=outcome.outcome)
             )
     if refused:  # the delivery is recorded: the sync job's health names the refused order now
-        record_ingest_failures(hub, row)
+        record_ingest_failures(scope, row)
     if tied:  # the delivery is recorded: now ask the channel which of the two versions is newer
-        settled = settle_ties(hub, ctx, hub.channel(row), tied)
+        settled = settle_ties(scope, ctx, scope.channel(row), tied)
         if settled.refused or settled.quarantined:  # the channel's version is one the database refuses
-            record_ingest_failures(hub, row)
+            record_ingest_failures(scope, row)
         final = "unsettled" if settled.unsettled else "changed" if settled.changed else "unchanged"
         outcome = WebhookOutcome(
             200,
@@ -226,7 +246,7 @@ def receive(hub: Hub, kind: str, name: str, headers: Mapping[str, str], body: by
             f"re-read from {row.name}: {final}",
             delivery.external_id,
         )
-    hub.observer.webhook(name, outcome.outcome)
+    scope.observer.webhook(scope.slug, name, outcome.outcome)
     bound.info(
         "webhook.received",
         topic=delivery.topic,
@@ -261,28 +281,27 @@ def _describe(exc: Exception) -> str:
     return text if isinstance(exc, ValueError) and text else f"{type(exc).__name__}: {text}"
 
 
-def refuse_oversized(hub: Hub, kind: str, name: str, message: str) -> WebhookOutcome:
+def refuse_oversized(hub: Hub, kind: str, address: str, message: str) -> WebhookOutcome:
     """413 for a body over ``webhook_max_body_bytes``: refused unread, so its signature is unknown."""
-    label = name
-    with hub.db.read() as conn:
-        try:
-            row: ConnectionRow | None = hub.connection(conn, name)
-        except NotFound:
-            row = None
-    if row is None or row.kind != kind or adapter_for(kind) is None:
-        label = "_unknown"  # names in URLs are the caller's: they must not create metric series
-    log.warning("webhook.too_large", tenant_id=hub.tenant_id, connection=name, kind=kind, error=message)
-    return _rejected(hub, label, 413, "rejected_too_large", message)
+    found = addressed(hub, address)
+    if found is None or found[1].kind != kind or adapter_for(kind) is None:
+        # addresses in URLs are the caller's: they must not create metric series
+        log.warning("webhook.too_large", connection=address, kind=kind, error=message)
+        hub.observer.webhook(UNKNOWN, UNKNOWN, "rejected_too_large")
+        return WebhookOutcome(413, "rejected_too_large", message)
+    scope, row = found
+    log.warning("webhook.too_large", **scope.log_fields(row), kind=kind, error=message)
+    return _rejected(scope, row.name, 413, "rejected_too_large", message)
 
 
-def _deleted(conn: Connection, hub: Hub, row: ConnectionRow, delivery: Delivery, now: datetime) -> WebhookOutcome:
+def _deleted(conn: Connection, scope: Scope, row: ConnectionRow, delivery: Delivery, now: datetime) -> WebhookOutcome:
     order_id = None if delivery.external_id is None else order_repo.id_by_external(conn, row.id, delivery.external_id)
     if order_id is not None:
         add_events(
             conn,
             [
                 event_row(
-                    hub.tenant_id,
+                    scope.tenant_id,
                     order_id,
                     EventKind.DELETED_IN_CHANNEL,
                     now,
@@ -293,8 +312,12 @@ def _deleted(conn: Connection, hub: Hub, row: ConnectionRow, delivery: Delivery,
     return WebhookOutcome(200, "ignored", f"{delivery.topic}: order {delivery.external_id} noted", delivery.external_id)
 
 
-def _rejected(hub: Hub, name: str, status: int, outcome: str, message: str) -> WebhookOutcome:
-    hub.observer.webhook(name, outcome)
+#: the metric label of a delivery to no known connection
+UNKNOWN = "_unknown"
+
+
+def _rejected(scope: Scope, name: str, status: int, outcome: str, message: str) -> WebhookOutcome:
+    scope.observer.webhook(scope.slug, name, outcome)
     return WebhookOutcome(status, outcome, message)
 
 
@@ -331,26 +354,28 @@ def safely(fn: Callable[[], WebhookOutcome]) -> WebhookOutcome:
 # --- subscriptions ---------------------------------------------------------------------------------
 
 
-def webhook_address(hub: Hub, row: ConnectionRow) -> str:
+def webhook_address(scope: Scope, row: ConnectionRow) -> str:
     """Where the hub's web server receives this channel's webhooks: the web entrypoint's route, so
     its presentation says (``web/links.py``)."""
-    return hub.present.receiver_address(hub.settings.public_url, row.kind, row.name)
+    return scope.present.receiver_address(scope.settings.public_url, row.kind, row.id)
 
 
-def _webhook_channel(hub: Hub, name: str) -> tuple[ConnectionRow, WebhookChannel]:
-    with hub.db.read() as conn:
-        row = hub.connection(conn, name)
+def _webhook_channel(scope: Scope, channel_id: int) -> tuple[ConnectionRow, WebhookChannel]:
+    row = scope.load(channel_id)
     if row.role is not Role.CHANNEL or not row.can(Capability.WEBHOOKS):
-        raise InvalidInput(f"{name!r} ({row.kind}) does not send webhooks; it is polled and audited instead")
-    return row, cast(WebhookChannel, hub.channel(row))
+        raise InvalidInput(f"{row.name!r} ({row.kind}) does not send webhooks; it is polled and audited instead")
+    return row, cast(WebhookChannel, scope.channel(row))
 
 
-def register_webhooks(hub: Hub, name: str) -> list[WebhookSubscription]:
-    """Subscribe the hub's receiver to the channel's order topics (idempotent) and remember the address."""
-    row, connector = _webhook_channel(hub, name)
+def register_webhooks(scope: Scope, channel_id: int) -> list[WebhookSubscription]:
+    """Subscribe the hub's receiver to the channel's order topics (idempotent) and remember the
+    address; subscriptions to an address it had before (a legacy name address) are removed once
+    the new ones are in place."""
+    row, connector = _webhook_channel(scope, channel_id)
+    name = row.name
     adapter = row.declaration.webhooks
     assert adapter is not None  # declared with WEBHOOKS (checked by _webhook_channel)
-    credentials = hub.box.open(row.credentials_token, what=f"credentials of {name!r}")
+    credentials = scope.box.open(row.credentials_token, what=f"credentials of {name!r}")
     if not credentials.get(adapter.secret_credential):
         field = next(c for c in row.declaration.credentials if c.name == adapter.secret_credential)
         raise SettingsError(
@@ -363,32 +388,35 @@ def register_webhooks(hub: Hub, name: str) -> list[WebhookSubscription]:
                 example=field.placeholder,
             ),
         )
-    address = webhook_address(hub, row)
+    address = webhook_address(scope, row)
     try:
         subs = connector.register_webhooks(address)
     except OrderBridgeError as exc:
-        record_failure(hub, row, exc, job="webhooks")
+        record_failure(scope, row, exc, job="webhooks")
         raise
-    record_success(hub, row, job="webhooks")
-    if row.settings.get("webhook_address") != address:
-        update_connection(hub, name, settings={"webhook_address": address})
-    log.info("webhooks.registered", connection=name, address=address, topics=[s.topic for s in subs])
+    record_success(scope, row, job="webhooks")
+    before = str(row.settings.get("webhook_address") or "")
+    if before != address:
+        if before:
+            connector.remove_webhooks(before)
+        update_connection(scope, row.id, settings={"webhook_address": address})
+    log.info("webhooks.registered", **scope.log_fields(row), address=address, topics=[s.topic for s in subs])
     return subs
 
 
-def remove_webhooks(hub: Hub, name: str) -> int:
-    row, connector = _webhook_channel(hub, name)
-    removed = connector.remove_webhooks(row.settings.get("webhook_address") or webhook_address(hub, row))
-    update_connection(hub, name, settings={"webhook_address": ""})
+def remove_webhooks(scope: Scope, channel_id: int) -> int:
+    row, connector = _webhook_channel(scope, channel_id)
+    removed = connector.remove_webhooks(row.settings.get("webhook_address") or webhook_address(scope, row))
+    update_connection(scope, row.id, settings={"webhook_address": ""})
     return removed
 
 
-def list_webhooks(hub: Hub, name: str) -> list[WebhookSubscription]:
-    _row, connector = _webhook_channel(hub, name)
+def list_webhooks(scope: Scope, channel_id: int) -> list[WebhookSubscription]:
+    _row, connector = _webhook_channel(scope, channel_id)
     return connector.list_webhooks()
 
 
-def check_subscriptions(hub: Hub) -> list[str]:
+def check_subscriptions(scope: Scope) -> list[str]:
     """Re-check every subscribed channel's webhooks; re-subscribe what vanished, and say so.
 
     A webhook subscription can disappear without a word (the channel deletes it after failed
@@ -399,31 +427,31 @@ def check_subscriptions(hub: Hub) -> list[str]:
     Returns the names of the connections that had lost subscriptions.
     """
     lost: list[str] = []
-    with hub.db.read() as conn:
+    with scope.db.read() as conn:
         rows = [
             r
-            for r in hub.connections_by_role(conn, Role.CHANNEL)
+            for r in scope.connections(conn, Role.CHANNEL)
             if r.settings.get("webhook_address") and r.can(Capability.WEBHOOKS)
         ]
     for row in rows:
-        _row, connector = _webhook_channel(hub, row.name)
+        _row, connector = _webhook_channel(scope, row.id)
         address = str(row.settings["webhook_address"])
         try:
             present = {s.topic for s in connector.list_webhooks() if s.address == address}
         except OrderBridgeError as exc:  # this channel's check failed: say so on it, check the others
-            record_failure(hub, row, exc, job="webhooks")
+            record_failure(scope, row, exc, job="webhooks")
             continue
         missing = sorted(set(connector.webhook_topics) - present)
         key = f"webhooks_missing:{row.id}"
-        now = hub.now()
-        with hub.db.transaction() as conn:
+        now = scope.now()
+        with scope.db.transaction() as conn:
             if not missing:
-                notify.resolve_alert(conn, hub.tenant_id, key, now)
-                record_success(hub, row, conn, job="webhooks")
+                notify.resolve_alert(conn, scope.tenant_id, key, now)
+                record_success(scope, row, conn, job="webhooks")
                 continue
             notify.raise_alert(
                 conn,
-                hub.tenant_id,
+                scope.tenant_id,
                 key=key,
                 kind="webhooks_missing",
                 subject=f"{row.name} stopped sending webhooks for {', '.join(missing)}",
@@ -439,12 +467,12 @@ def check_subscriptions(hub: Hub) -> list[str]:
                 connection_id=row.id,
                 data={"missing": missing},
             )
-        log.warning("webhooks.missing", connection=row.name, topics=missing)
+        log.warning("webhooks.missing", **scope.log_fields(row), topics=missing)
         try:
             connector.register_webhooks(address)
         except OrderBridgeError as exc:
-            record_failure(hub, row, exc, job="webhooks")
+            record_failure(scope, row, exc, job="webhooks")
         else:
-            record_success(hub, row, job="webhooks")
+            record_success(scope, row, job="webhooks")
         lost.append(row.name)
     return lost

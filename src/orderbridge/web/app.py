@@ -27,7 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from orderbridge.services.health import health_report
+from orderbridge.services.health import hub_health
 from orderbridge.services.hub import Hub
 from orderbridge.services.webhooks import WebhookOutcome, receive, refuse_oversized, safely
 from orderbridge.web.metrics import HubMetrics
@@ -79,6 +79,7 @@ def create_app(hub: Hub, *, metrics: HubMetrics | None = None, wake: Callable[[]
     metrics = metrics or HubMetrics(hub)
     app = FastAPI(title="OrderBridge hub", docs_url=None, redoc_url=None)
 
+    # ``connection`` is the connection's id (legacy: its name, while unique): it names the tenant too
     @app.post("/webhooks/{kind}/{connection}")
     async def webhook(kind: str, connection: str, request: Request) -> JSONResponse:
         limit = hub.settings.webhook_max_body_bytes
@@ -105,7 +106,7 @@ def create_app(hub: Hub, *, metrics: HubMetrics | None = None, wake: Callable[[]
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
-        report = health_report(hub)
+        report = hub_health(hub)
         return JSONResponse(report, status_code=503 if report["status"] == "failing" else 200)
 
     @app.get("/metrics")

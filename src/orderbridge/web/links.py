@@ -72,6 +72,7 @@ def fix_link(public_url: str, fix: Fix) -> str | None:
     return None
 
 
-def receiver_address(public_url: str, kind: str, name: str) -> str:
-    """Where ``web/app.py`` receives the webhooks of connection ``name``; channels are subscribed to it."""
-    return absolute(public_url, f"/webhooks/{kind}/{name}")
+def receiver_address(public_url: str, kind: str, connection_id: int) -> str:
+    """Where ``web/app.py`` receives the webhooks of connection ``connection_id`` (its id names its
+    tenant too, decision 82); channels are subscribed to it."""
+    return absolute(public_url, f"/webhooks/{kind}/{connection_id}")

@@ -35,6 +35,7 @@ from tests.connectors.extra_kind.sandbox import (
     books_app,
     shop_app,
 )
+from tests.scoped import cid, tenant
 
 SRC = Path(__file__).parents[3] / "src"
 
@@ -67,8 +68,8 @@ def world(hub: Hub) -> Iterator[World]:
     ):
         hub.settings = hub.settings.model_copy(update={"public_url": hub_http.base_url})
         credentials = {"token": SHOP_TOKEN, "signing_secret": SHOP_SECRET}
-        row = add_connection(hub, "tiny", "tinyshop", shop_http.base_url, credentials)
-        add_connection(hub, "books", "tinybooks", books_http.base_url, {"api_key": BOOKS_KEY})
+        row = add_connection(tenant(hub), "tiny", "tinyshop", shop_http.base_url, credentials)
+        add_connection(tenant(hub), "books", "tinybooks", books_http.base_url, {"api_key": BOOKS_KEY})
         yield World(hub, shop, books, hub_http, row.id)
 
 
@@ -79,11 +80,11 @@ def test_the_test_kinds_sync_post_and_audit_through_the_hub_by_their_declaration
     pending = shop.add_order(paid=False)  # TinyShop's declared default rules take paid orders only
     odd_method = shop.add_order(shipping={"method": "carrier pigeon", "price": "1.00"})
     no_email = shop.add_order(email="")  # TinyBooks declares the e-mail a required field
-    set_mapping(hub, "sku", "MUG-1", "ITEM-MUG", "books")
+    set_mapping(tenant(hub), "sku", "MUG-1", "ITEM-MUG", cid(hub, "books"))
     with pytest.raises(InvalidInput, match="takes no shipping mapping"):
-        set_mapping(hub, "shipping", "colissimo", "laposte:colissimo", "books")
+        set_mapping(tenant(hub), "shipping", "colissimo", "laposte:colissimo", cid(hub, "books"))
 
-    report = run_cycle(hub)
+    report = run_cycle(tenant(hub))
 
     assert report.crashed == [] and report.busy == []
     assert [s["connection"] for s in report.syncs] == ["tiny"]
@@ -94,7 +95,7 @@ def test_the_test_kinds_sync_post_and_audit_through_the_hub_by_their_declaration
     assert states[mapped["id"]] == states[odd_method["id"]] == "posted"  # no shipping mapping needed
     assert states[unmapped["id"]] == states[no_email["id"]] == "held"
     assert states[pending["id"]] == "skipped"
-    acct = accounting(hub)
+    acct = accounting(tenant(hub))
     assert acct["held_by_reason"] == {"required_field_missing": 1, "sku_unmapped": 1}
     assert acct["skipped_by_reason"] == {"financial_status_not_downloaded": 1}
     # filed under the key TinyBooks declares, in the book its declared default names, with the mapped SKU
@@ -103,38 +104,38 @@ def test_the_test_kinds_sync_post_and_audit_through_the_hub_by_their_declaration
     assert invoice["book"] == "sales" and invoice["lines"] == [{"sku": "ITEM-MUG", "qty": 2, "price": "9.50"}]
 
     # a connector setting reaches the connector; a setting the kind does not declare is refused
-    update_connection(hub, "books", settings={"book": "online"})
+    update_connection(tenant(hub), cid(hub, "books"), settings={"book": "online"})
     with pytest.raises(InvalidInput, match="no setting"):
-        update_connection(hub, "books", settings={"shop_domain": "x.myshopify.com"})
-    set_mapping(hub, "sku", "LAMP-7", "ITEM-LAMP", "books")  # releases the held order
-    run_cycle(hub)
+        update_connection(tenant(hub), cid(hub, "books"), settings={"shop_domain": "x.myshopify.com"})
+    set_mapping(tenant(hub), "sku", "LAMP-7", "ITEM-LAMP", cid(hub, "books"))  # releases the held order
+    run_cycle(tenant(hub))
     assert books.invoices[world.key(unmapped["id"])]["book"] == "online"
 
     # the audit: TinyShop declares order stamps, so it is due, and it recovers what polls missed
-    assert [name for name, _kind, _since in due_audits(hub)] == ["tiny", "tiny"]
+    assert [channel for channel, _kind, _since in due_audits(tenant(hub))] == [cid(hub, "tiny")] * 2
     late = shop.add_order()  # not polled yet
-    audit = reconcile(hub, "tiny", since=START - timedelta(days=1))
+    audit = reconcile(tenant(hub), cid(hub, "tiny"), since=START - timedelta(days=1))
     assert audit.ok, audit.error
     assert (audit.channel_count, audit.ledger_count, audit.missing, audit.recovered) == (6, 6, 0, 1)
-    post_ready(hub, "books")
+    post_ready(tenant(hub), cid(hub, "books"))
     assert world.key(late["id"]) in books.invoices
 
-    run_cycle(hub)  # nothing new: nothing is filed twice
+    run_cycle(tenant(hub))  # nothing new: nothing is filed twice
     assert all(n == 1 for n in books.creates.values()) and len(books.creates) == 4
 
 
 def test_a_test_kind_webhook_is_verified_and_ingested_by_the_kind_agnostic_receiver(world: World) -> None:
     hub, shop, books = world.hub, world.shop, world.books
-    set_mapping(hub, "sku", "MUG-1", "ITEM-MUG", "books")
-    subs = register_webhooks(hub, "tiny")
-    address = f"{world.hub_http.base_url}/webhooks/tinyshop/tiny"
+    set_mapping(tenant(hub), "sku", "MUG-1", "ITEM-MUG", cid(hub, "books"))
+    subs = register_webhooks(tenant(hub), cid(hub, "tiny"))
+    address = f"{world.hub_http.base_url}/webhooks/tinyshop/{cid(hub, 'tiny')}"
     assert {(s.topic, s.address) for s in subs} == {("order.created", address), ("order.updated", address)}
-    assert check_subscriptions(hub) == []  # every declared topic is subscribed
+    assert check_subscriptions(tenant(hub)) == []  # every declared topic is subscribed
 
     order = shop.add_order()
     assert shop.deliver(order["id"], "order.created") == [200]
     assert world.states()[order["id"]] == "ready"
-    post_ready(hub, "books")
+    post_ready(tenant(hub), cid(hub, "books"))
     assert world.key(order["id"]) in books.invoices
 
     # forged: signed with another secret — refused, nothing stored

@@ -18,10 +18,10 @@ from sqlalchemy import Connection, delete, func, select, update
 from orderbridge.connectors.base import ChannelConnector, ChannelRecord
 from orderbridge.domain.events import EventKind
 from orderbridge.errors import NotFound, OrderBridgeError
-from orderbridge.services.hub import Hub
 from orderbridge.services.ingest.context import ChannelContext, IngestCounts
 from orderbridge.services.ingest.writer import ingest_records
 from orderbridge.services.ledger import add_events, event_row
+from orderbridge.services.scope import Scope
 from orderbridge.storage.db import dialect_insert
 from orderbridge.storage.repos import orders as order_repo
 from orderbridge.storage.tables import pending_rereads
@@ -30,7 +30,7 @@ log = structlog.get_logger("orderbridge.ingest")
 
 
 def settle_ties(
-    hub: Hub, ctx: ChannelContext, connector: ChannelConnector, external_ids: Sequence[str]
+    scope: Scope, ctx: ChannelContext, connector: ChannelConnector, external_ids: Sequence[str]
 ) -> IngestCounts:
     """Settle ties (see :func:`ingest_records`) by asking the channel: each order is fetched — its
     current state — and ingested as authoritative, in a transaction of its own, after the caller's
@@ -54,10 +54,10 @@ def settle_ties(
         except OrderBridgeError as exc:
             failed[ext] = exc
             log.warning("ingest.tie_unsettled", connection_id=ctx.row.id, external_id=ext, error=str(exc))
-    now = hub.now()
-    with hub.db.transaction() as conn:
+    now = scope.now()
+    with scope.db.transaction() as conn:
         if fetched:
-            counts.add(ingest_records(conn, hub.tenant_id, ctx, fetched, now, authoritative=True))
+            counts.add(ingest_records(conn, scope.tenant_id, ctx, fetched, now, authoritative=True))
             counts.fetched = 0
         answered = [r.external_id for r in fetched] + list(gone)
         if answered:
@@ -69,12 +69,12 @@ def settle_ties(
         if not failed and not gone:
             return counts
         counts.unsettled += len(failed)
-        first = _pend(conn, hub.tenant_id, ctx.row.id, failed, now)
+        first = _pend(conn, scope.tenant_id, ctx.row.id, failed, now)
         ids = order_repo.ids_by_external(conn, ctx.row.id, [*failed, *gone])
         name = ctx.row.name
         rows = [
             event_row(
-                hub.tenant_id,
+                scope.tenant_id,
                 ids[ext],
                 EventKind.TIE_UNSETTLED,
                 now,
@@ -87,7 +87,7 @@ def settle_ties(
         ]
         rows += [
             event_row(
-                hub.tenant_id,
+                scope.tenant_id,
                 ids[ext],
                 EventKind.TIE_UNSETTLED,
                 now,
@@ -158,7 +158,7 @@ REREADS_PER_SYNC = 100
 
 
 def settle_pending(
-    hub: Hub, ctx: ChannelContext, connector: ChannelConnector, *, asked: Sequence[str] = ()
+    scope: Scope, ctx: ChannelContext, connector: ChannelConnector, *, asked: Sequence[str] = ()
 ) -> IngestCounts:
     """Ask the channel again about ties it could not settle before (see :func:`settle_ties`).
 
@@ -167,7 +167,7 @@ def settle_pending(
     and the channel), so waiting for a poll to meet it would leave the older version for good.
     ``asked``: orders this run has already asked about (its own ties), not asked twice."""
     skip = set(asked)
-    with hub.db.read() as conn:
+    with scope.db.read() as conn:
         ids = [
             ext
             for ext in conn.execute(
@@ -180,6 +180,6 @@ def settle_pending(
         ][:REREADS_PER_SYNC]
     if not ids:
         return IngestCounts()
-    counts = settle_ties(hub, ctx, connector, ids)
+    counts = settle_ties(scope, ctx, connector, ids)
     counts.rereads = len(ids)
     return counts

@@ -18,11 +18,11 @@ import structlog
 from sqlalchemy import select, update
 
 from orderbridge.fixes import Fix, show_holds
-from orderbridge.services.hub import Hub
 from orderbridge.services.notify.holds import PUSH, cause_text
 from orderbridge.services.notify.outbox import OPEN, RESOLVED, raise_alert
 from orderbridge.services.notify.render import Renderer
 from orderbridge.services.queries import accounting, holds
+from orderbridge.services.scope import Scope
 from orderbridge.storage.tables import alerts, tenants
 
 log = structlog.get_logger("orderbridge.notify")
@@ -91,7 +91,7 @@ def digest_text(data: dict[str, Any] | None, render: Renderer | None = None) -> 
     return intro + "\n\n" + "\n\n".join(_cause_line(c, render) for c in causes) + f"\n\n{ledger}"
 
 
-def send_digest_if_due(hub: Hub) -> bool:
+def send_digest_if_due(scope: Scope) -> bool:
     """When digest_every_s has elapsed since the last digest (alerts of kind 'digest'), raise a digest alert
     (key 'digest:<ISO period start>') whose body groups held orders by root cause with counts and the fix,
     e.g. "37 orders blocked by SKU ABC-1 — map SKU 'ABC-1' to a SKU of destination 'wh'" (the e-mail adds the
@@ -101,18 +101,18 @@ def send_digest_if_due(hub: Hub) -> bool:
     "Elapsed" is counted in aligned periods (see the module docstring): one digest per period, the first in
     the first period that starts after the tenant was created (so a fresh install, or a test, does not get a
     digest the moment it starts). Returns True when a digest was raised."""
-    now = hub.now()
-    start = digest_period_start(now, hub.settings.digest_every_s)
+    now = scope.now()
+    start = digest_period_start(now, scope.settings.digest_every_s)
     key = f"digest:{start.isoformat(timespec='seconds')}"
-    with hub.db.read() as conn:
-        created = conn.execute(select(tenants.c.created_at).where(tenants.c.id == hub.tenant_id)).scalar_one()
+    with scope.db.read() as conn:
+        created = conn.execute(select(tenants.c.created_at).where(tenants.c.id == scope.tenant_id)).scalar_one()
         exists = conn.execute(
-            select(alerts.c.id).where(alerts.c.tenant_id == hub.tenant_id, alerts.c.key == key)
+            select(alerts.c.id).where(alerts.c.tenant_id == scope.tenant_id, alerts.c.key == key)
         ).first()
     if start < created or exists is not None:
         return False
-    groups = holds(hub)
-    totals = accounting(hub)
+    groups = holds(scope)
+    totals = accounting(scope)
     held_orders = int(totals["held"])
     data: dict[str, Any] = {
         "period_start": start.isoformat(),
@@ -141,10 +141,10 @@ def send_digest_if_due(hub: Hub) -> bool:
         else "Digest: nothing held"
     )
     body = digest_text(data) or ""
-    with hub.db.transaction() as conn:
+    with scope.db.transaction() as conn:
         raised = raise_alert(
             conn,
-            hub.tenant_id,
+            scope.tenant_id,
             key=key,
             kind=DIGEST,
             subject=subject,
@@ -157,7 +157,7 @@ def send_digest_if_due(hub: Hub) -> bool:
             conn.execute(
                 update(alerts)
                 .where(
-                    alerts.c.tenant_id == hub.tenant_id,
+                    alerts.c.tenant_id == scope.tenant_id,
                     alerts.c.kind == DIGEST,
                     alerts.c.key != key,
                     alerts.c.state == OPEN,
@@ -165,5 +165,5 @@ def send_digest_if_due(hub: Hub) -> bool:
                 .values(state=RESOLVED, resolved_at=now)
             )
     if raised:
-        log.info("digest.raised", tenant_id=hub.tenant_id, key=key, held=held_orders, causes=len(groups))
+        log.info("digest.raised", tenant_id=scope.tenant_id, key=key, held=held_orders, causes=len(groups))
     return raised

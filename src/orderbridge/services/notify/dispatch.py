@@ -29,11 +29,11 @@ import structlog
 from sqlalchemy import Connection, select, update
 
 from orderbridge.errors import SettingsError
-from orderbridge.services.hub import Hub
 from orderbridge.services.notify.mail import Mailer, email_message
 from orderbridge.services.notify.outgoing import Delivery, DeliveryFailed, Outgoing
 from orderbridge.services.notify.render import Renderer
 from orderbridge.services.notify.webhook import post_webhook
+from orderbridge.services.scope import Scope
 from orderbridge.settings import Settings
 from orderbridge.storage.db import dialect_insert
 from orderbridge.storage.leases import held
@@ -101,37 +101,37 @@ def targets(settings: Settings) -> list[str]:
     return [f"email:{a}" for a in emails] + [f"webhook:{u}" for u in hooks]
 
 
-def dispatch(hub: Hub) -> DispatchReport:
+def dispatch(scope: Scope) -> DispatchReport:
     """Send every alert whose current generation is not dispatched, to every e-mail recipient and every webhook
     target; record one alert_deliveries row per (alert, generation, target) — never send a (alert, generation,
     target) that already has a 'sent' row (so a crash/rerun does not duplicate); failures are recorded with the
     error and retried on the next dispatch (attempt count), up to 5 attempts, then marked failed and logged; an
     alert is dispatched_at once every target is sent or failed. With no recipients and no webhook targets
     configured, alerts stay listed (dispatched_at set, nothing sent) and `dispatch` says so in its report."""
-    wanted = targets(hub.settings)  # SettingsError before anything is touched
+    wanted = targets(scope.settings)  # SettingsError before anything is touched
     report = DispatchReport()
-    with held(hub.db, f"notify:{hub.tenant_id}", hub.settings.lease_ttl_s, hub.now) as lease:
-        pending = _pending(hub)
+    with held(scope.db, f"notify:{scope.tenant_id}", scope.settings.lease_ttl_s, scope.now) as lease:
+        pending = _pending(scope)
         if not pending:
             return report
         if not wanted:
-            _mark_listed_only(hub, pending, report)
+            _mark_listed_only(scope, pending, report)
             return report
-        render = Renderer(hub.present, hub.settings.public_url)
-        with Mailer(hub.settings) as mailer, httpx.Client(timeout=hub.settings.http_timeout_s) as http:
+        render = Renderer(scope.present, scope.settings.public_url)
+        with Mailer(scope.settings) as mailer, httpx.Client(timeout=scope.settings.http_timeout_s) as http:
             for alert in pending:
                 lease.renew()
-                final = [_deliver(hub, render, alert, target, mailer, http, report) for target in wanted]
+                final = [_deliver(scope, render, alert, target, mailer, http, report) for target in wanted]
                 if all(final):
-                    report.dispatched += _mark_dispatched(hub, alert)
+                    report.dispatched += _mark_dispatched(scope, alert)
     return report
 
 
-def _pending(hub: Hub) -> list[Outgoing]:
-    with hub.db.read() as conn:
+def _pending(scope: Scope) -> list[Outgoing]:
+    with scope.db.read() as conn:
         rows = conn.execute(
             select(alerts)
-            .where(alerts.c.tenant_id == hub.tenant_id, alerts.c.dispatched_at.is_(None))
+            .where(alerts.c.tenant_id == scope.tenant_id, alerts.c.dispatched_at.is_(None))
             .order_by(alerts.c.id)
             .limit(BATCH)
         ).all()
@@ -160,24 +160,24 @@ def _pending(hub: Hub) -> list[Outgoing]:
     ]
 
 
-def _mark_listed_only(hub: Hub, pending: Sequence[Outgoing], report: DispatchReport) -> None:
-    now = hub.now()
-    with hub.db.transaction() as conn:
+def _mark_listed_only(scope: Scope, pending: Sequence[Outgoing], report: DispatchReport) -> None:
+    now = scope.now()
+    with scope.db.transaction() as conn:
         for alert in pending:
-            report.skipped_no_targets += _mark_dispatched(hub, alert, conn, now)
+            report.skipped_no_targets += _mark_dispatched(scope, alert, conn, now)
     report.note = (
         f"no alert recipients or webhooks are configured: {report.skipped_no_targets} alert(s) are recorded and "
         "listed but were not sent; set ORDERBRIDGE_ALERT_RECIPIENTS or ORDERBRIDGE_ALERT_WEBHOOK_URLS"
     )
-    log.warning("notify.no_targets", tenant_id=hub.tenant_id, alerts=report.skipped_no_targets)
+    log.warning("notify.no_targets", tenant_id=scope.tenant_id, alerts=report.skipped_no_targets)
 
 
-def _mark_dispatched(hub: Hub, alert: Outgoing, conn: Connection | None = None, now: datetime | None = None) -> int:
+def _mark_dispatched(scope: Scope, alert: Outgoing, conn: Connection | None = None, now: datetime | None = None) -> int:
     """Mark this generation dispatched — unless the cause recurred meanwhile (a new generation to send)."""
-    now = now or hub.now()
+    now = now or scope.now()
     if conn is None:
-        with hub.db.transaction() as c:
-            return _mark_dispatched(hub, alert, c, now)
+        with scope.db.transaction() as c:
+            return _mark_dispatched(scope, alert, c, now)
     return int(
         conn.execute(
             update(alerts)
@@ -193,7 +193,7 @@ def _retry_due(delivery: Delivery, now: datetime) -> bool:
 
 
 def _deliver(
-    hub: Hub,
+    scope: Scope,
     render: Renderer,
     alert: Outgoing,
     target: str,
@@ -205,21 +205,21 @@ def _deliver(
     before = alert.deliveries.get(target)
     if before is not None and before.status in (SENT, FAILED):
         return True
-    if before is not None and not _retry_due(before, hub.now()):
+    if before is not None and not _retry_due(before, scope.now()):
         report.pending += 1
         return False
     attempts = (before.attempts if before else 0) + 1
-    bound = log.bind(tenant_id=hub.tenant_id, key=alert.key, alert_id=alert.id, target=target, attempt=attempts)
+    bound = log.bind(tenant_id=scope.tenant_id, key=alert.key, alert_id=alert.id, target=target, attempt=attempts)
     error: str | None = None
     try:
         if target.startswith("email:"):
-            mailer.send(email_message(hub.settings, render, alert, target.removeprefix("email:"), hub.now()))
+            mailer.send(email_message(scope.settings, render, alert, target.removeprefix("email:"), scope.now()))
         else:
-            post_webhook(hub.settings, render, http, alert, target.removeprefix("webhook:"))
+            post_webhook(scope.settings, render, http, alert, target.removeprefix("webhook:"))
     except DeliveryFailed as exc:
         error = str(exc)
     status = SENT if error is None else FAILED if attempts >= MAX_ATTEMPTS else RETRYING
-    _record(hub, alert, target, status, attempts, error)
+    _record(scope, alert, target, status, attempts, error)
     if status == SENT:
         report.sent += 1
         bound.info("alert.sent")
@@ -233,11 +233,11 @@ def _deliver(
     return status != RETRYING
 
 
-def _record(hub: Hub, alert: Outgoing, target: str, status: str, attempts: int, error: str | None) -> None:
-    values = {"status": status, "attempts": attempts, "error": error, "at": hub.now()}
-    with hub.db.transaction() as conn:
+def _record(scope: Scope, alert: Outgoing, target: str, status: str, attempts: int, error: str | None) -> None:
+    values = {"status": status, "attempts": attempts, "error": error, "at": scope.now()}
+    with scope.db.transaction() as conn:
         conn.execute(
             dialect_insert(conn)(alert_deliveries)
-            .values(tenant_id=hub.tenant_id, alert_id=alert.id, generation=alert.generation, target=target, **values)
+            .values(tenant_id=scope.tenant_id, alert_id=alert.id, generation=alert.generation, target=target, **values)
             .on_conflict_do_update(index_elements=["alert_id", "generation", "target"], set_=values)
         )

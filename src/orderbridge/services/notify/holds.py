@@ -6,9 +6,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from orderbridge.fixes import show_holds
-from orderbridge.services.hub import Hub
 from orderbridge.services.notify.outbox import OPEN, raise_alert, resolve_alert
 from orderbridge.services.queries import HoldGroup, holds
+from orderbridge.services.scope import Scope
 from orderbridge.storage.tables import alerts
 
 _CAUSES: dict[str, str] = {
@@ -64,7 +64,7 @@ def hold_key(code: str, value: str, kind: str = "hold") -> str:
     return (f"hold:push:{code}:{value}" if kind == PUSH else f"hold:{code}:{value}")[:300]
 
 
-def sync_hold_alerts(hub: Hub) -> tuple[int, int]:
+def sync_hold_alerts(scope: Scope) -> tuple[int, int]:
     """One alert per root cause of held orders (code + value) while orders are held for it, and one
     per cause of held fulfilment pushes (code + channel) while pushes are held for it.
 
@@ -74,14 +74,14 @@ def sync_hold_alerts(hub: Hub) -> tuple[int, int]:
     cause any more (a mapping was added, the orders were retried), the alert is resolved, so the
     cause coming back later alerts again. Returns (raised, resolved).
     """
-    groups = holds(hub)
-    now = hub.now()
+    groups = holds(scope)
+    now = scope.now()
     raised = resolved = 0
-    with hub.db.transaction() as conn:
+    with scope.db.transaction() as conn:
         open_keys = set(
             conn.execute(
                 select(alerts.c.key).where(
-                    alerts.c.tenant_id == hub.tenant_id, alerts.c.kind == HOLD_ALERT, alerts.c.state == OPEN
+                    alerts.c.tenant_id == scope.tenant_id, alerts.c.kind == HOLD_ALERT, alerts.c.state == OPEN
                 )
             ).scalars()
         )
@@ -103,7 +103,7 @@ def sync_hold_alerts(hub: Hub) -> tuple[int, int]:
                 data.update(kind=PUSH, pushes=g.pushes)
             if raise_alert(
                 conn,
-                hub.tenant_id,
+                scope.tenant_id,
                 key=key,
                 kind=HOLD_ALERT,
                 subject=f"{what} held: {cause_text(g.code, g.value, g.kind)}",
@@ -122,6 +122,6 @@ def sync_hold_alerts(hub: Hub) -> tuple[int, int]:
             ):
                 raised += 1
         for key in open_keys - live:
-            if resolve_alert(conn, hub.tenant_id, key, now):
+            if resolve_alert(conn, scope.tenant_id, key, now):
                 resolved += 1
     return raised, resolved

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import select
 
 from orderbridge.fixes import Fix
-from orderbridge.services.hub import Hub
 from orderbridge.services.notify.outbox import OPEN
+from orderbridge.services.scope import Scope
 from orderbridge.storage.tables import alert_deliveries, alerts, connections
 
 
@@ -49,17 +49,17 @@ class AlertInfo:
         return {**asdict(self), "fixes": [f.as_dict() for f in self.fixes]}
 
 
-def list_alerts(hub: Hub, *, open_only: bool = False) -> list[AlertInfo]:
+def list_alerts(scope: Scope, *, open_only: bool = False) -> list[AlertInfo]:
     """Alerts of this tenant, most recent first, with the deliveries of their current episode."""
     q = (
         select(alerts, connections.c.name.label("connection"))
         .outerjoin(connections, connections.c.id == alerts.c.connection_id)
-        .where(alerts.c.tenant_id == hub.tenant_id)
+        .where(alerts.c.tenant_id == scope.tenant_id)
         .order_by(alerts.c.last_at.desc(), alerts.c.id.desc())
     )
     if open_only:
         q = q.where(alerts.c.state == OPEN)
-    with hub.db.read() as conn:
+    with scope.db.read() as conn:
         rows = conn.execute(q).all()
         by_alert: dict[tuple[int, int], list[DeliveryInfo]] = {}
         for chunk in _chunks([r.id for r in rows], 500):
