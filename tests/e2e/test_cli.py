@@ -7,12 +7,19 @@ from pathlib import Path
 
 import pytest
 
+from orderbridge.domain.shipments import Shipment, ShipmentLine
+from orderbridge.services.backsync import poll_shipments, push_fulfilments
 from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub
+from orderbridge.services.mappings import set_mapping
+from orderbridge.services.posting import post_ready
+from orderbridge.services.sync import sync_channel
 from orderbridge.settings import Settings
 from orderbridge.storage.leases import held
+from tests.builders import T0, order
 from tests.e2e.helpers import cli
-from tests.scoped import tenant
+from tests.fakes import FakeChannel, FakeDestination, install
+from tests.scoped import cid, tenant
 
 
 @pytest.mark.slow
@@ -46,6 +53,41 @@ def test_init_then_the_operator_commands_work_on_an_empty_ledger(tmp_path: Path)
     assert bad.returncode == 2 and "unknown connection kind 'nosuch'" in bad.stderr
     missing = cli(env, "connections", "add", "x", "--kind", "shopify", "--url", "http://x")
     assert missing.returncode == 2 and "access_token" in missing.stderr
+
+
+def test_holds_lists_held_fulfilment_pushes_by_cause_with_held_orders(hub: Hub, settings: Settings) -> None:
+    channel, destination = FakeChannel(), FakeDestination()
+    channel.put(order(1))
+    channel.put(order(2, skus=("ABC-1",), updated_minutes=1))  # held: its SKU is not mapped
+    install(hub, channel, destination)
+    scope, shop, wh = tenant(hub), cid(hub, "shop"), cid(hub, "wh")
+    set_mapping(scope, "sku", "SKU-1", "W-1", wh)
+    set_mapping(scope, "shipping", "Standard", "ups:ups_ground", wh)
+    sync_channel(scope, shop)
+    post_ready(scope, wh)
+    (key,) = destination.documents
+    destination.shipments.append(Shipment("S-1", key, None, "ups", None, T0, False, (ShipmentLine("L1", "SKU-1", 1),)))
+    poll_shipments(scope, wh)
+    assert push_fulfilments(scope, shop).held == 1
+    env = {
+        "ORDERBRIDGE_DATABASE_URL": settings.resolved_database_url,
+        "ORDERBRIDGE_SECRET_KEY": settings.resolved_secret_key(),
+        "COLUMNS": "2000",
+    }
+    out = cli(env, "holds").stdout
+    assert "1 order(s) held — sku_unmapped ABC-1:" in out
+    pushed = (
+        "1 fulfilment push(es) of 1 order(s) held — tracking_number_missing shop: shipment S-1 has no tracking number"
+    )
+    assert pushed in out and "e.g. #1001 (shipment S-1)" in out
+    assert "fix: Add the tracking number in the 3PL" in out
+    (group,) = [g for g in json.loads(cli(env, "holds", "--json").stdout) if g["kind"] == "push"]
+    assert (group["code"], group["value"], group["pushes"], group["orders"]) == (
+        "tracking_number_missing",
+        "shop",
+        1,
+        1,
+    )
 
 
 def test_connector_kinds_are_listed_and_connections_added_by_their_declared_names(tmp_path: Path) -> None:

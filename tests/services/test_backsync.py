@@ -24,7 +24,7 @@ from orderbridge.services.connections import add_connection, update_connection
 from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import set_mapping
 from orderbridge.services.posting import post_ready
-from orderbridge.services.queries import OrderDetail, show_order
+from orderbridge.services.queries import OrderDetail, holds, show_order
 from orderbridge.services.sync import sync_channel
 from tests.scoped import cid, tenant
 
@@ -148,6 +148,38 @@ def test_a_shipment_without_items_is_held_and_fulfils_nothing(world: World) -> N
     (push,) = world.detail(order).pushes
     assert push["status"] == "held" and "lists no items" in push["message"]
     assert world.fulfilments(order) == []
+
+
+# --- held pushes are holds like held orders --------------------------------------------------------
+
+
+def test_held_pushes_are_listed_by_cause_with_the_fix_and_leave_holds_once_pushed(world: World) -> None:
+    orders = [world.order(), world.order()]
+    world.sync_and_post()
+    shipped = []
+    for order in orders:
+        (doc,) = world.ss.ship_now(world.key(order))
+        shipped.append((doc, list(doc["shipmentItems"])))
+        doc["shipmentItems"] = [{"lineItemKey": "L-GHOST-9", "sku": "GHOST-1", "quantity": 1}]
+    assert poll_shipments(tenant(world.hub), cid(world.hub, "warehouse")).error is None
+    assert _push(world).held == 2
+    (group,) = [g for g in holds(tenant(world.hub)) if g.kind == "push"]  # one cause, however many shipments
+    assert (group.code, group.value, group.pushes, group.orders) == ("shipment_line_unmatched", "shop", 2, 2)
+    assert group.fix.action == "edit_shipment_at_destination"
+    assert group.fix.text.startswith("Correct the shipment's items in the 3PL")
+    assert sorted(group.examples) == sorted(
+        f"{world.detail(o).number} (shipment {doc['shipmentId']})" for o, (doc, _) in zip(orders, shipped, strict=True)
+    )
+    reasons = world.detail(orders[0]).reasons  # the order's page names what holds its fulfilment
+    assert [(r["kind"], r["code"]) for r in reasons] == [("push", "shipment_line_unmatched")]
+
+    for doc, items in shipped:  # the 3PL corrects the shipments: checked again, pushed, out of holds
+        doc["shipmentItems"] = items
+    assert poll_shipments(tenant(world.hub), cid(world.hub, "warehouse")).shipments_updated == 2
+    assert _push(world).pushed == 2
+    assert [g for g in holds(tenant(world.hub)) if g.kind == "push"] == []
+    assert world.detail(orders[0]).reasons == []
+    assert all(world.detail(o).state == "fulfilled" for o in orders)
 
 
 # --- a lost fulfillmentCreate answer ----------------------------------------------------------------

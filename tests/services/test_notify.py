@@ -20,12 +20,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from orderbridge.domain.shipments import Shipment, ShipmentLine
 from orderbridge.errors import SettingsError
 from orderbridge.fixes import check_connection, update_credentials
 from orderbridge.sandboxes.base import free_port, run_in_thread
 from orderbridge.services import notify
+from orderbridge.services.backsync import poll_shipments, push_fulfilments
 from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import set_mapping
+from orderbridge.services.posting import post_ready
 from orderbridge.services.present import Unpresented
 from orderbridge.services.sync import sync_channel
 from orderbridge.storage.tables import alerts, tenants
@@ -531,6 +534,47 @@ def test_a_digest_with_nothing_held_is_still_sent(mail_hub: Hub, smtp: SmtpSink,
     assert "Nothing is held" in received.text and "Ledger: 0 orders" in received.text
 
 
+def hold_a_push(hub: Hub, carrier: str | None = None) -> None:
+    """Post the one ready order (#1001) and ship it without a carrier (or, again, with ``carrier``)."""
+    scope, shop, wh = tenant(hub), cid(hub, "shop"), cid(hub, "wh")
+    post_ready(scope, wh)
+    destination = hub.connectors[wh]
+    (key,) = destination.documents  # type: ignore[attr-defined]
+    line = ShipmentLine("L1", "SKU-1", 1)
+    destination.shipments[:] = [Shipment("S-1", key, "1Z999", carrier, None, T0, False, (line,))]  # type: ignore[attr-defined]
+    assert poll_shipments(scope, wh).error is None
+    assert push_fulfilments(scope, shop).error is None
+
+
+def test_the_digest_lists_held_fulfilment_pushes_by_cause_with_held_orders(
+    mail_hub: Hub, smtp: SmtpSink, digest_day: datetime
+) -> None:
+    hold_some_orders(mail_hub)
+    hold_a_push(mail_hub)
+    assert notify.send_digest_if_due(tenant(mail_hub)) is True
+    notify.dispatch(tenant(mail_hub))
+
+    (received,) = smtp.inbox.to(OPS)
+    subject = "[OrderBridge] Digest: 4 held order(s), 1 held fulfilment push(es), 3 cause(s) to fix"
+    assert received.message["Subject"] == subject
+    text = received.text
+    sku = text.index("3 orders blocked by SKU ABC-1")
+    ship = text.index("1 order blocked by shipping method Drone")
+    push = text.index(
+        "1 fulfilment push of 1 order blocked by shipments without a carrier (channel shop) — set the carrier "
+        "on the shipment in the 3PL; the next shipment poll pushes it."
+    )
+    assert sku < ship < push  # held orders, then held pushes, each biggest cause first
+    assert "e.g. #1001 (shipment S-1)" in text
+    (cause,) = [c for c in only_digest(mail_hub).data["causes"] if c["kind"] == "push"]  # type: ignore[index]
+    assert (cause["code"], cause["value"], cause["pushes"]) == ("carrier_missing", "shop", 1)
+
+
+def only_digest(hub: Hub) -> notify.AlertInfo:
+    (digest,) = [a for a in notify.list_alerts(tenant(hub)) if a.kind == "digest"]
+    return digest
+
+
 # --- new hold reasons ------------------------------------------------------------------------------
 
 
@@ -556,6 +600,29 @@ def test_a_new_hold_reason_alerts_once_per_cause_and_clears_when_fixed(
     assert len([m for m in smtp.messages if m["To"] == OPS]) == 2  # resolving sends nothing
     states = {a.key: a.state for a in notify.list_alerts(tenant(mail_hub))}
     assert states == {"hold:sku_unmapped:ABC-1": "resolved", "hold:shipping_method_unmapped:Drone": "open"}
+
+
+def test_a_held_fulfilment_push_alerts_once_per_cause_and_clears_when_it_is_pushed(
+    mail_hub: Hub, smtp: SmtpSink, clock: Clock
+) -> None:
+    hold_some_orders(mail_hub)
+    hold_a_push(mail_hub)
+    assert notify.sync_hold_alerts(tenant(mail_hub)) == (3, 0)
+    notify.dispatch(tenant(mail_hub))
+    to_ops = {m["Subject"]: m for m in smtp.messages if m["To"] == OPS}
+    mail = to_ops["[OrderBridge] Fulfilment pushes held: shipments without a carrier (channel shop)"]
+    text = mail.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+    assert "1 fulfilment push of 1 order held — shipment S-1 has no carrier" in text
+    assert "Examples: #1001 (shipment S-1)" in text
+    assert "How to fix it:\n- Set the carrier on the shipment in the 3PL; the next shipment poll pushes it.\n" in text
+    assert f"Where to fix it: {PUBLIC}/holds?code=carrier_missing&value=shop\n" in text
+
+    clock.advance(minutes=1)
+    hold_a_push(mail_hub, carrier="ups")  # the 3PL sets the carrier: checked again, pushed
+    assert notify.sync_hold_alerts(tenant(mail_hub)) == (0, 1)
+    states = {a.key: a.state for a in notify.list_alerts(tenant(mail_hub)) if a.kind == notify.HOLD_ALERT}
+    assert states["hold:push:carrier_missing:shop"] == "resolved"
+    assert states["hold:sku_unmapped:ABC-1"] == "open"
 
 
 # --- e-mail over TLS -----------------------------------------------------------------------------

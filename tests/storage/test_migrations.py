@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from alembic import command
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, inspect, select, text
+from sqlalchemy.exc import IntegrityError
 
 from orderbridge.storage.migrate import alembic_config
 from tests.conftest import BACKENDS, PG_ADMIN
@@ -320,7 +321,8 @@ def test_0007_turns_each_stored_fix_into_the_data_the_code_now_writes_and_alert_
             )
     migrate(engine, "upgrade", "0007")
     with engine.connect() as conn:
-        fixes = [r.fix for r in conn.execute(order_reasons.select().order_by(order_reasons.c.id))]
+        # the fix column alone: the table has columns of later revisions (0008's push_id)
+        fixes = list(conn.execute(select(order_reasons.c.fix).order_by(order_reasons.c.id)).scalars())
         stored = {
             k: fixes_from_data(json.loads(f) if isinstance(f, str) else f)
             for k, f in conn.execute(text("SELECT key, fixes FROM alerts"))
@@ -347,3 +349,53 @@ def test_0007_turns_each_stored_fix_into_the_data_the_code_now_writes_and_alert_
         texts = conn.execute(text("SELECT fix FROM order_reasons ORDER BY id")).scalars().all()
         assert conn.execute(text("SELECT count(*) FROM alerts WHERE link = ''")).scalar_one() == len(links)
     assert texts == [f.text for f in now_written]
+
+
+def test_0008_gives_held_pushes_reasons_by_checking_them_again_and_names_the_push_states(engine: Engine) -> None:
+    migrate(engine, "upgrade", "0006")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO tenants (id, slug, name, created_at) VALUES (7, 't7', 'T', :at)"), {"at": AT})
+        for cid, name, role in ((1, "shop", "channel"), (2, "wh", "destination")):
+            conn.execute(
+                text(
+                    "INSERT INTO connections (id, tenant_id, name, kind, role, base_url, credentials, settings,"
+                    " enabled, health, health_message, consecutive_failures, created_at)"
+                    " VALUES (:id, 7, :name, 'shopify', :role, 'http://x', 'token', '{}', true, 'healthy', '', 0, :at)"
+                ),
+                {"id": cid, "name": name, "role": role, "at": AT},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO orders (id, tenant_id, connection_id, external_id, number, state, version,"
+                " content_hash, raw, received_at, updated_at)"
+                " VALUES (1, 7, 1, '1001', '#1001', 'posted', 1, 'h', '{}', :at, :at)"
+            ),
+            {"at": AT},
+        )
+        for sid, status in ((1, "held"), (2, "pushed")):
+            conn.execute(
+                text(
+                    "INSERT INTO shipments (id, tenant_id, destination_id, order_id, external_id, order_key, voided,"
+                    " lines, received_at, updated_at) VALUES (:id, 7, 2, 1, :ext, 'ob-1-1001', false, '[]', :at, :at)"
+                ),
+                {"id": sid, "ext": f"S{sid}", "at": AT},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO fulfilment_pushes (id, tenant_id, shipment_id, order_id, channel_id, status,"
+                    " reason_code, message, attempts, created_at, updated_at)"
+                    " VALUES (:id, 7, :id, 1, 1, :status, NULL, 'm', 0, :at, :at)"
+                ),
+                {"id": sid, "status": status, "at": AT},
+            )
+    migrate(engine, "upgrade", "0008")
+    with engine.connect() as conn:
+        statuses = conn.execute(text("SELECT status FROM fulfilment_pushes ORDER BY id")).scalars().all()
+        assert "push_id" in {c["name"] for c in inspect(conn).get_columns("order_reasons")}
+    assert statuses == ["recheck", "pushed"]  # the next push run holds it again, with its fix
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text("UPDATE fulfilment_pushes SET status = 'sent' WHERE id = 2"))
+    migrate(engine, "downgrade", "0006")
+    with engine.connect() as conn:
+        assert "push_id" not in {c["name"] for c in inspect(conn).get_columns("order_reasons")}
+        assert conn.execute(text("SELECT count(*) FROM fulfilment_pushes")).scalar_one() == 2

@@ -54,13 +54,15 @@ from orderbridge.crypto import generate_key
 from orderbridge.runtime.worker import run_cycle
 from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub
-from orderbridge.services.ingest import ORDER_COLUMNS
-from orderbridge.services.ledger import EVENT_COLUMNS
 from orderbridge.services.mappings import import_mappings, set_mapping
 from orderbridge.services.scope import Scope
 from orderbridge.services.sync import sync_channel
 from orderbridge.settings import Settings
-from orderbridge.storage.db import Database, JsonText, insert_rows
+from orderbridge.storage.db import Database, JsonText
+from orderbridge.storage.repos import events as event_log
+from orderbridge.storage.repos import orders as order_repo
+from orderbridge.storage.repos.events import EVENT_COLUMNS
+from orderbridge.storage.repos.orders import ORDER_COLUMNS
 from orderbridge.storage.tables import events, orders
 
 TOKEN = "shpat_sandbox"
@@ -198,22 +200,12 @@ def _write_floor(hub: Hub, rows: list[tuple[tuple[Any, ...], list[tuple[Any, ...
     for start in range(0, len(rows), batch):
         chunk = rows[start : start + batch]
         with hub.db.transaction() as conn:
-            ids = dict(
-                (ext, oid)
-                for oid, ext in insert_rows(
-                    conn,
-                    orders,
-                    ORDER_COLUMNS,
-                    [order for order, _ in chunk],
-                    conflict=("connection_id", "external_id"),
-                    returning=("id", "external_id"),
-                )
-            )
+            ids = dict((ext, oid) for oid, ext in order_repo.insert_new(conn, [order for order, _ in chunk]))
             stored += len(ids)
             event_rows = [
                 (*ev[:order_at], ids[order[ext_at]], *ev[order_at + 1 :]) for order, evs in chunk for ev in evs
             ]
-            insert_rows(conn, events, EVENT_COLUMNS, event_rows)
+            event_log.append_tuples(conn, event_rows)
     elapsed = time.perf_counter() - started
     if stored != len(rows):
         raise RuntimeError(f"the write floor stored {stored} of {len(rows)} orders")

@@ -113,7 +113,7 @@ def holds(
     skipped: Annotated[bool, typer.Option("--skipped", help="Also list skipped orders by rule")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Held orders grouped by root cause, with counts and the fix."""
+    """Held orders and held fulfilment pushes grouped by root cause, with counts and the fix."""
     from orderbridge.services.queries import holds as holds_query
 
     groups = run(lambda scope: holds_query(scope, include_skipped=skipped))
@@ -123,10 +123,15 @@ def holds(
     if not groups:
         console.print(plain("nothing held", "green"))
     for g in groups:
+        # held fulfilment pushes: "2 fulfilment push(es) of 2 order(s) held — carrier_missing shop: …"
+        counted = (
+            ((str(g.pushes), "bold"), f" fulfilment push(es) of {g.orders} order(s) held — ")
+            if g.kind == "push"
+            else ((str(g.orders), "bold"), f" order(s) {_HOLD_KIND.get(g.kind, g.kind)} — ")
+        )
         console.print(
             line(
-                (str(g.orders), "bold"),
-                f" order(s) {_HOLD_KIND.get(g.kind, g.kind)} — ",
+                *counted,
                 g.code,
                 *((" ", plain(g.value, "bold")) if g.value else ()),
                 ": ",

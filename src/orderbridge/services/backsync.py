@@ -35,8 +35,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import structlog
-from sqlalchemy import Connection, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, select
 
 from orderbridge.connectors.base import (
     Capability,
@@ -46,10 +45,12 @@ from orderbridge.connectors.base import (
     Role,
     ShipmentSource,
 )
+from orderbridge.domain import reasons as R
 from orderbridge.domain.canonical import order_from_json
 from orderbridge.domain.events import EventKind
+from orderbridge.domain.reasons import Reason
 from orderbridge.domain.shipments import Shipment, ShipmentLine, fulfilment_lines, push_hold_reasons
-from orderbridge.domain.states import OrderState
+from orderbridge.domain.states import PUSH_MAYBE_SENT, PUSH_NOT_SENT, OrderState, PushState
 from orderbridge.errors import HoldOrder, InvalidInput, OrderBridgeError, OutcomeUnknown
 from orderbridge.seams import crashpoint
 from orderbridge.services.health import needs_recovery, record_failure, record_success
@@ -57,8 +58,13 @@ from orderbridge.services.hub import ConnectionRow
 from orderbridge.services.ledger import add_events, event_row
 from orderbridge.services.scope import Scope
 from orderbridge.storage.leases import held
+from orderbridge.storage.repos import events as event_log
+from orderbridge.storage.repos import fulfilment_pushes as push_repo
+from orderbridge.storage.repos import orders as order_repo
+from orderbridge.storage.repos import postings as posting_repo
+from orderbridge.storage.repos import shipments as shipment_repo
 from orderbridge.storage.repos.cursors import read_cursor, since_with_overlap, write_cursor
-from orderbridge.storage.tables import events, fulfilment_pushes, orders, postings, shipments
+from orderbridge.storage.tables import fulfilment_pushes, orders, shipments
 
 log = structlog.get_logger("orderbridge.backsync")
 
@@ -86,10 +92,6 @@ class BackSyncReport:
             "unsettled": self.unsettled,
             "error": None if self.error is None else {"code": self.error.code, "message": str(self.error)},
         }
-
-
-def _insert(conn: Connection) -> Any:
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
 def poll_shipments(scope: Scope, destination_id: int) -> BackSyncReport:
@@ -137,30 +139,22 @@ def _upsert_shipment(
     conn: Connection, tenant_id: int, row: ConnectionRow, s: Shipment, now: datetime, report: BackSyncReport
 ) -> None:
     values = _shipment_values(s)
-    existing = conn.execute(
-        select(shipments).where(shipments.c.destination_id == row.id, shipments.c.external_id == s.external_id)
-    ).one_or_none()
-    order_id = conn.execute(
-        select(postings.c.order_id)
-        .where(postings.c.destination_id == row.id, postings.c.order_key == s.order_key)
-        .limit(1)
-    ).scalar_one_or_none()
+    existing = shipment_repo.find(conn, row.id, s.external_id)
+    order_id = posting_repo.order_for_key(conn, row.id, s.order_key)
     if existing is None:
-        result = conn.execute(
-            _insert(conn)(shipments)
-            .values(
-                tenant_id=tenant_id,
-                destination_id=row.id,
-                order_id=order_id,
-                external_id=s.external_id,
-                order_key=s.order_key,
-                received_at=now,
-                updated_at=now,
+        if shipment_repo.insert(
+            conn,
+            {
+                "tenant_id": tenant_id,
+                "destination_id": row.id,
+                "order_id": order_id,
+                "external_id": s.external_id,
+                "order_key": s.order_key,
+                "received_at": now,
+                "updated_at": now,
                 **values,
-            )
-            .on_conflict_do_nothing(index_elements=["destination_id", "external_id"])
-        )
-        if result.rowcount:
+            },
+        ):
             report.shipments_new += 1
             add_events(
                 conn,
@@ -182,7 +176,7 @@ def _upsert_shipment(
     if not changed:
         return
     report.shipments_updated += 1
-    conn.execute(update(shipments).where(shipments.c.id == existing.id).values(updated_at=now, **changed))
+    shipment_repo.update_changed(conn, existing, changed, now)
     if changed.get("voided"):
         report.voided += 1
         add_events(
@@ -199,11 +193,7 @@ def _upsert_shipment(
             ],
         )
     # a held push is re-validated with the new data
-    conn.execute(
-        update(fulfilment_pushes)
-        .where(fulfilment_pushes.c.shipment_id == existing.id, fulfilment_pushes.c.status == "held")
-        .values(status="recheck", updated_at=now)
-    )
+    push_repo.recheck_held(conn, existing.id, now)
 
 
 def push_fulfilments(scope: Scope, channel_id: int) -> BackSyncReport:
@@ -272,20 +262,10 @@ def _push_one(scope: Scope, row: ConnectionRow, connector: Any, s: Any, report: 
         s.tracking_url,
     )
     if s.voided:
-        if s.push_id is None:
+        # a push that cannot have reached the channel is not sent; one that may have is left as it is
+        if s.push_id is None or PushState(s.push_status) in PUSH_NOT_SENT:
             with scope.db.transaction() as conn:
-                conn.execute(
-                    insert(fulfilment_pushes).values(
-                        tenant_id=scope.tenant_id,
-                        shipment_id=s.id,
-                        order_id=s.order_id,
-                        channel_id=row.id,
-                        status="voided",
-                        message="label voided before it was pushed; not sent",
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
+                _set_push(conn, scope, row, s, now, PushState.VOIDED, "label voided before it was pushed; not sent")
         return
     order = order_from_json(s.canonical)
     lines, line_problems = fulfilment_lines(shipment, order)
@@ -293,30 +273,12 @@ def _push_one(scope: Scope, row: ConnectionRow, connector: Any, s: Any, report: 
     if problems:
         message = "; ".join(p.message for p in problems)
         _hold_push(
-            scope,
-            row,
-            s,
-            now,
-            report,
-            problems[0].code,
-            message,
-            f"fulfilment push held: {message} — {problems[0].fix.text}",
-            [p.code for p in problems],
+            scope, row, s, now, report, problems, message, f"fulfilment push held: {message} — {problems[0].fix.text}"
         )
         return
     # reshipment after a voided label already pushed: update that fulfilment's tracking
     with scope.db.read() as conn:
-        replaces = conn.execute(
-            select(fulfilment_pushes.c.channel_fulfilment_id)
-            .join(shipments, shipments.c.id == fulfilment_pushes.c.shipment_id)
-            .where(
-                shipments.c.order_id == s.order_id,
-                shipments.c.voided.is_(True),
-                fulfilment_pushes.c.status == "pushed",
-                shipments.c.id != s.id,
-            )
-            .limit(1)
-        ).scalar_one_or_none()
+        replaces = push_repo.replaced_fulfilment(conn, s.order_id, s.id)
     request = FulfilmentRequest(
         s.order_external_id,
         tuple(FulfilmentLine(key, quantity) for key, quantity in lines),
@@ -325,12 +287,13 @@ def _push_one(scope: Scope, row: ConnectionRow, connector: Any, s: Any, report: 
         tracking_url=s.tracking_url,
         replaces_fulfilment_id=replaces,
     )
-    if s.push_status in _MAYBE_SENT and replaces is None:
+    if s.push_status is not None and PushState(s.push_status) in PUSH_MAYBE_SENT and replaces is None:
         # an earlier attempt may have reached the channel: what it holds decides, not a resend
         try:
             found = connector.find_fulfilment(request)
         except HoldOrder as exc:  # the order is gone from the channel, say
-            _hold_push(scope, row, s, now, report, exc.code, str(exc), f"{row.name}: {exc}", [exc.code])
+            reason = _channel_reason(row.name, exc, exc.code)
+            _hold_push(scope, row, s, now, report, [reason], str(exc), f"{row.name}: {exc}")
             return
         if found is not None:
             _record_pushed(
@@ -350,23 +313,14 @@ def _push_one(scope: Scope, row: ConnectionRow, connector: Any, s: Any, report: 
             report.unsettled += 1
             return
     with scope.db.transaction() as conn:
-        _set_push(conn, scope, row, s, now, status="pending", reason_code=None, message="sending", attempt=True)
+        _set_push(conn, scope, row, s, now, PushState.PENDING, "sending", attempt=True)
     crashpoint("push.before_send")
     try:
         fulfilment_id = connector.push_fulfilment(request)
     except HoldOrder as exc:
-        code = exc.code if exc.code != HoldOrder.code else "channel_rejected"
-        _hold_push(
-            scope,
-            row,
-            s,
-            now,
-            report,
-            code,
-            str(exc),
-            f"{row.name} rejected the fulfilment: {exc}",
-            [code],
-        )
+        code = exc.code if exc.code != HoldOrder.code else R.HoldCode.CHANNEL_REJECTED.value
+        reason = _channel_reason(row.name, exc, code)
+        _hold_push(scope, row, s, now, report, [reason], str(exc), f"{row.name} rejected the fulfilment: {exc}")
         return
     except OrderBridgeError as exc:  # OutcomeUnknown: maybe applied; else answered, or never reached it
         unknown = isinstance(exc, OutcomeUnknown)
@@ -377,13 +331,13 @@ def _push_one(scope: Scope, row: ConnectionRow, connector: Any, s: Any, report: 
                 row,
                 s,
                 scope.now(),
-                status="unknown" if unknown else "retry",
-                reason_code=exc.code,
-                message=(
+                PushState.UNKNOWN if unknown else PushState.RETRY,
+                (
                     f"outcome unknown: {exc.message}; {row.name} is read before it is sent again"
                     if unknown
                     else f"not sent: {exc.message}; sent again on the next run"
                 ),
+                code=exc.code,
             )
         raise
     crashpoint("push.after_send")
@@ -410,10 +364,20 @@ def _record_pushed(
     message: str,
 ) -> None:
     with scope.db.transaction() as conn:
-        _set_push(conn, scope, row, s, now, status="pushed", reason_code=None, message="", fulfilment_id=fulfilment_id)
-        add_events(
+        _set_push(
             conn,
-            [event_row(scope.tenant_id, s.order_id, EventKind.FULFILMENT_PUSHED, now, message, shipment=s.external_id)],
+            scope,
+            row,
+            s,
+            now,
+            PushState.PUSHED,
+            "",
+            fulfilment_id=fulfilment_id,
+            events=[
+                event_row(
+                    scope.tenant_id, s.order_id, EventKind.FULFILMENT_PUSHED, now, message, shipment=s.external_id
+                )
+            ],
         )
         report.pushed += 1
         _maybe_fulfilled(conn, scope, s.order_id, order, now)
@@ -425,17 +389,23 @@ def _hold_push(
     s: Any,
     now: datetime,
     report: BackSyncReport,
-    code: str,
+    reasons: list[Reason],
     message: str,
     event_message: str,
-    codes: list[str],
 ) -> None:
-    """A push that cannot go: held with its reason, on the order's timeline and in the log."""
+    """A push that cannot go: held with its reasons (shown by ``holds`` with held orders), on the
+    order's timeline and in the log."""
     with scope.db.transaction() as conn:
-        _set_push(conn, scope, row, s, now, status="held", reason_code=code, message=message)
-        add_events(
+        _set_push(
             conn,
-            [
+            scope,
+            row,
+            s,
+            now,
+            PushState.HELD,
+            message,
+            reasons=reasons,
+            events=[
                 event_row(
                     scope.tenant_id,
                     s.order_id,
@@ -443,12 +413,20 @@ def _hold_push(
                     now,
                     event_message,
                     shipment=s.external_id,
-                    codes=codes,
+                    codes=[r.code for r in reasons],
                 )
             ],
         )
     report.held += 1
     log.info("push.held", tenant_id=scope.tenant_id, connection_id=row.id, order_id=s.order_id, reason=message)
+
+
+def _channel_reason(channel: str, exc: HoldOrder, code: str) -> Reason:
+    """Why the channel would not take (or no longer has) a fulfilment, as a push's reason."""
+    rejected = R.channel_rejected(channel, exc.message)
+    message = rejected.message if code == R.HoldCode.CHANNEL_REJECTED else f"{channel}: {exc.message}"
+    fix = exc.fix or (rejected.fix.with_text(exc.hint) if exc.hint else rejected.fix)
+    return Reason(code, channel, message, fix)
 
 
 def _set_push(
@@ -457,45 +435,35 @@ def _set_push(
     row: ConnectionRow,
     s: Any,
     now: datetime,
-    *,
-    status: str,
-    reason_code: str | None,
+    target: PushState,
     message: str,
+    *,
+    code: str | None = None,
+    reasons: list[Reason] | None = None,
     fulfilment_id: str | None = None,
     attempt: bool = False,
+    events: list[dict[str, Any]] | None = None,
 ) -> None:
-    values: dict[str, Any] = {"status": status, "reason_code": reason_code, "message": message, "updated_at": now}
-    if fulfilment_id is not None:
-        values["channel_fulfilment_id"] = fulfilment_id
-    stmt = _insert(conn)(fulfilment_pushes).values(
-        tenant_id=scope.tenant_id,
+    push_repo.write(
+        conn,
+        scope.tenant_id,
         shipment_id=s.id,
         order_id=s.order_id,
         channel_id=row.id,
-        created_at=now,
-        attempts=1 if attempt else 0,
-        **values,
+        target=target,
+        now=now,
+        message=message,
+        code=code,
+        reasons=reasons or (),
+        fulfilment_id=fulfilment_id,
+        attempt=attempt,
+        events=events or (),
     )
-    set_ = dict(values)
-    if attempt:
-        set_["attempts"] = fulfilment_pushes.c.attempts + 1
-    conn.execute(stmt.on_conflict_do_update(index_elements=["shipment_id"], set_=set_))
 
 
 def _maybe_fulfilled(conn: Connection, scope: Scope, order_id: int, order: Any, now: datetime) -> None:
-    rows = (
-        conn.execute(
-            select(shipments.c.lines)
-            .join(fulfilment_pushes, fulfilment_pushes.c.shipment_id == shipments.c.id)
-            .where(
-                shipments.c.order_id == order_id, shipments.c.voided.is_(False), fulfilment_pushes.c.status == "pushed"
-            )
-        )
-        .scalars()
-        .all()
-    )
     shipped: dict[str, int] = {}
-    for lines in rows:
+    for lines in push_repo.pushed_lines(conn, order_id):
         for ln in lines:
             key = ln.get("line_key") or ln.get("sku") or ""
             shipped[key] = shipped.get(key, 0) + int(ln["quantity"])
@@ -506,35 +474,21 @@ def _maybe_fulfilled(conn: Connection, scope: Scope, order_id: int, order: Any, 
         >= asked.get(line.external_id, 0)
         for line in order.lines
     )
-    if complete:
-        n = conn.execute(
-            update(orders)
-            .where(orders.c.id == order_id, orders.c.state == OrderState.POSTED.value)
-            .values(state=OrderState.FULFILLED.value, updated_at=now)
-        ).rowcount
-        if n:
-            add_events(conn, [event_row(scope.tenant_id, order_id, EventKind.FULFILLED, now, "all lines fulfilled")])
+    if complete:  # fulfilled if it is posted (one fulfilled already, or not posted everywhere, stays)
+        event = event_row(scope.tenant_id, order_id, EventKind.FULFILLED, now, "all lines fulfilled")
+        order_repo.transition(
+            conn, [order_repo.Move(order_id, OrderState.POSTED, OrderState.FULFILLED, (event,))], now, leave_others=True
+        )
 
 
 def _posted_quantities(conn: Connection, order_id: int) -> dict[str, int] | None:
     """The line quantities the order's last ``posted`` event says the destination was sent, if any."""
-    for data in conn.execute(
-        select(events.c.data)
-        .where(events.c.order_id == order_id, events.c.kind == EventKind.POSTED.value)
-        .order_by(events.c.id.desc())
-        .limit(1)
-    ).scalars():
-        if isinstance(data, dict) and isinstance(data.get("lines"), dict):
-            return {str(k): int(v) for k, v in data["lines"].items()}
+    data = event_log.last_data(conn, order_id, EventKind.POSTED)
+    if isinstance(data, dict) and isinstance(data.get("lines"), dict):
+        return {str(k): int(v) for k, v in data["lines"].items()}
     return None
 
 
 def pending_push_count(scope: Scope) -> int:
     with scope.db.read() as conn:
-        return int(
-            conn.execute(
-                select(func.count())
-                .select_from(fulfilment_pushes)
-                .where(fulfilment_pushes.c.tenant_id == scope.tenant_id, fulfilment_pushes.c.status != "pushed")
-            ).scalar_one()
-        )
+        return push_repo.not_pushed(conn, scope.tenant_id)

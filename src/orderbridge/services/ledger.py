@@ -3,9 +3,12 @@
 ``destination_policy`` and ``download_rules`` are the pipeline's inputs read from a connection:
 what a destination requires, and which of a channel's orders to download.
 
-``apply_decisions`` is the one place an order's pipeline outcome is written: the state, the open
-reasons (released ones get ``released_at``, never deleted) and the timeline events — so a release
-caused by a new mapping and a decision made at ingest leave the same trail.
+``apply_decisions`` is the one place an order's pipeline outcome is written: the state (through
+the order state writer, :func:`orderbridge.storage.repos.orders.transition`, which checks the move
+and appends its events), the open reasons (released ones get ``released_at``, never deleted) and
+the timeline events — so a release caused by a new mapping and a decision made at ingest leave the
+same trail. The statements themselves live in ``storage/repos/``; ``add_events`` and
+``event_row`` are the timeline's (``storage/repos/events.py``), named here for the services.
 """
 
 from __future__ import annotations
@@ -15,19 +18,33 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select
 
 from orderbridge.domain.events import EventKind
 from orderbridge.domain.mappings import DestinationPolicy, MappingKind, ServiceRef
 from orderbridge.domain.pipeline import Decision
 from orderbridge.domain.reasons import Reason
 from orderbridge.domain.rules import DownloadRules
-from orderbridge.domain.states import OrderState, check_transition
+from orderbridge.domain.states import OrderState
 from orderbridge.errors import InvalidInput
 from orderbridge.fixes import edit_download_rules
 from orderbridge.services.hub import ConnectionRow
-from orderbridge.storage.db import insert_rows
-from orderbridge.storage.tables import events, mappings, order_reasons, orders
+from orderbridge.storage.repos import order_reasons
+from orderbridge.storage.repos import orders as order_repo
+from orderbridge.storage.repos.events import EVENT_COLUMNS, event_row
+from orderbridge.storage.repos.events import append as add_events
+from orderbridge.storage.tables import mappings
+
+__all__ = [
+    "EVENT_COLUMNS",
+    "Outcome",
+    "add_events",
+    "apply_decisions",
+    "decision_text",
+    "destination_policy",
+    "download_rules",
+    "event_row",
+]
 
 
 def destination_policy(conn: Connection, row: ConnectionRow) -> DestinationPolicy:
@@ -78,29 +95,6 @@ class Outcome:
     decision: Decision
 
 
-def event_row(
-    tenant_id: int, order_id: int | None, kind: EventKind, at: datetime, message: str, **data: Any
-) -> dict[str, Any]:
-    return {
-        "tenant_id": tenant_id,
-        "order_id": order_id,
-        "connection_id": data.pop("connection_id", None),
-        "kind": kind.value,
-        "at": at,
-        "message": message,
-        "data": data or None,
-    }
-
-
-EVENT_COLUMNS = ("tenant_id", "order_id", "connection_id", "kind", "at", "message", "data")
-
-
-def add_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Append timeline events (rows as built by :func:`event_row`) with one driver executemany."""
-    if rows:
-        insert_rows(conn, events, EVENT_COLUMNS, [tuple([r.get(c) for c in EVENT_COLUMNS]) for r in rows])
-
-
 def decision_text(d: Decision) -> str:
     if d.state is OrderState.READY:
         return "ready to post"
@@ -116,51 +110,33 @@ def apply_decisions(conn: Connection, tenant_id: int, outcomes: Sequence[Outcome
     if not outcomes:
         return
     reevaluated = [o.order_id for o in outcomes if o.previous is not None]
-    open_by_order: dict[int, dict[tuple[str, str], int]] = {}
-    if reevaluated:
-        for rid, oid, code, value in conn.execute(
-            select(order_reasons.c.id, order_reasons.c.order_id, order_reasons.c.code, order_reasons.c.value).where(
-                order_reasons.c.order_id.in_(reevaluated), order_reasons.c.released_at.is_(None)
-            )
-        ):
-            open_by_order.setdefault(oid, {})[(code, value)] = rid
+    open_by_order = order_reasons.open_for_orders(conn, reevaluated) if reevaluated else {}
     new_reasons: list[dict[str, Any]] = []
     released: list[int] = []
-    event_rows: list[dict[str, Any]] = []
-    by_state: dict[str, list[int]] = {}
+    moves: list[order_repo.Move] = []
     for o in outcomes:
         d = o.decision
-        kind = "skip" if d.state is OrderState.SKIPPED else "hold"
+        kind = order_reasons.SKIP if d.state is OrderState.SKIPPED else order_reasons.HOLD
         wanted = {r.key: r for r in d.reasons}
         current = open_by_order.get(o.order_id, {})
         gone = [rid for key, rid in current.items() if key not in wanted]
         released.extend(gone)
-        for key, reason in wanted.items():
-            if key not in current:
-                new_reasons.append(
-                    {
-                        "tenant_id": tenant_id,
-                        "order_id": o.order_id,
-                        "kind": kind,
-                        "code": reason.code,
-                        "value": reason.value,
-                        "message": reason.message,
-                        "fix": reason.fix,
-                        "created_at": now,
-                    }
-                )
+        new_reasons.extend(
+            order_reasons.reason_row(tenant_id, o.order_id, kind, reason, now)
+            for key, reason in wanted.items()
+            if key not in current
+        )
         if o.previous is d.state and not gone and len(wanted) == len(current):
             continue
         if o.previous is None:
             continue  # new orders: state set at insert, decision told by their "received" event
-        check_transition(o.previous, d.state)
-        by_state.setdefault(d.state.value, []).append(o.order_id)
+        told: list[dict[str, Any]] = []
         if gone:
-            event_rows.append(
+            told.append(
                 event_row(tenant_id, o.order_id, EventKind.RELEASED, now, f"released: {len(gone)} reason(s) resolved")
             )
         if d.state is OrderState.SKIPPED:
-            event_rows.append(
+            told.append(
                 event_row(
                     tenant_id,
                     o.order_id,
@@ -171,7 +147,7 @@ def apply_decisions(conn: Connection, tenant_id: int, outcomes: Sequence[Outcome
                 )
             )
         elif d.state is OrderState.HELD:
-            event_rows.append(
+            told.append(
                 event_row(
                     tenant_id,
                     o.order_id,
@@ -182,17 +158,8 @@ def apply_decisions(conn: Connection, tenant_id: int, outcomes: Sequence[Outcome
                 )
             )
         elif d.state is OrderState.READY:
-            event_rows.append(event_row(tenant_id, o.order_id, EventKind.READY, now, "ready to post"))
-    for state, ids in by_state.items():
-        for chunk in _chunks(ids, 500):
-            conn.execute(update(orders).where(orders.c.id.in_(chunk)).values(state=state, updated_at=now))
-    for chunk in _chunks(released, 500):
-        conn.execute(update(order_reasons).where(order_reasons.c.id.in_(chunk)).values(released_at=now))
-    if new_reasons:
-        conn.execute(insert(order_reasons), new_reasons)
-    add_events(conn, event_rows)
-
-
-def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+            told.append(event_row(tenant_id, o.order_id, EventKind.READY, now, "ready to post"))
+        moves.append(order_repo.Move(o.order_id, o.previous, d.state, tuple(told)))
+    order_repo.transition(conn, moves, now)
+    order_reasons.release(conn, released, now)
+    order_reasons.add(conn, new_reasons)

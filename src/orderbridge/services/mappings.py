@@ -11,10 +11,8 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from orderbridge.connectors.base import Role
 from orderbridge.domain import limits
@@ -25,6 +23,7 @@ from orderbridge.errors import InvalidInput
 from orderbridge.services.hub import ConnectionRow
 from orderbridge.services.reevaluate import reevaluate_orders
 from orderbridge.services.scope import Scope
+from orderbridge.storage.db import dialect_insert
 from orderbridge.storage.tables import mappings, order_reasons, orders
 
 _RELEASES = {
@@ -46,10 +45,6 @@ class MappingResult:
 class ImportRowError:
     line: int
     message: str
-
-
-def _insert(conn: Connection) -> Any:
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
 def _destination(scope: Scope, conn: Connection, destination_id: int | None) -> ConnectionRow:
@@ -179,7 +174,7 @@ def _kind(kind: str) -> MappingKind:
 
 def _upsert(conn: Connection, scope: Scope, dest: ConnectionRow, kind: MappingKind, source: str, target: str) -> None:
     now = scope.now()
-    stmt = _insert(conn)(mappings).values(
+    stmt = dialect_insert(conn)(mappings).values(
         tenant_id=scope.tenant_id,
         destination_id=dest.id,
         kind=kind.value,

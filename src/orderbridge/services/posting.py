@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, and_, bindparam, exists, func, select, update
+from sqlalchemy import and_, bindparam, exists, select
 
 from orderbridge.connectors.base import OutgoingOrder, PostResult, Role
 from orderbridge.domain import reasons as R
@@ -37,22 +37,19 @@ from orderbridge.domain.canonical import order_from_json
 from orderbridge.domain.events import EventKind
 from orderbridge.domain.mappings import DestinationPolicy
 from orderbridge.domain.pipeline import Decision, hold_reasons_for, left_out, open_lines, resolve
-from orderbridge.domain.states import OrderState
+from orderbridge.domain.states import OrderState, PostingState
 from orderbridge.errors import InvalidInput, OrderBridgeError
 from orderbridge.seams import crashpoint
 from orderbridge.services.health import needs_recovery, record_failure, record_success
 from orderbridge.services.hub import ConnectionRow
 from orderbridge.services.ledger import Outcome, add_events, apply_decisions, destination_policy, event_row
 from orderbridge.services.scope import Scope
-from orderbridge.storage.db import insert_rows
 from orderbridge.storage.leases import held
-from orderbridge.storage.tables import orders, posting_attempts, postings
+from orderbridge.storage.repos import orders as order_repo
+from orderbridge.storage.repos import postings as posting_repo
+from orderbridge.storage.tables import orders, postings
 
 log = structlog.get_logger("orderbridge.post")
-
-
-def _pairs(result: Any) -> list[tuple[Any, Any]]:
-    return [(row[0], row[1]) for row in result]
 
 
 @dataclass
@@ -90,19 +87,6 @@ def idempotency_key(order_id: int, destination_id: int, version: int) -> str:
     return f"{order_id}:{destination_id}:v{version}"
 
 
-_POSTING_COLUMNS = (
-    "tenant_id",
-    "order_id",
-    "destination_id",
-    "order_version",
-    "idempotency_key",
-    "order_key",
-    "status",
-    "attempts",
-    "created_at",
-)
-_ATTEMPT_COLUMNS = ("tenant_id", "posting_id", "at", "outcome", "message")
-
 # Statements built once with expanding IN parameters: per batch, only values are bound (building
 # them per batch coerced every IN element and recomputed cache keys, a tenth of the posting time).
 _DONE = exists().where(
@@ -110,7 +94,7 @@ _DONE = exists().where(
         postings.c.order_id == orders.c.id,
         postings.c.destination_id == bindparam("dest"),
         postings.c.order_version == orders.c.version,
-        postings.c.status.in_(("posted", "rejected")),
+        postings.c.status.in_((PostingState.POSTED.value, PostingState.REJECTED.value)),
     )
 )
 _CANDIDATES = (
@@ -130,32 +114,6 @@ _CANDIDATES = (
     )
     .order_by(orders.c.id)
     .limit(bindparam("size"))
-)
-_RESERVE = (
-    update(postings)
-    .where(postings.c.idempotency_key.in_(bindparam("keys", expanding=True)))
-    .values(status="pending", attempts=postings.c.attempts + 1)
-)
-_RESERVED_IDS = select(postings.c.idempotency_key, postings.c.id).where(
-    postings.c.idempotency_key.in_(bindparam("keys", expanding=True))
-)
-_SUPERSEDE = (
-    update(postings)
-    .where(
-        postings.c.order_id.in_(bindparam("order_ids", expanding=True)),
-        postings.c.destination_id == bindparam("dest"),
-        postings.c.status == "pending",
-        postings.c.idempotency_key.not_in(bindparam("keys", expanding=True)),
-    )
-    .values(status="superseded")
-)
-_POSTED = (
-    update(postings)
-    .where(postings.c.id == bindparam("pid"))
-    .values(status="posted", document_id=bindparam("doc"), posted_at=bindparam("at"), last_error=None)
-)
-_REJECTED = (
-    update(postings).where(postings.c.id == bindparam("pid")).values(status="rejected", last_error=bindparam("err"))
 )
 
 
@@ -259,32 +217,17 @@ def _prepare_batch(
                 return None
         outgoing = [o for o, _ in pairs]
         by_key = {o.idempotency_key: c for o, c in pairs}
-        insert_rows(
+        # one posting row per order version (a re-run finds the same one), older pending ones superseded
+        ids = posting_repo.reserve(
             conn,
-            postings,
-            _POSTING_COLUMNS,
+            scope.tenant_id,
+            row.id,
             [
-                (
-                    scope.tenant_id,
-                    by_key[o.idempotency_key].id,
-                    row.id,
-                    by_key[o.idempotency_key].version,
-                    o.idempotency_key,
-                    o.order_key,
-                    "pending",
-                    0,
-                    now,
-                )
+                (by_key[o.idempotency_key].id, by_key[o.idempotency_key].version, o.idempotency_key, o.order_key)
                 for o in outgoing
             ],
-            conflict=("idempotency_key",),
+            now,
         )
-        keys = [o.idempotency_key for o in outgoing]
-        conn.execute(_RESERVE, {"keys": keys})
-        ids = dict(_pairs(conn.execute(_RESERVED_IDS, {"keys": keys})))
-        # older versions still pending are superseded: the same order_key will carry the new one
-        order_ids = [by_key[k].id for k in keys]
-        conn.execute(_SUPERSEDE, {"order_ids": order_ids, "dest": row.id, "keys": keys})
     return [
         Reserved(o, ids[o.idempotency_key], by_key[o.idempotency_key].id, by_key[o.idempotency_key].received_at)
         for o in outgoing
@@ -303,17 +246,17 @@ def _record_results(
         raise AssertionError(f"{row.name} returned {len(results)} results for {len(batch)} orders")
     now = scope.now()
     with scope.db.transaction() as conn:
-        attempts: list[tuple[Any, ...]] = []
+        attempts: list[tuple[int, str, str]] = []
         event_rows: list[dict[str, Any]] = []
         holds: list[Outcome] = []
         posted_orders: list[int] = []
-        posted_rows: list[dict[str, Any]] = []
-        rejected_rows: list[dict[str, Any]] = []
+        posted_rows: list[tuple[int, str | None]] = []
+        rejected_rows: list[tuple[int, str]] = []
         for reserved, result in zip(batch, results, strict=True):
             outgoing, pid, oid = reserved.outgoing, reserved.posting_id, reserved.order_id
             if result.ok:
-                posted_rows.append({"pid": pid, "doc": result.document_id, "at": now})
-                attempts.append((scope.tenant_id, pid, now, "posted", f"document {result.document_id}"))
+                posted_rows.append((pid, result.document_id))
+                attempts.append((pid, "posted", f"document {result.document_id}"))
                 order = outgoing.resolved.order
                 skipped_lines = left_out(order)
                 event_rows.append(
@@ -339,26 +282,30 @@ def _record_results(
                 report.posted += 1
             else:
                 message = str(result.error) if result.error else "no document id returned"
-                rejected_rows.append({"pid": pid, "err": message})
+                rejected_rows.append((pid, message))
                 log.warning(
                     "post.rejected", tenant_id=scope.tenant_id, connection_id=row.id, order_id=oid, error=message
                 )
-                attempts.append((scope.tenant_id, pid, now, "rejected", message))
+                attempts.append((pid, "rejected", message))
                 reason = result.hold or R.destination_rejected(
                     row.name, result.error.message if result.error else message
                 )
                 holds.append(Outcome(oid, OrderState.READY, Decision(OrderState.HELD, (reason,))))
                 report.rejected += 1
                 report.rejections.append(f"{outgoing.resolved.order.number}: {message}")
-        if posted_rows:
-            conn.execute(_POSTED, posted_rows)
-        if rejected_rows:
-            conn.execute(_REJECTED, rejected_rows)
-        insert_rows(conn, posting_attempts, _ATTEMPT_COLUMNS, attempts)
+        posting_repo.record(conn, scope.tenant_id, posted_rows, rejected_rows, attempts, now)
         add_events(conn, event_rows)
         apply_decisions(conn, scope.tenant_id, holds, now)
         if posted_orders:
-            _mark_posted(conn, posted_orders, n_destinations, now)
+            # an order is ``posted`` once every destination has its current version; the
+            # "posted to <destination>" events above tell it
+            order_repo.transition(
+                conn,
+                [order_repo.Move(oid, OrderState.READY, OrderState.POSTED) for oid in posted_orders],
+                now,
+                guard="posted_everywhere",
+                params={"n": n_destinations},
+            )
     if posted_rows:
         scope.observer.posted(
             scope.slug,
@@ -367,29 +314,3 @@ def _record_results(
         )
     if rejected_rows:
         scope.observer.post_failed(scope.slug, row.name, "rejected", len(rejected_rows))
-
-
-def _mark_posted(conn: Connection, order_ids: list[int], n_destinations: int, now: Any) -> None:
-    """One statement: an order is ``posted`` once every destination has its current version."""
-    conn.execute(_MARK_POSTED, {"order_ids": order_ids, "n": n_destinations, "now": now})
-
-
-_POSTED_HERE = (
-    select(func.count())
-    .select_from(postings)
-    .where(
-        postings.c.order_id == orders.c.id,
-        postings.c.status == "posted",
-        postings.c.order_version == orders.c.version,
-    )
-    .scalar_subquery()
-)
-_MARK_POSTED = (
-    update(orders)
-    .where(
-        orders.c.id.in_(bindparam("order_ids", expanding=True)),
-        orders.c.state == OrderState.READY.value,
-        bindparam("n") <= _POSTED_HERE,
-    )
-    .values(state=OrderState.POSTED.value, updated_at=bindparam("now"))
-)

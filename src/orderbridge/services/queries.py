@@ -6,18 +6,29 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, select
 
 from orderbridge.domain.events import EventKind
 from orderbridge.domain.reasons import STORAGE_REFUSALS, HoldCode, storage_refused_fix
-from orderbridge.domain.states import OrderState
+from orderbridge.domain.states import OrderState, PushState
 from orderbridge.errors import InvalidInput, NotFound
 from orderbridge.fixes import Fix, FixAction
 from orderbridge.services.ingest import quarantined
-from orderbridge.services.ledger import add_events, event_row
+from orderbridge.services.ledger import event_row
 from orderbridge.services.reevaluate import reevaluate_orders
 from orderbridge.services.scope import Scope
-from orderbridge.storage.tables import connections, events, fulfilment_pushes, order_reasons, orders, postings
+from orderbridge.storage.repos import order_reasons as reason_repo
+from orderbridge.storage.repos import orders as order_repo
+from orderbridge.storage.repos import postings as posting_repo
+from orderbridge.storage.tables import (
+    connections,
+    events,
+    fulfilment_pushes,
+    order_reasons,
+    orders,
+    postings,
+    shipments,
+)
 
 
 def _pairs(result: Any) -> list[tuple[Any, Any]]:
@@ -116,11 +127,7 @@ class OrderDetail:
 
 def find_order_id(scope: Scope, ref: str) -> int:
     with scope.db.read() as conn:
-        q = select(orders.c.id).where(orders.c.tenant_id == scope.tenant_id)
-        cond = (orders.c.number == ref) | (orders.c.external_id == ref)
-        if ref.isdigit():
-            cond = cond | (orders.c.number == f"#{ref}")
-        ids = list(conn.execute(q.where(cond)).scalars())
+        ids = order_repo.ids_by_ref(conn, scope.tenant_id, ref)
     if not ids:
         raise NotFound(f"no order {ref!r}", hint="Use the order number (#1001), the channel's id, or `orders list`.")
     if len(ids) > 1:
@@ -192,17 +199,26 @@ def show_order(scope: Scope, ref: str) -> OrderDetail:
 
 @dataclass(frozen=True)
 class HoldGroup:
+    """One root cause: ``kind`` hold | skip | push (held fulfilment pushes) | quarantine."""
+
     kind: str
     code: str
+    #: what a fix releases (an order's); the channel, for held pushes (a cause per channel)
     value: str
+    #: orders held (or skipped) for the cause; for held pushes, the orders they belong to
     orders: int
     message: str
     fix: Fix
     examples: list[str]
+    #: held fulfilment pushes (a ``push`` group's count; 0 for the others)
+    pushes: int = 0
 
 
 def holds(scope: Scope, *, include_skipped: bool = False) -> list[HoldGroup]:
-    """Open reasons grouped by root cause (code, value) with counts, the fix and a few examples."""
+    """Open reasons grouped by root cause (code, value) with counts, the fix and a few examples:
+    held orders, then held fulfilment pushes (grouped by code and channel: a cause such as "the 3PL
+    sends no carrier" holds every shipment alike), then skipped orders (``include_skipped``), then
+    orders in quarantine."""
     kinds = ["hold", "skip"] if include_skipped else ["hold"]
     with scope.db.read() as conn:
         rows = conn.execute(
@@ -244,6 +260,7 @@ def holds(scope: Scope, *, include_skipped: bool = False) -> list[HoldGroup]:
                     .join(order_reasons, order_reasons.c.order_id == orders.c.id)
                     .where(
                         order_reasons.c.tenant_id == scope.tenant_id,
+                        order_reasons.c.kind == kind,
                         order_reasons.c.code == code,
                         order_reasons.c.value == value,
                         order_reasons.c.released_at.is_(None),
@@ -253,6 +270,8 @@ def holds(scope: Scope, *, include_skipped: bool = False) -> list[HoldGroup]:
                 ).scalars()
             )
             groups.append(HoldGroup(kind, code, value, int(n), message, fix, examples))
+        at = sum(1 for g in groups if g.kind == reason_repo.HOLD)
+        groups[at:at] = _held_pushes(conn, scope.tenant_id)
         if "hold" in kinds:  # orders the database refused even in a minimal form: in quarantine, not in orders
             for refusal_kind, n, error, examples in quarantined(conn, scope.tenant_id):
                 what = STORAGE_REFUSALS.get(refusal_kind, STORAGE_REFUSALS["invalid_value"])[0]
@@ -272,6 +291,57 @@ def holds(scope: Scope, *, include_skipped: bool = False) -> list[HoldGroup]:
                         examples,
                     )
                 )
+    return groups
+
+
+def _held_pushes(conn: Connection, tenant_id: int) -> list[HoldGroup]:
+    """Held fulfilment pushes grouped by cause: reason code and channel."""
+    held = (
+        order_reasons.c.tenant_id == tenant_id,
+        order_reasons.c.kind == reason_repo.PUSH,
+        order_reasons.c.released_at.is_(None),
+        fulfilment_pushes.c.status == PushState.HELD.value,
+    )
+    n_pushes = func.count(func.distinct(fulfilment_pushes.c.id))
+    rows = conn.execute(
+        select(
+            order_reasons.c.code,
+            fulfilment_pushes.c.channel_id,
+            connections.c.name,
+            n_pushes,
+            func.count(func.distinct(fulfilment_pushes.c.order_id)),
+            func.min(order_reasons.c.message),
+        )
+        .join(fulfilment_pushes, fulfilment_pushes.c.id == order_reasons.c.push_id)
+        .join(connections, connections.c.id == fulfilment_pushes.c.channel_id)
+        .where(*held)
+        .group_by(order_reasons.c.code, fulfilment_pushes.c.channel_id, connections.c.name)
+        .order_by(n_pushes.desc(), order_reasons.c.code, connections.c.name)
+    ).all()
+    groups = []
+    for code, channel_id, channel, n, n_orders, message in rows:
+        of_cause = (*held, order_reasons.c.code == code, fulfilment_pushes.c.channel_id == channel_id)
+        # the fix of a reason with the message shown (a JSON column: no min() on PostgreSQL)
+        fix = conn.execute(
+            select(order_reasons.c.fix)
+            .join(fulfilment_pushes, fulfilment_pushes.c.id == order_reasons.c.push_id)
+            .where(*of_cause, order_reasons.c.message == message)
+            .limit(1)
+        ).scalar_one()
+        examples = [
+            f"{number} (shipment {shipment})"
+            for number, shipment in conn.execute(
+                select(orders.c.number, shipments.c.external_id)
+                .select_from(order_reasons)
+                .join(fulfilment_pushes, fulfilment_pushes.c.id == order_reasons.c.push_id)
+                .join(shipments, shipments.c.id == fulfilment_pushes.c.shipment_id)
+                .join(orders, orders.c.id == fulfilment_pushes.c.order_id)
+                .where(*of_cause)
+                .order_by(fulfilment_pushes.c.id)
+                .limit(3)
+            )
+        ]
+        groups.append(HoldGroup(reason_repo.PUSH, code, channel, int(n_orders), message, fix, examples, int(n)))
     return groups
 
 
@@ -322,23 +392,14 @@ def retry_order(scope: Scope, ref: str, *, actor: str = "cli") -> str:
     oid = find_order_id(scope, ref)
     now = scope.now()
     with scope.db.transaction() as conn:
-        state = conn.execute(select(orders.c.state).where(orders.c.id == oid)).scalar_one()
-        if state not in (OrderState.HELD.value, OrderState.SKIPPED.value, OrderState.READY.value):
+        state = order_repo.state_of(conn, oid)
+        if state not in (OrderState.HELD, OrderState.SKIPPED, OrderState.READY):
             raise InvalidInput(f"order {ref} is {state}; only held, skipped or ready orders can be retried")
-        conn.execute(
-            update(order_reasons)
-            .where(
-                order_reasons.c.order_id == oid,
-                order_reasons.c.code == HoldCode.DESTINATION_REJECTED.value,
-                order_reasons.c.released_at.is_(None),
-            )
-            .values(released_at=now)
-        )
-        conn.execute(
-            update(postings).where(postings.c.order_id == oid, postings.c.status == "rejected").values(status="pending")
-        )
-        conn.execute(update(orders).where(orders.c.id == oid).values(state=OrderState.HELD.value))
-        add_events(conn, [event_row(scope.tenant_id, oid, EventKind.USER_ACTION, now, f"retry requested by {actor}")])
+        reason_repo.release_code(conn, oid, HoldCode.DESTINATION_REJECTED.value, now)
+        posting_repo.reopen_rejected(conn, oid)
+        # held first, so the re-evaluation below always records its decision on the timeline
+        requested = event_row(scope.tenant_id, oid, EventKind.USER_ACTION, now, f"retry requested by {actor}")
+        order_repo.transition(conn, [order_repo.Move(oid, state, OrderState.HELD, (requested,))], now)
         reevaluate_orders(conn, scope, [oid])
-        new_state: str = conn.execute(select(orders.c.state).where(orders.c.id == oid)).scalar_one()
+        new_state = order_repo.state_of(conn, oid).value
     return new_state

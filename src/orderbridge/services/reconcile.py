@@ -45,6 +45,7 @@ from orderbridge.services.ledger import add_events, event_row
 from orderbridge.services.scope import Scope
 from orderbridge.services.sync import channel_context
 from orderbridge.storage.leases import held
+from orderbridge.storage.repos import orders as order_repo
 from orderbridge.storage.repos.cursors import read_cursor
 from orderbridge.storage.tables import orders, reconciliation_runs, sync_runs, webhook_deliveries
 
@@ -193,14 +194,7 @@ def _behind(scope: Scope, row: ConnectionRow, stamps: dict[str, OrderStamp], sin
             )
         ):
             have[ext] = updated
-        others = [ext for ext in stamps if ext not in have]
-        for chunk in _chunks(others, LOOKUP_CHUNK):
-            for ext, updated in conn.execute(
-                select(orders.c.external_id, orders.c.channel_updated_at).where(
-                    orders.c.connection_id == row.id, orders.c.external_id.in_(chunk)
-                )
-            ):
-                have[ext] = updated
+        have.update(order_repo.channel_updated(conn, row.id, [ext for ext in stamps if ext not in have]))
     out: dict[str, str] = {}
     for ext, stamp in stamps.items():
         if ext not in have:
@@ -256,14 +250,7 @@ def _ingest(
     with scope.db.transaction() as conn:
         counts = ingest_records(conn, scope.tenant_id, ctx, records, now)
         exts = [r.external_id for r in records]
-        ids = {
-            ext: oid
-            for ext, oid in conn.execute(
-                select(orders.c.external_id, orders.c.id).where(
-                    orders.c.connection_id == row.id, orders.c.external_id.in_(exts)
-                )
-            )
-        }
+        ids = order_repo.ids_by_external(conn, row.id, exts)
         rows = []
         for r in records:
             ext = r.external_id

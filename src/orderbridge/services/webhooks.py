@@ -43,11 +43,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 import structlog
-from sqlalchemy import Connection, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, update
 from sqlalchemy.exc import DataError
 
 from orderbridge import boundedjson, fixes
@@ -73,8 +72,10 @@ from orderbridge.services.ingest import ingest_records, settle_ties
 from orderbridge.services.ledger import add_events, event_row
 from orderbridge.services.scope import Scope
 from orderbridge.services.sync import channel_context
+from orderbridge.storage.db import dialect_insert
 from orderbridge.storage.repos import connections as connection_repo
-from orderbridge.storage.tables import orders, webhook_deliveries
+from orderbridge.storage.repos import orders as order_repo
+from orderbridge.storage.tables import webhook_deliveries
 
 log = structlog.get_logger("orderbridge.webhooks")
 
@@ -113,10 +114,6 @@ def _missing_secret(row: ConnectionRow, adapter: WebhookAdapter) -> str:
         f"connection {row.name!r} has no {adapter.secret_credential}, so webhook signatures cannot be checked — "
         f"set the connection's {adapter.secret_credential} credential"
     )
-
-
-def _insert(conn: Connection) -> Any:
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
 def addressed(hub: Hub, address: str) -> tuple[Scope, ConnectionRow] | None:
@@ -189,7 +186,7 @@ def receive(hub: Hub, kind: str, address: str, headers: Mapping[str, str], body:
     refused = False
     with scope.db.transaction() as conn:
         claimed = conn.execute(
-            _insert(conn)(webhook_deliveries)
+            dialect_insert(conn)(webhook_deliveries)
             .values(
                 tenant_id=scope.tenant_id,
                 connection_id=row.id,
@@ -298,9 +295,7 @@ def refuse_oversized(hub: Hub, kind: str, address: str, message: str) -> Webhook
 
 
 def _deleted(conn: Connection, scope: Scope, row: ConnectionRow, delivery: Delivery, now: datetime) -> WebhookOutcome:
-    order_id = conn.execute(
-        select(orders.c.id).where(orders.c.connection_id == row.id, orders.c.external_id == delivery.external_id)
-    ).scalar_one_or_none()
+    order_id = None if delivery.external_id is None else order_repo.id_by_external(conn, row.id, delivery.external_id)
     if order_id is not None:
         add_events(
             conn,

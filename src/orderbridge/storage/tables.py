@@ -26,6 +26,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Float,
     ForeignKey,
@@ -187,15 +188,24 @@ order_reasons = Table(
     Column("id", Id, primary_key=True),
     Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
     Column("order_id", Id, ForeignKey("orders.id"), nullable=False),
-    Column("kind", String(10), nullable=False),  # hold | skip
+    Column("kind", String(10), nullable=False),  # hold | skip | push (0008: a held fulfilment push's)
     Column("code", String(60), nullable=False),
     Column("value", String(300), nullable=False),
     Column("message", Text, nullable=False),
     Column("fix", FixJSON(), nullable=False),  # 0007: the fix as data {action, params, text}, never a command
     Column("created_at", UTCDateTime(), nullable=False),
     Column("released_at", UTCDateTime()),
+    # 0008: the held fulfilment push the reason is about (kind 'push'); null for the order's own
+    Column("push_id", Id, ForeignKey("fulfilment_pushes.id"), nullable=True),
     Index("ix_order_reasons_open", "tenant_id", "code", "value", "released_at"),
     Index("ix_order_reasons_order", "order_id"),
+    # partial: an order's own reasons (push_id null, nearly all rows) are not in it, so writing them costs nothing more
+    Index(
+        "ix_order_reasons_push",
+        "push_id",
+        sqlite_where=text("push_id IS NOT NULL"),
+        postgresql_where=text("push_id IS NOT NULL"),
+    ),
 )
 
 events = Table(
@@ -222,7 +232,7 @@ postings = Table(
     Column("order_version", Integer, nullable=False),
     Column("idempotency_key", String(120), nullable=False, unique=True),
     Column("order_key", String(120), nullable=False),
-    Column("status", String(20), nullable=False),  # pending | posted | rejected
+    Column("status", String(20), nullable=False),  # domain.states.PostingState (pending, posted, …)
     Column("document_id", String(120)),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
@@ -288,7 +298,9 @@ fulfilment_pushes = Table(
     Column("shipment_id", Id, ForeignKey("shipments.id"), nullable=False, unique=True),
     Column("order_id", Id, ForeignKey("orders.id"), nullable=False),
     Column("channel_id", Id, ForeignKey("connections.id"), nullable=False),
-    Column("status", String(20), nullable=False),  # pending | pushed | held | voided
+    # domain.states.PushState (0008: a CHECK names them): pending | pushed | unknown | retry | held |
+    # recheck | voided
+    Column("status", String(20), nullable=False),
     Column("channel_fulfilment_id", String(200)),
     Column("reason_code", String(60)),
     Column("message", Text, nullable=False, default=""),
@@ -296,6 +308,7 @@ fulfilment_pushes = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_fulfilment_pushes_status", "channel_id", "status"),
+    CheckConstraint("status IN ('pending', 'pushed', 'unknown', 'retry', 'held', 'recheck', 'voided')", name="status"),
 )
 
 leases = Table(

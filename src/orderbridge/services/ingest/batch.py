@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection
 
 from orderbridge.connectors.base import ChannelRecord, UnreadableOrder
 from orderbridge.domain import limits
@@ -34,17 +34,9 @@ from orderbridge.domain.pipeline import Decision
 from orderbridge.domain.states import OrderState, is_evaluable
 from orderbridge.domain.versions import Verdict, judge, latest, moves_forward
 from orderbridge.services.ingest.context import REFUSALS_KEPT, ChannelContext, IngestCounts, decide
-from orderbridge.services.ingest.rows import (
-    ORDER_COLUMNS,
-    VALUE_COLUMNS,
-    changed_fields,
-    existing_versions,
-    loaded,
-    row_values,
-)
+from orderbridge.services.ingest.rows import VALUE_COLUMNS, changed_fields, loaded, row_values
 from orderbridge.services.ledger import Outcome, add_events, apply_decisions, decision_text, event_row
-from orderbridge.storage.db import insert_rows
-from orderbridge.storage.tables import orders
+from orderbridge.storage.repos import orders as order_repo
 
 log = structlog.get_logger("orderbridge.ingest")
 
@@ -94,12 +86,12 @@ def write_batch(
         {ext: row_values(rec) for ext, rec in newest.items()},
         IngestCounts(fetched=len(records)),
     )
-    existing = existing_versions(conn, ctx.row.id, list(newest))
+    existing = order_repo.existing(conn, ctx.row.id, list(newest))
     new_ids = [ext for ext in newest if ext not in existing]
     if new_ids:
         raced = _insert_new(conn, batch, new_ids)
         if raced:  # inserted concurrently (webhook vs poll): handled as existing
-            existing.update(existing_versions(conn, ctx.row.id, raced))
+            existing.update(order_repo.existing(conn, ctx.row.id, raced))
     lost_race, tied = _apply_versions(conn, batch, existing, authoritative)
     add_events(conn, batch.events)
     apply_decisions(conn, tenant_id, batch.outcomes, now)
@@ -128,17 +120,7 @@ def _insert_new(conn: Connection, batch: _Batch, new_ids: list[str]) -> list[str
         )
         for ext in new_ids
     ]
-    inserted = {
-        ext: oid
-        for oid, ext in insert_rows(
-            conn,
-            orders,
-            ORDER_COLUMNS,
-            rows,
-            conflict=("connection_id", "external_id"),
-            returning=("id", "external_id"),
-        )
-    }
+    inserted = {ext: oid for oid, ext in order_repo.insert_new(conn, rows)}
     for ext in new_ids:
         oid = inserted.get(ext)
         if oid is None:
@@ -178,9 +160,7 @@ def _apply_versions(
         elif verdict is Verdict.UNCHANGED:
             counts.unchanged += 1
             if moves_forward(v["channel_updated_at"], cur["channel_updated_at"]):
-                conn.execute(
-                    update(orders).where(orders.c.id == cur["id"]).values(channel_updated_at=v["channel_updated_at"])
-                )
+                order_repo.note_channel_update(conn, cur["id"], v["channel_updated_at"])
         elif verdict is Verdict.TIE and not authoritative:
             tied.append(ext)
         elif not _write_version(conn, batch, ext, cur, tie=verdict is Verdict.TIE):
@@ -194,14 +174,11 @@ def _write_version(conn: Connection, batch: _Batch, ext: str, cur: dict[str, Any
     it is not posted."""
     ctx, now = batch.ctx, batch.now
     version = cur["version"] + 1
-    old_canonical = conn.execute(select(orders.c.canonical).where(orders.c.id == cur["id"])).scalar_one()
+    old_canonical = order_repo.canonical_of(conn, cur["id"])
     columns = loaded(batch.values[ext])
-    done = conn.execute(
-        update(orders)
-        .where(orders.c.id == cur["id"], orders.c.version == cur["version"])
-        .values(version=version, updated_at=now, **columns)
-    )
-    if done.rowcount == 0:
+    if not order_repo.write_version(
+        conn, cur["id"], cur["version"], {"version": version, "updated_at": now, **columns}
+    ):
         return False
     batch.counts.changed += 1
     state = OrderState(cur["state"])

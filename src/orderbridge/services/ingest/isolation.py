@@ -22,10 +22,11 @@ from orderbridge.domain.pipeline import Decision
 from orderbridge.domain.states import OrderState, is_evaluable
 from orderbridge.domain.versions import Verdict, judge
 from orderbridge.services.ingest.context import ChannelContext, IngestCounts
-from orderbridge.services.ingest.rows import existing_versions, raw_hash, row_values
+from orderbridge.services.ingest.rows import raw_hash, row_values
 from orderbridge.services.ledger import Outcome, add_events, apply_decisions, decision_text, event_row
 from orderbridge.storage.db import dialect_insert
 from orderbridge.storage.refusals import REFUSAL_ERRORS, Refusal, raw_bytes, refusal, storable, storable_text
+from orderbridge.storage.repos import orders as order_repo
 from orderbridge.storage.tables import connections, ingest_failures, orders
 
 log = structlog.get_logger("orderbridge.ingest")
@@ -108,29 +109,27 @@ def _store_minimal(
     ext = rec.external_id
     number = storable_text(rec.number or ext, _NUMBER_LENGTH)
     name = ctx.row.name
-    cur = existing_versions(conn, ctx.row.id, [ext]).get(ext)
+    cur = order_repo.existing(conn, ctx.row.id, [ext]).get(ext)
     if cur is None:
         kept = f"the ledger keeps its id, number and raw payload{escaped}, and holds it"
         reason = R.storage_refused(found.kind, found.database, found.detail, kept=kept)
-        oid = conn.execute(
-            dialect_insert(conn)(orders)
-            .values(
-                tenant_id=tenant_id,
-                connection_id=ctx.row.id,
-                external_id=ext,
-                state=OrderState.HELD.value,
-                version=1,
-                received_at=now,
-                updated_at=now,
-                number=number,
-                content_hash=content_hash,
-                channel_created_at=getattr(rec, "created_at", None),
-                channel_updated_at=rec.updated_at,
-                raw=raw_value,
-            )
-            .on_conflict_do_nothing(index_elements=["connection_id", "external_id"])
-            .returning(orders.c.id)
-        ).scalar_one_or_none()
+        oid = order_repo.insert_one(
+            conn,
+            {
+                "tenant_id": tenant_id,
+                "connection_id": ctx.row.id,
+                "external_id": ext,
+                "state": OrderState.HELD.value,
+                "version": 1,
+                "received_at": now,
+                "updated_at": now,
+                "number": number,
+                "content_hash": content_hash,
+                "channel_created_at": getattr(rec, "created_at", None),
+                "channel_updated_at": rec.updated_at,
+                "raw": raw_value,
+            },
+        )
         if oid is None:
             return None
         decision = Decision(OrderState.HELD, (reason,))
@@ -183,10 +182,7 @@ def _store_minimal(
         }
         if evaluable:  # no content: a re-evaluation can neither post the older content nor release the hold
             columns["canonical"] = null()  # SQL NULL, as an unreadable order's (None would be JSON null)
-        done = conn.execute(
-            update(orders).where(orders.c.id == oid, orders.c.version == cur["version"]).values(**columns)
-        )
-        if done.rowcount == 0:
+        if not order_repo.write_version(conn, oid, cur["version"], columns):
             return None
         note = "" if evaluable else " (already posted: not re-posted; review the change)"
         add_events(
@@ -231,9 +227,7 @@ def _quarantine(
     log.error("ingest.quarantined", connection_id=ctx.row.id, external_id=ext, kind=second.kind, error=error)
     oid = None
     if ext == rec.external_id:  # an id a query can carry: the order may be in the ledger already
-        oid = conn.execute(
-            select(orders.c.id).where(orders.c.connection_id == ctx.row.id, orders.c.external_id == ext)
-        ).scalar_one_or_none()
+        oid = order_repo.id_by_external(conn, ctx.row.id, ext)
     _record_failure(conn, tenant_id, ctx, rec, now, "quarantined", oid, second.kind, error, content_hash)
     add_events(
         conn,

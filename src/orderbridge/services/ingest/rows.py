@@ -1,4 +1,5 @@
-"""An order's ledger row from a channel record, and the ledger's current versions of a batch's orders."""
+"""An order's ledger row from a channel record (the columns are the orders repository's:
+:data:`~orderbridge.storage.repos.orders.VALUE_COLUMNS`, :data:`~orderbridge.storage.repos.orders.ORDER_COLUMNS`)."""
 
 from __future__ import annotations
 
@@ -7,39 +8,15 @@ import json
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select
 
 from orderbridge.connectors.base import ChannelRecord, UnreadableOrder
 from orderbridge.domain import limits
 from orderbridge.domain.canonical import canonical_hash, order_to_json
 from orderbridge.domain.order import RawJson
 from orderbridge.storage.db import JsonText, dump_json
-from orderbridge.storage.tables import orders
+from orderbridge.storage.repos.orders import ORDER_COLUMNS, VALUE_COLUMNS
 
-#: the columns :func:`row_values` fills, in its order
-VALUE_COLUMNS = (
-    "number",
-    "content_hash",
-    "channel_created_at",
-    "channel_updated_at",
-    "currency",
-    "total",
-    "canonical",
-    "raw",
-)
-
-
-#: the columns of a new order row, in the order :func:`ingest_records` (and the benchmark) insert them
-ORDER_COLUMNS = (
-    "tenant_id",
-    "connection_id",
-    "external_id",
-    "state",
-    "version",
-    "received_at",
-    "updated_at",
-    *VALUE_COLUMNS,
-)
+__all__ = ["ORDER_COLUMNS", "VALUE_COLUMNS", "changed_fields", "loaded", "raw_hash", "row_values"]
 
 
 def row_values(record: ChannelRecord) -> dict[str, Any]:
@@ -87,21 +64,3 @@ def changed_fields(old: dict[str, Any] | None, new: dict[str, Any] | None) -> li
     if old is None or new is None:
         return ["*"]
     return sorted(k for k in set(old) | set(new) if k != "updated_at" and old.get(k) != new.get(k))
-
-
-def existing_versions(conn: Connection, connection_id: int, external_ids: list[str]) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(external_ids), 500):
-        chunk = external_ids[i : i + 500]
-        for row in conn.execute(
-            select(
-                orders.c.id,
-                orders.c.external_id,
-                orders.c.content_hash,
-                orders.c.version,
-                orders.c.state,
-                orders.c.channel_updated_at,
-            ).where(orders.c.connection_id == connection_id, orders.c.external_id.in_(chunk))
-        ):
-            found[row.external_id] = dict(row._mapping)
-    return found

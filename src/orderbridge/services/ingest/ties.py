@@ -23,7 +23,8 @@ from orderbridge.services.ingest.writer import ingest_records
 from orderbridge.services.ledger import add_events, event_row
 from orderbridge.services.scope import Scope
 from orderbridge.storage.db import dialect_insert
-from orderbridge.storage.tables import orders, pending_rereads
+from orderbridge.storage.repos import orders as order_repo
+from orderbridge.storage.tables import pending_rereads
 
 log = structlog.get_logger("orderbridge.ingest")
 
@@ -69,13 +70,7 @@ def settle_ties(
             return counts
         counts.unsettled += len(failed)
         first = _pend(conn, scope.tenant_id, ctx.row.id, failed, now)
-        ids = dict(
-            conn.execute(
-                select(orders.c.external_id, orders.c.id).where(
-                    orders.c.connection_id == ctx.row.id, orders.c.external_id.in_([*failed, *gone])
-                )
-            ).all()
-        )
+        ids = order_repo.ids_by_external(conn, ctx.row.id, [*failed, *gone])
         name = ctx.row.name
         rows = [
             event_row(

@@ -1,4 +1,5 @@
-"""The digest: held orders by root cause, with counts and the fix, once per period.
+"""The digest: held orders and held fulfilment pushes by root cause, with counts and the fix, once
+per period.
 
 The digest (:func:`send_digest_if_due`) is an ordinary alert of kind ``digest`` whose key names
 its period. Periods are aligned to multiples of ``DIGEST_EVERY_S`` since the Unix epoch (daily:
@@ -17,7 +18,7 @@ import structlog
 from sqlalchemy import select, update
 
 from orderbridge.fixes import Fix, show_holds
-from orderbridge.services.notify.holds import cause_text
+from orderbridge.services.notify.holds import PUSH, cause_text
 from orderbridge.services.notify.outbox import OPEN, RESOLVED, raise_alert
 from orderbridge.services.notify.render import Renderer
 from orderbridge.services.queries import accounting, holds
@@ -48,12 +49,17 @@ def _cause_line(cause: dict[str, Any], render: Renderer | None) -> str:
     said = render.said(fix) if render else fix.text
     said = said[:1].lower() + said[1:]
     orders = int(cause["orders"])
-    noun = "order" if orders == 1 else "orders"
+    kind = str(cause.get("kind") or "hold")
+    counted = f"{orders} {'order' if orders == 1 else 'orders'}"
+    held = orders
+    if kind == PUSH:  # held fulfilment pushes: "2 fulfilment pushes of 2 orders"
+        held = int(cause.get("pushes") or 0)
+        counted = f"{held} fulfilment {'push' if held == 1 else 'pushes'} of {counted}"
     examples = ", ".join(cause["examples"])
-    more = ", …" if orders > len(cause["examples"]) else ""
+    more = ", …" if held > len(cause["examples"]) else ""
     group = render.link(show_holds(cause["code"], cause["value"])) if render else None
     return (
-        f"{orders} {noun} blocked by {cause_text(cause['code'], cause['value'])} — {said}\n"
+        f"{counted} blocked by {cause_text(cause['code'], cause['value'], kind)} — {said}\n"
         f"    e.g. {examples}{more}" + (f" · {group}" if group else "")
     )
 
@@ -72,12 +78,17 @@ def digest_text(data: dict[str, Any] | None, render: Renderer | None = None) -> 
             f"skipped by a download rule.\n\n{ledger}\n\nThis digest is sent every period even when all is "
             "well, so its absence is itself a warning."
         )
-    return (
-        f"Held orders by root cause, {at:%Y-%m-%d %H:%M} UTC. Fixing a cause releases every order it "
-        "holds; they are then posted by the next run.\n\n"
-        + "\n\n".join(_cause_line(c, render) for c in causes)
-        + f"\n\n{ledger}"
-    )
+    if any(c.get("kind") == PUSH for c in causes):
+        intro = (
+            f"Held orders and fulfilment pushes by root cause, {at:%Y-%m-%d %H:%M} UTC. Fixing a cause "
+            "releases every order or push it holds; they are then posted (or pushed) by the next run."
+        )
+    else:
+        intro = (
+            f"Held orders by root cause, {at:%Y-%m-%d %H:%M} UTC. Fixing a cause releases every order it "
+            "holds; they are then posted by the next run."
+        )
+    return intro + "\n\n" + "\n\n".join(_cause_line(c, render) for c in causes) + f"\n\n{ledger}"
 
 
 def send_digest_if_due(scope: Scope) -> bool:
@@ -110,17 +121,24 @@ def send_digest_if_due(scope: Scope) -> bool:
         "ledger": {k: int(totals[k]) for k in ("ledger_orders", "posted", "ready", "held", "skipped", "cancelled")},
         "causes": [
             {
+                "kind": g.kind,
                 "code": g.code,
                 "value": g.value,
                 "orders": g.orders,
+                "pushes": g.pushes,
                 "fix": g.fix.as_dict(),
                 "examples": list(g.examples),
             }
             for g in groups
         ],
     }
+    held_pushes = sum(g.pushes for g in groups if g.kind == PUSH)
+    data["held_pushes"] = held_pushes
+    pushes = f"{held_pushes} held fulfilment push(es), " if held_pushes else ""
     subject = (
-        f"Digest: {held_orders} held order(s), {len(groups)} cause(s) to fix" if groups else "Digest: nothing held"
+        f"Digest: {held_orders} held order(s), {pushes}{len(groups)} cause(s) to fix"
+        if groups
+        else "Digest: nothing held"
     )
     body = digest_text(data) or ""
     with scope.db.transaction() as conn:

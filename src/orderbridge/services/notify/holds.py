@@ -1,4 +1,5 @@
-"""Hold alerts: one alert per root cause of held orders, and how a cause is named in alerts."""
+"""Hold alerts: one alert per root cause of held orders and of held fulfilment pushes, and how a
+cause is named in alerts."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from sqlalchemy import select
 
 from orderbridge.fixes import show_holds
 from orderbridge.services.notify.outbox import OPEN, raise_alert, resolve_alert
-from orderbridge.services.queries import holds
+from orderbridge.services.queries import HoldGroup, holds
 from orderbridge.services.scope import Scope
 from orderbridge.storage.tables import alerts
 
@@ -24,21 +25,48 @@ _CAUSES: dict[str, str] = {
 }
 
 
-def cause_text(code: str, value: str) -> str:
-    """A hold cause in words: ``SKU ABC-1``, ``shipping method Express`` …"""
+#: causes of held fulfilment pushes (their group's value is the channel)
+_PUSH_CAUSES: dict[str, str] = {
+    "tracking_number_missing": "shipments without a tracking number",
+    "carrier_missing": "shipments without a carrier",
+    "shipment_line_unmatched": "shipment lines that match no line of their order",
+    "shipment_without_lines": "shipments that list no items",
+    "invalid_text": "unusable tracking text",
+    "channel_rejected": "rejections from channel {value}",
+}
+
+#: the ``kind`` of a held fulfilment pushes' group (``services.queries.holds``)
+PUSH = "push"
+
+
+def cause_text(code: str, value: str, kind: str = "hold") -> str:
+    """A hold cause in words: ``SKU ABC-1``, ``shipping method Express``, ``shipments without a
+    carrier (channel shop)`` …"""
+    if kind == PUSH:
+        cause = _PUSH_CAUSES.get(code, code.replace("_", " "))
+        return cause.format(value=value) if "{value}" in cause else f"{cause} (channel {value})"
     cause = _CAUSES.get(code, code.replace("_", " ") + (" {value}" if value else ""))
     return cause.format(value=value)
+
+
+def held_count(group: HoldGroup) -> str:
+    """``3 orders``, or for held pushes ``2 fulfilment pushes of 2 orders``."""
+    orders = f"{group.orders} {'order' if group.orders == 1 else 'orders'}"
+    if group.kind != PUSH:
+        return orders
+    return f"{group.pushes} fulfilment {'push' if group.pushes == 1 else 'pushes'} of {orders}"
 
 
 HOLD_ALERT = "new_hold_reason"
 
 
-def hold_key(code: str, value: str) -> str:
-    return f"hold:{code}:{value}"[:300]
+def hold_key(code: str, value: str, kind: str = "hold") -> str:
+    return (f"hold:push:{code}:{value}" if kind == PUSH else f"hold:{code}:{value}")[:300]
 
 
 def sync_hold_alerts(scope: Scope) -> tuple[int, int]:
-    """One alert per root cause of held orders (code + value) while orders are held for it.
+    """One alert per root cause of held orders (code + value) while orders are held for it, and one
+    per cause of held fulfilment pushes (code + channel) while pushes are held for it.
 
     Runs from the worker's housekeeping (every few seconds), not inside ingest: the cause is looked
     at once per pass however many orders it blocks, and the alert goes out when the cause first
@@ -59,29 +87,38 @@ def sync_hold_alerts(scope: Scope) -> tuple[int, int]:
         )
         live = set()
         for g in groups:
-            key = hold_key(g.code, g.value)
+            key = hold_key(g.code, g.value, g.kind)
             live.add(key)
             if key in open_keys:
                 continue
-            noun = "order" if g.orders == 1 else "orders"
+            pushes = g.kind == PUSH
+            what = "Fulfilment pushes" if pushes else "Orders"
+            noun = (
+                ("fulfilment push" if g.pushes == 1 else "fulfilment pushes")
+                if pushes
+                else ("order" if g.orders == 1 else "orders")
+            )
+            data = {"code": g.code, "value": g.value, "orders": g.orders}
+            if pushes:
+                data.update(kind=PUSH, pushes=g.pushes)
             if raise_alert(
                 conn,
                 scope.tenant_id,
                 key=key,
                 kind=HOLD_ALERT,
-                subject=f"Orders held: {cause_text(g.code, g.value)}",
+                subject=f"{what} held: {cause_text(g.code, g.value, g.kind)}",
                 body=(
-                    f"{g.orders} {noun} held — {g.message}\n\nExamples: {', '.join(g.examples)}\n\nOrders held "
+                    f"{held_count(g)} held — {g.message}\n\nExamples: {', '.join(g.examples)}\n\n{what} held "
                     "for the same cause later are not sent again; the daily digest counts them. Fixing the cause "
                     "releases every one of them."
                 ),
                 # the reason's fix, and the page of its holds (where the portal offers it as a form)
                 fixes=(
                     g.fix,
-                    show_holds(g.code, g.value, text=f"See the {noun} held for {cause_text(g.code, g.value)}."),
+                    show_holds(g.code, g.value, text=f"See the {noun} held for {cause_text(g.code, g.value, g.kind)}."),
                 ),
                 now=now,
-                data={"code": g.code, "value": g.value, "orders": g.orders},
+                data=data,
             ):
                 raised += 1
         for key in open_keys - live:

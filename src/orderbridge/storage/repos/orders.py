@@ -1,0 +1,286 @@
+"""Orders: the lookups by channel id, the new-order insert, a new version's content, and
+:func:`transition` — the one writer of an order's state.
+
+Unique ``(connection_id, external_id)`` is the binder: new orders go in with ``ON CONFLICT DO
+NOTHING`` and come back with their ids, so a webhook and a poll racing for one order cannot make
+two. A new version is written with an optimistic check on the version it replaces.
+
+Every state change — the pipeline's decision on a re-evaluated order, a destination's rejection,
+an order posted everywhere, one fulfilled, a retry — is a :class:`Move` given to :func:`transition`,
+which checks it against :data:`orderbridge.domain.states.ORDER`, writes it guarded by the state
+the caller read (``… WHERE state = :source``) and appends the events that tell it, in one
+statement per (source, target) pair and chunk: the hot paths hand it whole batches. A row found in
+another state than the caller read (another transaction moved it) is checked again from the state
+it is really in, never overwritten blindly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import ColumnElement, Connection, Update, bindparam, func, select, update
+
+from orderbridge.domain.states import ORDER, InvalidTransition, OrderState
+from orderbridge.storage.db import dialect_insert, insert_rows
+from orderbridge.storage.repos import events as event_log
+from orderbridge.storage.tables import orders, postings
+
+#: the content columns of an order, in the order ingest computes them
+VALUE_COLUMNS = (
+    "number",
+    "content_hash",
+    "channel_created_at",
+    "channel_updated_at",
+    "currency",
+    "total",
+    "canonical",
+    "raw",
+)
+#: the columns of a new order row, in the order :func:`insert_new` takes them
+ORDER_COLUMNS = (
+    "tenant_id",
+    "connection_id",
+    "external_id",
+    "state",
+    "version",
+    "received_at",
+    "updated_at",
+    *VALUE_COLUMNS,
+)
+_STATE_AT = ORDER_COLUMNS.index("state")
+_INITIAL = frozenset(s.value for s in ORDER.initial)
+_CHUNK = 500
+
+
+# --- lookups -------------------------------------------------------------------------------------
+
+
+def existing(conn: Connection, connection_id: int, external_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """What the ledger has of these channel orders: id, content hash, version, state, channel update time."""
+    found: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(external_ids), _CHUNK):
+        chunk = list(external_ids[i : i + _CHUNK])
+        for row in conn.execute(
+            select(
+                orders.c.id,
+                orders.c.external_id,
+                orders.c.content_hash,
+                orders.c.version,
+                orders.c.state,
+                orders.c.channel_updated_at,
+            ).where(orders.c.connection_id == connection_id, orders.c.external_id.in_(chunk))
+        ):
+            found[row.external_id] = dict(row._mapping)
+    return found
+
+
+def ids_by_external(conn: Connection, connection_id: int, external_ids: Iterable[str]) -> dict[str, int]:
+    """The ledger ids of a channel's orders, by channel id (those it has)."""
+    wanted = list(external_ids)
+    found: dict[str, int] = {}
+    for i in range(0, len(wanted), _CHUNK):
+        for ext, oid in conn.execute(
+            select(orders.c.external_id, orders.c.id).where(
+                orders.c.connection_id == connection_id, orders.c.external_id.in_(wanted[i : i + _CHUNK])
+            )
+        ):
+            found[ext] = int(oid)
+    return found
+
+
+def id_by_external(conn: Connection, connection_id: int, external_id: str) -> int | None:
+    oid = conn.execute(
+        select(orders.c.id).where(orders.c.connection_id == connection_id, orders.c.external_id == external_id)
+    ).scalar_one_or_none()
+    return None if oid is None else int(oid)
+
+
+def channel_updated(conn: Connection, connection_id: int, external_ids: Iterable[str]) -> dict[str, datetime | None]:
+    """The channel's update time of each order the ledger has, by channel id."""
+    wanted = list(external_ids)
+    found: dict[str, datetime | None] = {}
+    for i in range(0, len(wanted), _CHUNK):
+        for ext, updated in conn.execute(
+            select(orders.c.external_id, orders.c.channel_updated_at).where(
+                orders.c.connection_id == connection_id, orders.c.external_id.in_(wanted[i : i + _CHUNK])
+            )
+        ):
+            found[ext] = updated
+    return found
+
+
+def ids_by_ref(conn: Connection, tenant_id: int, ref: str) -> list[int]:
+    """Orders of the tenant a person's reference names: the number (``#1001``, or ``1001``) or the channel's id."""
+    cond = (orders.c.number == ref) | (orders.c.external_id == ref)
+    if ref.isdigit():
+        cond = cond | (orders.c.number == f"#{ref}")
+    return [int(i) for i in conn.execute(select(orders.c.id).where(orders.c.tenant_id == tenant_id, cond)).scalars()]
+
+
+def state_of(conn: Connection, order_id: int) -> OrderState:
+    return OrderState(conn.execute(select(orders.c.state).where(orders.c.id == order_id)).scalar_one())
+
+
+def canonical_of(conn: Connection, order_id: int) -> Any:
+    return conn.execute(select(orders.c.canonical).where(orders.c.id == order_id)).scalar_one()
+
+
+# --- new orders and new versions ------------------------------------------------------------------
+
+
+def insert_new(conn: Connection, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    """Insert new orders (tuples in :data:`ORDER_COLUMNS` order, each in a state an order may start
+    in) with one driver executemany; returns ``(id, external_id)`` of those inserted — one another
+    writer stored first is not (``ON CONFLICT DO NOTHING``)."""
+    refused = {row[_STATE_AT] for row in rows} - _INITIAL
+    if refused:
+        raise InvalidTransition(None, OrderState(min(refused)), ORDER)
+    return insert_rows(
+        conn,
+        orders,
+        ORDER_COLUMNS,
+        rows,
+        conflict=("connection_id", "external_id"),
+        returning=("id", "external_id"),
+    )
+
+
+def insert_one(conn: Connection, values: Mapping[str, Any]) -> int | None:
+    """Insert one new order (column values, its state one an order may start in); its id, or None
+    when another writer stored the order first."""
+    ORDER.check(None, OrderState(values["state"]))
+    oid = conn.execute(
+        dialect_insert(conn)(orders)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["connection_id", "external_id"])
+        .returning(orders.c.id)
+    ).scalar_one_or_none()
+    return None if oid is None else int(oid)
+
+
+def write_version(conn: Connection, order_id: int, replaces: int, columns: Mapping[str, Any]) -> bool:
+    """Write a new version's content (``version`` among ``columns``) over version ``replaces``;
+    False when another writer replaced it first (the caller compares against what it wrote)."""
+    if "state" in columns:
+        raise ValueError("an order's state is written by transition(), not with its content")
+    done = conn.execute(update(orders).where(orders.c.id == order_id, orders.c.version == replaces).values(**columns))
+    return bool(done.rowcount)
+
+
+def note_channel_update(conn: Connection, order_id: int, at: datetime) -> None:
+    """The channel touched the order without changing its content: remember when."""
+    conn.execute(update(orders).where(orders.c.id == order_id).values(channel_updated_at=at))
+
+
+# --- the state writer -----------------------------------------------------------------------------
+
+
+class Move(NamedTuple):
+    """One order's state change: from ``source`` (the state the caller read) to ``target``, told
+    by ``events`` (rows built by :func:`orderbridge.storage.repos.events.event_row`; none when the
+    caller's own event already tells it, as posting's "posted to D" does). A tuple: the hot paths
+    make one per order."""
+
+    order_id: int
+    source: OrderState
+    target: OrderState
+    events: tuple[dict[str, Any], ...] = ()
+
+
+_POSTED_HERE = (
+    select(func.count())
+    .select_from(postings)
+    .where(
+        postings.c.order_id == orders.c.id,
+        postings.c.status == "posted",
+        postings.c.order_version == orders.c.version,
+    )
+    .scalar_subquery()
+)
+
+#: conditions a move can be limited to, by name (so each statement is built once): ``posted_everywhere``
+#: — every destination (``n`` of them) has the order's current version
+GUARDS: dict[str, ColumnElement[bool]] = {"posted_everywhere": bindparam("n") <= _POSTED_HERE}
+
+# Statements built once, with an expanding IN: per batch only values are bound (building one per
+# batch coerces every IN element and recomputes its cache key).
+_statements: dict[tuple[OrderState, OrderState, str | None], Update] = {}
+
+
+def _statement(source: OrderState, target: OrderState, guard: str | None) -> Update:
+    key = (source, target, guard)
+    stmt = _statements.get(key)
+    if stmt is None:
+        stmt = update(orders).where(orders.c.id.in_(bindparam("ids", expanding=True)), orders.c.state == source.value)
+        if guard is not None:
+            stmt = stmt.where(GUARDS[guard])
+        stmt = stmt.values(state=target.value, updated_at=bindparam("now")).returning(orders.c.id)
+        _statements[key] = stmt
+    return stmt
+
+
+def transition(
+    conn: Connection,
+    moves: Sequence[Move],
+    now: datetime,
+    *,
+    guard: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    leave_others: bool = False,
+) -> set[int]:
+    """Write ``moves`` (each checked against the order state machine) and append their events;
+    returns the ids of the orders moved.
+
+    A row not in its move's ``source`` state is, by default, checked again from the state it is in
+    and moved from there (:class:`InvalidTransition` if the machine does not allow that). With
+    ``leave_others`` — or a ``guard`` (a name in :data:`GUARDS`, its parameters in ``params``) — a
+    move happens only where the row is still in ``source`` (and the guard holds): the others are
+    left as they are, with no event ("fulfilled if it is posted")."""
+    leave = leave_others or guard is not None
+    moved: set[int] = set()
+    todo = list(moves)
+    for _ in range(3):
+        groups: dict[tuple[OrderState, OrderState], list[Move]] = {}
+        for m in todo:
+            groups.setdefault((m.source, m.target), []).append(m)
+        for source, target in groups:  # every move is checked before anything is written
+            ORDER.check(source, target)
+        missed: list[Move] = []
+        for (source, target), group in groups.items():
+            stmt = _statement(source, target, guard)
+            for i in range(0, len(group), _CHUNK):
+                chunk = group[i : i + _CHUNK]
+                done = set(
+                    conn.execute(stmt, {**(params or {}), "ids": [m.order_id for m in chunk], "now": now}).scalars()
+                )
+                moved.update(done)
+                missed.extend(m for m in chunk if m.order_id not in done)
+        if leave or not missed:
+            break
+        todo = _from_actual(conn, missed)
+        if not todo:
+            break
+    else:
+        raise RuntimeError(f"orders {sorted(m.order_id for m in todo)} kept changing state under this transaction")
+    event_log.append(conn, [e for m in moves if m.order_id in moved for e in m.events])
+    return moved
+
+
+def _from_actual(conn: Connection, missed: Sequence[Move]) -> list[Move]:
+    """The missed moves again, from the state each row is really in (locked on PostgreSQL), checked."""
+    actual = {
+        int(oid): OrderState(state)
+        for oid, state in conn.execute(
+            select(orders.c.id, orders.c.state).where(orders.c.id.in_([m.order_id for m in missed])).with_for_update()
+        )
+    }
+    again = []
+    for m in missed:
+        current = actual.get(m.order_id)
+        if current is None:
+            raise LookupError(f"order {m.order_id} is not in the ledger")
+        ORDER.check(current, m.target)
+        again.append(Move(m.order_id, current, m.target, m.events))
+    return again

@@ -1,0 +1,173 @@
+"""Postings (one row per order version and destination, unique ``idempotency_key``) and their
+attempts (``posting_attempts``, append-only). Every status written here is a move of
+:data:`orderbridge.domain.states.POSTING`, each statement guarded by the states the move may
+start from, so a posting can never be recorded twice or brought back from ``posted``.
+
+The posting hot path hands whole batches: reserving a batch is one executemany insert, one
+``UPDATE … RETURNING`` and one supersede; recording it is one executemany per outcome. The
+statements are built once with expanding ``IN`` parameters (per batch only values are bound).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, bindparam, literal_column, or_, select, update
+
+from orderbridge.domain.states import POSTING, InvalidTransition, PostingState
+from orderbridge.storage.db import insert_rows
+from orderbridge.storage.tables import posting_attempts, postings
+
+_P = PostingState
+
+POSTING_COLUMNS = (
+    "tenant_id",
+    "order_id",
+    "destination_id",
+    "order_version",
+    "idempotency_key",
+    "order_key",
+    "status",
+    "attempts",
+    "created_at",
+)
+ATTEMPT_COLUMNS = ("tenant_id", "posting_id", "at", "outcome", "message")
+
+
+def _from(target: PostingState) -> ColumnElement[bool]:
+    """The statement's guard: the posting is in a status it may move to ``target`` from. The
+    statuses are the machine's own constants, written into the SQL (the statements run as
+    executemany: no expanding IN, and no parameter per row for them)."""
+    return or_(*(postings.c.status == literal_column(f"'{s.value}'") for s in sorted(POSTING.sources(target))))
+
+
+# reserve: pending → pending, one more attempt (a reserved posting is never one already recorded)
+_RESERVE = (
+    update(postings)
+    .where(
+        postings.c.idempotency_key.in_(bindparam("keys", expanding=True)),
+        postings.c.status == _P.PENDING.value,
+    )
+    .values(attempts=postings.c.attempts + 1)
+    .returning(postings.c.idempotency_key, postings.c.id)
+)
+_SUPERSEDE = (
+    update(postings)
+    .where(
+        postings.c.order_id.in_(bindparam("order_ids", expanding=True)),
+        postings.c.destination_id == bindparam("dest"),
+        _from(_P.SUPERSEDED),
+        postings.c.idempotency_key.not_in(bindparam("keys", expanding=True)),
+    )
+    .values(status=_P.SUPERSEDED.value)
+)
+_POSTED = (
+    update(postings)
+    .where(postings.c.id == bindparam("pid"), _from(_P.POSTED))
+    .values(status=_P.POSTED.value, document_id=bindparam("doc"), posted_at=bindparam("at"), last_error=None)
+)
+_REJECTED = (
+    update(postings)
+    .where(postings.c.id == bindparam("pid"), _from(_P.REJECTED))
+    .values(status=_P.REJECTED.value, last_error=bindparam("err"))
+)
+
+
+def reserve(
+    conn: Connection,
+    tenant_id: int,
+    destination_id: int,
+    batch: Sequence[tuple[int, int, str, str]],
+    now: datetime,
+) -> dict[str, int]:
+    """Reserve a batch for sending: ``(order id, version, idempotency key, order key)`` each.
+
+    A posting row per key is created ``pending`` (a re-run finds the same row: ``ON CONFLICT DO
+    NOTHING``) and counted one more attempt; older versions of the same orders still pending for
+    this destination are ``superseded`` (the same order key carries the new one). Returns
+    ``{idempotency key: posting id}``; a key whose posting is already recorded is refused."""
+    if not batch:
+        return {}
+    insert_rows(
+        conn,
+        postings,
+        POSTING_COLUMNS,
+        [
+            (tenant_id, oid, destination_id, version, key, order_key, _P.PENDING.value, 0, now)
+            for oid, version, key, order_key in batch
+        ],
+        conflict=("idempotency_key",),
+    )
+    keys = [key for _, _, key, _ in batch]
+    ids = {str(key): int(pid) for key, pid in conn.execute(_RESERVE, {"keys": keys})}
+    if len(ids) != len(keys):
+        refused = sorted(set(keys) - set(ids))
+        status = conn.execute(select(postings.c.status).where(postings.c.idempotency_key == refused[0])).scalar_one()
+        raise InvalidTransition(_P(status), _P.PENDING, POSTING)
+    conn.execute(_SUPERSEDE, {"order_ids": [oid for oid, _, _, _ in batch], "dest": destination_id, "keys": keys})
+    return ids
+
+
+def record(
+    conn: Connection,
+    tenant_id: int,
+    posted: Sequence[tuple[int, str | None]],
+    rejected: Sequence[tuple[int, str]],
+    attempts: Sequence[tuple[int, str, str]],
+    now: datetime,
+) -> None:
+    """Record a sent batch's results: ``posted`` ``(posting id, document id)``, ``rejected``
+    ``(posting id, the destination's message)``, and an attempt row each ``(posting id, outcome,
+    message)``. A result for a posting no longer pending raises :class:`InvalidTransition`."""
+    if posted:
+        _expect(
+            conn,
+            conn.execute(_POSTED, [{"pid": p, "doc": d, "at": now} for p, d in posted]).rowcount,
+            posted,
+            _P.POSTED,
+        )
+    if rejected:
+        _expect(
+            conn, conn.execute(_REJECTED, [{"pid": p, "err": e} for p, e in rejected]).rowcount, rejected, _P.REJECTED
+        )
+    add_attempts(conn, tenant_id, attempts, now)
+
+
+def add_attempts(conn: Connection, tenant_id: int, attempts: Sequence[tuple[int, str, str]], now: datetime) -> None:
+    insert_rows(conn, posting_attempts, ATTEMPT_COLUMNS, [(tenant_id, pid, now, o, m) for pid, o, m in attempts])
+
+
+def reopen_rejected(conn: Connection, order_id: int) -> int:
+    """rejected → pending for the order's postings (the user retries it); returns how many."""
+    POSTING.check(_P.REJECTED, _P.PENDING)
+    done = conn.execute(
+        update(postings)
+        .where(postings.c.order_id == order_id, postings.c.status == _P.REJECTED.value)
+        .values(status=_P.PENDING.value)
+    )
+    return int(done.rowcount)
+
+
+def order_for_key(conn: Connection, destination_id: int, order_key: str) -> int | None:
+    """The order a destination document key belongs to (a shipment names its order by it)."""
+    oid = conn.execute(
+        select(postings.c.order_id)
+        .where(postings.c.destination_id == destination_id, postings.c.order_key == order_key)
+        .limit(1)
+    ).scalar_one_or_none()
+    return None if oid is None else int(oid)
+
+
+def _expect(conn: Connection, rowcount: int, rows: Sequence[tuple[int, Any]], target: PostingState) -> None:
+    """Every row of an executemany moved; else refuse, naming a posting that could not (the
+    transaction then rolls back). Checked where the driver counts executemany rows (SQLite's and
+    psycopg's do)."""
+    if not conn.dialect.supports_sane_multi_rowcount or rowcount == len(rows):
+        return
+    pids = [pid for pid, _ in rows]
+    status = dict(conn.execute(select(postings.c.id, postings.c.status).where(postings.c.id.in_(pids))).all())
+    # one not in the target now did not move; if all are, one of them was there already
+    stuck = next((pid for pid in pids if status.get(pid) != target.value), pids[0])
+    raise InvalidTransition(_P(status[stuck]), target, POSTING)
