@@ -17,6 +17,10 @@ boundary with ``raise ... from exc`` so callers never branch on library types::
     ├── HoldOrder               this order cannot go; hold it with the remote's own message
     │   └── DestinationRejected
     └── InvalidInput            bad input from a user or a file; nothing accepted is lost
+        ├── NotFound            no such object for this tenant (another tenant's looks the same)
+        ├── Conflict            the object's state does not allow it now (already revoked, in use)
+        ├── Forbidden           the signed-in user's or token's role does not allow it
+        └── NotSignedIn         no valid session or token
 """
 
 from __future__ import annotations
@@ -116,6 +120,21 @@ class InvalidInput(OrderBridgeError):
 
 class NotFound(InvalidInput):
     code = "not_found"
+
+
+class Conflict(InvalidInput):
+    code = "conflict"
+
+
+class Forbidden(InvalidInput):
+    """A portal user's or an API token's role does not allow the action (not a remote permission:
+    that is :class:`PermissionDenied`, which a person fixes in the remote system)."""
+
+    code = "forbidden"
+
+
+class NotSignedIn(InvalidInput):
+    code = "not_signed_in"
 
 
 class UnusableId(InvalidInput):
