@@ -97,8 +97,8 @@ def test_a_conditional_move_leaves_an_order_in_another_state_without_an_event(hu
 
 def test_a_move_the_machine_forbids_is_refused_before_anything_is_written(hub: Hub, ids: dict[str, int]) -> None:
     oid = _order(hub, ids, OrderState.POSTED)
-    with pytest.raises(InvalidTransition, match="from posted to ready"), hub.db.transaction() as conn:
-        order_repo.transition(conn, [order_repo.Move(oid, OrderState.POSTED, OrderState.READY)], NOW)
+    with pytest.raises(InvalidTransition, match="from posted to held"), hub.db.transaction() as conn:
+        order_repo.transition(conn, [order_repo.Move(oid, OrderState.POSTED, OrderState.HELD)], NOW)
     with pytest.raises(InvalidTransition, match="cannot be created posted"), hub.db.transaction() as conn:
         order_repo.insert_new(
             conn,

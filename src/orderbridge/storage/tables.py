@@ -252,6 +252,8 @@ posting_attempts = Table(
     Column("at", UTCDateTime(), nullable=False),
     Column("outcome", String(20), nullable=False),  # sent | posted | rejected | retry | auth_failed
     Column("message", Text, nullable=False),
+    # 0011: the document the connector sent in this attempt (null: before 0011, or not reported)
+    Column("sent", JSON),
 )
 
 mappings = Table(

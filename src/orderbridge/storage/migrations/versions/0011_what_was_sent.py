@@ -1,0 +1,38 @@
+"""what was sent: each posting attempt keeps the document the destination was sent
+
+- ``posting_attempts.sent`` (JSON, nullable): the body the connector sent for that order in that
+  attempt, as the connector reports it (``PostResult.sent``); null for attempts made before this
+  revision and for connectors that do not say. The order page shows it beside the channel's raw
+  payload (decision 108): the ledger keeps only an order's current version and mappings change, so
+  what went out cannot be rebuilt afterwards — a rejected attempt's body is what a person needs to
+  read to understand the rejection.
+
+``ALTER TABLE … ADD COLUMN`` (not a batch copy): ``posting_attempts`` is append-only by triggers
+that a SQLite table copy would drop.
+
+Revision ID: 0011
+Revises: 0008 (the head on this branch; the lead renumbers at merge: 0009 auth, 0010 inbox)
+Create Date: 2026-12-02 12:00:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0011"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("posting_attempts", sa.Column("sent", sa.JSON(), nullable=True))
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        # DROP COLUMN on SQLite (3.35+) keeps the table and its append-only triggers
+        op.execute("ALTER TABLE posting_attempts DROP COLUMN sent")
+    else:
+        op.drop_column("posting_attempts", "sent")
