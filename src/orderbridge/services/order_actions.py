@@ -53,7 +53,8 @@ from orderbridge.services.audit_trail import record_action
 from orderbridge.services.auth import Actor
 from orderbridge.services.ingest import ingest_records
 from orderbridge.services.ledger import add_events, event_row
-from orderbridge.services.order_story import RESETTABLE, RETRYABLE, order_row
+from orderbridge.services.order_retry import RETRYABLE, retry, user_event
+from orderbridge.services.order_story import RESETTABLE, order_row
 from orderbridge.services.reevaluate import reevaluate_orders
 from orderbridge.services.scope import Scope
 from orderbridge.services.sync import channel_context
@@ -119,7 +120,7 @@ def reset_to_pending(actor: Actor, order_id: int) -> ActionResult:
         if not missing:
             raise _Nothing(f"every destination has accepted version {o.version} of order {o.number}: nothing is sent")
         now = scope.now()
-        told = _user_event(scope, o.id, "order.reset", actor_name(actor), actor.address, "reset to pending")
+        told = user_event(scope, o.id, "order.reset", actor_name(actor), actor.address, "reset to pending")
         posting_repo.reopen_rejected(conn, o.id, version=int(o.version))
         reason_repo.release_code(conn, o.id, HoldCode.DESTINATION_REJECTED.value, now)
         if state is OrderState.POSTED:
@@ -164,7 +165,7 @@ def refresh_from_channel(actor: Actor, order_id: int) -> ActionResult:
         message = f"refreshed from {row.name}: version {current.version} → {after.version}"
         add_events(
             conn,
-            [_user_event(scope, current.id, "order.refresh", actor_name(actor), actor.address, message)],
+            [user_event(scope, current.id, "order.refresh", actor_name(actor), actor.address, message)],
         )
         return "refreshed"
 
@@ -237,26 +238,6 @@ def release_hold(actor: Actor, order_id: int, reason_id: int, note: str) -> Acti
         return "released"
 
     return _act(actor, order_id, "release", work, "hold released", detail={"reason_id": reason_id, "note": why})
-
-
-# --- shared with the CLI's ``orders retry`` ---------------------------------------------------------
-
-
-def retry(conn: Connection, scope: Scope, o: Any, by: str, address: str | None = None) -> None:
-    """The retry itself, in the caller's transaction (``o``: the order's row)."""
-    state = OrderState(o.state)
-    if state not in RETRYABLE:
-        raise Conflict(
-            f"order {o.number} is {state.value}; only held, skipped or ready orders can be retried",
-            hint="A posted order is reset to pending instead, when a destination lacks it.",
-        )
-    now = scope.now()
-    reason_repo.release_code(conn, o.id, HoldCode.DESTINATION_REJECTED.value, now)
-    posting_repo.reopen_rejected(conn, o.id, version=int(o.version))
-    requested = _user_event(scope, o.id, "order.retry", by, address, f"retry requested by {by}")
-    # held first, so the re-evaluation below always records its decision on the timeline
-    order_repo.transition(conn, [order_repo.Move(o.id, state, OrderState.HELD, (requested,))], now)
-    reevaluate_orders(conn, scope, [o.id])
 
 
 def actor_name(actor: Actor) -> str:
@@ -403,13 +384,6 @@ def _unchanged(o: Any, action: str) -> str:
     if state is OrderState.READY:
         return f"order {o.number} is already pending: it is posted on the next run"
     return f"nothing to {action}: order {o.number} is {state.value} and running it again changes nothing"
-
-
-def _user_event(scope: Scope, order_id: int, action: str, by: str, address: str | None, message: str) -> dict[str, Any]:
-    text = message if by in message else f"{message} by {by}"
-    return event_row(
-        scope.tenant_id, order_id, EventKind.USER_ACTION, scope.now(), text, action=action, by=by, address=address
-    )
 
 
 def _fetch(scope: Scope, row: Any, external_id: str, number: str) -> ChannelRecord:

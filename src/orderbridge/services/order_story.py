@@ -39,6 +39,7 @@ from orderbridge.errors import NotFound
 from orderbridge.fixes import Fix, FixAction
 from orderbridge.services.audit_trail import actions_on
 from orderbridge.services.hub import ConnectionRow
+from orderbridge.services.order_retry import RETRYABLE
 from orderbridge.services.scope import Scope
 from orderbridge.storage.tables import (
     connections,
@@ -55,8 +56,6 @@ from orderbridge.storage.tables import (
 #: the timeline shows that event, with who did it, instead of a second line
 ACTIONS_WITH_EVENTS = frozenset({"order.retry", "order.reset", "order.refresh", "order.release"})
 
-#: order states a person may retry (release a rejection, run the pipeline again)
-RETRYABLE = frozenset({OrderState.RECEIVED, OrderState.HELD, OrderState.SKIPPED, OrderState.READY})
 #: order states a person may reset to pending: not yet shipped, cancelled or closed
 RESETTABLE = RETRYABLE | {OrderState.POSTED}
 

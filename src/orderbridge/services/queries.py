@@ -13,7 +13,7 @@ from orderbridge.domain.states import OrderState, PushState
 from orderbridge.errors import InvalidInput, NotFound
 from orderbridge.fixes import Fix, FixAction
 from orderbridge.services.ingest import quarantined
-from orderbridge.services.order_actions import retry
+from orderbridge.services.order_retry import retry
 from orderbridge.services.order_story import order_row
 from orderbridge.services.scope import Scope
 from orderbridge.storage.repos import order_reasons as reason_repo
