@@ -292,7 +292,7 @@ def _reason_id(hub: Hub, code: str) -> int:
 def test_releasing_an_unmapped_sku_posts_the_order_with_the_channel_sku_and_keeps_the_reason_in_history(
     hub: Hub,
 ) -> None:
-    channel, dest = world(hub, order(1, skus=("ABC-1", "SKU-1")))
+    _, dest = world(hub, order(1, skus=("ABC-1", "SKU-1")))
     sync_channel(tenant(hub), cid(hub, "shop"))
     rid = _reason_id(hub, "sku_unmapped")
     admin = actor(hub, Role.ADMIN, "Ada")
