@@ -51,7 +51,6 @@ RELEASABLE: frozenset[str] = frozenset(
         HoldCode.DESTINATION_REJECTED,
         HoldCode.TOTALS_INCONSISTENT,
         HoldCode.UNKNOWN_STATUS,
-        HoldCode.TOO_MANY_VALUES,
     }
 )
 
