@@ -132,7 +132,7 @@ def test_a_posting_is_recorded_once_and_a_recorded_one_is_never_reserved_again(h
         (pid,) = posting_repo.reserve(conn, ids["tenant"], ids["wh"], [(oid, 1, key, "ob-1-1001")], NOW).values()
         again = posting_repo.reserve(conn, ids["tenant"], ids["wh"], [(oid, 1, key, "ob-1-1001")], NOW)
         assert again == {key: pid}  # the same row, one more attempt
-        posting_repo.record(conn, ids["tenant"], [(pid, "D-1")], [], [(pid, "posted", "document D-1")], NOW)
+        posting_repo.record(conn, ids["tenant"], [(pid, "D-1")], [], [(pid, "posted", "document D-1", None)], NOW)
     with (
         pytest.raises(InvalidTransition, match="a posting cannot move from posted to posted"),
         hub.db.transaction() as conn,
