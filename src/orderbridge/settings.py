@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     alert_webhook_secret: str | None = None
     digest_every_s: float = Field(default=86400.0, gt=0)
 
+    # --- portal sign-in (services/auth.py; decision 91) ------------------------------------------
+    #: a portal session ends this long after sign-in, however busy (12 h: a working day)
+    session_max_age_s: float = Field(default=12 * 3600.0, gt=0)
+    #: … and after this long without a request (2 h)
+    session_idle_s: float = Field(default=2 * 3600.0, gt=0)
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
