@@ -3,7 +3,8 @@
 Every secret is kept only as something that cannot be turned back into it (decisions 90–94):
 
 - **Passwords** are argon2id hashes (argon2-cffi's :class:`PasswordHasher`, RFC 9106's low-memory
-  parameters); a hash made with older parameters is replaced on the next successful sign-in. The
+  parameters by default; the ``password_*`` settings, which tests lower); a hash made with other
+  parameters is replaced on the next successful sign-in. The
   policy (:func:`check_password`): 12 to 1024 characters, not the e-mail address or its local part,
   at least 4 different characters.
 - **Sign-in** (:func:`authenticate`) answers a wrong password, an unknown e-mail and a disabled user
@@ -50,6 +51,7 @@ from orderbridge.services.audit_trail import record_action
 from orderbridge.services.hub import Hub
 from orderbridge.services.principals import Actor, Principal
 from orderbridge.services.scope import Scope
+from orderbridge.settings import Settings
 from orderbridge.storage.repos import api_tokens as token_repo
 from orderbridge.storage.repos import login_attempts as attempt_repo
 from orderbridge.storage.repos import users as user_repo
@@ -228,25 +230,25 @@ class TokenInfo:
 # --- passwords ---------------------------------------------------------------------------------
 
 
-@cache
-def _hasher() -> PasswordHasher:
-    """argon2id with argon2-cffi's defaults (RFC 9106, low memory: t=3, m=64 MiB, p=4)."""
-    return PasswordHasher()
+def _hasher(settings: Settings) -> PasswordHasher:
+    """argon2id with the hub's parameters (default RFC 9106's low-memory ones: t=3, m=64 MiB, p=4)."""
+    return _hasher_of(settings.password_time_cost, settings.password_memory_kib, settings.password_parallelism)
 
 
 @cache
-def _dummy_hash() -> str:
+def _hasher_of(time_cost: int, memory_kib: int, parallelism: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+
+
+@cache
+def _dummy_hash(hasher: PasswordHasher) -> str:
     """What an unknown e-mail's password is checked against, so it costs one verification too."""
-    return _hasher().hash(secrets.token_urlsafe(16))
+    return hasher.hash(secrets.token_urlsafe(16))
 
 
-def _hash(password: str) -> str:
-    return _hasher().hash(password)
-
-
-def _verify(password_hash: str, password: str) -> bool:
+def _verify(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
     try:
-        return _hasher().verify(password_hash, password)
+        return hasher.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
@@ -331,7 +333,7 @@ def create_user(
     if len(shown) > _NAME_CHARS:
         raise _invalid(f"the name {shown[:40]!r}… is longer than {_NAME_CHARS} characters", field="name")
     check_password(password, address)
-    password_hash = _hash(password)  # outside the transaction: ~50 ms that would hold SQLite's writer
+    password_hash = _hasher(scope.settings).hash(password)  # outside the transaction: it takes ~0.1 s
     try:
         with scope.transaction() as conn:
             user_id = user_repo.add(
@@ -466,7 +468,7 @@ def set_password(scope: Scope, user_id: int, password: str, *, by: Actor, keep_s
     with scope.read() as conn:
         row = _user(conn, scope, user_id)
     check_password(password, row.email)
-    password_hash = _hash(password)
+    password_hash = _hasher(scope.settings).hash(password)
     now = scope.now()
     with scope.transaction() as conn:
         _user(conn, scope, user_id)
@@ -503,13 +505,14 @@ def authenticate(hub: Hub, email: str, password: str, address: str | None) -> Pr
         row = user_repo.by_email(conn, key)
     if len(password) > MAX_PASSWORD_CHARS:
         password = password[: MAX_PASSWORD_CHARS + 1]  # refused below; never hash megabytes
-    verified = _verify(row.password_hash if row is not None else _dummy_hash(), password)
+    hasher = _hasher(hub.settings)
+    verified = _verify(hasher, row.password_hash if row is not None else _dummy_hash(hasher), password)
     ok = row is not None and verified and row.disabled_at is None and len(password) <= MAX_PASSWORD_CHARS
     with hub.db.transaction() as conn:
         attempt_repo.add(conn, key, where, now, ok=ok)
         attempt_repo.forget_before(conn, key, where, now - THROTTLE_WINDOW)
-        if ok and row is not None and _hasher().check_needs_rehash(row.password_hash):
-            user_repo.set_password_hash(conn, row.id, _hash(password), changed_at=None)
+        if ok and row is not None and hasher.check_needs_rehash(row.password_hash):
+            user_repo.set_password_hash(conn, row.id, hasher.hash(password), changed_at=None)
     if not ok or row is None:
         raise LoginRefused()
     return _user_principal(row)

@@ -15,11 +15,11 @@ from orderbridge.storage.tables import login_attempts
 
 
 def failures_of_email(conn: Connection, email: str, since: datetime, limit: int) -> list[datetime]:
-    """When the e-mail's failed attempts after ``since`` and after its last success happened,
-    newest first, at most ``limit``."""
+    """When the e-mail's failed attempts after ``since`` (the window is open at its start) and
+    after its last success happened, newest first, at most ``limit``."""
     last_ok = (
         select(func.max(login_attempts.c.at))
-        .where(login_attempts.c.email == email, login_attempts.c.ok.is_(True), login_attempts.c.at >= since)
+        .where(login_attempts.c.email == email, login_attempts.c.ok.is_(True), login_attempts.c.at > since)
         .scalar_subquery()
     )
     stmt = (
@@ -27,7 +27,7 @@ def failures_of_email(conn: Connection, email: str, since: datetime, limit: int)
         .where(
             login_attempts.c.email == email,
             login_attempts.c.ok.is_(False),
-            login_attempts.c.at >= since,
+            login_attempts.c.at > since,
             or_(last_ok.is_(None), login_attempts.c.at > last_ok),
         )
         .order_by(login_attempts.c.at.desc())
@@ -40,7 +40,7 @@ def failures_from(conn: Connection, address: str, since: datetime, limit: int) -
     """When the address's failed attempts after ``since`` happened, newest first, at most ``limit``."""
     stmt = (
         select(login_attempts.c.at)
-        .where(login_attempts.c.address == address, login_attempts.c.ok.is_(False), login_attempts.c.at >= since)
+        .where(login_attempts.c.address == address, login_attempts.c.ok.is_(False), login_attempts.c.at > since)
         .order_by(login_attempts.c.at.desc())
         .limit(limit)
     )
