@@ -397,6 +397,8 @@ def test_tenant_a_cannot_see_change_or_revoke_tenant_bs_users_and_tokens(hub: Hu
         lambda: set_password(scope, theirs_user.id, "a brand new passphrase", by=ours),
         lambda: revoke_token(scope, theirs_token.id, by=ours),
         lambda: user_id_of(scope, "cy@acme.example"),
+        lambda: auth.get_user(scope, theirs_user.id),
+        lambda: auth.get_token(scope, theirs_token.id),
     ):
         with pytest.raises(NotFound):
             attempt()
@@ -425,7 +427,7 @@ def test_an_api_token_is_shown_once_and_stored_only_as_its_sha256(hub: Hub, scop
     )
     assert not hasattr(listed, "token")
     principal = resolve_token(hub, made.token)
-    assert principal == Principal("token", made.id, scope.tenant_id, Role.OPERATOR, f"ERP export ({made.prefix})", "en")
+    assert principal == Principal("token", made.id, scope.tenant_id, Role.OPERATOR, "ERP export", "en")
 
 
 @pytest.mark.parametrize("bad", ["", "obt_", "obt_nosuchtoken", "Bearer obt_x", "x" * 10_000, "obt_" + "a" * 300])
@@ -457,7 +459,7 @@ def test_a_token_acts_with_its_own_role_which_is_no_higher_than_its_creators(hub
     with pytest.raises(InvalidInput, match="not a role"):
         create_token(scope, "x", "owner", by=acting)
     (made,) = [t for t in list_tokens(scope) if t.id == viewer.id]
-    assert made.created_by == f"automation ({admin_token.prefix})"
+    assert made.created_by == "automation"
 
 
 def test_a_tokens_last_use_is_written_at_most_once_a_minute(hub: Hub, scope: Scope, clock: Clock) -> None:

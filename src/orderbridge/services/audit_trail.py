@@ -33,7 +33,7 @@ _ACTION_CHARS, _TYPE_CHARS, _ID_CHARS, _ADDRESS_CHARS, _NAME_CHARS = 60, 40, 100
 class ActionInfo:
     id: int
     at: datetime
-    #: the actor's name as it was then (``Ana Lima``, ``ci (obt_ab12cd34)``, ``cli:deploy``)
+    #: the actor's name as it was then: ``Ana Lima``, a token's label ``ci``, ``cli:deploy`` (see actor_kind)
     who: str
     actor_kind: str
     actor_id: int | None

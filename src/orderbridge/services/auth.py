@@ -74,6 +74,8 @@ __all__ = [
     "create_token",
     "create_user",
     "end_session",
+    "get_token",
+    "get_user",
     "list_tokens",
     "list_users",
     "normalise_email",
@@ -370,6 +372,12 @@ def list_users(scope: Scope) -> list[UserInfo]:
         return [UserInfo.from_row(r) for r in user_repo.of_tenant(conn, scope.tenant_id)]
 
 
+def get_user(scope: Scope, user_id: int) -> UserInfo:
+    """One of the tenant's users; :class:`NotFound` for another tenant's alike."""
+    with scope.read() as conn:
+        return UserInfo.from_row(_user(conn, scope, user_id))
+
+
 def user_id_of(scope: Scope, email: str) -> int:
     """The id of the tenant's user with this e-mail (the CLI resolves it once); :class:`NotFound`
     for an unknown address and for another tenant's alike."""
@@ -651,6 +659,16 @@ def list_tokens(scope: Scope, *, include_revoked: bool = True) -> list[TokenInfo
     return [TokenInfo.from_row(r) for r in rows]
 
 
+def get_token(scope: Scope, token_id: int) -> TokenInfo:
+    """One of the tenant's API tokens (what a revoke confirmation shows); :class:`NotFound` for
+    another tenant's alike."""
+    with scope.read() as conn:
+        row = token_repo.of_tenant_by_id(conn, scope.tenant_id, token_id)
+    if row is None:
+        raise NotFound(f"no API token {token_id} in tenant {scope.slug!r}")
+    return TokenInfo.from_row(row)
+
+
 def revoke_token(scope: Scope, token_id: int, *, by: Actor) -> None:
     """Revoke one of the tenant's tokens: it stops working at once. Another tenant's token is
     :class:`NotFound`; one revoked already is a :class:`Conflict`."""
@@ -678,4 +696,4 @@ def resolve_token(hub: Hub, token: str) -> Principal | None:
     if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
         with hub.db.transaction() as conn:
             token_repo.used(conn, int(row.id), now)
-    return Principal("token", int(row.id), int(row.tenant_id), Role(row.role), f"{row.label} ({row.prefix})", "en")
+    return Principal("token", int(row.id), int(row.tenant_id), Role(row.role), str(row.label), "en")

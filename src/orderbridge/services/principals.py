@@ -29,7 +29,7 @@ class Principal:
     id: int | None
     tenant_id: int
     role: Role
-    #: how the audit trail names it: the user's name, ``label (obt_ab12cd34)`` for a token, ``cli:<OS user>``
+    #: how the audit trail names it: the user's name, the label for a token, ``cli:<OS user>``
     name: str
     #: the language its pages are rendered in (always ``en`` for a token or the CLI)
     locale: str
