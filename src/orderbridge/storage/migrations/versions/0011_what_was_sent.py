@@ -11,7 +11,7 @@
 that a SQLite table copy would drop.
 
 Revision ID: 0011
-Revises: 0008 (the head on this branch; the lead renumbers at merge: 0009 auth, 0010 inbox)
+Revises: 0009 (the head on main when written; the lead renumbers at merge if 0010 lands first)
 Create Date: 2026-12-02 12:00:00
 """
 
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
