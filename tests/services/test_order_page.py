@@ -8,13 +8,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from orderbridge.domain.roles import Role
-from orderbridge.services.audit_trail import actions_on, record_action
-from orderbridge.services.auth import Actor, Principal
 from sqlalchemy import func, select
 
 from orderbridge.domain.money import Money
+from orderbridge.domain.roles import Role
 from orderbridge.errors import Conflict, Forbidden, InvalidInput, NotFound
+from orderbridge.services.audit_trail import actions_on, record_action
+from orderbridge.services.auth import Actor, Principal
 from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import set_mapping
@@ -350,3 +350,35 @@ def test_releasing_a_destination_rejection_asks_that_destination_again(hub: Hub)
     result = release_hold(actor(hub, Role.ADMIN), oid(hub), rid, "the product exists now")
     assert (result.state, result.to_post) == ("ready", ("wh",))
     assert post_ready(tenant(hub), cid(hub, "wh")).posted == 1 and len(wh.received) == 2
+
+
+# --- the events feed ------------------------------------------------------------------------------
+
+
+def test_the_events_feed_pages_the_tenants_events_newest_first_and_filters_by_order(hub: Hub) -> None:
+    from orderbridge.services.event_feed import list_events
+
+    world(hub, order(1), order(2), order(3))
+    sync_channel(tenant(hub), cid(hub, "shop"))
+    post_ready(tenant(hub), cid(hub, "wh"))
+    seen: list[int] = []
+    page = list_events(tenant(hub), limit=4)
+    while True:
+        seen.extend(e.id for e in page.events)
+        if page.next_before is None:
+            break
+        page = list_events(tenant(hub), limit=4, before=page.next_before)
+    assert seen == sorted(seen, reverse=True) and len(seen) == count(hub, events) > 4
+    mine = list_events(tenant(hub), order_id=oid(hub, "#1002")).events
+    assert [(e.kind, e.order_number) for e in mine] == [("posted", "#1002"), ("received", "#1002")]
+    by_channel = list_events(tenant(hub), connection_id=cid(hub, "shop")).events
+    assert sum(1 for e in by_channel if e.order_id is not None) == 6  # the channel's orders' events
+    assert all(e.connection_id == cid(hub, "shop") for e in by_channel if e.order_id is None)
+    other = add_tenant(hub, "globex", "Globex")
+    assert list_events(other).events == ()
+    with pytest.raises(NotFound):
+        list_events(other, order_id=oid(hub))
+    with pytest.raises(NotFound):
+        list_events(other, connection_id=cid(hub, "shop"))
+    with pytest.raises(InvalidInput, match="limit 0"):
+        list_events(tenant(hub), limit=0)
