@@ -382,3 +382,28 @@ def test_the_events_feed_pages_the_tenants_events_newest_first_and_filters_by_or
         list_events(other, connection_id=cid(hub, "shop"))
     with pytest.raises(InvalidInput, match="limit 0"):
         list_events(tenant(hub), limit=0)
+
+
+def test_two_clicks_at_the_same_moment_reset_the_order_once(hub: Hub) -> None:
+    import threading
+
+    _, wh = world(hub, order(1))
+    wh.reject_skus.add("W-1")
+    sync_channel(tenant(hub), cid(hub, "shop"))
+    post_ready(tenant(hub), cid(hub, "wh"))
+    wh.reject_skus.clear()
+    start = threading.Barrier(2)
+    results: list[Any] = []
+
+    def click() -> None:
+        start.wait()
+        results.append(reset_to_pending(actor(hub), oid(hub)))
+
+    threads = [threading.Thread(target=click) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.changed for r in results) == [False, True]
+    assert count(hub, user_actions) == 1 and count(hub, events, events.c.kind == "user_action") == 1
+    assert post_ready(tenant(hub), cid(hub, "wh")).posted == 1 and len(wh.received) == 2
