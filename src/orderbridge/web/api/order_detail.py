@@ -18,8 +18,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Path, Query, Request
-from orderbridge.web.api.common import api_router
-from orderbridge.web.deps import ApiAdmin, ApiOperator, ApiViewer
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -28,6 +26,8 @@ from orderbridge.domain.order import Address
 from orderbridge.errors import InvalidInput
 from orderbridge.fixes import Fix
 from orderbridge.services import event_feed, order_actions, order_story
+from orderbridge.web.api.common import api_router
+from orderbridge.web.deps import ApiAdmin, ApiOperator, ApiViewer
 
 router = api_router("orders")
 

@@ -26,15 +26,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import RedirectResponse, Response
-from orderbridge.web.deps import Admin, Operator, Viewer
-from orderbridge.web.i18n import N_, gettext
-from orderbridge.web.templating import templates_of
 from starlette.concurrency import run_in_threadpool
 
 from orderbridge.domain.events import EventKind
 from orderbridge.services import order_actions, order_story
 from orderbridge.services.queries import find_order_id
 from orderbridge.web import labels
+from orderbridge.web.deps import Admin, Operator, Viewer
+from orderbridge.web.i18n import N_, gettext
+from orderbridge.web.templating import templates_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -95,10 +95,11 @@ def pretty(value: Any) -> str:
     if isinstance(value, (bytes, bytearray)):
         value = bytes(value).decode("utf-8", "replace")
     if isinstance(value, str):
+        text: str = value
         try:
-            value = json.loads(value)
+            value = json.loads(text)
         except ValueError:
-            return value
+            return text
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
