@@ -186,3 +186,15 @@ def test_the_api_gives_the_order_with_its_problems_money_as_decimal_strings_and_
     assert [e["kind"] for e in older["events"]] == ["received"] and older["next_cursor"] is None
     bad = api.get("/api/v1/events", params={"cursor": "not-a-cursor"})
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "cursor"
+
+
+def test_a_french_reader_reads_the_problem_and_the_actions_in_french(portal: Portal, held: int) -> None:
+    client = portal.signed_in("operator")
+    client.post_form("/account/language", {"lang": "fr"})
+    french = portal.signed_in("operator")
+    html = french.get(f"/orders/{held}").text
+    assert "Ce qui ne va pas" in html and "Remettre en attente" in html and "Historique" in html
+    assert "SKU &#39;ABC-1&#39; has no mapping" in html  # the domain's sentence, as said (escaped)
+    done = french.post_form(f"/orders/{held}/reset")
+    assert done.status_code == 303
+    assert "Rien n’a été modifié." in french.get(done.headers["location"]).text
