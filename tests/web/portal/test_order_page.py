@@ -198,3 +198,17 @@ def test_a_french_reader_reads_the_problem_and_the_actions_in_french(portal: Por
     done = french.post_form(f"/orders/{held}/reset")
     assert done.status_code == 303
     assert "Rien n’a été modifié." in french.get(done.headers["location"]).text
+
+
+def test_an_action_the_order_refuses_is_shown_at_the_top_of_the_order_in_place(portal: Portal, held: int) -> None:
+    admin = portal.signed_in("admin")
+    problem = order_story(portal.default, held).problems[0]
+    hx = {"HX-Request": "true", "HX-Target": "order", "X-CSRF-Token": admin.csrf}
+    answer = admin.post(
+        f"/orders/{held}/release", data={"reason_id": str(problem.reason_id), "reason": " "}, headers=hx
+    )
+    assert answer.status_code == 200 and 'class="error" role="alert"' in answer.text
+    assert "a release needs a reason" in answer.text and '<div id="order">' in answer.text
+    plain = admin.post_form(f"/orders/{held}/release", {"reason_id": str(problem.reason_id), "reason": " "})
+    assert plain.status_code == 422  # the error page, without JavaScript
+    assert order_story(portal.default, held).state == "held" and actions_count(portal) == 0

@@ -208,8 +208,10 @@ class ActionOut(BaseModel):
 
 
 class ReleaseIn(BaseModel):
-    reason_id: int = Field(description="the `reason_id` of one of the order's `problems`")
-    reason: str = Field(description="why the order may go as it is (recorded on its timeline)", max_length=2000)
+    reason_id: int = Field(ge=1, le=2**62, description="the `reason_id` of one of the order's `problems`")
+    reason: str = Field(
+        min_length=1, max_length=500, description="why the order may go as it is (recorded on its timeline)"
+    )
 
 
 class EventOut(BaseModel):

@@ -29,6 +29,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from orderbridge.domain.events import EventKind
+from orderbridge.errors import Forbidden, InvalidInput, NotFound, NotSignedIn
 from orderbridge.services import order_actions, order_story
 from orderbridge.services.queries import find_order_id
 from orderbridge.web import labels
@@ -116,11 +117,14 @@ def result_message(result: order_actions.ActionResult) -> str:
     return f"{head} ({result.message})"
 
 
-def _context(story: order_story.OrderStory, result: str | None = None, changed: bool = False) -> dict[str, Any]:
+def _context(
+    story: order_story.OrderStory, result: str | None = None, changed: bool = False, error: InvalidInput | None = None
+) -> dict[str, Any]:
     return {
         "story": story,
         "result": result,
         "result_changed": changed,
+        "action_error": error,
         "raw_json": pretty(story.raw),
         "pretty": pretty,
         "event_label": event_label,
@@ -142,40 +146,49 @@ async def order_page(request: Request, order_id: OrderId, actor: Viewer) -> Resp
     return templates_of(request).render(request, "order_page.html", _context(story), partial="order_page/_order.html")
 
 
-async def _answer(request: Request, actor: Any, result: order_actions.ActionResult) -> Response:
-    """After an action: the poster nudged when the order changed; the page (htmx) or a redirect."""
+async def _act(request: Request, actor: Any, order_id: int, action: Any, *args: Any) -> Response:
+    """Run one order action and answer: the poster nudged when the order changed; the page (htmx)
+    or a redirect back to it with the outcome. An action the order's state refuses (409, 422) is
+    shown at the top of the re-rendered order for htmx — which swaps only successful answers —
+    and as the error page without JavaScript; not found, forbidden and signed out are the app's."""
+    templates = templates_of(request)
+    hx = request.headers.get("hx-request") == "true"
+    try:
+        result: order_actions.ActionResult = await run_in_threadpool(action, actor, order_id, *args)
+    except (NotFound, Forbidden, NotSignedIn):
+        raise
+    except InvalidInput as exc:
+        if not hx:
+            raise
+        story = await run_in_threadpool(order_story.order_story, actor.scope, order_id)
+        return templates.render(
+            request, "order_page.html", _context(story, error=exc), partial="order_page/_order.html"
+        )
     wake = getattr(request.app.state, "wake", None)
     if result.changed and wake is not None:
         wake()
     message = result_message(result)
-    templates = templates_of(request)
-    if request.headers.get("hx-request") != "true":
+    if not hx:
         return templates.see_other(f"/orders/{result.order_id}", flash=message)
     story = await run_in_threadpool(order_story.order_story, actor.scope, result.order_id)
     return templates.render(
-        request,
-        "order_page.html",
-        _context(story, message, result.changed),
-        partial="order_page/_order.html",
+        request, "order_page.html", _context(story, message, result.changed), partial="order_page/_order.html"
     )
 
 
 @router.post("/orders/{order_id}/retry")
 async def retry(request: Request, order_id: OrderId, actor: Operator) -> Response:
-    result = await run_in_threadpool(order_actions.retry_now, actor, order_id)
-    return await _answer(request, actor, result)
+    return await _act(request, actor, order_id, order_actions.retry_now)
 
 
 @router.post("/orders/{order_id}/reset")
 async def reset(request: Request, order_id: OrderId, actor: Operator) -> Response:
-    result = await run_in_threadpool(order_actions.reset_to_pending, actor, order_id)
-    return await _answer(request, actor, result)
+    return await _act(request, actor, order_id, order_actions.reset_to_pending)
 
 
 @router.post("/orders/{order_id}/refresh")
 async def refresh(request: Request, order_id: OrderId, actor: Operator) -> Response:
-    result = await run_in_threadpool(order_actions.refresh_from_channel, actor, order_id)
-    return await _answer(request, actor, result)
+    return await _act(request, actor, order_id, order_actions.refresh_from_channel)
 
 
 @router.post("/orders/{order_id}/release")
@@ -186,5 +199,4 @@ async def release(
     reason_id: Annotated[int, Form(ge=1, le=2**62)],
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    result = await run_in_threadpool(order_actions.release_hold, actor, order_id, reason_id, reason)
-    return await _answer(request, actor, result)
+    return await _act(request, actor, order_id, order_actions.release_hold, reason_id, reason)
