@@ -8,18 +8,16 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from orderbridge.domain.events import EventKind
 from orderbridge.domain.reasons import STORAGE_REFUSALS, HoldCode, storage_refused_fix
 from orderbridge.domain.states import OrderState, PushState
 from orderbridge.errors import InvalidInput, NotFound
 from orderbridge.fixes import Fix, FixAction
 from orderbridge.services.ingest import quarantined
-from orderbridge.services.ledger import event_row
-from orderbridge.services.reevaluate import reevaluate_orders
+from orderbridge.services.order_retry import retry
+from orderbridge.services.order_story import order_row
 from orderbridge.services.scope import Scope
 from orderbridge.storage.repos import order_reasons as reason_repo
 from orderbridge.storage.repos import orders as order_repo
-from orderbridge.storage.repos import postings as posting_repo
 from orderbridge.storage.tables import (
     connections,
     events,
@@ -388,18 +386,10 @@ def accounting(scope: Scope) -> dict[str, Any]:
 
 
 def retry_order(scope: Scope, ref: str, *, actor: str = "cli") -> str:
-    """Release a destination rejection (after the user fixed its cause) and re-evaluate the order."""
+    """Release a destination rejection (after the user fixed its cause) and re-evaluate the order
+    (the CLI's ``orders retry``; the portal's is :func:`orderbridge.services.order_actions.retry_now`)."""
     oid = find_order_id(scope, ref)
-    now = scope.now()
     with scope.db.transaction() as conn:
-        state = order_repo.state_of(conn, oid)
-        if state not in (OrderState.HELD, OrderState.SKIPPED, OrderState.READY):
-            raise InvalidInput(f"order {ref} is {state}; only held, skipped or ready orders can be retried")
-        reason_repo.release_code(conn, oid, HoldCode.DESTINATION_REJECTED.value, now)
-        posting_repo.reopen_rejected(conn, oid)
-        # held first, so the re-evaluation below always records its decision on the timeline
-        requested = event_row(scope.tenant_id, oid, EventKind.USER_ACTION, now, f"retry requested by {actor}")
-        order_repo.transition(conn, [order_repo.Move(oid, state, OrderState.HELD, (requested,))], now)
-        reevaluate_orders(conn, scope, [oid])
+        retry(conn, scope, order_row(conn, scope, oid), actor)
         new_state = order_repo.state_of(conn, oid).value
     return new_state

@@ -256,6 +256,9 @@ posting_attempts = Table(
     Column("at", UTCDateTime(), nullable=False),
     Column("outcome", String(20), nullable=False),  # sent | posted | rejected | retry | auth_failed
     Column("message", Text, nullable=False),
+    # 0011: the document the connector sent in this attempt (null: before 0011, or not reported)
+    Column("sent", JSON),
+    Index("ix_posting_attempts_posting", "posting_id"),  # 0011: an order's page reads its attempts
 )
 
 mappings = Table(
@@ -292,6 +295,7 @@ shipments = Table(
     Column("received_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     UniqueConstraint("destination_id", "external_id", name="uq_shipments_destination_external"),
+    Index("ix_shipments_order", "order_id"),  # 0011: an order's page reads its shipments
 )
 
 fulfilment_pushes = Table(

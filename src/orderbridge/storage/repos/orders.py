@@ -201,8 +201,12 @@ _POSTED_HERE = (
 )
 
 #: conditions a move can be limited to, by name (so each statement is built once): ``posted_everywhere``
-#: — every destination (``n`` of them) has the order's current version
-GUARDS: dict[str, ColumnElement[bool]] = {"posted_everywhere": bindparam("n") <= _POSTED_HERE}
+#: — every destination (``n`` of them) has the order's current version; ``not_posted_everywhere`` —
+#: one at least lacks it (a user's reset moves a posted order back to ready only then: decision 106)
+GUARDS: dict[str, ColumnElement[bool]] = {
+    "posted_everywhere": bindparam("n") <= _POSTED_HERE,
+    "not_posted_everywhere": bindparam("n") > _POSTED_HERE,
+}
 
 # Statements built once, with an expanding IN: per batch only values are bound (building one per
 # batch coerces every IN element and recomputes its cache key).
