@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -274,11 +275,11 @@ def holds(
 _EXAMPLES = 3
 
 
-def _describe(conn: Connection, tenant_id: int, causes: list[Any]) -> list[HoldGroup]:
+def _describe(conn: Connection, tenant_id: int, causes: Sequence[Any]) -> list[HoldGroup]:
     """Each cause (kind, code, value, orders) with its message, fix and first orders: one seek in
     the open-cause index per cause, then the example orders' numbers in one statement."""
     r = order_reasons.c
-    firsts: list[list[Any]] = []
+    firsts: list[Sequence[Any]] = []
     for kind, code, value, _n in causes:
         firsts.append(
             conn.execute(
