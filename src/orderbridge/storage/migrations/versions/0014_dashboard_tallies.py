@@ -14,7 +14,7 @@
   not a scan of every run the ledger kept).
 
 Revision ID: 0014
-Revises: 0008 (the newest on main when this was written; renumbered at merge)
+Revises: 0009 (the newest on main when this was written; renumbered at merge)
 Create Date: 2026-12-02 12:00:00
 """
 
@@ -26,7 +26,7 @@ from alembic import op
 from orderbridge.storage.types import UTCDateTime
 
 revision = "0014"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
