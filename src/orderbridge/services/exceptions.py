@@ -122,6 +122,8 @@ def _operator(actor: Actor, scope: Scope, what: str) -> None:
 
 
 def _held_for(scope: Scope, code: str, value: str) -> list[int]:
+    if "\x00" in code + value:
+        return []  # never stored: no order is held for it
     r = order_reasons.c
     with scope.read() as conn:
         return [

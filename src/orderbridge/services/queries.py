@@ -230,6 +230,8 @@ def holds(
     released when it leaves ``held``/``skipped`` — so a cause's count is its open rows, counted in
     the index without reading an order (a grouping that joined every held order took 200–300 ms at
     30,000 held). Each cause's message and fix are those of its first order's reason."""
+    if "\x00" in (code or "") + (value or ""):
+        return []  # no reason can hold a NUL (it is never stored); PostgreSQL would refuse the query
     kinds = [reason_repo.HOLD, reason_repo.SKIP] if include_skipped else [reason_repo.HOLD]
     r = order_reasons.c
     n_orders = func.count(func.distinct(r.order_id))
