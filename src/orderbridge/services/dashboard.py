@@ -5,8 +5,9 @@ What it answers, each from the cheapest place that tells the truth:
 - **orders per state** and **orders received per hour** (the last :data:`HOURS`, by the state each
   is in now) — from the order tallies the order writer appends with every state it writes
   (``storage/repos/orders.py``, decision 110): a few hundred rows, never a million;
-- **held orders by root cause, with the fix** — :func:`orderbridge.services.queries.holds` (held
-  fulfilment pushes and quarantined orders included), read from the open-cause index (decision 111);
+- **held orders by root cause, with the fix** — the largest :data:`CAUSES` of
+  :func:`orderbridge.services.queries.top_holds` (held fulfilment pushes and quarantined orders
+  included), read from the open-cause index (decision 111);
 - **each connection's health**, its jobs, its **last sync** and its **sync lag** — the connection
   rows, their job rows and one seek per channel for its newest sync run;
 - **what the latest audit proved** per audited channel ("300 in the channel, 300 in the ledger,
@@ -29,11 +30,13 @@ from orderbridge.connectors import registry
 from orderbridge.connectors.base import Capability, Role
 from orderbridge.domain.states import OrderState
 from orderbridge.services.notify.listing import AlertInfo, list_alerts
-from orderbridge.services.queries import HoldGroup, holds
+from orderbridge.services.queries import HoldGroup, top_holds
 from orderbridge.services.scope import Scope
 from orderbridge.storage.repos import orders as order_repo
 from orderbridge.storage.tables import connection_jobs, connections, reconciliation_runs, sync_runs
 
+#: the root causes the dashboard describes (the largest; the exceptions screen has them all)
+CAUSES = 6
 #: the hours the orders-per-hour chart covers (at most the tallies' ``TALLY_HOURS``)
 HOURS = 24
 #: the states in the order a person reads them (the order state machine's own order)
@@ -125,8 +128,10 @@ class Dashboard:
     total: int
     #: every state, in :data:`STATES` order, zeros included
     states: list[StateCount]
-    #: held orders (and held pushes, quarantined orders) by root cause, the largest first
+    #: held orders (and held pushes, quarantined orders) by root cause: the :data:`CAUSES` largest
     causes: list[HoldGroup]
+    #: how many root causes there are in all
+    causes_total: int
     #: the last :data:`HOURS` hours, oldest first, empty hours included
     hours: list[HourCount]
     connections: list[ConnectionStatus]
@@ -145,7 +150,8 @@ class Dashboard:
 def dashboard(scope: Scope) -> Dashboard:
     now = scope.now()
     with scope.read() as conn:
-        tallies = order_repo.tallies(conn, scope.tenant_id)
+        first_hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=HOURS - 1)
+        tallies = order_repo.tallies(conn, scope.tenant_id, since=first_hour)
         rows = list(
             conn.execute(
                 select(connections).where(connections.c.tenant_id == scope.tenant_id).order_by(connections.c.id)
@@ -159,11 +165,13 @@ def dashboard(scope: Scope) -> Dashboard:
             if row.role == Role.CHANNEL and _audited(row.kind)
         ]
     states = [StateCount(s.value, tallies.by_state.get(s.value, 0)) for s in STATES]
+    causes, causes_total = top_holds(scope, limit=CAUSES)
     return Dashboard(
         at=now,
         total=sum(s.orders for s in states),
         states=states,
-        causes=holds(scope),
+        causes=causes,
+        causes_total=causes_total,
         hours=_hours(tallies.by_hour, now),
         connections=statuses,
         audits=audits,

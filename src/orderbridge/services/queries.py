@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from orderbridge.domain.events import EventKind
 from orderbridge.domain.reasons import STORAGE_REFUSALS, HoldCode, storage_refused_fix
@@ -225,20 +225,35 @@ def holds(
     sends no carrier" holds every shipment alike), then skipped orders (``include_skipped``), then
     orders in quarantine. ``code`` (and ``value``) keep only that root cause.
 
-    Read from the open reasons alone (``ix_order_reasons_open_cause``, decision 111): an order's open
+    Read from the open reasons alone (``ix_order_reasons_open``, decision 111): an order's open
     pipeline reasons are written with its state by ``apply_decisions``, one per (code, value), and
     released when it leaves ``held``/``skipped`` — so a cause's count is its open rows, counted in
     the index without reading an order (a grouping that joined every held order took 200–300 ms at
     30,000 held). Each cause's message and fix are those of its first order's reason."""
+    return top_holds(scope, include_skipped=include_skipped, code=code, value=value)[0]
+
+
+def top_holds(
+    scope: Scope,
+    *,
+    limit: int | None = None,
+    include_skipped: bool = False,
+    code: str | None = None,
+    value: str | None = None,
+) -> tuple[list[HoldGroup], int]:
+    """:func:`holds`, only the first ``limit`` causes described (what the dashboard shows), and how
+    many causes there are in all."""
     if "\x00" in (code or "") + (value or ""):
-        return []  # no reason can hold a NUL (it is never stored); PostgreSQL would refuse the query
+        return [], 0  # no reason can hold a NUL (it is never stored); PostgreSQL would refuse the query
     kinds = [reason_repo.HOLD, reason_repo.SKIP] if include_skipped else [reason_repo.HOLD]
     r = order_reasons.c
-    n_orders = func.count(func.distinct(r.order_id))
+    # an order has one open pipeline reason per (code, value) — apply_decisions keys them so — so a
+    # cause's open rows are its orders: count(*) in the index, 3-4 times cheaper than DISTINCT
+    n_orders = func.count()
     q = (
         select(r.kind, r.code, r.value, n_orders)
         .where(r.tenant_id == scope.tenant_id, r.kind.in_(kinds), r.released_at.is_(None))
-        .group_by(r.kind, r.code, r.value)
+        .group_by(r.code, r.value, r.kind)  # the index's order: no sort to group
         .order_by(r.kind, n_orders.desc(), r.code, r.value)
     )
     if code is not None:
@@ -246,57 +261,69 @@ def holds(
         if value is not None:
             q = q.where(r.value == value)
     with scope.db.read() as conn:
-        groups = _describe(conn, scope.tenant_id, conn.execute(q).all())
-        at = sum(1 for g in groups if g.kind == reason_repo.HOLD)
+        counted = conn.execute(q).all()
+        held = [c for c in counted if c.kind == reason_repo.HOLD]
+        skipped = [c for c in counted if c.kind != reason_repo.HOLD]
         pushes = _held_pushes(conn, scope.tenant_id)
         if code is not None:
             pushes = [g for g in pushes if g.code == code and (value is None or g.value == value)]
-        groups[at:at] = pushes
-        if "hold" in kinds:  # orders the database refused even in a minimal form: in quarantine, not in orders
-            for refusal_kind, n, error, examples in quarantined(conn, scope.tenant_id):
-                what = STORAGE_REFUSALS.get(refusal_kind, STORAGE_REFUSALS["invalid_value"])[0]
-                message = (
-                    f"not stored: the database refused the order even in a minimal form — {what}: {error}; its "
-                    "raw payload is kept in quarantine (ingest_failures)"
-                )
-                # a value of its own: quarantined orders are not in the held group's alert
-                group = HoldGroup(
-                    "quarantine",
-                    HoldCode.STORAGE_REFUSED,
-                    f"{refusal_kind} (quarantined)",
-                    n,
-                    message,
-                    storage_refused_fix(refusal_kind),
-                    examples,
-                )
-                if code is None or (group.code == code and (value is None or group.value == value)):
-                    groups.append(group)
+        refused = _quarantine(conn, scope.tenant_id) if reason_repo.HOLD in kinds else []
+        if code is not None:
+            refused = [g for g in refused if g.code == code and (value is None or g.value == value)]
+        total = len(counted) + len(pushes) + len(refused)
+        wanted = total if limit is None else limit
+        groups = _describe(conn, scope.tenant_id, held[:wanted]) + pushes
+        groups += _describe(conn, scope.tenant_id, skipped[: max(0, wanted - len(groups))]) + refused
+    return groups[:wanted], total
+
+
+def _quarantine(conn: Connection, tenant_id: int) -> list[HoldGroup]:
+    """Orders the database refused even in a minimal form: in quarantine, not in orders."""
+    groups = []
+    for refusal_kind, n, error, examples in quarantined(conn, tenant_id):
+        what = STORAGE_REFUSALS.get(refusal_kind, STORAGE_REFUSALS["invalid_value"])[0]
+        message = (
+            f"not stored: the database refused the order even in a minimal form — {what}: {error}; its "
+            "raw payload is kept in quarantine (ingest_failures)"
+        )
+        # a value of its own: quarantined orders are not in the held group's alert
+        groups.append(
+            HoldGroup(
+                "quarantine",
+                HoldCode.STORAGE_REFUSED,
+                f"{refusal_kind} (quarantined)",
+                n,
+                message,
+                storage_refused_fix(refusal_kind),
+                examples,
+            )
+        )
     return groups
 
 
 _EXAMPLES = 3
+#: a cause's first open reasons (built once: per call only values are bound)
+_FIRSTS = (
+    select(order_reasons.c.order_id, order_reasons.c.message, order_reasons.c.fix)
+    .where(
+        order_reasons.c.tenant_id == bindparam("tenant_id"),
+        order_reasons.c.code == bindparam("code"),
+        order_reasons.c.value == bindparam("value"),
+        order_reasons.c.kind == bindparam("kind"),
+        order_reasons.c.released_at.is_(None),
+    )
+    .order_by(order_reasons.c.order_id)
+    .limit(_EXAMPLES)
+)
 
 
 def _describe(conn: Connection, tenant_id: int, causes: Sequence[Any]) -> list[HoldGroup]:
     """Each cause (kind, code, value, orders) with its message, fix and first orders: one seek in
     the open-cause index per cause, then the example orders' numbers in one statement."""
-    r = order_reasons.c
-    firsts: list[Sequence[Any]] = []
-    for kind, code, value, _n in causes:
-        firsts.append(
-            conn.execute(
-                select(r.order_id, r.message, r.fix)
-                .where(
-                    r.tenant_id == tenant_id,
-                    r.kind == kind,
-                    r.code == code,
-                    r.value == value,
-                    r.released_at.is_(None),
-                )
-                .order_by(r.order_id)
-                .limit(_EXAMPLES)
-            ).all()
-        )
+    firsts: list[Sequence[Any]] = [
+        conn.execute(_FIRSTS, {"tenant_id": tenant_id, "code": code, "value": value, "kind": kind}).all()
+        for kind, code, value, _n in causes
+    ]
     wanted = sorted({row.order_id for rows in firsts for row in rows})
     numbers: dict[int, str] = {}
     for i in range(0, len(wanted), 500):

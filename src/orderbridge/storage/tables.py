@@ -215,15 +215,15 @@ order_reasons = Table(
     Column("released_at", UTCDateTime()),
     # 0008: the held fulfilment push the reason is about (kind 'push'); null for the order's own
     Column("push_id", Id, ForeignKey("fulfilment_pushes.id"), nullable=True),
-    Index("ix_order_reasons_open", "tenant_id", "code", "value", "released_at"),
     Index("ix_order_reasons_order", "order_id"),
-    # 0014: the open reasons by cause — what the holds grouping reads, without the released history
+    # 0014: the open reasons by cause (was (tenant, code, value, released_at), 0001) — partial: every
+    # lookup by cause reads open reasons only, and the released history no longer fills the index
     Index(
-        "ix_order_reasons_open_cause",
+        "ix_order_reasons_open",
         "tenant_id",
-        "kind",
         "code",
         "value",
+        "kind",
         "order_id",
         sqlite_where=text("released_at IS NULL"),
         postgresql_where=text("released_at IS NULL"),

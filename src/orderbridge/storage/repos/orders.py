@@ -371,20 +371,23 @@ class Tallies(NamedTuple):
     rows: int
 
 
-def tallies(conn: Connection, tenant_id: int) -> Tallies:
-    """Sum the tenant's tallies: one statement over a few hundred rows, whatever the ledger's size."""
+def tallies(conn: Connection, tenant_id: int, since: datetime | None = None) -> Tallies:
+    """Sum the tenant's tallies — a few hundred rows, whatever the ledger's size: per state, and per
+    (hour, state) for the hours from ``since`` (every hour kept apart when None)."""
+    t = order_tallies.c
     by_state: Counter[str] = Counter()
-    by_hour: Counter[tuple[datetime, str]] = Counter()
     rows = 0
-    for state, hour, n, count in conn.execute(
-        select(order_tallies.c.state, order_tallies.c.hour, func.sum(order_tallies.c.n), func.count())
-        .where(order_tallies.c.tenant_id == tenant_id)
-        .group_by(order_tallies.c.state, order_tallies.c.hour)
+    for state, n, count in conn.execute(
+        select(t.state, func.sum(t.n), func.count()).where(t.tenant_id == tenant_id).group_by(t.state)
     ):
         rows += int(count)
         by_state[state] += int(n)
-        if hour is not None:
-            by_hour[(hour, state)] += int(n)
+    recent = select(t.hour, t.state, func.sum(t.n)).where(t.tenant_id == tenant_id, t.hour.is_not(None))
+    if since is not None:
+        recent = recent.where(t.hour >= since)
+    by_hour: Counter[tuple[datetime, str]] = Counter()
+    for hour, state, n in conn.execute(recent.group_by(t.hour, t.state)):
+        by_hour[(hour, state)] += int(n)
     return Tallies({s: n for s, n in by_state.items() if n}, {k: n for k, n in by_hour.items() if n}, rows)
 
 

@@ -97,7 +97,8 @@ class DashboardOut(BaseModel):
     at: datetime
     total: int = Field(description="orders in the ledger")
     states: dict[str, int] = Field(description="orders per state (every state, zeros included)")
-    causes: list[CauseSummary] = Field(description="held orders by root cause, the largest first")
+    causes: list[CauseSummary] = Field(description="the largest root causes of held orders (`/api/v1/holds`: all)")
+    causes_total: int = Field(description="how many root causes there are in all")
     hours: list[HourOut] = Field(description="the last 24 hours, oldest first")
     connections: list[ConnectionOut]
     audits: list[AuditOut]
@@ -147,6 +148,7 @@ def dashboard_out(board: Dashboard) -> DashboardOut:
             )
             for g in board.causes
         ],
+        causes_total=board.causes_total,
         hours=[HourOut(hour=h.hour, orders=h.orders, by_state=h.by_state) for h in board.hours],
         connections=[
             ConnectionOut(

@@ -29,8 +29,6 @@ from orderbridge.web.templating import templates_of
 
 router = APIRouter(include_in_schema=False)
 
-#: how many root causes the dashboard lists (the exceptions screen has them all)
-CAUSES_SHOWN = 6
 #: how the chart groups the states, bottom to top: (css class, states)
 SERIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("done", ("posted", "fulfilled", "closed")),
@@ -151,8 +149,8 @@ def _nice(peak: int) -> int:
 def context(board: Dashboard) -> dict[str, object]:
     return {
         "board": board,
-        "causes": board.causes[:CAUSES_SHOWN],
-        "more_causes": max(0, len(board.causes) - CAUSES_SHOWN),
+        "causes": board.causes,
+        "more_causes": max(0, board.causes_total - len(board.causes)),
         "chart": chart(board.hours),
         "series": [(key, i18n.gettext(SERIES_LABELS[key])) for key, _states in SERIES],
         "num": number,

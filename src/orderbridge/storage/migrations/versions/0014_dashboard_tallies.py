@@ -8,8 +8,12 @@
   database; summing the tallies takes well under one.
   This revision counts the orders already in the ledger: those received in the last 48 hours (by
   the database's clock) by their hour, the rest as earlier.
-- ``ix_order_reasons_open_cause``: the open reasons by cause (tenant, kind, code, value, order),
-  partial on ``released_at IS NULL`` — what the holds grouping reads, without the released history.
+- ``ix_order_reasons_open`` becomes the open reasons by cause — (tenant, code, value, kind, order),
+  partial on ``released_at IS NULL`` — instead of (tenant, code, value, released_at) over every
+  reason ever released: every lookup by cause (the holds grouping, a mapping's release, the
+  unmapped values) reads open reasons only. With the old one SQLite's planner, told by ANALYZE that
+  ``released_at`` is nearly unique, skip-scanned it for ``released_at IS NULL``: grouping 30,000
+  held orders took 100–300 ms instead of ~10 (decision 111).
 - ``ix_sync_runs_connection``: a connection's runs by kind, newest last (its last sync is one seek,
   not a scan of every run the ledger kept).
 
@@ -59,10 +63,11 @@ def upgrade() -> None:
         f"INSERT INTO order_tallies (tenant_id, state, hour, n) SELECT tenant_id, state, {bucket}, count(*)"
         f" FROM orders GROUP BY tenant_id, state, {bucket}"
     )
+    op.drop_index("ix_order_reasons_open", table_name="order_reasons")
     op.create_index(
-        op.f("ix_order_reasons_open_cause"),
+        "ix_order_reasons_open",
         "order_reasons",
-        ["tenant_id", "kind", "code", "value", "order_id"],
+        ["tenant_id", "code", "value", "kind", "order_id"],
         sqlite_where=sa.text("released_at IS NULL"),
         postgresql_where=sa.text("released_at IS NULL"),
     )
@@ -71,6 +76,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index(op.f("ix_sync_runs_connection"), table_name="sync_runs")
-    op.drop_index(op.f("ix_order_reasons_open_cause"), table_name="order_reasons")
+    op.drop_index("ix_order_reasons_open", table_name="order_reasons")
+    op.create_index("ix_order_reasons_open", "order_reasons", ["tenant_id", "code", "value", "released_at"])
     op.drop_index(op.f("ix_order_tallies_tenant_id"), table_name="order_tallies")
     op.drop_table("order_tallies")
