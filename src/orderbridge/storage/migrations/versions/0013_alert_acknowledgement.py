@@ -6,7 +6,7 @@
   Existing alerts start unacknowledged.
 
 Revision ID: 0013
-Revises: 0008 (written against the head this branch had; the lead renumbers at merge)
+Revises: 0009 (the head on main when written; the lead renumbers at merge)
 Create Date: 2026-12-02 10:00:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import orderbridge.storage.types
 
 revision = "0013"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
