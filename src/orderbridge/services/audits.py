@@ -148,6 +148,16 @@ class AuditableChannel:
     kind: str
 
 
+@dataclass(frozen=True)
+class AuditsScreen:
+    """The audits page: one page of reports, the channels an audit can run on, and what the latest
+    finished audit of each proved."""
+
+    page: AuditPage
+    channels: list[AuditableChannel]
+    latest: list[AuditSummary]
+
+
 def _query(scope: Scope) -> Select[Any]:
     return (
         select(reconciliation_runs, connections.c.name.label("connection"))
@@ -253,6 +263,17 @@ def auditable_channels(scope: Scope) -> list[AuditableChannel]:
     with scope.read() as conn:
         rows = scope.connections(conn, Role.CHANNEL)
     return [AuditableChannel(r.id, r.name, r.kind) for r in rows if r.can(Capability.LIST_ORDER_STAMPS)]
+
+
+def audits_screen(
+    scope: Scope, *, connection_id: int | None = None, before_id: int | None = None, limit: int = 50
+) -> AuditsScreen:
+    """What the audits page shows (see :class:`AuditsScreen`)."""
+    return AuditsScreen(
+        list_audits(scope, connection_id=connection_id, before_id=before_id, limit=limit),
+        auditable_channels(scope),
+        latest_audits(scope),
+    )
 
 
 def window_seconds(scope: Scope, window: str) -> float:
@@ -369,8 +390,10 @@ __all__ = [
     "AuditReport",
     "AuditSummary",
     "AuditableChannel",
+    "AuditsScreen",
     "Finding",
     "auditable_channels",
+    "audits_screen",
     "get_audit",
     "latest_audits",
     "list_audits",

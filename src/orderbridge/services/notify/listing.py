@@ -92,6 +92,14 @@ class AlertPage:
     next_before: int | None
 
 
+@dataclass(frozen=True)
+class AlertsScreen:
+    """The alerts page: every open alert (most recently seen first) and a page of past ones."""
+
+    open: list[AlertInfo]
+    past: AlertPage
+
+
 def _query(scope: Scope) -> Select[Any]:
     return (
         select(alerts, connections.c.name.label("connection"))
@@ -124,6 +132,13 @@ def alert_page(scope: Scope, *, state: str = "all", before_id: int | None = None
     more = len(items) > limit
     items = items[:limit]
     return AlertPage(items, items[-1].id if more and items else None)
+
+
+def alerts_screen(scope: Scope, *, before_id: int | None = None, limit: int = 50) -> AlertsScreen:
+    """What the alerts page shows (see :class:`AlertsScreen`)."""
+    return AlertsScreen(
+        list_alerts(scope, open_only=True), alert_page(scope, state=RESOLVED, before_id=before_id, limit=limit)
+    )
 
 
 def get_alert(scope: Scope, alert_id: int) -> AlertDetail:

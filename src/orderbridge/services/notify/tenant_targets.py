@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from orderbridge.errors import InvalidInput, SettingsError
-from orderbridge.services.audit_trail import record_action
+from orderbridge.services.audit_trail import ActionInfo, actions_on, record_action
 from orderbridge.services.notify.outgoing import DeliveryFailed
 from orderbridge.services.principals import Actor
 from orderbridge.services.scope import Scope
@@ -120,6 +120,14 @@ class NotificationSettings:
             "updated_at": None if self.updated_at is None else self.updated_at.isoformat(),
             "updated_by": self.updated_by,
         }
+
+
+@dataclass(frozen=True)
+class SettingsScreen:
+    """The settings page: the settings and what people did to them (changes, test messages)."""
+
+    settings: NotificationSettings
+    actions: list[ActionInfo]
 
 
 @dataclass(frozen=True)
@@ -353,6 +361,11 @@ def notification_settings(scope: Scope) -> NotificationSettings:
     with scope.read() as conn:
         row = settings_repo.get(conn, scope.tenant_id, KEY)
     return _shown_settings(scope, row)
+
+
+def settings_screen(scope: Scope) -> SettingsScreen:
+    """What the notification settings page shows (see :class:`SettingsScreen`)."""
+    return SettingsScreen(notification_settings(scope), actions_on(scope, OBJECT, None, limit=20))
 
 
 def _shown_settings(scope: Scope, row: Any | None) -> NotificationSettings:

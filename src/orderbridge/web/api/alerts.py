@@ -7,14 +7,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from orderbridge.errors import InvalidInput
 from orderbridge.services import notify
+from orderbridge.web.api.common import api_router
 from orderbridge.web.deps import ApiAdmin, ApiOperator, ApiViewer
 
-router = APIRouter(tags=["alerts"])
+router = api_router("alerts")
 
 
 class FixOut(BaseModel):
@@ -156,7 +157,7 @@ def list_alerts(
     actor: ApiViewer,
     state: Annotated[Literal["open", "resolved", "all"], Query(description="open, past (resolved) or both")] = "all",
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=notify.listing.PAGE_MAX)] = 50,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AlertPageOut:
     page = notify.alert_page(actor.scope, state=state, before_id=_cursor(cursor), limit=limit)
     return AlertPageOut(
@@ -189,9 +190,7 @@ def acknowledge(actor: ApiOperator, alert_id: int, body: AckIn | None = None) ->
     return AlertOut.of(notify.acknowledge_alert(actor, alert_id, generation=generation))
 
 
-@router.get(
-    "/settings/notifications", response_model=NotificationSettingsOut, summary="Where this account's alerts go"
-)
+@router.get("/settings/notifications", response_model=NotificationSettingsOut, summary="Where this account's alerts go")
 def get_settings(actor: ApiViewer) -> NotificationSettingsOut:
     return NotificationSettingsOut.of(notify.notification_settings(actor.scope))
 

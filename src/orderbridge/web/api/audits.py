@@ -10,13 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 from pydantic import BaseModel, Field
 
 from orderbridge.services import audits
+from orderbridge.web.api.common import PREFIX, api_router
 from orderbridge.web.deps import ApiOperator, ApiViewer
 
-router = APIRouter(tags=["audits"])
+router = api_router("audits")
 
 
 class AuditOut(BaseModel):
@@ -120,5 +121,5 @@ def get_audit(actor: ApiViewer, run_id: int) -> AuditReportOut:
 )
 def run_audit(actor: ApiOperator, body: RunAuditIn, response: Response) -> AuditOut:
     queued = audits.request_audit(actor, body.connection_id, window=body.window)
-    response.headers["Location"] = f"/api/v1/audits/{queued.id}"
+    response.headers["Location"] = f"{PREFIX}/audits/{queued.id}"
     return AuditOut.of(queued)
