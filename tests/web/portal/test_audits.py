@@ -41,6 +41,8 @@ def test_a_report_shows_what_it_proved_and_links_each_recovered_order(world: Por
     assert f'href="/audits/{report.run_id}"' in listing.text
     assert "10 in the channel, 10 in the ledger, 2 recovered, 0 missing" in listing.text
     assert 'action="/audits/run"' not in listing.text  # a viewer cannot run one
+    assert client.get("/audits?connection_id=").status_code == 200  # the filter's "All channels"
+    assert f"/audits/{report.run_id}" in client.get(f"/audits?connection_id={shop(world)}").text
     page = client.get(f"/audits/{report.run_id}")
     assert page.status_code == 200
     assert "The poll had already passed it" in page.text and "cursor_gap" in page.text

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Query
+from fastapi import Path, Query
 from pydantic import BaseModel, Field
 
 from orderbridge.errors import InvalidInput
@@ -16,6 +16,10 @@ from orderbridge.web.api.common import api_router
 from orderbridge.web.deps import ApiAdmin, ApiOperator, ApiViewer
 
 router = api_router("alerts")
+
+#: database ids are 64-bit: a larger number is refused as input (422), never sent to the database
+MAX_ID = 2**63 - 1
+AlertId = Annotated[int, Path(ge=1, le=MAX_ID, description="the alert's id")]
 
 
 class FixOut(BaseModel):
@@ -94,7 +98,10 @@ class AlertPageOut(BaseModel):
 
 class AckIn(BaseModel):
     generation: int | None = Field(
-        None, description="the episode you looked at: refused (409) when the alert has a newer one since"
+        None,
+        ge=1,
+        le=2**31 - 1,
+        description="the episode you looked at: refused (409) when the alert has a newer one since",
     )
 
 
@@ -147,7 +154,7 @@ class ProbeReportOut(BaseModel):
 def _cursor(value: str | None) -> int | None:
     if value is None or value == "":
         return None
-    if not value.isdigit():
+    if not value.isdigit() or int(value) > MAX_ID:
         raise InvalidInput(f"cursor {value[:40]!r} is not one this API gave", hint="Pass next_cursor as it was.")
     return int(value)
 
@@ -167,7 +174,7 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertDetailOut, summary="One alert with every episode's deliveries")
-def get_alert(actor: ApiViewer, alert_id: int) -> AlertDetailOut:
+def get_alert(actor: ApiViewer, alert_id: AlertId) -> AlertDetailOut:
     detail = notify.get_alert(actor.scope, alert_id)
     return AlertDetailOut(
         **AlertOut.of(detail.alert).model_dump(),
@@ -185,7 +192,7 @@ def get_alert(actor: ApiViewer, alert_id: int) -> AlertDetailOut:
     description="Says who took the current episode in hand. It does not resolve the alert: only its cause "
     "going away does. Acknowledging twice changes nothing; a resolved alert is refused (409).",
 )
-def acknowledge(actor: ApiOperator, alert_id: int, body: AckIn | None = None) -> AlertOut:
+def acknowledge(actor: ApiOperator, alert_id: AlertId, body: AckIn | None = None) -> AlertOut:
     generation = None if body is None else body.generation
     return AlertOut.of(notify.acknowledge_alert(actor, alert_id, generation=generation))
 

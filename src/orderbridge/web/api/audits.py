@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import Query, Response
+from fastapi import Path, Query, Response
 from pydantic import BaseModel, Field
 
 from orderbridge.services import audits
@@ -18,6 +18,10 @@ from orderbridge.web.api.common import PREFIX, api_router
 from orderbridge.web.deps import ApiOperator, ApiViewer
 
 router = api_router("audits")
+
+#: database ids are 64-bit: a larger number is refused as input (422), never sent to the database
+MAX_ID = 2**63 - 1
+RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="the report's id")]
 
 
 class AuditOut(BaseModel):
@@ -71,7 +75,7 @@ class AuditPageOut(BaseModel):
 
 
 class RunAuditIn(BaseModel):
-    connection_id: int = Field(description="the channel to audit")
+    connection_id: int = Field(ge=1, le=MAX_ID, description="the channel to audit")
     window: Literal["recent", "full"] = Field(
         "recent", description="recent: the hourly audit's window (72 h); full: the daily one's (60 days)"
     )
@@ -82,7 +86,7 @@ def _cursor(value: str | None) -> int | None:
 
     if value is None or value == "":
         return None
-    if not value.isdigit():
+    if not value.isdigit() or int(value) > MAX_ID:
         raise InvalidInput(f"cursor {value[:40]!r} is not one this API gave", hint="Pass next_cursor as it was.")
     return int(value)
 
@@ -90,7 +94,7 @@ def _cursor(value: str | None) -> int | None:
 @router.get("/audits", response_model=AuditPageOut, summary="Audit reports, newest first")
 def list_audits(
     actor: ApiViewer,
-    connection_id: Annotated[int | None, Query(description="only this channel's")] = None,
+    connection_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="only this channel's")] = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=audits.PAGE_MAX)] = 50,
 ) -> AuditPageOut:
@@ -102,7 +106,7 @@ def list_audits(
 
 
 @router.get("/audits/{run_id}", response_model=AuditReportOut, summary="One audit report with its findings")
-def get_audit(actor: ApiViewer, run_id: int) -> AuditReportOut:
+def get_audit(actor: ApiViewer, run_id: RunId) -> AuditReportOut:
     report = audits.get_audit(actor.scope, run_id)
     return AuditReportOut(
         **report.audit.as_dict(),

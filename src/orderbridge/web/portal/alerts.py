@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import Response
 
 from orderbridge.domain.roles import Role
@@ -26,6 +26,9 @@ from orderbridge.web.templating import templates_of
 router = APIRouter(include_in_schema=False)
 
 SETTINGS = "/settings/notifications"
+#: database ids are 64-bit: a larger number is refused as input (422), never sent to the database
+MAX_ID = 2**63 - 1
+AlertId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 KINDS: dict[str, str] = {
     "connection_failing": N_("Connection failing"),
@@ -66,7 +69,9 @@ def _helpers() -> dict[str, Any]:
 
 
 @router.get("/alerts")
-def alerts_page(request: Request, actor: Viewer, cursor: Annotated[int | None, Query(ge=1)] = None) -> Response:
+def alerts_page(
+    request: Request, actor: Viewer, cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None
+) -> Response:
     screen = notify.alerts_screen(actor.scope, before_id=cursor)
     return templates_of(request).render(
         request,
@@ -76,7 +81,7 @@ def alerts_page(request: Request, actor: Viewer, cursor: Annotated[int | None, Q
 
 
 @router.get("/alerts/{alert_id}")
-def alert_page(request: Request, actor: Viewer, alert_id: int) -> Response:
+def alert_page(request: Request, actor: Viewer, alert_id: AlertId) -> Response:
     detail = notify.get_alert(actor.scope, alert_id)
     return templates_of(request).render(
         request,
@@ -95,8 +100,8 @@ def alert_page(request: Request, actor: Viewer, alert_id: int) -> Response:
 def acknowledge(
     request: Request,
     actor: Operator,
-    alert_id: int,
-    generation: Annotated[int | None, Form()] = None,
+    alert_id: AlertId,
+    generation: Annotated[int | None, Form(ge=1, le=2**31 - 1)] = None,
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     alert = notify.acknowledge_alert(actor, alert_id, generation=generation)

@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from babel.numbers import format_decimal
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import Response
 
 from orderbridge.domain.roles import Role
+from orderbridge.errors import InvalidInput
 from orderbridge.services import audits
 from orderbridge.web import i18n
 from orderbridge.web.deps import Operator, Viewer
@@ -22,6 +23,10 @@ from orderbridge.web.i18n import N_, gettext
 from orderbridge.web.templating import templates_of
 
 router = APIRouter(include_in_schema=False)
+
+#: database ids are 64-bit: a larger number is refused as input (422), never sent to the database
+MAX_ID = 2**63 - 1
+RunId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 #: why an audit found an order missing, and where to look (``services/reconcile.CAUSES``)
 CAUSES: dict[str, tuple[str, str]] = {
@@ -90,20 +95,30 @@ def _helpers() -> dict[str, object]:
     }
 
 
+def _id(value: str) -> int | None:
+    """The filter form's channel: empty for every channel (the form sends ``connection_id=``)."""
+    if not value.strip():
+        return None
+    if not value.strip().isdigit() or not 1 <= int(value) <= MAX_ID:
+        raise InvalidInput(f"connection id {value[:20]!r} is not a number", hint="Pick a channel from the list.")
+    return int(value)
+
+
 @router.get("/audits")
 def audits_page(
     request: Request,
     actor: Viewer,
-    connection_id: Annotated[int | None, Query()] = None,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
+    connection_id: Annotated[str, Query(max_length=20, description="a channel's id; empty: every channel")] = "",
+    cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
-    screen = audits.audits_screen(actor.scope, connection_id=connection_id, before_id=cursor)
+    channel = _id(connection_id)
+    screen = audits.audits_screen(actor.scope, connection_id=channel, before_id=cursor)
     return templates_of(request).render(
         request,
         "audits.html",
         {
             "screen": screen,
-            "connection_id": connection_id,
+            "connection_id": channel,
             "can_run": actor.principal.role.allows(Role.OPERATOR),
             "recent_hours": round(actor.scope.settings.reconcile_recent_window_s / 3600),
             "full_days": round(actor.scope.settings.reconcile_full_window_s / 86400),
@@ -113,7 +128,7 @@ def audits_page(
 
 
 @router.get("/audits/{run_id}")
-def audit_page(request: Request, actor: Viewer, run_id: int) -> Response:
+def audit_page(request: Request, actor: Viewer, run_id: RunId) -> Response:
     report = audits.get_audit(actor.scope, run_id)
     return templates_of(request).render(
         request,
@@ -127,7 +142,7 @@ def audit_page(request: Request, actor: Viewer, run_id: int) -> Response:
 def run_audit(
     request: Request,
     actor: Operator,
-    connection_id: Annotated[int, Form()],
+    connection_id: Annotated[int, Form(ge=1, le=MAX_ID)],
     window: Annotated[str, Form(max_length=20)] = "recent",
 ) -> Response:
     queued = audits.request_audit(actor, connection_id, window=window)
