@@ -45,7 +45,16 @@ from orderbridge.web import errors as web_errors
 from orderbridge.web import i18n
 from orderbridge.web import portal as portal_package
 from orderbridge.web.metrics import HubMetrics
-from orderbridge.web.security import LANG_COOKIE, ASGIApp, CookieSigner, Receive, Scope, SecurityHeaders, Send
+from orderbridge.web.security import (
+    LANG_COOKIE,
+    ASGIApp,
+    CookieSigner,
+    Receive,
+    Scope,
+    SecurityHeaders,
+    Send,
+    same_token,
+)
 from orderbridge.web.templating import Templates
 
 log = structlog.get_logger("orderbridge.web")
@@ -174,13 +183,39 @@ def create_app(hub: Hub, *, metrics: HubMetrics | None = None, wake: Callable[[]
             log.exception("webhook.internal_error", connection=connection, error=f"{type(exc).__name__}: {exc}")
             return _answer(WebhookOutcome(503, "error", f"internal error ({type(exc).__name__}); not recorded"))
 
+    def operator(request: Request) -> bool:
+        """Whether the caller may read the operations detail (decision 125): always when no
+        ``ops_token`` is set, else only with ``Authorization: Bearer <ops_token>``."""
+        expected = hub.settings.ops_token
+        if not expected:
+            return True
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and same_token(expected, given.strip())
+
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> JSONResponse:
+    def healthz(request: Request) -> JSONResponse:
         report = hub_health(hub)
-        return JSONResponse(report, status_code=503 if report["status"] == "failing" else 200)
+        status = 503 if report["status"] == "failing" else 200
+        if not operator(request):
+            return JSONResponse({"status": report["status"], "at": report["at"]}, status_code=status)
+        return JSONResponse(report, status_code=status)
 
     @app.get("/metrics", include_in_schema=False)
-    def prometheus() -> Response:
+    def prometheus(request: Request) -> Response:
+        if not operator(request):
+            return JSONResponse(
+                {
+                    "error": {
+                        "code": "not_signed_in",
+                        "message": "/metrics needs the operations token",
+                        "hint": "Send Authorization: Bearer <ORDERBRIDGE_OPS_TOKEN>.",
+                        "field": None,
+                        "fix": None,
+                    }
+                },
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return app
