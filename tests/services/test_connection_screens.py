@@ -78,6 +78,20 @@ def test_a_permission_the_remote_refuses_is_shown_with_its_reason_and_nothing_is
         assert _count_connections(hub) == 0
 
 
+def test_a_shopify_token_without_the_scopes_the_hub_uses_fails_the_test_naming_them(hub: Hub) -> None:
+    with portal_world(hub, connect=False) as w:
+        w.shop.scopes = ("read_products", "read_fulfillments")
+        with pytest.raises(ConnectionTestFailed) as refused:
+            create_connection(w.scope, "shop", "shopify", w.shop_url, {"access_token": SHOP_TOKEN}, by=w.actor())
+        check = refused.value.check
+        assert check.code == "connection_permission_denied"
+        assert "read_orders" in check.message and "write_merchant_managed_fulfillment_orders" in check.message
+        assert "read_products" in check.message and "scopes" in check.hint
+        assert _count_connections(hub) == 0
+        w.shop.scopes = ("read_orders", "write_merchant_managed_fulfillment_orders")
+        assert try_connection(w.scope, "shopify", w.shop_url, {"access_token": SHOP_TOKEN}).ok
+
+
 def test_input_the_hub_can_judge_is_refused_before_the_remote_is_asked(hub: Hub) -> None:
     with portal_world(hub, connect=False) as w:
         for url, creds, code in [
