@@ -47,4 +47,6 @@ class ThreadSyncRunner:
             future.result(timeout=timeout)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=False)
+        """Stop taking requests; a sync still running finishes in its thread (a process killed
+        meanwhile loses nothing: the next sync resumes from the committed cursor)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)

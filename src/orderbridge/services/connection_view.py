@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from orderbridge.connectors import registry
 from orderbridge.connectors.base import Capability, Role, WebhookSubscription
 from orderbridge.domain.order import FulfilmentStatus, PaymentStatus
 from orderbridge.domain.rules import DownloadRules
@@ -331,3 +332,31 @@ def reregister_webhooks(scope: Scope, connection_id: int, *, by: Actor) -> list[
         {"ok": True, "topics": sorted(s.topic for s in subs)},
     )
     return subs
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    """A connector kind as the "add a connection" form offers it."""
+
+    kind: str
+    title: str
+    role: str
+    credentials: tuple[CredentialState, ...]
+    docs: str
+
+
+def connection_kinds() -> list[KindInfo]:
+    """Every registered kind, channels first, with its declared credentials (none is set yet)."""
+    found = [
+        KindInfo(
+            d.kind,
+            d.title,
+            d.role.value,
+            tuple(
+                CredentialState(f.name, f.description, f.required, f.secret, f.example, False) for f in d.credentials
+            ),
+            d.docs,
+        )
+        for d in registry.declarations()
+    ]
+    return sorted(found, key=lambda k: (k.role != Role.CHANNEL.value, k.title))

@@ -124,9 +124,9 @@ def set_mapping(scope: Scope, kind: str, source: str, target: str, destination_i
     with scope.db.transaction() as conn:
         dest = _destination(scope, conn, destination_id)
         _needs(dest, mk)
-        _upsert(conn, scope, dest, mk, source, target)
+        mapping_id = _upsert(conn, scope, dest, mk, source, target)
         released, still = _release(conn, scope, mk, source)
-    return MappingResult(mk.value, source, target, released, still)
+    return MappingResult(mk.value, source, target, released, still, mapping_id)
 
 
 def import_mappings(
@@ -777,3 +777,57 @@ def _defused(value: str) -> str:
 def _restored(value: str) -> str:
     """The value an exported cell holds (the inverse of :func:`_defused`)."""
     return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA) else value
+
+
+@dataclass(frozen=True)
+class MappingDestination:
+    """A destination the mappings screen offers, with the kinds of mapping it takes."""
+
+    id: int
+    name: str
+    title: str
+    kinds: tuple[str, ...]
+
+
+def mapping_destinations(scope: Scope) -> list[MappingDestination]:
+    with scope.read() as conn:
+        rows = scope.connections(conn, Role.DESTINATION)
+    return [
+        MappingDestination(
+            r.id, r.name, r.declaration.title, tuple(sorted(k.value for k in r.declaration.mapping_kinds))
+        )
+        for r in rows
+        if r.declaration.mapping_kinds
+    ]
+
+
+@dataclass(frozen=True)
+class MappingAction:
+    at: datetime
+    who: str
+    action: str
+    summary: str
+    address: str | None
+    mapping_id: int | None
+
+
+def recent_mapping_actions(scope: Scope, limit: int = 20) -> list[MappingAction]:
+    """The latest changes to the tenant's mappings, deleted ones included (newest first)."""
+    with scope.read() as conn:
+        rows = conn.execute(
+            select(user_actions)
+            .where(user_actions.c.tenant_id == scope.tenant_id, user_actions.c.object_type == "mapping")
+            .order_by(user_actions.c.id.desc())
+            .limit(max(1, min(limit, 200)))
+        ).all()
+    return [
+        MappingAction(
+            r.at,
+            str(r.actor_name),
+            str(r.action),
+            str(r.summary),
+            r.address,
+            int(r.object_id) if r.object_id and str(r.object_id).isdigit() else None,
+        )
+        for r in rows
+    ]
