@@ -20,7 +20,7 @@ from orderbridge.connectors import registry
 from orderbridge.connectors.base import Capability, Role, WebhookSubscription
 from orderbridge.domain.order import FulfilmentStatus, PaymentStatus
 from orderbridge.domain.rules import DownloadRules
-from orderbridge.errors import InvalidInput, OrderBridgeError
+from orderbridge.errors import InvalidInput, NotFound, OrderBridgeError
 from orderbridge.services.audit_trail import ActionInfo, actions_on, record_action
 from orderbridge.services.connections import CredentialState, credential_status
 from orderbridge.services.health import JOBS, job_health
@@ -304,6 +304,8 @@ def connection_detail(scope: Scope, connection_id: int) -> ConnectionDetail:
 
 def connection_id_named(scope: Scope, name: str) -> int:
     """The id of the tenant's connection called ``name`` (NotFound otherwise: alerts link by name)."""
+    if not name or len(name) > 100 or any(ord(ch) < 32 for ch in name):  # no connection can be named so
+        raise NotFound(f"no connection named {name[:40]!r}")
     return scope.connection_id(name)
 
 

@@ -328,6 +328,8 @@ def list_mappings(
             where.append(mappings.c.destination_id == destination_id)
         if kind:
             where.append(mappings.c.kind == _kind(kind).value)
+        if search and "\x00" in search:
+            raise InvalidInput("the search text contains a NUL character", code="search_invalid")
         if search and search.strip():
             needle = f"%{search.strip().lower()}%"
             where.append(

@@ -236,3 +236,25 @@ def test_values_from_the_channel_are_escaped_on_the_mappings_screen(portal: Port
         page = portal.signed_in("operator").get("/mappings").text
         assert "<script>alert(1)</script>" not in page and "<img src=x" not in page
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_hostile_input_is_answered_4xx_never_5xx(portal: Portal) -> None:
+    with connected(portal):
+        api = portal.api("operator")
+        operator = portal.signed_in("operator")
+        answers = [
+            api.get("/api/v1/mappings", params={"q": "a\x00b"}),
+            api.get("/api/v1/mappings", params={"page": "0"}),
+            api.get("/api/v1/mappings/9223372036854775808"),
+            api.post("/api/v1/mappings", json={"kind": "sku", "source": "a\x00", "target": "b"}),
+            api.post("/api/v1/mappings", json={"kind": "colour", "source": "a", "target": "b"}),
+            api.put("/api/v1/mappings/1", json={"target": "x" * 301}),
+            api.post("/api/v1/mappings/import", content=b"\xff\xfe\x00", headers={"Content-Type": "text/csv"}),
+            api.post("/api/v1/mappings/import", content=b'source,target\n"unterminated', params={"kind": "sku"}),
+            api.post("/api/v1/mappings/import", content=b"source,target\na\x00,b\n", params={"kind": "sku"}),
+            operator.get("/mappings", params={"q": "\x00"}),
+            operator.get("/mappings", params={"destination_id": "x"}),
+            operator.get("/connections/by-name/a%00b"),
+            operator.post_form("/mappings", {"kind": "sku", "source": "a", "target": "b", "destination_id": "-1"}),
+        ]
+        assert all(400 <= a.status_code < 500 for a in answers), [(a.request.url, a.status_code) for a in answers]
