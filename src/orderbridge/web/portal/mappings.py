@@ -31,9 +31,9 @@ MAX_UPLOAD_BYTES = 4 * 1024 * 1024
 
 KINDS: dict[str, str] = {"sku": N_("SKU"), "shipping": N_("Shipping method")}
 IMPORT_STATUSES: dict[str, str] = {
-    "added": N_("Added"),
-    "updated": N_("Updated"),
-    "unchanged": N_("Unchanged"),
+    "added": N_("New mapping"),
+    "updated": N_("Target changed"),
+    "unchanged": N_("Already so"),
     "error": N_("Error"),
     "not_applied": N_("Not applied"),
 }
