@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -54,6 +57,18 @@ def connect(scope: Scope, name: str, kind: str, base_url: str) -> ConnectionRow:
     )
 
 
+@dataclass
+class DemoRun:
+    """A finished demo run whose sandboxes and hub are still up: its accounting (``result``), the hub
+    over the demo's database, and the settings it was made with — what ``orderbridge demo`` serves
+    the portal over, and what ``--screenshots`` photographs."""
+
+    result: dict[str, Any]
+    hub: Hub
+    settings: Settings
+    data_dir: Path
+
+
 def run_demo(
     *,
     orders: int = 300,
@@ -62,6 +77,22 @@ def run_demo(
     quiet: bool = False,
     console: Console | None = None,
 ) -> dict[str, Any]:
+    """Run the demo and return its accounting; everything it started is stopped again."""
+    with demo_world(orders=orders, seed=seed, data_dir=data_dir, quiet=quiet, console=console) as run:
+        return run.result
+
+
+@contextmanager
+def demo_world(
+    *,
+    orders: int = 300,
+    seed: int = 7,
+    data_dir: Path | None = None,
+    quiet: bool = False,
+    console: Console | None = None,
+) -> Iterator[DemoRun]:
+    """Run the whole flow, then yield it with the sandboxes and the hub still running; on leaving,
+    stop them (and remove the temporary data directory, when none was given)."""
     from orderbridge.runtime.worker import run_cycle
     from orderbridge.sandboxes.shipstation.app import create_sandbox as shipstation_sandbox
     from orderbridge.sandboxes.shopify import generator
@@ -73,52 +104,50 @@ def run_demo(
         if not quiet:
             out.print(message)
 
-    tmp = None
-    if data_dir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="orderbridge-demo-")
-        data_dir = Path(tmp.name)
-    settings = Settings(data_dir=data_dir, demo=True, database_url=None, secret_key=None)
-    shop_state, shop_app = shopify_sandbox(orders=orders, seed=seed, realistic=True, limits=True)
-    ss_state, ss_app = shipstation_sandbox(
-        limits=False, ship_after_seconds=0.0, partial_rate=0.1, void_rate=0.05, seed=seed
-    )
-    started = time.monotonic()
-    with run_in_thread(shop_app) as shop, run_in_thread(ss_app) as ss:
+    with ExitStack() as stack:
+        if data_dir is None:
+            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="orderbridge-demo-")))
+        settings = Settings(data_dir=data_dir, demo=True, database_url=None, secret_key=None)
+        shop_state, shop_app = shopify_sandbox(orders=orders, seed=seed, realistic=True, limits=True)
+        ss_state, ss_app = shipstation_sandbox(
+            limits=False, ship_after_seconds=0.0, partial_rate=0.1, void_rate=0.05, seed=seed
+        )
+        started = time.monotonic()
+        shop = stack.enter_context(run_in_thread(shop_app))
+        ss = stack.enter_context(run_in_thread(ss_app))
         say(f"Shopify sandbox with {orders} orders on {shop.base_url}; ShipStation sandbox on {ss.base_url}")
         hub = Hub.from_settings(settings)
-        try:
-            scope = Scope.named(hub, "default")  # the demo's own database: its one tenant
-            shop_id = connect(scope, "shop", "shopify", shop.base_url).id
-            warehouse = connect(scope, "warehouse", "shipstation", ss.base_url)
-            needs = warehouse.declaration.mapping_kinds
-            unstocked = set(generator.UNSTOCKED_SKUS)
-            if MappingKind.SKU in needs:
-                for sku, _title, _price in generator.CATALOG:
-                    if sku not in unstocked:
-                        set_mapping(scope, "sku", sku, sku, warehouse.id)
-            if MappingKind.SHIPPING in needs:
-                for i, method in enumerate(generator.SHIPPING_METHODS):
-                    service = f"ups:ups_{['ground', '2nd_day_air', 'next_day_air'][i % 3]}"
-                    set_mapping(scope, "shipping", method, service, warehouse.id)
-            say("mapped the 3PL's SKUs and the usual shipping methods; syncing…")
-            first = run_cycle(scope)  # pull, post, (shipments not yet due/seen), push
-            say(
-                f"pulled {sum(s['fetched'] for s in first.syncs)} orders; posted "
-                f"{sum(p['posted'] for p in first.posts)}; reading shipments back…"
-            )
-            say("pushing the warehouse's shipments to Shopify as fulfilments (within its API rate limits)…")
-            second = run_cycle(scope, sync=False)  # shipments → fulfilment pushes
-            third = run_cycle(scope, sync=False)  # reshipments after voided labels
-            say(
-                "re-reading the orders the fulfilments changed — paged GraphQL within Shopify's query-cost "
-                "budget (Standard plan), about a minute…"
-            )
-            run_cycle(scope, post=False, shipments=False, push=False)  # fulfilments changed the orders: re-read
-            acct = accounting(scope)
-            say("auditing: the channel's order list against the ledger…")
-            audit = reconcile(scope, shop_id, since=hub.now() - timedelta(days=AUDIT_DAYS)).as_dict()
-        finally:
-            hub.close()
+        stack.callback(hub.close)
+        scope = Scope.named(hub, "default")  # the demo's own database: its one tenant
+        shop_id = connect(scope, "shop", "shopify", shop.base_url).id
+        warehouse = connect(scope, "warehouse", "shipstation", ss.base_url)
+        needs = warehouse.declaration.mapping_kinds
+        unstocked = set(generator.UNSTOCKED_SKUS)
+        if MappingKind.SKU in needs:
+            for sku, _title, _price in generator.CATALOG:
+                if sku not in unstocked:
+                    set_mapping(scope, "sku", sku, sku, warehouse.id)
+        if MappingKind.SHIPPING in needs:
+            for i, method in enumerate(generator.SHIPPING_METHODS):
+                service = f"ups:ups_{['ground', '2nd_day_air', 'next_day_air'][i % 3]}"
+                set_mapping(scope, "shipping", method, service, warehouse.id)
+        say("mapped the 3PL's SKUs and the usual shipping methods; syncing…")
+        first = run_cycle(scope)  # pull, post, (shipments not yet due/seen), push
+        say(
+            f"pulled {sum(s['fetched'] for s in first.syncs)} orders; posted "
+            f"{sum(p['posted'] for p in first.posts)}; reading shipments back…"
+        )
+        say("pushing the warehouse's shipments to Shopify as fulfilments (within its API rate limits)…")
+        second = run_cycle(scope, sync=False)  # shipments → fulfilment pushes
+        third = run_cycle(scope, sync=False)  # reshipments after voided labels
+        say(
+            "re-reading the orders the fulfilments changed — paged GraphQL within Shopify's query-cost "
+            "budget (Standard plan), about a minute…"
+        )
+        run_cycle(scope, post=False, shipments=False, push=False)  # fulfilments changed the orders: re-read
+        acct = accounting(scope)
+        say("auditing: the channel's order list against the ledger…")
+        audit = reconcile(scope, shop_id, since=hub.now() - timedelta(days=AUDIT_DAYS)).as_dict()
         with httpx.Client(base_url=shop.base_url, headers={"X-Shopify-Access-Token": "shpat_sandbox"}) as client:
             channel_total = int(
                 client.get("/admin/api/2025-01/orders/count.json", params={"status": "any"}).json()["count"]
@@ -126,27 +155,27 @@ def run_demo(
         docs = ss_state.orders_by_key()
         twice = sum(1 for key in docs if ss_state.create_count(key) > 1)
         fulfilments = len(shop_state.entries("fulfillment"))
-    if tmp is not None:
-        tmp.cleanup()
-    crashed = first.crashed + second.crashed + third.crashed
-    posted, held, skipped = acct["posted"], acct["held"], acct["skipped"]
-    return {
-        "channel_orders": channel_total,
-        "posted": posted,
-        "held": held,
-        "skipped": skipped,
-        "ready": acct["ready"],
-        "unaccounted": channel_total - posted - held - skipped,
-        "held_by_reason": acct["held_by_reason"],
-        "skipped_by_reason": acct["skipped_by_reason"],
-        "fulfilled": acct["fulfilled"],
-        "destination_documents": len(docs),
-        "destination_posted_twice": twice,
-        "fulfilments_pushed": fulfilments,
-        "shipments_read": sum(s["shipments_new"] for c in (first, second, third) for s in c.shipments),
-        "crashed_jobs": crashed,
-        "audit": {
-            k: audit[k] for k in ("summary", "channel_count", "ledger_count", "recovered", "missing", "api_requests")
-        },
-        "seconds": round(time.monotonic() - started, 2),
-    }
+        crashed = first.crashed + second.crashed + third.crashed
+        posted, held, skipped = acct["posted"], acct["held"], acct["skipped"]
+        result = {
+            "channel_orders": channel_total,
+            "posted": posted,
+            "held": held,
+            "skipped": skipped,
+            "ready": acct["ready"],
+            "unaccounted": channel_total - posted - held - skipped,
+            "held_by_reason": acct["held_by_reason"],
+            "skipped_by_reason": acct["skipped_by_reason"],
+            "fulfilled": acct["fulfilled"],
+            "destination_documents": len(docs),
+            "destination_posted_twice": twice,
+            "fulfilments_pushed": fulfilments,
+            "shipments_read": sum(s["shipments_new"] for c in (first, second, third) for s in c.shipments),
+            "crashed_jobs": crashed,
+            "audit": {
+                k: audit[k]
+                for k in ("summary", "channel_count", "ledger_count", "recovered", "missing", "api_requests")
+            },
+            "seconds": round(time.monotonic() - started, 2),
+        }
+        yield DemoRun(result, hub, settings, data_dir)
