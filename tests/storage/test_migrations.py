@@ -399,3 +399,34 @@ def test_0008_gives_held_pushes_reasons_by_checking_them_again_and_names_the_pus
     with engine.connect() as conn:
         assert "push_id" not in {c["name"] for c in inspect(conn).get_columns("order_reasons")}
         assert conn.execute(text("SELECT count(*) FROM fulfilment_pushes")).scalar_one() == 2
+
+
+def test_0009_adds_users_sessions_tokens_and_an_append_only_audit_trail_and_drops_them_again(engine: Engine) -> None:
+    migrate(engine, "upgrade", "0009")
+    added = {"users", "web_sessions", "api_tokens", "login_attempts", "user_actions", "tenant_settings"}
+    with engine.connect() as conn:
+        assert added <= set(inspect(conn).get_table_names())
+        tenant_id = conn.execute(text("SELECT id FROM tenants WHERE slug = 'default'")).scalar_one()
+    user = (
+        "INSERT INTO users (tenant_id, email, name, password_hash, role, locale, created_at, password_changed_at)"
+        " VALUES (:t, :email, 'A', '$argon2id$…', :role, 'en', :at, :at)"
+    )
+    with engine.begin() as conn:
+        conn.execute(text(user), {"t": tenant_id, "email": "a@example.com", "role": "admin", "at": AT})
+    for email, role in (("a@example.com", "viewer"), ("b@example.com", "owner")):  # unique e-mail; CHECK on role
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(text(user), {"t": tenant_id, "email": email, "role": role, "at": AT})
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO user_actions (tenant_id, at, actor_kind, actor_name, action, object_type, summary)"
+                " VALUES (:t, :at, 'cli', 'cli:ops', 'user.add', 'user', 'added a@example.com')"
+            ),
+            {"t": tenant_id, "at": AT},
+        )
+    with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
+        conn.execute(text("DELETE FROM user_actions"))
+    migrate(engine, "downgrade", "0008")
+    with engine.connect() as conn:
+        assert not added & set(inspect(conn).get_table_names())
+    migrate(engine, "upgrade", "head")  # and up again: nothing of the first run is left behind
