@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -179,3 +179,62 @@ def demo_world(
             "seconds": round(time.monotonic() - started, 2),
         }
         yield DemoRun(result, hub, settings, data_dir)
+
+
+#: the demo portal's sign-in — published here, so only ever made in a demo's own database
+DEMO_EMAIL = "demo@orderbridge.example"
+DEMO_PASSWORD = "orderbridge-demo"
+
+
+def demo_login(run: DemoRun) -> tuple[str, str]:
+    """The demo's admin user (made once; the demo's database is its own), as ``(email, password)``."""
+    from orderbridge.domain.roles import Role
+    from orderbridge.errors import Conflict
+    from orderbridge.services.auth import create_user
+
+    if not run.settings.demo:
+        raise AssertionError("the demo login is published: it is only made in a demo's database")
+    with suppress(Conflict):  # a kept --data-dir already has it
+        create_user(Scope.named(run.hub, "default"), DEMO_EMAIL, "Demo admin", DEMO_PASSWORD, Role.ADMIN, by=None)
+    return DEMO_EMAIL, DEMO_PASSWORD
+
+
+@contextmanager
+def portal_running(run: DemoRun, *, port: int | None = None) -> Iterator[str]:
+    """The portal over the demo's data on a free local port (``port``: that one) with the embedded
+    worker running, so Sync now and the other actions work; yields its URL."""
+    import threading
+
+    from orderbridge.runtime.worker import serve
+    from orderbridge.web.app import create_app
+    from orderbridge.web.metrics import HubMetrics
+
+    stop, wake = threading.Event(), threading.Event()
+    metrics = HubMetrics(run.hub)
+    run.hub.observer = metrics
+    worker = threading.Thread(target=serve, args=(run.hub, stop), kwargs={"wake": wake}, name="worker", daemon=True)
+    worker.start()
+    try:
+        with run_in_thread(create_app(run.hub, metrics=metrics, wake=wake.set), port=port) as server:
+            yield server.base_url
+    finally:
+        stop.set()
+        worker.join(timeout=60)
+
+
+def serve_portal(run: DemoRun, *, port: int, say: Callable[[str], None]) -> None:
+    """Serve the portal over the demo's data until Ctrl-C (or SIGTERM), saying where and how to sign in."""
+    import signal
+    import threading
+
+    email, password = demo_login(run)
+    stopped = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stopped.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with portal_running(run, port=port) as url:
+            say(f"The portal is serving the demo's data on {url}")
+            say(f"Sign in as {email} with the password {password} — Ctrl-C stops.")
+            stopped.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
