@@ -61,7 +61,8 @@ def hostile_order(sku: str) -> dict[str, Any]:
 DOM_PROBE = """() => {
   const hits = {scripts: [], images: [], svgs: [], handlers: [], flag: window.obXss === 1};
   for (const s of document.querySelectorAll('script')) {
-    if ((s.textContent || '').includes('ob-xss') || (s.textContent || '').includes('obXss')) hits.scripts.push(s.outerHTML);
+    const text = s.textContent || '';
+    if (text.includes('ob-xss') || text.includes('obXss')) hits.scripts.push(s.outerHTML);
   }
   for (const i of document.querySelectorAll('img[src="x"]')) hits.images.push(i.outerHTML);
   for (const v of document.querySelectorAll('svg[onload]')) hits.svgs.push(v.outerHTML);
