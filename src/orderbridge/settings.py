@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     digest_every_s: float = Field(default=86400.0, gt=0)
 
     # --- portal sign-in (services/auth.py; decision 91) ------------------------------------------
+    #: a bearer token for the operations endpoints: when set, ``/metrics`` needs it and ``/healthz``
+    #: shows its per-connection detail only with it (without it: the overall status alone, for a
+    #: load balancer); unset, both are open — fit for a hub listening on 127.0.0.1 only
+    ops_token: str | None = Field(default=None, min_length=16)
     #: a portal session ends this long after sign-in, however busy (12 h: a working day)
     session_max_age_s: float = Field(default=12 * 3600.0, gt=0)
     #: … and after this long without a request (2 h)

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from orderbridge.errors import InvalidInput
-from orderbridge.services.principals import Actor
+from orderbridge.services.principals import Actor, Principal
 from orderbridge.services.scope import Scope
 from orderbridge.storage.repos import user_actions as action_repo
 
@@ -111,6 +111,13 @@ def recent_actions(scope: Scope, limit: int = 100, before_id: int | None = None)
     """The tenant's latest actions, newest first; the next page starts ``before_id`` = the last id shown."""
     with scope.read() as conn:
         rows = action_repo.recent(conn, scope.tenant_id, _bounded(limit), before_id)
+    return [ActionInfo.from_row(r) for r in rows]
+
+
+def actions_by(scope: Scope, principal: Principal, limit: int = 50) -> list[ActionInfo]:
+    """What one user (or token) did in the tenant, newest first (their account page)."""
+    with scope.read() as conn:
+        rows = action_repo.by_actor(conn, scope.tenant_id, principal.kind, principal.id, _bounded(limit))
     return [ActionInfo.from_row(r) for r in rows]
 
 

@@ -65,3 +65,15 @@ def recent(conn: Connection, tenant_id: int, limit: int, before_id: int | None) 
     if before_id is not None:
         stmt = stmt.where(user_actions.c.id < before_id)
     return list(conn.execute(stmt.order_by(user_actions.c.id.desc()).limit(limit)).all())
+
+
+def by_actor(conn: Connection, tenant_id: int, actor_kind: str, actor_id: int | None, limit: int) -> list[Any]:
+    """One person's or token's latest actions (newest first), for their own account page."""
+    cond = user_actions.c.actor_id.is_(None) if actor_id is None else user_actions.c.actor_id == actor_id
+    stmt = (
+        select(user_actions)
+        .where(user_actions.c.tenant_id == tenant_id, user_actions.c.actor_kind == actor_kind, cond)
+        .order_by(user_actions.c.id.desc())
+        .limit(limit)
+    )
+    return list(conn.execute(stmt).all())
