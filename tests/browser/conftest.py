@@ -79,8 +79,9 @@ class Watched:
     """What a page did that a test may assert on: dialogs opened, console errors, uncaught errors."""
 
     dialogs: list[str] = field(default_factory=list)
-    console_errors: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)  # "failed to load" ones are in bad_responses
     page_errors: list[str] = field(default_factory=list)
+    bad_responses: list[str] = field(default_factory=list)  # subresources answered ≥ 400 (not the favicon)
 
 
 def _artefact_name(nodeid: str, suffix: str) -> str:
@@ -100,7 +101,18 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
         dialog.accept()  # hx-confirm's confirmation: a test that clicks an irreversible action accepts it
 
     p.on("dialog", on_dialog)
-    p.on("console", lambda m: watched.console_errors.append(m.text) if m.type == "error" else None)
+
+    def on_console(message: Any) -> None:
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            watched.console_errors.append(message.text)
+
+    def on_response(response: Any) -> None:
+        sub = response.request.resource_type != "document"
+        if response.status >= 400 and sub and not response.url.endswith("/favicon.ico"):  # Chromium asks for it
+            watched.bad_responses.append(f"{response.status} {response.url}")
+
+    p.on("console", on_console)
+    p.on("response", on_response)
     p.on("pageerror", lambda e: watched.page_errors.append(str(e)))
     try:
         yield p
@@ -137,3 +149,21 @@ def assert_accessible(p: Any, what: str = "", *, impacts: tuple[str, ...] = BLOC
             targets = ", ".join(" ".join(map(str, n.get("target", []))) for n in v.get("nodes", [])[:5])
             lines.append(f"- {v['id']} ({v['impact']}): {v['help']} — {targets}  [{v.get('helpUrl', '')}]")
         raise AssertionError("\n".join(lines))
+
+
+def sign_in(p: Any, world: World, role: str = "admin", *, next_path: str = "/account") -> None:
+    """Sign in through the real form as the world's user of ``role``; wait until the page asked for."""
+    from tests.browser.world import PASSWORD
+
+    p.goto(f"{world.url}/login?next={next_path}")
+    p.get_by_label("E-mail address").fill(world.email(role))
+    p.get_by_label("Password").fill(PASSWORD)
+    p.get_by_role("button", name="Sign in").click()
+    p.wait_for_url(f"{world.url}{next_path}")
+
+
+@pytest.fixture
+def signed_in(page: Any, world: World) -> Any:
+    """A page signed in as the world's admin, on /account."""
+    sign_in(page, world, "admin")
+    return page

@@ -14,6 +14,8 @@ IMG = "<img src=x onerror=alert('ob-xss-img')>"
 SVG = "\"><svg onload=alert('ob-xss-svg')>"
 PAYLOADS = (SCRIPT, IMG, SVG)
 ALL = "".join(PAYLOADS)
+#: the hostile order's number (its ``name`` in Shopify)
+NUMBER = f"#9{SVG}"
 
 
 def hostile_order(sku: str) -> dict[str, Any]:
@@ -36,7 +38,7 @@ def hostile_order(sku: str) -> dict[str, Any]:
         "phone": "+1 415 555 0100",
     }
     return {
-        "name": f"#9{SVG}",
+        "name": NUMBER,
         "note": ALL,
         "tags": [SCRIPT, IMG, SVG],
         "email": "xss@example.com",

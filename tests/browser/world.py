@@ -28,12 +28,14 @@ from sqlalchemy import func, select
 
 from orderbridge.cli.present import PRESENTATION
 from orderbridge.crypto import generate_key
+from orderbridge.domain.roles import Role
 from orderbridge.sandboxes.base import run_in_thread
 from orderbridge.sandboxes.shipstation.app import create_sandbox as shipstation_sandbox
 from orderbridge.sandboxes.shipstation.state import ShipStationState
 from orderbridge.sandboxes.shopify import generator
 from orderbridge.sandboxes.shopify.app import create_sandbox as shopify_sandbox
 from orderbridge.sandboxes.shopify.state import ShopifyState
+from orderbridge.services.auth import create_user
 from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import set_mapping
@@ -47,6 +49,7 @@ SHOP_TOKEN = "shpat_sandbox"
 SHOP_SECRET = "shpss_browser"
 #: the SKU the warehouse has no mapping for: the orders carrying it are held (sku_unmapped)
 HELD_SKU = generator.UNSTOCKED_SKUS[0]
+PASSWORD = "correct horse battery staple"
 PLAIN_ORDERS = 12
 HELD_ORDERS = 3
 
@@ -61,6 +64,11 @@ class World:
     warehouse_id: int
     wake: threading.Event
     held_ids: list[str] = field(default_factory=list)  # the held orders' channel ids
+    app: Any = None  # the FastAPI app served (its route table)
+
+    def email(self, role: str) -> str:
+        """The sign-in of the default tenant's user of ``role`` (each role has one; PASSWORD)."""
+        return f"{role}@browser.example.com"
 
     @property
     def scope(self) -> Scope:
@@ -108,19 +116,25 @@ def settings_for(data_dir: Path, database_url: str) -> Settings:
         cursor_overlap_s=5,
         lease_ttl_s=30,
         webhooks=False,  # the worker polls; the sandbox's webhooks are not subscribed
+        password_time_cost=1,  # cheap argon2: every test signs someone in
+        password_memory_kib=1024,
+        password_parallelism=1,
     )
 
 
 @contextmanager
-def running_world(data_dir: Path, template: Path, *, seed: Callable[[World], None] | None = None) -> Iterator[World]:
-    """Start everything on a fresh copy of the migrated SQLite ``template``; stop it all afterwards."""
+def running_world(
+    data_dir: Path, template: Path, *, seed: Callable[[World], None] | None = None, ship_after_s: float = 3600.0
+) -> Iterator[World]:
+    """Start everything on a fresh copy of the migrated SQLite ``template``; stop it all afterwards.
+    ``seed`` adds to the store before the first sync; the 3PL ships ``ship_after_s`` after a post."""
     db_path = data_dir / "orderbridge.db"
     shutil.copy(template, db_path)
     settings = settings_for(data_dir, f"sqlite:///{db_path}")
     shop, shop_app = shopify_sandbox(
         orders=PLAIN_ORDERS, seed=13, realistic=False, limits=False, api_secret=SHOP_SECRET
     )
-    ss, ss_app = shipstation_sandbox(limits=False, ship_after_seconds=3600.0)
+    ss, ss_app = shipstation_sandbox(limits=False, ship_after_seconds=ship_after_s)
     stop = threading.Event()
     wake = threading.Event()
     with ExitStack() as stack:
@@ -144,6 +158,8 @@ def running_world(data_dir: Path, template: Path, *, seed: Callable[[World], Non
             set_mapping(scope, "sku", sku, sku, warehouse_id)
         set_mapping(scope, "shipping", "*", "ups:ups_ground", warehouse_id)
         world = World(hub, "", shop, ss, shop_id, warehouse_id, wake)
+        for role in Role:
+            create_user(scope, world.email(role.value), f"{role.value.title()} Person", PASSWORD, role, by=None)
         for _ in range(HELD_ORDERS):
             placed = shop.add_order(line_items=[{"sku": HELD_SKU, "quantity": 1, "price": "45.00", "title": "Print"}])
             world.held_ids.append(str(placed["id"]))
@@ -151,7 +167,7 @@ def running_world(data_dir: Path, template: Path, *, seed: Callable[[World], Non
             seed(world)
         metrics = HubMetrics(hub)
         hub.observer = metrics
-        app = create_app(hub, metrics=metrics, wake=wake.set)
+        app = world.app = create_app(hub, metrics=metrics, wake=wake.set)
         server = stack.enter_context(run_in_thread(app))  # type: ignore[arg-type]
         world.url = server.base_url
 
