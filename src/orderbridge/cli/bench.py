@@ -43,7 +43,7 @@ def demo(
         if screenshots is not None:
             from orderbridge.demo.screenshots import take_screenshots
 
-            for path in take_screenshots(run, screenshots):
+            for path in take_screenshots(run, screenshots, say=console.print):
                 console.print(f"saved {path}")
         elif serve and not as_json:
             serve_portal(run, port=port, say=console.print)
