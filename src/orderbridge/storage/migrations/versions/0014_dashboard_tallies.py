@@ -30,7 +30,7 @@ from alembic import op
 from orderbridge.storage.types import UTCDateTime
 
 revision = "0014"
-down_revision = "0009"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
