@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from sqlalchemy import select
@@ -69,7 +68,7 @@ def values(w: World) -> dict[str, Any]:
                 out[param] = found
         out["name"] = "shop"
     out["order_id"] = w.order_id(hostile_external)
-    out["ref"] = quote(hostile.NUMBER, safe="")  # the hostile order's number, as a link has it
+    out["order_ref"] = hostile.NUMBER  # the hostile order's number (Route.url quotes it)
     out["lang"] = "en"
     return out
 

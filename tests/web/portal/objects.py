@@ -5,7 +5,7 @@ real ports), syncs a few orders — one held by an unmapped SKU — posts the re
 shipments back and pushes them as fulfilments, runs an audit, raises the hold alert, and adds a
 mapping, a user and an API token. :class:`Objects` then holds the id of one object of each kind
 (by the path parameter that names it: ``order_id`` …) and the lookup values of the routes that
-address an object by what people call it (``name`` of a connection, ``ref`` of an order).
+address an object by what people call it (``name`` of a connection, ``order_ref`` of an order).
 
 The second tenant's connections are named differently from the first's, so a lookup by name in
 the wrong tenant can only miss.
@@ -59,7 +59,7 @@ KINDS: dict[str, Table] = {
 #: path parameters that address an object by what people call it → (table, column)
 LOOKUPS: dict[str, tuple[Table, str]] = {
     "name": (t.connections, "name"),
-    "ref": (t.orders, "number"),
+    "order_ref": (t.orders, "number"),
 }
 
 
@@ -90,7 +90,7 @@ def stores(prefix: str) -> Iterator[Stores]:
     per tenant (a fulfilment pushed for one tenant would change the other's orders)."""
     shop, shop_app = shopify_sandbox(orders=4, seed=5, realistic=False, limits=False)
     shop.add_order(line_items=[{"sku": HELD_SKU, "quantity": 1, "price": "45.00"}])
-    shop.add_order(email=buyer(prefix), note=f"{prefix}note")
+    shop.add_order(email=buyer(prefix), note=f"{prefix}note", name=f"#{prefix}7001")
     _ss, ss_app = shipstation_sandbox(limits=False, ship_after_seconds=0.0)
     with run_in_thread(shop_app) as s, run_in_thread(ss_app) as w:
         yield Stores(s.base_url, w.base_url)
@@ -131,9 +131,12 @@ def populate(scope: Scope, where: Stores, prefix: str) -> Objects:
             ).scalar()
             assert found is not None, f"populate made no {table.name} row for tenant {scope.slug}"
             values[param] = int(found)
-        for param, (table, column) in LOOKUPS.items():
+        for param, (table, column) in LOOKUPS.items():  # the latest: the marked order, the warehouse
             values[param] = conn.execute(
-                select(table.c[column]).where(table.c.tenant_id == scope.tenant_id).order_by(table.c.id).limit(1)
+                select(table.c[column])
+                .where(table.c.tenant_id == scope.tenant_id)
+                .order_by(table.c.id.desc())
+                .limit(1)
             ).scalar_one()
     return Objects(scope.tenant_id, values)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, get_args
+from urllib.parse import quote
 
 from fastapi import FastAPI, params
 from fastapi.dependencies.models import Dependant
@@ -115,7 +116,8 @@ class Route:
         """The path with each parameter replaced by ``ids[name]``."""
         path = self.path
         for name in self.params:
-            path = path.replace("{" + name + "}", str(ids[name])).replace("{" + name + ":path}", str(ids[name]))
+            value = quote(str(ids[name]), safe="")  # an order number starts with "#"
+            path = path.replace("{" + name + "}", value).replace("{" + name + ":path}", value)
         return path
 
     def query(self) -> dict[str, Any]:
@@ -169,15 +171,17 @@ def _part(path: str) -> str:
 
 
 def minimal_body(schema: dict[str, Any], defs: dict[str, Any]) -> Any:
-    """The smallest value ``schema`` accepts: its required properties only, each the simplest value
-    of its type that meets its bounds (an enum's first member, a format's example)."""
+    """A simple value ``schema`` accepts: every property (a form's optional text too — an empty
+    default such as a release's reason would be refused by the service before it looks the object
+    up), each the simplest value of its type that meets its bounds (an enum's first member, a
+    format's example, a non-empty default)."""
     if "$ref" in schema:
         return minimal_body(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
     if "const" in schema:
         return schema["const"]
     if "enum" in schema:
         return schema["enum"][0]
-    if "default" in schema:
+    if schema.get("default") not in (None, "", [], {}):
         return schema["default"]
     for key in ("anyOf", "oneOf", "allOf"):
         if key in schema:
@@ -188,7 +192,7 @@ def minimal_body(schema: dict[str, Any], defs: dict[str, Any]) -> Any:
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object" or "properties" in schema:
         props = schema.get("properties", {})
-        return {name: minimal_body(props[name], defs) for name in schema.get("required", []) if name in props}
+        return {name: minimal_body(prop, defs) for name, prop in props.items()}
     if kind == "array":
         item = schema.get("items", {})
         return [minimal_body(item, defs) for _ in range(schema.get("minItems", 0))]

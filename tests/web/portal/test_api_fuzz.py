@@ -48,7 +48,7 @@ from tests.conftest import BACKENDS, _truncate_pg
 from tests.web.portal.objects import TwoTenants, cheap_settings, two_tenants
 
 #: generated requests per operation (ORDERBRIDGE_FUZZ_EXAMPLES raises it for a longer hunt)
-EXAMPLES = int(os.environ.get("ORDERBRIDGE_FUZZ_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("ORDERBRIDGE_FUZZ_EXAMPLES", "10"))
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance, response_headers_conformance]
 
 
