@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from tests.browser.conftest import sign_in
-from tests.browser.world import PASSWORD, World
+from tests.browser.world import HELD_SKU, PASSWORD, World
 
 
 def test_a_person_signs_in_through_the_form_and_lands_on_the_page_they_asked_for(
@@ -78,3 +78,88 @@ def test_signing_in_works_with_the_keyboard_alone(world: World, page: Any, shot:
     assert page.evaluate("() => document.activeElement.getAttribute('href')") == "#main"
     page.keyboard.press("Enter")
     shot(page, "keyboard-signed-in")
+
+
+def test_the_keyboard_alone_reaches_a_held_order_from_the_dashboard(world: World, page: Any, shot: Any) -> None:
+    page.goto(f"{world.url}/login?next=/dashboard")
+    page.keyboard.type(world.email("viewer"))
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{world.url}/dashboard")
+    held = {f"/orders/{world.order_id(ext)}" for ext in world.held_ids}
+    for _ in range(80):  # Tab through the page until a held order's link has the focus
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.getAttribute('href')") in held:
+            break
+    else:
+        raise AssertionError("no held order's link was reached with Tab from the dashboard")
+    shot(page, "focus-on-held-order")
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: any(url.endswith(h) for h in held))
+    assert HELD_SKU in page.get_by_role("alert").inner_text()
+
+
+def test_a_held_order_is_found_from_the_dashboard_and_its_problem_is_the_top_of_its_page(
+    world: World, page: Any, shot: Any
+) -> None:
+    sign_in(page, world, "viewer", next_path="/dashboard")
+    causes = page.locator("section", has=page.get_by_role("heading", name="Held orders by cause"))
+    assert HELD_SKU in causes.inner_text()
+    shot(page, "dashboard")
+    example = causes.locator("a[href^='/orders/']").first
+    number = example.inner_text()
+    example.click()
+    page.wait_for_url(lambda url: "/orders/" in url)
+    assert number in page.get_by_role("heading", level=1).inner_text()
+    problem = page.get_by_role("alert")
+    assert problem.get_by_role("heading").inner_text() == "What is wrong"
+    assert HELD_SKU in problem.inner_text()
+    # the very top: the problem comes right after the order's title, before everything else on the page
+    cards = page.locator("main section")
+    assert cards.first.get_attribute("aria-labelledby") == "problem-title"
+    assert problem.bounding_box()["y"] < page.get_by_role("heading", name="Postings").bounding_box()["y"]
+    shot(page, "order-page-problem")
+
+
+def test_mapping_the_sku_on_the_exceptions_screen_releases_its_orders_and_they_post(
+    world: World, page: Any, shot: Any
+) -> None:
+    held = [ext for ext in world.held_ids if world.states()[ext] == "held"]
+    assert held, "the world has no held order left"
+    sign_in(page, world, "operator", next_path="/holds")
+    cause = page.locator("section.card", has=page.get_by_label(f"Destination SKU for {HELD_SKU}"))
+    assert f"{len(held)} order" in cause.get_by_role("heading").inner_text()
+    shot(page, "exceptions-before")
+    cause.get_by_label(f"Destination SKU for {HELD_SKU}").fill(HELD_SKU)
+    cause.get_by_role("button", name="Map and release").click()
+    # the group goes from the screen (htmx swaps the causes in place), and the worker posts the orders
+    page.get_by_label(f"Destination SKU for {HELD_SKU}").wait_for(state="detached", timeout=15_000)
+    world.wait_for("the released orders to post", lambda: all(world.states()[e] == "posted" for e in held))
+    assert all(world.documents(ext) == 1 for ext in held)  # the 3PL's own ledger: each exactly once
+    shot(page, "exceptions-after")
+    page.goto(f"{world.url}/orders/{world.order_id(held[0])}")
+    assert "Posted" in page.get_by_role("heading", level=1).inner_text()
+    assert page.get_by_role("alert").count() == 0
+
+
+def test_reset_to_pending_posts_the_current_version_once_to_the_destination_without_it(
+    world: World, page: Any, shot: Any
+) -> None:
+    ext = next(e for e, s in sorted(world.states().items()) if s == "posted" and e not in world.held_ids)
+    world.shop.update_order(int(ext), note="please gift wrap")  # version 2, which the 3PL does not have
+    world.wait_for("the change to be synced", lambda: world.posting_versions(ext) == [1] and world.version(ext) == 2)
+    before = world.ss_requests(ext)
+    sign_in(page, world, "operator", next_path=f"/orders/{world.order_id(ext)}")
+    postings = page.locator("section", has=page.get_by_role("heading", name="Postings"))
+    assert "Does not have version 2" in postings.inner_text()
+    page.get_by_role("button", name="Reset to pending").click()  # its confirmation is accepted
+    assert any("Reset order" in d for d in page.watched.dialogs)
+    world.wait_for("version 2 to be posted", lambda: world.posting_versions(ext) == [1, 2])
+    world.wake.set()
+    page.wait_for_timeout(1500)  # time for a second, wrong, posting to happen if it were going to
+    assert world.posting_versions(ext) == [1, 2]  # exactly one new posting, for version 2
+    assert len(world.ss_requests(ext)) == len(before) + 1  # and one request to the 3PL
+    page.reload()
+    assert "Has version 2" in page.locator("section", has=page.get_by_role("heading", name="Postings")).inner_text()
+    shot(page, "order-after-reset")

@@ -41,7 +41,7 @@ from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import set_mapping
 from orderbridge.services.scope import Scope
 from orderbridge.settings import Settings
-from orderbridge.storage.tables import orders
+from orderbridge.storage.tables import orders, postings
 from orderbridge.web.app import create_app
 from orderbridge.web.metrics import HubMetrics
 
@@ -91,6 +91,25 @@ class World:
             for e in self.ss.entries("order_created")
             if e.key.startswith("ob-") and e.key.split("-", 2)[2] == external_id
         )
+
+    def version(self, external_id: str) -> int:
+        with self.hub.db.read() as conn:
+            return int(conn.execute(select(orders.c.version).where(orders.c.external_id == external_id)).scalar_one())
+
+    def posting_versions(self, external_id: str) -> list[int]:
+        """The order versions the warehouse has a posted posting of, in order."""
+        with self.hub.db.read() as conn:
+            rows = conn.execute(
+                select(postings.c.order_version)
+                .join(orders, orders.c.id == postings.c.order_id)
+                .where(orders.c.external_id == external_id, postings.c.status == "posted")
+                .order_by(postings.c.order_version)
+            )
+            return [int(v) for (v,) in rows]
+
+    def ss_requests(self, external_id: str) -> list[str]:
+        """What the ShipStation sandbox's ledger recorded for the order (creates and updates)."""
+        return [e.kind for e in self.ss.entries() if e.key.endswith(f"-{external_id}")]
 
     def count(self) -> int:
         with self.hub.db.read() as conn:
