@@ -25,6 +25,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    DOUBLE_PRECISION,
     Boolean,
     CheckConstraint,
     Column,
@@ -38,6 +39,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    cast,
+    func,
+    literal_column,
     text,
 )
 
@@ -138,9 +142,39 @@ orders = Table(
     Column("raw", JSON, nullable=False),
     Column("received_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # 0010: the customer's e-mail lower-cased (the inbox's search), derived from the content by its one writer
+    Column("email", Text),
     UniqueConstraint("connection_id", "external_id", name="uq_orders_connection_external"),
-    Index("ix_orders_tenant_state", "tenant_id", "state"),
+    Index("ix_orders_tenant_state", "tenant_id", "state"),  # the poster reads ready orders by id through it
     Index("ix_orders_connection_updated", "connection_id", "channel_updated_at"),  # 0002: audits
+)
+
+#: 0010: the inbox's sort keys. An order's creation at the channel (an unreadable one has none: when
+#: the hub received it), and its total as a number (SQLite stores amounts as text); the indexes
+#: below are built on these very expressions, so a query must use them as written here.
+INBOX_CREATED = func.coalesce(orders.c.channel_created_at, orders.c.received_at, type_=UTCDateTime())
+#: (an order without a total sorts below every amount)
+INBOX_TOTAL = func.coalesce(cast(orders.c.total, DOUBLE_PRECISION()), literal_column("-1e300"), type_=DOUBLE_PRECISION())
+
+# 0010: the inbox's indexes (storage/migrations/versions/0010_inbox.py; decision 96): tenant first,
+# a sort key and id last, so each filter's first page and any page after a cursor is a range scan.
+# ix_orders_inbox_number is ``number COLLATE "C"`` on PostgreSQL (the migration says so).
+Index("ix_orders_inbox_created", orders.c.tenant_id, INBOX_CREATED, orders.c.id)
+Index("ix_orders_inbox_state", orders.c.tenant_id, orders.c.state, INBOX_CREATED, orders.c.id)
+Index("ix_orders_inbox_connection", orders.c.tenant_id, orders.c.connection_id, INBOX_CREATED, orders.c.id)
+Index("ix_orders_inbox_updated", orders.c.tenant_id, orders.c.updated_at, orders.c.id)
+Index("ix_orders_inbox_number", orders.c.tenant_id, orders.c.number, orders.c.id)
+Index("ix_orders_inbox_total", orders.c.tenant_id, INBOX_TOTAL, orders.c.id)
+Index("ix_orders_inbox_email", orders.c.tenant_id, orders.c.email)
+
+order_skus = Table(  # 0010: each distinct SKU of an order's current version (the inbox's SKU search)
+    "order_skus",
+    metadata,
+    Column("order_id", Id, ForeignKey("orders.id"), primary_key=True),
+    Column("sku", Text, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Index("ix_order_skus_sku", "tenant_id", "sku", "order_id"),
+    sqlite_with_rowid=False,
 )
 
 pending_rereads = Table(  # 0004: ties the channel could not settle yet (decision 37)
@@ -199,6 +233,16 @@ order_reasons = Table(
     Column("push_id", Id, ForeignKey("fulfilment_pushes.id"), nullable=True),
     Index("ix_order_reasons_open", "tenant_id", "code", "value", "released_at"),
     Index("ix_order_reasons_order", "order_id"),
+    # 0010: the orders held for a cause, read without visiting the reasons (the inbox's "held for")
+    Index(
+        "ix_order_reasons_open_order",
+        "tenant_id",
+        "code",
+        "value",
+        "order_id",
+        sqlite_where=text("released_at IS NULL"),
+        postgresql_where=text("released_at IS NULL"),
+    ),
     # partial: an order's own reasons (push_id null, nearly all rows) are not in it, so writing them costs nothing more
     Index(
         "ix_order_reasons_push",

@@ -1,0 +1,166 @@
+"""the orders inbox: what every filter, search and sort of the portal's inbox reads through an index
+
+- ``orders.email``: the customer's e-mail trimmed and lower-cased (search is exact and
+  case-insensitive), written with the order's content by its one writer
+  (``storage/repos/orders.py``); backfilled here from ``orders.canonical``.
+- ``order_skus (order_id, sku)``: each distinct SKU of an order's current version (search by
+  SKU), written by the same writer on insert and on every new version; backfilled here by SQL
+  from ``canonical`` (``json_each`` / ``json_array_elements``) — on PostgreSQL except for the
+  documents holding ``\u0000``, which its JSON operators refuse: those are read in Python.
+- Indexes on ``orders`` that lead with ``tenant_id`` (every query is one tenant's) and end with a
+  sort key and ``id`` (keyset pagination walks them): the newest first (``coalesce(channel
+  created_at, received_at)``: an unreadable order has no channel date), that key within a state
+  and within a connection, the last update, the number (``COLLATE "C"`` on PostgreSQL, so its
+  order is SQLite's and a prefix is a range under any database collation), the total (``CAST(…
+  AS DOUBLE PRECISION)``: SQLite stores amounts as text; none sorts below every amount), and the e-mail. ``ix_orders_tenant_state``
+  stays: the poster reads ready orders by id through it.
+- ``ix_order_reasons_open_order``: the open reasons of a code (and value) with their orders, the
+  inbox's "held for" filter, without visiting the reason rows (partial: open reasons only).
+
+Decision 96 says why these and not others; the figures are in docs/benchmarks.md.
+
+Revision ID: 0010
+Revises: 0008 (0009, auth, is not on main yet: the lead renumbers at merge)
+Create Date: 2026-12-10 09:00:00
+"""
+
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0010"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+CREATED = "coalesce(channel_created_at, received_at)"
+TOTAL = "coalesce(CAST(total AS DOUBLE PRECISION), -1e300)"
+_BATCH = 20_000
+
+
+_NUL = "\\u0000"  # as JSON text holds an escaped NUL (PostgreSQL's JSON operators refuse it)
+
+
+def _skus_by_sql(dialect: str) -> str:
+    """``INSERT … SELECT`` of the distinct SKUs of the orders with ids in [:lo, :hi)."""
+    if dialect == "postgresql":
+        lines = (
+            "json_array_elements(CASE WHEN json_typeof(o.canonical -> 'lines') = 'array'"
+            " THEN o.canonical -> 'lines' ELSE '[]'::json END) AS l(line)"
+        )
+        sku = "CASE WHEN json_typeof(l.line) = 'object' THEN l.line ->> 'sku' END"
+        readable = f" AND strpos(o.canonical::text, '{_NUL}') = 0"
+    else:
+        lines = "json_each(o.canonical, '$.lines') AS l"
+        sku = "CASE WHEN json_type(l.value) = 'object' THEN json_extract(l.value, '$.sku') END"
+        readable = ""
+    return (
+        f"INSERT INTO order_skus (order_id, tenant_id, sku) SELECT DISTINCT o.id, o.tenant_id, {sku}"
+        f" FROM orders o CROSS JOIN {lines}"
+        f" WHERE o.id >= :lo AND o.id < :hi AND o.canonical IS NOT NULL{readable}"
+        f" AND {sku} IS NOT NULL AND {sku} <> ''"
+    )
+
+
+def _refused_in_python(bind: sa.Connection, bounds: dict[str, int]) -> None:
+    """PostgreSQL: the e-mail and SKUs of the documents its JSON operators refuse, read in Python."""
+    rows = bind.execute(
+        sa.text(
+            "SELECT id, tenant_id, canonical::text FROM orders WHERE id >= :lo AND id < :hi"
+            f" AND canonical IS NOT NULL AND strpos(canonical::text, '{_NUL}') > 0"
+        ),
+        bounds,
+    ).all()
+    found, keyed = [], []
+    for oid, tenant_id, canonical in rows:
+        document = json.loads(canonical)
+        if not isinstance(document, dict):
+            continue
+        email = document.get("email")
+        if isinstance(email, str) and email.strip():
+            keyed.append({"i": oid, "e": email.strip().lower()})
+        lines = document.get("lines")
+        skus = dict.fromkeys(
+            li["sku"] for li in (lines if isinstance(lines, list) else []) if isinstance(li, dict) and li.get("sku")
+        )
+        found += [{"o": oid, "t": tenant_id, "s": sku} for sku in skus if isinstance(sku, str)]
+    if found:
+        bind.execute(sa.text("INSERT INTO order_skus (order_id, tenant_id, sku) VALUES (:o, :t, :s)"), found)
+    if keyed:
+        bind.execute(sa.text("UPDATE orders SET email = :e WHERE id = :i"), keyed)
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    dialect = bind.dialect.name
+    with op.batch_alter_table("orders") as batch:
+        batch.add_column(sa.Column("email", sa.Text(), nullable=True))
+    op.create_table(
+        "order_skus",
+        sa.Column("order_id", _ID, sa.ForeignKey("orders.id", name="fk_order_skus_order_id_orders"), nullable=False),
+        sa.Column("sku", sa.Text(), nullable=False),
+        sa.Column(
+            "tenant_id", _ID, sa.ForeignKey("tenants.id", name="fk_order_skus_tenant_id_tenants"), nullable=False
+        ),
+        sa.PrimaryKeyConstraint("order_id", "sku", name="pk_order_skus"),
+        sqlite_with_rowid=False,
+    )
+    # backfill in id ranges: a large ledger's transaction log stays bounded per statement. The e-mail
+    # is lower-cased in Python, as the writer does (SQLite's lower() folds ASCII only).
+    if dialect == "postgresql":
+        email = f"CASE WHEN strpos(canonical::text, '{_NUL}') = 0 THEN canonical ->> 'email' END"
+    else:
+        email = "json_extract(canonical, '$.email')"
+    top = int(bind.execute(sa.text("SELECT coalesce(max(id), 0) FROM orders")).scalar_one())
+    for start in range(0, top + 1, _BATCH):
+        bounds = {"lo": start, "hi": start + _BATCH}
+        found = bind.execute(
+            sa.text(f"SELECT id, {email} FROM orders WHERE canonical IS NOT NULL AND id >= :lo AND id < :hi"), bounds
+        ).all()
+        keyed = [{"i": oid, "e": e.strip().lower()} for oid, e in found if isinstance(e, str) and e.strip()]
+        if keyed:
+            bind.execute(sa.text("UPDATE orders SET email = :e WHERE id = :i"), keyed)
+        bind.execute(sa.text(_skus_by_sql(dialect)), bounds)
+        if dialect == "postgresql":
+            _refused_in_python(bind, bounds)
+    number = 'number COLLATE "C"' if dialect == "postgresql" else "number"
+    for name, columns in (
+        ("ix_orders_inbox_created", ["tenant_id", sa.text(CREATED), "id"]),
+        ("ix_orders_inbox_state", ["tenant_id", "state", sa.text(CREATED), "id"]),
+        ("ix_orders_inbox_connection", ["tenant_id", "connection_id", sa.text(CREATED), "id"]),
+        ("ix_orders_inbox_updated", ["tenant_id", "updated_at", "id"]),
+        ("ix_orders_inbox_number", ["tenant_id", sa.text(number), "id"]),
+        ("ix_orders_inbox_total", ["tenant_id", sa.text(TOTAL), "id"]),
+        ("ix_orders_inbox_email", ["tenant_id", "email"]),
+    ):
+        op.create_index(name, "orders", columns)
+    op.create_index("ix_order_skus_sku", "order_skus", ["tenant_id", "sku", "order_id"])
+    op.create_index(
+        "ix_order_reasons_open_order",
+        "order_reasons",
+        ["tenant_id", "code", "value", "order_id"],
+        sqlite_where=sa.text("released_at IS NULL"),
+        postgresql_where=sa.text("released_at IS NULL"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_order_reasons_open_order", table_name="order_reasons")
+    op.drop_index("ix_order_skus_sku", table_name="order_skus")
+    for name in (
+        "ix_orders_inbox_email",
+        "ix_orders_inbox_total",
+        "ix_orders_inbox_number",
+        "ix_orders_inbox_updated",
+        "ix_orders_inbox_connection",
+        "ix_orders_inbox_state",
+        "ix_orders_inbox_created",
+    ):
+        op.drop_index(name, table_name="orders")
+    op.drop_table("order_skus")
+    with op.batch_alter_table("orders") as batch:
+        batch.drop_column("email")
