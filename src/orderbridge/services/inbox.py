@@ -117,7 +117,7 @@ class InboxQuery:
         if self.created_from and self.created_to and self.created_from >= self.created_to:
             raise invalid(
                 "created_to",
-                f"the date range {self.created_from:%Y-%m-%d} – {self.created_to:%Y-%m-%d} is empty",
+                f"the date range from {self.created_from.isoformat()} to {self.created_to.isoformat()} is empty",
                 "The end of the range must come after its start.",
             )
         if self.reason_value is not None and self.reason is None:
@@ -227,6 +227,7 @@ def parse_query(params: Mapping[str, str | None]) -> InboxQuery:
         if where == Search.AUTO:
             where = Search.EMAIL.value if "@" in q else Search.NUMBER.value
         searched[where] = q
+    limit = _int("limit", get("limit"))
     return InboxQuery(
         state=OrderState(state) if state else None,
         connection_id=_int("connection_id", get("connection_id")),
@@ -239,7 +240,7 @@ def parse_query(params: Mapping[str, str | None]) -> InboxQuery:
         sku=searched["sku"],
         sort=Sort(sort),
         cursor=get("cursor"),
-        limit=_int("limit", get("limit")) or DEFAULT_LIMIT,
+        limit=DEFAULT_LIMIT if limit is None else limit,
     )
 
 
@@ -354,7 +355,7 @@ def inbox(scope: Scope, query: InboxQuery) -> InboxPage:
         if query.cursor is not None:
             before, key, oid = read_cursor(query.cursor, query.sort)
             edge = (key, oid)
-        found = conn.execute(_page_ids(scope.tenant_id, query, order, dialect, edge, before)).all()
+        found = list(conn.execute(_page_ids(scope.tenant_id, query, order, dialect, edge, before)).all())
         more = len(found) > query.limit
         found = found[: query.limit]
         if before:
@@ -391,9 +392,9 @@ def _filters(tenant_id: int, query: InboxQuery, dialect: str) -> list[ColumnElem
     if query.connection_id is not None:
         where.append(orders.c.connection_id == query.connection_id)
     if query.created_from is not None:
-        where.append(INBOX_CREATED >= literal(query.created_from, INBOX_CREATED.type))
+        where.append(literal(query.created_from, INBOX_CREATED.type) <= INBOX_CREATED)
     if query.created_to is not None:
-        where.append(INBOX_CREATED < literal(query.created_to, INBOX_CREATED.type))
+        where.append(literal(query.created_to, INBOX_CREATED.type) > INBOX_CREATED)
     if query.reason is not None:
         held = select(order_reasons.c.order_id).where(
             order_reasons.c.tenant_id == tenant_id,
@@ -467,7 +468,7 @@ def _rows(conn: Connection, tenant_id: int, ids: Sequence[int]) -> list[InboxRow
     if not ids:
         return []
     reasons: dict[int, list[RowReason]] = {}
-    for r in conn.execute(
+    for why in conn.execute(
         select(
             order_reasons.c.order_id,
             order_reasons.c.kind,
@@ -482,7 +483,7 @@ def _rows(conn: Connection, tenant_id: int, ids: Sequence[int]) -> list[InboxRow
         )
         .order_by(order_reasons.c.id)
     ):
-        reasons.setdefault(r.order_id, []).append(RowReason(r.kind, r.code, r.value, r.message))
+        reasons.setdefault(why.order_id, []).append(RowReason(why.kind, why.code, why.value, why.message))
     by_id = {}
     for r in conn.execute(
         select(

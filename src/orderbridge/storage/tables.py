@@ -22,13 +22,16 @@ outside (ids, hold values, mapping keys, webhook headers) have their sizes decla
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import (
+    DOUBLE_PRECISION,
     JSON,
     BigInteger,
-    DOUBLE_PRECISION,
     Boolean,
     CheckConstraint,
     Column,
+    ColumnElement,
     Float,
     ForeignKey,
     Index,
@@ -152,9 +155,13 @@ orders = Table(
 #: 0010: the inbox's sort keys. An order's creation at the channel (an unreadable one has none: when
 #: the hub received it), and its total as a number (SQLite stores amounts as text); the indexes
 #: below are built on these very expressions, so a query must use them as written here.
-INBOX_CREATED = func.coalesce(orders.c.channel_created_at, orders.c.received_at, type_=UTCDateTime())
+INBOX_CREATED: ColumnElement[datetime] = func.coalesce(
+    orders.c.channel_created_at, orders.c.received_at, type_=UTCDateTime()
+)
 #: (an order without a total sorts below every amount)
-INBOX_TOTAL = func.coalesce(cast(orders.c.total, DOUBLE_PRECISION()), literal_column("-1e300"), type_=DOUBLE_PRECISION())
+INBOX_TOTAL: ColumnElement[float] = func.coalesce(
+    cast(orders.c.total, DOUBLE_PRECISION()), literal_column("-1e300"), type_=DOUBLE_PRECISION()
+)
 
 # 0010: the inbox's indexes (storage/migrations/versions/0010_inbox.py; decision 96): tenant first,
 # a sort key and id last, so each filter's first page and any page after a cursor is a range scan.

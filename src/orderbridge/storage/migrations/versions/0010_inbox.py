@@ -12,8 +12,8 @@
   created_at, received_at)``: an unreadable order has no channel date), that key within a state
   and within a connection, the last update, the number (``COLLATE "C"`` on PostgreSQL, so its
   order is SQLite's and a prefix is a range under any database collation), the total (``CAST(…
-  AS DOUBLE PRECISION)``: SQLite stores amounts as text; none sorts below every amount), and the e-mail. ``ix_orders_tenant_state``
-  stays: the poster reads ready orders by id through it.
+  AS DOUBLE PRECISION)``: SQLite stores amounts as text; none sorts below every amount), and the
+  e-mail. ``ix_orders_tenant_state`` stays: the poster reads ready orders by id through it.
 - ``ix_order_reasons_open_order``: the open reasons of a code (and value) with their orders, the
   inbox's "held for" filter, without visiting the reason rows (partial: open reasons only).
 
@@ -128,7 +128,7 @@ def upgrade() -> None:
         if dialect == "postgresql":
             _refused_in_python(bind, bounds)
     number = 'number COLLATE "C"' if dialect == "postgresql" else "number"
-    for name, columns in (
+    indexes: tuple[tuple[str, list[str | sa.TextClause]], ...] = (
         ("ix_orders_inbox_created", ["tenant_id", sa.text(CREATED), "id"]),
         ("ix_orders_inbox_state", ["tenant_id", "state", sa.text(CREATED), "id"]),
         ("ix_orders_inbox_connection", ["tenant_id", "connection_id", sa.text(CREATED), "id"]),
@@ -136,7 +136,8 @@ def upgrade() -> None:
         ("ix_orders_inbox_number", ["tenant_id", sa.text(number), "id"]),
         ("ix_orders_inbox_total", ["tenant_id", sa.text(TOTAL), "id"]),
         ("ix_orders_inbox_email", ["tenant_id", "email"]),
-    ):
+    )
+    for name, columns in indexes:
         op.create_index(name, "orders", columns)
     op.create_index("ix_order_skus_sku", "order_skus", ["tenant_id", "sku", "order_id"])
     op.create_index(
