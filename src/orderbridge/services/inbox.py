@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -39,8 +39,9 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, literal, select, tuple_
-from sqlalchemy.sql.elements import KeyedColumnElement
+from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, exists, func, literal, select, tuple_
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from orderbridge.domain.reasons import HoldCode, SkipCode
 from orderbridge.domain.states import OrderState
@@ -48,7 +49,6 @@ from orderbridge.errors import InvalidInput
 from orderbridge.services.scope import Scope
 from orderbridge.storage.repos.orders import email_key
 from orderbridge.storage.tables import (
-    INBOX_CREATED,
     INBOX_TOTAL,
     connections,
     order_reasons,
@@ -285,9 +285,9 @@ def _number(dialect: str) -> ColumnElement[str]:
 
 def _sort(sort: Sort, dialect: str) -> _Order:
     if sort is Sort.NEWEST:
-        return _Order(INBOX_CREATED, True)
+        return _Order(orders.c.placed_at, True)
     if sort is Sort.OLDEST:
-        return _Order(INBOX_CREATED, False)
+        return _Order(orders.c.placed_at, False)
     if sort is Sort.UPDATED:
         return _Order(orders.c.updated_at, True)
     if sort is Sort.NUMBER:
@@ -346,16 +346,15 @@ def _key_value(sort: Sort, value: Any) -> Any:
 def inbox(scope: Scope, query: InboxQuery) -> InboxPage:
     """One page of the tenant's orders matching ``query``, with the cursors of its neighbours."""
     with scope.read() as conn:
-        dialect = conn.dialect.name
         choices = scope.connections(conn)
         if query.connection_id is not None:
             scope.connection(conn, query.connection_id)  # NotFound for an unknown id and another tenant's
-        order = _sort(query.sort, dialect)
         before, edge = False, None
         if query.cursor is not None:
             before, key, oid = read_cursor(query.cursor, query.sort)
             edge = (key, oid)
-        found = list(conn.execute(_page_ids(scope.tenant_id, query, order, dialect, edge, before)).all())
+        plan = plan_page(conn, scope.tenant_id, query)
+        found = [] if plan is None else list(conn.execute(_page_ids(scope.tenant_id, query, plan, edge, before)).all())
         more = len(found) > query.limit
         found = found[: query.limit]
         if before:
@@ -385,41 +384,153 @@ def inbox(scope: Scope, query: InboxQuery) -> InboxPage:
     )
 
 
-def _filters(tenant_id: int, query: InboxQuery, dialect: str) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = [orders.c.tenant_id == tenant_id]
-    if query.state is not None:
-        where.append(orders.c.state == query.state.value)
-    if query.connection_id is not None:
-        where.append(orders.c.connection_id == query.connection_id)
-    if query.created_from is not None:
-        where.append(literal(query.created_from, INBOX_CREATED.type) <= INBOX_CREATED)
-    if query.created_to is not None:
-        where.append(literal(query.created_to, INBOX_CREATED.type) > INBOX_CREATED)
+# --- how a page is found (decision 95) -----------------------------------------------------------
+#
+# A page is found one of two ways. *Walk*: read the sort's index from the cursor on and keep the
+# orders every filter accepts — right when they are many (the first 51 come quickly). *Drive*: read
+# the orders of the narrowest filter from its own index and sort them — right when they are few.
+# Which one depends on how many orders a filter matches, which is data: PostgreSQL's planner reads
+# it from its statistics (it has histograms of SKUs and reasons, so a best seller and a SKU seen
+# twice are planned apart), SQLite has none (the hub never runs ANALYZE, and even then it keeps no
+# histogram). So the inbox counts, up to DRIVE_AT_MOST, what each narrowing filter matches (one
+# index-only probe each) and chooses; on SQLite it also hides from the planner every term that
+# is not the chosen index's (SQLite's documented unary ``+``), since without statistics it takes
+# any ``tenant_id = ?`` index for a narrow one.
+
+#: a filter matching at most this many orders drives the page (they are read and sorted: ~10 ms at
+#: the limit); above it, walking the sort's index finds a page in about as many steps
+DRIVE_AT_MOST = 5_000
+
+
+_Hide = Callable[[ColumnElement[Any]], ColumnElement[Any]]
+
+
+@dataclass(frozen=True)
+class _Filter:
+    """One filter of a query: its test on a row of ``orders``, written with the columns ``hide``
+    gives it, and — unless it is a prefix of the index the sort walks — the order ids it matches,
+    from an index of its own (then it may drive the page)."""
+
+    name: str
+    test: Callable[[_Hide], ColumnElement[bool]]
+    ids: Select[Any] | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a page is found: walking the sort's index, or driven by one filter's orders."""
+
+    sort: _Order
+    #: the filter whose orders are read and sorted; None: the sort's index is walked
+    driver: _Filter | None
+    #: what each order must pass (every filter but the driver)
+    tests: list[ColumnElement[bool]]
+    #: the tenant term, as the plan wants it seen by the planner
+    tenant: ColumnElement[Any]
+
+
+_PLUS: custom_op[Any] = custom_op("+")
+
+
+def _seen(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    return column
+
+
+def _hidden(dialect: str) -> _Hide:
+    """SQLite's unary ``+``: a no-op that makes its planner use no index for the term. PostgreSQL
+    plans by statistics: nothing is hidden from it."""
+    if dialect != "sqlite":
+        return _seen
+    return lambda column: UnaryExpression(column, operator=_PLUS, type_=column.type)
+
+
+def _filters(tenant_id: int, query: InboxQuery, dialect: str) -> list[_Filter]:
+    found: list[_Filter] = []
+    by_placed = query.sort in (Sort.NEWEST, Sort.OLDEST)
+
+    def of(column: ColumnElement[Any]) -> Select[Any]:
+        return select(orders.c.id).where(orders.c.tenant_id == tenant_id, column)
+
+    if query.state is not None or query.connection_id is not None:
+        state, connection_id = query.state, query.connection_id
+
+        def of_state(f: _Hide) -> ColumnElement[bool]:
+            terms = [] if state is None else [f(orders.c.state) == state.value]
+            return and_(*terms, *([] if connection_id is None else [f(orders.c.connection_id) == connection_id]))
+
+        # sorted by placed_at, the state and connection indexes are walked (and carry each other)
+        found.append(_Filter("state", of_state, None if by_placed else of(of_state(_seen))))
+    if query.created_from is not None or query.created_to is not None:
+        start, end = query.created_from, query.created_to
+
+        def of_dates(f: _Hide) -> ColumnElement[bool]:
+            placed, kind = f(orders.c.placed_at), orders.c.placed_at.type
+            return and_(
+                *([] if start is None else [placed >= literal(start, kind)]),
+                *([] if end is None else [placed < literal(end, kind)]),
+            )
+
+        found.append(_Filter("created", of_dates, None if by_placed else of(of_dates(_seen))))
+    if query.number is not None:
+        number, text = _number(dialect), query.number
+
+        def of_number(f: _Hide) -> ColumnElement[bool]:
+            return _number_prefix(text, f(number))
+
+        found.append(_Filter("number", of_number, None if query.sort is Sort.NUMBER else of(of_number(_seen))))
+    if query.email is not None:
+        key = email_key(query.email)
+
+        def of_email(f: _Hide) -> ColumnElement[bool]:
+            return f(orders.c.email) == key
+
+        found.append(_Filter("email", of_email, of(of_email(_seen))))
+    if query.sku is not None:
+        of_sku = (order_skus.c.tenant_id == tenant_id, order_skus.c.sku == query.sku)
+        has_sku = exists().where(order_skus.c.order_id == orders.c.id, *of_sku)
+        found.append(_Filter("sku", lambda f: has_sku, select(order_skus.c.order_id).where(*of_sku)))
     if query.reason is not None:
-        held = select(order_reasons.c.order_id).where(
+        is_open = [
             order_reasons.c.tenant_id == tenant_id,
             order_reasons.c.code == query.reason,
             order_reasons.c.released_at.is_(None),
-        )
-        if query.reason_value is not None:
-            held = held.where(order_reasons.c.value == query.reason_value)
-        where.append(orders.c.id.in_(held))
-    if query.email is not None:
-        where.append(orders.c.email == email_key(query.email))
-    if query.sku is not None:
-        where.append(
-            orders.c.id.in_(
-                select(order_skus.c.order_id).where(order_skus.c.tenant_id == tenant_id, order_skus.c.sku == query.sku)
-            )
-        )
-    if query.number is not None:
-        where.append(_number_prefix(query.number, dialect))
-    return where
+            *([] if query.reason_value is None else [order_reasons.c.value == query.reason_value]),
+        ]
+        held = exists().where(order_reasons.c.order_id == orders.c.id, *is_open)
+        found.append(_Filter("reason", lambda f: held, select(order_reasons.c.order_id).where(*is_open)))
+    return found
 
 
-def _number_prefix(text: str, dialect: str) -> ColumnElement[bool]:
+def plan_page(conn: Connection, tenant_id: int, query: InboxQuery) -> Plan | None:
+    """Walk or drive (see above); None when a filter matches no order at all (the page is empty)."""
+    dialect = conn.dialect.name
+    hide = _hidden(dialect)
+    filters = _filters(tenant_id, query, dialect)
+    narrowing = [f for f in filters if f.ids is not None]
+    driver = None
+    if narrowing:
+        counted = select(func.count()).select_from
+        sizes = [
+            (conn.execute(counted(f.ids.limit(DRIVE_AT_MOST + 1).subquery())).scalar_one(), k)
+            for k, f in enumerate(narrowing)
+            if f.ids is not None
+        ]
+        smallest, at = min(sizes)
+        if smallest == 0:
+            return None
+        if smallest <= DRIVE_AT_MOST:
+            driver = narrowing[at]
+    sort = _sort(query.sort, dialect)
+    if driver is not None:  # the driver's orders are read by id; every other filter is a check, by no index
+        tests = [f.test(hide) for f in filters if f is not driver]
+        return Plan(sort, driver, tests, hide(orders.c.tenant_id))
+    # a walk: the filters that are a prefix of the walked index are its own; the others are checks
+    tests = [f.test(hide if f.ids is not None else _seen) for f in filters]
+    return Plan(sort, None, tests, orders.c.tenant_id)
+
+
+def _number_prefix(text: str, number: ColumnElement[str]) -> ColumnElement[bool]:
     """Numbers equal to ``text`` or starting with it — ``1001`` finds ``#1001`` too — as index ranges."""
-    number = _number(dialect)
     prefixes = [text] if text.startswith("#") else [text, f"#{text}"]
     ranges = [and_(number >= p, number < _after_prefix(p)) for p in prefixes]
     return ranges[0] if len(ranges) == 1 else ranges[0] | ranges[1]
@@ -438,21 +549,22 @@ def _after_prefix(prefix: str) -> str:
 def _page_ids(
     tenant_id: int,
     query: InboxQuery,
-    order: _Order,
-    dialect: str,
+    plan: Plan,
     edge: tuple[Any, int] | None,
     before: bool,
 ) -> Select[Any]:
     """The ids (and sort keys) of the page: ``limit + 1`` rows, to know whether another page follows."""
-    key: KeyedColumnElement[Any] | ColumnElement[Any] = order.key
-    where = _filters(tenant_id, query, dialect)
+    key: ColumnElement[Any] = plan.sort.key
+    where: list[ColumnElement[bool]] = [plan.tenant == tenant_id, *plan.tests]
+    if plan.driver is not None and plan.driver.ids is not None:
+        where.append(orders.c.id.in_(plan.driver.ids))
     # walking backwards (a "before" cursor) is walking the other way, then reversing the page
-    descending = order.descending != before
+    descending = plan.sort.descending != before
     if edge is not None:
         k = bindparam("edge_key", edge[0], type_=key.type)
         i = bindparam("edge_id", edge[1], type_=orders.c.id.type)
         if descending:
-            # the plain bound is what SQLite needs to range-scan an expression index; the row value is exact
+            # the plain bound lets SQLite range-scan an expression index; the row value is exact
             where += [key <= k, tuple_(key, orders.c.id) < tuple_(k, i)]
         else:
             where += [key >= k, tuple_(key, orders.c.id) > tuple_(k, i)]
@@ -465,8 +577,10 @@ _EMAIL = orders.c.canonical["email"].as_string()
 
 
 def _rows(conn: Connection, tenant_id: int, ids: Sequence[int]) -> list[InboxRow]:
+    """The page's rows, by id (the tenant term hidden from SQLite: it would walk a tenant index)."""
     if not ids:
         return []
+    hide = _hidden(conn.dialect.name)
     reasons: dict[int, list[RowReason]] = {}
     for why in conn.execute(
         select(
@@ -477,7 +591,7 @@ def _rows(conn: Connection, tenant_id: int, ids: Sequence[int]) -> list[InboxRow
             order_reasons.c.message,
         )
         .where(
-            order_reasons.c.tenant_id == tenant_id,
+            hide(order_reasons.c.tenant_id) == tenant_id,
             order_reasons.c.order_id.in_(ids),
             order_reasons.c.released_at.is_(None),
         )
@@ -503,7 +617,7 @@ def _rows(conn: Connection, tenant_id: int, ids: Sequence[int]) -> list[InboxRow
             orders.c.updated_at,
         )
         .join(connections, connections.c.id == orders.c.connection_id)
-        .where(orders.c.tenant_id == tenant_id, orders.c.id.in_(ids))
+        .where(hide(orders.c.tenant_id) == tenant_id, orders.c.id.in_(ids))
     ):
         by_id[r.id] = InboxRow(
             id=int(r.id),

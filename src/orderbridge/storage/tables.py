@@ -22,8 +22,6 @@ outside (ids, hold values, mapping keys, webhook headers) have their sizes decla
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import (
     DOUBLE_PRECISION,
     JSON,
@@ -145,34 +143,32 @@ orders = Table(
     Column("raw", JSON, nullable=False),
     Column("received_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
-    # 0010: the customer's e-mail lower-cased (the inbox's search), derived from the content by its one writer
+    # 0010, derived from the content by its one writer (storage/repos/orders.py), for the inbox: the
+    # customer's e-mail lower-cased (its search), and when the order counts as placed — the
+    # channel's creation time, else (an unreadable order) when the hub received it: never null
     Column("email", Text),
+    Column("placed_at", UTCDateTime()),
     UniqueConstraint("connection_id", "external_id", name="uq_orders_connection_external"),
     Index("ix_orders_tenant_state", "tenant_id", "state"),  # the poster reads ready orders by id through it
     Index("ix_orders_connection_updated", "connection_id", "channel_updated_at"),  # 0002: audits
+    # 0010: the inbox's (decision 96): tenant first, a sort key and id, so a first page and the page
+    # after any cursor are one range scan; the state and connection ones carry the other as well,
+    # so a walk filtered by both reads only the index
+    Index("ix_orders_inbox_created", "tenant_id", "placed_at", "id"),
+    Index("ix_orders_inbox_state", "tenant_id", "state", "placed_at", "id", "connection_id"),
+    Index("ix_orders_inbox_connection", "tenant_id", "connection_id", "placed_at", "id", "state"),
+    Index("ix_orders_inbox_updated", "tenant_id", "updated_at", "id"),
+    # number COLLATE "C" on PostgreSQL (the migration says so): SQLite's order, and a prefix is a range
+    Index("ix_orders_inbox_number", "tenant_id", "number", "id"),
+    Index("ix_orders_inbox_email", "tenant_id", "email"),
 )
 
-#: 0010: the inbox's sort keys. An order's creation at the channel (an unreadable one has none: when
-#: the hub received it), and its total as a number (SQLite stores amounts as text); the indexes
-#: below are built on these very expressions, so a query must use them as written here.
-INBOX_CREATED: ColumnElement[datetime] = func.coalesce(
-    orders.c.channel_created_at, orders.c.received_at, type_=UTCDateTime()
-)
-#: (an order without a total sorts below every amount)
+#: 0010: the inbox's total as a number (SQLite stores amounts as text); an order without one sorts
+#: below every amount. Its index is on this very expression: a query must use it as written here.
 INBOX_TOTAL: ColumnElement[float] = func.coalesce(
     cast(orders.c.total, DOUBLE_PRECISION()), literal_column("-1e300"), type_=DOUBLE_PRECISION()
 )
-
-# 0010: the inbox's indexes (storage/migrations/versions/0010_inbox.py; decision 96): tenant first,
-# a sort key and id last, so each filter's first page and any page after a cursor is a range scan.
-# ix_orders_inbox_number is ``number COLLATE "C"`` on PostgreSQL (the migration says so).
-Index("ix_orders_inbox_created", orders.c.tenant_id, INBOX_CREATED, orders.c.id)
-Index("ix_orders_inbox_state", orders.c.tenant_id, orders.c.state, INBOX_CREATED, orders.c.id)
-Index("ix_orders_inbox_connection", orders.c.tenant_id, orders.c.connection_id, INBOX_CREATED, orders.c.id)
-Index("ix_orders_inbox_updated", orders.c.tenant_id, orders.c.updated_at, orders.c.id)
-Index("ix_orders_inbox_number", orders.c.tenant_id, orders.c.number, orders.c.id)
 Index("ix_orders_inbox_total", orders.c.tenant_id, INBOX_TOTAL, orders.c.id)
-Index("ix_orders_inbox_email", orders.c.tenant_id, orders.c.email)
 
 order_skus = Table(  # 0010: each distinct SKU of an order's current version (the inbox's SKU search)
     "order_skus",

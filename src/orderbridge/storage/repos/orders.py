@@ -1,8 +1,9 @@
 """Orders: the lookups by channel id, the new-order insert, a new version's content, and
 :func:`transition` — the one writer of an order's state.
 
-What the inbox searches by is derived from an order's content and written with it, here only
-(0010): ``orders.email`` (:func:`email_key`, a content column ingest computes with the others) and
+What the inbox lists by is derived from an order's content and written with it, here only
+(0010): ``orders.placed_at`` (the channel's creation time, else when the hub received it),
+``orders.email`` (:func:`email_key`, a content column ingest computes with the others) and
 ``order_skus``, each distinct SKU of the current version (:func:`skus_of_lines`), replaced with
 every version whose content is written. Ingest hands both over as it read them from the record;
 any other writer's are read from the canonical JSON it writes (:func:`skus_of`), so the values
@@ -30,7 +31,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, Update, bindparam, delete, func, select, update
+from sqlalchemy import ColumnElement, Connection, Update, bindparam, delete, func, literal, select, update
 
 from orderbridge.domain.states import ORDER, InvalidTransition, OrderState
 from orderbridge.storage.db import dialect_insert, insert_rows
@@ -64,6 +65,10 @@ _STATE_AT = ORDER_COLUMNS.index("state")
 _TENANT_AT = ORDER_COLUMNS.index("tenant_id")
 _EXTERNAL_AT = ORDER_COLUMNS.index("external_id")
 _CANONICAL_AT = ORDER_COLUMNS.index("canonical")
+_CREATED_AT = ORDER_COLUMNS.index("channel_created_at")
+_RECEIVED_AT = ORDER_COLUMNS.index("received_at")
+#: what insert_new writes: the columns given, and the one derived from them here
+_INSERTED = (*ORDER_COLUMNS, "placed_at")
 _INITIAL = frozenset(s.value for s in ORDER.initial)
 _CHUNK = 500
 
@@ -158,8 +163,8 @@ def insert_new(
     inserted = insert_rows(
         conn,
         orders,
-        ORDER_COLUMNS,
-        rows,
+        _INSERTED,
+        [(*row, row[_CREATED_AT] or row[_RECEIVED_AT]) for row in rows],
         conflict=("connection_id", "external_id"),
         returning=("id", "external_id"),
     )
@@ -179,6 +184,7 @@ def insert_one(conn: Connection, values: Mapping[str, Any]) -> int | None:
     when another writer stored the order first."""
     ORDER.check(None, OrderState(values["state"]))
     columns, skus = _derived(values)
+    columns["placed_at"] = values.get("channel_created_at") or values["received_at"]
     oid = conn.execute(
         dialect_insert(conn)(orders)
         .values(**columns)
@@ -199,6 +205,9 @@ def write_version(conn: Connection, order_id: int, replaces: int, columns: Mappi
     if "state" in columns:
         raise ValueError("an order's state is written by transition(), not with its content")
     values, skus = _derived(columns)
+    if "channel_created_at" in values:
+        created = literal(values["channel_created_at"], orders.c.channel_created_at.type)
+        values["placed_at"] = func.coalesce(created, orders.c.received_at)
     done = conn.execute(
         update(orders)
         .where(orders.c.id == order_id, orders.c.version == replaces)

@@ -1,19 +1,24 @@
 """the orders inbox: what every filter, search and sort of the portal's inbox reads through an index
 
+- ``orders.placed_at``: when the order counts as placed, the inbox's default sort and its date
+  range — the channel's creation time, else (an unreadable order) when the hub received it, so
+  never null and a plain column the indexes below can carry (SQLite cannot read an expression
+  index alone, PostgreSQL not as an index-only scan).
 - ``orders.email``: the customer's e-mail trimmed and lower-cased (search is exact and
-  case-insensitive), written with the order's content by its one writer
-  (``storage/repos/orders.py``); backfilled here from ``orders.canonical``.
+  case-insensitive). Both are written with the order's content by its one writer
+  (``storage/repos/orders.py``) and backfilled here, from ``orders.canonical`` in Python (SQLite's
+  ``lower()`` folds ASCII only): one ``UPDATE`` per order, so PostgreSQL rewrites each row once.
 - ``order_skus (order_id, sku)``: each distinct SKU of an order's current version (search by
   SKU), written by the same writer on insert and on every new version; backfilled here by SQL
   from ``canonical`` (``json_each`` / ``json_array_elements``) — on PostgreSQL except for the
-  documents holding ``\u0000``, which its JSON operators refuse: those are read in Python.
+  documents holding ``\\u0000``, which its JSON operators refuse: those are read in Python.
 - Indexes on ``orders`` that lead with ``tenant_id`` (every query is one tenant's) and end with a
-  sort key and ``id`` (keyset pagination walks them): the newest first (``coalesce(channel
-  created_at, received_at)``: an unreadable order has no channel date), that key within a state
-  and within a connection, the last update, the number (``COLLATE "C"`` on PostgreSQL, so its
-  order is SQLite's and a prefix is a range under any database collation), the total (``CAST(…
-  AS DOUBLE PRECISION)``: SQLite stores amounts as text; none sorts below every amount), and the
-  e-mail. ``ix_orders_tenant_state`` stays: the poster reads ready orders by id through it.
+  sort key and ``id`` (keyset pagination walks them): ``placed_at`` alone, within a state (with
+  the connection after it) and within a connection (with the state after it), the last update,
+  the number (``COLLATE "C"`` on PostgreSQL, so its order is SQLite's and a prefix is a range
+  under any database collation), the total (``CAST(… AS DOUBLE PRECISION)``: SQLite stores
+  amounts as text; none sorts below every amount), and the e-mail. ``ix_orders_tenant_state``
+  stays: the poster reads ready orders by id through it.
 - ``ix_order_reasons_open_order``: the open reasons of a code (and value) with their orders, the
   inbox's "held for" filter, without visiting the reason rows (partial: open reasons only).
 
@@ -29,6 +34,8 @@ from __future__ import annotations
 import json
 
 import sqlalchemy as sa
+
+import orderbridge.storage.types
 from alembic import op
 
 revision = "0010"
@@ -37,7 +44,6 @@ branch_labels = None
 depends_on = None
 
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-CREATED = "coalesce(channel_created_at, received_at)"
 TOTAL = "coalesce(CAST(total AS DOUBLE PRECISION), -1e300)"
 _BATCH = 20_000
 
@@ -99,6 +105,7 @@ def upgrade() -> None:
     dialect = bind.dialect.name
     with op.batch_alter_table("orders") as batch:
         batch.add_column(sa.Column("email", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("placed_at", orderbridge.storage.types.UTCDateTime(timezone=True), nullable=True))
     op.create_table(
         "order_skus",
         sa.Column("order_id", _ID, sa.ForeignKey("orders.id", name="fk_order_skus_order_id_orders"), nullable=False),
@@ -109,8 +116,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("order_id", "sku", name="pk_order_skus"),
         sqlite_with_rowid=False,
     )
-    # backfill in id ranges: a large ledger's transaction log stays bounded per statement. The e-mail
-    # is lower-cased in Python, as the writer does (SQLite's lower() folds ASCII only).
+    # backfill in id ranges: a large ledger's transaction log stays bounded per statement
     if dialect == "postgresql":
         email = f"CASE WHEN strpos(canonical::text, '{_NUL}') = 0 THEN canonical ->> 'email' END"
     else:
@@ -119,19 +125,26 @@ def upgrade() -> None:
     for start in range(0, top + 1, _BATCH):
         bounds = {"lo": start, "hi": start + _BATCH}
         found = bind.execute(
-            sa.text(f"SELECT id, {email} FROM orders WHERE canonical IS NOT NULL AND id >= :lo AND id < :hi"), bounds
+            sa.text(
+                f"SELECT id, CASE WHEN canonical IS NOT NULL THEN {email} END FROM orders WHERE id >= :lo AND id < :hi"
+            ),
+            bounds,
         ).all()
-        keyed = [{"i": oid, "e": e.strip().lower()} for oid, e in found if isinstance(e, str) and e.strip()]
-        if keyed:
-            bind.execute(sa.text("UPDATE orders SET email = :e WHERE id = :i"), keyed)
+        if found:
+            bind.execute(
+                sa.text(
+                    "UPDATE orders SET email = :e, placed_at = coalesce(channel_created_at, received_at) WHERE id = :i"
+                ),
+                [{"i": oid, "e": e.strip().lower() if isinstance(e, str) and e.strip() else None} for oid, e in found],
+            )
         bind.execute(sa.text(_skus_by_sql(dialect)), bounds)
         if dialect == "postgresql":
             _refused_in_python(bind, bounds)
     number = 'number COLLATE "C"' if dialect == "postgresql" else "number"
     indexes: tuple[tuple[str, list[str | sa.TextClause]], ...] = (
-        ("ix_orders_inbox_created", ["tenant_id", sa.text(CREATED), "id"]),
-        ("ix_orders_inbox_state", ["tenant_id", "state", sa.text(CREATED), "id"]),
-        ("ix_orders_inbox_connection", ["tenant_id", "connection_id", sa.text(CREATED), "id"]),
+        ("ix_orders_inbox_created", ["tenant_id", "placed_at", "id"]),
+        ("ix_orders_inbox_state", ["tenant_id", "state", "placed_at", "id", "connection_id"]),
+        ("ix_orders_inbox_connection", ["tenant_id", "connection_id", "placed_at", "id", "state"]),
         ("ix_orders_inbox_updated", ["tenant_id", "updated_at", "id"]),
         ("ix_orders_inbox_number", ["tenant_id", sa.text(number), "id"]),
         ("ix_orders_inbox_total", ["tenant_id", sa.text(TOTAL), "id"]),
@@ -164,4 +177,5 @@ def downgrade() -> None:
         op.drop_index(name, table_name="orders")
     op.drop_table("order_skus")
     with op.batch_alter_table("orders") as batch:
+        batch.drop_column("placed_at")
         batch.drop_column("email")
