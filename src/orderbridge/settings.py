@@ -82,6 +82,21 @@ class Settings(BaseSettings):
     alert_webhook_secret: str | None = None
     digest_every_s: float = Field(default=86400.0, gt=0)
 
+    # --- portal sign-in (services/auth.py; decision 91) ------------------------------------------
+    #: a bearer token for the operations endpoints: when set, ``/metrics`` needs it and ``/healthz``
+    #: shows its per-connection detail only with it (without it: the overall status alone, for a
+    #: load balancer); unset, both are open — fit for a hub listening on 127.0.0.1 only
+    ops_token: str | None = Field(default=None, min_length=16)
+    #: a portal session ends this long after sign-in, however busy (12 h: a working day)
+    session_max_age_s: float = Field(default=12 * 3600.0, gt=0)
+    #: … and after this long without a request (2 h)
+    session_idle_s: float = Field(default=2 * 3600.0, gt=0)
+    #: argon2id's parameters (RFC 9106's low-memory choice); a stored hash made with others is
+    #: replaced at the next sign-in. Only tests should lower them (a hash then costs ~1 ms, not ~0.1 s)
+    password_time_cost: int = Field(default=3, ge=1)
+    password_memory_kib: int = Field(default=64 * 1024, ge=64)
+    password_parallelism: int = Field(default=4, ge=1, le=16)
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

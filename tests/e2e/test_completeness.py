@@ -154,7 +154,7 @@ def test_expired_credentials_fail_within_one_interval_send_one_email_and_lose_no
         assert "shop" in msg["Subject"] and "failing" in msg["Subject"]
         body = msg.get_content()
         assert "orderbridge connections update shop --credential" in body
-        assert "http://hub.example.com/connections/shop" in body
+        assert "http://hub.example.com/connections/by-name/shop" in body
         assert len(ss_state.orders_by_key()) == 20  # nothing new could be read
 
         shop_state.restore()

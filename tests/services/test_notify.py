@@ -141,7 +141,7 @@ def test_one_alert_is_one_email_per_recipient_with_subject_body_link_and_alert_h
             "- Renew the connection's access token: orderbridge connections update shop --credential access_token=…\n"
             "- Test the connection (its credentials and permissions): orderbridge connections test shop\n"
         ) in text
-        assert f"Where to fix it: {PUBLIC}/connections/shop\n" in text
+        assert f"Where to fix it: {PUBLIC}/connections/by-name/shop\n" in text
     alert = only_alert(mail_hub)
     assert alert.dispatched_at == mail_hub.now()
     assert sorted((d.target, d.status, d.attempts) for d in alert.deliveries) == [
@@ -336,20 +336,20 @@ def test_a_webhook_target_receives_the_alert_as_signed_json(hub: Hub, clock: Clo
         "kind": "connection_failing",
         "subject": "shop is failing: the channel refused the credentials",
         "body": alert.body,
-        "link": f"{PUBLIC}/connections/shop",
+        "link": f"{PUBLIC}/connections/by-name/shop",
         "fixes": [
             {
                 "action": "update_credentials",
                 "params": {"connection": "shop", "credential": "access_token"},
                 "text": "Renew the connection's access token.",
-                "link": f"{PUBLIC}/connections/shop",
+                "link": f"{PUBLIC}/connections/by-name/shop",
                 "command": "orderbridge connections update shop --credential access_token=…",
             },
             {
                 "action": "test_connection",
                 "params": {"connection": "shop"},
                 "text": "Test the connection (its credentials and permissions).",
-                "link": f"{PUBLIC}/connections/shop",
+                "link": f"{PUBLIC}/connections/by-name/shop",
                 "command": "orderbridge connections test shop",
             },
         ],
@@ -415,7 +415,7 @@ def test_links_are_rendered_when_sent_so_a_changed_public_url_reaches_a_queued_a
     configure(mail_hub, public_url="https://moved.example.com/")
     notify.dispatch(tenant(mail_hub))
     (received,) = smtp.inbox.to(OPS)
-    assert "Where to fix it: https://moved.example.com/connections/shop" in received.text
+    assert "Where to fix it: https://moved.example.com/connections/by-name/shop" in received.text
     assert PUBLIC not in received.text
 
 

@@ -70,7 +70,7 @@ def test_orders_the_polls_never_saw_are_recovered_with_the_cause_and_an_event(hu
     assert all(f"audit #{report.run_id}" in r.message for r in recovered)
     assert alert.kind == "reconciliation_finding" and "recovered 3 order(s)" in alert.subject
     assert "#1002" in alert.body and alert.fixes[0] == show_audit(report.run_id)  # its e-mail links to the report
-    assert links.fix_link("https://h", alert.fixes[0]) == f"https://h/reconciliation/{report.run_id}"
+    assert links.fix_link("https://h", alert.fixes[0]) == f"https://h/audits/{report.run_id}"
     stored = list_reports(tenant(hub), cid(hub, "shop"))[0]
     assert (stored["recovered"], stored["missing"], stored["outcome"]) == (3, 0, "ok")
     assert {f["external_id"] for f in stored["findings"]} == {"1002", "1005", "1050"}

@@ -401,8 +401,39 @@ def test_0008_gives_held_pushes_reasons_by_checking_them_again_and_names_the_pus
         assert conn.execute(text("SELECT count(*) FROM fulfilment_pushes")).scalar_one() == 2
 
 
+def test_0009_adds_users_sessions_tokens_and_an_append_only_audit_trail_and_drops_them_again(engine: Engine) -> None:
+    migrate(engine, "upgrade", "0009")
+    added = {"users", "web_sessions", "api_tokens", "login_attempts", "user_actions", "tenant_settings"}
+    with engine.connect() as conn:
+        assert added <= set(inspect(conn).get_table_names())
+        tenant_id = conn.execute(text("SELECT id FROM tenants WHERE slug = 'default'")).scalar_one()
+    user = (
+        "INSERT INTO users (tenant_id, email, name, password_hash, role, locale, created_at, password_changed_at)"
+        " VALUES (:t, :email, 'A', '$argon2id$…', :role, 'en', :at, :at)"
+    )
+    with engine.begin() as conn:
+        conn.execute(text(user), {"t": tenant_id, "email": "a@example.com", "role": "admin", "at": AT})
+    for email, role in (("a@example.com", "viewer"), ("b@example.com", "owner")):  # unique e-mail; CHECK on role
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(text(user), {"t": tenant_id, "email": email, "role": role, "at": AT})
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO user_actions (tenant_id, at, actor_kind, actor_name, action, object_type, summary)"
+                " VALUES (:t, :at, 'cli', 'cli:ops', 'user.add', 'user', 'added a@example.com')"
+            ),
+            {"t": tenant_id, "at": AT},
+        )
+    with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
+        conn.execute(text("DELETE FROM user_actions"))
+    migrate(engine, "downgrade", "0008")
+    with engine.connect() as conn:
+        assert not added & set(inspect(conn).get_table_names())
+    migrate(engine, "upgrade", "head")  # and up again: nothing of the first run is left behind
+
+
 def test_0010_gives_every_stored_order_its_search_email_and_skus_and_the_inbox_its_indexes(engine: Engine) -> None:
-    migrate(engine, "upgrade", "0008")
+    migrate(engine, "upgrade", "0009")
     documents = {
         1: {"email": " Élodie.MARTIN@Example.FR ", "lines": [{"sku": "A-1"}, {"sku": "B-2"}, {"sku": "A-1"}]},
         2: {"email": "", "lines": [{"sku": None}, {"sku": ""}, {"title": "no sku"}]},
@@ -441,6 +472,7 @@ def test_0010_gives_every_stored_order_its_search_email_and_skus_and_the_inbox_i
     migrate(engine, "upgrade", "0010")
     with engine.connect() as conn:
         emails = dict(conn.execute(text("SELECT id, email FROM orders ORDER BY id")).all())
+        unplaced = conn.execute(text("SELECT count(*) FROM orders WHERE placed_at IS NULL")).scalar_one()
         skus = conn.execute(text("SELECT order_id, sku, tenant_id FROM order_skus ORDER BY order_id, sku")).all()
         listed = (
             "SELECT indexname FROM pg_indexes WHERE tablename = 'orders'"
@@ -450,6 +482,7 @@ def test_0010_gives_every_stored_order_its_search_email_and_skus_and_the_inbox_i
         indexes = set(conn.execute(text(listed)).scalars())
     assert emails == {1: "élodie.martin@example.fr", 2: None, 3: "nul@example.com", 4: None}
     assert [tuple(s) for s in skus] == [(1, "A-1", 7), (1, "B-2", 7), (3, "C-3", 7)]
+    assert unplaced == 0  # no channel date: placed when received
     assert {
         "ix_orders_inbox_created",
         "ix_orders_inbox_state",
@@ -457,7 +490,7 @@ def test_0010_gives_every_stored_order_its_search_email_and_skus_and_the_inbox_i
         "ix_orders_inbox_email",
     } <= indexes
     assert "ix_orders_tenant_state" in indexes  # the poster's
-    migrate(engine, "downgrade", "0008")
+    migrate(engine, "downgrade", "0009")
     with engine.connect() as conn:
         assert "email" not in {c["name"] for c in inspect(conn).get_columns("orders")}
         assert "order_skus" not in inspect(conn).get_table_names()

@@ -41,6 +41,13 @@ WRITERS = {
     "posting_attempts": "postings",
     "shipments": "shipments",
     "fulfilment_pushes": "fulfilment_pushes",
+    # 0009: who signs in, the audit trail, tenant settings
+    "users": "users",
+    "web_sessions": "web_sessions",
+    "api_tokens": "api_tokens",
+    "login_attempts": "login_attempts",
+    "user_actions": "user_actions",
+    "tenant_settings": "tenant_settings",
 }
 _TABLES_MODULE = "orderbridge.storage.tables"
 _WRITE_WORDS = ("insert", "update", "delete", "upsert")

@@ -23,6 +23,8 @@ from orderbridge.cli import (
     serve,
     setup,
     tenants,
+    tokens,
+    users,
     webhooks,
 )
 from orderbridge.cli.common import console, err
@@ -41,6 +43,8 @@ app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(bench.app, name="bench")
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(tenants.app, name="tenants")
+app.add_typer(users.app, name="users")
+app.add_typer(tokens.app, name="tokens")
 
 for command in (
     setup.keygen,

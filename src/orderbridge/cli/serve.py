@@ -166,7 +166,8 @@ def serve(
             create_app(hub, metrics=metrics, wake=wake.set), host=host, port=port, log_level="warning"
         )
         console.print(
-            f"serving on http://{host}:{port} (webhooks, /healthz, /metrics); polling channels every "
+            f"serving on http://{host}:{port} (the portal, the API under /api/v1, webhooks, /healthz, /metrics); "
+            "polling channels every "
             f"{hub.settings.poll_interval_s:g}s (Ctrl-C stops)"
         )
         # uvicorn handles SIGINT/SIGTERM while it runs and re-raises the signal afterwards to the

@@ -6,16 +6,20 @@
   order version per destination, whatever crashes in between.
 - ``shipments``: unique ``(destination_id, external_id)``; ``fulfilment_pushes``: unique
   ``shipment_id``.
-- ``events`` and ``posting_attempts`` are append-only: triggers (added by the migration) refuse
-  UPDATE and DELETE on both SQLite and PostgreSQL.
+- ``events``, ``posting_attempts`` and ``user_actions`` (0009) are append-only: triggers (added by
+  the migrations) refuse UPDATE and DELETE on both SQLite and PostgreSQL.
 - ``pending_rereads``: unique ``(connection_id, external_id)`` — an order whose tie on
   ``updated_at`` the channel could not settle yet, re-read by each sync until it answers.
 - ``ingest_failures``: unique ``(connection_id, external_id)`` — an order the database refused to
   store as sent (one open row per order while it lasts; see ``services/ingest.py``).
 - ``leases``: one row per named lease (``sync:<connection>``) so only one sync per connection runs
   at a time across processes.
+- ``users`` (unique e-mail across the hub: sign-in is by e-mail), ``web_sessions`` and ``api_tokens``
+  (unique SHA-256 of the secret: the secret itself is never stored), ``login_attempts``,
+  ``user_actions`` (the audit trail) and ``tenant_settings`` — 0009 (``services/auth.py``).
 
-Every row carries ``tenant_id`` from the first migration. Bounded text columns that take values from
+Every row carries ``tenant_id`` from the first migration (but ``login_attempts``: a sign-in attempt
+comes before any tenant is known). Bounded text columns that take values from
 outside (ids, hold values, mapping keys, webhook headers) have their sizes declared once more in
 ``domain/limits.py``, which a test compares with this module; free text is unbounded (0005).
 """
@@ -461,4 +465,108 @@ alert_deliveries = Table(
     UniqueConstraint("alert_id", "generation", "target", name="uq_alert_deliveries_alert_generation_target"),
 )
 
-APPEND_ONLY = ("events", "posting_attempts")
+# --- 0009: users, sessions, API tokens, sign-in attempts, the audit trail, tenant settings --------
+
+#: a user belongs to one tenant; sign-in is by e-mail, so the address (stored lower-cased) is unique
+#: across the hub. Never deleted: disabling keeps who did what in the audit trail readable.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("password_hash", Text, nullable=False),  # argon2id, PHC string ($argon2id$v=19$m=…)
+    Column("role", String(20), nullable=False),  # domain.roles.Role
+    Column("locale", String(10), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("disabled_at", UTCDateTime()),
+    Column("password_changed_at", UTCDateTime(), nullable=False),
+    CheckConstraint("role IN ('admin', 'operator', 'viewer')", name="role"),
+    Index("ix_users_tenant", "tenant_id", "id"),
+)
+
+#: a signed-in browser: only the SHA-256 of its cookie token is stored (a copy of the table signs
+#: no one in); ``expires_at`` is absolute, ``last_seen_at`` measures the idle expiry
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("last_seen_at", UTCDateTime(), nullable=False),
+    Column("ended_at", UTCDateTime()),
+    Column("address", String(100)),
+    Column("user_agent", String(300)),
+    Index("ix_web_sessions_user", "user_id", "ended_at"),
+)
+
+#: REST API tokens of a tenant: ``obt_`` + random; only the SHA-256 is stored, and the first
+#: characters (``prefix``) so a list can tell them apart
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("label", String(100), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("role", String(20), nullable=False),  # domain.roles.Role
+    Column("created_by", String(300), nullable=False),  # the creator's name as the audit trail shows it
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_used_at", UTCDateTime()),
+    Column("revoked_at", UTCDateTime()),
+    CheckConstraint("role IN ('admin', 'operator', 'viewer')", name="role"),
+    Index("ix_api_tokens_tenant", "tenant_id", "id"),
+)
+
+#: every sign-in attempt, for the rate limits (per account, per address); before a tenant is known
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("email", String(254), nullable=False),
+    Column("address", String(100)),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Index("ix_login_attempts_email", "email", "at"),
+    Index("ix_login_attempts_address", "address", "at"),
+)
+
+#: the audit trail: who (a user, a token, the CLI) did what to which object, when, from where
+user_actions = Table(
+    "user_actions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor_kind", String(10), nullable=False),  # user | token | cli
+    Column("actor_id", Id),  # users.id or api_tokens.id; null for the CLI
+    Column("actor_name", String(300), nullable=False),
+    Column("address", String(100)),
+    Column("action", String(60), nullable=False),
+    Column("object_type", String(40), nullable=False),
+    Column("object_id", String(100)),
+    Column("summary", Text, nullable=False),
+    Column("detail", JSON),
+    CheckConstraint("actor_kind IN ('user', 'token', 'cli')", name="actor_kind"),
+    Index("ix_user_actions_object", "tenant_id", "object_type", "object_id", "id"),
+    Index("ix_user_actions_tenant", "tenant_id", "id"),
+)
+
+#: per-tenant settings the portal edits (notification recipients, webhook targets …), one JSON value a key
+tenant_settings = Table(
+    "tenant_settings",
+    metadata,
+    Column("tenant_id", Id, ForeignKey("tenants.id"), primary_key=True),
+    Column("key", String(100), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("updated_by", String(300), nullable=False),
+)
+
+APPEND_ONLY = ("events", "posting_attempts", "user_actions")  # user_actions: 0009

@@ -1,4 +1,9 @@
-"""The hub's HTTP server: webhook receivers, ``/healthz`` and ``/metrics``.
+"""The hub's HTTP server: webhook receivers, ``/healthz``, ``/metrics``, the portal and the API.
+
+The portal's screens are the routers of ``web/portal/*`` and the API's resources those of
+``web/api/*``: every module there that defines ``router`` is mounted (:func:`_routers`), so a new
+screen is a new module, not an edit of a list. The OpenAPI schema covers ``/api/v1`` only and is
+served at ``/api/v1/openapi.json``; the portal's ``/api-reference`` page renders it.
 
 The services underneath are synchronous (SQLAlchemy), so they run in the server's thread pool:
 ``/healthz`` and ``/metrics`` are plain ``def`` handlers, and the webhook handler awaits the raw
@@ -18,11 +23,16 @@ than at its next tick — this is what keeps webhook-to-posted latency well unde
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterator
+from http.cookies import CookieError, SimpleCookie
+from pathlib import Path
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -30,7 +40,22 @@ from starlette.requests import ClientDisconnect
 from orderbridge.services.health import hub_health
 from orderbridge.services.hub import Hub
 from orderbridge.services.webhooks import WebhookOutcome, receive, refuse_oversized, safely
+from orderbridge.web import api as api_package
+from orderbridge.web import errors as web_errors
+from orderbridge.web import i18n
+from orderbridge.web import portal as portal_package
 from orderbridge.web.metrics import HubMetrics
+from orderbridge.web.security import (
+    LANG_COOKIE,
+    ASGIApp,
+    CookieSigner,
+    Receive,
+    Scope,
+    SecurityHeaders,
+    Send,
+    same_token,
+)
+from orderbridge.web.templating import Templates
 
 log = structlog.get_logger("orderbridge.web")
 
@@ -75,12 +100,66 @@ def _answer(outcome: WebhookOutcome) -> JSONResponse:
     return JSONResponse(content, status_code=outcome.status)
 
 
+def _routers(package: object) -> Iterator[APIRouter]:
+    """The ``router`` of every module of ``package`` (``web.portal`` or ``web.api``), by name."""
+    path = getattr(package, "__path__", [])
+    for info in sorted(pkgutil.iter_modules(path), key=lambda m: m.name):
+        module = importlib.import_module(f"{getattr(package, '__name__', '')}.{info.name}")
+        router = getattr(module, "router", None)
+        if isinstance(router, APIRouter):
+            yield router
+
+
+class Language:
+    """Sets the request's language before anything renders: the ``ob_lang`` cookie, else the
+    browser's ``Accept-Language``. A signed-in user's own choice replaces it once the session is
+    read (``web/deps.py``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            chosen = None
+            if "cookie" in headers:
+                jar: SimpleCookie = SimpleCookie()
+                try:
+                    jar.load(headers["cookie"])
+                except CookieError:  # an unreadable cookie header only means no choice
+                    jar = SimpleCookie()
+                if LANG_COOKIE in jar and jar[LANG_COOKIE].value in i18n.LOCALES:
+                    chosen = jar[LANG_COOKIE].value
+            i18n.set_locale(chosen or i18n.negotiate(headers.get("accept-language")))
+        await self.app(scope, receive, send)
+
+
 def create_app(hub: Hub, *, metrics: HubMetrics | None = None, wake: Callable[[], None] | None = None) -> FastAPI:
     metrics = metrics or HubMetrics(hub)
-    app = FastAPI(title="OrderBridge hub", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="OrderBridge API",
+        version="1",
+        description="The portal's operations for programs. Authenticate with `Authorization: Bearer <token>`.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+    )
+    signer = CookieSigner(hub.settings.resolved_secret_key())
+    app.state.hub = hub
+    app.state.signer = signer
+    app.state.templates = Templates(signer, public_url=hub.settings.public_url)
+    app.state.wake = wake
+    web_errors.install(app)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    for router in _routers(portal_package):
+        app.include_router(router)
+    for router in _routers(api_package):
+        app.include_router(router)
+    app.add_middleware(Language)
+    app.add_middleware(SecurityHeaders, https=hub.settings.public_url.startswith("https:"))
 
     # ``connection`` is the connection's id (legacy: its name, while unique): it names the tenant too
-    @app.post("/webhooks/{kind}/{connection}")
+    @app.post("/webhooks/{kind}/{connection}", include_in_schema=False)
     async def webhook(kind: str, connection: str, request: Request) -> JSONResponse:
         limit = hub.settings.webhook_max_body_bytes
         try:
@@ -104,13 +183,39 @@ def create_app(hub: Hub, *, metrics: HubMetrics | None = None, wake: Callable[[]
             log.exception("webhook.internal_error", connection=connection, error=f"{type(exc).__name__}: {exc}")
             return _answer(WebhookOutcome(503, "error", f"internal error ({type(exc).__name__}); not recorded"))
 
-    @app.get("/healthz")
-    def healthz() -> JSONResponse:
-        report = hub_health(hub)
-        return JSONResponse(report, status_code=503 if report["status"] == "failing" else 200)
+    def operator(request: Request) -> bool:
+        """Whether the caller may read the operations detail (decision 125): always when no
+        ``ops_token`` is set, else only with ``Authorization: Bearer <ops_token>``."""
+        expected = hub.settings.ops_token
+        if not expected:
+            return True
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and same_token(expected, given.strip())
 
-    @app.get("/metrics")
-    def prometheus() -> Response:
+    @app.get("/healthz", include_in_schema=False)
+    def healthz(request: Request) -> JSONResponse:
+        report = hub_health(hub)
+        status = 503 if report["status"] == "failing" else 200
+        if not operator(request):
+            return JSONResponse({"status": report["status"], "at": report["at"]}, status_code=status)
+        return JSONResponse(report, status_code=status)
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus(request: Request) -> Response:
+        if not operator(request):
+            return JSONResponse(
+                {
+                    "error": {
+                        "code": "not_signed_in",
+                        "message": "/metrics needs the operations token",
+                        "hint": "Send Authorization: Bearer <ORDERBRIDGE_OPS_TOKEN>.",
+                        "field": None,
+                        "fix": None,
+                    }
+                },
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return app

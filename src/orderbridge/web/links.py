@@ -3,14 +3,19 @@
 The web entrypoint owns its routes, so it owns their URLs too: alerts (e-mail, signed webhook)
 render a :class:`~orderbridge.fixes.Fix` as a link built here, and the address the channels are
 subscribed to (``/webhooks/{kind}/{connection}``, served by ``web/app.py``) is built here. The
-portal pages themselves come with issue #13; these are the addresses alerts have pointed at since
-issue #3, so a link sent before the portal exists is one it answers.
+portal serves every one of them (issue #13):
 
-- ``show_holds`` → ``/holds`` (``?code=…&value=…`` for one root cause);
-- ``show_audit`` → ``/reconciliation/{run}``;
+- ``show_holds`` → ``/holds`` (``?code=…&value=…`` for one root cause: the exceptions screen);
+- ``show_audit`` → ``/audits/{run}``;
 - a fix about one connection (test it, renew its credentials, its download rules, its webhooks,
-  audit it) → ``/connections/{connection}``; ``add_connection`` → ``/connections``;
-- ``retry_order`` for one order → ``/orders/{order}``.
+  audit it) → ``/connections/by-name/{name}``, which redirects to the connection's page
+  (``/connections/{id}``): a fix names the connection as people know it; ``add_connection`` →
+  ``/connections``;
+- ``retry_order`` for one order → ``/orders/by-ref/{number or id}``, which redirects to the
+  order's page (``/orders/{id}``).
+
+Pages addressed by name or reference resolve it in the reader's tenant, so a link shows another
+tenant's object to nobody.
 
 A mapping, a retry of a group or a fix made in the channel or the 3PL has no page of its own: the
 portal shows it as a form or a button on the page of the holds it releases, so an alert about held
@@ -48,11 +53,11 @@ def holds(public_url: str, code: str | None = None, value: str | None = None) ->
 
 
 def connection(public_url: str, name: str) -> str:
-    return absolute(public_url, f"/connections/{quote(name, safe='')}")
+    return absolute(public_url, f"/connections/by-name/{quote(name, safe='')}")
 
 
 def audit(public_url: str, run: str | int) -> str:
-    return absolute(public_url, f"/reconciliation/{quote(str(run), safe='')}")
+    return absolute(public_url, f"/audits/{quote(str(run), safe='')}")
 
 
 def fix_link(public_url: str, fix: Fix) -> str | None:
@@ -68,7 +73,7 @@ def fix_link(public_url: str, fix: Fix) -> str | None:
         return absolute(public_url, "/connections")
     order = fix.param("order")
     if action is FixAction.RETRY_ORDER and order:
-        return absolute(public_url, f"/orders/{quote(order, safe='')}")
+        return absolute(public_url, f"/orders/by-ref/{quote(order, safe='')}")
     return None
 
 

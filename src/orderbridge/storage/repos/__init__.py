@@ -15,6 +15,8 @@ write a state the machine does not allow, or change one without a trace.
 - :mod:`.shipments` — shipments from destinations.
 - :mod:`.fulfilment_pushes` — pushes back to channels, the one writer of a push's state.
 - :mod:`.cursors`, :mod:`.connections` — the sync cursors; lookups of connections.
+- :mod:`.users`, :mod:`.web_sessions`, :mod:`.api_tokens`, :mod:`.login_attempts` — who signs in
+  and how (0009); :mod:`.user_actions` — the append-only audit trail; :mod:`.tenant_settings`.
 
 ``tests/storage/test_writers.py`` scans ``src/`` and fails when a ledger table is written anywhere
 but its repository.

@@ -25,7 +25,7 @@
 Decision 96 says why these and not others; the figures are in docs/benchmarks.md.
 
 Revision ID: 0010
-Revises: 0008 (0009, auth, is not on main yet: the lead renumbers at merge)
+Revises: 0009
 Create Date: 2026-12-10 09:00:00
 """
 
@@ -39,7 +39,7 @@ import orderbridge.storage.types
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
