@@ -34,9 +34,9 @@ from __future__ import annotations
 import json
 
 import sqlalchemy as sa
+from alembic import op
 
 import orderbridge.storage.types
-from alembic import op
 
 revision = "0010"
 down_revision = "0009"
