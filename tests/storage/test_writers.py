@@ -35,6 +35,7 @@ MIGRATIONS = "storage/migrations/"
 WRITERS = {
     "orders": "orders",
     "order_skus": "orders",
+    "order_tallies": "orders",  # the tallies change with the states they count (decision 110)
     "order_reasons": "order_reasons",
     "events": "events",
     "postings": "postings",

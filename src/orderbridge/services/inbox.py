@@ -490,14 +490,20 @@ def _filters(tenant_id: int, query: InboxQuery, dialect: str) -> list[_Filter]:
         has_sku = exists().where(order_skus.c.order_id == orders.c.id, *of_sku)
         found.append(_Filter("sku", lambda f: has_sku, select(order_skus.c.order_id).where(*of_sku)))
     if query.reason is not None:
-        is_open = [
-            order_reasons.c.tenant_id == tenant_id,
-            order_reasons.c.code == query.reason,
-            order_reasons.c.released_at.is_(None),
-            *([] if query.reason_value is None else [order_reasons.c.value == query.reason_value]),
-        ]
-        held = exists().where(order_reasons.c.order_id == orders.c.id, *is_open)
-        found.append(_Filter("reason", lambda f: held, select(order_reasons.c.order_id).where(*is_open)))
+        code, value = query.reason, query.reason_value
+
+        def is_open(f: _Hide) -> list[ColumnElement[bool]]:
+            return [
+                f(order_reasons.c.tenant_id) == tenant_id,
+                f(order_reasons.c.code) == code,
+                order_reasons.c.released_at.is_(None),
+                *([] if value is None else [f(order_reasons.c.value) == value]),
+            ]
+
+        # checked order by order, the reasons are read by order (the cause's columns hidden from
+        # SQLite: it would scan every open reason of the cause for each order)
+        held = exists().where(order_reasons.c.order_id == orders.c.id, *is_open(_hidden(dialect)))
+        found.append(_Filter("reason", lambda f: held, select(order_reasons.c.order_id).where(*is_open(_seen))))
     return found
 
 

@@ -19,8 +19,8 @@
   under any database collation), the total (``CAST(… AS DOUBLE PRECISION)``: SQLite stores
   amounts as text; none sorts below every amount), and the e-mail. ``ix_orders_tenant_state``
   stays: the poster reads ready orders by id through it.
-- ``ix_order_reasons_open_order``: the open reasons of a code (and value) with their orders, the
-  inbox's "held for" filter, without visiting the reason rows (partial: open reasons only).
+- (The inbox's "held for" filter reads ``ix_order_reasons_open``, which 0014 makes partial on open
+  reasons with their orders.)
 
 Decision 96 says why these and not others; the figures are in docs/benchmarks.md.
 
@@ -153,17 +153,9 @@ def upgrade() -> None:
     for name, columns in indexes:
         op.create_index(name, "orders", columns)
     op.create_index("ix_order_skus_sku", "order_skus", ["tenant_id", "sku", "order_id"])
-    op.create_index(
-        "ix_order_reasons_open_order",
-        "order_reasons",
-        ["tenant_id", "code", "value", "order_id"],
-        sqlite_where=sa.text("released_at IS NULL"),
-        postgresql_where=sa.text("released_at IS NULL"),
-    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_order_reasons_open_order", table_name="order_reasons")
     op.drop_index("ix_order_skus_sku", table_name="order_skus")
     for name in (
         "ix_orders_inbox_email",
