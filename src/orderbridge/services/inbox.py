@@ -451,15 +451,25 @@ def _filters(tenant_id: int, query: InboxQuery, dialect: str) -> list[_Filter]:
     def of(column: ColumnElement[Any]) -> Select[Any]:
         return select(orders.c.id).where(orders.c.tenant_id == tenant_id, column)
 
-    if query.state is not None or query.connection_id is not None:
+    if query.state is not None:
         state, connection_id = query.state, query.connection_id
 
         def of_state(f: _Hide) -> ColumnElement[bool]:
-            terms = [] if state is None else [f(orders.c.state) == state.value]
+            terms = [f(orders.c.state) == state.value]
             return and_(*terms, *([] if connection_id is None else [f(orders.c.connection_id) == connection_id]))
 
-        # sorted by placed_at, the state and connection indexes are walked (and carry each other)
+        # ix_orders_inbox_state is (tenant, state, placed_at, id, connection): sorted by placed_at it
+        # is walked, the connection read from it; for another sort it lists the state's orders
         found.append(_Filter("state", of_state, None if by_placed else of(of_state(_seen))))
+    elif query.connection_id is not None:
+        connection_id = query.connection_id
+
+        def of_connection(f: _Hide) -> ColumnElement[bool]:
+            return f(orders.c.connection_id) == connection_id
+
+        # a connection's orders, from its unique (connection, external id) index: the connection
+        # was found through the scope, so they are the tenant's (the page checks the tenant again)
+        found.append(_Filter("connection", of_connection, select(orders.c.id).where(of_connection(_seen))))
     if query.created_from is not None or query.created_to is not None:
         start, end = query.created_from, query.created_to
 
@@ -487,7 +497,7 @@ def _filters(tenant_id: int, query: InboxQuery, dialect: str) -> list[_Filter]:
         found.append(_Filter("email", of_email, of(of_email(_seen))))
     if query.sku is not None:
         of_sku = (order_skus.c.tenant_id == tenant_id, order_skus.c.sku == query.sku)
-        has_sku = exists().where(order_skus.c.order_id == orders.c.id, *of_sku)
+        has_sku = exists().where(*of_sku, order_skus.c.order_id == orders.c.id)  # one probe of its key
         found.append(_Filter("sku", lambda f: has_sku, select(order_skus.c.order_id).where(*of_sku)))
     if query.reason is not None:
         code, value = query.reason, query.reason_value

@@ -226,24 +226,37 @@ def write_version(conn: Connection, order_id: int, replaces: int, columns: Mappi
     """Write a new version's content (``version`` among ``columns``; ``skus`` too, as
     :func:`insert_new` takes them, else read from the new canonical JSON) over version
     ``replaces``; False when another writer replaced it first (the caller compares against what it
-    wrote)."""
+    wrote). The SKUs searched become the new content's: ``order_skus`` is keyed by SKU, so the
+    old version's rows are found from the old content (:func:`skus_of`, as they were written)."""
     if "state" in columns:
         raise ValueError("an order's state is written by transition(), not with its content")
     values, skus = _derived(columns)
     if "channel_created_at" in values:
         created = literal(values["channel_created_at"], orders.c.channel_created_at.type)
         values["placed_at"] = func.coalesce(created, orders.c.received_at)
+    before = None
+    if skus is not None:
+        before = conn.execute(
+            select(orders.c.tenant_id, orders.c.canonical).where(orders.c.id == order_id, orders.c.version == replaces)
+        ).first()
+        if before is None:
+            return False
     done = conn.execute(
-        update(orders)
-        .where(orders.c.id == order_id, orders.c.version == replaces)
-        .values(**values)
-        .returning(orders.c.tenant_id)
-    ).scalar_one_or_none()
-    if done is None:
+        update(orders).where(orders.c.id == order_id, orders.c.version == replaces).values(**values)
+    ).rowcount
+    if not done:
         return False
-    if skus is not None:  # the SKUs searched are the new content's
-        conn.execute(delete(order_skus).where(order_skus.c.order_id == order_id))
-        _add_skus(conn, [(order_id, done, skus)])
+    if skus is not None and before is not None:
+        old = skus_of(before.canonical)
+        if old:
+            conn.execute(
+                delete(order_skus).where(
+                    order_skus.c.tenant_id == before.tenant_id,
+                    order_skus.c.sku.in_(old),
+                    order_skus.c.order_id == order_id,
+                )
+            )
+        _add_skus(conn, [(order_id, int(before.tenant_id), skus)])
     return True
 
 

@@ -8,13 +8,14 @@
   case-insensitive). Both are written with the order's content by its one writer
   (``storage/repos/orders.py``) and backfilled here, from ``orders.canonical`` in Python (SQLite's
   ``lower()`` folds ASCII only): one ``UPDATE`` per order, so PostgreSQL rewrites each row once.
-- ``order_skus (order_id, sku)``: each distinct SKU of an order's current version (search by
-  SKU), written by the same writer on insert and on every new version; backfilled here by SQL
+- ``order_skus (tenant_id, sku, order_id)``: each distinct SKU of an order's current version
+  (search by SKU), one b-tree without foreign keys, written by the same writer on insert and on
+  every new version; backfilled here by SQL
   from ``canonical`` (``json_each`` / ``json_array_elements``) — on PostgreSQL except for the
   documents holding ``\\u0000``, which its JSON operators refuse: those are read in Python.
 - Indexes on ``orders`` that lead with ``tenant_id`` (every query is one tenant's) and end with a
-  sort key and ``id`` (keyset pagination walks them): ``placed_at`` alone, within a state (with
-  the connection after it) and within a connection (with the state after it), the last update,
+  sort key and ``id`` (keyset pagination walks them): ``placed_at`` alone and within a state (with
+  the connection after it: a walk by state and connection reads only the index), the last update,
   the number (``COLLATE "C"`` on PostgreSQL, so its order is SQLite's and a prefix is a range
   under any database collation), the total (``CAST(… AS DOUBLE PRECISION)``: SQLite stores
   amounts as text; none sorts below every amount), and the e-mail. ``ix_orders_tenant_state``
@@ -106,14 +107,12 @@ def upgrade() -> None:
     with op.batch_alter_table("orders") as batch:
         batch.add_column(sa.Column("email", sa.Text(), nullable=True))
         batch.add_column(sa.Column("placed_at", orderbridge.storage.types.UTCDateTime(timezone=True), nullable=True))
-    op.create_table(
+    op.create_table(  # no foreign keys: derived rows, written with their order (decision 96)
         "order_skus",
-        sa.Column("order_id", _ID, sa.ForeignKey("orders.id", name="fk_order_skus_order_id_orders"), nullable=False),
+        sa.Column("tenant_id", _ID, nullable=False),
         sa.Column("sku", sa.Text(), nullable=False),
-        sa.Column(
-            "tenant_id", _ID, sa.ForeignKey("tenants.id", name="fk_order_skus_tenant_id_tenants"), nullable=False
-        ),
-        sa.PrimaryKeyConstraint("order_id", "sku", name="pk_order_skus"),
+        sa.Column("order_id", _ID, nullable=False),
+        sa.PrimaryKeyConstraint("tenant_id", "sku", "order_id", name="pk_order_skus"),
         sqlite_with_rowid=False,
     )
     # backfill in id ranges: a large ledger's transaction log stays bounded per statement
@@ -144,7 +143,6 @@ def upgrade() -> None:
     indexes: tuple[tuple[str, list[str | sa.TextClause]], ...] = (
         ("ix_orders_inbox_created", ["tenant_id", "placed_at", "id"]),
         ("ix_orders_inbox_state", ["tenant_id", "state", "placed_at", "id", "connection_id"]),
-        ("ix_orders_inbox_connection", ["tenant_id", "connection_id", "placed_at", "id", "state"]),
         ("ix_orders_inbox_updated", ["tenant_id", "updated_at", "id"]),
         ("ix_orders_inbox_number", ["tenant_id", sa.text(number), "id"]),
         ("ix_orders_inbox_total", ["tenant_id", sa.text(TOTAL), "id"]),
@@ -152,17 +150,14 @@ def upgrade() -> None:
     )
     for name, columns in indexes:
         op.create_index(name, "orders", columns)
-    op.create_index("ix_order_skus_sku", "order_skus", ["tenant_id", "sku", "order_id"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_order_skus_sku", table_name="order_skus")
     for name in (
         "ix_orders_inbox_email",
         "ix_orders_inbox_total",
         "ix_orders_inbox_number",
         "ix_orders_inbox_updated",
-        "ix_orders_inbox_connection",
         "ix_orders_inbox_state",
         "ix_orders_inbox_created",
     ):
