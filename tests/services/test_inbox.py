@@ -124,7 +124,7 @@ def test_state_connection_and_date_range_narrow_the_list(world: World) -> None:
 
 
 def test_a_hold_reason_finds_the_orders_it_holds_with_the_reason_in_the_row(world: World) -> None:
-    page = inbox(world.scope, parse_query({"reason": "sku_unmapped:ABC-9"}))
+    page = inbox(world.scope, parse_query({"reason": "sku_unmapped:ABC-9"}), choices=True)
     assert len(page.rows) == 6
     for row in page.rows:
         (reason,) = row.reasons

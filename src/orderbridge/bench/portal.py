@@ -23,18 +23,20 @@ On PostgreSQL the seeded tables are ``VACUUM ANALYZE``-d before timing, as autov
 a bulk load; SQLite gets no ``ANALYZE`` (the hub never runs one), so its figures are the query
 planner's without statistics — what a SQLite install gets.
 
-**The pages** (phase 1 of issue #13: the service calls a page makes, timed directly; the web
-phase times them over HTTP with a signed-in session): the inbox's first page, filtered by state
-and connection, by hold reason, searched by number, by e-mail and by SKU, a deep page (a cursor
-at a random order of the ledger: what page 10,000 costs), the order page (``queries.show_order``
-until the order page's own service lands), and the dashboard (``queries.accounting``,
-``queries.holds`` and ``health.health_report``, what the dashboard shows, until its own lands).
+**The pages** are timed over real HTTP: the portal served by uvicorn on a free port in this
+process, a viewer of the first tenant signed in through the login form (a real session cookie),
+each page fetched whole (the full HTML a browser loads): the inbox's first page, filtered by state
+and connection, by hold reason, searched by number, by e-mail and by SKU, a deep page (a cursor at
+a random order of the ledger: what page 10,000 costs), the order page and the dashboard. Then the
+same views' service calls are timed alone (``services`` in the JSON: what the database and the
+read model cost, without the template and the HTTP round trip).
 """
 
 from __future__ import annotations
 
 import contextlib
 import random
+import re
 import statistics
 import tempfile
 import time
@@ -46,7 +48,9 @@ from decimal import Decimal
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
+import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -59,12 +63,16 @@ from orderbridge.domain.canonical import canonical_hash, order_to_json
 from orderbridge.domain.events import EventKind
 from orderbridge.domain.money import Money
 from orderbridge.domain.order import Address, FulfilmentStatus, Order, OrderLine, PaymentStatus, ShippingLine
+from orderbridge.domain.roles import Role
 from orderbridge.domain.states import OrderState
+from orderbridge.errors import Conflict
+from orderbridge.sandboxes.base import run_in_thread
+from orderbridge.services import auth
 from orderbridge.services.connections import add_connection
-from orderbridge.services.health import health_report
+from orderbridge.services.dashboard import dashboard as dashboard_of
 from orderbridge.services.hub import Hub
-from orderbridge.services.inbox import InboxQuery, Sort, inbox, make_cursor
-from orderbridge.services.queries import accounting, holds, show_order
+from orderbridge.services.inbox import Sort, inbox, make_cursor, parse_query
+from orderbridge.services.order_story import order_story
 from orderbridge.services.scope import Scope
 from orderbridge.services.tenants import add_tenant
 from orderbridge.settings import Settings
@@ -76,6 +84,7 @@ from orderbridge.storage.repos import postings as posting_repo
 from orderbridge.storage.repos.events import event_row
 from orderbridge.storage.repos.orders import ORDER_COLUMNS, Move
 from orderbridge.storage.tables import orders, tenants
+from orderbridge.web.app import create_app
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 BATCH = 5_000
@@ -90,11 +99,6 @@ PAGES = (
     "order_page",
     "dashboard",
 )
-#: which pages are timed through a stand-in until the screen's own service is on main
-STAND_INS = {
-    "order_page": "queries.show_order (the order page's own service is not on main yet)",
-    "dashboard": "queries.accounting + queries.holds + health.health_report (the dashboard's own is not on main yet)",
-}
 TENANTS = (
     ("bench-a", 0.9, ("shop-eu", "shop-us", "wholesale"), (0.45, 0.4, 0.15)),
     ("bench-b", 0.1, ("boutique",), (1,)),
@@ -320,7 +324,7 @@ class _Seeder:
             tenant_id,
             [(pids[keys[oid]], documents[oid]) for oid, _ in to_post],
             [],
-            [(pids[keys[oid]], "posted", "accepted") for oid, _ in to_post],
+            [(pids[keys[oid]], "posted", "accepted", None) for oid, _ in to_post],
             at,
         )
         posted = [
@@ -415,50 +419,66 @@ def reuse(hub: Hub, orders_total: int) -> Seeded | None:
 
 # --- the pages -----------------------------------------------------------------------------------
 
+#: a viewer of the first tenant, who signs in through the login form to time the pages over HTTP
+VIEWER_EMAIL = "viewer@bench-a.example.com"
+VIEWER_PASSWORD = "a bench of quiet orders"
 
-def _calls(s: Seeded, rng: random.Random, dialect: str) -> dict[str, Callable[[], Any]]:
-    """Each page as a call with parameters drawn afresh (one call = one page view)."""
+
+@dataclass(frozen=True)
+class _View:
+    """One page view with its parameters drawn: the service call it makes and its address."""
+
+    call: Callable[[], Any]
+    path: str
+
+
+def _views(s: Seeded, rng: random.Random) -> dict[str, Callable[[], _View]]:
+    """Each page as a draw of fresh parameters (one draw = one page view)."""
     scope = s.scope
     states = [OrderState.HELD, OrderState.POSTED, OrderState.FULFILLED, OrderState.READY, OrderState.SKIPPED]
     sku_weights = list(accumulate(1 / (k**0.8) for k in range(1, CATALOGUE + 1)))
 
-    def first() -> Any:
-        return inbox(scope, InboxQuery())
+    def listed(params: dict[str, str]) -> _View:
+        query = parse_query(params)
+        return _View(lambda: inbox(scope, query), "/orders?" + urlencode(params) if params else "/orders")
 
-    def state_connection() -> Any:
-        return inbox(scope, InboxQuery(state=rng.choice(states), connection_id=rng.choice(s.channels)))
+    def first() -> _View:
+        return listed({})
 
-    def hold_reason() -> Any:
+    def state_connection() -> _View:
+        return listed({"state": rng.choice(states).value, "connection_id": str(rng.choice(s.channels))})
+
+    def hold_reason() -> _View:
         code, value = rng.choice(s.reasons)
-        return inbox(scope, InboxQuery(reason=code, reason_value=value))
+        return listed({"reason": code, **({} if value is None else {"reason_value": value})})
 
-    def number() -> Any:
+    def number() -> _View:
         n = rng.choice(s.numbers)
-        return inbox(scope, InboxQuery(number=n if rng.random() < 0.8 else n[:-1]))  # exact, or a prefix
+        return listed({"q": n if rng.random() < 0.8 else n[:-1]})  # exact, or a prefix
 
-    def email() -> Any:
+    def email() -> _View:
         e = rng.choice(s.emails)
-        return inbox(scope, InboxQuery(email=e.upper() if rng.random() < 0.3 else e))
+        return listed({"q": e.upper() if rng.random() < 0.3 else e})
 
-    def sku() -> Any:
+    def sku() -> _View:
         k = rng.choices(range(1, CATALOGUE + 1), cum_weights=sku_weights)[0]
-        return inbox(scope, InboxQuery(sku=f"SKU-{k:05d}"))
+        return listed({"q": f"SKU-{k:05d}", "search": "sku"})
 
-    def deep() -> Any:
-        with scope.read() as conn:  # one primary-key read: where the page starts
-            oid = rng.choice(s.ids)
+    def deep() -> _View:
+        with scope.read() as conn:  # one primary-key read, untimed: where the page starts
             row = conn.execute(
-                select(orders.c.id, orders.c.placed_at).where(orders.c.id == oid, orders.c.tenant_id == scope.tenant_id)
-            ).first()
-        if row is None:
-            return inbox(scope, InboxQuery())
-        return inbox(scope, InboxQuery(cursor=make_cursor(Sort.NEWEST, False, row[1], int(row[0]))))
+                select(orders.c.id, orders.c.placed_at).where(
+                    orders.c.id == rng.choice(s.ids), orders.c.tenant_id == scope.tenant_id
+                )
+            ).one()
+        return listed({"cursor": make_cursor(Sort.NEWEST, False, row.placed_at, int(row.id))})
 
-    def order_page() -> Any:
-        return show_order(scope, rng.choice(s.refs))
+    def order_page() -> _View:
+        oid = rng.choice(s.ids)
+        return _View(lambda: order_story(scope, oid), f"/orders/{oid}")
 
-    def dashboard() -> Any:
-        return accounting(scope), holds(scope), health_report(scope)
+    def dashboard() -> _View:
+        return _View(lambda: dashboard_of(scope), "/dashboard")
 
     return {
         "inbox_first": first,
@@ -478,29 +498,65 @@ def _percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def time_pages(s: Seeded, repeats: int, dialect: str, *, warm: int = 3) -> dict[str, dict[str, Any]]:
-    """Each page ``repeats`` times (after ``warm`` untimed rounds), the pages taken in turn."""
-    rng = random.Random(29)
-    calls = _calls(s, rng, dialect)
-    samples: dict[str, list[float]] = {name: [] for name in calls}
-    for round_ in range(warm + repeats):
-        for name, call in calls.items():
-            started = time.perf_counter()
-            call()
-            elapsed = time.perf_counter() - started
-            if round_ >= warm:
-                samples[name].append(elapsed * 1000)
-    out: dict[str, dict[str, Any]] = {}
-    for name, ms in samples.items():
-        out[name] = {
+def _figures(samples: dict[str, list[float]]) -> dict[str, dict[str, Any]]:
+    return {
+        name: {
             "p50_ms": round(statistics.median(ms), 2),
             "p95_ms": round(_percentile(ms, 0.95), 2),
             "max_ms": round(max(ms), 2),
             "samples": len(ms),
         }
-        if name in STAND_INS:
-            out[name]["timed"] = STAND_INS[name]
-    return out
+        for name, ms in samples.items()
+    }
+
+
+def time_pages(
+    s: Seeded, repeats: int, *, client: httpx.Client | None = None, warm: int = 3
+) -> dict[str, dict[str, Any]]:
+    """Each page ``repeats`` times (after ``warm`` untimed rounds), the pages taken in turn: over
+    HTTP with ``client`` (a signed-in session; each answer must be a 200), else the service calls."""
+    draws = _views(s, random.Random(29))
+    samples: dict[str, list[float]] = {name: [] for name in draws}
+    for round_ in range(warm + repeats):
+        for name, draw in draws.items():
+            view = draw()
+            started = time.perf_counter()
+            if client is None:
+                view.call()
+            else:
+                answer = client.get(view.path)
+                answer.read()
+                if answer.status_code != 200:
+                    raise RuntimeError(f"{view.path} answered {answer.status_code}: {answer.text[:300]}")
+            elapsed = time.perf_counter() - started
+            if round_ >= warm:
+                samples[name].append(elapsed * 1000)
+    return _figures(samples)
+
+
+def _viewer(scope: Scope) -> None:
+    """The first tenant's viewer (made once: a reused ledger has it already)."""
+    with contextlib.suppress(Conflict):
+        auth.create_user(scope, VIEWER_EMAIL, "Bench viewer", VIEWER_PASSWORD, Role.VIEWER, by=None)
+
+
+@contextlib.contextmanager
+def signed_in(hub: Hub) -> Iterator[httpx.Client]:
+    """The portal served over real HTTP (uvicorn on a free port, in this process) and a client
+    signed in as the bench's viewer through the login form, with its session cookie."""
+    app = create_app(hub)
+    with run_in_thread(app) as running, httpx.Client(base_url=running.base_url, timeout=60) as client:
+        form = client.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        if form.status_code != 200 or token is None:
+            raise RuntimeError(f"the login page answered {form.status_code}")
+        answer = client.post(
+            "/login",
+            data={"email": VIEWER_EMAIL, "password": VIEWER_PASSWORD, "csrf_token": token.group(1), "next": "/orders"},
+        )
+        if answer.status_code != 303:
+            raise RuntimeError(f"signing in answered {answer.status_code}: {answer.text[:300]}")
+        yield client
 
 
 # --- databases -----------------------------------------------------------------------------------
@@ -584,8 +640,12 @@ def bench_database(
         try:
             found = reuse(hub, orders_total)
             assert found is not None
-            say(f"{name}: timing {len(PAGES)} pages ×{repeats}…")
-            result["pages"] = time_pages(found, repeats, hub.db.dialect)
+            _viewer(found.scope)
+            say(f"{name}: timing {len(PAGES)} pages ×{repeats} over HTTP, signed in…")
+            with signed_in(hub) as client:
+                result["pages"] = time_pages(found, repeats, client=client)
+            say(f"{name}: timing the same pages' service calls ×{repeats}…")
+            result["services"] = time_pages(found, repeats)
         finally:
             hub.close()
     return result
@@ -646,12 +706,19 @@ def render(result: dict[str, Any], console: Console) -> None:
         seeded = "reused" if db["seed_s"] is None else f"seeded in {db['seed_s']} s"
         table = Table(title=f"portal pages — {db['database']}, {result['orders']:,} orders ({seeded})")
         table.add_column("page")
-        table.add_column("p50 ms", justify="right")
-        table.add_column("p95 ms", justify="right")
+        table.add_column("HTTP p50 ms", justify="right")
+        table.add_column("HTTP p95 ms", justify="right")
         table.add_column("max ms", justify="right")
+        table.add_column("service p50", justify="right")
+        table.add_column("service p95", justify="right")
         for name in PAGES:
-            page = db["pages"][name]
-            mark = " *" if "timed" in page else ""
-            table.add_row(name + mark, f"{page['p50_ms']:.1f}", f"{page['p95_ms']:.1f}", f"{page['max_ms']:.1f}")
+            page, service = db["pages"][name], db["services"][name]
+            table.add_row(
+                name,
+                f"{page['p50_ms']:.1f}",
+                f"{page['p95_ms']:.1f}",
+                f"{page['max_ms']:.1f}",
+                f"{service['p50_ms']:.1f}",
+                f"{service['p95_ms']:.1f}",
+            )
         console.print(table)
-    console.print("* timed through the service calls that stand in for a screen not on main yet (--json says which)")

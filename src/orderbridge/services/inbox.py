@@ -182,7 +182,8 @@ class InboxPage:
     next_cursor: str | None
     #: the cursor of the page before this one, None on the first page
     prev_cursor: str | None
-    #: what the filters offer: the tenant's connections (id, name, role) and the reason codes open now
+    #: what the filters offer (asked for with ``choices``): the tenant's connections (id, name,
+    #: role) and the reason codes open now
     connections: list[tuple[int, str, str]] = field(default_factory=list)
     open_codes: list[str] = field(default_factory=list)
 
@@ -343,10 +344,11 @@ def _key_value(sort: Sort, value: Any) -> Any:
 # --- the read model ------------------------------------------------------------------------------
 
 
-def inbox(scope: Scope, query: InboxQuery) -> InboxPage:
-    """One page of the tenant's orders matching ``query``, with the cursors of its neighbours."""
+def inbox(scope: Scope, query: InboxQuery, *, choices: bool = False) -> InboxPage:
+    """One page of the tenant's orders matching ``query``, with the cursors of its neighbours;
+    with ``choices``, what the filter form offers too (the page's form needs them, a refresh of the
+    results and the API do not)."""
     with scope.read() as conn:
-        choices = scope.connections(conn)
         if query.connection_id is not None:
             scope.connection(conn, query.connection_id)  # NotFound for an unknown id and another tenant's
         before, edge = False, None
@@ -360,7 +362,8 @@ def inbox(scope: Scope, query: InboxQuery) -> InboxPage:
         if before:
             found.reverse()
         rows = _rows(conn, scope.tenant_id, [int(r.id) for r in found])
-        codes = _open_codes(conn, scope.tenant_id)
+        channels = [(c.id, c.name, c.role.value) for c in scope.connections(conn)] if choices else []
+        codes = _open_codes(conn, scope.tenant_id) if choices else []
     next_cursor = prev_cursor = None
     if found:
         first, last = found[0], found[-1]
@@ -379,7 +382,7 @@ def inbox(scope: Scope, query: InboxQuery) -> InboxPage:
         query=query,
         next_cursor=next_cursor,
         prev_cursor=prev_cursor,
-        connections=[(c.id, c.name, c.role.value) for c in choices],
+        connections=channels,
         open_codes=codes,
     )
 
@@ -524,13 +527,13 @@ def plan_page(conn: Connection, tenant_id: int, query: InboxQuery) -> Plan | Non
     filters = _filters(tenant_id, query, dialect)
     narrowing = [f for f in filters if f.ids is not None]
     driver = None
-    if narrowing:
-        counted = select(func.count()).select_from
-        sizes = [
-            (conn.execute(counted(f.ids.limit(DRIVE_AT_MOST + 1).subquery())).scalar_one(), k)
-            for k, f in enumerate(narrowing)
+    if narrowing:  # one round trip: each count stops at DRIVE_AT_MOST + 1
+        counts = [
+            select(func.count()).select_from(f.ids.limit(DRIVE_AT_MOST + 1).subquery()).scalar_subquery()
+            for f in narrowing
             if f.ids is not None
         ]
+        sizes = [(int(n), k) for k, n in enumerate(conn.execute(select(*counts)).one())]
         smallest, at = min(sizes)
         if smallest == 0:
             return None
@@ -593,28 +596,13 @@ _EMAIL = orders.c.canonical["email"].as_string()
 
 
 def _rows(conn: Connection, tenant_id: int, ids: Sequence[int]) -> list[InboxRow]:
-    """The page's rows, by id (the tenant term hidden from SQLite: it would walk a tenant index)."""
+    """The page's rows by id, each with its open reasons (one query: an order's row once per open
+    reason). The tenant term is hidden from SQLite, which would walk a tenant index for it."""
     if not ids:
         return []
     hide = _hidden(conn.dialect.name)
-    reasons: dict[int, list[RowReason]] = {}
-    for why in conn.execute(
-        select(
-            order_reasons.c.order_id,
-            order_reasons.c.kind,
-            order_reasons.c.code,
-            order_reasons.c.value,
-            order_reasons.c.message,
-        )
-        .where(
-            hide(order_reasons.c.tenant_id) == tenant_id,
-            order_reasons.c.order_id.in_(ids),
-            order_reasons.c.released_at.is_(None),
-        )
-        .order_by(order_reasons.c.id)
-    ):
-        reasons.setdefault(why.order_id, []).append(RowReason(why.kind, why.code, why.value, why.message))
-    by_id = {}
+    reason = order_reasons.alias("reason")
+    found: dict[int, tuple[Any, list[RowReason]]] = {}
     for r in conn.execute(
         select(
             orders.c.id,
@@ -631,11 +619,21 @@ def _rows(conn: Connection, tenant_id: int, ids: Sequence[int]) -> list[InboxRow
             orders.c.channel_created_at,
             orders.c.received_at,
             orders.c.updated_at,
+            reason.c.kind,
+            reason.c.code,
+            reason.c.value,
+            reason.c.message,
         )
         .join(connections, connections.c.id == orders.c.connection_id)
+        .outerjoin(reason, (reason.c.order_id == orders.c.id) & reason.c.released_at.is_(None))
         .where(hide(orders.c.tenant_id) == tenant_id, orders.c.id.in_(ids))
+        .order_by(orders.c.id, reason.c.id)
     ):
-        by_id[r.id] = InboxRow(
+        _first, reasons = found.setdefault(int(r.id), (r, []))
+        if r.code is not None:
+            reasons.append(RowReason(r.kind, r.code, r.value, r.message))
+    return [
+        InboxRow(
             id=int(r.id),
             connection_id=int(r.connection_id),
             connection=r.name,
@@ -650,9 +648,10 @@ def _rows(conn: Connection, tenant_id: int, ids: Sequence[int]) -> list[InboxRow
             created_at=r.channel_created_at,
             received_at=r.received_at,
             updated_at=r.updated_at,
-            reasons=tuple(reasons.get(r.id, ())),
+            reasons=tuple(reasons),
         )
-    return [by_id[i] for i in ids if i in by_id]
+        for r, reasons in (found[i] for i in ids if i in found)
+    ]
 
 
 def _open_codes(conn: Connection, tenant_id: int) -> list[str]:

@@ -68,7 +68,7 @@ def orders_inbox(request: Request, actor: Viewer) -> Response:
     page: InboxPage | None = None
     error = ""
     try:
-        page = inbox(actor.scope, parse_query(given))
+        page = inbox(actor.scope, parse_query(given), choices=not hx)
     except NotFound:
         raise
     except InvalidInput as exc:
