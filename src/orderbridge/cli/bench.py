@@ -136,3 +136,25 @@ def bench_reconcile(
         print_json(result)
     else:
         render(result, console)
+
+
+@app.command("portal")
+def bench_portal(
+    orders: Annotated[int, typer.Option(min=1, help="Orders in the seeded ledger")] = 100_000,
+    repeats: Annotated[int, typer.Option(min=1, help="Timed views of each page (p50/p95 over them)")] = 30,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="Seed (or reuse the bench ledger already in) this database only, and keep it"),
+    ] = None,
+    postgres: Annotated[bool, typer.Option(help="Also on PostgreSQL (127.0.0.1:5432/test) when reachable")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """The portal's pages over a seeded ledger of N orders: p50/p95 per page, and the seed time."""
+    from orderbridge.bench.portal import render, run
+
+    with errors():
+        result = run(orders=orders, repeats=repeats, database_url=database_url, postgres=postgres, quiet=as_json)
+    if as_json:
+        print_json(result)
+    else:
+        render(result, console)
