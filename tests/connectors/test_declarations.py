@@ -127,7 +127,7 @@ def test_an_inconsistent_declaration_is_refused_when_it_is_made(changes: dict[st
 def test_an_unknown_setting_is_named_and_hub_settings_are_every_kinds() -> None:
     decl = _decl()
     assert decl.unknown_settings(["download_rules", "webhook_address", "colour"]) == ["colour"]
-    assert [s.name for s in decl.all_settings()] == ["download_rules", "webhook_address"]
+    assert [s.name for s in decl.all_settings()] == ["download_rules", "webhook_address", "poll_interval_s"]
 
 
 class _Promises:

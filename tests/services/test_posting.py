@@ -96,11 +96,13 @@ def test_a_transient_destination_error_keeps_orders_ready_and_loses_nothing(hub:
         assert set(conn.execute(select(postings.c.attempts)).scalars()) == {2}
 
 
-def test_mapping_import_applies_good_rows_and_reports_bad_ones_by_line(hub: Hub) -> None:
+def test_mapping_import_reports_bad_rows_by_line_and_applies_nothing_until_all_are_good(hub: Hub) -> None:
     world(hub, order(1, skus=("ABC-1",)))
     sync_channel(tenant(hub), cid(hub, "shop"))
     results, errors = import_mappings(
         tenant(hub), "sku", "source,target\nABC-1,W-ABC\nonly-one-column\n,W-EMPTY\n", cid(hub, "wh")
     )
-    assert [r.source for r in results] == ["ABC-1"] and results[0].released == 1
-    assert [e.line for e in errors] == [3, 4]
+    assert results == [] and [e.line for e in errors] == [3, 4]
+    assert unmapped(tenant(hub))[0].value == "ABC-1"  # the good row was not applied either
+    results, errors = import_mappings(tenant(hub), "sku", "source,target\nABC-1,W-ABC\n", cid(hub, "wh"))
+    assert errors == [] and [r.source for r in results] == ["ABC-1"] and results[0].released == 1

@@ -44,7 +44,7 @@ def mappings_import(
     file: Annotated[Path, typer.Argument(help="CSV with source,target columns ('-' for stdin)")],
     destination: Annotated[str | None, typer.Option(help="Destination connection")] = None,
 ) -> None:
-    """Import mappings from CSV; bad rows are listed, good rows applied."""
+    """Import mappings from CSV: every row is checked first; with a bad row, nothing is applied."""
     from orderbridge.services.mappings import import_mappings
 
     text = sys.stdin.read() if str(file) == "-" else file.read_text()

@@ -151,6 +151,7 @@ def serve(
             return
         import uvicorn
 
+        from orderbridge.runtime.sync_now import ThreadSyncRunner
         from orderbridge.web.app import create_app
         from orderbridge.web.metrics import HubMetrics
 
@@ -162,8 +163,12 @@ def serve(
             target=serve_loop, args=(hub, stop), kwargs={"tick_s": tick, "wake": wake}, name="worker", daemon=True
         )
         worker.start()
+        sync_runner = ThreadSyncRunner(hub, wake=wake.set)  # Sync now, beside the scheduler (decision 115)
         config = uvicorn.Config(
-            create_app(hub, metrics=metrics, wake=wake.set), host=host, port=port, log_level="warning"
+            create_app(hub, metrics=metrics, wake=wake.set, sync_runner=sync_runner),
+            host=host,
+            port=port,
+            log_level="warning",
         )
         console.print(
             f"serving on http://{host}:{port} (the portal, the API under /api/v1, webhooks, /healthz, /metrics); "
@@ -176,6 +181,7 @@ def serve(
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         uvicorn.Server(config).run()  # returns on SIGINT/SIGTERM
         stop.set()
+        sync_runner.close()
         worker.join(timeout=60)
     finally:
         hub.close()

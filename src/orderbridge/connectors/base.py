@@ -142,6 +142,12 @@ HUB_SETTINGS: Mapping[Role, tuple[Setting, ...]] = {
             "",
             SettingScope.HUB,
         ),
+        Setting(
+            "poll_interval_s",
+            "seconds between two scheduled syncs of this channel (null: the hub's ORDERBRIDGE_POLL_INTERVAL_S)",
+            None,
+            SettingScope.HUB,
+        ),
     ),
     Role.DESTINATION: (
         Setting(

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import structlog
@@ -34,10 +35,11 @@ import structlog
 from orderbridge.connectors.base import Capability, Role
 from orderbridge.errors import InvalidInput
 from orderbridge.services.backsync import poll_shipments, push_fulfilments
-from orderbridge.services.hub import Hub
+from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.posting import post_ready
 from orderbridge.services.scope import Scope
 from orderbridge.services.sync import sync_channel
+from orderbridge.services.sync_now import QueuedSync, queued_syncs, run_requested
 from orderbridge.storage.leases import LeaseBusy
 
 log = structlog.get_logger("orderbridge.worker")
@@ -135,15 +137,26 @@ def scheduled(scope: Scope, role: Role, capability: Capability, report: CycleRep
 
 
 def run_cycle(
-    scope: Scope, *, sync: bool = True, post: bool = True, shipments: bool = True, push: bool = True
+    scope: Scope,
+    *,
+    sync: bool = True,
+    post: bool = True,
+    shipments: bool = True,
+    push: bool = True,
+    channels: Collection[int] | None = None,
 ) -> CycleReport:
-    """One pass over one tenant's connections: sync its channels (posting alongside), post, poll
-    shipments, push fulfilments."""
+    """One pass over one tenant's connections: sync its channels (only those in ``channels`` when
+    given: the ones due), posting alongside, then post, poll shipments, push fulfilments."""
     report = CycleReport()
     destinations = scheduled(scope, Role.DESTINATION, Capability.POST_ORDERS, report)
     if sync:
-        with _posting_alongside(scope, report, destinations if post else {}):
-            for cid, name in scheduled(scope, Role.CHANNEL, Capability.LIST_CHANGED, report).items():
+        syncing = {
+            cid: name
+            for cid, name in scheduled(scope, Role.CHANNEL, Capability.LIST_CHANGED, report).items()
+            if channels is None or cid in channels
+        }
+        with _posting_alongside(scope, report, destinations if post and syncing else {}):
+            for cid, name in syncing.items():
                 _guard(report, f"sync:{name}", lambda c=cid: sync_channel(scope, c), report.syncs)  # type: ignore[misc]
     if post:
         for cid, name in destinations.items():
@@ -182,11 +195,14 @@ def poster_loop(hub: Hub, stop: threading.Event, wake: threading.Event, *, tick_
 
 
 def housekeeping(scope: Scope, report: CycleReport, *, check_webhooks: bool = False) -> None:
-    """One tenant's scheduled audits, hold alerts, digest and alert dispatch, and the folding of its
-    order tallies: each guarded like any other job."""
+    """One tenant's audits (those asked for by hand, then the scheduled ones), hold alerts, digest,
+    alert dispatch and the folding of its order tallies: each guarded like any other job."""
     from orderbridge.services import dashboard, notify
-    from orderbridge.services.reconcile import due_audits, reconcile, settled
+    from orderbridge.services.audits import run_queued_audits
+    from orderbridge.services.reconcile import ReconcileReport, due_audits, reconcile, settled
 
+    asked: list[ReconcileReport] = []  # "Run audit now" (services/audits.py): before the scheduled ones
+    report.audits.extend(r.as_dict() for r in _safe(report, "queued_audits", lambda: run_queued_audits(scope), asked))
     none: list[tuple[int, str, datetime]] = []
     for cid, kind, since in _safe(report, "audits", lambda: due_audits(scope), none):
         _guard(
@@ -233,6 +249,38 @@ def housekeeping_loop(hub: Hub, stop: threading.Event, *, every_s: float = HOUSE
         stop.wait(max(0.0, every_s - (time.monotonic() - started)))
 
 
+def poll_interval(scope: Scope, row: ConnectionRow) -> float:
+    """Seconds between two scheduled syncs of a channel: its ``poll_interval_s`` setting, else the
+    hub's ``poll_interval_s``."""
+    try:
+        own = row.hub_setting("poll_interval_s")
+    except (KeyError, InvalidInput):  # an unknown kind: scheduled() reports it
+        own = None
+    return float(own) if isinstance(own, int | float) and own > 0 else scope.settings.poll_interval_s
+
+
+def due_channels(scope: Scope, last: dict[int, float], now: float) -> set[int]:
+    """The tenant's channels whose poll interval has passed since their last scheduled sync
+    (``last``: connection id → monotonic start time, updated here for those returned)."""
+    due: set[int] = set()
+    with scope.read() as conn:
+        rows = scope.connections(conn, Role.CHANNEL)
+    for row in rows:
+        if now - last.get(row.id, float("-inf")) >= poll_interval(scope, row):
+            due.add(row.id)
+            last[row.id] = now
+    return due
+
+
+def run_queued_syncs(scope: Scope, report: CycleReport, wake: threading.Event | None = None) -> None:
+    """Sync now requests no runner took within their grace (a web process without a runner, or one
+    that stopped): run here, one after the other. ``run_requested`` settles each request's row
+    whatever happens and wakes the poster when it wrote orders."""
+    none: list[QueuedSync] = []
+    for request in _safe(report, "sync_now", lambda: queued_syncs(scope), none):
+        run_requested(scope.hub, request, wake=None if wake is None else wake.set)
+
+
 def _tenants(hub: Hub) -> list[Scope]:
     """Every tenant's scope, read afresh each pass; none (logged) when the database cannot say."""
     try:
@@ -250,12 +298,14 @@ def serve(
     wake: threading.Event | None = None,
     housekeeping_every_s: float = HOUSEKEEPING_EVERY_S,
 ) -> None:
-    """Run jobs until ``stop`` is set: channel syncs every ``poll_interval_s``, shipment polls every
+    """Run jobs until ``stop`` is set: each channel's sync every ``poll_interval_s`` (its own setting,
+    else the hub's: :func:`poll_interval`), Sync now requests no runner took, shipment polls every
     ``shipment_poll_interval_s``, pushes every tick; posting runs in its own thread
     (:func:`poster_loop`), woken by ``wake``, and audits/digest/alerts in another
     (:func:`housekeeping_loop`) every ``housekeeping_every_s``."""
     wake = wake or threading.Event()
-    last_sync = last_ship = float("-inf")
+    last_ship = float("-inf")
+    last_sync: dict[int, float] = {}
     log.info("worker.start", poll_interval_s=hub.settings.poll_interval_s)
     poster = threading.Thread(
         target=poster_loop, args=(hub, stop, wake), kwargs={"tick_s": tick_s}, name="poster", daemon=True
@@ -272,16 +322,18 @@ def serve(
     try:
         while not stop.is_set():
             started = time.monotonic()
-            do_sync = started - last_sync >= hub.settings.poll_interval_s
             do_ship = started - last_ship >= hub.settings.shipment_poll_interval_s
             for scope in _tenants(hub):
-                report = run_cycle(scope, sync=do_sync, post=False, shipments=do_ship, push=True)
-                if any(s["inserted"] or s["changed"] for s in report.syncs):
+                report = CycleReport()
+                nothing: set[int] = set()
+                due = _safe(report, "schedule", partial(due_channels, scope, last_sync, started), nothing)
+                cycle = run_cycle(scope, sync=bool(due), post=False, shipments=do_ship, push=True, channels=due)
+                run_queued_syncs(scope, cycle, wake)
+                cycle.crashed.extend(report.crashed)
+                if any(s["inserted"] or s["changed"] for s in cycle.syncs):
                     wake.set()
-                if report.crashed:
-                    log.error("worker.cycle_with_crashes", jobs=report.crashed, **scope.log_fields())
-            if do_sync:
-                last_sync = started
+                if cycle.crashed:
+                    log.error("worker.cycle_with_crashes", jobs=cycle.crashed, **scope.log_fields())
             if do_ship:
                 last_ship = started
             stop.wait(max(0.0, tick_s - (time.monotonic() - started)))

@@ -62,6 +62,17 @@ class SyncReport:
         }
 
 
+class RunTaken(InvalidInput):
+    """The queued run was taken over (or settled) by another worker before this one could: nothing
+    to do here — that worker reports its progress into the same row."""
+
+    code = "sync_run_taken"
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__(f"sync run {run_id} is no longer queued: another worker took it")
+        self.run_id = run_id
+
+
 def channel_context(scope: Scope, row: ConnectionRow) -> ChannelContext:
     rules = download_rules(row)
     with scope.db.read() as conn:
@@ -69,32 +80,71 @@ def channel_context(scope: Scope, row: ConnectionRow) -> ChannelContext:
     return ChannelContext(row, rules, policies)
 
 
+def lease_name(channel_id: int) -> str:
+    """The lease a channel's sync runs under (one sync per connection, across processes)."""
+    return f"sync:{channel_id}"
+
+
 def sync_channel(
-    scope: Scope, channel_id: int, *, progress: Callable[[SyncReport], None] | None = None, full: bool = False
+    scope: Scope,
+    channel_id: int,
+    *,
+    progress: Callable[[SyncReport], None] | None = None,
+    full: bool = False,
+    run_id: int | None = None,
 ) -> SyncReport:
-    """Pull the tenant's channel ``channel_id`` from its cursor into the ledger."""
+    """Pull the tenant's channel ``channel_id`` from its cursor into the ledger.
+
+    The run is one ``sync_runs`` row whose figures are written with every committed batch, so a
+    page (Sync now's progress) reads how far it is from the ledger alone. ``run_id`` names a row
+    already ``queued`` by :func:`orderbridge.services.sync_now.request_sync`: the run takes that one
+    over instead of inserting its own (:data:`RunTaken` when another worker took it first). Rows left
+    ``running`` by a process that died are marked ``interrupted`` once this run holds the lease —
+    nothing else can be running then."""
     row = scope.load(channel_id)
     if row.role is not Role.CHANNEL:
         raise InvalidInput(f"{row.name!r} is a {row.role} connection; sync pulls orders from channels")
     report = SyncReport(row.name)
     bound = log.bind(**scope.log_fields(row))
-    with held(scope.db, f"sync:{row.id}", scope.settings.lease_ttl_s, scope.now) as lease:
+    with held(scope.db, lease_name(row.id), scope.settings.lease_ttl_s, scope.now) as lease:
         ctx = channel_context(scope, row)
         connector = scope.channel(row)
         with scope.db.transaction() as conn:
             cursor = None if full else read_cursor(conn, row.id)
-            inserted = conn.execute(
-                insert(sync_runs).values(
-                    tenant_id=scope.tenant_id,
-                    connection_id=row.id,
-                    kind="orders",
-                    started_at=scope.now(),
-                    outcome="running",
-                    counts={},
+            conn.execute(
+                update(sync_runs)
+                .where(
+                    sync_runs.c.connection_id == row.id,
+                    sync_runs.c.kind == "orders",
+                    sync_runs.c.outcome == "running",
                 )
-            ).inserted_primary_key
-            assert inserted is not None
-            run_id = inserted[0]
+                .values(outcome="interrupted", finished_at=scope.now(), error="the process running it stopped")
+            )
+            if run_id is None:
+                inserted = conn.execute(
+                    insert(sync_runs).values(
+                        tenant_id=scope.tenant_id,
+                        connection_id=row.id,
+                        kind="orders",
+                        started_at=scope.now(),
+                        outcome="running",
+                        counts={},
+                    )
+                ).inserted_primary_key
+                assert inserted is not None
+                run_id = int(inserted[0])
+            else:
+                taken = conn.execute(
+                    update(sync_runs)
+                    .where(
+                        sync_runs.c.id == run_id,
+                        sync_runs.c.connection_id == row.id,
+                        sync_runs.c.outcome == "queued",
+                    )
+                    .values(outcome="running", started_at=scope.now())
+                ).rowcount
+                if not taken:
+                    raise RunTaken(run_id)
         since = since_with_overlap(cursor, scope.settings.cursor_overlap_s)
         bound.info("sync.start", since=since.isoformat() if since else None)
         try:
@@ -104,6 +154,15 @@ def sync_channel(
                 with scope.db.transaction() as conn:
                     counts = commit_batch(conn, scope.tenant_id, ctx, batch, now)
                     lease.renew(conn)  # the batch commits only while this sync still holds the lease
+                    so_far = IngestCounts()
+                    so_far.add(report.counts)
+                    so_far.add(counts)
+                    # the run's figures so far, with the batch they count (what Sync now shows)
+                    conn.execute(
+                        update(sync_runs)
+                        .where(sync_runs.c.id == run_id)
+                        .values(counts={**so_far.as_dict(), "batches": report.batches + 1})
+                    )
                     crashpoint("sync.before_commit")
                 crashpoint("sync.after_commit")
                 if counts.tied_ids:  # the batch is committed: now ask the channel which version is newer
@@ -132,7 +191,7 @@ def sync_channel(
                     .values(
                         finished_at=scope.now(),
                         outcome="ok" if report.ok else "failed",
-                        counts=report.counts.as_dict(),
+                        counts={**report.counts.as_dict(), "batches": report.batches},
                         error=None if report.ok else str(report.error),
                     )
                 )

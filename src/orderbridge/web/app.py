@@ -37,8 +37,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from orderbridge.runtime.sync_now import ThreadSyncRunner
 from orderbridge.services.health import hub_health
 from orderbridge.services.hub import Hub
+from orderbridge.services.sync_now import SyncRunner
 from orderbridge.services.webhooks import WebhookOutcome, receive, refuse_oversized, safely
 from orderbridge.web import api as api_package
 from orderbridge.web import errors as web_errors
@@ -134,7 +136,16 @@ class Language:
         await self.app(scope, receive, send)
 
 
-def create_app(hub: Hub, *, metrics: HubMetrics | None = None, wake: Callable[[], None] | None = None) -> FastAPI:
+def create_app(
+    hub: Hub,
+    *,
+    metrics: HubMetrics | None = None,
+    wake: Callable[[], None] | None = None,
+    sync_runner: SyncRunner | None = None,
+) -> FastAPI:
+    """``sync_runner`` starts the Sync now requests this app queues (decision 115): by default a
+    small thread pool of this process (``runtime.sync_now``); a web process beside a separate
+    worker passes one that defers a job."""
     metrics = metrics or HubMetrics(hub)
     app = FastAPI(
         title="OrderBridge API",
@@ -149,6 +160,7 @@ def create_app(hub: Hub, *, metrics: HubMetrics | None = None, wake: Callable[[]
     app.state.signer = signer
     app.state.templates = Templates(signer, public_url=hub.settings.public_url)
     app.state.wake = wake
+    app.state.sync_runner = sync_runner if sync_runner is not None else ThreadSyncRunner(hub, wake=wake)
     web_errors.install(app)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     for router in _routers(portal_package):

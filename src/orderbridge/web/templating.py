@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import quote, unquote
 
 from babel.dates import format_datetime, format_timedelta
 from babel.numbers import format_currency, format_decimal
@@ -152,7 +153,8 @@ class Templates:
 
     def context(self, request: Request, values: Mapping[str, Any]) -> dict[str, Any]:
         actor = getattr(request.state, "actor", None)
-        flash = self.signer.unsign("flash", request.cookies.get(FLASH_COOKIE))
+        signed = self.signer.unsign("flash", request.cookies.get(FLASH_COOKIE))
+        flash = None if signed is None else unquote(signed)
         return {
             "request": request,
             "actor": actor,
@@ -189,7 +191,7 @@ class Templates:
         if flash:
             response.set_cookie(
                 FLASH_COOKIE,
-                self.signer.sign("flash", flash[:300]),
+                self.signer.sign("flash", _cookie_text(flash)),
                 max_age=60,
                 httponly=True,
                 samesite="lax",
@@ -208,6 +210,15 @@ class Templates:
             path="/",
             secure=self.public_url.startswith("https:"),
         )
+
+
+def _cookie_text(text: str, limit: int = 400) -> str:
+    """``text`` percent-encoded (a cookie carries ASCII only, and the messages have ’, é, →), cut
+    so that it stays within ``limit`` characters (the signed cookie is read up to 512)."""
+    text = text[:300]
+    while len(quote(text, safe="")) > limit:
+        text = text[: max(0, len(text) - 10)]
+    return quote(text, safe="")
 
 
 def templates_of(request: Request) -> Templates:

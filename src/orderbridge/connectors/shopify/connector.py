@@ -80,6 +80,7 @@ from orderbridge.errors import (
     HoldOrder,
     NotFound,
     OutcomeUnknown,
+    PermissionDenied,
     RemoteUnavailable,
     RetryLater,
     SettingsError,
@@ -244,7 +245,20 @@ TRACKING_UPDATE = (
     " fulfillmentTrackingInfoUpdate(fulfillmentId: $id, trackingInfoInput: $tracking, notifyCustomer: $notify) {"
     " fulfillment { id status trackingInfo { number company url } } userErrors { field message } } }"
 )
-SHOP_QUERY = "{ shop { name } }"
+SHOP_QUERY = "{ shop { name } currentAppInstallation { accessScopes { handle } } }"
+#: the access scopes the hub's use of a shop needs: orders read (sync, audits, webhooks), and one of
+#: the fulfilment-order scopes ``fulfillmentCreate`` accepts (pushes); (any of these, what it is for)
+NEEDED_SCOPES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("read_orders",), "reading orders"),
+    (
+        (
+            "write_merchant_managed_fulfillment_orders",
+            "write_assigned_fulfillment_orders",
+            "write_third_party_fulfillment_orders",
+        ),
+        "pushing fulfilments",
+    ),
+)
 STAMPS_QUERY = (
     "query Stamps($first: Int!, $after: String, $query: String) {"
     " orders(first: $first, after: $after, sortKey: UPDATED_AT, query: $query) {"
@@ -442,7 +456,21 @@ class ShopifyChannel:
 
     # --- Connector ------------------------------------------------------------------------------
     def check(self) -> str:
+        """The shop answers this token, and the token holds the scopes the hub uses (a token that
+        reads the shop but not its orders would pass a plain call and fail every sync)."""
         data = self.client.execute(SHOP_QUERY).data
+        install = data.get("currentAppInstallation") or {}
+        held = {str(s.get("handle")) for s in install.get("accessScopes") or [] if isinstance(s, Mapping)}
+        lacking = [(any_of, why) for any_of, why in NEEDED_SCOPES if not held & set(any_of)]
+        if lacking:
+            wanted = "; ".join(f"{' or '.join(any_of)} (for {why})" for any_of, why in lacking)
+            raise PermissionDenied(
+                f"Shopify accepted the access token, but it lacks the scope(s) {wanted}; "
+                f"it has: {', '.join(sorted(held)) or 'none'}",
+                hint="Grant the missing scopes to the app in the Shopify admin (Apps → Develop apps → "
+                "Configuration), reinstall it, then use its new access token.",
+                fix=update_credentials("Renew the Shopify access token once the app has the scopes."),
+            )
         return f"Shopify shop {data['shop']['name']!r}"
 
     def close(self) -> None:

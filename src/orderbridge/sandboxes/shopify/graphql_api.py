@@ -378,7 +378,10 @@ def _resolve_root(state: ShopifyState, f: PlanField, base_url: str, api_version:
     if name == "currentAppInstallation":
         return {
             "id": "gid://shopify/AppInstallation/1",
-            "accessScopes": [{"handle": h, "description": h.replace("_", " ")} for h in SCOPES],
+            "accessScopes": [
+                {"handle": h, "description": h.replace("_", " ")}
+                for h in (SCOPES if state.scopes is None else state.scopes)
+            ],
         }
     if name == "currentBulkOperation":
         return bulk.current()

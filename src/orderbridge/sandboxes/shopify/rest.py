@@ -123,7 +123,8 @@ class RestApi:
         gate = self.gate(request)
         if isinstance(gate, Response):
             return gate
-        return json_response({"access_scopes": [{"handle": h} for h in SCOPES]}, 200, gate)
+        scopes = SCOPES if self.state.scopes is None else self.state.scopes
+        return json_response({"access_scopes": [{"handle": h} for h in scopes]}, 200, gate)
 
     # --- orders ----------------------------------------------------------------------------------
     async def orders_json(self, request: Request) -> Response:

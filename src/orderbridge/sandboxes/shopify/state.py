@@ -183,6 +183,9 @@ class ShopifyState(SandboxState, RateLimits, BulkSlot, Fulfilments):
         self.maximum_available = maximum_available
         self.max_query_cost = max_query_cost
         self.shop_name = shop_name
+        #: the access scopes the token holds (None: every scope the sandbox models); a test removes
+        #: some to play a token installed with too few
+        self.scopes: tuple[str, ...] | None = None
         self.lines_per_order = lines_per_order
         self.seed = seed
         self.rng = random.Random(seed * 7919 + 1)
