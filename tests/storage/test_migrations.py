@@ -498,7 +498,7 @@ def test_0010_gives_every_stored_order_its_search_email_and_skus_and_the_inbox_i
 
 
 def test_0014_tallies_the_orders_already_in_the_ledger_by_state_and_recent_receipt_hour(engine: Engine) -> None:
-    migrate(engine, "upgrade", "0009")
+    migrate(engine, "upgrade", "0011")
     now = datetime.now(UTC)
     recent = (now - timedelta(hours=3)).replace(minute=20, second=0, microsecond=0)
     pg = engine.dialect.name == "postgresql"
@@ -548,6 +548,6 @@ def test_0014_tallies_the_orders_already_in_the_ledger_by_state_and_recent_recei
         (7, "posted", None, 1),
         (8, "held", None, 1),
     }
-    migrate(engine, "downgrade", "0009")
+    migrate(engine, "downgrade", "0011")
     with engine.connect() as conn:
         assert "order_tallies" not in inspect(conn).get_table_names()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from orderbridge.connectors.base import Role as ConnectionRole
+from orderbridge.domain import limits
 from orderbridge.domain.events import EventKind
 from orderbridge.domain.mappings import DEFAULT_KEY, MappingKind
 from orderbridge.domain.reasons import HoldCode
@@ -122,8 +123,8 @@ def _operator(actor: Actor, scope: Scope, what: str) -> None:
 
 
 def _held_for(scope: Scope, code: str, value: str) -> list[int]:
-    if "\x00" in code + value:
-        return []  # never stored: no order is held for it
+    if limits.storable(code + value) != code + value:
+        return []  # a NUL or a lone surrogate is never stored: no order is held for it
     r = order_reasons.c
     with scope.read() as conn:
         return [

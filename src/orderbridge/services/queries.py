@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select
 
+from orderbridge.domain import limits
 from orderbridge.domain.reasons import STORAGE_REFUSALS, HoldCode, storage_refused_fix
 from orderbridge.domain.states import OrderState, PushState
 from orderbridge.errors import InvalidInput, NotFound
@@ -241,8 +242,9 @@ def top_holds(
 ) -> tuple[list[HoldGroup], int]:
     """:func:`holds`, only the first ``limit`` causes described (what the dashboard shows), and how
     many causes there are in all."""
-    if "\x00" in (code or "") + (value or ""):
-        return [], 0  # no reason can hold a NUL (it is never stored); PostgreSQL would refuse the query
+    asked = (code or "") + (value or "")
+    if limits.storable(asked) != asked:
+        return [], 0  # a NUL or a lone surrogate is never stored (and the databases refuse the query)
     kinds = [reason_repo.HOLD, reason_repo.SKIP] if include_skipped else [reason_repo.HOLD]
     r = order_reasons.c
     # an order has one open pipeline reason per (code, value) — apply_decisions keys them so — so a

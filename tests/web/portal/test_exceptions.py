@@ -211,3 +211,10 @@ def test_the_api_retries_a_cause_for_an_operator_token_only(portal: Portal) -> N
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "code"
     nul = portal.api("operator").get("/api/v1/holds", params={"code": "sku_unmapped", "value": "a\x00b"})
     assert nul.status_code == 200 and nul.json() == {"causes": []}
+    # what is never stored is never held (a NUL), or is not text at all (a lone surrogate): a 4xx, not a 5xx
+    for odd, status in (("a\\u0000b", 404), ("\\ud800", 422)):
+        body = '{"code": "sku_unmapped", "value": "' + odd + '"}'
+        answer = portal.api("operator").post(
+            "/api/v1/holds/retry", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert answer.status_code == status, answer.text

@@ -42,7 +42,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, Update, bindparam, delete, func, literal, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    String,
+    Update,
+    bindparam,
+    delete,
+    func,
+    literal,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 
 from orderbridge.domain.states import ORDER, InvalidTransition, OrderState
 from orderbridge.storage.db import dialect_insert, insert_rows
@@ -364,8 +377,9 @@ def _statement(source: OrderState, target: OrderState, guard: str | None) -> Upd
         stmt = update(orders).where(orders.c.id.in_(bindparam("ids", expanding=True)), orders.c.state == source.value)
         if guard is not None:
             stmt = stmt.where(GUARDS[guard])
+        # the receipt time as stored (SQLite: text, parsed once per distinct hour by the tally)
         stmt = stmt.values(state=target.value, updated_at=bindparam("now")).returning(
-            orders.c.id, orders.c.tenant_id, orders.c.received_at
+            orders.c.id, orders.c.tenant_id, type_coerce(orders.c.received_at, String)
         )
         _statements[key] = stmt
     return stmt
@@ -406,9 +420,7 @@ def transition(
                 written = conn.execute(stmt, {**(params or {}), "ids": [m.order_id for m in chunk], "now": now}).all()
                 done = {oid for oid, _t, _r in written}
                 if source is not target:
-                    for _oid, tenant_id, received_at in written:
-                        tally.add(tenant_id, source.value, received_at, -1)
-                        tally.add(tenant_id, target.value, received_at, 1)
+                    tally.move(source.value, target.value, written)
                 moved.update(done)
                 missed.extend(m for m in chunk if m.order_id not in done)
         if leave or not missed:
@@ -450,25 +462,54 @@ TALLY_HOURS = 48
 _TALLY_COLUMNS = ("tenant_id", "state", "hour", "n")
 
 
+def _floor(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
 def tally_hour(received_at: datetime, now: datetime) -> datetime | None:
     """The hour an order received at ``received_at`` is tallied under when its state is written at
-    ``now``: its receipt's hour, or None (earlier) beyond :data:`TALLY_HOURS`."""
-    if received_at < now - timedelta(hours=TALLY_HOURS):
-        return None
-    return received_at.replace(minute=0, second=0, microsecond=0)
+    ``now``: its receipt's hour, or None (earlier) more than :data:`TALLY_HOURS` before now's."""
+    hour = _floor(received_at)
+    return None if hour < _floor(now) - timedelta(hours=TALLY_HOURS) else hour
 
 
 class _Tally:
-    """The deltas of one write, by (tenant, state, hour), appended as one executemany."""
+    """The deltas of one write, by (tenant, state, hour), appended as one executemany.
 
-    __slots__ = ("counts", "now")
+    The hot paths hand it many orders received at the same few moments (a batch's ``now``) or, from
+    a transition's ``RETURNING``, SQLite's stored text: each distinct value is turned into its hour
+    once (:meth:`hour`), and :meth:`move` counts a whole statement's rows before it touches a state."""
+
+    __slots__ = ("counts", "horizon", "hours")
 
     def __init__(self, now: datetime | None) -> None:
-        self.now = now if now is not None else datetime.now(UTC)
+        self.horizon = _floor(now if now is not None else datetime.now(UTC)) - timedelta(hours=TALLY_HOURS)
         self.counts: Counter[tuple[int, str, datetime | None]] = Counter()
+        self.hours: dict[object, datetime | None] = {}
 
-    def add(self, tenant_id: int, state: str, received_at: datetime, n: int) -> None:
-        self.counts[(tenant_id, state, tally_hour(received_at, self.now))] += n
+    def hour(self, received_at: datetime | str) -> datetime | None:
+        """The tally hour of a receipt time: a datetime, or SQLite's text (``YYYY-MM-DD HH:…``, UTC)."""
+        key = received_at[:13].replace("T", " ") if isinstance(received_at, str) else received_at
+        found = self.hours.get(key, self)
+        if found is self:
+            if isinstance(key, str):
+                hour = datetime.strptime(key, "%Y-%m-%d %H").replace(tzinfo=UTC)
+            else:
+                hour = _floor(key.astimezone(UTC)) if key.tzinfo is not UTC else _floor(key)
+            found = self.hours[key] = None if hour < self.horizon else hour
+        return found  # type: ignore[return-value]
+
+    def add(self, tenant_id: int, state: str, received_at: datetime | str, n: int) -> None:
+        self.counts[(tenant_id, state, self.hour(received_at))] += n
+
+    def move(self, source: str, target: str, written: Sequence[Sequence[Any]]) -> None:
+        """Rows ``(id, tenant_id, received_at)`` moved from ``source`` to ``target``."""
+        moved: Counter[tuple[int, datetime | None]] = Counter()
+        for _oid, tenant_id, received_at in written:
+            moved[(tenant_id, self.hour(received_at))] += 1
+        for (tenant_id, hour), n in moved.items():
+            self.counts[(tenant_id, source, hour)] -= n
+            self.counts[(tenant_id, target, hour)] += n
 
     def write(self, conn: Connection) -> None:
         rows = [(t, s, h, n) for (t, s, h), n in self.counts.items() if n]
@@ -511,7 +552,7 @@ def compact_tallies(conn: Connection, tenant_id: int, now: datetime) -> int:
     :data:`TALLY_HOURS` into "earlier"; returns how many rows it removed. Safe beside writers and
     another compaction: it deletes the rows it read (``DELETE … RETURNING``) and writes back their
     sums, so a delta committed meanwhile, or taken by the other compaction, is counted once."""
-    horizon = now - timedelta(hours=TALLY_HOURS)
+    horizon = _floor(now) - timedelta(hours=TALLY_HOURS)
     shape = conn.execute(
         select(order_tallies.c.hour, func.count())
         .where(order_tallies.c.tenant_id == tenant_id)
@@ -539,7 +580,7 @@ def rebuild_tallies(conn: Connection, tenant_id: int, now: datetime) -> None:
         conn.execute(text("LOCK TABLE orders IN SHARE MODE"))
     conn.execute(delete(order_tallies).where(order_tallies.c.tenant_id == tenant_id))
     tally = _Tally(now)
-    horizon = now - timedelta(hours=TALLY_HOURS)
+    horizon = tally.horizon
     older = conn.execute(
         select(orders.c.state, func.count())
         .where(orders.c.tenant_id == tenant_id, orders.c.received_at < horizon)

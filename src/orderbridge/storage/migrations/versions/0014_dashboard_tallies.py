@@ -18,7 +18,7 @@
   not a scan of every run the ledger kept).
 
 Revision ID: 0014
-Revises: 0009 (the newest on main when this was written; renumbered at merge)
+Revises: 0011 (the newest on main when this was written; renumbered at merge)
 Create Date: 2026-12-02 12:00:00
 """
 
