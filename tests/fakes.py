@@ -165,6 +165,8 @@ class FakeDestination:
     error: OrderBridgeError | None = None
     shipments: list[Shipment] = field(default_factory=list)
     max_batch: int = 2
+    #: the idempotency key of every order it was sent, in order (rejected ones too)
+    received: list[str] = field(default_factory=list)
     declaration: ClassVar[Declaration] = DESTINATION_DECL
 
     def check(self) -> str:
@@ -178,14 +180,22 @@ class FakeDestination:
             raise self.error
         results = []
         for o in orders:
+            self.received.append(o.idempotency_key)
+            body = {
+                "number": o.resolved.order.number,
+                "key": o.idempotency_key,
+                "lines": [{"sku": ln.destination_sku} for ln in o.resolved.lines],
+            }
             bad = [ln.destination_sku for ln in o.resolved.lines if ln.destination_sku in self.reject_skus]
             if bad:
-                results.append(PostResult(o.order_key, None, DestinationRejected(f"unknown product {bad[0]}")))
+                results.append(
+                    PostResult(o.order_key, None, DestinationRejected(f"unknown product {bad[0]}"), sent=body)
+                )
                 continue
             if o.order_key not in self.documents:
                 self.creates[o.order_key] = self.creates.get(o.order_key, 0) + 1
             self.documents[o.order_key] = {"number": o.resolved.order.number, "key": o.idempotency_key}
-            results.append(PostResult(o.order_key, f"D-{o.order_key}"))
+            results.append(PostResult(o.order_key, f"D-{o.order_key}", sent=body))
         return results
 
     def list_shipments(self, since: datetime | None) -> Iterator[ShipmentBatch]:

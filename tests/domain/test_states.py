@@ -18,9 +18,11 @@ from orderbridge.domain.states import (
 )
 
 
-def test_a_posted_order_never_goes_back_to_ready() -> None:
-    with pytest.raises(InvalidTransition, match="posted to ready"):
-        check_transition(OrderState.POSTED, OrderState.READY)
+def test_a_posted_order_goes_back_only_to_ready_and_never_to_the_pipeline_s_other_decisions() -> None:
+    check_transition(OrderState.POSTED, OrderState.READY)  # a user's reset (guarded by the writer)
+    for target in (OrderState.HELD, OrderState.SKIPPED, OrderState.RECEIVED):
+        with pytest.raises(InvalidTransition, match=f"posted to {target}"):
+            check_transition(OrderState.POSTED, target)
 
 
 def test_held_orders_can_be_released() -> None:

@@ -97,8 +97,8 @@ def test_a_conditional_move_leaves_an_order_in_another_state_without_an_event(hu
 
 def test_a_move_the_machine_forbids_is_refused_before_anything_is_written(hub: Hub, ids: dict[str, int]) -> None:
     oid = _order(hub, ids, OrderState.POSTED)
-    with pytest.raises(InvalidTransition, match="from posted to ready"), hub.db.transaction() as conn:
-        order_repo.transition(conn, [order_repo.Move(oid, OrderState.POSTED, OrderState.READY)], NOW)
+    with pytest.raises(InvalidTransition, match="from posted to held"), hub.db.transaction() as conn:
+        order_repo.transition(conn, [order_repo.Move(oid, OrderState.POSTED, OrderState.HELD)], NOW)
     with pytest.raises(InvalidTransition, match="cannot be created posted"), hub.db.transaction() as conn:
         order_repo.insert_new(
             conn,
@@ -132,7 +132,7 @@ def test_a_posting_is_recorded_once_and_a_recorded_one_is_never_reserved_again(h
         (pid,) = posting_repo.reserve(conn, ids["tenant"], ids["wh"], [(oid, 1, key, "ob-1-1001")], NOW).values()
         again = posting_repo.reserve(conn, ids["tenant"], ids["wh"], [(oid, 1, key, "ob-1-1001")], NOW)
         assert again == {key: pid}  # the same row, one more attempt
-        posting_repo.record(conn, ids["tenant"], [(pid, "D-1")], [], [(pid, "posted", "document D-1")], NOW)
+        posting_repo.record(conn, ids["tenant"], [(pid, "D-1")], [], [(pid, "posted", "document D-1", None)], NOW)
     with (
         pytest.raises(InvalidTransition, match="a posting cannot move from posted to posted"),
         hub.db.transaction() as conn,

@@ -432,6 +432,10 @@ class PostResult:
     #: what the connector changed to fit the destination's limits (a name shortened, a field left
     #: out), one sentence each: written to the order's timeline when the post succeeds
     notes: tuple[str, ...] = ()
+    #: the document sent for this order (the request body, or its part for this order in a batch),
+    #: as JSON data: kept with the attempt so the order's page shows what went out (decision 108);
+    #: None when nothing was sent (refused before sending) or the connector does not say
+    sent: Mapping[str, Any] | None = None
 
     @property
     def ok(self) -> bool:

@@ -21,6 +21,9 @@ class EventKind(StrEnum):
     FULFILMENT_PUSH_HELD = "fulfilment_push_held"
     FULFILLED = "fulfilled"
     USER_ACTION = "user_action"
+    #: an admin released one hold reason of the order's current version (decision 107): the data
+    #: names it (``code``, ``value``, ``version``) and the pipeline and the poster read it back
+    HOLD_RELEASED = "hold_released"
     RECOVERED = "recovered"
     DELETED_IN_CHANNEL = "deleted_in_channel"
     AUDITED = "audited"

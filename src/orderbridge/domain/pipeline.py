@@ -14,6 +14,14 @@ order's timeline.
 
 The input limits (:func:`orderbridge.domain.validation.check`) come after the download rules, so an
 order the rules exclude is skipped whatever is wrong with it.
+
+**Released holds** (decision 107). An admin may release one hold reason of one order version
+(``waived``: its ``(code, value)`` keys): the pipeline and :func:`resolve` then go on as if that
+reason were resolved, for that reason only — an unmapped SKU is sent as the channel's SKU, an
+unmapped shipping method as none (the destination's default), a missing required field as absent,
+a value over a soft limit as it is. Only the codes in :data:`RELEASABLE` can be released: the
+others describe an order that cannot be sent at all (unreadable, no lines, a line without a SKU,
+a quantity of 0). A new version is judged afresh: a release is for the version it was made on.
 """
 
 from __future__ import annotations
@@ -24,9 +32,27 @@ from dataclasses import dataclass
 from orderbridge.domain import limits, reasons, validation
 from orderbridge.domain.mappings import DestinationPolicy, ServiceRef
 from orderbridge.domain.order import Order, OrderLine
-from orderbridge.domain.reasons import Reason
+from orderbridge.domain.reasons import HoldCode, Reason
 from orderbridge.domain.rules import DownloadRules
 from orderbridge.domain.states import OrderState
+
+#: ``(code, value)`` keys of the hold reasons released on an order version (see the module docstring)
+Waived = frozenset[tuple[str, str]]
+NONE_WAIVED: Waived = frozenset()
+
+#: hold codes an admin may release: the order can still be sent, as it is, without what they ask for.
+#: ``destination_rejected`` is released by asking the destination again (the services' business).
+RELEASABLE: frozenset[str] = frozenset(
+    {
+        HoldCode.SKU_UNMAPPED,
+        HoldCode.SHIPPING_METHOD_UNMAPPED,
+        HoldCode.SHIPPING_METHOD_MISSING,
+        HoldCode.REQUIRED_FIELD_MISSING,
+        HoldCode.DESTINATION_REJECTED,
+        HoldCode.TOTALS_INCONSISTENT,
+        HoldCode.UNKNOWN_STATUS,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +124,9 @@ def hold_reasons_for(order: Order, policy: DestinationPolicy) -> list[Reason]:
     return found
 
 
-def evaluate(order: Order, rules: DownloadRules, destinations: Sequence[DestinationPolicy]) -> Decision:
+def evaluate(
+    order: Order, rules: DownloadRules, destinations: Sequence[DestinationPolicy], waived: Waived = NONE_WAIVED
+) -> Decision:
     skips = rules.skip_reasons(order)
     # nothing left: every line is a real one (a quantity of 0 is the validation's, held) and fulfilled
     if order.lines and not open_lines(order) and all(li.quantity >= limits.MIN_QUANTITY for li in order.lines):
@@ -112,19 +140,30 @@ def evaluate(order: Order, rules: DownloadRules, destinations: Sequence[Destinat
         for reason in hold_reasons_for(order, policy):
             if reason not in holds:
                 holds.append(reason)
+    if waived:
+        holds = [r for r in holds if r.key not in waived]
     if holds:
         return Decision(OrderState.HELD, tuple(holds))
     return Decision(OrderState.READY)
 
 
-def resolve(order: Order, policy: DestinationPolicy) -> ResolvedOrder:
-    problems = validation.check(order) + hold_reasons_for(order, policy)
-    if problems:
-        raise ValueError("; ".join(r.message for r in problems))
+def problems(order: Order, policy: DestinationPolicy, waived: Waived = NONE_WAIVED) -> list[Reason]:
+    """What keeps ``order`` from going to this destination now (its input limits and the
+    destination's needs), leaving out the reasons released on it."""
+    found = validation.check(order) + hold_reasons_for(order, policy)
+    return [r for r in found if r.key not in waived] if waived else found
+
+
+def resolve(order: Order, policy: DestinationPolicy, waived: Waived = NONE_WAIVED) -> ResolvedOrder:
+    found = problems(order, policy, waived)
+    if found:
+        raise ValueError("; ".join(r.message for r in found))
     lines = []
     for line in open_lines(order):
         assert line.sku is not None  # guaranteed by hold_reasons_for
         dest = policy.destination_sku(line.sku)
+        if dest is None and (HoldCode.SKU_UNMAPPED, line.sku) in waived:
+            dest = line.sku  # released: the channel's SKU goes as it is
         assert dest is not None
         lines.append(ResolvedLine(line.external_id, line.sku, dest))
     return ResolvedOrder(order, tuple(lines), policy.service_for(order.shipping_method))

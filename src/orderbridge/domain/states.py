@@ -7,8 +7,9 @@ move against it before it writes (decision 75). A move the machine does not allo
 
 **Orders.** ``received → skipped | held | ready → posted → fulfilled → closed``, plus ``cancelled``
 from any non-terminal state. ``skipped`` and ``held`` are re-evaluated (a rule or a mapping changes,
-a new version arrives) so they may move back to ``ready``; a posted order never goes back to
-``ready``: the posting ledger is what makes "never posted twice" true. A new order is written with
+a new version arrives) so they may move back to ``ready``; a posted order goes back to
+``ready`` only when a user resets it while a destination lacks its current version (decision 106):
+the posting ledger, per destination, is what makes "never posted twice" true. A new order is written with
 its pipeline decision (``received`` and the decision in one step), and an order may be written in
 the state it is in (a re-evaluation that changes only its reasons).
 
@@ -130,9 +131,11 @@ ALLOWED: dict[OrderState, frozenset[OrderState]] = {
     OrderState.SKIPPED: frozenset({OrderState.HELD, OrderState.READY, OrderState.CANCELLED}),
     OrderState.HELD: frozenset({OrderState.SKIPPED, OrderState.READY, OrderState.CANCELLED}),
     OrderState.READY: frozenset({OrderState.SKIPPED, OrderState.HELD, OrderState.POSTED, OrderState.CANCELLED}),
-    # a posted order can be held again only by a failing destination amendment/back-sync in
-    # later issues; for now it moves forward only.
-    OrderState.POSTED: frozenset({OrderState.FULFILLED, OrderState.CLOSED, OrderState.CANCELLED}),
+    # a posted order goes back to ready only when a user resets it while a destination lacks its
+    # current version (the writer guards the move: ``not_posted_everywhere``, decision 106); the
+    # posting ledger, per destination, keeps "never posted twice" true. Held again only by a failing
+    # destination amendment/back-sync in later issues.
+    OrderState.POSTED: frozenset({OrderState.READY, OrderState.FULFILLED, OrderState.CLOSED, OrderState.CANCELLED}),
     OrderState.FULFILLED: frozenset({OrderState.CLOSED, OrderState.CANCELLED}),
     OrderState.CLOSED: frozenset(),
     OrderState.CANCELLED: frozenset(),

@@ -183,8 +183,8 @@ def poster_loop(hub: Hub, stop: threading.Event, wake: threading.Event, *, tick_
 
 def housekeeping(scope: Scope, report: CycleReport, *, check_webhooks: bool = False) -> None:
     """One tenant's audits (those asked for by hand, then the scheduled ones), hold alerts, digest and
-    alert dispatch: each guarded like any other job."""
-    from orderbridge.services import notify
+    alert dispatch, and the folding of its order tallies: each guarded like any other job."""
+    from orderbridge.services import dashboard, notify
     from orderbridge.services.audits import run_queued_audits
     from orderbridge.services.reconcile import ReconcileReport, due_audits, reconcile, settled
 
@@ -206,6 +206,7 @@ def housekeeping(scope: Scope, report: CycleReport, *, check_webhooks: bool = Fa
         _safe(report, "webhook_check", lambda: check_subscriptions(scope), no_names)
     _safe(report, "digest", lambda: notify.send_digest_if_due(scope), False)
     _guard(report, "notify", lambda: notify.dispatch(scope), report.notifications)
+    _safe(report, "tallies", lambda: dashboard.compact(scope), 0)
 
 
 def _safe(report: CycleReport, what: str, fn: Callable[[], T], default: T) -> T:

@@ -36,7 +36,7 @@ from orderbridge.domain import reasons as R
 from orderbridge.domain.canonical import order_from_json
 from orderbridge.domain.events import EventKind
 from orderbridge.domain.mappings import DestinationPolicy
-from orderbridge.domain.pipeline import Decision, hold_reasons_for, left_out, open_lines, resolve
+from orderbridge.domain.pipeline import NONE_WAIVED, Decision, left_out, open_lines, problems, resolve
 from orderbridge.domain.states import OrderState, PostingState
 from orderbridge.errors import InvalidInput, OrderBridgeError
 from orderbridge.seams import crashpoint
@@ -45,6 +45,7 @@ from orderbridge.services.hub import ConnectionRow
 from orderbridge.services.ledger import Outcome, add_events, apply_decisions, destination_policy, event_row
 from orderbridge.services.scope import Scope
 from orderbridge.storage.leases import held
+from orderbridge.storage.repos import events as event_repo
 from orderbridge.storage.repos import orders as order_repo
 from orderbridge.storage.repos import postings as posting_repo
 from orderbridge.storage.tables import orders, postings
@@ -203,13 +204,17 @@ def _prepare_batch(
         to_hold: list[Outcome] = []
         for c in candidates:
             order = order_from_json(c.canonical)
-            problems = hold_reasons_for(order, policy)
-            if problems:
-                to_hold.append(Outcome(c.id, OrderState.READY, Decision(OrderState.HELD, tuple(problems))))
+            waived = NONE_WAIVED
+            found = problems(order, policy)
+            if found:  # holds an admin released on this version go on as resolved (decision 107)
+                waived = event_repo.released_holds(conn, [c.id]).get(c.id, NONE_WAIVED)
+                found = [r for r in found if r.key not in waived]
+            if found:
+                to_hold.append(Outcome(c.id, OrderState.READY, Decision(OrderState.HELD, tuple(found))))
                 continue
             key = idempotency_key(c.id, row.id, c.version)
             document = declaration.order_key(c.connection_id, c.external_id)  # the destination's own key format
-            pairs.append((OutgoingOrder(key, document, resolve(order, policy)), c))
+            pairs.append((OutgoingOrder(key, document, resolve(order, policy, waived)), c))
         if to_hold:
             apply_decisions(conn, scope.tenant_id, to_hold, now)
             report.held += len(to_hold)
@@ -246,7 +251,7 @@ def _record_results(
         raise AssertionError(f"{row.name} returned {len(results)} results for {len(batch)} orders")
     now = scope.now()
     with scope.db.transaction() as conn:
-        attempts: list[tuple[int, str, str]] = []
+        attempts: list[posting_repo.Attempt] = []
         event_rows: list[dict[str, Any]] = []
         holds: list[Outcome] = []
         posted_orders: list[int] = []
@@ -256,7 +261,7 @@ def _record_results(
             outgoing, pid, oid = reserved.outgoing, reserved.posting_id, reserved.order_id
             if result.ok:
                 posted_rows.append((pid, result.document_id))
-                attempts.append((pid, "posted", f"document {result.document_id}"))
+                attempts.append((pid, "posted", f"document {result.document_id}", _sent(result)))
                 order = outgoing.resolved.order
                 skipped_lines = left_out(order)
                 event_rows.append(
@@ -286,7 +291,7 @@ def _record_results(
                 log.warning(
                     "post.rejected", tenant_id=scope.tenant_id, connection_id=row.id, order_id=oid, error=message
                 )
-                attempts.append((pid, "rejected", message))
+                attempts.append((pid, "rejected", message, _sent(result)))
                 reason = result.hold or R.destination_rejected(
                     row.name, result.error.message if result.error else message
                 )
@@ -314,3 +319,8 @@ def _record_results(
         )
     if rejected_rows:
         scope.observer.post_failed(scope.slug, row.name, "rejected", len(rejected_rows))
+
+
+def _sent(result: PostResult) -> dict[str, Any] | None:
+    """What the connector says it sent for the order, as stored with the attempt (decision 108)."""
+    return None if result.sent is None else dict(result.sent)

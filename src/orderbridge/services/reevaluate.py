@@ -1,4 +1,6 @@
-"""Re-run the pipeline for orders that are not posted yet (after a mapping or rule changes)."""
+"""Re-run the pipeline for orders that are not posted yet (after a mapping or rule changes, or a
+person's action on the order). Hold reasons an admin released on an order's current version stay
+released (decision 107)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from orderbridge.domain.reasons import invalid_order
 from orderbridge.domain.states import OrderState, is_evaluable
 from orderbridge.services.ledger import Outcome, apply_decisions, destination_policy, download_rules
 from orderbridge.services.scope import Scope
+from orderbridge.storage.repos.events import released_holds
 from orderbridge.storage.tables import orders
 
 
@@ -30,6 +33,7 @@ def reevaluate_orders(conn: Connection, scope: Scope, order_ids: Sequence[int]) 
                 orders.c.tenant_id == scope.tenant_id, orders.c.id.in_(order_ids[i : i + 500])
             )
         ).all()
+        waived = released_holds(conn, [r.id for r in rows])
         for r in rows:
             state = OrderState(r.state)
             if not is_evaluable(state):
@@ -37,7 +41,12 @@ def reevaluate_orders(conn: Connection, scope: Scope, order_ids: Sequence[int]) 
             if r.canonical is None:
                 decision = Decision(OrderState.HELD, (invalid_order("the order could not be read"),))
             else:
-                decision = evaluate(order_from_json(r.canonical), rules_by_channel[r.connection_id], policies)
+                decision = evaluate(
+                    order_from_json(r.canonical),
+                    rules_by_channel[r.connection_id],
+                    policies,
+                    waived.get(r.id, frozenset()),
+                )
             outcomes.append(Outcome(r.id, state, decision))
     apply_decisions(conn, scope.tenant_id, outcomes, now)
     released = sum(1 for o in outcomes if o.decision.state is OrderState.READY)

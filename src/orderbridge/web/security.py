@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import secrets
@@ -105,15 +107,18 @@ class CookieSigner:
         self._key = hashlib.sha256(b"orderbridge/cookies/v1\x00" + secret_key.encode()).digest()
 
     def sign(self, purpose: str, value: str) -> str:
-        return Signer(self._key, salt=purpose).sign(value.encode()).decode()
+        # base64url inside the signature: a cookie's value is ASCII, a message may not be (French)
+        payload = base64.urlsafe_b64encode(value.encode()).rstrip(b"=")
+        return Signer(self._key, salt=purpose).sign(payload).decode()
 
     def unsign(self, purpose: str, signed: str | None) -> str | None:
         """The value, or None for a missing, forged or malformed cookie."""
-        if not signed or len(signed) > 512:
+        if not signed or len(signed) > 2048:
             return None
         try:
-            return Signer(self._key, salt=purpose).unsign(signed.encode()).decode()
-        except (BadSignature, UnicodeDecodeError):
+            payload = Signer(self._key, salt=purpose).unsign(signed.encode())
+            return base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4)).decode()
+        except (BadSignature, UnicodeDecodeError, binascii.Error, ValueError):
             return None
 
 

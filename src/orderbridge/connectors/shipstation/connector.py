@@ -174,7 +174,8 @@ class ShipStationDestination:
             pairs = [(o, f.body) for _, o, f in chunk]
             sent = [self._post_one(*pairs[0])] if len(chunk) == 1 else self._post_chunk(pairs)
             for (i, _, fitted), result in zip(chunk, sent, strict=True):
-                results[i] = replace(result, notes=fitted.notes()) if result.ok and fitted.notes() else result
+                notes = fitted.notes() if result.ok else ()
+                results[i] = replace(result, notes=notes or result.notes, sent=fitted.body)
         return [results[i] for i in range(len(orders))]
 
     def _too_long(self, outgoing: OutgoingOrder, fitted: mapper.Fitted) -> PostResult:

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select
 
 from orderbridge.domain.events import EventKind
 from orderbridge.storage.db import insert_rows
-from orderbridge.storage.tables import events
+from orderbridge.storage.tables import events, orders
 
 EVENT_COLUMNS = ("tenant_id", "order_id", "connection_id", "kind", "at", "message", "data")
 
@@ -53,3 +53,19 @@ def last_data(conn: Connection, order_id: int, kind: EventKind) -> Any:
     ).scalars():
         return data
     return None
+
+
+def released_holds(conn: Connection, order_ids: Sequence[int]) -> dict[int, frozenset[tuple[str, str]]]:
+    """The ``(code, value)`` of the hold reasons released on each order's *current* version (its
+    ``hold_released`` events naming that version; decision 107); orders with none are left out."""
+    found: dict[int, set[tuple[str, str]]] = {}
+    ids = list(order_ids)
+    for i in range(0, len(ids), 500):
+        for oid, version, data in conn.execute(
+            select(events.c.order_id, orders.c.version, events.c.data)
+            .join(orders, orders.c.id == events.c.order_id)
+            .where(events.c.order_id.in_(ids[i : i + 500]), events.c.kind == EventKind.HOLD_RELEASED.value)
+        ):
+            if isinstance(data, dict) and data.get("version") == version:
+                found.setdefault(int(oid), set()).add((str(data.get("code")), str(data.get("value"))))
+    return {oid: frozenset(keys) for oid, keys in found.items()}

@@ -33,7 +33,9 @@ POSTING_COLUMNS = (
     "attempts",
     "created_at",
 )
-ATTEMPT_COLUMNS = ("tenant_id", "posting_id", "at", "outcome", "message")
+ATTEMPT_COLUMNS = ("tenant_id", "posting_id", "at", "outcome", "message", "sent")
+#: one attempt as :func:`record` takes it: posting id, outcome, message, and the document sent (or None)
+Attempt = tuple[int, str, str, Any]
 
 
 def _from(target: PostingState) -> ColumnElement[bool]:
@@ -115,12 +117,13 @@ def record(
     tenant_id: int,
     posted: Sequence[tuple[int, str | None]],
     rejected: Sequence[tuple[int, str]],
-    attempts: Sequence[tuple[int, str, str]],
+    attempts: Sequence[Attempt],
     now: datetime,
 ) -> None:
     """Record a sent batch's results: ``posted`` ``(posting id, document id)``, ``rejected``
     ``(posting id, the destination's message)``, and an attempt row each ``(posting id, outcome,
-    message)``. A result for a posting no longer pending raises :class:`InvalidTransition`."""
+    message, the document sent or None)``. A result for a posting no longer pending raises
+    :class:`InvalidTransition`."""
     if posted:
         _expect(
             conn,
@@ -135,19 +138,39 @@ def record(
     add_attempts(conn, tenant_id, attempts, now)
 
 
-def add_attempts(conn: Connection, tenant_id: int, attempts: Sequence[tuple[int, str, str]], now: datetime) -> None:
-    insert_rows(conn, posting_attempts, ATTEMPT_COLUMNS, [(tenant_id, pid, now, o, m) for pid, o, m in attempts])
-
-
-def reopen_rejected(conn: Connection, order_id: int) -> int:
-    """rejected → pending for the order's postings (the user retries it); returns how many."""
-    POSTING.check(_P.REJECTED, _P.PENDING)
-    done = conn.execute(
-        update(postings)
-        .where(postings.c.order_id == order_id, postings.c.status == _P.REJECTED.value)
-        .values(status=_P.PENDING.value)
+def add_attempts(conn: Connection, tenant_id: int, attempts: Sequence[Attempt], now: datetime) -> None:
+    insert_rows(
+        conn, posting_attempts, ATTEMPT_COLUMNS, [(tenant_id, pid, now, o, m, sent) for pid, o, m, sent in attempts]
     )
+
+
+def reopen_rejected(
+    conn: Connection, order_id: int, *, version: int | None = None, destination_id: int | None = None
+) -> int:
+    """rejected → pending for the order's postings (the user retries it) — of one version and one
+    destination when given; returns how many."""
+    POSTING.check(_P.REJECTED, _P.PENDING)
+    stmt = update(postings).where(postings.c.order_id == order_id, postings.c.status == _P.REJECTED.value)
+    if version is not None:
+        stmt = stmt.where(postings.c.order_version == version)
+    if destination_id is not None:
+        stmt = stmt.where(postings.c.destination_id == destination_id)
+    done = conn.execute(stmt.values(status=_P.PENDING.value))
     return int(done.rowcount)
+
+
+def reopen_rejected_of(conn: Connection, order_ids: Sequence[int]) -> int:
+    """:func:`reopen_rejected` for many orders (a bulk retry); returns how many postings."""
+    POSTING.check(_P.REJECTED, _P.PENDING)
+    reopened = 0
+    for i in range(0, len(order_ids), 500):
+        done = conn.execute(
+            update(postings)
+            .where(postings.c.order_id.in_(order_ids[i : i + 500]), postings.c.status == _P.REJECTED.value)
+            .values(status=_P.PENDING.value)
+        )
+        reopened += int(done.rowcount)
+    return reopened
 
 
 def order_for_key(conn: Connection, destination_id: int, order_key: str) -> int | None:

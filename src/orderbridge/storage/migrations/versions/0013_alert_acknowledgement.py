@@ -6,7 +6,7 @@
   Existing alerts start unacknowledged.
 
 Revision ID: 0013
-Revises: 0009 (the head on main when written; the lead renumbers at merge)
+Revises: 0014 (the head on main when merged; the lead renumbers)
 Create Date: 2026-12-02 10:00:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import orderbridge.storage.types
 
 revision = "0013"
-down_revision = "0009"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
