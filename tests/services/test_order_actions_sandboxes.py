@@ -9,15 +9,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from orderbridge.domain.roles import Role
-from orderbridge.services.auth import Actor, Principal
 from sqlalchemy import select
 
+from orderbridge.domain.roles import Role
 from orderbridge.sandboxes.base import in_process_client
 from orderbridge.sandboxes.shipstation.app import create_sandbox as shipstation_sandbox
 from orderbridge.sandboxes.shipstation.state import ShipStationState
 from orderbridge.sandboxes.shopify.app import create_sandbox as shopify_sandbox
 from orderbridge.sandboxes.shopify.state import ShopifyState
+from orderbridge.services.auth import Actor, Principal
 from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import set_mapping

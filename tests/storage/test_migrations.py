@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -430,3 +431,59 @@ def test_0009_adds_users_sessions_tokens_and_an_append_only_audit_trail_and_drop
     with engine.connect() as conn:
         assert not added & set(inspect(conn).get_table_names())
     migrate(engine, "upgrade", "head")  # and up again: nothing of the first run is left behind
+
+
+def test_0014_tallies_the_orders_already_in_the_ledger_by_state_and_recent_receipt_hour(engine: Engine) -> None:
+    migrate(engine, "upgrade", "0009")
+    now = datetime.now(UTC)
+    recent = (now - timedelta(hours=3)).replace(minute=20, second=0, microsecond=0)
+    pg = engine.dialect.name == "postgresql"
+
+    def stamp(value: datetime) -> object:
+        return value if pg else value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+    with engine.begin() as conn:
+        for tid in (7, 8):
+            conn.execute(
+                text("INSERT INTO tenants (id, slug, name, created_at) VALUES (:id, :slug, 'T', :at)"),
+                {"id": tid, "slug": f"t{tid}", "at": AT},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO connections (id, tenant_id, name, kind, role, base_url, credentials, settings,"
+                    " enabled, health, health_message, consecutive_failures, created_at)"
+                    " VALUES (:id, :id, 'shop', 'shopify', 'channel', 'http://x', 't', '{}', true, 'healthy', '', 0,"
+                    " :at)"
+                ),
+                {"id": tid, "at": AT},
+            )
+        ledger = [
+            (7, "posted", recent),
+            (7, "posted", recent),
+            (7, "held", recent),
+            (7, "posted", now - timedelta(days=9)),
+        ]
+        ledger.append((8, "held", now - timedelta(days=30)))
+        for i, (tid, state, received) in enumerate(ledger, start=1):
+            conn.execute(
+                text(
+                    "INSERT INTO orders (id, tenant_id, connection_id, external_id, number, state, version,"
+                    " content_hash, raw, received_at, updated_at)"
+                    " VALUES (:id, :tid, :tid, :ext, :number, :state, 1, 'h', '{}', :at, :at)"
+                ),
+                {"id": i, "tid": tid, "ext": str(i), "number": f"#{i}", "state": state, "at": stamp(received)},
+            )
+    migrate(engine, "upgrade", "0014")
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT tenant_id, state, hour, n FROM order_tallies")).all()
+    hour = recent.replace(minute=0)
+    found = {(t, s, None if h is None else str(h)[:13].replace("T", " "), n) for t, s, h, n in rows}
+    assert found == {
+        (7, "posted", hour.strftime("%Y-%m-%d %H"), 2),
+        (7, "held", hour.strftime("%Y-%m-%d %H"), 1),
+        (7, "posted", None, 1),
+        (8, "held", None, 1),
+    }
+    migrate(engine, "downgrade", "0009")
+    with engine.connect() as conn:
+        assert "order_tallies" not in inspect(conn).get_table_names()

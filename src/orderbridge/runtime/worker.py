@@ -182,9 +182,9 @@ def poster_loop(hub: Hub, stop: threading.Event, wake: threading.Event, *, tick_
 
 
 def housekeeping(scope: Scope, report: CycleReport, *, check_webhooks: bool = False) -> None:
-    """One tenant's scheduled audits, hold alerts, digest and alert dispatch: each guarded like any
-    other job."""
-    from orderbridge.services import notify
+    """One tenant's scheduled audits, hold alerts, digest and alert dispatch, and the folding of its
+    order tallies: each guarded like any other job."""
+    from orderbridge.services import dashboard, notify
     from orderbridge.services.reconcile import due_audits, reconcile, settled
 
     none: list[tuple[int, str, datetime]] = []
@@ -203,6 +203,7 @@ def housekeeping(scope: Scope, report: CycleReport, *, check_webhooks: bool = Fa
         _safe(report, "webhook_check", lambda: check_subscriptions(scope), no_names)
     _safe(report, "digest", lambda: notify.send_digest_if_due(scope), False)
     _guard(report, "notify", lambda: notify.dispatch(scope), report.notifications)
+    _safe(report, "tallies", lambda: dashboard.compact(scope), 0)
 
 
 def _safe(report: CycleReport, what: str, fn: Callable[[], T], default: T) -> T:

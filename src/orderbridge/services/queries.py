@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from orderbridge.domain.reasons import STORAGE_REFUSALS, HoldCode, storage_refused_fix
 from orderbridge.domain.states import OrderState, PushState
@@ -210,85 +211,140 @@ class HoldGroup:
     examples: list[str]
     #: held fulfilment pushes (a ``push`` group's count; 0 for the others)
     pushes: int = 0
+    #: the ledger ids of the example orders, in the order of ``examples`` (none for quarantine)
+    example_ids: tuple[int, ...] = ()
 
 
-def holds(scope: Scope, *, include_skipped: bool = False) -> list[HoldGroup]:
+def holds(
+    scope: Scope, *, include_skipped: bool = False, code: str | None = None, value: str | None = None
+) -> list[HoldGroup]:
     """Open reasons grouped by root cause (code, value) with counts, the fix and a few examples:
     held orders, then held fulfilment pushes (grouped by code and channel: a cause such as "the 3PL
     sends no carrier" holds every shipment alike), then skipped orders (``include_skipped``), then
-    orders in quarantine."""
-    kinds = ["hold", "skip"] if include_skipped else ["hold"]
+    orders in quarantine. ``code`` (and ``value``) keep only that root cause.
+
+    Read from the open reasons alone (``ix_order_reasons_open``, decision 111): an order's open
+    pipeline reasons are written with its state by ``apply_decisions``, one per (code, value), and
+    released when it leaves ``held``/``skipped`` — so a cause's count is its open rows, counted in
+    the index without reading an order (a grouping that joined every held order took 200–300 ms at
+    30,000 held). Each cause's message and fix are those of its first order's reason."""
+    return top_holds(scope, include_skipped=include_skipped, code=code, value=value)[0]
+
+
+def top_holds(
+    scope: Scope,
+    *,
+    limit: int | None = None,
+    include_skipped: bool = False,
+    code: str | None = None,
+    value: str | None = None,
+) -> tuple[list[HoldGroup], int]:
+    """:func:`holds`, only the first ``limit`` causes described (what the dashboard shows), and how
+    many causes there are in all."""
+    if "\x00" in (code or "") + (value or ""):
+        return [], 0  # no reason can hold a NUL (it is never stored); PostgreSQL would refuse the query
+    kinds = [reason_repo.HOLD, reason_repo.SKIP] if include_skipped else [reason_repo.HOLD]
+    r = order_reasons.c
+    # an order has one open pipeline reason per (code, value) — apply_decisions keys them so — so a
+    # cause's open rows are its orders: count(*) in the index, 3-4 times cheaper than DISTINCT
+    n_orders = func.count()
+    q = (
+        select(r.kind, r.code, r.value, n_orders)
+        .where(r.tenant_id == scope.tenant_id, r.kind.in_(kinds), r.released_at.is_(None))
+        .group_by(r.code, r.value, r.kind)  # the index's order: no sort to group
+        .order_by(r.kind, n_orders.desc(), r.code, r.value)
+    )
+    if code is not None:
+        q = q.where(r.code == code)
+        if value is not None:
+            q = q.where(r.value == value)
     with scope.db.read() as conn:
-        rows = conn.execute(
-            select(
-                order_reasons.c.kind,
-                order_reasons.c.code,
-                order_reasons.c.value,
-                func.count(func.distinct(order_reasons.c.order_id)).label("n"),
-                func.min(order_reasons.c.message),
+        counted = conn.execute(q).all()
+        held = [c for c in counted if c.kind == reason_repo.HOLD]
+        skipped = [c for c in counted if c.kind != reason_repo.HOLD]
+        pushes = _held_pushes(conn, scope.tenant_id)
+        if code is not None:
+            pushes = [g for g in pushes if g.code == code and (value is None or g.value == value)]
+        refused = _quarantine(conn, scope.tenant_id) if reason_repo.HOLD in kinds else []
+        if code is not None:
+            refused = [g for g in refused if g.code == code and (value is None or g.value == value)]
+        total = len(counted) + len(pushes) + len(refused)
+        wanted = total if limit is None else limit
+        groups = _describe(conn, scope.tenant_id, held[:wanted]) + pushes
+        groups += _describe(conn, scope.tenant_id, skipped[: max(0, wanted - len(groups))]) + refused
+    return groups[:wanted], total
+
+
+def _quarantine(conn: Connection, tenant_id: int) -> list[HoldGroup]:
+    """Orders the database refused even in a minimal form: in quarantine, not in orders."""
+    groups = []
+    for refusal_kind, n, error, examples in quarantined(conn, tenant_id):
+        what = STORAGE_REFUSALS.get(refusal_kind, STORAGE_REFUSALS["invalid_value"])[0]
+        message = (
+            f"not stored: the database refused the order even in a minimal form — {what}: {error}; its "
+            "raw payload is kept in quarantine (ingest_failures)"
+        )
+        # a value of its own: quarantined orders are not in the held group's alert
+        groups.append(
+            HoldGroup(
+                "quarantine",
+                HoldCode.STORAGE_REFUSED,
+                f"{refusal_kind} (quarantined)",
+                n,
+                message,
+                storage_refused_fix(refusal_kind),
+                examples,
             )
-            .join(orders, orders.c.id == order_reasons.c.order_id)
-            .where(
-                order_reasons.c.tenant_id == scope.tenant_id,
-                order_reasons.c.released_at.is_(None),
-                order_reasons.c.kind.in_(kinds),
-                orders.c.state.in_([OrderState.HELD.value, OrderState.SKIPPED.value]),
+        )
+    return groups
+
+
+_EXAMPLES = 3
+#: a cause's first open reasons (built once: per call only values are bound)
+_FIRSTS = (
+    select(order_reasons.c.order_id, order_reasons.c.message, order_reasons.c.fix)
+    .where(
+        order_reasons.c.tenant_id == bindparam("tenant_id"),
+        order_reasons.c.code == bindparam("code"),
+        order_reasons.c.value == bindparam("value"),
+        order_reasons.c.kind == bindparam("kind"),
+        order_reasons.c.released_at.is_(None),
+    )
+    .order_by(order_reasons.c.order_id)
+    .limit(_EXAMPLES)
+)
+
+
+def _describe(conn: Connection, tenant_id: int, causes: Sequence[Any]) -> list[HoldGroup]:
+    """Each cause (kind, code, value, orders) with its message, fix and first orders: one seek in
+    the open-cause index per cause, then the example orders' numbers in one statement."""
+    firsts: list[Sequence[Any]] = [
+        conn.execute(_FIRSTS, {"tenant_id": tenant_id, "code": code, "value": value, "kind": kind}).all()
+        for kind, code, value, _n in causes
+    ]
+    wanted = sorted({row.order_id for rows in firsts for row in rows})
+    numbers: dict[int, str] = {}
+    for i in range(0, len(wanted), 500):
+        numbers.update(
+            conn.execute(select(orders.c.id, orders.c.number).where(orders.c.id.in_(wanted[i : i + 500]))).all()
+        )
+    groups = []
+    for (kind, code, value, n), rows in zip(causes, firsts, strict=True):
+        if not rows:  # released between the two statements
+            continue
+        ids = tuple(int(row.order_id) for row in rows)
+        groups.append(
+            HoldGroup(
+                kind,
+                code,
+                value,
+                int(n),
+                rows[0].message,
+                rows[0].fix,
+                [numbers.get(i, str(i)) for i in ids],
+                example_ids=ids,
             )
-            .group_by(order_reasons.c.kind, order_reasons.c.code, order_reasons.c.value)
-            .order_by(order_reasons.c.kind, func.count(func.distinct(order_reasons.c.order_id)).desc())
-        ).all()
-        groups = []
-        for kind, code, value, n, message in rows:
-            # the fix of a reason with the message shown (one destination's, when several hold the value)
-            fix = conn.execute(
-                select(order_reasons.c.fix)
-                .where(
-                    order_reasons.c.tenant_id == scope.tenant_id,
-                    order_reasons.c.kind == kind,
-                    order_reasons.c.code == code,
-                    order_reasons.c.value == value,
-                    order_reasons.c.message == message,
-                    order_reasons.c.released_at.is_(None),
-                )
-                .limit(1)
-            ).scalar_one()
-            examples = list(
-                conn.execute(
-                    select(orders.c.number)
-                    .join(order_reasons, order_reasons.c.order_id == orders.c.id)
-                    .where(
-                        order_reasons.c.tenant_id == scope.tenant_id,
-                        order_reasons.c.kind == kind,
-                        order_reasons.c.code == code,
-                        order_reasons.c.value == value,
-                        order_reasons.c.released_at.is_(None),
-                    )
-                    .order_by(orders.c.id)
-                    .limit(3)
-                ).scalars()
-            )
-            groups.append(HoldGroup(kind, code, value, int(n), message, fix, examples))
-        at = sum(1 for g in groups if g.kind == reason_repo.HOLD)
-        groups[at:at] = _held_pushes(conn, scope.tenant_id)
-        if "hold" in kinds:  # orders the database refused even in a minimal form: in quarantine, not in orders
-            for refusal_kind, n, error, examples in quarantined(conn, scope.tenant_id):
-                what = STORAGE_REFUSALS.get(refusal_kind, STORAGE_REFUSALS["invalid_value"])[0]
-                message = (
-                    f"not stored: the database refused the order even in a minimal form — {what}: {error}; its "
-                    "raw payload is kept in quarantine (ingest_failures)"
-                )
-                groups.append(
-                    # a value of its own: quarantined orders are not in the held group's alert
-                    HoldGroup(
-                        "quarantine",
-                        HoldCode.STORAGE_REFUSED,
-                        f"{refusal_kind} (quarantined)",
-                        n,
-                        message,
-                        storage_refused_fix(refusal_kind),
-                        examples,
-                    )
-                )
+        )
     return groups
 
 
@@ -326,20 +382,21 @@ def _held_pushes(conn: Connection, tenant_id: int) -> list[HoldGroup]:
             .where(*of_cause, order_reasons.c.message == message)
             .limit(1)
         ).scalar_one()
-        examples = [
-            f"{number} (shipment {shipment})"
-            for number, shipment in conn.execute(
-                select(orders.c.number, shipments.c.external_id)
-                .select_from(order_reasons)
-                .join(fulfilment_pushes, fulfilment_pushes.c.id == order_reasons.c.push_id)
-                .join(shipments, shipments.c.id == fulfilment_pushes.c.shipment_id)
-                .join(orders, orders.c.id == fulfilment_pushes.c.order_id)
-                .where(*of_cause)
-                .order_by(fulfilment_pushes.c.id)
-                .limit(3)
-            )
-        ]
-        groups.append(HoldGroup(reason_repo.PUSH, code, channel, int(n_orders), message, fix, examples, int(n)))
+        found = conn.execute(
+            select(orders.c.id, orders.c.number, shipments.c.external_id)
+            .select_from(order_reasons)
+            .join(fulfilment_pushes, fulfilment_pushes.c.id == order_reasons.c.push_id)
+            .join(shipments, shipments.c.id == fulfilment_pushes.c.shipment_id)
+            .join(orders, orders.c.id == fulfilment_pushes.c.order_id)
+            .where(*of_cause)
+            .order_by(fulfilment_pushes.c.id)
+            .limit(_EXAMPLES)
+        ).all()
+        examples = [f"{number} (shipment {shipment})" for _id, number, shipment in found]
+        ids = tuple(int(oid) for oid, _n, _s in found)
+        groups.append(
+            HoldGroup(reason_repo.PUSH, code, channel, int(n_orders), message, fix, examples, int(n), example_ids=ids)
+        )
     return groups
 
 

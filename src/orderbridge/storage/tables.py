@@ -147,6 +147,20 @@ orders = Table(
     Index("ix_orders_connection_updated", "connection_id", "channel_updated_at"),  # 0002: audits
 )
 
+#: 0014: how many orders are in each state, by the hour they were received in (null: earlier) —
+#: signed deltas appended by the order writer with each state it writes (storage/repos/orders.py),
+#: summed by the dashboard, folded together by the housekeeping (decision 110)
+order_tallies = Table(
+    "order_tallies",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("hour", UTCDateTime()),
+    Column("n", Integer, nullable=False),
+    Index("ix_order_tallies_tenant_id", "tenant_id", "hour"),
+)
+
 pending_rereads = Table(  # 0004: ties the channel could not settle yet (decision 37)
     "pending_rereads",
     metadata,
@@ -201,8 +215,19 @@ order_reasons = Table(
     Column("released_at", UTCDateTime()),
     # 0008: the held fulfilment push the reason is about (kind 'push'); null for the order's own
     Column("push_id", Id, ForeignKey("fulfilment_pushes.id"), nullable=True),
-    Index("ix_order_reasons_open", "tenant_id", "code", "value", "released_at"),
     Index("ix_order_reasons_order", "order_id"),
+    # 0014: the open reasons by cause (was (tenant, code, value, released_at), 0001) — partial: every
+    # lookup by cause reads open reasons only, and the released history no longer fills the index
+    Index(
+        "ix_order_reasons_open",
+        "tenant_id",
+        "code",
+        "value",
+        "kind",
+        "order_id",
+        sqlite_where=text("released_at IS NULL"),
+        postgresql_where=text("released_at IS NULL"),
+    ),
     # partial: an order's own reasons (push_id null, nearly all rows) are not in it, so writing them costs nothing more
     Index(
         "ix_order_reasons_push",
@@ -339,6 +364,7 @@ sync_runs = Table(
     Column("outcome", String(20), nullable=False),  # running | ok | failed
     Column("counts", JSON, nullable=False),
     Column("error", Text),
+    Index("ix_sync_runs_connection", "connection_id", "kind", "id"),  # 0014: a connection's last run
 )
 
 # --- 0002: webhooks, reconciliation, alerts -------------------------------------------------------

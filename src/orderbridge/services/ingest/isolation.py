@@ -129,6 +129,7 @@ def _store_minimal(
                 "channel_updated_at": rec.updated_at,
                 "raw": raw_value,
             },
+            now=now,
         )
         if oid is None:
             return None

@@ -89,6 +89,24 @@ def release_code(conn: Connection, order_id: int, code: str, now: datetime) -> i
     return int(done.rowcount)
 
 
+def release_code_of(conn: Connection, order_ids: Sequence[int], code: str, now: datetime) -> int:
+    """:func:`release_code` for many orders (a bulk retry releases their rejections)."""
+    released = 0
+    for chunk in _chunks(order_ids):
+        done = conn.execute(
+            update(order_reasons)
+            .where(
+                order_reasons.c.order_id.in_(chunk),
+                order_reasons.c.code == code,
+                order_reasons.c.released_at.is_(None),
+                order_reasons.c.push_id.is_(None),
+            )
+            .values(released_at=now)
+        )
+        released += int(done.rowcount)
+    return released
+
+
 def settle_push(
     conn: Connection, tenant_id: int, order_id: int, push_id: int, wanted: Iterable[Reason], now: datetime
 ) -> tuple[int, int]:

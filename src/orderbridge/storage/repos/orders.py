@@ -12,20 +12,31 @@ the caller read (``… WHERE state = :source``) and appends the events that tell
 statement per (source, target) pair and chunk: the hot paths hand it whole batches. A row found in
 another state than the caller read (another transaction moved it) is checked again from the state
 it is really in, never overwritten blindly.
+
+The same statements keep the order **tallies** (``order_tallies``, decision 110): how many of a
+tenant's orders are in each state, by the hour they were received in. Every insert and every move
+appends signed deltas (``-1`` held, ``+1`` ready …) in the transaction that writes the state, so a
+tally can never disagree with the rows it counts; appended rather than updated in place, so two
+transactions that change states never wait for each other on a counter row (PostgreSQL runs syncs,
+posting and webhooks concurrently). :func:`tallies` sums them (what the dashboard shows at a million
+orders without counting a million rows); :func:`compact_tallies` folds them together (the
+housekeeping), and :func:`rebuild_tallies` counts them again from the orders (after a bulk load
+that did not come through here).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, Update, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Connection, Update, bindparam, delete, func, select, text, update
 
 from orderbridge.domain.states import ORDER, InvalidTransition, OrderState
 from orderbridge.storage.db import dialect_insert, insert_rows
 from orderbridge.storage.repos import events as event_log
-from orderbridge.storage.tables import orders, postings
+from orderbridge.storage.tables import order_tallies, orders, postings
 
 #: the content columns of an order, in the order ingest computes them
 VALUE_COLUMNS = (
@@ -50,6 +61,10 @@ ORDER_COLUMNS = (
     *VALUE_COLUMNS,
 )
 _STATE_AT = ORDER_COLUMNS.index("state")
+_TENANT_AT = ORDER_COLUMNS.index("tenant_id")
+_CONNECTION_AT = ORDER_COLUMNS.index("connection_id")
+_EXTERNAL_AT = ORDER_COLUMNS.index("external_id")
+_RECEIVED_AT = ORDER_COLUMNS.index("received_at")
 _INITIAL = frozenset(s.value for s in ORDER.initial)
 _CHUNK = 500
 
@@ -130,24 +145,37 @@ def canonical_of(conn: Connection, order_id: int) -> Any:
 # --- new orders and new versions ------------------------------------------------------------------
 
 
-def insert_new(conn: Connection, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+def insert_new(
+    conn: Connection, rows: Sequence[Sequence[Any]], *, now: datetime | None = None
+) -> list[tuple[Any, ...]]:
     """Insert new orders (tuples in :data:`ORDER_COLUMNS` order, each in a state an order may start
     in) with one driver executemany; returns ``(id, external_id)`` of those inserted — one another
-    writer stored first is not (``ON CONFLICT DO NOTHING``)."""
+    writer stored first is not (``ON CONFLICT DO NOTHING``). ``now`` (default: the clock) is when
+    the write happens, for the tallies' hours (:data:`TALLY_HOURS`)."""
     refused = {row[_STATE_AT] for row in rows} - _INITIAL
     if refused:
         raise InvalidTransition(None, OrderState(min(refused)), ORDER)
-    return insert_rows(
+    inserted = insert_rows(
         conn,
         orders,
         ORDER_COLUMNS,
         rows,
         conflict=("connection_id", "external_id"),
-        returning=("id", "external_id"),
+        returning=("id", "external_id", "connection_id"),
     )
+    if inserted:
+        by_key: dict[tuple[Any, Any], Sequence[Any]] = {}
+        for row in rows:
+            by_key.setdefault((row[_CONNECTION_AT], row[_EXTERNAL_AT]), row)
+        tally = _Tally(now)
+        for _oid, ext, connection_id in inserted:
+            row = by_key[(connection_id, ext)]
+            tally.add(row[_TENANT_AT], row[_STATE_AT], row[_RECEIVED_AT], 1)
+        tally.write(conn)
+    return [(oid, ext) for oid, ext, _c in inserted]
 
 
-def insert_one(conn: Connection, values: Mapping[str, Any]) -> int | None:
+def insert_one(conn: Connection, values: Mapping[str, Any], *, now: datetime | None = None) -> int | None:
     """Insert one new order (column values, its state one an order may start in); its id, or None
     when another writer stored the order first."""
     ORDER.check(None, OrderState(values["state"]))
@@ -157,7 +185,12 @@ def insert_one(conn: Connection, values: Mapping[str, Any]) -> int | None:
         .on_conflict_do_nothing(index_elements=["connection_id", "external_id"])
         .returning(orders.c.id)
     ).scalar_one_or_none()
-    return None if oid is None else int(oid)
+    if oid is None:
+        return None
+    tally = _Tally(now)
+    tally.add(values["tenant_id"], values["state"], values["received_at"], 1)
+    tally.write(conn)
+    return int(oid)
 
 
 def write_version(conn: Connection, order_id: int, replaces: int, columns: Mapping[str, Any]) -> bool:
@@ -220,7 +253,9 @@ def _statement(source: OrderState, target: OrderState, guard: str | None) -> Upd
         stmt = update(orders).where(orders.c.id.in_(bindparam("ids", expanding=True)), orders.c.state == source.value)
         if guard is not None:
             stmt = stmt.where(GUARDS[guard])
-        stmt = stmt.values(state=target.value, updated_at=bindparam("now")).returning(orders.c.id)
+        stmt = stmt.values(state=target.value, updated_at=bindparam("now")).returning(
+            orders.c.id, orders.c.tenant_id, orders.c.received_at
+        )
         _statements[key] = stmt
     return stmt
 
@@ -244,6 +279,7 @@ def transition(
     left as they are, with no event ("fulfilled if it is posted")."""
     leave = leave_others or guard is not None
     moved: set[int] = set()
+    tally = _Tally(now)
     todo = list(moves)
     for _ in range(3):
         groups: dict[tuple[OrderState, OrderState], list[Move]] = {}
@@ -256,9 +292,12 @@ def transition(
             stmt = _statement(source, target, guard)
             for i in range(0, len(group), _CHUNK):
                 chunk = group[i : i + _CHUNK]
-                done = set(
-                    conn.execute(stmt, {**(params or {}), "ids": [m.order_id for m in chunk], "now": now}).scalars()
-                )
+                written = conn.execute(stmt, {**(params or {}), "ids": [m.order_id for m in chunk], "now": now}).all()
+                done = {oid for oid, _t, _r in written}
+                if source is not target:
+                    for _oid, tenant_id, received_at in written:
+                        tally.add(tenant_id, source.value, received_at, -1)
+                        tally.add(tenant_id, target.value, received_at, 1)
                 moved.update(done)
                 missed.extend(m for m in chunk if m.order_id not in done)
         if leave or not missed:
@@ -269,6 +308,7 @@ def transition(
     else:
         raise RuntimeError(f"orders {sorted(m.order_id for m in todo)} kept changing state under this transaction")
     event_log.append(conn, [e for m in moves if m.order_id in moved for e in m.events])
+    tally.write(conn)
     return moved
 
 
@@ -288,3 +328,118 @@ def _from_actual(conn: Connection, missed: Sequence[Move]) -> list[Move]:
         ORDER.check(current, m.target)
         again.append(Move(m.order_id, current, m.target, m.events))
     return again
+
+
+# --- the tallies ----------------------------------------------------------------------------------
+
+#: receipt hours the tallies keep apart: an order received more than this before a write of its
+#: state is tallied as "earlier" (``hour`` null). The dashboard's chart shows at most this many.
+TALLY_HOURS = 48
+
+_TALLY_COLUMNS = ("tenant_id", "state", "hour", "n")
+
+
+def tally_hour(received_at: datetime, now: datetime) -> datetime | None:
+    """The hour an order received at ``received_at`` is tallied under when its state is written at
+    ``now``: its receipt's hour, or None (earlier) beyond :data:`TALLY_HOURS`."""
+    if received_at < now - timedelta(hours=TALLY_HOURS):
+        return None
+    return received_at.replace(minute=0, second=0, microsecond=0)
+
+
+class _Tally:
+    """The deltas of one write, by (tenant, state, hour), appended as one executemany."""
+
+    __slots__ = ("counts", "now")
+
+    def __init__(self, now: datetime | None) -> None:
+        self.now = now if now is not None else datetime.now(UTC)
+        self.counts: Counter[tuple[int, str, datetime | None]] = Counter()
+
+    def add(self, tenant_id: int, state: str, received_at: datetime, n: int) -> None:
+        self.counts[(tenant_id, state, tally_hour(received_at, self.now))] += n
+
+    def write(self, conn: Connection) -> None:
+        rows = [(t, s, h, n) for (t, s, h), n in self.counts.items() if n]
+        if rows:
+            insert_rows(conn, order_tallies, _TALLY_COLUMNS, rows)
+        self.counts.clear()
+
+
+class Tallies(NamedTuple):
+    """A tenant's orders per state, and per (receipt hour, state) for the recent hours."""
+
+    by_state: dict[str, int]
+    by_hour: dict[tuple[datetime, str], int]
+    #: the tally rows summed (the housekeeping folds them together: this stays small)
+    rows: int
+
+
+def tallies(conn: Connection, tenant_id: int, since: datetime | None = None) -> Tallies:
+    """Sum the tenant's tallies — a few hundred rows, whatever the ledger's size: per state, and per
+    (hour, state) for the hours from ``since`` (every hour kept apart when None)."""
+    t = order_tallies.c
+    by_state: Counter[str] = Counter()
+    rows = 0
+    for state, n, count in conn.execute(
+        select(t.state, func.sum(t.n), func.count()).where(t.tenant_id == tenant_id).group_by(t.state)
+    ):
+        rows += int(count)
+        by_state[state] += int(n)
+    recent = select(t.hour, t.state, func.sum(t.n)).where(t.tenant_id == tenant_id, t.hour.is_not(None))
+    if since is not None:
+        recent = recent.where(t.hour >= since)
+    by_hour: Counter[tuple[datetime, str]] = Counter()
+    for hour, state, n in conn.execute(recent.group_by(t.hour, t.state)):
+        by_hour[(hour, state)] += int(n)
+    return Tallies({s: n for s, n in by_state.items() if n}, {k: n for k, n in by_hour.items() if n}, rows)
+
+
+def compact_tallies(conn: Connection, tenant_id: int, now: datetime) -> int:
+    """Fold the tenant's tally rows into one per (state, hour), the hours beyond
+    :data:`TALLY_HOURS` into "earlier"; returns how many rows it removed. Safe beside writers and
+    another compaction: it deletes the rows it read (``DELETE … RETURNING``) and writes back their
+    sums, so a delta committed meanwhile, or taken by the other compaction, is counted once."""
+    horizon = now - timedelta(hours=TALLY_HOURS)
+    shape = conn.execute(
+        select(order_tallies.c.hour, func.count())
+        .where(order_tallies.c.tenant_id == tenant_id)
+        .group_by(order_tallies.c.state, order_tallies.c.hour)
+    ).all()
+    if all(count == 1 and (hour is None or hour >= horizon) for hour, count in shape):
+        return 0
+    taken = conn.execute(
+        delete(order_tallies)
+        .where(order_tallies.c.tenant_id == tenant_id)
+        .returning(order_tallies.c.state, order_tallies.c.hour, order_tallies.c.n)
+    ).all()
+    sums: Counter[tuple[int, str, datetime | None]] = Counter()
+    for state, hour, n in taken:
+        sums[(tenant_id, state, None if hour is None or hour < horizon else hour)] += n
+    kept = [(t, s, h, n) for (t, s, h), n in sums.items() if n]
+    insert_rows(conn, order_tallies, _TALLY_COLUMNS, kept)
+    return len(taken) - len(kept)
+
+
+def rebuild_tallies(conn: Connection, tenant_id: int, now: datetime) -> None:
+    """Count the tenant's tallies again from its orders (after a bulk load that bypassed this
+    module, or to repair). On PostgreSQL it locks ``orders`` against writers while it counts."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("LOCK TABLE orders IN SHARE MODE"))
+    conn.execute(delete(order_tallies).where(order_tallies.c.tenant_id == tenant_id))
+    tally = _Tally(now)
+    horizon = now - timedelta(hours=TALLY_HOURS)
+    older = conn.execute(
+        select(orders.c.state, func.count())
+        .where(orders.c.tenant_id == tenant_id, orders.c.received_at < horizon)
+        .group_by(orders.c.state)
+    ).all()
+    for state, n in older:
+        tally.counts[(tenant_id, state, None)] += int(n)
+    for state, received_at in conn.execute(
+        select(orders.c.state, orders.c.received_at).where(
+            orders.c.tenant_id == tenant_id, orders.c.received_at >= horizon
+        )
+    ):
+        tally.add(tenant_id, state, received_at, 1)
+    tally.write(conn)

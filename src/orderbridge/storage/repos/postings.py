@@ -159,6 +159,20 @@ def reopen_rejected(
     return int(done.rowcount)
 
 
+def reopen_rejected_of(conn: Connection, order_ids: Sequence[int]) -> int:
+    """:func:`reopen_rejected` for many orders (a bulk retry); returns how many postings."""
+    POSTING.check(_P.REJECTED, _P.PENDING)
+    reopened = 0
+    for i in range(0, len(order_ids), 500):
+        done = conn.execute(
+            update(postings)
+            .where(postings.c.order_id.in_(order_ids[i : i + 500]), postings.c.status == _P.REJECTED.value)
+            .values(status=_P.PENDING.value)
+        )
+        reopened += int(done.rowcount)
+    return reopened
+
+
 def order_for_key(conn: Connection, destination_id: int, order_key: str) -> int | None:
     """The order a destination document key belongs to (a shipment names its order by it)."""
     oid = conn.execute(
