@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_sender: str = "orderbridge@localhost"
+    #: let a tenant's own webhook targets (set in the portal) be loopback, private or link-local
+    #: addresses; off by default, so an account's admin cannot make the hub call its internal network
+    alert_webhook_allow_private: bool = False
     #: comma-separated e-mail addresses that receive alerts and the digest
     alert_recipients: str = ""
     #: comma-separated URLs that receive alerts as signed JSON POSTs

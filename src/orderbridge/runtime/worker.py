@@ -182,11 +182,14 @@ def poster_loop(hub: Hub, stop: threading.Event, wake: threading.Event, *, tick_
 
 
 def housekeeping(scope: Scope, report: CycleReport, *, check_webhooks: bool = False) -> None:
-    """One tenant's scheduled audits, hold alerts, digest and alert dispatch, and the folding of its
-    order tallies: each guarded like any other job."""
+    """One tenant's audits (those asked for by hand, then the scheduled ones), hold alerts, digest,
+    alert dispatch and the folding of its order tallies: each guarded like any other job."""
     from orderbridge.services import dashboard, notify
-    from orderbridge.services.reconcile import due_audits, reconcile, settled
+    from orderbridge.services.audits import run_queued_audits
+    from orderbridge.services.reconcile import ReconcileReport, due_audits, reconcile, settled
 
+    asked: list[ReconcileReport] = []  # "Run audit now" (services/audits.py): before the scheduled ones
+    report.audits.extend(r.as_dict() for r in _safe(report, "queued_audits", lambda: run_queued_audits(scope), asked))
     none: list[tuple[int, str, datetime]] = []
     for cid, kind, since in _safe(report, "audits", lambda: due_audits(scope), none):
         _guard(

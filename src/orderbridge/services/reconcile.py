@@ -35,7 +35,7 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 
 from orderbridge.connectors.base import AuditableChannel, Capability, ChannelRecord, OrderStamp, Role
 from orderbridge.domain.events import EventKind
-from orderbridge.errors import FixConfiguration, InvalidInput, OrderBridgeError
+from orderbridge.errors import Conflict, FixConfiguration, InvalidInput, OrderBridgeError
 from orderbridge.fixes import check_connection, register_webhooks, run_audit, show_audit
 from orderbridge.services import notify
 from orderbridge.services.health import record_failure, record_success
@@ -53,6 +53,10 @@ log = structlog.get_logger("orderbridge.reconcile")
 
 INGEST_CHUNK = 200
 LOOKUP_CHUNK = 500
+#: a running audit stores its figures so far at most this often (its report's page shows them)
+PROGRESS_EVERY_S = 2.0
+#: a report's outcome: ``queued`` (asked for, not started: ``services/audits.py``), ``running``, ``ok``, ``failed``
+QUEUED, RUNNING, OK, FAILED = "queued", "running", "ok", "failed"
 
 CAUSES = {
     "no_webhook": "no webhook arrived for it",
@@ -121,9 +125,11 @@ def reconcile(
     until: datetime | None = None,
     kind: str = "manual",
     progress: Callable[[ReconcileReport], None] | None = None,
+    run_id: int | None = None,
 ) -> ReconcileReport:
     """Audit the tenant's channel ``channel_id`` for orders updated in ``[since, until]`` (until
-    defaults to now)."""
+    defaults to now). With ``run_id``, run the audit queued as that report (``services/audits.py``:
+    "Run audit now"); :class:`Conflict` when it is not queued any more (another worker took it)."""
     row = scope.load(channel_id)
     name = row.name
     if row.role is not Role.CHANNEL:
@@ -138,29 +144,20 @@ def reconcile(
     bound = log.bind(tenant_id=scope.tenant_id, connection_id=row.id, connection=name, kind=kind)
     started = time.perf_counter()
     with held(scope.db, f"reconcile:{row.id}", scope.settings.lease_ttl_s, scope.now) as lease:
-        with scope.db.transaction() as conn:
-            report.run_id = conn.execute(
-                insert(reconciliation_runs)
-                .values(
-                    tenant_id=scope.tenant_id,
-                    connection_id=row.id,
-                    kind=kind,
-                    window_start=since,
-                    window_end=until,
-                    started_at=scope.now(),
-                    outcome="running",
-                    findings=[],
-                )
-                .returning(reconciliation_runs.c.id)
-            ).scalar_one()
+        report.run_id = _start(scope, row, report, run_id)
         try:
             stamps: dict[str, OrderStamp] = {}
+            shown = time.monotonic()
             for batch in auditable.list_order_stamps(since, until):
                 for s in batch.stamps:
                     stamps[s.external_id] = s
                 report.api_requests += batch.requests
                 report.api_cost += batch.cost
                 lease.renew()
+                if time.monotonic() - shown >= PROGRESS_EVERY_S:  # what the report's page shows meanwhile
+                    report.channel_count = len(stamps)
+                    _progress(scope, report)
+                    shown = time.monotonic()
             report.channel_count = len(stamps)
             behind = _behind(scope, row, stamps, since)
             if behind:
@@ -182,6 +179,58 @@ def reconcile(
     if progress is not None:
         progress(report)
     return report
+
+
+def _start(scope: Scope, row: ConnectionRow, report: ReconcileReport, run_id: int | None) -> int:
+    """The report's row: a new one, ``running``, or the queued ``run_id`` claimed (one worker wins)."""
+    now = scope.now()
+    with scope.db.transaction() as conn:
+        if run_id is None:
+            return int(
+                conn.execute(
+                    insert(reconciliation_runs)
+                    .values(
+                        tenant_id=scope.tenant_id,
+                        connection_id=row.id,
+                        kind=report.kind,
+                        window_start=report.window_start,
+                        window_end=report.window_end,
+                        started_at=now,
+                        outcome=RUNNING,
+                        findings=[],
+                    )
+                    .returning(reconciliation_runs.c.id)
+                ).scalar_one()
+            )
+        claimed = conn.execute(
+            update(reconciliation_runs)
+            .where(
+                reconciliation_runs.c.id == run_id,
+                reconciliation_runs.c.tenant_id == scope.tenant_id,
+                reconciliation_runs.c.connection_id == row.id,
+                reconciliation_runs.c.outcome == QUEUED,
+            )
+            .values(outcome=RUNNING, started_at=now)
+        ).rowcount
+    if not claimed:
+        raise Conflict(f"audit #{run_id} of {row.name} is not queued any more", hint="Another worker runs it.")
+    return run_id
+
+
+def _progress(scope: Scope, report: ReconcileReport) -> None:
+    """Store the figures so far on the running report (its page refreshes from them)."""
+    with scope.db.transaction() as conn:
+        conn.execute(
+            update(reconciliation_runs)
+            .where(reconciliation_runs.c.id == report.run_id, reconciliation_runs.c.outcome == RUNNING)
+            .values(
+                channel_count=report.channel_count,
+                recovered=report.recovered,
+                refreshed=report.refreshed,
+                api_requests=report.api_requests,
+                api_cost=report.api_cost,
+            )
+        )
 
 
 def _behind(scope: Scope, row: ConnectionRow, stamps: dict[str, OrderStamp], since: datetime) -> dict[str, str]:
@@ -233,6 +282,7 @@ def _recover(
                 report.api_cost += connector.api_cost_spent() - spent
         _ingest(scope, row, ctx, connector, records, stamps, behind, causes, report)
         renew()
+        _progress(scope, report)
 
 
 def _ingest(
@@ -349,7 +399,7 @@ def _finish(scope: Scope, row: ConnectionRow, report: ReconcileReport) -> None:
             .where(reconciliation_runs.c.id == report.run_id)
             .values(
                 finished_at=now,
-                outcome="ok" if report.ok else "failed",
+                outcome=OK if report.ok else FAILED,
                 channel_count=report.channel_count,
                 ledger_count=report.ledger_count,
                 recovered=report.recovered,

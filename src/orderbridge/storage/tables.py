@@ -429,6 +429,9 @@ alerts = Table(
     Column("last_at", UTCDateTime(), nullable=False),
     Column("resolved_at", UTCDateTime()),
     Column("dispatched_at", UTCDateTime()),  # null: this generation still has to be sent
+    # 0013: an operator took the current episode in hand (cleared when a resolved cause comes back)
+    Column("acknowledged_at", UTCDateTime()),
+    Column("acknowledged_by", String(300)),
     UniqueConstraint("tenant_id", "key", name="uq_alerts_tenant_key"),
     Index("ix_alerts_pending", "tenant_id", "dispatched_at"),
 )

@@ -12,6 +12,10 @@ in 25 s would give up during a mail-server restart). After :data:`MAX_ATTEMPTS` 
 and logged as an error. The alert is ``dispatched_at`` once every target is ``sent`` or
 ``failed``. One dispatch runs at a time per tenant (a lease), because two would both send.
 
+The targets are the tenant's (:mod:`.tenant_targets`: its own recipients and webhooks, signed with
+its own secret, or the hub's defaults when it set none), read at the start of every dispatch, so a
+change in the portal applies to the next one; a target removed meanwhile is not tried again.
+
 An episode resolved before it was sent is still sent, saying so: a failure that healed itself
 within seconds should still be on record for the person who owns the connection.
 """
@@ -22,16 +26,15 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import structlog
 from sqlalchemy import Connection, select, update
 
-from orderbridge.errors import SettingsError
 from orderbridge.services.notify.mail import Mailer, email_message
 from orderbridge.services.notify.outgoing import Delivery, DeliveryFailed, Outgoing
 from orderbridge.services.notify.render import Renderer
+from orderbridge.services.notify.tenant_targets import TENANT, Targets, check_public, hub_targets, tenant_targets
 from orderbridge.services.notify.webhook import post_webhook
 from orderbridge.services.scope import Scope
 from orderbridge.settings import Settings
@@ -48,7 +51,6 @@ MAX_ATTEMPTS = 5
 RETRY_AFTER_S = (30.0, 120.0, 600.0, 1800.0)
 #: alerts handled per dispatch (the rest wait for the next one, a few seconds later)
 BATCH = 200
-_TARGET_MAX = 500
 
 
 @dataclass
@@ -71,57 +73,34 @@ class DispatchReport:
 
 
 def targets(settings: Settings) -> list[str]:
-    """Every delivery target as ``email:<address>`` / ``webhook:<url>``; refuses unsafe or unusable settings."""
-    emails, hooks = settings.recipients, settings.webhook_targets
-    if emails and not settings.smtp_host:
-        raise SettingsError(
-            "ALERT_RECIPIENTS is set but there is no SMTP server to send through",
-            hint="Set ORDERBRIDGE_SMTP_HOST (and SMTP_PORT, SMTP_TLS, SMTP_USER/SMTP_PASSWORD as your server needs), "
-            "or clear ORDERBRIDGE_ALERT_RECIPIENTS.",
-        )
-    for address in emails:
-        if "@" not in address:
-            raise SettingsError(
-                f"alert recipient {address!r} is not an e-mail address",
-                hint="ORDERBRIDGE_ALERT_RECIPIENTS is a comma-separated list of addresses.",
-            )
-    if hooks and not settings.alert_webhook_secret:
-        raise SettingsError(
-            "alert webhooks are configured without a signing secret, so receivers could not tell them from forgeries",
-            hint="Set ORDERBRIDGE_ALERT_WEBHOOK_SECRET to a long random string (e.g. `openssl rand -hex 32`) and "
-            "verify X-OrderBridge-Signature with it in the receiver, or clear ORDERBRIDGE_ALERT_WEBHOOK_URLS.",
-        )
-    for url in hooks:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > _TARGET_MAX - len("webhook:"):
-            raise SettingsError(
-                f"alert webhook URL {url[:80]!r} is not an http(s) URL of at most {_TARGET_MAX - 8} characters",
-                hint="ORDERBRIDGE_ALERT_WEBHOOK_URLS is a comma-separated list of HTTP or HTTPS URLs.",
-            )
-    return [f"email:{a}" for a in emails] + [f"webhook:{u}" for u in hooks]
+    """The hub's default targets as ``email:<address>`` / ``webhook:<url>``; refuses unsafe or unusable settings."""
+    return hub_targets(settings).names()
 
 
 def dispatch(scope: Scope) -> DispatchReport:
-    """Send every alert whose current generation is not dispatched, to every e-mail recipient and every webhook
-    target; record one alert_deliveries row per (alert, generation, target) — never send a (alert, generation,
-    target) that already has a 'sent' row (so a crash/rerun does not duplicate); failures are recorded with the
-    error and retried on the next dispatch (attempt count), up to 5 attempts, then marked failed and logged; an
-    alert is dispatched_at once every target is sent or failed. With no recipients and no webhook targets
+    """Send every alert whose current generation is not dispatched, to every e-mail recipient and every
+    webhook target of the tenant (its own, or the hub's defaults); record one alert_deliveries row per
+    (alert, generation, target) — never send a (alert, generation, target) that already has a 'sent'
+    row (so a crash/rerun does not duplicate); failures are recorded with the error and retried on the
+    next dispatch (attempt count), up to 5 attempts, then marked failed and logged; an alert is
+    dispatched_at once every target is sent or failed. With no recipients and no webhook targets
     configured, alerts stay listed (dispatched_at set, nothing sent) and `dispatch` says so in its report."""
-    wanted = targets(scope.settings)  # SettingsError before anything is touched
+    wanted = tenant_targets(scope)  # SettingsError before anything is touched
     report = DispatchReport()
     with held(scope.db, f"notify:{scope.tenant_id}", scope.settings.lease_ttl_s, scope.now) as lease:
         pending = _pending(scope)
         if not pending:
             return report
-        if not wanted:
-            _mark_listed_only(scope, pending, report)
+        if not wanted.names():
+            _mark_listed_only(scope, pending, report, wanted)
             return report
         render = Renderer(scope.present, scope.settings.public_url)
         with Mailer(scope.settings) as mailer, httpx.Client(timeout=scope.settings.http_timeout_s) as http:
             for alert in pending:
                 lease.renew()
-                final = [_deliver(scope, render, alert, target, mailer, http, report) for target in wanted]
+                final = [
+                    _deliver(scope, render, alert, target, wanted, mailer, http, report) for target in wanted.names()
+                ]
                 if all(final):
                     report.dispatched += _mark_dispatched(scope, alert)
     return report
@@ -160,14 +139,20 @@ def _pending(scope: Scope) -> list[Outgoing]:
     ]
 
 
-def _mark_listed_only(scope: Scope, pending: Sequence[Outgoing], report: DispatchReport) -> None:
+def _mark_listed_only(scope: Scope, pending: Sequence[Outgoing], report: DispatchReport, wanted: Targets) -> None:
     now = scope.now()
     with scope.db.transaction() as conn:
         for alert in pending:
             report.skipped_no_targets += _mark_dispatched(scope, alert, conn, now)
+    where = (
+        "add them in the account's notification settings"
+        if wanted.source == TENANT
+        else "add them in the account's notification settings, or set the hub's defaults "
+        "ORDERBRIDGE_ALERT_RECIPIENTS or ORDERBRIDGE_ALERT_WEBHOOK_URLS"
+    )
     report.note = (
         f"no alert recipients or webhooks are configured: {report.skipped_no_targets} alert(s) are recorded and "
-        "listed but were not sent; set ORDERBRIDGE_ALERT_RECIPIENTS or ORDERBRIDGE_ALERT_WEBHOOK_URLS"
+        f"listed but were not sent; {where}"
     )
     log.warning("notify.no_targets", tenant_id=scope.tenant_id, alerts=report.skipped_no_targets)
 
@@ -197,6 +182,7 @@ def _deliver(
     render: Renderer,
     alert: Outgoing,
     target: str,
+    wanted: Targets,
     mailer: Mailer,
     http: httpx.Client,
     report: DispatchReport,
@@ -215,7 +201,10 @@ def _deliver(
         if target.startswith("email:"):
             mailer.send(email_message(scope.settings, render, alert, target.removeprefix("email:"), scope.now()))
         else:
-            post_webhook(scope.settings, render, http, alert, target.removeprefix("webhook:"))
+            url = target.removeprefix("webhook:")
+            if wanted.restricted and not scope.settings.alert_webhook_allow_private:
+                check_public(url)
+            post_webhook(render, http, alert, url, wanted.secret or "")
     except DeliveryFailed as exc:
         error = str(exc)
     status = SENT if error is None else FAILED if attempts >= MAX_ATTEMPTS else RETRYING

@@ -73,6 +73,9 @@ def raise_alert(
         "last_at": now,
         "resolved_at": None,
         "dispatched_at": None,
+        # a new episode is nobody's yet: an acknowledgement is of one episode (decision 121)
+        "acknowledged_at": None,
+        "acknowledged_by": None,
     }
     # Three conditional statements, each atomic; a concurrent insert of the same key makes the third
     # do nothing, and the next round's first statement then counts this occurrence on that row.
