@@ -462,8 +462,17 @@ def _filters(tenant_id: int, query: InboxQuery, dialect: str) -> list[_Filter]:
             return and_(*terms, *([] if connection_id is None else [f(orders.c.connection_id) == connection_id]))
 
         # ix_orders_inbox_state is (tenant, state, placed_at, id, connection): sorted by placed_at it
-        # is walked, the connection read from it; for another sort it lists the state's orders
-        found.append(_Filter("state", of_state, None if by_placed else of(of_state(_seen))))
+        # is walked, the connection read from it; for another sort it lists the state's orders. The
+        # connection is never an index term here (SQLite would take its unique index for a narrow one)
+        hide_connection = _hidden(dialect)
+
+        def seen_state(column: ColumnElement[Any]) -> ColumnElement[Any]:
+            return hide_connection(column) if column is orders.c.connection_id else column
+
+        if by_placed:
+            found.append(_Filter("state", lambda f: of_state(seen_state if f is _seen else f)))
+        else:
+            found.append(_Filter("state", of_state, of(of_state(seen_state))))
     elif query.connection_id is not None:
         connection_id = query.connection_id
 
