@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select, union_all
+from sqlalchemy import Connection, select
 
 from orderbridge.connectors import registry
 from orderbridge.connectors.base import Capability, Role
@@ -157,13 +157,13 @@ def dashboard(scope: Scope) -> Dashboard:
                 select(connections).where(connections.c.tenant_id == scope.tenant_id).order_by(connections.c.id)
             )
         )
-        channels = [row for row in rows if row.role == Role.CHANNEL]
         jobs = _jobs(conn, scope.tenant_id)
-        last_syncs = _last_syncs(conn, [int(row.id) for row in channels])
-        statuses = [_status(row, jobs.get(row.id, []), last_syncs.get(row.id), now) for row in rows]
-        audited = [row for row in channels if _audited(row.kind)]
-        proofs = _latest_audits(conn, audited)
-        audits = [(int(row.id), str(row.name), proofs.get(int(row.id))) for row in audited]
+        statuses = [_status(conn, row, jobs.get(row.id, []), now) for row in rows]
+        audits = [
+            (int(row.id), str(row.name), _latest_audit(conn, row))
+            for row in rows
+            if row.role == Role.CHANNEL and _audited(row.kind)
+        ]
     states = [StateCount(s.value, tallies.by_state.get(s.value, 0)) for s in STATES]
     causes, causes_total = top_holds(scope, limit=CAUSES)
     return Dashboard(
@@ -199,35 +199,20 @@ def _jobs(conn: Connection, tenant_id: int) -> dict[int, list[JobStatus]]:
     return found
 
 
-def _newest(conn: Connection, parts: list[Any]) -> list[Any]:
-    """The rows of several ``ORDER BY … LIMIT 1`` seeks, in one ``UNION ALL`` (one round trip)."""
-    if not parts:
-        return []
-    subqueries = [part.subquery() for part in parts]
-    statement = union_all(*(select(q) for q in subqueries)) if len(subqueries) > 1 else select(subqueries[0])
-    return list(conn.execute(statement))
-
-
-def _last_syncs(conn: Connection, channel_ids: list[int]) -> dict[int, SyncRun]:
-    """Each channel's newest order sync: one seek in ``ix_sync_runs_connection`` each."""
-    r = sync_runs.c
-    found = _newest(
-        conn,
-        [
-            select(sync_runs).where(r.connection_id == cid, r.kind == "orders").order_by(r.id.desc()).limit(1)
-            for cid in channel_ids
-        ],
-    )
-    return {
-        int(run.connection_id): SyncRun(run.started_at, run.finished_at, run.outcome, dict(run.counts or {}), run.error)
-        for run in found
-    }
-
-
-def _status(row: Any, jobs: list[JobStatus], last_sync: SyncRun | None, now: datetime) -> ConnectionStatus:
+def _status(conn: Connection, row: Any, jobs: list[JobStatus], now: datetime) -> ConnectionStatus:
     role = Role(row.role)
     main = next((j for j in jobs if j.job == MAIN_JOB[role]), None)
     succeeded = main.last_success_at if main is not None else row.last_success_at
+    last_sync = None
+    if role is Role.CHANNEL:
+        run = conn.execute(
+            select(sync_runs)
+            .where(sync_runs.c.connection_id == row.id, sync_runs.c.kind == "orders")
+            .order_by(sync_runs.c.id.desc())
+            .limit(1)
+        ).one_or_none()
+        if run is not None:
+            last_sync = SyncRun(run.started_at, run.finished_at, run.outcome, dict(run.counts or {}), run.error)
     return ConnectionStatus(
         id=int(row.id),
         name=row.name,
@@ -248,45 +233,36 @@ def _audited(kind: str) -> bool:
     return kind in registry.kinds(Role.CHANNEL) and registry.can(kind, Capability.LIST_ORDER_STAMPS)
 
 
-def _latest_audits(conn: Connection, channels: list[Any]) -> dict[int, AuditProof]:
-    """Each channel's newest finished audit: one seek per channel and kind in
-    ``ix_reconciliation_runs_connection``, all in one statement."""
+def _latest_audit(conn: Connection, row: Any) -> AuditProof | None:
+    """The channel's newest finished audit: one seek per kind in ``ix_reconciliation_runs_connection``."""
     r = reconciliation_runs.c
-    runs = _newest(
-        conn,
-        [
+    newest = None
+    for kind in AUDIT_KINDS:
+        run = conn.execute(
             select(reconciliation_runs)
             .where(r.connection_id == row.id, r.kind == kind, r.finished_at.is_not(None))
             .order_by(r.started_at.desc())
             .limit(1)
-            for row in channels
-            for kind in AUDIT_KINDS
-        ],
+        ).one_or_none()
+        if run is not None and (newest is None or run.finished_at > newest.finished_at):
+            newest = run
+    if newest is None:
+        return None
+    return AuditProof(
+        channel_id=int(row.id),
+        channel=row.name,
+        run_id=int(newest.id),
+        kind=newest.kind,
+        window_start=newest.window_start,
+        window_end=newest.window_end,
+        finished_at=newest.finished_at,
+        outcome=newest.outcome,
+        channel_count=int(newest.channel_count),
+        ledger_count=int(newest.ledger_count),
+        missing=int(newest.missing),
+        recovered=int(newest.recovered),
+        error=newest.error,
     )
-    names = {int(row.id): str(row.name) for row in channels}
-    newest: dict[int, Any] = {}
-    for run in runs:
-        cid = int(run.connection_id)
-        if cid not in newest or run.finished_at > newest[cid].finished_at:
-            newest[cid] = run
-    return {
-        cid: AuditProof(
-            channel_id=cid,
-            channel=names[cid],
-            run_id=int(run.id),
-            kind=run.kind,
-            window_start=run.window_start,
-            window_end=run.window_end,
-            finished_at=run.finished_at,
-            outcome=run.outcome,
-            channel_count=int(run.channel_count),
-            ledger_count=int(run.ledger_count),
-            missing=int(run.missing),
-            recovered=int(run.recovered),
-            error=run.error,
-        )
-        for cid, run in newest.items()
-    }
 
 
 def compact(scope: Scope) -> int:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, literal, select, union_all
+from sqlalchemy import Connection, bindparam, func, select
 
 from orderbridge.domain import limits
 from orderbridge.domain.reasons import STORAGE_REFUSALS, HoldCode, storage_refused_fix
@@ -302,43 +302,39 @@ def _quarantine(conn: Connection, tenant_id: int) -> list[HoldGroup]:
 
 
 _EXAMPLES = 3
-#: causes described per statement
-_PER_STATEMENT = 20
-
-
-def _firsts(conn: Connection, tenant_id: int, causes: Sequence[Any]) -> list[list[Any]]:
-    """Each cause's first open reasons with their order's number: one seek in the open-cause index
-    per cause, all of them in one ``UNION ALL`` (a statement per cause cost a round trip each)."""
-    r = order_reasons.c
-    found: list[list[Any]] = [[] for _ in causes]
-    for start in range(0, len(causes), _PER_STATEMENT):
-        parts = [
-            select(literal(i).label("i"), r.order_id, orders.c.number, r.message, r.fix)
-            .join_from(order_reasons, orders, orders.c.id == r.order_id)
-            .where(
-                r.tenant_id == tenant_id,
-                r.code == code,
-                r.value == value,
-                r.kind == kind,
-                r.released_at.is_(None),
-            )
-            .order_by(r.order_id)
-            .limit(_EXAMPLES)
-            .subquery()
-            for i, (kind, code, value, _n) in enumerate(causes[start : start + _PER_STATEMENT], start)
-        ]
-        statement = union_all(*(select(p) for p in parts)) if len(parts) > 1 else select(parts[0])
-        for row in conn.execute(statement):
-            found[row.i].append(row)
-    return [sorted(rows, key=lambda row: row.order_id) for rows in found]
+#: a cause's first open reasons (built once: per call only values are bound)
+_FIRSTS = (
+    select(order_reasons.c.order_id, order_reasons.c.message, order_reasons.c.fix)
+    .where(
+        order_reasons.c.tenant_id == bindparam("tenant_id"),
+        order_reasons.c.code == bindparam("code"),
+        order_reasons.c.value == bindparam("value"),
+        order_reasons.c.kind == bindparam("kind"),
+        order_reasons.c.released_at.is_(None),
+    )
+    .order_by(order_reasons.c.order_id)
+    .limit(_EXAMPLES)
+)
 
 
 def _describe(conn: Connection, tenant_id: int, causes: Sequence[Any]) -> list[HoldGroup]:
-    """Each cause (kind, code, value, orders) with its message, fix and first orders."""
+    """Each cause (kind, code, value, orders) with its message, fix and first orders: one seek in
+    the open-cause index per cause, then the example orders' numbers in one statement."""
+    firsts: list[Sequence[Any]] = [
+        conn.execute(_FIRSTS, {"tenant_id": tenant_id, "code": code, "value": value, "kind": kind}).all()
+        for kind, code, value, _n in causes
+    ]
+    wanted = sorted({row.order_id for rows in firsts for row in rows})
+    numbers: dict[int, str] = {}
+    for i in range(0, len(wanted), 500):
+        numbers.update(
+            conn.execute(select(orders.c.id, orders.c.number).where(orders.c.id.in_(wanted[i : i + 500]))).all()
+        )
     groups = []
-    for (kind, code, value, n), rows in zip(causes, _firsts(conn, tenant_id, causes), strict=True):
+    for (kind, code, value, n), rows in zip(causes, firsts, strict=True):
         if not rows:  # released between the two statements
             continue
+        ids = tuple(int(row.order_id) for row in rows)
         groups.append(
             HoldGroup(
                 kind,
@@ -347,8 +343,8 @@ def _describe(conn: Connection, tenant_id: int, causes: Sequence[Any]) -> list[H
                 int(n),
                 rows[0].message,
                 rows[0].fix,
-                [row.number for row in rows],
-                example_ids=tuple(int(row.order_id) for row in rows),
+                [numbers.get(i, str(i)) for i in ids],
+                example_ids=ids,
             )
         )
     return groups
