@@ -6,12 +6,15 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 # Shopify's published Admin GraphQL schemas for the sandbox (fetched with npm, never committed)
 SHOPIFY_SCHEMAS = src/orderbridge/sandboxes/shopify/published/manifest.json
+# Debian's chromium for the browser tests (tests/browser) is installed by scripts/install-browser.sh
+# (a no-op when /usr/bin/chromium exists; never a browser downloaded by Playwright)
 # independently written Shopify clients the sandbox is tested with (each in a venv of its own)
 TEST_CLIENTS = $(VENV)/clients/.installed
 
 .PHONY: setup demo test lint bench clean
 
 setup: $(VENV)/.installed $(SHOPIFY_SCHEMAS) $(TEST_CLIENTS)
+	scripts/install-browser.sh
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

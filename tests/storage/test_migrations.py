@@ -433,6 +433,70 @@ def test_0009_adds_users_sessions_tokens_and_an_append_only_audit_trail_and_drop
     migrate(engine, "upgrade", "head")  # and up again: nothing of the first run is left behind
 
 
+def test_0010_gives_every_stored_order_its_search_email_and_skus_and_the_inbox_its_indexes(engine: Engine) -> None:
+    migrate(engine, "upgrade", "0009")
+    documents = {
+        1: {"email": " Élodie.MARTIN@Example.FR ", "lines": [{"sku": "A-1"}, {"sku": "B-2"}, {"sku": "A-1"}]},
+        2: {"email": "", "lines": [{"sku": None}, {"sku": ""}, {"title": "no sku"}]},
+        3: {
+            "email": "nul@example.com",
+            "number": "#NUL\u0000",
+            "lines": [{"sku": "C-3"}],
+        },  # PostgreSQL's JSON refuses it
+        4: None,  # an unreadable order: no content
+    }
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO tenants (id, slug, name, created_at) VALUES (7, 't7', 'T', :at)"), {"at": AT})
+        conn.execute(
+            text(
+                "INSERT INTO connections (id, tenant_id, name, kind, role, base_url, credentials, settings,"
+                " enabled, health, health_message, consecutive_failures, created_at)"
+                " VALUES (1, 7, 'shop', 'shopify', 'channel', 'http://x', 'token', '{}', true, 'healthy', '', 0, :at)"
+            ),
+            {"at": AT},
+        )
+        for oid, document in documents.items():
+            conn.execute(
+                text(
+                    "INSERT INTO orders (id, tenant_id, connection_id, external_id, number, state, version,"
+                    " content_hash, canonical, raw, received_at, updated_at)"
+                    " VALUES (:id, 7, 1, :ext, :num, 'ready', 1, 'h', :doc, '{}', :at, :at)"
+                ),
+                {
+                    "id": oid,
+                    "ext": str(oid),
+                    "num": f"#{oid}",
+                    "doc": None if document is None else json.dumps(document),
+                    "at": AT,
+                },
+            )
+    migrate(engine, "upgrade", "0010")
+    with engine.connect() as conn:
+        emails = dict(conn.execute(text("SELECT id, email FROM orders ORDER BY id")).all())
+        unplaced = conn.execute(text("SELECT count(*) FROM orders WHERE placed_at IS NULL")).scalar_one()
+        skus = conn.execute(text("SELECT order_id, sku, tenant_id FROM order_skus ORDER BY order_id, sku")).all()
+        listed = (
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'orders'"
+            if conn.dialect.name == "postgresql"
+            else "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'orders'"
+        )  # expression indexes: SQLAlchemy does not reflect them on SQLite
+        indexes = set(conn.execute(text(listed)).scalars())
+    assert emails == {1: "élodie.martin@example.fr", 2: None, 3: "nul@example.com", 4: None}
+    assert [tuple(s) for s in skus] == [(1, "A-1", 7), (1, "B-2", 7), (3, "C-3", 7)]
+    assert unplaced == 0  # no channel date: placed when received
+    assert {
+        "ix_orders_inbox_created",
+        "ix_orders_inbox_state",
+        "ix_orders_inbox_number",
+        "ix_orders_inbox_email",
+    } <= indexes
+    assert "ix_orders_tenant_state" in indexes  # the poster's
+    migrate(engine, "downgrade", "0009")
+    with engine.connect() as conn:
+        assert "email" not in {c["name"] for c in inspect(conn).get_columns("orders")}
+        assert "order_skus" not in inspect(conn).get_table_names()
+
+
 def test_0014_tallies_the_orders_already_in_the_ledger_by_state_and_recent_receipt_hour(engine: Engine) -> None:
     migrate(engine, "upgrade", "0011")
     now = datetime.now(UTC)

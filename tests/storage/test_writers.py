@@ -34,6 +34,7 @@ MIGRATIONS = "storage/migrations/"
 #: each ledger table → the repository module that alone writes it
 WRITERS = {
     "orders": "orders",
+    "order_skus": "orders",
     "order_tallies": "orders",  # the tallies change with the states they count (decision 110)
     "order_reasons": "order_reasons",
     "events": "events",

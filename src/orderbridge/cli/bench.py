@@ -20,18 +20,33 @@ def demo(
     seed: int = 7,
     as_json: JsonOpt = False,
     data_dir: Annotated[Path | None, typer.Option(help="Keep the demo database here")] = None,
+    serve: Annotated[
+        bool, typer.Option(help="Then serve the portal over the demo's data until Ctrl-C (--json never serves)")
+    ] = True,
+    port: Annotated[int, typer.Option(help="The portal's port when serving")] = 8000,
+    screenshots: Annotated[
+        Path | None,
+        typer.Option(help="Save a screenshot of each main screen in this folder (needs the dev tools), then stop"),
+    ] = None,
 ) -> None:
-    """Run the whole flow against local sandboxes and print the accounting."""
-    from orderbridge.demo import run_demo
+    """Run the whole flow against local sandboxes, print the accounting, then serve the portal over it."""
+    from orderbridge.demo import demo_world, serve_portal
 
-    with errors():
-        result = run_demo(orders=orders, seed=seed, data_dir=data_dir, quiet=as_json, console=err)
-    if as_json:
-        print_json(result)
-    else:
-        _render_demo(result, console)
-    if result["unaccounted"] != 0:
-        raise typer.Exit(1)
+    with errors(), demo_world(orders=orders, seed=seed, data_dir=data_dir, quiet=as_json, console=err) as run:
+        result = run.result
+        if as_json:
+            print_json(result)
+        else:
+            _render_demo(result, console)
+        if result["unaccounted"] != 0:
+            raise typer.Exit(1)
+        if screenshots is not None:
+            from orderbridge.demo.screenshots import take_screenshots
+
+            for path in take_screenshots(run, screenshots, say=console.print):
+                console.print(f"saved {path}")
+        elif serve and not as_json:
+            serve_portal(run, port=port, say=console.print)
 
 
 def _render_demo(result: dict[str, Any], console: Console) -> None:
@@ -117,6 +132,28 @@ def bench_reconcile(
 
     with errors():
         result = run(orders=orders, lost=lost, quiet=as_json)
+    if as_json:
+        print_json(result)
+    else:
+        render(result, console)
+
+
+@app.command("portal")
+def bench_portal(
+    orders: Annotated[int, typer.Option(min=1, help="Orders in the seeded ledger")] = 100_000,
+    repeats: Annotated[int, typer.Option(min=1, help="Timed views of each page (p50/p95 over them)")] = 30,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="Seed (or reuse the bench ledger already in) this database only, and keep it"),
+    ] = None,
+    postgres: Annotated[bool, typer.Option(help="Also on PostgreSQL (127.0.0.1:5432/test) when reachable")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """The portal's pages over a seeded ledger of N orders: p50/p95 per page, and the seed time."""
+    from orderbridge.bench.portal import render, run
+
+    with errors():
+        result = run(orders=orders, repeats=repeats, database_url=database_url, postgres=postgres, quiet=as_json)
     if as_json:
         print_json(result)
     else:

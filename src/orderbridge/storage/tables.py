@@ -27,11 +27,13 @@ outside (ids, hold values, mapping keys, webhook headers) have their sizes decla
 from __future__ import annotations
 
 from sqlalchemy import (
+    DOUBLE_PRECISION,
     JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
     Column,
+    ColumnElement,
     Float,
     ForeignKey,
     Index,
@@ -42,6 +44,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    cast,
+    func,
+    literal_column,
     text,
 )
 
@@ -142,9 +147,43 @@ orders = Table(
     Column("raw", JSON, nullable=False),
     Column("received_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # 0010, derived from the content by its one writer (storage/repos/orders.py), for the inbox: the
+    # customer's e-mail lower-cased (its search), and when the order counts as placed — the
+    # channel's creation time, else (an unreadable order) when the hub received it: never null
+    Column("email", Text),
+    Column("placed_at", UTCDateTime()),
     UniqueConstraint("connection_id", "external_id", name="uq_orders_connection_external"),
-    Index("ix_orders_tenant_state", "tenant_id", "state"),
+    Index("ix_orders_tenant_state", "tenant_id", "state"),  # the poster reads ready orders by id through it
     Index("ix_orders_connection_updated", "connection_id", "channel_updated_at"),  # 0002: audits
+    # 0010: the inbox's (decision 96): tenant first, a sort key and id, so a first page and the page
+    # after any cursor are one range scan; the state one carries the connection, so a walk filtered
+    # by both reads only the index
+    Index("ix_orders_inbox_created", "tenant_id", "placed_at", "id"),
+    Index("ix_orders_inbox_state", "tenant_id", "state", "placed_at", "id", "connection_id"),
+    Index("ix_orders_inbox_updated", "tenant_id", "updated_at", "id"),
+    # number COLLATE "C" on PostgreSQL (the migration says so): SQLite's order, and a prefix is a range
+    Index("ix_orders_inbox_number", "tenant_id", "number", "id"),
+    Index("ix_orders_inbox_email", "tenant_id", "email"),
+)
+
+#: 0010: the inbox's total as a number (SQLite stores amounts as text); an order without one sorts
+#: below every amount. Its index is on this very expression: a query must use it as written here.
+INBOX_TOTAL: ColumnElement[float] = func.coalesce(
+    cast(orders.c.total, DOUBLE_PRECISION()), literal_column("-1e300"), type_=DOUBLE_PRECISION()
+)
+Index("ix_orders_inbox_total", orders.c.tenant_id, INBOX_TOTAL, orders.c.id)
+
+#: 0010: each distinct SKU of an order's current version (the inbox's SKU search). One b-tree, by
+#: (tenant, SKU, order): it lists a SKU's orders and answers "does this order have it"; no foreign
+#: keys — its one writer writes a row with its order, and checking each would cost ingest a search
+#: per SKU (decision 96)
+order_skus = Table(
+    "order_skus",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("sku", Text, primary_key=True),
+    Column("order_id", Id, primary_key=True),
+    sqlite_with_rowid=False,
 )
 
 #: 0014: how many orders are in each state, by the hour they were received in (null: earlier) —

@@ -120,7 +120,8 @@ def _insert_new(conn: Connection, batch: _Batch, new_ids: list[str]) -> list[str
         )
         for ext in new_ids
     ]
-    inserted = {ext: oid for oid, ext in order_repo.insert_new(conn, rows, now=now)}
+    skus = [values[ext]["skus"] for ext in new_ids]
+    inserted = {ext: oid for oid, ext in order_repo.insert_new(conn, rows, skus, now=now)}
     for ext in new_ids:
         oid = inserted.get(ext)
         if oid is None:

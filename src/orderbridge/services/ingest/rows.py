@@ -14,13 +14,14 @@ from orderbridge.domain import limits
 from orderbridge.domain.canonical import canonical_hash, order_to_json
 from orderbridge.domain.order import RawJson
 from orderbridge.storage.db import JsonText, dump_json
-from orderbridge.storage.repos.orders import ORDER_COLUMNS, VALUE_COLUMNS
+from orderbridge.storage.repos.orders import ORDER_COLUMNS, VALUE_COLUMNS, email_key, skus_of_lines
 
 __all__ = ["ORDER_COLUMNS", "VALUE_COLUMNS", "changed_fields", "loaded", "raw_hash", "row_values"]
 
 
 def row_values(record: ChannelRecord) -> dict[str, Any]:
-    """The order's content columns, keyed and ordered as :data:`VALUE_COLUMNS`. Bounded columns
+    """The order's content columns, keyed and ordered as :data:`VALUE_COLUMNS`, and its ``skus``
+    (for ``order_skus``, which the orders writer keeps with the content). Bounded columns
     get what fits (domain/limits.py): the number without NULs, a total the column cannot hold
     exactly left empty — the canonical form and the raw payload keep every value whole, and the
     pipeline holds the order naming what did not fit."""
@@ -35,6 +36,8 @@ def row_values(record: ChannelRecord) -> dict[str, Any]:
             "total": None,
             "canonical": None,
             "raw": dump_json(raw),
+            "email": None,
+            "skus": (),
         }
     canonical = order_to_json(record)
     total = record.total.amount
@@ -48,6 +51,9 @@ def row_values(record: ChannelRecord) -> dict[str, Any]:
         # JSON serialised now, once: the dicts die young and nothing holds them (see JsonText)
         "canonical": dump_json(canonical),
         "raw": JsonText(record.raw.decode()) if isinstance(record.raw, RawJson) else dump_json(record.raw),
+        "email": email_key(record.email),
+        # not a column: the order's rows of order_skus (the orders writer stores them)
+        "skus": skus_of_lines([li.sku for li in record.lines]),
     }
 
 

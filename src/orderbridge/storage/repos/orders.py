@@ -13,6 +13,16 @@ statement per (source, target) pair and chunk: the hot paths hand it whole batch
 another state than the caller read (another transaction moved it) is checked again from the state
 it is really in, never overwritten blindly.
 
+What the inbox lists by is derived from an order's content and written with it, here only
+(0010): ``orders.placed_at`` (the channel's creation time, else when the hub received it),
+``orders.email`` (:func:`email_key`, a content column ingest computes with the others) and
+``order_skus``, each distinct SKU of the current version (:func:`skus_of_lines`), replaced with
+every version whose content is written. Ingest hands both over as it read them from the record;
+any other writer's are read from the canonical JSON it writes (:func:`skus_of`), so the values
+searched are always those of the content stored. Derived in Python, not by the database from the
+stored JSON: PostgreSQL's JSON operators refuse a document holding ``\\u0000`` (which the input
+limits hold, but store), and reading SKUs back from the JSON in SQL cost ~30 µs an order.
+
 The same statements keep the order **tallies** (``order_tallies``, decision 110): how many of a
 tenant's orders are in each state, by the hour they were received in. Every insert and every move
 appends signed deltas (``-1`` held, ``+1`` ready …) in the transaction that writes the state, so a
@@ -31,6 +41,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -39,6 +50,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    literal,
     select,
     text,
     type_coerce,
@@ -48,7 +60,7 @@ from sqlalchemy import (
 from orderbridge.domain.states import ORDER, InvalidTransition, OrderState
 from orderbridge.storage.db import dialect_insert, insert_rows
 from orderbridge.storage.repos import events as event_log
-from orderbridge.storage.tables import order_tallies, orders, postings
+from orderbridge.storage.tables import order_skus, order_tallies, orders, postings
 
 #: the content columns of an order, in the order ingest computes them
 VALUE_COLUMNS = (
@@ -60,6 +72,7 @@ VALUE_COLUMNS = (
     "total",
     "canonical",
     "raw",
+    "email",  # 0010: email_key(the customer's e-mail), for the inbox's search
 )
 #: the columns of a new order row, in the order :func:`insert_new` takes them
 ORDER_COLUMNS = (
@@ -77,6 +90,10 @@ _TENANT_AT = ORDER_COLUMNS.index("tenant_id")
 _CONNECTION_AT = ORDER_COLUMNS.index("connection_id")
 _EXTERNAL_AT = ORDER_COLUMNS.index("external_id")
 _RECEIVED_AT = ORDER_COLUMNS.index("received_at")
+_CANONICAL_AT = ORDER_COLUMNS.index("canonical")
+_CREATED_AT = ORDER_COLUMNS.index("channel_created_at")
+#: what insert_new writes: the columns given, and the one derived from them here
+_INSERTED = (*ORDER_COLUMNS, "placed_at")
 _INITIAL = frozenset(s.value for s in ORDER.initial)
 _CHUNK = 500
 
@@ -158,35 +175,42 @@ def canonical_of(conn: Connection, order_id: int) -> Any:
 
 
 def insert_new(
-    conn: Connection, rows: Sequence[Sequence[Any]], *, now: datetime | None = None
+    conn: Connection,
+    rows: Sequence[Sequence[Any]],
+    skus: Sequence[Iterable[str]] | None = None,
+    *,
+    now: datetime | None = None,
 ) -> list[tuple[Any, ...]]:
     """Insert new orders (tuples in :data:`ORDER_COLUMNS` order, each in a state an order may start
     in) with one driver executemany; returns ``(id, external_id)`` of those inserted — one another
-    writer stored first is not (``ON CONFLICT DO NOTHING``). ``now`` (default: the clock) is when
-    the write happens, for the tallies' hours (:data:`TALLY_HOURS`)."""
+    writer stored first is not (``ON CONFLICT DO NOTHING``). ``skus``, aligned with ``rows``, are
+    each order's SKUs as ingest read them from the record (:func:`skus_of_lines`); without them
+    they are read from each row's canonical JSON. ``now`` (default: the clock) is when the write
+    happens, for the tallies' hours (:data:`TALLY_HOURS`)."""
     refused = {row[_STATE_AT] for row in rows} - _INITIAL
     if refused:
         raise InvalidTransition(None, OrderState(min(refused)), ORDER)
     inserted = insert_rows(
         conn,
         orders,
-        ORDER_COLUMNS,
-        rows,
+        _INSERTED,
+        [(*row, row[_CREATED_AT] or row[_RECEIVED_AT]) for row in rows],
         conflict=("connection_id", "external_id"),
         returning=("id", "external_id", "connection_id"),
     )
     if inserted:
+        by_key: dict[tuple[Any, Any], int] = {}
+        for i, row in enumerate(rows):
+            by_key.setdefault((row[_CONNECTION_AT], row[_EXTERNAL_AT]), i)
         tally = _Tally(now)
-        if len(inserted) == len(rows):  # the usual case: every row went in
-            stored: Iterable[Sequence[Any]] = rows
-        else:  # some were stored first by another writer: tally those this call inserted
-            by_key: dict[tuple[Any, Any], Sequence[Any]] = {}
-            for row in rows:
-                by_key.setdefault((row[_CONNECTION_AT], row[_EXTERNAL_AT]), row)
-            stored = [by_key[(connection_id, ext)] for _oid, ext, connection_id in inserted]
-        for row in stored:
+        found = []
+        for oid, ext, connection_id in inserted:
+            i = by_key[(connection_id, ext)]
+            row = rows[i]
             tally.add(row[_TENANT_AT], row[_STATE_AT], row[_RECEIVED_AT], 1)
+            found.append((int(oid), row[_TENANT_AT], skus[i] if skus is not None else skus_of(row[_CANONICAL_AT])))
         tally.write(conn)
+        _add_skus(conn, found)
     return [(oid, ext) for oid, ext, _c in inserted]
 
 
@@ -194,9 +218,11 @@ def insert_one(conn: Connection, values: Mapping[str, Any], *, now: datetime | N
     """Insert one new order (column values, its state one an order may start in); its id, or None
     when another writer stored the order first."""
     ORDER.check(None, OrderState(values["state"]))
+    columns, skus = _derived(values)
+    columns["placed_at"] = values.get("channel_created_at") or values["received_at"]
     oid = conn.execute(
         dialect_insert(conn)(orders)
-        .values(**values)
+        .values(**columns)
         .on_conflict_do_nothing(index_elements=["connection_id", "external_id"])
         .returning(orders.c.id)
     ).scalar_one_or_none()
@@ -205,21 +231,104 @@ def insert_one(conn: Connection, values: Mapping[str, Any], *, now: datetime | N
     tally = _Tally(now)
     tally.add(values["tenant_id"], values["state"], values["received_at"], 1)
     tally.write(conn)
+    _add_skus(conn, [(int(oid), values["tenant_id"], skus or ())])
     return int(oid)
 
 
 def write_version(conn: Connection, order_id: int, replaces: int, columns: Mapping[str, Any]) -> bool:
-    """Write a new version's content (``version`` among ``columns``) over version ``replaces``;
-    False when another writer replaced it first (the caller compares against what it wrote)."""
+    """Write a new version's content (``version`` among ``columns``; ``skus`` too, as
+    :func:`insert_new` takes them, else read from the new canonical JSON) over version
+    ``replaces``; False when another writer replaced it first (the caller compares against what it
+    wrote). The SKUs searched become the new content's: ``order_skus`` is keyed by SKU, so the
+    old version's rows are found from the old content (:func:`skus_of`, as they were written)."""
     if "state" in columns:
         raise ValueError("an order's state is written by transition(), not with its content")
-    done = conn.execute(update(orders).where(orders.c.id == order_id, orders.c.version == replaces).values(**columns))
-    return bool(done.rowcount)
+    values, skus = _derived(columns)
+    if "channel_created_at" in values:
+        created = literal(values["channel_created_at"], orders.c.channel_created_at.type)
+        values["placed_at"] = func.coalesce(created, orders.c.received_at)
+    before = None
+    if skus is not None:
+        before = conn.execute(
+            select(orders.c.tenant_id, orders.c.canonical).where(orders.c.id == order_id, orders.c.version == replaces)
+        ).first()
+        if before is None:
+            return False
+    done = conn.execute(
+        update(orders).where(orders.c.id == order_id, orders.c.version == replaces).values(**values)
+    ).rowcount
+    if not done:
+        return False
+    if skus is not None and before is not None:
+        old = skus_of(before.canonical)
+        if old:
+            conn.execute(
+                delete(order_skus).where(
+                    order_skus.c.tenant_id == before.tenant_id,
+                    order_skus.c.sku.in_(old),
+                    order_skus.c.order_id == order_id,
+                )
+            )
+        _add_skus(conn, [(order_id, int(before.tenant_id), skus)])
+    return True
 
 
 def note_channel_update(conn: Connection, order_id: int, at: datetime) -> None:
     """The channel touched the order without changing its content: remember when."""
     conn.execute(update(orders).where(orders.c.id == order_id).values(channel_updated_at=at))
+
+
+# --- what the inbox searches by (0010) -------------------------------------------------------------
+
+
+def email_key(email: str | None) -> str | None:
+    """An e-mail as ``orders.email`` holds it and the inbox searches it: trimmed, lower-cased; None when empty."""
+    key = (email or "").strip().lower()
+    return key or None
+
+
+def skus_of_lines(skus: Iterable[str | None]) -> tuple[str, ...]:
+    """An order's distinct SKUs, in line order, from its lines' SKUs (empty ones left out)."""
+    return tuple(dict.fromkeys(s for s in skus if s))
+
+
+def skus_of(canonical: Any) -> tuple[str, ...]:
+    """The SKUs of a canonical JSON form (a dict, or its text as ingest serialised it); none
+    without one (an unreadable order, a minimal form)."""
+    if isinstance(canonical, str):
+        canonical = orjson.loads(canonical)
+    if not isinstance(canonical, Mapping) or not isinstance(canonical.get("lines"), list):
+        return ()
+    return skus_of_lines(
+        li.get("sku") if isinstance(li, Mapping) and isinstance(li.get("sku"), str) else None
+        for li in canonical["lines"]
+    )
+
+
+def _derived(values: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, ...] | None]:
+    """Column values, with ``email`` derived from the content they write when the caller left it
+    out (a minimal form: no content, no e-mail), and the SKUs to store: given, or read from the
+    canonical JSON written; None when no content is written."""
+    columns = {k: v for k, v in values.items() if k != "skus"}
+    if "canonical" not in columns:
+        return columns, None
+    canonical = columns["canonical"]
+    readable = canonical if isinstance(canonical, Mapping | str) else None  # SQL NULL: no content
+    if "email" not in columns:
+        email = orjson.loads(readable).get("email") if isinstance(readable, str) else (readable or {}).get("email")
+        columns["email"] = email_key(email if isinstance(email, str) else None)
+    given = values.get("skus")
+    return columns, tuple(given) if given is not None else skus_of(readable)
+
+
+def _add_skus(conn: Connection, found: Sequence[tuple[int, int, Iterable[str]]]) -> None:
+    """``order_skus`` rows for ``(order id, tenant id, SKUs)`` each."""
+    insert_rows(
+        conn,
+        order_skus,
+        ("order_id", "tenant_id", "sku"),
+        [(oid, tenant, sku) for oid, tenant, skus in found for sku in skus],
+    )
 
 
 # --- the state writer -----------------------------------------------------------------------------
