@@ -44,7 +44,7 @@ def test_the_screen_has_no_serious_accessibility_violation(
     world: World, page: Any, shot: Any, screen: str, path: str
 ) -> None:
     if path not in {r.path for r in routes(world.app) if r.method == "GET"}:
-        pytest.skip(f"the {screen} screen ({path}) is not on main yet")
+        pytest.fail(f"the {screen} screen ({path}) is not served: axe has nothing to check")
     sign_in(page, world, "admin")
     page.goto(world.url + path.replace("{order_id}", str(world.order_id(world.held_ids[0]))))
     page.wait_for_load_state("networkidle")
