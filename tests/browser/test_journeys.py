@@ -163,3 +163,24 @@ def test_reset_to_pending_posts_the_current_version_once_to_the_destination_with
     page.reload()
     assert "Has version 2" in page.locator("section", has=page.get_by_role("heading", name="Postings")).inner_text()
     shot(page, "order-after-reset")
+
+
+def test_an_operator_presses_sync_now_and_the_connection_shows_the_run_and_the_new_order(
+    world: World, page: Any, shot: Any
+) -> None:
+    from orderbridge.sandboxes.shopify import generator
+    from orderbridge.services.audit_trail import actions_on
+
+    sku, title, price = generator.CATALOG[0]
+    placed = world.shop.add_order(line_items=[{"sku": sku, "quantity": 1, "price": price, "title": title}])
+    sign_in(page, world, "operator", next_path=f"/connections/{world.shop_id}")
+    page.get_by_role("button", name="Sync now").click()
+    progress = page.locator("#sync-progress")
+    progress.get_by_text("Fetched").wait_for()
+    shot(page, "sync-now")
+    world.wait_for("the new order in the ledger", lambda: str(placed["id"]) in world.states())
+    asked = [a for a in actions_on(world.scope, "connection", world.shop_id) if a.action == "connection.sync_now"]
+    assert asked and asked[0].who == "Operator Person", asked  # the press is on the connection's trail
+    page.reload()
+    assert page.get_by_text("asked for a sync of shop now").first.is_visible()
+    assert page.watched.page_errors == [] and page.watched.console_errors == []
