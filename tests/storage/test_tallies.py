@@ -16,7 +16,7 @@ NOW = datetime(2026, 12, 2, 10, 30, tzinfo=UTC)
 
 
 def row(ext: str, state: str, received: datetime) -> tuple[object, ...]:
-    return (1, 1, ext, state, 1, received, received, f"#{ext}", "h" * 64, None, None, "USD", None, None, {})
+    return (1, 1, ext, state, 1, received, received, f"#{ext}", "h" * 64, None, None, "USD", None, None, {}, None)
 
 
 def setup(hub: Hub) -> None:

@@ -262,7 +262,7 @@ def _check_base_url(base_url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 500:
         raise InvalidInput(
             f"address {url[:80]!r} is not an http(s) URL",
-            hint="Give the system's API address, e.g. https://example.myshopify.com.",
+            hint="Give the system's API address: http or https, then its host name (and port, if any).",
             code="base_url_invalid",
         )
     return url

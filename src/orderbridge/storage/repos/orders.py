@@ -281,22 +281,37 @@ def note_channel_update(conn: Connection, order_id: int, at: datetime) -> None:
 # --- what the inbox searches by (0010) -------------------------------------------------------------
 
 
+def searchable(value: str) -> str:
+    """``value`` as a text column the inbox searches can hold it on either database: a NUL (which
+    PostgreSQL's text refuses) and a lone surrogate (which no encoding writes) become U+FFFD. The
+    order's content keeps the value as sent; only the search key is mended."""
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
+    return value
+
+
 def email_key(email: str | None) -> str | None:
-    """An e-mail as ``orders.email`` holds it and the inbox searches it: trimmed, lower-cased; None when empty."""
-    key = (email or "").strip().lower()
+    """An e-mail as ``orders.email`` holds it and the inbox searches it: trimmed, lower-cased,
+    :func:`searchable`; None when empty."""
+    key = searchable((email or "").strip().lower())
     return key or None
 
 
 def skus_of_lines(skus: Iterable[str | None]) -> tuple[str, ...]:
-    """An order's distinct SKUs, in line order, from its lines' SKUs (empty ones left out)."""
-    return tuple(dict.fromkeys(s for s in skus if s))
+    """An order's distinct SKUs, in line order, from its lines' SKUs (empty ones left out), each
+    :func:`searchable`."""
+    return tuple(dict.fromkeys(searchable(s) for s in skus if s))
 
 
 def skus_of(canonical: Any) -> tuple[str, ...]:
     """The SKUs of a canonical JSON form (a dict, or its text as ingest serialised it); none
     without one (an unreadable order, a minimal form)."""
     if isinstance(canonical, str):
-        canonical = orjson.loads(canonical)
+        canonical = orjson.loads(str(canonical))  # orjson reads exact str only, not JsonText
     if not isinstance(canonical, Mapping) or not isinstance(canonical.get("lines"), list):
         return ()
     return skus_of_lines(
