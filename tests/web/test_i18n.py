@@ -66,3 +66,16 @@ def test_french_placeholders_match_the_english_ones() -> None:
             if text and set(placeholder.findall(text)) != wanted:
                 wrong.append(f"{ids[0]!r} → {text!r}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_ago_says_past_moments_are_past_in_both_languages() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from orderbridge.web.templating import ago
+
+    now = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+    with i18n.using("en"):
+        assert ago(now - timedelta(minutes=3), now) == "3 minutes ago"
+        assert ago(now + timedelta(minutes=3), now) == "in 3 minutes"
+    with i18n.using("fr"):
+        assert ago(now - timedelta(minutes=3), now) == "il y a 3 minutes"

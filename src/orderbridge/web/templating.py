@@ -67,7 +67,7 @@ def ago(moment: datetime | None, now: datetime | None = None) -> str:
         return ""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    delta = (now or datetime.now(UTC)) - moment
+    delta = moment - (now or datetime.now(UTC))  # Babel: negative is the past ("… ago")
     return format_timedelta(delta, locale=i18n.current_locale(), add_direction=True)
 
 

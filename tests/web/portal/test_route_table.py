@@ -329,3 +329,27 @@ def test_the_generated_checks_catch_a_route_that_forgets_its_scope_its_door_or_i
     assert any("GET /planted/orders/{order_id} with tenant B's" in w for w in isolation), isolation
     assert any("POST /planted/open" in w for w in door_failures(planted_table))
     assert any("POST /planted/viewer-may-change" in w for w in self_service_failures(planted_table))
+
+
+def test_an_object_id_beyond_the_databases_integers_is_a_4xx_on_every_route_never_a_5xx(
+    tenants: TwoTenants, table: list[Route], clients: dict[tuple[str, str], Any]
+) -> None:
+    """2**63 does not fit PostgreSQL's bigint (the driver refuses to send it) and SQLite's integer:
+    every route must answer it as "no such object" or "not a valid id", not as a crash."""
+    tried, wrong = 0, []
+    for route in table:
+        if not route.doors or not route.params:
+            continue
+        client = clients[(route.part, "admin")]
+        for huge in (2**63, 2**64 + 1, -(2**63) - 1):
+            values = {p: PUBLIC_VALUES.get(p, str(huge)) for p in route.params}
+            tried += 1
+            try:
+                answer = send(client, route, values, csrf=csrf_of(client))
+            except httpx.TransportError as exc:
+                wrong.append(f"{route.label} with {values}: {exc!r}")
+                continue
+            if answer.status_code >= 500 or answer.status_code not in (400, 404, 422):
+                wrong.append(f"{route.label} with {values}: {answer.status_code} {answer.text[:160]!r}")
+    assert tried
+    assert not wrong, "\n".join(wrong)

@@ -9,9 +9,9 @@ Credentials are never in an answer: a connection says which of its kind's creden
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Path, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -20,9 +20,9 @@ from orderbridge.services import connection_view, connections, sync_now
 from orderbridge.services.health import job_health
 from orderbridge.web.api.common import api_router
 from orderbridge.web.deps import ApiOperator, ApiViewer
+from orderbridge.web.ids import ObjectId
 
 #: a database id in a path: a number the ledger's ids can be (a larger one is bad input, not a 500)
-ObjectId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 router = api_router("connections")
 

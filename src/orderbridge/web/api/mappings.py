@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Body, Path, Query, Request
+from fastapi import Body, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -19,9 +19,9 @@ from orderbridge.errors import InvalidInput
 from orderbridge.services import mappings
 from orderbridge.web.api.common import ErrorBody, api_router
 from orderbridge.web.deps import ApiOperator, ApiViewer
+from orderbridge.web.ids import ObjectId
 
 #: a database id in a path: a number the ledger's ids can be (a larger one is bad input, not a 500)
-ObjectId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 router = api_router("mappings")
 

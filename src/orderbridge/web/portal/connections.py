@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -22,10 +22,10 @@ from orderbridge.services import connection_view, connections, sync_now
 from orderbridge.services.connections import ConnectionCheck, ConnectionTestFailed
 from orderbridge.web.deps import Admin, Operator, Viewer
 from orderbridge.web.i18n import N_, gettext, ngettext
+from orderbridge.web.ids import ObjectId
 from orderbridge.web.templating import templates_of
 
 #: a database id in a path: a number the ledger's ids can be (a larger one is bad input, not a 500)
-ObjectId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 router = APIRouter(include_in_schema=False)
 

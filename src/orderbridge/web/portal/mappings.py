@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, File, Form, Path, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -19,10 +19,10 @@ from orderbridge.errors import InvalidInput, NotFound
 from orderbridge.services import mappings
 from orderbridge.web.deps import Operator, Viewer
 from orderbridge.web.i18n import N_, gettext, ngettext
+from orderbridge.web.ids import ObjectId
 from orderbridge.web.templating import templates_of
 
 #: a database id in a path: a number the ledger's ids can be (a larger one is bad input, not a 500)
-ObjectId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 router = APIRouter(include_in_schema=False)
 

@@ -20,6 +20,7 @@ from orderbridge.services import audit_trail, auth
 from orderbridge.web.deps import Admin
 from orderbridge.web.errors import status_of
 from orderbridge.web.i18n import gettext
+from orderbridge.web.ids import ObjectId
 from orderbridge.web.templating import templates_of
 
 router = APIRouter(include_in_schema=False)
@@ -76,7 +77,7 @@ def create_token(
 
 
 @router.get("/tokens/{token_id}")
-def token_page(request: Request, actor: Admin, token_id: int) -> Response:
+def token_page(request: Request, actor: Admin, token_id: ObjectId) -> Response:
     token = auth.get_token(actor.scope, token_id)
     actions = audit_trail.actions_on(actor.scope, "token", token.id)
     acting = auth.Principal("token", token.id, actor.scope.tenant_id, token.role, token.label, "en")
@@ -85,7 +86,7 @@ def token_page(request: Request, actor: Admin, token_id: int) -> Response:
 
 
 @router.post("/tokens/{token_id}/revoke")
-def revoke_token(request: Request, actor: Admin, token_id: int) -> Response:
+def revoke_token(request: Request, actor: Admin, token_id: ObjectId) -> Response:
     token = auth.get_token(actor.scope, token_id)
     auth.revoke_token(actor.scope, token_id, by=actor)
     return templates_of(request).see_other(

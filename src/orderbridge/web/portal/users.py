@@ -21,6 +21,7 @@ from orderbridge.services import audit_trail, auth
 from orderbridge.web.deps import Admin
 from orderbridge.web.errors import status_of
 from orderbridge.web.i18n import N_, gettext
+from orderbridge.web.ids import ObjectId
 from orderbridge.web.templating import role_label, templates_of
 
 router = APIRouter(include_in_schema=False)
@@ -73,7 +74,13 @@ def add_user(
 
 
 def _user_page(
-    request: Request, actor: Admin, user_id: int, *, error: str = "", status: int = 200, template: str = "user.html"
+    request: Request,
+    actor: Admin,
+    user_id: ObjectId,
+    *,
+    error: str = "",
+    status: int = 200,
+    template: str = "user.html",
 ) -> Response:
     user = auth.get_user(actor.scope, user_id)
     values: dict[str, Any] = {
@@ -90,11 +97,11 @@ def _user_page(
 
 
 @router.get("/users/{user_id}")
-def user_page(request: Request, actor: Admin, user_id: int) -> Response:
+def user_page(request: Request, actor: Admin, user_id: ObjectId) -> Response:
     return _user_page(request, actor, user_id)
 
 
-def _change(request: Request, actor: Admin, user_id: int, said: str, **change: Any) -> Response:
+def _change(request: Request, actor: Admin, user_id: ObjectId, said: str, **change: Any) -> Response:
     try:
         user = auth.update_user(actor.scope, user_id, by=actor, **change)
     except InvalidInput as exc:
@@ -105,20 +112,22 @@ def _change(request: Request, actor: Admin, user_id: int, said: str, **change: A
 
 
 @router.post("/users/{user_id}/role")
-def change_role(request: Request, actor: Admin, user_id: int, role: Annotated[str, Form(max_length=20)]) -> Response:
+def change_role(
+    request: Request, actor: Admin, user_id: ObjectId, role: Annotated[str, Form(max_length=20)]
+) -> Response:
     return _change(request, actor, user_id, N_("The role of %(email)s is changed."), role=role)
 
 
 @router.get("/users/{user_id}/disable")
-def confirm_disable(request: Request, actor: Admin, user_id: int) -> Response:
+def confirm_disable(request: Request, actor: Admin, user_id: ObjectId) -> Response:
     return _user_page(request, actor, user_id, template="user_disable.html")
 
 
 @router.post("/users/{user_id}/disable")
-def disable_user(request: Request, actor: Admin, user_id: int) -> Response:
+def disable_user(request: Request, actor: Admin, user_id: ObjectId) -> Response:
     return _change(request, actor, user_id, N_("%(email)s can no longer sign in."), disabled=True)
 
 
 @router.post("/users/{user_id}/enable")
-def enable_user(request: Request, actor: Admin, user_id: int) -> Response:
+def enable_user(request: Request, actor: Admin, user_id: ObjectId) -> Response:
     return _change(request, actor, user_id, N_("%(email)s can sign in again."), disabled=False)
