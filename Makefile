@@ -10,6 +10,8 @@ SHOPIFY_SCHEMAS = src/orderbridge/sandboxes/shopify/published/manifest.json
 # (a no-op when /usr/bin/chromium exists; never a browser downloaded by Playwright)
 # independently written Shopify clients the sandbox is tested with (each in a venv of its own)
 TEST_CLIENTS = $(VENV)/clients/.installed
+# the suite runs in this many pytest-xdist processes (one per core here; each has its own scratch databases)
+TEST_WORKERS ?= 2
 
 .PHONY: setup demo test lint bench clean
 
@@ -41,7 +43,7 @@ test: setup
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: setup
 	$(BIN)/orderbridge bench ingest

@@ -24,6 +24,7 @@ from orderbridge.services.hub import Hub
 from orderbridge.settings import Settings
 from orderbridge.storage.db import Database
 from orderbridge.storage.tables import metadata
+from tests.summaries import Tallies
 
 PG_ADMIN = os.environ.get("ORDERBRIDGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -119,3 +120,28 @@ def at(text_value: str) -> datetime:
     """Parse an ISO timestamp in tests; naive means UTC."""
     value = datetime.fromisoformat(text_value)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# --- what the generated suites tried, in the terminal summary (tests/summaries.py) -------------
+
+TALLIES = Tallies()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    out = getattr(session.config, "workeroutput", None)
+    if out is not None:  # an xdist worker: hand this process's counts to the controller
+        out["orderbridge_tallies"] = TALLIES.local()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    TALLIES.add(getattr(node, "workeroutput", {}).get("orderbridge_tallies", {}))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if hasattr(terminalreporter.config, "workeroutput"):
+        return
+    for section, lines in TALLIES.lines():
+        terminalreporter.section(section)
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -14,7 +14,7 @@ Every input the suite tries is judged against exactly one expected :class:`Expec
   delivery row, nothing posted.
 
 :data:`TALLY` counts what was judged, by source (hand-written or generated) and outcome; the
-package's ``conftest.py`` prints it in pytest's terminal summary so CI output says how many
+root ``conftest.py`` prints it (tests/summaries.py) in pytest's terminal summary so CI output says how many
 inputs the suite tried.
 """
 
@@ -96,10 +96,11 @@ SOURCES = ("hand-written", "generated")
 TALLY: Counter[tuple[str, str]] = Counter()
 
 
-def summary_line() -> str:
-    hand = sum(n for (s, _k), n in TALLY.items() if s == "hand-written")
-    gen = sum(n for (s, _k), n in TALLY.items() if s == "generated")
-    counted = {key: n for key, n in TALLY.items() if key[0] in SOURCES}
+def summary_line(tally: Counter[tuple[str, str]] | None = None) -> str:
+    tally = TALLY if tally is None else tally
+    hand = sum(n for (s, _k), n in tally.items() if s == "hand-written")
+    gen = sum(n for (s, _k), n in tally.items() if s == "generated")
+    counted = {key: n for key, n in tally.items() if key[0] in SOURCES}
     by_kind = ", ".join(f"{k} {sum(n for (_s, kk), n in counted.items() if kk == k)}" for k in KINDS)
     return f"adversarial suite: {hand + gen} inputs tried ({hand} hand-written, {gen} generated), outcomes: {by_kind}"
 

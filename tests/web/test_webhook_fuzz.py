@@ -46,6 +46,7 @@ from orderbridge.sandboxes.base import run_in_thread
 from orderbridge.sandboxes.shopify import create_sandbox
 from orderbridge.services.connections import add_connection
 from tests.scoped import tenant
+from tests.summaries import STORED, fuzz_line
 from tests.web.conftest import SECRET, Server, sign
 from tests.web.hostile import captured_logs, ledger_counts, stored_order
 
@@ -53,8 +54,6 @@ EXAMPLES = int(os.environ.get("ORDERBRIDGE_FUZZ_EXAMPLES", "2000"))
 PG_EXAMPLES = max(150, EXAMPLES // 8)
 BODY_LIMIT = 256 * 1024
 
-#: outcomes whose 2xx says the order is in the ledger
-STORED = frozenset({"inserted", "changed", "unchanged", "stale", "tied"})
 ORDER_TOPICS = ("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled")
 
 # --- what a hostile store sends ----------------------------------------------------------------
@@ -321,24 +320,6 @@ def deliveries(draw: st.DrawFn) -> tuple[bytes, dict[str, bytes], bool]:
 TRIED: dict[str, Counter[str]] = {}
 
 
-class _Summary:
-    """Adds the fuzz counts to pytest's terminal summary (registered by the first fuzz test)."""
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not TRIED:
-            return
-        terminalreporter.section("webhook fuzz")
-        for backend, counts in TRIED.items():
-            terminalreporter.write_line(describe(backend, counts))
-
-
-def describe(backend: str, counts: Counter[str]) -> str:
-    total = sum(n for k, n in counts.items() if k.isdigit())
-    by_status = ", ".join(f"{k}: {n}" for k, n in sorted(counts.items()) if k.isdigit())
-    stored = sum(n for k, n in counts.items() if k in STORED)
-    return f"webhook fuzz on {backend}: {total} inputs tried ({by_status}); {stored} stored an order"
-
-
 @pytest.fixture
 def store_url(server: Server) -> Iterator[str]:
     """The receiver's address for a channel whose store is a running Shopify sandbox.
@@ -354,14 +335,11 @@ def store_url(server: Server) -> Iterator[str]:
 
 
 def test_the_receiver_answers_every_fuzzed_delivery_below_500_and_stores_only_what_it_accepts(
-    server: Server, store_url: str, request: pytest.FixtureRequest
+    server: Server, store_url: str
 ) -> None:
     backend = server.hub.db.engine.dialect.name
     examples = EXAMPLES if backend == "sqlite" else PG_EXAMPLES
     server.hub.settings = server.hub.settings.model_copy(update={"webhook_max_body_bytes": BODY_LIMIT})
-    plugins = request.config.pluginmanager
-    if not plugins.has_plugin("orderbridge-webhook-fuzz-summary"):
-        plugins.register(_Summary(), "orderbridge-webhook-fuzz-summary")
     counts: Counter[str] = Counter()
     TRIED[backend] = counts
     url = store_url
@@ -401,7 +379,7 @@ def test_the_receiver_answers_every_fuzzed_delivery_below_500_and_stores_only_wh
 
         one()
 
-    line = describe(backend, counts)
+    line = fuzz_line(backend, counts)
     print(line)
     # hypothesis may skip a draw it has already run; with many examples that is a few percent
     assert sum(n for k, n in counts.items() if k.isdigit()) >= min(examples, 2_000) * 0.9, line
