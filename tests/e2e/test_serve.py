@@ -62,7 +62,13 @@ def test_serve_posts_orders_created_after_it_started_and_stops_on_sigterm(hub: H
             assert _wait(lambda: hooks.has_subscribers("orders/create")), "webhooks were not registered"
             new_id = shop_state.add_order()["id"]
             # the next poll is an hour away: only the webhook can bring this order in
-            assert _wait(lambda: len(ss_state.orders_by_key()) == 21, 10), "a webhook order was not posted"
+            assert _wait(lambda: len(ss_state.orders_by_key()) == 21, 10), (
+                "a webhook order was not posted",
+                hooks.counts,
+                [e for k in ("webhook_retrying", "webhook_failed") for e in shop_state.entries(k)],
+            )
+            # webhooks are subscribed once the receiver listens: no delivery was ever refused
+            assert not shop_state.entries("webhook_retrying"), shop_state.entries("webhook_retrying")
             health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
             assert health.status_code == 200, health.text
             assert {c["name"]: c["health"] for c in health.json()["connections"]}["shop"] == "healthy"
@@ -71,8 +77,13 @@ def test_serve_posts_orders_created_after_it_started_and_stops_on_sigterm(hub: H
             assert 'orderbridge_webhook_deliveries_total{connection="shop",outcome=' in metrics
             assert "orderbridge_post_latency_seconds_bucket" in metrics
             assert _wait(lambda: len(shop_state.entries("fulfillment")) >= 21), "shipments were not pushed back"
-        finally:
+        except AssertionError as exc:
             proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+            raise AssertionError(f"{exc}\n--- serve's output ---\n{out[-3000:]}\n{err[-6000:]}") from exc
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
             _out, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err[-2000:]
         with hub.db.read() as conn:

@@ -8,6 +8,7 @@ SIGTERM stop the worker and exit 0.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Annotated, Any
 
 import typer
@@ -157,8 +158,6 @@ def serve(
 
         metrics = HubMetrics(hub)
         hub.observer = metrics
-        if register and hub.settings.webhooks:
-            _register_all(hub)
         worker = threading.Thread(
             target=serve_loop, args=(hub, stop), kwargs={"tick_s": tick, "wake": wake}, name="worker", daemon=True
         )
@@ -179,12 +178,26 @@ def serve(
         # handlers found before: these, so the process then stops the worker and exits 0.
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
-        uvicorn.Server(config).run()  # returns on SIGINT/SIGTERM
+        server = uvicorn.Server(config)
+        if register and hub.settings.webhooks:
+            # a channel delivers as soon as a topic is subscribed: subscribing before the receiver
+            # listens makes the first deliveries fail and wait for the channel's retry (10 s and more)
+            threading.Thread(target=_register_when_listening, args=(hub, server), name="webhooks", daemon=True).start()
+        server.run()  # returns on SIGINT/SIGTERM
         stop.set()
         sync_runner.close()
         worker.join(timeout=60)
     finally:
         hub.close()
+
+
+def _register_when_listening(hub: Any, server: Any) -> None:
+    """Subscribe the channels' webhooks once uvicorn accepts connections (never if it stops first)."""
+    while not server.started:
+        if server.should_exit:
+            return
+        time.sleep(0.05)
+    _register_all(hub)
 
 
 def _register_all(hub: Any) -> None:
