@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import codecs
 import csv
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import BinaryIO
@@ -98,6 +98,7 @@ class ImportOrder:
 @dataclass(slots=True)
 class _Group:
     number: str
+    key: str
     rows: list[int] = field(default_factory=list)
     lines: list[ImportLine] = field(default_factory=list)
     fields: dict[str, object] = field(default_factory=dict)
@@ -162,8 +163,11 @@ class CsvOrders:
         encoding: Encoding | None = None,
         delimiter: Delimiter | None = None,
         max_bytes: int = spec.MAX_FILE_BYTES,
+        key: Callable[[str], str] | None = None,
     ) -> None:
         self._file = file
+        #: an order's identity from its number: rows whose numbers have one key are one order
+        self._key = key or (lambda number: number)
         self.max_bytes = max_bytes
         self.warnings: list[FileWarning] = []
         self._warning_counts: dict[str, int] = {}
@@ -416,12 +420,13 @@ class CsvOrders:
                     ),
                 )
                 continue
-            if group is None or number != group.number:
+            key = self._key(number)
+            if group is None or key != group.key:
                 if group is not None:
                     self.orders_read += 1
                     yield group.freeze(self._custom)
-                group = _Group(number)
-                if number in seen:
+                group = _Group(number, key)
+                if key in seen:
                     group.apart = True
                     group.errors.append(
                         RowError(
@@ -429,12 +434,12 @@ class CsvOrders:
                             "order_number",
                             number,
                             "order_rows_apart",
-                            f"appeared before, at row {seen[number]}: the rows of one order must be together",
+                            f"appeared before, at row {seen[key]}: the rows of one order must be together",
                             "Sort the file by order_number so each order's rows are adjacent, then import it again.",
                         )
                     )
                 else:
-                    seen[number] = row
+                    seen[key] = row
             self._read_row(group, row, record)
         if group is not None:
             self.orders_read += 1
