@@ -49,6 +49,9 @@ WRITERS = {
     "login_attempts": "login_attempts",
     "user_actions": "user_actions",
     "tenant_settings": "tenant_settings",
+    # 0015: manual orders (issue #14)
+    "idempotency_keys": "idempotency_keys",
+    "manual_numbers": "manual_numbers",
 }
 _TABLES_MODULE = "orderbridge.storage.tables"
 _WRITE_WORDS = ("insert", "update", "delete", "upsert")
