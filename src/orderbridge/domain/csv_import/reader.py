@@ -370,6 +370,11 @@ class CsvOrders:
             self.warnings.append(FileWarning(code, message, row, column))
 
     @property
+    def bytes_read(self) -> int:
+        """Bytes read from the file so far (for a progress bar over the file's size)."""
+        return self._bytes
+
+    @property
     def warning_counts(self) -> dict[str, int]:
         """How many warnings of each code (more than :attr:`warnings` keeps, past the cap)."""
         counts = dict(self._warning_counts)

@@ -74,6 +74,8 @@ COLUMNS: tuple[Column, ...] = (
     _c("shipping_price", Kind.MONEY, _O, "Shipping charged to the customer", "4.90"),
     _c("tax", Kind.MONEY, _O, "Total tax of the order", "0"),
     _c("discount", Kind.MONEY, _O, "Total discount of the order", "0"),
+    _c("discount_code", Kind.TEXT, _O, "The discount's code", ""),
+    _c("payment_status", Kind.TEXT, _O, "paid (when empty), pending, authorized, partially_paid …", "paid"),
     _c("note", Kind.TEXT, _O, "A note for the warehouse", ""),
     _c("tags", Kind.TAGS, _O, "Tags, separated by commas inside the cell", "wholesale"),
 )
