@@ -155,3 +155,57 @@ def describe_bytes(n: int) -> str:
     if n % MIB == 0:
         return f"{n // MIB} MiB"
     return f"{n:,} bytes"
+
+
+# --- the template and the documented example ----------------------------------------------------------------
+
+#: the example of the documentation and of the downloadable example file: two orders, one of two lines
+EXAMPLE_ROWS: tuple[dict[str, str], ...] = (
+    {
+        "order_number": "W-1001",
+        "currency": "EUR",
+        "sku": "MUG-RED",
+        "quantity": "2",
+        "unit_price": "12.50",
+        "title": "Red mug",
+        "placed_at": "2026-11-30T14:05:00+01:00",
+        "customer_email": "ana@example.com",
+        "customer_name": "Ana Lima",
+        "ship_name": "Ana Lima",
+        "ship_address1": "12 rue des Lilas",
+        "ship_city": "Lyon",
+        "ship_postal_code": "69003",
+        "ship_country": "FR",
+        "shipping_method": "standard",
+        "shipping_price": "4.90",
+        "tags": "wholesale, phone",
+    },
+    {"order_number": "W-1001", "sku": "PLATE-10", "quantity": "1", "unit_price": "8", "title": "Plate, 10 in"},
+    {
+        "order_number": "W-1002",
+        "currency": "USD",
+        "sku": "BOWL-S",
+        "quantity": "6",
+        "unit_price": "3.25",
+        "title": "Small bowl",
+        "placed_at": "2026-12-01",
+        "customer_email": "bo@example.com",
+        "ship_name": "Bo Chen",
+        "ship_address1": "1 Main St",
+        "ship_city": "Springfield",
+        "ship_province": "IL",
+        "ship_postal_code": "62701",
+        "ship_country": "US",
+        "shipping_method": "standard",
+        "note": "Leave at the back door",
+    },
+)
+
+
+def template_rows(*, example: bool) -> list[list[str]]:
+    """The header (every documented column), and the example's rows when ``example``."""
+    header = [c.name for c in COLUMNS]
+    rows = [header]
+    if example:
+        rows.extend([r.get(name, "") for name in header] for r in EXAMPLE_ROWS)
+    return rows
