@@ -345,11 +345,6 @@ def test_a_row_without_order_number_is_its_own_rejected_entry() -> None:
     assert not orders[0].rejected
 
 
-def test_an_overlong_order_number_is_refused_not_shortened() -> None:
-    _, orders = read(HEADER + "N" * 101 + ",EUR,A,1,1,,,\n")
-    assert orders[0].errors[0].code == "value_too_long"
-
-
 # --- formulas ---------------------------------------------------------------------------------------
 
 

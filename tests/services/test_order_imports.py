@@ -187,6 +187,15 @@ def test_a_rejected_row_rejects_its_whole_order_and_never_the_others(hub: Hub, t
         assert conn.execute(select(orders.c.number)).scalars().all() == ["W-2"]  # nothing of W-1
 
 
+def test_a_draft_problem_is_pointed_at_its_row_and_column(hub: Hub) -> None:
+    data = csv_bytes([row("N" * 65, "MUG"), row("W-2", "MUG"), row("W-2", "PLATE", price="1.1234567")])
+    preview = oi.plan(tenant(hub), io.BytesIO(data), filename="orders.csv")
+    first, second = preview.orders
+    assert [(e.row, e.column, e.code) for e in first.errors] == [(2, "order_number", "too_long")]
+    assert first.errors[0].fix == "Use a number of at most 64 characters."
+    assert [(e.row, e.column, e.code) for e in second.errors] == [(4, "unit_price", "amount_too_precise")]
+
+
 def test_an_order_whose_rows_are_apart_is_rejected_in_every_part(hub: Hub, tmp_path: Path) -> None:
     rows = [row("W-1", "MUG"), row("W-2", "MUG"), row("w-1", "PLATE")]  # w-1 is W-1: the number's key
     report = import_path(hub, write(tmp_path, "apart.csv", csv_bytes(rows)))

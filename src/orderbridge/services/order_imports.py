@@ -12,11 +12,13 @@ to say what would happen, :func:`~orderbridge.services.manual_orders.submit` to 
   *updated* (already imported, changed: an update of that order), with the state the pipeline
   would give it (held because SKU X is unmapped at destination D …), or *rejected* with every row
   error. Nothing is written.
-- **Confirm** (:func:`confirm`): two passes over the same bytes. The first reads and validates
-  only (no database), to know every rejected order — including one whose rows are apart, whose
-  first part looked valid; the second writes the others through ``submit`` in transactions of
-  :data:`BATCH` orders. So an order with any rejected row is never half imported, and one bad
-  order never stops another (decision 143).
+- **Confirm** (:func:`confirm`): two passes over the same bytes. The first only decodes and groups
+  the rows (no database, no cell read): a file that cannot be read fails there, before anything is
+  written, and it finds the orders whose rows are apart — whose first part may look valid. The
+  second reads every cell and writes the other orders through ``submit`` in transactions of
+  :data:`BATCH` orders; an order with a row error is left out whole, and ``submit`` validates each
+  draft whole and writes nothing of an invalid one. So an order with any rejected row is never
+  half imported, and one bad order never stops another (decision 143).
 - **Identity**: an imported order *is* the manual channel's order of that number (its key,
   decision 128). Importing the same file again finds every order unchanged and skips it as a
   duplicate; a file that overlaps with changed content updates those orders — a new version, never
@@ -40,6 +42,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any, BinaryIO
 
 from orderbridge.domain import manual
@@ -217,14 +220,13 @@ class _Read:
 
 
 def _read_orders(reader: CsvOrders) -> Iterator[_Read]:
+    """Each order of the file with its draft (None when the reader found errors). The draft is not
+    validated here: ``manual_orders.preview`` and ``submit`` validate every draft they are given, and
+    their problems come back as row errors (:func:`row_errors`) — once, not twice."""
     for order in reader:
-        errors = list(order.errors)
-        draft = None
         key = manual.order_key(order.number) if order.number else ""
-        if not errors:
-            draft = to_draft(order)
-            errors.extend(row_errors(order, manual.validate(draft, number_required=True)))
-        yield _Read(order, key, draft if not errors else None, errors)
+        draft = to_draft(order) if not order.errors else None
+        yield _Read(order, key, draft, list(order.errors))
 
 
 def _facts(reader: CsvOrders, filename: str) -> FileFacts:
@@ -317,10 +319,6 @@ def _planned(r: _Read, verdict: Submitted) -> PlannedOrder:
         return PlannedOrder(
             r.order.number, r.order.rows, len(r.order.lines), REJECTED, errors=row_errors(r.order, verdict.problems)
         )
-    total = ""
-    if r.draft is not None:
-        t = manual.totals(r.draft)
-        total = f"{t.total.amount} {t.currency}"
     return PlannedOrder(
         r.order.number,
         r.order.rows,
@@ -329,8 +327,19 @@ def _planned(r: _Read, verdict: Submitted) -> PlannedOrder:
         verdict.state,
         verdict.reasons,
         order_id=verdict.order_id,
-        total=total,
+        total=_total(r.order),
     )
+
+
+def _total(order: ImportOrder) -> str:
+    """The order's total as the preview shows it (lines + shipping + tax - discount, the draft's rule)."""
+    f = order.fields
+    amount = sum((ln.unit_price * ln.quantity for ln in order.lines), Decimal(0))
+    for name, sign in (("shipping_price", 1), ("tax", 1), ("discount", -1)):
+        value = f.get(name)
+        if isinstance(value, Decimal):
+            amount += sign * value
+    return f"{amount} {f.get('currency', '')}"
 
 
 # --- confirming ---------------------------------------------------------------------------------------------
@@ -427,12 +436,23 @@ def _report_written(r: _Read, done: Submitted) -> list[ReportRow]:
 
 
 def _rejected_keys(opener: Opener, choices: Choices, max_bytes: int) -> set[str]:
-    """Pass one of a confirmation: every order number with an error anywhere in the file (no database)."""
+    """Pass one of a confirmation: the orders whose rows are apart in the file (no database, no cell
+    read: the rows are only grouped). Every other rejection is of one group of rows, which the
+    writing pass leaves out whole; an order in two groups is the one a group cannot decide alone.
+    A file that cannot be read at all fails here, before anything is written."""
     rejected: set[str] = set()
     with opener() as file:
-        for r in _read_orders(_open_reader(file, choices, max_bytes)):
-            if r.errors:
-                rejected.add(r.key)
+        reader = CsvOrders(
+            file,
+            encoding=choices.encoding,
+            delimiter=choices.delimiter,
+            max_bytes=max_bytes,
+            key=manual.order_key,
+            cells=False,
+        )
+        for order in reader:
+            if order.apart:
+                rejected.add(manual.order_key(order.number))
     return rejected
 
 

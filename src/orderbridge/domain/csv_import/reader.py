@@ -104,6 +104,8 @@ class _Group:
     fields: dict[str, object] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
     field_rows: dict[str, int] = field(default_factory=dict)
+    #: each order-level value's text as written on the row it was read from
+    raw: dict[str, str] = field(default_factory=dict)
     errors: list[RowError] = field(default_factory=list)
     apart: bool = False
 
@@ -164,8 +166,12 @@ class CsvOrders:
         delimiter: Delimiter | None = None,
         max_bytes: int = spec.MAX_FILE_BYTES,
         key: Callable[[str], str] | None = None,
+        cells: bool = True,
     ) -> None:
         self._file = file
+        #: False: group the rows into orders only (no cell read; the errors are the grouping's own:
+        #: rows apart, rows without a number) — a fast first pass that finds the orders whose rows are apart
+        self._cells = cells
         #: an order's identity from its number: rows whose numbers have one key are one order
         self._key = key or (lambda number: number)
         self.max_bytes = max_bytes
@@ -358,6 +364,12 @@ class CsvOrders:
                 missing=missing,
             )
         self.columns = tuple(c.name for _, c in self._known)
+        #: per known column: its position, name, reader, whether order-level, required, free text
+        self._plan = [
+            (i, c.name, values.READERS[c.kind], c.level is Level.ORDER, c.required, c.kind is Kind.TEXT)
+            for i, c in self._known
+            if c.name != "order_number"  # read by the grouping: rows of one key are one order
+        ]
         self._width = len(header)
         self._number_at = seen["order_number"]
 
@@ -445,7 +457,10 @@ class CsvOrders:
                     )
                 else:
                     seen[key] = row
-            self._read_row(group, row, record)
+            if self._cells:
+                self._read_row(group, row, record)
+            else:
+                group.rows.append(row)
         if group is not None:
             self.orders_read += 1
             yield group.freeze(self._custom)
@@ -487,13 +502,17 @@ class CsvOrders:
             return
         line: dict[str, object] = {}
         ok = True
-        for i, column in self._known:
-            text = record[i] if i < len(record) else ""
+        width = len(record)
+        fields = group.fields
+        raw = group.raw
+        for i, name, read, is_order, required, is_text in self._plan:
+            text = record[i] if i < width else ""
+            if is_order and raw.get(name) == text:
+                continue  # the very text of an earlier row of the order: the same value, already read
             stripped = text.strip()
-            name = column.name
             if not stripped:
-                if column.required:
-                    if column.level is Level.ORDER and name in group.fields:
+                if required:
+                    if is_order and name in fields:
                         continue  # given on an earlier row of the order
                     errors.append(
                         RowError(
@@ -503,18 +522,18 @@ class CsvOrders:
                     ok = False
                 continue
             try:
-                value = values.read(column.kind, text)
+                value = read(text)
             except values.CellProblem as problem:
                 errors.append(RowError(row, name, _quote(text), problem.code, problem.problem, problem.fix))
                 ok = False
                 continue
-            if column.kind is Kind.TEXT:
+            if is_text:
                 too_long = _too_long(name, stripped)
                 if too_long is not None:
                     errors.append(RowError(row, name, _quote(text), "value_too_long", *too_long))
                     ok = False
                     continue
-                if values.looks_like_formula(stripped) or values.looks_like_formula(text):
+                if text.startswith(values.FORMULA_START) or stripped.startswith(values.FORMULA_START):
                     self._warn(
                         "cell_formula",
                         f"Row {row}, {name}: the cell starts like a spreadsheet formula; it is kept as text "
@@ -522,10 +541,10 @@ class CsvOrders:
                         row=row,
                         column=name,
                     )
-            if column.level is Level.LINE:
+            if not is_order:
                 line[name] = value
-            elif name in group.fields:
-                if group.fields[name] != value:
+            elif name in fields:
+                if fields[name] != value:
                     first_row = group.field_rows[name]
                     errors.append(
                         RowError(
@@ -539,7 +558,8 @@ class CsvOrders:
                     )
                     ok = False
             else:
-                group.fields[name] = value
+                fields[name] = value
+                raw[name] = text
                 group.texts[name] = _quote(text)
                 group.field_rows[name] = row
         if ok:

@@ -14,6 +14,7 @@ Two choices a spreadsheet forces:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -21,6 +22,7 @@ from orderbridge.domain import limits
 from orderbridge.domain.csv_import.countries import ALPHA_2, HINTS
 from orderbridge.domain.csv_import.spec import Kind
 
+_PLAIN_AMOUNT = re.compile(r"\d{1,18}(?:\.\d{1,6})?\Z")
 _AMOUNT = re.compile(r"-?\d+(?:[.,]\d+)?\Z")
 _COMMA_THOUSANDS = re.compile(r"-?\d{1,3},\d{3}\Z")
 _INTEGER = re.compile(r"\d+\Z")
@@ -41,6 +43,8 @@ class CellProblem(ValueError):
 
 def money(text: str) -> Decimal:
     raw = text.strip()
+    if _PLAIN_AMOUNT.match(raw):  # the usual case, "12.50": straight to the checks
+        return _checked_amount(Decimal(raw))
     if any(s in raw for s in _SYMBOLS):
         raise CellProblem(
             "amount_invalid",
@@ -64,6 +68,10 @@ def money(text: str) -> Decimal:
         amount = Decimal(candidate.replace(",", "."))
     except InvalidOperation as exc:  # the pattern admits only digits; kept for safety
         raise CellProblem("amount_invalid", "is not an amount", "Write a decimal amount: 12.50.") from exc
+    return _checked_amount(amount)
+
+
+def _checked_amount(amount: Decimal) -> Decimal:
     if amount < 0:
         raise CellProblem(
             "amount_negative",
@@ -160,23 +168,22 @@ def text_value(text: str) -> str:
     return text.strip()
 
 
+#: the reader of each kind of cell
+READERS: dict[Kind, Callable[[str], object]] = {
+    Kind.TEXT: text_value,
+    Kind.MONEY: money,
+    Kind.QUANTITY: quantity,
+    Kind.DATE: date,
+    Kind.COUNTRY: country,
+    Kind.CURRENCY: currency,
+    Kind.EMAIL: email,
+    Kind.TAGS: tags,
+}
+
+
 def read(kind: Kind, text: str) -> object:
     """The cell ``text`` (not empty) read as ``kind``."""
-    if kind is Kind.TEXT:
-        return text_value(text)
-    if kind is Kind.MONEY:
-        return money(text)
-    if kind is Kind.QUANTITY:
-        return quantity(text)
-    if kind is Kind.DATE:
-        return date(text)
-    if kind is Kind.COUNTRY:
-        return country(text)
-    if kind is Kind.CURRENCY:
-        return currency(text)
-    if kind is Kind.EMAIL:
-        return email(text)
-    return tags(text)
+    return READERS[kind](text)
 
 
 def looks_like_formula(text: str) -> bool:
