@@ -54,6 +54,8 @@ def status_of(exc: OrderBridgeError) -> int:
         return 409
     if exc.code == "login_throttled":
         return 429
+    if exc.code == "import_file_too_large":  # an upload over the documented limit (docs/manual-orders.md)
+        return 413
     if isinstance(exc, InvalidInput):
         return 422
     if isinstance(exc, FixConfiguration):
