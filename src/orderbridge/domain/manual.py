@@ -173,6 +173,8 @@ class InvalidDraft(InvalidInput):
             hint="Correct each field named and submit it again.",
         )
         self.problems = problems
+        #: the first field at fault (the API's error shape names one; ``problems`` has them all)
+        self.field = head.field if head else None
 
 
 def _problem(path: str, value: str, code: str, message: str, fix: str, **params: str) -> Problem:
@@ -496,6 +498,7 @@ def validate(draft: Draft, *, number_required: bool = False) -> list[Problem]:
                     "Name the field, or remove it.",
                 )
             )
+        _text(f"custom_fields[{i}]", key, limits.TITLE, found, "custom field name")
         _text(f"custom_fields[{i}]", value, limits.ATTRIBUTE, found, "custom field")
     if draft.placed_at.strip() and parse_placed_at(draft.placed_at) is None:
         found.append(
