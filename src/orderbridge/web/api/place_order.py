@@ -20,8 +20,6 @@ published (``openapi_extra``), built from :class:`DraftIn`.
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Header, Query, Request
@@ -29,19 +27,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from orderbridge import boundedjson
 from orderbridge.domain import manual
 from orderbridge.domain.manual import Draft, InvalidDraft, Problem, Source
-from orderbridge.errors import InvalidInput
 from orderbridge.services import manual_orders
 from orderbridge.web.api.common import ErrorBody, api_router
 from orderbridge.web.deps import ApiOperator, ApiViewer
 
 router = api_router("orders")
-
-#: the largest draft body accepted (a 1,000-line order is about 150 KB)
-MAX_BODY_BYTES = 1_048_576
-_LIMITS = boundedjson.JsonLimits(max_depth=6, max_values=20_000, max_members=2_000, max_string_chars=20_000)
 
 
 # --- the draft's published schema -------------------------------------------------------------------
@@ -168,35 +160,16 @@ class SuggestionsOut(BaseModel):
 
 
 # --- reading the body --------------------------------------------------------------------------------
-class UnreadableDraft(InvalidInput):
-    code = "invalid_order"
-
-
 async def read_draft(request: Request) -> Draft:
-    """The request's JSON body as a draft; :class:`InvalidDraft` for the problems of its shape."""
+    """The request's JSON body as a draft (:func:`orderbridge.domain.manual.parse_json_draft`); a
+    declared length over the limit is refused before the body is read."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise UnreadableDraft(
-            f"the body has {int(declared):,} bytes; an order may have at most {MAX_BODY_BYTES:,}",
+    if declared is not None and declared.isdigit() and int(declared) > manual.MAX_JSON_BYTES:
+        raise manual.UnreadableDraft(
+            f"the body has {int(declared):,} bytes; one order may have at most {manual.MAX_JSON_BYTES:,}",
             hint="Send one order of at most 1,000 lines; import larger batches from a CSV file.",
         )
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise UnreadableDraft(
-            f"the body has {len(body):,} bytes; an order may have at most {MAX_BODY_BYTES:,}",
-            hint="Send one order of at most 1,000 lines; import larger batches from a CSV file.",
-        )
-    if not body.strip():
-        raise UnreadableDraft("the body is empty", hint='Send the order as JSON: {"currency": "EUR", "lines": [...]}.')
-    try:
-        boundedjson.loads(body, _LIMITS)
-        data = json.loads(body.decode(), parse_float=Decimal)
-    except boundedjson.JsonRefused as exc:
-        raise UnreadableDraft(f"the body is not JSON this API takes: {exc.message}", hint=exc.hint) from None
-    draft, problems = manual.draft_from_json(data)
-    if problems:
-        raise InvalidDraft(problems)
-    return draft
+    return manual.parse_json_draft(await request.body())
 
 
 def _placed(p: manual_orders.Placed) -> dict[str, Any]:
