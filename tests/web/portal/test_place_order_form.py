@@ -5,7 +5,6 @@ htmx preview and suggestions answer their partials, and nothing but placing writ
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select
