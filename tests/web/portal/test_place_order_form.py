@@ -164,3 +164,15 @@ def test_outside_text_is_escaped_on_the_form(mapped: Portal) -> None:
     answer = client.post("/orders", data=form(client, customer_name=hostile, currency="x"))
     assert answer.status_code == 422 and "<script>alert(1)</script>" not in answer.text
     assert "&#34;&gt;&lt;script&gt;" in answer.text or "&quot;&gt;&lt;script&gt;" in answer.text
+
+
+def test_the_manual_channel_shows_on_the_connections_screens_and_is_not_offered_to_add(mapped: Portal) -> None:
+    client = mapped.signed_in("admin")
+    assert client.post("/orders", data=form(client)).status_code == 303
+    listed = client.get("/connections")
+    assert listed.status_code == 200 and "Manual orders" in listed.text
+    page = client.get(f"/connections/{cid(mapped.hub, 'manual')}")
+    assert page.status_code == 200, page.text
+    assert "Sync now" not in page.text
+    offered = client.get("/connections/new")
+    assert 'value="manual"' not in offered.text and 'value="shopify"' in offered.text
