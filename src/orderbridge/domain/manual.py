@@ -22,6 +22,7 @@ word it in the reader's language.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -30,6 +31,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from orderbridge import boundedjson
 from orderbridge.domain import limits
 from orderbridge.domain.money import Money
 from orderbridge.domain.order import Address, Discount, FulfilmentStatus, Order, OrderLine, PaymentStatus, ShippingLine
@@ -173,6 +175,8 @@ class InvalidDraft(InvalidInput):
             hint="Correct each field named and submit it again.",
         )
         self.problems = problems
+        #: the first field at fault (the API's error shape names one; ``problems`` has them all)
+        self.field = head.field if head else None
 
 
 def _problem(path: str, value: str, code: str, message: str, fix: str, **params: str) -> Problem:
@@ -496,6 +500,7 @@ def validate(draft: Draft, *, number_required: bool = False) -> list[Problem]:
                     "Name the field, or remove it.",
                 )
             )
+        _text(f"custom_fields[{i}]", key, limits.TITLE, found, "custom field name")
         _text(f"custom_fields[{i}]", value, limits.ATTRIBUTE, found, "custom field")
     if draft.placed_at.strip() and parse_placed_at(draft.placed_at) is None:
         found.append(
@@ -836,3 +841,38 @@ def draft_from_json(data: Any) -> tuple[Draft, list[Problem]]:
         **scalars,
     )
     return draft, found
+
+
+#: the largest JSON draft accepted (a 1,000-line order is about 150 KB)
+MAX_JSON_BYTES = 1_048_576
+JSON_LIMITS = boundedjson.JsonLimits(max_depth=6, max_values=20_000, max_members=2_000, max_string_chars=20_000)
+
+
+class UnreadableDraft(InvalidInput):
+    """The bytes are not a JSON draft (empty, too large, not JSON)."""
+
+    code = "invalid_order"
+
+
+def parse_json_draft(body: bytes) -> Draft:
+    """A draft from a JSON document (the API's body, the CLI's file): numbers are read as
+    ``Decimal``, exactly. :class:`UnreadableDraft` when the bytes are not JSON within the limits,
+    :class:`InvalidDraft` for the problems of its shape (then :func:`validate` checks its values)."""
+    if len(body) > MAX_JSON_BYTES:
+        raise UnreadableDraft(
+            f"the order has {len(body):,} bytes; one order may have at most {MAX_JSON_BYTES:,}",
+            hint="Send one order of at most 1,000 lines; import larger batches from a CSV file.",
+        )
+    if not body.strip():
+        raise UnreadableDraft(
+            "the order is empty", hint='Write the order as JSON: {"currency": "EUR", "lines": [...]}.'
+        )
+    try:
+        boundedjson.loads(body, JSON_LIMITS)
+        data = json.loads(body.decode(), parse_float=Decimal)
+    except boundedjson.JsonRefused as exc:
+        raise UnreadableDraft(f"the order is not JSON OrderBridge takes: {exc.message}", hint=exc.hint) from None
+    draft, problems = draft_from_json(data)
+    if problems:
+        raise InvalidDraft(problems)
+    return draft

@@ -37,11 +37,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from orderbridge.connectors.base import Role
 from orderbridge.crypto import SecretBox
-from orderbridge.domain import manual
+from orderbridge.domain import limits, manual
 from orderbridge.domain.canonical import canonical_hash, order_to_json
 from orderbridge.domain.events import EventKind
 from orderbridge.domain.manual import Draft, InvalidDraft, Problem, Source
@@ -59,7 +59,7 @@ from orderbridge.storage.db import dialect_insert
 from orderbridge.storage.repos import connections as connection_repo
 from orderbridge.storage.repos import idempotency_keys, manual_numbers
 from orderbridge.storage.repos import orders as order_repo
-from orderbridge.storage.tables import connections, order_reasons, orders
+from orderbridge.storage.tables import connections, mappings, order_reasons, order_skus, orders
 
 KIND = "manual"
 #: the name of the tenant's manual channel (created on first use)
@@ -464,3 +464,78 @@ def place(actor: Actor, draft: Draft, *, via: str, idempotency_key: str | None =
             conn=conn,
         )
     return placed
+
+
+# --- suggestions -------------------------------------------------------------------------------------
+#: what the suggestions can be for
+SUGGESTION_KINDS = ("sku", "shipping")
+MAX_SUGGESTIONS = 50
+#: recent orders whose shipping methods are read for suggestions (their canonical JSON is parsed)
+_RECENT_ORDERS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """A value the tenant's mappings or past orders know: ``mapped`` names what a destination maps
+    it to (``wh: W-1``), empty when no mapping has it yet (an order with it would be held)."""
+
+    value: str
+    mapped: tuple[str, ...] = ()
+
+
+def _like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def suggest(scope: Scope, kind: str, prefix: str = "", limit: int = 20) -> list[Suggestion]:
+    """Values for the SKU or shipping-method field that start with ``prefix`` (any case): those
+    the tenant's mappings map (with where to), then those its past orders carried."""
+    if kind not in SUGGESTION_KINDS:
+        raise InvalidInput(f"no suggestions for {kind!r}", hint=f"Ask for one of: {', '.join(SUGGESTION_KINDS)}.")
+    if "\x00" in prefix or len(prefix) > limits.SKU.max_chars:
+        raise InvalidInput("the prefix is not a value a SKU or method can start with", hint="Type fewer characters.")
+    limit = max(1, min(limit, MAX_SUGGESTIONS))
+    pattern = _like_prefix(prefix.lower())
+    found: dict[str, list[str]] = {}
+    with scope.read() as conn:
+        for value, target, destination in conn.execute(
+            select(mappings.c.source_value, mappings.c.target_value, connections.c.name)
+            .join(connections, connections.c.id == mappings.c.destination_id)
+            .where(
+                mappings.c.tenant_id == scope.tenant_id,
+                mappings.c.kind == kind,
+                func.lower(mappings.c.source_value).like(pattern, escape="\\"),
+            )
+            .order_by(mappings.c.source_value)
+            .limit(limit * 4)
+        ):
+            found.setdefault(str(value), []).append(f"{destination}: {target}")
+        if kind == "sku":
+            past = conn.execute(
+                select(order_skus.c.sku)
+                .where(
+                    order_skus.c.tenant_id == scope.tenant_id, func.lower(order_skus.c.sku).like(pattern, escape="\\")
+                )
+                .distinct()
+                .order_by(order_skus.c.sku)
+                .limit(limit)
+            ).scalars()
+            seen = [str(v) for v in past]
+        else:
+            seen = []
+            recent = conn.execute(
+                select(orders.c.canonical)
+                .where(orders.c.tenant_id == scope.tenant_id, orders.c.canonical.is_not(None))
+                .order_by(orders.c.id.desc())
+                .limit(_RECENT_ORDERS)
+            ).scalars()
+            for canonical in recent:
+                for line in (canonical or {}).get("shipping_lines") or ():
+                    method = str(line.get("code") or line.get("title") or "")
+                    if method and method.lower().startswith(prefix.lower()) and method not in seen:
+                        seen.append(method)
+    for value in sorted(seen):
+        found.setdefault(value, [])
+    return [Suggestion(v, tuple(m)) for v, m in sorted(found.items(), key=lambda kv: (not kv[1], kv[0].lower()))][
+        :limit
+    ]
