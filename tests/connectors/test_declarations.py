@@ -32,7 +32,7 @@ from orderbridge.services.hub import Hub
 from tests.builders import SEED_000_RULES
 from tests.scoped import cid, tenant
 
-BUILT_IN = ("shipstation", "shopify")
+BUILT_IN = ("manual", "shipstation", "shopify")
 
 
 def test_every_built_in_kind_loads_with_a_consistent_declaration() -> None:
@@ -59,6 +59,14 @@ def test_shopify_declares_seed_000_rules_its_webhooks_and_its_hub_settings() -> 
     shop_domain = decl.setting("shop_domain")
     assert shop_domain is not None and shop_domain.scope is SettingScope.HUB
     assert "shop_domain" not in decl.default_settings and "api_version" in decl.default_settings
+
+
+def test_the_manual_channel_needs_no_credentials_promises_nothing_and_skips_no_status() -> None:
+    decl = registry.declaration("manual")
+    assert decl.role is Role.CHANNEL and decl.credentials == () and decl.capabilities == frozenset()
+    rules = decl.download_rules(None)
+    assert rules.financial_statuses == rules.fulfilment_statuses == frozenset({"any"})
+    assert registry.build("manual", "manual:", {}, {}).check()
 
 
 def test_shipstation_declares_what_the_hub_hardcoded_before() -> None:

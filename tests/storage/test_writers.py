@@ -49,6 +49,12 @@ WRITERS = {
     "login_attempts": "login_attempts",
     "user_actions": "user_actions",
     "tenant_settings": "tenant_settings",
+    # 0015: manual orders (issue #14)
+    "idempotency_keys": "idempotency_keys",
+    "manual_numbers": "manual_numbers",
+    # 0016: CSV imports kept between preview and confirmation
+    "import_uploads": "imports",
+    "import_chunks": "imports",
 }
 _TABLES_MODULE = "orderbridge.storage.tables"
 _WRITE_WORDS = ("insert", "update", "delete", "upsert")

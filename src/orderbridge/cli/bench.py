@@ -101,6 +101,22 @@ def bench_ingest(
         render(result, console)
 
 
+@app.command("import")
+def bench_import(
+    rows: Annotated[int, typer.Option(min=1, help="Rows (line items) in the generated file")] = 50_000,
+    as_json: JsonOpt = False,
+) -> None:
+    """A generated CSV file imported (preview + confirm) on SQLite: rows/s, wall time, peak memory."""
+    from orderbridge.bench.imports import render, run
+
+    with errors():
+        result = run(rows=rows, quiet=as_json, say=err.print)
+    if as_json:
+        print_json(result)
+    else:
+        render(result, console)
+
+
 @app.command("latency")
 def bench_latency(
     orders: Annotated[int, typer.Option(help="Orders created at a steady rate, per mode")] = 1000,

@@ -17,6 +17,7 @@ from orderbridge.cli import (
     bench,
     common,
     connections,
+    imports,
     mappings,
     orders,
     sandbox,
@@ -37,6 +38,8 @@ app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="OrderBridge: every order posted once, or visibly held."
 )
 app.add_typer(connections.app, name="connections")
+orders.app.command("import")(imports.orders_import)
+orders.app.command("import-template")(imports.orders_import_template)
 app.add_typer(orders.app, name="orders")
 app.add_typer(mappings.app, name="mappings")
 app.add_typer(sandbox.app, name="sandbox")

@@ -9,9 +9,11 @@ from rich.table import Table
 
 from orderbridge.cli.common import JsonOpt, connection_id, console, print_json, run
 from orderbridge.cli.fixes import sentence
+from orderbridge.cli.place_order import place
 from orderbridge.cli.render import cells, clean, line, plain
 
 app = typer.Typer(no_args_is_help=True, help="The order ledger.")
+app.command("place")(place)
 
 
 @app.command("list")

@@ -30,6 +30,7 @@ from orderbridge.errors import InvalidInput
 
 _KINDS: dict[str, str | type] = {
     "shopify": "orderbridge.connectors.shopify.connector:ShopifyChannel",
+    "manual": "orderbridge.connectors.manual.connector:ManualChannel",
     "shipstation": "orderbridge.connectors.shipstation.connector:ShipStationDestination",
 }
 _loaded: dict[str, type] = {}

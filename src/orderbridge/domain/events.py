@@ -34,3 +34,6 @@ class EventKind(StrEnum):
     RECORD_REFUSED = "record_refused"
     # poison-pill isolation (issue #10 item 2): an order the database refused even in a minimal form
     INGEST_QUARANTINED = "ingest_quarantined"
+    #: issue #14: a manual order was submitted — placed by a user or imported from a file row; the
+    #: data names the source (``via``, ``by``, ``file``, ``row``) and the message says it in words
+    SUBMITTED = "submitted"

@@ -348,7 +348,9 @@ class KindInfo:
 
 
 def connection_kinds() -> list[KindInfo]:
-    """Every registered kind, channels first, with its declared credentials (none is set yet)."""
+    """Every kind a person can add, channels first, with its declared credentials (none is set yet).
+    A kind with neither credentials nor capabilities (the manual channel) is not offered: the hub
+    makes its one connection itself, on first use."""
     found = [
         KindInfo(
             d.kind,
@@ -360,5 +362,6 @@ def connection_kinds() -> list[KindInfo]:
             d.docs,
         )
         for d in registry.declarations()
+        if d.credentials or d.capabilities
     ]
     return sorted(found, key=lambda k: (k.role != Role.CHANNEL.value, k.title))

@@ -595,3 +595,63 @@ tenant_settings = Table(
 )
 
 APPEND_ONLY = ("events", "posting_attempts", "user_actions")  # user_actions: 0009
+
+#: 0015: the answer given to each idempotency key a tenant sent with a request that changes something
+#: (``POST /api/v1/orders``'s ``Idempotency-Key`` header, the place-order form's hidden token): the
+#: same key with the same request (``request_hash``) is answered again from here, with another
+#: request refused (decision 131). One row per (tenant, scope, key), claimed before the work it covers.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("scope", String(40), nullable=False),  # what the key is for: "place_order"
+    Column("key", String(200), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("status", Integer),  # the answer's HTTP status; null while the request is being answered
+    Column("response", JSON),
+    Column("order_id", Id, ForeignKey("orders.id")),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("tenant_id", "scope", "key", name="uq_idempotency_keys_tenant_scope_key"),
+)
+
+#: 0015: the last number given to a manual order placed without one (``M-<n>``), per tenant
+manual_numbers = Table(
+    "manual_numbers",
+    metadata,
+    Column("tenant_id", Id, ForeignKey("tenants.id"), primary_key=True),
+    Column("last", Integer, nullable=False),
+)
+
+#: 0016: a CSV file uploaded for import, kept between its preview and its confirmation (decision 141):
+#: found by its random ``token`` within its tenant, usable until ``expires_at``; ``report`` is the
+#: per-row report once it was confirmed (a second confirmation answers it again, importing nothing)
+import_uploads = Table(
+    "import_uploads",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("token", String(64), nullable=False, unique=True),
+    Column("filename", String(300), nullable=False),
+    Column("encoding", String(20)),  # as chosen; null: detected
+    Column("delimiter", String(1)),  # as chosen; null: detected
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("created_by", String(300), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("rows_done", Integer, nullable=False, default=0),  # progress while it is being confirmed
+    Column("confirmed_at", UTCDateTime()),
+    Column("confirmed_by", String(300)),
+    Column("report", JSON),
+    Index("ix_import_uploads_tenant", "tenant_id", "created_at"),
+)
+
+#: 0016: the bytes of an upload, in chunks of at most 1 MiB (read back one at a time: bounded memory)
+import_chunks = Table(
+    "import_chunks",
+    metadata,
+    Column("upload_id", Id, ForeignKey("import_uploads.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)

@@ -54,6 +54,8 @@ def status_of(exc: OrderBridgeError) -> int:
         return 409
     if exc.code == "login_throttled":
         return 429
+    if exc.code == "import_file_too_large":  # an upload over the documented limit (docs/manual-orders.md)
+        return 413
     if isinstance(exc, InvalidInput):
         return 422
     if isinstance(exc, FixConfiguration):
@@ -67,8 +69,15 @@ def is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def error_body(code: str, message: str, hint: str = "", field: str | None = None, fix: Any = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "hint": hint, "field": field, "fix": fix}}
+def error_body(
+    code: str, message: str, hint: str = "", field: str | None = None, fix: Any = None, problems: Any = None
+) -> dict[str, Any]:
+    """The API's one error shape; ``problems`` (a list of ``{field, value, code, message, fix}``) only
+    when the input had several problems to name at once (a draft order: decision 132)."""
+    detail: dict[str, Any] = {"code": code, "message": message, "hint": hint, "field": field, "fix": fix}
+    if problems is not None:
+        detail["problems"] = problems
+    return {"error": detail}
 
 
 def _retry_after(exc: OrderBridgeError) -> dict[str, str]:
@@ -109,8 +118,10 @@ def install(app: FastAPI) -> None:
             if status == 401:
                 headers["WWW-Authenticate"] = "Bearer"
             fix = exc.fix.as_dict() if exc.fix is not None else None
+            problems = getattr(exc, "problems", None)
+            listed = [p.as_dict() for p in problems] if isinstance(problems, list) else None
             return JSONResponse(
-                error_body(exc.code, exc.message, exc.hint, getattr(exc, "field", None), fix),
+                error_body(exc.code, exc.message, exc.hint, getattr(exc, "field", None), fix, listed),
                 status_code=status,
                 headers=headers,
             )

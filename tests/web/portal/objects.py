@@ -13,6 +13,7 @@ the wrong tenant can only miss.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from orderbridge.sandboxes.base import run_in_thread
 from orderbridge.sandboxes.shipstation.app import create_sandbox as shipstation_sandbox
 from orderbridge.sandboxes.shopify import generator
 from orderbridge.sandboxes.shopify.app import create_sandbox as shopify_sandbox
-from orderbridge.services import auth
+from orderbridge.services import auth, order_imports
 from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import set_mapping
@@ -61,6 +62,7 @@ LOOKUPS: dict[str, tuple[Table, str]] = {
     "name": (t.connections, "name"),
     "connection_name": (t.connections, "name"),
     "order_ref": (t.orders, "number"),
+    "import_token": (t.import_uploads, "token"),
 }
 
 
@@ -124,6 +126,11 @@ def populate(scope: Scope, where: Stores, prefix: str) -> Objects:
     auth.create_user(
         scope, f"{prefix}clerk@{scope.slug}.example.com", "Clerk", "a long clerk password", "viewer", by=actor
     )
+    order_imports.store_upload(  # an upload previewed, not confirmed (issue #14)
+        actor,
+        io.BytesIO(f"order_number,currency,sku,quantity,unit_price\n{prefix}I-1,EUR,{HELD_SKU},1,1\n".encode()),
+        filename=f"{prefix}orders.csv",
+    )
     values: dict[str, Any] = {}
     with scope.read() as conn:
         for param, table in KINDS.items():
@@ -134,10 +141,7 @@ def populate(scope: Scope, where: Stores, prefix: str) -> Objects:
             values[param] = int(found)
         for param, (table, column) in LOOKUPS.items():  # the latest: the marked order, the warehouse
             values[param] = conn.execute(
-                select(table.c[column])
-                .where(table.c.tenant_id == scope.tenant_id)
-                .order_by(table.c.id.desc())
-                .limit(1)
+                select(table.c[column]).where(table.c.tenant_id == scope.tenant_id).order_by(table.c.id.desc()).limit(1)
             ).scalar_one()
     return Objects(scope.tenant_id, values)
 

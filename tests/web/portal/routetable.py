@@ -43,6 +43,7 @@ OBJECT_PARAMS = (
     "user_id",
     "posting_id",
     "push_id",
+    "import_token",  # an uploaded CSV file kept between its preview and its confirmation (issue #14)
 )
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: paths with rules of their own (docs/security.md): signed webhooks, unauthenticated probes

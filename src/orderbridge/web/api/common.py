@@ -15,12 +15,23 @@ from pydantic import BaseModel, Field
 PREFIX = "/api/v1"
 
 
+class ProblemDetail(BaseModel):
+    field: str = Field(description="the field at fault, as a path: `lines[0].quantity`")
+    value: str = Field(description="the value as it was given")
+    code: str = Field(description="stable: `required`, `not_an_amount`, `out_of_range` …")
+    message: str = Field(description="what is wrong")
+    fix: str = Field(description="how to fix it")
+
+
 class ErrorDetail(BaseModel):
     code: str = Field(description="stable, machine-readable (e.g. `not_found`, `invalid_input`, `forbidden`)")
     message: str = Field(description="what is wrong, naming the value")
     hint: str = Field(description="what to do about it")
     field: str | None = Field(default=None, description="the input field at fault, when one is")
     fix: dict[str, Any] | None = Field(default=None, description="the fix as data: action, params, text")
+    problems: list[ProblemDetail] | None = Field(
+        default=None, description="every problem of the input, when there are several (an order placed by hand)"
+    )
 
 
 class ErrorBody(BaseModel):

@@ -67,6 +67,7 @@ EVENTS: dict[str, str] = {
     EventKind.FIELD_SHORTENED: N_("A value was shortened for the destination"),
     EventKind.RECORD_REFUSED: N_("Record refused"),
     EventKind.INGEST_QUARANTINED: N_("Quarantined"),
+    EventKind.SUBMITTED: N_("Placed by hand or imported"),
 }
 
 #: what the page says an action did (the service's sentence follows as the detail)
