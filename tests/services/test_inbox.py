@@ -13,6 +13,7 @@ from orderbridge.connectors.base import UnreadableOrder
 from orderbridge.domain.money import Money
 from orderbridge.domain.states import OrderState
 from orderbridge.errors import InvalidInput, NotFound
+from orderbridge.fixes import show_holds
 from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub
 from orderbridge.services.inbox import InboxPage, InboxQuery, Sort, inbox, make_cursor, parse_query
@@ -20,7 +21,7 @@ from orderbridge.services.mappings import set_mapping
 from orderbridge.services.scope import Scope
 from orderbridge.services.sync import sync_channel
 from orderbridge.services.tenants import add_tenant
-from orderbridge.storage.tables import order_skus
+from orderbridge.storage.tables import order_reasons, order_skus, orders
 from tests.builders import T0, line, order, replace
 from tests.fakes import FakeChannel, FakeDestination, install
 from tests.scoped import cid, tenant
@@ -132,6 +133,34 @@ def test_a_hold_reason_finds_the_orders_it_holds_with_the_reason_in_the_row(worl
         assert "ABC-9" in reason.message
     assert inbox(world.scope, parse_query({"reason": "sku_unmapped", "reason_value": "NOPE"})).rows == []
     assert page.open_codes == ["sku_unmapped"]
+
+
+def test_the_reason_choices_are_every_code_open_now_in_this_tenant_only(world: World) -> None:
+    def add_reason(tenant_id: int, code: str, *, released: bool) -> None:
+        with world.hub.db.transaction() as conn:
+            order_id = conn.execute(select(orders.c.id).where(orders.c.tenant_id == tenant_id).limit(1)).scalar_one()
+            conn.execute(
+                order_reasons.insert().values(
+                    tenant_id=tenant_id,
+                    order_id=order_id,
+                    kind="hold",
+                    code=code,
+                    value="x",
+                    message="m",
+                    fix=show_holds(code),
+                    created_at=T0,
+                    released_at=T0 if released else None,
+                )
+            )
+
+    mine, theirs = world.scope.tenant_id, world.other.tenant_id
+    for code in ("zz_last", "aa_first", "mm_middle", "mm_middle"):
+        add_reason(mine, code, released=False)
+    add_reason(mine, "released_only", released=True)
+    add_reason(theirs, "theirs_only", released=False)
+    codes = inbox(world.scope, InboxQuery(), choices=True).open_codes
+    assert codes == ["aa_first", "mm_middle", "sku_unmapped", "zz_last"]
+    assert "theirs_only" in inbox(world.other, InboxQuery(), choices=True).open_codes
 
 
 def test_number_search_is_exact_or_a_prefix_with_or_without_the_hash(world: World) -> None:

