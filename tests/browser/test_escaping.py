@@ -16,6 +16,8 @@ opened in Chromium, and
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -25,12 +27,12 @@ import pytest
 from sqlalchemy import select
 
 from orderbridge.domain.roles import Role
-from orderbridge.services import auth
+from orderbridge.services import auth, order_imports
 from orderbridge.services.reconcile import reconcile
 from tests.browser import hostile
 from tests.browser.conftest import sign_in
 from tests.browser.world import HELD_SKU, World, running_world
-from tests.web.portal.objects import KINDS
+from tests.web.portal.objects import KINDS, LOOKUPS
 from tests.web.portal.routetable import Route, routes
 
 #: what must never reach the page as markup (the HTML as sent, not the DOM)
@@ -47,8 +49,25 @@ def world(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> It
         scope = w.scope
         auth.create_token(scope, hostile.IMG, Role.VIEWER, by=auth.Actor.cli(scope))  # a label is text too
         reconcile(scope, w.shop_id, since=scope.now() - timedelta(days=60))
+        # an upload previewed, not confirmed: its file name, a good order's text and a bad row's
+        # value are the payloads (the preview, its progress and the upload pages show all three)
+        rows = [
+            "order_number,currency,sku,title,quantity,unit_price,customer_name,note",
+            _csv_row(["I-1", "EUR", HELD_SKU, hostile.SCRIPT, "1", "1", hostile.IMG, hostile.SVG]),
+            _csv_row(["I-2", "EUR", HELD_SKU, "mug", hostile.IMG, "1", "", ""]),
+        ]
+        token = order_imports.store_upload(
+            auth.Actor.cli(scope), io.BytesIO("\n".join(rows).encode()), filename=f"{hostile.SVG}.csv"
+        )
+        order_imports.preview_upload(scope, token)
         w.wait_for("a hold alert and a fulfilment push", lambda: _has(w, "alert_id") and _has(w, "push_id"))
         yield w
+
+
+def _csv_row(cells: list[str]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(cells)
+    return out.getvalue()
 
 
 def _has(w: World, param: str) -> bool:
@@ -70,6 +89,9 @@ def values(w: World) -> dict[str, Any]:
     out["order_id"] = w.order_id(hostile_external)
     out["order_ref"] = hostile.NUMBER  # the hostile order's number (Route.url quotes it)
     out["lang"] = "en"
+    with w.hub.db.read() as conn:  # the latest upload: the hostile one
+        table, column = LOOKUPS["import_token"]
+        out["import_token"] = conn.execute(select(table.c[column]).order_by(table.c.id.desc()).limit(1)).scalar()
     return out
 
 

@@ -96,7 +96,10 @@ def test_connector_kinds_are_listed_and_connections_added_by_their_declared_name
     kinds = cli(env, "connections", "kinds", "--json")
     assert kinds.returncode == 0, kinds.stderr
     about = {k["kind"]: k for k in json.loads(kinds.stdout)}
-    assert set(about) == {"shopify", "shipstation"}
+    assert set(about) == {"shopify", "shipstation", "manual"}
+    assert about["manual"]["credentials"] == [] and about["manual"]["capabilities"] == []
+    by_hand = cli(env, "connections", "add", "m", "--kind", "manual", "--url", "http://x")
+    assert by_hand.returncode == 2 and "not added by hand" in by_hand.stderr and "orders place" in by_hand.stderr
     assert "push_fulfilment" in about["shopify"]["capabilities"] and about["shopify"]["role"] == "channel"
     rules = next(s for s in about["shopify"]["settings"] if s["name"] == "download_rules")
     assert rules["default"]["financial_statuses"] == ["paid"] and rules["read_by"] == "hub"

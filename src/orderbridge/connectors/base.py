@@ -279,6 +279,12 @@ class Declaration:
         return next((s for s in self.all_settings() if s.name == name), None)
 
     @property
+    def made_by_hub(self) -> bool:
+        """A kind with neither credentials nor capabilities (the manual channel): nobody adds one;
+        the hub makes the tenant's one connection of it itself, on first use."""
+        return not self.credentials and not self.capabilities
+
+    @property
     def default_settings(self) -> dict[str, Any]:
         """The defaults of the connector's own settings (stored with a new connection)."""
         return {s.name: s.default for s in self.settings if s.scope is SettingScope.CONNECTOR}

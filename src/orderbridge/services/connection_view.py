@@ -362,6 +362,6 @@ def connection_kinds() -> list[KindInfo]:
             d.docs,
         )
         for d in registry.declarations()
-        if d.credentials or d.capabilities
+        if not d.made_by_hub
     ]
     return sorted(found, key=lambda k: (k.role != Role.CHANNEL.value, k.title))

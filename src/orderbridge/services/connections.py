@@ -61,6 +61,12 @@ def add_connection(
     settings: dict[str, Any] | None = None,
 ) -> ConnectionRow:
     decl = registry.declaration(kind)
+    if decl.made_by_hub:
+        raise InvalidInput(
+            f"a {kind} connection is not added by hand: the hub makes the tenant's one {decl.title!r} channel itself",
+            hint="Place orders with `orderbridge orders place --file order.json` or import them with "
+            "`orderbridge orders import FILE` (or the portal's Orders screen); see docs/manual-orders.md.",
+        )
     missing = [f.name for f in decl.credentials if f.required and not credentials.get(f.name)]
     if missing:
         raise InvalidInput(
