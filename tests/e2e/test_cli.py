@@ -99,7 +99,7 @@ def test_connector_kinds_are_listed_and_connections_added_by_their_declared_name
     assert set(about) == {"shopify", "shipstation", "manual"}
     assert about["manual"]["credentials"] == [] and about["manual"]["capabilities"] == []
     by_hand = cli(env, "connections", "add", "m", "--kind", "manual", "--url", "http://x")
-    assert by_hand.returncode == 2 and "not added by hand" in by_hand.stderr and "orders place" in by_hand.stderr
+    assert by_hand.returncode == 2 and "not added by hand" in by_hand.stderr and "manual-orders.md" in by_hand.stderr
     assert "push_fulfilment" in about["shopify"]["capabilities"] and about["shopify"]["role"] == "channel"
     rules = next(s for s in about["shopify"]["settings"] if s["name"] == "download_rules")
     assert rules["default"]["financial_statuses"] == ["paid"] and rules["read_by"] == "hub"

@@ -64,8 +64,8 @@ def add_connection(
     if decl.made_by_hub:
         raise InvalidInput(
             f"a {kind} connection is not added by hand: the hub makes the tenant's one {decl.title!r} channel itself",
-            hint="Place orders with `orderbridge orders place --file order.json` or import them with "
-            "`orderbridge orders import FILE` (or the portal's Orders screen); see docs/manual-orders.md.",
+            hint="Place its orders by hand or import them from a CSV file instead: the manual channel is "
+            "made with the first one (docs/manual-orders.md).",
         )
     missing = [f.name for f in decl.credentials if f.required and not credentials.get(f.name)]
     if missing:
