@@ -30,14 +30,17 @@ from __future__ import annotations
 import string
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
+from orderbridge.domain.changes import ChangeClass
 from orderbridge.domain.mappings import MappingKind
+from orderbridge.domain.money import Money
 from orderbridge.domain.order import Order
 from orderbridge.domain.pipeline import ResolvedOrder
 from orderbridge.domain.reasons import Reason
@@ -63,6 +66,7 @@ class Capability(StrEnum):
     WEBHOOKS = "webhooks"  # channel: subscribed, its deliveries verified and read
     POST_ORDERS = "post_orders"  # destination: ready orders are posted to it
     LIST_SHIPMENTS = "list_shipments"  # destination: its shipments are polled
+    AMEND_DOCUMENTS = "amend_documents"  # destination: a posted document is found, updated, voided, adjusted
 
 
 #: the capabilities each role may declare
@@ -77,7 +81,7 @@ ROLE_CAPABILITIES: Mapping[Role, frozenset[Capability]] = {
             Capability.WEBHOOKS,
         }
     ),
-    Role.DESTINATION: frozenset({Capability.POST_ORDERS, Capability.LIST_SHIPMENTS}),
+    Role.DESTINATION: frozenset({Capability.POST_ORDERS, Capability.LIST_SHIPMENTS, Capability.AMEND_DOCUMENTS}),
 }
 
 #: the methods a connector class must have for each capability it declares (checked when the
@@ -91,7 +95,25 @@ CAPABILITY_METHODS: Mapping[Capability, tuple[str, ...]] = {
     Capability.WEBHOOKS: ("register_webhooks", "remove_webhooks", "list_webhooks", "webhook_topics"),
     Capability.POST_ORDERS: ("post_orders", "max_batch"),
     Capability.LIST_SHIPMENTS: ("list_shipments",),
+    Capability.AMEND_DOCUMENTS: ("find_document", "update_document", "void_document", "post_adjustment"),
 }
+
+
+class Amendment(StrEnum):
+    """What a destination does with an order it already holds when the order changes (issue #15).
+
+    Declared per :class:`~orderbridge.domain.changes.ChangeClass` in
+    :attr:`Declaration.amendments`; a class a destination does not declare is :attr:`NOTHING`."""
+
+    #: the posted document is changed where it is: ShipStation's ``orderKey`` upsert (a re-post
+    #: through ``post_orders``), QuickBooks' sparse update with its ``SyncToken`` (``update_document``)
+    UPDATE_IN_PLACE = "update_in_place"
+    #: the posted document is voided and the new version posted as a new document
+    VOID_AND_REPOST = "void_and_repost"
+    #: an adjustment document is posted against it (a RefundReceipt, a CreditMemo)
+    ADJUST = "adjust"
+    #: the destination can do nothing with it: the update is held for a person, with the reason
+    NOTHING = "nothing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +261,11 @@ class Declaration:
     #: destinations: the key of the document an order becomes, stable per (channel connection,
     #: order) — a re-post updates that document; placeholders ``{channel_id}`` and ``{external_id}``
     document_key: str = "ob-{channel_id}-{external_id}"
+    #: destinations: what the kind does with a posted document when the order changes, per change
+    #: class (a class left out: :attr:`Amendment.NOTHING`); anything but ``NOTHING`` and
+    #: ``UPDATE_IN_PLACE`` needs ``AMEND_DOCUMENTS`` (``UPDATE_IN_PLACE`` without it is a re-post
+    #: through ``post_orders``, which the document key upserts)
+    amendments: Mapping[ChangeClass, Amendment] = field(default_factory=lambda: MappingProxyType({}))
     #: the page in docs/connectors that describes the kind
     docs: str = ""
 
@@ -262,8 +289,13 @@ class Declaration:
             used = {f for _, f, _, _ in string.Formatter().parse(self.document_key) if f is not None}
             if used - DOCUMENT_KEY_FIELDS or "external_id" not in used:
                 problems.append(f"document_key {self.document_key!r} must use {{external_id}} and only {{channel_id}}")
-        elif self.mapping_kinds:
-            problems.append("only destinations declare mapping kinds")
+            needs_amend = {
+                c.value for c, a in self.amendments.items() if a in (Amendment.VOID_AND_REPOST, Amendment.ADJUST)
+            }
+            if needs_amend and Capability.AMEND_DOCUMENTS not in self.capabilities:
+                problems.append(f"amendments for {', '.join(sorted(needs_amend))} need AMEND_DOCUMENTS")
+        elif self.mapping_kinds or self.amendments:
+            problems.append("only destinations declare mapping kinds and amendments")
         if problems:
             raise ValueError(f"declaration of {self.kind!r}: " + "; ".join(problems))
 
@@ -312,6 +344,10 @@ class Declaration:
         return DownloadRules.from_settings({**base, **dict(given or {})})
 
     # --- destinations --------------------------------------------------------------------------
+    def amendment(self, change: ChangeClass) -> Amendment:
+        """What this destination does with a posted document for one class of change."""
+        return self.amendments.get(change, Amendment.NOTHING)
+
     def order_key(self, channel_id: int, external_id: str) -> str:
         """The destination document key of one channel order (stable across versions)."""
         return self.document_key.format(channel_id=channel_id, external_id=external_id)
@@ -334,6 +370,7 @@ class Declaration:
             "webhook_topics": list(self.webhooks.topics) if self.webhooks else [],
             "mapping_kinds": sorted(k.value for k in self.mapping_kinds),
             "document_key": self.document_key if self.role is Role.DESTINATION else None,
+            "amendments": {c.value: a.value for c, a in sorted(self.amendments.items())},
             "docs": self.docs,
         }
 
@@ -536,6 +573,72 @@ class DestinationConnector(Connector, Protocol):
 
     def post_orders(self, orders: Sequence[OutgoingOrder]) -> list[PostResult]:
         """Post a batch; one result per order, in order. Whole-batch failures raise."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PostedDocument:
+    """A document the posting ledger says a destination holds for an order (a ``posted`` posting)."""
+
+    order_key: str
+    document_id: str
+    #: the idempotency key of the posting that made it (``order:destination:vN``)
+    idempotency_key: str
+    #: the order version it carries
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteDocument:
+    """What the destination itself holds under an order key, read fresh (``find_document``)."""
+
+    order_key: str
+    document_id: str
+    #: ``live`` or ``voided`` (a destination may name more; the hub only reads these two)
+    state: str
+    #: the destination's concurrency token for an update (QuickBooks' ``SyncToken``), if any
+    version_token: str | None = None
+    #: the destination's own number for it (QuickBooks' ``DocNumber``), if any
+    number: str | None = None
+    total: Money | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Adjustment:
+    """An adjustment document to post against a posted one (a refund: RefundReceipt / CreditMemo)."""
+
+    #: unique per (order, destination, version, kind): a repeat finds the first, never a second
+    idempotency_key: str
+    #: ``refund`` (the only kind so far)
+    kind: str
+    #: the amount the adjustment carries, and one sentence saying why (shown on the document's memo)
+    amount: Money
+    reason: str
+    #: the order version that caused it (its lines and prices are what a line-level refund reads)
+    resolved: ResolvedOrder
+
+
+@runtime_checkable
+class AmendableDestination(DestinationConnector, Protocol):
+    """A destination whose posted documents can be read, updated, voided and adjusted
+    (``AMEND_DOCUMENTS``). Every method is idempotent by its idempotency key; a call whose answer
+    is lost raises ``OutcomeUnknown`` and is settled by :meth:`find_document` before any retry."""
+
+    def find_document(self, order_key: str) -> RemoteDocument | None:
+        """Read only: the live (else the newest voided) document the destination holds for the key."""
+        ...
+
+    def update_document(self, document: PostedDocument, order: OutgoingOrder) -> PostResult:
+        """Change ``document`` in place to carry ``order`` (its ``idempotency_key`` is the new
+        version's); ``document_id`` of the result is the same document's."""
+        ...
+
+    def void_document(self, document: PostedDocument, idempotency_key: str) -> PostResult:
+        """Void ``document`` (already voided: the same answer, not an error)."""
+        ...
+
+    def post_adjustment(self, document: PostedDocument, adjustment: Adjustment) -> PostResult:
+        """Post ``adjustment`` against ``document``; the result's ``document_id`` is the adjustment's."""
         ...
 
 

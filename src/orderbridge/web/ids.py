@@ -13,4 +13,3 @@ from fastapi import Path
 MAX_ID = 2**63 - 1
 
 ObjectId = Annotated[int, Path(ge=1, le=MAX_ID)]
-
