@@ -36,6 +36,7 @@ WRITERS = {
     "orders": "orders",
     "order_skus": "orders",
     "order_tallies": "orders",  # the tallies change with the states they count (decision 110)
+    "reason_tallies": "order_reasons",  # and the reason tallies with the reasons (decision 147)
     "order_reasons": "order_reasons",
     "events": "events",
     "postings": "postings",

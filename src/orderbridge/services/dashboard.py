@@ -32,6 +32,7 @@ from orderbridge.domain.states import OrderState
 from orderbridge.services.notify.listing import AlertInfo, list_alerts
 from orderbridge.services.queries import HoldGroup, top_holds
 from orderbridge.services.scope import Scope
+from orderbridge.storage.repos import order_reasons as reason_repo
 from orderbridge.storage.repos import orders as order_repo
 from orderbridge.storage.tables import connection_jobs, connections, reconciliation_runs, sync_runs
 
@@ -266,6 +267,7 @@ def _latest_audit(conn: Connection, row: Any) -> AuditProof | None:
 
 
 def compact(scope: Scope) -> int:
-    """Fold the tenant's order tallies together (the housekeeping runs it); rows removed."""
+    """Fold the tenant's order and reason tallies together (the housekeeping runs it); rows removed."""
     with scope.transaction() as conn:
-        return order_repo.compact_tallies(conn, scope.tenant_id, scope.now())
+        removed = order_repo.compact_tallies(conn, scope.tenant_id, scope.now())
+        return removed + reason_repo.compact_tallies(conn, scope.tenant_id)

@@ -246,22 +246,10 @@ def top_holds(
     if limits.storable(asked) != asked:
         return [], 0  # a NUL or a lone surrogate is never stored (and the databases refuse the query)
     kinds = [reason_repo.HOLD, reason_repo.SKIP] if include_skipped else [reason_repo.HOLD]
-    r = order_reasons.c
-    # an order has one open pipeline reason per (code, value) — apply_decisions keys them so — so a
-    # cause's open rows are its orders: count(*) in the index, 3-4 times cheaper than DISTINCT
-    n_orders = func.count()
-    q = (
-        select(r.kind, r.code, r.value, n_orders)
-        .where(r.tenant_id == scope.tenant_id, r.kind.in_(kinds), r.released_at.is_(None))
-        .group_by(r.code, r.value, r.kind)  # the index's order: no sort to group
-        .order_by(r.kind, n_orders.desc(), r.code, r.value)
-    )
-    if code is not None:
-        q = q.where(r.code == code)
-        if value is not None:
-            q = q.where(r.value == value)
     with scope.db.read() as conn:
-        counted = conn.execute(q).all()
+        # an order has one open pipeline reason per (code, value) — apply_decisions keys them so — so
+        # a cause's open reasons are its orders: summed from the reasons' tallies (decision 147)
+        counted = reason_repo.open_causes(conn, scope.tenant_id, kinds, code, value)
         held = [c for c in counted if c.kind == reason_repo.HOLD]
         skipped = [c for c in counted if c.kind != reason_repo.HOLD]
         pushes = _held_pushes(conn, scope.tenant_id)

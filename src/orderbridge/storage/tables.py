@@ -276,6 +276,21 @@ order_reasons = Table(
     ),
 )
 
+#: 0021: how many open reasons each cause (tenant, kind, code, value) has — signed deltas appended
+#: by the reasons' writer (storage/repos/order_reasons.py) with each reason it opens or releases,
+#: summed by the holds grouping (the dashboard), folded together by the housekeeping (decision 147)
+reason_tallies = Table(
+    "reason_tallies",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("code", String(60), nullable=False),
+    Column("value", String(300), nullable=False),
+    Column("n", Integer, nullable=False),
+    Index("ix_reason_tallies_cause", "tenant_id", "kind", "code", "value"),
+)
+
 events = Table(
     "events",
     metadata,
