@@ -153,3 +153,18 @@ def test_0021_counts_the_open_reasons_already_in_the_ledger(engine: Engine) -> N
     migrate(engine, "downgrade", "0016")
     with engine.connect() as conn:
         assert "reason_tallies" not in inspect(conn).get_table_names()
+
+
+def test_postgresql_sessions_plan_serially_and_sort_a_narrow_filters_orders_from_an_index(hub: Hub) -> None:
+    """Decision 148: no parallel workers on the hub's PostgreSQL sessions, and the orders' keys by id."""
+    with hub.db.read() as conn:
+        names = {i["name"] for i in inspect(conn).get_indexes("orders")}
+        if hub.db.dialect != "postgresql":
+            assert "ix_orders_keys" not in names  # SQLite finds a row by its rowid already
+            return
+        assert conn.exec_driver_sql("SHOW max_parallel_workers_per_gather").scalar_one() == "0"
+        found = conn.exec_driver_sql(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'orders' AND indexname = 'ix_orders_keys'"
+        ).scalar_one()
+    assert "(id) INCLUDE (tenant_id, placed_at)" in found
+    assert "ix_orders_keys" in names

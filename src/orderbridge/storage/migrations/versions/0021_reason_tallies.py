@@ -1,4 +1,4 @@
-"""the holds grouping at a million orders: open reasons tallied by cause
+"""the holds grouping and the narrow inbox filters at a million orders on PostgreSQL
 
 - ``reason_tallies``: how many open reasons each cause — (tenant, kind, code, value) — has, as
   signed deltas appended by the reasons' writer (``storage/repos/order_reasons.py``) in the
@@ -6,6 +6,9 @@
   housekeeping (decision 147). Grouping 27,000 open reasons on every dashboard view took ~25 ms
   on PostgreSQL at a million orders; summing a few rows per cause takes well under one.
   This revision counts the open reasons already in the ledger.
+- ``ix_orders_keys`` (PostgreSQL only): ``orders (id) INCLUDE (tenant_id, placed_at)``, so the
+  inbox sorts the orders a narrow filter found from the index alone, not from a random heap page
+  per order (decision 148).
 
 Revision ID: 0021
 Revises: 0016 (the newest on main when this was written; re-chained at merge)
@@ -46,8 +49,12 @@ def upgrade() -> None:
         "INSERT INTO reason_tallies (tenant_id, kind, code, value, n) SELECT tenant_id, kind, code, value, count(*)"
         " FROM order_reasons WHERE released_at IS NULL GROUP BY tenant_id, kind, code, value"
     )
+    if op.get_bind().dialect.name == "postgresql":
+        op.create_index("ix_orders_keys", "orders", ["id"], postgresql_include=["tenant_id", "placed_at"])
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_index("ix_orders_keys", table_name="orders")
     op.drop_index("ix_reason_tallies_cause", table_name="reason_tallies")
     op.drop_table("reason_tallies")
