@@ -87,3 +87,13 @@ def test_a_move_of_an_order_received_long_ago_is_tallied_as_earlier_and_the_sums
         repo.compact_tallies(conn, 1, later)
         folded = repo.tallies(conn, 1)
     assert folded.by_state == {"posted": 1} and folded.by_hour == {} and folded.rows == 1
+
+
+def test_the_hours_asked_for_are_read_and_an_hour_ahead_of_the_clock_is_left_out_of_them(hub: Hub) -> None:
+    setup(hub)
+    ahead = NOW + timedelta(days=20)  # a receipt time ahead of the hub's clock (a seed, a skewed clock)
+    with hub.db.transaction() as conn:
+        repo.insert_new(conn, [row("1", "held", NOW), row("2", "held", ahead)], now=NOW)
+        got = repo.tallies(conn, 1, since=NOW - timedelta(hours=2), until=NOW + timedelta(hours=1))
+    assert got.by_state == {"held": 2}  # every order is counted in its state
+    assert got.by_hour == {(datetime(2026, 12, 2, 10, tzinfo=UTC), "held"): 1}

@@ -152,7 +152,8 @@ def dashboard(scope: Scope) -> Dashboard:
     now = scope.now()
     with scope.read() as conn:
         first_hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=HOURS - 1)
-        tallies = order_repo.tallies(conn, scope.tenant_id, since=first_hour)
+        until = first_hour + timedelta(hours=HOURS)
+        tallies = order_repo.tallies(conn, scope.tenant_id, since=first_hour, until=until)
         rows = list(
             conn.execute(
                 select(connections).where(connections.c.tenant_id == scope.tenant_id).order_by(connections.c.id)
