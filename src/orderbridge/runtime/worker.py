@@ -35,6 +35,7 @@ import structlog
 from orderbridge.connectors.base import Capability, Role
 from orderbridge.errors import InvalidInput
 from orderbridge.services.backsync import poll_shipments, push_fulfilments
+from orderbridge.services.deliveries import watch_deliveries
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.posting import post_ready
 from orderbridge.services.scope import Scope
@@ -63,6 +64,7 @@ class CycleReport:
     posts: list[dict[str, Any]] = field(default_factory=list)
     shipments: list[dict[str, Any]] = field(default_factory=list)
     pushes: list[dict[str, Any]] = field(default_factory=list)
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
     audits: list[dict[str, Any]] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)
@@ -144,6 +146,7 @@ def run_cycle(
     shipments: bool = True,
     push: bool = True,
     channels: Collection[int] | None = None,
+    deliveries: bool = True,
 ) -> CycleReport:
     """One pass over one tenant's connections: sync its channels (only those in ``channels`` when
     given: the ones due), posting alongside, then post, poll shipments, push fulfilments."""
@@ -168,6 +171,9 @@ def run_cycle(
     if push:
         for cid, name in scheduled(scope, Role.CHANNEL, Capability.PUSH_FULFILMENT, report).items():
             _guard(report, f"push:{name}", lambda c=cid: push_fulfilments(scope, c), report.pushes)  # type: ignore[misc]
+    if deliveries:  # file-export destinations: what the package did with each file (issue #15 item 5)
+        for cid, name in scheduled(scope, Role.DESTINATION, Capability.WATCH_DELIVERIES, report).items():
+            _guard(report, f"deliveries:{name}", lambda c=cid: watch_deliveries(scope, c), report.deliveries)  # type: ignore[misc]
     return report
 
 
@@ -327,7 +333,9 @@ def serve(
                 report = CycleReport()
                 nothing: set[int] = set()
                 due = _safe(report, "schedule", partial(due_channels, scope, last_sync, started), nothing)
-                cycle = run_cycle(scope, sync=bool(due), post=False, shipments=do_ship, push=True, channels=due)
+                cycle = run_cycle(
+                    scope, sync=bool(due), post=False, shipments=do_ship, push=True, channels=due, deliveries=do_ship
+                )
                 run_queued_syncs(scope, cycle, wake)
                 cycle.crashed.extend(report.crashed)
                 if any(s["inserted"] or s["changed"] for s in cycle.syncs):
