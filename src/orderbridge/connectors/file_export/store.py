@@ -154,15 +154,19 @@ class DropDirectory:
         temp = self.path / temp_name(name)
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            half = len(data) // 2
-            os.write(fd, data[:half])
-            crashpoint("export.mid_write")  # a kill here leaves a partial temporary file, never a final one
-            view = memoryview(data)[half:]
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            try:
+                half = len(data) // 2
+                os.write(fd, data[:half])
+                crashpoint("export.mid_write")  # a kill here leaves a partial temporary file, never a final one
+                view = memoryview(data)[half:]
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError:
+            temp.unlink(missing_ok=True)  # not announced yet: nothing of it was delivered
+            raise
         crashpoint("export.before_intent")
         self._append({"op": "intent", "file": name, "keys": list(keys), "at": at.isoformat()})
         crashpoint("export.before_rename")
