@@ -256,6 +256,8 @@ class FileExportDestination:
     # --- watching ------------------------------------------------------------------------------
     def watch_deliveries(self) -> list[Delivery]:
         with self._fs("watch"):
+            if not self.drop.path.is_dir():  # an unmounted share is no proof that anything was taken
+                raise FileNotFoundError(errno.ENOENT, "no such directory", str(self.drop.path))
             return self._fates(self.drop.read_manifest())
 
     def _fates(self, manifest: Manifest) -> list[Delivery]:
