@@ -184,3 +184,34 @@ def test_a_missing_drop_directory_marks_the_job_failing_with_the_fix(hub: Hub, d
     assert report.error is not None and report.error.code == "settings_invalid"
     with hub.db.read() as conn:
         assert tenant(hub).connection_named(conn, "books").health == "failing"
+
+
+def test_a_retry_of_a_late_order_never_leaves_it_ready_with_nothing_to_post(hub: Hub, drop: Path) -> None:
+    """Someone retries an order held "not picked up": the pipeline makes it ready, its version is
+    already in the file, so nothing is written again; the next watch holds it again (the file is
+    still there), and once the file is taken it is posted."""
+    world(hub, drop, n=1)
+    cycle(hub)
+    later(hub, 3)
+    cycle(hub)
+    assert show_order(tenant(hub), "#1001").state == "held"
+    assert retry_order(tenant(hub), "#1001") == "ready"
+    cycle(hub)
+    assert len(delivered(drop)) == 1  # not written twice
+    # the file is still not taken: held again for it, once
+    detail = show_order(tenant(hub), "#1001")
+    assert detail.state == "held" and [r["code"] for r in detail.reasons] == ["export_not_picked_up"]
+    delivered(drop)[0].unlink()
+    cycle(hub)
+    assert show_order(tenant(hub), "#1001").state == "posted"
+
+
+def test_a_retried_late_order_whose_file_is_then_taken_is_posted(hub: Hub, drop: Path) -> None:
+    world(hub, drop, n=1)
+    cycle(hub)
+    later(hub, 3)
+    cycle(hub)
+    assert retry_order(tenant(hub), "#1001") == "ready"
+    delivered(drop)[0].unlink()
+    cycle(hub)
+    assert show_order(tenant(hub), "#1001").state == "posted" and delivered(drop) == []

@@ -81,6 +81,8 @@ class FileOrder:
     order_id: int
     number: str
     state: OrderState
+    #: the posting carries the order's current version
+    current: bool = True
 
 
 def _watched(scope: Scope, destination_id: int) -> tuple[ConnectionRow, WatchedDestination]:
@@ -141,8 +143,15 @@ def _orders_of(conn: Connection, row: ConnectionRow, d: Delivery) -> list[FileOr
     prefix = f"{d.file}#"
     found = []
     for i in range(0, len(d.keys), 500):
-        for pid, oid, doc, number, state in conn.execute(
-            select(postings.c.id, postings.c.order_id, postings.c.document_id, orders.c.number, orders.c.state)
+        for pid, oid, doc, number, state, current in conn.execute(
+            select(
+                postings.c.id,
+                postings.c.order_id,
+                postings.c.document_id,
+                orders.c.number,
+                orders.c.state,
+                postings.c.order_version == orders.c.version,
+            )
             .join(orders, orders.c.id == postings.c.order_id)
             .where(
                 postings.c.destination_id == row.id,
@@ -151,7 +160,7 @@ def _orders_of(conn: Connection, row: ConnectionRow, d: Delivery) -> list[FileOr
             )
         ):
             if str(doc or "").startswith(prefix):
-                found.append(FileOrder(int(pid), int(oid), str(number), OrderState(state)))
+                found.append(FileOrder(int(pid), int(oid), str(number), OrderState(state), bool(current)))
     return found
 
 
@@ -221,7 +230,10 @@ def _imported(
         report.released += 1
         if f.state is OrderState.HELD and len(reasons) == 1:
             freed.append(f.order_id)
-    if freed:
+    # an order released meanwhile by something else (a retry re-ran the pipeline: ready, with its
+    # current version already in this file) is posted too — never left ready with nothing to post
+    ready = [f.order_id for f in found if f.state is OrderState.READY and f.current]
+    if freed or ready:
         n_destinations = len(scope.connections(conn, Role.DESTINATION))
         released = event_row(scope.tenant_id, None, EventKind.RELEASED, now, "released: the file was picked up")
         order_repo.transition(
@@ -235,7 +247,7 @@ def _imported(
         )
         order_repo.transition(
             conn,
-            [order_repo.Move(oid, OrderState.READY, OrderState.POSTED) for oid in freed],
+            [order_repo.Move(oid, OrderState.READY, OrderState.POSTED) for oid in [*freed, *ready]],
             now,
             guard="posted_everywhere",
             params={"n": n_destinations},

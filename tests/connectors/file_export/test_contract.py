@@ -13,7 +13,7 @@ from tests.connectors.file_export.env import COLUMNS, FileExportEnv, build, deli
 
 NO_HTTP = (
     "a drop directory has no HTTP status, credentials or rate limit; its failures (a missing directory, "
-    "a write that fails mid-way, a kill) are proven in test_store.py and test_watch.py"
+    "a write that fails mid-way, a kill) are proven in test_store.py and tests/services/test_file_deliveries.py"
 )
 
 

@@ -96,6 +96,9 @@ class FileExportDestination:
             Setting("error_dir", "a sub-folder the package moves refused files to ('' : none)", ""),
             Setting("pickup_limit_hours", "hours after which a file not picked up holds its orders", 4),
             Setting("max_batch", "orders per file when per is 'batch'", 500),
+            Setting(
+                "watch_days", "days a taken or refused file is still reported to the hub (a waiting one: always)", 14
+            ),
             # a package reads what it is given: nothing to map, the channel's SKUs pass unchanged
             Setting(
                 "sku_mapping",
@@ -158,6 +161,7 @@ class FileExportDestination:
         self.error_dir = str(merged["error_dir"] or "")
         self.pickup_limit = timedelta(hours=float(merged["pickup_limit_hours"]))
         self.max_batch = max(1, int(merged["max_batch"]))
+        self.watch_for = timedelta(days=float(merged["watch_days"]))
         self._now = now or (lambda: datetime.now(UTC))
 
     # --- Connector -----------------------------------------------------------------------------
@@ -266,6 +270,8 @@ class FileExportDestination:
             if not w.written or w.abandoned:
                 continue
             fate, message = self._fate(w.file)
+            if fate is not DeliveryFate.WAITING and w.at < self._now() - self.watch_for:
+                continue  # settled long ago: the hub has recorded it
             out.append(Delivery(w.file, w.at, w.at + self.pickup_limit, w.keys, fate, message))
         return out
 
