@@ -47,7 +47,7 @@ def test_the_default_csv_has_one_row_per_line_and_reads_back_exactly() -> None:
     template = layouts.Template.from_setting({})
     text = layouts.render_csv([_item(order)], template)
     rows = list(csv.DictReader(io.StringIO(text, newline="")))
-    assert [list(r) for r in rows][0] == list(layouts.DEFAULT_COLUMNS)
+    assert list(rows[0]) == list(layouts.DEFAULT_COLUMNS)
     assert [r["line_id"] for r in rows] == ["3-L0", "3-L1"]
     first = rows[0]
     assert first["order_number"] == "#1003" and first["order_id"] == "gid://shop/Order/3"
