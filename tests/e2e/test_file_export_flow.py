@@ -5,20 +5,25 @@ from the sandbox's own REST API, the result read from the files themselves."""
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import select
 
 from orderbridge.sandboxes.base import run_in_thread
 from orderbridge.sandboxes.shopify.app import create_sandbox as shopify_sandbox
 from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub
 from orderbridge.services.queries import accounting, holds
+from orderbridge.services.sync import sync_channel
 from orderbridge.settings import Settings
+from orderbridge.storage.tables import postings
 from tests.connectors.file_export.env import delivered, read_csv
 from tests.e2e.helpers import TOKEN, all_shopify_orders, cli
-from tests.scoped import tenant
+from tests.scoped import cid, tenant
 
 COLUMNS = ["order_key", "document_id", "order_id", "order_number", "currency", "line_id", "sku", "quantity", "total"]
 
@@ -92,3 +97,50 @@ def test_shopify_orders_reach_the_drop_directory_once_each_and_the_cli_reads_the
     assert "Import failed: customer missing" in groups[0].message
     table = cli({**env, "COLUMNS": "300"}, "export", "status", "--connection", "books")
     assert "rejected" in table.stdout and "Import failed: customer missing" in table.stdout
+
+
+CRASHES = ["export.mid_write:1", "post.after_send:1", "export.before_record:2", "post.after_commit:1"]
+
+
+def test_export_run_killed_at_each_seam_then_run_again_writes_every_order_exactly_once(
+    hub: Hub, settings: Settings, tmp_path: Path
+) -> None:
+    """The whole CLI SIGKILLed mid-write, between the write and the hub's record, and after a
+    commit; then run again: from the drop directory and the ledger, each order once, none lost, no
+    partial or temporary file."""
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    _state, app = shopify_sandbox(orders=50, seed=21, limits=False)
+    env = {
+        "ORDERBRIDGE_DATABASE_URL": settings.resolved_database_url,
+        "ORDERBRIDGE_SECRET_KEY": settings.resolved_secret_key(),
+        "ORDERBRIDGE_LEASE_TTL_S": "2",
+    }
+    with run_in_thread(app) as shop:
+        add_connection(tenant(hub), "shop", "shopify", shop.base_url, {"access_token": TOKEN}, {"bulk_backfill": False})
+        add_connection(
+            tenant(hub),
+            "books",
+            "file_export",
+            "",
+            {},
+            {"directory": str(drop), "template": {"columns": COLUMNS}, "max_batch": 6},
+        )
+        sync_channel(tenant(hub), cid(hub, "shop"))
+        expected = {str(o["id"]) for o in all_shopify_orders(shop.base_url) if exportable(o)}
+    for point in CRASHES:
+        killed = cli(env, "export", "run", "--connection", "books", crash_at=point)
+        assert killed.returncode == -9, (point, killed.stderr[-2000:])
+        for path in delivered(drop):  # what the package sees at any moment: whole files only
+            assert all(r["currency"] for r in read_csv(path))
+        time.sleep(2.1)  # the killed run's lease expires
+    final = cli(env, "export", "run", "--connection", "books", "--json")
+    assert final.returncode == 0, final.stderr[-3000:]
+    seen = Counter((path.name, r["document_id"], r["order_id"]) for path in delivered(drop) for r in read_csv(path))
+    per_order = Counter(order_id for _f, _d, order_id in seen)
+    assert set(per_order) == expected and all(n == 1 for n in per_order.values())
+    assert not list(drop.glob(".*.tmp"))
+    assert accounting(tenant(hub))["posted"] == len(expected)
+    with hub.db.read() as conn:
+        docs = Counter(conn.execute(select(postings.c.document_id).where(postings.c.status == "posted")).scalars())
+    assert len(docs) == len(expected) and all(n == 1 for n in docs.values())

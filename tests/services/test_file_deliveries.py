@@ -15,13 +15,15 @@ from orderbridge.runtime.worker import run_cycle
 from orderbridge.services.connections import add_connection
 from orderbridge.services.deliveries import status, watch_deliveries
 from orderbridge.services.hub import Hub, utcnow
+from orderbridge.services.inbox import InboxQuery, inbox
+from orderbridge.services.mappings import set_mapping
 from orderbridge.services.notify import sync_hold_alerts
 from orderbridge.services.notify.listing import list_alerts
 from orderbridge.services.queries import holds, retry_order, show_order
 from orderbridge.storage.tables import postings
 from tests.builders import order
 from tests.connectors.file_export.env import delivered, read_csv
-from tests.fakes import FakeChannel, install
+from tests.fakes import FakeChannel, FakeDestination, install
 from tests.scoped import cid, tenant
 
 HOSTILE_MESSAGE = "<script>alert(1)</script> Account 4000 & item 'TEE' unknown"
@@ -98,6 +100,8 @@ def test_a_file_left_unpicked_past_its_limit_holds_its_orders_and_is_released_on
     assert (reason["code"], reason["value"]) == ("export_not_picked_up", "books")
     assert "not picked up by the package after 2 hours" in reason["message"]
     assert "import job is running" in reason["fix"].text and reason["fix"].param("connection") == "books"
+    page = inbox(tenant(hub), InboxQuery(reason="export_not_picked_up", reason_value="books"), choices=True)
+    assert sorted(r.number for r in page.rows) == ["#1001", "#1002"] and "export_not_picked_up" in page.open_codes
     (group,) = [g for g in holds(tenant(hub)) if g.code == "export_not_picked_up"]
     assert (group.value, group.orders) == ("books", 2)
     sync_hold_alerts(tenant(hub))
@@ -215,3 +219,17 @@ def test_a_retried_late_order_whose_file_is_then_taken_is_posted(hub: Hub, drop:
     delivered(drop)[0].unlink()
     cycle(hub)
     assert show_order(tenant(hub), "#1001").state == "posted" and delivered(drop) == []
+
+
+def test_the_deliveries_job_runs_only_on_kinds_that_declare_watch_deliveries(hub: Hub, drop: Path) -> None:
+    channel = FakeChannel()
+    channel.put(order(1))
+    install(hub, channel, FakeDestination())
+    add_connection(tenant(hub), "books", "file_export", f"file://{drop}", {}, {})
+    set_mapping(tenant(hub), "sku", "SKU-1", "W-1", cid(hub, "wh"))
+    set_mapping(tenant(hub), "shipping", "Standard", "ups:ups_ground", cid(hub, "wh"))
+    report = run_cycle(tenant(hub))
+    assert not report.crashed
+    assert [d["connection"] for d in report.deliveries] == ["books"]
+    assert {p["destination"] for p in report.posts} == {"wh", "books"}
+    assert len(delivered(drop)) == 1  # the base URL names the directory when the setting is empty

@@ -199,8 +199,10 @@ class FileExportDestination:
             groups = [todo[s : s + self.max_batch] for s in range(0, len(todo), self.max_batch)]
             if self.per == "order":
                 groups = [[pair] for pair in todo]
+            used = set(manifest.files)
             for group in groups:
-                name = self._name([o for _, o in group])
+                name = self._name([o for _, o in group], used)
+                used.add(name)
                 items = [layouts.Item(o.order_key, pos, o.resolved) for pos, (_, o) in enumerate(group, start=1)]
                 self.drop.write(name, self._render(items), [o.idempotency_key for _, o in group], self._now())
                 for item, (i, o) in zip(items, group, strict=True):
@@ -235,7 +237,9 @@ class FileExportDestination:
         rows = [dict(zip(headers, layouts.csv_cells(r, self.template), strict=True)) for r in layouts.rows_of(item)]
         return {"file": name, "position": item.position, "layout": "csv", "rows": rows}
 
-    def _name(self, group: Sequence[OutgoingOrder]) -> str:
+    def _name(self, group: Sequence[OutgoingOrder], used: set[str]) -> str:
+        """The file's name from the pattern; one already used (in ``used``: the manifest's, or in the
+        directory, or by a sidecar) gets ``-2``, ``-3`` … before its extension (decision 183)."""
         now = self._now().astimezone(UTC)
         digest = hashlib.sha256("\n".join(o.idempotency_key for o in group).encode()).hexdigest()[:12]
         first = group[0]
@@ -252,7 +256,7 @@ class FileExportDestination:
         if not dot:
             stem, ext = base, ""
         name, n = base, 1
-        while self.drop.taken(name) or self._sidecars_exist(name):
+        while name in used or (self.drop.path / name).exists() or self._sidecars_exist(name):
             n += 1
             name = f"{stem}-{n}.{ext}" if ext else f"{stem}-{n}"
         return name

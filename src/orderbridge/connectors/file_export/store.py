@@ -174,7 +174,3 @@ class DropDirectory:
         fsync_dir(self.path)
         crashpoint("export.before_record")
         self._append({"op": "written", "file": name})
-
-    def taken(self, name: str) -> bool:
-        """A name already used: in the directory, or by the manifest (even if picked up since)."""
-        return (self.path / name).exists() or name in self.read_manifest().files
