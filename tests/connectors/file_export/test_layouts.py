@@ -8,6 +8,7 @@ import io
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -172,3 +173,18 @@ def test_a_value_the_csv_encoding_cannot_hold_is_named() -> None:
         layouts.check_encodable(layouts.item_text(item, template, "csv"), template.encoding)
     assert refused.value.value == "日本"
     layouts.check_encodable(layouts.item_text(item, template, "xml"), template.encoding)  # XML carries it
+
+
+def test_what_was_sent_is_kept_per_order_for_the_order_page(tmp_path: Path) -> None:
+    """Decision 108: the attempt keeps what went out — the order's rows (CSV) or its element (XML)."""
+    from tests.connectors.file_export.env import build
+
+    (tmp_path / "c").mkdir()
+    (csv_result,) = build(tmp_path / "c", template={"columns": ["order_number", "sku"]}).post_orders(
+        [outgoing(make_order(1))]
+    )
+    assert csv_result.sent is not None and csv_result.sent["rows"][0] == {"order_number": "#1001", "sku": "WH-TEE-001"}
+    (tmp_path / "x").mkdir()
+    (xml_result,) = build(tmp_path / "x", layout="xml").post_orders([outgoing(make_order(2))])
+    assert xml_result.sent is not None
+    assert ET.fromstring(xml_result.sent["xml"]).findtext("Number") == "#1002"
