@@ -232,9 +232,12 @@ class FileExportDestination:
 
     def _sent(self, name: str, item: layouts.Item) -> dict[str, Any]:
         if self.layout == "xml":
-            element = layouts.order_element(layouts.ET.Element("Orders"), item, self.template)
-            text = layouts.ET.tostring(element, encoding="unicode")
-            return {"file": name, "position": item.position, "layout": "xml", "xml": text}
+            return {
+                "file": name,
+                "position": item.position,
+                "layout": "xml",
+                "xml": layouts.order_xml(item, self.template),
+            }
         headers = [h for _, h in self.template.columns]
         rows = [dict(zip(headers, layouts.csv_cells(r, self.template), strict=True)) for r in layouts.rows_of(item)]
         return {"file": name, "position": item.position, "layout": "csv", "rows": rows}

@@ -397,6 +397,12 @@ def order_element(parent: ET.Element, item: Item, template: Template) -> ET.Elem
     return el
 
 
+def order_xml(item: Item, template: Template) -> str:
+    """One order's element as text (what the attempt keeps as sent, decision 108)."""
+    text: str = ET.tostring(order_element(ET.Element("Orders"), item, template), encoding="unicode")
+    return text
+
+
 def render_xml(items: Sequence[Item], template: Template, *, generated: datetime) -> bytes:
     """The XML document, encoded with its declaration (``<Orders generated="…">`` holding one
     ``<Order key position>`` per item)."""
