@@ -59,6 +59,8 @@ def test_shopify_orders_reach_the_drop_directory_once_each_and_the_cli_reads_the
             {},
             {"directory": str(drop), "template": {"columns": COLUMNS}, "max_batch": 25},
         )
+        refused = cli(env, "export", "run", "--connection", "shop")
+        assert refused.returncode != 0 and "delivers no files" in refused.stderr, refused.stderr[-2000:]
         synced = cli(env, "sync", "--json")
         assert synced.returncode == 0, synced.stderr[-3000:]
         ran = cli(env, "export", "run", "--connection", "books", "--json")

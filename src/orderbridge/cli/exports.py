@@ -20,11 +20,12 @@ ConnectionOpt = Annotated[str, typer.Option("--connection", "-c", help="The file
 def export_run(connection: ConnectionOpt, as_json: JsonOpt = False) -> None:
     """Write the orders ready for the destination into its drop directory now, then read every
     file's fate (imported, rejected, waiting) and record it."""
-    from orderbridge.services.deliveries import watch_deliveries
+    from orderbridge.services.deliveries import require_watched, watch_deliveries
     from orderbridge.services.posting import post_ready
 
     def both(scope: Any) -> tuple[Any, Any]:
         cid = connection_id(scope, connection)
+        require_watched(scope, cid)  # a destination that writes no files is refused before anything is posted
         return post_ready(scope, cid), watch_deliveries(scope, cid)
 
     posted, watched = run(both)

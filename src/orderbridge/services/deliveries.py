@@ -92,6 +92,11 @@ def _watched(scope: Scope, destination_id: int) -> tuple[ConnectionRow, WatchedD
     return row, cast(WatchedDestination, scope.destination(row))
 
 
+def require_watched(scope: Scope, destination_id: int) -> None:
+    """Refuse (``InvalidInput``, with the reason) a connection whose kind delivers no files."""
+    _watched(scope, destination_id)
+
+
 def status(scope: Scope, destination_id: int) -> list[dict[str, Any]]:
     """Read only: each file the destination wrote, its fate now and its orders (``export status``)."""
     row, connector = _watched(scope, destination_id)
