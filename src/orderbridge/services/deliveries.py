@@ -280,21 +280,29 @@ def _rejected(
 
 
 def _hold(conn: Connection, scope: Scope, found: Sequence[FileOrder], reason: Reason, now: datetime) -> None:
-    """Hold each order with ``reason`` unless it already has it open: posted (or ready) → held."""
-    if not found:
+    """Hold each order with ``reason`` unless it already has it open: posted (or ready) → held.
+    Fulfilled, closed or cancelled orders are not the file's to hold (an open reason always goes
+    with ``held``, which the hold groups count)."""
+    holdable = [f for f in found if f.state in (OrderState.POSTED, OrderState.READY, OrderState.HELD)]
+    if not holdable:
         return
-    open_reasons = reason_repo.open_for_orders(conn, [f.order_id for f in found])
-    new = [f for f in found if reason.key not in open_reasons.get(f.order_id, {})]
+    open_reasons = reason_repo.open_for_orders(conn, [f.order_id for f in holdable])
+    new = [f for f in holdable if reason.key not in open_reasons.get(f.order_id, {})]
     reason_repo.add(
         conn, [reason_repo.reason_row(scope.tenant_id, f.order_id, reason_repo.HOLD, reason, now) for f in new]
     )
-    moves = []
-    for f in new:
-        if f.state not in (OrderState.POSTED, OrderState.READY, OrderState.HELD):
-            continue  # fulfilled, closed, cancelled: the reason is recorded, the state is not the file's to change
-        told = event_row(
-            scope.tenant_id, f.order_id, EventKind.HELD, now, "held: " + reason.message, codes=[reason.code]
+    moves = [
+        order_repo.Move(
+            f.order_id,
+            f.state,
+            OrderState.HELD,
+            (
+                event_row(
+                    scope.tenant_id, f.order_id, EventKind.HELD, now, "held: " + reason.message, codes=[reason.code]
+                ),
+            ),
         )
-        moves.append(order_repo.Move(f.order_id, f.state, OrderState.HELD, (told,)))
+        for f in new
+    ]
     if moves:
         order_repo.transition(conn, moves, now)
