@@ -107,6 +107,13 @@ class FileExportDestination:
                 SettingScope.HUB,
             ),
             Setting("shipping_mapping", "'none': no shipping service is needed", "none", SettingScope.HUB),
+            Setting(
+                "post_schedule",
+                "when the runtime posts to it: null (whenever orders are ready), 'every 30m', 'every 2h' or "
+                "'at 02:00' (UTC; several comma-separated)",
+                None,
+                SettingScope.HUB,
+            ),
         ),
         document_key="ob-{channel_id}-{external_id}",
         docs="docs/connectors/file-export.md",
