@@ -283,7 +283,7 @@ class FileExportDestination:
     def _fates(self, manifest: Manifest) -> list[Delivery]:
         out = []
         for w in manifest.files.values():
-            if not w.written or w.abandoned:
+            if not w.written:
                 continue
             fate, message = self._fate(w.file)
             if fate is not DeliveryFate.WAITING and w.at < self._now() - self.watch_for:

@@ -71,7 +71,6 @@ class Written:
     at: datetime
     keys: tuple[str, ...]
     written: bool = False
-    abandoned: bool = False
 
 
 @dataclass
@@ -82,7 +81,7 @@ class Manifest:
         """idempotency key → (file, 1-based position), over files written (the latest wins)."""
         out: dict[str, tuple[str, int]] = {}
         for w in self.files.values():
-            if w.written and not w.abandoned:
+            if w.written:
                 for i, key in enumerate(w.keys, start=1):
                     out[key] = (w.file, i)
         return out
@@ -118,8 +117,6 @@ class DropDirectory:
                 )
             elif name in manifest.files and op == "written":
                 manifest.files[name].written = True
-            elif name in manifest.files and op == "abandoned":
-                manifest.files[name].abandoned = True
         return manifest
 
     def _append(self, entry: dict[str, object]) -> None:
@@ -134,7 +131,7 @@ class DropDirectory:
     def settle(self) -> Manifest:
         """Finish or undo what a killed writer left (see the module's docstring); the manifest after."""
         manifest = self.read_manifest()
-        pending = {w.file: w for w in manifest.files.values() if not w.written and not w.abandoned}
+        pending = {w.file: w for w in manifest.files.values() if not w.written}
         for name in pending:
             temp = self.path / temp_name(name)
             if temp.exists():
