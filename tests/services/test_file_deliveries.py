@@ -233,3 +233,26 @@ def test_the_deliveries_job_runs_only_on_kinds_that_declare_watch_deliveries(hub
     assert [d["connection"] for d in report.deliveries] == ["books"]
     assert {p["destination"] for p in report.posts} == {"wh", "books"}
     assert len(delivered(drop)) == 1  # the base URL names the directory when the setting is empty
+
+
+def test_a_refusal_stays_a_refusal_when_the_package_cleans_up_its_error_file(hub: Hub, drop: Path) -> None:
+    """The package refused a file, then deleted it and its error file (a clean-up job): the order
+    is still held with the message, and a retry writes it again instead of calling it delivered."""
+    world(hub, drop, n=1)
+    cycle(hub)
+    (file,) = delivered(drop)
+    error = drop / f"{file.name}.err"
+    error.write_text("Unknown tax code 'EXEMPT'", encoding="utf-8")
+    cycle(hub)
+    error.unlink()
+    file.unlink()
+    cycle(hub)
+    detail = show_order(tenant(hub), "#1001")
+    assert detail.state == "held" and "Unknown tax code 'EXEMPT'" in detail.reasons[0]["message"]
+    (fate,) = status(tenant(hub), cid(hub, "books"))
+    assert (fate["fate"], fate["message"]) == ("rejected", "Unknown tax code 'EXEMPT'")
+    assert retry_order(tenant(hub), "#1001") == "ready"
+    cycle(hub)
+    (again,) = delivered(drop)
+    assert again.name != file.name and [r["order_number"] for r in read_csv(again)] == ["#1001"]
+    assert show_order(tenant(hub), "#1001").state == "posted"

@@ -690,8 +690,9 @@ class WatchedDestination(DestinationConnector, Protocol):
     the hub learns whether each was imported only by reading what the package did with it."""
 
     def watch_deliveries(self) -> list[Delivery]:
-        """Every file this destination wrote that is not known to be settled, with its fate now. Read
-        only; a fate read twice is the same fate (the hub's handling of it is idempotent)."""
+        """Every file this destination wrote that is not known to be settled, with its fate now. It
+        changes nothing the remote reads (a destination may remember a refusal it saw, so that a
+        refusal stays one); a fate read twice is the same fate (the hub's handling is idempotent)."""
         ...
 
 

@@ -50,7 +50,7 @@ from orderbridge.connectors.base import (
     SettingScope,
 )
 from orderbridge.connectors.file_export import layouts
-from orderbridge.connectors.file_export.store import DropDirectory, Manifest, safe_part, temp_name
+from orderbridge.connectors.file_export.store import DropDirectory, Manifest, Written, safe_part, temp_name
 from orderbridge.errors import DestinationRejected, RemoteUnavailable, SettingsError
 from orderbridge.fixes import Fix, FixAction
 
@@ -191,11 +191,13 @@ class FileExportDestination:
         with self._fs("post"):
             manifest = self.drop.settle()
             done = manifest.position_of()
-            rejected = {d.file for d in self._fates(manifest) if d.fate is DeliveryFate.REJECTED}
+            refused: dict[str, bool] = {}
             todo: list[tuple[int, OutgoingOrder]] = []
             for i, outgoing in enumerate(orders):
                 found = done.get(outgoing.idempotency_key)
-                if found is not None and found[0] not in rejected:
+                if found is not None and found[0] not in refused:
+                    refused[found[0]] = self._settled_fate(manifest.files[found[0]])[0] is DeliveryFate.REJECTED
+                if found is not None and not refused[found[0]]:
                     results[i] = PostResult(outgoing.order_key, f"{found[0]}#{found[1]}")
                     continue
                 refusal = self._refusal(outgoing)
@@ -285,11 +287,22 @@ class FileExportDestination:
         for w in manifest.files.values():
             if not w.written:
                 continue
-            fate, message = self._fate(w.file)
+            fate, message = self._settled_fate(w)
             if fate is not DeliveryFate.WAITING and w.at < self._now() - self.watch_for:
                 continue  # settled long ago: the hub has recorded it
             out.append(Delivery(w.file, w.at, w.at + self.pickup_limit, w.keys, fate, message))
         return out
+
+    def _settled_fate(self, w: Written) -> tuple[DeliveryFate, str]:
+        """The file's fate; a refusal, once seen, is kept in the manifest and stays one (a package
+        that deletes its error files must not turn a refused file into an imported one)."""
+        if w.rejected is not None:
+            return DeliveryFate.REJECTED, w.rejected
+        fate, message = self._fate(w.file)
+        if fate is DeliveryFate.REJECTED:
+            self.drop.record_rejected(w.file, message)
+            w.rejected = message
+        return fate, message
 
     def _sidecar(self, pattern: str, name: str) -> Path | None:
         return self.drop.path / safe_sidecar(pattern, name) if pattern else None

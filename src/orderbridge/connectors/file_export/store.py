@@ -25,6 +25,9 @@ completed by renaming it (its content is complete and durable); an intent withou
 file was renamed — the file was delivered (it may already be picked up), so it is recorded as
 written and never written again. A torn last manifest line (killed mid-append) is ignored: its
 step did not happen.
+
+A fifth kind of line, ``{"op": "rejected", "file", "message"}``, remembers a refusal the watcher
+saw, so that it stays one when the package deletes its error file afterwards.
 """
 
 from __future__ import annotations
@@ -71,6 +74,8 @@ class Written:
     at: datetime
     keys: tuple[str, ...]
     written: bool = False
+    #: the package's message, once a refusal was seen (kept: a package may delete its error file later)
+    rejected: str | None = None
 
 
 @dataclass
@@ -117,6 +122,8 @@ class DropDirectory:
                 )
             elif name in manifest.files and op == "written":
                 manifest.files[name].written = True
+            elif name in manifest.files and op == "rejected":
+                manifest.files[name].rejected = str(entry.get("message", ""))
         return manifest
 
     def _append(self, entry: dict[str, object]) -> None:
@@ -126,6 +133,11 @@ class DropDirectory:
             fh.write(line)
             fh.flush()
             os.fsync(fh.fileno())
+
+    def record_rejected(self, name: str, message: str) -> None:
+        """Remember that the package refused ``name`` (and why): the refusal stays a refusal even
+        when the package later deletes its error file, or the file itself."""
+        self._append({"op": "rejected", "file": name, "message": message})
 
     # --- settling a crash --------------------------------------------------------------------------
     def settle(self) -> Manifest:
