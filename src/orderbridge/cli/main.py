@@ -17,6 +17,7 @@ from orderbridge.cli import (
     bench,
     common,
     connections,
+    exports,
     imports,
     mappings,
     orders,
@@ -48,6 +49,7 @@ app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(tenants.app, name="tenants")
 app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(exports.app, name="export")
 
 for command in (
     setup.keygen,

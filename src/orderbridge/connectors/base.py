@@ -67,6 +67,7 @@ class Capability(StrEnum):
     POST_ORDERS = "post_orders"  # destination: ready orders are posted to it
     LIST_SHIPMENTS = "list_shipments"  # destination: its shipments are polled
     AMEND_DOCUMENTS = "amend_documents"  # destination: a posted document is found, updated, voided, adjusted
+    WATCH_DELIVERIES = "watch_deliveries"  # destination: what the remote did with each delivered file is read
 
 
 #: the capabilities each role may declare
@@ -81,7 +82,14 @@ ROLE_CAPABILITIES: Mapping[Role, frozenset[Capability]] = {
             Capability.WEBHOOKS,
         }
     ),
-    Role.DESTINATION: frozenset({Capability.POST_ORDERS, Capability.LIST_SHIPMENTS, Capability.AMEND_DOCUMENTS}),
+    Role.DESTINATION: frozenset(
+        {
+            Capability.POST_ORDERS,
+            Capability.LIST_SHIPMENTS,
+            Capability.AMEND_DOCUMENTS,
+            Capability.WATCH_DELIVERIES,
+        }
+    ),
 }
 
 #: the methods a connector class must have for each capability it declares (checked when the
@@ -96,6 +104,7 @@ CAPABILITY_METHODS: Mapping[Capability, tuple[str, ...]] = {
     Capability.POST_ORDERS: ("post_orders", "max_batch"),
     Capability.LIST_SHIPMENTS: ("list_shipments",),
     Capability.AMEND_DOCUMENTS: ("find_document", "update_document", "void_document", "post_adjustment"),
+    Capability.WATCH_DELIVERIES: ("watch_deliveries",),
 }
 
 
@@ -647,6 +656,44 @@ class ShipmentSource(DestinationConnector, Protocol):
     """A destination whose shipments are read back (``LIST_SHIPMENTS``)."""
 
     def list_shipments(self, since: datetime | None) -> Iterator[ShipmentBatch]: ...
+
+
+class DeliveryFate(StrEnum):
+    """What the remote did with one delivered file (``WATCH_DELIVERIES``)."""
+
+    #: still where it was written, with neither acknowledgement nor error beside it
+    WAITING = "waiting"
+    #: taken: moved or deleted by the package, or acknowledged
+    IMPORTED = "imported"
+    #: refused: the package wrote an error file for it (or moved it to its error folder)
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One file a destination wrote, and its fate as read from the remote just now."""
+
+    file: str
+    written_at: datetime
+    #: by when the remote should have taken it (``written_at`` + the connection's pickup limit)
+    due_by: datetime
+    #: the idempotency keys of the postings it carries, by position (document id ``file#position``)
+    keys: tuple[str, ...]
+    fate: DeliveryFate
+    #: the remote's own words for a rejection (outside text: data), or what was seen (moved to …)
+    message: str = ""
+
+
+@runtime_checkable
+class WatchedDestination(DestinationConnector, Protocol):
+    """A destination that delivers files a package imports on its own schedule (``WATCH_DELIVERIES``):
+    the hub learns whether each was imported only by reading what the package did with it."""
+
+    def watch_deliveries(self) -> list[Delivery]:
+        """Every file this destination wrote that is not known to be settled, with its fate now. It
+        changes nothing the remote reads (a destination may remember a refusal it saw, so that a
+        refusal stays one); a fate read twice is the same fate (the hub's handling is idempotent)."""
+        ...
 
 
 def missing_methods(cls: Any, declaration: Declaration) -> list[str]:

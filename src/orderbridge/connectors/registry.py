@@ -32,6 +32,8 @@ _KINDS: dict[str, str | type] = {
     "shopify": "orderbridge.connectors.shopify.connector:ShopifyChannel",
     "manual": "orderbridge.connectors.manual.connector:ManualChannel",
     "shipstation": "orderbridge.connectors.shipstation.connector:ShipStationDestination",
+    # issue #15 item 5: files for packages that import them
+    "file_export": "orderbridge.connectors.file_export.connector:FileExportDestination",
 }
 _loaded: dict[str, type] = {}
 _lock = threading.Lock()

@@ -37,3 +37,6 @@ class EventKind(StrEnum):
     #: issue #14: a manual order was submitted — placed by a user or imported from a file row; the
     #: data names the source (``via``, ``by``, ``file``, ``row``) and the message says it in words
     SUBMITTED = "submitted"
+    #: issue #15 item 5: the package took a file-export destination's file (moved, deleted or
+    #: acknowledged it); the data names the destination and the file
+    EXPORT_IMPORTED = "export_imported"

@@ -47,6 +47,8 @@ class HoldCode(StrEnum):
     UNKNOWN_STATUS = "unknown_status"
     # poison-pill isolation (issue #10 item 2)
     STORAGE_REFUSED = "storage_refused"
+    # issue #15 item 5: a file-export destination's file the package has not taken in time
+    EXPORT_NOT_PICKED_UP = "export_not_picked_up"
 
 
 class SkipCode(StrEnum):
@@ -533,5 +535,40 @@ def duplicate_line_id(line_id: str, count: int) -> Reason:
             "Correct the order in the channel so that each line has its own id; the raw payload is kept on the "
             "order page.",
             "lines.external_id",
+        ),
+    )
+
+
+# --- issue #15 item 5: file-export destinations (what the package did with a file) -----------------
+
+
+def export_not_picked_up(destination: str, file: str, hours: float) -> Reason:
+    """A file the package should have taken by now is still in the drop directory: the package's
+    import is not running, or reads another folder. Released by itself once the file is taken."""
+    return Reason(
+        HoldCode.EXPORT_NOT_PICKED_UP,
+        destination,
+        f"file {file!r} written for {destination!r} was not picked up by the package after {hours:g} hours",
+        Fix.of(
+            FixAction.TEST_CONNECTION,
+            "Check that the package's import job is running and that it reads the connection's drop directory "
+            "(the directory setting); the hold is released by itself once the file is picked up.",
+            connection=destination,
+        ),
+    )
+
+
+def export_rejected(destination: str, file: str, message: str) -> Reason:
+    """The package refused a file and said why in its error file (its words: data). A rejection
+    like any destination's (``destination_rejected``): retrying writes the order to a new file."""
+    return Reason(
+        HoldCode.DESTINATION_REJECTED,
+        destination,
+        f"the package importing from {destination!r} refused file {file!r}: {message}",
+        Fix.of(
+            FixAction.RETRY_ORDER,
+            "Correct what the package names, in the package or on the order in the channel, then reset the "
+            "order to pending (retry): it is written to a new file.",
+            destination=destination,
         ),
     )

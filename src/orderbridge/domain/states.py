@@ -135,7 +135,11 @@ ALLOWED: dict[OrderState, frozenset[OrderState]] = {
     # current version (the writer guards the move: ``not_posted_everywhere``, decision 106); the
     # posting ledger, per destination, keeps "never posted twice" true. Held again only by a failing
     # destination amendment/back-sync in later issues.
-    OrderState.POSTED: frozenset({OrderState.READY, OrderState.FULFILLED, OrderState.CLOSED, OrderState.CANCELLED}),
+    # issue #15 item 5: a posted order is held again when the package importing a file-export
+    # destination's file refuses it, or does not take it in time (services/deliveries.py)
+    OrderState.POSTED: frozenset(
+        {OrderState.READY, OrderState.HELD, OrderState.FULFILLED, OrderState.CLOSED, OrderState.CANCELLED}
+    ),
     OrderState.FULFILLED: frozenset({OrderState.CLOSED, OrderState.CANCELLED}),
     OrderState.CLOSED: frozenset(),
     OrderState.CANCELLED: frozenset(),
@@ -159,7 +163,8 @@ POSTING: Machine[PostingState] = Machine(
         # pending → pending: reserved again by the next run (one more attempt), sent again (upserted)
         _P.PENDING: frozenset({_P.PENDING, _P.POSTED, _P.REJECTED, _P.SUPERSEDED}),
         _P.REJECTED: frozenset({_P.PENDING}),  # the user retries the order
-        _P.POSTED: frozenset(),
+        # issue #15 item 5: a file the package refused (its error file): the document never entered it
+        _P.POSTED: frozenset({_P.REJECTED}),
         _P.SUPERSEDED: frozenset(),
     },
 )

@@ -34,9 +34,11 @@ import structlog
 
 from orderbridge.connectors.base import Capability, Role
 from orderbridge.errors import InvalidInput
+from orderbridge.runtime.schedule import Schedule
 from orderbridge.services.backsync import poll_shipments, push_fulfilments
+from orderbridge.services.deliveries import watch_deliveries
 from orderbridge.services.hub import ConnectionRow, Hub
-from orderbridge.services.posting import post_ready
+from orderbridge.services.posting import last_posted_at, post_ready
 from orderbridge.services.scope import Scope
 from orderbridge.services.sync import sync_channel
 from orderbridge.services.sync_now import QueuedSync, queued_syncs, run_requested
@@ -63,6 +65,7 @@ class CycleReport:
     posts: list[dict[str, Any]] = field(default_factory=list)
     shipments: list[dict[str, Any]] = field(default_factory=list)
     pushes: list[dict[str, Any]] = field(default_factory=list)
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
     audits: list[dict[str, Any]] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)
@@ -144,6 +147,7 @@ def run_cycle(
     shipments: bool = True,
     push: bool = True,
     channels: Collection[int] | None = None,
+    deliveries: bool = True,
 ) -> CycleReport:
     """One pass over one tenant's connections: sync its channels (only those in ``channels`` when
     given: the ones due), posting alongside, then post, poll shipments, push fulfilments."""
@@ -168,7 +172,36 @@ def run_cycle(
     if push:
         for cid, name in scheduled(scope, Role.CHANNEL, Capability.PUSH_FULFILMENT, report).items():
             _guard(report, f"push:{name}", lambda c=cid: push_fulfilments(scope, c), report.pushes)  # type: ignore[misc]
+    if deliveries:  # file-export destinations: what the package did with each file (issue #15 item 5)
+        for cid, name in scheduled(scope, Role.DESTINATION, Capability.WATCH_DELIVERIES, report).items():
+            _guard(report, f"deliveries:{name}", lambda c=cid: watch_deliveries(scope, c), report.deliveries)  # type: ignore[misc]
     return report
+
+
+def post_due(scope: Scope, row: ConnectionRow, last: dict[int, datetime], now: datetime) -> bool:
+    """Whether the poster may post to ``row`` now: always, unless its kind declares a
+    ``post_schedule`` and the connection sets one (``runtime/schedule.py``); then only when due
+    since ``last[row.id]`` — the last scheduled post that went through, which the caller records
+    (so a busy lease or a failing destination keeps the slot due). ``last`` starts from the
+    ledger's newest posting there, so a restart after a slot still posts once for it. A schedule
+    that cannot be read is logged and ignored (posting goes on whenever orders are ready: nothing
+    is held back by a typo)."""
+    try:
+        spec = row.hub_setting("post_schedule")
+    except (KeyError, InvalidInput):
+        return True
+    if not spec:
+        return True
+    try:
+        schedule = Schedule.parse(str(spec))
+    except ValueError as exc:
+        log.error("post.schedule_unreadable", **scope.log_fields(row), error=str(exc))
+        return True
+    if row.id not in last:
+        newest = last_posted_at(scope, row.id)
+        if newest is not None:
+            last[row.id] = newest
+    return schedule.due(last.get(row.id), now)
 
 
 def poster_loop(hub: Hub, stop: threading.Event, wake: threading.Event, *, tick_s: float = 1.0) -> None:
@@ -178,6 +211,7 @@ def poster_loop(hub: Hub, stop: threading.Event, wake: threading.Event, *, tick_
     the main loop is busy with a long sync or audit. When another process holds a destination's
     post lease, it looks again shortly instead of waiting a whole tick.
     """
+    last: dict[int, datetime] = {}
     while not stop.is_set():
         wake.wait(tick_s)
         wake.clear()
@@ -186,7 +220,11 @@ def poster_loop(hub: Hub, stop: threading.Event, wake: threading.Event, *, tick_
         for scope in _tenants(hub):
             for cid, name in scheduled(scope, Role.DESTINATION, Capability.POST_ORDERS).items():
                 try:
-                    post_ready(scope, cid)
+                    started = scope.now()
+                    if not post_due(scope, scope.load(cid), last, started):
+                        continue
+                    if post_ready(scope, cid).error is None:
+                        last[cid] = started
                 except LeaseBusy:
                     stop.wait(BUSY_RETRY_S)
                     wake.set()
@@ -327,7 +365,9 @@ def serve(
                 report = CycleReport()
                 nothing: set[int] = set()
                 due = _safe(report, "schedule", partial(due_channels, scope, last_sync, started), nothing)
-                cycle = run_cycle(scope, sync=bool(due), post=False, shipments=do_ship, push=True, channels=due)
+                cycle = run_cycle(
+                    scope, sync=bool(due), post=False, shipments=do_ship, push=True, channels=due, deliveries=do_ship
+                )
                 run_queued_syncs(scope, cycle, wake)
                 cycle.crashed.extend(report.crashed)
                 if any(s["inserted"] or s["changed"] for s in cycle.syncs):

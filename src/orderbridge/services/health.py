@@ -67,6 +67,7 @@ JOBS: dict[str, str] = {
     "check": "connection test",
     "webhooks": "webhook registration",
     "api_version": "API version",
+    "deliveries": "file pickup watch",
 }
 _RANK = {"healthy": 0, "silent": 1, "degraded": 2, "failing": 3}
 #: the alert "job" of refused credentials (HTTP 401): one cause for every job of the connection

@@ -321,6 +321,18 @@ def _record_results(
         scope.observer.post_failed(scope.slug, row.name, "rejected", len(rejected_rows))
 
 
+def last_posted_at(scope: Scope, destination_id: int) -> datetime | None:
+    """When the destination last had a document posted (a posting schedule's start after a restart)."""
+    with scope.read() as conn:
+        newest: datetime | None = conn.execute(
+            select(postings.c.posted_at)  # the column itself, not max(): its type reads it back aware
+            .where(postings.c.destination_id == destination_id, postings.c.posted_at.is_not(None))
+            .order_by(postings.c.posted_at.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+    return newest
+
+
 def _sent(result: PostResult) -> dict[str, Any] | None:
     """What the connector says it sent for the order, as stored with the attempt (decision 108)."""
     return None if result.sent is None else dict(result.sent)

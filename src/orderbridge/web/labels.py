@@ -68,6 +68,7 @@ REASONS: dict[str, str] = {
     HoldCode.TOTALS_INCONSISTENT: N_("Totals do not add up"),
     HoldCode.UNKNOWN_STATUS: N_("Unknown status from the channel"),
     HoldCode.STORAGE_REFUSED: N_("The database refused the order"),
+    HoldCode.EXPORT_NOT_PICKED_UP: N_("The package has not picked up the file"),
     SkipCode.FINANCIAL_STATUS_NOT_DOWNLOADED: N_("Payment status not downloaded (rule)"),
     SkipCode.FULFILMENT_STATUS_NOT_DOWNLOADED: N_("Fulfilment status not downloaded (rule)"),
     SkipCode.TEST_ORDER: N_("Test order"),

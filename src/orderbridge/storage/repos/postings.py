@@ -72,7 +72,8 @@ _POSTED = (
 )
 _REJECTED = (
     update(postings)
-    .where(postings.c.id == bindparam("pid"), _from(_P.REJECTED))
+    # a sent batch's refusal: from pending only (posted → rejected is the file watcher's, below)
+    .where(postings.c.id == bindparam("pid"), postings.c.status == _P.PENDING.value)
     .values(status=_P.REJECTED.value, last_error=bindparam("err"))
 )
 
@@ -142,6 +143,26 @@ def add_attempts(conn: Connection, tenant_id: int, attempts: Sequence[Attempt], 
     insert_rows(
         conn, posting_attempts, ATTEMPT_COLUMNS, [(tenant_id, pid, now, o, m, sent) for pid, o, m, sent in attempts]
     )
+
+
+def reject_delivered(conn: Connection, posting_ids: Sequence[int], message: str) -> list[int]:
+    """posted → rejected for postings whose delivered file the remote refused afterwards (a file
+    export's package wrote an error file): the document never entered it, so a retry may post the
+    version again. Returns the ids moved (one already moved is left: a second read of the same
+    error file does nothing)."""
+    POSTING.check(_P.POSTED, _P.REJECTED)
+    moved: list[int] = []
+    for i in range(0, len(posting_ids), 500):
+        moved.extend(
+            int(pid)
+            for (pid,) in conn.execute(
+                update(postings)
+                .where(postings.c.id.in_(posting_ids[i : i + 500]), postings.c.status == _P.POSTED.value)
+                .values(status=_P.REJECTED.value, last_error=message)
+                .returning(postings.c.id)
+            )
+        )
+    return moved
 
 
 def reopen_rejected(

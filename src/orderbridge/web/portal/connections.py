@@ -47,6 +47,7 @@ JOB_TITLES: dict[str, str] = {
     "check": N_("Connection test"),
     "webhooks": N_("Webhook registration"),
     "api_version": N_("API version"),
+    "deliveries": N_("File pickup watch"),
 }
 #: a sync run's outcome
 RUN_OUTCOMES: dict[str, str] = {

@@ -68,6 +68,7 @@ EVENTS: dict[str, str] = {
     EventKind.RECORD_REFUSED: N_("Record refused"),
     EventKind.INGEST_QUARANTINED: N_("Quarantined"),
     EventKind.SUBMITTED: N_("Placed by hand or imported"),
+    EventKind.EXPORT_IMPORTED: N_("Imported by the package from its file"),
 }
 
 #: what the page says an action did (the service's sentence follows as the detail)
