@@ -188,7 +188,7 @@ class _Differ:
     def money(self, value: Any, side: str) -> str | None:
         if value is None:
             return None
-        return f"{value} {self.cur_b if side == 'b' else self.cur_a}"
+        return f"{value} {self.cur_b if side == 'b' else self.cur_a}".rstrip()  # no currency: an unreadable side
 
     def scalar(self, path: str, b: Any, a: Any, change: ChangeClass, *, money: bool = False) -> None:
         if type(b) is type(a) and b == a:  # 0 and false hash apart: so do they here

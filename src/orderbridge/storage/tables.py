@@ -187,12 +187,13 @@ order_skus = Table(
     sqlite_with_rowid=False,
 )
 
-#: 0017: every version of every order's content, as it was written (issue #15; decision 150): one row
-#: per (order, version), appended by the orders writer in the transaction that writes the version
-#: (storage/repos/orders.py through storage/repos/order_versions.py), never updated. ``canonical``
-#: null: an unreadable version (its raw payload is the order's); ``updated_at`` the channel's time
-#: of the version, ``recorded_at`` the hub's. No foreign keys, as ``order_skus``: its one writer
-#: writes a row with its order, and checking each would cost ingest a look-up per order.
+#: 0017: every version of every order (issue #15; decision 150): one row per (order, version),
+#: appended by the orders writer in the transaction that writes the version (storage/repos/orders.py
+#: through storage/repos/order_versions.py). ``canonical``: the version's content once a later
+#: version replaced it in the order row (null before: the order row holds it; null after: it was
+#: unreadable); ``updated_at`` the channel's time of the version, ``recorded_at`` the hub's. No
+#: foreign keys, as ``order_skus``: its one writer writes a row with its order, and checking each
+#: would cost ingest a look-up per order.
 order_versions = Table(
     "order_versions",
     metadata,
@@ -204,7 +205,6 @@ order_versions = Table(
     Column("updated_at", UTCDateTime()),
     Column("recorded_at", UTCDateTime(), nullable=False),
     PrimaryKeyConstraint("order_id", "version"),
-    sqlite_with_rowid=False,  # the key is the table: one b-tree written per version, not two
 )
 
 #: 0014: how many orders are in each state, by the hour they were received in (null: earlier) —

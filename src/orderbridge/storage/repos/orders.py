@@ -216,9 +216,16 @@ def insert_new(
             tally.add(row[_TENANT_AT], row[_STATE_AT], row[_RECEIVED_AT], 1)
             found.append((int(oid), row[_TENANT_AT], skus[i] if skus is not None else skus_of(row[_CANONICAL_AT])))
             versions.append(
-                (row[_TENANT_AT], oid, row[_VERSION_AT], row[_CANONICAL_AT], row[_HASH_AT],
-                 row[_CHANNEL_UPDATED_AT], row[_WRITTEN_AT])
-            )  # fmt: skip
+                (
+                    row[_TENANT_AT],
+                    oid,
+                    row[_VERSION_AT],
+                    None,
+                    row[_HASH_AT],
+                    row[_CHANNEL_UPDATED_AT],
+                    row[_WRITTEN_AT],
+                )
+            )  # its content is the order's own until a later version replaces it (decision 150)
         tally.write(conn)
         _add_skus(conn, found)
         version_log.record(conn, versions)
@@ -248,13 +255,14 @@ def insert_one(conn: Connection, values: Mapping[str, Any], *, now: datetime | N
 
 
 def _version_row(tenant_id: int, order_id: int, columns: Mapping[str, Any]) -> tuple[Any, ...]:
-    """The ``order_versions`` row of a version written with ``columns`` (the orders' column values)."""
-    canonical = columns.get("canonical")
+    """The ``order_versions`` row of the current version, written with ``columns`` (the orders'
+    column values): without its content, which is the order row's until a later version replaces
+    it — then :func:`write_version` copies it in (decision 150)."""
     return (
         tenant_id,
         order_id,
         columns["version"],
-        canonical if canonical is None or isinstance(canonical, Mapping | str) else None,  # null(): none
+        None,
         columns["content_hash"],
         columns.get("channel_updated_at"),
         columns["updated_at"],
@@ -266,8 +274,9 @@ def write_version(conn: Connection, order_id: int, replaces: int, columns: Mappi
     :func:`insert_new` takes them, else read from the new canonical JSON) over version
     ``replaces``; False when another writer replaced it first (the caller compares against what it
     wrote). The SKUs searched become the new content's: ``order_skus`` is keyed by SKU, so the
-    old version's rows are found from the old content (:func:`skus_of`, as they were written). A
-    version whose content is written is appended to ``order_versions`` too (every version stays)."""
+    old version's rows are found from the old content (:func:`skus_of`, as they were written).
+    Every version stays (decision 150): the replaced version's content is copied into its
+    ``order_versions`` row, and the new version gets its own."""
     if "state" in columns:
         raise ValueError("an order's state is written by transition(), not with its content")
     values, skus = _derived(columns)
@@ -275,9 +284,12 @@ def write_version(conn: Connection, order_id: int, replaces: int, columns: Mappi
         created = literal(values["channel_created_at"], orders.c.channel_created_at.type)
         values["placed_at"] = func.coalesce(created, orders.c.received_at)
     before = None
-    if skus is not None:
+    versioned = "version" in values and "content_hash" in values
+    if skus is not None or versioned:
         before = conn.execute(
-            select(orders.c.tenant_id, orders.c.canonical).where(orders.c.id == order_id, orders.c.version == replaces)
+            select(orders.c.tenant_id, orders.c.canonical, orders.c.content_hash, orders.c.channel_updated_at).where(
+                orders.c.id == order_id, orders.c.version == replaces
+            )
         ).first()
         if before is None:
             return False
@@ -297,14 +309,13 @@ def write_version(conn: Connection, order_id: int, replaces: int, columns: Mappi
                 )
             )
         _add_skus(conn, [(order_id, int(before.tenant_id), skus)])
-    if "version" in values and "content_hash" in values:
-        tenant_id = before.tenant_id if before is not None else _tenant_of(conn, order_id)
-        version_log.record(conn, [_version_row(int(tenant_id), order_id, values)])
+    if versioned and before is not None:
+        tenant_id = int(before.tenant_id)
+        # the replaced version's content leaves the order row: it stays, in its own row
+        replaced = (tenant_id, order_id, replaces, before.canonical, before.content_hash, before.channel_updated_at)
+        version_log.supersede(conn, (*replaced, values["updated_at"]))
+        version_log.record(conn, [_version_row(tenant_id, order_id, values)])
     return True
-
-
-def _tenant_of(conn: Connection, order_id: int) -> int:
-    return int(conn.execute(select(orders.c.tenant_id).where(orders.c.id == order_id)).scalar_one())
 
 
 def note_channel_update(conn: Connection, order_id: int, at: datetime) -> None:

@@ -1,10 +1,12 @@
 """Every version of an order stays: ``order_versions`` (issue #15, decision 150)
 
-- ``order_versions``: one row per (order, version) — its tenant, the version's canonical JSON (null:
-  unreadable), content hash, the channel's ``updated_at`` and when the hub recorded it. Appended by
-  the orders writer with every version it writes; the diff between any two is computed from them
+- ``order_versions``: one row per (order, version) — its tenant, content hash, the channel's
+  ``updated_at``, when the hub recorded it, and the version's canonical JSON once a later version
+  has replaced it in the order row (until then the order row holds it: null here). Appended by the
+  orders writer with every version it writes; the diff between any two is computed from them
   (``domain/changes.py``).
-- Backfill: each stored order's current version (earlier ones were overwritten and are gone; the
+- Backfill: a row for each stored order's current version (its content stays in ``orders`` until
+  replaced, so a large ledger is not copied; earlier versions were overwritten and are gone — the
   event log still names their changed fields).
 
 Revision ID: 0017
@@ -38,12 +40,11 @@ def upgrade() -> None:
         sa.Column("updated_at", UTCDateTime()),
         sa.Column("recorded_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("order_id", "version", name=op.f("pk_order_versions")),
-        sqlite_with_rowid=False,
     )
     op.execute(
         "INSERT INTO order_versions"
         " (tenant_id, order_id, version, canonical, content_hash, updated_at, recorded_at)"
-        " SELECT tenant_id, id, version, canonical, content_hash, channel_updated_at, updated_at FROM orders"
+        " SELECT tenant_id, id, version, NULL, content_hash, channel_updated_at, updated_at FROM orders"
     )
 
 
