@@ -115,7 +115,7 @@ def test_any_sequence_of_opens_releases_and_folds_tallies_what_is_open(hub: Hub,
 
 
 def test_0021_counts_the_open_reasons_already_in_the_ledger(engine: Engine) -> None:  # noqa: F811
-    migrate(engine, "upgrade", "0016")
+    migrate(engine, "upgrade", "0017")
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO tenants (id, slug, name, created_at) VALUES (7, 't7', 'T', :at)"), {"at": AT})
         conn.execute(
@@ -150,7 +150,7 @@ def test_0021_counts_the_open_reasons_already_in_the_ledger(engine: Engine) -> N
     assert Counter({tuple(r[:4]): r[4] for r in rows}) == Counter(
         {(7, "hold", "sku_unmapped", "MUG"): 2, (7, "hold", "sku_unmapped", "CUP"): 1}
     )
-    migrate(engine, "downgrade", "0016")
+    migrate(engine, "downgrade", "0017")
     with engine.connect() as conn:
         assert "reason_tallies" not in inspect(conn).get_table_names()
 

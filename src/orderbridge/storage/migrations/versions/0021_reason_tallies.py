@@ -11,7 +11,7 @@
   per order (decision 148).
 
 Revision ID: 0021
-Revises: 0016 (the newest on main when this was written; re-chained at merge)
+Revises: 0017 (re-chained at merge)
 Create Date: 2026-12-02 20:00:00
 """
 
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0021"
-down_revision = "0016"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
