@@ -32,6 +32,7 @@ _KINDS: dict[str, str | type] = {
     "shopify": "orderbridge.connectors.shopify.connector:ShopifyChannel",
     "manual": "orderbridge.connectors.manual.connector:ManualChannel",
     "shipstation": "orderbridge.connectors.shipstation.connector:ShipStationDestination",
+    "quickbooks": "orderbridge.connectors.quickbooks.connector:QuickBooksDestination",
 }
 _loaded: dict[str, type] = {}
 _lock = threading.Lock()
