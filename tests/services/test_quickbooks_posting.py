@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -172,3 +173,45 @@ def test_a_refused_refresh_turns_the_connection_failing_with_the_fix_to_reconnec
     (books,) = [c for c in list_connections(tenant(hub)) if c.name == "books"]
     assert books.health == "failing" and "reconnect QuickBooks" in books.health_message
     assert world.receipts() == []
+
+
+def test_the_official_python_quickbooks_client_reads_back_the_sales_receipt_the_hub_posted(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``python-quickbooks`` (with ``intuit-oauth``) pointed at the sandbox: the discovery document
+    is the sandbox's (intuit-oauth takes a URL for its environment), the API base is the sandbox's
+    (the client's ``api_url_v3``), and it refreshes with the refresh token the hub stored. The
+    sandbox speaks plain HTTP on localhost, which oauthlib refuses unless told it is a test."""
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    from intuitlib.client import AuthClient
+    from quickbooks import QuickBooks
+    from quickbooks.objects.salesreceipt import SalesReceipt
+
+    hub = world.hub
+    order = world.shop.add_order(line_items=KNOWN)
+    sync_channel(tenant(hub), cid(hub, "shop"))
+    assert post_ready(tenant(hub), cid(hub, "books")).posted == 1
+    stored = world.stored_credentials()
+    auth = AuthClient(
+        stored["client_id"],
+        stored["client_secret"],
+        "http://localhost/callback",
+        f"{world.qbo_url}/.well-known/openid_configuration",
+    )
+    client = QuickBooks(
+        auth_client=auth,
+        refresh_token=stored["refresh_token"],
+        company_id=stored["realm_id"],
+        minorversion=75,
+        use_decimal=True,
+    )
+    client.api_url_v3 = f"{world.qbo_url}/v3"  # the production URL is a class attribute: this one is the sandbox's
+    (receipt,) = SalesReceipt.filter(DocNumber=order["name"].lstrip("#"), qb=client)
+    (ours,) = world.receipts()
+    assert receipt.Id == ours["Id"] and receipt.DocNumber == ours["DocNumber"]
+    assert receipt.TotalAmt == ours["TotalAmt"]
+    sales = [line for line in receipt.Line if line.DetailType == "SalesItemLineDetail"]
+    assert [line.Amount for line in sales[:2]] == [Decimal("24.00"), Decimal("32.00")]
+    assert receipt.CustomerRef.value == ours["CustomerRef"]["value"]
+    again = SalesReceipt.get(ours["Id"], qb=client)
+    assert again.SyncToken == "0"

@@ -4,9 +4,11 @@ Routes (``realm`` is the company's realm id; bodies are JSON, amounts parsed as 
 
 - ``POST /oauth2/v1/tokens/bearer`` — form ``grant_type=refresh_token&refresh_token=…``, the app's
   client id and secret as HTTP Basic; answers tokens or ``{"error": "invalid_grant"}``.
+- ``GET /.well-known/openid_configuration`` — Intuit's discovery document, naming the endpoints.
 - ``GET /v3/company/{realm}/query?query=select * from SalesReceipt where DocNumber = '1001'`` —
   ``{"QueryResponse": {"SalesReceipt": [...], "startPosition", "maxResults"}, "time"}`` (no key for
-  the entity when nothing matches, ``totalCount`` for ``count(*)``), see :mod:`.query`.
+  the entity when nothing matches, ``totalCount`` for ``count(*)``), see :mod:`.query`; also as a
+  ``POST`` whose body is the statement (``Content-Type: application/text``), as QBO takes it.
 - ``POST /v3/company/{realm}/{entity}`` — create; with ``Id`` and ``SyncToken`` an update (sparse
   with ``"sparse": true``); ``?operation=void`` voids; ``?requestid=`` makes it idempotent.
 - ``GET /v3/company/{realm}/{entity}/{id}`` — read one; ``GET …/companyinfo/{realm}``.
@@ -111,8 +113,23 @@ def _routes(state: QuickBooksState) -> list[Route]:
         status, body = state.refresh(_basic(request.headers.get("authorization")), str(form.get("refresh_token", "")))
         return _respond(body, status, {"Cache-Control": "no-store"})
 
+    async def discovery(request: Request) -> Response:
+        # Intuit's OpenID discovery document: clients (intuit-oauth) read the token endpoint from it
+        base = str(request.base_url).rstrip("/")
+        return _respond(
+            {
+                "issuer": base,
+                "authorization_endpoint": f"{base}/connect/oauth2",
+                "token_endpoint": f"{base}/oauth2/v1/tokens/bearer",
+                "revocation_endpoint": f"{base}/oauth2/v1/tokens/revoke",
+                "userinfo_endpoint": f"{base}/v1/openid_connect/userinfo",
+                "jwks_uri": f"{base}/oauth2/v1/keys",
+            }
+        )
+
     async def run_query(request: Request, realm: str) -> Response:
-        text = request.query_params.get("query", "")
+        # GET with ?query=, or POST with the statement as the body (Content-Type: application/text)
+        text = request.query_params.get("query", "") if request.method == "GET" else (await request.body()).decode()
         try:
             parsed = q.parse(text)
         except q.QueryError as exc:
@@ -213,7 +230,8 @@ def _routes(state: QuickBooksState) -> list[Route]:
     company = "/v3/company/{realm}"
     return [
         Route("/oauth2/v1/tokens/bearer", token, methods=["POST"]),
-        Route(f"{company}/query", api(run_query), methods=["GET"]),
+        Route("/.well-known/openid_configuration", discovery, methods=["GET"]),
+        Route(f"{company}/query", api(run_query), methods=["GET", "POST"]),
         Route(f"{company}/{{entity}}", api(write), methods=["POST"]),
         Route(f"{company}/{{entity}}/{{id}}", api(read), methods=["GET"]),
         Route("/_sandbox/qbo/documents", control_documents, methods=["GET"]),
