@@ -44,7 +44,8 @@ from orderbridge.errors import AuthFailed, RateLimited, RemoteUnavailable
 from orderbridge.fixes import update_credentials
 
 SYSTEM = "QuickBooks"
-DEFAULT_TOKEN_URL = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"
+#: the default address of Intuit's OAuth 2 token endpoint (the remote's, like DEFAULT_BASE_URL)
+TOKEN_ENDPOINT_BASE_URL = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"
 #: refresh this long before the access token's announced expiry
 EXPIRY_MARGIN_S = 60.0
 #: api-facts: "429 → wait 60 s" (when QBO names no Retry-After)
@@ -81,7 +82,7 @@ class QuickBooksClient:
         client_secret: str,
         refresh_token: str,
         *,
-        token_url: str = DEFAULT_TOKEN_URL,
+        token_url: str = TOKEN_ENDPOINT_BASE_URL,
         minorversion: str = "75",
         per_second: int = 10,
         http: httpx.Client | None = None,

@@ -69,7 +69,7 @@ from orderbridge.connectors.base import (
     SettingScope,
 )
 from orderbridge.connectors.quickbooks import mapper
-from orderbridge.connectors.quickbooks.client import DEFAULT_TOKEN_URL, SYSTEM, QuickBooksClient
+from orderbridge.connectors.quickbooks.client import SYSTEM, TOKEN_ENDPOINT_BASE_URL, QuickBooksClient
 from orderbridge.domain import reasons as R
 from orderbridge.domain.changes import ChangeClass
 from orderbridge.domain.mappings import MappingKind
@@ -112,7 +112,7 @@ class QuickBooksDestination:
         ),
         settings=(
             Setting("document_type", "SalesReceipt (paid orders) or Invoice (orders paid later)", "SalesReceipt"),
-            Setting("token_url", "Intuit's OAuth 2 token endpoint", DEFAULT_TOKEN_URL),
+            Setting("token_url", "Intuit's OAuth 2 token endpoint", TOKEN_ENDPOINT_BASE_URL),
             Setting("minorversion", "the QBO API minor version sent with every call", "75"),
             Setting("deposit_account", "SalesReceipt: the account (name or Id) paid into; empty: QBO's default", ""),
             Setting("payment_method", "SalesReceipt: the payment method (name or Id); empty: none", ""),
@@ -182,7 +182,7 @@ class QuickBooksDestination:
             credentials["client_id"],
             credentials["client_secret"],
             credentials["refresh_token"],
-            token_url=str(merged["token_url"] or DEFAULT_TOKEN_URL),
+            token_url=str(merged["token_url"] or TOKEN_ENDPOINT_BASE_URL),
             minorversion=str(merged["minorversion"]),
             per_second=int(merged["requests_per_second"] or 10),
             http=http,
