@@ -353,3 +353,23 @@ def test_the_sandbox_refuses_an_api_call_without_a_valid_bearer_token(quickbooks
         headers={"Authorization": "Bearer nope"},
     )
     assert response.status_code == 401 and response.json()["Fault"]["type"] == "AUTHENTICATION"
+
+
+def test_a_rotated_token_the_hub_could_not_store_is_handed_back_again_before_the_next_call(
+    quickbooks_env: QuickBooksEnv,
+) -> None:
+    failures = [RuntimeError("the hub's database is down")]
+    stored: list[str] = []
+
+    def store(rotated: Any) -> None:
+        if failures:
+            raise failures.pop()
+        stored.append(rotated["refresh_token"])
+
+    connector = quickbooks_env.build()
+    connector.on_credentials_rotated(store)
+    with pytest.raises(RuntimeError):
+        connector.check()
+    assert connector.check()  # handed back again first, then the call goes
+    assert stored == [connector.client.refresh_token]
+    connector.close()

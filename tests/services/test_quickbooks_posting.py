@@ -215,3 +215,31 @@ def test_the_official_python_quickbooks_client_reads_back_the_sales_receipt_the_
     assert receipt.CustomerRef.value == ours["CustomerRef"]["value"]
     again = SalesReceipt.get(ours["Id"], qb=client)
     assert again.SyncToken == "0"
+
+
+def test_adding_a_connection_stores_the_refresh_token_the_test_rotated_not_the_one_typed(world: World) -> None:
+    from orderbridge.services.connections import create_connection
+
+    hub = world.hub
+    typed = world.qbo.issue_refresh_token(frozenset({world.realm}))
+    row, check = create_connection(
+        tenant(hub),
+        "books2",
+        "quickbooks",
+        world.qbo_url,
+        {
+            "client_id": world.qbo.client_id,
+            "client_secret": world.qbo.client_secret,
+            "refresh_token": typed,
+            "realm_id": world.realm,
+        },
+        {"token_url": f"{world.qbo_url}/oauth2/v1/tokens/bearer"},
+        by=operator(hub),
+    )
+    assert check.ok and "Sandbox Company" in check.description
+    stored = dict(hub.box.open(row.credentials_token, what="test"))["refresh_token"]
+    assert stored != typed and stored == check.rotated["refresh_token"]
+    world.qbo.expire_access_tokens()
+    world.shop.add_order(line_items=KNOWN)
+    sync_channel(tenant(hub), cid(hub, "shop"))
+    assert post_ready(tenant(hub), row.id).posted == 1  # the stored one works: the hub was not locked out

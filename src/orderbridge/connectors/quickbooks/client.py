@@ -107,6 +107,8 @@ class QuickBooksClient:
         self._recent: deque[float] = deque()
         #: called with ``{"refresh_token": new}`` when Intuit rotates the refresh token
         self.on_rotated: Callable[[Mapping[str, str]], None] | None = None
+        #: a rotated refresh token not yet accepted by ``on_rotated``
+        self._unsaved: dict[str, str] | None = None
         self.requests = 0
         self.refreshes = 0
         self.waited = 0.0
@@ -132,6 +134,7 @@ class QuickBooksClient:
     # --- tokens --------------------------------------------------------------------------------
     def access_token(self, *, force: bool = False) -> str:
         with self._lock:
+            self._hand_back()
             if force or self._access is None or time.monotonic() >= self._expires_at - EXPIRY_MARGIN_S:
                 self._refresh()
             assert self._access is not None
@@ -172,8 +175,15 @@ class QuickBooksClient:
         new = body.get("refresh_token")
         if isinstance(new, str) and new and new != self.refresh_token:
             self.refresh_token = new
-            if self.on_rotated is not None:
-                self.on_rotated({"refresh_token": new})
+            self._unsaved = {"refresh_token": new}
+            self._hand_back()
+
+    def _hand_back(self) -> None:
+        """Give the rotated refresh token to ``on_rotated``; if that fails (the hub's database is
+        down), it is given again before the next call, which fails until it is stored."""
+        if self._unsaved is not None and self.on_rotated is not None:
+            self.on_rotated(self._unsaved)
+        self._unsaved = None
 
     # -------------------------------------------------------------------------------------------
     def _call(
