@@ -55,6 +55,7 @@ def create_sandbox(
     rotate_refresh: bool = True,
     limits: bool = True,
     clock: Callable[[], datetime] | None = None,
+    refresh_token: str | None = None,
 ) -> tuple[QuickBooksState, ASGIApp]:
     """Build a QuickBooks Online sandbox with one company; returns its state and the app."""
     state = QuickBooksState(
@@ -68,6 +69,7 @@ def create_sandbox(
         rotate_refresh=rotate_refresh,
         limits=limits,
         clock=clock or (lambda: datetime.now(UTC)),
+        refresh_token=refresh_token,
     )
     return state, build_app(state, _routes(state))
 

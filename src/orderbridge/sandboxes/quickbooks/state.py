@@ -135,6 +135,7 @@ class QuickBooksState(SandboxState):
         rotate_refresh: bool,
         limits: bool,
         clock: Callable[[], datetime],
+        refresh_token: str | None = None,
     ) -> None:
         super().__init__(credentials={f"{client_id}:{client_secret}"})
         self.client_id = client_id
@@ -152,7 +153,7 @@ class QuickBooksState(SandboxState):
         self.fail_after_commit = 0
         self.add_company(realm_id, company_name, currency, items)
         #: the refresh token the "app connection" produced: what a user pastes into the hub
-        self.initial_refresh_token = self.issue_refresh_token(frozenset({realm_id}))
+        self.initial_refresh_token = self.issue_refresh_token(frozenset({realm_id}), refresh_token)
 
     # --- time ----------------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -232,8 +233,8 @@ class QuickBooksState(SandboxState):
             return list(self.companies[realm_id].entities[entity].values())
 
     # --- tokens --------------------------------------------------------------------------------
-    def issue_refresh_token(self, realms: frozenset[str]) -> str:
-        token = "RT" + secrets.token_urlsafe(24)
+    def issue_refresh_token(self, realms: frozenset[str], token: str | None = None) -> str:
+        token = token or "RT" + secrets.token_urlsafe(24)
         with self.lock:
             self.refresh_tokens[token] = realms
         return token
