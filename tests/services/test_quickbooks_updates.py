@@ -62,3 +62,21 @@ def test_seed_003_accepted_refreshed_reset_leaves_one_sales_receipt_updated_in_p
     assert final["Id"] == receipt["Id"] and final["TotalAmt"] == 0 and final["PrivateNote"].startswith("Voided")
     assert len(world.qbo.entries("SalesReceipt_voided")) == 1
     assert len(world.qbo.entries("SalesReceipt_created")) == 1
+
+
+def test_a_partial_refund_in_the_store_is_posted_as_one_refund_receipt_against_the_sales_receipt(
+    world: World,
+) -> None:
+    hub = world.hub
+    placed = world.shop.add_order(line_items=KNOWN)
+    run_cycle(tenant(hub))
+    (receipt,) = world.receipts()
+    world.shop.update_order(placed["id"], financial_status="partially_refunded")
+    run_cycle(tenant(hub))  # refunds are posted by the default policy, without review
+    run_cycle(tenant(hub))
+    (refund,) = world.qbo.documents(world.realm, "RefundReceipt")
+    assert refund["TotalAmt"] == (receipt["TotalAmt"] / 2).quantize(refund["TotalAmt"])
+    assert refund["CustomerRef"] == receipt["CustomerRef"]
+    assert refund["DocNumber"].startswith(receipt["DocNumber"] + "-R")
+    (still,) = world.receipts()
+    assert still["SyncToken"] == receipt["SyncToken"]  # the sale itself is untouched
