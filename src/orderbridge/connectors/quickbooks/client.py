@@ -51,6 +51,8 @@ EXPIRY_MARGIN_S = 60.0
 #: api-facts: "429 → wait 60 s" (when QBO names no Retry-After)
 THROTTLE_WAIT_S = 60.0
 REQUEST_ID_MAX = 50
+#: pacing slack over QBO's one-second window (clocks and network jitter)
+PACE_MARGIN_S = 0.05
 
 
 def request_id(key: str) -> str:
@@ -204,13 +206,19 @@ class QuickBooksClient:
                 try:
                     response = send(self._http, request, system=SYSTEM)
                 except AuthFailed:
+                    self._answered()
                     if renewed:
                         raise
                     continue  # the access token expired early or was revoked: refresh once, then again
                 except RateLimited as exc:
+                    self._answered()
                     if exc.retry_after is None:
                         exc.retry_after = THROTTLE_WAIT_S
                     raise
+                except RemoteUnavailable:
+                    self._answered()  # a 5xx or a timeout may still have been counted by QBO
+                    raise
+                self._answered()
                 if response.is_success:
                     if not response.content.strip():
                         raise RemoteUnavailable(f"{SYSTEM} sent an empty body for {method} {path}")
@@ -224,14 +232,19 @@ class QuickBooksClient:
         return call_with_retries(attempt, self._policy, sleep=self._slept)
 
     def _pace(self) -> None:
+        """Wait until fewer than ``per_second`` requests were answered in the last second. Requests
+        are stamped when their answer arrives (``_answered``) — never earlier than QBO counted
+        them — so the client's second never ends before QBO's does."""
         now = time.monotonic()
         while self._recent and self._recent[0] <= now - 1.0:
             self._recent.popleft()
         if len(self._recent) >= self._per_second:
-            delay = self._recent[0] + 1.0 - now
+            delay = self._recent[0] + 1.0 + PACE_MARGIN_S - now
             if delay > 0:
                 self._slept(delay)
             self._recent.popleft()
+
+    def _answered(self) -> None:
         self._recent.append(time.monotonic())
 
     def _slept(self, seconds: float) -> None:
