@@ -96,7 +96,8 @@ def test_connector_kinds_are_listed_and_connections_added_by_their_declared_name
     kinds = cli(env, "connections", "kinds", "--json")
     assert kinds.returncode == 0, kinds.stderr
     about = {k["kind"]: k for k in json.loads(kinds.stdout)}
-    assert set(about) == {"shopify", "shipstation", "manual"}
+    assert set(about) == {"shopify", "shipstation", "manual", "quickbooks"}
+    assert about["quickbooks"]["amendments"]["refunded"] == "adjust" and about["quickbooks"]["mapping_kinds"] == ["sku"]
     assert about["manual"]["credentials"] == [] and about["manual"]["capabilities"] == []
     by_hand = cli(env, "connections", "add", "m", "--kind", "manual", "--url", "http://x")
     assert by_hand.returncode == 2 and "not added by hand" in by_hand.stderr and "manual-orders.md" in by_hand.stderr
