@@ -373,3 +373,22 @@ def test_a_rotated_token_the_hub_could_not_store_is_handed_back_again_before_the
     assert connector.check()  # handed back again first, then the call goes
     assert stored == [connector.client.refresh_token]
     connector.close()
+
+
+def test_a_connection_set_to_invoices_posts_an_invoice_with_the_balance_open(env_factory: Any) -> None:
+    env: QuickBooksEnv = env_factory(settings={"document_type": "Invoice"})
+    order = qbo_outgoing(1)
+    (result,) = env.connector.post_orders([order])
+    (invoice,) = env.documents("Invoice")
+    assert result.document_id == invoice["Id"] and env.documents("SalesReceipt") == []
+    assert invoice["Balance"] == invoice["TotalAmt"] == order.resolved.order.total.amount
+    found = env.connector.find_document(order.order_key)
+    assert found is not None and found.document_id == invoice["Id"]
+
+
+def test_an_unknown_document_type_is_refused_when_the_connector_is_built(quickbooks_env: QuickBooksEnv) -> None:
+    from orderbridge.errors import SettingsError
+
+    with pytest.raises(SettingsError) as refused:
+        quickbooks_env.build(document_type="Estimate")
+    assert refused.value.fix is not None and refused.value.fix.param("setting") == "document_type"
