@@ -392,3 +392,10 @@ def test_an_unknown_document_type_is_refused_when_the_connector_is_built(quickbo
     with pytest.raises(SettingsError) as refused:
         quickbooks_env.build(document_type="Estimate")
     assert refused.value.fix is not None and refused.value.fix.param("setting") == "document_type"
+
+
+def test_a_customer_name_quickbooks_would_read_as_a_sub_customer_is_made_plain() -> None:
+    from orderbridge.connectors.quickbooks.mapper import display_name
+
+    assert display_name(replace(make_order(1), customer_name="Acme: Shipping\tDept\n")) == "Acme- Shipping Dept"
+    assert display_name(replace(make_order(1), customer_name="", email="")) == "Web customer"

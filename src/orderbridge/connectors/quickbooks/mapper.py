@@ -102,9 +102,14 @@ def address(value: Address | None) -> Json | None:
     return out or None
 
 
+def _name(text: str) -> str:
+    """QBO refuses a colon, a tab or a line break in a name (the colon nests sub-customers)."""
+    return " ".join(text.replace(":", "-").split())
+
+
 def display_name(order: Order) -> str:
     """The customer's QBO display name (unique in a company): the name, else the e-mail."""
-    return _cut((order.customer_name or order.email or "Web customer").strip(), DISPLAY_NAME_MAX)
+    return _cut(_name(order.customer_name or order.email or "") or "Web customer", DISPLAY_NAME_MAX)
 
 
 def display_name_with_email(order: Order) -> str:
