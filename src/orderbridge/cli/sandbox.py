@@ -63,3 +63,28 @@ def sandbox_shipstation(
     )
     err.print(f"ShipStation sandbox on http://127.0.0.1:{port} (Basic ss_key:ss_secret)")
     serve_forever(asgi, port)
+
+
+@app.command("quickbooks")
+def sandbox_quickbooks(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 8703,
+    limits: Annotated[bool, typer.Option(help="Enforce 500 requests/minute and 10/second per company")] = True,
+    access_ttl: Annotated[float, typer.Option(help="Seconds an access token lasts")] = 3600.0,
+    rotate: Annotated[bool, typer.Option(help="Issue a new refresh token at every refresh")] = True,
+    refresh_token: Annotated[str, typer.Option(help="The refresh token the company starts with")] = "RT-sandbox",
+) -> None:
+    """Serve the QuickBooks Online emulator (v3 company API + OAuth 2 token endpoint) until stopped."""
+    from orderbridge.sandboxes.base import serve_forever
+    from orderbridge.sandboxes.quickbooks import create_sandbox
+
+    state, asgi = create_sandbox(
+        limits=limits, access_ttl=access_ttl, rotate_refresh=rotate, refresh_token=refresh_token
+    )
+    realm = next(iter(state.companies))
+    base = f"http://127.0.0.1:{port}"
+    err.print(
+        f"QuickBooks sandbox on {base}: client_id {state.client_id}, client_secret {state.client_secret}, "
+        f"refresh_token {refresh_token}, realm_id {realm}; set the connection's token_url to "
+        f"{base}/oauth2/v1/tokens/bearer"
+    )
+    serve_forever(asgi, port)

@@ -652,6 +652,20 @@ class AmendableDestination(DestinationConnector, Protocol):
 
 
 @runtime_checkable
+class RotatingCredentials(Protocol):
+    """A connector whose remote replaces a credential as it is used (issue #15: QuickBooks' OAuth 2
+    refresh token — Intuit may answer each refresh with a new one, and then only the newest works).
+
+    The hub registers a callback right after building the connector (``services/hub.py``); the
+    connector calls it with the replaced credentials (``{"refresh_token": new}``) *as soon as* the
+    remote issues them, before using them, and the hub stores them encrypted with the connection's
+    others — so a crash or restart never starts from a credential the remote has already retired.
+    A connector that does not rotate anything simply does not have the method."""
+
+    def on_credentials_rotated(self, callback: Callable[[Mapping[str, str]], None]) -> None: ...
+
+
+@runtime_checkable
 class ShipmentSource(DestinationConnector, Protocol):
     """A destination whose shipments are read back (``LIST_SHIPMENTS``)."""
 

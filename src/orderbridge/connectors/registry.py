@@ -34,6 +34,7 @@ _KINDS: dict[str, str | type] = {
     "shipstation": "orderbridge.connectors.shipstation.connector:ShipStationDestination",
     # issue #15 item 5: files for packages that import them
     "file_export": "orderbridge.connectors.file_export.connector:FileExportDestination",
+    "quickbooks": "orderbridge.connectors.quickbooks.connector:QuickBooksDestination",
 }
 _loaded: dict[str, type] = {}
 _lock = threading.Lock()

@@ -251,6 +251,52 @@ def destination_field_too_long(destination: str, field: str, length: int, limit:
     )
 
 
+# --- issue #15 (qbo): an accounting destination's own references ------------------------------
+
+
+def destination_item_unknown(system: str, sku: str, item: str, message: str, destination: str = "") -> Reason:
+    """The destination has no item for a line (QuickBooks: no Item of that name, or its 400 "Invalid
+    Reference Id" on an ``ItemRef``). Held as ``destination_rejected`` — so retrying or resetting the
+    order asks the destination again — with the destination's words and the fix *map the SKU*. Made
+    by a connector, which does not know its connection's name: the poster fills ``destination`` in
+    (:func:`addressed`)."""
+    return Reason(
+        HoldCode.DESTINATION_REJECTED,
+        destination,
+        f"{system} has no item {item!r} for SKU {sku!r}: {message}",
+        Fix.of(
+            FixAction.MAP_SKU,
+            f"Map SKU {sku!r} to an item that exists in {system} (its name or Id), then retry the order.",
+            sku=sku,
+            destination=destination or None,
+        ),
+    )
+
+
+def destination_setting_unknown(system: str, setting: str, message: str, destination: str = "") -> Reason:
+    """A connection setting names something the destination does not have (a tax code, an account)."""
+    return Reason(
+        HoldCode.DESTINATION_REJECTED,
+        destination,
+        f"{system} refused the order: {message}",
+        Fix.of(
+            FixAction.SET_SETTING,
+            f"Set the connection's {setting} to one that exists in {system}, then retry the order.",
+            setting=setting,
+            connection=destination or None,
+        ),
+    )
+
+
+def addressed(reason: Reason, destination: str) -> Reason:
+    """A ``destination_rejected`` reason made by a connector, with its connection's name filled in
+    (its value — what a retry or a release of that destination matches — and its fix's parameter)."""
+    if reason.code != HoldCode.DESTINATION_REJECTED or reason.value:
+        return reason
+    param = "connection" if reason.fix.action is FixAction.SET_SETTING else "destination"
+    return Reason(reason.code, destination, reason.message, reason.fix.with_params(**{param: destination}))
+
+
 # --- skips -------------------------------------------------------------------------------------
 
 

@@ -17,7 +17,8 @@ list`` and ``/healthz``, an alert is sent, and the next run tries again.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,7 +27,7 @@ import httpx
 from sqlalchemy import insert, select, update
 
 from orderbridge.connectors import registry
-from orderbridge.connectors.base import Declaration, Role
+from orderbridge.connectors.base import Declaration, Role, RotatingCredentials
 from orderbridge.errors import InvalidInput, OrderBridgeError
 from orderbridge.fixes import Fix
 from orderbridge.services.audit_trail import record_action
@@ -215,6 +216,9 @@ class ConnectionCheck:
     message: str = ""
     hint: str = ""
     fix: Fix | None = None
+    #: credentials the remote replaced during the test (a rotated refresh token): what is stored
+    #: must be these, not the ones given, which the remote no longer takes
+    rotated: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def failed(cls, exc: OrderBridgeError) -> ConnectionCheck:
@@ -317,8 +321,11 @@ def _check_remote(
     if http is None:
         http = httpx.Client(timeout=scope.settings.http_timeout_s)
     connector = registry.build(kind, base_url, credentials, settings, http=http, sleep=scope.hub.sleep)
+    rotated: dict[str, str] = {}
+    if isinstance(connector, RotatingCredentials):
+        connector.on_credentials_rotated(rotated.update)
     try:
-        return ConnectionCheck(True, connector.check())
+        return ConnectionCheck(True, connector.check(), rotated=rotated)
     except OrderBridgeError as exc:
         return ConnectionCheck.failed(exc)
     finally:
@@ -351,7 +358,7 @@ def create_connection(
         name,
         kind,
         _check_base_url(base_url),
-        _known_credentials(registry.declaration(kind), credentials),
+        {**_known_credentials(registry.declaration(kind), credentials), **check.rotated},
         settings,
     )
     record_action(
@@ -392,7 +399,7 @@ def set_credentials(scope: Scope, connection_id: int, credentials: dict[str, str
     check = _check_remote(scope, row.kind, row.base_url, merged, row.settings)
     if not check.ok:
         raise ConnectionTestFailed(check)
-    update_connection(scope, row.id, credentials=given)
+    update_connection(scope, row.id, credentials={**given, **check.rotated})
     record_action(
         by,
         "connection.credentials",

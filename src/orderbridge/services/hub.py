@@ -22,12 +22,20 @@ import httpx
 import structlog
 
 from orderbridge.connectors import registry
-from orderbridge.connectors.base import Capability, ChannelConnector, Declaration, DestinationConnector, Role
+from orderbridge.connectors.base import (
+    Capability,
+    ChannelConnector,
+    Declaration,
+    DestinationConnector,
+    Role,
+    RotatingCredentials,
+)
 from orderbridge.crypto import SecretBox
 from orderbridge.observe import Observer
 from orderbridge.services.present import Presentation, Unpresented
 from orderbridge.settings import Settings
 from orderbridge.storage.db import Database
+from orderbridge.storage.repos import connections as connection_repo
 
 log = structlog.get_logger("orderbridge")
 
@@ -130,7 +138,33 @@ class Hub:
         # the registry passes on only the settings the kind declared for its connector
         connector = registry.build(row.kind, row.base_url, credentials, row.settings, http=http, sleep=self.sleep)
         self._clients[row.id] = ((row.base_url, row.credentials_token, repr(row.settings)), connector)
+        if isinstance(connector, RotatingCredentials):
+            connector.on_credentials_rotated(lambda rotated: self._rotated(row, connector, rotated))
         return connector
+
+    def _rotated(self, row: ConnectionRow, connector: Any, rotated: Mapping[str, str]) -> None:
+        """Store credentials the remote just replaced (decision 172) and keep this connector as the
+        connection's: the row's new token is what the next ``_build`` compares with."""
+        token = self.store_rotated_credentials(row.id, rotated)
+        with self._clients_lock:
+            cached = self._clients.get(row.id)
+            if cached is not None and cached[1] is connector:
+                self._clients[row.id] = ((row.base_url, token, repr(row.settings)), connector)
+
+    def store_rotated_credentials(self, connection_id: int, rotated: Mapping[str, str]) -> str:
+        """Store credentials a connector's remote just replaced (QuickBooks' rotated refresh token,
+        ``connectors.base.RotatingCredentials``) over the connection's others, encrypted, in a
+        transaction of its own and at once — the old one may already be dead. Returns the new
+        sealed token (what the connector cache is keyed by)."""
+
+        def seal(current: str) -> str:
+            opened = self.box.open(current, what=f"credentials of connection {connection_id}")
+            return self.box.seal({**opened, **rotated})
+
+        with self.db.transaction() as conn:
+            token = connection_repo.rotate_credentials(conn, connection_id, seal)
+        log.info("connection.credentials_rotated", connection_id=connection_id, credentials=sorted(rotated))
+        return token
 
     def channel(self, row: ConnectionRow) -> ChannelConnector:
         connector: ChannelConnector = self._build(row)

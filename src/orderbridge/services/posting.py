@@ -292,8 +292,10 @@ def _record_results(
                     "post.rejected", tenant_id=scope.tenant_id, connection_id=row.id, order_id=oid, error=message
                 )
                 attempts.append((pid, "rejected", message, _sent(result)))
-                reason = result.hold or R.destination_rejected(
-                    row.name, result.error.message if result.error else message
+                reason = (
+                    R.addressed(result.hold, row.name)
+                    if result.hold is not None
+                    else R.destination_rejected(row.name, result.error.message if result.error else message)
                 )
                 holds.append(Outcome(oid, OrderState.READY, Decision(OrderState.HELD, (reason,))))
                 report.rejected += 1

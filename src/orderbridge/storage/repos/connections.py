@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 
 from orderbridge.storage.tables import connections, cursors, tenants
 
@@ -56,3 +57,14 @@ def with_tenant_slug(conn: Connection, connection_id: int) -> Any | None:
 def ids_named(conn: Connection, name: str) -> list[int]:
     """Every tenant's connections with this name (a legacy webhook address names one)."""
     return [int(i) for i in conn.execute(select(connections.c.id).where(connections.c.name == name)).scalars()]
+
+
+def rotate_credentials(conn: Connection, connection_id: int, seal: Callable[[str], str]) -> str:
+    """Replace the connection's sealed credentials by ``seal(current)`` under a row lock (a
+    remote rotated one of them, issue #15); returns the new sealed token."""
+    current = conn.execute(
+        select(connections.c.credentials).where(connections.c.id == connection_id).with_for_update()
+    ).scalar_one()
+    sealed = seal(current)
+    conn.execute(update(connections).where(connections.c.id == connection_id).values(credentials=sealed))
+    return sealed
