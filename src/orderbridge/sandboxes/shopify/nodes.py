@@ -491,7 +491,8 @@ def order_transactions(node: dict[str, Any]) -> list[dict[str, Any]]:
 
     def build() -> list[dict[str, Any]]:
         o = ctx.order()
-        oid = o["id"]
+        # a hostile store's order may have no id (or not a number): its transactions still get ids
+        oid = o["id"] if isinstance(o["id"], int) and not isinstance(o["id"], bool) else 0
         total = _d(o.get("total_price"))
         out: list[dict[str, Any]] = []
         parent: dict[str, Any] | None = None
