@@ -55,6 +55,8 @@ WRITERS = {
     # 0016: CSV imports kept between preview and confirmation
     "import_uploads": "imports",
     "import_chunks": "imports",
+    # 0018: order updates (issue #15)
+    "order_updates": "order_updates",
 }
 _TABLES_MODULE = "orderbridge.storage.tables"
 _WRITE_WORDS = ("insert", "update", "delete", "upsert")
