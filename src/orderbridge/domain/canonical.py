@@ -106,6 +106,8 @@ def order_to_json(o: Order) -> dict[str, Any]:
     }
     if o.unknown_values:  # only when present: the canonical form (and hash) of every other order is unchanged
         out["unknown_values"] = [list(p) for p in o.unknown_values]
+    if o.refunded is not None:  # likewise: only when the channel said how much was refunded
+        out["refunded"] = str(o.refunded.amount)
     return out
 
 
@@ -192,6 +194,7 @@ def order_from_json(d: dict[str, Any], raw: dict[str, Any] | None = None) -> Ord
         note=get("note", ""),
         custom_fields=_pairs(get("custom_fields")),
         unknown_values=_pairs(get("unknown_values")),
+        refunded=_opt_money(get("refunded"), cur),
         raw=raw or {},
     )
 

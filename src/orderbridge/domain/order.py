@@ -151,6 +151,9 @@ class Order(msgspec.Struct, frozen=True, gc=False):
     #: ``(field, channel value)`` of each status the mapper had no member for (the status is then
     #: ``UNKNOWN``): the value is kept so the hold can name it (see domain/validation.py)
     unknown_values: tuple[tuple[str, str], ...] = ()
+    #: how much of the order the channel has refunded, when it says (``None``: not known or nothing);
+    #: in the canonical form only when set, so every order read before refunds were kept hashes as before
+    refunded: Money | None = None
     #: the payload the order was read from, for display and audit (not part of the content hash):
     #: a JSON object, or its text as received
     raw: Mapping[str, Any] | RawJson = msgspec.field(default_factory=dict)
