@@ -18,9 +18,11 @@ from orderbridge.domain.states import (
 )
 
 
-def test_a_posted_order_goes_back_only_to_ready_and_never_to_the_pipeline_s_other_decisions() -> None:
+def test_a_posted_order_goes_back_only_to_ready_or_held_for_an_update_never_skipped() -> None:
     check_transition(OrderState.POSTED, OrderState.READY)  # a user's reset (guarded by the writer)
-    for target in (OrderState.HELD, OrderState.SKIPPED, OrderState.RECEIVED):
+    check_transition(OrderState.POSTED, OrderState.HELD)  # an order update awaiting review (issue #15)
+    check_transition(OrderState.HELD, OrderState.POSTED)  # that update ignored: the destinations keep theirs
+    for target in (OrderState.SKIPPED, OrderState.RECEIVED):
         with pytest.raises(InvalidTransition, match=f"posted to {target}"):
             check_transition(OrderState.POSTED, target)
 

@@ -37,3 +37,8 @@ class EventKind(StrEnum):
     #: issue #14: a manual order was submitted — placed by a user or imported from a file row; the
     #: data names the source (``via``, ``by``, ``file``, ``row``) and the message says it in words
     SUBMITTED = "submitted"
+    #: issue #15: an order update was decided (by policy or by a person: applied, held for review,
+    #: ignored, cancelled); the data names the update, its classes and the policy
+    ORDER_UPDATE = "order_update"
+    #: issue #15: a destination's document was amended (updated, voided, re-posted, adjusted)
+    AMENDED = "amended"

@@ -47,6 +47,8 @@ class HoldCode(StrEnum):
     UNKNOWN_STATUS = "unknown_status"
     # poison-pill isolation (issue #10 item 2)
     STORAGE_REFUSED = "storage_refused"
+    # order updates (issue #15): a later version of an order a destination holds, awaiting a person
+    UPDATE_NEEDS_REVIEW = "update_needs_review"
 
 
 class SkipCode(StrEnum):
@@ -533,5 +535,26 @@ def duplicate_line_id(line_id: str, count: int) -> Reason:
             "Correct the order in the channel so that each line has its own id; the raw payload is kept on the "
             "order page.",
             "lines.external_id",
+        ),
+    )
+
+
+# --- order updates (issue #15) ---------------------------------------------------------------------
+
+
+def update_needs_review(update_id: int, classes: str, accepting: str) -> Reason:
+    """A later version of a posted order waits for a person: ``classes`` names what changed (in a
+    merchant's words), ``accepting`` what accepting does at each destination (the plan's sentences)."""
+    return Reason(
+        HoldCode.UPDATE_NEEDS_REVIEW,
+        # grouped by what changed ("lines, totals"): one root cause on the dashboard, whatever the order
+        limits.shorten(limits.storable(classes), 120),
+        limits.storable(f"the order changed after it was posted ({classes}): the update waits for review"),
+        _storable_fix(
+            Fix.of(
+                FixAction.REVIEW_UPDATE,
+                limits.storable(f"Accept, ignore or cancel the update. Accepting will: {accepting}"),
+                update=update_id,
+            )
         ),
     )

@@ -113,3 +113,14 @@ def of_order(conn: Connection, order_id: int) -> list[Any]:
             select(order_updates).where(order_updates.c.order_id == order_id).order_by(order_updates.c.id)
         ).all()
     )
+
+
+def reopen(conn: Connection, update_id: int, now: datetime, *, by: str) -> bool:
+    """An ignored update taken up again by a person's reset: ``ignored → applying`` (the one move
+    back from a final status — the reset is the person's later decision, recorded on the trail)."""
+    done = conn.execute(
+        update(order_updates)
+        .where(order_updates.c.id == update_id, order_updates.c.status == IGNORED)
+        .values(status=APPLYING, decided_at=now, decided_by=by)
+    )
+    return bool(done.rowcount)
