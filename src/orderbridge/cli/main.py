@@ -25,6 +25,7 @@ from orderbridge.cli import (
     setup,
     tenants,
     tokens,
+    updates,
     users,
     webhooks,
 )
@@ -48,6 +49,7 @@ app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(tenants.app, name="tenants")
 app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(updates.app, name="updates")
 
 for command in (
     setup.keygen,

@@ -28,7 +28,7 @@ from orderbridge.web.templating import templates_of
 router = APIRouter(include_in_schema=False)
 
 #: the step kinds and decisions as a person reads them
-STEP_KINDS = {
+STEP_KINDS: dict[str, str] = {
     "update_in_place": N_("Update in place"),
     "void_and_repost": N_("Void and post again"),
     "adjust": N_("Post an adjustment"),
@@ -36,7 +36,7 @@ STEP_KINDS = {
     "nothing_to_do": N_("Nothing to do"),
     "cannot": N_("Cannot: a person must"),
 }
-POLICIES = {"apply": N_("apply"), "review": N_("review"), "ignore": N_("ignore")}
+POLICIES: dict[str, str] = {"apply": N_("apply"), "review": N_("review"), "ignore": N_("ignore")}
 
 
 def _page(request: Request, actor: Actor, notice: str | None = None, *, problem: bool = False) -> Response:
@@ -45,8 +45,8 @@ def _page(request: Request, actor: Actor, notice: str | None = None, *, problem:
         "can_decide": actor.principal.role.allows(Role.OPERATOR),
         "notice": notice,
         "problem": problem,
-        "step_kind": lambda k: i18n.gettext(STEP_KINDS.get(k, k)),
-        "policy_label": lambda p: i18n.gettext(POLICIES.get(p, p)),
+        "step_kind": lambda k: i18n.gettext(STEP_KINDS.get(k) or k),
+        "policy_label": lambda p: i18n.gettext(POLICIES.get(p) or p),
     }
     return templates_of(request).render(request, "updates.html", values, partial="updates/_list.html")
 
