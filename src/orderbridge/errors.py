@@ -126,6 +126,17 @@ class Conflict(InvalidInput):
     code = "conflict"
 
 
+class NoSuchVersion(InvalidInput):
+    """A version of an order that the ledger does not have (issue #15: versions and their diffs):
+    names the version asked for and the ones there are; ``field`` the parameter that asked."""
+
+    code = "no_such_version"
+
+    def __init__(self, message: str, *, hint: str = "", field: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.field = field
+
+
 class Forbidden(InvalidInput):
     """A portal user's or an API token's role does not allow the action (not a remote permission:
     that is :class:`PermissionDenied`, which a person fixes in the remote system)."""

@@ -61,6 +61,13 @@ def world(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> It
         )
         order_imports.preview_upload(scope, token)
         w.wait_for("a hold alert and a fulfilment push", lambda: _has(w, "alert_id") and _has(w, "push_id"))
+        # the store corrects the hostile address to another hostile one: the order page's Versions
+        # section shows the diff between the two, every value of it outside text (issue #15)
+        address = hostile.hostile_order(HELD_SKU)["shipping_address"]
+        w.shop.update_order(
+            int(w.held_ids[-1]), shipping_address={**address, "city": hostile.IMG, "address1": hostile.SVG}
+        )
+        w.wait_for("the hostile order's second version", lambda: w.version(w.held_ids[-1]) >= 2)
         yield w
 
 
@@ -150,3 +157,15 @@ def test_the_probe_finds_each_payload_when_it_is_markup(page: Any) -> None:
     assert probe["images"] and probe["svgs"] and probe["scripts"] and probe["flag"] is True
     assert any("onerror" in h for h in probe["handlers"]) and any("onload" in h for h in probe["handlers"])
     assert any("ob-xss" in d for d in page.watched.dialogs)  # the img's onerror ran
+
+
+def test_the_diff_between_two_hostile_addresses_is_shown_as_text(world: World, page: Any, shot: Any) -> None:
+    """The hostile order's address was changed in the store: its Versions section shows the change
+    from one payload to the other, as text."""
+    sign_in(page, world, "admin")
+    page.goto(f"{world.url}/orders/{values(world)['order_id']}?from=1&to=2#versions")
+    shot(page, "order-versions")
+    section = page.locator("#versions").inner_text()
+    assert "shipping_address.city" in section and "shipping_address.address1" in section
+    assert hostile.SVG in section and hostile.IMG in section and hostile.SCRIPT in section  # before and after, as text
+    assert page.evaluate(hostile.DOM_PROBE) == {"scripts": [], "images": [], "svgs": [], "handlers": [], "flag": False}

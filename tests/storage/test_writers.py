@@ -55,6 +55,8 @@ WRITERS = {
     # 0016: CSV imports kept between preview and confirmation
     "import_uploads": "imports",
     "import_chunks": "imports",
+    # 0017: every version of an order's content (issue #15), appended by the orders writer through it
+    "order_versions": "order_versions",
     # 0018: order updates (issue #15)
     "order_updates": "order_updates",
 }

@@ -40,6 +40,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -184,6 +185,26 @@ order_skus = Table(
     Column("sku", Text, primary_key=True),
     Column("order_id", Id, primary_key=True),
     sqlite_with_rowid=False,
+)
+
+#: 0017: every version of every order's content, as it was written (issue #15; decision 150): one row
+#: per (order, version), appended by the orders writer in the transaction that writes the version
+#: (storage/repos/orders.py through storage/repos/order_versions.py), never updated. ``canonical``
+#: null: an unreadable version (its raw payload is the order's); ``updated_at`` the channel's time
+#: of the version, ``recorded_at`` the hub's. No foreign keys, as ``order_skus``: its one writer
+#: writes a row with its order, and checking each would cost ingest a look-up per order.
+order_versions = Table(
+    "order_versions",
+    metadata,
+    Column("tenant_id", Id, nullable=False),
+    Column("order_id", Id, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("canonical", JSON),
+    Column("content_hash", String(64), nullable=False),
+    Column("updated_at", UTCDateTime()),
+    Column("recorded_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("order_id", "version"),
+    sqlite_with_rowid=False,  # the key is the table: one b-tree written per version, not two
 )
 
 #: 0014: how many orders are in each state, by the hour they were received in (null: earlier) —

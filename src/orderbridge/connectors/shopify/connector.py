@@ -171,6 +171,7 @@ ORDER_FIELDS = """
   totalPriceSet { shopMoney { amount currencyCode } }
   totalTaxSet { shopMoney { amount currencyCode } }
   totalDiscountsSet { shopMoney { amount currencyCode } }
+  totalRefundedSet { shopMoney { amount currencyCode } }
   tags note discountCodes
   customAttributes { key value }
   shippingAddress { name company address1 address2 city zip provinceCode countryCodeV2 phone }

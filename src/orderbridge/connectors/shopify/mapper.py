@@ -281,6 +281,7 @@ class OrderNode(msgspec.Struct, gc=False):
     totalPriceSet: _Bag | None = None
     totalTaxSet: _Bag | None = None
     totalDiscountsSet: _Bag | None = None
+    totalRefundedSet: _Bag | None = None
     tags: list[str] | None = None
     note: str | None = None
     discountCodes: list[str | None] | None = None
@@ -532,6 +533,7 @@ def _graphql(n: OrderNode, items: list[ChildNode], shipping_nodes: list[ChildNod
         note=n.note or "",
         custom_fields=_pairs(n.customAttributes),
         unknown_values=_unknown_values(payment, fin, fulfilment, shipped.lower()),
+        refunded=_refunded(_amount(n.totalRefundedSet, currency, "totalRefundedSet")),
         raw=raw,
     )
 
@@ -655,5 +657,25 @@ def _rest(o: Mapping[str, Any]) -> Order:
         note=_text(o.get("note")),
         custom_fields=tuple((_text(a["name"]), _text(a.get("value"))) for a in o.get("note_attributes") or []),
         unknown_values=_unknown_values(payment, _text(fin), fulfilment, _text(shipped)),
+        refunded=_refunded(_rest_refunded(o.get("refunds"), currency)),
         raw=o,
     )
+
+
+def _refunded(amount: Money) -> Money | None:
+    """The order's refunded amount, ``None`` when nothing was refunded: an order never refunded has
+    the canonical form (and content hash) it had before refunds were read (decision 153)."""
+    return amount if amount.amount else None
+
+
+def _rest_refunded(refunds: Any, currency: str) -> Money:
+    """REST's refunded amount: the successful ``refund`` transactions of the order's refunds — what
+    GraphQL's ``totalRefundedSet`` sums (a webhook and a poll of one version must map alike)."""
+    total = Money(_ZERO, currency)
+    for refund in refunds if isinstance(refunds, list) else ():
+        if not isinstance(refund, dict):
+            continue
+        for tx in refund.get("transactions") or ():
+            if isinstance(tx, dict) and tx.get("kind") == "refund" and tx.get("status") == "success":
+                total = total + _money(tx.get("amount"), currency, "refund amount")
+    return total

@@ -60,6 +60,7 @@ from sqlalchemy import (
 from orderbridge.domain.states import ORDER, InvalidTransition, OrderState
 from orderbridge.storage.db import dialect_insert, insert_rows
 from orderbridge.storage.repos import events as event_log
+from orderbridge.storage.repos import order_versions as version_log
 from orderbridge.storage.tables import order_skus, order_tallies, orders, postings
 
 #: the content columns of an order, in the order ingest computes them
@@ -92,6 +93,10 @@ _EXTERNAL_AT = ORDER_COLUMNS.index("external_id")
 _RECEIVED_AT = ORDER_COLUMNS.index("received_at")
 _CANONICAL_AT = ORDER_COLUMNS.index("canonical")
 _CREATED_AT = ORDER_COLUMNS.index("channel_created_at")
+_VERSION_AT = ORDER_COLUMNS.index("version")
+_HASH_AT = ORDER_COLUMNS.index("content_hash")
+_CHANNEL_UPDATED_AT = ORDER_COLUMNS.index("channel_updated_at")
+_WRITTEN_AT = ORDER_COLUMNS.index("updated_at")
 #: what insert_new writes: the columns given, and the one derived from them here
 _INSERTED = (*ORDER_COLUMNS, "placed_at")
 _INITIAL = frozenset(s.value for s in ORDER.initial)
@@ -204,13 +209,19 @@ def insert_new(
             by_key.setdefault((row[_CONNECTION_AT], row[_EXTERNAL_AT]), i)
         tally = _Tally(now)
         found = []
+        versions = []
         for oid, ext, connection_id in inserted:
             i = by_key[(connection_id, ext)]
             row = rows[i]
             tally.add(row[_TENANT_AT], row[_STATE_AT], row[_RECEIVED_AT], 1)
             found.append((int(oid), row[_TENANT_AT], skus[i] if skus is not None else skus_of(row[_CANONICAL_AT])))
+            versions.append(
+                (row[_TENANT_AT], oid, row[_VERSION_AT], row[_CANONICAL_AT], row[_HASH_AT],
+                 row[_CHANNEL_UPDATED_AT], row[_WRITTEN_AT])
+            )  # fmt: skip
         tally.write(conn)
         _add_skus(conn, found)
+        version_log.record(conn, versions)
     return [(oid, ext) for oid, ext, _c in inserted]
 
 
@@ -232,7 +243,22 @@ def insert_one(conn: Connection, values: Mapping[str, Any], *, now: datetime | N
     tally.add(values["tenant_id"], values["state"], values["received_at"], 1)
     tally.write(conn)
     _add_skus(conn, [(int(oid), values["tenant_id"], skus or ())])
+    version_log.record(conn, [_version_row(values["tenant_id"], int(oid), columns)])
     return int(oid)
+
+
+def _version_row(tenant_id: int, order_id: int, columns: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The ``order_versions`` row of a version written with ``columns`` (the orders' column values)."""
+    canonical = columns.get("canonical")
+    return (
+        tenant_id,
+        order_id,
+        columns["version"],
+        canonical if canonical is None or isinstance(canonical, Mapping | str) else None,  # null(): none
+        columns["content_hash"],
+        columns.get("channel_updated_at"),
+        columns["updated_at"],
+    )
 
 
 def write_version(conn: Connection, order_id: int, replaces: int, columns: Mapping[str, Any]) -> bool:
@@ -240,7 +266,8 @@ def write_version(conn: Connection, order_id: int, replaces: int, columns: Mappi
     :func:`insert_new` takes them, else read from the new canonical JSON) over version
     ``replaces``; False when another writer replaced it first (the caller compares against what it
     wrote). The SKUs searched become the new content's: ``order_skus`` is keyed by SKU, so the
-    old version's rows are found from the old content (:func:`skus_of`, as they were written)."""
+    old version's rows are found from the old content (:func:`skus_of`, as they were written). A
+    version whose content is written is appended to ``order_versions`` too (every version stays)."""
     if "state" in columns:
         raise ValueError("an order's state is written by transition(), not with its content")
     values, skus = _derived(columns)
@@ -270,7 +297,14 @@ def write_version(conn: Connection, order_id: int, replaces: int, columns: Mappi
                 )
             )
         _add_skus(conn, [(order_id, int(before.tenant_id), skus)])
+    if "version" in values and "content_hash" in values:
+        tenant_id = before.tenant_id if before is not None else _tenant_of(conn, order_id)
+        version_log.record(conn, [_version_row(int(tenant_id), order_id, values)])
     return True
+
+
+def _tenant_of(conn: Connection, order_id: int) -> int:
+    return int(conn.execute(select(orders.c.tenant_id).where(orders.c.id == order_id)).scalar_one())
 
 
 def note_channel_update(conn: Connection, order_id: int, at: datetime) -> None:

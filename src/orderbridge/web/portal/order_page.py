@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -35,6 +35,7 @@ from orderbridge.services.queries import find_order_id
 from orderbridge.web import labels
 from orderbridge.web.deps import Admin, Operator, Viewer
 from orderbridge.web.i18n import N_, gettext
+from orderbridge.web.portal.order_versions import versions_context
 from orderbridge.web.templating import templates_of
 
 router = APIRouter(include_in_schema=False)
@@ -142,9 +143,17 @@ async def order_by_ref(order_ref: Annotated[str, Path(max_length=300)], actor: V
 
 
 @router.get("/orders/{order_id}")
-async def order_page(request: Request, order_id: OrderId, actor: Viewer) -> Response:
+async def order_page(
+    request: Request,
+    order_id: OrderId,
+    actor: Viewer,
+    from_version: Annotated[int | None, Query(alias="from", ge=1, le=2**31 - 1)] = None,  # the Versions section's
+    to_version: Annotated[int | None, Query(alias="to", ge=1, le=2**31 - 1)] = None,
+) -> Response:
     story = await run_in_threadpool(order_story.order_story, actor.scope, order_id)
-    return templates_of(request).render(request, "order_page.html", _context(story), partial="order_page/_order.html")
+    versions = await run_in_threadpool(versions_context, actor.scope, order_id, from_version, to_version)
+    context = {**_context(story), **versions}
+    return templates_of(request).render(request, "order_page.html", context, partial="order_page/_order.html")
 
 
 async def _act(request: Request, actor: Any, order_id: int, action: Any, *args: Any) -> Response:
