@@ -71,8 +71,10 @@ def _event(ids: dict[str, int], oid: int, kind: EventKind = EventKind.READY) -> 
 
 def test_a_move_read_from_a_stale_state_is_judged_from_the_state_the_order_is_in(hub: Hub, ids: dict[str, int]) -> None:
     oid = _order(hub, ids, OrderState.POSTED)  # posted meanwhile, by another transaction
-    with pytest.raises(InvalidTransition, match="from posted to held"), hub.db.transaction() as conn:
-        order_repo.transition(conn, [order_repo.Move(oid, OrderState.READY, OrderState.HELD, (_event(ids, oid),))], NOW)
+    with pytest.raises(InvalidTransition, match="from posted to skipped"), hub.db.transaction() as conn:
+        order_repo.transition(
+            conn, [order_repo.Move(oid, OrderState.READY, OrderState.SKIPPED, (_event(ids, oid),))], NOW
+        )
     assert _state(hub, oid) == "posted" and _kinds(hub, oid) == []  # nothing half-written
 
 
@@ -97,8 +99,8 @@ def test_a_conditional_move_leaves_an_order_in_another_state_without_an_event(hu
 
 def test_a_move_the_machine_forbids_is_refused_before_anything_is_written(hub: Hub, ids: dict[str, int]) -> None:
     oid = _order(hub, ids, OrderState.POSTED)
-    with pytest.raises(InvalidTransition, match="from posted to held"), hub.db.transaction() as conn:
-        order_repo.transition(conn, [order_repo.Move(oid, OrderState.POSTED, OrderState.HELD)], NOW)
+    with pytest.raises(InvalidTransition, match="from posted to skipped"), hub.db.transaction() as conn:
+        order_repo.transition(conn, [order_repo.Move(oid, OrderState.POSTED, OrderState.SKIPPED)], NOW)
     with pytest.raises(InvalidTransition, match="cannot be created posted"), hub.db.transaction() as conn:
         order_repo.insert_new(
             conn,

@@ -108,6 +108,9 @@ def test_bulk_decisions_are_each_recorded_and_another_tenant_sees_none(world: Wo
 def test_the_screen_lists_updates_and_a_form_accepts_one_without_javascript(world: World) -> None:
     _changed_lines(world, 2)
     browser = world.portal.signed_in("operator")
+    holds = browser.get("/holds").text  # the exceptions screen groups them by cause, with the fix
+    assert "An order update awaits review" in holds and 'href="/updates"' in holds
+    assert "Review the order update" in holds
     page = browser.get("/updates")
     assert page.status_code == 200
     assert page.text.count('data-update="') == 2 and "wh: update order" in page.text
