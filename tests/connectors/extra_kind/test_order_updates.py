@@ -207,3 +207,26 @@ def test_a_tenant_policy_applies_line_changes_without_review(world: World) -> No
     assert len(world.books.live(world.key(placed["id"]))) == 1
     assert world.books.creates[world.key(placed["id"])] == 2
     assert post_ready(tenant(world.hub), cid(world.hub, "books")).amended == 0  # nothing left to do
+
+
+def test_a_partial_refund_is_posted_as_a_refund_document_against_the_invoice_by_default(world: World) -> None:
+    placed = world.shop.add_order()
+    world.cycle()
+    key = world.key(placed["id"])
+    invoice = world.books.invoices[key]["id"]
+    world.shop.update_order(placed["id"], refunded="9.50")
+    world.cycle()
+
+    assert order_updates.pending_reviews(tenant(world.hub)) == []  # TinyBooks posts refunds: applied
+    [refund] = world.books.refunds.values()
+    assert (refund["invoice"], refund["amount"], refund["currency"]) == (invoice, "9.50", "EUR")
+    assert [d["id"] for d in world.books.live(key)] == [invoice]  # the invoice stays as it was
+    assert world.order(placed["id"])["state"] == "posted"
+    assert [(v, a, s) for v, a, s, _ in world.postings(placed["id"])] == [
+        (1, "post", "posted"),
+        (2, "adjust", "posted"),
+    ]
+    # a second refund adds only what is new
+    world.shop.update_order(placed["id"], refunded="12.00")
+    world.cycle()
+    assert sorted(r["amount"] for r in world.books.refunds.values()) == ["2.50", "9.50"]

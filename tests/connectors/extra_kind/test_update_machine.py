@@ -1,6 +1,6 @@
 """A stateful property test of order updates (issue #15's acceptance) against TinyBooks' own books.
 
-Hypothesis generates sequences of channel edits (lines, address, cancellation), syncs, refreshes,
+Hypothesis generates sequences of channel edits (lines, address, refunds, cancellation), syncs, refreshes,
 resets, accepts, ignores, cancels, retries and "crashes" — answers lost after the books did the
 work (a truncated response on every retry: the run fails with the outcome unknown) and outages
 before it (503s) — over a handful of orders. After every step the books never hold two live
@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import suppress
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -106,6 +107,11 @@ def test_no_sequence_of_edits_decisions_and_crashes_leaves_the_books_other_than_
             ship_to = {**shop.orders[self.mine[i]]["ship_to"], "city": city}
             shop.update_order(self.mine[i], ship_to=ship_to)
 
+        @rule(i=st.integers(0, 1), more=st.integers(1, 300))
+        def refund_in_channel(self, i: int, more: int) -> None:
+            before = Decimal(str(shop.orders[self.mine[i]].get("refunded") or "0"))
+            shop.update_order(self.mine[i], refunded=str(before + Decimal(more) / 100))
+
         @rule(i=st.integers(0, 1))
         def cancel_in_channel(self, i: int) -> None:
             shop.update_order(self.mine[i], state="cancelled")
@@ -134,7 +140,11 @@ def test_no_sequence_of_edits_decisions_and_crashes_leaves_the_books_other_than_
         @invariant()
         def never_two_live_invoices(self) -> None:
             for ext in self.mine:
-                assert len(books.live(self.key(ext))) <= 1, books.invoices.get(self.key(ext))
+                key = self.key(ext)
+                assert len(books.live(key)) <= 1, books.invoices.get(key)
+                # never more refunded in the books than in the shop
+                refunded = sum((Decimal(r["amount"]) for r in books.refunds.values() if r["key"] == key), Decimal(0))
+                assert refunded <= Decimal(str(shop.orders[ext].get("refunded") or "0"))
 
         def teardown(self) -> None:
             books.clear_faults()
