@@ -83,6 +83,7 @@ from orderbridge.domain.update_policy import (
     parse_policy,
 )
 from orderbridge.errors import Forbidden, InvalidInput, NotFound, OutcomeUnknown
+from orderbridge.seams import crashpoint
 from orderbridge.services.audit_trail import record_action
 from orderbridge.services.hub import ConnectionRow
 from orderbridge.services.ledger import Outcome, add_events, apply_decisions, destination_policy, event_row
@@ -682,10 +683,12 @@ def _amend_one(
             continue
         if status is not PostingState.PENDING:
             return  # rejected (the order is held with the destination's words) or superseded
+        crashpoint("amend.after_reserve")
         outgoing = OutgoingOrder(key, held.order_key, resolved)
         result = _settled(connector, action, held, tried)
         if result is None:
             result = _send(connector, row, action, held, outgoing, step, update_id)
+        crashpoint("amend.after_send")
         if not _record(scope, row, int(o.id), pid, action, held, result, step):
             report.rejected += 1
             return
