@@ -82,7 +82,7 @@ from orderbridge.domain.update_policy import (
     parse_class,
     parse_policy,
 )
-from orderbridge.errors import Forbidden, InvalidInput, NotFound, OutcomeUnknown
+from orderbridge.errors import Conflict, Forbidden, InvalidInput, NotFound, OutcomeUnknown
 from orderbridge.seams import crashpoint
 from orderbridge.services.audit_trail import record_action
 from orderbridge.services.hub import ConnectionRow
@@ -572,6 +572,23 @@ def accept_current(conn: Connection, scope: Scope, order: Any, by: str) -> int |
     held = held_documents(conn, int(order.id))
     if not any(h.version < version for h in held.values()):
         return None
+    found_id = _take_up(conn, scope, order, held, by, now)
+    u = update_repo.get(conn, scope.tenant_id, found_id) if found_id is not None else None
+    blocked = plan_of(conn, scope.tenant_id, u).blocked if u is not None else ()
+    if blocked:
+        # a reset never claims a change made by hand: a person accepts that on the updates screen
+        raise Conflict(
+            "; ".join(s.reason for s in blocked),
+            hint="Change it there by hand, then accept the order's update on the Order updates screen.",
+            code="update_cannot_be_sent",
+        )
+    return found_id
+
+
+def _take_up(
+    conn: Connection, scope: Scope, order: Any, held: Mapping[int, HeldDocument], by: str, now: datetime
+) -> int | None:
+    version = int(order.version)
     for u in reversed(update_repo.of_order(conn, int(order.id))):
         if int(u.to_version) != version:
             continue
