@@ -573,6 +573,7 @@ def accept_current(conn: Connection, scope: Scope, order: Any, by: str) -> int |
     if not any(h.version < version for h in held.values()):
         return None
     found_id = _take_up(conn, scope, order, held, by, now)
+    reason_repo.release_code(conn, int(order.id), HoldCode.UPDATE_NEEDS_REVIEW.value, now)  # decided now
     u = update_repo.get(conn, scope.tenant_id, found_id) if found_id is not None else None
     blocked = plan_of(conn, scope.tenant_id, u).blocked if u is not None else ()
     if blocked:

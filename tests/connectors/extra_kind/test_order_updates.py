@@ -230,3 +230,24 @@ def test_a_partial_refund_is_posted_as_a_refund_document_against_the_invoice_by_
     world.shop.update_order(placed["id"], refunded="12.00")
     world.cycle()
     assert sorted(r["amount"] for r in world.books.refunds.values()) == ["2.50", "9.50"]
+
+
+def test_a_retry_cannot_send_a_version_nobody_reviewed_and_a_reset_accepts_it(world: World) -> None:
+    placed = world.shop.add_order()
+    world.cycle()
+    key = world.key(placed["id"])
+    world.shop.update_order(placed["id"], items=PLATES)
+    world.cycle()
+    oid = int(world.order(placed["id"])["id"])  # type: ignore[call-overload]
+
+    assert not retry_now(world.actor, oid).changed  # still held for review: nothing to retry
+    world.cycle()
+    assert world.order(placed["id"])["reasons"] == ["update_needs_review"]
+    assert world.books.creates[key] == 1 and len(world.books.live(key)) == 1
+
+    result = reset_to_pending(world.actor, oid)  # seed 002's reset: the update is accepted
+    assert result.changed and world.order(placed["id"])["reasons"] == []
+    world.cycle()
+    assert world.books.creates[key] == 2 and len(world.books.live(key)) == 1
+    assert world.order(placed["id"])["state"] == "posted"
+    assert order_updates.pending_reviews(tenant(world.hub)) == []
