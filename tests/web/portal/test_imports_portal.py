@@ -12,7 +12,9 @@ from sqlalchemy import select
 from orderbridge.storage.tables import orders
 from tests.web.portal.conftest import Portal, csrf_in
 
-FILE = "order_number;currency;sku;quantity;unit_price\nW-1;EUR;MUG;2;12,50\nW-2;EUR;<b>PLATE</b>;1;1\nW-3;EUR;MUG;<b>deux</b>;1\n"
+FILE = (
+    "order_number;currency;sku;quantity;unit_price\nW-1;EUR;MUG;2;12,50\nW-2;EUR;<b>PLATE</b>;1;1\nW-3;EUR;MUG;<b>deux</b>;1\n"
+)
 
 
 def test_an_operator_previews_confirms_and_downloads_the_report(portal: Portal) -> None:
