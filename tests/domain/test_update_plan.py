@@ -72,3 +72,13 @@ def test_a_cancellation_voids_the_accounting_document_and_marks_the_3pl_order_ca
 def test_plan_sentences_name_no_command_and_no_address() -> None:
     for step in plan(frozenset({C.LINES, C.NOTES}), [QBO, SS]).steps:
         assert "orderbridge " not in step.sentence and "http" not in step.sentence
+
+
+def test_a_step_a_destination_cannot_do_still_does_what_it_can_once_accepted() -> None:
+    p = plan(frozenset({C.LINES, C.PARTIALLY_REFUNDED}), [SS], refund=Money.parse("5.00", "EUR"))
+    [step] = p.steps
+    assert step.kind is StepKind.CANNOT and step.partial is not None
+    assert step.partial.actions == (Action.UPDATE,)
+    assert step.sentence.endswith("accepting still does the rest (update order 98765)")
+    [alone] = plan(frozenset({C.PARTIALLY_REFUNDED}), [SS], refund=Money.parse("5.00", "EUR")).steps
+    assert alone.kind is StepKind.CANNOT and alone.partial is None

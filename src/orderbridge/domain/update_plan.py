@@ -109,6 +109,9 @@ class Step:
     amends: HeldDocument | None = None
     #: for an adjustment: the amount it carries
     amount: Money | None = None
+    #: for ``cannot``: what the destination can still do with the other classes once a person
+    #: accepts (the lines of an order whose refund a 3PL cannot take), or None
+    partial: Step | None = None
 
     @property
     def blocked(self) -> bool:
@@ -182,7 +185,9 @@ def _step(classes: frozenset[ChangeClass], d: Destination, refund: Money | None)
         return Step(d.id, d.name, StepKind.NOTHING_TO_DO, (), f"{d.name}: nothing changes at {doc}")
     cannot = frozenset(c for c in classes if d.way(c) is Way.NOTHING)
     if cannot:
-        return _cannot(d, cannot, doc)
+        rest = _step(classes - cannot, d, refund) if classes - cannot else None
+        partial = rest if rest is not None and rest.actions and not rest.blocked else None
+        return _cannot(d, cannot, doc, partial)
     refunds = classes & REFUND_CLASSES
     adjust = any(d.way(c) is Way.ADJUST for c in refunds)
     others = frozenset(c for c in classes if not (c in refunds and d.way(c) is Way.ADJUST))
@@ -232,16 +237,18 @@ def _step(classes: frozenset[ChangeClass], d: Destination, refund: Money | None)
     )
 
 
-def _cannot(d: Destination, classes: frozenset[ChangeClass], doc: str) -> Step:
+def _cannot(d: Destination, classes: frozenset[ChangeClass], doc: str, partial: Step | None = None) -> Step:
     what = _label(classes)
+    rest = f"; accepting still does the rest ({partial.sentence.split(': ', 1)[-1]})" if partial else ""
     return Step(
         d.id,
         d.name,
         StepKind.CANNOT,
         (),
-        f"{d.name}: cannot change {doc} for {what} — held for a person",
+        f"{d.name}: cannot change {doc} for {what} — held for a person{rest}",
         reason=f"{d.name} cannot amend a posted {d.noun} for {what}: change it there by hand, then accept or ignore",
         amends=held_or_none(d),
+        partial=partial,
     )
 
 

@@ -663,8 +663,10 @@ def _amend_one(
         step = plan_of(conn, scope.tenant_id, u).step(row.id)
         policy = destination_policy(conn, row)
         waived = event_repo.released_holds(conn, [int(o.id)]).get(int(o.id), NONE_WAIVED)
-    if step is None or (not step.actions and step.kind is not StepKind.CANNOT):
-        return
+    if step is not None and step.kind is StepKind.CANNOT:
+        step = step.partial  # accepted by a person: what the destination can do is still done
+    if step is None or not step.actions:
+        return  # nothing to send (a step a person did by hand is recorded by _finish)
     held = step.amends
     assert held is not None
     order = order_from_json(o.canonical)
@@ -680,8 +682,6 @@ def _amend_one(
         report.held += 1
         return
     resolved = resolve(order, policy, waived)
-    if step.kind is StepKind.CANNOT:
-        return  # accepted by a person who changed it by hand: recorded by _finish
     for action in step.actions:
         key = f"{o.id}:{row.id}:v{u.to_version}:{action.value}"
         with scope.transaction() as conn:
@@ -821,7 +821,8 @@ def _finish(scope: Scope, update_id: int, report: AmendReport) -> None:
             return
         p = plan_of(conn, scope.tenant_id, u)
         now = scope.now()
-        for s in p.steps:
+        for step in p.steps:
+            s = step.partial if step.kind is StepKind.CANNOT and step.partial is not None else step
             if s.kind is StepKind.CANNOT:
                 # accepted by a person: the destination was changed by hand (the ledger says so)
                 key = f"{o.id}:{s.destination_id}:v{u.to_version}:update"

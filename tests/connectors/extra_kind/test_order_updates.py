@@ -14,6 +14,7 @@ from orderbridge.domain.update_policy import UpdatePolicy
 from orderbridge.errors import Conflict
 from orderbridge.runtime.worker import run_cycle
 from orderbridge.sandboxes.base import Fault, run_in_thread
+from orderbridge.sandboxes.shipstation.app import create_sandbox as shipstation_sandbox
 from orderbridge.services import order_updates
 from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub
@@ -251,3 +252,33 @@ def test_a_retry_cannot_send_a_version_nobody_reviewed_and_a_reset_accepts_it(wo
     assert world.books.creates[key] == 2 and len(world.books.live(key)) == 1
     assert world.order(placed["id"])["state"] == "posted"
     assert order_updates.pending_reviews(tenant(world.hub)) == []
+
+
+def test_a_3pl_that_cannot_take_a_refund_still_gets_the_new_lines_once_a_person_accepts(world: World) -> None:
+    ss, ss_app = shipstation_sandbox(limits=False)
+    with run_in_thread(ss_app) as w:
+        wh = add_connection(
+            tenant(world.hub), "wh", "shipstation", w.base_url, {"api_key": "ss_key", "api_secret": "ss_secret"}
+        ).id
+        for sku in ("MUG-1", "PLATE-2"):
+            set_mapping(tenant(world.hub), "sku", sku, sku, wh)
+        set_mapping(tenant(world.hub), "shipping", "*", "ups:ups_ground", wh)
+        placed = world.shop.add_order()
+        world.cycle()
+        world.shop.update_order(placed["id"], items=PLATES, refunded="4.00")
+        world.cycle()
+        [update] = order_updates.pending_reviews(tenant(world.hub))
+        sentences = {s["destination"]: s["sentence"] for s in update.steps}
+        assert "cannot change order" in sentences["wh"] and "accepting still does the rest" in sentences["wh"]
+        assert sentences["books"].startswith("books: void invoice") and "refund of 4.00 EUR" in sentences["books"]
+
+        order_updates.decide(world.actor, [update.id], "accept")
+        world.cycle()
+
+        key = world.key(placed["id"])
+        [live] = world.books.live(key)
+        assert [r["invoice"] for r in world.books.refunds.values()] == [live["id"]]
+        [ss_key] = [k for k in ss.orders_by_key() if k.endswith(f"-{placed['id']}")]
+        assert [i["sku"] for i in ss.order_by_key(ss_key)["items"]] == ["MUG-1", "PLATE-2"]  # type: ignore[index]
+        assert ss.create_count(ss_key) == 1 and ss.update_count(ss_key) == 1
+        assert world.order(placed["id"])["state"] == "posted"
