@@ -7,7 +7,9 @@ before it (503s) — over a handful of orders. After every step the books never 
 invoices for one order; at the end, with the faults gone and every pending update accepted, each
 order has exactly the documents the posting ledger says: one live invoice carrying the version the
 ledger says the books hold (none for a cancelled order), every invoice the books ever created
-known to the ledger as a first post or a re-post.
+known to the ledger as a first post or a re-post; and the ShipStation sandbox, beside them, was
+given one order per channel order ever, carrying the version the ledger says it holds (updated in
+place by its ``orderKey``), marked cancelled when the order was.
 
 Bounded in CI (``ORDERBRIDGE_UPDATE_EXAMPLES``, default 6 examples of up to 14 steps); set it
 higher for the long mode, e.g. ``ORDERBRIDGE_UPDATE_EXAMPLES=300``.
@@ -31,6 +33,7 @@ from orderbridge.domain.canonical import order_from_json
 from orderbridge.errors import OrderBridgeError
 from orderbridge.runtime.worker import run_cycle
 from orderbridge.sandboxes.base import Fault, run_in_thread
+from orderbridge.sandboxes.shipstation.app import create_sandbox as shipstation_sandbox
 from orderbridge.services import order_updates
 from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub
@@ -55,20 +58,30 @@ CITIES = ("Lyon", "Paris", "Lille")
 
 
 @pytest.fixture
-def world(hub: Hub) -> Iterator[tuple[Hub, TinyShopState, TinyBooksState, int]]:
+def world(hub: Hub) -> Iterator[tuple[Hub, TinyShopState, TinyBooksState, int, Any]]:
     shop, books = TinyShopState(), TinyBooksState()
-    with run_in_thread(shop_app(shop)) as shop_http, run_in_thread(books_app(books)) as books_http:
+    ss, ss_app = shipstation_sandbox(limits=False, ship_after_seconds=10**6)  # the 3PL ships nothing meanwhile
+    with (
+        run_in_thread(shop_app(shop)) as shop_http,
+        run_in_thread(books_app(books)) as books_http,
+        run_in_thread(ss_app) as ss_http,
+    ):
         credentials = {"token": SHOP_TOKEN, "signing_secret": SHOP_SECRET}
         row = add_connection(tenant(hub), "tiny", "tinyshop", shop_http.base_url, credentials)
         add_connection(tenant(hub), "books", "tinybooks", books_http.base_url, {"api_key": BOOKS_KEY})
+        add_connection(
+            tenant(hub), "wh", "shipstation", ss_http.base_url, {"api_key": "ss_key", "api_secret": "ss_secret"}
+        )
         set_mapping(tenant(hub), "sku", "MUG-1", "ITEM-MUG", cid(hub, "books"))
-        yield hub, shop, books, row.id
+        set_mapping(tenant(hub), "sku", "MUG-1", "MUG-1", cid(hub, "wh"))
+        set_mapping(tenant(hub), "shipping", "*", "ups:ups_ground", cid(hub, "wh"))
+        yield hub, shop, books, row.id, ss
 
 
 def test_no_sequence_of_edits_decisions_and_crashes_leaves_the_books_other_than_the_ledger_says(
-    world: tuple[Hub, TinyShopState, TinyBooksState, int],
+    world: tuple[Hub, TinyShopState, TinyBooksState, int, Any],
 ) -> None:
-    hub, shop, books, shop_id = world
+    hub, shop, books, shop_id, ss = world
 
     class Updates(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -142,6 +155,8 @@ def test_no_sequence_of_edits_decisions_and_crashes_leaves_the_books_other_than_
             for ext in self.mine:
                 key = self.key(ext)
                 assert len(books.live(key)) <= 1, books.invoices.get(key)
+                # the 3PL: one order per channel order, ever (amended by its orderKey upsert)
+                assert ss.create_count(f"ob-{shop_id}-{ext}") <= 1
                 # never more refunded in the books than in the shop
                 refunded = sum((Decimal(r["amount"]) for r in books.refunds.values() if r["key"] == key), Decimal(0))
                 assert refunded <= Decimal(str(shop.orders[ext].get("refunded") or "0"))
@@ -157,14 +172,38 @@ def test_no_sequence_of_edits_decisions_and_crashes_leaves_the_books_other_than_
                 self.check(ext)
 
         def check(self, ext: str) -> None:
+            self.check_books(ext)
+            self.check_3pl(ext)
+
+        def check_3pl(self, ext: str) -> None:
+            key, oid = f"ob-{shop_id}-{ext}", self.oid(ext)
+            with hub.db.read() as conn:
+                state = conn.execute(select(orders.c.state).where(orders.c.id == oid)).scalar_one()
+                held = order_updates.held_documents(conn, oid).get(cid(hub, "wh"))
+            remote = ss.order_by_key(key)
+            if held is None:
+                assert remote is None or remote["orderStatus"] == "cancelled"
+                return
+            assert remote is not None and ss.create_count(key) == 1
+            carried = version_of(self.scope, oid, held.version)
+            assert [i["quantity"] for i in remote["items"]] == [
+                line.open_quantity for line in carried.lines if line.open_quantity > 0
+            ]
+            if state == "cancelled":
+                assert remote["orderStatus"] == "cancelled"
+
+        def check_books(self, ext: str) -> None:
             key, oid = self.key(ext), self.oid(ext)
             live = books.live(key)
             with hub.db.read() as conn:
                 state = conn.execute(select(orders.c.state).where(orders.c.id == oid)).scalar_one()
-                held = order_updates.held_documents(conn, oid)
+                held = {d: h for d, h in order_updates.held_documents(conn, oid).items() if d == cid(hub, "books")}
                 reposts = conn.execute(
                     select(func.count()).where(
-                        postings.c.order_id == oid, postings.c.action == "post", postings.c.status == "posted"
+                        postings.c.order_id == oid,
+                        postings.c.destination_id == cid(hub, "books"),
+                        postings.c.action == "post",
+                        postings.c.status == "posted",
                     )
                 ).scalar_one()
             # every invoice the books created is a first post or a re-post the ledger recorded
