@@ -59,6 +59,8 @@ class FixAction(StrEnum):
     INIT = "init"
     #: generate a secret key (to set as ``ORDERBRIDGE_SECRET_KEY``)
     GENERATE_KEY = "generate_key"
+    #: ``order``, ``update``: accept, ignore or cancel an order update awaiting review (issue #15)
+    REVIEW_UPDATE = "review_update"
     # --- made elsewhere: the text says where; renderings show the text --------------------------
     #: ``field`` (optional): correct the order in the channel; the next sync re-evaluates it
     EDIT_ORDER_AT_CHANNEL = "edit_order_at_channel"

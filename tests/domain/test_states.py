@@ -18,11 +18,12 @@ from orderbridge.domain.states import (
 )
 
 
-def test_a_posted_order_goes_back_only_to_ready_and_never_to_the_pipeline_s_other_decisions() -> None:
+def test_a_posted_order_goes_back_only_to_ready_or_held_for_an_update_never_skipped() -> None:
     check_transition(OrderState.POSTED, OrderState.READY)  # a user's reset (guarded by the writer)
-    # held again only by the file-export watcher (a file refused or not taken, issue #15 item 5): the
-    # pipeline never decides a posted order (it is not evaluable)
+    # held again by an order update awaiting review, or by the file-export watcher (a file refused or
+    # not taken); the pipeline never decides a posted order (it is not evaluable)
     check_transition(OrderState.POSTED, OrderState.HELD)
+    check_transition(OrderState.HELD, OrderState.POSTED)  # that update ignored: the destinations keep theirs
     assert not is_evaluable(OrderState.POSTED)
     for target in (OrderState.SKIPPED, OrderState.RECEIVED):
         with pytest.raises(InvalidTransition, match=f"posted to {target}"):

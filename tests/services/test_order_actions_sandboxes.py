@@ -122,7 +122,8 @@ def test_a_refresh_stores_the_channels_new_version_forgets_no_posting_and_a_rese
     assert world.received("wh") == [("order_created", key)]  # a refresh posts nothing
 
     assert reset_to_pending(operator(hub), oid).to_post == ("wh",)
-    assert post_ready(tenant(hub), cid(hub, "wh")).posted == 1
+    # an amendment of the posted document (issue #15): ShipStation's orderKey upsert, not a first post
+    assert post_ready(tenant(hub), cid(hub, "wh")).amended == 1
     assert world.received("wh") == [("order_created", key), ("order_updated", key)]  # one document, amended
     assert world.ss["wh"].order_by_key(key)["customerNotes"] == "Please ring twice"  # type: ignore[index]
     with hub.db.read() as conn:

@@ -285,10 +285,11 @@ def test_reimporting_the_same_file_then_an_overlapping_one_posts_each_order_once
     assert post_ready(scope, cid(hub, "wh")).posted == 1  # W-4; W-3's new version waits, as any channel's does
     w3 = find_order_id(scope, "W-3")
     story = order_story(scope, w3)
-    assert (story.version, story.state, story.waiting_for) == (2, "posted", ("wh",))
+    # a posted order's lines changed: an order update held for review (issue #15, update_needs_review)
+    assert (story.version, story.state, story.waiting_for) == (2, "held", ("wh",))
     assert any("imported from file week-49.csv row 4" in e.message for e in story.timeline)
     reset_to_pending(operator(hub), w3)  # the operator accepts the update: the 3PL's document is amended
-    assert post_ready(scope, cid(hub, "wh")).posted == 1
+    assert post_ready(scope, cid(hub, "wh")).amended == 1  # an amendment (issue #15), not a first post
 
     with hub.db.read() as conn:
         ledger = sorted(tuple(r) for r in conn.execute(select(orders.c.number, orders.c.version)).all())

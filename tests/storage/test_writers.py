@@ -58,6 +58,8 @@ WRITERS = {
     "import_chunks": "imports",
     # 0017: every version of an order's content (issue #15), appended by the orders writer through it
     "order_versions": "order_versions",
+    # 0018: order updates (issue #15)
+    "order_updates": "order_updates",
 }
 _TABLES_MODULE = "orderbridge.storage.tables"
 _WRITE_WORDS = ("insert", "update", "delete", "upsert")

@@ -78,6 +78,7 @@ _COMMANDS: dict[FixAction, Callable[[Fix], str]] = {
     FixAction.ADD_CONNECTION: lambda fix: "connections add <name> --kind <kind> --url <base URL>",
     FixAction.INIT: lambda fix: "init",
     FixAction.GENERATE_KEY: lambda fix: "keygen",
+    FixAction.REVIEW_UPDATE: lambda fix: f"updates accept {_name(fix.param('update'), '<update>')}",
 }
 
 

@@ -26,6 +26,7 @@ from orderbridge.cli import (
     setup,
     tenants,
     tokens,
+    updates,
     users,
     webhooks,
 )
@@ -50,6 +51,7 @@ app.add_typer(tenants.app, name="tenants")
 app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(exports.app, name="export")
+app.add_typer(updates.app, name="updates")
 
 for command in (
     setup.keygen,

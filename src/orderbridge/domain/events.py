@@ -40,3 +40,8 @@ class EventKind(StrEnum):
     #: issue #15 item 5: the package took a file-export destination's file (moved, deleted or
     #: acknowledged it); the data names the destination and the file
     EXPORT_IMPORTED = "export_imported"
+    #: issue #15: an order update was decided (by policy or by a person: applied, held for review,
+    #: ignored, cancelled); the data names the update, its classes and the policy
+    ORDER_UPDATE = "order_update"
+    #: issue #15: a destination's document was amended (updated, voided, re-posted, adjusted)
+    AMENDED = "amended"

@@ -49,6 +49,8 @@ class HoldCode(StrEnum):
     STORAGE_REFUSED = "storage_refused"
     # issue #15 item 5: a file-export destination's file the package has not taken in time
     EXPORT_NOT_PICKED_UP = "export_not_picked_up"
+    # order updates (issue #15): a later version of an order a destination holds, awaiting a person
+    UPDATE_NEEDS_REVIEW = "update_needs_review"
 
 
 class SkipCode(StrEnum):
@@ -616,5 +618,26 @@ def export_rejected(destination: str, file: str, message: str) -> Reason:
             "Correct what the package names, in the package or on the order in the channel, then reset the "
             "order to pending (retry): it is written to a new file.",
             destination=destination,
+        ),
+    )
+
+
+# --- order updates (issue #15) ---------------------------------------------------------------------
+
+
+def update_needs_review(update_id: int, classes: str, accepting: str) -> Reason:
+    """A later version of a posted order waits for a person: ``classes`` names what changed (in a
+    merchant's words), ``accepting`` what accepting does at each destination (the plan's sentences)."""
+    return Reason(
+        HoldCode.UPDATE_NEEDS_REVIEW,
+        # grouped by what changed ("lines, totals"): one root cause on the dashboard, whatever the order
+        limits.shorten(limits.storable(classes), 120),
+        limits.storable(f"the order changed after it was posted ({classes}): the update waits for review"),
+        _storable_fix(
+            Fix.of(
+                FixAction.REVIEW_UPDATE,
+                limits.storable(f"Accept, ignore or cancel the update. Accepting will: {accepting}"),
+                update=update_id,
+            )
         ),
     )

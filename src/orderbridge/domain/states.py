@@ -129,14 +129,15 @@ _EVALUABLE = {OrderState.RECEIVED, OrderState.SKIPPED, OrderState.HELD, OrderSta
 ALLOWED: dict[OrderState, frozenset[OrderState]] = {
     OrderState.RECEIVED: frozenset({OrderState.SKIPPED, OrderState.HELD, OrderState.READY, OrderState.CANCELLED}),
     OrderState.SKIPPED: frozenset({OrderState.HELD, OrderState.READY, OrderState.CANCELLED}),
-    OrderState.HELD: frozenset({OrderState.SKIPPED, OrderState.READY, OrderState.CANCELLED}),
+    # held → posted: an update held for review is ignored, and the destinations keep what they hold
+    OrderState.HELD: frozenset({OrderState.SKIPPED, OrderState.READY, OrderState.POSTED, OrderState.CANCELLED}),
     OrderState.READY: frozenset({OrderState.SKIPPED, OrderState.HELD, OrderState.POSTED, OrderState.CANCELLED}),
     # a posted order goes back to ready only when a user resets it while a destination lacks its
     # current version (the writer guards the move: ``not_posted_everywhere``, decision 106); the
-    # posting ledger, per destination, keeps "never posted twice" true. Held again only by a failing
-    # destination amendment/back-sync in later issues.
-    # issue #15 item 5: a posted order is held again when the package importing a file-export
-    # destination's file refuses it, or does not take it in time (services/deliveries.py)
+    # posting ledger, per destination, keeps "never posted twice" true. Held again by an order update
+    # that waits for review (issue #15: ``update_needs_review``), an amendment a destination refused,
+    # or the package importing a file-export destination's file refusing it or not taking it in time
+    # (issue #15 item 5: services/deliveries.py).
     OrderState.POSTED: frozenset(
         {OrderState.READY, OrderState.HELD, OrderState.FULFILLED, OrderState.CLOSED, OrderState.CANCELLED}
     ),

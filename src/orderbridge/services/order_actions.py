@@ -11,7 +11,10 @@ and its record commit together or not at all. What each does to the ledger (deci
 - **reset to pending** (operator): seed 002's "set the order back to Pending". The current version
   goes through the pipeline again and is posted to every destination that has not accepted it —
   and only those: a destination whose posting of this version is ``posted`` gets nothing new (the
-  poster skips it; the posting ledger is per destination and version). A posted order goes back to
+  poster skips it; the posting ledger is per destination and version). A destination that holds a
+  document of an *earlier* version is amended, never sent a second document: the reset accepts the
+  order's update of this version (``services/order_updates.accept_current``), whose plan the next
+  posting run performs (issue #15). A posted order goes back to
   ``ready`` only while a destination lacks its current version (the writer's
   ``not_posted_everywhere`` guard); a rejected posting of the current version is sent again with
   its own idempotency key, so the destination upserts one document.
@@ -19,8 +22,8 @@ and its record commit together or not at all. What each does to the ledger (deci
   declared interface (``FETCH_ORDER``) and ingested through the normal ingest path, the fetched
   copy authoritative: a changed order becomes a new version (and, if it is not posted yet, is
   judged again); postings, attempts and events are never deleted or rewritten — the ledger keeps
-  that version N was posted as document D. A posted order's new version is not re-posted by a
-  refresh (that is an amendment: reset it to send it).
+  that version N was posted as document D. A posted order's new version is an order update: the
+  tenant's policy applies it, holds it for review or ignores it (``services/order_updates.py``).
 - **release a hold** (admin, with a reason): one open hold reason of the order is released for the
   order's current version, recorded as a ``hold_released`` event (who, why) — the reason row stays
   in the history (``released_at``), and the pipeline and the poster go on as if it were resolved,
@@ -49,6 +52,7 @@ from orderbridge.domain.reasons import HoldCode
 from orderbridge.domain.roles import Role as UserRole
 from orderbridge.domain.states import OrderState, PostingState
 from orderbridge.errors import Conflict, Forbidden, InvalidInput, NotFound, OrderBridgeError
+from orderbridge.services import order_updates
 from orderbridge.services.audit_trail import record_action
 from orderbridge.services.auth import Actor
 from orderbridge.services.ingest import ingest_records
@@ -121,6 +125,9 @@ def reset_to_pending(actor: Actor, order_id: int) -> ActionResult:
             raise _Nothing(f"every destination has accepted version {o.version} of order {o.number}: nothing is sent")
         now = scope.now()
         told = user_event(scope, o.id, "order.reset", actor_name(actor), actor.address, "reset to pending")
+        # a destination holding an earlier version is amended, never posted to again (issue #15):
+        # the order's update of this version is accepted (or made, when none was recorded)
+        order_updates.accept_current(conn, scope, o, actor_name(actor))
         posting_repo.reopen_rejected(conn, o.id, version=int(o.version))
         reason_repo.release_code(conn, o.id, HoldCode.DESTINATION_REJECTED.value, now)
         if state is OrderState.POSTED:

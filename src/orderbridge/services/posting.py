@@ -40,6 +40,7 @@ from orderbridge.domain.pipeline import NONE_WAIVED, Decision, left_out, open_li
 from orderbridge.domain.states import OrderState, PostingState
 from orderbridge.errors import InvalidInput, OrderBridgeError
 from orderbridge.seams import crashpoint
+from orderbridge.services import order_updates
 from orderbridge.services.health import needs_recovery, record_failure, record_success
 from orderbridge.services.hub import ConnectionRow
 from orderbridge.services.ledger import Outcome, add_events, apply_decisions, destination_policy, event_row
@@ -57,6 +58,8 @@ log = structlog.get_logger("orderbridge.post")
 class PostReport:
     destination: str
     posted: int = 0
+    #: amendment postings recorded (updates, voids, re-posts, adjustments: services/order_updates.py)
+    amended: int = 0
     rejected: int = 0
     held: int = 0
     batches: int = 0
@@ -67,6 +70,7 @@ class PostReport:
         return {
             "destination": self.destination,
             "posted": self.posted,
+            "amended": self.amended,
             "rejected": self.rejected,
             "held": self.held,
             "batches": self.batches,
@@ -98,6 +102,16 @@ _DONE = exists().where(
         postings.c.status.in_((PostingState.POSTED.value, PostingState.REJECTED.value)),
     )
 )
+# a destination that holds a document of an earlier version is amended (services/order_updates.py),
+# never sent a first post again: after the first post, only the amendments speak to it of the order
+_HOLDS_EARLIER = exists().where(
+    and_(
+        postings.c.order_id == orders.c.id,
+        postings.c.destination_id == bindparam("dest"),
+        postings.c.order_version < orders.c.version,
+        postings.c.status == PostingState.POSTED.value,
+    )
+)
 _CANDIDATES = (
     select(
         orders.c.id,
@@ -111,6 +125,7 @@ _CANDIDATES = (
         orders.c.tenant_id == bindparam("tenant"),
         orders.c.state == OrderState.READY.value,
         ~_DONE,
+        ~_HOLDS_EARLIER,
         orders.c.id.not_in(bindparam("exclude", expanding=True)),
     )
     .order_by(orders.c.id)
@@ -145,6 +160,11 @@ def post_ready(
         in_flight: tuple[list[Reserved], Future[list[PostResult]]] | None = None
         sending: set[int] = set()
         try:
+            # order updates being applied first: their amendments, then the first posts
+            amended = order_updates.amend(scope, row, connector)
+            report.amended += amended.amended
+            report.rejected += amended.rejected
+            report.held += amended.held
             while True:
                 batch: list[Reserved] | None = []
                 if remaining is None or remaining > 0:

@@ -1,6 +1,8 @@
 """Re-run the pipeline for orders that are not posted yet (after a mapping or rule changes, or a
 person's action on the order). Hold reasons an admin released on an order's current version stay
-released (decision 107)."""
+released (decision 107). An order held for the review of its update (``update_needs_review``,
+issue #15) is left as it is: only a decision on the update (accept, ignore, cancel, a reset) ends
+that hold — a retry or a new mapping cannot send a version nobody reviewed."""
 
 from __future__ import annotations
 
@@ -11,11 +13,12 @@ from sqlalchemy import Connection, select
 from orderbridge.connectors.base import Role
 from orderbridge.domain.canonical import order_from_json
 from orderbridge.domain.pipeline import Decision, evaluate
-from orderbridge.domain.reasons import invalid_order
+from orderbridge.domain.reasons import HoldCode, invalid_order
 from orderbridge.domain.states import OrderState, is_evaluable
 from orderbridge.services.ledger import Outcome, apply_decisions, destination_policy, download_rules
 from orderbridge.services.scope import Scope
 from orderbridge.storage.repos.events import released_holds
+from orderbridge.storage.repos.order_reasons import open_for_orders
 from orderbridge.storage.tables import orders
 
 
@@ -34,9 +37,12 @@ def reevaluate_orders(conn: Connection, scope: Scope, order_ids: Sequence[int]) 
             )
         ).all()
         waived = released_holds(conn, [r.id for r in rows])
+        reasons = open_for_orders(conn, [r.id for r in rows])
         for r in rows:
             state = OrderState(r.state)
             if not is_evaluable(state):
+                continue
+            if any(code == HoldCode.UPDATE_NEEDS_REVIEW for code, _ in reasons.get(r.id, {})):
                 continue
             if r.canonical is None:
                 decision = Decision(OrderState.HELD, (invalid_order("the order could not be read"),))

@@ -347,6 +347,10 @@ postings = Table(
     Column("last_error", Text),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("posted_at", UTCDateTime()),
+    # 0018: post (the first document) | update | void | adjust (domain.update_plan.Action), and the
+    # posting whose document an amendment amends
+    Column("action", String(10), nullable=False, server_default="post"),
+    Column("amends_id", Id, ForeignKey("postings.id")),
     Index("ix_postings_status", "destination_id", "status"),
     Index("ix_postings_order_key", "destination_id", "order_key"),
     Index("ix_postings_order", "order_id", "destination_id", "order_version"),
@@ -633,6 +637,30 @@ tenant_settings = Table(
     Column("value", JSON, nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("updated_by", String(300), nullable=False),
+)
+
+#: 0018: a later version of an order some destination already holds, and what was decided about it
+#: (issue #15, decisions 160–169): written only by storage/repos/order_updates.py
+order_updates = Table(
+    "order_updates",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("order_id", Id, ForeignKey("orders.id"), nullable=False),
+    Column("from_version", Integer, nullable=False),  # the newest version a destination holds
+    Column("to_version", Integer, nullable=False),
+    Column("classes", JSON, nullable=False),  # change classes, in ChangeClass order
+    Column("changes", JSON, nullable=False),  # [{path, before, after, change}]
+    Column("policy", String(10), nullable=False),  # apply | review | ignore
+    Column("policies", JSON, nullable=False),  # [{change, policy, overridden, why}]
+    Column("status", String(20), nullable=False),  # review | applying | applied | ignored | cancelled | superseded
+    Column("cancel", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("decided_at", UTCDateTime()),
+    Column("decided_by", String(300)),
+    Column("applied_at", UTCDateTime()),
+    UniqueConstraint("order_id", "to_version", name="uq_order_updates_order_id"),
+    Index("ix_order_updates_status", "tenant_id", "status"),
 )
 
 APPEND_ONLY = ("events", "posting_attempts", "user_actions")  # user_actions: 0009

@@ -71,6 +71,8 @@ def fix_link(public_url: str, fix: Fix) -> str | None:
         return connection(public_url, name)
     if action is FixAction.ADD_CONNECTION:
         return absolute(public_url, "/connections")
+    if action is FixAction.REVIEW_UPDATE:
+        return absolute(public_url, "/updates")
     order = fix.param("order")
     if action is FixAction.RETRY_ORDER and order:
         return absolute(public_url, f"/orders/by-ref/{quote(order, safe='')}")

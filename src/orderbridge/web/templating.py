@@ -84,6 +84,7 @@ NAV: tuple[tuple[str, str, Role], ...] = (
     ("/dashboard", N_("Dashboard"), Role.VIEWER),
     ("/orders", N_("Orders"), Role.VIEWER),
     ("/holds", N_("Exceptions"), Role.VIEWER),
+    ("/updates", N_("Order updates"), Role.VIEWER),
     ("/mappings", N_("Mappings"), Role.VIEWER),
     ("/connections", N_("Connections"), Role.VIEWER),
     ("/audits", N_("Audits"), Role.VIEWER),

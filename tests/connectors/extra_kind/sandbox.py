@@ -12,9 +12,19 @@ TinyShop's API, as its connector knows it:
   order's JSON with ``X-Tiny-Event``, ``X-Tiny-Delivery`` and ``X-Tiny-Signature:
   sha256=<hex HMAC-SHA256 of the body under the signing secret>``.
 
-TinyBooks': ``X-Books-Key: <key>``; ``PUT /v1/invoices/<key>`` upserts the invoice filed under that
-key (``{"id", "created"}``), refusing with 422 ``{"error"}`` an invoice numbered ``REFUSED…`` or
-without lines.
+TinyBooks': ``X-Books-Key: <key>``; ``PUT /v1/invoices/<key>`` upserts the live invoice filed under
+that key (``{"id", "created"}``) — a key whose invoice was voided gets a *new* invoice (a new id),
+the voided one staying in the books — refusing with 422 ``{"error"}`` an invoice numbered
+``REFUSED…`` or without lines. Amendments (issue #15), each idempotent by its ``Request-Id``
+header (a repeat is answered the first answer, nothing done twice):
+
+- ``GET /v1/invoices/<key>`` → the live invoice under the key, else the newest voided one, with its
+  ``status`` (``live``/``voided``) and ``revision``; 404 when there was never one;
+- ``PATCH /v1/invoices/<key>`` ``{"id", "revision", …fields}`` → the invoice changed in place
+  (``revision`` + 1); 409 ``{"error"}`` when ``id`` is not the live invoice or ``revision`` is stale;
+- ``POST /v1/invoices/<key>/void`` ``{"id"}`` → voided (already voided: the same answer);
+- ``POST /v1/invoices/<key>/refunds`` ``{"id", "amount", "currency", "memo"}`` → a refund document
+  ``{"id": "RF-n"}`` against the live invoice ``id`` (409 when it is not live).
 """
 
 from __future__ import annotations
@@ -137,25 +147,93 @@ class TinyShopState(SandboxState):
 
 
 class TinyBooksState(SandboxState):
-    """The invoices, by the key they are filed under, and how often each key was created/updated."""
+    """The books: every invoice ever made (live or voided), the live one per key, the refunds, and
+    the answers given per ``Request-Id`` — the ledger a test reads to prove "one live invoice per
+    order, voids and refunds where they belong"."""
 
     def __init__(self) -> None:
         super().__init__(credentials={BOOKS_KEY})
+        #: the current invoice under each key (live, or the newest voided)
         self.invoices: dict[str, Json] = {}
+        #: every invoice by id, voided ones included
+        self.documents: dict[str, Json] = {}
+        self.refunds: dict[str, Json] = {}
         self.creates: dict[str, int] = {}
+        self.answers: dict[str, tuple[int, Json]] = {}
         self._ids = itertools.count(1)
+        self._refund_ids = itertools.count(1)
 
     def put(self, key: str, invoice: Json) -> tuple[int, Json]:
         with self.lock:
             if str(invoice.get("number", "")).startswith("REFUSED") or not invoice.get("lines"):
                 return 422, {"error": f"invoice {invoice.get('number')!r} refused: no lines or a refused number"}
             existing = self.invoices.get(key)
-            doc = {**invoice, "id": existing["id"] if existing else f"INV-{next(self._ids)}", "key": key}
+            if existing is not None and existing["status"] == "voided":
+                existing = None  # a voided invoice stays voided: the key gets a new one
+            doc = {
+                **invoice,
+                "id": existing["id"] if existing else f"INV-{next(self._ids)}",
+                "key": key,
+                "status": "live",
+                "revision": existing["revision"] + 1 if existing else 0,
+            }
             self.invoices[key] = doc
+            self.documents[doc["id"]] = doc
             if existing is None:
                 self.creates[key] = self.creates.get(key, 0) + 1
             self.record("invoice", key, created=existing is None)
             return (201 if existing is None else 200), {"id": doc["id"], "created": existing is None}
+
+    def once(self, request_id: str | None, work: Any) -> tuple[int, Json]:
+        """``work()`` answered once per request id (no id: every time)."""
+        with self.lock:
+            if request_id and request_id in self.answers:
+                return self.answers[request_id]
+            answer: tuple[int, Json] = work()
+            if request_id and answer[0] < 500:
+                self.answers[request_id] = answer
+            return answer
+
+    def patch(self, key: str, change: Json) -> tuple[int, Json]:
+        doc = self.invoices.get(key)
+        if doc is None or doc["status"] != "live" or doc["id"] != change.get("id"):
+            return 409, {"error": f"invoice {change.get('id')!r} is not the live invoice of {key!r}"}
+        if change.get("revision") != doc["revision"]:
+            return 409, {"error": f"stale revision {change.get('revision')!r}; the invoice is at {doc['revision']}"}
+        fields = {k: v for k, v in change.items() if k not in ("id", "revision", "key", "status")}
+        doc.update(fields, revision=doc["revision"] + 1)
+        self.record("invoice_update", key, id=doc["id"])
+        return 200, {"id": doc["id"], "revision": doc["revision"]}
+
+    def void(self, key: str, doc_id: str) -> tuple[int, Json]:
+        doc = self.documents.get(doc_id)
+        if doc is None or doc["key"] != key:
+            return 404, {"error": f"no invoice {doc_id!r} under {key!r}"}
+        if doc["status"] != "voided":
+            doc["status"] = "voided"
+            self.record("invoice_void", key, id=doc_id)
+        return 200, {"id": doc_id, "status": "voided"}
+
+    def refund(self, key: str, body: Json) -> tuple[int, Json]:
+        doc = self.documents.get(str(body.get("id")))
+        if doc is None or doc["key"] != key or doc["status"] != "live":
+            return 409, {"error": f"invoice {body.get('id')!r} is not a live invoice of {key!r}"}
+        rid = f"RF-{next(self._refund_ids)}"
+        self.refunds[rid] = {
+            "id": rid,
+            "invoice": doc["id"],
+            "key": key,
+            "amount": str(body.get("amount")),
+            "currency": body.get("currency"),
+            "memo": body.get("memo", ""),
+        }
+        self.record("refund", key, id=rid, invoice=doc["id"])
+        return 201, {"id": rid}
+
+    def live(self, key: str) -> list[Json]:
+        """Every live invoice filed under ``key`` (the books' promise: at most one)."""
+        with self.lock:
+            return [d for d in self.documents.values() if d["key"] == key and d["status"] == "live"]
 
 
 def _page(request: Request) -> int:
@@ -254,10 +332,39 @@ def books_app(state: TinyBooksState) -> ASGIApp:
     async def invoice(request: Request) -> Response:
         if not state.credentials_ok(request.headers.get("x-books-key")):
             return JSONResponse({"error": "bad key"}, status_code=401)
-        status, body = state.put(request.path_params["key"], await request.json())
+        key = request.path_params["key"]
+        if request.method == "GET":
+            with state.lock:
+                doc = state.invoices.get(key)
+            return JSONResponse(doc or {"error": "not found"}, status_code=200 if doc else 404)
+        data = await request.json()
+        rid = request.headers.get("request-id")
+        if request.method == "PATCH":
+            status, body = state.once(rid, lambda: state.patch(key, data))
+        else:
+            status, body = state.put(key, data)
+        return JSONResponse(body, status_code=status)
+
+    async def void(request: Request) -> Response:
+        if not state.credentials_ok(request.headers.get("x-books-key")):
+            return JSONResponse({"error": "bad key"}, status_code=401)
+        key, data = request.path_params["key"], await request.json()
+        status, body = state.once(request.headers.get("request-id"), lambda: state.void(key, str(data.get("id"))))
+        return JSONResponse(body, status_code=status)
+
+    async def refunds(request: Request) -> Response:
+        if not state.credentials_ok(request.headers.get("x-books-key")):
+            return JSONResponse({"error": "bad key"}, status_code=401)
+        key, data = request.path_params["key"], await request.json()
+        status, body = state.once(request.headers.get("request-id"), lambda: state.refund(key, data))
         return JSONResponse(body, status_code=status)
 
     return build_app(
         state,
-        [Route("/v1/ping", ping, methods=["GET"]), Route("/v1/invoices/{key:path}", invoice, methods=["PUT"])],
+        [
+            Route("/v1/ping", ping, methods=["GET"]),
+            Route("/v1/invoices/{key}/void", void, methods=["POST"]),
+            Route("/v1/invoices/{key}/refunds", refunds, methods=["POST"]),
+            Route("/v1/invoices/{key}", invoice, methods=["PUT", "GET", "PATCH"]),
+        ],
     )

@@ -91,18 +91,26 @@ def order_from_json(data: Mapping[str, Any]) -> ChannelRecord:
         )
         updated = _time(data["updated"])
         state = data.get("state")
+        total = Money(subtotal + tax.amount + sum((s.price.amount for s in ship_lines), Decimal("0")), currency)
+        # issue #15: "refunded" is the amount the shop refunded so far (absent: nothing)
+        refunded = Money(Decimal(str(data["refunded"])), currency) if data.get("refunded") else None
+        payment = PaymentStatus.PAID if data.get("paid") else PaymentStatus.PENDING
+        if refunded is not None:
+            full = refunded.amount >= total.amount
+            payment = PaymentStatus.REFUNDED if full else PaymentStatus.PARTIALLY_REFUNDED
         return Order(
             external_id=external_id,
             number=str(data["name"]),
             currency=currency,
             created_at=_time(data["created"]),
             updated_at=updated,
-            payment_status=PaymentStatus.PAID if data.get("paid") else PaymentStatus.PENDING,
+            payment_status=payment,
+            refunded=refunded,
             fulfilment_status=FulfilmentStatus.FULFILLED if state == "shipped" else FulfilmentStatus.UNFULFILLED,
             lines=lines,
             subtotal=Money(subtotal, currency),
             total_tax=tax,
-            total=Money(subtotal + tax.amount + sum((s.price.amount for s in ship_lines), Decimal("0")), currency),
+            total=total,
             shipping_lines=ship_lines,
             cancelled_at=updated if state == "cancelled" else None,
             test=bool(data.get("test")),

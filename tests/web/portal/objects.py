@@ -56,6 +56,7 @@ KINDS: dict[str, Table] = {
     "user_id": t.users,
     "posting_id": t.postings,
     "push_id": t.fulfilment_pushes,
+    "update_id": t.order_updates,  # issue #15: a posted order changed in the store
 }
 #: path parameters that address an object by what people call it → (table, column)
 LOOKUPS: dict[str, tuple[Table, str]] = {
@@ -79,6 +80,7 @@ class Objects:
 class Stores:
     shop_url: str
     ss_url: str
+    shop: Any = None  # the store's sandbox state (an order is changed after it was posted)
 
 
 def buyer(prefix: str) -> str:
@@ -96,7 +98,7 @@ def stores(prefix: str) -> Iterator[Stores]:
     shop.add_order(email=buyer(prefix), note=f"{prefix}note", name=f"#{prefix}7001")
     _ss, ss_app = shipstation_sandbox(limits=False, ship_after_seconds=0.0)
     with run_in_thread(shop_app) as s, run_in_thread(ss_app) as w:
-        yield Stores(s.base_url, w.base_url)
+        yield Stores(s.base_url, w.base_url, shop)
 
 
 def markers(prefix: str) -> tuple[str, ...]:
@@ -119,6 +121,9 @@ def populate(scope: Scope, where: Stores, prefix: str) -> Objects:
     first = run_cycle(scope)  # sync, post
     second = run_cycle(scope, sync=False)  # shipments → fulfilment pushes
     assert not first.crashed and not second.crashed, (first.crashed, second.crashed)
+    if where.shop is not None:  # an order update (issue #15): a posted order's note changed in the store
+        where.shop.update_order(min(where.shop.orders), note=f"{prefix}changed after posting")
+        assert not run_cycle(scope).crashed
     reconcile(scope, channel, since=scope.now() - timedelta(days=60))
     sync_hold_alerts(scope)
     actor = auth.Actor.cli(scope)

@@ -44,6 +44,7 @@ OBJECT_PARAMS = (
     "posting_id",
     "push_id",
     "import_token",  # an uploaded CSV file kept between its preview and its confirmation (issue #14)
+    "update_id",  # an order update (issue #15)
 )
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: paths with rules of their own (docs/security.md): signed webhooks, unauthenticated probes

@@ -48,12 +48,14 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
 from orderbridge.connectors.base import (
+    Amendment,
     Capability,
     CredentialField,
     Declaration,
@@ -67,6 +69,7 @@ from orderbridge.connectors.base import (
 from orderbridge.connectors.shipstation import mapper
 from orderbridge.connectors.shipstation.client import SYSTEM, ShipStationClient
 from orderbridge.domain import reasons as R
+from orderbridge.domain.changes import ChangeClass
 from orderbridge.domain.mappings import MappingKind
 from orderbridge.errors import DestinationRejected, RemoteUnavailable, SettingsError
 from orderbridge.fixes import update_credentials
@@ -88,6 +91,7 @@ class ShipStationDestination:
             CredentialField("api_secret", "ShipStation API secret", example="<api secret>"),
         ),
         settings=(
+            Setting("document_type", "what ShipStation calls a posted document (shown in update plans)", "order"),
             Setting(
                 "timezone",
                 "the zone of ShipStation V1's naive timestamps and date parameters (US Pacific for every account)",
@@ -110,6 +114,22 @@ class ShipStationDestination:
         mapping_kinds=frozenset({MappingKind.SKU, MappingKind.SHIPPING}),
         # orderKey: ShipStation upserts by it, so a re-post updates the same order
         document_key="ob-{channel_id}-{external_id}",
+        # issue #15: a posted order is changed by a re-post under its orderKey (createorder updates
+        # the order it names); a cancellation is a re-post with orderStatus "cancelled" (a valid
+        # createorder status). Payments and refunds are not ShipStation's business: nothing
+        # (the update waits for a person where a policy applies it — the 3PL ships what it holds).
+        amendments=MappingProxyType(
+            {
+                ChangeClass.SHIPPING_ADDRESS: Amendment.UPDATE_IN_PLACE,
+                ChangeClass.LINES: Amendment.UPDATE_IN_PLACE,
+                ChangeClass.LINES_CANCELLED: Amendment.UPDATE_IN_PLACE,
+                ChangeClass.TOTALS: Amendment.UPDATE_IN_PLACE,
+                ChangeClass.NOTES: Amendment.UPDATE_IN_PLACE,
+                ChangeClass.CUSTOMER: Amendment.UPDATE_IN_PLACE,
+                ChangeClass.CANCELLED: Amendment.UPDATE_IN_PLACE,
+                ChangeClass.PAYMENT_CAPTURED: Amendment.UPDATE_IN_PLACE,
+            }
+        ),
         docs="docs/connectors/shipstation.md",
     )
     max_batch = 100

@@ -48,6 +48,8 @@ from orderbridge.domain.order import Address
 from orderbridge.domain.shipments import Shipment, ShipmentLine
 
 AWAITING_SHIPMENT = "awaiting_shipment"
+#: a cancelled order is re-posted with this status (issue #15: createorder updates by orderKey)
+CANCELLED = "cancelled"
 
 Json = dict[str, Any]
 
@@ -108,7 +110,7 @@ def order_body(outgoing: OutgoingOrder, *, tz: tzinfo, store_id: int | None = No
         "orderKey": outgoing.order_key,
         "orderDate": to_remote_time(order.created_at, tz),
         "paymentDate": to_remote_time(paid_at, tz),
-        "orderStatus": AWAITING_SHIPMENT,
+        "orderStatus": CANCELLED if order.cancelled_at is not None else AWAITING_SHIPMENT,
         "customerUsername": order.email or None,
         "customerEmail": order.email or None,
         "billTo": address(order.billing_address or order.shipping_address, fallback_name=order.customer_name),

@@ -19,9 +19,11 @@ stored — under a made-up key it would merge with the next such record — and 
 of its batch: it is *refused*, counted (``IngestCounts.unidentified``, on the sync report, its run's
 row and ``health``), logged and recorded as a connection event quoting the problem.
 
-An order already posted that changes in the channel gets a new version and a ``version_changed``
-event with the changed fields; it is not re-posted (order-update policies come later, and a
-blind second post is exactly what the promise forbids).
+An order some destination already holds a document for that changes in the channel gets a new
+version and a ``version_changed`` event with the changed fields, and is handed to
+:func:`orderbridge.services.order_updates.note_version` instead of the pipeline: the tenant's
+update policy applies it (the destinations' documents are amended by their next posting run),
+holds it for review (``update_needs_review``) or ignores it — never a blind second post (issue #15).
 
 **One order the database refuses never fails its batch** (poison-pill isolation, decision 43).
 Each batch runs inside a savepoint (``SAVEPOINT``/``RELEASE``: two statements per batch, nothing

@@ -33,6 +33,7 @@ from orderbridge.domain.events import EventKind
 from orderbridge.domain.pipeline import Decision
 from orderbridge.domain.states import OrderState, is_evaluable
 from orderbridge.domain.versions import Verdict, judge, latest, moves_forward
+from orderbridge.services import order_updates
 from orderbridge.services.ingest.context import REFUSALS_KEPT, ChannelContext, IngestCounts, decide
 from orderbridge.services.ingest.rows import VALUE_COLUMNS, changed_fields, loaded, row_values
 from orderbridge.services.ledger import Outcome, add_events, apply_decisions, decision_text, event_row
@@ -184,20 +185,33 @@ def _write_version(conn: Connection, batch: _Batch, ext: str, cur: dict[str, Any
     batch.counts.changed += 1
     state = OrderState(cur["state"])
     fields = changed_fields(old_canonical, columns["canonical"])
-    note = "" if is_evaluable(state) else " (already posted: not re-posted; review the change)"
+    # a destination holds a document of the order: an order update, decided by policy (issue #15)
+    held = (
+        old_canonical is not None
+        and columns["canonical"] is not None
+        and bool(order_updates.held_documents(conn, cur["id"]))
+    )
+    note = " (an order update: see its decision)" if held else ""
+    if not held and not is_evaluable(state):
+        note = " (nothing posted to amend)"
     if tie:
         note += f" (same updated_at as the ledger's version: re-read from {ctx.row.name} to settle it)"
-    batch.events.append(
-        event_row(
-            batch.tenant_id,
-            cur["id"],
-            EventKind.VERSION_CHANGED,
-            now,
-            f"version {version} from {ctx.row.name}: {', '.join(fields)} changed{note}",
-            version=version,
-            fields=fields,
-        )
+    told = event_row(
+        batch.tenant_id,
+        cur["id"],
+        EventKind.VERSION_CHANGED,
+        now,
+        f"version {version} from {ctx.row.name}: {', '.join(fields)} changed{note}",
+        version=version,
+        fields=fields,
     )
+    if held:
+        add_events(conn, [told])  # before the update's own event, on the timeline
+        order_updates.note_version(
+            conn, batch.tenant_id, cur["id"], state, old_canonical, columns["canonical"], version, now
+        )
+        return True
+    batch.events.append(told)
     if is_evaluable(state):
         d = decide(batch.latest[ext], ctx)
         batch.count_state(d)

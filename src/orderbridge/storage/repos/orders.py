@@ -660,3 +660,19 @@ def rebuild_tallies(conn: Connection, tenant_id: int, now: datetime) -> None:
     ):
         tally.add(tenant_id, state, received_at, 1)
     tally.write(conn)
+
+
+def row_of(conn: Connection, tenant_id: int, order_id: int, *, lock: bool = False) -> Any | None:
+    """The tenant's order row ``order_id`` (locked for the transaction on PostgreSQL with ``lock``)."""
+    stmt = select(orders).where(orders.c.id == order_id, orders.c.tenant_id == tenant_id)
+    return conn.execute(stmt.with_for_update() if lock else stmt).one_or_none()
+
+
+def numbers_of(conn: Connection, order_ids: Sequence[int]) -> dict[int, str]:
+    """The order number of each id (ids of no order are left out)."""
+    found: dict[int, str] = {}
+    ids = list(dict.fromkeys(order_ids))
+    for i in range(0, len(ids), 500):
+        rows = conn.execute(select(orders.c.id, orders.c.number).where(orders.c.id.in_(ids[i : i + 500])))
+        found.update({int(r.id): str(r.number) for r in rows})
+    return found

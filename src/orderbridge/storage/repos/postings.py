@@ -215,3 +215,66 @@ def _expect(conn: Connection, rowcount: int, rows: Sequence[tuple[int, Any]], ta
     # one not in the target now did not move; if all are, one of them was there already
     stuck = next((pid for pid in pids if status.get(pid) != target.value), pids[0])
     raise InvalidTransition(_P(status[stuck]), target, POSTING)
+
+
+# --- amendments (issue #15, migration 0018) --------------------------------------------------------
+
+AMENDMENT_COLUMNS = (*POSTING_COLUMNS, "action", "amends_id")
+
+
+def reserve_amendment(
+    conn: Connection,
+    tenant_id: int,
+    order_id: int,
+    destination_id: int,
+    version: int,
+    key: str,
+    order_key: str,
+    action: str,
+    amends_id: int | None,
+    now: datetime,
+) -> tuple[int, PostingState, int]:
+    """Reserve one amendment posting (``<order>:<destination>:v<version>:<action>``), linked to the
+    posting it amends: created ``pending`` (a repeat finds the same row), counted one more attempt
+    while pending. Returns ``(posting id, status, attempts before this one)`` — a status other than
+    ``pending`` means it is already recorded and nothing is to be sent."""
+    insert_rows(
+        conn,
+        postings,
+        AMENDMENT_COLUMNS,
+        [(tenant_id, order_id, destination_id, version, key, order_key, _P.PENDING.value, 0, now, action, amends_id)],
+        conflict=("idempotency_key",),
+    )
+    row = conn.execute(
+        select(postings.c.id, postings.c.status, postings.c.attempts).where(postings.c.idempotency_key == key)
+    ).one()
+    status = _P(row.status)
+    if status is _P.PENDING:
+        conn.execute(update(postings).where(postings.c.id == row.id).values(attempts=postings.c.attempts + 1))
+    return int(row.id), status, int(row.attempts)
+
+
+def posted_of(conn: Connection, order_id: int) -> list[Any]:
+    """The order's recorded postings (``posted``), oldest first: what each destination was made to
+    hold — the first document, its updates, voids, re-posts and adjustments."""
+    return list(
+        conn.execute(
+            select(
+                postings.c.id,
+                postings.c.destination_id,
+                postings.c.order_version,
+                postings.c.idempotency_key,
+                postings.c.order_key,
+                postings.c.document_id,
+                postings.c.action,
+                postings.c.amends_id,
+                postings.c.status,
+            )
+            .where(postings.c.order_id == order_id, postings.c.status == _P.POSTED.value)
+            .order_by(postings.c.id)
+        ).all()
+    )
+
+
+def by_key(conn: Connection, key: str) -> Any | None:
+    return conn.execute(select(postings).where(postings.c.idempotency_key == key)).one_or_none()
