@@ -114,8 +114,8 @@ def test_any_sequence_of_opens_releases_and_folds_tallies_what_is_open(hub: Hub,
     assert tallied(hub) == open_counted(hub)
 
 
-def test_0021_counts_the_open_reasons_already_in_the_ledger(engine: Engine) -> None:  # noqa: F811
-    migrate(engine, "upgrade", "0017")
+def test_0019_counts_the_open_reasons_already_in_the_ledger(engine: Engine) -> None:  # noqa: F811
+    migrate(engine, "upgrade", "0018")
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO tenants (id, slug, name, created_at) VALUES (7, 't7', 'T', :at)"), {"at": AT})
         conn.execute(
@@ -144,13 +144,13 @@ def test_0021_counts_the_open_reasons_already_in_the_ledger(engine: Engine) -> N
                 ),
                 {"oid": oid, "value": value, "at": AT, "released": released},
             )
-    migrate(engine, "upgrade", "0021")
+    migrate(engine, "upgrade", "0019")
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT tenant_id, kind, code, value, n FROM reason_tallies")).all()
     assert Counter({tuple(r[:4]): r[4] for r in rows}) == Counter(
         {(7, "hold", "sku_unmapped", "MUG"): 2, (7, "hold", "sku_unmapped", "CUP"): 1}
     )
-    migrate(engine, "downgrade", "0017")
+    migrate(engine, "downgrade", "0018")
     with engine.connect() as conn:
         assert "reason_tallies" not in inspect(conn).get_table_names()
 

@@ -173,7 +173,7 @@ INBOX_TOTAL: ColumnElement[float] = func.coalesce(
     cast(orders.c.total, DOUBLE_PRECISION()), literal_column("-1e300"), type_=DOUBLE_PRECISION()
 )
 Index("ix_orders_inbox_total", orders.c.tenant_id, INBOX_TOTAL, orders.c.id)
-#: 0021, PostgreSQL only: an order's tenant and placing time by its id, read from the index alone
+#: 0019, PostgreSQL only: an order's tenant and placing time by its id, read from the index alone
 #: when a narrow filter (a SKU, a hold reason) gives the inbox its order ids to sort — from the
 #: table's pages, scattered over a million orders, each id cost a random heap read (decision 148).
 #: SQLite's rows are found by their rowid already, and its pages are the database file's cache.
@@ -302,7 +302,7 @@ order_reasons = Table(
     ),
 )
 
-#: 0021: how many open reasons each cause (tenant, kind, code, value) has — signed deltas appended
+#: 0019: how many open reasons each cause (tenant, kind, code, value) has — signed deltas appended
 #: by the reasons' writer (storage/repos/order_reasons.py) with each reason it opens or releases,
 #: summed by the holds grouping (the dashboard), folded together by the housekeeping (decision 147)
 reason_tallies = Table(

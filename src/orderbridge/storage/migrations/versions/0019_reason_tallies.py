@@ -10,8 +10,8 @@
   inbox sorts the orders a narrow filter found from the index alone, not from a random heap page
   per order (decision 148).
 
-Revision ID: 0021
-Revises: 0017 (re-chained at merge)
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-02 20:00:00
 """
 
@@ -20,8 +20,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021"
-down_revision = "0017"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
