@@ -5,7 +5,9 @@ Hypothesis generates sequences of store edits (quantities, a partial then a full
 cancellation), sync-and-post runs, refreshes, resets, retries, accepts, ignores, cancels and
 "crashes" — writes QuickBooks commits whose answer is lost (``fail_after_commit``: the document is
 made, the hub hears a 503, and must find it before trying again) and outages before any write
-(503s) — over two orders per example. After every step the company never holds two live
+(503s) and crashes of the hub at the posting run's crash points (``seams.inject``: the run stops
+at that instruction, what it had not committed is lost, the next run is the restart) — over two
+orders per example. After every step the company never holds two live
 SalesReceipts for one order nor two live ones with one ``DocNumber``, nor more RefundReceipts
 than the store made refunds. At the end, with the faults gone and every pending update accepted:
 a cancelled order has no live receipt; any other has exactly one, carrying the version the posting
@@ -30,6 +32,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 from sqlalchemy import func, select
 
+from orderbridge import seams
 from orderbridge.errors import OrderBridgeError
 from orderbridge.runtime.worker import run_cycle
 from orderbridge.sandboxes.base import Fault
@@ -143,6 +146,22 @@ def test_no_sequence_of_edits_decisions_and_crashes_leaves_quickbooks_other_than
             else:  # four: every one of the connector's retries is answered so, and the run fails with it
                 world.qbo.add_fault(Fault("503", path="/v3/", count=4))
 
+        @rule(
+            point=st.sampled_from(
+                ("post.before_send", "post.after_send", "post.after_commit", "amend.after_reserve", "amend.after_send")
+            ),
+            n=st.integers(1, 2),
+        )
+        def crash_inside_a_run(self, point: str, n: int) -> None:
+            # the process dies at that instruction of a sync-and-post run (an injected crash point:
+            # nothing after it runs, its uncommitted transaction is lost); the next run is a restart
+            seams.inject(point, n)
+            try:
+                with suppress(seams.InjectedCrash):
+                    run_cycle(self.scope)
+            finally:
+                seams.inject(None)
+
         @invariant()
         def never_two_live_receipts(self) -> None:
             numbers = [r["DocNumber"] for r in world.receipts() if not r.get("_voided")]
@@ -214,3 +233,28 @@ def test_no_sequence_of_edits_decisions_and_crashes_leaves_quickbooks_other_than
 def _version(hub: Any, oid: int) -> int:
     with hub.db.read() as conn:
         return int(conn.execute(select(orders.c.version).where(orders.c.id == oid)).scalar_one())
+
+
+def test_a_run_crashed_after_quickbooks_made_the_receipt_is_settled_by_the_next_one_without_a_second(
+    world: World,
+) -> None:
+    """The machine's crash rule, once and deterministically: the posting run dies right after
+    QuickBooks made the SalesReceipt (before the hub recorded it); the restarted run finds it."""
+    hub = world.hub
+    placed = world.shop.add_order(line_items=lines(2))
+    seams.inject("post.after_send", 1)
+    try:
+        with pytest.raises(seams.InjectedCrash):
+            run_cycle(tenant(hub))
+    finally:
+        seams.inject(None)
+    assert len(world.receipts()) == 1  # made in QuickBooks, not recorded by the hub
+    oid = find_order_id(tenant(hub), str(placed["id"]))
+    with hub.db.read() as conn:
+        assert order_updates.held_documents(conn, oid) == {}  # the ledger does not know it yet
+    assert run_cycle(tenant(hub)).crashed == []
+    (receipt,) = world.receipts()
+    with hub.db.read() as conn:
+        [doc] = order_updates.held_documents(conn, oid).values()
+    assert doc.document_id == receipt["Id"]
+    assert len(world.qbo.entries("SalesReceipt_created")) == 1
