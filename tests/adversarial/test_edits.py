@@ -2,10 +2,15 @@
 hostile cases (quantity 0, a 301-character name, a NUL, an unknown status, escape sequences, no
 lines, 1,001 lines, an unmapped SKU, a cancellation...), by the REST webhook and by the next sync.
 
-The rule (decision 5): an order already posted is not re-posted — it gets a new version and a
-``version_changed`` event naming the fields, and the 3PL's document is left as it was. So every
-input here must end *posted exactly once*: one document created, never updated, with the content
-first posted; and nothing about the new version may block a later sync or reach the terminal raw.
+The rule (decision 5, refined by order updates, issue #15): an order already posted gets a new
+version and a ``version_changed`` event naming the fields, and the 3PL's document is never changed
+to the hostile version. A change the default policies send for review (lines, totals, payment,
+refunds the 3PL cannot take) holds the order with ``update_needs_review`` — nothing is sent until a
+person decides, and accepting checks the version like any post (``services/order_updates``); a
+change applied at once (the shipping address) is checked before it goes and held with the
+destination's limit. So every input here ends *posted exactly once* — one document created,
+never updated, with the content first posted — and posted or held again; nothing about the new
+version may block a later sync or reach the terminal raw.
 """
 
 from __future__ import annotations
@@ -22,7 +27,16 @@ from orderbridge.services.hub import Hub
 from orderbridge.services.sync import sync_channel
 from orderbridge.storage.tables import events, orders
 from tests.adversarial.cases import CAP, LINE
-from tests.adversarial.harness import World, assert_quiet, assert_terminal_safe, judge, posted, world
+from tests.adversarial.harness import (
+    Expect,
+    World,
+    assert_quiet,
+    assert_terminal_safe,
+    held_again,
+    judge,
+    posted,
+    world,
+)
 from tests.scoped import cid, tenant
 
 Json = dict[str, Any]
@@ -44,6 +58,28 @@ EDITS: dict[str, Callable[[Json], Json]] = {
     "a note of 20,000 characters": lambda o: {"note": "n" * 20_000},
     "300 tags": lambda o: {"tags": [f"t{i}" for i in range(300)]},
     "total below the subtotal": lambda o: {"total_price": "0.01"},
+}
+
+
+#: what each edit ends as when it is not simply "posted": held for review (nothing sent until a
+#: person decides), or held by the 3PL's limit before the address update is sent
+HELD_AGAIN: dict[str, Expect] = {
+    **{
+        name: held_again("update_needs_review")
+        for name in (
+            "a line's quantity set to 0",
+            "a line's price made negative",
+            "quantity of ten million",
+            "unknown financial status",
+            "refunded",
+            "an unmapped SKU with escapes",
+            "a SKU of 301 characters",
+            "every line removed",
+            "1,001 lines",
+            "total below the subtotal",
+        )
+    },
+    "a street of 150 characters": held_again("destination_field_too_long", "shipTo.street1"),
 }
 
 
@@ -80,7 +116,12 @@ def test_a_posted_order_edited_into_a_hostile_one_is_never_posted_again_and_its_
         run_cycle(tenant(hub), sync=False, shipments=False, push=False)
 
         labels = {str(o["id"]): name for name, o in made.items()}
-        judge(w, {ext: posted() for ext in labels}, source="hand-written", labels=labels)
+        judge(
+            w,
+            {ext: HELD_AGAIN.get(name, posted()) for ext, name in labels.items()},
+            source="hand-written",
+            labels=labels,
+        )
         assert _first_posted(w) == as_posted  # the 3PL's documents are as first posted
         assert all(n == 0 for n in w.ss.updates.values()), w.ss.updates  # and were never updated
         with hub.db.read() as conn:
