@@ -61,11 +61,15 @@ class FixAction(StrEnum):
     GENERATE_KEY = "generate_key"
     #: ``order``, ``update``: accept, ignore or cancel an order update awaiting review (issue #15)
     REVIEW_UPDATE = "review_update"
+    #: ``order`` (optional), ``field``: fill in the shipping data a channel needs and send the push again (#16)
+    FILL_SHIPPING_DATA = "fill_shipping_data"
     # --- made elsewhere: the text says where; renderings show the text --------------------------
     #: ``field`` (optional): correct the order in the channel; the next sync re-evaluates it
     EDIT_ORDER_AT_CHANNEL = "edit_order_at_channel"
     #: ``field``, ``destination``: fill in a field the destination requires, on the order in the channel
     SET_REQUIRED_FIELD = "set_required_field"
+    #: ``url`` (may be empty): do in the channel's back office what its API does not offer (#16)
+    ACT_IN_BACK_OFFICE = "act_in_back_office"
     #: ``shipment``: correct the shipment in the 3PL; the next shipment poll pushes it
     EDIT_SHIPMENT_AT_DESTINATION = "edit_shipment_at_destination"
     #: a newer OrderBridge knows what this one does not (a status the channel added)

@@ -84,6 +84,8 @@ def test_every_action_the_cli_can_make_has_a_command() -> None:
         FixAction.EDIT_ORDER_AT_CHANNEL,
         FixAction.SET_REQUIRED_FIELD,
         FixAction.EDIT_SHIPMENT_AT_DESTINATION,
+        FixAction.ACT_IN_BACK_OFFICE,
+        FixAction.FILL_SHIPPING_DATA,  # until issue #16's CLI command for it lands
         FixAction.UPGRADE,
         FixAction.NONE,
     }

@@ -39,10 +39,12 @@ from typing import Any, Protocol, runtime_checkable
 import httpx
 
 from orderbridge.domain.changes import ChangeClass
+from orderbridge.domain.channel_rules import ChannelRules, RemoteOrderState
 from orderbridge.domain.mappings import MappingKind
 from orderbridge.domain.money import Money
 from orderbridge.domain.order import Order
 from orderbridge.domain.pipeline import ResolvedOrder
+from orderbridge.domain.push_plan import PlannedCall
 from orderbridge.domain.reasons import Reason
 from orderbridge.domain.rules import DownloadRules
 from orderbridge.domain.shipments import Shipment
@@ -68,6 +70,7 @@ class Capability(StrEnum):
     LIST_SHIPMENTS = "list_shipments"  # destination: its shipments are polled
     AMEND_DOCUMENTS = "amend_documents"  # destination: a posted document is found, updated, voided, adjusted
     WATCH_DELIVERIES = "watch_deliveries"  # destination: what the remote did with each delivered file is read
+    PREFLIGHT = "preflight"  # destination (a POS): pre-flight checks on "test connection" and before each post
 
 
 #: the capabilities each role may declare
@@ -88,6 +91,7 @@ ROLE_CAPABILITIES: Mapping[Role, frozenset[Capability]] = {
             Capability.LIST_SHIPMENTS,
             Capability.AMEND_DOCUMENTS,
             Capability.WATCH_DELIVERIES,
+            Capability.PREFLIGHT,
         }
     ),
 }
@@ -105,7 +109,12 @@ CAPABILITY_METHODS: Mapping[Capability, tuple[str, ...]] = {
     Capability.LIST_SHIPMENTS: ("list_shipments",),
     Capability.AMEND_DOCUMENTS: ("find_document", "update_document", "void_document", "post_adjustment"),
     Capability.WATCH_DELIVERIES: ("watch_deliveries",),
+    Capability.PREFLIGHT: ("preflight_connection", "preflight_order", "create_helper_items", "document_state"),
 }
+
+#: a channel that declares :attr:`Declaration.channel_rules` is pushed to through the planner (issue
+#: #16): ``PUSH_FULFILMENT`` then promises these methods instead of ``push_fulfilment``/``find_fulfilment``
+PLANNED_PUSH_METHODS = ("remote_state", "perform")
 
 
 class Amendment(StrEnum):
@@ -275,6 +284,9 @@ class Declaration:
     #: ``UPDATE_IN_PLACE`` needs ``AMEND_DOCUMENTS`` (``UPDATE_IN_PLACE`` without it is a re-post
     #: through ``post_orders``, which the document key upserts)
     amendments: Mapping[ChangeClass, Amendment] = field(default_factory=lambda: MappingProxyType({}))
+    #: channels: the order state machine, API actions, required fields and deadlines (issue #16) —
+    #: what the push planner plans from and docs/channels.md is generated from
+    channel_rules: ChannelRules | None = None
     #: the page in docs/connectors that describes the kind
     docs: str = ""
 
@@ -305,6 +317,8 @@ class Declaration:
                 problems.append(f"amendments for {', '.join(sorted(needs_amend))} need AMEND_DOCUMENTS")
         elif self.mapping_kinds or self.amendments:
             problems.append("only destinations declare mapping kinds and amendments")
+        if self.channel_rules is not None and self.role is not Role.CHANNEL:
+            problems.append("only channels declare channel rules")
         if problems:
             raise ValueError(f"declaration of {self.kind!r}: " + "; ".join(problems))
 
@@ -546,6 +560,29 @@ class FulfilmentChannel(ChannelConnector, Protocol):
 
 
 @runtime_checkable
+class PlannedChannel(ChannelConnector, Protocol):
+    """A channel pushed to through the planner (``PUSH_FULFILMENT`` with ``channel_rules``, issue #16).
+
+    The hub reads :meth:`remote_state`, plans from the declaration's rules
+    (:func:`orderbridge.domain.push_plan.plan`) and makes each planned call with :meth:`perform`,
+    reading the state again before any retry. A connector never decides on its own to make a call
+    the plan did not name (no implicit accept before a ship)."""
+
+    def remote_state(self, external_id: str) -> RemoteOrderState:
+        """Read only: what the channel holds for the order now (state, lines, shipments with their
+        tracking, flags, refunds, deadlines, the back-office link). ``HoldOrder`` when the channel
+        no longer has the order."""
+        ...
+
+    def perform(self, external_id: str, call: PlannedCall) -> str:
+        """Make one planned call; return the channel's id of what it made or changed (a fulfilment,
+        a note, a refund; the order id when the call only moves the state). A lost answer raises
+        ``OutcomeUnknown`` (the hub reads :meth:`remote_state` before anything is sent again); the
+        channel refusing it raises ``HoldOrder`` with its words (outside text: data)."""
+        ...
+
+
+@runtime_checkable
 class AuditableChannel(ChannelConnector, Protocol):
     """A channel that can list order ids and update times cheaply (``LIST_ORDER_STAMPS``)."""
 
@@ -710,10 +747,82 @@ class WatchedDestination(DestinationConnector, Protocol):
         ...
 
 
+# --- POS destinations (issue #17) -----------------------------------------------------------------
+
+
+class PosDocumentState(StrEnum):
+    """Where a posted sale stands in the POS (the order page shows it, with whether stock moved)."""
+
+    PENDING = "pending"
+    OPEN = "open"
+    INVOICED = "invoiced"
+    COMPLETED = "completed"
+    VOIDED = "voided"
+
+
+@dataclass(frozen=True, slots=True)
+class PosDocument:
+    """What the POS holds for one posted order, read fresh (``document_state``)."""
+
+    document_id: str
+    state: PosDocumentState
+    #: whether the POS has adjusted inventory for it (Heartland's pending orders do not)
+    stock_moved: bool
+    #: the POS's own number or reference for it, and the total it computed
+    number: str | None = None
+    total: Money | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PreflightCheck:
+    """One pre-flight check's result: ``reason`` None when it passed. ``name`` is stable
+    (``employee``, ``helper_items``, ``location``, ``required_fields``, ``skus``, ``totals``)."""
+
+    name: str
+    #: what was checked, one sentence ("team member 'Online orders' is ACTIVE")
+    detail: str
+    reason: Reason | None = None
+    #: a fix the connector can make itself when asked (``create_helper_items``), else empty
+    action: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+@runtime_checkable
+class PreflightDestination(DestinationConnector, Protocol):
+    """A POS destination (``PREFLIGHT``): every trap it can fall into is checked before posting.
+
+    Connection-level checks run on "test connection" and before each post run; order-level checks
+    before each order is sent. A failed check is a typed hold with its fix; the hub re-runs the
+    checks of held orders on every cycle and releases them once the cause is fixed."""
+
+    def preflight_connection(self) -> list[PreflightCheck]:
+        """The acting employee / team member, the helper items, the location / station — read fresh."""
+        ...
+
+    def preflight_order(self, order: OutgoingOrder) -> list[PreflightCheck]:
+        """The order's required custom fields, SKUs and totals as the POS would compute them."""
+        ...
+
+    def create_helper_items(self) -> list[str]:
+        """Create the helper items the checks found missing (idempotently: one that exists is left
+        as it is); return the SKUs created."""
+        ...
+
+    def document_state(self, document_id: str) -> PosDocument | None:
+        """Read only: the posted sale's state in the POS and whether stock moved (None: not found)."""
+        ...
+
+
 def missing_methods(cls: Any, declaration: Declaration) -> list[str]:
     """The methods (and attributes) ``cls`` lacks for the capabilities its declaration promises."""
     wanted = {"check", "close"}
     for capability in declaration.capabilities:
+        if capability is Capability.PUSH_FULFILMENT and declaration.channel_rules is not None:
+            wanted.update(PLANNED_PUSH_METHODS)
+            continue
         wanted.update(CAPABILITY_METHODS[capability])
     return sorted(name for name in wanted if not hasattr(cls, name))
 

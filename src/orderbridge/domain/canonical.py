@@ -108,6 +108,10 @@ def order_to_json(o: Order) -> dict[str, Any]:
         out["unknown_values"] = [list(p) for p in o.unknown_values]
     if o.refunded is not None:  # likewise: only when the channel said how much was refunded
         out["refunded"] = str(o.refunded.amount)
+    if o.channel_state:  # likewise (issue #16): only for channels that have their own order states
+        out["channel_state"] = o.channel_state
+    if o.deadlines:
+        out["deadlines"] = {name: due.isoformat() for name, due in o.deadlines}
     return out
 
 
@@ -149,6 +153,17 @@ def _line(li: dict[str, Any], cur: str) -> OrderLine:
         fulfilment_ref=get("fulfilment_ref"),
         fulfillable_quantity=get("fulfillable_quantity"),
     )
+
+
+def _deadlines(d: dict[str, str] | None) -> tuple[tuple[str, datetime], ...]:
+    if not d:
+        return ()
+    out = []
+    for name, due in sorted(d.items()):
+        when = _pdt(due)
+        if when is not None:
+            out.append((str(name), when))
+    return tuple(out)
 
 
 def order_from_json(d: dict[str, Any], raw: dict[str, Any] | None = None) -> Order:
@@ -195,6 +210,8 @@ def order_from_json(d: dict[str, Any], raw: dict[str, Any] | None = None) -> Ord
         custom_fields=_pairs(get("custom_fields")),
         unknown_values=_pairs(get("unknown_values")),
         refunded=_opt_money(get("refunded"), cur),
+        channel_state=get("channel_state", ""),
+        deadlines=_deadlines(get("deadlines")),
         raw=raw or {},
     )
 

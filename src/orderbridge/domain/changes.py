@@ -170,7 +170,7 @@ _HANDLED = frozenset(
         "updated_at", "cancelled_at", "payment_status", "refunded", "fulfilment_status", "closed_at",
         "lines", "currency", "subtotal", "total_tax", "total", "shipping_lines", "discounts", "taxes",
         "shipping_address", "billing_address", "email", "customer_name", "note", "tags",
-        "custom_fields", "unknown_values",
+        "custom_fields", "unknown_values", "channel_state", "deadlines",
     }
 )  # fmt: skip
 _NOTE_FIELDS = ("number", "created_at", "processed_at", "test")
@@ -204,8 +204,11 @@ class _Differ:
         self.scalar("payment_status", b.get("payment_status"), a.get("payment_status"), self._payment_class())
         refund_class = ChangeClass.REFUNDED if a.get("payment_status") == "refunded" else ChangeClass.PARTIALLY_REFUNDED
         self.scalar("refunded", b.get("refunded"), a.get("refunded"), refund_class, money=True)
-        for name in ("fulfilment_status", "closed_at"):
+        for name in ("fulfilment_status", "closed_at", "channel_state"):
             self.scalar(name, b.get(name), a.get(name), ChangeClass.FULFILMENT)
+        for name in sorted(set(b.get("deadlines") or {}) | set(a.get("deadlines") or {})):
+            self.scalar(f"deadlines.{name}", (b.get("deadlines") or {}).get(name),
+                        (a.get("deadlines") or {}).get(name), ChangeClass.NOTES)  # fmt: skip
         self.lines()
         self.scalar("currency", b.get("currency"), a.get("currency"), ChangeClass.TOTALS)
         for name in ("subtotal", "total_tax", "total"):

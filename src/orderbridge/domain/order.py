@@ -154,6 +154,13 @@ class Order(msgspec.Struct, frozen=True, gc=False):
     #: how much of the order the channel has refunded, when it says (``None``: not known or nothing);
     #: in the canonical form only when set, so every order read before refunds were kept hashes as before
     refunded: Money | None = None
+    #: the channel's own state for the order as it names it (Mirakl's ``WAITING_ACCEPTANCE``), for
+    #: channels whose rules (issue #16) the hub acts on; empty when the channel has none beyond the
+    #: statuses above. In the canonical form only when set.
+    channel_state: str = ""
+    #: the channel's deadlines on the order, ``(name, due)`` — ``acceptance``, ``shipping`` (issue
+    #: #16); in the canonical form only when set
+    deadlines: tuple[tuple[str, datetime], ...] = ()
     #: the payload the order was read from, for display and audit (not part of the content hash):
     #: a JSON object, or its text as received
     raw: Mapping[str, Any] | RawJson = msgspec.field(default_factory=dict)
@@ -172,6 +179,9 @@ class Order(msgspec.Struct, frozen=True, gc=False):
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:
                 raise ValueError(f"{name} must be timezone-aware, got naive {value.isoformat()}")
+        for name, due in self.deadlines:
+            if due.tzinfo is None:
+                raise ValueError(f"deadline {name} must be timezone-aware, got naive {due.isoformat()}")
 
     @property
     def shipping_method(self) -> str | None:

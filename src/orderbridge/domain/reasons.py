@@ -51,6 +51,19 @@ class HoldCode(StrEnum):
     EXPORT_NOT_PICKED_UP = "export_not_picked_up"
     # order updates (issue #15): a later version of an order a destination holds, awaiting a person
     UPDATE_NEEDS_REVIEW = "update_needs_review"
+    # issue #16: pushes to a channel its rules do not allow as they are (the push planner)
+    SHIPPING_DATA_MISSING = "shipping_data_missing"
+    TRANSITION_NOT_ALLOWED = "transition_not_allowed"
+    ACTION_NOT_SUPPORTED = "action_not_supported"
+    # issue #16: a marketplace order the auto-accept policy would not accept (an SKU not mapped)
+    ACCEPTANCE_HELD = "acceptance_held"
+    # issue #17: POS destinations' pre-flight checks
+    POS_EMPLOYEE_INACTIVE = "pos_employee_inactive"
+    POS_REQUIRED_PRODUCT_MISSING = "pos_required_product_missing"
+    POS_LOCATION_INACTIVE = "pos_location_inactive"
+    POS_TOTAL_MISMATCH = "pos_total_mismatch"
+    #: posted, but the POS could not complete it: inventory is not adjusted there yet
+    POS_ORDER_INCOMPLETE = "pos_order_incomplete"
 
 
 class SkipCode(StrEnum):
@@ -639,5 +652,52 @@ def update_needs_review(update_id: int, classes: str, accepting: str) -> Reason:
                 limits.storable(f"Accept, ignore or cancel the update. Accepting will: {accepting}"),
                 update=update_id,
             )
+        ),
+    )
+
+
+# --- issue #16: pushes the channel's rules refuse (domain/push_plan.py) -----------------------------
+
+
+def shipping_data_missing(channel: str, field: str) -> Reason:
+    """A push the channel cannot take without ``field`` (tracking number, carrier, tracking URL)."""
+    names = {"tracking_number": "tracking number", "carrier": "carrier", "tracking_url": "tracking URL"}
+    what = names.get(field, field)
+    extra = " (the carrier is not one the channel knows)" if field == "tracking_url" else ""
+    return Reason(
+        HoldCode.SHIPPING_DATA_MISSING,
+        field,
+        f"{channel!r} needs the {what} to mark the order shipped{extra}",
+        Fix.of(
+            FixAction.FILL_SHIPPING_DATA,
+            f"Add the {what} to the shipment at the 3PL, or fill it in on the order's page and send it again; "
+            "the push is sent as soon as it is there.",
+            field=field,
+        ),
+    )
+
+
+def transition_not_allowed(channel: str, state: str, wanted: str, url: str, what_to_do: str) -> Reason:
+    """A push the channel's state machine forbids from the order's current state."""
+    return Reason(
+        HoldCode.TRANSITION_NOT_ALLOWED,
+        f"{state}->{wanted}",
+        f"{channel!r} does not allow {wanted} from state {state}: {what_to_do}",
+        Fix.of(FixAction.ACT_IN_BACK_OFFICE, what_to_do[:1].upper() + what_to_do[1:] + ".", url=url),
+    )
+
+
+def action_not_supported(channel: str, action: str, back_office: str, url: str, *, detail: str = "") -> Reason:
+    """A push the channel's API does not offer (``detail``: why, when it depends on the order)."""
+    where = back_office or f"the {channel} back office"
+    because = f": {detail}" if detail else ""
+    return Reason(
+        HoldCode.ACTION_NOT_SUPPORTED,
+        action,
+        f"{channel!r} does not offer {action} through its API{because}",
+        Fix.of(
+            FixAction.ACT_IN_BACK_OFFICE,
+            f"Do it by hand in {where}; OrderBridge marks it done once the channel shows it.",
+            url=url,
         ),
     )
