@@ -191,3 +191,9 @@ def test_channel_state_and_deadlines_round_trip_and_classify() -> None:
     assert order_from_json(order_to_json(later)) == later
     d = diff(base, later)
     assert {c.change for c in d.changes} == {ChangeClass.FULFILMENT, ChangeClass.NOTES}
+
+
+def test_without_auto_accept_a_shipment_before_acceptance_is_held_until_accepted_by_hand() -> None:
+    p = plan(MARKET, remote("WAITING_ACCEPTANCE"), ship(), channel="mp", prerequisites=frozenset())
+    assert p.hold is not None and p.hold.code == "transition_not_allowed"
+    assert p.hold.fix.param("url") == "https://mp.example/orders/O1"

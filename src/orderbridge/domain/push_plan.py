@@ -115,9 +115,19 @@ class Plan:
         return calls
 
 
-def plan(rules: ChannelRules, remote: RemoteOrderState, intent: Intent, *, channel: str) -> Plan:
+def plan(
+    rules: ChannelRules,
+    remote: RemoteOrderState,
+    intent: Intent,
+    *,
+    channel: str,
+    prerequisites: frozenset[ChannelAction] = PREREQUISITES,
+) -> Plan:
     """The plan that brings ``remote`` to ``intent``'s outcome under ``rules`` (``channel`` names
-    the connection in reasons)."""
+    the connection in reasons). ``prerequisites``: the actions the plan may make on its own on the
+    way (a connection whose policy is not to accept orders automatically passes none: a shipment of
+    an order still awaiting acceptance is then held, ``transition_not_allowed``, until a person
+    accepts it in the back office)."""
     if remote.state not in rules.states:
         return _held(
             R.transition_not_allowed(
@@ -127,13 +137,13 @@ def plan(rules: ChannelRules, remote: RemoteOrderState, intent: Intent, *, chann
             )
         )  # fmt: skip
     if intent.outcome is Outcome.SHIPPED:
-        return _plan_shipped(rules, remote, intent, channel)
+        return _plan_shipped(rules, remote, intent, channel, prerequisites)
     if intent.outcome is Outcome.REFUNDED:
         return _plan_refunded(rules, remote, intent, channel)
     if remote.state in rules.reached.get(intent.outcome, frozenset()) and not intent.lines:
         return Plan(PlanStatus.DONE, note=f"the order is already {remote.state} at {channel}")
     if intent.outcome is Outcome.ACCEPTED:
-        return _plan_towards(rules, remote, intent, channel, ChannelAction.ACCEPT, prerequisites=False)
+        return _plan_towards(rules, remote, intent, channel, ChannelAction.ACCEPT, allowed=frozenset())
     if intent.outcome is Outcome.REFUSED:
         return _direct(rules, remote, intent, channel, (ChannelAction.REFUSE,))
     # cancelled: the lines, or the whole order (refusing a not-yet-accepted order cancels it too)
@@ -147,7 +157,9 @@ def plan(rules: ChannelRules, remote: RemoteOrderState, intent: Intent, *, chann
 # --- shipped --------------------------------------------------------------------------------------
 
 
-def _plan_shipped(rules: ChannelRules, remote: RemoteOrderState, intent: Intent, channel: str) -> Plan:
+def _plan_shipped(
+    rules: ChannelRules, remote: RemoteOrderState, intent: Intent, channel: str, allowed: frozenset[ChannelAction]
+) -> Plan:
     tracking = intent.tracking
     number = tracking.number.strip() if tracking is not None else ""
     ship = rules.actions.get(ChannelAction.SHIP)
@@ -213,7 +225,7 @@ def _plan_shipped(rules: ChannelRules, remote: RemoteOrderState, intent: Intent,
         calls.append(PlannedCall(ChannelAction.SHIP, ship.call, intent.lines if ship.lines else (), tracking))
         return calls
 
-    return _plan_towards(rules, remote, intent, channel, ChannelAction.SHIP, finish=finish)
+    return _plan_towards(rules, remote, intent, channel, ChannelAction.SHIP, allowed=allowed, finish=finish)
 
 
 def _plan_towards(
@@ -223,7 +235,7 @@ def _plan_towards(
     channel: str,
     goal: ChannelAction,
     *,
-    prerequisites: bool = True,
+    allowed: frozenset[ChannelAction],
     finish: Callable[[str], list[PlannedCall]] | None = None,
 ) -> Plan:
     """Walk from the remote state to one where ``goal`` is allowed, through prerequisite actions
@@ -231,7 +243,7 @@ def _plan_towards(
     spec = rules.actions.get(goal)
     if spec is None:
         return _held(R.action_not_supported(channel, goal.value, rules.back_office, remote.url))
-    path = _path(rules, remote.state, spec.from_states, prerequisites)
+    path = _path(rules, remote.state, spec.from_states, allowed)
     if path is None:
         return _held(
             R.transition_not_allowed(
@@ -256,7 +268,9 @@ def _plan_towards(
     return Plan(PlanStatus.READY, tuple(calls))
 
 
-def _path(rules: ChannelRules, start: str, goals: frozenset[str], prerequisites: bool) -> list[Transition] | None:
+def _path(
+    rules: ChannelRules, start: str, goals: frozenset[str], allowed: frozenset[ChannelAction]
+) -> list[Transition] | None:
     """The shortest path of transitions from ``start`` into ``goals`` that uses only prerequisite
     actions and the channel's own moves (None: there is none)."""
     if start in goals:
@@ -268,7 +282,7 @@ def _path(rules: ChannelRules, start: str, goals: frozenset[str], prerequisites:
         for t in rules.leaving(state):
             if t.target in seen or (t.target in rules.terminal and t.target not in goals):
                 continue
-            if t.by is not None and (not prerequisites or t.by not in PREREQUISITES):
+            if t.by is not None and t.by not in allowed:
                 continue
             if t.by is not None and state not in rules.actions[t.by].from_states:
                 continue
