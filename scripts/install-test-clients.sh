@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the independently written Shopify clients the sandbox is tested with, each in a venv of its
+# Install the independently written clients (Shopify's, Square's official SDK) the sandbox is tested with, each in a venv of its
 # own under .venv/clients/ (their pins — tap-shopify pins graphql-core 3.2.6 and requests — must not
 # move the hub's own dependencies). tests/sandboxes/test_shopify_real_clients.py runs them unchanged.
 set -euo pipefail
@@ -16,4 +16,6 @@ install() {
   "$CLIENTS/$name/bin/pip" freeze --disable-pip-version-check > "$CLIENTS/$name/versions.txt"
 }
 install tap-shopify "tap-shopify==3.13.0"
+# Square's official SDK (tests/sandboxes/test_square_official_client.py reads back what the hub created)
+install squareup "squareup==46.0.0.20260916"
 touch "$CLIENTS/.installed"

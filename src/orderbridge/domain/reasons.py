@@ -701,3 +701,130 @@ def action_not_supported(channel: str, action: str, back_office: str, url: str, 
             url=url,
         ),
     )
+
+
+# --- issue #17: the Square POS destination's pre-flight checks (connectors/square) -------------------
+# Made by the connector, which does not know its connection's name: the poster fills it in where a
+# fix names the connection (``Fix.with_params``).
+
+
+def square_team_member_inactive(member: str, status: str) -> Reason:
+    """The team member the connection records sales as is missing, not chosen, or INACTIVE (seed 001:
+    the employee the integration acts as was archived)."""
+    what = {"": "no team member is selected", "NOT_FOUND": f"team member {member!r} does not exist"}.get(
+        status, f"team member {member!r} is {status}"
+    )
+    return Reason(
+        HoldCode.POS_EMPLOYEE_INACTIVE,
+        member or "(none)",
+        f"Square: {what}, so external payments cannot be recorded as theirs",
+        Fix.of(
+            FixAction.SET_SETTING,
+            "Create a dedicated team member in Square such as 'Online orders' (Staff → Team), keep it ACTIVE, "
+            "and select it here (the connection's team_member_id); held orders are released once it is active.",
+            setting="team_member_id",
+        ),
+    )
+
+
+def square_location_inactive(location: str, status: str) -> Reason:
+    what = {"": "no location is selected", "NOT_FOUND": f"location {location!r} does not exist"}.get(
+        status, f"location {location!r} is {status}"
+    )
+    return Reason(
+        HoldCode.POS_LOCATION_INACTIVE,
+        location or "(none)",
+        f"Square: {what}, so no order can be created there",
+        Fix.of(
+            FixAction.SET_SETTING,
+            "Reactivate the location in the Square Dashboard (Settings → Locations), or set the connection's "
+            "location_id to an active one; held orders are released once it is active.",
+            setting="location_id",
+        ),
+    )
+
+
+def square_helper_items_missing(skus: list[str]) -> Reason:
+    """Helper items the connection's settings post on (shipping as an item, unmatched lines on a
+    "no product found" item) are not in Square's catalog."""
+    names = ", ".join(repr(s) for s in skus)
+    return Reason(
+        HoldCode.POS_REQUIRED_PRODUCT_MISSING,
+        ",".join(skus),
+        f"Square has no item variation with the SKU {names}, which this connection posts on",
+        Fix.of(
+            FixAction.TEST_CONNECTION,
+            f"Use 'create helper items' on the connection (OrderBridge creates {names} in Square's catalog, not "
+            "tracked in stock), or create them by hand; held orders are released once they exist. Square rarely "
+            "needs them: shipping can go as a service charge and unmatched lines as ad-hoc lines.",
+        ),
+    )
+
+
+def square_sku_not_found(sku: str, searched: str) -> Reason:
+    """A line's SKU (``searched``: the destination SKU looked up) matches no item variation in Square."""
+    also = f" (looked up as {searched!r})" if searched != sku else ""
+    return Reason(
+        HoldCode.SKU_UNMAPPED,
+        sku,
+        f"Square has no item variation with SKU {sku!r}{also}",
+        Fix.of(
+            FixAction.MAP_SKU,
+            f"Give the item variation in Square the SKU {searched!r}, or map SKU {sku!r} to the SKU of a variation "
+            "that exists (or allow ad-hoc lines on the connection, which do not move stock); the order is released "
+            "once it resolves.",
+            sku=sku,
+        ),
+    )
+
+
+def square_required_attribute_missing(key: str) -> Reason:
+    """An order custom attribute the connection requires has no value. Square has no "required" flag
+    of its own: the requirement is this connection's ``required_attributes`` setting."""
+    return Reason(
+        HoldCode.REQUIRED_FIELD_MISSING,
+        key,
+        f"Square order custom attribute {key!r} is required by this connection (its required_attributes setting; "
+        "Square itself marks no attribute required) and the order gives it no value",
+        Fix.of(
+            FixAction.SET_SETTING,
+            f"Give {key!r} a default in the connection's attribute_defaults, map it to an order field in "
+            "custom_attributes, fill it in on the order in the channel, or stop requiring it; the order is released "
+            "once it has a value.",
+            setting="attribute_defaults",
+            field=key,
+        ),
+    )
+
+
+def square_total_mismatch(field: str, channel: str, square: str, why: str) -> Reason:
+    """What Square would compute (from percentage taxes, with its rounding) differs from what the
+    channel charged by more than the tolerance: held, never posted with another total. ``channel``
+    and ``square`` are the two figures with their currency (``"93.75 USD"``)."""
+    return Reason(
+        HoldCode.POS_TOTAL_MISMATCH,
+        field,
+        f"Square would compute {field} {square} where the channel charged {channel}: {why}",
+        Fix.of(
+            FixAction.EDIT_ORDER_AT_CHANNEL,
+            "Square takes taxes as percentages only and rounds them itself: correct the tax rate on the order in the "
+            "channel (or its tax lines), or enter the sale in Square by hand; the order is checked again on every "
+            "cycle and released when the figures agree.",
+            field=field,
+        ),
+    )
+
+
+def square_order_unpaid(order_id: str, detail: str) -> Reason:
+    """The order was created in Square but its external payment was refused: it stays OPEN and
+    unpaid there — pending, so Square has not adjusted inventory for it."""
+    return Reason(
+        HoldCode.POS_ORDER_INCOMPLETE,
+        order_id,
+        f"Square order {order_id} was created but not paid ({detail}): it stays pending there and Square has not "
+        "adjusted inventory for it yet",
+        Fix.of(
+            FixAction.RETRY_ORDER,
+            "Correct what Square names, then retry the order: the same order is paid (never a second one).",
+        ),
+    )
