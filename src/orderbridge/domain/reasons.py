@@ -703,62 +703,160 @@ def action_not_supported(channel: str, action: str, back_office: str, url: str, 
     )
 
 
+# --- issue #17: POS destinations' pre-flight checks (services/preflight.py) -------------------------
+#
+# A connector builds these without knowing its connection's name (``destination=""``); the hub fills
+# it in (:func:`pos_addressed`) before it stores a hold. Connection-level causes (the acting
+# employee, the helper items, the location) carry the destination in their value — "shop-pos:
+# employee 'Online orders'" — so every order held for one cause is one group on the dashboard, and
+# the fix of that cause releases the whole group at the next post run. Order-level causes keep the
+# values the rest of the hub groups by: the SKU (``sku_unmapped``, as for a 3PL), the field
+# (``required_field_missing``), the destination (``pos_total_mismatch``, ``pos_order_incomplete``).
+
+#: the hold codes a POS's connection-level checks make: their value is ``"<destination>: <cause>"``
+POS_CONNECTION_CODES = frozenset(
+    {HoldCode.POS_EMPLOYEE_INACTIVE, HoldCode.POS_REQUIRED_PRODUCT_MISSING, HoldCode.POS_LOCATION_INACTIVE}
+)
+#: every hold code a POS's pre-flight checks (connection and order) can make
+PREFLIGHT_CODES = POS_CONNECTION_CODES | {
+    HoldCode.POS_TOTAL_MISMATCH,
+    HoldCode.REQUIRED_FIELD_MISSING,
+    HoldCode.SKU_UNMAPPED,
+}
+
+
+def pos_employee_inactive(system: str, employee: str, setting: str, *, state: str = "inactive") -> Reason:
+    """The employee / team member the connection acts as is archived, inactive or gone (seed 001)."""
+    return Reason(
+        HoldCode.POS_EMPLOYEE_INACTIVE,
+        f"employee {employee}",
+        f"{system}: the employee the sync acts as ({employee}) is {state}, so {system} refuses the orders it would "
+        "create",
+        Fix.of(
+            FixAction.SET_SETTING,
+            f"Create a dedicated member such as 'Online orders' in {system} (or reactivate {employee}) and select it "
+            f"here in the connection's {setting} setting; the held orders are released at the next post run.",
+            setting=setting,
+        ),
+    )
+
+
+def pos_required_product_missing(system: str, missing: list[str] | tuple[str, ...]) -> Reason:
+    """Helper items the sync puts on a sale (shipping, discount, refund, fees…) are not in the POS."""
+    names = ", ".join(repr(m) for m in missing)
+    return Reason(
+        HoldCode.POS_REQUIRED_PRODUCT_MISSING,
+        "helper items",
+        f"{system} lacks the helper item(s) the sync needs for shipping, discount and refund lines: {names}",
+        Fix.of(
+            FixAction.CREATE_HELPER_ITEMS,
+            f"Create them now: OrderBridge creates the missing helper items in {system} (not inventoried, not "
+            "taxed; one that exists is left as it is), then checks again and releases the held orders.",
+        ),
+    )
+
+
+def pos_location_inactive(system: str, location: str, setting: str, *, state: str = "inactive") -> Reason:
+    """The location / station the sales are entered at is inactive or gone."""
+    return Reason(
+        HoldCode.POS_LOCATION_INACTIVE,
+        f"location {location}",
+        f"{system}: the location the sales are entered at ({location}) is {state}",
+        Fix.of(
+            FixAction.SET_SETTING,
+            f"Reactivate {location} in {system}, or select an active one in the connection's {setting} setting; the "
+            "held orders are released at the next post run.",
+            setting=setting,
+        ),
+    )
+
+
+def pos_required_field_missing(system: str, field: str, requirement: str, setting: str) -> Reason:
+    """A custom field the POS requires on a sale (``requirement``: the POS setting that says so) has
+    no value: not on the order, not mapped from an order field, no default (seed 001)."""
+    return Reason(
+        HoldCode.REQUIRED_FIELD_MISSING,
+        field,
+        f"{system} requires field {field!r} on every sale ({requirement}) and the order gives it no value",
+        Fix.of(
+            FixAction.SET_SETTING,
+            f"Set a default for {field!r} (or map it from an order field) in the connection's {setting} setting, "
+            f"or switch 'required' off for it in {system} ({requirement}); the held orders are released at the "
+            "next post run.",
+            setting=setting,
+            field=field,
+        ),
+    )
+
+
+def pos_total_mismatch(system: str, ours: str, theirs: str, why: str = "") -> Reason:
+    """The total the POS would compute (tax rounding, percentage-only taxes) differs from the order's by
+    more than a cent: posting it would record a sale for another amount."""
+    because = f" ({why})" if why else ""
+    return Reason(
+        HoldCode.POS_TOTAL_MISMATCH,
+        "",
+        f"{system} would compute a total of {theirs} for an order of {ours}{because}: more than a cent apart, so it "
+        "is not posted with a wrong total",
+        Fix.of(
+            FixAction.RETRY_ORDER,
+            f"Check the tax settings in {system} (a rate that reproduces the channel's tax), or enter this sale by "
+            "hand there; then retry the order.",
+        ),
+    )
+
+
+def pos_order_incomplete(system: str, document: str, state: str, destination: str = "") -> Reason:
+    """Posted, but the POS could not complete the sale: it sits ``pending`` (or open, unpaid), and a
+    POS adjusts inventory only for completed sales — the stock shown there is not yet true. The hub
+    reads the document again at every post run and releases the hold once it is completed."""
+    return Reason(
+        HoldCode.POS_ORDER_INCOMPLETE,
+        destination,
+        f"{system} holds the order as document {document} in state {state}: inventory is not yet adjusted there",
+        Fix.of(
+            FixAction.ACT_IN_POS,
+            f"Complete (invoice) document {document} in {system}, or remove what blocks it there (a required field); "
+            "OrderBridge reads it again at every post run and releases the hold once it is completed.",
+        ),
+    )
+
+
+def pos_addressed(reason: Reason, destination: str) -> Reason:
+    """A pre-flight reason made by a connector, with its connection's name filled in: in the value of
+    a connection-level cause (``"<destination>: <cause>"``), of a total mismatch or an incomplete
+    order (the destination), and in the fix's parameters (``connection`` for a setting or an action
+    of the connection, ``destination`` for a mapping or a retry)."""
+    value = reason.value
+    if reason.code in POS_CONNECTION_CODES and not value.startswith(f"{destination}: "):
+        value = f"{destination}: {value}" if value else destination
+    elif reason.code in (HoldCode.POS_TOTAL_MISMATCH, HoldCode.POS_ORDER_INCOMPLETE) and not value:
+        value = destination
+    fix = reason.fix
+    own = (FixAction.SET_SETTING, FixAction.CREATE_HELPER_ITEMS, FixAction.TEST_CONNECTION, FixAction.ACT_IN_POS)
+    param = "connection" if fix.action in own else "destination"
+    if fix.action in (*own, FixAction.MAP_SKU, FixAction.SET_REQUIRED_FIELD, FixAction.RETRY_ORDER) and not fix.param(
+        param
+    ):
+        fix = fix.with_params(**{param: destination})
+    if value == reason.value and fix is reason.fix:
+        return reason
+    return Reason(reason.code, value, reason.message, fix)
+
+
+def of_destination(code: str, value: str, destination: str) -> bool:
+    """Whether an open hold ``(code, value)`` is one a POS destination's checks made (see above):
+    re-checked and released by that destination's post runs."""
+    if code in POS_CONNECTION_CODES:
+        return value == destination or value.startswith(f"{destination}: ")
+    if code in (HoldCode.POS_TOTAL_MISMATCH, HoldCode.POS_ORDER_INCOMPLETE):
+        return value == destination
+    return False
+
+
 # --- issue #17: the Square POS destination's pre-flight checks (connectors/square) -------------------
 # Made by the connector, which does not know its connection's name: the poster fills it in where a
 # fix names the connection (``Fix.with_params``).
-
-
-def square_team_member_inactive(member: str, status: str) -> Reason:
-    """The team member the connection records sales as is missing, not chosen, or INACTIVE (seed 001:
-    the employee the integration acts as was archived)."""
-    what = {"": "no team member is selected", "NOT_FOUND": f"team member {member!r} does not exist"}.get(
-        status, f"team member {member!r} is {status}"
-    )
-    return Reason(
-        HoldCode.POS_EMPLOYEE_INACTIVE,
-        member or "(none)",
-        f"Square: {what}, so external payments cannot be recorded as theirs",
-        Fix.of(
-            FixAction.SET_SETTING,
-            "Create a dedicated team member in Square such as 'Online orders' (Staff → Team), keep it ACTIVE, "
-            "and select it here (the connection's team_member_id); held orders are released once it is active.",
-            setting="team_member_id",
-        ),
-    )
-
-
-def square_location_inactive(location: str, status: str) -> Reason:
-    what = {"": "no location is selected", "NOT_FOUND": f"location {location!r} does not exist"}.get(
-        status, f"location {location!r} is {status}"
-    )
-    return Reason(
-        HoldCode.POS_LOCATION_INACTIVE,
-        location or "(none)",
-        f"Square: {what}, so no order can be created there",
-        Fix.of(
-            FixAction.SET_SETTING,
-            "Reactivate the location in the Square Dashboard (Settings → Locations), or set the connection's "
-            "location_id to an active one; held orders are released once it is active.",
-            setting="location_id",
-        ),
-    )
-
-
-def square_helper_items_missing(skus: list[str]) -> Reason:
-    """Helper items the connection's settings post on (shipping as an item, unmatched lines on a
-    "no product found" item) are not in Square's catalog."""
-    names = ", ".join(repr(s) for s in skus)
-    return Reason(
-        HoldCode.POS_REQUIRED_PRODUCT_MISSING,
-        ",".join(skus),
-        f"Square has no item variation with the SKU {names}, which this connection posts on",
-        Fix.of(
-            FixAction.TEST_CONNECTION,
-            f"Use 'create helper items' on the connection (OrderBridge creates {names} in Square's catalog, not "
-            "tracked in stock), or create them by hand; held orders are released once they exist. Square rarely "
-            "needs them: shipping can go as a service charge and unmatched lines as ad-hoc lines.",
-        ),
-    )
 
 
 def square_sku_not_found(sku: str, searched: str) -> Reason:
@@ -774,57 +872,5 @@ def square_sku_not_found(sku: str, searched: str) -> Reason:
             "that exists (or allow ad-hoc lines on the connection, which do not move stock); the order is released "
             "once it resolves.",
             sku=sku,
-        ),
-    )
-
-
-def square_required_attribute_missing(key: str) -> Reason:
-    """An order custom attribute the connection requires has no value. Square has no "required" flag
-    of its own: the requirement is this connection's ``required_attributes`` setting."""
-    return Reason(
-        HoldCode.REQUIRED_FIELD_MISSING,
-        key,
-        f"Square order custom attribute {key!r} is required by this connection (its required_attributes setting; "
-        "Square itself marks no attribute required) and the order gives it no value",
-        Fix.of(
-            FixAction.SET_SETTING,
-            f"Give {key!r} a default in the connection's attribute_defaults, map it to an order field in "
-            "custom_attributes, fill it in on the order in the channel, or stop requiring it; the order is released "
-            "once it has a value.",
-            setting="attribute_defaults",
-            field=key,
-        ),
-    )
-
-
-def square_total_mismatch(field: str, channel: str, square: str, why: str) -> Reason:
-    """What Square would compute (from percentage taxes, with its rounding) differs from what the
-    channel charged by more than the tolerance: held, never posted with another total. ``channel``
-    and ``square`` are the two figures with their currency (``"93.75 USD"``)."""
-    return Reason(
-        HoldCode.POS_TOTAL_MISMATCH,
-        field,
-        f"Square would compute {field} {square} where the channel charged {channel}: {why}",
-        Fix.of(
-            FixAction.EDIT_ORDER_AT_CHANNEL,
-            "Square takes taxes as percentages only and rounds them itself: correct the tax rate on the order in the "
-            "channel (or its tax lines), or enter the sale in Square by hand; the order is checked again on every "
-            "cycle and released when the figures agree.",
-            field=field,
-        ),
-    )
-
-
-def square_order_unpaid(order_id: str, detail: str) -> Reason:
-    """The order was created in Square but its external payment was refused: it stays OPEN and
-    unpaid there — pending, so Square has not adjusted inventory for it."""
-    return Reason(
-        HoldCode.POS_ORDER_INCOMPLETE,
-        order_id,
-        f"Square order {order_id} was created but not paid ({detail}): it stays pending there and Square has not "
-        "adjusted inventory for it yet",
-        Fix.of(
-            FixAction.RETRY_ORDER,
-            "Correct what Square names, then retry the order: the same order is paid (never a second one).",
         ),
     )

@@ -84,6 +84,8 @@ UNMATCHED = ("hold", "ad_hoc", "helper_item")
 SHIPPING_AS = ("service_charge", "helper_item")
 DEFAULT_HELPER_SKUS = {"shipping": "Shopify Shipping", "no_product": "NO PRODUCT FOUND"}
 #: what an order custom attribute may be filled from (``custom:<name>``: a custom field of the order)
+#: what requires an order custom attribute (Square has no "required" flag of its own)
+REQUIREMENT = "this connection's required_attributes setting: Square itself marks no custom attribute required"
 ATTRIBUTE_SOURCES = ("number", "email", "note", "tags", "customer_name", "channel_state")
 
 
@@ -257,12 +259,10 @@ class SquareDestination:
     def _employee(self) -> PreflightCheck:
         member = self.team_member_id
         if not member:
-            return PreflightCheck("employee", "no team member is selected", R.square_team_member_inactive("", ""))
+            return PreflightCheck("employee", "no team member is selected", _member("(none selected)", "not set"))
         status, body = self.client.get(f"team-members/{member}")
         if status == 404:
-            return PreflightCheck(
-                "employee", f"team member {member!r} not found", R.square_team_member_inactive(member, "NOT_FOUND")
-            )
+            return PreflightCheck("employee", f"team member {member!r} not found", _member(repr(member), "not found"))
         if status != 200:
             raise unexpected(status, body, "the team member")
         found = body.get("team_member") or {}
@@ -270,25 +270,25 @@ class SquareDestination:
         state = str(found.get("status") or "")
         detail = f"team member {name!r} ({member}) is {state}"
         return PreflightCheck(
-            "employee", detail, None if state == "ACTIVE" else R.square_team_member_inactive(member, state)
+            "employee", detail, None if state == "ACTIVE" else _member(f"{name!r} ({member})", state.lower())
         )
 
     def _location(self) -> PreflightCheck:
         location = self.location_id
         if not location:
-            return PreflightCheck("location", "no location is selected", R.square_location_inactive("", ""))
+            return PreflightCheck("location", "no location is selected", _place("(none selected)", "not set"))
         status, body = self.client.get(f"locations/{location}")
         if status == 404:
-            return PreflightCheck(
-                "location", f"location {location!r} not found", R.square_location_inactive(location, "NOT_FOUND")
-            )
+            return PreflightCheck("location", f"location {location!r} not found", _place(repr(location), "not found"))
         if status != 200:
             raise unexpected(status, body, "the location")
         found = body.get("location") or {}
         state = str(found.get("status") or "")
         detail = f"location {found.get('name', location)!r} ({location}) is {state}"
         return PreflightCheck(
-            "location", detail, None if state == "ACTIVE" else R.square_location_inactive(location, state)
+            "location",
+            detail,
+            None if state == "ACTIVE" else _place(f"{found.get('name', location)!r} ({location})", state.lower()),
         )
 
     def needed_helpers(self) -> list[str]:
@@ -312,7 +312,7 @@ class SquareDestination:
             return PreflightCheck(
                 "helper_items",
                 f"helper items missing in Square: {', '.join(missing)}",
-                R.square_helper_items_missing(missing),
+                R.pos_required_product_missing(SYSTEM, missing),
                 action="create_helper_items",
             )
         return PreflightCheck("helper_items", f"helper items present: {', '.join(needed)}")
@@ -399,7 +399,11 @@ class SquareDestination:
         try:
             built = self._build(outgoing, found)
         except mapper.NotRepresentable as exc:
-            checks.append(PreflightCheck("totals", str(exc), R.square_total_mismatch("total", "?", "?", str(exc))))
+            checks.append(
+                PreflightCheck(
+                    "totals", str(exc), R.pos_total_mismatch(SYSTEM, str(outgoing.resolved.order.total), "?", str(exc))
+                )
+            )
             return checks, None
         checks.append(self._totals(outgoing, built))
         return checks, built
@@ -415,7 +419,7 @@ class SquareDestination:
                     PreflightCheck(
                         "required_fields",
                         f"custom attribute {key!r} has no value",
-                        R.square_required_attribute_missing(key),
+                        R.pos_required_field_missing(SYSTEM, key, REQUIREMENT, "attribute_defaults"),
                     )
                 )
         if not self.required:
@@ -468,7 +472,9 @@ class SquareDestination:
                 return PreflightCheck(
                     "totals",
                     f"{name}: channel {channel}, Square {square}",
-                    R.square_total_mismatch(name, str(channel), str(square), why),
+                    R.pos_total_mismatch(
+                        SYSTEM, f"{order.total} (tax {order.total_tax})", f"{square_total} (tax {square_tax})", why
+                    ),
                 )
         return PreflightCheck(
             "totals", f"Square will compute tax {square_tax} (rates: {rates}) and total {square_total}"
@@ -615,9 +621,9 @@ class SquareDestination:
             with self._lock:
                 self._variations.clear()  # a stale id: search again next time
         if problem.field == "team_member_id":
-            hold = R.square_team_member_inactive(self.team_member_id, "refused")
+            hold = _member(repr(self.team_member_id), f"refused by Square ({problem.detail})")
         elif problem.field.endswith("location_id") and problem.code != "LOCATION_MISMATCH":
-            hold = R.square_location_inactive(self.location_id, "refused")
+            hold = _place(repr(self.location_id), f"refused by Square ({problem.detail})")
         return PostResult(outgoing.order_key, None, error, hold=hold)
 
     def _set_attributes(self, outgoing: OutgoingOrder, square_order: Mapping[str, Any]) -> None:
@@ -644,7 +650,9 @@ class SquareDestination:
                             f"{SYSTEM} refused custom attribute {key!r} on order {order_id}: {problem.text()}",
                             status=status,
                         ),
-                        hold=R.square_order_unpaid(order_id, f"custom attribute {key!r}: {problem.detail}"),
+                        hold=R.pos_order_incomplete(
+                            SYSTEM, order_id, f"OPEN, unpaid (custom attribute {key!r}: {problem.detail})"
+                        ),
                     )
                 )
 
@@ -694,8 +702,8 @@ class SquareDestination:
                     f"{SYSTEM} computed {answered} for order {order.number} where the channel charged {order.total}; "
                     "it was not paid"
                 ),
-                hold=R.square_total_mismatch(
-                    "total", str(order.total), str(answered), f"Square order {order_id} was created and left unpaid"
+                hold=R.pos_total_mismatch(
+                    SYSTEM, str(order.total), str(answered), f"Square order {order_id} was created and left unpaid"
                 ),
                 sent=built.body,
             )
@@ -730,9 +738,9 @@ class SquareDestination:
         problem = mapper.problem(status, answer)
         if status in (400, 402, 404, 409):
             hold = (
-                R.square_team_member_inactive(self.team_member_id, "refused")
+                _member(repr(self.team_member_id), f"refused by Square ({problem.detail})")
                 if problem.field == "team_member_id"
-                else R.square_order_unpaid(order_id, problem.text())
+                else R.pos_order_incomplete(SYSTEM, order_id, f"OPEN, unpaid ({problem.text()})")
             )
             return PostResult(
                 outgoing.order_key,
@@ -754,6 +762,14 @@ class SquareDestination:
         if status != 200:
             raise unexpected(status, answer, "the order")
         return mapper.document(answer.get("order") or {})
+
+
+def _member(who: str, state: str) -> Reason:
+    return R.pos_employee_inactive(SYSTEM, who, "team_member_id", state=state)
+
+
+def _place(where: str, state: str) -> Reason:
+    return R.pos_location_inactive(SYSTEM, where, "location_id", state=state)
 
 
 def _sku(obj: Mapping[str, Any]) -> str:

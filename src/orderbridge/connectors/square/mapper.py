@@ -409,23 +409,23 @@ def predict(body: Json) -> Predicted:
 
 
 def document(order: Mapping[str, Any]) -> PosDocument:
-    """A Square order as the hub shows it: its state, and whether Square moved stock for it.
+    """A Square order as the hub shows it: its state, and whether Square has moved stock for it.
 
-    Square's states: ``DRAFT`` and unpaid ``OPEN`` are "pending" (no stock moved); ``OPEN`` and paid
-    in full is open (stock moved: Square decrements inventory when an order is paid, for lines
-    that reference a variation); ``COMPLETED`` is completed (stock moved); ``CANCELED`` is voided
-    (nothing moved, or moved back). Ad-hoc lines never move stock, so an order of ad-hoc lines only
-    has moved none whatever its state."""
+    Square's states: ``DRAFT`` and unpaid ``OPEN`` are "pending" (no stock moved: Square decrements
+    inventory when an order is paid); ``OPEN`` and paid in full is open — paid, its SHIPMENT
+    fulfillment still to be marked in the POS — with stock moved; ``COMPLETED`` is completed, stock
+    moved; ``CANCELED`` is voided (nothing moved, or moved back). "Stock moved" means Square has
+    adjusted inventory for every line it tracks: a line on a variation without ``track_inventory``,
+    or an ad-hoc line, has no stock to move (the posting's notes name the lines sent ad hoc)."""
     state = str(order.get("state") or "")
     due = int((order.get("net_amount_due_money") or {}).get("amount", 1) or 0)
     paid = bool(order.get("tenders")) and due == 0
-    catalog_lines = any(i.get("catalog_object_id") for i in order.get("line_items") or [])
     if state == "COMPLETED":
-        mapped, moved = PosDocumentState.COMPLETED, catalog_lines
+        mapped, moved = PosDocumentState.COMPLETED, True
     elif state == "CANCELED":
         mapped, moved = PosDocumentState.VOIDED, False
     elif state == "OPEN" and paid:
-        mapped, moved = PosDocumentState.OPEN, catalog_lines
+        mapped, moved = PosDocumentState.OPEN, True
     else:
         mapped, moved = PosDocumentState.PENDING, False
     total = order.get("total_money") or {}
