@@ -8,7 +8,7 @@ BIN     = $(VENV)/bin
 SHOPIFY_SCHEMAS = src/orderbridge/sandboxes/shopify/published/manifest.json
 # Debian's chromium for the browser tests (tests/browser) is installed by scripts/install-browser.sh
 # (a no-op when /usr/bin/chromium exists; never a browser downloaded by Playwright)
-# independently written Shopify clients the sandbox is tested with (each in a venv of its own)
+# independently written clients the sandboxes are tested with: Shopify's, Square's official SDK (each in a venv of its own)
 TEST_CLIENTS = $(VENV)/clients/.installed
 # the suite runs in this many pytest-xdist processes (one per core here; each has its own scratch databases)
 TEST_WORKERS ?= 2

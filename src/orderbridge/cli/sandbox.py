@@ -88,3 +88,41 @@ def sandbox_quickbooks(
         f"{base}/oauth2/v1/tokens/bearer"
     )
     serve_forever(asgi, port)
+
+
+@app.command("square")
+def sandbox_square(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 8704,
+    team_member_status: Annotated[
+        str, typer.Option(help="ACTIVE, or INACTIVE: the 'Online orders' member was archived (seed 001)")
+    ] = "ACTIVE",
+    location_status: Annotated[str, typer.Option(help="ACTIVE or INACTIVE: the main location")] = "ACTIVE",
+    helper_item: Annotated[
+        list[str] | None, typer.Option(help="SKU of a helper item that exists (repeat; none by default)")
+    ] = None,
+    tax_rounding: Annotated[str, typer.Option(help="per_tax (Square's, default) or per_line")] = "per_tax",
+    reject_inactive_team_member: Annotated[
+        bool, typer.Option(help="Refuse payments recorded as an INACTIVE team member")
+    ] = True,
+    idempotency_scope: Annotated[str, typer.Option(help="endpoint (default) or seller")] = "endpoint",
+    catalog_write_seconds: Annotated[float, typer.Option(help="How long one catalog write takes")] = 0.0,
+) -> None:
+    """Serve the Square emulator (Orders, Payments, Catalog, Team, Locations, order custom attributes) until stopped."""
+    from orderbridge.sandboxes.base import serve_forever
+    from orderbridge.sandboxes.square import create_sandbox
+    from orderbridge.sandboxes.square.app import ACCESS_TOKEN, LOCATION_ID, TEAM_MEMBER_ID
+
+    _, asgi = create_sandbox(
+        team_member_status=team_member_status,
+        location_status=location_status,
+        helper_items=tuple(helper_item or ()),
+        tax_rounding=tax_rounding,
+        reject_inactive_team_member=reject_inactive_team_member,
+        idempotency_scope=idempotency_scope,
+        catalog_write_seconds=catalog_write_seconds,
+    )
+    err.print(
+        f"Square sandbox on http://127.0.0.1:{port}: access_token {ACCESS_TOKEN}, location_id {LOCATION_ID}, "
+        f"team_member_id {TEAM_MEMBER_ID}"
+    )
+    serve_forever(asgi, port)
