@@ -75,6 +75,8 @@ from orderbridge.errors import DestinationRejected, SettingsError
 from orderbridge.fixes import Fix, FixAction, update_credentials
 
 DEFAULT_BASE_URL = "https://connect.squareup.com"
+#: the remote's own address of the JSON schema a string custom attribute declares (Square's ``$ref``)
+STRING_SCHEMA_BASE_URL = "https://developer-production-s.squarecdn.com/schemas/v1/common.json#squareup.common.String"
 #: the Square API version the connector is written and tested against
 SQUARE_VERSION = "2026-09-16"
 #: order custom attributes exist from this Square-Version on
@@ -235,6 +237,7 @@ class SquareDestination:
         self._lock = threading.Lock()
         self._variations: dict[str, str | None] = {}
         self._definitions: set[str] | None = None
+        self._definitions_lock = threading.Lock()
 
     # --- Connector -----------------------------------------------------------------------------
     def check(self) -> str:
@@ -657,6 +660,10 @@ class SquareDestination:
                 )
 
     def _ensure_definitions(self, values: Mapping[str, str]) -> None:
+        with self._definitions_lock:  # the hub may share one connector between threads
+            self._ensure_definitions_locked(values)
+
+    def _ensure_definitions_locked(self, values: Mapping[str, str]) -> None:
         if self._definitions is None:
             status, answer = self.client.get("orders/custom-attribute-definitions")
             if status != 200:
@@ -669,9 +676,7 @@ class SquareDestination:
                     "custom_attribute_definition": {
                         "key": key,
                         "name": key,
-                        "schema": {
-                            "$ref": "https://developer-production-s.squarecdn.com/schemas/v1/common.json#squareup.common.String"
-                        },
+                        "schema": {"$ref": STRING_SCHEMA_BASE_URL},
                         "visibility": "VISIBILITY_READ_WRITE_VALUES",
                         "description": "Set by OrderBridge from the online order",
                     },
