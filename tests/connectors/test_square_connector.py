@@ -17,6 +17,8 @@ import pytest
 from orderbridge.connectors import registry
 from orderbridge.connectors.base import Capability, PosDocumentState, PreflightDestination
 from orderbridge.connectors.square import SquareDestination
+from orderbridge.domain.money import Money
+from orderbridge.domain.order import Discount
 from orderbridge.domain.reasons import HoldCode
 from orderbridge.errors import AuthFailed, PermissionDenied, SettingsError
 from orderbridge.fixes import FixAction
@@ -428,3 +430,80 @@ def test_an_order_number_over_forty_characters_is_held_not_cut(square_env: Squar
     (result,) = square_env.connector.post_orders([order])
     assert result.hold is not None and result.hold.code == HoldCode.DESTINATION_FIELD_TOO_LONG
     assert square_env.state.orders == {}
+
+
+# --- taxes, discounts and a payment refused after the order was made ---------------------------------
+
+
+def test_a_tax_only_some_lines_carry_goes_with_line_item_scope_on_those_lines(square_env: SquareEnv) -> None:
+    base = taxed_order(1, ["10.00", "30.00"], rate="0.10", channel_tax="1.00")
+    exempt = replace(base.lines[1], tax=Money(Decimal("0"), "USD"))
+    order = outgoing(replace(base, lines=(base.lines[0], exempt)))
+    (result,) = square_env.connector.post_orders([order])
+    assert result.ok
+    (placed,) = square_env.received(order.order_key)
+    assert placed["taxes"][0]["scope"] == "LINE_ITEM" and placed["total_tax_money"]["amount"] == 100
+    assert [i["total_tax_money"]["amount"] for i in placed["line_items"]] == [100, 0]
+
+
+def test_prices_that_include_tax_go_as_an_inclusive_tax_and_the_total_is_the_channel_s(square_env: SquareEnv) -> None:
+    connector = square_env.connector_with(taxes_included=True)
+    base = taxed_order(1, ["11.00", "22.00"], rate="0.10", channel_tax="3.00")
+    order = outgoing(replace(base, total=base.subtotal))  # tax inside the prices: not added
+    (result,) = connector.post_orders([order])
+    assert result.ok
+    (placed,) = square_env.received(order.order_key)
+    assert placed["taxes"][0]["type"] == "INCLUSIVE" and placed["total_tax_money"]["amount"] == 300
+    assert placed["total_money"]["amount"] == 3300
+
+
+def test_line_and_order_discounts_come_off_before_the_tax_as_square_computes_it(square_env: SquareEnv) -> None:
+    base = taxed_order(1, ["40.00", "10.00"], rate="0.08", channel_tax="3.20")
+    line = replace(base.lines[0], discount=Money(Decimal("5.00"), "USD"))
+    order = outgoing(
+        replace(
+            base,
+            lines=(line, base.lines[1]),
+            discounts=(Discount("SPRING", Money(Decimal("5.00"), "USD")),),
+            subtotal=Money(Decimal("40.00"), "USD"),
+            total=Money(Decimal("40.00") + Decimal("3.20"), "USD"),
+        )
+    )
+    assert all(c.ok for c in square_env.connector.preflight_order(order))
+    (result,) = square_env.connector.post_orders([order])
+    assert result.ok
+    (placed,) = square_env.received(order.order_key)
+    assert placed["total_discount_money"]["amount"] == 1000 and placed["total_tax_money"]["amount"] == 320
+    assert square_env.payments_for(order.order_key)[0]["amount_money"]["amount"] == 4320
+
+
+class _Deactivating(httpx.BaseTransport):
+    """The seller archives the team member between the order and its payment (a real race)."""
+
+    def __init__(self, inner: httpx.BaseTransport, env: SquareEnv) -> None:
+        self.inner, self.env, self.armed = inner, env, True
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.armed and request.method == "POST" and request.url.path == "/v2/payments":
+            self.env.state.team_members[TEAM_MEMBER_ID]["status"] = "INACTIVE"
+            self.armed = False
+        return self.inner.handle_request(request)
+
+
+def test_a_payment_refused_after_the_order_was_made_keeps_its_id_and_a_retry_pays_that_order(
+    square_env: SquareEnv,
+) -> None:
+    transport = _Deactivating(square_env.http._transport, square_env)
+    with httpx.Client(transport=transport, base_url="http://sandbox.local", timeout=5) as http:
+        connector = SquareDestination("http://sandbox.local", CREDENTIALS, SETTINGS, http=http, sleep=lambda s: None)
+        order = outgoing(make_order(1))
+        (refused,) = connector.post_orders([order])
+        assert not refused.ok and refused.document_id is not None
+        assert refused.hold is not None and refused.hold.code == HoldCode.POS_EMPLOYEE_INACTIVE
+        document = connector.document_state(refused.document_id)
+        assert document is not None and document.state is PosDocumentState.PENDING and not document.stock_moved
+
+        square_env.state.team_members[TEAM_MEMBER_ID]["status"] = "ACTIVE"
+        (paid,) = connector.post_orders([order])
+    assert paid.ok and paid.document_id == refused.document_id
+    _one_order_one_payment(square_env, order.order_key)
