@@ -95,11 +95,12 @@ def test_a_5xx_after_square_applied_the_write_makes_nothing_twice(square_env: Sq
     assert len(calls) == 2
 
 
-def test_a_timeout_over_a_real_port_is_resent_and_square_keeps_one_payment() -> None:
+@pytest.mark.parametrize("path", ["/v2/orders", "/v2/payments"])
+def test_a_timeout_over_a_real_port_is_resent_and_square_keeps_one_order_and_one_payment(path: str) -> None:
     state, app = create_sandbox()
     with run_in_thread(app) as running, httpx.Client(timeout=0.4) as http:
         connector = SquareDestination(running.base_url, CREDENTIALS, SETTINGS, http=http, sleep=lambda s: None)
-        state.add_fault(Fault("timeout", path="/v2/payments", method="POST", delay=1.0))
+        state.add_fault(Fault("timeout", path=path, method="POST", delay=1.0))
         order = outgoing(make_order(3))
         (result,) = connector.post_orders([order])
         assert result.ok
@@ -110,7 +111,7 @@ def test_a_timeout_over_a_real_port_is_resent_and_square_keeps_one_payment() -> 
     orders = [o for o in state.orders.values() if o["metadata"]["ob_order_key"] == order.order_key]
     assert len(orders) == 1
     assert [p["order_id"] for p in state.payments.values()] == [orders[0]["id"]]
-    assert len(state.entries("payment_created")) == 1
+    assert len(state.entries("payment_created")) == 1 and len(state.entries("order_created")) == 1
 
 
 def test_posting_again_after_the_catalog_moved_reads_the_first_order_back_instead_of_making_a_second(
