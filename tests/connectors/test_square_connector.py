@@ -508,3 +508,27 @@ def test_a_payment_refused_after_the_order_was_made_keeps_its_id_and_a_retry_pay
         (paid,) = connector.post_orders([order])
     assert paid.ok and paid.document_id == refused.document_id
     _one_order_one_payment(square_env, order.order_key)
+
+
+def test_when_square_computes_another_total_than_predicted_the_order_is_left_unpaid_and_held() -> None:
+    # a Square that rounds per line (the sandbox's (?) setting) charges 3.28 where one rounding gives 3.27
+    env = build_env(tax_rounding="per_line")
+    order = outgoing(taxed_order(1, ["15.00", "8.00", "6.95", "6.95"], rate="0.08875", channel_tax="3.27"))
+    assert all(c.ok for c in env.connector.preflight_order(order))
+    (result,) = env.connector.post_orders([order])
+    assert not result.ok and result.document_id is not None
+    assert result.hold is not None and result.hold.code == HoldCode.POS_TOTAL_MISMATCH
+    assert "40.17 USD" in result.hold.message and "40.18 USD" in result.hold.message
+    assert env.state.payments == {} and len(env.received(order.order_key)) == 1
+
+
+def test_a_partly_fulfilled_order_sends_its_open_lines_and_pays_what_square_computed(square_env: SquareEnv) -> None:
+    base = make_order(1, lines=2)
+    done = replace(base.lines[1], fulfillable_quantity=0)
+    order = outgoing(replace(base, lines=(base.lines[0], done)))
+    (result,) = square_env.connector.post_orders([order])
+    assert result.ok
+    (placed,) = square_env.received(order.order_key)
+    assert len(placed["line_items"]) == 1
+    (payment,) = square_env.payments_for(order.order_key)
+    assert payment["amount_money"] == placed["total_money"]
