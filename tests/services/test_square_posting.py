@@ -203,3 +203,27 @@ def test_a_tax_square_cannot_reproduce_is_held_with_both_figures_and_nothing_rea
     assert world.square_orders() == [] and world.square.entries("order_created") == []
     world.run()
     assert world.state(ext) == "held" and world.square.entries("payment_created") == []
+
+
+def test_an_inactive_location_holds_the_orders_until_it_is_reactivated(world: World) -> None:
+    world.square.locations[LOCATION_ID]["status"] = "INACTIVE"
+    ext = world.order()
+    world.run()
+    ((code, value), hold), *_ = world.holds(ext).items()
+    assert code == "pos_location_inactive" and value.startswith("pos: location 'Main store'")
+    assert hold["fix"].param("setting") == "location_id" and world.square_orders() == []
+    world.square.locations[LOCATION_ID]["status"] = "ACTIVE"
+    assert world.run().posted == 1 and world.state(ext) == "posted"
+
+
+def test_a_sku_square_does_not_have_is_held_by_name_and_released_once_the_variation_exists(world: World) -> None:
+    ext = str(world.shop.add_order(line_items=[{"sku": "MUG-12OZ", "quantity": 1, "price": "9.00"}])["id"])
+    world.run()
+    hold = world.holds(ext)[("sku_unmapped", "MUG-12OZ")]
+    assert "Square has no item variation with SKU 'MUG-12OZ'" in hold["message"]
+    assert hold["fix"].action is FixAction.MAP_SKU and hold["fix"].param("destination") == "pos"
+    assert world.square_orders() == []
+    world.square.add_item("MUG-12OZ", "Mug 12 oz", 900)  # the merchant adds it in Square
+    assert world.run().posted == 1 and world.state(ext) == "posted"
+    (placed,) = world.square_orders(world.number(ext))
+    assert placed["line_items"][0]["name"] == "Mug 12 oz"
