@@ -855,8 +855,8 @@ def of_destination(code: str, value: str, destination: str) -> bool:
 
 
 # --- issue #17: the Square POS destination's pre-flight checks (connectors/square) -------------------
-# Made by the connector, which does not know its connection's name: the poster fills it in where a
-# fix names the connection (``Fix.with_params``).
+# The Square connector makes the POS reasons above; this one says the SKU was looked up as a Square
+# variation SKU. Made without the connection's name: the hub fills it in (``pos_addressed``).
 
 
 def square_sku_not_found(sku: str, searched: str) -> Reason:
