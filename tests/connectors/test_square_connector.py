@@ -98,9 +98,9 @@ def test_a_5xx_after_square_applied_the_write_makes_nothing_twice(square_env: Sq
 @pytest.mark.parametrize("path", ["/v2/orders", "/v2/payments"])
 def test_a_timeout_over_a_real_port_is_resent_and_square_keeps_one_order_and_one_payment(path: str) -> None:
     state, app = create_sandbox()
-    with run_in_thread(app) as running, httpx.Client(timeout=0.4) as http:
+    with run_in_thread(app) as running, httpx.Client(timeout=0.6) as http:
         connector = SquareDestination(running.base_url, CREDENTIALS, SETTINGS, http=http, sleep=lambda s: None)
-        state.add_fault(Fault("timeout", path=path, method="POST", delay=1.0))
+        state.add_fault(Fault("timeout", path=path, method="POST", delay=1.5))
         order = outgoing(make_order(3))
         (result,) = connector.post_orders([order])
         assert result.ok

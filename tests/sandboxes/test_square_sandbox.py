@@ -302,15 +302,17 @@ def test_a_catalog_update_needs_the_current_version(square: Any) -> None:
 
 
 def test_catalog_writes_happen_one_at_a_time_per_seller() -> None:
-    state, app = create_sandbox(catalog_write_seconds=0.3)
+    state, app = create_sandbox(catalog_write_seconds=1.5)
     with run_in_thread(app) as running:
         answers: list[int] = []
+        together = threading.Barrier(3)
 
         def write(n: int) -> None:
             body = {
                 "idempotency_key": f"c{n}",
                 "object": {"type": "ITEM", "id": "#new", "item_data": {"name": f"New {n}"}},
             }
+            together.wait()
             answers.append(
                 httpx.post(f"{running.base_url}/v2/catalog/object", json=body, headers=AUTH, timeout=5).status_code
             )
