@@ -701,3 +701,122 @@ def action_not_supported(channel: str, action: str, back_office: str, url: str, 
             url=url,
         ),
     )
+
+
+# --- issue #17: POS destinations' pre-flight checks (made by a connector: ``destination`` is the
+# connection's name when the caller knows it, else empty and filled in by the hub) -----------------
+
+
+def _in_pos(text: str, what: str, url: str = "") -> Fix:
+    return Fix.of(FixAction.ACT_IN_POS, text, what=what, url=url or None)
+
+
+def pos_employee_inactive(system: str, user: str, problem: str, destination: str = "") -> Reason:
+    """The user the connection acts as (the sales rep of every sale it makes) is missing or archived."""
+    return Reason(
+        HoldCode.POS_EMPLOYEE_INACTIVE,
+        user,
+        f"{system} user {user!r} {problem}: sales cannot be made in its name",
+        Fix.of(
+            FixAction.SET_SETTING,
+            f"Create a dedicated member such as 'Online orders' in {system} (or reactivate {user!r}) and select it "
+            "here (the connection's acting_user setting); held orders are released once it is active.",
+            connection=destination or None,
+            setting="acting_user",
+        ),
+    )
+
+
+def pos_required_product_missing(system: str, sku: str, problem: str, destination: str = "") -> Reason:
+    """A helper item the sync needs (shipping, discount, refund, duties, fees, gift card, "no product
+    found") is missing, archived or renamed in the POS."""
+    return Reason(
+        HoldCode.POS_REQUIRED_PRODUCT_MISSING,
+        sku,
+        f"{system} helper item {sku!r} {problem}",
+        Fix.of(
+            FixAction.CREATE_HELPER_ITEMS,
+            f"Create the missing helper items now: OrderBridge creates (or restores) them in {system} through its "
+            "API, not inventoried and not taxed; held orders are released once they exist.",
+            connection=destination or None,
+        ),
+    )
+
+
+def pos_location_inactive(system: str, station: str, problem: str, destination: str = "") -> Reason:
+    """The station (register) or location sales are made at is missing or inactive."""
+    return Reason(
+        HoldCode.POS_LOCATION_INACTIVE,
+        station,
+        f"{system} station {station!r} {problem}",
+        Fix.of(
+            FixAction.SET_SETTING,
+            f"Activate the station and its location in {system}, or select an active station here (the "
+            "connection's station_id setting); held orders are released once it is active.",
+            connection=destination or None,
+            setting="station_id",
+        ),
+    )
+
+
+def pos_required_field_missing(system: str, field: str, requirement: str, destination: str = "") -> Reason:
+    """A field the POS requires on a sale (a required custom field, a POS setting) has no value from
+    the order, the connection's mapping or its default. ``requirement`` names the POS setting."""
+    return Reason(
+        HoldCode.REQUIRED_FIELD_MISSING,
+        field,
+        f"{system} requires {field!r} on every sale ({requirement}) and this order has no value for it",
+        Fix.of(
+            FixAction.SET_SETTING,
+            f"Give {field!r} a default (the connection's custom_field_defaults) or map it from an order field "
+            f"(custom_field_map), or turn the requirement off in {system} ({requirement}); held orders are "
+            "released once it has a value.",
+            connection=destination or None,
+            setting="custom_field_defaults",
+        ),
+    )
+
+
+def pos_sku_unknown(system: str, sku: str, item: str, destination: str = "") -> Reason:
+    """A line whose SKU resolves to no usable POS item (none with that Item #, or an archived one)."""
+    return Reason(
+        HoldCode.SKU_UNMAPPED,
+        sku,
+        f"{system} has no active item with Item # {item!r} (SKU {sku!r})",
+        Fix.of(
+            FixAction.MAP_SKU,
+            f"Map SKU {sku!r} to an Item # that exists in {system} (or create the item there); held orders are "
+            "released once it resolves.",
+            sku=sku,
+            destination=destination or None,
+        ),
+    )
+
+
+def pos_total_mismatch(system: str, channel_total: str, pos_total: str, why: str) -> Reason:
+    """The POS would compute another total than the channel's (rounding of discounts or taxes)."""
+    return Reason(
+        HoldCode.POS_TOTAL_MISMATCH,
+        f"{channel_total}!={pos_total}",
+        f"{system} would total the sale {pos_total} where the channel says {channel_total} ({why})",
+        _in_pos(
+            f"Enter the sale in {system} by hand with the channel's amounts, or correct the order in the channel; "
+            "OrderBridge does not post a sale with a wrong total.",
+            "sales",
+        ),
+    )
+
+
+def pos_order_incomplete(system: str, document: str, state: str, problem: str) -> Reason:
+    """Posted, but the POS left the sale ``state`` (pending): inventory is not adjusted there yet."""
+    return Reason(
+        HoldCode.POS_ORDER_INCOMPLETE,
+        document,
+        f"{system} holds {document} as {state}: {problem}; inventory is not adjusted in {system} until it is "
+        "completed",
+        _in_pos(
+            f"Give the field {system} asks for a value (a default in the connection's custom_field_defaults) or "
+            "turn its requirement off; OrderBridge then completes the same sale, never a second one.",
+            "custom fields",
+        ),
+    )
