@@ -78,9 +78,7 @@ def test_missing_archived_and_renamed_helper_items_fail_until_created_and_creati
         gen.close()
 
 
-def test_helper_items_are_created_even_where_an_item_custom_field_is_required_and_the_field_is_required_again_after() -> (
-    None
-):
+def test_helper_items_are_made_where_an_item_custom_field_is_required_and_it_is_required_again_after() -> None:
     gen = open_env(helper_items=False)
     env = next(gen)
     try:
