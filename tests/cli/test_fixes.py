@@ -86,8 +86,6 @@ def test_every_action_the_cli_can_make_has_a_command() -> None:
         FixAction.EDIT_SHIPMENT_AT_DESTINATION,
         FixAction.ACT_IN_BACK_OFFICE,
         FixAction.FILL_SHIPPING_DATA,  # until issue #16's CLI command for it lands
-        FixAction.CREATE_HELPER_ITEMS,  # until issue #17's hub command for it lands (h-poshub)
-        FixAction.ACT_IN_POS,
         FixAction.UPGRADE,
         FixAction.NONE,
     }

@@ -97,8 +97,6 @@ FIXES: dict[str, str] = {
     FixAction.REVIEW_UPDATE: N_("Review the order update"),
     FixAction.FILL_SHIPPING_DATA: N_("Fill in the shipping data"),
     FixAction.ACT_IN_BACK_OFFICE: N_("Do it in the channel's back office"),
-    FixAction.CREATE_HELPER_ITEMS: N_("Create the helper items"),
-    FixAction.ACT_IN_POS: N_("Do it in the POS"),
     FixAction.EDIT_ORDER_AT_CHANNEL: N_("Correct the order in the channel"),
     FixAction.SET_REQUIRED_FIELD: N_("Fill in the required field"),
     FixAction.EDIT_SHIPMENT_AT_DESTINATION: N_("Correct the shipment at the destination"),
