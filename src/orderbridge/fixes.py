@@ -63,6 +63,9 @@ class FixAction(StrEnum):
     REVIEW_UPDATE = "review_update"
     #: ``order`` (optional), ``field``: fill in the shipping data a channel needs and send the push again (#16)
     FILL_SHIPPING_DATA = "fill_shipping_data"
+    #: ``connection``: create the helper items a POS destination lacks (shipping, discount, refund…),
+    #: idempotently, then run its pre-flight checks again (issue #17)
+    CREATE_HELPER_ITEMS = "create_helper_items"
     # --- made elsewhere: the text says where; renderings show the text --------------------------
     #: ``field`` (optional): correct the order in the channel; the next sync re-evaluates it
     EDIT_ORDER_AT_CHANNEL = "edit_order_at_channel"
@@ -70,6 +73,8 @@ class FixAction(StrEnum):
     SET_REQUIRED_FIELD = "set_required_field"
     #: ``url`` (may be empty): do in the channel's back office what its API does not offer (#16)
     ACT_IN_BACK_OFFICE = "act_in_back_office"
+    #: ``connection``: finish in the POS what it left undone (a sale left pending: issue #17)
+    ACT_IN_POS = "act_in_pos"
     #: ``shipment``: correct the shipment in the 3PL; the next shipment poll pushes it
     EDIT_SHIPMENT_AT_DESTINATION = "edit_shipment_at_destination"
     #: a newer OrderBridge knows what this one does not (a status the channel added)

@@ -85,6 +85,7 @@ def test_every_action_the_cli_can_make_has_a_command() -> None:
         FixAction.SET_REQUIRED_FIELD,
         FixAction.EDIT_SHIPMENT_AT_DESTINATION,
         FixAction.ACT_IN_BACK_OFFICE,
+        FixAction.ACT_IN_POS,  # issue #17: a sale the POS left pending is completed there
         FixAction.FILL_SHIPPING_DATA,  # until issue #16's CLI command for it lands
         FixAction.UPGRADE,
         FixAction.NONE,

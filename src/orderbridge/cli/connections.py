@@ -106,10 +106,47 @@ def connections_list(as_json: JsonOpt = False) -> None:
 @app.command("test")
 def connections_test(name: str) -> None:
     """Make one authenticated call to the connection."""
-    from orderbridge.services.connections import test_connection
+    from orderbridge.services.connections import test_with_checks
 
-    description = run(lambda scope: test_connection(scope, connection_id(scope, name)))
+    description, checks = run(lambda scope: test_with_checks(scope, connection_id(scope, name)))
     console.print(line(("ok", "green"), " ", name, ": ", description))
+    _print_checks(checks)
+    if any(not c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+def _print_checks(checks: list[Any]) -> None:
+    """A POS destination's pre-flight checks, one line each; a failed one with its fix (the command)."""
+    from orderbridge.cli.fixes import sentence
+
+    for c in checks:
+        if c.ok:
+            console.print(line("  ", ("pass", "green"), " ", c.name, ": ", c.detail))
+        else:
+            console.print(line("  ", ("FAIL", "red"), " ", c.name, ": ", c.reason.message))
+            console.print(line("       fix: ", sentence(c.reason.fix)))
+
+
+@app.command("create-helper-items")
+def connections_create_helper_items(name: str, as_json: JsonOpt = False) -> None:
+    """Create the helper items a POS destination lacks (shipping, discount, refund…), idempotently,
+    then run its pre-flight checks again: the orders they held are released."""
+    from orderbridge.services.preflight import create_helper_items
+    from orderbridge.services.principals import Actor
+
+    result = run(lambda scope: create_helper_items(scope, connection_id(scope, name), by=Actor.cli(scope)))
+    if as_json:
+        print_json(
+            {
+                "created": result.created,
+                "released": result.released,
+                "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in result.checks],
+            }
+        )
+        return
+    created = ", ".join(result.created) if result.created else "none (every helper item exists)"
+    console.print(line(("ok", "green"), " ", name, ": created ", created, f"; {result.released} order(s) released"))
+    _print_checks(result.checks)
 
 
 @app.command("kinds")

@@ -79,6 +79,7 @@ _COMMANDS: dict[FixAction, Callable[[Fix], str]] = {
     FixAction.INIT: lambda fix: "init",
     FixAction.GENERATE_KEY: lambda fix: "keygen",
     FixAction.REVIEW_UPDATE: lambda fix: f"updates accept {_name(fix.param('update'), '<update>')}",
+    FixAction.CREATE_HELPER_ITEMS: _connection("connections create-helper-items {}"),
 }
 
 

@@ -45,3 +45,7 @@ class EventKind(StrEnum):
     ORDER_UPDATE = "order_update"
     #: issue #15: a destination's document was amended (updated, voided, re-posted, adjusted)
     AMENDED = "amended"
+    #: issue #17: a POS document's state as read after posting (and at each re-read while it was not
+    #: complete); the data names the destination, the document, its state, whether stock moved, the
+    #: POS's number and total. Written when the state read differs from the last one told.
+    POS_DOCUMENT = "pos_document"

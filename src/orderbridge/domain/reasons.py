@@ -701,3 +701,154 @@ def action_not_supported(channel: str, action: str, back_office: str, url: str, 
             url=url,
         ),
     )
+
+
+# --- issue #17: POS destinations' pre-flight checks (services/preflight.py) -------------------------
+#
+# A connector builds these without knowing its connection's name (``destination=""``); the hub fills
+# it in (:func:`pos_addressed`) before it stores a hold. Connection-level causes (the acting
+# employee, the helper items, the location) carry the destination in their value — "shop-pos:
+# employee 'Online orders'" — so every order held for one cause is one group on the dashboard, and
+# the fix of that cause releases the whole group at the next post run. Order-level causes keep the
+# values the rest of the hub groups by: the SKU (``sku_unmapped``, as for a 3PL), the field
+# (``required_field_missing``), the destination (``pos_total_mismatch``, ``pos_order_incomplete``).
+
+#: the hold codes a POS's connection-level checks make: their value is ``"<destination>: <cause>"``
+POS_CONNECTION_CODES = frozenset(
+    {HoldCode.POS_EMPLOYEE_INACTIVE, HoldCode.POS_REQUIRED_PRODUCT_MISSING, HoldCode.POS_LOCATION_INACTIVE}
+)
+#: every hold code a POS's pre-flight checks (connection and order) can make
+PREFLIGHT_CODES = POS_CONNECTION_CODES | {
+    HoldCode.POS_TOTAL_MISMATCH,
+    HoldCode.REQUIRED_FIELD_MISSING,
+    HoldCode.SKU_UNMAPPED,
+}
+
+
+def pos_employee_inactive(system: str, employee: str, setting: str, *, state: str = "inactive") -> Reason:
+    """The employee / team member the connection acts as is archived, inactive or gone (seed 001)."""
+    return Reason(
+        HoldCode.POS_EMPLOYEE_INACTIVE,
+        f"employee {employee}",
+        f"{system}: the employee the sync acts as ({employee}) is {state}, so {system} refuses the orders it would "
+        "create",
+        Fix.of(
+            FixAction.SET_SETTING,
+            f"Create a dedicated member such as 'Online orders' in {system} (or reactivate {employee}) and select it "
+            f"here in the connection's {setting} setting; the held orders are released at the next post run.",
+            setting=setting,
+        ),
+    )
+
+
+def pos_required_product_missing(system: str, missing: list[str] | tuple[str, ...]) -> Reason:
+    """Helper items the sync puts on a sale (shipping, discount, refund, fees…) are not in the POS."""
+    names = ", ".join(repr(m) for m in missing)
+    return Reason(
+        HoldCode.POS_REQUIRED_PRODUCT_MISSING,
+        "helper items",
+        f"{system} lacks the helper item(s) the sync needs for shipping, discount and refund lines: {names}",
+        Fix.of(
+            FixAction.CREATE_HELPER_ITEMS,
+            f"Create them now: OrderBridge creates the missing helper items in {system} (not inventoried, not "
+            "taxed; one that exists is left as it is), then checks again and releases the held orders.",
+        ),
+    )
+
+
+def pos_location_inactive(system: str, location: str, setting: str, *, state: str = "inactive") -> Reason:
+    """The location / station the sales are entered at is inactive or gone."""
+    return Reason(
+        HoldCode.POS_LOCATION_INACTIVE,
+        f"location {location}",
+        f"{system}: the location the sales are entered at ({location}) is {state}",
+        Fix.of(
+            FixAction.SET_SETTING,
+            f"Reactivate {location} in {system}, or select an active one in the connection's {setting} setting; the "
+            "held orders are released at the next post run.",
+            setting=setting,
+        ),
+    )
+
+
+def pos_required_field_missing(system: str, field: str, requirement: str, setting: str) -> Reason:
+    """A custom field the POS requires on a sale (``requirement``: the POS setting that says so) has
+    no value: not on the order, not mapped from an order field, no default (seed 001)."""
+    return Reason(
+        HoldCode.REQUIRED_FIELD_MISSING,
+        field,
+        f"{system} requires field {field!r} on every sale ({requirement}) and the order gives it no value",
+        Fix.of(
+            FixAction.SET_SETTING,
+            f"Set a default for {field!r} (or map it from an order field) in the connection's {setting} setting, "
+            f"or switch 'required' off for it in {system} ({requirement}); the held orders are released at the "
+            "next post run.",
+            setting=setting,
+            field=field,
+        ),
+    )
+
+
+def pos_total_mismatch(system: str, ours: str, theirs: str, why: str = "") -> Reason:
+    """The total the POS would compute (tax rounding, percentage-only taxes) differs from the order's by
+    more than a cent: posting it would record a sale for another amount."""
+    because = f" ({why})" if why else ""
+    return Reason(
+        HoldCode.POS_TOTAL_MISMATCH,
+        "",
+        f"{system} would compute a total of {theirs} for an order of {ours}{because}: more than a cent apart, so it "
+        "is not posted with a wrong total",
+        Fix.of(
+            FixAction.RETRY_ORDER,
+            f"Check the tax settings in {system} (a rate that reproduces the channel's tax), or enter this sale by "
+            "hand there; then retry the order.",
+        ),
+    )
+
+
+def pos_order_incomplete(system: str, document: str, state: str, destination: str = "") -> Reason:
+    """Posted, but the POS could not complete the sale: it sits ``pending`` (or open, unpaid), and a
+    POS adjusts inventory only for completed sales — the stock shown there is not yet true. The hub
+    reads the document again at every post run and releases the hold once it is completed."""
+    return Reason(
+        HoldCode.POS_ORDER_INCOMPLETE,
+        destination,
+        f"{system} holds the order as document {document} in state {state}: inventory is not yet adjusted there",
+        Fix.of(
+            FixAction.ACT_IN_POS,
+            f"Complete (invoice) document {document} in {system}, or remove what blocks it there (a required field); "
+            "OrderBridge reads it again at every post run and releases the hold once it is completed.",
+        ),
+    )
+
+
+def pos_addressed(reason: Reason, destination: str) -> Reason:
+    """A pre-flight reason made by a connector, with its connection's name filled in: in the value of
+    a connection-level cause (``"<destination>: <cause>"``), of a total mismatch or an incomplete
+    order (the destination), and in the fix's parameters (``connection`` for a setting or an action
+    of the connection, ``destination`` for a mapping or a retry)."""
+    value = reason.value
+    if reason.code in POS_CONNECTION_CODES and not value.startswith(f"{destination}: "):
+        value = f"{destination}: {value}" if value else destination
+    elif reason.code in (HoldCode.POS_TOTAL_MISMATCH, HoldCode.POS_ORDER_INCOMPLETE) and not value:
+        value = destination
+    fix = reason.fix
+    own = (FixAction.SET_SETTING, FixAction.CREATE_HELPER_ITEMS, FixAction.TEST_CONNECTION, FixAction.ACT_IN_POS)
+    param = "connection" if fix.action in own else "destination"
+    if fix.action in (*own, FixAction.MAP_SKU, FixAction.SET_REQUIRED_FIELD, FixAction.RETRY_ORDER) and not fix.param(
+        param
+    ):
+        fix = fix.with_params(**{param: destination})
+    if value == reason.value and fix is reason.fix:
+        return reason
+    return Reason(reason.code, value, reason.message, fix)
+
+
+def of_destination(code: str, value: str, destination: str) -> bool:
+    """Whether an open hold ``(code, value)`` is one a POS destination's checks made (see above):
+    re-checked and released by that destination's post runs."""
+    if code in POS_CONNECTION_CODES:
+        return value == destination or value.startswith(f"{destination}: ")
+    if code in (HoldCode.POS_TOTAL_MISMATCH, HoldCode.POS_ORDER_INCOMPLETE):
+        return value == destination
+    return False

@@ -44,7 +44,14 @@ __all__ = [
     "destination_policy",
     "download_rules",
     "event_row",
+    "idempotency_key",
 ]
+
+
+def idempotency_key(order_id: int, destination_id: int, version: int) -> str:
+    """A posting's idempotency key: one per order version and destination (the poster's, and the
+    pre-flight's for the order it checks)."""
+    return f"{order_id}:{destination_id}:v{version}"
 
 
 def destination_policy(conn: Connection, row: ConnectionRow) -> DestinationPolicy:

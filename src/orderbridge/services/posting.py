@@ -40,10 +40,17 @@ from orderbridge.domain.pipeline import NONE_WAIVED, Decision, left_out, open_li
 from orderbridge.domain.states import OrderState, PostingState
 from orderbridge.errors import InvalidInput, OrderBridgeError
 from orderbridge.seams import crashpoint
-from orderbridge.services import order_updates
+from orderbridge.services import order_updates, preflight
 from orderbridge.services.health import needs_recovery, record_failure, record_success
 from orderbridge.services.hub import ConnectionRow
-from orderbridge.services.ledger import Outcome, add_events, apply_decisions, destination_policy, event_row
+from orderbridge.services.ledger import (
+    Outcome,
+    add_events,
+    apply_decisions,
+    destination_policy,
+    event_row,
+    idempotency_key,
+)
 from orderbridge.services.scope import Scope
 from orderbridge.storage.leases import held
 from orderbridge.storage.repos import events as event_repo
@@ -65,6 +72,8 @@ class PostReport:
     batches: int = 0
     error: OrderBridgeError | None = None
     rejections: list[str] = field(default_factory=list)
+    #: a POS destination's pre-flight in this run (services/preflight.py)
+    preflight: preflight.PreflightReport = field(default_factory=lambda: preflight.PreflightReport())
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +84,7 @@ class PostReport:
             "held": self.held,
             "batches": self.batches,
             "error": None if self.error is None else {"code": self.error.code, "message": str(self.error)},
+            **({"preflight": self.preflight.as_dict()} if self.preflight.touched else {}),
         }
 
 
@@ -86,10 +96,6 @@ class Reserved:
     posting_id: int
     order_id: int
     received_at: datetime
-
-
-def idempotency_key(order_id: int, destination_id: int, version: int) -> str:
-    return f"{order_id}:{destination_id}:v{version}"
 
 
 # Statements built once with expanding IN parameters: per batch, only values are bound (building
@@ -131,6 +137,7 @@ _CANDIDATES = (
     .order_by(orders.c.id)
     .limit(bindparam("size"))
 )
+_CANDIDATES_ONLY = _CANDIDATES.where(orders.c.id.in_(bindparam("only", expanding=True)))
 
 
 def post_ready(
@@ -153,37 +160,64 @@ def post_ready(
             policy = destination_policy(conn, row)
             n_destinations = len(scope.connections(conn, Role.DESTINATION))
         remaining = limit
+        # a POS destination (``PREFLIGHT``): its checks before anything is sent (services/preflight.py)
+        pos = preflight.as_preflight(row, connector)
+        run = preflight.PreflightRun(row.name, pos) if pos is not None else None
+        report.preflight.touched = run is not None
         # One batch is on the wire while the next is reserved and the previous recorded: the
         # destination's time overlaps the hub's. At most one request is in flight, so order and
-        # rate limits are as with a plain loop; a crash leaves at most two batches pending.
+        # rate limits are as with a plain loop; a crash leaves at most two batches pending. (A POS
+        # destination's pre-flight reads it between batches: there, a batch is recorded before
+        # the next is checked, so only one call at a time ever speaks to it.)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"post-{row.name}")
         in_flight: tuple[list[Reserved], Future[list[PostResult]]] | None = None
         sending: set[int] = set()
+
+        def settle() -> None:
+            nonlocal in_flight
+            assert in_flight is not None
+            sent, future = in_flight
+            in_flight = None
+            results = future.result()
+            crashpoint("post.after_send")
+            _record_results(scope, row, sent, results, n_destinations, report)
+            crashpoint("post.after_commit")
+            sending.difference_update(r.order_id for r in sent)
+            report.batches += 1
+            if pos is not None:
+                posted = [(r.order_id, str(res.document_id)) for r, res in zip(sent, results, strict=True) if res.ok]
+                preflight.read_documents(scope, row, pos, posted, report.preflight)
+            lease.renew()
+            if progress is not None:
+                progress(report)
+
         try:
             # order updates being applied first: their amendments, then the first posts
             amended = order_updates.amend(scope, row, connector)
             report.amended += amended.amended
             report.rejected += amended.rejected
             report.held += amended.held
+            if pos is not None and run is not None:
+                # what this destination's checks hold, checked again; sales left pending, read again
+                preflight.reread_incomplete(scope, row, pos, report.preflight)
+                preflight.recheck(scope, row, run, report.preflight)
             while True:
                 batch: list[Reserved] | None = []
+                if run is not None and in_flight is not None:
+                    settle()
                 if remaining is None or remaining > 0:
                     size = connector.max_batch if remaining is None else min(connector.max_batch, remaining)
-                    batch = _prepare_batch(scope, row, policy, size, report, exclude=sending)
+                    only: list[int] | None = None
+                    if run is not None:
+                        only = _preflight_next(scope, row, run, policy, size, report, exclude=sending)
+                        if only is None:
+                            continue  # every candidate was held by the checks; look again
+                    if only != []:
+                        batch = _prepare_batch(scope, row, policy, size, report, exclude=sending, only=only)
                     if batch is None:
                         continue  # orders were held during preparation; look again
                 if in_flight is not None:
-                    sent, future = in_flight
-                    in_flight = None
-                    results = future.result()
-                    crashpoint("post.after_send")
-                    _record_results(scope, row, sent, results, n_destinations, report)
-                    crashpoint("post.after_commit")
-                    sending.difference_update(r.order_id for r in sent)
-                    report.batches += 1
-                    lease.renew()
-                    if progress is not None:
-                        progress(report)
+                    settle()
                 if not batch:
                     break
                 if remaining is not None:
@@ -191,6 +225,8 @@ def post_ready(
                 crashpoint("post.before_send")
                 in_flight = (batch, pool.submit(connector.post_orders, [r.outgoing for r in batch]))
                 sending.update(r.order_id for r in batch)
+            if run is not None and run.reads:
+                report.preflight.checks, report.preflight.connection_reads = run.checks, run.reads
         except OrderBridgeError as exc:
             report.error = exc
             bound.warning("post.failed", code=exc.code, error=str(exc))
@@ -205,19 +241,54 @@ def post_ready(
     return report
 
 
-def _prepare_batch(
-    scope: Scope, row: ConnectionRow, policy: DestinationPolicy, size: int, report: PostReport, exclude: set[int]
-) -> list[Reserved] | None:
-    """Reserve the next batch (skipping orders in ``exclude``, already on the wire): [] when nothing
-    is left, or None when some candidates were held instead (their mapping vanished) so the caller
-    looks again."""
-    now = scope.now()
-    declaration = row.declaration
-    with scope.db.transaction() as conn:
+def _preflight_next(
+    scope: Scope,
+    row: ConnectionRow,
+    run: preflight.PreflightRun,
+    policy: DestinationPolicy,
+    size: int,
+    report: PostReport,
+    exclude: set[int],
+) -> list[int] | None:
+    """A POS destination's next candidates, checked (services/preflight.py): the ids that passed,
+    [] when no order is left, None when every candidate was held (the caller looks again)."""
+    with scope.db.read() as conn:
         candidates = conn.execute(
             _CANDIDATES,
             {"tenant": scope.tenant_id, "dest": row.id, "exclude": sorted(exclude), "size": size},
         ).all()
+    if not candidates:
+        return []
+    passed = preflight.check_candidates(scope, row, run, policy, candidates, report.preflight)
+    report.held += len(candidates) - len(passed)
+    return passed or None
+
+
+def _prepare_batch(
+    scope: Scope,
+    row: ConnectionRow,
+    policy: DestinationPolicy,
+    size: int,
+    report: PostReport,
+    exclude: set[int],
+    only: list[int] | None = None,
+) -> list[Reserved] | None:
+    """Reserve the next batch (skipping orders in ``exclude``, already on the wire; only those in
+    ``only`` when given: the ones a POS destination's checks passed): [] when nothing is left, or
+    None when some candidates were held instead (their mapping vanished) so the caller looks again."""
+    now = scope.now()
+    declaration = row.declaration
+    with scope.db.transaction() as conn:
+        if only is None:
+            candidates = conn.execute(
+                _CANDIDATES,
+                {"tenant": scope.tenant_id, "dest": row.id, "exclude": sorted(exclude), "size": size},
+            ).all()
+        else:
+            candidates = conn.execute(
+                _CANDIDATES_ONLY,
+                {"tenant": scope.tenant_id, "dest": row.id, "exclude": sorted(exclude), "size": size, "only": only},
+            ).all()
         if not candidates:
             return []
         pairs: list[tuple[OutgoingOrder, Any]] = []

@@ -2,7 +2,8 @@
 person's action on the order). Hold reasons an admin released on an order's current version stay
 released (decision 107). An order held for the review of its update (``update_needs_review``,
 issue #15) is left as it is: only a decision on the update (accept, ignore, cancel, a reset) ends
-that hold — a retry or a new mapping cannot send a version nobody reviewed."""
+that hold — a retry or a new mapping cannot send a version nobody reviewed. Likewise an order held
+``pos_order_incomplete`` (issue #17): it is in the POS already; only the POS completing it ends that."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ from orderbridge.services.scope import Scope
 from orderbridge.storage.repos.events import released_holds
 from orderbridge.storage.repos.order_reasons import open_for_orders
 from orderbridge.storage.tables import orders
+
+#: holds only another decision ends: a review of the update; the POS completing a sale it left
+#: pending (issue #17: posted already — the post runs read the document again and release it)
+_DECIDED_ELSEWHERE = frozenset({HoldCode.UPDATE_NEEDS_REVIEW, HoldCode.POS_ORDER_INCOMPLETE})
 
 
 def reevaluate_orders(conn: Connection, scope: Scope, order_ids: Sequence[int]) -> tuple[int, int]:
@@ -42,7 +47,7 @@ def reevaluate_orders(conn: Connection, scope: Scope, order_ids: Sequence[int]) 
             state = OrderState(r.state)
             if not is_evaluable(state):
                 continue
-            if any(code == HoldCode.UPDATE_NEEDS_REVIEW for code, _ in reasons.get(r.id, {})):
+            if any(code in _DECIDED_ELSEWHERE for code, _ in reasons.get(r.id, {})):
                 continue
             if r.canonical is None:
                 decision = Decision(OrderState.HELD, (invalid_order("the order could not be read"),))

@@ -36,6 +36,8 @@ _ABOUT_A_CONNECTION = frozenset(
         FixAction.SET_SETTING,
         FixAction.REGISTER_WEBHOOKS,
         FixAction.RUN_AUDIT,
+        FixAction.CREATE_HELPER_ITEMS,
+        FixAction.ACT_IN_POS,
     }
 )
 

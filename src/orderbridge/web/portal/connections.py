@@ -11,6 +11,7 @@ browser's form.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -18,7 +19,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from orderbridge.errors import InvalidInput, NotFound, OrderBridgeError
-from orderbridge.services import connection_view, connections, sync_now
+from orderbridge.services import connection_view, connections, preflight, sync_now
 from orderbridge.services.connections import ConnectionCheck, ConnectionTestFailed
 from orderbridge.web.deps import Admin, Operator, Viewer
 from orderbridge.web.i18n import N_, gettext, ngettext
@@ -74,6 +75,15 @@ STATUSES: dict[str, str] = {
     "restocked": N_("restocked"),
 }
 ROLES: dict[str, str] = {"channel": N_("Channel"), "destination": N_("Destination")}
+#: a POS destination's pre-flight checks, by their stable names (issue #17)
+CHECKS: dict[str, str] = {
+    "employee": N_("Acting employee"),
+    "helper_items": N_("Helper items"),
+    "location": N_("Location / station"),
+    "required_fields": N_("Required custom fields"),
+    "skus": N_("SKUs"),
+    "totals": N_("Totals"),
+}
 
 
 def _label(table: dict[str, str], code: str | None) -> str:
@@ -91,6 +101,7 @@ def _helpers() -> dict[str, Any]:
         "status_label": lambda c: _label(STATUSES, c),
         "statuses": lambda codes: ", ".join(_label(STATUSES, c) for c in codes),
         "role_name": lambda c: _label(ROLES, c),
+        "check_name": lambda c: _label(CHECKS, c),
     }
 
 
@@ -210,7 +221,14 @@ async def connection_create(
 def _page(request: Request, actor: Any, connection_id: ObjectId, **extra: Any) -> Response:
     detail = connection_view.connection_detail(actor.scope, connection_id)
     status = extra.pop("status", 200)
-    return _render(request, "connection.html", {"c": detail, "check": None, "error": "", **extra}, status_code=status)
+    # a POS destination: its pre-flight checks, read now, with their fixes (issue #17)
+    pos = preflight.pos_screen(actor.scope, connection_id)
+    return _render(
+        request,
+        "connection.html",
+        {"c": detail, "check": None, "error": "", "pos": pos, **extra},
+        status_code=status,
+    )
 
 
 @router.get("/connections/{connection_id}")
@@ -245,12 +263,60 @@ async def connection_credentials(connection_id: ObjectId, request: Request, acto
 async def connection_test(connection_id: ObjectId, request: Request, actor: Operator) -> Response:
     check = await run_in_threadpool(lambda: connections.check_now(actor.scope, connection_id, by=actor))
     if request.headers.get("hx-request") == "true":
-        return _render(request, "connections/_check.html", {"check": check})
+        return _render(request, "connections/_check.html", {"check": check, "connection_id": connection_id})
     return templates_of(request).see_other(
         f"/connections/{connection_id}",
         flash=gettext("Connection test passed: %(said)s", said=check.description)
         if check.ok
         else gettext("Connection test failed: %(reason)s", reason=check.message),
+    )
+
+
+@router.post("/connections/{connection_id}/helper-items")
+async def connection_helper_items(connection_id: ObjectId, request: Request, actor: Admin) -> Response:
+    """The fix ``create_helper_items``: create what the POS lacks, check again, release the orders."""
+    try:
+        result = await run_in_threadpool(
+            lambda: preflight.create_helper_items(actor.scope, connection_id, by=actor)
+        )
+    except NotFound:
+        raise
+    except OrderBridgeError as exc:
+        flash = gettext("The helper items were not created: %(reason)s", reason=exc.message)
+    else:
+        created = ", ".join(result.created) if result.created else gettext("none (every helper item exists)")
+        flash = gettext(
+            "Helper items created: %(created)s. Orders released: %(released)s.",
+            created=created,
+            released=result.released,
+        )
+    return templates_of(request).see_other(f"/connections/{connection_id}#preflight", flash=flash)
+
+
+@router.post("/connections/{connection_id}/pos-settings")
+async def connection_pos_settings(connection_id: ObjectId, request: Request, actor: Admin) -> Response:
+    """A POS destination's own settings (the employee, the location, the fields' defaults): each a
+    JSON value, or a plain text one."""
+    form = await request.form()
+    values: dict[str, Any] = {}
+    for key, raw in form.multi_items():
+        if not key.startswith("setting_") or not isinstance(raw, str):
+            continue
+        text = raw.strip()
+        try:
+            values[key.removeprefix("setting_")] = json.loads(text) if text else ""
+        except ValueError:
+            values[key.removeprefix("setting_")] = text
+    try:
+        await run_in_threadpool(lambda: connections.set_settings(actor.scope, connection_id, values, by=actor))
+    except NotFound:
+        raise
+    except InvalidInput as exc:
+        failure = exc
+        return await run_in_threadpool(lambda: _page(request, actor, connection_id, error=failure.message, status=422))
+    return templates_of(request).see_other(
+        f"/connections/{connection_id}#preflight",
+        flash=gettext("The settings are saved; the held orders are checked again at the next post run."),
     )
 
 
