@@ -852,3 +852,20 @@ def of_destination(code: str, value: str, destination: str) -> bool:
     if code in (HoldCode.POS_TOTAL_MISMATCH, HoldCode.POS_ORDER_INCOMPLETE):
         return value == destination
     return False
+
+
+def pos_item_unknown(system: str, sku: str, item: str, destination: str = "") -> Reason:
+    """A line whose SKU resolves to no usable POS item (no item with that Item #, or an archived one):
+    ``sku_unmapped`` by the channel's SKU, so mapping it releases every order held for it."""
+    return Reason(
+        HoldCode.SKU_UNMAPPED,
+        sku,
+        f"{system} has no active item with Item # {item!r} (SKU {sku!r})",
+        Fix.of(
+            FixAction.MAP_SKU,
+            f"Map SKU {sku!r} to an Item # that exists in {system} (or create or restore the item there); the "
+            "held orders are released at the next post run.",
+            sku=sku,
+            destination=destination or None,
+        ),
+    )

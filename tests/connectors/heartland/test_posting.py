@@ -83,16 +83,17 @@ def test_a_required_field_that_blocks_makes_heartland_refuse_the_sale(heartland_
     assert result.ok and [o["custom"] for o in heartland_env.state.orders.values()] == [{"gift_note": "web"}]
 
 
-def test_a_required_field_that_leaves_the_order_pending_holds_it_saying_inventory_is_not_adjusted_then_completes_it(
+def test_a_required_field_that_leaves_the_order_pending_says_inventory_is_not_adjusted_and_a_repost_completes_it(
     heartland_env: HeartlandEnv,
 ) -> None:
     heartland_env.state.add_custom_field("pickup_date", "sales.transaction", required=True, on_missing="pending")
     unchecked = heartland_env.build(check_before_post=False)
     order = hl_outgoing(1)
     (result,) = unchecked.post_orders([order])
-    assert not result.ok and result.hold is not None and result.hold.code == HoldCode.POS_ORDER_INCOMPLETE
-    assert "inventory is not adjusted" in result.hold.message and "pickup_date" in result.hold.message
     [sale] = heartland_env.orders_for(order.resolved.order.number)
+    # Heartland holds the sale: it is the order's document (posted once), and it says it is incomplete
+    assert result.ok and result.document_id == f"order:{sale['id']}"
+    assert any("inventory is not adjusted" in n and "pickup_date" in n for n in result.notes), result.notes
     assert sale["status"] == "pending" and len(sale["lines"]) == 2
     # a pending order moves no inventory: not on hand, not committed
     assert heartland_env.state.stock("WH-TEE-001") == {"on_hand": Decimal(100), "committed": Decimal(0)}
@@ -114,8 +115,10 @@ def test_a_ticket_left_pending_by_a_required_field_is_completed_later_not_made_t
     ticket_env.state.add_custom_field("pickup_date", "sales.transaction", required=True, on_missing="pending")
     order = hl_outgoing(1)
     (result,) = ticket_env.build(check_before_post=False).post_orders([order])
-    assert result.hold is not None and result.hold.code == HoldCode.POS_ORDER_INCOMPLETE
     [ticket] = ticket_env.state.tickets.values()
+    assert result.ok and result.document_id == f"ticket:{ticket['id']}"
+    pending = ticket_env.connector.document_state(result.document_id or "")
+    assert pending is not None and pending.state is PosDocumentState.PENDING and not pending.stock_moved
     assert ticket["status"] == "pending" and ticket_env.state.stock("SKU-1")["on_hand"] == 100
     (result,) = ticket_env.build(custom_field_defaults={"pickup_date": "today"}).post_orders([order])
     assert result.ok and result.document_id == f"ticket:{ticket['id']}"

@@ -316,17 +316,21 @@ class HeartlandDestination:
         login = str(self.settings.get("acting_user") or "")
         if not login:
             return PreflightCheck(
-                "employee", "no acting user is set", R.pos_employee_inactive(SYSTEM, "(none)", "is not set")
+                "employee",
+                "no acting user is set",
+                R.pos_employee_inactive(SYSTEM, "(none)", "acting_user", state="not set"),
             )
         if user is None:
             return PreflightCheck(
-                "employee", f"user {login!r} not found", R.pos_employee_inactive(SYSTEM, login, "does not exist")
+                "employee",
+                f"user {login!r} not found",
+                R.pos_employee_inactive(SYSTEM, repr(login), "acting_user", state="missing"),
             )
         if not user.get("active"):
             return PreflightCheck(
                 "employee",
                 f"user {login!r} is archived",
-                R.pos_employee_inactive(SYSTEM, login, "is archived (inactive)"),
+                R.pos_employee_inactive(SYSTEM, repr(login), "acting_user", state="archived"),
             )
         return PreflightCheck("employee", f"user {login!r} ({_full_name(user)}) is active")
 
@@ -348,12 +352,11 @@ class HeartlandDestination:
         problems = self._helper_problems()
         if not problems:
             return PreflightCheck("helper_items", f"all {len(self.helpers)} helper items exist and are active")
-        sku, (what, _) = next(iter(problems.items()))
         detail = "; ".join(f"{s!r} {w}" for s, (w, _) in problems.items())
         return PreflightCheck(
             "helper_items",
             f"{len(problems)} helper item(s) unusable: {detail}",
-            R.pos_required_product_missing(SYSTEM, sku, what),
+            R.pos_required_product_missing(SYSTEM, list(problems)),
             action="create_helper_items",
         )
 
@@ -362,21 +365,27 @@ class HeartlandDestination:
         wanted = str(self.settings.get("station_id") or "")
         if not wanted:
             return PreflightCheck(
-                "location", "no station is set", R.pos_location_inactive(SYSTEM, "(none)", "is not set")
+                "location",
+                "no station is set",
+                R.pos_location_inactive(SYSTEM, "station (none)", "station_id", state="not set"),
             )
         if station is None or location is None:
             return PreflightCheck(
-                "location", f"station {wanted} not found", R.pos_location_inactive(SYSTEM, wanted, "does not exist")
+                "location",
+                f"station {wanted} not found",
+                R.pos_location_inactive(SYSTEM, f"station {wanted}", "station_id", state="missing"),
             )
         if not station.get("active", True):
             return PreflightCheck(
-                "location", f"station {wanted} is inactive", R.pos_location_inactive(SYSTEM, wanted, "is inactive")
+                "location",
+                f"station {wanted} is inactive",
+                R.pos_location_inactive(SYSTEM, f"station {wanted}", "station_id"),
             )
         if not location.get("active", True):
             return PreflightCheck(
                 "location",
                 f"location {location.get('name')!r} of station {wanted} is inactive",
-                R.pos_location_inactive(SYSTEM, wanted, f"is at location {location.get('name')!r}, which is inactive"),
+                R.pos_location_inactive(SYSTEM, f"station {wanted} at location {location.get('name')!r}", "station_id"),
             )
         return PreflightCheck("location", f"station {station.get('name')!r} at {location.get('name')!r} is active")
 
@@ -467,7 +476,7 @@ class HeartlandDestination:
         return PreflightCheck(
             "required_fields",
             "no value for " + ", ".join(f"{k!r} ({w})" for k, w in missing),
-            R.pos_required_field_missing(SYSTEM, key, where),
+            R.pos_required_field_missing(SYSTEM, key, where, "custom_field_defaults"),
         )
 
     def _custom_value(self, key: str, order: Order, line: mapper.SaleLine | None = None) -> Any:
@@ -509,7 +518,7 @@ class HeartlandDestination:
         return PreflightCheck(
             "skus",
             "no active item for " + ", ".join(f"{b.channel_sku!r} (Item # {b.destination_sku!r})" for b in bad),
-            R.pos_sku_unknown(SYSTEM, first.channel_sku, first.destination_sku),
+            R.pos_item_unknown(SYSTEM, first.channel_sku, first.destination_sku),
         )
 
     def _totals_check(self, sale: mapper.Sale) -> PreflightCheck:
@@ -561,7 +570,7 @@ class HeartlandDestination:
             raise self._refusal(
                 outgoing,
                 f"{SYSTEM} has no item with Item # {', '.join(repr(m) for m in missing)} (order {number})",
-                R.pos_sku_unknown(SYSTEM, missing[0], missing[0]),
+                R.pos_item_unknown(SYSTEM, missing[0], missing[0]),
             )
         if facts.station is None:
             raise SettingsError(
@@ -577,7 +586,7 @@ class HeartlandDestination:
                     result = self._ticket(outgoing, sale, facts, notes)
                 else:
                     result = self._sales_order(outgoing, sale, facts, notes)
-                return replace(result, notes=tuple(notes))
+                return replace(result, notes=(*notes, *result.notes))
             except OutcomeUnknown as exc:
                 last = exc
                 notes.append(
@@ -710,13 +719,19 @@ class HeartlandDestination:
         )
 
     def _incomplete(self, outgoing: OutgoingOrder, document: str, state: str, answer: Any) -> PostResult:
+        """Heartland took the sale but left it ``state`` (pending): it *is* the order's document — posted,
+        so no later run makes another — and the hub, reading :meth:`document_state`, holds the order
+        ``pos_order_incomplete`` (inventory not adjusted) until it is completed. A later post of the
+        same order (a retry, once the field has a value) completes this same sale."""
         fields = ", ".join(mapper.custom_keys(answer)) or "a required field"
         text = mapper.error_text(answer, "required fields are empty")
         return PostResult(
             outgoing.order_key,
-            None,
-            DestinationRejected(f"{SYSTEM} left {document} {state} for order {outgoing.resolved.order.number}: {text}"),
-            hold=R.pos_order_incomplete(SYSTEM, document, state, f"required field(s) {fields} have no value"),
+            document,
+            notes=(
+                f"{SYSTEM} left {document} {state} ({text}): required field(s) {fields} have no value, and "
+                f"inventory is not adjusted in {SYSTEM} until the sale is completed",
+            ),
         )
 
     def _pending_parts(
@@ -843,7 +858,7 @@ class HeartlandDestination:
                 raise self._refusal(
                     outgoing,
                     f"{SYSTEM} has no helper item {self.helpers[role]!r} for the order's {role}",
-                    R.pos_required_product_missing(SYSTEM, self.helpers[role], "does not exist"),
+                    R.pos_required_product_missing(SYSTEM, [self.helpers[role]]),
                 )
             customer_id, _ = self._customer(order, outgoing)
             body = mapper.ticket_body(
