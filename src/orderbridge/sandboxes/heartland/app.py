@@ -147,6 +147,8 @@ def _routes(state: HeartlandState) -> list[Route]:
         async def endpoint(request: Request) -> Response:
             header = request.headers.get("authorization", "")
             presented = header[7:].strip() if header[:7].lower() == "bearer " else None
+            if state.before_call is not None:
+                state.before_call(request.method, request.url.path)
             if not state.token_ok(presented):
                 response = _respond({"error": "unauthorized", "message": "Invalid or missing API token"}, 401)
             else:

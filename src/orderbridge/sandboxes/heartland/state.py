@@ -168,6 +168,10 @@ class HeartlandState(SandboxState):
             for public_id, description in HELPER_ITEMS:
                 self.add_item(public_id, description, Decimal("0"), track_inventory=False, taxable=False)
         self.token_owner = token_owner
+        #: called with ``(method, path)`` before each API request is handled: a test's way of making
+        #: someone change the account at that very moment (the merchant switching a field to required
+        #: between OrderBridge's check and its sale)
+        self.before_call: Callable[[str, str], None] | None = None
 
     # --- ids, time -----------------------------------------------------------------------------
     def next_id(self) -> int:
