@@ -177,6 +177,7 @@ class HeartlandDestination:
                 "pos.tickets.reason_of_adjusting_price_required is on",
                 "",
             ),
+            Setting("currency", "the account's currency (Heartland keeps one): what its totals are in", "USD"),
             Setting(
                 "public_id_format",
                 "the sale's public_id from the channel order: {number} (with #) or {digits}",
@@ -235,6 +236,8 @@ class HeartlandDestination:
         self.settings = merged
         self.helpers: dict[str, str] = {**DEFAULT_HELPERS, **dict(merged.get("helper_items") or {})}
         self._sleep = sleep
+        self._payment_type_id: int | None = None
+        self.currency = str(merged.get("currency") or "USD")
         self.client = HeartlandClient(base_url or DEFAULT_BASE_URL, credentials["api_token"], http=http, sleep=sleep)
 
     # --- Connector -----------------------------------------------------------------------------
@@ -420,7 +423,7 @@ class HeartlandDestination:
                     status, body, _ = self.client.write("POST", "/api/items", body_)
                 if status != 201 and "already been taken" in mapper.error_text(body, ""):
                     continue  # made by a call whose answer was lost: it is there
-                self._expect(status, body, "/api/items", created=True)
+                self._expect(status, body, "/api/items")
                 made.append(sku)
         except OutcomeUnknown:
             # the next call reads the items again: one that was made is left as it is
@@ -800,14 +803,12 @@ class HeartlandDestination:
 
     def _payment_type(self, outgoing: OutgoingOrder) -> int:
         name = str(self.settings.get("payment_type") or "External")
-        cached = getattr(self, "_payment_type_id", None)
-        if cached is not None:
-            return int(cached)
-        found = self._list("/api/payment_types", {"name": name})
-        if found:
-            self._payment_type_id = int(found[0]["id"])
-            return self._payment_type_id
-        self._payment_type_id = self._create("/api/payment_types", {"name": name}, outgoing)
+        if self._payment_type_id is None:
+            found = self._list("/api/payment_types", {"name": name})
+            if found:
+                self._payment_type_id = int(found[0]["id"])
+            else:
+                self._payment_type_id = self._create("/api/payment_types", {"name": name}, outgoing)
         return self._payment_type_id
 
     def _invoice(
@@ -918,11 +919,11 @@ class HeartlandDestination:
             state,
             moved,
             number=str(record.get("public_id") or "") or None,
-            total=Money(Decimal(str(total)), "USD") if total is not None else None,
+            total=Money(Decimal(str(total)), self.currency) if total is not None else None,
         )
 
     # -------------------------------------------------------------------------------------------
-    def _expect(self, status: int, body: Any, path: str, *, created: bool = False) -> None:
+    def _expect(self, status: int, body: Any, path: str) -> None:
         if 200 <= status < 300:
             return
         message = mapper.error_text(body, f"HTTP {status}")
