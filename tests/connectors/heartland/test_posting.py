@@ -10,6 +10,7 @@ import pytest
 
 from orderbridge.connectors.base import PosDocumentState
 from orderbridge.domain.reasons import HoldCode
+from orderbridge.errors import OutcomeUnknown
 from tests.builders import replace
 from tests.connectors.contract_destination import make_order, outgoing
 from tests.connectors.heartland.env import HL_POLICY, HeartlandEnv, hl_outgoing, open_env
@@ -61,6 +62,40 @@ def test_a_write_whose_answer_is_lost_is_settled_by_reading_heartland(
     assert len(sale["payments"]) == 1 and len(sale["taxes"]) == 1
     assert len(heartland_env.state.invoices) == 1 and len(heartland_env.state.customers) == 1
     assert sale["status"] == "closed"
+
+
+@pytest.mark.parametrize("mode", ["sales_order", "ticket"])
+def test_writes_applied_whose_answers_are_lost_are_read_back_and_not_made_again(mode: str) -> None:
+    gen = open_env(settings={"posting_mode": mode})
+    env = next(gen)
+    try:
+        env.state.fail_after_commit = 3  # the customer, its address, the sale: each applied, answered 503
+        order = hl_outgoing(1, lines=3)
+        (result,) = env.connector.post_orders([order])
+        assert result.ok, result.error
+        assert sum("lost its answer" in n for n in result.notes) == 3
+        assert len(env.state.customers) == 1 and len(env.state.addresses) == 1
+        assert len([s for s in env.sales() if s["public_id"] == order.resolved.order.number]) == 1
+    finally:
+        gen.close()
+
+
+def test_more_lost_answers_than_one_run_settles_leave_the_order_for_the_next_run_which_finishes_the_same_sale(
+    heartland_env: HeartlandEnv,
+) -> None:
+    heartland_env.state.fail_after_commit = 6
+    order, other = hl_outgoing(1, lines=3), hl_outgoing(2)
+    with pytest.raises(OutcomeUnknown):  # the hub keeps the postings pending: read again next run
+        heartland_env.connector.post_orders([order, other])
+    assert heartland_env.orders_for(other.resolved.order.number)[0]["status"] == "closed"  # the other still went
+    writes = len(heartland_env.writes())
+    result, again = heartland_env.build().post_orders([order, other])
+    assert result.ok and again.ok
+    assert len(heartland_env.orders_for(other.resolved.order.number)) == 1
+    assert len(heartland_env.writes()) > writes
+    [sale] = heartland_env.orders_for(order.resolved.order.number)
+    assert [li["qty"] for li in sale["lines"]] == [1, 2, 3] and len(sale["payments"]) == 1
+    assert sale["status"] == "closed" and len(heartland_env.state.invoices) == 2  # one each
 
 
 def test_an_order_the_checks_hold_is_refused_before_anything_is_sent(heartland_env: HeartlandEnv) -> None:

@@ -546,11 +546,18 @@ class HeartlandDestination:
         sales = [mapper.sale_from(o, public_id_format=fmt) for o in orders]
         facts = self._facts(line.item for sale in sales for line in sale.lines)
         results = []
+        unsettled: OutcomeUnknown | None = None
         for outgoing, sale in zip(orders, sales, strict=True):
             try:
                 results.append(self._post_one(outgoing, sale, facts))
             except _Refused as refused:
                 results.append(refused.result)
+            except OutcomeUnknown as exc:
+                # left for the next run, which reads Heartland first; the batch's other orders still go
+                # (the next run finds them made and records them without a write)
+                unsettled = unsettled or exc
+        if unsettled is not None:
+            raise unsettled
         return results
 
     def _refusal(self, outgoing: OutgoingOrder, message: str, hold: Reason | None = None, **kw: Any) -> _Refused:

@@ -27,7 +27,8 @@ description, price, track_inventory}``; ``POST /_sandbox/heartland/items/{public
 rename|delete}`` (``rename``: ``{description}`` or ``{public_id}``); ``POST
 /_sandbox/heartland/custom_fields`` ``{key, group_id, required, on_missing}``; ``POST
 /_sandbox/heartland/settings`` ``{<pos setting>: bool}``; ``POST /_sandbox/heartland/options``
-``{<sandbox setting>: value}``; ``POST /_sandbox/heartland/stations/{id}`` ``{active}``; ``GET
+``{<sandbox setting>: value}``; ``POST /_sandbox/heartland/fail_after_commit`` ``{count}`` (the next
+writes applied, their answers 503); ``POST /_sandbox/heartland/stations/{id}`` ``{active}``; ``GET
 /_sandbox/heartland/documents`` (orders with their parts, invoices, tickets) and ``GET
 /_sandbox/heartland/stock?public_id=``.
 """
@@ -160,6 +161,12 @@ def _routes(state: HeartlandState) -> list[Route]:
                 except Missing as exc:
                     response = _respond({"error": "not_found", "message": str(exc)}, 404)
             state.record("call", f"{request.method} {request.url.path}", status=response.status_code)
+            if request.method != "GET" and response.status_code < 300:
+                with state.lock:
+                    lost = state.fail_after_commit > 0
+                    state.fail_after_commit -= 1 if lost else 0
+                if lost:  # applied, and the answer is lost on the way back
+                    return _respond({"error": "service_unavailable", "message": "injected after commit"}, 503)
             return response
 
         return endpoint
@@ -340,6 +347,10 @@ def _routes(state: HeartlandState) -> list[Route]:
                 return _respond(item)
             if what == "settings":
                 return _respond([state.put_setting(k, v) for k, v in options.items()])
+            if what == "fail_after_commit":
+                with state.lock:
+                    state.fail_after_commit = int(options.get("count", 1))
+                return _respond({"fail_after_commit": state.fail_after_commit})
             if what == "options":
                 known = {f.name for f in dataclasses.fields(Settings)}
                 unknown = sorted(set(options) - known)

@@ -52,6 +52,10 @@ Ledger kinds (besides ``call``, one per API request with its method, path and st
 ``invoice_completed``, ``ticket_created``, ``ticket_completed``, ``item_created``,
 ``item_updated``, ``customer_created``, ``address_created``, ``custom_field_updated``,
 ``inventory_moved`` — keyed by the sale's ``public_id`` where there is one.
+
+Faults beyond the shared ones (``sandboxes/base.py``): ``fail_after_commit`` answers the next N
+writes with a 503 *after* they were applied — what a proxy in front of a busy server does — so a
+test can prove that a write whose answer is lost is read back, never made twice.
 """
 
 from __future__ import annotations
@@ -172,6 +176,8 @@ class HeartlandState(SandboxState):
         #: someone change the account at that very moment (the merchant switching a field to required
         #: between OrderBridge's check and its sale)
         self.before_call: Callable[[str, str], None] | None = None
+        #: the next N writes are answered 503 *after* they were applied (the answer lost, the change made)
+        self.fail_after_commit = 0
 
     # --- ids, time -----------------------------------------------------------------------------
     def next_id(self) -> int:

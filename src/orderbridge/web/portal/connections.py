@@ -276,9 +276,7 @@ async def connection_test(connection_id: ObjectId, request: Request, actor: Oper
 async def connection_helper_items(connection_id: ObjectId, request: Request, actor: Admin) -> Response:
     """The fix ``create_helper_items``: create what the POS lacks, check again, release the orders."""
     try:
-        result = await run_in_threadpool(
-            lambda: preflight.create_helper_items(actor.scope, connection_id, by=actor)
-        )
+        result = await run_in_threadpool(lambda: preflight.create_helper_items(actor.scope, connection_id, by=actor))
     except NotFound:
         raise
     except OrderBridgeError as exc:
