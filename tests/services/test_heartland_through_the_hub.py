@@ -209,3 +209,26 @@ def test_a_sale_heartland_leaves_pending_holds_the_order_saying_inventory_is_not
     told = [(e["state"], e["stock_moved"]) for e in world.timeline(order, "pos_document")]
     assert told == [("pending", False), ("invoiced", True)]
     assert len(world.pos.orders) == 1 and world.pos.stock("SKU-1")["on_hand"] == 99
+
+
+def test_an_inactive_station_holds_the_orders_until_it_is_active_again(world: World) -> None:
+    station = next(iter(world.pos.stations.values()))
+    station["active"] = False
+    order = world.order()
+    world.run()
+    hold = world.holds(order)[("pos_location_inactive", f"pos: location station {station['id']}")]
+    assert hold["fix"].action is FixAction.SET_SETTING and hold["fix"].param("setting") == "station_id"
+    assert world.sales(order) == []
+    station["active"] = True
+    assert world.run().posted == 1 and world.state(order) == "posted"
+
+
+def test_in_ticket_mode_each_order_is_one_completed_ticket(world: World) -> None:
+    update_connection(tenant(world.hub), cid(world.hub, "pos"), settings={"posting_mode": "ticket"})
+    order = world.order()
+    assert world.run().posted == 1 and world.run().posted == 0
+    [ticket] = [t for t in world.pos.tickets.values() if t["public_id"] == order["name"]]
+    assert ticket["status"] == "complete" and ticket["total"] == Decimal(order["total_price"])
+    assert world.pos.orders == {} and world.pos.stock("SKU-2")["on_hand"] == 98
+    told = world.timeline(order, "pos_document")
+    assert [(e["state"], e["stock_moved"]) for e in told] == [("completed", True)]
