@@ -188,3 +188,45 @@ def connections_kinds(
     for st in d.all_settings():
         sets.add_row(*cells((st.name, json.dumps(st.default), st.scope.value, st.description)))
     console.print(sets)
+
+
+@app.command("switches")
+def connections_switches(
+    name: str,
+    on: Annotated[list[str] | None, typer.Option("--on", help="a switch to turn on (archived, processed, …)")] = None,
+    off: Annotated[list[str] | None, typer.Option("--off", help="a switch to turn off")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A channel's download switches, in seed 001's words: archived, processed (fulfilled),
+    unprocessed (unfulfilled), cancelled and test orders. With --on/--off, set them: turning one on
+    re-evaluates at once the orders it had skipped."""
+    from orderbridge.services.download_switches import set_switches, switches
+    from orderbridge.services.principals import Actor
+
+    changes = {**dict.fromkeys(off or [], False), **dict.fromkeys(on or [], True)}
+
+    def work(scope: Any) -> tuple[list[Any], list[str], int]:
+        cid = connection_id(scope, name)
+        if not changes:
+            return switches(scope, cid), [], 0
+        done = set_switches(scope, cid, changes, by=Actor.cli(scope))
+        return done.switches, done.changed, done.released
+
+    states, changed, released = run(work)
+    if as_json:
+        print_json(
+            {
+                "switches": [
+                    {"switch": s.switch.value, "on": s.on, "words": s.words, "skipped": s.skipped} for s in states
+                ],
+                "changed": changed,
+                "released": released,
+            }
+        )
+        return
+    for s in states:
+        mark = ("on ", "green") if s.on else ("off", "yellow")
+        skipped = f" — {s.skipped} order(s) skipped by it" if s.skipped else ""
+        console.print(line(mark, " ", s.switch.value, ": ", s.words, skipped))
+    if changed:
+        console.print(line(f"changed: {', '.join(changed)}; {released} skipped order(s) re-evaluated to ready"))

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from orderbridge.connectors.base import PreflightCheck
-from orderbridge.services import connection_view, connections, preflight, sync_now
+from orderbridge.services import connection_view, connections, download_switches, preflight, sync_now
 from orderbridge.services.health import job_health
 from orderbridge.web.api.common import api_router
 from orderbridge.web.api.holds import FixOut
@@ -336,3 +336,41 @@ def create_helper_items(connection_id: ObjectId, actor: ApiAdmin) -> HelperItems
     return HelperItemsOut(
         created=result.created, checks=[CheckOut.of(c) for c in result.checks], released=result.released
     )
+
+
+# --- download switches (issue #17: seed 001's plain words over the download rules) ------------------
+
+
+class SwitchOut(BaseModel):
+    switch: str = Field(description="archived, processed, unprocessed, cancelled or test")
+    on: bool
+    words: str = Field(description="what it does, in plain words")
+    skipped: int = Field(description="the channel's orders skipped now by this switch being off")
+
+
+class SwitchesOut(BaseModel):
+    switches: list[SwitchOut]
+    changed: list[str] = Field(default_factory=list)
+    released: int = Field(default=0, description="skipped orders re-evaluated to ready by the change")
+
+
+def _switches(states: list[download_switches.SwitchState]) -> list[SwitchOut]:
+    return [SwitchOut(switch=s.switch.value, on=s.on, words=s.words, skipped=s.skipped) for s in states]
+
+
+@router.get(
+    "/connections/{connection_id}/switches", response_model=SwitchesOut, summary="A channel's download switches"
+)
+def get_switches(connection_id: ObjectId, actor: ApiViewer) -> SwitchesOut:
+    return SwitchesOut(switches=_switches(download_switches.switches(actor.scope, connection_id)))
+
+
+@router.put(
+    "/connections/{connection_id}/switches",
+    response_model=SwitchesOut,
+    summary="Set download switches; turning one on re-evaluates what it had skipped",
+)
+def put_switches(connection_id: ObjectId, body: dict[str, bool], actor: ApiAdmin) -> SwitchesOut:
+    """The body names the switches to set: ``{"archived": true, "test": false}``; one left out stays."""
+    done = download_switches.set_switches(actor.scope, connection_id, body, by=actor)
+    return SwitchesOut(switches=_switches(done.switches), changed=done.changed, released=done.released)

@@ -18,8 +18,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from orderbridge.domain.switches import Switch
 from orderbridge.errors import InvalidInput, NotFound, OrderBridgeError
-from orderbridge.services import connection_view, connections, preflight, sync_now
+from orderbridge.services import connection_view, connections, download_switches, preflight, sync_now
 from orderbridge.services.connections import ConnectionCheck, ConnectionTestFailed
 from orderbridge.web.deps import Admin, Operator, Viewer
 from orderbridge.web.i18n import N_, gettext, ngettext
@@ -75,6 +76,14 @@ STATUSES: dict[str, str] = {
     "restocked": N_("restocked"),
 }
 ROLES: dict[str, str] = {"channel": N_("Channel"), "destination": N_("Destination")}
+#: a channel's download switches, in seed 001's words (issue #17)
+SWITCHES: dict[str, str] = {
+    Switch.ARCHIVED: N_("Download archived orders (closed in the channel)"),
+    Switch.PROCESSED: N_("Download processed orders (already fulfilled)"),
+    Switch.UNPROCESSED: N_("Download unprocessed orders (not yet fulfilled, or partially)"),
+    Switch.CANCELLED: N_("Download cancelled orders"),
+    Switch.TEST: N_("Download test orders"),
+}
 #: a POS destination's pre-flight checks, by their stable names (issue #17)
 CHECKS: dict[str, str] = {
     "employee": N_("Acting employee"),
@@ -102,6 +111,7 @@ def _helpers() -> dict[str, Any]:
         "statuses": lambda codes: ", ".join(_label(STATUSES, c) for c in codes),
         "role_name": lambda c: _label(ROLES, c),
         "check_name": lambda c: _label(CHECKS, c),
+        "switch_words": lambda c: _label(SWITCHES, c),
     }
 
 
@@ -223,10 +233,12 @@ def _page(request: Request, actor: Any, connection_id: ObjectId, **extra: Any) -
     status = extra.pop("status", 200)
     # a POS destination: its pre-flight checks, read now, with their fixes (issue #17)
     pos = preflight.pos_screen(actor.scope, connection_id)
+    # a channel: its download switches in plain words, with what each skips now (issue #17)
+    switches = download_switches.switches(actor.scope, connection_id) if detail.role == "channel" else []
     return _render(
         request,
         "connection.html",
-        {"c": detail, "check": None, "error": "", "pos": pos, **extra},
+        {"c": detail, "check": None, "error": "", "pos": pos, "switches": switches, **extra},
         status_code=status,
     )
 
@@ -316,6 +328,31 @@ async def connection_pos_settings(connection_id: ObjectId, request: Request, act
         f"/connections/{connection_id}#preflight",
         flash=gettext("The settings are saved; the held orders are checked again at the next post run."),
     )
+
+
+@router.post("/connections/{connection_id}/switches")
+async def connection_switches(connection_id: ObjectId, request: Request, actor: Admin) -> Response:
+    """The switches form: a checkbox per switch (checked: on); every switch is set as the form says."""
+    form = await request.form()
+    wanted = {s.value: form.get(f"switch_{s.value}") == "on" for s in Switch}
+    try:
+        done = await run_in_threadpool(
+            lambda: download_switches.set_switches(actor.scope, connection_id, wanted, by=actor)
+        )
+    except NotFound:
+        raise
+    except InvalidInput as exc:
+        failure = exc
+        return await run_in_threadpool(lambda: _page(request, actor, connection_id, error=failure.message, status=422))
+    flash = (
+        gettext(
+            "Download switches saved. Skipped orders released: %(released)s.",
+            released=done.released,
+        )
+        if done.changed
+        else gettext("Nothing changed.")
+    )
+    return templates_of(request).see_other(f"/connections/{connection_id}#switches", flash=flash)
 
 
 @router.post("/connections/{connection_id}/sync")
