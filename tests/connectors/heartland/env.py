@@ -21,7 +21,7 @@ from orderbridge.connectors.heartland import HeartlandDestination
 from orderbridge.connectors.heartland import mapper as hmapper
 from orderbridge.domain.mappings import DestinationPolicy
 from orderbridge.sandboxes.base import Fault, run_in_thread
-from orderbridge.sandboxes.heartland import HeartlandState, create_sandbox
+from orderbridge.sandboxes.heartland import HELPER_ITEMS, HeartlandState, create_sandbox
 from tests.builders import replace
 from tests.connectors.contract_destination import POLICY, make_order, outgoing
 
@@ -100,6 +100,37 @@ class HeartlandEnv:
         order = good.resolved.order
         lines = (replace(order.lines[0], sku="NOT-IN-HEARTLAND"), *order.lines[1:])
         return outgoing(replace(order, lines=lines), policy=HL_POLICY)
+
+    # --- the POS contract's switches (tests/connectors/contract_pos.py) -------------------------------
+    def archive_employee(self) -> None:
+        self.state.set_user_active(str(self.connector.settings["acting_user"]), False)
+
+    def remove_helper_items(self) -> list[str]:
+        removed = []
+        for sku, _ in HELPER_ITEMS:
+            item = self.state.item_by_public_id(sku)
+            if item is not None:
+                del self.state.items[item["id"]]
+                removed.append(sku)
+        return removed
+
+    def leave_sales_pending(self) -> None:
+        """The merchant switches a field to required (leaving sales pending) once OrderBridge has checked
+        the order and before its sale arrives — Heartland then takes the sale and leaves it pending."""
+
+        def switch_on(method: str, path: str) -> None:
+            sale = method == "POST" and path in ("/api/sales/orders", "/api/sales/tickets")
+            if sale and not any(f["key"] == "pickup_date" for f in self.state.custom_fields.values()):
+                self.state.add_custom_field("pickup_date", "sales.transaction", required=True, on_missing="pending")
+
+        self.state.before_call = switch_on
+
+    def sane_order(self, n: int) -> OutgoingOrder:
+        return hl_outgoing(n)
+
+    def order_with_unknown_sku(self, n: int, sku: str) -> OutgoingOrder:
+        order = make_order(n)
+        return outgoing(replace(order, lines=(replace(order.lines[0], sku=sku), *order.lines[1:])), policy=HL_POLICY)
 
     def writes(self) -> list[str]:
         """The API writes the sandbox received (``POST /api/…``), in order, from its own ledger."""

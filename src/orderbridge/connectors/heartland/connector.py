@@ -483,18 +483,25 @@ class HeartlandDestination:
         )
 
     def _custom_value(self, key: str, order: Order, line: mapper.SaleLine | None = None) -> Any:
+        """A custom field's value for the order (decision 214's order): the order's own value of that
+        key (a line property for a line-item field, else the order's custom field), then the order
+        field ``custom_field_map`` maps it from (``email``, ``shipping_address.city``,
+        ``custom:<key>`` / ``attribute:<name>``, ``property:<name>``), then ``custom_field_defaults``."""
+        own = dict(line.properties).get(key) if line is not None else None
+        value: Any = own or dict(order.custom_fields).get(key)
         source = str((self.settings.get("custom_field_map") or {}).get(key) or "")
-        value: Any = None
-        if source.startswith("attribute:"):
-            value = dict(order.custom_fields).get(source[len("attribute:") :])
-        elif source.startswith("property:"):
-            value = dict(line.properties).get(source[len("property:") :]) if line is not None else None
-        elif source:
-            value = _dotted(order, source)
-            if isinstance(value, tuple):
-                value = ", ".join(str(v) for v in value)
-        else:
-            value = (dict(line.properties).get(key) if line is not None else None) or dict(order.custom_fields).get(key)
+        if value in (None, "") and source:
+            for prefix in ("attribute:", "custom:"):
+                if source.startswith(prefix):
+                    value = dict(order.custom_fields).get(source[len(prefix) :])
+                    break
+            else:
+                if source.startswith("property:"):
+                    value = dict(line.properties).get(source[len("property:") :]) if line is not None else None
+                elif not source.startswith("_"):
+                    value = _dotted(order, source)
+                    if isinstance(value, tuple):
+                        value = ", ".join(str(v) for v in value)
         if value in (None, ""):
             value = (self.settings.get("custom_field_defaults") or {}).get(key)
         return value
