@@ -82,3 +82,15 @@ def test_a_connection_without_a_token_or_with_an_unknown_mode_is_refused_with_th
     assert missing.value.fix is not None and missing.value.fix.param("credential") == "api_token"
     with pytest.raises(SettingsError, match="posting_mode"):
         HeartlandDestination("http://127.0.0.1:1", {"api_token": "t"}, {"posting_mode": "invoice"})
+
+
+def test_every_setting_the_pos_screen_shows_has_french_for_seed_001s_readers() -> None:
+    from orderbridge.web import i18n
+
+    french = i18n.catalog("fr")
+    decl = HeartlandDestination.declaration
+    missing = [s.name for s in decl.settings if not french.get(s.description)]
+    missing += [c.name for c in decl.credentials if not french.get(c.description)]
+    assert missing == []
+    with i18n.using("fr"):
+        assert "Commandes en ligne" in i18n.gettext(decl.setting("acting_user").description)  # type: ignore[union-attr]

@@ -166,8 +166,8 @@ class HeartlandDestination:
             ),
             Setting(
                 "custom_field_map",
-                "required custom field key → where its value comes from: an order field "
-                "(note, email, number, tags, shipping_address.city…), 'attribute:<name>' or 'property:<name>'",
+                "required custom field key → where its value comes from when the order has none: an order field "
+                "(note, email, number, tags, shipping_address.city…), 'custom:<key>' or 'property:<name>'",
                 {},
             ),
             Setting("custom_field_defaults", "required custom field key → the value sent when the order has none", {}),

@@ -11,6 +11,7 @@ browser's form.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Annotated, Any
 
@@ -233,6 +234,8 @@ def _page(request: Request, actor: Any, connection_id: ObjectId, **extra: Any) -
     status = extra.pop("status", 200)
     # a POS destination: its pre-flight checks, read now, with their fixes (issue #17)
     pos = preflight.pos_screen(actor.scope, connection_id)
+    if pos is not None:  # the declaration's setting descriptions, in the reader's language where a catalog has them
+        pos = dataclasses.replace(pos, settings=[(n, gettext(d), v) for n, d, v in pos.settings])
     # a channel: its download switches in plain words, with what each skips now (issue #17)
     switches = download_switches.switches(actor.scope, connection_id) if detail.role == "channel" else []
     return _render(
