@@ -106,10 +106,47 @@ def connections_list(as_json: JsonOpt = False) -> None:
 @app.command("test")
 def connections_test(name: str) -> None:
     """Make one authenticated call to the connection."""
-    from orderbridge.services.connections import test_connection
+    from orderbridge.services.connections import test_with_checks
 
-    description = run(lambda scope: test_connection(scope, connection_id(scope, name)))
+    description, checks = run(lambda scope: test_with_checks(scope, connection_id(scope, name)))
     console.print(line(("ok", "green"), " ", name, ": ", description))
+    _print_checks(checks)
+    if any(not c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+def _print_checks(checks: list[Any]) -> None:
+    """A POS destination's pre-flight checks, one line each; a failed one with its fix (the command)."""
+    from orderbridge.cli.fixes import sentence
+
+    for c in checks:
+        if c.ok:
+            console.print(line("  ", ("pass", "green"), " ", c.name, ": ", c.detail))
+        else:
+            console.print(line("  ", ("FAIL", "red"), " ", c.name, ": ", c.reason.message))
+            console.print(line("       fix: ", sentence(c.reason.fix)))
+
+
+@app.command("create-helper-items")
+def connections_create_helper_items(name: str, as_json: JsonOpt = False) -> None:
+    """Create the helper items a POS destination lacks (shipping, discount, refund…), idempotently,
+    then run its pre-flight checks again: the orders they held are released."""
+    from orderbridge.services.preflight import create_helper_items
+    from orderbridge.services.principals import Actor
+
+    result = run(lambda scope: create_helper_items(scope, connection_id(scope, name), by=Actor.cli(scope)))
+    if as_json:
+        print_json(
+            {
+                "created": result.created,
+                "released": result.released,
+                "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in result.checks],
+            }
+        )
+        return
+    created = ", ".join(result.created) if result.created else "none (every helper item exists)"
+    console.print(line(("ok", "green"), " ", name, ": created ", created, f"; {result.released} order(s) released"))
+    _print_checks(result.checks)
 
 
 @app.command("kinds")
@@ -151,3 +188,45 @@ def connections_kinds(
     for st in d.all_settings():
         sets.add_row(*cells((st.name, json.dumps(st.default), st.scope.value, st.description)))
     console.print(sets)
+
+
+@app.command("switches")
+def connections_switches(
+    name: str,
+    on: Annotated[list[str] | None, typer.Option("--on", help="a switch to turn on (archived, processed, …)")] = None,
+    off: Annotated[list[str] | None, typer.Option("--off", help="a switch to turn off")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A channel's download switches, in seed 001's words: archived, processed (fulfilled),
+    unprocessed (unfulfilled), cancelled and test orders. With --on/--off, set them: turning one on
+    re-evaluates at once the orders it had skipped."""
+    from orderbridge.services.download_switches import set_switches, switches
+    from orderbridge.services.principals import Actor
+
+    changes = {**dict.fromkeys(off or [], False), **dict.fromkeys(on or [], True)}
+
+    def work(scope: Any) -> tuple[list[Any], list[str], int]:
+        cid = connection_id(scope, name)
+        if not changes:
+            return switches(scope, cid), [], 0
+        done = set_switches(scope, cid, changes, by=Actor.cli(scope))
+        return done.switches, done.changed, done.released
+
+    states, changed, released = run(work)
+    if as_json:
+        print_json(
+            {
+                "switches": [
+                    {"switch": s.switch.value, "on": s.on, "words": s.words, "skipped": s.skipped} for s in states
+                ],
+                "changed": changed,
+                "released": released,
+            }
+        )
+        return
+    for s in states:
+        mark = ("on ", "green") if s.on else ("off", "yellow")
+        skipped = f" — {s.skipped} order(s) skipped by it" if s.skipped else ""
+        console.print(line(mark, " ", s.switch.value, ": ", s.words, skipped))
+    if changed:
+        console.print(line(f"changed: {', '.join(changed)}; {released} skipped order(s) re-evaluated to ready"))

@@ -70,7 +70,11 @@ _COMMANDS: dict[FixAction, Callable[[Fix], str]] = {
     FixAction.SHOW_HOLDS: lambda fix: "holds",
     FixAction.UPDATE_CREDENTIALS: _credentials,
     FixAction.TEST_CONNECTION: _connection("connections test {}"),
-    FixAction.EDIT_DOWNLOAD_RULES: _connection("connections update {} --setting download_rules=<JSON>"),
+    FixAction.EDIT_DOWNLOAD_RULES: lambda fix: (
+        f"connections switches {_name(fix.param('connection'))} --on {fix.param('switch')}"
+        if fix.param("switch")
+        else f"connections update {_name(fix.param('connection'))} --setting download_rules=<JSON>"
+    ),
     FixAction.SET_SETTING: _setting,
     FixAction.REGISTER_WEBHOOKS: _connection("webhooks register {}"),
     FixAction.RUN_AUDIT: _connection("reconcile {}"),

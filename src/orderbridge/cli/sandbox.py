@@ -126,3 +126,29 @@ def sandbox_square(
         f"team_member_id {TEAM_MEMBER_ID}"
     )
     serve_forever(asgi, port)
+
+
+@app.command("heartland")
+def sandbox_heartland(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 8705,
+    token: Annotated[str, typer.Option(help="The API token the account accepts")] = "hl_sandbox_token",
+    helper_items: Annotated[bool, typer.Option(help="Start with Mortar's helper items (seed 001)")] = True,
+    unique_public_id: Annotated[bool, typer.Option(help="Refuse a second sale with one public_id (a (?))")] = False,
+    validation_status: Annotated[int, typer.Option(help="HTTP status of a validation error (a (?))")] = 422,
+) -> None:
+    """Serve the Heartland Retail emulator (REST API + the seed-001 traps as /_sandbox/heartland calls)."""
+    from orderbridge.sandboxes.base import serve_forever
+    from orderbridge.sandboxes.heartland import create_sandbox
+
+    state, asgi = create_sandbox(
+        token=token,
+        helper_items=helper_items,
+        unique_public_id=unique_public_id,
+        validation_status=validation_status,
+    )
+    station = next(iter(state.stations))
+    err.print(
+        f"Heartland Retail sandbox on http://127.0.0.1:{port}: api_token {token}, acting_user {state.token_owner}, "
+        f"station_id {station}"
+    )
+    serve_forever(asgi, port)

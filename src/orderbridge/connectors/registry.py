@@ -37,6 +37,7 @@ _KINDS: dict[str, str | type] = {
     "quickbooks": "orderbridge.connectors.quickbooks.connector:QuickBooksDestination",
     # issue #17: POS destinations
     "square": "orderbridge.connectors.square.connector:SquareDestination",
+    "heartland": "orderbridge.connectors.heartland.connector:HeartlandDestination",
 }
 _loaded: dict[str, type] = {}
 _lock = threading.Lock()

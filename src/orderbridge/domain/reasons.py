@@ -327,13 +327,19 @@ def financial_status_not_downloaded(status: str, allowed: frozenset[str]) -> Rea
 
 
 def fulfilment_status_not_downloaded(status: str, allowed: frozenset[str]) -> Reason:
+    switch = {"fulfilled": "processed", "unfulfilled": "unprocessed", "partial": "unprocessed"}.get(status)
+    how = (
+        f"Turn on the {switch!r} download switch (Download {switch} orders) of the connection, or add "
+        f"{status!r} to its download rules; what it skipped is re-evaluated at once."
+        if switch
+        else f"If orders with fulfilment status {status!r} should go, add it to the connection's download rules."
+    )
     return Reason(
         SkipCode.FULFILMENT_STATUS_NOT_DOWNLOADED,
         status,
-        f"fulfilment status {status!r} is not downloaded (downloaded: {', '.join(sorted(allowed))})",
-        _download_rules(
-            f"If orders with fulfilment status {status!r} should go, add it to the connection's download rules."
-        ),
+        f"fulfilment status {status!r} is not downloaded (downloaded: {', '.join(sorted(allowed))})"
+        + (f": the {switch!r} download switch is off" if switch else ""),
+        Fix.of(FixAction.EDIT_DOWNLOAD_RULES, how, switch=switch),
     )
 
 
@@ -341,8 +347,13 @@ def test_order() -> Reason:
     return Reason(
         SkipCode.TEST_ORDER,
         "test",
-        "test orders are not downloaded",
-        _download_rules("Turn on 'include test orders' in the connection's download rules."),
+        "test orders are not downloaded: the 'test' download switch is off",
+        Fix.of(
+            FixAction.EDIT_DOWNLOAD_RULES,
+            "Turn on the 'test' download switch (Download test orders) of the connection; what it skipped is "
+            "re-evaluated at once.",
+            switch="test",
+        ),
     )
 
 
@@ -350,8 +361,13 @@ def closed_order() -> Reason:
     return Reason(
         SkipCode.CLOSED_ORDER,
         "closed",
-        "closed/archived orders are not downloaded",
-        _download_rules("Turn on 'include closed orders' in the connection's download rules."),
+        "closed/archived orders are not downloaded: the 'archived' download switch is off",
+        Fix.of(
+            FixAction.EDIT_DOWNLOAD_RULES,
+            "Turn on the 'archived' download switch (Download archived orders) of the connection; what it skipped "
+            "is re-evaluated at once.",
+            switch="archived",
+        ),
     )
 
 
@@ -359,8 +375,13 @@ def cancelled_order() -> Reason:
     return Reason(
         SkipCode.CANCELLED_ORDER,
         "cancelled",
-        "the order was cancelled in the channel before it was posted",
-        _nothing("Nothing to do; re-open the order in the channel if it should ship."),
+        "the order was cancelled in the channel before it was posted: the 'cancelled' download switch is off",
+        Fix.of(
+            FixAction.EDIT_DOWNLOAD_RULES,
+            "Nothing to do if it should not ship; re-open it in the channel if it should, or turn on the "
+            "'cancelled' download switch (Download cancelled orders) of the connection to post cancelled orders too.",
+            switch="cancelled",
+        ),
     )
 
 
@@ -872,5 +893,22 @@ def square_sku_not_found(sku: str, searched: str) -> Reason:
             "that exists (or allow ad-hoc lines on the connection, which do not move stock); the order is released "
             "once it resolves.",
             sku=sku,
+        ),
+    )
+
+
+def pos_item_unknown(system: str, sku: str, item: str, destination: str = "") -> Reason:
+    """A line whose SKU resolves to no usable POS item (no item with that Item #, or an archived one):
+    ``sku_unmapped`` by the channel's SKU, so mapping it releases every order held for it."""
+    return Reason(
+        HoldCode.SKU_UNMAPPED,
+        sku,
+        f"{system} has no active item with Item # {item!r} (SKU {sku!r})",
+        Fix.of(
+            FixAction.MAP_SKU,
+            f"Map SKU {sku!r} to an Item # that exists in {system} (or create or restore the item there); the "
+            "held orders are released at the next post run.",
+            sku=sku,
+            destination=destination or None,
         ),
     )

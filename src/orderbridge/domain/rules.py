@@ -31,12 +31,22 @@ class DownloadRules:
     include_closed: bool = False
     include_test: bool = False
     earliest: datetime | None = None
+    #: issue #17 (seed 001's "download cancelled orders" switch): a cancelled order goes through the
+    #: pipeline like any other instead of being skipped (off by default: skipped, with the switch named)
+    include_cancelled: bool = False
 
     @classmethod
     def from_settings(cls, data: dict[str, Any] | None) -> DownloadRules:
         """Build from a connection's JSON settings; unknown keys are refused by name."""
         data = dict(data or {})
-        known = {"financial_statuses", "fulfillment_statuses", "include_closed", "include_test", "earliest"}
+        known = {
+            "financial_statuses",
+            "fulfillment_statuses",
+            "include_closed",
+            "include_test",
+            "include_cancelled",
+            "earliest",
+        }
         unknown = set(data) - known
         if unknown:
             raise ValueError(
@@ -53,6 +63,7 @@ class DownloadRules:
             include_closed=bool(data.get("include_closed", False)),
             include_test=bool(data.get("include_test", False)),
             earliest=earliest,
+            include_cancelled=bool(data.get("include_cancelled", False)),
         )
 
     def to_settings(self) -> dict[str, Any]:
@@ -62,6 +73,7 @@ class DownloadRules:
             "include_closed": self.include_closed,
             "include_test": self.include_test,
             "earliest": self.earliest.isoformat() if self.earliest else None,
+            "include_cancelled": self.include_cancelled,
         }
 
     def skip_reasons(self, order: Order) -> list[Reason]:
@@ -71,7 +83,7 @@ class DownloadRules:
         no rule can say whether it should be downloaded, so the order is held by the input limits
         (``unknown_status``, with the value) rather than skipped under a catch-all."""
         found: list[Reason] = []
-        if order.cancelled_at is not None:
+        if order.cancelled_at is not None and not self.include_cancelled:
             found.append(reasons.cancelled_order())
         if order.test and not self.include_test:
             found.append(reasons.test_order())

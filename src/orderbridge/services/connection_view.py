@@ -78,6 +78,8 @@ class RulesInPlainWords:
     earliest: datetime | None
     #: the connection's own rules differ from its kind's defaults
     customised: bool
+    #: issue #17: the "cancelled orders" download switch
+    include_cancelled: bool = False
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,7 @@ def rules_in_plain_words(row: ConnectionRow) -> RulesInPlainWords:
         rules.include_test,
         rules.earliest,
         rules != default,
+        rules.include_cancelled,
     )
 
 

@@ -27,9 +27,10 @@ import httpx
 from sqlalchemy import insert, select, update
 
 from orderbridge.connectors import registry
-from orderbridge.connectors.base import Declaration, Role, RotatingCredentials
+from orderbridge.connectors.base import Declaration, PreflightCheck, Role, RotatingCredentials
 from orderbridge.errors import InvalidInput, OrderBridgeError
 from orderbridge.fixes import Fix
+from orderbridge.services import preflight
 from orderbridge.services.audit_trail import record_action
 from orderbridge.services.health import record_failure, record_success
 from orderbridge.services.hub import ConnectionRow
@@ -191,6 +192,7 @@ def list_connections(scope: Scope) -> list[ConnectionInfo]:
 
 
 def test_connection(scope: Scope, connection_id: int) -> str:
+    """One authenticated call to the remote: what it said (raises the remote's refusal)."""
     row = scope.load(connection_id)
     connector = scope.channel(row) if row.role is Role.CHANNEL else scope.destination(row)
     try:
@@ -200,6 +202,14 @@ def test_connection(scope: Scope, connection_id: int) -> str:
         raise
     record_success(scope, row, job="check")
     return description
+
+
+def test_with_checks(scope: Scope, connection_id: int) -> tuple[str, list[PreflightCheck]]:
+    """Test the connection, then — for a POS destination (``PREFLIGHT``) — run its connection-level
+    pre-flight checks (the acting employee, the helper items, the location), read now: the
+    credentials may work while the POS would still refuse every order."""
+    description = test_connection(scope, connection_id)
+    return description, preflight.check_connection(scope, connection_id)
 
 
 # --- the portal's and the API's doors: test before saving, credentials never read back ----------
@@ -219,6 +229,12 @@ class ConnectionCheck:
     #: credentials the remote replaced during the test (a rotated refresh token): what is stored
     #: must be these, not the ones given, which the remote no longer takes
     rotated: Mapping[str, str] = field(default_factory=dict)
+    #: a POS destination's connection-level pre-flight checks, read with the test (issue #17)
+    preflight: tuple[PreflightCheck, ...] = ()
+
+    @property
+    def failed_checks(self) -> list[PreflightCheck]:
+        return [c for c in self.preflight if not c.ok]
 
     @classmethod
     def failed(cls, exc: OrderBridgeError) -> ConnectionCheck:
@@ -416,16 +432,20 @@ def check_now(scope: Scope, connection_id: int, *, by: Actor) -> ConnectionCheck
     """Test a saved connection now (its ``check`` job's health records the outcome either way)."""
     row = scope.load(connection_id)
     try:
-        check = ConnectionCheck(True, test_connection(scope, row.id))
+        description, checks = test_with_checks(scope, row.id)
+        check = ConnectionCheck(True, description, preflight=tuple(checks))
     except OrderBridgeError as exc:
         check = ConnectionCheck.failed(exc)
+    failed = [c.name for c in check.failed_checks]
     record_action(
         by,
         "connection.test",
         "connection",
         row.id,
-        f"tested {row.name}: " + (check.description if check.ok else f"failed — {check.message}"),
-        {"ok": check.ok, "code": check.code or None},
+        f"tested {row.name}: "
+        + (check.description if check.ok else f"failed — {check.message}")
+        + (f"; pre-flight checks failing: {', '.join(failed)}" if failed else ""),
+        {"ok": check.ok, "code": check.code or None, **({"failed_checks": failed} if failed else {})},
     )
     return check
 
@@ -447,5 +467,26 @@ def set_poll_interval(scope: Scope, connection_id: int, seconds: float | None, *
         + (f"{seconds:g} s" if seconds is not None else "the hub's default")
         + (f" (was {before:g} s)" if isinstance(before, int | float) else ""),
         {"poll_interval_s": seconds, "before": before},
+    )
+    return updated
+
+
+def set_settings(scope: Scope, connection_id: int, settings: dict[str, Any], *, by: Actor) -> ConnectionRow:
+    """Change some of a connection's settings (each one the kind declares; refused by name
+    otherwise), on the audit trail: the portal's settings form of a POS destination (issue #17 —
+    the acting employee, the location, the custom fields' defaults and mappings). The next post run
+    reads them: orders held for what they fix are released there."""
+    row = scope.load(connection_id)
+    changed = {k: v for k, v in settings.items() if row.settings.get(k) != v}
+    if not changed:
+        return row
+    updated = update_connection(scope, row.id, settings=changed)
+    record_action(
+        by,
+        "connection.settings",
+        "connection",
+        row.id,
+        f"changed the settings of {row.name}: {', '.join(sorted(changed))}",
+        {"settings": changed, "before": {k: row.settings.get(k) for k in changed}},
     )
     return updated

@@ -37,6 +37,7 @@ from orderbridge.domain.reasons import HoldCode
 from orderbridge.domain.states import OrderState, PostingState
 from orderbridge.errors import NotFound
 from orderbridge.fixes import Fix, FixAction
+from orderbridge.services import preflight
 from orderbridge.services.audit_trail import actions_on
 from orderbridge.services.hub import ConnectionRow
 from orderbridge.services.order_retry import RETRYABLE
@@ -151,6 +152,9 @@ class DestinationPostings:
     #: the current version is sent or about to be (pending), or refused (rejected); None: not yet
     current_status: str | None
     postings: tuple[Posting, ...]
+    #: a POS destination's document as last read (issue #17): ``document_id, state, stock_moved,
+    #: number, total, currency, read_at`` — whether the sale is complete and stock moved there
+    pos_document: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -414,6 +418,7 @@ def _postings(conn: Connection, o: Any, destinations: Sequence[ConnectionRow]) -
             )
         )
     known = {d.id: d for d in destinations}
+    pos_docs = {str(d["destination"]): d for d in preflight.pos_documents(conn, int(o.id))}
     # a destination since removed still has its postings: they are the ledger's, never forgotten
     gone = sorted(set(by_dest) - set(known))
     names = dict(
@@ -435,6 +440,7 @@ def _postings(conn: Connection, o: Any, destinations: Sequence[ConnectionRow]) -
                 any(p.status == PostingState.POSTED.value for p in current),
                 status,
                 tuple(mine),
+                pos_docs.get(row.name) if row else None,
             )
         )
     return tuple(d for d in out if d.destination_id in known or d.postings)

@@ -47,6 +47,7 @@ from orderbridge.connectors.base import (
     PreflightCheck,
     PreflightDestination,
     Role,
+    SettingScope,
 )
 from orderbridge.domain import reasons as R
 from orderbridge.domain.canonical import order_from_json
@@ -233,18 +234,7 @@ def _mine(code: str, value: str, fix: Any, destination: str) -> bool:
 def recheck(scope: Scope, row: ConnectionRow, run: PreflightRun, report: PreflightReport) -> None:
     """Check again the held orders this destination's checks hold (see the module)."""
     with scope.db.read() as conn:
-        held_rows = conn.execute(
-            select(order_reasons.c.order_id, order_reasons.c.code, order_reasons.c.value, order_reasons.c.fix)
-            .join(orders, orders.c.id == order_reasons.c.order_id)
-            .where(
-                orders.c.tenant_id == scope.tenant_id,
-                orders.c.state == OrderState.HELD.value,
-                order_reasons.c.released_at.is_(None),
-                order_reasons.c.push_id.is_(None),
-                order_reasons.c.code.in_(sorted(R.PREFLIGHT_CODES)),
-            )
-        ).all()
-        ids = sorted({int(r.order_id) for r in held_rows if _mine(r.code, r.value, r.fix, row.name)})
+        ids = sorted(_held_by(conn, scope, row.name))
         if not ids:
             return
         rows = _evaluable(conn, scope, ids)
@@ -583,3 +573,59 @@ def create_helper_items(scope: Scope, connection_id: int, *, by: Actor) -> Helpe
     report = PreflightReport()
     recheck(scope, row, run, report)
     return HelperItemsResult(created, run.checks, report.released)
+
+
+# --- the POS connection screen ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PosScreen:
+    """What the portal's POS connection screen shows: each connection check with its fix (read now),
+    the connector's settings the fixes name, and how many orders this destination's checks hold."""
+
+    checks: list[PreflightCheck]
+    #: the POS could not be read (its error's message): the checks are then unknown, not passed
+    error: str
+    #: ``(name, description, current value as JSON)`` of each connector setting of the kind
+    settings: list[tuple[str, str, str]]
+    held: int
+
+
+def pos_screen(scope: Scope, connection_id: int) -> PosScreen | None:
+    """The POS screen of a ``PREFLIGHT`` destination (None for any other connection)."""
+    import json
+
+    row = scope.load(connection_id)
+    if preflight_of(scope, row) is None:
+        return None
+    checks: list[PreflightCheck] = []
+    error = ""
+    try:
+        checks = check_connection(scope, connection_id)
+    except OrderBridgeError as exc:
+        error = exc.message
+    values = {**row.declaration.default_settings, **row.settings}
+    settings = [
+        (s.name, s.description, json.dumps(values.get(s.name), ensure_ascii=False))
+        for s in row.declaration.settings
+        if s.scope is SettingScope.CONNECTOR
+    ]
+    with scope.read() as conn:
+        held = len(_held_by(conn, scope, row.name))
+    return PosScreen(checks, error, settings, held)
+
+
+def _held_by(conn: Connection, scope: Scope, destination: str) -> set[int]:
+    """The held orders with an open reason this destination's checks made."""
+    rows = conn.execute(
+        select(order_reasons.c.order_id, order_reasons.c.code, order_reasons.c.value, order_reasons.c.fix)
+        .join(orders, orders.c.id == order_reasons.c.order_id)
+        .where(
+            orders.c.tenant_id == scope.tenant_id,
+            orders.c.state == OrderState.HELD.value,
+            order_reasons.c.released_at.is_(None),
+            order_reasons.c.push_id.is_(None),
+            order_reasons.c.code.in_(sorted(R.PREFLIGHT_CODES | {HoldCode.POS_ORDER_INCOMPLETE})),
+        )
+    ).all()
+    return {int(r.order_id) for r in rows if _mine(r.code, r.value, r.fix, destination)}

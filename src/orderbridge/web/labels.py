@@ -45,6 +45,15 @@ PUSH_STATES: dict[str, str] = {
     PushState.VOIDED: N_("Voided"),
 }
 
+#: a POS document's state (issue #17: the order page shows it, with whether stock moved)
+POS_STATES: dict[str, str] = {
+    "pending": N_("Pending (not completed)"),
+    "open": N_("Open"),
+    "invoiced": N_("Invoiced"),
+    "completed": N_("Completed"),
+    "voided": N_("Voided"),
+}
+
 REASONS: dict[str, str] = {
     HoldCode.SKU_UNMAPPED: N_("SKU not mapped at the destination"),
     HoldCode.SKU_MISSING: N_("A line has no SKU"),
@@ -130,6 +139,11 @@ def posting_state_label(state: str | None) -> str:
 
 def push_state_label(state: str | None) -> str:
     return _label(PUSH_STATES, state)
+
+
+def pos_state_label(state: str | None) -> str:
+    """A POS document's state; None: the POS has no such document any more."""
+    return _label(POS_STATES, state) if state else gettext("Not found in the POS")
 
 
 def reason_label(code: str | None) -> str:

@@ -126,6 +126,7 @@ def build_environment() -> Environment:
         iso=iso,
         state_label=labels.state_label,
         reason_label=labels.reason_label,
+        pos_state_label=labels.pos_state_label,
         fix_label=labels.fix_label,
         fix_text=labels.fix_text,
         language_name=i18n.language_name,

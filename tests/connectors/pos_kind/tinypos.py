@@ -35,27 +35,12 @@ from orderbridge.domain import reasons as R
 from orderbridge.domain.mappings import MappingKind
 from orderbridge.domain.money import Money
 from orderbridge.domain.order import Order
+from orderbridge.domain.pos_fields import field_value
 from orderbridge.errors import DestinationRejected
 from tests.connectors.pos_kind.sandbox import HELPERS
 
 SYSTEM = "TinyPOS"
 CENT = Decimal("0.01")
-
-
-def field_value(order: Order, key: str, field_map: Mapping[str, str], defaults: Mapping[str, str]) -> str:
-    """Pure: the value a POS custom field gets — the order's own custom field of that key, else the
-    order field it is mapped from, else its default; "" when none."""
-    custom = dict(order.custom_fields)
-    if custom.get(key):
-        return custom[key]
-    source = field_map.get(key)
-    if source:
-        value = custom.get(source.removeprefix("custom:")) if source.startswith("custom:") else None
-        if value is None:
-            value = str(getattr(order, source, "") or "")
-        if value:
-            return value
-    return str(defaults.get(key) or "")
 
 
 class TinyPosDestination:

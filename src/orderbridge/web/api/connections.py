@@ -16,10 +16,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from orderbridge.services import connection_view, connections, sync_now
+from orderbridge.connectors.base import PreflightCheck
+from orderbridge.services import connection_view, connections, download_switches, preflight, sync_now
 from orderbridge.services.health import job_health
 from orderbridge.web.api.common import api_router
-from orderbridge.web.deps import ApiOperator, ApiViewer
+from orderbridge.web.api.holds import FixOut
+from orderbridge.web.deps import ApiAdmin, ApiOperator, ApiViewer
 from orderbridge.web.ids import ObjectId
 
 #: a database id in a path: a number the ledger's ids can be (a larger one is bad input, not a 500)
@@ -141,12 +143,49 @@ class SyncRequested(BaseModel):
     run: SyncRun
 
 
+class CheckOut(BaseModel):
+    """One pre-flight check of a POS destination (issue #17)."""
+
+    name: str = Field(description="stable: `employee`, `helper_items`, `location` …")
+    ok: bool
+    detail: str = Field(description="what was checked, in one sentence (the POS's names are data)")
+    code: str | None = Field(description="the hold code a failure puts on the orders (`pos_employee_inactive` …)")
+    value: str | None = Field(description="the hold's value: the cause, naming the destination")
+    message: str | None
+    fix: FixOut | None
+    action: str = Field(description="a fix the hub can make itself (`create_helper_items`), else empty")
+
+    @classmethod
+    def of(cls, check: PreflightCheck) -> CheckOut:
+        r = check.reason
+        return cls(
+            name=check.name,
+            ok=check.ok,
+            detail=check.detail,
+            code=None if r is None else r.code,
+            value=None if r is None else r.value,
+            message=None if r is None else r.message,
+            fix=None if r is None else FixOut.of(r.fix),
+            action=check.action,
+        )
+
+
 class TestResult(BaseModel):
     ok: bool
     description: str = Field(description="what the remote said when it worked (the shop's name …)")
     code: str = Field(description="the error code when it failed (connection_auth_failed …)")
     message: str = Field(description="the remote's reason when it failed")
     hint: str
+    checks: list[CheckOut] = Field(
+        default_factory=list,
+        description="a POS destination's pre-flight checks (employee, helper items, location), read with the test",
+    )
+
+
+class HelperItemsOut(BaseModel):
+    created: list[str] = Field(description="the SKUs of the helper items created (none: every one existed)")
+    checks: list[CheckOut] = Field(description="the connection's pre-flight checks, read again after")
+    released: int = Field(description="held orders released by the checks passing now")
 
 
 def _job(j: connection_view.JobState) -> Job:
@@ -275,5 +314,63 @@ def test_connection(connection_id: ObjectId, actor: ApiOperator) -> TestResult:
     """Asks the remote now; a refusal is an answer (``ok`` false, with the remote's reason), not an error."""
     check = connections.check_now(actor.scope, connection_id, by=actor)
     return TestResult(
-        ok=check.ok, description=check.description, code=check.code, message=check.message, hint=check.hint
+        ok=check.ok,
+        description=check.description,
+        code=check.code,
+        message=check.message,
+        hint=check.hint,
+        checks=[CheckOut.of(c) for c in check.preflight],
     )
+
+
+@router.post(
+    "/connections/{connection_id}/helper-items",
+    response_model=HelperItemsOut,
+    summary="Create the helper items a POS destination lacks, then check again",
+)
+def create_helper_items(connection_id: ObjectId, actor: ApiAdmin) -> HelperItemsOut:
+    """The fix ``create_helper_items``: the connector creates the missing helper items in the POS
+    (idempotently: one that exists is left as it is); the connection's checks run again and the orders
+    they held are released (posted at the next post run)."""
+    result = preflight.create_helper_items(actor.scope, connection_id, by=actor)
+    return HelperItemsOut(
+        created=result.created, checks=[CheckOut.of(c) for c in result.checks], released=result.released
+    )
+
+
+# --- download switches (issue #17: seed 001's plain words over the download rules) ------------------
+
+
+class SwitchOut(BaseModel):
+    switch: str = Field(description="archived, processed, unprocessed, cancelled or test")
+    on: bool
+    words: str = Field(description="what it does, in plain words")
+    skipped: int = Field(description="the channel's orders skipped now by this switch being off")
+
+
+class SwitchesOut(BaseModel):
+    switches: list[SwitchOut]
+    changed: list[str] = Field(default_factory=list)
+    released: int = Field(default=0, description="skipped orders re-evaluated to ready by the change")
+
+
+def _switches(states: list[download_switches.SwitchState]) -> list[SwitchOut]:
+    return [SwitchOut(switch=s.switch.value, on=s.on, words=s.words, skipped=s.skipped) for s in states]
+
+
+@router.get(
+    "/connections/{connection_id}/switches", response_model=SwitchesOut, summary="A channel's download switches"
+)
+def get_switches(connection_id: ObjectId, actor: ApiViewer) -> SwitchesOut:
+    return SwitchesOut(switches=_switches(download_switches.switches(actor.scope, connection_id)))
+
+
+@router.put(
+    "/connections/{connection_id}/switches",
+    response_model=SwitchesOut,
+    summary="Set download switches; turning one on re-evaluates what it had skipped",
+)
+def put_switches(connection_id: ObjectId, body: dict[str, bool], actor: ApiAdmin) -> SwitchesOut:
+    """The body names the switches to set: ``{"archived": true, "test": false}``; one left out stays."""
+    done = download_switches.set_switches(actor.scope, connection_id, body, by=actor)
+    return SwitchesOut(switches=_switches(done.switches), changed=done.changed, released=done.released)

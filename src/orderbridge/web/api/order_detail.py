@@ -121,6 +121,30 @@ class PostingOut(BaseModel):
     attempts: list[AttemptOut]
 
 
+class PosDocumentOut(BaseModel):
+    """A POS destination's document for the order, as last read (issue #17)."""
+
+    document_id: str
+    state: str | None = Field(description="pending, open, invoiced, completed or voided; null: no longer found")
+    stock_moved: bool | None = Field(description="whether the POS adjusted inventory for it")
+    number: str | None
+    total: str | None
+    currency: str | None
+    read_at: datetime
+
+    @classmethod
+    def of(cls, d: Any) -> PosDocumentOut:
+        return cls(
+            document_id=str(d["document_id"]),
+            state=d.get("state"),
+            stock_moved=d.get("stock_moved"),
+            number=d.get("number"),
+            total=d.get("total"),
+            currency=d.get("currency"),
+            read_at=d["read_at"],
+        )
+
+
 class DestinationOut(BaseModel):
     destination_id: int
     destination: str
@@ -128,6 +152,9 @@ class DestinationOut(BaseModel):
     has_current: bool = Field(description="the destination accepted the order's current version")
     current_status: str | None
     postings: list[PostingOut]
+    pos_document: PosDocumentOut | None = Field(
+        default=None, description="a POS destination's document: its state and whether stock moved"
+    )
 
 
 class PushOut(BaseModel):
@@ -358,6 +385,7 @@ def detail_out(s: order_story.OrderStory) -> OrderDetailOut:
                     )
                     for p in d.postings
                 ],
+                pos_document=None if d.pos_document is None else PosDocumentOut.of(d.pos_document),
             )
             for d in s.destinations
         ],

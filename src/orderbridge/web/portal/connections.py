@@ -11,14 +11,17 @@ browser's form.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from orderbridge.domain.switches import Switch
 from orderbridge.errors import InvalidInput, NotFound, OrderBridgeError
-from orderbridge.services import connection_view, connections, sync_now
+from orderbridge.services import connection_view, connections, download_switches, preflight, sync_now
 from orderbridge.services.connections import ConnectionCheck, ConnectionTestFailed
 from orderbridge.web.deps import Admin, Operator, Viewer
 from orderbridge.web.i18n import N_, gettext, ngettext
@@ -74,6 +77,23 @@ STATUSES: dict[str, str] = {
     "restocked": N_("restocked"),
 }
 ROLES: dict[str, str] = {"channel": N_("Channel"), "destination": N_("Destination")}
+#: a channel's download switches, in seed 001's words (issue #17)
+SWITCHES: dict[str, str] = {
+    Switch.ARCHIVED: N_("Download archived orders (closed in the channel)"),
+    Switch.PROCESSED: N_("Download processed orders (already fulfilled)"),
+    Switch.UNPROCESSED: N_("Download unprocessed orders (not yet fulfilled, or partially)"),
+    Switch.CANCELLED: N_("Download cancelled orders"),
+    Switch.TEST: N_("Download test orders"),
+}
+#: a POS destination's pre-flight checks, by their stable names (issue #17)
+CHECKS: dict[str, str] = {
+    "employee": N_("Acting employee"),
+    "helper_items": N_("Helper items"),
+    "location": N_("Location / station"),
+    "required_fields": N_("Required custom fields"),
+    "skus": N_("SKUs"),
+    "totals": N_("Totals"),
+}
 
 
 def _label(table: dict[str, str], code: str | None) -> str:
@@ -91,6 +111,8 @@ def _helpers() -> dict[str, Any]:
         "status_label": lambda c: _label(STATUSES, c),
         "statuses": lambda codes: ", ".join(_label(STATUSES, c) for c in codes),
         "role_name": lambda c: _label(ROLES, c),
+        "check_name": lambda c: _label(CHECKS, c),
+        "switch_words": lambda c: _label(SWITCHES, c),
     }
 
 
@@ -210,7 +232,18 @@ async def connection_create(
 def _page(request: Request, actor: Any, connection_id: ObjectId, **extra: Any) -> Response:
     detail = connection_view.connection_detail(actor.scope, connection_id)
     status = extra.pop("status", 200)
-    return _render(request, "connection.html", {"c": detail, "check": None, "error": "", **extra}, status_code=status)
+    # a POS destination: its pre-flight checks, read now, with their fixes (issue #17)
+    pos = preflight.pos_screen(actor.scope, connection_id)
+    if pos is not None:  # the declaration's setting descriptions, in the reader's language where a catalog has them
+        pos = dataclasses.replace(pos, settings=[(n, gettext(d), v) for n, d, v in pos.settings])
+    # a channel: its download switches in plain words, with what each skips now (issue #17)
+    switches = download_switches.switches(actor.scope, connection_id) if detail.role == "channel" else []
+    return _render(
+        request,
+        "connection.html",
+        {"c": detail, "check": None, "error": "", "pos": pos, "switches": switches, **extra},
+        status_code=status,
+    )
 
 
 @router.get("/connections/{connection_id}")
@@ -245,13 +278,84 @@ async def connection_credentials(connection_id: ObjectId, request: Request, acto
 async def connection_test(connection_id: ObjectId, request: Request, actor: Operator) -> Response:
     check = await run_in_threadpool(lambda: connections.check_now(actor.scope, connection_id, by=actor))
     if request.headers.get("hx-request") == "true":
-        return _render(request, "connections/_check.html", {"check": check})
+        return _render(request, "connections/_check.html", {"check": check, "connection_id": connection_id})
     return templates_of(request).see_other(
         f"/connections/{connection_id}",
         flash=gettext("Connection test passed: %(said)s", said=check.description)
         if check.ok
         else gettext("Connection test failed: %(reason)s", reason=check.message),
     )
+
+
+@router.post("/connections/{connection_id}/helper-items")
+async def connection_helper_items(connection_id: ObjectId, request: Request, actor: Admin) -> Response:
+    """The fix ``create_helper_items``: create what the POS lacks, check again, release the orders."""
+    try:
+        result = await run_in_threadpool(lambda: preflight.create_helper_items(actor.scope, connection_id, by=actor))
+    except NotFound:
+        raise
+    except OrderBridgeError as exc:
+        flash = gettext("The helper items were not created: %(reason)s", reason=exc.message)
+    else:
+        created = ", ".join(result.created) if result.created else gettext("none (every helper item exists)")
+        flash = gettext(
+            "Helper items created: %(created)s. Orders released: %(released)s.",
+            created=created,
+            released=result.released,
+        )
+    return templates_of(request).see_other(f"/connections/{connection_id}#preflight", flash=flash)
+
+
+@router.post("/connections/{connection_id}/pos-settings")
+async def connection_pos_settings(connection_id: ObjectId, request: Request, actor: Admin) -> Response:
+    """A POS destination's own settings (the employee, the location, the fields' defaults): each a
+    JSON value, or a plain text one."""
+    form = await request.form()
+    values: dict[str, Any] = {}
+    for key, raw in form.multi_items():
+        if not key.startswith("setting_") or not isinstance(raw, str):
+            continue
+        text = raw.strip()
+        try:
+            values[key.removeprefix("setting_")] = json.loads(text) if text else ""
+        except ValueError:
+            values[key.removeprefix("setting_")] = text
+    try:
+        await run_in_threadpool(lambda: connections.set_settings(actor.scope, connection_id, values, by=actor))
+    except NotFound:
+        raise
+    except InvalidInput as exc:
+        failure = exc
+        return await run_in_threadpool(lambda: _page(request, actor, connection_id, error=failure.message, status=422))
+    return templates_of(request).see_other(
+        f"/connections/{connection_id}#preflight",
+        flash=gettext("The settings are saved; the held orders are checked again at the next post run."),
+    )
+
+
+@router.post("/connections/{connection_id}/switches")
+async def connection_switches(connection_id: ObjectId, request: Request, actor: Admin) -> Response:
+    """The switches form: a checkbox per switch (checked: on); every switch is set as the form says."""
+    form = await request.form()
+    wanted = {s.value: form.get(f"switch_{s.value}") == "on" for s in Switch}
+    try:
+        done = await run_in_threadpool(
+            lambda: download_switches.set_switches(actor.scope, connection_id, wanted, by=actor)
+        )
+    except NotFound:
+        raise
+    except InvalidInput as exc:
+        failure = exc
+        return await run_in_threadpool(lambda: _page(request, actor, connection_id, error=failure.message, status=422))
+    flash = (
+        gettext(
+            "Download switches saved. Skipped orders released: %(released)s.",
+            released=done.released,
+        )
+        if done.changed
+        else gettext("Nothing changed.")
+    )
+    return templates_of(request).see_other(f"/connections/{connection_id}#switches", flash=flash)
 
 
 @router.post("/connections/{connection_id}/sync")
