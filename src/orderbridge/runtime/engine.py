@@ -18,8 +18,8 @@ task once per period however many workers run (its ``procrastinate_periodic_defe
 - **Stalled jobs** (decision 229): the ``recover_stalled`` periodic task asks procrastinate for the
   ``doing`` jobs of workers whose heartbeat is older than ``worker_stalled_after_s``, frees the leases
   that dead attempt held (``storage.leases``: the write fence, decision 228) and retries the job; when
-  another job with its queueing lock is already pending, the stalled one is cancelled instead (the
-  pending one does the same idempotent work).
+  another job with its queueing lock is already pending, the stalled one is ended ``aborted`` instead
+  (the pending one, which its lock held back, does the same idempotent work).
 - **Periodic work** (decision 230): ``dispatch`` (due syncs, Sync now requests nobody took,
   housekeeping), ``backsync`` (shipments, pushes, file deliveries and the posting sweep),
   ``webhook_check`` and ``recover_stalled`` are procrastinate periodic tasks; they only *defer*
@@ -331,8 +331,8 @@ def webhook_check(context: JobContext, timestamp: int) -> None:
 
 async def recover_stalled(context: JobContext, timestamp: int) -> int:
     """Retry the jobs of workers whose heartbeat stopped (a worker SIGKILLed, its machine gone):
-    free the leases of that attempt, then put the job back to ``todo`` — or cancel it when a job
-    with its queueing lock is already pending. Returns how many were recovered."""
+    free the leases of that attempt, then put the job back to ``todo`` — or end it ``aborted`` when
+    a job with its queueing lock is already pending. Returns how many were recovered."""
     hub = _hub(context)
     assert context.app is not None
     manager = context.app.job_manager
@@ -344,9 +344,11 @@ async def recover_stalled(context: JobContext, timestamp: int) -> int:
         try:
             await manager.retry_job(job)
             outcome = "retried"
-        except pexc.UniqueViolation:  # the same work is pending already
-            await manager.finish_job_by_id_async(job.id, status=Status.CANCELLED, delete_job=False)
-            outcome = "cancelled"
+        except pexc.UniqueViolation:  # a job with its queueing lock is pending: it does the same work
+            # "aborted" (procrastinate's end state for a job stopped before its end); this frees the
+            # lock the pending job waits on
+            await manager.finish_job_by_id_async(job.id, status=Status.ABORTED, delete_job=False)
+            outcome = "aborted"
         except pexc.ConnectorException:  # it finished or was recovered meanwhile
             continue
         recovered += 1
