@@ -217,7 +217,10 @@ def _hub(context: JobContext) -> Hub:
 def _nudges(hub: Hub) -> ProcrastinateNudges:
     if isinstance(hub.nudges, ProcrastinateNudges):
         return hub.nudges
-    raise SettingsError("the worker's hub has no procrastinate nudges", hint="Start it with `orderbridge worker`.")
+    raise SettingsError(
+        "the worker's hub has no procrastinate nudges",
+        hint="Run the worker command, which composes its hub for the procrastinate engine.",
+    )
 
 
 @contextmanager
