@@ -7,19 +7,24 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from orderbridge import seams
+from orderbridge.runtime.engine import backsync, dispatch
 from orderbridge.sandboxes.base import run_in_thread
 from orderbridge.sandboxes.shopify import create_sandbox, generator
 from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import set_mapping
+from orderbridge.services.nudges import NoNudges
 from orderbridge.services.sync import sync_channel
-from orderbridge.storage.tables import orders
+from orderbridge.storage.tables import orders, sync_runs
 from orderbridge.web.app import create_app
 from orderbridge.web.metrics import HubMetrics
 from tests.fakes import standard_world
@@ -95,3 +100,42 @@ def test_a_webhook_storm_leaves_one_pending_sync_per_channel_and_one_pending_pos
     with hub.db.read() as conn:
         states = Counter(conn.execute(select(orders.c.state)).scalars())
     assert states == {"ready": 2 * n}
+
+
+def _context(hub: Hub) -> Any:
+    """What a procrastinate task is given, as far as the periodic tasks read it."""
+    return SimpleNamespace(additional_context={"hub": hub})
+
+
+def test_the_dispatcher_defers_each_due_job_once_however_often_it_runs(pg_hub: Hub) -> None:
+    """Orders made ready without a nudge (here: synced by a hub with none) get a post from the
+    periodic dispatcher; the channel that never synced gets its sync, the tenant its housekeeping;
+    running it again (two workers' overlapping periods, say) leaves the same one pending job each."""
+    standard_world(pg_hub, 2)
+    nudges = pg_hub.nudges
+    pg_hub.nudges = NoNudges()
+    try:
+        sync_channel(tenant(pg_hub), cid(pg_hub, "shop"))
+    finally:
+        pg_hub.nudges = nudges
+    url = pg_hub.settings.resolved_database_url
+    assert jobs(url) == []
+    with pg_hub.db.transaction() as conn:  # the channel's last sync is long ago: a sync is due
+        conn.execute(update(sync_runs).values(started_at=pg_hub.now() - timedelta(hours=1)))
+    for stamp in (1000, 1001, 1002):
+        dispatch(_context(pg_hub), stamp)
+    locks = Counter(j["lock"] for j in jobs(url, "status = 'todo'"))
+    t = tenant(pg_hub).tenant_id
+    assert locks == {f"post:{cid(pg_hub, 'wh')}": 1, f"sync:{cid(pg_hub, 'shop')}": 1, f"housekeeping:{t}": 1}
+
+    backsync(_context(pg_hub), 1003)
+    backsync(_context(pg_hub), 1004)
+    kinds = Counter(j["task_name"] for j in jobs(url, "status = 'todo'"))
+    # the fakes declare shipments and pushes; a post for the destination was pending already
+    assert kinds == {
+        "orderbridge.post": 1,
+        "orderbridge.sync": 1,
+        "orderbridge.housekeeping": 1,
+        "orderbridge.shipments": 1,
+        "orderbridge.push": 1,
+    }

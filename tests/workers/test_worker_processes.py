@@ -132,7 +132,9 @@ def test_a_worker_killed_mid_post_leaves_a_stalled_job_another_worker_retries_an
     ):
         keys = _world(pg_hub, shop, ss, bulk_backfill=False)
         url = pg_settings.resolved_database_url
-        with running_workers(worker_env(pg_settings), tmp_path) as workers:
+        # leases that outlive the test: the retry runs only because recovery frees the dead attempt's
+        env = worker_env(pg_settings, ORDERBRIDGE_LEASE_TTL_S="600")
+        with running_workers(env, tmp_path) as workers:
             # killed once ShipStation has taken its first batch, before the hub recorded it
             doomed = workers.start("doomed", crash_at="post.after_send:1")
             assert doomed.wait(timeout=90) == -signal.SIGKILL, workers.log("doomed")[-3000:]
@@ -195,7 +197,7 @@ def test_a_worker_killed_during_the_first_bulk_backfill_is_replaced_and_the_stor
         add_connection(tenant(pg_hub), "shop", "shopify", shop, {"access_token": TOKEN})  # bulk_backfill by default
         channel = cid(pg_hub, "shop")
         url = pg_settings.resolved_database_url
-        env = worker_env(pg_settings, ORDERBRIDGE_POLL_INTERVAL_S=str(poll))
+        env = worker_env(pg_settings, ORDERBRIDGE_POLL_INTERVAL_S=str(poll), ORDERBRIDGE_LEASE_TTL_S="600")
         with running_workers(env, tmp_path) as workers:
             doomed = workers.start("doomed", crash_at="bulk.after_start:1")
             assert doomed.wait(timeout=60) == -signal.SIGKILL, workers.log("doomed")[-3000:]

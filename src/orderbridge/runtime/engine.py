@@ -20,8 +20,8 @@ task once per period however many workers run (its ``procrastinate_periodic_defe
   that dead attempt held (``storage.leases``: the write fence, decision 228) and retries the job; when
   another job with its queueing lock is already pending, the stalled one is ended ``aborted`` instead
   (the pending one, which its lock held back, does the same idempotent work).
-- **Periodic work** (decision 230): ``dispatch`` (due syncs, Sync now requests nobody took,
-  housekeeping), ``backsync`` (shipments, pushes, file deliveries and the posting sweep),
+- **Periodic work** (decision 230): ``dispatch`` (due syncs, Sync now requests nobody took, posts
+  for tenants with ready orders, housekeeping), ``backsync`` (shipments, pushes, file deliveries),
   ``webhook_check`` and ``recover_stalled`` are procrastinate periodic tasks; they only *defer*
   per-connection jobs with queueing locks, so even an overlap could not run a connection twice.
 """
@@ -41,6 +41,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.engine import make_url
 
 from orderbridge.connectors.base import Capability, Role
+from orderbridge.domain.states import OrderState
 from orderbridge.errors import InvalidInput, NotFound, SettingsError
 from orderbridge.runtime import tasks
 from orderbridge.runtime.tasks import KINDS, SYNC, JobKind
@@ -49,7 +50,7 @@ from orderbridge.services.scope import Scope
 from orderbridge.services.sync_now import QueuedSync, queued_syncs
 from orderbridge.settings import Settings
 from orderbridge.storage.leases import LeaseBusy, acting_for_job, job_holder, release_held_by
-from orderbridge.storage.tables import connections
+from orderbridge.storage.tables import connections, orders
 
 log = structlog.get_logger("orderbridge.engine")
 
@@ -282,10 +283,20 @@ def _every_tenant(hub: Hub, fn: Callable[[Scope, Connection], None]) -> None:
             log.exception("job.crashed", job="dispatch", **scope.log_fields())
 
 
+def _has_ready(conn: Connection, tenant_id: int) -> bool:
+    """Whether the tenant has a ``ready`` order (one probe of ``ix_orders_tenant_state``)."""
+    found = conn.execute(
+        select(orders.c.id).where(orders.c.tenant_id == tenant_id, orders.c.state == OrderState.READY.value).limit(1)
+    ).first()
+    return found is not None
+
+
 def dispatch(context: JobContext, timestamp: int) -> None:
     """Defer what is due: each channel's sync once its poll interval has passed since its last sync
-    (any run's: webhook-driven, Sync now, CLI), the Sync now requests nobody took, and each
-    tenant's housekeeping."""
+    (any run's: webhook-driven, Sync now, CLI), the Sync now requests nobody took, a post to each
+    destination of a tenant with ``ready`` orders (those made ready by a person — a mapping that
+    released holds, a retry, a manual order — carry no nudge of their own), and each tenant's
+    housekeeping."""
     hub = _hub(context)
     nudges = _nudges(hub)
     now = hub.now()
@@ -300,6 +311,8 @@ def dispatch(context: JobContext, timestamp: int) -> None:
                 nudges.connection_job(conn, SYNC, scope.tenant_id, row.id)
         for request in queued_syncs(scope):
             nudges.sync_now(conn, request)
+        if _has_ready(conn, scope.tenant_id):  # made ready without a nudge: a released hold, a retry
+            nudges.orders_ready(conn, scope.tenant_id)
         if timestamp % HOUSEKEEPING_EVERY_S < hub.settings.worker_tick_s:
             nudges.tenant_job(conn, "housekeeping", scope.tenant_id)
 
@@ -307,9 +320,8 @@ def dispatch(context: JobContext, timestamp: int) -> None:
 
 
 def backsync(context: JobContext, timestamp: int) -> None:
-    """Defer each destination's shipment poll, file-delivery watch and a posting sweep (orders
-    made ready without a nudge: a released hold, a retry after a destination's outage), and each
-    channel's pushes."""
+    """Defer each destination's shipment poll, file-delivery watch and a post (what a failed post
+    left ``pending`` is sent again), and each channel's pushes."""
     hub = _hub(context)
     nudges = _nudges(hub)
 
