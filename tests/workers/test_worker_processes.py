@@ -224,3 +224,26 @@ def test_a_worker_killed_during_the_first_bulk_backfill_is_replaced_and_the_stor
         [retried] = jobs(url, "id = %s", (stalled["id"],))
         assert retried["status"] in ("succeeded", "aborted"), retried
         assert "job.stalled_recovered" in workers.log("rescuer")
+
+
+@pytest.mark.slow
+def test_sigterm_lets_the_running_sync_finish_then_the_worker_exits_0(
+    pg_hub: Hub, pg_settings: Settings, tmp_path: Path
+) -> None:
+    with sandbox_process("shopify", "--orders", "60", "--seed", "9", "--no-limits", "--bulk-seconds", "4") as shop:
+        add_connection(tenant(pg_hub), "shop", "shopify", shop, {"access_token": TOKEN})  # a bulk export: 4 s
+        channel = cid(pg_hub, "shop")
+        url = pg_settings.resolved_database_url
+        with running_workers(worker_env(pg_settings), tmp_path) as workers:
+            proc = workers.start("w1")
+            wait_for(lambda: ledger_entries(shop, "bulk_operation"), 30, "the export started")
+            [running] = jobs(url, "status = 'doing' AND task_name = 'orderbridge.sync'")
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 0, workers.log("w1")[-3000:]
+        [done] = jobs(url, "id = %s", (running["id"],))
+        assert done["status"] == "succeeded", "the job in progress finished before the worker stopped"
+        assert [r[0] for r in _sync_runs(pg_hub, channel)] == ["ok"]
+        with pg_hub.db.read() as conn:
+            n = len(conn.execute(select(orders.c.id).where(orders.c.connection_id == channel)).all())
+        assert n == 60
+        assert jobs(url, "status = 'doing'") == []
