@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import select
 
@@ -162,6 +163,12 @@ def test_a_worker_killed_mid_post_leaves_a_stalled_job_another_worker_retries_an
         assert not jobs(url, "status IN ('doing', 'failed')"), "nothing left stalled or failed"
 
 
+def _registered_workers(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
+    return int(row[0]) if row else 0
+
+
 @pytest.mark.slow
 def test_periodic_tasks_run_once_per_period_with_two_workers_up(
     pg_hub: Hub, pg_settings: Settings, tmp_path: Path
@@ -170,7 +177,16 @@ def test_periodic_tasks_run_once_per_period_with_two_workers_up(
     with running_workers(worker_env(pg_settings), tmp_path) as workers:
         workers.start("w1")
         workers.start("w2")
-        wait_for(lambda: len(jobs(url, "task_name = 'orderbridge.dispatch' AND status = 'succeeded'")) >= 6, 60, "6")
+        wait_for(lambda: _registered_workers(url) == 2, 30, "both workers registered (heartbeating)")
+        first = max([j["id"] for j in jobs(url)], default=0)
+        wait_for(
+            lambda: (
+                len(jobs(url, "task_name = 'orderbridge.dispatch' AND status = 'succeeded' AND id > %s", (first,))) >= 6
+            ),
+            60,
+            "6 dispatcher periods with both workers up",
+        )
+        assert _registered_workers(url) == 2
     for task in ("orderbridge.dispatch", "orderbridge.recover_stalled"):
         ran = jobs(url, "task_name = %s", (task,))
         stamps = Counter(j["args"]["timestamp"] for j in ran)
