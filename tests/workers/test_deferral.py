@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from orderbridge import seams
-from orderbridge.runtime.engine import backsync, dispatch
+from orderbridge.runtime.engine import ProcrastinateNudges, ProcrastinateSyncRunner, backsync, dispatch
 from orderbridge.sandboxes.base import run_in_thread
 from orderbridge.sandboxes.shopify import create_sandbox, generator
 from orderbridge.services.connections import add_connection
@@ -24,6 +24,7 @@ from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import set_mapping
 from orderbridge.services.nudges import NoNudges
 from orderbridge.services.sync import sync_channel
+from orderbridge.services.sync_now import QueuedSync
 from orderbridge.storage.tables import orders, sync_runs
 from orderbridge.web.app import create_app
 from orderbridge.web.metrics import HubMetrics
@@ -139,3 +140,18 @@ def test_the_dispatcher_defers_each_due_job_once_however_often_it_runs(pg_hub: H
         "orderbridge.shipments": 1,
         "orderbridge.push": 1,
     }
+
+
+def test_a_sync_now_request_is_a_job_under_the_channels_sync_lock_deferred_once(pg_hub: Hub) -> None:
+    standard_world(pg_hub, 1)
+    nudges = pg_hub.nudges
+    assert isinstance(nudges, ProcrastinateNudges)
+    runner = ProcrastinateSyncRunner(pg_hub, nudges)
+    request = QueuedSync(tenant(pg_hub).tenant_id, cid(pg_hub, "shop"), 99)
+    runner.submit(request)
+    runner.submit(request)  # the dispatcher re-deferring a request nobody took yet: still one job
+    [job] = jobs(pg_hub.settings.resolved_database_url)
+    assert (job["task_name"], job["queue_name"]) == ("orderbridge.sync_now", "syncs")
+    assert job["lock"] == f"sync:{request.connection_id}"
+    assert job["queueing_lock"] == "sync_now:99"
+    assert job["args"] == {"tenant_id": request.tenant_id, "connection_id": request.connection_id, "run_id": 99}
