@@ -50,3 +50,12 @@ class ThreadSyncRunner:
         """Stop taking requests; a sync still running finishes in its thread (a process killed
         meanwhile loses nothing: the next sync resumes from the committed cursor)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class LeftQueued:
+    """The runner of a web-only process (``serve --no-workers`` on the embedded engine): a request
+    stays ``queued`` in the ledger and the process that runs jobs (``serve --no-http``) takes it
+    after its grace (``services.sync_now.queued_syncs``)."""
+
+    def submit(self, request: QueuedSync) -> None:
+        log.info("sync_now.left_queued", tenant_id=request.tenant_id, connection_id=request.connection_id)
