@@ -227,7 +227,10 @@ def _nudges(hub: Hub) -> ProcrastinateNudges:
 @contextmanager
 def _as_job(context: JobContext, what: str, **fields: Any) -> Iterator[None]:
     """Run a job's body with its leases held as its attempt; a lease another holder has (a CLI
-    ``sync`` beside the workers) or a tenant/connection removed meanwhile ends it quietly."""
+    ``sync`` beside the workers) or a tenant/connection removed meanwhile ends it quietly. Any other
+    exception is a bug (the task functions record the failures they expect on the connection's
+    health): logged ``job.crashed`` and left to procrastinate, which marks the job ``failed`` — the
+    next dispatcher pass defers the connection's job again."""
     job = context.job
     assert job.id is not None
     with acting_for_job(job.id, job.attempts):
@@ -237,6 +240,9 @@ def _as_job(context: JobContext, what: str, **fields: Any) -> Iterator[None]:
             log.info("job.busy", job=what, lease=exc.name, **fields)
         except NotFound as exc:
             log.info("job.gone", job=what, error=str(exc), **fields)
+        except Exception:  # a bug: logged as the embedded runtime logs it; procrastinate marks it failed
+            log.exception("job.crashed", job=what, job_id=job.id, **fields)
+            raise
 
 
 def _connection_task(kind: JobKind) -> Callable[..., Any]:

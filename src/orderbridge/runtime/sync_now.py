@@ -4,8 +4,9 @@
 hands it each request the portal or the API queued (``services.sync_now.request_sync``). A pool,
 not the scheduler's thread: a person who presses Sync now sees it start at once, even while the
 scheduler is in the middle of another connection's sync. What the request does and how its
-progress is read is :mod:`orderbridge.services.sync_now`; a separate worker process (issue #18)
-replaces this class with one that defers a job — nothing else changes (decision 115).
+progress is read is :mod:`orderbridge.services.sync_now`; on the procrastinate engine
+(docs/scaling.md) ``runtime.engine.ProcrastinateSyncRunner`` replaces this class with one that
+defers a job any worker takes — nothing else changes (decision 115).
 """
 
 from __future__ import annotations
