@@ -12,11 +12,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from sqlalchemy import func, select, update
 
 from orderbridge import seams
 from orderbridge.runtime.engine import ProcrastinateNudges, ProcrastinateSyncRunner, backsync, dispatch
+from orderbridge.runtime.tasks import KINDS
 from orderbridge.sandboxes.base import run_in_thread
 from orderbridge.sandboxes.shopify import create_sandbox, generator
 from orderbridge.services.connections import add_connection
@@ -155,3 +157,21 @@ def test_a_sync_now_request_is_a_job_under_the_channels_sync_lock_deferred_once(
     assert job["lock"] == f"sync:{request.connection_id}"
     assert job["queueing_lock"] == "sync_now:99"
     assert job["args"] == {"tenant_id": request.tenant_id, "connection_id": request.connection_id, "run_id": 99}
+
+
+def test_a_sync_now_request_is_not_held_back_by_a_webhooks_sync_scheduled_later(pg_hub: Hub) -> None:
+    """procrastinate takes same-lock jobs by priority, then id, whatever their ``scheduled_at``: a
+    webhook's sync deferred 10 s out would otherwise make a person's Sync now wait for it. Asked of
+    procrastinate's own fetch function, the request is the job a worker takes now."""
+    standard_world(pg_hub, 1)
+    nudges = pg_hub.nudges
+    assert isinstance(nudges, ProcrastinateNudges)
+    shop = cid(pg_hub, "shop")
+    with pg_hub.db.transaction() as conn:
+        delayed = nudges.connection_job(conn, KINDS["sync"], tenant(pg_hub).tenant_id, shop, schedule_in=600)
+    ProcrastinateSyncRunner(pg_hub, nudges).submit(QueuedSync(tenant(pg_hub).tenant_id, shop, 5))
+    url = pg_hub.settings.resolved_database_url
+    with psycopg.connect(url) as conn:
+        fetch = "SELECT id, task_name FROM procrastinate_fetch_job_v2(ARRAY['syncs']::varchar[], NULL)"
+        row = conn.execute(fetch).fetchone()
+    assert row is not None and row[1] == "orderbridge.sync_now", (row, delayed)

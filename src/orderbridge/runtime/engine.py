@@ -61,6 +61,8 @@ HOUSEKEEPING_QUEUE = "housekeeping"
 HOUSEKEEPING_EVERY_S = 5
 #: how often each tenant's webhook subscriptions are checked
 WEBHOOK_CHECK_EVERY_S = 300
+#: a Sync now job's priority (the others' is procrastinate's default, 0): see ``sync_now``
+SYNC_NOW_PRIORITY = 10
 
 
 def task_name(kind: str) -> str:
@@ -113,11 +115,12 @@ class ProcrastinateNudges:
         queue: str,
         queueing_lock: str | None = None,
         schedule_in: float | None = None,
+        priority: int = 0,
         **kwargs: Any,
     ) -> int | None:
         """Write one job in ``conn``'s transaction; None when its queueing lock is taken (a job
         doing the same is already pending)."""
-        options: dict[str, Any] = {"lock": lock, "queueing_lock": queueing_lock, "queue": queue}
+        options: dict[str, Any] = {"lock": lock, "queueing_lock": queueing_lock, "queue": queue, "priority": priority}
         if schedule_in:
             options["schedule_in"] = {"seconds": schedule_in}
         raw = conn.connection.driver_connection
@@ -151,14 +154,17 @@ class ProcrastinateNudges:
         self.connection_job(conn, SYNC, tenant_id, connection_id, schedule_in=self.settings.webhook_sync_delay_s)
 
     def sync_now(self, conn: Connection, request: QueuedSync) -> int | None:
-        """A Sync now request: its own job (no queueing lock: a pending scheduled sync must not
-        swallow it), under the channel's sync lock."""
+        """A Sync now request: its own job (its own queueing lock: a pending scheduled sync must
+        not swallow it), under the channel's sync lock, at :data:`SYNC_NOW_PRIORITY` — procrastinate
+        runs same-lock jobs by priority, then id, whatever their ``scheduled_at``, so at the default
+        priority a webhook's sync scheduled 10 s out would hold the person's request back."""
         return self.defer(
             conn,
             "sync_now",
             lock=SYNC.lock(request.connection_id),
             queueing_lock=f"sync_now:{request.run_id}",
             queue=SYNC.queue,
+            priority=SYNC_NOW_PRIORITY,
             tenant_id=request.tenant_id,
             connection_id=request.connection_id,
             run_id=request.run_id,
