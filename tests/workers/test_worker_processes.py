@@ -208,7 +208,7 @@ def test_a_worker_killed_during_the_first_bulk_backfill_is_replaced_and_the_stor
     heartbeat stops); another worker's periodic recovery retries it, and that sync *adopts* the
     export still running at Shopify (one export in the sandbox's ledger, none cancelled). Every
     order is downloaded and the store's sync is healthy within one poll interval of the rescue."""
-    poll = 20.0
+    poll = 30.0  # the interval the acceptance criterion is measured against (margin for a loaded CI machine)
     with sandbox_process("shopify", "--orders", "300", "--seed", "21", "--no-limits", "--bulk-seconds", "8") as shop:
         add_connection(tenant(pg_hub), "shop", "shopify", shop, {"access_token": TOKEN})  # bulk_backfill by default
         channel = cid(pg_hub, "shop")
