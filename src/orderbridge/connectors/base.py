@@ -463,6 +463,9 @@ class WebhookSubscription:
     id: str
     topic: str
     address: str
+    #: false when the channel keeps the subscription but no longer delivers to it (WooCommerce disables
+    #: a webhook after 5 failed deliveries): the hub's subscription check treats it as missing
+    active: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,8 @@ _KINDS: dict[str, str | type] = {
     # issue #15 item 5: files for packages that import them
     "file_export": "orderbridge.connectors.file_export.connector:FileExportDestination",
     "quickbooks": "orderbridge.connectors.quickbooks.connector:QuickBooksDestination",
+    # issue #16 item 4: WooCommerce REST v3, pushed to through the planner
+    "woocommerce": "orderbridge.connectors.woocommerce.connector:WooCommerceChannel",
 }
 _loaded: dict[str, type] = {}
 _lock = threading.Lock()

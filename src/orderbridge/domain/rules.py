@@ -6,6 +6,11 @@ the default of its ``download_rules`` setting (Shopify's follows seed 000: paid,
 partially fulfilled, open, not test orders); the hub merges the connection's rules over it. The
 engine's own defaults take every status and leave out closed and test orders. An order the rules
 exclude is ``skipped`` with a reason, never dropped.
+
+``channel_states`` (issue #16) filters on the channel's own state name (:attr:`Order.channel_state`):
+WooCommerce's default takes ``processing`` only, and an order in another status is skipped with
+``channel_state_not_downloaded`` naming its status and the ones taken. An order whose channel
+has no state of its own (empty) is not judged by it.
 """
 
 from __future__ import annotations
@@ -31,12 +36,16 @@ class DownloadRules:
     include_closed: bool = False
     include_test: bool = False
     earliest: datetime | None = None
+    #: the channel's own states taken (``{"any"}``: every one)
+    channel_states: frozenset[str] = ANY
 
     @classmethod
     def from_settings(cls, data: dict[str, Any] | None) -> DownloadRules:
         """Build from a connection's JSON settings; unknown keys are refused by name."""
         data = dict(data or {})
-        known = {"financial_statuses", "fulfillment_statuses", "include_closed", "include_test", "earliest"}
+        known = {
+            "financial_statuses", "fulfillment_statuses", "include_closed", "include_test", "earliest", "channel_states"
+        }  # fmt: skip
         unknown = set(data) - known
         if unknown:
             raise ValueError(
@@ -53,6 +62,7 @@ class DownloadRules:
             include_closed=bool(data.get("include_closed", False)),
             include_test=bool(data.get("include_test", False)),
             earliest=earliest,
+            channel_states=frozenset(data.get("channel_states", ANY)),
         )
 
     def to_settings(self) -> dict[str, Any]:
@@ -62,6 +72,7 @@ class DownloadRules:
             "include_closed": self.include_closed,
             "include_test": self.include_test,
             "earliest": self.earliest.isoformat() if self.earliest else None,
+            "channel_states": sorted(self.channel_states),
         }
 
     def skip_reasons(self, order: Order) -> list[Reason]:
@@ -94,4 +105,7 @@ class DownloadRules:
             )
         if self.earliest is not None and order.created_at < self.earliest:
             found.append(reasons.before_earliest_date(order.created_at.isoformat(), self.earliest.isoformat()))
+        state = order.channel_state
+        if state and "any" not in self.channel_states and state not in self.channel_states:
+            found.append(reasons.channel_state_not_downloaded(state, self.channel_states))
         return found
