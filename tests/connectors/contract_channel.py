@@ -63,8 +63,9 @@ class ChannelContract:
         assert decl.role is Role.CHANNEL and isinstance(connector, ChannelConnector)
         assert registry.declaration(decl.kind) is decl
         assert missing_methods(type(connector), decl) == []
-        planned = decl.channel_rules is not None and isinstance(connector, PlannedChannel)  # issue #16: the planner
-        assert isinstance(connector, FulfilmentChannel) or planned or Capability.PUSH_FULFILMENT not in decl.capabilities
+        planned = decl.channel_rules is not None and isinstance(connector, PlannedChannel)  # issue #16
+        pushes = Capability.PUSH_FULFILMENT in decl.capabilities
+        assert isinstance(connector, FulfilmentChannel) or planned or not pushes
         assert isinstance(connector, AuditableChannel) or Capability.LIST_ORDER_STAMPS not in decl.capabilities
         assert isinstance(connector, WebhookChannel) or Capability.WEBHOOKS not in decl.capabilities
         assert all(s.description for s in decl.all_settings()), "every setting says what it does"

@@ -17,13 +17,13 @@ from orderbridge.connectors.woocommerce.webhooks import ADAPTER, signature
 from orderbridge.domain.channel_rules import ChannelAction
 from orderbridge.domain.order import Order
 from orderbridge.domain.push_plan import PlannedCall
-from orderbridge.errors import AuthFailed, HoldOrder, SettingsError
+from orderbridge.errors import AuthFailed, HoldOrder, RemoteUnavailable, SettingsError
 from orderbridge.sandboxes.base import in_process_client
 from orderbridge.sandboxes.woocommerce import create_sandbox, tls
 from tests.connectors._woocommerce_env import CREDENTIALS, KEY, LONG_AGO, SECRET, WooEnv, make_env
 from tests.connectors.contract_channel import ChannelContract
 
-PLANNED = "a planned channel (channel_rules): pushes go through remote_state/perform, proven in test_woocommerce_planner"
+PLANNED = "a planned channel (channel_rules): its pushes are remote_state/perform, proven in test_woocommerce_planner"
 
 
 class _Planned:
@@ -116,7 +116,7 @@ def test_basic_auth_over_real_https_with_the_sandboxes_self_signed_certificate(t
     with tls.run_in_thread(app, cert) as served:
         assert served.base_url.startswith("https://")
         untrusted = WooCommerceChannel(served.base_url, CREDENTIALS, {}, http=httpx.Client(), sleep=lambda _s: None)
-        with pytest.raises(Exception, match="certificate|SSL|could not be reached"):
+        with pytest.raises(RemoteUnavailable, match=r"could not be reached.*CERTIFICATE_VERIFY_FAILED"):
             untrusted.check()
         trusted = WooCommerceChannel(served.base_url, CREDENTIALS, {"ca_file": str(cert.cert_file)})
         try:
