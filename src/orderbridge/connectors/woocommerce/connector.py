@@ -91,7 +91,9 @@ BACK_OFFICE = "the WooCommerce admin (WooCommerce › Orders › the order)"
 #: (whole orders: WooCommerce has no partial shipment) and ``cancelled``, and gives tracking as a note.
 RULES = ChannelRules(
     states=STATUSES,
-    terminal=S({"refunded", "trash"}),
+    # a person can reopen a cancelled order (or restore one from the trash) in the admin; the hub never
+    # waits for that — a push is held, and planned again from the order's state once it moves
+    terminal=S({"cancelled", "refunded", "trash"}),
     transitions=(
         Transition("checkout-draft", "pending", None, "the customer places the order"),
         Transition("checkout-draft", "processing", None, "the customer places and pays the order"),
@@ -108,7 +110,6 @@ RULES = ChannelRules(
         Transition("processing", "cancelled", A.CANCEL),
         Transition("processing", "refunded", None, "a full refund in the admin"),
         Transition("completed", "refunded", None, "a full refund in the admin"),
-        Transition("cancelled", "processing", None, "the shop reopens it in the admin"),
     ),
     actions={
         A.SHIP: ActionSpec(

@@ -217,6 +217,8 @@ class WooState(SandboxState):
                                     "taxes": [], "meta_data": []}],
                 "fee_lines": [], "coupon_lines": [], "refunds": [], "set_paid": False,
             }  # fmt: skip
+            if status == "refunded":  # a refunded order carries its refund, as WooCommerce's does
+                order["refunds"] = [{"id": self._id("note"), "reason": "", "total": f"-{total:.2f}"}]
             for key, value in overrides.items():
                 order[key] = value
             self.orders[oid] = order
