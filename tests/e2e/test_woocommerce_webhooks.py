@@ -80,7 +80,8 @@ def world(hub: Hub) -> Iterator[World]:
         shop.site_url = shop_http.base_url
         credentials = {"consumer_key": "ck_sandbox", "consumer_secret": "cs_sandbox", "webhook_secret": HOOK_SECRET}
         add_connection(tenant(hub), "shop", "woocommerce", shop_http.base_url, credentials)
-        add_connection(tenant(hub), "wh", "shipstation", ss_http.base_url, {"api_key": "ss_key", "api_secret": "ss_secret"})
+        ss_credentials = {"api_key": "ss_key", "api_secret": "ss_secret"}
+        add_connection(tenant(hub), "wh", "shipstation", ss_http.base_url, ss_credentials)
         for sku in SKUS:
             set_mapping(tenant(hub), "sku", sku, sku, cid(hub, "wh"))
         set_mapping(tenant(hub), "shipping", "*", "ups:ups_ground", cid(hub, "wh"))
@@ -165,6 +166,7 @@ def test_a_webhook_disabled_after_5_failures_is_re_enabled_alerted_once_and_the_
     failed = [e for e in shop.entries("webhook_delivery") if not e.data["ok"]]
     assert len(failed) == 5, "deliveries stop at the fifth failure"
     (disabled,) = shop.entries("webhook_disabled")
+    assert shop.webhooks[int(disabled.key)].topic == "order.created"
     assert len(shop.entries("webhook_not_sent")) == 3
     world.start_hub()
     after = [world.order() for _ in range(2)]  # disabled: never delivered, never redelivered
