@@ -73,6 +73,7 @@ def uvicorn_config(app: ASGIApp, port: int, certificate: Certificate | None, hos
         log_level="warning",
         access_log=False,
         lifespan="off",
+        timeout_graceful_shutdown=1,  # a client's idle keep-alive connection must not hold a stop
         ssl_certfile=str(certificate.cert_file) if certificate else None,
         ssl_keyfile=str(certificate.key_file) if certificate else None,
     )
