@@ -211,8 +211,8 @@ class Fulfilments:
                 li["fulfillable_quantity"] = 0
             self._sync(s, old_created, old_updated)
             self.record("order_cancel", str(order_id), reason=reason.lower())
-            self._emit("orders/cancelled", order_id)
-            self._emit("orders/updated", order_id)
+            self._emit("orders/cancelled", s.id)
+            self._emit("orders/updated", s.id)
             return []
 
 
