@@ -45,7 +45,7 @@ from orderbridge.connectors.base import (
 )
 from orderbridge.domain import reasons as R
 from orderbridge.domain.canonical import order_from_json
-from orderbridge.domain.channel_rules import ChannelAction, Outcome
+from orderbridge.domain.channel_rules import ChannelAction, ChannelRules, Outcome
 from orderbridge.domain.events import EventKind
 from orderbridge.domain.push_plan import PREREQUISITES, Intent, PlannedCall, PlanStatus, Tracking, plan
 from orderbridge.domain.reasons import Reason
@@ -282,8 +282,7 @@ def _push_one(scope: Scope, row: ConnectionRow, connector: Any, s: Any, report: 
             scope, row, s, now, report, problems, message, f"fulfilment push held: {message} — {problems[0].fix.text}"
         )
         return
-    rules = row.declaration.channel_rules
-    assert rules is not None  # a pushing channel declares its rules (connectors/base.py)
+    rules = channel_rules(row, connector)
     # a reshipment after a voided label already pushed: the tracking it replaces
     with scope.db.read() as conn:
         replaced = push_repo.replaced_trackings(conn, s.order_id, s.id)
@@ -378,6 +377,14 @@ def _push_one(scope: Scope, row: ConnectionRow, connector: Any, s: Any, report: 
         made,
         f"fulfilment {made} pushed to {row.name} with tracking {s.carrier} {s.tracking_number} ({p.describe()})",
     )
+
+
+def channel_rules(row: ConnectionRow, connector: Any) -> ChannelRules:
+    """The rules to plan with: the connector's own when it refines its kind's for the connection
+    (Mirakl's known carriers, decision 202), else its declaration's."""
+    rules = getattr(connector, "channel_rules", None) or row.declaration.channel_rules
+    assert isinstance(rules, ChannelRules)  # a pushing channel declares its rules (connectors/base.py)
+    return rules
 
 
 def prerequisites(row: ConnectionRow) -> frozenset[ChannelAction]:
