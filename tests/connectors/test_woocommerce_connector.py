@@ -23,23 +23,7 @@ from orderbridge.sandboxes.woocommerce import create_sandbox, tls
 from tests.connectors._woocommerce_env import CREDENTIALS, KEY, LONG_AGO, SECRET, WooEnv, make_env
 from tests.connectors.contract_channel import ChannelContract
 
-PLANNED = "a planned channel (channel_rules): its pushes are remote_state/perform, proven in test_woocommerce_planner"
-
-
-class _Planned:
-    """The contract's push_fulfilment tests are for unplanned channels (decision 205)."""
-
-    def test_a_pushed_fulfilment_is_visible_in_the_sandbox(self, channel_env: Any) -> None:
-        pytest.skip(PLANNED)
-
-    def test_a_pushed_fulfilment_is_found_again_and_pushing_it_again_creates_nothing(self, channel_env: Any) -> None:
-        pytest.skip(PLANNED)
-
-    def test_a_fulfilment_without_lines_is_refused_and_fulfils_nothing(self, channel_env: Any) -> None:
-        pytest.skip(PLANNED)
-
-
-class TestWooCommerceOverOAuth(_Planned, ChannelContract):
+class TestWooCommerceOverOAuth(ChannelContract):
     @pytest.fixture
     def channel_env(self) -> WooEnv:
         env = make_env()
@@ -47,7 +31,7 @@ class TestWooCommerceOverOAuth(_Planned, ChannelContract):
         return env
 
 
-class TestWooCommerceOverHttpsBasic(_Planned, ChannelContract):
+class TestWooCommerceOverHttpsBasic(ChannelContract):
     @pytest.fixture
     def channel_env(self) -> WooEnv:
         env = make_env(base_url="https://sandbox.local")
