@@ -23,6 +23,7 @@ from orderbridge.sandboxes.woocommerce import create_sandbox, tls
 from tests.connectors._woocommerce_env import CREDENTIALS, KEY, LONG_AGO, SECRET, WooEnv, make_env
 from tests.connectors.contract_channel import ChannelContract
 
+
 class TestWooCommerceOverOAuth(ChannelContract):
     @pytest.fixture
     def channel_env(self) -> WooEnv:
