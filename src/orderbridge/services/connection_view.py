@@ -78,6 +78,8 @@ class RulesInPlainWords:
     earliest: datetime | None
     #: the connection's own rules differ from its kind's defaults
     customised: bool
+    #: the channel's own statuses taken (WooCommerce's ``processing``); None: any
+    channel_states_taken: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,7 @@ def rules_in_plain_words(row: ConnectionRow) -> RulesInPlainWords:
         rules.include_test,
         rules.earliest,
         rules != default,
+        None if "any" in rules.channel_states else tuple(sorted(rules.channel_states)),
     )
 
 
