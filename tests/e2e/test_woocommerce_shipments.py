@@ -120,6 +120,9 @@ def test_a_shipstation_shipment_becomes_a_tracking_note_and_completed_once(world
         run_cycle(tenant(world.hub))
         push_fulfilments(tenant(world.hub), cid(world.hub, "shop"))
     assert all(len(world.api_writes(i)) == 2 for i in ids)
+    keys = [f"ob-{shop_id}-{i}" for i in ids]
+    assert [world.ss.create_count(k) for k in keys] == [1, 1, 1], "posted once"
+    assert [world.ss.update_count(k) for k in keys] == [0, 0, 0], "the completed orders read back change nothing there"
     assert not [e for e in world.shop.ledger[before:] if e.kind in ("note_created", "status_changed")]
 
 
