@@ -145,12 +145,24 @@ def test_batches_come_in_modification_order_though_pages_come_by_id() -> None:
         assert all(r.updated_at >= batch.cursor_after for r in later)
 
 
-def test_a_window_over_the_limit_is_halved_and_nothing_is_lost_or_doubled() -> None:
+def test_a_window_over_the_limit_is_halved_read_alone_and_nothing_is_lost_or_doubled() -> None:
     env = make_env(orders=60, window_max_orders=15)
-    records = [r for b in env.connector.list_changed(LONG_AGO) for r in b.records]
+    served: list[int] = []
+    pages = env.connector._pages
+
+    def counted(params: dict[str, Any]) -> Iterator[list[Any]]:
+        for page in pages(params):
+            served.append(len(page))
+            yield page
+
+    env.connector._pages = counted  # type: ignore[method-assign]
+    listing = env.connector.list_changed(None)
+    first = next(listing)
+    held = sum(served)
+    records = first.records + [r for b in listing for r in b.records]
     assert sorted(int(r.external_id) for r in records) == sorted(env.state.orders)
-    probes = [e for e in env.state.entries("request") if e.key.endswith("/orders")]
-    assert len(probes) > 60 // 10, "the window was split into several listings"
+    assert [r.updated_at for r in records] == sorted(r.updated_at for r in records)
+    assert held <= 15 and sum(served) == 60, "one window at a time is read and handed over"
 
 
 def test_an_order_changed_while_the_listing_runs_is_listed_again_by_the_next_sync() -> None:

@@ -57,6 +57,7 @@ from orderbridge.connectors.woocommerce.mapper import (
     format_gmt,
     order_from_json,
     order_id,
+    parse_gmt,
     remote_state,
     stamp,
     tracking_note,
@@ -291,11 +292,11 @@ class WooCommerceChannel:
             "older than REST API v3 expects.",
         )
 
-    def _window(self, since: datetime | None, until: datetime | None, fields: str | None) -> Iterator[list[Any]]:
-        """The orders modified in ``[since, until)`` (whole seconds), page by page, id ascending;
-        windows over ``window_max_orders`` are halved first."""
+    def _windows(self, since: datetime | None, until: datetime | None, fields: str | None) -> Iterator[dict[str, Any]]:
+        """The listing parameters of each window of modification times in ``[since, until)`` (whole
+        seconds), oldest first; a window holding over ``window_max_orders`` is halved first."""
         upper = _floor(until) if until is not None else _floor(self.clock()) + SECOND
-        lower = _floor(since) if since is not None else EPOCH
+        lower = _floor(since) if since is not None else self._oldest()
         pending = [(lower, upper)]
         while pending:
             low, high = pending.pop(0)
@@ -311,11 +312,21 @@ class WooCommerceChannel:
             if high - low > 2 * SECOND:
                 probe = self._get("/orders", {**params, "per_page": 1, "_fields": "id"})
                 if int(probe.headers.get("x-wp-total") or 0) > self.window_max:
-                    middle = low + (high - low) / 2
-                    middle = _floor(middle)
+                    middle = _floor(low + (high - low) / 2)
                     pending[:0] = [(low, middle), (middle, high)]
                     continue
-            yield from self._pages(params)
+            yield params
+
+    def _oldest(self) -> datetime:
+        """Where a first listing starts: the oldest order's creation (no order changed before it)."""
+        found = self._get("/orders", {"orderby": "date", "order": "asc", "per_page": 1, "_fields": "date_created_gmt"})
+        first = found.body[0] if isinstance(found.body, list) and found.body else None
+        if not isinstance(first, dict):
+            return EPOCH
+        try:
+            return _floor(parse_gmt(first.get("date_created_gmt"), "date_created_gmt"))
+        except ValueError:
+            return EPOCH
 
     def _pages(self, params: dict[str, Any]) -> Iterator[list[Any]]:
         page = 1
@@ -331,10 +342,15 @@ class WooCommerceChannel:
 
     def list_changed(self, since: datetime | None, until: datetime | None = None) -> Iterator[ChannelBatch]:
         upper = _floor(until) + SECOND if until is not None else None
+        for params in self._windows(since, upper, None):
+            yield from self._sorted_window(params)
+
+    def _sorted_window(self, params: dict[str, Any]) -> Iterator[ChannelBatch]:
+        """One window read whole, then handed over oldest change first (only one window is held)."""
         records: dict[str, ChannelRecord] = {}
         no_id: list[ChannelRecord] = []  # refused by the hub and reported: never keyed, never merged
         requests = 0
-        for page in self._window(since, upper, None):
+        for page in self._pages(params):
             requests += 1
             for data in page:
                 record = _record(data)
@@ -356,8 +372,9 @@ class WooCommerceChannel:
 
     def list_order_stamps(self, since: datetime, until: datetime) -> Iterator[StampBatch]:
         """Every order modified in ``[since, until]`` (widened to whole seconds), one batch per page."""
-        for page in self._window(since, _floor(until) + 2 * SECOND, "id,number,date_modified_gmt"):
-            yield StampBatch([s for data in page if isinstance(data, dict) and (s := stamp(data)) is not None])
+        for params in self._windows(since, _floor(until) + 2 * SECOND, "id,number,date_modified_gmt"):
+            for page in self._pages(params):
+                yield StampBatch([s for data in page if isinstance(data, dict) and (s := stamp(data)) is not None])
 
     # --- pushes (through the planner) -------------------------------------------------------------------
     def admin_url(self, external_id: str) -> str:
