@@ -33,7 +33,7 @@ from orderbridge.services.hub import Hub
 from tests.builders import SEED_000_RULES
 from tests.scoped import cid, tenant
 
-BUILT_IN = ("manual", "shipstation", "shopify")
+BUILT_IN = ("manual", "shipstation", "shopify", "woocommerce")
 
 
 def test_every_built_in_kind_loads_with_a_consistent_declaration() -> None:
