@@ -259,3 +259,13 @@ def test_concurrent_signed_requests_never_share_a_nonce(served_env: WooEnv) -> N
         t.join()
     assert errors == [] and not served_env.state.entries("rejected")
     _ = in_process_client  # the env's transport
+
+
+def test_an_order_deleted_delivery_names_the_order_and_carries_no_record() -> None:
+    body = b'{"id":4321}'
+    headers = {"x-wc-webhook-topic": "order.deleted", "x-wc-webhook-delivery-id": "abc",
+               "x-wc-webhook-signature": signature("s", body)}  # fmt: skip
+    delivery = ADAPTER.parse(headers, body)
+    assert (delivery.topic, delivery.external_id, delivery.record) == ("order.deleted", "4321", None)
+    with pytest.raises(ValueError, match="Delivery-ID"):
+        ADAPTER.parse({"x-wc-webhook-topic": "order.updated"}, body)
