@@ -442,7 +442,8 @@ class WooCommerceChannel:
                 continue
             error = response.error
             updated = response.body.get("update", []) if isinstance(response.body, dict) else []
-            for (i, oid, c), item in zip(chunk, updated + [None] * (len(chunk) - len(updated)), strict=True):
+            answers: list[Any] = [*updated[: len(chunk)], *[None] * (len(chunk) - len(updated))]
+            for (i, oid, c), item in zip(chunk, answers, strict=True):
                 if error is not None or not isinstance(item, dict):
                     results[i] = _rejected(c, error.describe() if error else "no answer for this order in the batch")
                 elif isinstance(item.get("error"), dict):
