@@ -574,12 +574,15 @@ class WooState(SandboxState):
         """``count`` orders with a spread of statuses and modification times (oldest first)."""
         mix = ["processing"] * 6 + ["completed", "on-hold", "pending", "cancelled"]
         start = self.now() - timedelta(days=3)
+        step = timedelta(days=3) / max(count, 1)  # spread over the last three days, never in the future
         for i in range(count):
             order = self.add_order(status=self.random.choice(mix))
-            when = start + timedelta(minutes=7 * i)
+            when = (start + step * i).replace(microsecond=0)
             with self.lock:
                 self.orders[order["id"]]["date_created"] = when
-                self.orders[order["id"]]["date_modified"] = when + timedelta(seconds=self.random.randint(0, 400))
+                self.orders[order["id"]]["date_modified"] = min(
+                    when + timedelta(seconds=self.random.randint(0, 400)), self.now() - timedelta(seconds=1)
+                )
 
 
 def _bad(name: str, message: str) -> Refused:
