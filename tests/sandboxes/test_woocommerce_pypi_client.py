@@ -47,6 +47,17 @@ def test_the_client_lists_pages_and_reads_orders_over_oauth(store: tuple[WooStat
     assert {i["sku"] for i in one["line_items"]} == {i["sku"] for i in raw["line_items"]}
     assert {e.data["auth"] for e in state.entries("request")} == {"oauth1"}
     assert state.entries("rejected") == []
+    # what the independent client read is the order OrderBridge's connector reads
+    from orderbridge.connectors.woocommerce import WooCommerceChannel
+    from orderbridge.connectors.woocommerce.mapper import order_from_json
+    from orderbridge.domain.canonical import content_hash
+
+    connector = WooCommerceChannel(url, {"consumer_key": KEY, "consumer_secret": SECRET}, {})
+    try:
+        fetched = connector.fetch_order(str(ids[0]))
+    finally:
+        connector.close()
+    assert content_hash(order_from_json(one)) == content_hash(fetched)  # type: ignore[arg-type]
 
 
 def test_the_clients_date_filters_and_writes_are_signed_and_honoured(store: tuple[WooState, str]) -> None:
