@@ -14,6 +14,7 @@ a channel without ``PUSH_FULFILMENT`` shows the fulfilment tests as skipped, wit
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,9 +26,7 @@ from orderbridge.connectors.base import (
     Capability,
     ChannelBatch,
     ChannelConnector,
-    FulfilmentChannel,
-    FulfilmentLine,
-    FulfilmentRequest,
+    PlannedChannel,
     Role,
     UnreadableOrder,
     WebhookChannel,
@@ -35,8 +34,10 @@ from orderbridge.connectors.base import (
     missing_methods,
 )
 from orderbridge.domain.canonical import content_hash
+from orderbridge.domain.channel_rules import Outcome
 from orderbridge.domain.order import Order
-from orderbridge.errors import AuthFailed, HoldOrder, PermissionDenied
+from orderbridge.domain.push_plan import Intent, PlanStatus, Tracking, plan
+from orderbridge.errors import AuthFailed, OrderBridgeError, PermissionDenied
 from tests.connectors.capabilities import gate, requires
 
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
@@ -62,7 +63,7 @@ class ChannelContract:
         assert decl.role is Role.CHANNEL and isinstance(connector, ChannelConnector)
         assert registry.declaration(decl.kind) is decl
         assert missing_methods(type(connector), decl) == []
-        assert isinstance(connector, FulfilmentChannel) or Capability.PUSH_FULFILMENT not in decl.capabilities
+        assert isinstance(connector, PlannedChannel) or Capability.PUSH_FULFILMENT not in decl.capabilities
         assert isinstance(connector, AuditableChannel) or Capability.LIST_ORDER_STAMPS not in decl.capabilities
         assert isinstance(connector, WebhookChannel) or Capability.WEBHOOKS not in decl.capabilities
         assert all(s.description for s in decl.all_settings()), "every setting says what it does"
@@ -107,42 +108,46 @@ class ChannelContract:
         assert fetched == listed[external_id]
         assert content_hash(fetched) == content_hash(listed[external_id])
 
+    # issue #16: a pushing channel is pushed to through the planner (remote_state → plan → perform)
     @requires(Capability.PUSH_FULFILMENT)
-    def test_a_pushed_fulfilment_is_visible_in_the_sandbox(self, channel_env: Any) -> None:
+    def test_a_fulfilment_remote_state_is_a_declared_state_with_every_line(self, channel_env: Any) -> None:
+        connector = channel_env.connector
+        rules = connector.declaration.channel_rules
+        assert rules is not None
         external_id = channel_env.add_order()
-        order = channel_env.connector.fetch_order(external_id)
-        request = FulfilmentRequest(
-            external_id,
-            tuple(FulfilmentLine(line.external_id, line.quantity) for line in order.lines),
-            tracking_number="1Z999AA10123456784",
-            carrier="UPS",
+        order = connector.fetch_order(external_id)
+        remote = connector.remote_state(external_id)
+        assert remote.external_id == external_id and remote.state in rules.states
+        assert {ln.line_external_id for ln in remote.lines} == {line.external_id for line in order.lines}
+
+    @requires(Capability.PUSH_FULFILMENT)
+    def test_a_planned_fulfilment_is_sent_then_already_in_state(self, channel_env: Any) -> None:
+        connector = channel_env.connector
+        rules = getattr(connector, "channel_rules", None) or connector.declaration.channel_rules
+        external_id = channel_env.add_order()
+        order = connector.fetch_order(external_id)
+        intent = Intent(
+            Outcome.SHIPPED,
+            tuple((line.external_id, line.quantity) for line in order.lines),
+            Tracking("1Z999AA10123456784", "UPS", "https://www.ups.com/track?tracknum=1Z999AA10123456784"),
         )
-        fulfilment_id = channel_env.connector.push_fulfilment(request)
-        seen = channel_env.fulfillments(external_id)
-        assert [f["tracking_number"] for f in seen] == ["1Z999AA10123456784"]
-        assert str(seen[0]["id"]) == fulfilment_id
-        assert channel_env.connector.fetch_order(external_id).fulfilment_status == "fulfilled"
+        for _ in range(20):  # a channel that moves the order on by itself (a debit) is waited for
+            p = plan(rules, connector.remote_state(external_id), intent, channel="contract")
+            assert p.status is not PlanStatus.HELD, p.describe()
+            if p.status is PlanStatus.DONE:
+                break
+            for call in p.calls:
+                connector.perform(external_id, call)
+            if p.status is PlanStatus.WAIT:
+                settle = getattr(channel_env, "settle", None)
+                settle() if settle is not None else time.sleep(0.1)
+        assert plan(rules, connector.remote_state(external_id), intent, channel="contract").status is PlanStatus.DONE
+        assert connector.fetch_order(external_id).fulfilment_status in ("fulfilled", "shipped", "completed")
 
     @requires(Capability.PUSH_FULFILMENT)
-    def test_a_pushed_fulfilment_is_found_again_and_pushing_it_again_creates_nothing(self, channel_env: Any) -> None:
-        external_id = channel_env.add_order()
-        order = channel_env.connector.fetch_order(external_id)
-        first = order.lines[0]
-        request = FulfilmentRequest(external_id, (FulfilmentLine(first.external_id, 1),), "TRK-CONTRACT-1", "UPS")
-        assert channel_env.connector.find_fulfilment(request) is None
-        fulfilment_id = channel_env.connector.push_fulfilment(request)
-        assert channel_env.connector.find_fulfilment(request) == fulfilment_id
-        assert channel_env.connector.push_fulfilment(request) == fulfilment_id
-        assert len(channel_env.fulfillments(external_id)) == 1
-        other_lines = FulfilmentRequest(external_id, (FulfilmentLine("999999", 1),), "TRK-CONTRACT-1", "UPS")
-        assert channel_env.connector.find_fulfilment(other_lines) is None  # same tracking, other lines
-
-    @requires(Capability.PUSH_FULFILMENT)
-    def test_a_fulfilment_without_lines_is_refused_and_fulfils_nothing(self, channel_env: Any) -> None:
-        external_id = channel_env.add_order()
-        with pytest.raises(HoldOrder):
-            channel_env.connector.push_fulfilment(FulfilmentRequest(external_id, (), "TRK-EMPTY", "UPS"))
-        assert channel_env.fulfillments(external_id) == []
+    def test_the_fulfilment_state_of_an_unknown_order_is_a_typed_error(self, channel_env: Any) -> None:
+        with pytest.raises(OrderBridgeError):
+            channel_env.connector.remote_state("987654321987")
 
     def test_revoked_credentials_raise_auth_failed_until_restored(self, channel_env: Any) -> None:
         channel_env.revoke()

@@ -96,7 +96,9 @@ def test_connector_kinds_are_listed_and_connections_added_by_their_declared_name
     kinds = cli(env, "connections", "kinds", "--json")
     assert kinds.returncode == 0, kinds.stderr
     about = {k["kind"]: k for k in json.loads(kinds.stdout)}
-    assert set(about) == {"shopify", "shipstation", "manual", "file_export", "quickbooks", "square", "heartland"}
+    assert set(about) == {
+        "shopify", "shipstation", "manual", "file_export", "quickbooks", "square", "heartland", "woocommerce"
+    }
     assert about["quickbooks"]["amendments"]["refunded"] == "adjust" and about["quickbooks"]["mapping_kinds"] == ["sku"]
     assert about["file_export"]["capabilities"] == ["post_orders", "watch_deliveries"]
     (tmp_path / "drop").mkdir()

@@ -152,3 +152,33 @@ def sandbox_heartland(
         f"station_id {station}"
     )
     serve_forever(asgi, port)
+@app.command("woocommerce")
+def sandbox_woocommerce(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 8706,
+    orders: Annotated[int, typer.Option(help="Generated orders to serve")] = 50,
+    https: Annotated[bool, typer.Option(help="Serve HTTPS (Basic auth) with a self-signed certificate")] = False,
+    strict: Annotated[bool, typer.Option(help="Refuse status moves outside a shop's usual flow")] = False,
+    timezone: Annotated[str, typer.Option(help="The site's timezone (the non-_gmt dates)")] = "Europe/Paris",
+    seed: int = 1,
+) -> None:
+    """Serve the WooCommerce REST API v3 emulator (orders, notes, batch, webhooks) until stopped."""
+    from orderbridge.sandboxes.woocommerce import create_sandbox, tls
+
+    state, asgi = create_sandbox(
+        orders=orders, timezone=timezone, status_rules="strict" if strict else "permissive", seed=seed
+    )
+    certificate = tls.self_signed() if https else None
+    scheme = "https" if https else "http"
+    state.site_url = f"{scheme}://127.0.0.1:{port}"
+    auth = "Basic" if https else "OAuth 1.0a"
+    err.print(
+        f"WooCommerce sandbox: {orders} orders on {state.site_url} ({auth}; consumer key {state.consumer_key}, "
+        f"secret {state.consumer_secret})"
+        + (f"; trust its certificate with --setting ca_file={certificate.cert_file}" if certificate else "")
+    )
+    import uvicorn
+
+    from orderbridge import heap
+
+    heap.settle()
+    uvicorn.Server(tls.uvicorn_config(asgi, port, certificate)).run()

@@ -38,6 +38,8 @@ _KINDS: dict[str, str | type] = {
     # issue #17: POS destinations
     "square": "orderbridge.connectors.square.connector:SquareDestination",
     "heartland": "orderbridge.connectors.heartland.connector:HeartlandDestination",
+    # issue #16 item 4: WooCommerce REST v3, pushed to through the planner
+    "woocommerce": "orderbridge.connectors.woocommerce.connector:WooCommerceChannel",
 }
 _loaded: dict[str, type] = {}
 _lock = threading.Lock()

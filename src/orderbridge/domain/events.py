@@ -49,3 +49,10 @@ class EventKind(StrEnum):
     #: complete); the data names the destination, the document, its state, whether stock moved, the
     #: POS's number and total. Written when the state read differs from the last one told.
     POS_DOCUMENT = "pos_document"
+    #: issue #16: one call the push planner made to a channel (the data names the call, the push or
+    #: intent, and what the channel answered with)
+    PUSH_CALL = "push_call"
+    #: issue #16: a push waits for the channel to move the order on by itself (the note says what)
+    PUSH_WAITING = "push_waiting"
+    #: issue #16: a cancel, refund, accept or refuse asked of the channel (by a user or a policy)
+    CHANNEL_INTENT = "channel_intent"

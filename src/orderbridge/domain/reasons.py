@@ -75,6 +75,8 @@ class SkipCode(StrEnum):
     BEFORE_EARLIEST_DATE = "before_earliest_date"
     # task E (fulfilment): an order the channel has already fulfilled in full
     NOTHING_TO_FULFIL = "nothing_to_fulfil"
+    # issue #16 (WooCommerce): the channel's own status is not one the connection takes
+    CHANNEL_STATE_NOT_DOWNLOADED = "channel_state_not_downloaded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -910,5 +912,21 @@ def pos_item_unknown(system: str, sku: str, item: str, destination: str = "") ->
             "held orders are released at the next post run.",
             sku=sku,
             destination=destination or None,
+        ),
+    )
+
+
+# --- issue #16 (WooCommerce): the channel's own status as a download rule ----------------------------
+
+
+def channel_state_not_downloaded(state: str, allowed: frozenset[str]) -> Reason:
+    """An order whose channel status (WooCommerce's ``on-hold``) the connection does not take."""
+    return Reason(
+        SkipCode.CHANNEL_STATE_NOT_DOWNLOADED,
+        state,
+        f"status {state!r} is not downloaded (downloaded: {', '.join(sorted(allowed))})",
+        _download_rules(
+            f"If orders in status {state!r} should go, add it to the connection's download rules (channel_states); "
+            "an order skipped now is taken when it reaches a downloaded status."
         ),
     )

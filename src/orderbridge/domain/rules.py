@@ -6,6 +6,11 @@ the default of its ``download_rules`` setting (Shopify's follows seed 000: paid,
 partially fulfilled, open, not test orders); the hub merges the connection's rules over it. The
 engine's own defaults take every status and leave out closed and test orders. An order the rules
 exclude is ``skipped`` with a reason, never dropped.
+
+``channel_states`` (issue #16) filters on the channel's own state name (:attr:`Order.channel_state`):
+WooCommerce's default takes ``processing`` only, and an order in another status is skipped with
+``channel_state_not_downloaded`` naming its status and the ones taken. An order whose channel
+has no state of its own (empty) is not judged by it.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ class DownloadRules:
     #: issue #17 (seed 001's "download cancelled orders" switch): a cancelled order goes through the
     #: pipeline like any other instead of being skipped (off by default: skipped, with the switch named)
     include_cancelled: bool = False
+    #: the channel's own states taken (``{"any"}``: every one)
+    channel_states: frozenset[str] = ANY
 
     @classmethod
     def from_settings(cls, data: dict[str, Any] | None) -> DownloadRules:
@@ -46,6 +53,7 @@ class DownloadRules:
             "include_test",
             "include_cancelled",
             "earliest",
+            "channel_states",
         }
         unknown = set(data) - known
         if unknown:
@@ -64,6 +72,7 @@ class DownloadRules:
             include_test=bool(data.get("include_test", False)),
             earliest=earliest,
             include_cancelled=bool(data.get("include_cancelled", False)),
+            channel_states=frozenset(data.get("channel_states", ANY)),
         )
 
     def to_settings(self) -> dict[str, Any]:
@@ -74,6 +83,7 @@ class DownloadRules:
             "include_test": self.include_test,
             "earliest": self.earliest.isoformat() if self.earliest else None,
             "include_cancelled": self.include_cancelled,
+            "channel_states": sorted(self.channel_states),
         }
 
     def skip_reasons(self, order: Order) -> list[Reason]:
@@ -106,4 +116,7 @@ class DownloadRules:
             )
         if self.earliest is not None and order.created_at < self.earliest:
             found.append(reasons.before_earliest_date(order.created_at.isoformat(), self.earliest.isoformat()))
+        state = order.channel_state
+        if state and "any" not in self.channel_states and state not in self.channel_states:
+            found.append(reasons.channel_state_not_downloaded(state, self.channel_states))
         return found

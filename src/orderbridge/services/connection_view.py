@@ -80,6 +80,8 @@ class RulesInPlainWords:
     customised: bool
     #: issue #17: the "cancelled orders" download switch
     include_cancelled: bool = False
+    #: the channel's own statuses taken (WooCommerce's ``processing``); None: any
+    channel_states_taken: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +214,7 @@ def rules_in_plain_words(row: ConnectionRow) -> RulesInPlainWords:
         rules.earliest,
         rules != default,
         rules.include_cancelled,
+        None if "any" in rules.channel_states else tuple(sorted(rules.channel_states)),
     )
 
 

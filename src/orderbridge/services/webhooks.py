@@ -425,7 +425,9 @@ def check_subscriptions(scope: Scope) -> list[str]:
     """Re-check every subscribed channel's webhooks; re-subscribe what vanished, and say so.
 
     A webhook subscription can disappear without a word (the channel deletes it after failed
-    deliveries, an app reinstall drops it). Polls and audits would still bring the orders in, so
+    deliveries, an app reinstall drops it), or stay listed but stop delivering (WooCommerce disables
+    a webhook after 5 failed deliveries: ``WebhookSubscription.active`` is false, and it counts as
+    missing; registering again re-enables it). Polls and audits would still bring the orders in, so
     nothing looks wrong — except that latency silently grows from milliseconds to the poll
     interval. So each pass compares the channel's own list with the expected topics, re-registers,
     and raises one ``webhooks_missing`` alert per episode (resolved once they are all back).
@@ -442,11 +444,13 @@ def check_subscriptions(scope: Scope) -> list[str]:
         _row, connector = _webhook_channel(scope, row.id)
         address = str(row.settings["webhook_address"])
         try:
-            present = {s.topic for s in connector.list_webhooks() if s.address == address}
+            listed = [s for s in connector.list_webhooks() if s.address == address]
         except OrderBridgeError as exc:  # this channel's check failed: say so on it, check the others
             record_failure(scope, row, exc, job="webhooks")
             continue
+        present = {s.topic for s in listed if s.active}
         missing = sorted(set(connector.webhook_topics) - present)
+        disabled = sorted({s.topic for s in listed if not s.active} & set(missing))
         key = f"webhooks_missing:{row.id}"
         now = scope.now()
         with scope.db.transaction() as conn:
@@ -462,17 +466,18 @@ def check_subscriptions(scope: Scope) -> list[str]:
                 subject=f"{row.name} stopped sending webhooks for {', '.join(missing)}",
                 body=(
                     f"The subscriptions of {row.name} to {address} for {', '.join(missing)} are gone from the "
-                    "channel (it removes subscriptions whose deliveries keep failing, and reinstalling an app "
-                    "drops them). Orders still arrive by polling and audits, but up to a poll interval late. "
+                    "channel or disabled there (channels remove or disable subscriptions whose deliveries keep "
+                    "failing, and reinstalling an app drops them). Orders still arrive by polling and audits, "
+                    "but up to a poll interval late; what was never delivered meanwhile is recovered by them. "
                     "OrderBridge has subscribed again; if this repeats, check that the channel can reach "
                     f"{address}."
                 ),
                 fixes=(fixes.register_webhooks(row.name),),
                 now=now,
                 connection_id=row.id,
-                data={"missing": missing},
+                data={"missing": missing, "disabled": disabled},
             )
-        log.warning("webhooks.missing", **scope.log_fields(row), topics=missing)
+        log.warning("webhooks.missing", **scope.log_fields(row), topics=missing, disabled=disabled)
         try:
             connector.register_webhooks(address)
         except OrderBridgeError as exc:

@@ -92,6 +92,7 @@ REASONS: dict[str, str] = {
     SkipCode.CANCELLED_ORDER: N_("Cancelled order"),
     SkipCode.BEFORE_EARLIEST_DATE: N_("Older than the earliest date to download"),
     SkipCode.NOTHING_TO_FULFIL: N_("Nothing to fulfil"),
+    SkipCode.CHANNEL_STATE_NOT_DOWNLOADED: N_("Channel status not downloaded (rule)"),
 }
 
 FIXES: dict[str, str] = {

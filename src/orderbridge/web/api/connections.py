@@ -89,6 +89,9 @@ class ConnectionSummary(BaseModel):
 class DownloadRules(BaseModel):
     payment_statuses: list[str] | None = Field(description="taken payment statuses; null: any")
     fulfillment_statuses: list[str] | None = Field(description="taken fulfilment statuses; null: any")
+    channel_states: list[str] | None = Field(
+        default=None, description="taken statuses in the channel's own words (WooCommerce: processing); null: any"
+    )
     include_closed: bool
     include_test: bool
     earliest: datetime | None
@@ -247,6 +250,7 @@ def get_connection(connection_id: ObjectId, actor: ApiViewer) -> ConnectionDetai
         else DownloadRules(
             payment_statuses=None if r.payment_taken is None else list(r.payment_taken),
             fulfillment_statuses=None if r.fulfilment_taken is None else list(r.fulfilment_taken),
+            channel_states=None if r.channel_states_taken is None else list(r.channel_states_taken),
             include_closed=r.include_closed,
             include_test=r.include_test,
             earliest=r.earliest,
