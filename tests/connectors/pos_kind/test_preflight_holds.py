@@ -150,3 +150,19 @@ def test_a_cent_of_rounding_is_within_tolerance(world: World) -> None:
     order = world.shop.add_order(tax="3.79")
     world.cycle()
     assert world.state(order["id"]) == "posted"
+
+
+def test_a_sku_the_pos_lacks_is_listed_as_unmapped_and_mapping_it_to_a_pos_item_releases_it(world: World) -> None:
+    from orderbridge.services.mappings import set_mapping, unmapped_seen
+
+    vase = [{"id": "1", "sku": "VASE-3", "title": "Vase", "qty": 1, "price": "10.00"}]
+    order = world.shop.add_order(items=vase, tax="2.00")
+    world.cycle()
+    (seen,) = [u for u in unmapped_seen(tenant(world.hub)) if u.value == "VASE-3"]
+    assert seen.kind == "sku" and seen.orders == 1
+    set_mapping(tenant(world.hub), "sku", "VASE-3", "LAMP-7", world.pos_id)  # a POS item
+    world.cycle()
+    assert world.state(order["id"]) == "posted"
+    sale = world.sale(order["id"])
+    lamp = next(i["id"] for i in world.pos.items.values() if i["sku"] == "LAMP-7")
+    assert sale is not None and [li["item_id"] for li in sale["lines"]] == [lamp]
