@@ -198,3 +198,14 @@ def test_the_test_button_answers_with_the_checks_and_the_holds_screen_groups_one
     assert cause["fix"]["action"] == "set_setting" and cause["fix"]["params"]["connection"] == "pos"
     page = operator.get("/holds")
     assert page.status_code == 200 and "The POS employee the sync acts as is inactive" in page.text
+
+
+def test_the_cli_holds_list_names_the_pos_cause_and_the_command_that_fixes_it(world: World, cli: Cli) -> None:
+    for sku in HELPERS:
+        world.pos.remove_item(sku)
+    world.shop.add_order()
+    world.cycle()
+    code, out, err = cli("holds")
+    assert code == 0, err
+    assert "pos_required_product_missing" in out and "pos: helper items" in out
+    assert "orderbridge connections create-helper-items pos" in out
