@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     #: after a fulfilment push whose answer was lost (or a process killed while sending it), the channel
     #: is only read, never written, for this long: a request still running there is found, not repeated
     unknown_outcome_settle_s: float = Field(default=60.0, ge=0)
+    #: a POS destination's held orders are checked again at most this often (issue #17, decision
+    #: 211) — at once when the connection checks' outcome or the connection's settings changed
+    preflight_recheck_s: float = Field(default=30.0, ge=0)
     log_level: str = "INFO"
     log_json: bool = False
     #: the tenant (its slug) the CLI's commands act for, unless ``--tenant`` names another; services

@@ -166,3 +166,26 @@ def test_a_sku_the_pos_lacks_is_listed_as_unmapped_and_mapping_it_to_a_pos_item_
     sale = world.sale(order["id"])
     lamp = next(i["id"] for i in world.pos.items.values() if i["sku"] == "LAMP-7")
     assert sale is not None and [li["item_id"] for li in sale["lines"]] == [lamp]
+
+
+def test_held_orders_are_checked_again_at_most_every_window_unless_a_cause_changed(world: World) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    clock = [datetime(2026, 12, 3, 8, 0, tzinfo=UTC)]
+    world.hub.now = lambda: clock[0]
+    world.hub.settings = world.hub.settings.model_copy(update={"preflight_recheck_s": 60.0})
+    world.pos.employees["E1"]["active"] = False
+    vase = [{"id": "1", "sku": "VASE-3", "title": "Vase", "qty": 1, "price": "10.00"}]
+    employee_held, sku_held = world.shop.add_order(), world.shop.add_order(items=vase, tax="2.00")
+    world.cycle()
+    world.pos.employees["E1"]["active"] = True  # a connection check's outcome changes: checked again at once
+    world.cycle()
+    assert world.state(employee_held["id"]) == "posted"
+    assert ("sku_unmapped", "VASE-3") in world.holds(sku_held["id"])
+
+    world.pos.add_item("VASE-3")  # nothing the hub sees changed: it waits for the window
+    world.cycle()
+    assert world.state(sku_held["id"]) == "held"
+    clock[0] += timedelta(seconds=61)
+    world.cycle()
+    assert world.state(sku_held["id"]) == "posted"
