@@ -391,7 +391,8 @@ def read_documents(
         add_events(
             conn, [e for oid, doc_id, doc in docs if (e := _told(scope, row, oid, doc_id, doc, last)) is not None]
         )
-        incomplete = [(oid, doc_id, doc) for oid, doc_id, doc in docs if doc is not None and is_incomplete(doc)]
+        # a document the POS does not show right after it was created is not one to call complete
+        incomplete = [(oid, doc_id, doc) for oid, doc_id, doc in docs if doc is None or is_incomplete(doc)]
         if not incomplete:
             return
         states = dict(
@@ -406,7 +407,8 @@ def read_documents(
             state = OrderState(states[oid])
             if state not in (OrderState.POSTED, OrderState.READY, OrderState.HELD):
                 continue
-            reason = R.pos_order_incomplete(system, doc.number or doc_id, doc.state.value, row.name)
+            shown = doc_id if doc is None else doc.number or doc_id
+            reason = R.pos_order_incomplete(system, shown, "not found" if doc is None else doc.state.value, row.name)
             reason = R.pos_addressed(reason, row.name)
             if reason.key in reason_repo.open_for_orders(conn, [oid]).get(oid, {}):
                 continue
