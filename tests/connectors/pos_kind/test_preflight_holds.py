@@ -6,7 +6,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from orderbridge.fixes import FixAction
+from orderbridge.runtime.worker import run_cycle
 from orderbridge.services.connections import update_connection
+from orderbridge.services.posting import post_ready
 from orderbridge.services.preflight import create_helper_items
 from orderbridge.services.principals import Actor
 from tests.connectors.pos_kind.sandbox import HELPERS
@@ -31,9 +33,11 @@ def test_a_sale_the_pos_completes_is_posted_once_with_its_document_state_on_the_
 def test_an_archived_employee_holds_every_order_with_one_cause_until_it_is_active_again(world: World) -> None:
     world.pos.employees["E1"]["active"] = False
     first, second = world.shop.add_order(), world.shop.add_order()
-    report = world.post_report(world.cycle())
-    assert report["posted"] == 0 and report["preflight"]["failed_checks"] == ["employee"]
-    assert report["preflight"]["connection_reads"] == 1  # one connection check per run, not per order
+    run_cycle(tenant(world.hub), post=False)  # downloaded, ready
+    report = post_ready(tenant(world.hub), world.pos_id)
+    assert report.posted == 0 and report.held == 2
+    assert [c.name for c in report.preflight.checks if not c.ok] == ["employee"]
+    assert report.preflight.connection_reads == 1  # one connection check per run, not per order
     cause = ("pos_employee_inactive", "pos: employee 'Online orders'")
     for o in (first, second):
         assert world.state(o["id"]) == "held"
