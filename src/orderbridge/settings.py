@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     #: issue #16: pushes held for the channel's state (transition_not_allowed, action_not_supported)
     #: planned again from a fresh read of the channel by each push run, at most this many per run
     replan_held_per_run: int = Field(default=100, ge=0)
+    #: a POS destination's held orders are checked again at most this often (issue #17, decision
+    #: 211) — at once when the connection checks' outcome or the connection's settings changed
+    preflight_recheck_s: float = Field(default=30.0, ge=0)
     log_level: str = "INFO"
     log_json: bool = False
     #: the tenant (its slug) the CLI's commands act for, unless ``--tenant`` names another; services

@@ -121,7 +121,18 @@ def _merge_posts(posts: list[dict[str, Any]]) -> list[dict[str, Any]]:
             m[key] += p[key]
         if p["error"] is not None:
             m["error"] = p["error"]
+        if "preflight" in p and m.get("preflight") is not p["preflight"]:  # a POS destination's (issue #17)
+            m["preflight"] = _merge_preflight(m.get("preflight"), p["preflight"])
     return list(merged.values())
+
+
+def _merge_preflight(a: dict[str, Any] | None, b: dict[str, Any]) -> dict[str, Any]:
+    """Two passes' pre-flight figures as one: counts added, the last pass's failing checks."""
+    if a is None:
+        return dict(b)
+    out = {k: a.get(k, 0) + v if isinstance(v, int) else v for k, v in b.items()}
+    out["failed_checks"] = b["failed_checks"] if b.get("connection_reads") else a.get("failed_checks", [])
+    return out
 
 
 def scheduled(scope: Scope, role: Role, capability: Capability, report: CycleReport | None = None) -> dict[int, str]:

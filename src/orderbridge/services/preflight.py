@@ -32,8 +32,10 @@ as the pipeline's (:func:`~orderbridge.services.ledger.apply_decisions`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import structlog
@@ -231,12 +233,36 @@ def _mine(code: str, value: str, fix: Any, destination: str) -> bool:
     return False
 
 
-def recheck(scope: Scope, row: ConnectionRow, run: PreflightRun, report: PreflightReport) -> None:
-    """Check again the held orders this destination's checks hold (see the module)."""
+#: per (hub, destination): when its held orders were last checked again, and what the connection
+#: checks and settings were then (decision 211)
+_RECHECKED: dict[tuple[int, int], tuple[datetime, str]] = {}
+
+
+def _due(scope: Scope, row: ConnectionRow, run: PreflightRun) -> bool:
+    """Whether the held orders are to be checked again now: the connection checks' outcome or the
+    connection's settings changed since the last re-check, or ``preflight_recheck_s`` has passed."""
+    now = scope.now()
+    failed = sorted(f"{r.code}={r.value}" for r in run.connection_reasons)
+    print_ = json.dumps({"failed": failed, "settings": row.settings}, sort_keys=True, default=str)
+    key = (id(scope.hub), row.id)
+    last = _RECHECKED.get(key)
+    window = timedelta(seconds=scope.settings.preflight_recheck_s)
+    if last is not None and last[1] == print_ and now - last[0] < window:
+        return False
+    _RECHECKED[key] = (now, print_)
+    return True
+
+
+def recheck(
+    scope: Scope, row: ConnectionRow, run: PreflightRun, report: PreflightReport, *, force: bool = False
+) -> None:
+    """Check again the held orders this destination's checks hold (see the module); at most every
+    ``preflight_recheck_s`` unless something it depends on changed, or ``force``."""
     with scope.db.read() as conn:
         ids = sorted(_held_by(conn, scope, row.name))
-        if not ids:
-            return
+    if not ids or not (force or _due(scope, row, run)):
+        return
+    with scope.db.read() as conn:
         rows = _evaluable(conn, scope, ids)
         open_reasons = _open_reasons(conn, [r.id for r in rows])
         waived_by = event_repo.released_holds(conn, [r.id for r in rows])
@@ -365,7 +391,8 @@ def read_documents(
         add_events(
             conn, [e for oid, doc_id, doc in docs if (e := _told(scope, row, oid, doc_id, doc, last)) is not None]
         )
-        incomplete = [(oid, doc_id, doc) for oid, doc_id, doc in docs if doc is not None and is_incomplete(doc)]
+        # a document the POS does not show right after it was created is not one to call complete
+        incomplete = [(oid, doc_id, doc) for oid, doc_id, doc in docs if doc is None or is_incomplete(doc)]
         if not incomplete:
             return
         states = dict(
@@ -380,7 +407,8 @@ def read_documents(
             state = OrderState(states[oid])
             if state not in (OrderState.POSTED, OrderState.READY, OrderState.HELD):
                 continue
-            reason = R.pos_order_incomplete(system, doc.number or doc_id, doc.state.value, row.name)
+            shown = doc_id if doc is None else doc.number or doc_id
+            reason = R.pos_order_incomplete(system, shown, "not found" if doc is None else doc.state.value, row.name)
             reason = R.pos_addressed(reason, row.name)
             if reason.key in reason_repo.open_for_orders(conn, [oid]).get(oid, {}):
                 continue
@@ -571,7 +599,7 @@ def create_helper_items(scope: Scope, connection_id: int, *, by: Actor) -> Helpe
     )
     run = PreflightRun(row.name, connector)
     report = PreflightReport()
-    recheck(scope, row, run, report)
+    recheck(scope, row, run, report, force=True)
     return HelperItemsResult(created, run.checks, report.released)
 
 
@@ -593,8 +621,6 @@ class PosScreen:
 
 def pos_screen(scope: Scope, connection_id: int) -> PosScreen | None:
     """The POS screen of a ``PREFLIGHT`` destination (None for any other connection)."""
-    import json
-
     row = scope.load(connection_id)
     if preflight_of(scope, row) is None:
         return None

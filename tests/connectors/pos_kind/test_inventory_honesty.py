@@ -55,3 +55,20 @@ def _oid(world: World, external_id: str) -> int:
 
     with world.hub.db.read() as conn:
         return int(conn.execute(select(orders.c.id).where(orders.c.external_id == external_id)).scalar_one())
+
+
+def test_a_sale_that_cannot_be_read_back_is_held_until_it_is_read_complete(world: World) -> None:
+    from orderbridge.sandboxes.base import Fault
+
+    order = world.shop.add_order()
+    world.pos.add_fault(Fault("500", path="/v1/sales/", method="GET", count=-1, retry_after=0.01))
+    world.cycle()
+    assert len(world.pos.entries("sale")) == 1  # posted once
+    assert world.state(order["id"]) == "held"
+    hold = world.holds(order["id"])[("pos_order_incomplete", "pos")]
+    assert "not read back" in hold["message"]
+    world.cycle()  # still unreadable: still held, never posted again
+    assert world.state(order["id"]) == "held" and len(world.pos.entries("sale")) == 1
+    world.pos.clear_faults()
+    world.cycle()  # read again: the sale was complete all along
+    assert world.state(order["id"]) == "posted" and len(world.pos.entries("sale")) == 1

@@ -6,7 +6,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from orderbridge.fixes import FixAction
+from orderbridge.runtime.worker import run_cycle
 from orderbridge.services.connections import update_connection
+from orderbridge.services.posting import post_ready
 from orderbridge.services.preflight import create_helper_items
 from orderbridge.services.principals import Actor
 from tests.connectors.pos_kind.sandbox import HELPERS
@@ -31,9 +33,11 @@ def test_a_sale_the_pos_completes_is_posted_once_with_its_document_state_on_the_
 def test_an_archived_employee_holds_every_order_with_one_cause_until_it_is_active_again(world: World) -> None:
     world.pos.employees["E1"]["active"] = False
     first, second = world.shop.add_order(), world.shop.add_order()
-    report = world.post_report(world.cycle())
-    assert report["posted"] == 0 and report["preflight"]["failed_checks"] == ["employee"]
-    assert report["preflight"]["connection_reads"] == 1  # one connection check per run, not per order
+    run_cycle(tenant(world.hub), post=False)  # downloaded, ready
+    report = post_ready(tenant(world.hub), world.pos_id)
+    assert report.posted == 0 and report.held == 2
+    assert [c.name for c in report.preflight.checks if not c.ok] == ["employee"]
+    assert report.preflight.connection_reads == 1  # one connection check per run, not per order
     cause = ("pos_employee_inactive", "pos: employee 'Online orders'")
     for o in (first, second):
         assert world.state(o["id"]) == "held"
@@ -150,3 +154,42 @@ def test_a_cent_of_rounding_is_within_tolerance(world: World) -> None:
     order = world.shop.add_order(tax="3.79")
     world.cycle()
     assert world.state(order["id"]) == "posted"
+
+
+def test_a_sku_the_pos_lacks_is_listed_as_unmapped_and_mapping_it_to_a_pos_item_releases_it(world: World) -> None:
+    from orderbridge.services.mappings import set_mapping, unmapped_seen
+
+    vase = [{"id": "1", "sku": "VASE-3", "title": "Vase", "qty": 1, "price": "10.00"}]
+    order = world.shop.add_order(items=vase, tax="2.00")
+    world.cycle()
+    (seen,) = [u for u in unmapped_seen(tenant(world.hub)) if u.value == "VASE-3"]
+    assert seen.kind == "sku" and seen.orders == 1
+    set_mapping(tenant(world.hub), "sku", "VASE-3", "LAMP-7", world.pos_id)  # a POS item
+    world.cycle()
+    assert world.state(order["id"]) == "posted"
+    sale = world.sale(order["id"])
+    lamp = next(i["id"] for i in world.pos.items.values() if i["sku"] == "LAMP-7")
+    assert sale is not None and [li["item_id"] for li in sale["lines"]] == [lamp]
+
+
+def test_held_orders_are_checked_again_at_most_every_window_unless_a_cause_changed(world: World) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    clock = [datetime(2026, 12, 3, 8, 0, tzinfo=UTC)]
+    world.hub.now = lambda: clock[0]
+    world.hub.settings = world.hub.settings.model_copy(update={"preflight_recheck_s": 60.0})
+    world.pos.employees["E1"]["active"] = False
+    vase = [{"id": "1", "sku": "VASE-3", "title": "Vase", "qty": 1, "price": "10.00"}]
+    employee_held, sku_held = world.shop.add_order(), world.shop.add_order(items=vase, tax="2.00")
+    world.cycle()
+    world.pos.employees["E1"]["active"] = True  # a connection check's outcome changes: checked again at once
+    world.cycle()
+    assert world.state(employee_held["id"]) == "posted"
+    assert ("sku_unmapped", "VASE-3") in world.holds(sku_held["id"])
+
+    world.pos.add_item("VASE-3")  # nothing the hub sees changed: it waits for the window
+    world.cycle()
+    assert world.state(sku_held["id"]) == "held"
+    clock[0] += timedelta(seconds=61)
+    world.cycle()
+    assert world.state(sku_held["id"]) == "posted"

@@ -176,3 +176,36 @@ def _oid(world: World, external_id: str) -> int:
 
     with world.hub.db.read() as conn:
         return int(conn.execute(select(orders.c.id).where(orders.c.external_id == external_id)).scalar_one())
+
+
+def test_the_test_button_answers_with_the_checks_and_the_holds_screen_groups_one_cause(
+    world: World, portal: Portal
+) -> None:
+    world.pos.employees["E1"]["active"] = False
+    for _ in range(3):
+        world.shop.add_order()
+    world.cycle()
+    operator = portal.signed_in("operator")
+    tested = operator.post_form(f"/connections/{world.pos_id}/test", headers={"HX-Request": "true"})
+    assert tested.status_code == 200 and "<html" not in tested.text
+    assert "The connection works." in tested.text and "Pre-flight checks" in tested.text
+    assert "The POS employee the sync acts as is inactive" in tested.text
+    assert "Create the helper items now" not in tested.text  # nothing an operator could press here
+
+    causes = portal.api("viewer").get("/api/v1/holds").json()["causes"]
+    (cause,) = [c for c in causes if c["code"] == "pos_employee_inactive"]
+    assert cause["value"] == "pos: employee 'Online orders'" and cause["orders"] == 3  # one cause, one group
+    assert cause["fix"]["action"] == "set_setting" and cause["fix"]["params"]["connection"] == "pos"
+    page = operator.get("/holds")
+    assert page.status_code == 200 and "The POS employee the sync acts as is inactive" in page.text
+
+
+def test_the_cli_holds_list_names_the_pos_cause_and_the_command_that_fixes_it(world: World, cli: Cli) -> None:
+    for sku in HELPERS:
+        world.pos.remove_item(sku)
+    world.shop.add_order()
+    world.cycle()
+    code, out, err = cli("holds")
+    assert code == 0, err
+    assert "pos_required_product_missing" in out and "pos: helper items" in out
+    assert "orderbridge connections create-helper-items pos" in out

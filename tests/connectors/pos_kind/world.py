@@ -69,6 +69,8 @@ class World:
 
 @pytest.fixture
 def world(hub: Hub) -> Iterator[World]:
+    # held orders checked again at every run (the throttle of decision 211 is its own test)
+    hub.settings = hub.settings.model_copy(update={"preflight_recheck_s": 0.0})
     shop, pos = TinyShopState(), TinyPosState()
     with run_in_thread(shop_app(shop)) as shop_http, run_in_thread(pos_app(pos)) as pos_http:
         credentials = {"token": SHOP_TOKEN, "signing_secret": SHOP_SECRET}
