@@ -12,7 +12,7 @@ later procrastinate release that changes its schema comes with its own migration
 On SQLite it does nothing: the embedded runtime runs its jobs in threads and needs no table.
 
 Revision ID: 0023
-Revises: 0019
+Revises: 0020
 Create Date: 2026-12-03 08:00:00
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 from alembic import op
 
 revision = "0023"
-down_revision = "0019"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
