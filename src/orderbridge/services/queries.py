@@ -178,7 +178,12 @@ def show_order(scope: Scope, ref: str) -> OrderDetail:
             )
         ]
         pushes = [
-            {"status": p.status, "fulfilment_id": p.channel_fulfilment_id, "message": p.message}
+            {
+                "status": p.status,
+                "fulfilment_id": p.channel_fulfilment_id,
+                "message": p.message,
+                "reason_code": p.reason_code,
+            }
             for p in conn.execute(select(fulfilment_pushes).where(fulfilment_pushes.c.order_id == oid))
         ]
     return OrderDetail(
