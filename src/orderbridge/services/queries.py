@@ -137,7 +137,7 @@ def find_order_id(scope: Scope, ref: str) -> int:
 
 def _for_order(fix: Fix, number: str) -> Fix:
     """On one order's page, "retry the order" is about that order: its number fills the fix in."""
-    if fix.action is FixAction.RETRY_ORDER and fix.param("order") is None:
+    if fix.action in (FixAction.RETRY_ORDER, FixAction.FILL_SHIPPING_DATA) and fix.param("order") is None:
         return fix.with_params(order=number)
     return fix
 
