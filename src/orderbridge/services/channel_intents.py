@@ -432,3 +432,62 @@ def intent_json(r: Any) -> dict[str, Any]:
         "created_at": r.created_at.isoformat(),
         "updated_at": r.updated_at.isoformat(),
     }
+
+
+# --- a person's request (portal, REST API, CLI): the audit trail names who ----------------------
+
+
+def ask(
+    actor: Any,
+    order_id: int,
+    outcome: str,
+    *,
+    lines: tuple[tuple[str, int], ...] = (),
+    refund_total: str | None = None,
+    note: str = "",
+) -> Requested:
+    """:func:`request_intent` by ``actor`` (an :class:`~orderbridge.services.principals.Actor`),
+    recorded in the audit trail."""
+    from orderbridge.services.audit_trail import record_action
+
+    asked = request_intent(
+        actor.scope, order_id, outcome, by=actor.principal.name, lines=lines, refund_total=refund_total, note=note
+    )
+    if asked.created:
+        record_action(
+            actor, "order.channel_request", "order", order_id,
+            f"asked the channel for {_describe(Outcome(asked.outcome), lines, refund_total)}",
+            {"intent": asked.intent_id, "outcome": asked.outcome},
+        )  # fmt: skip
+    return asked
+
+
+def order_requests(scope: Scope, order_id: int) -> dict[str, Any]:
+    """The order page's requests section: the order's requests, and what may be asked of its channel
+    (the outcomes its rules offer an action for; empty when it declares no rules)."""
+    with scope.db.read() as conn:
+        connection_id = conn.execute(
+            select(orders.c.connection_id).where(orders.c.id == order_id, orders.c.tenant_id == scope.tenant_id)
+        ).scalar_one_or_none()
+    if connection_id is None:
+        return {"intents": [], "askable": []}
+    row = scope.load(int(connection_id))
+    rules = row.declaration.channel_rules
+    offered = {
+        Outcome.CANCELLED: (ChannelAction.CANCEL, ChannelAction.CANCEL_LINES, ChannelAction.REFUSE),
+        Outcome.REFUNDED: (ChannelAction.REFUND,),
+        Outcome.ACCEPTED: (ChannelAction.ACCEPT,),
+        Outcome.REFUSED: (ChannelAction.REFUSE,),
+    }
+    # a cancel or refund the API does not offer may still be asked: it is held with the back office
+    # link and marked done once the channel shows it (seed 004)
+    askable = (
+        []
+        if rules is None
+        else [
+            o.value
+            for o in ASKABLE
+            if o in (Outcome.CANCELLED, Outcome.REFUNDED) or any(a in rules.actions for a in offered[o])
+        ]
+    )
+    return {"intents": intents_of(scope, order_id), "askable": askable, "channel": row.name}

@@ -21,6 +21,7 @@ from orderbridge.domain.events import EventKind
 from orderbridge.errors import InvalidInput, NotFound
 from orderbridge.services.ledger import add_events, event_row
 from orderbridge.services.scope import Scope
+from orderbridge.storage.leases import LeaseBusy
 from orderbridge.storage.repos import fulfilment_pushes as push_repo
 from orderbridge.storage.repos import shipments as shipment_repo
 from orderbridge.storage.tables import fulfilment_pushes, orders, shipments
@@ -145,5 +146,24 @@ def fill_shipping_data(
     if send_now:
         from orderbridge.services.backsync import push_fulfilments  # the push run (imports this module's callers)
 
-        report = push_fulfilments(scope, int(push.channel_id))
+        try:
+            report = push_fulfilments(scope, int(push.channel_id))
+        except LeaseBusy:  # a push run of the channel is going on: the next one sends it (it is `recheck`)
+            report = None
     return Filled(order_id, push.external_id, tuple(sorted(given)), int(push.channel_id), report)
+
+
+def fill(actor: Any, order_id: int, **values: Any) -> Filled:
+    """:func:`fill_shipping_data` by ``actor``, recorded in the audit trail."""
+    from orderbridge.services.audit_trail import record_action
+
+    filled = fill_shipping_data(actor.scope, order_id, by=actor.principal.name, **values)
+    record_action(
+        actor,
+        "order.fill_shipping_data",
+        "order",
+        order_id,
+        f"filled in {', '.join(filled.fields)} of shipment {filled.shipment} and sent it again",
+        {"shipment": filled.shipment, "fields": list(filled.fields)},
+    )
+    return filled
