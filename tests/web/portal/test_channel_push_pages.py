@@ -108,7 +108,7 @@ def test_the_portal_form_asks_the_channel(portal: Portal, market: FakeMarket) ->
     oid = find_order_id(portal.default, "#1001")
     operator = portal.signed_in("operator")
     page = operator.get(f"/orders/{oid}").text
-    assert 'action="/orders/%d/channel-requests"' % oid in page and 'value="refunded"' in page
+    assert f'action="/orders/{oid}/channel-requests"' in page and 'value="refunded"' in page
     answer = operator.post_form(f"/orders/{oid}/channel-requests", {"outcome": "refunded", "refund_total": "5.00"})
     assert answer.status_code == 303
     (asked,) = portal.api("viewer").get(f"/api/v1/orders/{oid}/channel-requests").json()["intents"][-1:]
