@@ -5,7 +5,9 @@ external link, requests to the channel are asked and listed, and deadlines are l
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
 from orderbridge.connectors import registry
@@ -118,3 +120,15 @@ def test_the_portal_form_asks_the_channel(portal: Portal, market: FakeMarket) ->
 def test_deadlines_are_listed_by_the_api(portal: Portal, market: FakeMarket) -> None:
     found = portal.api("viewer").get("/api/v1/deadlines")
     assert found.status_code == 200 and isinstance(found.json()["deadlines"], list)
+
+
+def test_the_dashboard_and_the_api_list_an_order_near_its_acceptance_deadline(
+    portal: Portal, market: FakeMarket
+) -> None:
+    soon = datetime.now(UTC) + timedelta(minutes=20)
+    market.put(msgspec.structs.replace(order(2), channel_state="WAITING_ACCEPTANCE", deadlines=(("acceptance", soon),)))
+    sync_channel(portal.default, cid(portal.hub, "mp"))
+    (near,) = [d for d in portal.api("viewer").get("/api/v1/deadlines").json()["deadlines"] if d["number"] == "#1002"]
+    assert near["deadline"] == "acceptance" and 0 < near["seconds_left"] <= 1200
+    page = portal.signed_in("viewer").get("/dashboard").text
+    assert "Channel deadlines approaching" in page and "#1002" in page
