@@ -491,3 +491,50 @@ def order_requests(scope: Scope, order_id: int) -> dict[str, Any]:
         ]
     )
     return {"intents": intents_of(scope, order_id), "askable": askable, "channel": row.name}
+
+
+@dataclass(frozen=True)
+class HeldRequests:
+    """Held requests of one cause (code + channel), for the exceptions screen."""
+
+    code: str
+    channel: str
+    count: int
+    message: str
+    fix: Any
+    #: (order id, order number) of a few of them
+    examples: tuple[tuple[int, str], ...]
+
+
+def held_by_cause(scope: Scope, *, examples: int = 5) -> list[HeldRequests]:
+    """The tenant's held requests grouped by cause (code + channel), the largest first."""
+    from orderbridge.fixes import Fix
+    from orderbridge.storage.tables import connections
+
+    with scope.db.read() as conn:
+        rows = repo.held(conn, scope.tenant_id)
+        names = dict(
+            conn.execute(
+                select(connections.c.id, connections.c.name).where(connections.c.tenant_id == scope.tenant_id)
+            ).all()
+        )
+        numbers = dict(
+            conn.execute(
+                select(orders.c.id, orders.c.number).where(orders.c.id.in_({int(r.order_id) for r in rows}))
+            ).all()
+        )
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for r in rows:
+        groups.setdefault((str(r.reason_code or ""), str(names.get(r.channel_id, "?"))), []).append(r)
+    out = []
+    for (code, channel), items in groups.items():
+        reason = items[0].reason or {}
+        out.append(
+            HeldRequests(
+                code, channel, len(items), str(reason.get("message") or ""),
+                Fix.from_dict(reason.get("fix") or {"action": "none", "text": ""}),
+                tuple((int(i.order_id), str(numbers.get(i.order_id, i.order_id))) for i in items[:examples]),
+            )
+        )  # fmt: skip
+    out.sort(key=lambda h: (-h.count, h.code, h.channel))
+    return out

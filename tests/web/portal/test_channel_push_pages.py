@@ -132,3 +132,12 @@ def test_the_dashboard_and_the_api_list_an_order_near_its_acceptance_deadline(
     assert near["deadline"] == "acceptance" and 0 < near["seconds_left"] <= 1200
     page = portal.signed_in("viewer").get("/dashboard").text
     assert "Channel deadlines approaching" in page and "#1002" in page
+
+
+def test_the_exceptions_screen_lists_held_requests_by_cause(portal: Portal, market: FakeMarket) -> None:
+    oid = find_order_id(portal.default, "#1001")
+    portal.api("operator").post(f"/api/v1/orders/{oid}/channel-requests", json={"outcome": "cancelled"})
+    push_fulfilments(portal.default, cid(portal.hub, "mp"))
+    page = portal.signed_in("viewer").get("/holds").text
+    assert "Requests to channels held" in page and "1 request held · mp" in page
+    assert f'<a href="/orders/{oid}">#1001</a>' in page
