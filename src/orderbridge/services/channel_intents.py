@@ -86,6 +86,7 @@ def request_intent(
 ) -> Requested:
     """Ask the order's channel for ``outcome`` (sent by the channel's next push run). The same
     request while one is not done yet returns that one: one push per intended outcome."""
+    _own_order(scope, order_id)  # another tenant's order is not found, whatever else is asked
     try:
         wanted = Outcome(outcome)
     except ValueError:
@@ -403,7 +404,17 @@ def _due(canonical: Any, name: str) -> str:
 # --- reading (order page, API, CLI) ---------------------------------------------------------------
 
 
+def _own_order(scope: Scope, order_id: int) -> None:
+    with scope.db.read() as conn:
+        found = conn.execute(
+            select(orders.c.id).where(orders.c.id == order_id, orders.c.tenant_id == scope.tenant_id)
+        ).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"order {order_id} does not exist", hint="Check the order id (orderbridge orders list).")
+
+
 def intents_of(scope: Scope, order_id: int) -> list[dict[str, Any]]:
+    _own_order(scope, order_id)
     with scope.db.read() as conn:
         rows = repo.for_order(conn, order_id)
     return [intent_json(r) for r in rows if int(r.tenant_id) == scope.tenant_id]

@@ -81,6 +81,12 @@ def fill_shipping_data(
 ) -> Filled:
     """Write the given shipping data on the order's held push's shipment (``shipment``: its id at the
     3PL, when the order has more than one held) and send the push again."""
+    with scope.db.read() as conn:
+        number = conn.execute(
+            select(orders.c.number).where(orders.c.id == order_id, orders.c.tenant_id == scope.tenant_id)
+        ).scalar_one_or_none()
+    if number is None:  # another tenant's order is not found, whatever else is given
+        raise NotFound(f"order {order_id} does not exist", hint="Check the order id (orderbridge orders list).")
     given = {
         k: v.strip()
         for k, v in (("tracking_number", tracking_number), ("carrier", carrier), ("tracking_url", tracking_url))
@@ -98,12 +104,6 @@ def fill_shipping_data(
         raise InvalidInput(
             "the tracking URL must start with https:// or http://", hint="e.g. https://carrier.example/t/1Z"
         )
-    with scope.db.read() as conn:
-        number = conn.execute(
-            select(orders.c.number).where(orders.c.id == order_id, orders.c.tenant_id == scope.tenant_id)
-        ).scalar_one_or_none()
-    if number is None:
-        raise NotFound(f"order {order_id} does not exist", hint="Check the order id (orderbridge orders list).")
     pushes = held_pushes(scope, order_id)
     if shipment is not None:
         pushes = [p for p in pushes if p.external_id == shipment]
