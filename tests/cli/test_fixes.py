@@ -86,10 +86,17 @@ def test_every_action_the_cli_can_make_has_a_command() -> None:
         FixAction.EDIT_SHIPMENT_AT_DESTINATION,
         FixAction.ACT_IN_BACK_OFFICE,
         FixAction.ACT_IN_POS,  # issue #17: a sale the POS left pending is completed there
-        FixAction.FILL_SHIPPING_DATA,  # until issue #16's CLI command for it lands
         FixAction.UPGRADE,
         FixAction.NONE,
     }
     for action in FixAction:
         rendered = command(Fix(action, "x"))
         assert (rendered is None) == (action in elsewhere), action
+
+
+def test_filling_shipping_data_is_a_command_naming_the_missing_field() -> None:
+    fix = Fix(FixAction.FILL_SHIPPING_DATA, "x", (("field", "tracking_url"), ("order", "#1001")))
+    assert command(fix) == "orderbridge orders fill-shipping '#1001' --tracking-url <tracking_url>"
+    assert command(Fix(FixAction.FILL_SHIPPING_DATA, "x")) == (
+        "orderbridge orders fill-shipping <order> --tracking-number <tracking_number>"
+    )

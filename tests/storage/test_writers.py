@@ -60,6 +60,8 @@ WRITERS = {
     "order_versions": "order_versions",
     # 0018: order updates (issue #15)
     "order_updates": "order_updates",
+    # 0020: what is asked of an order at its channel (issue #16)
+    "channel_intents": "channel_intents",
 }
 _TABLES_MODULE = "orderbridge.storage.tables"
 _WRITE_WORDS = ("insert", "update", "delete", "upsert")

@@ -84,6 +84,11 @@ _COMMANDS: dict[FixAction, Callable[[Fix], str]] = {
     FixAction.GENERATE_KEY: lambda fix: "keygen",
     FixAction.REVIEW_UPDATE: lambda fix: f"updates accept {_name(fix.param('update'), '<update>')}",
     FixAction.CREATE_HELPER_ITEMS: _connection("connections create-helper-items {}"),
+    # issue #16: the shipping data a held push lacks, filled in and sent again
+    FixAction.FILL_SHIPPING_DATA: lambda fix: (
+        f"orders fill-shipping {_quoted(fix.param('order') or '') if fix.param('order') else '<order>'} "
+        f"--{(fix.param('field') or 'tracking_number').replace('_', '-')} <{fix.param('field') or 'tracking_number'}>"
+    ),
 }
 
 

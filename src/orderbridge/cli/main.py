@@ -15,6 +15,7 @@ from orderbridge.cli import (
     alerts,
     audits,
     bench,
+    channels,
     common,
     connections,
     exports,
@@ -52,6 +53,8 @@ app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(exports.app, name="export")
 app.add_typer(updates.app, name="updates")
+app.add_typer(channels.app, name="channels")  # issue #16
+orders.app.command("fill-shipping")(channels.fill_shipping)
 
 for command in (
     setup.keygen,

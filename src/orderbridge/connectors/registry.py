@@ -129,3 +129,8 @@ def build(
 
 def role_of(kind: str) -> Role:
     return declaration(kind).role
+
+
+#: issue #16: the kinds this package ships (not those a test or plugin registers): what
+#: ``orderbridge channels doc`` documents in docs/channels.md
+BUILTIN_KINDS: tuple[str, ...] = tuple(sorted(_KINDS))

@@ -930,3 +930,28 @@ def channel_state_not_downloaded(state: str, allowed: frozenset[str]) -> Reason:
             "an order skipped now is taken when it reaches a downloaded status."
         ),
     )
+
+
+# --- issue #16 (planner): the auto-accept policy and what a person asked of the channel ------------
+
+
+def acceptance_held(channel: str, why: str, url: str, due: str = "") -> Reason:
+    """The auto-accept policy would not accept the order (``why``: what holds it, e.g. an SKU not
+    mapped at a destination); a person fixes that — it is then accepted by itself — or accepts or
+    refuses it in the back office, before the acceptance deadline ``due`` (when known)."""
+    before = f" before {due}" if due else ""
+    return Reason(
+        HoldCode.ACCEPTANCE_HELD,
+        channel,
+        limits.storable(f"{channel!r}: the order is not accepted automatically: {why}"),
+        _storable_fix(
+            Fix.of(
+                FixAction.ACT_IN_BACK_OFFICE,
+                limits.storable(
+                    f"Fix what holds the order ({why}): it is then accepted by itself; or accept or refuse it in "
+                    f"the channel's back office{before}, where a missed acceptance deadline refuses it."
+                ),
+                url=url,
+            )
+        ),
+    )

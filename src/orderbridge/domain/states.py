@@ -209,8 +209,9 @@ PUSH: Machine[PushState] = Machine(
 PUSH_TO_DO = frozenset({_F.PENDING, _F.UNKNOWN, _F.RECHECK, _F.RETRY})
 #: push states whose send may have reached the channel: it is read before anything is sent again
 PUSH_MAYBE_SENT = frozenset({_F.PENDING, _F.UNKNOWN})
-#: push states known not to have reached the channel (a voided label is then simply not sent)
-PUSH_NOT_SENT = frozenset({_F.RECHECK, _F.RETRY})
+#: push states known not to have reached the channel (a voided label is then simply not sent);
+#: waiting (issue #16): only prerequisites were sent (an acceptance), never the shipment itself
+PUSH_NOT_SENT = frozenset({_F.RECHECK, _F.RETRY, _F.WAITING})
 
 
 def can_move(current: OrderState, target: OrderState) -> bool:

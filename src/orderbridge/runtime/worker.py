@@ -265,6 +265,10 @@ def housekeeping(scope: Scope, report: CycleReport, *, check_webhooks: bool = Fa
             report.audits,
         )
     _safe(report, "hold_alerts", lambda: notify.sync_hold_alerts(scope), (0, 0))
+    # issue #16: channel deadlines near, and held cancel/refund/accept/refuse requests, as alerts
+    from orderbridge.services.deadlines import sync_channel_alerts
+
+    _safe(report, "channel_alerts", lambda: sync_channel_alerts(scope), (0, 0))
     if check_webhooks:
         from orderbridge.services.webhooks import check_subscriptions
 

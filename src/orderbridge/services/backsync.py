@@ -53,6 +53,7 @@ from orderbridge.domain.shipments import Shipment, ShipmentLine, fulfilment_line
 from orderbridge.domain.states import PUSH_MAYBE_SENT, PUSH_NOT_SENT, OrderState, PushState
 from orderbridge.errors import HoldOrder, InvalidInput, OrderBridgeError, OutcomeUnknown
 from orderbridge.seams import crashpoint
+from orderbridge.services.channel_intents import IntentReport, push_intents
 from orderbridge.services.health import needs_recovery, record_failure, record_success
 from orderbridge.services.hub import ConnectionRow
 from orderbridge.services.ledger import add_events, event_row
@@ -80,6 +81,8 @@ class BackSyncReport:
     #: pushes whose outcome is still unknown (not found in the channel yet, inside the settle window)
     unsettled: int = 0
     error: OrderBridgeError | None = None
+    #: issue #16: the run's cancel / refund / accept / refuse intents
+    intents: IntentReport | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -213,6 +216,8 @@ def push_fulfilments(scope: Scope, channel_id: int) -> BackSyncReport:
         try:
             for item in _work(scope, row):
                 _push_one(scope, row, connector, item, report)
+            # what people (and the auto-accept policy) asked of the channel: cancel, refund, accept, refuse
+            report.intents = push_intents(scope, row, connector, channel_rules(row, connector))
         except OrderBridgeError as exc:
             report.error = exc
             record_failure(scope, row, exc, job="push")

@@ -137,7 +137,7 @@ def find_order_id(scope: Scope, ref: str) -> int:
 
 def _for_order(fix: Fix, number: str) -> Fix:
     """On one order's page, "retry the order" is about that order: its number fills the fix in."""
-    if fix.action is FixAction.RETRY_ORDER and fix.param("order") is None:
+    if fix.action in (FixAction.RETRY_ORDER, FixAction.FILL_SHIPPING_DATA) and fix.param("order") is None:
         return fix.with_params(order=number)
     return fix
 
@@ -178,7 +178,12 @@ def show_order(scope: Scope, ref: str) -> OrderDetail:
             )
         ]
         pushes = [
-            {"status": p.status, "fulfilment_id": p.channel_fulfilment_id, "message": p.message}
+            {
+                "status": p.status,
+                "fulfilment_id": p.channel_fulfilment_id,
+                "message": p.message,
+                "reason_code": p.reason_code,
+            }
             for p in conn.execute(select(fulfilment_pushes).where(fulfilment_pushes.c.order_id == oid))
         ]
     return OrderDetail(

@@ -43,6 +43,8 @@ PUSH_STATES: dict[str, str] = {
     PushState.HELD: N_("Held"),
     PushState.RECHECK: N_("Re-checking"),
     PushState.VOIDED: N_("Voided"),
+    # issue #16: the planner waits for the channel to move the order on by itself
+    PushState.WAITING: N_("Waiting for the channel"),
 }
 
 #: a POS document's state (issue #17: the order page shows it, with whether stock moved)
@@ -85,6 +87,11 @@ REASONS: dict[str, str] = {
     HoldCode.POS_LOCATION_INACTIVE: N_("The POS location is inactive"),
     HoldCode.POS_TOTAL_MISMATCH: N_("The POS would compute another total"),
     HoldCode.POS_ORDER_INCOMPLETE: N_("Not completed in the POS: inventory not adjusted"),
+    # issue #16: what the channel's rules refuse
+    HoldCode.SHIPPING_DATA_MISSING: N_("Shipping data the channel needs is missing"),
+    HoldCode.TRANSITION_NOT_ALLOWED: N_("The channel does not allow it from the order's state"),
+    HoldCode.ACTION_NOT_SUPPORTED: N_("The channel's API does not offer it"),
+    HoldCode.ACCEPTANCE_HELD: N_("Not accepted automatically"),
     SkipCode.FINANCIAL_STATUS_NOT_DOWNLOADED: N_("Payment status not downloaded (rule)"),
     SkipCode.FULFILMENT_STATUS_NOT_DOWNLOADED: N_("Fulfilment status not downloaded (rule)"),
     SkipCode.TEST_ORDER: N_("Test order"),

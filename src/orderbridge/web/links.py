@@ -12,7 +12,10 @@ portal serves every one of them (issue #13):
   (``/connections/{id}``): a fix names the connection as people know it; ``add_connection`` →
   ``/connections``;
 - ``retry_order`` for one order → ``/orders/by-ref/{number or id}``, which redirects to the
-  order's page (``/orders/{id}``).
+  order's page (``/orders/{id}``); ``fill_shipping_data`` for one order → that page's shipping-data
+  form (``#shipping-data``, issue #16);
+- ``act_in_back_office`` → its ``url``, the order's page in the channel's back office: the one
+  external link (only an http(s) address; the template escapes it and marks it ``rel=external``).
 
 Pages addressed by name or reference resolve it in the reader's tenant, so a link shows another
 tenant's object to nobody.
@@ -78,7 +81,18 @@ def fix_link(public_url: str, fix: Fix) -> str | None:
     order = fix.param("order")
     if action is FixAction.RETRY_ORDER and order:
         return absolute(public_url, f"/orders/by-ref/{quote(order, safe='')}")
+    if action is FixAction.FILL_SHIPPING_DATA and order:  # issue #16: the order page's fill-in form
+        return absolute(public_url, f"/orders/by-ref/{quote(order, safe='')}") + "#shipping-data"
+    if action is FixAction.ACT_IN_BACK_OFFICE:
+        return back_office(fix)
     return None
+
+
+def back_office(fix: Fix) -> str | None:
+    """The channel's own page for the order (an external link), when the fix carries one that is a
+    web address — never another scheme (``javascript:``): the value came from the channel."""
+    url = (fix.param("url") or "").strip()
+    return url if url.lower().startswith(("https://", "http://")) and not any(c.isspace() for c in url) else None
 
 
 def receiver_address(public_url: str, kind: str, connection_id: int) -> str:

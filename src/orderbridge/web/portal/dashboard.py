@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from orderbridge.services.dashboard import Dashboard, HourCount, dashboard
+from orderbridge.services.deadlines import approaching
 from orderbridge.web import causes as cause_words
 from orderbridge.web import i18n
 from orderbridge.web.causes import number
@@ -164,4 +165,8 @@ def context(board: Dashboard) -> dict[str, object]:
 @router.get("/dashboard")
 def dashboard_page(request: Request, actor: Viewer) -> Response:
     board = dashboard(actor.scope)
-    return templates_of(request).render(request, "dashboard.html", context(board), partial="dashboard/_live.html")
+    # issue #16: orders approaching a channel's acceptance or shipping deadline, the soonest first
+    near = approaching(actor.scope, limit=20)
+    return templates_of(request).render(
+        request, "dashboard.html", {**context(board), "deadlines": near}, partial="dashboard/_live.html"
+    )

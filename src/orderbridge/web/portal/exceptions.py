@@ -21,6 +21,7 @@ from fastapi.responses import Response
 
 from orderbridge.domain.roles import Role
 from orderbridge.errors import OrderBridgeError
+from orderbridge.services import channel_intents
 from orderbridge.services.auth import Actor
 from orderbridge.services.exceptions import causes, map_cause, retry_cause
 from orderbridge.web import causes as cause_words
@@ -50,7 +51,10 @@ def _page(
     problem: bool = False,
 ) -> Response:
     found = causes(actor.scope, code=code, value=value)
+    # issue #16: requests to channels (cancel, refund, accept, refuse) held, by cause
+    requests = [] if code is not None else channel_intents.held_by_cause(actor.scope)
     values = {
+        "held_requests": requests,
         "causes": found,
         "held": [c for c in found if c.group.kind != "skip"],
         "skipped": [c for c in found if c.group.kind == "skip"],

@@ -30,7 +30,8 @@ from starlette.concurrency import run_in_threadpool
 
 from orderbridge.domain.events import EventKind
 from orderbridge.errors import Forbidden, InvalidInput, NotFound, NotSignedIn
-from orderbridge.services import order_actions, order_story
+from orderbridge.fixes import Fix
+from orderbridge.services import channel_intents, order_actions, order_story, shipping_fill
 from orderbridge.services.queries import find_order_id
 from orderbridge.web import labels
 from orderbridge.web.deps import Admin, Operator, Viewer
@@ -70,6 +71,10 @@ EVENTS: dict[str, str] = {
     EventKind.INGEST_QUARANTINED: N_("Quarantined"),
     EventKind.SUBMITTED: N_("Placed by hand or imported"),
     EventKind.EXPORT_IMPORTED: N_("Imported by the package from its file"),
+    # issue #16
+    EventKind.PUSH_CALL: N_("Call made to the channel"),
+    EventKind.PUSH_WAITING: N_("Waiting for the channel"),
+    EventKind.CHANNEL_INTENT: N_("Request to the channel"),
 }
 
 #: what the page says an action did (the service's sentence follows as the detail)
@@ -78,6 +83,14 @@ DONE: dict[str, str] = {
     "reset": N_("The order was reset to pending."),
     "refresh": N_("The order was refreshed from its channel."),
     "release": N_("The hold was released."),
+}
+
+#: issue #16: what a person may ask of the order's channel (the request's outcome)
+ASK: dict[str, str] = {
+    "cancelled": N_("Cancel the order at the channel"),
+    "refunded": N_("Refund at the channel"),
+    "accepted": N_("Accept the order at the channel"),
+    "refused": N_("Refuse the order at the channel"),
 }
 
 #: why an action cannot be done now (the page shows it instead of the button)
@@ -121,10 +134,18 @@ def result_message(result: order_actions.ActionResult) -> str:
 
 
 def _context(
-    story: order_story.OrderStory, result: str | None = None, changed: bool = False, error: InvalidInput | None = None
+    story: order_story.OrderStory,
+    result: str | None = None,
+    changed: bool = False,
+    error: InvalidInput | None = None,
+    requests: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "story": story,
+        "requests": requests or {"intents": [], "askable": []},
+        "fillable": shipping_fill.FILLABLE,
+        "fix_of": Fix.from_dict,
+        "request_label": lambda outcome: gettext(ASK[outcome]) if outcome in ASK else outcome,
         "result": result,
         "result_changed": changed,
         "action_error": error,
@@ -153,7 +174,8 @@ async def order_page(
 ) -> Response:
     story = await run_in_threadpool(order_story.order_story, actor.scope, order_id)
     versions = await run_in_threadpool(versions_context, actor.scope, order_id, from_version, to_version)
-    context = {**_context(story), **versions}
+    requests = await run_in_threadpool(channel_intents.order_requests, actor.scope, order_id)
+    context = {**_context(story, requests=requests), **versions}
     return templates_of(request).render(request, "order_page.html", context, partial="order_page/_order.html")
 
 
@@ -172,8 +194,9 @@ async def _act(request: Request, actor: Any, order_id: int, action: Any, *args: 
         if not hx:
             raise
         story = await run_in_threadpool(order_story.order_story, actor.scope, order_id)
+        requests = await run_in_threadpool(channel_intents.order_requests, actor.scope, order_id)
         return templates.render(
-            request, "order_page.html", _context(story, error=exc), partial="order_page/_order.html"
+            request, "order_page.html", _context(story, error=exc, requests=requests), partial="order_page/_order.html"
         )
     wake = getattr(request.app.state, "wake", None)
     if result.changed and wake is not None:
@@ -182,8 +205,12 @@ async def _act(request: Request, actor: Any, order_id: int, action: Any, *args: 
     if not hx:
         return templates.see_other(f"/orders/{result.order_id}", flash=message)
     story = await run_in_threadpool(order_story.order_story, actor.scope, result.order_id)
+    requests = await run_in_threadpool(channel_intents.order_requests, actor.scope, result.order_id)
     return templates.render(
-        request, "order_page.html", _context(story, message, result.changed), partial="order_page/_order.html"
+        request,
+        "order_page.html",
+        _context(story, message, result.changed, requests=requests),
+        partial="order_page/_order.html",
     )
 
 
@@ -211,3 +238,77 @@ async def release(
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     return await _act(request, actor, order_id, order_actions.release_hold, reason_id, reason)
+
+
+# --- issue #16: requests to the channel, and the shipping data of a held push ---------------------
+
+
+async def _answer(
+    request: Request, actor: Any, order_id: int, message: str | None, error: InvalidInput | None
+) -> Response:
+    """The page again (htmx) or a redirect with the outcome; an invalid request shown at the top."""
+    templates = templates_of(request)
+    if request.headers.get("hx-request") != "true":
+        if error is not None:
+            raise error
+        return templates.see_other(f"/orders/{order_id}", flash=message or "")
+    story = await run_in_threadpool(order_story.order_story, actor.scope, order_id)
+    requests = await run_in_threadpool(channel_intents.order_requests, actor.scope, order_id)
+    return templates.render(
+        request,
+        "order_page.html",
+        _context(story, message, message is not None, error=error, requests=requests),
+        partial="order_page/_order.html",
+    )
+
+
+@router.post("/orders/{order_id}/channel-requests")
+async def ask_channel(
+    request: Request,
+    order_id: OrderId,
+    actor: Operator,
+    outcome: Annotated[str, Form(max_length=20)],
+    refund_total: Annotated[str, Form(max_length=40)] = "",
+    note: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    try:
+        asked = await run_in_threadpool(
+            channel_intents.ask, actor, order_id, outcome, refund_total=refund_total or None, note=note
+        )
+    except InvalidInput as exc:
+        return await _answer(request, actor, order_id, None, exc)
+    wake = getattr(request.app.state, "wake", None)
+    if wake is not None:
+        wake()
+    message = (
+        gettext("Asked: it is sent to the channel by the next push run.")
+        if asked.created
+        else gettext("This was already asked and is not done yet.")
+    )
+    return await _answer(request, actor, order_id, message, None)
+
+
+@router.post("/orders/{order_id}/shipping-data")
+async def fill_shipping_data(
+    request: Request,
+    order_id: OrderId,
+    actor: Operator,
+    tracking_number: Annotated[str, Form(max_length=200)] = "",
+    carrier: Annotated[str, Form(max_length=200)] = "",
+    tracking_url: Annotated[str, Form(max_length=2000)] = "",
+    shipment: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    try:
+        filled = await run_in_threadpool(
+            shipping_fill.fill, actor, order_id, tracking_number=tracking_number or None, carrier=carrier or None,
+            tracking_url=tracking_url or None, shipment=shipment or None,
+        )  # fmt: skip
+    except InvalidInput as exc:
+        return await _answer(request, actor, order_id, None, exc)
+    pushed = filled.report is not None and filled.report.pushed
+    message = (
+        gettext("The shipping data was filled in and sent to the channel.")
+        if pushed
+        else gettext("The shipping data was filled in; the push is planned again (see Shipments).")
+    )
+    return await _answer(request, actor, order_id, message, None)
