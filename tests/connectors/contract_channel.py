@@ -6,7 +6,9 @@ fixture yielding an object with ``connector``, ``add_order(**overrides) -> exter
 ``order_count()``, ``revoke()``, ``restore()`` and ``fault(kind, **kw)``; for ``PUSH_FULFILMENT``
 also ``fulfillments(external_id) -> list``, and for ``WEBHOOKS`` ``webhook_secret``, ``base_url``
 and ``signed_delivery(external_id, signed=True) -> (headers, body)`` (lower-case header names,
-signed as the channel signs them). The sandbox's own store is expected to start with some generated orders.
+signed as the channel signs them). A channel pushed through the planner (``channel_rules`` declared)
+runs the planned-push contract instead of the fulfilment one and provides ``settle()`` (let the
+channel make its own moves now: Mirakl's debit). The sandbox's own store is expected to start with some generated orders.
 
 Each test runs only where the connector declares the capability it needs (:mod:`.capabilities`):
 a channel without ``PUSH_FULFILMENT`` shows the fulfilment tests as skipped, with the reason.
@@ -28,6 +30,7 @@ from orderbridge.connectors.base import (
     FulfilmentChannel,
     FulfilmentLine,
     FulfilmentRequest,
+    PlannedChannel,
     Role,
     UnreadableOrder,
     WebhookChannel,
@@ -35,6 +38,8 @@ from orderbridge.connectors.base import (
     missing_methods,
 )
 from orderbridge.domain.canonical import content_hash
+from orderbridge.domain.channel_rules import ChannelAction, Outcome
+from orderbridge.domain.push_plan import Intent, PlannedCall, PlanStatus, Tracking, plan
 from orderbridge.domain.order import Order
 from orderbridge.errors import AuthFailed, HoldOrder, PermissionDenied
 from tests.connectors.capabilities import gate, requires
@@ -50,6 +55,17 @@ def _records(batches: list[ChannelBatch]) -> list[Any]:
     return [r for b in batches for r in b.records]
 
 
+def _not_planned(channel_env: Any) -> None:
+    """The ``push_fulfilment`` contract is for channels without rules; a planned channel has its own below."""
+    if channel_env.connector.declaration.channel_rules is not None:
+        pytest.skip(f"{channel_env.connector.declaration.kind} is pushed through the planner: see the planned contract")
+
+
+def _planned(channel_env: Any) -> None:
+    if channel_env.connector.declaration.channel_rules is None:
+        pytest.skip(f"{channel_env.connector.declaration.kind} declares no channel rules: the fulfilment contract applies")
+
+
 class ChannelContract:
     @pytest.fixture(autouse=True)
     def _declared(self, request: pytest.FixtureRequest, channel_env: Any) -> None:
@@ -62,7 +78,10 @@ class ChannelContract:
         assert decl.role is Role.CHANNEL and isinstance(connector, ChannelConnector)
         assert registry.declaration(decl.kind) is decl
         assert missing_methods(type(connector), decl) == []
-        assert isinstance(connector, FulfilmentChannel) or Capability.PUSH_FULFILMENT not in decl.capabilities
+        if decl.channel_rules is not None:  # pushed through the planner (issue #16)
+            assert isinstance(connector, PlannedChannel) or Capability.PUSH_FULFILMENT not in decl.capabilities
+        else:
+            assert isinstance(connector, FulfilmentChannel) or Capability.PUSH_FULFILMENT not in decl.capabilities
         assert isinstance(connector, AuditableChannel) or Capability.LIST_ORDER_STAMPS not in decl.capabilities
         assert isinstance(connector, WebhookChannel) or Capability.WEBHOOKS not in decl.capabilities
         assert all(s.description for s in decl.all_settings()), "every setting says what it does"
@@ -109,6 +128,7 @@ class ChannelContract:
 
     @requires(Capability.PUSH_FULFILMENT)
     def test_a_pushed_fulfilment_is_visible_in_the_sandbox(self, channel_env: Any) -> None:
+        _not_planned(channel_env)
         external_id = channel_env.add_order()
         order = channel_env.connector.fetch_order(external_id)
         request = FulfilmentRequest(
@@ -125,6 +145,7 @@ class ChannelContract:
 
     @requires(Capability.PUSH_FULFILMENT)
     def test_a_pushed_fulfilment_is_found_again_and_pushing_it_again_creates_nothing(self, channel_env: Any) -> None:
+        _not_planned(channel_env)
         external_id = channel_env.add_order()
         order = channel_env.connector.fetch_order(external_id)
         first = order.lines[0]
@@ -139,10 +160,56 @@ class ChannelContract:
 
     @requires(Capability.PUSH_FULFILMENT)
     def test_a_fulfilment_without_lines_is_refused_and_fulfils_nothing(self, channel_env: Any) -> None:
+        _not_planned(channel_env)
         external_id = channel_env.add_order()
         with pytest.raises(HoldOrder):
             channel_env.connector.push_fulfilment(FulfilmentRequest(external_id, (), "TRK-EMPTY", "UPS"))
         assert channel_env.fulfillments(external_id) == []
+
+    @requires(Capability.PUSH_FULFILMENT)
+    def test_a_planned_shipment_reaches_the_channel_and_planning_it_again_sends_nothing(self, channel_env: Any) -> None:
+        """Planned channels (issue #16): read the remote state, plan, perform each call, let the channel make
+        its own moves (``channel_env.settle()``), plan again until done — then a repeat plans nothing."""
+        _planned(channel_env)
+        connector = channel_env.connector
+        rules = getattr(connector, "channel_rules", None) or connector.declaration.channel_rules
+        external_id = channel_env.add_order()
+        remote = connector.remote_state(external_id)
+        assert remote.external_id == external_id and remote.state in rules.states
+        carrier = sorted(rules.known_carriers)[0] if rules.known_carriers else "ups"
+        intent = Intent(Outcome.SHIPPED, (), Tracking("TRK-CONTRACT-PLAN", carrier, "https://track.example/TRK"))
+        sent = 0
+        for _ in range(6):
+            p = plan(rules, connector.remote_state(external_id), intent, channel="contract")
+            assert p.status is not PlanStatus.HELD, p.describe()
+            for call in p.calls:
+                assert connector.perform(external_id, call)
+                sent += 1
+            if p.status is PlanStatus.DONE:
+                break
+            channel_env.settle()
+        else:
+            raise AssertionError("the shipment never reached the channel")
+        assert sent >= 1
+        final = connector.remote_state(external_id)
+        assert final.state in rules.reached[Outcome.SHIPPED]
+        assert any(s.tracking_number == "TRK-CONTRACT-PLAN" for s in final.shipments)
+        assert plan(rules, final, intent, channel="contract").status is PlanStatus.DONE
+
+    @requires(Capability.PUSH_FULFILMENT)
+    def test_a_call_the_channel_refuses_holds_the_order_with_its_words(self, channel_env: Any) -> None:
+        _planned(channel_env)
+        connector = channel_env.connector
+        rules = getattr(connector, "channel_rules", None) or connector.declaration.channel_rules
+        external_id = channel_env.add_order()
+        remote = connector.remote_state(external_id)
+        ship = rules.actions[ChannelAction.SHIP]
+        if remote.state in ship.from_states:
+            pytest.skip("a new order can be shipped at once here: nothing to refuse")
+        with pytest.raises(HoldOrder) as held:
+            connector.perform(external_id, PlannedCall(ChannelAction.SHIP, ship.call))
+        assert held.value.message
+        assert connector.remote_state(external_id).state == remote.state, "a refused call changes nothing"
 
     def test_revoked_credentials_raise_auth_failed_until_restored(self, channel_env: Any) -> None:
         channel_env.revoke()

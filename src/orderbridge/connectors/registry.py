@@ -35,6 +35,8 @@ _KINDS: dict[str, str | type] = {
     # issue #15 item 5: files for packages that import them
     "file_export": "orderbridge.connectors.file_export.connector:FileExportDestination",
     "quickbooks": "orderbridge.connectors.quickbooks.connector:QuickBooksDestination",
+    # issue #16 item 3: a marketplace channel pushed to through the planner
+    "mirakl": "orderbridge.connectors.mirakl.connector:MiraklChannel",
 }
 _loaded: dict[str, type] = {}
 _lock = threading.Lock()
