@@ -8,7 +8,8 @@ also ``fulfillments(external_id) -> list``, and for ``WEBHOOKS`` ``webhook_secre
 and ``signed_delivery(external_id, signed=True) -> (headers, body)`` (lower-case header names,
 signed as the channel signs them). A channel pushed through the planner (``channel_rules`` declared)
 runs the planned-push contract instead of the fulfilment one and provides ``settle()`` (let the
-channel make its own moves now: Mirakl's debit). The sandbox's own store is expected to start with some generated orders.
+channel make its own moves now: Mirakl's debit). The sandbox's own store is expected to start with
+some generated orders.
 
 Each test runs only where the connector declares the capability it needs (:mod:`.capabilities`):
 a channel without ``PUSH_FULFILMENT`` shows the fulfilment tests as skipped, with the reason.
@@ -39,8 +40,8 @@ from orderbridge.connectors.base import (
 )
 from orderbridge.domain.canonical import content_hash
 from orderbridge.domain.channel_rules import ChannelAction, Outcome
-from orderbridge.domain.push_plan import Intent, PlannedCall, PlanStatus, Tracking, plan
 from orderbridge.domain.order import Order
+from orderbridge.domain.push_plan import Intent, PlannedCall, PlanStatus, Tracking, plan
 from orderbridge.errors import AuthFailed, HoldOrder, PermissionDenied
 from tests.connectors.capabilities import gate, requires
 
@@ -63,7 +64,9 @@ def _not_planned(channel_env: Any) -> None:
 
 def _planned(channel_env: Any) -> None:
     if channel_env.connector.declaration.channel_rules is None:
-        pytest.skip(f"{channel_env.connector.declaration.kind} declares no channel rules: the fulfilment contract applies")
+        pytest.skip(
+            f"{channel_env.connector.declaration.kind} declares no channel rules: the fulfilment contract applies"
+        )
 
 
 class ChannelContract:
@@ -167,7 +170,7 @@ class ChannelContract:
         assert channel_env.fulfillments(external_id) == []
 
     @requires(Capability.PUSH_FULFILMENT)
-    def test_a_planned_shipment_reaches_the_channel_and_planning_it_again_sends_nothing(self, channel_env: Any) -> None:
+    def test_a_planned_push_reaches_the_channel_and_planning_it_again_sends_nothing(self, channel_env: Any) -> None:
         """Planned channels (issue #16): read the remote state, plan, perform each call, let the channel make
         its own moves (``channel_env.settle()``), plan again until done — then a repeat plans nothing."""
         _planned(channel_env)

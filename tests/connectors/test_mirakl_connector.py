@@ -63,7 +63,9 @@ class MiraklEnv:
 def make_env(orders: int = 12, *, page_size: int = 5, **sandbox: Any) -> tuple[MiraklEnv, httpx.Client]:
     state, app = create_sandbox(orders=orders, **sandbox)
     http = in_process_client(app, BASE, timeout=2.0)
-    connector = registry.build("mirakl", BASE, {"shop_key": KEY}, {"page_size": page_size}, http=http, sleep=lambda _s: None)
+    connector = registry.build(
+        "mirakl", BASE, {"shop_key": KEY}, {"page_size": page_size}, http=http, sleep=lambda _s: None
+    )
     assert isinstance(connector, MiraklChannel)
     return MiraklEnv(state, connector), http
 
@@ -162,7 +164,9 @@ def test_an_unknown_state_is_kept_as_it_is_and_never_crashes_the_mapper(env: Mir
 
 
 def test_remote_state_reads_lines_tracking_flags_refunds_deadlines_and_the_back_office_link(env: MiraklEnv) -> None:
-    external_id = env.add_order(state="SHIPPED", can_cancel=False, tracking={"tracking_number": "1Z9", "carrier_code": "ups"})
+    external_id = env.add_order(
+        state="SHIPPED", can_cancel=False, tracking={"tracking_number": "1Z9", "carrier_code": "ups"}
+    )
     remote = env.connector.remote_state(external_id)
     assert remote.state == "SHIPPED" and remote.flag("can_cancel") is False
     assert [(s.tracking_number, s.carrier) for s in remote.shipments] == [("1Z9", "ups")]
@@ -213,7 +217,10 @@ def test_a_429_on_a_write_is_retried_because_mirakl_did_not_run_it(env: MiraklEn
 def test_a_refund_is_spread_over_the_lines_within_what_each_has_left(env: MiraklEnv) -> None:
     external_id = env.add_order(
         state="SHIPPED",
-        lines=[{"offer_sku": "A", "quantity": 1, "price_unit": "5.00"}, {"offer_sku": "B", "quantity": 1, "price_unit": "8.00"}],
+        lines=[
+            {"offer_sku": "A", "quantity": 1, "price_unit": "5.00"},
+            {"offer_sku": "B", "quantity": 1, "price_unit": "8.00"},
+        ],
     )
     refund_ids = env.connector.perform(external_id, PlannedCall(ChannelAction.REFUND, "OR28", amount=Decimal("7.50")))
     assert len(refund_ids.split(",")) == 2

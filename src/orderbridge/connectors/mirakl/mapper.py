@@ -283,11 +283,13 @@ def remote_state(raw: Json, url: str) -> RemoteOrderState:
     state = _text(raw.get("order_state"))
     currency = _text(raw.get("currency_iso_code")) or "EUR"
     lines = []
-    raw_lines = raw.get("order_lines") if isinstance(raw.get("order_lines"), list) else []
+    given = raw.get("order_lines")
+    raw_lines: list[Any] = given if isinstance(given, list) else []
     for item in raw_lines:
         if not isinstance(item, Mapping):
             continue
-        quantity = item.get("quantity") if isinstance(item.get("quantity"), int) else 0
+        count = item.get("quantity")
+        quantity = count if isinstance(count, int) else 0
         line_state = _text(item.get("order_line_state")) or state
         lines.append(
             RemoteLine(

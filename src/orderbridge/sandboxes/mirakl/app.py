@@ -297,4 +297,3 @@ def _time(text: str | None, name: str) -> datetime | None:
         return MiraklState.parse(text)
     except ValueError:
         raise MiraklError(f"Invalid date for {name}: '{text}' (ISO 8601 with a time zone expected)") from None
-

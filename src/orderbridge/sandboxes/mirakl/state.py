@@ -385,7 +385,9 @@ class MiraklState(SandboxState):
                 if not name:
                     raise MiraklError("carrier_name: required when no carrier_code is given")
                 if not url:
-                    raise MiraklError("carrier_url: a full tracking URL is required for a carrier that is not registered")
+                    raise MiraklError(
+                        "carrier_url: a full tracking URL is required for a carrier that is not registered"
+                    )
             if not number and not url:
                 raise MiraklError("tracking_number: required")
             order["shipping_tracking"] = number or None
