@@ -77,7 +77,7 @@ def test_mirakl_orders_are_read_and_posted_to_the_3pl_once_each_an_unmapped_sku_
     channel = cid(world.hub, "market")
     assert {f"ob-{channel}-{o}" for o in [*waiting, paid]} == set(created)
     skipped = show_order(tenant(world.hub), world.mk.orders[shipped]["commercial_id"])
-    assert {r["code"] for r in skipped.reasons} == {"fulfillment_status_not_downloaded"}
+    assert "fulfillment_status_not_downloaded" in {r["code"] for r in skipped.reasons}
     run_cycle(tenant(world.hub), shipments=False, push=False)
     assert max(Counter(e.key for e in world.ss.entries("order_created")).values()) == 1, "nothing posted twice"
     polls = [c for c in world.mk.calls() if c["path"] == "/api/orders"]
