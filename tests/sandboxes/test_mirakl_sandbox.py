@@ -192,3 +192,14 @@ def test_the_sandbox_serves_over_a_real_port() -> None:
         client = c
         assert client.get("/api/orders").json()["total_count"] == 2
     assert [c["status"] for c in state.calls()] == [200]
+
+
+def test_orderbridge_sandbox_mirakl_is_a_command_with_the_sandbox_settings() -> None:
+    from typer.testing import CliRunner
+
+    from orderbridge.cli.sandbox import app
+
+    result = CliRunner().invoke(app, ["mirakl", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for option in ("--debit-delay", "--acceptance-window", "--can-cancel", "--max-page", "--shop-key"):
+        assert option in result.output
