@@ -70,7 +70,9 @@ def world(hub: Hub) -> Iterator[World]:
 
 
 def new_order(world: World, **kw: Any) -> str:
-    order_id = str(world.mk.create_order(lines=[{"offer_sku": "MUG-1", "quantity": 1, "price_unit": "9.00"}], **kw)["order_id"])
+    order_id = str(
+        world.mk.create_order(lines=[{"offer_sku": "MUG-1", "quantity": 1, "price_unit": "9.00"}], **kw)["order_id"]
+    )
     run_cycle(tenant(world.hub), shipments=False, push=False)
     assert world.ss.order_by_key(world.key(order_id)) is not None, "posted to the 3PL"
     return order_id
