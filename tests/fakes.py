@@ -17,6 +17,7 @@ from orderbridge.connectors.base import (
     ChannelRecord,
     CredentialField,
     Declaration,
+    FulfilmentLine,
     FulfilmentRequest,
     OrderStamp,
     OutgoingOrder,
@@ -27,10 +28,13 @@ from orderbridge.connectors.base import (
     ShipmentBatch,
     StampBatch,
 )
+from orderbridge.connectors.shopify.connector import CHANNEL_RULES as SHOPIFY_RULES
+from orderbridge.domain.channel_rules import ChannelAction, RemoteLine, RemoteOrderState, RemoteShipment
 from orderbridge.domain.mappings import MappingKind
 from orderbridge.domain.order import Order
+from orderbridge.domain.push_plan import PlannedCall
 from orderbridge.domain.shipments import Shipment
-from orderbridge.errors import AuthFailed, DestinationRejected, NotFound, OrderBridgeError
+from orderbridge.errors import AuthFailed, DestinationRejected, HoldOrder, NotFound, OrderBridgeError
 from tests.scoped import cid, tenant
 
 #: the fake shop's default download rules: seed 000's, as Shopify declares them
@@ -46,6 +50,8 @@ CHANNEL_DECL = Declaration(
     ),
     (CredentialField("token", "t"),),
     settings=(Setting("download_rules", "seed 000's rules", DEFAULT_RULES, SettingScope.HUB),),
+    # a shop like Shopify: fulfilments with their lines and tracking, cancel while unfulfilled
+    channel_rules=SHOPIFY_RULES,
 )
 DESTINATION_DECL = Declaration(
     "fake_destination",
@@ -74,6 +80,10 @@ class FakeChannel:
     fetch_error: OrderBridgeError | None = None
     #: what push_fulfilment raises, when set
     push_error: OrderBridgeError | None = None
+    #: issue #16: every planned call made, tracking replaced per fulfilment, orders cancelled
+    calls: list[tuple[str, PlannedCall]] = field(default_factory=list)
+    tracking_updates: dict[str, str] = field(default_factory=dict)
+    cancelled: set[str] = field(default_factory=set)
     #: called with each id fetch_order is asked for, before it answers (to race it in tests)
     on_fetch: Callable[[str], None] | None = None
     #: cost points a successful fetch_order is charged, and the total charged so far
@@ -145,6 +155,65 @@ class FakeChannel:
             raise self.push_error
         self.pushed.append(request)
         return f"F{len(self.pushed)}"
+
+    # --- PlannedChannel (issue #16): a shop whose state follows the fulfilments pushed to it ------
+    def remote_state(self, external_id: str) -> RemoteOrderState:
+        order = self.orders.get(external_id)
+        if order is None or not isinstance(order, Order):
+            raise NotFound(f"fake has no order {external_id}", hint="Check the order id.")
+        shipped: dict[str, int] = {}
+        shipments = []
+        for n, done in enumerate(self.pushed, 1):
+            if done.order_external_id != external_id:
+                continue
+            tracking = self.tracking_updates.get(f"F{n}", done.tracking_number)
+            shipments.append(
+                RemoteShipment(
+                    f"F{n}", tracking, done.carrier, tuple((ln.line_external_id, ln.quantity) for ln in done.lines)
+                )
+            )
+            for ln in done.lines:
+                shipped[ln.line_external_id] = shipped.get(ln.line_external_id, 0) + ln.quantity
+        lines = tuple(
+            RemoteLine(line.external_id, line.quantity, shipped=min(shipped.get(line.external_id, 0), line.quantity))
+            for line in order.lines
+        )
+        if external_id in self.cancelled:
+            state = "CANCELLED"
+        elif all(ln.open_quantity == 0 for ln in lines):
+            state = "FULFILLED"
+        elif any(ln.shipped for ln in lines):
+            state = "PARTIALLY_FULFILLED"
+        else:
+            state = "UNFULFILLED"
+        return RemoteOrderState(
+            external_id, state, lines, tuple(shipments), url=f"https://fake.example/orders/{external_id}"
+        )
+
+    def perform(self, external_id: str, call: PlannedCall) -> str:
+        self.calls.append((external_id, call))
+        tracking = call.tracking
+        if call.action is ChannelAction.TRACKING and call.shipment_id and tracking is not None:
+            if self.push_error is not None:
+                raise self.push_error
+            self.tracking_updates[call.shipment_id] = tracking.number
+            return call.shipment_id
+        if call.action is ChannelAction.SHIP and tracking is not None:
+            return self.push_fulfilment(
+                FulfilmentRequest(
+                    external_id,
+                    tuple(FulfilmentLine(line, qty) for line, qty in call.lines),
+                    tracking.number,
+                    tracking.carrier,
+                    tracking_url=tracking.url,
+                )
+            )
+        if call.action is ChannelAction.CANCEL:
+            if self.push_error is not None:
+                raise self.push_error
+            self.cancelled.add(external_id)
+            return external_id
+        raise HoldOrder(f"fake has no {call.action}", code="action_not_supported")
 
     def find_fulfilment(self, request: FulfilmentRequest) -> str | None:
         for n, done in enumerate(self.pushed, 1):

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     #: after a fulfilment push whose answer was lost (or a process killed while sending it), the channel
     #: is only read, never written, for this long: a request still running there is found, not repeated
     unknown_outcome_settle_s: float = Field(default=60.0, ge=0)
+    #: issue #16: pushes held for the channel's state (transition_not_allowed, action_not_supported)
+    #: planned again from a fresh read of the channel by each push run, at most this many per run
+    replan_held_per_run: int = Field(default=100, ge=0)
     log_level: str = "INFO"
     log_json: bool = False
     #: the tenant (its slug) the CLI's commands act for, unless ``--tenant`` names another; services

@@ -6,10 +6,7 @@ fixture yielding an object with ``connector``, ``add_order(**overrides) -> exter
 ``order_count()``, ``revoke()``, ``restore()`` and ``fault(kind, **kw)``; for ``PUSH_FULFILMENT``
 also ``fulfillments(external_id) -> list``, and for ``WEBHOOKS`` ``webhook_secret``, ``base_url``
 and ``signed_delivery(external_id, signed=True) -> (headers, body)`` (lower-case header names,
-signed as the channel signs them). A channel pushed through the planner (``channel_rules`` declared)
-runs the planned-push contract instead of the fulfilment one and provides ``settle()`` (let the
-channel make its own moves now: Mirakl's debit). The sandbox's own store is expected to start with
-some generated orders.
+signed as the channel signs them). The sandbox's own store is expected to start with some generated orders.
 
 Each test runs only where the connector declares the capability it needs (:mod:`.capabilities`):
 a channel without ``PUSH_FULFILMENT`` shows the fulfilment tests as skipped, with the reason.
@@ -17,6 +14,7 @@ a channel without ``PUSH_FULFILMENT`` shows the fulfilment tests as skipped, wit
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,9 +26,6 @@ from orderbridge.connectors.base import (
     Capability,
     ChannelBatch,
     ChannelConnector,
-    FulfilmentChannel,
-    FulfilmentLine,
-    FulfilmentRequest,
     PlannedChannel,
     Role,
     UnreadableOrder,
@@ -42,7 +37,7 @@ from orderbridge.domain.canonical import content_hash
 from orderbridge.domain.channel_rules import ChannelAction, Outcome
 from orderbridge.domain.order import Order
 from orderbridge.domain.push_plan import Intent, PlannedCall, PlanStatus, Tracking, plan
-from orderbridge.errors import AuthFailed, HoldOrder, PermissionDenied
+from orderbridge.errors import AuthFailed, HoldOrder, OrderBridgeError, PermissionDenied
 from tests.connectors.capabilities import gate, requires
 
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
@@ -54,19 +49,6 @@ def _drain(connector: Any, since: Any) -> list[ChannelBatch]:
 
 def _records(batches: list[ChannelBatch]) -> list[Any]:
     return [r for b in batches for r in b.records]
-
-
-def _not_planned(channel_env: Any) -> None:
-    """The ``push_fulfilment`` contract is for channels without rules; a planned channel has its own below."""
-    if channel_env.connector.declaration.channel_rules is not None:
-        pytest.skip(f"{channel_env.connector.declaration.kind} is pushed through the planner: see the planned contract")
-
-
-def _planned(channel_env: Any) -> None:
-    if channel_env.connector.declaration.channel_rules is None:
-        pytest.skip(
-            f"{channel_env.connector.declaration.kind} declares no channel rules: the fulfilment contract applies"
-        )
 
 
 class ChannelContract:
@@ -81,10 +63,7 @@ class ChannelContract:
         assert decl.role is Role.CHANNEL and isinstance(connector, ChannelConnector)
         assert registry.declaration(decl.kind) is decl
         assert missing_methods(type(connector), decl) == []
-        if decl.channel_rules is not None:  # pushed through the planner (issue #16)
-            assert isinstance(connector, PlannedChannel) or Capability.PUSH_FULFILMENT not in decl.capabilities
-        else:
-            assert isinstance(connector, FulfilmentChannel) or Capability.PUSH_FULFILMENT not in decl.capabilities
+        assert isinstance(connector, PlannedChannel) or Capability.PUSH_FULFILMENT not in decl.capabilities
         assert isinstance(connector, AuditableChannel) or Capability.LIST_ORDER_STAMPS not in decl.capabilities
         assert isinstance(connector, WebhookChannel) or Capability.WEBHOOKS not in decl.capabilities
         assert all(s.description for s in decl.all_settings()), "every setting says what it does"
@@ -129,79 +108,51 @@ class ChannelContract:
         assert fetched == listed[external_id]
         assert content_hash(fetched) == content_hash(listed[external_id])
 
+    # issue #16: a pushing channel is pushed to through the planner (remote_state → plan → perform)
     @requires(Capability.PUSH_FULFILMENT)
-    def test_a_pushed_fulfilment_is_visible_in_the_sandbox(self, channel_env: Any) -> None:
-        _not_planned(channel_env)
+    def test_a_fulfilment_remote_state_is_a_declared_state_with_every_line(self, channel_env: Any) -> None:
+        connector = channel_env.connector
+        rules = connector.declaration.channel_rules
+        assert rules is not None
         external_id = channel_env.add_order()
-        order = channel_env.connector.fetch_order(external_id)
-        request = FulfilmentRequest(
-            external_id,
-            tuple(FulfilmentLine(line.external_id, line.quantity) for line in order.lines),
-            tracking_number="1Z999AA10123456784",
-            carrier="UPS",
-        )
-        fulfilment_id = channel_env.connector.push_fulfilment(request)
-        seen = channel_env.fulfillments(external_id)
-        assert [f["tracking_number"] for f in seen] == ["1Z999AA10123456784"]
-        assert str(seen[0]["id"]) == fulfilment_id
-        assert channel_env.connector.fetch_order(external_id).fulfilment_status == "fulfilled"
+        order = connector.fetch_order(external_id)
+        remote = connector.remote_state(external_id)
+        assert remote.external_id == external_id and remote.state in rules.states
+        assert {ln.line_external_id for ln in remote.lines} == {line.external_id for line in order.lines}
 
     @requires(Capability.PUSH_FULFILMENT)
-    def test_a_pushed_fulfilment_is_found_again_and_pushing_it_again_creates_nothing(self, channel_env: Any) -> None:
-        _not_planned(channel_env)
-        external_id = channel_env.add_order()
-        order = channel_env.connector.fetch_order(external_id)
-        first = order.lines[0]
-        request = FulfilmentRequest(external_id, (FulfilmentLine(first.external_id, 1),), "TRK-CONTRACT-1", "UPS")
-        assert channel_env.connector.find_fulfilment(request) is None
-        fulfilment_id = channel_env.connector.push_fulfilment(request)
-        assert channel_env.connector.find_fulfilment(request) == fulfilment_id
-        assert channel_env.connector.push_fulfilment(request) == fulfilment_id
-        assert len(channel_env.fulfillments(external_id)) == 1
-        other_lines = FulfilmentRequest(external_id, (FulfilmentLine("999999", 1),), "TRK-CONTRACT-1", "UPS")
-        assert channel_env.connector.find_fulfilment(other_lines) is None  # same tracking, other lines
-
-    @requires(Capability.PUSH_FULFILMENT)
-    def test_a_fulfilment_without_lines_is_refused_and_fulfils_nothing(self, channel_env: Any) -> None:
-        _not_planned(channel_env)
-        external_id = channel_env.add_order()
-        with pytest.raises(HoldOrder):
-            channel_env.connector.push_fulfilment(FulfilmentRequest(external_id, (), "TRK-EMPTY", "UPS"))
-        assert channel_env.fulfillments(external_id) == []
-
-    @requires(Capability.PUSH_FULFILMENT)
-    def test_a_planned_push_reaches_the_channel_and_planning_it_again_sends_nothing(self, channel_env: Any) -> None:
-        """Planned channels (issue #16): read the remote state, plan, perform each call, let the channel make
-        its own moves (``channel_env.settle()``), plan again until done — then a repeat plans nothing."""
-        _planned(channel_env)
+    def test_a_planned_fulfilment_is_sent_then_already_in_state(self, channel_env: Any) -> None:
         connector = channel_env.connector
         rules = getattr(connector, "channel_rules", None) or connector.declaration.channel_rules
         external_id = channel_env.add_order()
-        remote = connector.remote_state(external_id)
-        assert remote.external_id == external_id and remote.state in rules.states
-        carrier = sorted(rules.known_carriers)[0] if rules.known_carriers else "ups"
-        intent = Intent(Outcome.SHIPPED, (), Tracking("TRK-CONTRACT-PLAN", carrier, "https://track.example/TRK"))
-        sent = 0
-        for _ in range(6):
+        order = connector.fetch_order(external_id)
+        intent = Intent(
+            Outcome.SHIPPED,
+            tuple((line.external_id, line.quantity) for line in order.lines),
+            Tracking("1Z999AA10123456784", "UPS", "https://www.ups.com/track?tracknum=1Z999AA10123456784"),
+        )
+        for _ in range(20):  # a channel that moves the order on by itself (a debit) is waited for
             p = plan(rules, connector.remote_state(external_id), intent, channel="contract")
             assert p.status is not PlanStatus.HELD, p.describe()
-            for call in p.calls:
-                assert connector.perform(external_id, call)
-                sent += 1
             if p.status is PlanStatus.DONE:
                 break
-            channel_env.settle()
-        else:
-            raise AssertionError("the shipment never reached the channel")
-        assert sent >= 1
-        final = connector.remote_state(external_id)
-        assert final.state in rules.reached[Outcome.SHIPPED]
-        assert any(s.tracking_number == "TRK-CONTRACT-PLAN" for s in final.shipments)
-        assert plan(rules, final, intent, channel="contract").status is PlanStatus.DONE
+            for call in p.calls:
+                connector.perform(external_id, call)
+            if p.status is PlanStatus.WAIT:
+                settle = getattr(channel_env, "settle", None)
+                settle() if settle is not None else time.sleep(0.1)
+        assert plan(rules, connector.remote_state(external_id), intent, channel="contract").status is PlanStatus.DONE
+        assert connector.fetch_order(external_id).fulfilment_status in ("fulfilled", "shipped", "completed")
 
     @requires(Capability.PUSH_FULFILMENT)
-    def test_a_call_the_channel_refuses_holds_the_order_with_its_words(self, channel_env: Any) -> None:
-        _planned(channel_env)
+    def test_the_fulfilment_state_of_an_unknown_order_is_a_typed_error(self, channel_env: Any) -> None:
+        with pytest.raises(OrderBridgeError):
+            channel_env.connector.remote_state("987654321987")
+
+    @requires(Capability.PUSH_FULFILMENT)
+    def test_a_call_the_channel_refuses_holds_the_order_with_its_words_and_changes_nothing(
+        self, channel_env: Any
+    ) -> None:
         connector = channel_env.connector
         rules = getattr(connector, "channel_rules", None) or connector.declaration.channel_rules
         external_id = channel_env.add_order()

@@ -23,6 +23,7 @@ from orderbridge.connectors.base import (
     SettingScope,
     WebhookAdapter,
 )
+from orderbridge.connectors.shopify.connector import CHANNEL_RULES as SHOPIFY_RULES
 from orderbridge.domain.mappings import MappingKind
 from orderbridge.errors import InvalidInput
 from orderbridge.sandboxes.base import in_process_client
@@ -142,7 +143,9 @@ class _Promises:
     """Declares fulfilment pushes and audits without implementing them."""
 
     declaration: ClassVar[Declaration] = _decl(
-        kind="promises", capabilities=frozenset({Capability.LIST_CHANGED, Capability.PUSH_FULFILMENT})
+        kind="promises",
+        capabilities=frozenset({Capability.LIST_CHANGED, Capability.PUSH_FULFILMENT}),
+        channel_rules=SHOPIFY_RULES,
     )
 
     def check(self) -> str:
@@ -162,7 +165,7 @@ def probe_kind() -> Iterator[str]:
 
 def test_a_kind_whose_class_lacks_what_it_declares_is_refused_when_loaded(probe_kind: str) -> None:
     registry.register(probe_kind, _Promises)
-    with pytest.raises(TypeError, match="find_fulfilment, push_fulfilment"):
+    with pytest.raises(TypeError, match="perform, remote_state"):
         registry.declaration(probe_kind)
 
 

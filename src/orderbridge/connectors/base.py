@@ -102,7 +102,8 @@ CAPABILITY_METHODS: Mapping[Capability, tuple[str, ...]] = {
     Capability.LIST_CHANGED: ("list_changed",),
     Capability.FETCH_ORDER: ("fetch_order",),
     Capability.BULK_BACKFILL: ("list_changed",),
-    Capability.PUSH_FULFILMENT: ("push_fulfilment", "find_fulfilment"),
+    # issue #16: pushed through the planner (PlannedChannel); the declaration carries channel_rules
+    Capability.PUSH_FULFILMENT: ("remote_state", "perform"),
     Capability.LIST_ORDER_STAMPS: ("list_order_stamps", "api_cost_spent", "fetch_order"),
     Capability.WEBHOOKS: ("register_webhooks", "remove_webhooks", "list_webhooks", "webhook_topics"),
     Capability.POST_ORDERS: ("post_orders", "max_batch"),
@@ -112,8 +113,9 @@ CAPABILITY_METHODS: Mapping[Capability, tuple[str, ...]] = {
     Capability.PREFLIGHT: ("preflight_connection", "preflight_order", "create_helper_items", "document_state"),
 }
 
-#: a channel that declares :attr:`Declaration.channel_rules` is pushed to through the planner (issue
-#: #16): ``PUSH_FULFILMENT`` then promises these methods instead of ``push_fulfilment``/``find_fulfilment``
+#: issue #16: every channel declaring ``PUSH_FULFILMENT`` declares :attr:`Declaration.channel_rules`
+#: and is pushed to through the planner, with these methods (the legacy ``push_fulfilment`` /
+#: ``find_fulfilment`` pair is no longer what the hub calls)
 PLANNED_PUSH_METHODS = ("remote_state", "perform")
 
 
@@ -319,6 +321,9 @@ class Declaration:
             problems.append("only destinations declare mapping kinds and amendments")
         if self.channel_rules is not None and self.role is not Role.CHANNEL:
             problems.append("only channels declare channel rules")
+        if Capability.PUSH_FULFILMENT in self.capabilities and self.channel_rules is None:
+            # issue #16: every push goes through the planner, which plans from the channel's rules
+            problems.append("PUSH_FULFILMENT needs channel_rules (the push planner plans from them)")
         if problems:
             raise ValueError(f"declaration of {self.kind!r}: " + "; ".join(problems))
 
@@ -820,9 +825,6 @@ def missing_methods(cls: Any, declaration: Declaration) -> list[str]:
     """The methods (and attributes) ``cls`` lacks for the capabilities its declaration promises."""
     wanted = {"check", "close"}
     for capability in declaration.capabilities:
-        if capability is Capability.PUSH_FULFILMENT and declaration.channel_rules is not None:
-            wanted.update(PLANNED_PUSH_METHODS)
-            continue
         wanted.update(CAPABILITY_METHODS[capability])
     return sorted(name for name in wanted if not hasattr(cls, name))
 

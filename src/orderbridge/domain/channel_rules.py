@@ -73,6 +73,10 @@ class ActionSpec:
     #: a flag of :attr:`RemoteOrderState.flags` that must be true for the call to be allowed
     #: (Mirakl's ``can_cancel``); false: the API does not offer the action for this order now
     needs_flag: str | None = None
+    #: ``SHIP``: the call carries the tracking itself (a Shopify fulfilment is created with its
+    #: tracking), so no separate ``TRACKING`` call is planned before it; ``TRACKING`` is then only
+    #: the replacement of an existing shipment's tracking (a reshipment)
+    with_tracking: bool = False
     #: one sentence for the docs (what the call carries, what it does not)
     note: str = ""
 

@@ -45,3 +45,10 @@ class EventKind(StrEnum):
     ORDER_UPDATE = "order_update"
     #: issue #15: a destination's document was amended (updated, voided, re-posted, adjusted)
     AMENDED = "amended"
+    #: issue #16: one call the push planner made to a channel (the data names the call, the push or
+    #: intent, and what the channel answered with)
+    PUSH_CALL = "push_call"
+    #: issue #16: a push waits for the channel to move the order on by itself (the note says what)
+    PUSH_WAITING = "push_waiting"
+    #: issue #16: a cancel, refund, accept or refuse asked of the channel (by a user or a policy)
+    CHANNEL_INTENT = "channel_intent"

@@ -207,9 +207,16 @@ def _plan_shipped(
             R.action_not_supported(channel, "ship part of an order", rules.back_office, remote.url,
                                    detail="it ships whole orders only; the push waits until every line is shipped")
         )  # fmt: skip
-    if remote.lines and ship.lines and not _open_lines(remote, intent):
-        return Plan(PlanStatus.DONE, note=f"{channel} has nothing left open of these lines (shipped there already)")
-    needed = [ship] + ([track] if track is not None and track.action is ChannelAction.TRACKING else [])
+    if remote.lines and ship.lines and not _open_lines(remote, intent) and remote.state not in rules.terminal:
+        if _shipped_any(remote, intent):
+            return Plan(PlanStatus.DONE, note=f"{channel} has nothing left open of these lines (shipped there already)")
+        return _held(
+            R.transition_not_allowed(
+                channel, remote.state, intent.outcome.value, remote.url,
+                f"the lines are cancelled at {channel}; nothing of them can be marked shipped",
+            )
+        )  # fmt: skip
+    needed = [ship] + ([track] if track is not None and not ship.with_tracking else [])
     missing = _missing(rules, tuple(needed), tracking)
     if missing:
         return _held(R.shipping_data_missing(channel, missing))
@@ -218,11 +225,13 @@ def _plan_shipped(
         calls: list[PlannedCall] = []
         if (
             track is not None
+            and not ship.with_tracking
             and state in track.from_states
             and not any(s.tracking_number == number for s in remote.shipments)
         ):
             calls.append(PlannedCall(ChannelAction.TRACKING, track.call, intent.lines, tracking))
-        calls.append(PlannedCall(ChannelAction.SHIP, ship.call, intent.lines if ship.lines else (), tracking))
+        lines = _still_open(remote, intent.lines) if ship.lines else ()
+        calls.append(PlannedCall(ChannelAction.SHIP, ship.call, lines, tracking))
         return calls
 
     return _plan_towards(rules, remote, intent, channel, ChannelAction.SHIP, allowed=allowed, finish=finish)
@@ -405,6 +414,26 @@ def _open_lines(remote: RemoteOrderState, intent: Intent) -> bool:
     if not intent.lines:
         return any(open_.values())
     return any(open_.get(line, 0) > 0 for line, _ in intent.lines)
+
+
+def _shipped_any(remote: RemoteOrderState, intent: Intent) -> bool:
+    """Some unit of the intent's lines is shipped at the channel (not only cancelled)."""
+    asked = {line for line, _ in intent.lines} if intent.lines else None
+    return any(ln.shipped > 0 for ln in remote.lines if asked is None or ln.line_external_id in asked)
+
+
+def _still_open(remote: RemoteOrderState, wanted: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], ...]:
+    """The intent's lines cut to what the channel still has open (units shipped there by someone
+    else are not shipped again: the channel would refuse the whole call)."""
+    if not remote.lines or not wanted:
+        return wanted
+    open_ = {ln.line_external_id: ln.open_quantity for ln in remote.lines}
+    # a line the channel does not list is kept as asked: the channel names it when it refuses
+    return tuple(
+        (line, min(qty, open_[line]) if line in open_ else qty)
+        for line, qty in wanted
+        if line not in open_ or open_[line] > 0
+    )
 
 
 def _lines_cancelled(remote: RemoteOrderState, intent: Intent) -> bool:

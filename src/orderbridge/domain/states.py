@@ -67,6 +67,9 @@ class PushState(StrEnum):
     HELD = "held"
     RECHECK = "recheck"
     VOIDED = "voided"
+    #: issue #16: the planner waits for the channel to move the order on by itself (Mirakl's debit);
+    #: planned again by every push run from what the channel then holds
+    WAITING = "waiting"
 
 
 S = TypeVar("S", bound=StrEnum)
@@ -185,15 +188,18 @@ _F = PushState
 PUSH: Machine[PushState] = Machine(
     "a fulfilment push",
     frozenset(PushState),
-    # sending; held before anything was sent; its label voided before it was pushed
-    frozenset({_F.PENDING, _F.HELD, _F.VOIDED}),
+    # sending; held before anything was sent; its label voided before it was pushed; issue #16:
+    # the channel already holds it (already_in_state: pushed without a call), or the plan waits
+    frozenset({_F.PENDING, _F.HELD, _F.VOIDED, _F.PUSHED, _F.WAITING}),
     {
         # pending → pending: maybe sent, not found in the channel after the settle window: sent again
-        _F.PENDING: frozenset({_F.PENDING, _F.PUSHED, _F.UNKNOWN, _F.RETRY, _F.HELD}),
-        _F.UNKNOWN: frozenset({_F.PENDING, _F.PUSHED, _F.HELD}),
-        _F.RETRY: frozenset({_F.PENDING, _F.HELD, _F.VOIDED}),
-        _F.RECHECK: frozenset({_F.PENDING, _F.HELD, _F.VOIDED}),
-        _F.HELD: frozenset({_F.RECHECK}),  # its shipment changed: validated again
+        _F.PENDING: frozenset({_F.PENDING, _F.PUSHED, _F.UNKNOWN, _F.RETRY, _F.HELD, _F.WAITING}),
+        _F.UNKNOWN: frozenset({_F.PENDING, _F.PUSHED, _F.HELD, _F.WAITING}),
+        _F.RETRY: frozenset({_F.PENDING, _F.HELD, _F.VOIDED, _F.PUSHED, _F.WAITING}),
+        _F.RECHECK: frozenset({_F.PENDING, _F.HELD, _F.VOIDED, _F.PUSHED, _F.WAITING}),
+        # its shipment changed, or (issue #16) the channel's state may have: planned again
+        _F.HELD: frozenset({_F.RECHECK}),
+        _F.WAITING: frozenset({_F.PENDING, _F.PUSHED, _F.HELD, _F.VOIDED}),
         _F.PUSHED: frozenset(),
         _F.VOIDED: frozenset(),
     },

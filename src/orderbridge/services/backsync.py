@@ -39,15 +39,15 @@ from sqlalchemy import Connection, select
 
 from orderbridge.connectors.base import (
     Capability,
-    FulfilmentChannel,
-    FulfilmentLine,
-    FulfilmentRequest,
+    PlannedChannel,
     Role,
     ShipmentSource,
 )
 from orderbridge.domain import reasons as R
 from orderbridge.domain.canonical import order_from_json
+from orderbridge.domain.channel_rules import ChannelAction, ChannelRules, Outcome
 from orderbridge.domain.events import EventKind
+from orderbridge.domain.push_plan import PREREQUISITES, Intent, PlannedCall, PlanStatus, Tracking, plan
 from orderbridge.domain.reasons import Reason
 from orderbridge.domain.shipments import Shipment, ShipmentLine, fulfilment_lines, push_hold_reasons
 from orderbridge.domain.states import PUSH_MAYBE_SENT, PUSH_NOT_SENT, OrderState, PushState
@@ -205,8 +205,11 @@ def push_fulfilments(scope: Scope, channel_id: int) -> BackSyncReport:
     if not row.can(Capability.PUSH_FULFILMENT):
         raise InvalidInput(f"{channel!r} ({row.kind}) does not accept fulfilments; nothing is pushed to it")
     report = BackSyncReport(channel)
-    connector = cast(FulfilmentChannel, scope.channel(row))
+    connector = cast(PlannedChannel, scope.channel(row))
     with held(scope.db, f"push:{row.id}", scope.settings.lease_ttl_s, scope.now):
+        # held for the channel's state (issue #16): planned again from what it holds now, a few a run
+        with scope.db.transaction() as conn:
+            push_repo.recheck_state_held(conn, row.id, scope.now(), limit=scope.settings.replan_held_per_run)
         try:
             for item in _work(scope, row):
                 _push_one(scope, row, connector, item, report)
@@ -220,7 +223,7 @@ def push_fulfilments(scope: Scope, channel_id: int) -> BackSyncReport:
 
 
 #: push statuses with work left: sent or maybe sent (pending, unknown), to re-check, or to resend
-_TO_DO = ("pending", "unknown", "recheck", "retry")
+_TO_DO = ("pending", "unknown", "recheck", "retry", "waiting")
 #: statuses whose send may have reached the channel: read it before anything is sent again
 _MAYBE_SENT = ("pending", "unknown")
 
@@ -234,6 +237,7 @@ def _work(scope: Scope, row: ConnectionRow) -> list[Any]:
                 fulfilment_pushes.c.id.label("push_id"),
                 fulfilment_pushes.c.status.label("push_status"),
                 fulfilment_pushes.c.updated_at.label("push_updated_at"),
+                fulfilment_pushes.c.message.label("push_message"),
                 orders.c.external_id.label("order_external_id"),
                 orders.c.canonical,
             )
@@ -249,6 +253,8 @@ def _work(scope: Scope, row: ConnectionRow) -> list[Any]:
 
 
 def _push_one(scope: Scope, row: ConnectionRow, connector: Any, s: Any, report: BackSyncReport) -> None:
+    """One shipment through the push planner (issue #16): validate the shipment, read what the
+    channel holds now, plan, and act on the plan's outcome."""
     now = scope.now()
     shipment = Shipment(
         s.external_id,
@@ -276,71 +282,91 @@ def _push_one(scope: Scope, row: ConnectionRow, connector: Any, s: Any, report: 
             scope, row, s, now, report, problems, message, f"fulfilment push held: {message} — {problems[0].fix.text}"
         )
         return
-    # reshipment after a voided label already pushed: update that fulfilment's tracking
+    rules = channel_rules(row, connector)
+    # a reshipment after a voided label already pushed: the tracking it replaces
     with scope.db.read() as conn:
-        replaces = push_repo.replaced_fulfilment(conn, s.order_id, s.id)
-    request = FulfilmentRequest(
-        s.order_external_id,
-        tuple(FulfilmentLine(key, quantity) for key, quantity in lines),
-        s.tracking_number,
-        s.carrier,
-        tracking_url=s.tracking_url,
-        replaces_fulfilment_id=replaces,
+        replaced = push_repo.replaced_trackings(conn, s.order_id, s.id)
+    try:
+        remote = connector.remote_state(s.order_external_id)
+    except HoldOrder as exc:  # the order is gone from the channel, say
+        reason = _channel_reason(row.name, exc, exc.code)
+        _hold_push(scope, row, s, now, report, [reason], str(exc), f"{row.name}: {exc}")
+        return
+    on_remote = {r.tracking_number for r in remote.shipments}
+    intent = Intent(
+        Outcome.SHIPPED,
+        lines,
+        Tracking(s.tracking_number or "", s.carrier or "", s.tracking_url or None),
+        replaces=next((t for t in replaced if t in on_remote), None),
     )
-    if s.push_status is not None and PushState(s.push_status) in PUSH_MAYBE_SENT and replaces is None:
-        # an earlier attempt may have reached the channel: what it holds decides, not a resend
-        try:
-            found = connector.find_fulfilment(request)
-        except HoldOrder as exc:  # the order is gone from the channel, say
-            reason = _channel_reason(row.name, exc, exc.code)
-            _hold_push(scope, row, s, now, report, [reason], str(exc), f"{row.name}: {exc}")
-            return
-        if found is not None:
-            _record_pushed(
-                scope,
-                row,
-                s,
-                order,
-                now,
-                report,
-                found,
-                f"fulfilment {found} found in {row.name} with tracking {s.carrier} {s.tracking_number}: "
-                "the earlier attempt reached it and its answer was lost; recorded, not sent again",
-            )
-            return
+    p = plan(rules, remote, intent, channel=row.name, prerequisites=prerequisites(row))
+    maybe_sent = s.push_status is not None and PushState(s.push_status) in PUSH_MAYBE_SENT
+    if p.status is PlanStatus.DONE:
+        found = next((r.id for r in remote.shipments if r.tracking_number == s.tracking_number), "")
+        message = (
+            f"fulfilment {found} found in {row.name} with tracking {s.carrier} {s.tracking_number}: "
+            "the earlier attempt reached it and its answer was lost; recorded, not sent again"
+            if maybe_sent
+            else f"shipment {s.external_id} already_in_state at {row.name}: {p.note}; nothing sent"
+        )
+        _record_pushed(scope, row, s, order, now, report, found, message)
+        return
+    if p.status is PlanStatus.HELD:
+        assert p.hold is not None
+        _hold_push(
+            scope, row, s, now, report, [p.hold], p.hold.message,
+            f"fulfilment push held: {p.hold.message} — {p.hold.fix.text}",
+        )  # fmt: skip
+        return
+    if maybe_sent and p.calls:
+        # an earlier attempt may still land at the channel: give it the settle window before resending
         waited = (now - s.push_updated_at).total_seconds() if s.push_updated_at is not None else None
         if waited is not None and waited < scope.settings.unknown_outcome_settle_s:
             report.unsettled += 1
             return
-    with scope.db.transaction() as conn:
-        _set_push(conn, scope, row, s, now, PushState.PENDING, "sending", attempt=True)
-    crashpoint("push.before_send")
-    try:
-        fulfilment_id = connector.push_fulfilment(request)
-    except HoldOrder as exc:
-        code = exc.code if exc.code != HoldOrder.code else R.HoldCode.CHANNEL_REJECTED.value
-        reason = _channel_reason(row.name, exc, code)
-        _hold_push(scope, row, s, now, report, [reason], str(exc), f"{row.name} rejected the fulfilment: {exc}")
+    if not p.calls:  # WAIT with nothing to send now
+        _wait(scope, row, s, now, p.note)
         return
-    except OrderBridgeError as exc:  # OutcomeUnknown: maybe applied; else answered, or never reached it
-        unknown = isinstance(exc, OutcomeUnknown)
+    with scope.db.transaction() as conn:
+        _set_push(conn, scope, row, s, now, PushState.PENDING, "sending: " + p.describe(), attempt=True)
+    crashpoint("push.before_send")
+    made = ""
+    for n, call in enumerate(p.calls):
+        if n:
+            crashpoint("push.between_calls")
+        try:
+            answer = connector.perform(s.order_external_id, call)
+        except HoldOrder as exc:
+            code = exc.code if exc.code != HoldOrder.code else R.HoldCode.CHANNEL_REJECTED.value
+            reason = _channel_reason(row.name, exc, code)
+            _hold_push(scope, row, s, now, report, [reason], str(exc), f"{row.name} rejected {call.call}: {exc}")
+            return
+        except OrderBridgeError as exc:  # OutcomeUnknown: maybe applied; else answered, or never reached it
+            unknown = isinstance(exc, OutcomeUnknown)
+            with scope.db.transaction() as conn:
+                _set_push(
+                    conn,
+                    scope,
+                    row,
+                    s,
+                    scope.now(),
+                    PushState.UNKNOWN if unknown else PushState.RETRY,
+                    (
+                        f"outcome unknown ({call.call}): {exc.message}; {row.name} is read before it is sent again"
+                        if unknown
+                        else f"not sent ({call.call}): {exc.message}; planned again on the next run"
+                    ),
+                    code=exc.code,
+                )
+            raise
+        if call.action in (ChannelAction.SHIP, ChannelAction.TRACKING):
+            made = answer
         with scope.db.transaction() as conn:
-            _set_push(
-                conn,
-                scope,
-                row,
-                s,
-                scope.now(),
-                PushState.UNKNOWN if unknown else PushState.RETRY,
-                (
-                    f"outcome unknown: {exc.message}; {row.name} is read before it is sent again"
-                    if unknown
-                    else f"not sent: {exc.message}; sent again on the next run"
-                ),
-                code=exc.code,
-            )
-        raise
+            add_events(conn, [_call_event(scope, s.order_id, row, call, answer, shipment=s.external_id)])
     crashpoint("push.after_send")
+    if p.status is PlanStatus.WAIT:
+        _wait(scope, row, s, scope.now(), p.note)
+        return
     _record_pushed(
         scope,
         row,
@@ -348,9 +374,58 @@ def _push_one(scope: Scope, row: ConnectionRow, connector: Any, s: Any, report: 
         order,
         now,
         report,
-        fulfilment_id,
-        f"fulfilment {fulfilment_id} pushed to {row.name} with tracking {s.carrier} {s.tracking_number}",
+        made,
+        f"fulfilment {made} pushed to {row.name} with tracking {s.carrier} {s.tracking_number} ({p.describe()})",
     )
+
+
+def channel_rules(row: ConnectionRow, connector: Any) -> ChannelRules:
+    """The rules to plan with: the connector's own when it refines its kind's for the connection
+    (Mirakl's known carriers, decision 202), else its declaration's."""
+    rules = getattr(connector, "channel_rules", None) or row.declaration.channel_rules
+    assert isinstance(rules, ChannelRules)  # a pushing channel declares its rules (connectors/base.py)
+    return rules
+
+
+def prerequisites(row: ConnectionRow) -> frozenset[ChannelAction]:
+    """What the planner may do on its own for this connection: accept an order before shipping it
+    only when the connection's ``auto_accept`` is on (a kind that declares ACCEPT declares it)."""
+    rules = row.declaration.channel_rules
+    if rules is None or ChannelAction.ACCEPT not in rules.actions:
+        return frozenset()
+    on = True if row.declaration.setting("auto_accept") is None else bool(row.hub_setting("auto_accept"))
+    return PREREQUISITES if on else frozenset()
+
+
+def _call_event(
+    scope: Scope, order_id: int, row: ConnectionRow, call: PlannedCall, answer: str, **data: Any
+) -> dict[str, Any]:
+    return event_row(
+        scope.tenant_id,
+        order_id,
+        EventKind.PUSH_CALL,
+        scope.now(),
+        f"{row.name}: {call.call} sent ({call.action})" + (f" → {answer}" if answer else ""),
+        call=call.call,
+        action=call.action.value,
+        answer=answer,
+        connection_id=row.id,
+        **data,
+    )
+
+
+def _wait(scope: Scope, row: ConnectionRow, s: Any, now: datetime, note: str) -> None:
+    """The plan waits for the channel to move the order on by itself: shown, planned again next run."""
+    if s.push_status == PushState.WAITING.value and s.push_message == note:
+        return
+    with scope.db.transaction() as conn:
+        _set_push(
+            conn, scope, row, s, now, PushState.WAITING, note,
+            events=[
+                event_row(scope.tenant_id, s.order_id, EventKind.PUSH_WAITING, now, f"{row.name}: {note}",
+                          shipment=s.external_id)
+            ],
+        )  # fmt: skip
 
 
 def _record_pushed(

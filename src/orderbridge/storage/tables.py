@@ -416,7 +416,7 @@ fulfilment_pushes = Table(
     Column("order_id", Id, ForeignKey("orders.id"), nullable=False),
     Column("channel_id", Id, ForeignKey("connections.id"), nullable=False),
     # domain.states.PushState (0008: a CHECK names them): pending | pushed | unknown | retry | held |
-    # recheck | voided
+    # recheck | voided | waiting (0020)
     Column("status", String(20), nullable=False),
     Column("channel_fulfilment_id", String(200)),
     Column("reason_code", String(60)),
@@ -425,7 +425,41 @@ fulfilment_pushes = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_fulfilment_pushes_status", "channel_id", "status"),
-    CheckConstraint("status IN ('pending', 'pushed', 'unknown', 'retry', 'held', 'recheck', 'voided')", name="status"),
+    CheckConstraint(
+        "status IN ('pending', 'pushed', 'unknown', 'retry', 'held', 'recheck', 'voided', 'waiting')", name="status"
+    ),
+)
+
+#: 0020 (issue #16): what a user (or the auto-accept policy) asked of an order at its channel —
+#: cancel (whole or lines), refund (to a total), accept, refuse — planned and sent like a shipment's
+#: push, one row per request; ``calls`` lists every call made for it, in order
+channel_intents = Table(
+    "channel_intents",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("order_id", Id, ForeignKey("orders.id"), nullable=False),
+    Column("channel_id", Id, ForeignKey("connections.id"), nullable=False),
+    # domain.channel_rules.Outcome: cancelled | refunded | accepted | refused
+    Column("outcome", String(20), nullable=False),
+    Column("lines", JSON, nullable=False),
+    Column("refund_total", String(40)),
+    Column("note", Text, nullable=False, default=""),
+    # domain.states.PushState, as a shipment's push
+    Column("status", String(20), nullable=False),
+    Column("reason_code", String(60)),
+    Column("message", Text, nullable=False, default=""),
+    Column("reason", JSON),
+    Column("calls", JSON, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("requested_by", String(300), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_channel_intents_status", "channel_id", "status"),
+    Index("ix_channel_intents_order", "order_id"),
+    CheckConstraint(
+        "status IN ('pending', 'pushed', 'unknown', 'retry', 'held', 'recheck', 'voided', 'waiting')", name="status"
+    ),
 )
 
 leases = Table(

@@ -41,6 +41,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -55,6 +56,7 @@ from orderbridge.connectors.base import (
     ChannelRecord,
     CredentialField,
     Declaration,
+    FulfilmentLine,
     FulfilmentRequest,
     OrderStamp,
     Role,
@@ -75,6 +77,18 @@ from orderbridge.connectors.shopify.mapper import (
     parse_time,
 )
 from orderbridge.connectors.shopify.webhooks import ADAPTER, ENUM_TO_TOPIC, TOPIC_TO_ENUM
+from orderbridge.domain.channel_rules import (
+    ActionSpec,
+    ChannelAction,
+    ChannelRules,
+    Outcome,
+    RemoteLine,
+    RemoteOrderState,
+    RemoteShipment,
+    TrackingField,
+    Transition,
+)
+from orderbridge.domain.push_plan import PlannedCall
 from orderbridge.errors import (
     FixConfiguration,
     HoldOrder,
@@ -121,6 +135,63 @@ DEFAULT_DOWNLOAD_RULES: dict[str, Any] = {
     "include_test": False,
 }
 
+_A = ChannelAction
+_OPEN = frozenset({"UNFULFILLED", "PARTIALLY_FULFILLED"})
+#: Shopify's order as the push planner sees it (issue #16): the order's ``displayFulfillmentStatus``
+#: (``CANCELLED`` when ``cancelledAt`` is set). Shopify has no acceptance: an order is accepted when
+#: it is placed. A fulfilment (``fulfillmentCreate``) carries its tracking and names its lines, so
+#: partial shipments are native; a reshipment replaces the tracking of the fulfilment it replaces.
+#: ``orderCancel`` refuses an order with fulfilments (api-facts), so only an unfulfilled order is
+#: cancelled through the API. Refunds (``refundCreate``) are not modelled by the sandbox and not
+#: declared: a refund intent is held ``action_not_supported``, naming Shopify admin.
+CHANNEL_RULES = ChannelRules(
+    states=("UNFULFILLED", "PARTIALLY_FULFILLED", "FULFILLED", "CANCELLED"),
+    terminal=frozenset({"CANCELLED"}),
+    transitions=(
+        Transition("UNFULFILLED", "PARTIALLY_FULFILLED", _A.SHIP, "a fulfilment of some of the lines"),
+        Transition("UNFULFILLED", "FULFILLED", _A.SHIP),
+        Transition("PARTIALLY_FULFILLED", "FULFILLED", _A.SHIP, "the fulfilment of the last open lines"),
+        Transition("UNFULFILLED", "CANCELLED", _A.CANCEL),
+    ),
+    actions={
+        _A.SHIP: ActionSpec(
+            _A.SHIP,
+            "fulfillmentCreate",
+            _OPEN,
+            "FULFILLED",
+            # Shopify takes a fulfilment without tracking; OrderBridge never sends one (the customer
+            # would be told nothing), and the hub checks the 3PL's shipment for both first
+            requires=(TrackingField.NUMBER, TrackingField.CARRIER),
+            lines=True,
+            with_tracking=True,
+            note="creates a fulfilment of the shipped lines and quantities with its tracking "
+            "(number, company, URL); no idempotency key: the order's fulfilments are read first",
+        ),
+        _A.TRACKING: ActionSpec(
+            _A.TRACKING,
+            "fulfillmentTrackingInfoUpdate",
+            frozenset({"PARTIALLY_FULFILLED", "FULFILLED"}),
+            requires=(TrackingField.NUMBER, TrackingField.CARRIER),
+            note="replaces the tracking of an existing fulfilment (a reshipment after a voided label)",
+        ),
+        _A.CANCEL: ActionSpec(
+            _A.CANCEL,
+            "orderCancel",
+            frozenset({"UNFULFILLED"}),
+            "CANCELLED",
+            note="cancels the whole order (restocked, not refunded); refused once the order has a fulfilment",
+        ),
+    },
+    reached={
+        Outcome.SHIPPED: frozenset({"FULFILLED"}),
+        Outcome.ACCEPTED: frozenset({"UNFULFILLED", "PARTIALLY_FULFILLED", "FULFILLED"}),
+        Outcome.CANCELLED: frozenset({"CANCELLED"}),
+    },
+    back_office="Shopify admin, Orders › the order (More actions › Cancel order; Refund)",
+    note="Shopify has no acceptance step and no deadlines. Cancelling an order with fulfilments, "
+    "cancelling some lines (an order edit) and refunds are done in Shopify admin.",
+)
+
 DECLARATION = Declaration(
     kind="shopify",
     role=Role.CHANNEL,
@@ -161,6 +232,7 @@ DECLARATION = Declaration(
         ),
     ),
     webhooks=ADAPTER,
+    channel_rules=CHANNEL_RULES,
     docs="docs/connectors/shopify.md",
 )
 
@@ -245,6 +317,18 @@ TRACKING_UPDATE = (
     "mutation Track($id: ID!, $tracking: FulfillmentTrackingInput!, $notify: Boolean) {"
     " fulfillmentTrackingInfoUpdate(fulfillmentId: $id, trackingInfoInput: $tracking, notifyCustomer: $notify) {"
     " fulfillment { id status trackingInfo { number company url } } userErrors { field message } } }"
+)
+REMOTE_STATE_QUERY = (
+    "query State($id: ID!) { order(id: $id) { id legacyResourceId cancelledAt displayFulfillmentStatus"
+    " currencyCode totalRefundedSet { shopMoney { amount currencyCode } }"
+    " lineItems(first: 250) { nodes { id quantity unfulfilledQuantity } }"
+    " fulfillments(first: 250) { id status trackingInfo(first: 5) { number company }"
+    " fulfillmentLineItems(first: 250) { nodes { quantity lineItem { id } } } } } }"
+)
+ORDER_CANCEL = (
+    "mutation Cancel($id: ID!, $reason: OrderCancelReason!, $note: String) {"
+    " orderCancel(orderId: $id, reason: $reason, restock: true, notifyCustomer: false, staffNote: $note) {"
+    " job { id done } orderCancelUserErrors { field message code } } }"
 )
 SHOP_QUERY = "{ shop { name } currentAppInstallation { accessScopes { handle } } }"
 #: the access scopes the hub's use of a shop needs: orders read (sync, audits, webhooks), and one of
@@ -422,6 +506,7 @@ class ShopifyChannel:
                 hint=f"Known settings: {', '.join(DEFAULT_SETTINGS)}",
             )
         self.settings = {**DEFAULT_SETTINGS, **settings}
+        self.base_url = base_url.rstrip("/")
         self.sleep = sleep
         #: wall clock for judging how recent a completed bulk export is (aware UTC)
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -786,6 +871,109 @@ class ShopifyChannel:
                 hint=lost.hint,
             ) from lost
         return found
+
+    # --- PlannedChannel (issue #16) -------------------------------------------------------------
+    def remote_state(self, external_id: str) -> RemoteOrderState:
+        """What Shopify holds for the order now: its fulfilment status (``CANCELLED`` once cancelled),
+        each line's shipped and removed units, its live fulfilments with their tracking and lines."""
+        order = self.client.execute(REMOTE_STATE_QUERY, {"id": f"{ORDER_GID}{order_id(external_id)}"}).data.get("order")
+        if order is None:
+            raise HoldOrder(
+                f"order {external_id} does not exist in Shopify",
+                code="channel_rejected",
+                hint="The order was deleted in Shopify: nothing can be pushed to it.",
+            )
+        shipments = []
+        for f in order.get("fulfillments") or []:
+            if f.get("status") == "CANCELLED":
+                continue
+            tracking = (f.get("trackingInfo") or [{}])[0] or {}
+            covered: dict[str, int] = {}
+            for item in _items(f.get("fulfillmentLineItems")):
+                key = legacy_id(item["lineItem"]["id"])
+                covered[key] = covered.get(key, 0) + int(item.get("quantity") or 0)
+            shipments.append(
+                RemoteShipment(
+                    legacy_id(f["id"]),
+                    str(tracking.get("number") or ""),
+                    str(tracking.get("company") or ""),
+                    tuple(sorted(covered.items())),
+                )
+            )
+        # shipped: what live fulfilments cover; the rest of a line is open, or cancelled (removed from
+        # the order, or the whole order cancelled)
+        shipped: dict[str, int] = {}
+        for shipment in shipments:
+            for key, qty in shipment.lines:
+                shipped[key] = shipped.get(key, 0) + qty
+        lines = []
+        for li in _items(order.get("lineItems")):
+            key = legacy_id(li["id"])
+            quantity = int(li.get("quantity") or 0)
+            done = min(shipped.get(key, 0), quantity)
+            if order.get("cancelledAt"):
+                cancelled = quantity - done
+            else:
+                cancelled = max(quantity - done - int(li.get("unfulfilledQuantity") or 0), 0)
+            lines.append(RemoteLine(key, quantity, shipped=done, cancelled=cancelled))
+        refunded = ((order.get("totalRefundedSet") or {}).get("shopMoney") or {}).get("amount") or "0"
+        legacy = str(order.get("legacyResourceId") or order_id(external_id))
+        return RemoteOrderState(
+            external_id,
+            "CANCELLED" if order.get("cancelledAt") else str(order.get("displayFulfillmentStatus") or "UNFULFILLED"),
+            tuple(lines),
+            tuple(shipments),
+            refunded=Decimal(str(refunded)),
+            currency=str(order.get("currencyCode") or ""),
+            url=f"{self.base_url}/admin/orders/{legacy}",
+        )
+
+    def perform(self, external_id: str, call: PlannedCall) -> str:
+        """Make one planned call; returns the id of what it made (the fulfilment, the cancel job)."""
+        tracking = call.tracking
+        if call.action is ChannelAction.SHIP and tracking is not None:
+            return self.push_fulfilment(
+                FulfilmentRequest(
+                    external_id,
+                    tuple(FulfilmentLine(line, qty) for line, qty in call.lines),
+                    tracking.number,
+                    tracking.carrier,
+                    tracking_url=tracking.url,
+                )
+            )
+        if call.action is ChannelAction.TRACKING and tracking is not None and call.shipment_id:
+            return self.push_fulfilment(
+                FulfilmentRequest(
+                    external_id,
+                    tuple(FulfilmentLine(line, qty) for line, qty in call.lines),
+                    tracking.number,
+                    tracking.carrier,
+                    tracking_url=tracking.url,
+                    replaces_fulfilment_id=call.shipment_id,
+                )
+            )
+        if call.action is ChannelAction.CANCEL:
+            # no idempotency key: a lost answer is OutcomeUnknown, settled by reading the order again
+            payload = self.client.execute(
+                ORDER_CANCEL,
+                {"id": f"{ORDER_GID}{order_id(external_id)}", "reason": "OTHER", "note": call.reason or None},
+                idempotent=False,
+            ).data["orderCancel"]
+            errors = payload.get("orderCancelUserErrors") or []
+            if errors:
+                raise HoldOrder(
+                    "Shopify refused to cancel the order: " + "; ".join(str(e.get("message")) for e in errors),
+                    code="channel_rejected",
+                    hint="Cancel it in Shopify admin (More actions › Cancel order); OrderBridge marks it done "
+                    "once Shopify shows it cancelled.",
+                )
+            job = payload.get("job") or {}
+            return str(job.get("id") or external_id)
+        raise HoldOrder(
+            f"Shopify has no {call.action} call OrderBridge makes ({call.call})",
+            code="action_not_supported",
+            hint="Do it in Shopify admin.",
+        )
 
     # --- AuditableChannel -----------------------------------------------------------------------
     def list_order_stamps(self, since: datetime, until: datetime) -> Iterator[StampBatch]:

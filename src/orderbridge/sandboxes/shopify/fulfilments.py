@@ -1,4 +1,5 @@
-"""Fulfilments: ``fulfillmentCreate`` and ``fulfillmentTrackingInfoUpdate`` over the store's orders.
+"""Fulfilments: ``fulfillmentCreate`` and ``fulfillmentTrackingInfoUpdate`` over the store's orders,
+and ``orderCancel`` (issue #16).
 
 A fulfilment takes quantities of an order's lines against their remaining (``fulfillable_quantity``)
 amounts, refuses what Shopify refuses (another order's lines, more than remains, a cancelled order)
@@ -179,6 +180,44 @@ class Fulfilments:
                             self._emit("orders/updated", s.id)
                             return dict(f), []
             return None, [_user_error(["fulfillmentId"], "Fulfillment does not exist.")]
+
+    def cancel_order(self, order_id: int | None, reason: str, staff_note: str | None = None) -> list[dict[str, Any]]:
+        """Shopify's ``orderCancel``: returns its ``orderCancelUserErrors``. As api-facts records,
+        an order with (live) fulfilments is refused, and so is one already cancelled; a cancelled
+        order is restocked (its open quantities drop to 0) and fires ``orders/cancelled`` then
+        ``orders/updated``. Recorded ``order_cancel`` in the ledger."""
+        with self.lock:
+            s = self.orders.get(order_id) if order_id is not None else None
+            if s is None:
+                return [_cancel_error("NOT_FOUND", "Order does not exist.")]
+            order = expand(s)
+            if order.get("cancelled_at"):
+                return [_cancel_error("INVALID", "Order has already been cancelled.")]
+            if any(str(f.get("status", "success")) != "cancelled" for f in order.get("fulfillments") or []):
+                return [
+                    _cancel_error("INVALID", "Cannot cancel an order with fulfillments. Cancel the fulfillments first.")
+                ]
+            old_created, old_updated = s.created, s.updated
+            if s.overlay is None:
+                s.overlay = order
+            order = s.overlay
+            now = local_iso(max(self.now_epoch(), s.updated))
+            order["cancelled_at"] = now
+            order["cancel_reason"] = reason.lower()
+            order["updated_at"] = now
+            if staff_note:
+                order["note"] = staff_note
+            for li in order.get("line_items", []):
+                li["fulfillable_quantity"] = 0
+            self._sync(s, old_created, old_updated)
+            self.record("order_cancel", str(order_id), reason=reason.lower())
+            self._emit("orders/cancelled", s.id)
+            self._emit("orders/updated", s.id)
+            return []
+
+
+def _cancel_error(code: str, message: str) -> dict[str, Any]:
+    return {"field": ["orderId"], "message": message, "code": code}
 
 
 _FULFILMENT_TOPICS = {"fulfilled": "orders/fulfilled", "partial": "orders/partially_fulfilled"}

@@ -708,6 +708,10 @@ _WHOLE = frozenset(
         "BulkOperationCancelPayload",
         "WebhookSubscriptionCreatePayload",
         "WebhookSubscriptionDeletePayload",
+        # issue #16: orderCancel answers its job (done at once: the sandbox cancels synchronously)
+        "OrderCancelPayload",
+        "OrderCancelUserError",
+        "Job",
     }
 )
 
@@ -813,6 +817,7 @@ TYPES: dict[str, dict[str, Source]] = {
         "bulkOperationCancel": DATA,
         "webhookSubscriptionCreate": DATA,
         "webhookSubscriptionDelete": DATA,
+        "orderCancel": DATA,
     },
 }
 

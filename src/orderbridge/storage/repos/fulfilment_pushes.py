@@ -119,7 +119,60 @@ def recheck_held(conn: Connection, shipment_id: int, now: datetime) -> int:
     return int(done.rowcount)
 
 
+#: issue #16: held for what the channel holds (its state, what its API offers now): planned again
+#: from a fresh read by each push run — accepted or cancelled in the back office meanwhile
+STATE_CODES = ("transition_not_allowed", "action_not_supported")
+
+
+def recheck_state_held(conn: Connection, channel_id: int, now: datetime, *, limit: int) -> int:
+    """held → recheck for up to ``limit`` of the channel's pushes held for its state (the least
+    recently looked at first); their reasons stay open until the next plan says otherwise."""
+    if limit <= 0:
+        return 0
+    ids = list(
+        conn.execute(
+            select(fulfilment_pushes.c.id)
+            .where(
+                fulfilment_pushes.c.channel_id == channel_id,
+                fulfilment_pushes.c.status == _F.HELD.value,
+                fulfilment_pushes.c.reason_code.in_(STATE_CODES),
+            )
+            .order_by(fulfilment_pushes.c.updated_at, fulfilment_pushes.c.id)
+            .limit(limit)
+        ).scalars()
+    )
+    if not ids:
+        return 0
+    PUSH.check(_F.HELD, _F.RECHECK)
+    done = conn.execute(
+        update(fulfilment_pushes)
+        .where(fulfilment_pushes.c.id.in_(ids), fulfilment_pushes.c.status == _F.HELD.value)
+        .values(status=_F.RECHECK.value)
+    )
+    return int(done.rowcount)
+
+
 # --- lookups -------------------------------------------------------------------------------------
+
+
+def replaced_trackings(conn: Connection, order_id: int, shipment_id: int) -> list[str]:
+    """The tracking numbers of the order's labels pushed and since voided (newest first): a
+    reshipment, shipment ``shipment_id``, replaces one of them at the channel."""
+    return [
+        str(t)
+        for t in conn.execute(
+            select(shipments.c.tracking_number)
+            .join(fulfilment_pushes, fulfilment_pushes.c.shipment_id == shipments.c.id)
+            .where(
+                shipments.c.order_id == order_id,
+                shipments.c.voided.is_(True),
+                fulfilment_pushes.c.status == _F.PUSHED.value,
+                shipments.c.id != shipment_id,
+            )
+            .order_by(shipments.c.id.desc())
+        ).scalars()
+        if t
+    ]
 
 
 def replaced_fulfilment(conn: Connection, order_id: int, shipment_id: int) -> str | None:
