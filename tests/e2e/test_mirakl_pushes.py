@@ -42,10 +42,10 @@ class World:
         return f"ob-{cid(self.hub, 'market')}-{order_id}"
 
     def order(self, **kw: Any) -> str:
-        """A Mirakl order of one mapped line, read and posted to the 3PL by one cycle."""
-        lines = [{"offer_sku": "MUG-1", "quantity": 1, "price_unit": "9.00"}]
+        """A Mirakl order of one mapped line, read and posted to the 3PL by one cycle (no push yet)."""
+        lines = [{"offer_sku": kw.pop("sku", "MUG-1"), "quantity": 1, "price_unit": "9.00"}]
         order_id = str(self.mk.create_order(lines=lines, **kw)["order_id"])
-        self.cycle()
+        run_cycle(tenant(self.hub), push=False)
         assert self.ss.order_by_key(self.key(order_id)) is not None, "posted to the 3PL"
         return order_id
 
