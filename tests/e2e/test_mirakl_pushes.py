@@ -8,6 +8,7 @@ one Mirakl refused.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,6 +26,7 @@ from orderbridge.sandboxes.shipstation.app import create_sandbox as shipstation_
 from orderbridge.services.connections import add_connection, update_connection
 from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import set_mapping
+from orderbridge.services.queries import show_order
 from orderbridge.storage.tables import fulfilment_pushes, orders
 from tests.scoped import cid, tenant
 
@@ -195,3 +197,27 @@ def test_a_crash_between_the_tracking_and_the_ship_call_sends_only_the_ship_call
 def _later(hub: Hub, seconds: float) -> Any:
     base = hub.now()
     return lambda: base + timedelta(seconds=seconds)
+
+
+def test_an_order_mirakl_refuses_at_its_deadline_after_it_was_posted_waits_for_review_never_silently(
+    hub: Hub,
+) -> None:
+    mk, mk_app = mirakl_sandbox(acceptance_window_s=1.0)
+    ss, ss_app = shipstation_sandbox(limits=False, ship_after_seconds=3600.0)
+    with run_in_thread(mk_app) as mk_http, run_in_thread(ss_app) as ss_http:
+        add_connection(tenant(hub), "market", "mirakl", mk_http.base_url, {"shop_key": KEY}, {"auto_accept": False})
+        add_connection(
+            tenant(hub), "warehouse", "shipstation", ss_http.base_url, {"api_key": "ss_key", "api_secret": "ss_secret"}
+        )
+        set_mapping(tenant(hub), "sku", "MUG-1", "MUG-1", cid(hub, "warehouse"))
+        set_mapping(tenant(hub), "shipping", "STD", "ups:ups_ground", cid(hub, "warehouse"))
+        world = World(hub, mk, mk_http, ss)
+        order_id = world.order()
+        time.sleep(1.2)  # the acceptance deadline passes: Mirakl refuses the order by itself
+        run_cycle(tenant(hub), push=False)
+        assert mk.get(order_id)["order_state"] == "REFUSED"
+        detail = show_order(tenant(hub), mk.orders[order_id]["commercial_id"])
+        # the hub read the refusal as a cancellation of a posted order: an update a person reviews (#15)
+        assert detail.state == "held" and [r["code"] for r in detail.reasons] == ["update_needs_review"]
+        assert ss.update_count(world.key(order_id)) == 0, "the 3PL's order is not changed behind anyone's back"
+        assert world.sent(order_id) == []
