@@ -34,10 +34,10 @@ from orderbridge.connectors.base import (
     missing_methods,
 )
 from orderbridge.domain.canonical import content_hash
-from orderbridge.domain.channel_rules import Outcome
+from orderbridge.domain.channel_rules import ChannelAction, Outcome
 from orderbridge.domain.order import Order
-from orderbridge.domain.push_plan import Intent, PlanStatus, Tracking, plan
-from orderbridge.errors import AuthFailed, OrderBridgeError, PermissionDenied
+from orderbridge.domain.push_plan import Intent, PlannedCall, PlanStatus, Tracking, plan
+from orderbridge.errors import AuthFailed, HoldOrder, OrderBridgeError, PermissionDenied
 from tests.connectors.capabilities import gate, requires
 
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
@@ -148,6 +148,22 @@ class ChannelContract:
     def test_the_fulfilment_state_of_an_unknown_order_is_a_typed_error(self, channel_env: Any) -> None:
         with pytest.raises(OrderBridgeError):
             channel_env.connector.remote_state("987654321987")
+
+    @requires(Capability.PUSH_FULFILMENT)
+    def test_a_call_the_channel_refuses_holds_the_order_with_its_words_and_changes_nothing(
+        self, channel_env: Any
+    ) -> None:
+        connector = channel_env.connector
+        rules = getattr(connector, "channel_rules", None) or connector.declaration.channel_rules
+        external_id = channel_env.add_order()
+        remote = connector.remote_state(external_id)
+        ship = rules.actions[ChannelAction.SHIP]
+        if remote.state in ship.from_states:
+            pytest.skip("a new order can be shipped at once here: nothing to refuse")
+        with pytest.raises(HoldOrder) as held:
+            connector.perform(external_id, PlannedCall(ChannelAction.SHIP, ship.call))
+        assert held.value.message
+        assert connector.remote_state(external_id).state == remote.state, "a refused call changes nothing"
 
     def test_revoked_credentials_raise_auth_failed_until_restored(self, channel_env: Any) -> None:
         channel_env.revoke()

@@ -182,3 +182,33 @@ def sandbox_woocommerce(
 
     heap.settle()
     uvicorn.Server(tls.uvicorn_config(asgi, port, certificate)).run()
+@app.command("mirakl")
+def sandbox_mirakl(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 8707,
+    orders: Annotated[int, typer.Option(help="Orders waiting for acceptance at start")] = 20,
+    shop_key: Annotated[str, typer.Option(help="The shop API key the Authorization header must carry")] = (
+        "mirakl-shop-key"
+    ),
+    debit_delay: Annotated[float, typer.Option(help="Seconds from acceptance to the operator's debit (0: at once)")] = (
+        0.0
+    ),
+    debit_payment_step: Annotated[bool, typer.Option(help="Pass through WAITING_DEBIT_PAYMENT on the way")] = True,
+    acceptance_window: Annotated[float, typer.Option(help="Seconds an order may wait for acceptance")] = 3 * 86400,
+    can_cancel: Annotated[bool, typer.Option(help="New orders' can_cancel (OR29 allowed)")] = True,
+    max_page: Annotated[int, typer.Option(help="The largest OR11 max accepted")] = 100,
+) -> None:
+    """Serve the Mirakl seller API emulator (OR11, OR21, OR23, OR24, OR28, OR29, back office) until stopped."""
+    from orderbridge.sandboxes.base import serve_forever
+    from orderbridge.sandboxes.mirakl import create_sandbox
+
+    _, asgi = create_sandbox(
+        shop_key=shop_key,
+        orders=orders,
+        debit_delay_s=debit_delay,
+        debit_payment_step=debit_payment_step,
+        acceptance_window_s=acceptance_window,
+        can_cancel=can_cancel,
+        max_page=max_page,
+    )
+    err.print(f"Mirakl sandbox: {orders} orders on http://127.0.0.1:{port} (Authorization: {shop_key})")
+    serve_forever(asgi, port)

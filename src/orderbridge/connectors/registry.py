@@ -40,6 +40,8 @@ _KINDS: dict[str, str | type] = {
     "heartland": "orderbridge.connectors.heartland.connector:HeartlandDestination",
     # issue #16 item 4: WooCommerce REST v3, pushed to through the planner
     "woocommerce": "orderbridge.connectors.woocommerce.connector:WooCommerceChannel",
+    # issue #16 item 3: a marketplace channel pushed to through the planner
+    "mirakl": "orderbridge.connectors.mirakl.connector:MiraklChannel",
 }
 _loaded: dict[str, type] = {}
 _lock = threading.Lock()
