@@ -174,3 +174,34 @@ def bench_portal(
         print_json(result)
     else:
         render(result, console)
+
+
+@app.command("scale")
+def bench_scale(
+    tenants: Annotated[
+        int, typer.Option(min=1, help="Tenants, each with its own Shopify store and ShipStation account")
+    ] = 4,
+    orders: Annotated[int, typer.Option(min=1, help="Orders created per tenant in each phase")] = 150,
+    workers: Annotated[
+        list[int] | None, typer.Option(help="Worker processes per phase (repeat the option); default 1, 2, 4")
+    ] = None,
+    limits: Annotated[bool, typer.Option(help="Also a W=1 phase with the sandboxes' real rate limits on")] = True,
+    limited_orders: Annotated[int, typer.Option(min=1, help="Orders per tenant in the rate-limited phase")] = 40,
+    as_json: JsonOpt = False,
+) -> None:
+    """Throughput, p50/p99 latency and database statements per order of a fleet of W workers on PostgreSQL."""
+    from orderbridge.bench.scale import render, run
+
+    with errors():
+        result = run(
+            tenants=tenants,
+            orders=orders,
+            workers=tuple(workers or (1, 2, 4)),
+            limits_run=limits,
+            limited_orders=limited_orders,
+            quiet=as_json,
+        )
+    if as_json:
+        print_json(result)
+    else:
+        render(result, console)
