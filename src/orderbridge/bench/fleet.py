@@ -261,6 +261,7 @@ def start_tenants(
     ship_after: float = 86400.0,
     webhook_drop_rate: float = 0.0,
     seed: int = 1,
+    extra_warehouse: tuple[str, ...] = (),
 ) -> list[TenantWorld]:
     """``count`` tenants' sandboxes, started in parallel: store ``i`` holds ``orders`` generated
     orders (clean ones: each is downloadable), and every credential is the tenant's own."""
@@ -275,7 +276,15 @@ def start_tenants(
             *limit,
         )  # fmt: skip
         warehouse = start_sandbox(
-            "shipstation", "--ship-after", str(ship_after), "--api-key", key, "--api-secret", key_secret, *limit
+            "shipstation",
+            "--ship-after",
+            str(ship_after),
+            "--api-key",
+            key,
+            "--api-secret",
+            key_secret,
+            *limit,
+            *extra_warehouse,
         )
         return TenantWorld(i, f"tenant-{i}", shop, warehouse, token, secret, key, key_secret)
 

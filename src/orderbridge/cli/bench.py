@@ -205,3 +205,39 @@ def bench_scale(
         print_json(result)
     else:
         render(result, console)
+
+
+@app.command("chaos")
+def bench_chaos(
+    soak: Annotated[
+        bool, typer.Option(help="The long run (minutes, a one-minute outage) instead of the CI-sized one")
+    ] = False,
+    tenants: Annotated[int | None, typer.Option(min=1, help="Tenants (default: the size's)")] = None,
+    storm: Annotated[
+        float | None, typer.Option(min=5, help="Seconds of faults and kills (default: the size's)")
+    ] = None,
+    outage: Annotated[float | None, typer.Option(min=1, help="Seconds one ShipStation is unreachable")] = None,
+    keep_logs: Annotated[Path | None, typer.Option(help="Keep the fleet's logs (and data) in this folder")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Faults, SIGKILLed workers, a PostgreSQL restart and an outage; then the ledgers are checked.
+
+    Prints one line: orders, tenants, faults injected, kills, database restarts, lost, posted twice,
+    pushed twice, missing. Exits 1 when any promise was broken."""
+    from dataclasses import replace
+
+    from orderbridge.bench.chaos import ChaosConfig, run
+
+    config = ChaosConfig.soak() if soak else ChaosConfig.ci()
+    overrides = {k: v for k, v in (("tenants", tenants), ("storm_s", storm), ("outage_s", outage)) if v is not None}
+    config = replace(config, **overrides)
+    with errors():
+        result = run(config, say=None if as_json else err.print, keep_logs=keep_logs)
+    if as_json:
+        print_json(result.as_dict())
+    else:
+        console.print(result.line(), markup=False)
+        for problem in result.problems:
+            console.print(problem, markup=False, style="red")
+    if not result.clean:
+        raise typer.Exit(1)
