@@ -31,6 +31,27 @@ class Settings(BaseSettings):
     cursor_overlap_s: float = Field(default=120.0, ge=0)
     lease_ttl_s: float = Field(default=120.0, gt=1)
     http_timeout_s: float = Field(default=30.0, gt=0)
+
+    # --- job engine (docs/scaling.md; decisions 225-234) ---------------------------------------
+    #: ``embedded``: ``orderbridge serve`` runs the scheduler and jobs in its own threads (SQLite or
+    #: PostgreSQL, one process); ``procrastinate``: jobs are rows in PostgreSQL run by any number of
+    #: ``orderbridge worker`` processes, and ``serve --no-workers`` only serves HTTP
+    job_engine: str = Field(default="embedded", pattern="^(embedded|procrastinate)$")
+    #: jobs one ``orderbridge worker`` runs at once (threads: the task functions are synchronous)
+    worker_concurrency: int = Field(default=4, ge=1, le=64)
+    #: how often a worker writes its heartbeat, and how old one must be before its ``doing`` jobs
+    #: count as stalled and are retried by the ``recover_stalled`` periodic task
+    worker_heartbeat_s: float = Field(default=10.0, gt=0)
+    worker_stalled_after_s: float = Field(default=30.0, gt=0)
+    #: seconds between the periodic dispatcher's passes (due syncs, the posting sweep, Sync now
+    #: requests nobody took); a divisor of 60 (procrastinate's cron has a seconds column)
+    worker_tick_s: int = Field(default=5, ge=1, le=60)
+    #: a webhook delivery defers one sync of its channel this many seconds later (a storm of
+    #: deliveries within it is one pending sync: the job's ``queueing_lock``)
+    webhook_sync_delay_s: float = Field(default=10.0, ge=0)
+    #: keep finished jobs in ``procrastinate_jobs`` (tests, investigations); off: a successful job's
+    #: row is deleted when it ends (failed ones stay, for the operator)
+    worker_keep_jobs: bool = False
     #: after a fulfilment push whose answer was lost (or a process killed while sending it), the channel
     #: is only read, never written, for this long: a request still running there is found, not repeated
     unknown_outcome_settle_s: float = Field(default=60.0, ge=0)

@@ -84,9 +84,12 @@ def tenant_slug(settings: Settings) -> str:
 
 
 def make_hub() -> Any:
+    from orderbridge.runtime.engine import install
     from orderbridge.services.hub import Hub
 
-    return Hub.from_settings(Settings(), present=PRESENTATION)
+    hub = Hub.from_settings(Settings(), present=PRESENTATION)
+    install(hub)  # job_engine=procrastinate: what the command changes defers its jobs with it
+    return hub
 
 
 def run(fn: Callable[[Any], T]) -> T:

@@ -58,6 +58,7 @@ for command in (
     setup.init,
     serve.sync,
     serve.serve,
+    serve.worker,
     audits.reconcile,
     audits.audits,
     alerts.alerts,

@@ -110,13 +110,20 @@ def serve(
     host: Annotated[str, typer.Option(help="HTTP interface to listen on")] = "127.0.0.1",
     http: Annotated[bool, typer.Option(help="Serve HTTP (--no-http: scheduler and workers only)")] = True,
     register: Annotated[bool, typer.Option(help="Subscribe channels' webhooks to this server at start")] = True,
+    workers: Annotated[
+        bool,
+        typer.Option(help="Run jobs here (--no-workers: web and webhooks only; `orderbridge worker` runs them)"),
+    ] = True,
 ) -> None:
     """Run the scheduler, workers and the hub's HTTP server in this process until interrupted.
 
     It serves every tenant (``--tenant`` does not narrow it): each pass runs each tenant's jobs in
-    that tenant's scope, and each webhook URL names the connection — and so the tenant — it is for."""
+    that tenant's scope, and each webhook URL names the connection — and so the tenant — it is for.
+    With ``ORDERBRIDGE_JOB_ENGINE=procrastinate`` (PostgreSQL) jobs are rows run by ``orderbridge
+    worker`` processes, and serve is web and webhooks only, as with ``--no-workers``."""
     import signal
 
+    from orderbridge.runtime.engine import ProcrastinateSyncRunner, install
     from orderbridge.runtime.worker import serve as serve_loop
 
     stop = threading.Event()
@@ -138,6 +145,12 @@ def serve(
         from orderbridge.services.hub import Hub
 
         hub = Hub.from_settings(settings, present=PRESENTATION)  # commands here, links in its alerts
+        nudges = install(hub)  # procrastinate: webhooks and Sync now defer jobs for the workers
+    if nudges is not None:
+        workers = False
+    if not workers and not http:
+        err.print(plain("--no-workers --no-http leaves nothing to serve", "red"))
+        raise typer.Exit(2)
     from orderbridge import heap
 
     heap.settle()
@@ -161,8 +174,14 @@ def serve(
         worker = threading.Thread(
             target=serve_loop, args=(hub, stop), kwargs={"tick_s": tick, "wake": wake}, name="worker", daemon=True
         )
-        worker.start()
-        sync_runner = ThreadSyncRunner(hub, wake=wake.set)  # Sync now, beside the scheduler (decision 115)
+        sync_runner: Any
+        if nudges is not None:  # Sync now is a job any worker takes
+            sync_runner = ProcrastinateSyncRunner(hub, nudges)
+        elif workers:
+            worker.start()
+            sync_runner = ThreadSyncRunner(hub, wake=wake.set)  # Sync now, beside the scheduler (decision 115)
+        else:  # requests stay queued: a worker loop runs them after their grace (services/sync_now.py)
+            sync_runner = None
         config = uvicorn.Config(
             create_app(hub, metrics=metrics, wake=wake.set, sync_runner=sync_runner),
             host=host,
@@ -171,8 +190,11 @@ def serve(
         )
         console.print(
             f"serving on http://{host}:{port} (the portal, the API under /api/v1, webhooks, /healthz, /metrics); "
-            "polling channels every "
-            f"{hub.settings.poll_interval_s:g}s (Ctrl-C stops)"
+            + (
+                f"polling channels every {hub.settings.poll_interval_s:g}s (Ctrl-C stops)"
+                if workers
+                else "no jobs run here: `orderbridge worker` runs them (Ctrl-C stops)"
+            )
         )
         # uvicorn handles SIGINT/SIGTERM while it runs and re-raises the signal afterwards to the
         # handlers found before: these, so the process then stops the worker and exits 0.
@@ -185,8 +207,56 @@ def serve(
             threading.Thread(target=_register_when_listening, args=(hub, server), name="webhooks", daemon=True).start()
         server.run()  # returns on SIGINT/SIGTERM
         stop.set()
-        sync_runner.close()
-        worker.join(timeout=60)
+        if isinstance(sync_runner, ThreadSyncRunner):
+            sync_runner.close()
+        if worker.is_alive():
+            worker.join(timeout=60)
+    finally:
+        hub.close()
+
+
+def worker(
+    queue: Annotated[
+        list[str] | None,
+        typer.Option("--queue", "-q", help="Queue to serve (repeatable; default: syncs, posts, housekeeping)"),
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Jobs run at once (default ORDERBRIDGE_WORKER_CONCURRENCY)", min=1)
+    ] = None,
+    name: Annotated[str, typer.Option(help="This worker's name in the logs")] = "",
+) -> None:
+    """Run a procrastinate worker (PostgreSQL, ORDERBRIDGE_JOB_ENGINE=procrastinate) until SIGTERM.
+
+    It runs the jobs of every tenant — syncs, posts, shipment polls, pushes, housekeeping — and,
+    like every worker, the periodic tasks (each once per period however many workers run). SIGTERM
+    or Ctrl-C lets the jobs in progress finish, then exits 0; a second one stops at once (a job cut
+    short is retried by another worker: docs/scaling.md)."""
+    from orderbridge.runtime.engine import install, run_worker
+    from orderbridge.runtime.tasks import QUEUES
+
+    with errors():
+        from orderbridge.cli.present import PRESENTATION
+        from orderbridge.services.hub import Hub
+
+        settings = Settings()
+        if settings.job_engine != "procrastinate":
+            settings = settings.model_copy(update={"job_engine": "procrastinate"})
+        hub = Hub.from_settings(settings, present=PRESENTATION)
+        try:
+            install(hub)
+        except Exception:
+            hub.close()
+            raise
+    from orderbridge import heap
+
+    heap.settle()
+    queues = queue or list(QUEUES)
+    console.print(
+        f"worker{' ' + clean(name) if name else ''}: queues {', '.join(queues)}, "
+        f"{concurrency or hub.settings.worker_concurrency} at once (SIGTERM stops after the jobs in progress)"
+    )
+    try:
+        run_worker(hub, queues=queues, concurrency=concurrency, name=name)
     finally:
         hub.close()
 

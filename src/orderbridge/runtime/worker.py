@@ -16,7 +16,9 @@ on with the next job rather than stopping every connection's sync silently.
 The process serves every tenant: each pass of each loop makes one scope per tenant
 (:meth:`~orderbridge.services.scope.Scope.every`, read afresh, so a tenant added while serving is
 picked up) and runs that tenant's jobs in it, by connection id (decision 83). A job needs nothing
-but ``(tenant_id, connection_id)`` to run again elsewhere.
+but ``(tenant_id, connection_id)`` to run again elsewhere: the functions it runs are the task
+functions of ``runtime.tasks``, the same ones procrastinate workers run (``runtime.engine``,
+``job_engine=procrastinate``: docs/scaling.md), which replace this module's loops there.
 """
 
 from __future__ import annotations
@@ -35,12 +37,10 @@ import structlog
 from orderbridge.connectors.base import Capability, Role
 from orderbridge.errors import InvalidInput
 from orderbridge.runtime.schedule import Schedule
-from orderbridge.services.backsync import poll_shipments, push_fulfilments
-from orderbridge.services.deliveries import watch_deliveries
+from orderbridge.runtime.tasks import DELIVERIES, PUSH, SHIPMENTS, SYNC
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.posting import last_posted_at, post_ready
 from orderbridge.services.scope import Scope
-from orderbridge.services.sync import sync_channel
 from orderbridge.services.sync_now import QueuedSync, queued_syncs, run_requested
 from orderbridge.storage.leases import LeaseBusy
 
@@ -161,20 +161,20 @@ def run_cycle(
         }
         with _posting_alongside(scope, report, destinations if post and syncing else {}):
             for cid, name in syncing.items():
-                _guard(report, f"sync:{name}", lambda c=cid: sync_channel(scope, c), report.syncs)  # type: ignore[misc]
+                _guard(report, f"sync:{name}", lambda c=cid: SYNC.run(scope, c), report.syncs)  # type: ignore[misc]
     if post:
         for cid, name in destinations.items():
             _guard(report, f"post:{name}", lambda c=cid: post_ready(scope, c), report.posts)  # type: ignore[misc]
         report.posts = _merge_posts(report.posts)
     if shipments:
         for cid, name in scheduled(scope, Role.DESTINATION, Capability.LIST_SHIPMENTS, report).items():
-            _guard(report, f"shipments:{name}", lambda c=cid: poll_shipments(scope, c), report.shipments)  # type: ignore[misc]
+            _guard(report, f"shipments:{name}", lambda c=cid: SHIPMENTS.run(scope, c), report.shipments)  # type: ignore[misc]
     if push:
         for cid, name in scheduled(scope, Role.CHANNEL, Capability.PUSH_FULFILMENT, report).items():
-            _guard(report, f"push:{name}", lambda c=cid: push_fulfilments(scope, c), report.pushes)  # type: ignore[misc]
+            _guard(report, f"push:{name}", lambda c=cid: PUSH.run(scope, c), report.pushes)  # type: ignore[misc]
     if deliveries:  # file-export destinations: what the package did with each file (issue #15 item 5)
         for cid, name in scheduled(scope, Role.DESTINATION, Capability.WATCH_DELIVERIES, report).items():
-            _guard(report, f"deliveries:{name}", lambda c=cid: watch_deliveries(scope, c), report.deliveries)  # type: ignore[misc]
+            _guard(report, f"deliveries:{name}", lambda c=cid: DELIVERIES.run(scope, c), report.deliveries)  # type: ignore[misc]
     return report
 
 

@@ -32,6 +32,7 @@ from orderbridge.connectors.base import (
 )
 from orderbridge.crypto import SecretBox
 from orderbridge.observe import Observer
+from orderbridge.services.nudges import NoNudges, Nudges
 from orderbridge.services.present import Presentation, Unpresented
 from orderbridge.settings import Settings
 from orderbridge.storage.db import Database
@@ -97,6 +98,9 @@ class Hub:
     connectors: dict[int, Any] = field(default_factory=dict)
     #: metrics hooks (a no-op unless ``serve`` installs Prometheus metrics)
     observer: Observer = field(default_factory=Observer)
+    #: the jobs a state change needs, written in its transaction (services/nudges.py): none for the
+    #: embedded runtime; procrastinate job rows when ``job_engine=procrastinate`` (runtime/engine.py)
+    nudges: Nudges = field(default_factory=NoNudges)
     #: how fixes read and where the web server lives — the entrypoints' knowledge, given by the
     #: composition root (the CLI installs ``cli.present.PRESENTATION``); services build no command
     #: and no URL themselves

@@ -154,6 +154,8 @@ def sync_channel(
                 with scope.db.transaction() as conn:
                     counts = commit_batch(conn, scope.tenant_id, ctx, batch, now)
                     lease.renew(conn)  # the batch commits only while this sync still holds the lease
+                    if counts.inserted or counts.changed:  # their post jobs commit with them
+                        scope.hub.nudges.orders_ready(conn, scope.tenant_id)
                     so_far = IngestCounts()
                     so_far.add(report.counts)
                     so_far.add(counts)

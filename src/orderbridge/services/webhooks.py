@@ -232,6 +232,11 @@ def receive(hub: Hub, kind: str, address: str, headers: Mapping[str, str], body:
             conn.execute(
                 update(webhook_deliveries).where(webhook_deliveries.c.id == claimed).values(outcome=outcome.outcome)
             )
+            # the jobs this delivery needs commit with it (services/nudges.py): a post of what it
+            # made ready, and one sync of the channel soon — a storm of deliveries is one pending sync
+            if outcome.wrote:
+                scope.hub.nudges.orders_ready(conn, scope.tenant_id)
+            scope.hub.nudges.channel_changed(conn, scope.tenant_id, row.id)
     if refused:  # the delivery is recorded: the sync job's health names the refused order now
         record_ingest_failures(scope, row)
     if tied:  # the delivery is recorded: now ask the channel which of the two versions is newer

@@ -5,6 +5,14 @@ or already ours) or, if no row exists, an INSERT that the primary key makes race
 is just rows and a unique key, the same code holds on SQLite (one file, many processes) and on
 PostgreSQL (many machines). A killed holder's lease expires after its TTL; holders renew while
 they work (:meth:`Lease.renew`, called per batch, inside the batch's own transaction where there is one).
+
+Under procrastinate workers (docs/scaling.md, decision 228) the job's ``lock`` decides who runs a
+connection's job; the lease stays as the *write fence*: a job holds its leases as
+``job:<job id>:<attempt>`` (:func:`acting_for_job`), so the stalled-job recovery, which knows the
+dead attempt, frees exactly its leases before retrying it (the retry runs at once rather than after
+the TTL) — and a worker that only lost its heartbeat, still running, finds its lease gone at its
+next batch and rolls back instead of writing beside the retry. A CLI ``sync`` beside the workers
+still meets the lease and skips.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import socket
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, delete, insert, update
@@ -23,9 +32,33 @@ from orderbridge.errors import RetryLater
 from orderbridge.storage.db import Database
 from orderbridge.storage.tables import leases
 
+#: the holder a procrastinate job's leases are taken as (None: a holder of its own per lease)
+_job_holder: ContextVar[str | None] = ContextVar("orderbridge_job_holder", default=None)
+
+
+def job_holder(job_id: int, attempts: int) -> str:
+    """The holder of the leases a procrastinate job's attempt takes."""
+    return f"job:{job_id}:{attempts}"
+
+
+@contextmanager
+def acting_for_job(job_id: int, attempts: int) -> Iterator[str]:
+    """Take every lease in this context as the job's attempt (see the module docstring)."""
+    token = _job_holder.set(job_holder(job_id, attempts))
+    try:
+        yield job_holder(job_id, attempts)
+    finally:
+        _job_holder.reset(token)
+
+
+def release_held_by(db: Database, holder: str) -> int:
+    """Free every lease ``holder`` holds (a stalled job's attempt, before it is retried)."""
+    with db.transaction() as conn:
+        return int(conn.execute(delete(leases).where(leases.c.holder == holder)).rowcount)
+
 
 def holder_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return _job_holder.get() or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class LeaseBusy(RetryLater):
