@@ -12,8 +12,9 @@ names and SKUs). While a job runs, three spies watch:
 - B's sandboxes: they receive no request at all.
 
 A job carrying A's tenant and one of B's connections (a forged or misrouted job) is refused with
-:class:`NotFound` before any of that; A's own jobs, over a ledger where B has orders, shipments
-and audits of its own, touch only A.
+:class:`NotFound` before any of that — by the task function, and by an ``orderbridge worker``
+process taking such jobs from procrastinate's queue; A's own jobs, over a ledger where B has
+orders, shipments and audits of its own, touch only A.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import pytest
 from sqlalchemy import event
 
 from orderbridge.errors import NotFound
+from orderbridge.runtime.tasks import run_job
 from orderbridge.runtime.worker import CycleReport, housekeeping, run_cycle
 from orderbridge.sandboxes.base import run_in_thread
 from orderbridge.sandboxes.shipstation.app import create_sandbox as shipstation_sandbox
@@ -35,22 +37,19 @@ from orderbridge.sandboxes.shipstation.state import ShipStationState
 from orderbridge.sandboxes.shopify import generator
 from orderbridge.sandboxes.shopify.app import create_sandbox as shopify_sandbox
 from orderbridge.sandboxes.shopify.state import ShopifyState
-from orderbridge.services.backsync import poll_shipments, push_fulfilments
 from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import set_mapping
-from orderbridge.services.posting import post_ready
 from orderbridge.services.reconcile import reconcile
 from orderbridge.services.scope import Scope
-from orderbridge.services.sync import sync_channel
 from orderbridge.services.tenants import add_tenant
 
-#: each job kind as the runtime runs it: (tenant_id, connection_id) → the service call
+#: each job kind as both engines run it (runtime/tasks.py): (tenant_id, connection_id) → the task function
 JOBS: dict[str, Callable[[Hub, int, int], Any]] = {
-    "sync": lambda hub, t, c: sync_channel(Scope.of(hub, t), c),
-    "post": lambda hub, t, c: post_ready(Scope.of(hub, t), c),
-    "shipments": lambda hub, t, c: poll_shipments(Scope.of(hub, t), c),
-    "push": lambda hub, t, c: push_fulfilments(Scope.of(hub, t), c),
+    "sync": lambda hub, t, c: run_job(hub, "sync", t, c),
+    "post": lambda hub, t, c: run_job(hub, "post", t, c),
+    "shipments": lambda hub, t, c: run_job(hub, "shipments", t, c),
+    "push": lambda hub, t, c: run_job(hub, "push", t, c),
     "audit": lambda hub, t, c: reconcile(Scope.of(hub, t), c, since=Scope.of(hub, t).now() - timedelta(days=30)),
 }
 #: which connection of the tenant each job takes
@@ -116,8 +115,10 @@ def sides(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
     from orderbridge.crypto import generate_key
     from orderbridge.settings import Settings
     from tests.conftest import _truncate_pg
+    from tests.workers.conftest import truncate_jobs
 
     _truncate_pg(pg_url)
+    truncate_jobs(pg_url)
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("isolation"),
         database_url=pg_url,
@@ -195,3 +196,66 @@ def test_every_job_of_tenant_a_reads_and_writes_only_tenant_a(sides: tuple[Hub, 
     assert a.scope.tenant_id in bound, "no statement named its tenant: the parameter check proves nothing"
     assert (b.ss.requests_seen, b.shop.requests_seen) == before_b
     assert a.ss.orders_by_key() and len(a.ss.orders_by_key()) == 12
+
+
+def test_a_worker_process_given_forged_jobs_ends_them_without_touching_tenant_b(
+    sides: tuple[Hub, Side, Side], tmp_path: Any
+) -> None:
+    """Jobs naming tenant A with B's connections, as a misrouted queue row would, are taken by an
+    ``orderbridge worker`` and end as ``job.gone``; B's systems never hear of them, while the
+    worker's one honest job (A's shipment poll) reaches A's account."""
+    import os
+    import subprocess
+    import sys
+
+    import psycopg
+
+    from orderbridge.runtime.engine import ProcrastinateNudges
+    from orderbridge.runtime.tasks import KINDS
+    from tests.workers.conftest import wait_for
+
+    hub, a, b = sides
+    settings = hub.settings.model_copy(update={"job_engine": "procrastinate"})
+    nudges = ProcrastinateNudges(settings)
+    with hub.db.transaction() as conn:
+        forged = [
+            nudges.connection_job(conn, KINDS["post"], a.scope.tenant_id, b.ids["warehouse"]),
+            nudges.connection_job(conn, KINDS["shipments"], a.scope.tenant_id, b.ids["warehouse"]),
+            nudges.connection_job(conn, KINDS["push"], a.scope.tenant_id, b.ids["shop"]),
+        ]
+        honest = nudges.connection_job(conn, KINDS["shipments"], a.scope.tenant_id, a.ids["warehouse"])
+    before_a, before_b = a.ss.requests_seen, (b.ss.requests_seen, b.shop.requests_seen)
+    env = {
+        **os.environ,
+        "ORDERBRIDGE_DATABASE_URL": settings.resolved_database_url,
+        "ORDERBRIDGE_SECRET_KEY": settings.resolved_secret_key(),
+        "ORDERBRIDGE_DATA_DIR": str(tmp_path),
+        "ORDERBRIDGE_JOB_ENGINE": "procrastinate",
+        "ORDERBRIDGE_WORKER_KEEP_JOBS": "true",
+        "ORDERBRIDGE_WEBHOOKS": "false",
+        "ORDERBRIDGE_LOG_LEVEL": "INFO",
+    }
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        # the posts queue only: the periodic dispatcher's jobs (every tenant's syncs) stay queued
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "orderbridge.cli.main", "worker", "--queue", "posts", "--name", "isolation"],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+
+            def finished() -> bool:
+                with psycopg.connect(settings.resolved_database_url.replace("+psycopg", "")) as conn:
+                    rows = conn.execute(
+                        "SELECT id, status FROM procrastinate_jobs WHERE id = ANY(%s)", ([*forged, honest],)
+                    ).fetchall()
+                return len(rows) == 4 and all(status in ("succeeded", "failed") for _id, status in rows)
+
+            wait_for(finished, 60, "the worker to end the four jobs")
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+    text = log.read_text(errors="replace")
+    assert text.count("job.gone") == 3, text[-3000:]
+    assert (b.ss.requests_seen, b.shop.requests_seen) == before_b
+    assert a.ss.requests_seen > before_a, "the worker ran nothing: the test proves nothing"

@@ -76,7 +76,7 @@ FAULT_KINDS = ("429", "500", "503", "timeout", "truncate")
 @dataclass
 class ChaosConfig:
     tenants: int = 3
-    backfill: int = 400
+    backfill: int = 500
     live: int = 300
     workers: int = 2
     storm_s: float = 40.0
@@ -91,6 +91,8 @@ class ChaosConfig:
     settle_s: float = 180.0
     http_timeout_s: float = 3.0
     seed: int = 18
+    #: ``procrastinate`` (``orderbridge worker`` processes) or ``embedded`` (``serve`` processes)
+    engine: str = "procrastinate"
 
     @classmethod
     def ci(cls) -> ChaosConfig:
@@ -182,10 +184,17 @@ def run(config: ChaosConfig, *, say: Any = None, keep_logs: Path | None = None) 
                 ORDERBRIDGE_HTTP_TIMEOUT_S=str(config.http_timeout_s),
                 ORDERBRIDGE_CURSOR_OVERLAP_S="5",
                 ORDERBRIDGE_LOG_LEVEL="INFO",
+                ORDERBRIDGE_WORKER_HEARTBEAT_S="0.5",
+                ORDERBRIDGE_WORKER_STALLED_AFTER_S="2",
+                ORDERBRIDGE_WORKER_TICK_S="1",
+                ORDERBRIDGE_WEBHOOK_SYNC_DELAY_S="1",
             )
-            fleet = Fleet(env, data_dir, workers=config.workers)
+            fleet = Fleet(env, data_dir, workers=config.workers, engine=config.engine)
             fleet.start()
-            say(f"fleet up: {config.tenants} tenants × {config.backfill} orders, {config.workers} workers")
+            say(
+                f"fleet up ({config.engine}): {config.tenants} tenants × {config.backfill} orders, "
+                f"{config.workers} workers"
+            )
             _storm(config, pg, fleet, worlds, rng, result, say)
             say("storm over: faults cleared, waiting for the hub to settle …")
             settle_started = time.monotonic()

@@ -8,7 +8,8 @@ processes — all real processes talking real HTTP and SQL on 127.0.0.1.
   ``bench scale`` reads ``pg_stat_statements`` from it. The shared server on 5432 is never
   touched. As root (CI here), the cluster runs as the ``postgres`` system user.
 - :func:`worker_command` and :func:`web_command` are the one place that says what a worker
-  process and the web process are.
+  process and the web process are: ``orderbridge worker`` and ``serve --no-workers`` on the
+  procrastinate engine (the default), ``serve`` processes on the embedded one (for comparison).
 - :class:`Fleet` starts them, kills one (SIGKILL) and replaces it, and reads their CPU time from
   ``/proc``.
 
@@ -324,20 +325,20 @@ def stop_tenants(worlds: list[TenantWorld]) -> None:
 # --- the hub's processes -------------------------------------------------------------------------
 
 
-def web_command(port: int, tick: float) -> list[str]:
-    """The web process: webhooks (and the portal). Until the procrastinate workers exist this is
-    ``serve`` with its embedded runtime, so it counts as one of the W workers."""
-    return [sys.executable, "-m", "orderbridge.cli.main", "serve", "--port", str(port), "--tick", str(tick)]
+def web_command(port: int, tick: float, engine: str) -> list[str]:
+    """The web process: webhooks, the portal, /healthz. On procrastinate it runs no job
+    (``serve --no-workers``); on the embedded engine it is ``serve`` with its runtime, and so also
+    the first of the W workers."""
+    cmd = [sys.executable, "-m", "orderbridge.cli.main", "serve", "--port", str(port), "--tick", str(tick)]
+    return [*cmd, "--no-workers"] if engine == "procrastinate" else cmd
 
 
-def worker_command(index: int, tick: float) -> list[str]:
-    """One worker process (the 2nd, 3rd … of W: the web process is the first, see :func:`web_command`)."""
+def worker_command(index: int, tick: float, engine: str) -> list[str]:
+    """One worker process: ``orderbridge worker`` (procrastinate), or on the embedded engine a
+    ``serve --no-http`` beside the web process."""
+    if engine == "procrastinate":
+        return [sys.executable, "-m", "orderbridge.cli.main", "worker", "--name", f"w{index}"]
     return [sys.executable, "-m", "orderbridge.cli.main", "serve", "--no-http", "--tick", str(tick)]
-
-
-#: whether the web process also runs jobs (the embedded runtime's ``serve``): then W workers are
-#: the web process and W-1 more
-WEB_RUNS_JOBS = True
 
 
 @dataclass
@@ -347,6 +348,8 @@ class Fleet:
     env: dict[str, str]
     log_dir: Path
     workers: int
+    #: ``procrastinate`` (``orderbridge worker`` processes) or ``embedded`` (``serve`` processes)
+    engine: str = "procrastinate"
     tick: float = 0.5
     port: int = field(default_factory=free_port)
     web: subprocess.Popen[bytes] | None = None
@@ -362,14 +365,14 @@ class Fleet:
     def _spawn(self, cmd: list[str], name: str) -> subprocess.Popen[bytes]:
         self._spawned += 1
         log = (self.log_dir / f"{name}-{self._spawned}.log").open("wb")
-        env = {**os.environ, **self.env, "ORDERBRIDGE_PUBLIC_URL": self.url}
+        env = {**os.environ, **self.env, "ORDERBRIDGE_PUBLIC_URL": self.url, "ORDERBRIDGE_JOB_ENGINE": self.engine}
         env.pop("ORDERBRIDGE_CRASH_AT", None)
         return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
 
     def start(self, *, ready_timeout: float = 90.0) -> None:
-        self.web = self._spawn(web_command(self.port, self.tick), "web")
-        extra = self.workers - 1 if WEB_RUNS_JOBS else self.workers
-        self.procs = [self._spawn(worker_command(i, self.tick), "worker") for i in range(extra)]
+        self.web = self._spawn(web_command(self.port, self.tick, self.engine), "web")
+        extra = self.workers - 1 if self.web_runs_jobs else self.workers
+        self.procs = [self._spawn(worker_command(i, self.tick, self.engine), "worker") for i in range(extra)]
         deadline = time.monotonic() + ready_timeout
         while True:
             if self.web.poll() is not None:
@@ -383,8 +386,14 @@ class Fleet:
                 raise RuntimeError(f"the web process did not answer within {ready_timeout}s: see {self.log_dir}")
             time.sleep(0.2)
 
+    @property
+    def web_runs_jobs(self) -> bool:
+        """Whether the web process runs jobs too (the embedded engine's ``serve``): then the W
+        workers are the web process and W-1 more."""
+        return self.engine == "embedded"
+
     def job_processes(self) -> list[subprocess.Popen[bytes]]:
-        return ([self.web] if WEB_RUNS_JOBS and self.web is not None else []) + self.procs
+        return ([self.web] if self.web_runs_jobs and self.web is not None else []) + self.procs
 
     def kill_one(self, index: int) -> None:
         """SIGKILL worker ``index`` (of :meth:`job_processes`) and start its replacement."""
@@ -397,10 +406,10 @@ class Fleet:
         if victim is self.web:
             self.start_web_again()
         else:
-            self.procs[self.procs.index(victim)] = self._spawn(worker_command(index, self.tick), "worker")
+            self.procs[self.procs.index(victim)] = self._spawn(worker_command(index, self.tick, self.engine), "worker")
 
     def start_web_again(self) -> None:
-        self.web = self._spawn(web_command(self.port, self.tick), "web")
+        self.web = self._spawn(web_command(self.port, self.tick, self.engine), "web")
 
     def cpu_seconds(self) -> float:
         """CPU time the hub's processes have used (the killed ones' up to their death)."""

@@ -66,13 +66,14 @@ def run(
     limits_run: bool = True,
     limited_orders: int = 40,
     timeout_s: float = 120.0,
+    engine: str = "procrastinate",
     quiet: bool = False,
 ) -> dict[str, Any]:
     def say(msg: str) -> None:
         if not quiet:
             print(msg, file=sys.stderr, flush=True)
 
-    result: dict[str, Any] = {"tenants": tenants, "orders_per_tenant": orders, "phases": []}
+    result: dict[str, Any] = {"tenants": tenants, "orders_per_tenant": orders, "engine": engine, "phases": []}
     started = time.monotonic()
     with private_postgres() as pg:
         template = "ob_template"
@@ -84,7 +85,7 @@ def run(
             plan = [(w, False, orders) for w in workers] + ([(1, True, limited_orders)] if limits_run else [])
             for i, (w, limits, n) in enumerate(plan):
                 say(f"phase {i + 1}/{len(plan)}: W={w}, limits {'on' if limits else 'off'}, {tenants}×{n} orders …")
-                phase = _phase(pg, template, key, Path(tmp) / f"p{i}", w, limits, tenants, n, timeout_s)
+                phase = _phase(pg, template, key, Path(tmp) / f"p{i}", w, limits, tenants, n, timeout_s, engine)
                 result["phases"].append(phase)
                 say(
                     f"  {phase['orders_per_s']} orders/s, p50 {phase['p50_ms']} ms, p99 {phase['p99_ms']} ms, "
@@ -108,6 +109,7 @@ def _phase(
     tenants: int,
     n: int,
     timeout_s: float,
+    engine: str,
 ) -> dict[str, Any]:
     data_dir.mkdir(parents=True)
     name = f"ob_phase_{data_dir.name}"
@@ -124,8 +126,9 @@ def _phase(
             ORDERBRIDGE_SHIPMENT_POLL_INTERVAL_S="3600",
             ORDERBRIDGE_WEBHOOKS="true",
             ORDERBRIDGE_LOG_LEVEL="WARNING",
+            ORDERBRIDGE_WORKER_TICK_S="1",
         )
-        fleet = Fleet(env, data_dir, workers=w)
+        fleet = Fleet(env, data_dir, workers=w, engine=engine)
         fleet.start()
         _wait_subscribed(worlds)
         time.sleep(1.5)  # the first (empty) syncs
@@ -246,6 +249,6 @@ def render(result: dict[str, Any], console: Console) -> None:
         )
     console.print(
         f"{result['tenants']} tenants × {result['orders_per_tenant']} orders per phase (limits-on phase: fewer), "
-        f"webhooks on, PostgreSQL; {result['wall_s']} s in all"
+        f"webhooks on, PostgreSQL, {result['engine']} engine; {result['wall_s']} s in all"
     )
     console.print(table)

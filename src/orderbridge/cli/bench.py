@@ -187,6 +187,9 @@ def bench_scale(
     ] = None,
     limits: Annotated[bool, typer.Option(help="Also a W=1 phase with the sandboxes' real rate limits on")] = True,
     limited_orders: Annotated[int, typer.Option(min=1, help="Orders per tenant in the rate-limited phase")] = 40,
+    engine: Annotated[str, typer.Option(help="procrastinate (orderbridge worker) | embedded (serve processes)")] = (
+        "procrastinate"
+    ),
     as_json: JsonOpt = False,
 ) -> None:
     """Throughput, p50/p99 latency and database statements per order of a fleet of W workers on PostgreSQL."""
@@ -199,6 +202,7 @@ def bench_scale(
             workers=tuple(workers or (1, 2, 4)),
             limits_run=limits,
             limited_orders=limited_orders,
+            engine=engine,
             quiet=as_json,
         )
     if as_json:
@@ -218,6 +222,7 @@ def bench_chaos(
     ] = None,
     outage: Annotated[float | None, typer.Option(min=1, help="Seconds one ShipStation is unreachable")] = None,
     keep_logs: Annotated[Path | None, typer.Option(help="Keep the fleet's logs (and data) in this folder")] = None,
+    engine: Annotated[str | None, typer.Option(help="procrastinate (default) | embedded")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Faults, SIGKILLed workers, a PostgreSQL restart and an outage; then the ledgers are checked.
@@ -229,7 +234,11 @@ def bench_chaos(
     from orderbridge.bench.chaos import ChaosConfig, run
 
     config = ChaosConfig.soak() if soak else ChaosConfig.ci()
-    overrides = {k: v for k, v in (("tenants", tenants), ("storm_s", storm), ("outage_s", outage)) if v is not None}
+    overrides = {
+        k: v
+        for k, v in (("tenants", tenants), ("storm_s", storm), ("outage_s", outage), ("engine", engine))
+        if v is not None
+    }
     config = replace(config, **overrides)
     with errors():
         result = run(config, say=None if as_json else err.print, keep_logs=keep_logs)

@@ -39,6 +39,7 @@ from procrastinate import exceptions as pexc
 from procrastinate.jobs import Status
 from sqlalchemy import Connection, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from orderbridge.connectors.base import Capability, Role
 from orderbridge.errors import InvalidInput, NotFound, SettingsError
@@ -226,7 +227,15 @@ def _nudges(hub: Hub) -> ProcrastinateNudges:
 @contextmanager
 def _as_job(context: JobContext, what: str, **fields: Any) -> Iterator[None]:
     """Run a job's body with its leases held as its attempt; a lease another holder has (a CLI
-    ``sync`` beside the workers) or a tenant/connection removed meanwhile ends it quietly."""
+    ``sync`` beside the workers) or a tenant/connection removed meanwhile ends it quietly.
+
+    So does a database that went away under the job (a PostgreSQL restart or failover:
+    ``OperationalError``), logged as ``job.database_unavailable``: every job is an idempotent
+    nudge the periodic dispatcher defers again (syncs when due, the posting sweep, pushes), so its
+    work is done within one interval once the database is back — whereas ending it ``failed``
+    would leave a failed job no alert could even be written for (decision 237; the chaos run's
+    database restart found it). A procrastinate retry is no answer: a retried job returns to
+    ``todo`` and collides with the pending job holding its queueing lock."""
     job = context.job
     assert job.id is not None
     with acting_for_job(job.id, job.attempts):
@@ -236,6 +245,8 @@ def _as_job(context: JobContext, what: str, **fields: Any) -> Iterator[None]:
             log.info("job.busy", job=what, lease=exc.name, **fields)
         except NotFound as exc:
             log.info("job.gone", job=what, error=str(exc), **fields)
+        except OperationalError as exc:
+            log.warning("job.database_unavailable", job=what, error=str(exc.orig or exc)[:300], **fields)
 
 
 def _connection_task(kind: JobKind) -> Callable[..., Any]:
