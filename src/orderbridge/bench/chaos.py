@@ -221,9 +221,9 @@ def _storm(
     result: ChaosResult,
     say: Any,
 ) -> None:
-    for world in [*(w.shop for w in worlds), *(w.warehouse for w in worlds)]:
+    for each in [*(w.shop for w in worlds), *(w.warehouse for w in worlds)]:
         for kind in FAULT_KINDS:
-            world.control(
+            each.control(
                 "POST",
                 "/_sandbox/faults",
                 json={
@@ -454,9 +454,8 @@ def _unfinished(hub: Hub) -> tuple[int, int, list[str]]:
             stalled += n
             detail.append(f"{n} fulfilment pushes still {status}")
         if "procrastinate_jobs" in inspect(conn).get_table_names():
-            jobs = dict(
-                conn.execute(text("SELECT status, count(*) FROM procrastinate_jobs GROUP BY status")).all()  # type: ignore[arg-type]
-            )
+            counted = conn.execute(text("SELECT status, count(*) FROM procrastinate_jobs GROUP BY status")).all()
+            jobs: dict[str, int] = {str(status): int(n) for status, n in counted}
             if jobs.get("doing"):
                 stalled += int(jobs["doing"])
                 detail.append(f"{jobs['doing']} jobs left doing")

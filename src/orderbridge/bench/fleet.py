@@ -125,7 +125,7 @@ class PrivatePostgres:
         with psycopg.connect(
             f"postgresql://postgres@127.0.0.1:{self.port}/{database}", autocommit=True, connect_timeout=10
         ) as conn:
-            cur = conn.execute(sql)  # type: ignore[arg-type]  # our own SQL text, never outside input
+            cur = conn.execute(sql.encode())  # our own SQL text, never outside input
             return list(cur.fetchall()) if cur.description else []
 
     def create_database(self, name: str, template: str | None = None) -> str:

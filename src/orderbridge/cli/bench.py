@@ -234,7 +234,7 @@ def bench_chaos(
     from orderbridge.bench.chaos import ChaosConfig, run
 
     config = ChaosConfig.soak() if soak else ChaosConfig.ci()
-    overrides = {
+    overrides: dict[str, Any] = {
         k: v
         for k, v in (("tenants", tenants), ("storm_s", storm), ("outage_s", outage), ("engine", engine))
         if v is not None
