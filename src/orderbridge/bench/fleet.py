@@ -416,6 +416,10 @@ class Fleet:
         alive = [p for p in [self.web, *self.procs] if p is not None]
         return self._cpu_done + sum(_proc_cpu(p.pid) for p in alive)
 
+    def web_cpu_seconds(self) -> float:
+        """CPU time of the (live) web process: the webhook receiver's share."""
+        return _proc_cpu(self.web.pid) if self.web is not None else 0.0
+
     def stop(self) -> None:
         for proc in [*self.procs, self.web]:
             if proc is not None and proc.poll() is None:

@@ -112,6 +112,7 @@ def _phase(
     engine: str,
 ) -> dict[str, Any]:
     data_dir.mkdir(parents=True)
+    t_setup = time.monotonic()
     name = f"ob_phase_{data_dir.name}"
     settings = Settings(data_dir=data_dir, database_url=pg.create_database(name, template), secret_key=key)
     worlds = start_tenants(tenants, limits=limits)
@@ -132,6 +133,7 @@ def _phase(
         fleet.start()
         _wait_subscribed(worlds)
         time.sleep(1.5)  # the first (empty) syncs
+        setup_s = time.monotonic() - t_setup
         # idle
         pg.reset_statements()
         cpu0_hub, cpu0_pg = fleet.cpu_seconds(), pg.cpu_seconds()
@@ -142,6 +144,7 @@ def _phase(
         # load
         pg.reset_statements()
         cpu1_hub, cpu1_pg = fleet.cpu_seconds(), pg.cpu_seconds()
+        cpu1_web = fleet.web_cpu_seconds()
         cpu1_sb = sum(x.shop.cpu_seconds() + x.warehouse.cpu_seconds() for x in worlds)
         load_started = time.monotonic()
         created = _create(worlds, n)
@@ -150,12 +153,15 @@ def _phase(
         elapsed_load = time.monotonic() - load_started
         statements = pg.statements(name)
         hub_cpu = fleet.cpu_seconds() - cpu1_hub
+        web_cpu = fleet.web_cpu_seconds() - cpu1_web
         pg_cpu = pg.cpu_seconds() - cpu1_pg
         sb_cpu = sum(x.shop.cpu_seconds() + x.warehouse.cpu_seconds() for x in worlds) - cpu1_sb
     finally:
+        t_stop = time.monotonic()
         if fleet is not None:
             fleet.stop()
         stop_tenants(worlds)
+        stop_s = time.monotonic() - t_stop
     total = len(created)
     done = [k for k in created if k in posted]
     lat = sorted((posted[k] - created[k]).total_seconds() * 1000 for k in done)
@@ -178,10 +184,14 @@ def _phase(
         "statements_per_order_net_of_idle": round((statements - idle_statements * elapsed_load) / per, 1),
         "idle_statements_per_s": round(idle_statements, 1),
         "hub_cpu_ms_per_order": round(hub_cpu * 1000 / per, 2),
+        "web_cpu_ms_per_order": round(web_cpu * 1000 / per, 2),
         "postgres_cpu_ms_per_order": round(pg_cpu * 1000 / per, 2),
         "sandbox_cpu_ms_per_order": round(sb_cpu * 1000 / per, 2),
         "idle_hub_cpu_per_s": round(idle_hub_cpu, 3),
         "idle_postgres_cpu_per_s": round(idle_pg_cpu, 3),
+        "setup_s": round(setup_s, 1),
+        "load_s": round(elapsed_load, 1),
+        "stop_s": round(stop_s, 1),
     }
 
 
