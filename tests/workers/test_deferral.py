@@ -7,19 +7,27 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
 
 import httpx
+import psycopg
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from orderbridge import seams
+from orderbridge.runtime.engine import ProcrastinateNudges, ProcrastinateSyncRunner, backsync, dispatch
+from orderbridge.runtime.tasks import KINDS
 from orderbridge.sandboxes.base import run_in_thread
 from orderbridge.sandboxes.shopify import create_sandbox, generator
 from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import set_mapping
+from orderbridge.services.nudges import NoNudges
 from orderbridge.services.sync import sync_channel
-from orderbridge.storage.tables import orders
+from orderbridge.services.sync_now import QueuedSync
+from orderbridge.storage.tables import orders, sync_runs
 from orderbridge.web.app import create_app
 from orderbridge.web.metrics import HubMetrics
 from tests.fakes import standard_world
@@ -95,3 +103,75 @@ def test_a_webhook_storm_leaves_one_pending_sync_per_channel_and_one_pending_pos
     with hub.db.read() as conn:
         states = Counter(conn.execute(select(orders.c.state)).scalars())
     assert states == {"ready": 2 * n}
+
+
+def _context(hub: Hub) -> Any:
+    """What a procrastinate task is given, as far as the periodic tasks read it."""
+    return SimpleNamespace(additional_context={"hub": hub})
+
+
+def test_the_dispatcher_defers_each_due_job_once_however_often_it_runs(pg_hub: Hub) -> None:
+    """Orders made ready without a nudge (here: synced by a hub with none) get a post from the
+    periodic dispatcher; the channel that never synced gets its sync, the tenant its housekeeping;
+    running it again (two workers' overlapping periods, say) leaves the same one pending job each."""
+    standard_world(pg_hub, 2)
+    nudges = pg_hub.nudges
+    pg_hub.nudges = NoNudges()
+    try:
+        sync_channel(tenant(pg_hub), cid(pg_hub, "shop"))
+    finally:
+        pg_hub.nudges = nudges
+    url = pg_hub.settings.resolved_database_url
+    assert jobs(url) == []
+    with pg_hub.db.transaction() as conn:  # the channel's last sync is long ago: a sync is due
+        conn.execute(update(sync_runs).values(started_at=pg_hub.now() - timedelta(hours=1)))
+    for stamp in (1000, 1001, 1002):
+        dispatch(_context(pg_hub), stamp)
+    locks = Counter(j["lock"] for j in jobs(url, "status = 'todo'"))
+    t = tenant(pg_hub).tenant_id
+    assert locks == {f"post:{cid(pg_hub, 'wh')}": 1, f"sync:{cid(pg_hub, 'shop')}": 1, f"housekeeping:{t}": 1}
+
+    backsync(_context(pg_hub), 1003)
+    backsync(_context(pg_hub), 1004)
+    kinds = Counter(j["task_name"] for j in jobs(url, "status = 'todo'"))
+    # the fakes declare shipments and pushes; a post for the destination was pending already
+    assert kinds == {
+        "orderbridge.post": 1,
+        "orderbridge.sync": 1,
+        "orderbridge.housekeeping": 1,
+        "orderbridge.shipments": 1,
+        "orderbridge.push": 1,
+    }
+
+
+def test_a_sync_now_request_is_a_job_under_the_channels_sync_lock_deferred_once(pg_hub: Hub) -> None:
+    standard_world(pg_hub, 1)
+    nudges = pg_hub.nudges
+    assert isinstance(nudges, ProcrastinateNudges)
+    runner = ProcrastinateSyncRunner(pg_hub, nudges)
+    request = QueuedSync(tenant(pg_hub).tenant_id, cid(pg_hub, "shop"), 99)
+    runner.submit(request)
+    runner.submit(request)  # the dispatcher re-deferring a request nobody took yet: still one job
+    [job] = jobs(pg_hub.settings.resolved_database_url)
+    assert (job["task_name"], job["queue_name"]) == ("orderbridge.sync_now", "syncs")
+    assert job["lock"] == f"sync:{request.connection_id}"
+    assert job["queueing_lock"] == "sync_now:99"
+    assert job["args"] == {"tenant_id": request.tenant_id, "connection_id": request.connection_id, "run_id": 99}
+
+
+def test_a_sync_now_request_is_not_held_back_by_a_webhooks_sync_scheduled_later(pg_hub: Hub) -> None:
+    """procrastinate takes same-lock jobs by priority, then id, whatever their ``scheduled_at``: a
+    webhook's sync deferred 10 s out would otherwise make a person's Sync now wait for it. Asked of
+    procrastinate's own fetch function, the request is the job a worker takes now."""
+    standard_world(pg_hub, 1)
+    nudges = pg_hub.nudges
+    assert isinstance(nudges, ProcrastinateNudges)
+    shop = cid(pg_hub, "shop")
+    with pg_hub.db.transaction() as conn:
+        delayed = nudges.connection_job(conn, KINDS["sync"], tenant(pg_hub).tenant_id, shop, schedule_in=600)
+    ProcrastinateSyncRunner(pg_hub, nudges).submit(QueuedSync(tenant(pg_hub).tenant_id, shop, 5))
+    url = pg_hub.settings.resolved_database_url
+    with psycopg.connect(url) as conn:
+        fetch = "SELECT id, task_name FROM procrastinate_fetch_job_v2(ARRAY['syncs']::varchar[], NULL)"
+        row = conn.execute(fetch).fetchone()
+    assert row is not None and row[1] == "orderbridge.sync_now", (row, delayed)

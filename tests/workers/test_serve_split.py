@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -101,3 +102,44 @@ def test_serve_no_workers_takes_webhooks_and_a_worker_posts_what_they_brought(
         # its webhook-driven sync is pending an hour out (one, however many deliveries came)
         pending = jobs(url, "status = 'todo' AND task_name = 'orderbridge.sync'")
         assert len(pending) == 1 and pending[0]["scheduled_at"] is not None
+
+
+def test_serve_no_workers_on_the_embedded_engine_serves_http_and_runs_no_job(hub: Hub, settings: Settings) -> None:
+    """Web and webhooks only: a channel due every 0.2 s is never synced by this process (a ``serve
+    --no-http`` beside it would run the jobs), and SIGTERM stops it with 0."""
+    _state, shop_app = shopify_sandbox(orders=3, seed=3, limits=False, realistic=False)
+    with run_in_thread(shop_app) as shop:
+        add_connection(tenant(hub), "shop", "shopify", shop.base_url, {"access_token": TOKEN})
+        port = free_port()
+        env = {
+            **os.environ,
+            "ORDERBRIDGE_DATABASE_URL": settings.resolved_database_url,
+            "ORDERBRIDGE_SECRET_KEY": settings.resolved_secret_key(),
+            "ORDERBRIDGE_POLL_INTERVAL_S": "0.2",
+            "ORDERBRIDGE_WEBHOOKS": "false",
+        }
+        web = subprocess.Popen(
+            [sys.executable, "-m", "orderbridge.cli.main", "serve", "--no-workers", "--port", str(port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            health = wait_for(lambda: _healthz(port), 30, "serve listening")
+            assert health.status_code == 200
+            time.sleep(2)  # ten poll intervals
+        finally:
+            web.send_signal(signal.SIGTERM)
+            out, err = web.communicate(timeout=30)
+        assert web.returncode == 0, err[-3000:]
+        assert "no jobs run here" in out
+        with hub.db.read() as conn:
+            assert conn.execute(select(sync_runs.c.id)).all() == [], "a web-only process synced"
+
+
+def _healthz(port: int) -> httpx.Response | None:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    except httpx.HTTPError:
+        return None

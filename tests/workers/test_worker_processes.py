@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import select
 
@@ -132,7 +133,9 @@ def test_a_worker_killed_mid_post_leaves_a_stalled_job_another_worker_retries_an
     ):
         keys = _world(pg_hub, shop, ss, bulk_backfill=False)
         url = pg_settings.resolved_database_url
-        with running_workers(worker_env(pg_settings), tmp_path) as workers:
+        # leases that outlive the test: the retry runs only because recovery frees the dead attempt's
+        env = worker_env(pg_settings, ORDERBRIDGE_LEASE_TTL_S="600")
+        with running_workers(env, tmp_path) as workers:
             # killed once ShipStation has taken its first batch, before the hub recorded it
             doomed = workers.start("doomed", crash_at="post.after_send:1")
             assert doomed.wait(timeout=90) == -signal.SIGKILL, workers.log("doomed")[-3000:]
@@ -160,6 +163,12 @@ def test_a_worker_killed_mid_post_leaves_a_stalled_job_another_worker_retries_an
         assert not jobs(url, "status IN ('doing', 'failed')"), "nothing left stalled or failed"
 
 
+def _registered_workers(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
+    return int(row[0]) if row else 0
+
+
 @pytest.mark.slow
 def test_periodic_tasks_run_once_per_period_with_two_workers_up(
     pg_hub: Hub, pg_settings: Settings, tmp_path: Path
@@ -168,7 +177,16 @@ def test_periodic_tasks_run_once_per_period_with_two_workers_up(
     with running_workers(worker_env(pg_settings), tmp_path) as workers:
         workers.start("w1")
         workers.start("w2")
-        wait_for(lambda: len(jobs(url, "task_name = 'orderbridge.dispatch' AND status = 'succeeded'")) >= 6, 60, "6")
+        wait_for(lambda: _registered_workers(url) == 2, 30, "both workers registered (heartbeating)")
+        first = max([j["id"] for j in jobs(url)], default=0)
+        wait_for(
+            lambda: (
+                len(jobs(url, "task_name = 'orderbridge.dispatch' AND status = 'succeeded' AND id > %s", (first,))) >= 6
+            ),
+            60,
+            "6 dispatcher periods with both workers up",
+        )
+        assert _registered_workers(url) == 2
     for task in ("orderbridge.dispatch", "orderbridge.recover_stalled"):
         ran = jobs(url, "task_name = %s", (task,))
         stamps = Counter(j["args"]["timestamp"] for j in ran)
@@ -195,7 +213,7 @@ def test_a_worker_killed_during_the_first_bulk_backfill_is_replaced_and_the_stor
         add_connection(tenant(pg_hub), "shop", "shopify", shop, {"access_token": TOKEN})  # bulk_backfill by default
         channel = cid(pg_hub, "shop")
         url = pg_settings.resolved_database_url
-        env = worker_env(pg_settings, ORDERBRIDGE_POLL_INTERVAL_S=str(poll))
+        env = worker_env(pg_settings, ORDERBRIDGE_POLL_INTERVAL_S=str(poll), ORDERBRIDGE_LEASE_TTL_S="600")
         with running_workers(env, tmp_path) as workers:
             doomed = workers.start("doomed", crash_at="bulk.after_start:1")
             assert doomed.wait(timeout=60) == -signal.SIGKILL, workers.log("doomed")[-3000:]
@@ -222,3 +240,26 @@ def test_a_worker_killed_during_the_first_bulk_backfill_is_replaced_and_the_stor
         [retried] = jobs(url, "id = %s", (stalled["id"],))
         assert retried["status"] in ("succeeded", "aborted"), retried
         assert "job.stalled_recovered" in workers.log("rescuer")
+
+
+@pytest.mark.slow
+def test_sigterm_lets_the_running_sync_finish_then_the_worker_exits_0(
+    pg_hub: Hub, pg_settings: Settings, tmp_path: Path
+) -> None:
+    with sandbox_process("shopify", "--orders", "60", "--seed", "9", "--no-limits", "--bulk-seconds", "4") as shop:
+        add_connection(tenant(pg_hub), "shop", "shopify", shop, {"access_token": TOKEN})  # a bulk export: 4 s
+        channel = cid(pg_hub, "shop")
+        url = pg_settings.resolved_database_url
+        with running_workers(worker_env(pg_settings), tmp_path) as workers:
+            proc = workers.start("w1")
+            wait_for(lambda: ledger_entries(shop, "bulk_operation"), 30, "the export started")
+            [running] = jobs(url, "status = 'doing' AND task_name = 'orderbridge.sync'")
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 0, workers.log("w1")[-3000:]
+        [done] = jobs(url, "id = %s", (running["id"],))
+        assert done["status"] == "succeeded", "the job in progress finished before the worker stopped"
+        assert [r[0] for r in _sync_runs(pg_hub, channel)] == ["ok"]
+        with pg_hub.db.read() as conn:
+            n = len(conn.execute(select(orders.c.id).where(orders.c.connection_id == channel)).all())
+        assert n == 60
+        assert jobs(url, "status = 'doing'") == []

@@ -165,7 +165,7 @@ def serve(
             return
         import uvicorn
 
-        from orderbridge.runtime.sync_now import ThreadSyncRunner
+        from orderbridge.runtime.sync_now import LeftQueued, ThreadSyncRunner
         from orderbridge.web.app import create_app
         from orderbridge.web.metrics import HubMetrics
 
@@ -180,8 +180,8 @@ def serve(
         elif workers:
             worker.start()
             sync_runner = ThreadSyncRunner(hub, wake=wake.set)  # Sync now, beside the scheduler (decision 115)
-        else:  # requests stay queued: a worker loop runs them after their grace (services/sync_now.py)
-            sync_runner = None
+        else:  # requests stay queued: the process running jobs takes them after their grace
+            sync_runner = LeftQueued()
         config = uvicorn.Config(
             create_app(hub, metrics=metrics, wake=wake.set, sync_runner=sync_runner),
             host=host,

@@ -20,8 +20,8 @@ task once per period however many workers run (its ``procrastinate_periodic_defe
   that dead attempt held (``storage.leases``: the write fence, decision 228) and retries the job; when
   another job with its queueing lock is already pending, the stalled one is ended ``aborted`` instead
   (the pending one, which its lock held back, does the same idempotent work).
-- **Periodic work** (decision 230): ``dispatch`` (due syncs, Sync now requests nobody took,
-  housekeeping), ``backsync`` (shipments, pushes, file deliveries and the posting sweep),
+- **Periodic work** (decision 230): ``dispatch`` (due syncs, Sync now requests nobody took, posts
+  for tenants with ready orders, housekeeping), ``backsync`` (shipments, pushes, file deliveries),
   ``webhook_check`` and ``recover_stalled`` are procrastinate periodic tasks; they only *defer*
   per-connection jobs with queueing locks, so even an overlap could not run a connection twice.
 """
@@ -42,6 +42,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from orderbridge.connectors.base import Capability, Role
+from orderbridge.domain.states import OrderState
 from orderbridge.errors import InvalidInput, NotFound, SettingsError
 from orderbridge.runtime import tasks
 from orderbridge.runtime.tasks import KINDS, SYNC, JobKind
@@ -50,7 +51,7 @@ from orderbridge.services.scope import Scope
 from orderbridge.services.sync_now import QueuedSync, queued_syncs
 from orderbridge.settings import Settings
 from orderbridge.storage.leases import LeaseBusy, acting_for_job, job_holder, release_held_by
-from orderbridge.storage.tables import connections
+from orderbridge.storage.tables import connections, orders
 
 log = structlog.get_logger("orderbridge.engine")
 
@@ -61,6 +62,8 @@ HOUSEKEEPING_QUEUE = "housekeeping"
 HOUSEKEEPING_EVERY_S = 5
 #: how often each tenant's webhook subscriptions are checked
 WEBHOOK_CHECK_EVERY_S = 300
+#: a Sync now job's priority (the others' is procrastinate's default, 0): see ``sync_now``
+SYNC_NOW_PRIORITY = 10
 
 
 def task_name(kind: str) -> str:
@@ -113,11 +116,12 @@ class ProcrastinateNudges:
         queue: str,
         queueing_lock: str | None = None,
         schedule_in: float | None = None,
+        priority: int = 0,
         **kwargs: Any,
     ) -> int | None:
         """Write one job in ``conn``'s transaction; None when its queueing lock is taken (a job
         doing the same is already pending)."""
-        options: dict[str, Any] = {"lock": lock, "queueing_lock": queueing_lock, "queue": queue}
+        options: dict[str, Any] = {"lock": lock, "queueing_lock": queueing_lock, "queue": queue, "priority": priority}
         if schedule_in:
             options["schedule_in"] = {"seconds": schedule_in}
         raw = conn.connection.driver_connection
@@ -151,14 +155,17 @@ class ProcrastinateNudges:
         self.connection_job(conn, SYNC, tenant_id, connection_id, schedule_in=self.settings.webhook_sync_delay_s)
 
     def sync_now(self, conn: Connection, request: QueuedSync) -> int | None:
-        """A Sync now request: its own job (no queueing lock: a pending scheduled sync must not
-        swallow it), under the channel's sync lock."""
+        """A Sync now request: its own job (its own queueing lock: a pending scheduled sync must
+        not swallow it), under the channel's sync lock, at :data:`SYNC_NOW_PRIORITY` — procrastinate
+        runs same-lock jobs by priority, then id, whatever their ``scheduled_at``, so at the default
+        priority a webhook's sync scheduled 10 s out would hold the person's request back."""
         return self.defer(
             conn,
             "sync_now",
             lock=SYNC.lock(request.connection_id),
             queueing_lock=f"sync_now:{request.run_id}",
             queue=SYNC.queue,
+            priority=SYNC_NOW_PRIORITY,
             tenant_id=request.tenant_id,
             connection_id=request.connection_id,
             run_id=request.run_id,
@@ -235,7 +242,10 @@ def _as_job(context: JobContext, what: str, **fields: Any) -> Iterator[None]:
     work is done within one interval once the database is back — whereas ending it ``failed``
     would leave a failed job no alert could even be written for (decision 237; the chaos run's
     database restart found it). A procrastinate retry is no answer: a retried job returns to
-    ``todo`` and collides with the pending job holding its queueing lock."""
+    ``todo`` and collides with the pending job holding its queueing lock. Any other exception is
+    a bug (the task functions record the failures they expect on the connection's health): logged
+    ``job.crashed`` and left to procrastinate, which marks the job ``failed`` — the next
+    dispatcher pass defers the connection's job again."""
     job = context.job
     assert job.id is not None
     with acting_for_job(job.id, job.attempts):
@@ -247,6 +257,9 @@ def _as_job(context: JobContext, what: str, **fields: Any) -> Iterator[None]:
             log.info("job.gone", job=what, error=str(exc), **fields)
         except OperationalError as exc:
             log.warning("job.database_unavailable", job=what, error=str(exc.orig or exc)[:300], **fields)
+        except Exception:  # a bug: logged as the embedded runtime logs it; procrastinate marks it failed
+            log.exception("job.crashed", job=what, job_id=job.id, **fields)
+            raise
 
 
 def _connection_task(kind: JobKind) -> Callable[..., Any]:
@@ -293,10 +306,20 @@ def _every_tenant(hub: Hub, fn: Callable[[Scope, Connection], None]) -> None:
             log.exception("job.crashed", job="dispatch", **scope.log_fields())
 
 
+def _has_ready(conn: Connection, tenant_id: int) -> bool:
+    """Whether the tenant has a ``ready`` order (one probe of ``ix_orders_tenant_state``)."""
+    found = conn.execute(
+        select(orders.c.id).where(orders.c.tenant_id == tenant_id, orders.c.state == OrderState.READY.value).limit(1)
+    ).first()
+    return found is not None
+
+
 def dispatch(context: JobContext, timestamp: int) -> None:
     """Defer what is due: each channel's sync once its poll interval has passed since its last sync
-    (any run's: webhook-driven, Sync now, CLI), the Sync now requests nobody took, and each
-    tenant's housekeeping."""
+    (any run's: webhook-driven, Sync now, CLI), the Sync now requests nobody took, a post to each
+    destination of a tenant with ``ready`` orders (those made ready by a person — a mapping that
+    released holds, a retry, a manual order — carry no nudge of their own), and each tenant's
+    housekeeping."""
     hub = _hub(context)
     nudges = _nudges(hub)
     now = hub.now()
@@ -311,6 +334,8 @@ def dispatch(context: JobContext, timestamp: int) -> None:
                 nudges.connection_job(conn, SYNC, scope.tenant_id, row.id)
         for request in queued_syncs(scope):
             nudges.sync_now(conn, request)
+        if _has_ready(conn, scope.tenant_id):  # made ready without a nudge: a released hold, a retry
+            nudges.orders_ready(conn, scope.tenant_id)
         if timestamp % HOUSEKEEPING_EVERY_S < hub.settings.worker_tick_s:
             nudges.tenant_job(conn, "housekeeping", scope.tenant_id)
 
@@ -318,9 +343,8 @@ def dispatch(context: JobContext, timestamp: int) -> None:
 
 
 def backsync(context: JobContext, timestamp: int) -> None:
-    """Defer each destination's shipment poll, file-delivery watch and a posting sweep (orders
-    made ready without a nudge: a released hold, a retry after a destination's outage), and each
-    channel's pushes."""
+    """Defer each destination's shipment poll, file-delivery watch and a post (what a failed post
+    left ``pending`` is sent again), and each channel's pushes."""
     hub = _hub(context)
     nudges = _nudges(hub)
 

@@ -4,8 +4,9 @@
 hands it each request the portal or the API queued (``services.sync_now.request_sync``). A pool,
 not the scheduler's thread: a person who presses Sync now sees it start at once, even while the
 scheduler is in the middle of another connection's sync. What the request does and how its
-progress is read is :mod:`orderbridge.services.sync_now`; a separate worker process (issue #18)
-replaces this class with one that defers a job — nothing else changes (decision 115).
+progress is read is :mod:`orderbridge.services.sync_now`; on the procrastinate engine
+(docs/scaling.md) ``runtime.engine.ProcrastinateSyncRunner`` replaces this class with one that
+defers a job any worker takes — nothing else changes (decision 115).
 """
 
 from __future__ import annotations
@@ -50,3 +51,12 @@ class ThreadSyncRunner:
         """Stop taking requests; a sync still running finishes in its thread (a process killed
         meanwhile loses nothing: the next sync resumes from the committed cursor)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class LeftQueued:
+    """The runner of a web-only process (``serve --no-workers`` on the embedded engine): a request
+    stays ``queued`` in the ledger and the process that runs jobs (``serve --no-http``) takes it
+    after its grace (``services.sync_now.queued_syncs``)."""
+
+    def submit(self, request: QueuedSync) -> None:
+        log.info("sync_now.left_queued", tenant_id=request.tenant_id, connection_id=request.connection_id)

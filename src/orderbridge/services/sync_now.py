@@ -10,10 +10,11 @@ every committed batch, then ``ok`` or ``failed``. The page that shows the progre
 - in ``orderbridge serve`` (one process), the web app hands the request to a
   :class:`SyncRunner` — ``runtime.sync_now.ThreadSyncRunner``, a small thread pool — which starts
   it within milliseconds, beside the scheduler's own jobs;
-- with a separate worker (issue #18), the runner defers a job carrying ``(tenant_id,
-  connection_id, run_id)`` (:class:`QueuedSync`) that calls :func:`run_requested`; and a worker
-  loop that sees a request nobody took within :data:`GRACE_S` runs it itself
-  (:func:`queued_syncs`), so a request is never lost with the process that received it.
+- on the procrastinate engine (docs/scaling.md), the runner defers a job carrying ``(tenant_id,
+  connection_id, run_id)`` (:class:`QueuedSync`) that calls :func:`run_requested`; and a request
+  nobody took within :data:`GRACE_S` (:func:`queued_syncs`) is run by the embedded worker loop, or
+  deferred again by procrastinate's periodic dispatcher, so a request is never lost with the
+  process that received it.
 
 Taking the row over is one conditional UPDATE (``queued`` → ``running``), so two runners never run
 one request; the lease keeps a requested sync and a scheduled one from running at once. A second
