@@ -28,6 +28,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def main() -> int:
@@ -46,6 +47,15 @@ def main() -> int:
     except json.JSONDecodeError:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         return _not_audited(last)
+    code, lines = judge(report)
+    for line in lines:
+        print(line)
+    return code
+
+
+def judge(report: dict[str, Any]) -> tuple[int, list[str]]:
+    """The policy over pip-audit's JSON report: (exit code, lines to print)."""
+    lines: list[str] = []
     fixable: list[str] = []
     unfixed: list[str] = []
     for dep in report.get("dependencies", []):
@@ -59,25 +69,29 @@ def main() -> int:
     audited = sum(1 for d in deps if "skip_reason" not in d)
     unknown = [d["name"] for d in deps if "not found" in str(d.get("skip_reason", "")).lower()]
     if deps and audited == 0:
-        return _not_audited(
+        return _not_audited_line(
             f"the index answered no release data for any of the {len(deps)} packages "
             "(a mirror without PyPI's per-version JSON API?)"
         )
-    for line in unfixed:
-        print(f"UNFIXED (not failing the run): {line}")
-    for line in fixable:
-        print(f"VULNERABLE: {line}")
-    print(
+    lines += [f"UNFIXED (not failing the run): {line}" for line in unfixed]
+    lines += [f"VULNERABLE: {line}" for line in fixable]
+    lines.append(
         f"pip-audit: {audited} packages audited, {len(fixable)} fixable vulnerabilities, "
         f"{len(unfixed)} without a fix yet"
         + (f"; NOT AUDITED (unknown to the index): {', '.join(unknown)}" if unknown else "")
     )
-    return 1 if fixable else 0
+    return (1 if fixable else 0), lines
+
+
+def _not_audited_line(why: str) -> tuple[int, list[str]]:
+    line = f"NOT AUDITED: no vulnerability data could be had ({why}); the dependencies were not checked"
+    return (2 if os.environ.get("ORDERBRIDGE_AUDIT_STRICT") == "1" else 0), [line]
 
 
 def _not_audited(why: str) -> int:
-    print(f"NOT AUDITED: no vulnerability data could be had ({why}); the dependencies were not checked")
-    return 2 if os.environ.get("ORDERBRIDGE_AUDIT_STRICT") == "1" else 0
+    code, lines = _not_audited_line(why)
+    print(*lines, sep="\n")
+    return code
 
 
 if __name__ == "__main__":
