@@ -385,7 +385,10 @@ async def recover_stalled(context: JobContext, timestamp: int) -> int:
         except pexc.UniqueViolation:  # a job with its queueing lock is pending: it does the same work
             # "aborted" (procrastinate's end state for a job stopped before its end); this frees the
             # lock the pending job waits on
-            await manager.finish_job_by_id_async(job.id, status=Status.ABORTED, delete_job=False)
+            try:
+                await manager.finish_job_by_id_async(job.id, status=Status.ABORTED, delete_job=False)
+            except pexc.ConnectorException:  # another pass of this task ended it first (chaos soak)
+                continue
             outcome = "aborted"
         except pexc.ConnectorException:  # it finished or was recovered meanwhile
             continue
