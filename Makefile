@@ -13,7 +13,7 @@ TEST_CLIENTS = $(VENV)/clients/.installed
 # the suite runs in this many pytest-xdist processes (one per core here; each has its own scratch databases)
 TEST_WORKERS ?= 2
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint audit bench clean
 
 setup: $(VENV)/.installed $(SHOPIFY_SCHEMAS) $(TEST_CLIENTS)
 	scripts/install-browser.sh
@@ -43,7 +43,12 @@ test: setup
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/audit-deps.py
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+
+# known vulnerabilities in the installed dependencies (policy: scripts/audit-deps.py, docs/security.md)
+audit: setup
+	$(BIN)/python scripts/audit-deps.py
 
 bench: setup
 	$(BIN)/orderbridge bench ingest

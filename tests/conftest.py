@@ -122,6 +122,10 @@ def at(text_value: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--soak", action="store_true", help="Run the chaos suite's long run (as ORDERBRIDGE_SOAK=1 does)")
+
+
 # --- what the generated suites tried, in the terminal summary (tests/summaries.py) -------------
 
 TALLIES = Tallies()

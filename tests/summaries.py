@@ -30,14 +30,17 @@ class Tallies:
     def __init__(self) -> None:
         self.adversarial: Counter[tuple[str, str]] = Counter()
         self.fuzz: dict[str, Counter[str]] = {}
+        self.chaos: list[str] = []
 
     def local(self) -> dict[str, Any]:
         """This process's counts, as plain JSON-able values."""
         harness = sys.modules.get("tests.adversarial.harness")
         fuzz = sys.modules.get("tests.web.test_webhook_fuzz")
+        chaos = sys.modules.get("tests.chaos.test_chaos")
         return {
             "adversarial": [[s, k, n] for (s, k), n in harness.TALLY.items()] if harness else [],
             "fuzz": {b: dict(c) for b, c in fuzz.TRIED.items()} if fuzz else {},
+            "chaos": list(chaos.SUMMARY) if chaos else [],
         }
 
     def add(self, counts: dict[str, Any]) -> None:
@@ -45,6 +48,7 @@ class Tallies:
             self.adversarial[(s, k)] += n
         for backend, c in counts.get("fuzz", {}).items():
             self.fuzz.setdefault(backend, Counter()).update(c)
+        self.chaos.extend(line for line in counts.get("chaos", []) if line not in self.chaos)
 
     def lines(self) -> list[tuple[str, list[str]]]:
         """(section, lines) for the terminal summary: this process's counts and the workers'."""
@@ -56,4 +60,6 @@ class Tallies:
             sections.append(("adversarial suite", [summary_line(self.adversarial)]))
         if self.fuzz:
             sections.append(("webhook fuzz", [fuzz_line(b, c) for b, c in self.fuzz.items()]))
+        if self.chaos:
+            sections.append(("chaos suite", list(self.chaos)))
         return sections

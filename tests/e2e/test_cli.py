@@ -97,7 +97,7 @@ def test_connector_kinds_are_listed_and_connections_added_by_their_declared_name
     assert kinds.returncode == 0, kinds.stderr
     about = {k["kind"]: k for k in json.loads(kinds.stdout)}
     assert set(about) == {
-        "shopify", "shipstation", "manual", "file_export", "quickbooks", "square", "heartland", "woocommerce"
+        "shopify", "shipstation", "manual", "file_export", "quickbooks", "square", "heartland", "woocommerce", "mirakl"
     }
     assert about["quickbooks"]["amendments"]["refunded"] == "adjust" and about["quickbooks"]["mapping_kinds"] == ["sku"]
     assert about["file_export"]["capabilities"] == ["post_orders", "watch_deliveries"]

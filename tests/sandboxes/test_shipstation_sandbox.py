@@ -398,3 +398,22 @@ def test_the_sandbox_serves_over_real_http() -> None:
         assert response.headers["X-Rate-Limit-Remaining"] == "39"
         info = client.get("/_sandbox/state").json()
     assert info["orders"] == 3 and len(state.entries("order_created")) == 3
+
+
+def test_a_fault_with_a_probability_hits_about_that_share_and_is_counted() -> None:
+    """The chaos run's standing faults (decision 237): ``count=-1`` with a probability, drawn
+    from the state's seeded generator, each one applied counted by kind in /_sandbox/state."""
+    from orderbridge.sandboxes.base import Fault, in_process_client
+    from orderbridge.sandboxes.shipstation.app import create_sandbox
+
+    state, app = create_sandbox(limits=False)
+    state.add_fault(Fault("503", count=-1, probability=0.25))
+    with in_process_client(app) as client:
+        statuses = [client.get("/orders", auth=("ss_key", "ss_secret")).status_code for _ in range(400)]
+        info = client.get("/_sandbox/state").json()
+    failed = statuses.count(503)
+    assert 60 <= failed <= 140 and statuses.count(200) == 400 - failed
+    assert info["faults_applied"] == {"503": failed}
+    assert state.faults, "a standing fault stays until cleared"
+    with pytest.raises(ValueError, match="probability"):
+        Fault("503", probability=0.0)

@@ -174,3 +174,79 @@ def bench_portal(
         print_json(result)
     else:
         render(result, console)
+
+
+@app.command("scale")
+def bench_scale(
+    tenants: Annotated[
+        int, typer.Option(min=1, help="Tenants, each with its own Shopify store and ShipStation account")
+    ] = 4,
+    orders: Annotated[int, typer.Option(min=1, help="Orders created per tenant in each phase")] = 150,
+    workers: Annotated[
+        list[int] | None, typer.Option(help="Worker processes per phase (repeat the option); default 1, 2, 4")
+    ] = None,
+    limits: Annotated[bool, typer.Option(help="Also a W=1 phase with the sandboxes' real rate limits on")] = True,
+    limited_orders: Annotated[int, typer.Option(min=1, help="Orders per tenant in the rate-limited phase")] = 40,
+    engine: Annotated[str, typer.Option(help="procrastinate (orderbridge worker) | embedded (serve processes)")] = (
+        "procrastinate"
+    ),
+    as_json: JsonOpt = False,
+) -> None:
+    """Throughput, p50/p99 latency and database statements per order of a fleet of W workers on PostgreSQL."""
+    from orderbridge.bench.scale import render, run
+
+    with errors():
+        result = run(
+            tenants=tenants,
+            orders=orders,
+            workers=tuple(workers or (1, 2, 4)),
+            limits_run=limits,
+            limited_orders=limited_orders,
+            engine=engine,
+            quiet=as_json,
+        )
+    if as_json:
+        print_json(result)
+    else:
+        render(result, console)
+
+
+@app.command("chaos")
+def bench_chaos(
+    soak: Annotated[
+        bool, typer.Option(help="The long run (minutes, a one-minute outage) instead of the CI-sized one")
+    ] = False,
+    tenants: Annotated[int | None, typer.Option(min=1, help="Tenants (default: the size's)")] = None,
+    storm: Annotated[
+        float | None, typer.Option(min=5, help="Seconds of faults and kills (default: the size's)")
+    ] = None,
+    outage: Annotated[float | None, typer.Option(min=1, help="Seconds one ShipStation is unreachable")] = None,
+    keep_logs: Annotated[Path | None, typer.Option(help="Keep the fleet's logs (and data) in this folder")] = None,
+    engine: Annotated[str | None, typer.Option(help="procrastinate (default) | embedded")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Faults, SIGKILLed workers, a PostgreSQL restart and an outage; then the ledgers are checked.
+
+    Prints one line: orders, tenants, faults injected, kills, database restarts, lost, posted twice,
+    pushed twice, missing. Exits 1 when any promise was broken."""
+    from dataclasses import replace
+
+    from orderbridge.bench.chaos import ChaosConfig, run
+
+    config = ChaosConfig.soak() if soak else ChaosConfig.ci()
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in (("tenants", tenants), ("storm_s", storm), ("outage_s", outage), ("engine", engine))
+        if v is not None
+    }
+    config = replace(config, **overrides)
+    with errors():
+        result = run(config, say=None if as_json else err.print, keep_logs=keep_logs)
+    if as_json:
+        print_json(result.as_dict())
+    else:
+        console.print(result.line(), markup=False)
+        for problem in result.problems:
+            console.print(problem, markup=False, style="red")
+    if not result.clean:
+        raise typer.Exit(1)

@@ -24,6 +24,7 @@ def sandbox_shopify(
     webhook_retry_scale: Annotated[float, typer.Option(help="Multiplies Shopify's webhook retry delays")] = 1.0,
     webhook_drop_rate: Annotated[float, typer.Option(help="Share of webhook deliveries silently dropped")] = 0.0,
     bulk_seconds: Annotated[float, typer.Option(help="How long a bulk query runs before it completes")] = 0.05,
+    access_token: Annotated[str, typer.Option(help="The Admin API access token the store accepts")] = "shpat_sandbox",
 ) -> None:
     """Serve the Shopify Admin API emulator (REST + GraphQL + bulk + webhooks) until stopped."""
     from orderbridge.sandboxes.base import serve_forever
@@ -40,8 +41,11 @@ def sandbox_shopify(
         webhook_retry_scale=webhook_retry_scale,
         webhook_drop_rate=webhook_drop_rate,
         bulk_seconds=bulk_seconds,
+        access_token=access_token,
     )
-    err.print(f"Shopify sandbox: {orders} orders on http://127.0.0.1:{port} (token shpat_sandbox, secret {api_secret})")
+    err.print(
+        f"Shopify sandbox: {orders} orders on http://127.0.0.1:{port} (token {access_token}, secret {api_secret})"
+    )
     serve_forever(asgi, port)
 
 
@@ -53,15 +57,22 @@ def sandbox_shipstation(
     partial_rate: float = 0.0,
     void_rate: float = 0.0,
     orders: Annotated[int, typer.Option(help="Accepted for symmetry; ShipStation starts empty")] = 0,
+    api_key: Annotated[str, typer.Option(help="The account's API key (Basic auth user)")] = "ss_key",
+    api_secret: Annotated[str, typer.Option(help="The account's API secret (Basic auth password)")] = "ss_secret",
 ) -> None:
     """Serve the ShipStation V1 emulator until stopped."""
     from orderbridge.sandboxes.base import serve_forever
     from orderbridge.sandboxes.shipstation.app import create_sandbox
 
     _, asgi = create_sandbox(
-        limits=limits, ship_after_seconds=ship_after, partial_rate=partial_rate, void_rate=void_rate
+        limits=limits,
+        ship_after_seconds=ship_after,
+        partial_rate=partial_rate,
+        void_rate=void_rate,
+        api_key=api_key,
+        api_secret=api_secret,
     )
-    err.print(f"ShipStation sandbox on http://127.0.0.1:{port} (Basic ss_key:ss_secret)")
+    err.print(f"ShipStation sandbox on http://127.0.0.1:{port} (Basic {api_key}:{api_secret})")
     serve_forever(asgi, port)
 
 

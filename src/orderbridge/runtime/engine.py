@@ -39,6 +39,7 @@ from procrastinate import exceptions as pexc
 from procrastinate.jobs import Status
 from sqlalchemy import Connection, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from orderbridge.connectors.base import Capability, Role
 from orderbridge.domain.states import OrderState
@@ -233,10 +234,18 @@ def _nudges(hub: Hub) -> ProcrastinateNudges:
 @contextmanager
 def _as_job(context: JobContext, what: str, **fields: Any) -> Iterator[None]:
     """Run a job's body with its leases held as its attempt; a lease another holder has (a CLI
-    ``sync`` beside the workers) or a tenant/connection removed meanwhile ends it quietly. Any other
-    exception is a bug (the task functions record the failures they expect on the connection's
-    health): logged ``job.crashed`` and left to procrastinate, which marks the job ``failed`` — the
-    next dispatcher pass defers the connection's job again."""
+    ``sync`` beside the workers) or a tenant/connection removed meanwhile ends it quietly.
+
+    So does a database that went away under the job (a PostgreSQL restart or failover:
+    ``OperationalError``), logged as ``job.database_unavailable``: every job is an idempotent
+    nudge the periodic dispatcher defers again (syncs when due, the posting sweep, pushes), so its
+    work is done within one interval once the database is back — whereas ending it ``failed``
+    would leave a failed job no alert could even be written for (decision 237; the chaos run's
+    database restart found it). A procrastinate retry is no answer: a retried job returns to
+    ``todo`` and collides with the pending job holding its queueing lock. Any other exception is
+    a bug (the task functions record the failures they expect on the connection's health): logged
+    ``job.crashed`` and left to procrastinate, which marks the job ``failed`` — the next
+    dispatcher pass defers the connection's job again."""
     job = context.job
     assert job.id is not None
     with acting_for_job(job.id, job.attempts):
@@ -246,6 +255,8 @@ def _as_job(context: JobContext, what: str, **fields: Any) -> Iterator[None]:
             log.info("job.busy", job=what, lease=exc.name, **fields)
         except NotFound as exc:
             log.info("job.gone", job=what, error=str(exc), **fields)
+        except OperationalError as exc:
+            log.warning("job.database_unavailable", job=what, error=str(exc.orig or exc)[:300], **fields)
         except Exception:  # a bug: logged as the embedded runtime logs it; procrastinate marks it failed
             log.exception("job.crashed", job=what, job_id=job.id, **fields)
             raise
@@ -374,7 +385,10 @@ async def recover_stalled(context: JobContext, timestamp: int) -> int:
         except pexc.UniqueViolation:  # a job with its queueing lock is pending: it does the same work
             # "aborted" (procrastinate's end state for a job stopped before its end); this frees the
             # lock the pending job waits on
-            await manager.finish_job_by_id_async(job.id, status=Status.ABORTED, delete_job=False)
+            try:
+                await manager.finish_job_by_id_async(job.id, status=Status.ABORTED, delete_job=False)
+            except pexc.ConnectorException:  # another pass of this task ended it first (chaos soak)
+                continue
             outcome = "aborted"
         except pexc.ConnectorException:  # it finished or was recovered meanwhile
             continue

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -59,10 +61,15 @@ class Fault:
     body_contains: str = ""
     #: matching requests let through before the fault starts (a read before a write passes; the next fails)
     after: int = 0
+    #: the chance that a matching request meets the fault (1.0: every one); with ``count=-1`` a
+    #: standing share of failures, as a chaos run wants (drawn from the state's seeded generator)
+    probability: float = 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; known: {', '.join(FAULT_KINDS)}")
+        if not 0.0 < self.probability <= 1.0:
+            raise ValueError(f"probability must be in (0, 1], not {self.probability!r}")
 
 
 @dataclass
@@ -83,6 +90,9 @@ class SandboxState:
         self.ledger: list[LedgerEntry] = []
         self.faults: list[Fault] = []
         self.requests_seen = 0
+        #: faults applied so far, by kind (``GET /_sandbox/state``: what a chaos run injected)
+        self.faults_applied: Counter[str] = Counter()
+        self._fault_rng = random.Random(0)
 
     # --- credentials ---------------------------------------------------------------------------
     def credentials_ok(self, presented: str | None) -> bool:
@@ -130,6 +140,9 @@ class SandboxState:
                     if fault.after > 0:
                         fault.after -= 1
                         continue
+                    if fault.probability < 1.0 and self._fault_rng.random() >= fault.probability:
+                        continue
+                    self.faults_applied[fault.kind] += 1
                     if fault.count > 0:
                         fault.count -= 1
                         if fault.count == 0:
@@ -260,7 +273,9 @@ def control_routes(state: SandboxState) -> list[Route]:
         return JSONResponse({"revoked": False})
 
     async def info(request: Request) -> Response:
-        return JSONResponse({"requests_seen": state.requests_seen, **state.control_extra()})
+        with state.lock:
+            applied = dict(state.faults_applied)
+        return JSONResponse({"requests_seen": state.requests_seen, "faults_applied": applied, **state.control_extra()})
 
     return [
         Route("/_sandbox/ledger", ledger, methods=["GET"]),

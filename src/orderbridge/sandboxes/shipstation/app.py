@@ -229,6 +229,12 @@ def _routes(state: ShipStationState) -> list[Route]:
     async def control_orders(request: Request) -> Response:
         return _respond({"orders": state.order_summaries()})
 
+    async def control_shipments(request: Request) -> Response:
+        """Every shipment the warehouse made so far (due ones first made), voided ones included."""
+        state.ship_due()
+        with state.lock:
+            return _respond({"shipments": [r.doc for r in state.shipments]}, exact=True)
+
     return [
         Route("/orders/createorder", gated(create_order), methods=["POST"]),
         Route("/orders/createorders", gated(create_orders), methods=["POST"]),
@@ -237,6 +243,7 @@ def _routes(state: ShipStationState) -> list[Route]:
         Route("/shipments", gated(list_shipments), methods=["GET"]),
         Route("/_sandbox/ship", control_ship, methods=["POST"]),
         Route("/_sandbox/orders", control_orders, methods=["GET"]),
+        Route("/_sandbox/shipments", control_shipments, methods=["GET"]),
     ]
 
 
