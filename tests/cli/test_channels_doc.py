@@ -8,8 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from orderbridge import channel_docs
-from orderbridge.cli import main
+from orderbridge.cli import channel_docs, main
 from orderbridge.connectors.shopify.connector import DECLARATION as SHOPIFY
 from tests.services.market_kind import MARKET_DECL
 

@@ -30,7 +30,7 @@ def doc(
     ] = False,
 ) -> None:
     """Write docs/channels.md's capability table from every channel's declared rules."""
-    from orderbridge import channel_docs
+    from orderbridge.cli import channel_docs
 
     if check:
         if channel_docs.is_current(output):
