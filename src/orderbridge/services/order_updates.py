@@ -283,6 +283,12 @@ def note_version(
         adjustable=all(r.declaration.amendment(c).value == Way.ADJUST for r in holding for c in REFUND_CLASSES),
     )
     decision = policies(conn, tenant_id).decide(classes, facts)
+    # An order the hub has cancelled (a person's cancel, or the channel's) is only ever cancelled
+    # downstream: every later version's update carries the cancellation, so no re-post of it says
+    # anything else. A cancellation decided but not yet performed (its update superseded by this
+    # newer version before the destinations' run) stays decided: this update performs it (decision 240).
+    pending_cancel = next((u for u in superseded if u.cancel and u.status == update_repo.APPLYING), None)
+    cancel = state is OrderState.CANCELLED or any(bool(u.cancel) for u in superseded)
     values: dict[str, Any] = {
         "tenant_id": tenant_id,
         "order_id": order_id,
@@ -295,7 +301,7 @@ def note_version(
             {"change": c.change.value, "policy": c.policy.value, "overridden": c.overridden, "why": c.why}
             for c in decision.classes
         ],
-        "cancel": False,
+        "cancel": cancel,
         "created_at": now,
         "decided_at": now,
         "decided_by": "policy",
@@ -305,8 +311,11 @@ def note_version(
         decision.acted_on,
         [_plan_destination(r, held.get(r.id)) for r in rows],
         refund=_refund(changes),
+        cancel=cancel,
     )
-    if policy is UpdatePolicy.APPLY and the_plan.blocked:
+    if pending_cancel is not None:
+        policy = UpdatePolicy.APPLY  # the person's cancel stands: performed as they decided it
+    elif policy is UpdatePolicy.APPLY and the_plan.blocked:
         policy = UpdatePolicy.REVIEW  # a destination cannot do it: a person decides
     status = {
         UpdatePolicy.APPLY: update_repo.APPLYING,
@@ -314,14 +323,21 @@ def note_version(
         UpdatePolicy.IGNORE: update_repo.IGNORED,
     }[policy]
     values["status"] = status
-    if status == update_repo.REVIEW:
+    if pending_cancel is not None:
+        values["decided_at"], values["decided_by"] = pending_cancel.decided_at, pending_cancel.decided_by
+    elif status == update_repo.REVIEW:
         values["decided_at"], values["decided_by"] = None, None
     update_id = update_repo.insert(conn, values)
     if update_id is None:
         return True  # this version's update is recorded already (a repeated ingest)
     label = _label(classes)
     said = {
-        UpdatePolicy.APPLY: "applied by policy: " + "; ".join(the_plan.sentences),
+        UpdatePolicy.APPLY: (
+            f"still cancelled as {pending_cancel.decided_by} decided: "
+            if pending_cancel is not None
+            else "applied by policy: "
+        )
+        + "; ".join(the_plan.sentences),
         UpdatePolicy.REVIEW: "held for review: accepting will " + _accepting(the_plan),
         UpdatePolicy.IGNORE: "ignored by policy: nothing is sent to the destinations",
     }[policy]
