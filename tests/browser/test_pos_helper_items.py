@@ -1,5 +1,6 @@
 """The POS connection screen in a real browser (Debian's Chromium through Playwright, as the portal's
-other journeys in tests/browser): the helper items missing, the admin clicks "Create the helper items
+other journeys here, sharing their one browser per session — a second Playwright in the same
+process is refused): the helper items missing, the admin clicks "Create the helper items
 now", the check passes and the held order goes on — in French, accessible, the POS's words as text."""
 
 from __future__ import annotations
@@ -7,9 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.browser.conftest import assert_accessible
-from tests.browser.conftest import browser as browser
-from tests.browser.conftest import page as page
-from tests.browser.conftest import shot as shot
+from tests.connectors.pos_kind.conftest import pos_kinds as pos_kinds
 from tests.connectors.pos_kind.world import World
 from tests.connectors.pos_kind.world import world as world
 from tests.web.portal.conftest import PASSWORD, Portal, email
