@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import structlog
 from sqlalchemy import text
 
 from orderbridge.cli.present import PRESENTATION
@@ -149,3 +150,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section(section)
         for line in lines:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(autouse=True)
+def _structlog_restored() -> Iterator[None]:
+    """Every test leaves structlog as it found it: a CLI invocation configures it to print to the
+    ``sys.stderr`` of that moment — under ``CliRunner`` a stream closed when the call returns — and a
+    later test in the same process would then log into a closed file ("I/O operation on closed
+    file"). Tests that save and restore it themselves keep doing so; this covers the rest."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)

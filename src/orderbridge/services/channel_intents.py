@@ -120,7 +120,7 @@ def request_intent(
             )
         ).one_or_none()
     if order is None:
-        raise NotFound(f"order {order_id} does not exist", hint="Check the order id (orderbridge orders list).")
+        raise NotFound(f"order {order_id} does not exist", hint="Check the order id (the orders list shows it).")
     row = scope.load(int(order.connection_id))
     if row.declaration.channel_rules is None:
         raise InvalidInput(
@@ -410,7 +410,7 @@ def _own_order(scope: Scope, order_id: int) -> None:
             select(orders.c.id).where(orders.c.id == order_id, orders.c.tenant_id == scope.tenant_id)
         ).scalar_one_or_none()
     if found is None:
-        raise NotFound(f"order {order_id} does not exist", hint="Check the order id (orderbridge orders list).")
+        raise NotFound(f"order {order_id} does not exist", hint="Check the order id (the orders list shows it).")
 
 
 def intents_of(scope: Scope, order_id: int) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
@@ -86,7 +87,7 @@ def fill_shipping_data(
             select(orders.c.number).where(orders.c.id == order_id, orders.c.tenant_id == scope.tenant_id)
         ).scalar_one_or_none()
     if number is None:  # another tenant's order is not found, whatever else is given
-        raise NotFound(f"order {order_id} does not exist", hint="Check the order id (orderbridge orders list).")
+        raise NotFound(f"order {order_id} does not exist", hint="Check the order id (the orders list shows it).")
     given = {
         k: v.strip()
         for k, v in (("tracking_number", tracking_number), ("carrier", carrier), ("tracking_url", tracking_url))
@@ -100,9 +101,10 @@ def fill_shipping_data(
         if len(v) > limits.QUOTE_CHARS * 4 or any(ord(c) < 32 for c in v):
             raise InvalidInput(f"the {k.replace('_', ' ')} is not usable as given", hint="Give it on one line.")
     url = given.get("tracking_url")
-    if url is not None and not url.lower().startswith(("https://", "http://")):
+    if url is not None and (urlsplit(url).scheme.lower() not in ("http", "https") or not urlsplit(url).netloc):
         raise InvalidInput(
-            "the tracking URL must start with https:// or http://", hint="e.g. https://carrier.example/t/1Z"
+            "the tracking URL is not a web address (it needs the http or https scheme and a host)",
+            hint="Give the carrier's full tracking link, as the carrier's site shows it.",
         )
     pushes = held_pushes(scope, order_id)
     if shipment is not None:

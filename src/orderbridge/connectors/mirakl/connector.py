@@ -221,7 +221,7 @@ class MiraklChannel:
         if not base_url:
             raise SettingsError(
                 "Mirakl has no default address: every marketplace runs its own instance",
-                hint="Set the connection's base URL to the marketplace's Mirakl address (https://<marketplace>).",
+                hint="Set the connection's base URL to the marketplace's Mirakl address (its operator gives it).",
             )
         merged = {**self.declaration.default_settings, **settings}
         try:
