@@ -28,6 +28,8 @@ if ! command -v apt-get >/dev/null 2>&1 || [ "${as_root[0]:-}" = "none" ]; then
 fi
 echo "installing Debian's chromium (apt-get)…"
 export DEBIAN_FRONTEND=noninteractive
-"${as_root[@]}" apt-get update -qq
-"${as_root[@]}" apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
+# another apt run (a second setup, unattended upgrades) holds the lock: wait for it, do not fail
+LOCK=(-o DPkg::Lock::Timeout=600)
+"${as_root[@]}" apt-get "${LOCK[@]}" update -qq
+"${as_root[@]}" apt-get "${LOCK[@]}" install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
 "$CHROMIUM" --version

@@ -15,6 +15,7 @@ from orderbridge import seams
 from orderbridge.connectors import registry
 from orderbridge.domain.shipments import Shipment, ShipmentLine
 from orderbridge.errors import OutcomeUnknown
+from orderbridge.services import notify
 from orderbridge.services.backsync import poll_shipments, push_fulfilments
 from orderbridge.services.channel_intents import held_intents, intents_of, request_intent
 from orderbridge.services.connections import add_connection, update_connection
@@ -177,6 +178,29 @@ def test_an_unsupported_cancel_is_held_with_the_back_office_link_and_done_once_c
     (cancel,) = [i for i in intents_of(tenant(hub), _order_id(hub)) if i["outcome"] == "cancelled"]
     assert cancel["status"] == "pushed" and cancel["message"].startswith("already_in_state")
     assert ("1001", "OR29 cancel") not in market.ledger and market.refused == []
+
+
+def test_a_held_request_alerts_once_per_cause_with_the_back_office_link_and_clears_when_done(
+    hub: Hub, market_kind: None
+) -> None:
+    market, _ = _world(hub)
+    _push(hub)
+    market.debit("1001")  # SHIPPING, can_cancel false: the cancel is held action_not_supported
+    request_intent(tenant(hub), _order_id(hub), "cancelled", by="ana@example.com")
+    _push(hub)
+    assert notify.sync_hold_alerts(tenant(hub)) == (1, 0)
+    assert notify.sync_hold_alerts(tenant(hub)) == (0, 0)  # one alert per cause, not one per run
+    (alert,) = [a for a in notify.list_alerts(tenant(hub)) if a.kind == notify.HOLD_ALERT]
+    assert alert.key == "hold:request:action_not_supported:mp" and alert.state == "open"
+    assert alert.subject == "Requests held: requests channel mp's API does not offer"
+    assert "1 request held" in alert.body and "Orders: #1001" in alert.body
+    assert alert.fixes[0].params["url"] == "https://market.example/orders/1001"
+    market.cancel_by_hand("1001")
+    _push(hub)  # the back office shows it cancelled: done, the cause is gone
+    assert notify.sync_hold_alerts(tenant(hub)) == (0, 1)
+    assert {a.key: a.state for a in notify.list_alerts(tenant(hub))}["hold:request:action_not_supported:mp"] == (
+        "resolved"
+    )
 
 
 def test_a_cancel_the_api_allows_is_sent_once(hub: Hub, market_kind: None) -> None:

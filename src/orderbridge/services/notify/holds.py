@@ -1,11 +1,13 @@
-"""Hold alerts: one alert per root cause of held orders and of held fulfilment pushes, and how a
-cause is named in alerts."""
+"""Hold alerts: one alert per root cause of held orders, of held fulfilment pushes and of held
+requests to channels (cancel, refund, accept, refuse — issue #16), and how a cause is named in
+alerts."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
 from orderbridge.fixes import show_holds
+from orderbridge.services.channel_intents import held_by_cause
 from orderbridge.services.notify.outbox import OPEN, raise_alert, resolve_alert
 from orderbridge.services.queries import HoldGroup, holds
 from orderbridge.services.scope import Scope
@@ -33,15 +35,31 @@ _PUSH_CAUSES: dict[str, str] = {
     "shipment_without_lines": "shipments that list no items",
     "invalid_text": "unusable tracking text",
     "channel_rejected": "rejections from channel {value}",
+    "shipping_data_missing": "shipments missing shipping data the channel requires",
+    "transition_not_allowed": "shipments the channel's order state does not allow yet",
+    "action_not_supported": "shipments the channel's API cannot take",
+}
+
+#: causes of held requests to channels (their group's value is the channel)
+_REQUEST_CAUSES: dict[str, str] = {
+    "action_not_supported": "requests channel {value}'s API does not offer",
+    "transition_not_allowed": "requests channel {value}'s order state does not allow",
+    "acceptance_held": "acceptances held at channel {value}",
+    "channel_rejected": "requests refused by channel {value}",
 }
 
 #: the ``kind`` of a held fulfilment pushes' group (``services.queries.holds``)
 PUSH = "push"
+#: the ``kind`` of a held requests' group (``services.channel_intents.held_by_cause``)
+REQUEST = "request"
 
 
 def cause_text(code: str, value: str, kind: str = "hold") -> str:
     """A hold cause in words: ``SKU ABC-1``, ``shipping method Express``, ``shipments without a
     carrier (channel shop)`` …"""
+    if kind == REQUEST:
+        cause = _REQUEST_CAUSES.get(code, code.replace("_", " ") + " (channel {value})")
+        return cause.format(value=value)
     if kind == PUSH:
         cause = _PUSH_CAUSES.get(code, code.replace("_", " "))
         return cause.format(value=value) if "{value}" in cause else f"{cause} (channel {value})"
@@ -61,7 +79,7 @@ HOLD_ALERT = "new_hold_reason"
 
 
 def hold_key(code: str, value: str, kind: str = "hold") -> str:
-    return (f"hold:push:{code}:{value}" if kind == PUSH else f"hold:{code}:{value}")[:300]
+    return (f"hold:{kind}:{code}:{value}" if kind in (PUSH, REQUEST) else f"hold:{code}:{value}")[:300]
 
 
 def sync_hold_alerts(scope: Scope) -> tuple[int, int]:
@@ -72,9 +90,12 @@ def sync_hold_alerts(scope: Scope) -> tuple[int, int]:
     at once per pass however many orders it blocks, and the alert goes out when the cause first
     appears — "37 orders blocked by SKU ABC-1" is one message, not 37. When no order is held for the
     cause any more (a mapping was added, the orders were retried), the alert is resolved, so the
-    cause coming back later alerts again. Returns (raised, resolved).
+    cause coming back later alerts again. Held requests to channels (a cancel the API does not
+    offer, an acceptance held for an unmapped SKU …) alert the same way, one per cause and channel;
+    their fix is the reason's own (the back office link, the mapping to add). Returns (raised, resolved).
     """
     groups = holds(scope)
+    requests = held_by_cause(scope)
     now = scope.now()
     raised = resolved = 0
     with scope.db.transaction() as conn:
@@ -119,6 +140,29 @@ def sync_hold_alerts(scope: Scope) -> tuple[int, int]:
                 ),
                 now=now,
                 data=data,
+            ):
+                raised += 1
+        for h in requests:
+            key = hold_key(h.code, h.channel, REQUEST)
+            live.add(key)
+            if key in open_keys:
+                continue
+            cause = cause_text(h.code, h.channel, REQUEST)
+            numbers = ", ".join(number for _, number in h.examples)
+            if raise_alert(
+                conn,
+                scope.tenant_id,
+                key=key,
+                kind=HOLD_ALERT,
+                subject=f"Requests held: {cause}",
+                body=(
+                    f"{h.count} {'request' if h.count == 1 else 'requests'} held — {h.message}\n\n"
+                    f"Orders: {numbers}\n\nEach is planned again from a fresh read of the channel on every "
+                    "push run: it is sent, or marked done, as soon as the channel allows it."
+                ),
+                fixes=(h.fix, show_holds(text="See the requests to channels held.")),
+                now=now,
+                data={"code": h.code, "value": h.channel, "kind": REQUEST, "requests": h.count},
             ):
                 raised += 1
         for key in open_keys - live:
