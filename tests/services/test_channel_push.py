@@ -7,6 +7,7 @@ call its state machine forbids and records it: every test ends with that list em
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -194,7 +195,14 @@ def test_a_held_request_alerts_once_per_cause_with_the_back_office_link_and_clea
     assert alert.key == "hold:request:action_not_supported:mp" and alert.state == "open"
     assert alert.subject == "Requests held: requests channel mp's API does not offer"
     assert "1 request held" in alert.body and "Orders: #1001" in alert.body
-    assert alert.fixes[0].params["url"] == "https://market.example/orders/1001"
+    assert alert.fixes[0].param("url") == "https://market.example/orders/1001"
+    day = notify.digest_period_start(tenant(hub).now(), 86400) + timedelta(days=1, hours=9)
+    hub.now = lambda: day  # the next day's digest counts it too
+    assert notify.send_digest_if_due(tenant(hub)) is True
+    (digest,) = [a for a in notify.list_alerts(tenant(hub)) if a.kind == "digest"]
+    assert digest.subject == "Digest: 0 held order(s), 1 held request(s) to channels, 1 cause(s) to fix"
+    assert "1 request: requests channel mp's API does not offer — " in digest.body
+    assert "e.g. #1001" in digest.body
     market.cancel_by_hand("1001")
     _push(hub)  # the back office shows it cancelled: done, the cause is gone
     assert notify.sync_hold_alerts(tenant(hub)) == (0, 1)

@@ -18,7 +18,8 @@ import structlog
 from sqlalchemy import select, update
 
 from orderbridge.fixes import Fix, show_holds
-from orderbridge.services.notify.holds import PUSH, cause_text
+from orderbridge.services.channel_intents import held_by_cause
+from orderbridge.services.notify.holds import PUSH, REQUEST, cause_text
 from orderbridge.services.notify.outbox import OPEN, RESOLVED, raise_alert
 from orderbridge.services.notify.render import Renderer
 from orderbridge.services.queries import accounting, holds
@@ -64,6 +65,25 @@ def _cause_line(cause: dict[str, Any], render: Renderer | None) -> str:
     )
 
 
+def _request_line(held: dict[str, Any], render: Renderer | None) -> str:
+    fix = Fix.from_dict(held["fix"])
+    said = render.said(fix) if render else fix.text
+    count = int(held["requests"])
+    return (
+        f"{count} {'request' if count == 1 else 'requests'}: {cause_text(held['code'], held['channel'], REQUEST)}"
+        f" — {said}\n    e.g. {', '.join(held['examples'])}{', …' if count > len(held['examples']) else ''}"
+    )
+
+
+def _requests_part(data: dict[str, Any], render: Renderer | None) -> str:
+    held = data.get("requests") or []
+    if not held:
+        return ""
+    return "\n\nRequests to channels held (cancel, refund, accept, refuse):\n\n" + "\n\n".join(
+        _request_line(h, render) for h in held
+    )
+
+
 def digest_text(data: dict[str, Any] | None, render: Renderer | None = None) -> str | None:
     """The digest's text from its data: plain words (``render`` None: the stored body), or with each
     cause's command and the link to its group (the e-mail). None for data this version did not write."""
@@ -72,6 +92,9 @@ def digest_text(data: dict[str, Any] | None, render: Renderer | None = None) -> 
     at = datetime.fromisoformat(str(data["at"]))
     ledger = _ledger_line(data["ledger"])
     causes = data.get("causes") or []
+    requests = _requests_part(data, render)
+    if not causes and requests:
+        return f"Nothing is held at the destinations, {at:%Y-%m-%d %H:%M} UTC.{requests}\n\n{ledger}"
     if not causes:
         return (
             f"Nothing is held, {at:%Y-%m-%d %H:%M} UTC: every order received is posted, on its way, or "
@@ -88,7 +111,7 @@ def digest_text(data: dict[str, Any] | None, render: Renderer | None = None) -> 
             f"Held orders by root cause, {at:%Y-%m-%d %H:%M} UTC. Fixing a cause releases every order it "
             "holds; they are then posted by the next run."
         )
-    return intro + "\n\n" + "\n\n".join(_cause_line(c, render) for c in causes) + f"\n\n{ledger}"
+    return intro + "\n\n" + "\n\n".join(_cause_line(c, render) for c in causes) + f"{requests}\n\n{ledger}"
 
 
 def send_digest_if_due(scope: Scope) -> bool:
@@ -134,10 +157,23 @@ def send_digest_if_due(scope: Scope) -> bool:
     }
     held_pushes = sum(g.pushes for g in groups if g.kind == PUSH)
     data["held_pushes"] = held_pushes
+    data["requests"] = [
+        {
+            "code": h.code,
+            "channel": h.channel,
+            "requests": h.count,
+            "fix": h.fix.as_dict(),
+            "examples": [number for _, number in h.examples],
+        }
+        for h in held_by_cause(scope)
+    ]
+    held_requests = sum(int(h["requests"]) for h in data["requests"])
     pushes = f"{held_pushes} held fulfilment push(es), " if held_pushes else ""
+    asked = f"{held_requests} held request(s) to channels, " if held_requests else ""
+    causes = len(groups) + len(data["requests"])
     subject = (
-        f"Digest: {held_orders} held order(s), {pushes}{len(groups)} cause(s) to fix"
-        if groups
+        f"Digest: {held_orders} held order(s), {pushes}{asked}{causes} cause(s) to fix"
+        if causes
         else "Digest: nothing held"
     )
     body = digest_text(data) or ""
@@ -149,7 +185,7 @@ def send_digest_if_due(scope: Scope) -> bool:
             kind=DIGEST,
             subject=subject,
             body=body,
-            fixes=(show_holds(),) if groups else (),
+            fixes=(show_holds(),) if causes else (),
             now=now,
             data=data,
         )
