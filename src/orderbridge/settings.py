@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     #: a webhook delivery defers one sync of its channel this many seconds later (a storm of
     #: deliveries within it is one pending sync: the job's ``queueing_lock``)
     webhook_sync_delay_s: float = Field(default=10.0, ge=0)
+    #: under the procrastinate engine, where a verified webhook delivery is ingested: ``job`` (it is
+    #: stored ``queued`` and the connection's ``ingest`` job takes every queued delivery as one batch,
+    #: so the web process only checks and stores; decision 241) or ``request`` (inside the request, as
+    #: the embedded runtime always does)
+    webhook_ingest: str = Field(default="job", pattern="^(request|job)$")
     #: keep finished jobs in ``procrastinate_jobs`` (tests, investigations); off: a successful job's
     #: row is deleted when it ends (failed ones stay, for the operator)
     worker_keep_jobs: bool = False

@@ -97,8 +97,12 @@ def test_serve_no_workers_takes_webhooks_and_a_worker_posts_what_they_brought(
                 ).scalars()
             )
             n_syncs = len(conn.execute(select(sync_runs.c.id).where(sync_runs.c.connection_id == shop_id)).all())
-        assert "inserted" in outcomes, outcomes  # it came by webhook: the one sync ran before it was placed
+        # it came by webhook (the one sync ran before it was placed): stored queued by serve, ingested
+        # by the worker's ingest job (decision 241)
+        assert "ingested" in outcomes, outcomes
         assert n_syncs == 1
+        ingested = jobs(url, "task_name = 'orderbridge.ingest'")
+        assert ingested and {j["status"] for j in ingested} == {"succeeded"}, ingested
         # its webhook-driven sync is pending an hour out (one, however many deliveries came)
         pending = jobs(url, "status = 'todo' AND task_name = 'orderbridge.sync'")
         assert len(pending) == 1 and pending[0]["scheduled_at"] is not None

@@ -163,6 +163,8 @@ def sandbox_heartland(
         f"station_id {station}"
     )
     serve_forever(asgi, port)
+
+
 @app.command("woocommerce")
 def sandbox_woocommerce(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 8706,
@@ -193,6 +195,8 @@ def sandbox_woocommerce(
 
     heap.settle()
     uvicorn.Server(tls.uvicorn_config(asgi, port, certificate)).run()
+
+
 @app.command("mirakl")
 def sandbox_mirakl(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 8707,

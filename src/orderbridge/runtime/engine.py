@@ -45,7 +45,7 @@ from orderbridge.connectors.base import Capability, Role
 from orderbridge.domain.states import OrderState
 from orderbridge.errors import InvalidInput, NotFound, SettingsError
 from orderbridge.runtime import tasks
-from orderbridge.runtime.tasks import KINDS, SYNC, JobKind
+from orderbridge.runtime.tasks import INGEST, KINDS, SYNC, JobKind
 from orderbridge.services.hub import ConnectionRow, Hub
 from orderbridge.services.scope import Scope
 from orderbridge.services.sync_now import QueuedSync, queued_syncs
@@ -104,6 +104,7 @@ class ProcrastinateNudges:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.ingest_in_job = settings.webhook_ingest == "job"
         # never opened: every defer runs on the caller's connection, so it needs no pool of its own
         self._app = App(connector=SyncPsycopgConnector())
 
@@ -153,6 +154,9 @@ class ProcrastinateNudges:
 
     def channel_changed(self, conn: Connection, tenant_id: int, connection_id: int) -> None:
         self.connection_job(conn, SYNC, tenant_id, connection_id, schedule_in=self.settings.webhook_sync_delay_s)
+
+    def deliveries_queued(self, conn: Connection, tenant_id: int, connection_id: int) -> None:
+        self.connection_job(conn, INGEST, tenant_id, connection_id)
 
     def sync_now(self, conn: Connection, request: QueuedSync) -> int | None:
         """A Sync now request: its own job (its own queueing lock: a pending scheduled sync must

@@ -31,6 +31,7 @@ from orderbridge.services.posting import PostReport, post_ready
 from orderbridge.services.scope import Scope
 from orderbridge.services.sync import sync_channel
 from orderbridge.services.sync_now import QueuedSync, run_requested
+from orderbridge.services.webhooks import ingest_queued
 
 log = structlog.get_logger("orderbridge.tasks")
 
@@ -69,7 +70,10 @@ POST = JobKind("post", Role.DESTINATION, Capability.POST_ORDERS, _post, "posts")
 SHIPMENTS = JobKind("shipments", Role.DESTINATION, Capability.LIST_SHIPMENTS, poll_shipments, "posts")
 PUSH = JobKind("push", Role.CHANNEL, Capability.PUSH_FULFILMENT, push_fulfilments, "posts")
 DELIVERIES = JobKind("deliveries", Role.DESTINATION, Capability.WATCH_DELIVERIES, watch_deliveries, "posts")
-KINDS: dict[str, JobKind] = {k.name: k for k in (SYNC, POST, SHIPMENTS, PUSH, DELIVERIES)}
+#: a channel's queued webhook deliveries, ingested as one batch (decision 241); deferred by the
+#: receiver with the deliveries, and by the backsync sweep for deliveries whose job did not run
+INGEST = JobKind("ingest", Role.CHANNEL, Capability.WEBHOOKS, ingest_queued, "posts")
+KINDS: dict[str, JobKind] = {k.name: k for k in (SYNC, POST, SHIPMENTS, PUSH, DELIVERIES, INGEST)}
 
 #: the queues an ``orderbridge worker`` serves unless told otherwise
 QUEUES = ("syncs", "posts", "housekeeping")

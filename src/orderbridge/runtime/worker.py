@@ -248,8 +248,9 @@ def poster_loop(hub: Hub, stop: threading.Event, wake: threading.Event, *, tick_
 
 
 def housekeeping(scope: Scope, report: CycleReport, *, check_webhooks: bool = False) -> None:
-    """One tenant's audits (those asked for by hand, then the scheduled ones), hold alerts, digest,
-    alert dispatch and the folding of its order tallies: each guarded like any other job."""
+    """One tenant's audits (those asked for by hand, then the scheduled ones), webhook deliveries left
+    queued, hold alerts, digest, alert dispatch and the folding of its order tallies: each guarded
+    like any other job."""
     from orderbridge.services import dashboard, notify
     from orderbridge.services.audits import run_queued_audits
     from orderbridge.services.reconcile import ReconcileReport, due_audits, reconcile, settled
@@ -264,6 +265,16 @@ def housekeeping(scope: Scope, report: CycleReport, *, check_webhooks: bool = Fa
             lambda c=cid, k=kind, s=since: reconcile(scope, c, since=s, until=settled(scope), kind=k),  # type: ignore[misc]
             report.audits,
         )
+    # webhook deliveries left queued for a minute (their ingest job failed, or the engine was
+    # switched to embedded with some still queued): ingested here (decision 241)
+    from orderbridge.services.webhooks import QUEUED_SWEEP_AFTER_S, ingest_queued, queued_channels
+
+    no_channels: list[int] = []
+    left = _safe(
+        report, "queued_deliveries", lambda: queued_channels(scope, older_than_s=QUEUED_SWEEP_AFTER_S), no_channels
+    )
+    for cid in left:
+        _safe(report, f"ingest:{cid}", lambda c=cid: ingest_queued(scope, c), None)  # type: ignore[misc]
     _safe(report, "hold_alerts", lambda: notify.sync_hold_alerts(scope), (0, 0))
     # issue #16: channel deadlines near, and held cancel/refund/accept/refuse requests, as alerts
     from orderbridge.services.deadlines import sync_channel_alerts

@@ -21,18 +21,31 @@ from sqlalchemy import Connection
 
 
 class Nudges(Protocol):
+    #: whether a verified webhook delivery is stored ``queued`` and ingested by a job
+    #: (:func:`orderbridge.services.webhooks.ingest_queued`) rather than inside its request
+    ingest_in_job: bool
+
     def orders_ready(self, conn: Connection, tenant_id: int) -> None:
         """Orders of the tenant became (or may have become) ready: post to its destinations."""
 
     def channel_changed(self, conn: Connection, tenant_id: int, connection_id: int) -> None:
         """A webhook said the channel changed: one sync of it soon (a storm collapses into one)."""
 
+    def deliveries_queued(self, conn: Connection, tenant_id: int, connection_id: int) -> None:
+        """Webhook deliveries of the channel were stored ``queued``: ingest them (one pending job
+        per connection, however many deliveries arrive meanwhile)."""
+
 
 class NoNudges:
     """The embedded runtime's: nothing is written (its loops poll and are woken in-process)."""
+
+    ingest_in_job = False
 
     def orders_ready(self, conn: Connection, tenant_id: int) -> None:
         return None
 
     def channel_changed(self, conn: Connection, tenant_id: int, connection_id: int) -> None:
+        return None
+
+    def deliveries_queued(self, conn: Connection, tenant_id: int, connection_id: int) -> None:
         return None

@@ -34,6 +34,16 @@ rest into an answer: 422 for an input the database refuses, 503 (logged once, at
 the hub's own failure — never a 500, which would also make the server drop the keep-alive
 connection the channel's next delivery travels on.
 
+Under the procrastinate engine (``webhook_ingest=job``, its default; decision 241) step 3 is split
+in two so that the web process only checks and stores: the delivery is claimed ``queued`` with its
+raw body and headers, and the connection's ``ingest`` job is deferred in the same transaction
+(:meth:`~orderbridge.services.nudges.Nudges.deliveries_queued`); the channel gets its 200 once both
+are committed. The job (:func:`ingest_queued`) reads the queued deliveries again with the same
+adapter, ingests them as one batch — a storm of deliveries costs one ledger batch, not one each —
+and records their outcome; a batch the hub cannot write is retried delivery by delivery, so one bad
+delivery never holds back the others, and one that still fails is marked ``failed`` (logged at
+error level; the next poll of the channel, which webhooks never advance, brings its order anyway).
+
 A webhook never moves the poll cursor: polls and audits stay independent proofs that nothing was
 missed (see ``docs/completeness.md``).
 """
@@ -42,17 +52,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import cast
 
+import httpx
 import structlog
-from sqlalchemy import Connection, update
-from sqlalchemy.exc import DataError
+from sqlalchemy import Connection, select, update
+from sqlalchemy.exc import DataError, OperationalError
 
 from orderbridge import boundedjson, fixes
 from orderbridge.connectors import registry
 from orderbridge.connectors.base import (
     Capability,
+    ChannelRecord,
     Role,
     WebhookAdapter,
     WebhookChannel,
@@ -68,7 +80,7 @@ from orderbridge.services import notify
 from orderbridge.services.connections import update_connection
 from orderbridge.services.health import record_failure, record_ingest_failures, record_success
 from orderbridge.services.hub import ConnectionRow, Hub
-from orderbridge.services.ingest import ingest_records, settle_ties
+from orderbridge.services.ingest import ChannelContext, ingest_records, settle_ties
 from orderbridge.services.ledger import add_events, event_row
 from orderbridge.services.scope import Scope
 from orderbridge.services.sync import channel_context
@@ -180,6 +192,8 @@ def receive(hub: Hub, kind: str, address: str, headers: Mapping[str, str], body:
         bound.info("webhook.ignored", topic=delivery.topic)
         scope.observer.webhook(scope.slug, name, "ignored")
         return WebhookOutcome(200, "ignored", f"topic {delivery.topic!r} carries no order; nothing stored")
+    if scope.hub.nudges.ingest_in_job:
+        return _queue(scope, row, delivery, headers, body)
     ctx = channel_context(scope, row)
     now = scope.now()
     tied: list[str] = []
@@ -260,6 +274,224 @@ def receive(hub: Hub, kind: str, address: str, headers: Mapping[str, str], body:
         external_id=delivery.external_id,
     )
     return outcome
+
+
+# --- ingest by a job (the procrastinate engine; decision 241) ------------------------------------
+
+#: headers a queued delivery does not keep: credentials a proxy may add (no adapter reads them)
+_UNKEPT_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+#: queued deliveries one ingest transaction takes (one ledger batch)
+INGEST_BATCH = 200
+#: a delivery queued this long without its job having run is ingested by the housekeeping
+QUEUED_SWEEP_AFTER_S = 60.0
+
+
+def _queue(
+    scope: Scope, row: ConnectionRow, delivery: WebhookDelivery, headers: Mapping[str, str], body: bytes
+) -> WebhookOutcome:
+    """Store a verified, readable delivery ``queued`` and defer its connection's ingest job with it."""
+    kept = {k.lower(): v for k, v in headers.items() if k.lower() not in _UNKEPT_HEADERS}
+    with scope.db.transaction() as conn:
+        claimed = conn.execute(
+            dialect_insert(conn)(webhook_deliveries)
+            .values(
+                tenant_id=scope.tenant_id,
+                connection_id=row.id,
+                webhook_id=delivery.webhook_id,
+                topic=delivery.topic,
+                external_id=delivery.external_id,
+                triggered_at=delivery.triggered_at,
+                received_at=scope.now(),
+                outcome="queued",
+                body=body,
+                headers=kept,
+            )
+            .on_conflict_do_nothing(index_elements=["connection_id", "webhook_id"])
+            .returning(webhook_deliveries.c.id)
+        ).scalar_one_or_none()
+        if claimed is not None:
+            scope.hub.nudges.deliveries_queued(conn, scope.tenant_id, row.id)
+    if claimed is None:
+        outcome = WebhookOutcome(200, "duplicate", f"delivery {delivery.webhook_id} was already processed")
+    else:
+        outcome = WebhookOutcome(
+            200, "queued", f"{delivery.topic}: order {delivery.external_id} queued for ingest", delivery.external_id
+        )
+    scope.observer.webhook(scope.slug, row.name, outcome.outcome)
+    log.info(
+        "webhook.received",
+        **scope.log_fields(row),
+        topic=delivery.topic,
+        webhook_id=delivery.webhook_id,
+        outcome=outcome.outcome,
+        external_id=delivery.external_id,
+    )
+    return outcome
+
+
+@dataclass
+class QueuedIngest:
+    """What one :func:`ingest_queued` run did."""
+
+    connection: str
+    deliveries: int = 0
+    inserted: int = 0
+    changed: int = 0
+    #: deliveries the job could not ingest (marked ``failed``; the next poll brings their orders)
+    failed: int = 0
+
+    def as_dict(self) -> dict[str, int | str]:
+        return {
+            "connection": self.connection,
+            "deliveries": self.deliveries,
+            "inserted": self.inserted,
+            "changed": self.changed,
+            "failed": self.failed,
+        }
+
+
+@dataclass
+class _Written:
+    tied: list[str]
+    refused: bool
+
+
+def ingest_queued(scope: Scope, connection_id: int) -> QueuedIngest:
+    """Ingest the channel's ``queued`` deliveries, :data:`INGEST_BATCH` at a time, oldest first.
+
+    Each batch is one transaction: the deliveries read again by the kind's adapter (pure: what it
+    accepted in the request it accepts now), the orders written by :func:`ingest_records` as one
+    batch, each delivery's outcome recorded and its body cleared, and the ``post`` jobs (and one
+    sync soon) it needs deferred — so a crash leaves the batch queued, and a re-run ingests it then.
+    A batch that fails for anything but the database going away is taken again one delivery per
+    transaction; a delivery that still fails is marked ``failed`` and logged with its traceback."""
+    row = scope.load(connection_id)
+    report = QueuedIngest(row.name)
+    adapter = adapter_for(row.kind)
+    if adapter is None:  # the kind no longer declares webhooks: nothing to read them with
+        return report
+    ctx = channel_context(scope, row)
+    while True:
+        with scope.db.read() as conn:
+            ids = list(
+                conn.execute(
+                    select(webhook_deliveries.c.id)
+                    .where(
+                        webhook_deliveries.c.tenant_id == scope.tenant_id,
+                        webhook_deliveries.c.connection_id == row.id,
+                        webhook_deliveries.c.outcome == "queued",
+                    )
+                    .order_by(webhook_deliveries.c.id)
+                    .limit(INGEST_BATCH)
+                ).scalars()
+            )
+        if not ids:
+            return report
+        written: list[_Written] = []
+        try:
+            written.append(_ingest_ids(scope, row, ctx, adapter, ids, report))
+        except OperationalError:
+            raise  # the database went away: the job ends, the deliveries stay queued for its re-run
+        except Exception:
+            log.warning("webhook.ingest_batch_failed", **scope.log_fields(row), deliveries=len(ids), exc_info=True)
+            for one in ids:
+                try:
+                    written.append(_ingest_ids(scope, row, ctx, adapter, [one], report))
+                except OperationalError:
+                    raise
+                except Exception:
+                    log.exception("webhook.ingest_failed", **scope.log_fields(row), delivery_id=one)
+                    with scope.db.transaction() as conn:
+                        conn.execute(
+                            update(webhook_deliveries)
+                            .where(webhook_deliveries.c.id == one, webhook_deliveries.c.outcome == "queued")
+                            .values(outcome="failed", body=None, headers=None)
+                        )
+                    report.failed += 1
+        for w in written:
+            if w.refused:  # recorded: the sync job's health names the refused order now
+                record_ingest_failures(scope, row)
+            if w.tied:  # recorded: now ask the channel which of the two versions is newer
+                settled = settle_ties(scope, ctx, scope.channel(row), w.tied)
+                if settled.refused or settled.quarantined:
+                    record_ingest_failures(scope, row)
+        if len(ids) < INGEST_BATCH:
+            return report
+
+
+def _ingest_ids(
+    scope: Scope, row: ConnectionRow, ctx: ChannelContext, adapter: WebhookAdapter, ids: list[int], report: QueuedIngest
+) -> _Written:
+    """One transaction: the queued deliveries ``ids`` (those still queued: a re-run skips the rest)."""
+    now = scope.now()
+    outcomes: dict[str, list[int]] = {}
+    with scope.db.transaction() as conn:
+        rows = conn.execute(
+            select(webhook_deliveries.c.id, webhook_deliveries.c.body, webhook_deliveries.c.headers)
+            .where(webhook_deliveries.c.id.in_(ids), webhook_deliveries.c.outcome == "queued")
+            .order_by(webhook_deliveries.c.id)
+            .with_for_update()
+        ).all()
+        records: list[ChannelRecord] = []
+        for r in rows:
+            try:
+                delivery = adapter.parse(httpx.Headers(r.headers or {}), bytes(r.body or b""))
+            except (boundedjson.JsonRefused, UnusableId, InvalidInput, *_UNREADABLE) as exc:
+                # read in the request, unreadable now: a change of the adapter between the two
+                log.warning("webhook.unreadable", **scope.log_fields(row), delivery_id=r.id, error=str(exc))
+                outcomes.setdefault("rejected_invalid", []).append(int(r.id))
+                continue
+            if delivery.record is None:
+                outcomes.setdefault(_deleted(conn, scope, row, delivery, now).outcome, []).append(int(r.id))
+                continue
+            records.append(delivery.record)
+            outcomes.setdefault("ingested", []).append(int(r.id))
+        counts = ingest_records(conn, scope.tenant_id, ctx, records, now) if records else None
+        for outcome, done in outcomes.items():
+            conn.execute(
+                update(webhook_deliveries)
+                .where(webhook_deliveries.c.id.in_(done))
+                .values(outcome=outcome, body=None, headers=None)
+            )
+        if counts is not None and (counts.inserted or counts.changed):
+            scope.hub.nudges.orders_ready(conn, scope.tenant_id)
+        if rows:
+            scope.hub.nudges.channel_changed(conn, scope.tenant_id, row.id)
+    report.deliveries += len(rows)
+    if counts is None:
+        return _Written([], False)
+    report.inserted += counts.inserted
+    report.changed += counts.changed
+    log.info(
+        "webhook.ingested",
+        **scope.log_fields(row),
+        deliveries=len(rows),
+        inserted=counts.inserted,
+        changed=counts.changed,
+        unchanged=counts.unchanged,
+        stale=counts.stale,
+        tied=counts.tied,
+        refused=counts.refused,
+    )
+    return _Written(list(counts.tied_ids), bool(counts.refused or counts.quarantined))
+
+
+def queued_channels(scope: Scope, *, older_than_s: float = 0.0) -> list[int]:
+    """The channels of the tenant with deliveries still ``queued`` (received more than
+    ``older_than_s`` ago): the periodic sweep defers their ingest job again (one whose job failed)."""
+    cutoff = scope.now() - timedelta(seconds=older_than_s)
+    with scope.db.read() as conn:
+        return list(
+            conn.execute(
+                select(webhook_deliveries.c.connection_id)
+                .where(
+                    webhook_deliveries.c.tenant_id == scope.tenant_id,
+                    webhook_deliveries.c.outcome == "queued",
+                    webhook_deliveries.c.received_at <= cutoff,
+                )
+                .distinct()
+            ).scalars()
+        )
 
 
 def _unstorable(delivery: WebhookDelivery) -> str:

@@ -498,9 +498,22 @@ webhook_deliveries = Table(
     Column("external_id", String(100)),
     Column("triggered_at", UTCDateTime()),
     Column("received_at", UTCDateTime(), nullable=False),
-    Column("outcome", String(20), nullable=False),  # inserted | changed | unchanged | stale | ignored
+    # inserted | changed | unchanged | stale | ignored | refused | quarantined; 0024: queued (its
+    # ingest job has not run yet) | ingested (by that job, in a batch) | failed (the job could not)
+    Column("outcome", String(20), nullable=False),
+    #: 0024: a queued delivery's raw body and the headers its adapter reads; cleared once ingested
+    Column("body", LargeBinary),
+    Column("headers", JSON),
     UniqueConstraint("connection_id", "webhook_id", name="uq_webhook_deliveries_connection_webhook"),
     Index("ix_webhook_deliveries_order", "connection_id", "external_id"),
+    Index(
+        "ix_webhook_deliveries_queued",
+        "tenant_id",
+        "connection_id",
+        "id",
+        sqlite_where=text("outcome = 'queued'"),
+        postgresql_where=text("outcome = 'queued'"),
+    ),
 )
 
 reconciliation_runs = Table(

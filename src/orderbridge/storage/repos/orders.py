@@ -587,9 +587,7 @@ class Tallies(NamedTuple):
     rows: int
 
 
-def tallies(
-    conn: Connection, tenant_id: int, since: datetime | None = None, until: datetime | None = None
-) -> Tallies:
+def tallies(conn: Connection, tenant_id: int, since: datetime | None = None, until: datetime | None = None) -> Tallies:
     """Sum the tenant's tallies — a few hundred rows, whatever the ledger's size: per state, and per
     (hour, state) for the hours from ``since`` and before ``until`` (every hour kept apart when None;
     a receipt time ahead of the hub's clock is tallied in a future hour, which a chart leaves out)."""
