@@ -12,11 +12,13 @@ from typer.testing import CliRunner
 from orderbridge.cli import common, main
 from orderbridge.connectors import registry
 from orderbridge.domain.shipments import Shipment, ShipmentLine
+from orderbridge.services.audit_trail import actions_on
 from orderbridge.services.backsync import poll_shipments, push_fulfilments
 from orderbridge.services.connections import add_connection
 from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import set_mapping
 from orderbridge.services.posting import post_ready
+from orderbridge.services.queries import show_order
 from orderbridge.services.sync import sync_channel
 from tests.builders import T0, order
 from tests.fakes import FakeDestination
@@ -60,6 +62,8 @@ def test_the_fix_command_of_a_held_push_fills_it_in_and_sends_it(hub: Hub, world
     assert done.exit_code == 0, done.stdout + done.stderr
     assert "tracking_url filled in; pushed" in done.stdout
     assert world.market["1001"].state == "SHIPPED"
+    (action,) = actions_on(tenant(hub), "order", int(show_order(tenant(hub), "#1001").id))
+    assert action.action == "order.fill_shipping_data" and action.who.startswith("cli:")
 
 
 def test_ask_then_list_a_held_request(hub: Hub, world: FakeMarket) -> None:
@@ -70,5 +74,7 @@ def test_ask_then_list_a_held_request(hub: Hub, world: FakeMarket) -> None:
     listed = CliRunner().invoke(main.app, ["channels", "intents", "--json"])
     (held,) = json.loads(listed.stdout)["intents"]
     assert held["reason"]["code"] == "action_not_supported" and held["requested_by"].startswith("cli:")
+    asked_by = [a for a in actions_on(tenant(hub), "order", held["order_id"]) if a.action == "order.channel_request"]
+    assert len(asked_by) == 1 and asked_by[0].who.startswith("cli:"), asked_by
     bad = CliRunner().invoke(main.app, ["channels", "ask", "#1001", "ship"])
     assert bad.exit_code != 0

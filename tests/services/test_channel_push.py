@@ -16,10 +16,11 @@ from orderbridge import seams
 from orderbridge.connectors import registry
 from orderbridge.domain.shipments import Shipment, ShipmentLine
 from orderbridge.errors import OutcomeUnknown
-from orderbridge.services import notify
+from orderbridge.services import channel_intents, notify
 from orderbridge.services.backsync import poll_shipments, push_fulfilments
 from orderbridge.services.channel_intents import held_intents, intents_of, request_intent
 from orderbridge.services.connections import add_connection, update_connection
+from orderbridge.services.deadlines import DEADLINE_ALERT, sync_channel_alerts
 from orderbridge.services.hub import Hub
 from orderbridge.services.mappings import set_mapping
 from orderbridge.services.posting import post_ready
@@ -191,7 +192,8 @@ def test_a_held_request_alerts_once_per_cause_with_the_back_office_link_and_clea
     _push(hub)
     assert notify.sync_hold_alerts(tenant(hub)) == (1, 0)
     assert notify.sync_hold_alerts(tenant(hub)) == (0, 0)  # one alert per cause, not one per run
-    (alert,) = [a for a in notify.list_alerts(tenant(hub)) if a.kind == notify.HOLD_ALERT]
+    sync_channel_alerts(tenant(hub))  # the housekeeping's other pass: deadlines, nothing about the request
+    (alert,) = [a for a in notify.list_alerts(tenant(hub)) if a.kind != DEADLINE_ALERT]
     assert alert.key == "hold:request:action_not_supported:mp" and alert.state == "open"
     assert alert.subject == "Requests held: requests channel mp's API does not offer"
     assert "1 request held" in alert.body and "Orders: #1001" in alert.body
@@ -236,6 +238,20 @@ def test_an_order_with_an_unmapped_sku_has_its_acceptance_held_until_it_is_mappe
     _push(hub)
     assert [c for _, c in market.ledger] == ["OR21 accept"]
     assert held_intents(tenant(hub)) == []
+
+
+def test_held_acceptances_never_keep_newer_orders_from_being_accepted(
+    hub: Hub, market_kind: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(channel_intents, "AUTO_ACCEPT_BATCH", 1)  # the batch is one order
+    market, _ = _world(hub, skus=("SKU-NEW",))  # #1001: held for an unmapped SKU
+    market.put(order(2, skus=("SKU-1",)))  # #1002: acceptable
+    sync_channel(tenant(hub), cid(hub, "mp"))
+    first = _push(hub)
+    assert first.intents is not None and first.intents.acceptance_held == 1
+    second = _push(hub)  # #1001 was asked: the batch goes on to #1002
+    assert second.intents is not None and second.intents.accepted_automatically == 1
+    assert [(n, c) for n, c in market.ledger] == [("1002", "OR21 accept")]
 
 
 def test_a_push_killed_between_two_calls_is_replanned_and_nothing_is_sent_twice(hub: Hub, market_kind: None) -> None:

@@ -1,7 +1,7 @@
 """``docs/channels.md``'s capability table, generated from every channel's declared rules (issue #16).
 
 ``orderbridge channels doc`` writes the part of docs/channels.md between the two markers below;
-``--check`` (and tests/docs/test_channels_doc.py) fails when the file differs from what the
+``--check`` (and tests/cli/test_channels_doc.py) fails when the file differs from what the
 declarations say — the table can never drift from the code the planner plans with. Hand-written
 Markdown: the table is a few lines per channel and no documentation tool reads these declarations.
 """

@@ -75,8 +75,8 @@ def ask(
         raise typer.BadParameter(f"{what!r}: one of {', '.join(_ASK)}")
 
     def work(scope: Any) -> Any:
-        return channel_intents.request_intent(
-            scope, find_order_id(scope, order), _ASK[what], by=Actor.cli(scope).principal.name,
+        return channel_intents.ask(  # recorded in the audit trail, as from the portal and the API
+            Actor.cli(scope), find_order_id(scope, order), _ASK[what],
             lines=_lines(line or []), refund_total=refund_total, note=note,
         )  # fmt: skip
 
@@ -153,11 +153,11 @@ def fill_shipping(
     """Fill in the shipping data a held push lacks (tracking number, carrier, tracking URL) and send it again."""
     from orderbridge.services.principals import Actor
     from orderbridge.services.queries import find_order_id
-    from orderbridge.services.shipping_fill import fill_shipping_data
+    from orderbridge.services.shipping_fill import fill
 
     def work(scope: Any) -> Any:
-        return fill_shipping_data(
-            scope, find_order_id(scope, order), by=Actor.cli(scope).principal.name, tracking_number=tracking_number,
+        return fill(  # recorded in the audit trail, as from the portal and the API
+            Actor.cli(scope), find_order_id(scope, order), tracking_number=tracking_number,
             carrier=carrier, tracking_url=tracking_url, shipment=shipment,
         )  # fmt: skip
 

@@ -5,23 +5,32 @@ Two steps, each idempotent:
 - ``poll_shipments``: read the destination's shipments from its cursor (minus overlap) and upsert
   them on ``(destination, external id)``; link each to its order through the posting's
   ``order_key``. A voided label updates the row (``voided``) and is never pushed.
-- ``push_fulfilments``: for each shipment without a push, validate it (tracking number, carrier,
-  and every line matched to a line of the order — :func:`~orderbridge.domain.shipments.fulfilment_lines`;
-  an unmatched line holds the push naming it, and a push is never widened to the whole order);
-  what cannot be sent is ``held`` with the reason and re-validated when the shipment changes.
-  Otherwise a ``pending`` push row is committed *before* the channel call (the unique
-  ``shipment_id`` makes it the only one), and the channel connector is asked to create the
-  fulfilment idempotently (it first looks for an existing fulfilment with the same tracking
-  number and lines, so a resend after a crash does not fulfil twice). A reshipment after a voided,
-  already pushed label updates that fulfilment's tracking instead of creating another.
+- ``push_fulfilments``: for each shipment without a push (or whose push must be looked at again),
+  validate it (tracking number, carrier, and every line matched to a line of the order —
+  :func:`~orderbridge.domain.shipments.fulfilment_lines`; an unmatched line holds the push naming
+  it, and a push is never widened to the whole order); what cannot be sent is ``held`` with the
+  reason and re-validated when the shipment changes. Then the channel's push planner (issue #16,
+  :func:`~orderbridge.domain.push_plan.plan`) decides from the channel's declared rules and what
+  the channel holds *now* (``remote_state``, read fresh before every plan): ``DONE`` (already so
+  there — recorded, nothing sent), ``HELD`` (the typed reason: ``shipping_data_missing``,
+  ``transition_not_allowed``, ``action_not_supported``), ``WAIT`` (waiting for the channel, e.g.
+  the operator's debit after acceptance) or ``READY`` with the calls in order (accept, tracking,
+  ship …). A ``pending`` push row is committed *before* the first call (the unique
+  ``shipment_id`` makes it the only one) and each call is recorded as an event as it is answered.
+  A reshipment after a voided, already pushed label plans the new tracking as replacing the old.
+  Pushes held for the channel's state are planned again from a fresh read on every run (at most
+  ``replan_held_per_run``), so an order accepted in the back office is released by itself. The
+  requests people ask of the channel (cancel, refund, accept, refuse) go through the same planner
+  (``services/channel_intents.py``).
 
 Unknown outcomes. A push whose answer was lost (timeout, truncated body, reset: the connector's
 ``OutcomeUnknown``) is ``unknown``; one left ``pending`` by a killed process may have been sent too.
-Neither is sent again blindly: the next run first *reads* the channel (``find_fulfilment``) and, when
-the fulfilment is there, records it — no second fulfilment, no false "nothing left to fulfil" hold.
-Only when it is still absent ``unknown_outcome_settle_s`` after the attempt (long enough for a request
-still running at the channel to have landed) is it sent again. A failure known not to have reached
-the channel (refused connection, rate limit, the read before the create) is ``retry``: sent next run.
+Neither is sent again blindly: the next run plans again from a fresh read of the channel, so a call
+that landed shows there — the plan is ``DONE`` (recorded: no second fulfilment) or its remaining
+calls only. While calls are still to be made, a maybe-sent push waits ``unknown_outcome_settle_s``
+after the attempt (long enough for a request still running at the channel to have landed) before
+anything is sent. A failure known not to have reached the channel (refused connection, rate limit)
+is ``retry``: planned again next run.
 
 When every line the destination was asked to ship (the ``posted`` event's quantities: what was left
 to fulfil when it was posted) is covered by non-voided pushed shipments the order becomes

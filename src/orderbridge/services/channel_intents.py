@@ -366,15 +366,15 @@ def auto_accept(scope: Scope, row: ConnectionRow, rules: ChannelRules, report: I
                     orders.c.tenant_id == scope.tenant_id,
                     orders.c.connection_id == row.id,
                     orders.c.state.in_(("received", "held", "ready", "posted")),
+                    # those already asked are left out before the batch is cut: 500 held acceptances
+                    # must not keep every newer order from being asked (decision 194)
+                    repo.not_asked(orders.c.id, Outcome.ACCEPTED.value),
                 )
                 .order_by(orders.c.id)
             )
             if isinstance(r.canonical, dict) and r.canonical.get("channel_state") in spec.from_states
         ][:AUTO_ACCEPT_BATCH]
-        asked = repo.has_outcome(conn, [c[0] for c in candidates], Outcome.ACCEPTED.value)
     for order_id, _canonical in candidates:
-        if order_id in asked:
-            continue
         why = _unacceptable(scope, order_id)
         now = scope.now()
         if why:

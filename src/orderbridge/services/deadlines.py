@@ -8,8 +8,9 @@ time is at most ``warn_before_s`` away (or already past: shown as missed until t
 
 :func:`approaching` is what the dashboard and ``GET /api/v1/deadlines`` list; :func:`sync_channel_alerts`
 (the worker's housekeeping, with the hold alerts) raises one alert per (order, deadline) — its key
-never reused, so it fires once — and one alert per cause of held channel intents (cancel, refund,
-accept, refuse; code + channel), resolved when no intent is held for it any more.
+never reused, so it fires once. Held channel requests (cancel, refund, accept, refuse) alert with the
+hold alerts (``services/notify/holds.py``: ``hold:request:<code>:<channel>``, with the reason's fix);
+an ``intent_held`` alert an earlier version raised here is resolved on the next pass.
 
 Read from the orders' canonical JSON of the channels whose kind declares deadlines, in live states
 only: no index exists on deadlines (a column would be the next step at marketplace volumes).
@@ -29,10 +30,10 @@ from orderbridge.errors import InvalidInput
 from orderbridge.fixes import Fix, FixAction
 from orderbridge.services.notify.outbox import OPEN, raise_alert, resolve_alert
 from orderbridge.services.scope import Scope
-from orderbridge.storage.repos import channel_intents as intent_repo
 from orderbridge.storage.tables import alerts, connections, orders
 
 DEADLINE_ALERT = "deadline_near"
+#: the kind earlier versions raised here for held requests (now hold alerts: services/notify/holds.py)
 INTENT_HOLD_ALERT = "intent_held"
 #: the order states in which a channel deadline still matters to the hub
 _LIVE = ("received", "held", "ready", "posted")
@@ -115,8 +116,7 @@ def approaching(scope: Scope, *, limit: int = 500) -> list[Approaching]:
 
 
 def sync_channel_alerts(scope: Scope) -> tuple[int, int]:
-    """Raise the deadline alerts (once per order and deadline) and the held-intent alerts (one per
-    cause while it lasts). Returns (raised, resolved)."""
+    """Raise the deadline alerts (once per order and deadline). Returns (raised, resolved)."""
     raised = resolved = 0
     near = approaching(scope)
     now = scope.now()
@@ -144,36 +144,12 @@ def sync_channel_alerts(scope: Scope) -> tuple[int, int]:
                 data={"order_id": a.order_id, "deadline": a.deadline, "due": a.due.isoformat()},
             ):
                 raised += 1
-        held = intent_repo.held(conn, scope.tenant_id)
-        names = dict(
-            conn.execute(
-                select(connections.c.id, connections.c.name).where(connections.c.tenant_id == scope.tenant_id)
-            ).all()
-        )
-        causes: dict[tuple[str, str], list[Any]] = {}
-        for it in held:
-            causes.setdefault((str(it.reason_code or ""), names.get(it.channel_id, "?")), []).append(it)
-        live = set()
-        for (code, channel), items in causes.items():
-            key = f"hold:intent:{code}:{channel}"[:300]
-            live.add(key)
-            first = items[0].reason or {}
-            if raise_alert(
-                conn,
-                scope.tenant_id,
-                key=key,
-                kind=INTENT_HOLD_ALERT,
-                subject=f"{len(items)} request(s) to {channel} held: {code}",
-                body=str(first.get("message") or code),
-                now=now,
-                data={"code": code, "value": channel, "intents": len(items)},
-            ):
-                raised += 1
+        # intent_held alerts were raised here before the hold alerts covered held requests: resolved
         for key in conn.execute(
             select(alerts.c.key).where(
                 alerts.c.tenant_id == scope.tenant_id, alerts.c.kind == INTENT_HOLD_ALERT, alerts.c.state == OPEN
             )
         ).scalars():
-            if key not in live and resolve_alert(conn, scope.tenant_id, key, now):
+            if resolve_alert(conn, scope.tenant_id, key, now):
                 resolved += 1
     return raised, resolved

@@ -297,7 +297,8 @@ def stamp(data: Mapping[str, Any]) -> OrderStamp | None:
 # --- tracking notes ---------------------------------------------------------------------------------
 
 _NOTE = re.compile(
-    r"^Shipped(?: with (?P<carrier>.+?))?: tracking number (?P<number>\S+)(?: \((?P<url>https?://\S+)\))?",
+    # the number runs to the URL's " (" or the end of its line: carriers' numbers may hold spaces
+    r"^Shipped(?: with (?P<carrier>.+?))?: tracking number (?P<number>.+?)(?: \((?P<url>https?://\S+)\))?$",
     re.MULTILINE,
 )
 

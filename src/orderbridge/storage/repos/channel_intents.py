@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, exists, select, update
 
 from orderbridge.domain.reasons import Reason
 from orderbridge.domain.states import PUSH, PushState
@@ -198,3 +198,8 @@ def has_outcome(conn: Connection, order_ids: Sequence[int], outcome: str) -> set
             )
         ).scalars()
     )
+
+
+def not_asked(order_id: Any, outcome: str) -> Any:
+    """A condition on an orders query: the order has no intent of ``outcome`` yet."""
+    return ~exists().where(channel_intents.c.order_id == order_id, channel_intents.c.outcome == outcome)
