@@ -199,7 +199,9 @@ def test_the_latency_benchmark_prints_percentiles_for_webhooks_and_polling(tmp_p
     for key in ("webhook_p50_ms", "webhook_p95_ms", "webhook_p99_ms", "poll_p50_ms", "poll_p99_ms"):
         assert data[key] > 0
     assert data["webhook_p50_ms"] <= data["webhook_p95_ms"] <= data["webhook_p99_ms"]
-    assert data["webhook_p99_ms"] < 1000  # the bar, with a wide margin on this machine
+    # the latency bar itself is the benchmark's (docs/benchmarks.md), not a timed test's: here only
+    # the ratio measured in the same run — a webhook beats a 1 s poll
+    assert data["webhook_p50_ms"] < data["poll_p50_ms"], data
 
 
 def test_reconcile_audits_health_and_alerts_from_the_command_line(hub: Hub, settings: Settings) -> None:

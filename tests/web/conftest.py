@@ -86,5 +86,5 @@ def server(hub: Hub) -> Iterator[Server]:
     hub.observer = metrics
     wakes: list[float] = []
     app = create_app(hub, metrics=metrics, wake=lambda: wakes.append(1.0))
-    with run_in_thread(app) as running, httpx.Client(timeout=10) as client:  # type: ignore[arg-type]
+    with run_in_thread(app) as running, httpx.Client(timeout=30) as client:  # type: ignore[arg-type]
         yield Server(hub, running.base_url, client, metrics, wakes)
