@@ -845,6 +845,41 @@ def pos_order_incomplete(system: str, document: str, state: str, destination: st
     )
 
 
+def pos_order_unfinished(system: str, document: str, state: str, destination: str = "") -> Reason:
+    """The connector created document ``document`` but the POS refused a later step of the same post
+    (its payment, a custom attribute): the posting is rejected and the document is left unpaid there.
+    ``pos_order_incomplete`` like a pending sale, but its fix is a retry, which finishes that same
+    document (the same idempotency keys), never a second one (decision 242)."""
+    return Reason(
+        HoldCode.POS_ORDER_INCOMPLETE,
+        destination,
+        f"{system} holds the order as document {document} in state {state}: inventory is not yet adjusted there",
+        Fix.of(
+            FixAction.RETRY_ORDER,
+            f"Remove what {system} refused (its words are above) — or complete document {document} in {system} — "
+            f"then retry the order: OrderBridge finishes that same document in {system}, it never creates a "
+            "second one.",
+        ),
+    )
+
+
+def pos_order_voided(system: str, document: str, destination: str = "") -> Reason:
+    """The POS document of a posted order was voided (cancelled) there while the order was not: the
+    sale is not in the POS and its inventory is not adjusted, so the order is not ``posted``
+    (decision 243). Not posted again by itself: a person decides."""
+    return Reason(
+        HoldCode.POS_ORDER_INCOMPLETE,
+        destination,
+        f"{system} voided document {document}: the sale is cancelled there and inventory is not adjusted for this "
+        "order, which the channel did not cancel",
+        Fix.of(
+            FixAction.ACT_IN_POS,
+            f"A voided document cannot be completed. Enter the sale again in {system} and release this hold, or "
+            "cancel the order in the channel; OrderBridge does not post it a second time by itself.",
+        ),
+    )
+
+
 def pos_addressed(reason: Reason, destination: str) -> Reason:
     """A pre-flight reason made by a connector, with its connection's name filled in: in the value of
     a connection-level cause (``"<destination>: <cause>"``), of a total mismatch or an incomplete

@@ -30,7 +30,9 @@ RETRYABLE = frozenset({OrderState.RECEIVED, OrderState.HELD, OrderState.SKIPPED,
 def retry(conn: Connection, scope: Scope, o: Any, by: str, address: str | None = None) -> None:
     """Release the order's ``destination_rejected`` reasons, send its rejected postings of the
     current version back to ``pending`` and run the pipeline again — in the caller's transaction
-    (``o``: the order's row, read in it)."""
+    (``o``: the order's row, read in it). A ``pos_order_incomplete`` hold that came with a rejected
+    post (a POS that created the document but refused its payment) ends with it: the re-evaluation
+    sees that post pending again (decision 242), and the next run finishes the same document."""
     state = OrderState(o.state)
     if state not in RETRYABLE:
         raise Conflict(

@@ -31,7 +31,7 @@ from typing import Any
 import structlog
 from sqlalchemy import and_, bindparam, exists, select
 
-from orderbridge.connectors.base import OutgoingOrder, PostResult, Role
+from orderbridge.connectors.base import Capability, OutgoingOrder, PostResult, Role
 from orderbridge.domain import reasons as R
 from orderbridge.domain.canonical import order_from_json
 from orderbridge.domain.events import EventKind
@@ -341,6 +341,7 @@ def _record_results(
     if len(results) != len(batch):
         raise AssertionError(f"{row.name} returned {len(results)} results for {len(batch)} orders")
     now = scope.now()
+    pos = row.can(Capability.PREFLIGHT)
     with scope.db.transaction() as conn:
         attempts: list[posting_repo.Attempt] = []
         event_rows: list[dict[str, Any]] = []
@@ -388,6 +389,10 @@ def _record_results(
                     if result.hold is not None
                     else R.destination_rejected(row.name, result.error.message if result.error else message)
                 )
+                if pos:
+                    # a POS connector's own hold (a pre-flight cause, a document it left unpaid) names
+                    # this destination, as the pre-flight's do: re-checked, retried and grouped by it
+                    reason = R.pos_addressed(reason, row.name)
                 holds.append(Outcome(oid, OrderState.READY, Decision(OrderState.HELD, (reason,))))
                 report.rejected += 1
                 report.rejections.append(f"{outgoing.resolved.order.number}: {message}")

@@ -21,9 +21,15 @@ Generic over any destination declaring ``PREFLIGHT``; what is checked is the con
 - **Inventory honesty.** After each post, the POS document is read back (``document_state``); a
   sale the POS could not complete (``pending``, or ``open`` with no stock moved) holds the order
   ``pos_order_incomplete`` — "inventory is not yet adjusted there" — and every later run reads it
-  again, releasing the order (back to ``posted``) once the POS completed it. Each state read that
-  differs from the last one told is a ``pos_document`` timeline event: the order page's POS
-  document, its state and whether stock moved (decision 212).
+  again, releasing the order (back to ``posted``) once the POS completed it. A document the POS
+  shows ``voided`` is not completed: the order stays held, its reason saying the sale was voided
+  there (decision 243). Each state read that differs from the last one told is a ``pos_document``
+  timeline event: the order page's POS document, its state and whether stock moved (decision 212).
+- **A refused post.** A POS connector's own hold on a rejected post names the destination as the
+  checks' do (``reasons.pos_addressed``, in :mod:`~orderbridge.services.posting`); when the re-check
+  releases such an order, its rejected post is reopened and sent again under the same idempotency
+  key. An order held ``pos_order_incomplete`` with a rejected post (the POS took it but refused the
+  payment) is finished by a retry, which pays that same document (decision 242).
 
 Why not the pure pipeline: the checks read the POS (is this member active *now*, does that SKU
 exist *there*), which the domain never does; their results enter the ledger through the same writer
@@ -39,7 +45,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import structlog
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select, update
 
 from orderbridge.connectors.base import (
     Capability,
@@ -57,7 +63,8 @@ from orderbridge.domain.events import EventKind
 from orderbridge.domain.mappings import DestinationPolicy
 from orderbridge.domain.pipeline import NONE_WAIVED, Decision, evaluate, problems, resolve
 from orderbridge.domain.reasons import HoldCode, Reason
-from orderbridge.domain.states import OrderState, PostingState
+from orderbridge.domain.states import POSTING, OrderState, PostingState
+from orderbridge.domain.update_plan import Action
 from orderbridge.errors import InvalidInput, OrderBridgeError
 from orderbridge.services.audit_trail import record_action
 from orderbridge.services.hub import ConnectionRow
@@ -86,6 +93,17 @@ INCOMPLETE = frozenset({PosDocumentState.PENDING})
 def is_incomplete(doc: PosDocument) -> bool:
     """A sale the POS has not completed: ``pending``, or ``open`` without stock having moved."""
     return doc.state in INCOMPLETE or (doc.state is PosDocumentState.OPEN and not doc.stock_moved)
+
+
+def is_voided(doc: PosDocument) -> bool:
+    """A document voided (cancelled) in the POS: no sale there, inventory not adjusted — never a
+    reason to call the order posted (decision 243)."""
+    return doc.state is PosDocumentState.VOIDED
+
+
+def holds_order(doc: PosDocument | None) -> bool:
+    """Whether the order stays held for this document: gone, not completed, or voided."""
+    return doc is None or is_incomplete(doc) or is_voided(doc)
 
 
 def preflight_of(scope: Scope, row: ConnectionRow) -> PreflightDestination | None:
@@ -303,9 +321,36 @@ def recheck(
         decision = Decision(OrderState.HELD, tuple(found)) if found else Decision(OrderState.READY, ())
         outcomes.append(Outcome(r.id, OrderState.HELD, decision))
     if outcomes:
+        versions = {r.id: int(r.version) for r in rows}
         with scope.db.transaction() as conn:
             apply_decisions(conn, scope.tenant_id, outcomes, scope.now())
+            # held by a cause this connector returned on a refused post (decision 242): the cause is
+            # gone, so that post goes again (the same key: the same POS document, never a second)
+            _reopen_first_posts(
+                conn,
+                row.id,
+                [(o.order_id, versions[o.order_id]) for o in outcomes if o.decision.state is OrderState.READY],
+            )
     report.released += sum(1 for o in outcomes if o.decision.state is OrderState.READY)
+
+
+def _reopen_first_posts(conn: Connection, destination_id: int, released: Sequence[tuple[int, int]]) -> None:
+    """rejected → pending for the first post of each ``(order id, version)`` at the destination."""
+    if not released:
+        return
+    POSTING.check(PostingState.REJECTED, PostingState.PENDING)
+    conn.execute(
+        update(postings)
+        .where(
+            postings.c.order_id == bindparam("oid"),
+            postings.c.order_version == bindparam("version"),
+            postings.c.destination_id == destination_id,
+            postings.c.action == Action.POST.value,
+            postings.c.status == PostingState.REJECTED.value,
+        )
+        .values(status=PostingState.PENDING.value),
+        [{"oid": oid, "version": version} for oid, version in released],
+    )
 
 
 def _evaluable(conn: Connection, scope: Scope, ids: Sequence[int]) -> list[Any]:
@@ -392,7 +437,7 @@ def read_documents(
             conn, [e for oid, doc_id, doc in docs if (e := _told(scope, row, oid, doc_id, doc, last)) is not None]
         )
         # a document the POS does not show right after it was created is not one to call complete
-        incomplete = [(oid, doc_id, doc) for oid, doc_id, doc in docs if doc is None or is_incomplete(doc)]
+        incomplete = [(oid, doc_id, doc) for oid, doc_id, doc in docs if holds_order(doc)]
         if not incomplete:
             return
         states = dict(
@@ -407,9 +452,7 @@ def read_documents(
             state = OrderState(states[oid])
             if state not in (OrderState.POSTED, OrderState.READY, OrderState.HELD):
                 continue
-            shown = doc_id if doc is None else doc.number or doc_id
-            reason = R.pos_order_incomplete(system, shown, "not found" if doc is None else doc.state.value, row.name)
-            reason = R.pos_addressed(reason, row.name)
+            reason = _incomplete_reason(system, row.name, doc_id, doc)
             if reason.key in reason_repo.open_for_orders(conn, [oid]).get(oid, {}):
                 continue
             rows.append(reason_repo.reason_row(scope.tenant_id, oid, reason_repo.HOLD, reason, now))
@@ -420,15 +463,32 @@ def read_documents(
         order_repo.transition(conn, moves, now)
 
 
+def _incomplete_reason(system: str, destination: str, doc_id: str, doc: PosDocument | None) -> Reason:
+    """Why the order stays held for its POS document (``pos_order_incomplete``, naming the destination)."""
+    if doc is not None and is_voided(doc):
+        return R.pos_addressed(R.pos_order_voided(system, doc.number or doc_id, destination), destination)
+    shown = doc_id if doc is None else doc.number or doc_id
+    reason = R.pos_order_incomplete(system, shown, "not found" if doc is None else doc.state.value, destination)
+    return R.pos_addressed(reason, destination)
+
+
 def reread_incomplete(
     scope: Scope, row: ConnectionRow, connector: PreflightDestination, report: PreflightReport
 ) -> None:
     """Read again the documents of the orders held ``pos_order_incomplete`` here; release those the
-    POS has completed since (back to ``posted`` where every destination has the version)."""
+    POS has completed since (back to ``posted`` where every destination has the version). A document
+    voided in the POS is not completed (decision 243): the order stays held, its reason saying so —
+    unless the hub cancelled the order itself, whose void that is (the hold is then released)."""
     key = (HoldCode.POS_ORDER_INCOMPLETE.value, row.name)
     with scope.db.read() as conn:
         found = conn.execute(
-            select(order_reasons.c.id, order_reasons.c.order_id, postings.c.document_id, orders.c.state)
+            select(
+                order_reasons.c.id,
+                order_reasons.c.order_id,
+                order_reasons.c.message,
+                postings.c.document_id,
+                orders.c.state,
+            )
             .join(orders, orders.c.id == order_reasons.c.order_id)
             .join(
                 postings,
@@ -462,7 +522,8 @@ def reread_incomplete(
                 if (e := _told(scope, row, oid, str(f.document_id), docs[oid], last)) is not None
             ],
         )
-        done = [oid for oid, doc in docs.items() if doc is not None and not is_incomplete(doc)]
+        _tell_voided(scope, conn, row, newest, docs)
+        done = [oid for oid, doc in docs.items() if not holds_order(doc)]
         if not done:
             return
         reason_repo.release(conn, [newest[oid].id for oid in done], now)
@@ -488,6 +549,34 @@ def reread_incomplete(
             guard="posted_everywhere",
             params={"n": len(scope.connections(conn, Role.DESTINATION))},
         )
+
+
+def _tell_voided(
+    scope: Scope, conn: Connection, row: ConnectionRow, newest: dict[int, Any], docs: dict[int, PosDocument | None]
+) -> None:
+    """The held orders whose document the POS now shows voided: their hold says so (once), and the
+    fix is a person's. An order the hub cancelled (the void is its own amendment) is released."""
+    now = scope.now()
+    voided = {oid: doc for oid, doc in docs.items() if doc is not None and is_voided(doc)}
+    if not voided:
+        return
+    cancelled = [oid for oid in voided if newest[oid].state == OrderState.CANCELLED.value]
+    reason_repo.release(conn, [newest[oid].id for oid in cancelled], now)
+    rows: list[dict[str, Any]] = []
+    told: list[dict[str, Any]] = []
+    for oid, doc in voided.items():
+        if oid in cancelled:
+            continue
+        reason = _incomplete_reason(row.declaration.title, row.name, str(newest[oid].document_id), doc)
+        if newest[oid].message == reason.message:
+            continue  # told already
+        reason_repo.release(conn, [newest[oid].id], now)
+        rows.append(reason_repo.reason_row(scope.tenant_id, oid, reason_repo.HOLD, reason, now))
+        told.append(
+            make_event(scope.tenant_id, oid, EventKind.HELD, now, "held: " + reason.message, codes=[reason.code])
+        )
+    reason_repo.add(conn, rows)
+    add_events(conn, told)
 
 
 def _read(connector: PreflightDestination, row: ConnectionRow, doc_id: str) -> PosDocument | None:

@@ -17,9 +17,11 @@ and per order:
   ``exact_query`` answer is re-checked for equality, since Square's exact query ignores case and
   matches word prefixes; many SKUs go in one ``set_query``) → ``sku_unmapped`` naming each SKU,
   unless the connection allows ad-hoc lines;
-- *required_fields* — every order custom attribute the connection requires has a value (from the
-  order, or the connection's default). Square has no "required" flag on a custom attribute, so the
-  requirement is a hub-side setting (``required_attributes``) → ``required_field_missing``;
+- *required_fields* — every order custom attribute the connection requires has a value
+  (:func:`~orderbridge.domain.pos_fields.field_value`: the order's own custom field of that key,
+  else the source ``custom_attributes`` names, else ``attribute_defaults``). Square has no
+  "required" flag on a custom attribute, so the requirement is a hub-side setting
+  (``required_attributes``) → ``required_field_missing``;
 - *totals* — what Square will compute from the percentage taxes, with its rounding
   (:func:`mapper.predict`), against the channel's tax and total: a difference over
   ``total_tolerance`` (a cent by default) → ``pos_total_mismatch`` with both figures. Such an order
@@ -35,9 +37,11 @@ answered, order_id, location_id, team_member_id}`` with its own key (a digest: 4
 most). Every write is resent with the same key after a 429, 5xx, timeout or cut answer, and Square
 answers a repeat with its first answer — one order, one payment, proven from the sandbox's ledger.
 A CreateOrder key Square calls reused (the body changed under the same key: the catalog moved) is
-settled by reading the hub's order back (``metadata.ob_order_key``) rather than by a second order.
-An order created whose payment is refused is returned with its id and held
-``pos_order_incomplete``: retrying it pays the same order.
+settled by reading the hub's order back (``metadata.ob_order_key``, every page of the search by its
+``cursor``) rather than by a second order. An order created whose payment is refused is read again
+(paid in Square meanwhile: posted), else returned with its id and held (``pos_employee_inactive``
+or ``pos_order_unfinished`` — ``pos_order_incomplete`` with a retry as its fix): retrying it sends
+the same keys again, which pays the same order (decision 242).
 
 **Document state** (``document_state``): see :func:`mapper.document` for the Square state →
 pending / open / completed / voided table and when stock moved.
@@ -68,6 +72,7 @@ from orderbridge.connectors.base import (
 )
 from orderbridge.connectors.square import mapper
 from orderbridge.connectors.square.client import SYSTEM, SquareClient, unexpected
+from orderbridge.domain import pos_fields
 from orderbridge.domain import reasons as R
 from orderbridge.domain.mappings import MappingKind
 from orderbridge.domain.reasons import Reason
@@ -82,6 +87,8 @@ SQUARE_VERSION = "2026-09-16"
 #: order custom attributes exist from this Square-Version on
 CUSTOM_ATTRIBUTES_SINCE = "2022-11-16"
 SET_QUERY_MAX = 250
+#: SearchOrders' page size: Square's default, and the most it returns in one page
+SEARCH_ORDERS_LIMIT = 500
 UNMATCHED = ("hold", "ad_hoc", "helper_item")
 SHIPPING_AS = ("service_charge", "helper_item")
 DEFAULT_HELPER_SKUS = {"shipping": "Shopify Shipping", "no_product": "NO PRODUCT FOUND"}
@@ -430,20 +437,13 @@ class SquareDestination:
         return checks
 
     def _attribute_values(self, outgoing: OutgoingOrder) -> dict[str, str]:
+        """Each configured attribute's value (decision 214, :func:`pos_fields.field_value`): the
+        order's own custom field of that key, else the order field ``custom_attributes`` names, else
+        ``attribute_defaults``."""
         order = outgoing.resolved.order
-        custom = dict(order.custom_fields)
         values: dict[str, str] = {}
-        for key in {*self.attributes, *self.required}:
-            source = self.attributes.get(key, "")
-            if source.startswith("custom:"):
-                value = custom.get(source[7:], "")
-            elif source == "tags":
-                value = ", ".join(order.tags)
-            elif source:
-                value = str(getattr(order, source, "") or "")
-            else:
-                value = ""
-            value = value.strip() or self.defaults.get(key, "")
+        for key in sorted({*self.attributes, *self.required}):
+            value = pos_fields.field_value(order, key, self.attributes, self.defaults)
             if value:
                 values[key] = value[:1000]
         return values
@@ -600,21 +600,24 @@ class SquareDestination:
         raise unexpected(status, answer, "the order")
 
     def find(self, order_key: str) -> dict[str, Any] | None:
-        """Read only: the order the hub created in Square for ``order_key`` (its metadata), if any."""
-        status, answer = self.client.post(
-            "orders/search",
-            {
-                "location_ids": [self.location_id],
-                "query": {"filter": {"source_filter": {"source_names": [mapper.SOURCE_NAME]}}},
-                "limit": 500,
-            },
-        )
-        if status != 200:
-            raise unexpected(status, answer, "the order search")
-        for found in answer.get("orders") or []:
-            if (found.get("metadata") or {}).get("ob_order_key") == order_key:
-                return dict(found)
-        return None
+        """Read only: the order the hub created in Square for ``order_key`` (its metadata), if any —
+        every page of the search, following Square's ``cursor`` (the same query each time, as
+        Square requires) until the order is found or no cursor is left."""
+        query = {"filter": {"source_filter": {"source_names": [mapper.SOURCE_NAME]}}}
+        cursor: str | None = None
+        while True:
+            body: dict[str, Any] = {"location_ids": [self.location_id], "query": query, "limit": SEARCH_ORDERS_LIMIT}
+            if cursor:
+                body["cursor"] = cursor
+            status, answer = self.client.post("orders/search", body)
+            if status != 200:
+                raise unexpected(status, answer, "the order search")
+            for found in answer.get("orders") or []:
+                if (found.get("metadata") or {}).get("ob_order_key") == order_key:
+                    return dict(found)
+            cursor = answer.get("cursor") or None
+            if cursor is None:
+                return None
 
     def _refusal(self, outgoing: OutgoingOrder, problem: mapper.SquareProblem) -> PostResult:
         order = outgoing.resolved.order
@@ -653,7 +656,7 @@ class SquareDestination:
                             f"{SYSTEM} refused custom attribute {key!r} on order {order_id}: {problem.text()}",
                             status=status,
                         ),
-                        hold=R.pos_order_incomplete(
+                        hold=R.pos_order_unfinished(
                             SYSTEM, order_id, f"OPEN, unpaid (custom attribute {key!r}: {problem.detail})"
                         ),
                     )
@@ -745,10 +748,15 @@ class SquareDestination:
             return PostResult(outgoing.order_key, order_id, notes=tuple(notes), sent=built.body)
         problem = mapper.problem(status, answer)
         if status in (400, 402, 404, 409):
+            if self._paid_meanwhile(order_id):
+                # the order was paid in Square since the answer read (a retry after someone took the
+                # payment there replays CreateOrder's first, unpaid answer): it is the document, done
+                notes.append(f"Square: order {order_id} was paid in Square already; no payment was added")
+                return PostResult(outgoing.order_key, order_id, notes=tuple(notes), sent=built.body)
             hold = (
                 _member(repr(self.team_member_id), f"refused by Square ({problem.detail})")
                 if problem.field == "team_member_id"
-                else R.pos_order_incomplete(SYSTEM, order_id, f"OPEN, unpaid ({problem.text()})")
+                else R.pos_order_unfinished(SYSTEM, order_id, f"OPEN, unpaid ({problem.text()})")
             )
             return PostResult(
                 outgoing.order_key,
@@ -761,6 +769,15 @@ class SquareDestination:
                 sent=built.body,
             )
         raise unexpected(status, answer, "the payment")
+
+    def _paid_meanwhile(self, order_id: str) -> bool:
+        """Whether Square holds ``order_id`` paid in full now (read again after a refused payment)."""
+        status, answer = self.client.get(f"orders/{order_id}")
+        if status != 200:
+            return False
+        found = answer.get("order") or {}
+        due = int((found.get("net_amount_due_money") or {}).get("amount", -1))
+        return due == 0 and bool(found.get("tenders")) and found.get("state") in ("OPEN", "COMPLETED")
 
     # --- the posted document ---------------------------------------------------------------------
     def document_state(self, document_id: str) -> PosDocument | None:

@@ -21,6 +21,9 @@ that stand for each fact the docs leave open (a ``(?)``):
   fulfillment (else it stays OPEN, shown in the POS to fulfil) and moves stock of every line that
   references a variation with ``track_inventory`` (the inventory ledger); ad-hoc lines never move
   stock.
+- **Order search** (``POST /v2/orders/search``): newest first, at most 500 orders a page (the
+  default limit; ``orders_page_max`` answers fewer, as Square may), and a ``cursor`` while more
+  match — opaque, bound to the query it pages (another query with it is refused).
 - **Catalog**: search by ``ITEM_VARIATION`` with ``exact_query`` (case-insensitive and, with
   ``exact_query_partial``, matching a word prefix — "sma" finds "Small" — as the forum reports) or
   ``set_query`` (exact, case-insensitive, ≤ 250 values); a search for ``ITEM`` objects by SKU finds
@@ -44,6 +47,7 @@ again — which is how tests prove one order and one payment per order under ret
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
 import re
@@ -67,6 +71,9 @@ PAYMENT_KEY_MAX = 45
 ORDER_KEY_MAX = 192
 SET_QUERY_MAX = 250
 DEFINITIONS_MAX = 100
+#: SearchOrders answers at most this many orders a page (its default limit too), with a ``cursor``
+#: for the next page while more match
+SEARCH_ORDERS_MAX = 500
 CUSTOM_ATTRIBUTES_SINCE = "2022-11-16"
 VERSION_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -147,6 +154,9 @@ class SquareState(SandboxState):
         self.keys: dict[tuple[str, str], tuple[bytes, int, bytes]] = {}
         self.after_apply: list[AfterApply] = []
         self.catalog_busy = 0
+        #: SearchOrders may answer fewer orders than its limit (Square: "it is possible to receive
+        #: fewer results than the specified limit on a given page"): the most it answers here
+        self.orders_page_max = SEARCH_ORDERS_MAX
         self.catalog_write = threading.Lock()
         self._ids = itertools.count(1)
 
@@ -488,9 +498,25 @@ class SquareState(SandboxState):
                 and (not sources or (o.get("source") or {}).get("name") in sources)
                 and (not states or o["state"] in states)
             ]
-        found.sort(key=lambda o: o["created_at"], reverse=True)
-        limit = int(body.get("limit") or 500)
-        return {"orders": found[:limit]} if found else {}
+        found.sort(key=lambda o: (o["created_at"], o["id"]), reverse=True)
+        limit = body.get("limit", SEARCH_ORDERS_MAX)
+        if not isinstance(limit, int) or limit < 1:
+            raise invalid("Limit must be a positive integer.", "limit")
+        page_size = min(limit, SEARCH_ORDERS_MAX, self.orders_page_max)
+        # the cursor is opaque and bound to the query it pages (Square: "use the original query")
+        asked = hashlib.sha256(
+            orjson.dumps({k: v for k, v in body.items() if k not in ("cursor", "limit")}, option=orjson.OPT_SORT_KEYS)
+        ).hexdigest()[:16]
+        cursor = body.get("cursor")
+        if cursor:
+            after = _read_cursor(cursor, asked)
+            found = [o for o in found if (o["created_at"], o["id"]) < after]
+        page = found[:page_size]
+        answer: Json = {"orders": page} if page else {}
+        if len(found) > page_size:
+            last = page[-1]
+            answer["cursor"] = _cursor(asked, last["created_at"], last["id"])
+        return answer
 
     # --- payments ----------------------------------------------------------------------------------
     def create_payment(self, body: Mapping[str, Any], version: str) -> Json:
@@ -666,6 +692,22 @@ class SquareState(SandboxState):
     def control_extra(self) -> dict[str, Any]:
         with self.lock:
             return {"orders": len(self.orders), "payments": len(self.payments), "catalog_objects": len(self.catalog)}
+
+
+def _cursor(query: str, created_at: str, order_id: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([query, created_at, order_id])).decode()
+
+
+def _read_cursor(cursor: Any, query: str) -> tuple[str, str]:
+    """The position after which a SearchOrders cursor goes on; refused when it is not one this
+    search returned (another query, or not a cursor at all)."""
+    try:
+        asked, created_at, order_id = orjson.loads(base64.urlsafe_b64decode(str(cursor).encode()))
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise invalid("Invalid cursor.", "cursor") from None
+    if asked != query:
+        raise invalid("The cursor was issued for another query: send the original query with it.", "cursor")
+    return str(created_at), str(order_id)
 
 
 def _attribute(obj: Mapping[str, Any], name: str) -> str | None:
