@@ -229,3 +229,25 @@ def test_a_sync_now_request_is_not_held_back_by_a_webhooks_sync_scheduled_later(
         fetch = "SELECT id, task_name FROM procrastinate_fetch_job_v2(ARRAY['syncs']::varchar[], NULL)"
         row = conn.execute(fetch).fetchone()
     assert row is not None and row[1] == "orderbridge.sync_now", (row, delayed)
+
+
+def test_a_delivery_stored_while_an_ingest_job_is_pending_holds_that_job_until_it_commits(pg_hub: Hub) -> None:
+    """No lost wake-up: the receiver writes no second ingest job while one is pending; it holds the
+    pending job's row until its transaction commits, so no worker can start that job before the
+    delivery it must take is visible — procrastinate's fetch skips the locked row."""
+    standard_world(pg_hub, 1)
+    nudges = pg_hub.nudges
+    assert isinstance(nudges, ProcrastinateNudges)
+    shop, tenant_id = cid(pg_hub, "shop"), tenant(pg_hub).tenant_id
+    url = pg_hub.settings.resolved_database_url
+    with pg_hub.db.transaction() as conn:
+        nudges.deliveries_queued(conn, tenant_id, shop)
+    (pending,) = jobs(url, "task_name = 'orderbridge.ingest'")
+    fetch = "SELECT id FROM procrastinate_fetch_job_v2(ARRAY['posts']::varchar[], NULL)"
+    with pg_hub.db.transaction() as conn:
+        nudges.deliveries_queued(conn, tenant_id, shop)  # a second delivery, not yet committed
+        with psycopg.connect(url, autocommit=True) as worker:
+            assert worker.execute(fetch).fetchone() == (None,), "a worker started the job before the commit"
+    assert [j["id"] for j in jobs(url, "task_name = 'orderbridge.ingest'")] == [pending["id"]]
+    with psycopg.connect(url, autocommit=True) as worker:
+        assert worker.execute(fetch).fetchone() == (pending["id"],)

@@ -37,7 +37,7 @@ import structlog
 from procrastinate import App, JobContext, PsycopgConnector, SyncPsycopgConnector
 from procrastinate import exceptions as pexc
 from procrastinate.jobs import Status
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -156,7 +156,17 @@ class ProcrastinateNudges:
         self.connection_job(conn, SYNC, tenant_id, connection_id, schedule_in=self.settings.webhook_sync_delay_s)
 
     def deliveries_queued(self, conn: Connection, tenant_id: int, connection_id: int) -> None:
-        self.connection_job(conn, INGEST, tenant_id, connection_id)
+        """The channel's ingest job — unless one is pending: then its row is held ``FOR SHARE`` until
+        this transaction commits, so procrastinate's fetch (``FOR UPDATE SKIP LOCKED``) cannot start
+        it before the delivery is visible, and the job is sure to take it. One indexed read instead of
+        a defer its queueing lock would refuse (savepoint, procrastinate's insert, unique violation)
+        for every delivery of a storm."""
+        pending = conn.execute(
+            text("SELECT id FROM procrastinate_jobs WHERE queueing_lock = :lock AND status = 'todo' FOR SHARE"),
+            {"lock": INGEST.lock(connection_id)},
+        ).first()
+        if pending is None:
+            self.connection_job(conn, INGEST, tenant_id, connection_id)
 
     def sync_now(self, conn: Connection, request: QueuedSync) -> int | None:
         """A Sync now request: its own job (its own queueing lock: a pending scheduled sync must
