@@ -45,7 +45,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import structlog
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, select
 
 from orderbridge.connectors.base import (
     Capability,
@@ -63,8 +63,7 @@ from orderbridge.domain.events import EventKind
 from orderbridge.domain.mappings import DestinationPolicy
 from orderbridge.domain.pipeline import NONE_WAIVED, Decision, evaluate, problems, resolve
 from orderbridge.domain.reasons import HoldCode, Reason
-from orderbridge.domain.states import POSTING, OrderState, PostingState
-from orderbridge.domain.update_plan import Action
+from orderbridge.domain.states import OrderState, PostingState
 from orderbridge.errors import InvalidInput, OrderBridgeError
 from orderbridge.services.audit_trail import record_action
 from orderbridge.services.hub import ConnectionRow
@@ -82,6 +81,7 @@ from orderbridge.services.scope import Scope
 from orderbridge.storage.repos import events as event_repo
 from orderbridge.storage.repos import order_reasons as reason_repo
 from orderbridge.storage.repos import orders as order_repo
+from orderbridge.storage.repos import postings as posting_repo
 from orderbridge.storage.tables import events, order_reasons, orders, postings
 
 log = structlog.get_logger("orderbridge.preflight")
@@ -326,31 +326,12 @@ def recheck(
             apply_decisions(conn, scope.tenant_id, outcomes, scope.now())
             # held by a cause this connector returned on a refused post (decision 242): the cause is
             # gone, so that post goes again (the same key: the same POS document, never a second)
-            _reopen_first_posts(
+            posting_repo.reopen_first_posts(
                 conn,
                 row.id,
                 [(o.order_id, versions[o.order_id]) for o in outcomes if o.decision.state is OrderState.READY],
             )
     report.released += sum(1 for o in outcomes if o.decision.state is OrderState.READY)
-
-
-def _reopen_first_posts(conn: Connection, destination_id: int, released: Sequence[tuple[int, int]]) -> None:
-    """rejected → pending for the first post of each ``(order id, version)`` at the destination."""
-    if not released:
-        return
-    POSTING.check(PostingState.REJECTED, PostingState.PENDING)
-    conn.execute(
-        update(postings)
-        .where(
-            postings.c.order_id == bindparam("oid"),
-            postings.c.order_version == bindparam("version"),
-            postings.c.destination_id == destination_id,
-            postings.c.action == Action.POST.value,
-            postings.c.status == PostingState.REJECTED.value,
-        )
-        .values(status=PostingState.PENDING.value),
-        [{"oid": oid, "version": version} for oid, version in released],
-    )
 
 
 def _evaluable(conn: Connection, scope: Scope, ids: Sequence[int]) -> list[Any]:

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, bindparam, literal_column, or_, select, update
 
 from orderbridge.domain.states import POSTING, InvalidTransition, PostingState
+from orderbridge.domain.update_plan import Action
 from orderbridge.storage.db import insert_rows
 from orderbridge.storage.tables import posting_attempts, postings
 
@@ -192,6 +193,26 @@ def reopen_rejected_of(conn: Connection, order_ids: Sequence[int]) -> int:
         )
         reopened += int(done.rowcount)
     return reopened
+
+
+def reopen_first_posts(conn: Connection, destination_id: int, released: Sequence[tuple[int, int]]) -> None:
+    """rejected → pending for the first post (``action`` post) of each ``(order id, version)`` at the
+    destination: an order released from a hold its refused post caused goes again (decision 242)."""
+    if not released:
+        return
+    POSTING.check(_P.REJECTED, _P.PENDING)
+    conn.execute(
+        update(postings)
+        .where(
+            postings.c.order_id == bindparam("oid"),
+            postings.c.order_version == bindparam("version"),
+            postings.c.destination_id == destination_id,
+            postings.c.action == Action.POST.value,
+            postings.c.status == _P.REJECTED.value,
+        )
+        .values(status=_P.PENDING.value),
+        [{"oid": oid, "version": version} for oid, version in released],
+    )
 
 
 def order_for_key(conn: Connection, destination_id: int, order_key: str) -> int | None:
