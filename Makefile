@@ -44,7 +44,7 @@ test: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/audit-deps.py
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 # known vulnerabilities in the installed dependencies (policy: scripts/audit-deps.py, docs/security.md)
 audit: setup
